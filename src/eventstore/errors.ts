@@ -1,0 +1,57 @@
+import type { ExpectedVersion } from './types.js';
+
+/** Stable codes for every error the event store raises on purpose. */
+export const EventStoreErrorCode = {
+  VersionConflict: 'VERSION_CONFLICT',
+  Validation: 'EVENT_STORE_VALIDATION',
+  Unavailable: 'EVENT_STORE_UNAVAILABLE',
+} as const;
+export type EventStoreErrorCode = (typeof EventStoreErrorCode)[keyof typeof EventStoreErrorCode];
+
+/** Base of the event store's typed errors. */
+export abstract class EventStoreError extends Error {
+  abstract readonly code: EventStoreErrorCode;
+}
+
+/**
+ * A stream's head did not match the writer's expectation. Nothing of the commit
+ * was written, to any stream.
+ */
+export class VersionConflict extends EventStoreError {
+  readonly code = EventStoreErrorCode.VersionConflict;
+  override readonly name = 'VersionConflict';
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedVersion,
+    /** The stream's head at the time of the check; 0 when the stream does not exist. */
+    readonly actual: number,
+  ) {
+    super(`stream ${stream}: expected version ${String(expected)}, actual ${actual}`);
+  }
+}
+
+/** The append request is malformed; nothing was written. */
+export class EventStoreValidationError extends EventStoreError {
+  readonly code = EventStoreErrorCode.Validation;
+  override readonly name = 'EventStoreValidationError';
+  constructor(
+    /** Path of the offending input, e.g. `streams[1].events`. */
+    readonly path: string,
+    message: string,
+  ) {
+    super(`${path}: ${message}`);
+  }
+}
+
+/**
+ * The store could not complete the operation after its bounded retries (for
+ * instance a transaction kept hitting transient errors). Safe to retry later with
+ * the same idempotency key.
+ */
+export class EventStoreUnavailable extends EventStoreError {
+  readonly code = EventStoreErrorCode.Unavailable;
+  override readonly name = 'EventStoreUnavailable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

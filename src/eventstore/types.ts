@@ -1,0 +1,166 @@
+/**
+ * The event store's vocabulary. Domain-agnostic: nothing here knows about boards.
+ */
+
+/** The stream must not exist yet (no event has ever been appended to it). */
+export const NO_STREAM = 'NO_STREAM';
+/** The stream must already hold at least one event, at whatever version. */
+export const STREAM_EXISTS = 'STREAM_EXISTS';
+/** No check: append at the stream's current head. */
+export const ANY = 'ANY';
+
+/**
+ * What the writer believes about a stream's head. An exact version (1, 2, 3...)
+ * or one of the three special expectations.
+ */
+export type ExpectedVersion = number | typeof NO_STREAM | typeof STREAM_EXISTS | typeof ANY;
+
+/** An event as a writer proposes it. */
+export interface NewEvent {
+  type: string;
+  data: Readonly<Record<string, unknown>>;
+  /**
+   * Version of `data`'s shape for this event type. Readers lift older shapes with upcasters.
+   * @default 1
+   */
+  schemaVersion?: number;
+}
+
+/** An event as the store recorded it. */
+export interface RecordedEvent {
+  type: string;
+  data: Record<string, unknown>;
+  schemaVersion: number;
+  stream: string;
+  /** 1 for the first event of a stream, then 2, 3... with no gap. */
+  version: number;
+  eventId: string;
+  commitId: string;
+  /** Position of the commit in the global log (1, 2, 3... in commit order). */
+  position: number;
+  actor: string | null;
+  idempotencyKey: string | null;
+  occurredAt: Date;
+}
+
+/** Free-form facts about a commit, recorded with it. */
+export interface CommitMetadata {
+  /** Who caused the commit (a user id), or null for the system. */
+  actor?: string | null;
+  /** What caused it, e.g. the mutation name `moveCard`. */
+  operation?: string;
+  /** Anything else worth keeping; must be JSON-serialisable. */
+  [key: string]: unknown;
+}
+
+export interface StreamAppend {
+  stream: string;
+  expected: ExpectedVersion;
+  events: readonly NewEvent[];
+}
+
+export interface AppendRequest {
+  /** One or more distinct streams, all committed together or not at all. */
+  streams: readonly StreamAppend[];
+  /**
+   * A retry with the same key returns the first commit's result and writes nothing,
+   * even when the two race.
+   */
+  idempotencyKey?: string;
+  metadata?: CommitMetadata;
+}
+
+/** The head of one stream after a commit. */
+export interface StreamHead {
+  stream: string;
+  version: number;
+}
+
+export interface AppendResult {
+  commitId: string;
+  position: number;
+  /** New head of every stream in the request, in request order. */
+  streams: StreamHead[];
+  occurredAt: Date;
+}
+
+/** One atomic commit: everything one `append` wrote. */
+export interface Commit {
+  commitId: string;
+  position: number;
+  occurredAt: Date;
+  actor: string | null;
+  operation: string | null;
+  metadata: CommitMetadata;
+  idempotencyKey: string | null;
+  /** Events of all streams of the commit, in the order they were appended. */
+  events: RecordedEvent[];
+}
+
+/**
+ * Where a feed consumer is. `position` is the last commit it has fully handled
+ * (0 = nothing yet). Adapters may add an opaque `token` (the mongo adapter: the
+ * change stream resume token) that lets them resume cheaper than by position.
+ */
+export interface FeedPosition {
+  position: number;
+  token?: unknown;
+}
+
+/** A live, ordered feed of commits. */
+export interface CommitFeed extends AsyncIterable<FeedItem> {
+  /** Stops the feed; a pending `next()` resolves as done. */
+  close(): Promise<void>;
+}
+
+/**
+ * One step of a feed: a commit and the position to save once it is handled, or a
+ * heartbeat carrying a fresher position on a quiet feed (post-batch resume token).
+ */
+export type FeedItem =
+  | { kind: 'commit'; commit: Commit; checkpoint: FeedPosition }
+  | { kind: 'heartbeat'; checkpoint: FeedPosition };
+
+export interface ReadStreamOptions {
+  /** Only events with version >= this. @default 1 */
+  fromVersion?: number;
+  signal?: AbortSignal;
+}
+
+export interface ReadAllOptions {
+  /** Only commits with position > after. @default 0 */
+  after?: number;
+  /** At most this many commits. @default 1_000 */
+  limit?: number;
+  signal?: AbortSignal;
+}
+
+export interface SubscribeOptions {
+  /** Deliver commits after this position. @default { position: 0 } */
+  from?: FeedPosition;
+}
+
+/**
+ * The book of record: append-only streams with atomic multi-stream commits and
+ * an ordered feed of commits.
+ */
+export interface EventStore {
+  /**
+   * Appends to every stream in ONE atomic commit, each only if its head matches
+   * `expected`. Throws `VersionConflict` (nothing written) on a mismatch and
+   * `EventStoreValidationError` on malformed input.
+   */
+  append(request: AppendRequest, options?: { signal?: AbortSignal }): Promise<AppendResult>;
+  /** Events of one stream in version order, upcast. Empty for an unknown stream. */
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /** Current head version of a stream, 0 when it does not exist. */
+  streamVersion(stream: string, options?: { signal?: AbortSignal }): Promise<number>;
+  /** Commits in commit order, upcast. */
+  readAll(options?: ReadAllOptions): Promise<Commit[]>;
+  /** Position of the newest commit, 0 when empty. */
+  headPosition(): Promise<number>;
+  /** Commits after `from`, in order, then new ones as they are committed. */
+  subscribe(options?: SubscribeOptions): CommitFeed;
+  /** Releases what the store opened itself. */
+  close(): Promise<void>;
+}

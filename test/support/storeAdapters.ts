@@ -1,0 +1,27 @@
+import type { EventStore } from '../../src/eventstore/types.js';
+import type { UpcasterRegistry } from '../../src/eventstore/upcasters.js';
+import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
+
+/** One storage adapter under the contract suite. */
+export interface StoreAdapter {
+  name: 'memory' | 'mongo';
+  /** A fresh, empty event store (its own database for mongo). */
+  createEventStore(options?: { upcasters?: UpcasterRegistry }): Promise<EventStore>;
+}
+
+const memory: StoreAdapter = {
+  name: 'memory',
+  createEventStore: async (options) => new MemoryEventStore(options),
+};
+
+/**
+ * The adapters the contract suites run against: memory always, mongo when
+ * MONGODB_URI names a replica set. Prints one line when mongo is skipped.
+ */
+export function storeAdapters(): StoreAdapter[] {
+  if (!process.env.MONGODB_URI) {
+    console.info('[contract] mongo adapter skipped: MONGODB_URI is not set (no replica set here)');
+    return [memory];
+  }
+  return [memory /* mongo adapter registered here once it exists */];
+}
