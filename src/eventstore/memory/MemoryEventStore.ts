@@ -42,7 +42,10 @@ export class MemoryEventStore implements EventStore {
     this.#now = options.now ?? (() => new Date());
   }
 
-  async append(request: AppendRequest, options: { signal?: AbortSignal } = {}): Promise<AppendResult> {
+  async append(
+    request: AppendRequest,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<AppendResult> {
     validateAppendRequest(request);
     const key = request.idempotencyKey;
     if (key !== undefined) {
@@ -80,7 +83,7 @@ export class MemoryEventStore implements EventStore {
       for (const e of s.events) {
         const recorded: RecordedEvent = {
           type: e.type,
-          data: structuredClone(e.data) as Record<string, unknown>,
+          data: structuredClone(e.data),
           schemaVersion: e.schemaVersion ?? 1,
           stream: s.stream,
           version: stream.length + 1,

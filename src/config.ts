@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+/** Where events and read documents live. `auto`: MONGODB_URI, else embedded MongoDB, else memory. */
+export const StoreKind = { Auto: 'auto', Memory: 'memory', Mongo: 'mongo' } as const;
+export type StoreKind = (typeof StoreKind)[keyof typeof StoreKind];
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65_535).default(4000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  STORE: z.enum([StoreKind.Auto, StoreKind.Memory, StoreKind.Mongo]).default(StoreKind.Auto),
+  MONGODB_URI: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
+    .optional(),
+  MONGODB_DB: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, _ or -')
+    .default('corkboard'),
+  LOG_LEVEL: z.enum(logLevels).default('info'),
+  /** How long a mutation waits for its commit to be projected before answering. */
+  READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(5_000),
+  /** Change log entries kept for subscription replay. */
+  CHANGE_LOG_RETENTION: positiveInt(100_000),
+  /** How long the embedded MongoDB may take to start (it may download mongod first). */
+  EMBEDDED_MONGO_TIMEOUT_MS: positiveInt(60_000),
+});
+
+/** The process configuration, parsed once from the environment. */
+export interface Config {
+  port: number;
+  host: string;
+  store: StoreKind;
+  mongodbUri: string | undefined;
+  mongodbDb: string;
+  logLevel: (typeof logLevels)[number];
+  readYourWritesTimeoutMs: number;
+  changeLogRetention: number;
+  embeddedMongoTimeoutMs: number;
+}
+
+/** A configuration value is unusable; `message` is one line naming the variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Parses the environment into a `Config`. Throws `ConfigError` with a one-line
+ * message naming the first bad variable. Empty strings count as unset.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([key, value]) => key in envSchema.shape && value !== ''),
+  );
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    throw new ConfigError(`invalid ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  if (e.STORE === StoreKind.Mongo && !e.MONGODB_URI) {
+    throw new ConfigError('invalid STORE="mongo": MONGODB_URI must be set too');
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    store: e.STORE,
+    mongodbUri: e.MONGODB_URI,
+    mongodbDb: e.MONGODB_DB,
+    logLevel: e.LOG_LEVEL,
+    readYourWritesTimeoutMs: e.READ_YOUR_WRITES_TIMEOUT_MS,
+    changeLogRetention: e.CHANGE_LOG_RETENTION,
+    embeddedMongoTimeoutMs: e.EMBEDDED_MONGO_TIMEOUT_MS,
+  };
+}

@@ -1,0 +1,299 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { FeedPosition } from '../../eventstore/types.js';
+import type {
+  ChangeLog,
+  ChangeLogEntry,
+  ChangeLogRead,
+  ChangeLogTail,
+  CheckpointStore,
+  FindOptions,
+  LeaseStore,
+  ProjectorStorage,
+  ReadCollection,
+  ReadDoc,
+  ReadFilter,
+  ReadModelStore,
+  ReadView,
+} from '../types.js';
+
+/** Whether `doc` passes `filter`; an array field matches when it contains the value. */
+export function matchesFilter(doc: Record<string, unknown>, filter: ReadFilter): boolean {
+  return Object.entries(filter).every(([field, wanted]) => {
+    const value = doc[field];
+    if (wanted !== null && typeof wanted === 'object') {
+      return (typeof value === 'string' || typeof value === 'number') && value > wanted.gt;
+    }
+    return Array.isArray(value) ? value.includes(wanted) : (value ?? null) === wanted;
+  });
+}
+
+const compare = (a: unknown, b: unknown): number =>
+  a === b ? 0 : (a as string | number) < (b as string | number) ? -1 : 1;
+
+class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
+  readonly #docs = new Map<string, T>();
+
+  async get(id: string, options: { signal?: AbortSignal } = {}): Promise<T | null> {
+    await nextTurn();
+    options.signal?.throwIfAborted();
+    const doc = this.#docs.get(id);
+    return doc ? structuredClone(doc) : null;
+  }
+
+  async getMany(ids: readonly string[], options: { signal?: AbortSignal } = {}) {
+    await nextTurn();
+    options.signal?.throwIfAborted();
+    return ids.map((id) => {
+      const doc = this.#docs.get(id);
+      return doc ? structuredClone(doc) : null;
+    });
+  }
+
+  async find(filter: ReadFilter, options: FindOptions = {}): Promise<T[]> {
+    await nextTurn();
+    options.signal?.throwIfAborted();
+    let found = [...this.#docs.values()].filter((d) =>
+      matchesFilter(d as unknown as Record<string, unknown>, filter),
+    );
+    if (options.sort) {
+      const [field, direction] = options.sort;
+      found.sort(
+        (a, b) =>
+          direction *
+          compare((a as Record<string, unknown>)[field], (b as Record<string, unknown>)[field]),
+      );
+    }
+    if (options.limit !== undefined) found = found.slice(0, options.limit);
+    return found.map((d) => structuredClone(d));
+  }
+
+  async count(filter: ReadFilter, options: { signal?: AbortSignal } = {}): Promise<number> {
+    return (await this.find(filter, options)).length;
+  }
+
+  async put(doc: T): Promise<void> {
+    await nextTurn();
+    this.#docs.set(doc._id, structuredClone(doc));
+  }
+
+  async delete(id: string): Promise<void> {
+    await nextTurn();
+    this.#docs.delete(id);
+  }
+}
+
+class MemoryReadModels implements ReadModelStore {
+  readonly #generations = new Map<string, Map<string, MemoryCollection<ReadDoc>>>();
+  #active: string;
+  #next = 1;
+
+  constructor() {
+    this.#active = this.#create();
+  }
+
+  #create(): string {
+    const generation = `g${this.#next++}`;
+    this.#generations.set(generation, new Map());
+    return generation;
+  }
+
+  async active(options: { signal?: AbortSignal } = {}): Promise<ReadView> {
+    options.signal?.throwIfAborted();
+    return this.view(this.#active);
+  }
+
+  view(generation: string): ReadView {
+    const collections = this.#generations.get(generation);
+    if (!collections) throw new Error(`unknown read model generation ${generation}`);
+    return {
+      generation,
+      collection: <T extends ReadDoc>(name: string) => {
+        let c = collections.get(name);
+        if (!c) collections.set(name, (c = new MemoryCollection()));
+        return c as unknown as ReadCollection<T>;
+      },
+    };
+  }
+
+  async createGeneration(): Promise<string> {
+    await nextTurn();
+    return this.#create();
+  }
+
+  async activate(generation: string, expectedActive: string): Promise<boolean> {
+    await nextTurn();
+    if (this.#active !== expectedActive || !this.#generations.has(generation)) return false;
+    this.#active = generation;
+    return true;
+  }
+
+  async dropGeneration(generation: string): Promise<void> {
+    await nextTurn();
+    if (generation === this.#active) throw new Error('cannot drop the active generation');
+    this.#generations.delete(generation);
+  }
+}
+
+class MemoryCheckpoints implements CheckpointStore {
+  readonly #saved = new Map<string, FeedPosition>();
+  async load(generation: string) {
+    await nextTurn();
+    const saved = this.#saved.get(generation);
+    return saved ? { ...saved } : null;
+  }
+  async save(generation: string, position: FeedPosition) {
+    await nextTurn();
+    this.#saved.set(generation, { ...position });
+  }
+}
+
+interface Lease {
+  owner: string;
+  expiresAt: number;
+  /** Another owner asked to take over, and when. */
+  handover: { to: string; requestedAt: number } | null;
+}
+
+class MemoryLeases implements LeaseStore {
+  readonly #leases = new Map<string, Lease>();
+  constructor(private readonly now: () => number) {}
+
+  async acquire(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    await nextTurn();
+    const now = this.now();
+    const lease = this.#leases.get(name);
+    // A handover request reserves the lease for its requester for one ttl.
+    const reservedForOther =
+      lease?.handover != null &&
+      lease.handover.to !== owner &&
+      lease.handover.requestedAt + ttlMs > now;
+    if (!lease || lease.expiresAt <= now) {
+      if (reservedForOther) return false;
+      this.#leases.set(name, { owner, expiresAt: now + ttlMs, handover: null });
+      return true;
+    }
+    if (lease.owner !== owner) return false;
+    if (reservedForOther) {
+      lease.expiresAt = now;
+      return false;
+    }
+    lease.expiresAt = now + ttlMs;
+    return true;
+  }
+
+  async release(name: string, owner: string): Promise<void> {
+    await nextTurn();
+    const lease = this.#leases.get(name);
+    if (lease?.owner === owner) lease.expiresAt = this.now();
+  }
+
+  async requestHandover(name: string, owner: string): Promise<void> {
+    await nextTurn();
+    const lease = this.#leases.get(name);
+    if (lease && lease.owner !== owner) lease.handover = { to: owner, requestedAt: this.now() };
+  }
+
+  async holder(name: string): Promise<string | null> {
+    await nextTurn();
+    const lease = this.#leases.get(name);
+    return lease && lease.expiresAt > this.now() ? lease.owner : null;
+  }
+}
+
+class MemoryChangeLog implements ChangeLog {
+  readonly #entries: ChangeLogEntry[] = [];
+  readonly #waiters = new Set<() => void>();
+  #trimmedThrough = 0;
+
+  constructor(private readonly retention: number) {}
+
+  async record(entry: ChangeLogEntry): Promise<void> {
+    await nextTurn();
+    const head = this.#trimmedThrough + this.#entries.length;
+    if (entry.cursor <= head) return;
+    if (entry.cursor !== head + 1) {
+      throw new Error(`change log gap: head ${head}, recording ${entry.cursor}`);
+    }
+    this.#entries.push(structuredClone(entry));
+    const excess = this.#entries.length - this.retention;
+    if (excess > 0) {
+      this.#entries.splice(0, excess);
+      this.#trimmedThrough += excess;
+    }
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
+  }
+
+  async read(
+    after: number,
+    options: { limit?: number; signal?: AbortSignal } = {},
+  ): Promise<ChangeLogRead> {
+    await nextTurn();
+    options.signal?.throwIfAborted();
+    const head = this.#trimmedThrough + this.#entries.length;
+    if (after < this.#trimmedThrough) {
+      return { kind: 'expired', oldest: this.#trimmedThrough + 1, head };
+    }
+    const start = after - this.#trimmedThrough;
+    const entries = this.#entries.slice(start, start + (options.limit ?? 1_000));
+    return { kind: 'entries', entries: entries.map((e) => structuredClone(e)) };
+  }
+
+  async head(): Promise<number> {
+    await nextTurn();
+    return this.#trimmedThrough + this.#entries.length;
+  }
+
+  tail(after: number): ChangeLogTail {
+    let closed = false;
+    let wake: (() => void) | undefined;
+    let cursor = after;
+    const read = (a: number) => this.read(a);
+    const waiters = this.#waiters;
+    return {
+      async close() {
+        closed = true;
+        wake?.();
+      },
+      [Symbol.asyncIterator]: async function* () {
+        while (!closed) {
+          const result = await read(cursor);
+          // A tail that fell behind the retained window resumes at the oldest kept entry.
+          const batch = result.kind === 'entries' ? result.entries : [];
+          if (result.kind === 'expired') cursor = result.oldest - 1;
+          for (const entry of batch) {
+            if (closed) return;
+            cursor = entry.cursor;
+            yield entry;
+          }
+          if (batch.length === 0 && result.kind === 'entries') {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              waiters.add(resolve);
+            });
+          }
+        }
+      },
+    };
+  }
+}
+
+export interface MemoryProjectorStorageOptions {
+  /** Change log entries kept. @default 100_000 */
+  changeLogRetention?: number;
+  /** Clock for lease expiry, in ms. @default Date.now */
+  now?: () => number;
+}
+
+/** The projector's storage in one process; nothing persisted. */
+export function createMemoryProjectorStorage(
+  options: MemoryProjectorStorageOptions = {},
+): ProjectorStorage {
+  return {
+    readModels: new MemoryReadModels(),
+    checkpoints: new MemoryCheckpoints(),
+    leases: new MemoryLeases(options.now ?? Date.now),
+    changeLog: new MemoryChangeLog(options.changeLogRetention ?? 100_000),
+    close: async () => {},
+  };
+}

@@ -1,0 +1,166 @@
+/**
+ * Ports of the read side. Domain-agnostic: projections bring the meaning, the
+ * runtime brings delivery, idempotency, checkpoints, the change log and the lease.
+ */
+import type { Commit, FeedPosition } from '../eventstore/types.js';
+
+/**
+ * A read document. `_id` is its key; `_applied` maps each stream that shaped the
+ * document to the last stream version applied to it, which makes re-applying a
+ * commit harmless (see `ProjectionContext.update`).
+ */
+export interface ReadDoc {
+  _id: string;
+  _applied?: Record<string, number>;
+}
+
+/** Equality per field (an array field matches when it contains the value), or `{ gt }`. */
+export type ReadFilter = Record<string, string | number | boolean | null | { gt: string | number }>;
+
+export interface FindOptions {
+  /** Field to sort by and direction. */
+  sort?: readonly [field: string, direction: 1 | -1];
+  limit?: number;
+  signal?: AbortSignal;
+}
+
+/** One collection of read documents in one generation. */
+export interface ReadCollection<T extends ReadDoc> {
+  get(id: string, options?: { signal?: AbortSignal }): Promise<T | null>;
+  /** Documents for `ids`, in the same order, null where absent. */
+  getMany(ids: readonly string[], options?: { signal?: AbortSignal }): Promise<(T | null)[]>;
+  find(filter: ReadFilter, options?: FindOptions): Promise<T[]>;
+  count(filter: ReadFilter, options?: { signal?: AbortSignal }): Promise<number>;
+  /** Inserts or replaces the whole document. */
+  put(doc: T): Promise<void>;
+  delete(id: string): Promise<void>;
+}
+
+/** The read documents of one generation. */
+export interface ReadView {
+  readonly generation: string;
+  collection<T extends ReadDoc>(name: string): ReadCollection<T>;
+}
+
+/**
+ * Read documents in generations: queries read the active one; a rebuild fills a
+ * fresh one and then makes it active in one atomic switch.
+ */
+export interface ReadModelStore {
+  /** The generation queries are served from, as of now. */
+  active(options?: { signal?: AbortSignal }): Promise<ReadView>;
+  view(generation: string): ReadView;
+  /** A new, empty generation (not active). */
+  createGeneration(): Promise<string>;
+  /**
+   * Makes `generation` active if `expectedActive` still is; returns whether it did.
+   * Readers see either the old generation or the new one, never a mix.
+   */
+  activate(generation: string, expectedActive: string): Promise<boolean>;
+  dropGeneration(generation: string): Promise<void>;
+}
+
+/** Progress of one generation's projection: the feed position it has fully applied. */
+export interface CheckpointStore {
+  load(generation: string): Promise<FeedPosition | null>;
+  save(generation: string, position: FeedPosition): Promise<void>;
+}
+
+/** A time-bounded claim that one owner is the active projector. */
+export interface LeaseStore {
+  /**
+   * Takes or renews the lease for `ttlMs` if it is free, expired or already ours, and no
+   * other owner asked for a handover. Returns whether `owner` holds it now.
+   */
+  acquire(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up at once if `owner` holds it. */
+  release(name: string, owner: string): Promise<void>;
+  /** Asks the current holder to release at its next renewal, so that `owner` can take over. */
+  requestHandover(name: string, owner: string): Promise<void>;
+  /** Who holds the lease now (null when free or expired). */
+  holder(name: string): Promise<string | null>;
+}
+
+/** One resource whose cached copy a commit made stale. */
+export interface Invalidation {
+  typename: string;
+  id: string;
+  fields: string[];
+  /** The resource's version after the commit. */
+  version: number;
+}
+
+/** What one commit changed, as subscribers see it. */
+export interface ChangeLogEntry {
+  /** The commit's position in the event store: increases by one per commit, no gap. */
+  cursor: number;
+  commitId: string;
+  /** Scopes (e.g. board ids) the commit touched; empty for commits outside any scope. */
+  scopes: string[];
+  operation: string | null;
+  actor: string | null;
+  at: Date;
+  invalidated: Invalidation[];
+}
+
+export type ChangeLogRead =
+  | { kind: 'entries'; entries: ChangeLogEntry[] }
+  /** `after` is older than the retained window; `oldest` is the first entry still kept. */
+  | { kind: 'expired'; oldest: number; head: number };
+
+export interface ChangeLog {
+  /**
+   * Records the entry of one commit. Writing the same cursor again is a no-op, so a
+   * replayed commit cannot duplicate it. Trims entries beyond the retention.
+   */
+  record(entry: ChangeLogEntry): Promise<void>;
+  /** Entries with cursor > after, oldest first, at most `limit`. */
+  read(after: number, options?: { limit?: number; signal?: AbortSignal }): Promise<ChangeLogRead>;
+  /** Cursor of the newest entry, 0 when empty. */
+  head(): Promise<number>;
+  /** Entries with cursor > after, then new ones as they are recorded, until closed. */
+  tail(after: number): ChangeLogTail;
+}
+
+export interface ChangeLogTail extends AsyncIterable<ChangeLogEntry> {
+  close(): Promise<void>;
+}
+
+/** Everything the projector runtime persists besides the events. */
+export interface ProjectorStorage {
+  readModels: ReadModelStore;
+  checkpoints: CheckpointStore;
+  leases: LeaseStore;
+  changeLog: ChangeLog;
+  close(): Promise<void>;
+}
+
+/** What a projection gets for applying one commit. */
+export interface ProjectionContext {
+  /** The generation being written (the active one, or a rebuild's fresh one). */
+  readonly view: ReadView;
+  readonly commit: Commit;
+  /**
+   * Read-modify-write of one document, applied at most once per (stream, version):
+   * when the document already reflects `event.stream` at `event.version` or later,
+   * `change` is not called. `change` returns the new document. There is no delete:
+   * a deleted document would forget what it had applied, so removal is a field
+   * (a tombstone such as `archived: true`).
+   */
+  update<T extends ReadDoc>(
+    collection: string,
+    id: string,
+    event: { stream: string; version: number },
+    change: (current: T | null) => T,
+  ): Promise<void>;
+  /** Reports a resource the commit made stale, for the change log. */
+  invalidate(scope: string | null, invalidation: Invalidation): void;
+}
+
+/** Turns commits into read documents. */
+export interface Projection {
+  readonly name: string;
+  /** Event types it handles; commits with none of them are not given to it. */
+  readonly handles: readonly string[];
+  apply(context: ProjectionContext): Promise<void>;
+}

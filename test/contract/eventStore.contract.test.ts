@@ -1,0 +1,346 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventStoreValidationError, VersionConflict } from '../../src/eventstore/errors.js';
+import {
+  ANY,
+  NO_STREAM,
+  STREAM_EXISTS,
+  type AppendRequest,
+  type Commit,
+  type EventStore,
+  type FeedPosition,
+} from '../../src/eventstore/types.js';
+import { UpcasterRegistry } from '../../src/eventstore/upcasters.js';
+import { appendLimits } from '../../src/eventstore/validation.js';
+import { storeAdapters } from '../support/storeAdapters.js';
+
+const event = (type: string, data: Record<string, unknown> = {}) => ({ type, data });
+
+/** Collects `count` commits from a feed started at `from`, then closes it. */
+async function takeCommits(store: EventStore, from: FeedPosition, count: number) {
+  const feed = store.subscribe({ from });
+  const commits: Commit[] = [];
+  let last = from;
+  for await (const item of feed) {
+    last = item.checkpoint;
+    if (item.kind === 'commit') commits.push(item.commit);
+    if (commits.length === count) break;
+  }
+  await feed.close();
+  return { commits, last };
+}
+
+describe.each(storeAdapters())('event store contract ($name)', (adapter) => {
+  const opened: EventStore[] = [];
+  const open = async (options?: { upcasters?: UpcasterRegistry }) => {
+    const store = await adapter.createEventStore(options);
+    opened.push(store);
+    return store;
+  };
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+  });
+
+  it('appends events with consecutive versions and reads them back in order', async () => {
+    const store = await open();
+    const first = await store.append({
+      streams: [{ stream: 'a', expected: NO_STREAM, events: [event('One'), event('Two')] }],
+      metadata: { actor: 'u1', operation: 'test' },
+    });
+    expect(first.streams).toEqual([{ stream: 'a', version: 2 }]);
+    expect(first.position).toBe(1);
+    await store.append({
+      streams: [{ stream: 'a', expected: 2, events: [event('Three', { n: 3 })] }],
+    });
+
+    const events = await store.readStream('a');
+    expect(events.map((e) => [e.type, e.version, e.position])).toEqual([
+      ['One', 1, 1],
+      ['Two', 2, 1],
+      ['Three', 3, 2],
+    ]);
+    expect(events[0]).toMatchObject({ actor: 'u1', commitId: first.commitId, schemaVersion: 1 });
+    expect(events[2]!.data).toEqual({ n: 3 });
+    expect((await store.readStream('a', { fromVersion: 3 })).map((e) => e.version)).toEqual([3]);
+    expect(await store.streamVersion('a')).toBe(3);
+    expect(await store.streamVersion('missing')).toBe(0);
+    expect(await store.readStream('missing')).toEqual([]);
+    expect(await store.headPosition()).toBe(2);
+  });
+
+  it('rejects a stale expected version with the stream, the expectation and the actual head', async () => {
+    const store = await open();
+    await store.append({
+      streams: [{ stream: 's', expected: NO_STREAM, events: [event('A'), event('B')] }],
+    });
+    const error = await store
+      .append({ streams: [{ stream: 's', expected: 1, events: [event('C')] }] })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VersionConflict);
+    expect(error).toMatchObject({ stream: 's', expected: 1, actual: 2 });
+    expect(await store.streamVersion('s')).toBe(2);
+  });
+
+  it('honours NO_STREAM, STREAM_EXISTS and ANY', async () => {
+    const store = await open();
+    await expect(
+      store.append({ streams: [{ stream: 'x', expected: STREAM_EXISTS, events: [event('A')] }] }),
+    ).rejects.toMatchObject({ stream: 'x', expected: STREAM_EXISTS, actual: 0 });
+    await store.append({ streams: [{ stream: 'x', expected: ANY, events: [event('A')] }] });
+    await store.append({
+      streams: [{ stream: 'x', expected: STREAM_EXISTS, events: [event('B')] }],
+    });
+    await expect(
+      store.append({ streams: [{ stream: 'x', expected: NO_STREAM, events: [event('C')] }] }),
+    ).rejects.toMatchObject({ stream: 'x', expected: NO_STREAM, actual: 2 });
+    await store.append({ streams: [{ stream: 'x', expected: ANY, events: [event('C')] }] });
+    expect(await store.streamVersion('x')).toBe(3);
+  });
+
+  it('lets exactly one of 50 appends racing at the same expected version commit', async () => {
+    const store = await open();
+    await store.append({
+      streams: [{ stream: 'hot', expected: NO_STREAM, events: [event('Seed')] }],
+    });
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) =>
+        store.append({ streams: [{ stream: 'hot', expected: 1, events: [event('Race', { i })] }] }),
+      ),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(49);
+    for (const error of lost) {
+      expect(error).toBeInstanceOf(VersionConflict);
+      expect(error).toMatchObject({ stream: 'hot', expected: 1, actual: 2 });
+    }
+    const events = await store.readStream('hot');
+    expect(events.map((e) => e.type)).toEqual(['Seed', 'Race']);
+  });
+
+  it('commits nothing to any stream when the third of three expectations fails', async () => {
+    const store = await open();
+    await store.append({ streams: [{ stream: 'c', expected: NO_STREAM, events: [event('A')] }] });
+    const before = await store.headPosition();
+    const request: AppendRequest = {
+      streams: [
+        { stream: 'a', expected: NO_STREAM, events: [event('A')] },
+        { stream: 'b', expected: ANY, events: [event('B')] },
+        { stream: 'c', expected: 5, events: [event('C')] },
+      ],
+    };
+    await expect(store.append(request)).rejects.toMatchObject({
+      stream: 'c',
+      expected: 5,
+      actual: 1,
+    });
+    expect(await store.readStream('a')).toEqual([]);
+    expect(await store.readStream('b')).toEqual([]);
+    expect((await store.readStream('c')).map((e) => e.type)).toEqual(['A']);
+    expect(await store.headPosition()).toBe(before);
+    expect(await store.readAll()).toHaveLength(1);
+  });
+
+  it('lets exactly one of 20 racing NO_STREAM claims on one stream win', async () => {
+    const store = await open();
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) =>
+        store.append({
+          streams: [
+            { stream: `owner-${i}`, expected: NO_STREAM, events: [event('Owner', { i })] },
+            { stream: 'claim-alice', expected: NO_STREAM, events: [event('Claimed', { by: i })] },
+          ],
+        }),
+      ),
+    );
+    const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+    expect(winners).toHaveLength(1);
+    for (const r of results) {
+      if (r.status === 'rejected')
+        expect(r.reason).toMatchObject({ stream: 'claim-alice', actual: 1 });
+    }
+    const claim = await store.readStream('claim-alice');
+    expect(claim).toHaveLength(1);
+    expect(claim[0]!.data).toEqual({ by: winners[0] });
+    // The losers' own streams were not written either: the commit is all or nothing.
+    const owners = await Promise.all(results.map((_, i) => store.streamVersion(`owner-${i}`)));
+    expect(owners.filter((v) => v > 0)).toEqual([1]);
+  });
+
+  it('returns the first result to 10 racing appends with one idempotency key and commits once', async () => {
+    const store = await open();
+    const request: AppendRequest = {
+      idempotencyKey: 'key-1',
+      streams: [{ stream: 'idem', expected: ANY, events: [event('Once')] }],
+    };
+    const results = await Promise.all(Array.from({ length: 10 }, () => store.append(request)));
+    for (const r of results) expect(r).toEqual(results[0]);
+    expect(await store.streamVersion('idem')).toBe(1);
+    expect(await store.readAll()).toHaveLength(1);
+
+    const later = await store.append(request);
+    expect(later).toEqual(results[0]);
+    expect(await store.streamVersion('idem')).toBe(1);
+  });
+
+  it('lets a retry succeed after the first attempt with its idempotency key failed', async () => {
+    const store = await open();
+    const attempt = (expected: number) =>
+      store.append({
+        idempotencyKey: 'retry-key',
+        streams: [{ stream: 'r', expected, events: [event('E')] }],
+      });
+    await expect(attempt(3)).rejects.toBeInstanceOf(VersionConflict);
+    const ok = await attempt(0);
+    expect(ok.streams).toEqual([{ stream: 'r', version: 1 }]);
+  });
+
+  it.each([
+    [
+      'an empty stream name',
+      { streams: [{ stream: '', expected: ANY, events: [event('E')] }] },
+      'streams.0.stream',
+    ],
+    ['no streams', { streams: [] }, 'streams'],
+    [
+      'an empty event list',
+      { streams: [{ stream: 's', expected: ANY, events: [] }] },
+      'streams.0.events',
+    ],
+    [
+      'a negative version',
+      { streams: [{ stream: 's', expected: -1, events: [event('E')] }] },
+      'streams.0.expected',
+    ],
+    [
+      'a fractional version',
+      { streams: [{ stream: 's', expected: 1.5, events: [event('E')] }] },
+      'streams.0.expected',
+    ],
+    [
+      'an empty event type',
+      { streams: [{ stream: 's', expected: ANY, events: [event('')] }] },
+      'streams.0.events.0.type',
+    ],
+    [
+      'an oversized event',
+      {
+        streams: [
+          {
+            stream: 's',
+            expected: ANY,
+            events: [event('Big', { blob: 'x'.repeat(appendLimits.maxEventBytes) })],
+          },
+        ],
+      },
+      'streams.0.events.0.data',
+    ],
+    [
+      'a stream named twice',
+      {
+        streams: [
+          { stream: 's', expected: ANY, events: [event('E')] },
+          { stream: 's', expected: ANY, events: [event('E')] },
+        ],
+      },
+      'streams.1.stream',
+    ],
+  ] as const)('rejects %s with a validation error and writes nothing', async (_, request, path) => {
+    const store = await open();
+    const error = await store.append(request as unknown as AppendRequest).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EventStoreValidationError);
+    expect(error).toMatchObject({ path });
+    expect(await store.headPosition()).toBe(0);
+    expect(await store.streamVersion('s')).toBe(0);
+  });
+
+  it('feeds every commit exactly once in commit order, and resumes from a saved position without skipping or repeating', async () => {
+    const store = await open();
+    const writers = Array.from({ length: 8 }, (_, w) =>
+      (async () => {
+        for (let i = 0; i < 10; i++) {
+          await store.append({
+            streams: [{ stream: `w-${w}`, expected: ANY, events: [event('Tick', { w, i })] }],
+          });
+        }
+      })(),
+    );
+    // The consumer runs while the writers commit.
+    const firstRun = takeCommits(store, { position: 0 }, 30);
+    await Promise.all(writers);
+    const { commits: head, last } = await firstRun;
+    const { commits: tail } = await takeCommits(store, last, 50);
+    const all = [...head, ...tail];
+    expect(all.map((c) => c.position)).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+    expect(new Set(all.map((c) => c.commitId)).size).toBe(80);
+    // Each writer's own events arrive in the order it wrote them.
+    for (let w = 0; w < 8; w++) {
+      const mine = all.flatMap((c) => c.events).filter((e) => e.stream === `w-${w}`);
+      expect(mine.map((e) => e.data.i)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    }
+    const logged = await store.readAll({ after: 40, limit: 5 });
+    expect(logged.map((c) => c.position)).toEqual([41, 42, 43, 44, 45]);
+  });
+
+  it('feeds commits made after the consumer started waiting', async () => {
+    const store = await open();
+    const pending = takeCommits(store, { position: 0 }, 2);
+    await store.append({
+      streams: [{ stream: 'late', expected: NO_STREAM, events: [event('A')] }],
+    });
+    await store.append({
+      streams: [
+        { stream: 'late', expected: 1, events: [event('B')] },
+        { stream: 'other', expected: NO_STREAM, events: [event('C')] },
+      ],
+      metadata: { actor: 'u9', operation: 'demo' },
+    });
+    const { commits } = await pending;
+    expect(commits[1]).toMatchObject({ position: 2, actor: 'u9', operation: 'demo' });
+    expect(commits[1]!.events.map((e) => `${e.stream}@${e.version}`)).toEqual([
+      'late@2',
+      'other@1',
+    ]);
+  });
+
+  it('upcasts old-schema events on stream reads, readAll and the feed', async () => {
+    const upcasters = new UpcasterRegistry()
+      .register('Renamed', 1, (d) => ({ title: d.name }))
+      .register('Renamed', 2, (d) => ({ ...d, reason: 'unknown' }));
+    const store = await open({ upcasters });
+    await store.append({
+      streams: [
+        {
+          stream: 'u',
+          expected: NO_STREAM,
+          events: [
+            { type: 'Renamed', data: { name: 'old' }, schemaVersion: 1 },
+            { type: 'Renamed', data: { title: 'new', reason: 'typo' }, schemaVersion: 3 },
+          ],
+        },
+      ],
+    });
+    const expected = [
+      { schemaVersion: 3, data: { title: 'old', reason: 'unknown' } },
+      { schemaVersion: 3, data: { title: 'new', reason: 'typo' } },
+    ];
+    expect(await store.readStream('u')).toMatchObject(expected);
+    expect((await store.readAll())[0]!.events).toMatchObject(expected);
+    const { commits } = await takeCommits(store, { position: 0 }, 1);
+    expect(commits[0]!.events).toMatchObject(expected);
+  });
+
+  it('stops a read whose signal is already aborted', async () => {
+    const store = await open();
+    const controller = new AbortController();
+    controller.abort();
+    await expect(store.readStream('a', { signal: controller.signal })).rejects.toThrow();
+    await expect(
+      store.append(
+        { streams: [{ stream: 'a', expected: ANY, events: [event('E')] }] },
+        { signal: controller.signal },
+      ),
+    ).rejects.toThrow();
+    expect(await store.streamVersion('a')).toBe(0);
+  });
+});

@@ -1,0 +1,423 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ANY, type EventStore } from '../../src/eventstore/types.js';
+import { ChangeLogFollower } from '../../src/projector/ChangeLogFollower.js';
+import { ProjectorRuntime } from '../../src/projector/ProjectorRuntime.js';
+import type { Projection, ProjectorStorage, ReadDoc } from '../../src/projector/types.js';
+import { projectorAdapters, type ReadSide } from '../support/projectorAdapters.js';
+
+const logger = pino({ level: 'silent' });
+
+interface Account extends ReadDoc {
+  label: string;
+  balance: number;
+  version: number;
+  group: string;
+}
+
+/** A small domain for the runtime: accounts receive deposits and labels. */
+function accountProjection(options: { failAt?: { position: number; afterUpdates: number } } = {}) {
+  const projection: Projection = {
+    name: 'accounts',
+    handles: ['Deposited', 'Labelled'],
+    async apply(context) {
+      let updates = 0;
+      for (const event of context.commit.events) {
+        const id = event.stream.slice('acc-'.length);
+        const group = String(event.data.group);
+        if (
+          options.failAt?.position === context.commit.position &&
+          updates === options.failAt.afterUpdates
+        ) {
+          throw new Error('projector killed in the middle of a commit');
+        }
+        await context.update<Account>('accounts', id, event, (doc) => {
+          const base = doc ?? { _id: id, label: '', balance: 0, version: 0, group };
+          return event.type === 'Deposited'
+            ? { ...base, balance: base.balance + Number(event.data.amount), version: event.version }
+            : { ...base, label: String(event.data.label), version: event.version };
+        });
+        updates++;
+        context.invalidate(group, {
+          typename: 'Account',
+          id,
+          fields: event.type === 'Deposited' ? ['balance'] : ['label'],
+          version: event.version,
+        });
+      }
+    },
+  };
+  return projection;
+}
+
+/** The expected read documents: a plain fold over every stream's events. */
+async function foldAccounts(store: EventStore): Promise<Map<string, Omit<Account, '_applied'>>> {
+  const accounts = new Map<string, Omit<Account, '_applied'>>();
+  for (let after = 0; ;) {
+    const commits = await store.readAll({ after, limit: 1000 });
+    if (commits.length === 0) return accounts;
+    for (const event of commits.flatMap((c) => c.events)) {
+      const id = event.stream.slice('acc-'.length);
+      const base = accounts.get(id) ?? {
+        _id: id,
+        label: '',
+        balance: 0,
+        version: 0,
+        group: String(event.data.group),
+      };
+      accounts.set(
+        id,
+        event.type === 'Deposited'
+          ? { ...base, balance: base.balance + Number(event.data.amount), version: event.version }
+          : { ...base, label: String(event.data.label), version: event.version },
+      );
+    }
+    after = commits.at(-1)!.position;
+  }
+}
+
+async function readAccounts(storage: ProjectorStorage) {
+  const view = await storage.readModels.active();
+  const docs = await view.collection<Account>('accounts').find({}, { sort: ['_id', 1] });
+  return new Map(docs.map(({ _applied, ...doc }) => [doc._id, doc]));
+}
+
+/** Commits `count` deposits over `accounts` accounts, `parallel` at a time; some commits span two streams. */
+async function commitDeposits(store: EventStore, count: number, accounts = 50, parallel = 20) {
+  let next = 0;
+  const writer = async () => {
+    while (next < count) {
+      const i = next++;
+      const a = i % accounts;
+      const b = (i * 7 + 3) % accounts;
+      const streams = [
+        {
+          stream: `acc-${a}`,
+          expected: ANY,
+          events: [{ type: 'Deposited', data: { amount: i, group: `g${a % 3}` } }],
+        },
+      ];
+      if (i % 5 === 0 && b !== a) {
+        streams.push({
+          stream: `acc-${b}`,
+          expected: ANY,
+          events: [{ type: 'Labelled', data: { label: `l${i}`, group: `g${b % 3}` } }],
+        });
+      }
+      await store.append({ streams, metadata: { actor: `user-${i % 4}`, operation: 'deposit' } });
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, writer));
+}
+
+async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+describe.each(projectorAdapters())('projector runtime contract ($name)', (adapter) => {
+  const cleanup: (() => Promise<void>)[] = [];
+  const open = async (options?: { changeLogRetention?: number }) => {
+    const side = await adapter.open(options);
+    cleanup.push(() => side.close());
+    return side;
+  };
+  const runtime = (side: ReadSide, projection = accountProjection(), owner?: string) => {
+    const r = new ProjectorRuntime({
+      store: side.store,
+      storage: side.storage,
+      projections: [projection],
+      logger,
+      leaseTtlMs: 300,
+      retryDelayMs: 20,
+      ...(owner ? { owner } : {}),
+    });
+    cleanup.push(() => r.stop());
+    return r;
+  };
+  const caughtUp = async (side: ReadSide) =>
+    (await side.storage.changeLog.head()) === (await side.store.headPosition());
+
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+
+  it('projects 10,000 commits into documents equal to a fold of all events, with change log cursors 1..N', async () => {
+    const side = await open();
+    const projector = runtime(side);
+    projector.start();
+    await commitDeposits(side.store, 10_000);
+    await until(() => caughtUp(side), 60_000);
+
+    expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
+    const cursors: number[] = [];
+    for (let after = 0; ;) {
+      const read = await side.storage.changeLog.read(after, { limit: 2_000 });
+      if (read.kind !== 'entries') throw new Error('change log expired unexpectedly');
+      if (read.entries.length === 0) break;
+      cursors.push(...read.entries.map((e) => e.cursor));
+      after = read.entries.at(-1)!.cursor;
+    }
+    expect(cursors).toEqual(Array.from({ length: 10_000 }, (_, i) => i + 1));
+  });
+
+  it('records one change log entry per commit naming every resource it touched', async () => {
+    const side = await open();
+    runtime(side).start();
+    await side.store.append({
+      streams: [
+        {
+          stream: 'acc-1',
+          expected: ANY,
+          events: [{ type: 'Deposited', data: { amount: 5, group: 'g1' } }],
+        },
+        {
+          stream: 'acc-2',
+          expected: ANY,
+          events: [
+            { type: 'Labelled', data: { label: 'x', group: 'g1' } },
+            { type: 'Deposited', data: { amount: 1, group: 'g1' } },
+          ],
+        },
+      ],
+      metadata: { actor: 'alice', operation: 'transfer' },
+    });
+    await until(() => caughtUp(side));
+    const read = await side.storage.changeLog.read(0);
+    expect(read).toMatchObject({
+      kind: 'entries',
+      entries: [
+        {
+          cursor: 1,
+          scopes: ['g1'],
+          operation: 'transfer',
+          actor: 'alice',
+          invalidated: [
+            { typename: 'Account', id: '1', fields: ['balance'], version: 1 },
+            { typename: 'Account', id: '2', fields: ['label', 'balance'], version: 2 },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('restarted after dying halfway through a commit, ends with the documents of a clean run', async () => {
+    const side = await open();
+    await commitDeposits(side.store, 100);
+    // The first runtime dies at a commit spanning two streams, after applying only the first.
+    const commits = await side.store.readAll({ after: 30 });
+    const victim = commits.find((c) => c.events.length === 2)!.position;
+    const dying = runtime(
+      side,
+      accountProjection({ failAt: { position: victim, afterUpdates: 1 } }),
+    );
+    dying.start();
+    await until(async () => (await dying.lag()).lastError !== null);
+    await dying.stop();
+    expect(await side.storage.changeLog.head()).toBe(victim - 1);
+    const halfApplied = await readAccounts(side.storage);
+    expect(halfApplied).not.toEqual(await foldAccounts(side.store));
+
+    const restarted = runtime(side);
+    restarted.start();
+    await commitDeposits(side.store, 50);
+    await until(() => caughtUp(side));
+
+    const clean = await open();
+    for (const commit of await side.store.readAll({ limit: 10_000 })) {
+      await clean.store.append({
+        streams: [...new Set(commit.events.map((e) => e.stream))].map((stream) => ({
+          stream,
+          expected: ANY,
+          events: commit.events
+            .filter((e) => e.stream === stream)
+            .map(({ type, data }) => ({ type, data })),
+        })),
+      });
+    }
+    runtime(clean).start();
+    await until(() => caughtUp(clean));
+    expect(await readAccounts(side.storage)).toEqual(await readAccounts(clean.storage));
+    expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
+  });
+
+  it('lets only one of two runtimes project, and the other take over when it stops', async () => {
+    const side = await open();
+    const first = runtime(side, accountProjection(), 'first');
+    const second = runtime(side, accountProjection(), 'second');
+    first.start();
+    await until(() => first.active);
+    second.start();
+    await commitDeposits(side.store, 200);
+    await until(() => caughtUp(side));
+    await sleep(400); // longer than the lease: the holder keeps renewing it
+    expect(first.active).toBe(true);
+    expect(second.active).toBe(false);
+    expect(await side.storage.leases.holder('projector')).toBe('first');
+
+    await first.stop();
+    await until(() => second.active, 5_000);
+    await commitDeposits(side.store, 100);
+    await until(() => caughtUp(side));
+    expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
+  });
+
+  it('rebuilds while commits keep arriving, and no reader sees an empty or half-built generation', async () => {
+    const side = await open();
+    const projector = runtime(side);
+    projector.start();
+    await commitDeposits(side.store, 2_000);
+    await until(() => caughtUp(side));
+    const before = await side.storage.readModels.active();
+
+    let writing = true;
+    const writer = (async () => {
+      let i = 0;
+      while (writing) {
+        await side.store.append({
+          streams: [
+            {
+              stream: `acc-live-${i % 10}`,
+              expected: ANY,
+              events: [{ type: 'Deposited', data: { amount: 1, group: 'g0' } }],
+            },
+          ],
+        });
+        i++;
+        await sleep(1);
+      }
+    })();
+    const minimum = (await readAccounts(side.storage)).size;
+    const observed: number[] = [];
+    let reading = true;
+    const reader = (async () => {
+      while (reading) {
+        const view = await side.storage.readModels.active();
+        observed.push(await view.collection<Account>('accounts').count({}));
+        await sleep(2);
+      }
+    })();
+
+    const progress: number[] = [];
+    const report = await projector.rebuild({
+      onProgress: (p) => progress.push(p.applied),
+      batchSize: 200,
+    });
+    writing = false;
+    await writer;
+    await until(() => caughtUp(side));
+    reading = false;
+    await reader;
+
+    expect(report.from).toBe(before.generation);
+    expect((await side.storage.readModels.active()).generation).toBe(report.to);
+    expect(report.commits).toBeGreaterThanOrEqual(2_000);
+    expect(progress.length).toBeGreaterThan(1);
+    expect(Math.min(...observed)).toBeGreaterThanOrEqual(minimum);
+    expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
+  });
+
+  it('resolves waitFor only once the commit is visible in the read documents', async () => {
+    const side = await open();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = accountProjection();
+    const gated: Projection = {
+      ...slow,
+      apply: async (context) => {
+        await gate;
+        await slow.apply(context);
+      },
+    };
+    runtime(side, gated).start();
+    const follower = new ChangeLogFollower(side.storage.changeLog, logger);
+    await follower.start();
+    cleanup.push(() => follower.stop());
+
+    const { position } = await side.store.append({
+      streams: [
+        {
+          stream: 'acc-7',
+          expected: ANY,
+          events: [{ type: 'Deposited', data: { amount: 42, group: 'g0' } }],
+        },
+      ],
+    });
+    let resolved = false;
+    const waiting = follower.waitFor(position, { timeoutMs: 5_000 }).then(() => (resolved = true));
+    await sleep(100);
+    expect(resolved).toBe(false);
+    release();
+    await waiting;
+    const doc = await (
+      await side.storage.readModels.active()
+    )
+      .collection<Account>('accounts')
+      .get('7');
+    expect(doc).toMatchObject({ balance: 42, version: 1 });
+
+    for (let i = 0; i < 20; i++) {
+      const r = await side.store.append({
+        streams: [
+          {
+            stream: 'acc-7',
+            expected: ANY,
+            events: [{ type: 'Deposited', data: { amount: 1, group: 'g0' } }],
+          },
+        ],
+      });
+      await follower.waitFor(r.position, { timeoutMs: 5_000 });
+      const seen = await (
+        await side.storage.readModels.active()
+      )
+        .collection<Account>('accounts')
+        .get('7');
+      expect(seen?.balance).toBe(43 + i);
+    }
+  });
+
+  it('times out waitFor when nobody projects, and reports the lag', async () => {
+    const side = await open();
+    const projector = runtime(side);
+    const follower = new ChangeLogFollower(side.storage.changeLog, logger);
+    await follower.start();
+    cleanup.push(() => follower.stop());
+    await commitDeposits(side.store, 30);
+    await expect(follower.waitFor(30, { timeoutMs: 50 })).rejects.toThrow(
+      /not projected within 50 ms/,
+    );
+    const lag = await projector.lag();
+    expect(lag).toMatchObject({
+      checkpoint: 0,
+      head: 30,
+      commitsBehind: 30,
+      activeProjector: null,
+    });
+    expect(lag.secondsBehind).toBeGreaterThanOrEqual(0);
+
+    projector.start();
+    await follower.waitFor(30, { timeoutMs: 5_000 });
+    expect(await projector.lag()).toMatchObject({
+      checkpoint: 30,
+      commitsBehind: 0,
+      secondsBehind: 0,
+      lastError: null,
+    });
+  });
+
+  it('says explicitly when a change log cursor is older than the retained window', async () => {
+    const side = await open({ changeLogRetention: 10 });
+    runtime(side).start();
+    await commitDeposits(side.store, 25);
+    await until(() => caughtUp(side));
+    expect(await side.storage.changeLog.read(3)).toEqual({ kind: 'expired', oldest: 16, head: 25 });
+    const recent = await side.storage.changeLog.read(15);
+    expect(recent.kind === 'entries' && recent.entries.map((e) => e.cursor)).toEqual(
+      Array.from({ length: 10 }, (_, i) => i + 16),
+    );
+  });
+});

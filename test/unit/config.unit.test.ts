@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('applies defaults when nothing is set', () => {
+    expect(loadConfig({})).toMatchObject({
+      port: 4000,
+      store: 'auto',
+      mongodbUri: undefined,
+      mongodbDb: 'corkboard',
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every variable it knows and treats empty strings as unset', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      STORE: 'mongo',
+      MONGODB_URI: 'mongodb://localhost:27017/?replicaSet=rs0',
+      LOG_LEVEL: 'debug',
+      MONGODB_DB: '',
+      CHANGE_LOG_RETENTION: '500',
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      store: 'mongo',
+      mongodbUri: 'mongodb://localhost:27017/?replicaSet=rs0',
+      mongodbDb: 'corkboard',
+      logLevel: 'debug',
+      changeLogRetention: 500,
+    });
+  });
+
+  it.each([
+    ['PORT', { PORT: 'eighty' }],
+    ['PORT', { PORT: '70000' }],
+    ['STORE', { STORE: 'postgres' }],
+    ['MONGODB_URI', { MONGODB_URI: 'http://localhost' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['CHANGE_LOG_RETENTION', { CHANGE_LOG_RETENTION: '-1' }],
+    ['MONGODB_URI', { STORE: 'mongo' }],
+  ])('stops with a one-line message naming %s when it is bad', (name, env) => {
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).toContain(name);
+    expect(message).not.toContain('\n');
+  });
+});
