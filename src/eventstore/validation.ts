@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { EventStoreValidationError } from './errors.js';
-import { ANY, NO_STREAM, STREAM_EXISTS, type AppendRequest, type ExpectedVersion } from './types.js';
+import {
+  ANY,
+  NO_STREAM,
+  STREAM_EXISTS,
+  type AppendRequest,
+  type ExpectedVersion,
+} from './types.js';
 
 /** Size limits of one append. MongoDB caps a document at 16 MiB; these keep far below it. */
 export const appendLimits = {
@@ -85,7 +91,10 @@ export function validateAppendRequest(request: AppendRequest): void {
     );
   }
   if (byteLength(request) > appendLimits.maxCommitBytes) {
-    throw new EventStoreValidationError('streams', `larger than ${appendLimits.maxCommitBytes} bytes`);
+    throw new EventStoreValidationError(
+      'streams',
+      `larger than ${appendLimits.maxCommitBytes} bytes`,
+    );
   }
 }
 

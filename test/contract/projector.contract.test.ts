@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ANY, type EventStore } from '../../src/eventstore/types.js';
+import { ANY, type EventStore, type StreamAppend } from '../../src/eventstore/types.js';
 import { ChangeLogFollower } from '../../src/projector/ChangeLogFollower.js';
 import { ProjectorRuntime } from '../../src/projector/ProjectorRuntime.js';
 import type { Projection, ProjectorStorage, ReadDoc } from '../../src/projector/types.js';
@@ -91,7 +91,7 @@ async function commitDeposits(store: EventStore, count: number, accounts = 50, p
       const i = next++;
       const a = i % accounts;
       const b = (i * 7 + 3) % accounts;
-      const streams = [
+      const streams: StreamAppend[] = [
         {
           stream: `acc-${a}`,
           expected: ANY,
