@@ -1,6 +1,7 @@
 import type { EventStore } from '../../src/eventstore/types.js';
 import type { UpcasterRegistry } from '../../src/eventstore/upcasters.js';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
+import { mongoStoreAdapter } from './mongo.js';
 
 /** One storage adapter under the contract suite. */
 export interface StoreAdapter {
@@ -17,11 +18,14 @@ const memory: StoreAdapter = {
 /**
  * The adapters the contract suites run against: memory always, mongo when
  * MONGODB_URI names a replica set. Prints one line when mongo is skipped.
+ * Call it at the top of a test file: the mongo adapter registers an `afterAll`
+ * that closes its client.
  */
 export function storeAdapters(): StoreAdapter[] {
-  if (!process.env.MONGODB_URI) {
+  const uri = process.env.MONGODB_URI;
+  if (!uri) {
     console.info('[contract] mongo adapter skipped: MONGODB_URI is not set (no replica set here)');
     return [memory];
   }
-  return [memory /* mongo adapter registered here once it exists */];
+  return [memory, mongoStoreAdapter(uri)];
 }

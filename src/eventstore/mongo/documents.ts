@@ -1,0 +1,153 @@
+/**
+ * The documents the mongo adapter stores, and their mapping to the port's types.
+ * Nothing here talks to the server.
+ */
+import type { AppendResult, Commit, CommitMetadata, RecordedEvent, StreamHead } from '../types.js';
+
+/** Collection names, one database per event store. */
+export const CollectionName = {
+  Events: 'events',
+  Streams: 'streams',
+  Commits: 'commits',
+  Counters: 'counters',
+  Idempotency: 'idempotency',
+} as const;
+export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName];
+
+/** `_id` of the one counter document that hands out commit positions. */
+export const POSITION_COUNTER_ID = 'position';
+
+/** Unique index names; translateAppendError recognises conflicts by them. */
+export const IndexName = {
+  EventsStreamVersion: 'stream_1_version_1_unique',
+  EventsPosition: 'position_1',
+  CommitsPosition: 'position_1_unique',
+} as const;
+
+/** One event in `events`; `_id` is the eventId. */
+export interface EventDoc {
+  _id: string;
+  stream: string;
+  version: number;
+  type: string;
+  data: Record<string, unknown>;
+  schemaVersion: number;
+  commitId: string;
+  position: number;
+  actor: string | null;
+  idempotencyKey: string | null;
+  occurredAt: Date;
+}
+
+/** The head of one stream in `streams`; `_id` is the stream name. */
+export interface StreamHeadDoc {
+  _id: string;
+  version: number;
+}
+
+/** An event as embedded in its commit: what `EventDoc` holds beyond the commit's own fields. */
+export interface CommitEventDoc {
+  eventId: string;
+  stream: string;
+  version: number;
+  type: string;
+  data: Record<string, unknown>;
+  schemaVersion: number;
+}
+
+/**
+ * One commit in `commits`; `_id` is the commitId. The feed's change stream watches
+ * inserts into this collection, so one change event is exactly one commit.
+ */
+export interface CommitDoc {
+  _id: string;
+  position: number;
+  occurredAt: Date;
+  actor: string | null;
+  operation: string | null;
+  metadata: CommitMetadata;
+  idempotencyKey: string | null;
+  events: CommitEventDoc[];
+}
+
+/** The single counter document `{ _id: 'position', value }` in `counters`. */
+export interface CounterDoc {
+  _id: string;
+  value: number;
+}
+
+/** The first result of an idempotency key in `idempotency`; `_id` is the key. */
+export interface IdempotencyDoc {
+  _id: string;
+  result: AppendResult;
+}
+
+/** The event documents of a commit, for `events`. */
+export function toEventDocs(commit: CommitDoc): EventDoc[] {
+  return commit.events.map((e) => ({
+    _id: e.eventId,
+    stream: e.stream,
+    version: e.version,
+    type: e.type,
+    data: e.data,
+    schemaVersion: e.schemaVersion,
+    commitId: commit._id,
+    position: commit.position,
+    actor: commit.actor,
+    idempotencyKey: commit.idempotencyKey,
+    occurredAt: commit.occurredAt,
+  }));
+}
+
+/** A stored event as the port records it (not yet upcast). */
+export function fromEventDoc(doc: EventDoc): RecordedEvent {
+  return {
+    type: doc.type,
+    data: doc.data,
+    schemaVersion: doc.schemaVersion,
+    stream: doc.stream,
+    version: doc.version,
+    eventId: doc._id,
+    commitId: doc.commitId,
+    position: doc.position,
+    actor: doc.actor,
+    idempotencyKey: doc.idempotencyKey,
+    occurredAt: doc.occurredAt,
+  };
+}
+
+/** A stored commit as the port records it (events not yet upcast). */
+export function fromCommitDoc(doc: CommitDoc): Commit {
+  return {
+    commitId: doc._id,
+    position: doc.position,
+    occurredAt: doc.occurredAt,
+    actor: doc.actor,
+    operation: doc.operation,
+    metadata: doc.metadata,
+    idempotencyKey: doc.idempotencyKey,
+    events: doc.events.map((e) => ({
+      type: e.type,
+      data: e.data,
+      schemaVersion: e.schemaVersion,
+      stream: e.stream,
+      version: e.version,
+      eventId: e.eventId,
+      commitId: doc._id,
+      position: doc.position,
+      actor: doc.actor,
+      idempotencyKey: doc.idempotencyKey,
+      occurredAt: doc.occurredAt,
+    })),
+  };
+}
+
+/** The result of an append, as stored for its idempotency key and returned to the caller. */
+export function toAppendResult(commit: CommitDoc, streams: StreamHead[]): AppendResult {
+  return {
+    commitId: commit._id,
+    position: commit.position,
+    streams,
+    occurredAt: commit.occurredAt,
+  };
+}

@@ -1,0 +1,242 @@
+/**
+ * The mongo adapter's commit feed: a change stream on `commits`, with catch-up and gap
+ * filling from the collection itself so that every commit is delivered once, in
+ * position order, whatever the resume token.
+ */
+import type { ChangeStream, ChangeStreamInsertDocument, Collection } from 'mongodb';
+import { EventStoreError, EventStoreUnavailable } from '../errors.js';
+import type { Commit, CommitFeed, FeedItem, FeedPosition } from '../types.js';
+import type { CommitDoc } from './documents.js';
+import { isChangeStreamHistoryLost } from './translateError.js';
+
+type CommitChange = ChangeStreamInsertDocument<CommitDoc>;
+
+export interface CommitFeedOptions {
+  /**
+   * How long the server holds an empty `getMore` open before answering. Also the pace of
+   * heartbeats and of the gap probe on a quiet feed.
+   * @default 1_000
+   */
+  maxAwaitTimeMS?: number;
+  /** Commits per batch when catching up from the collection. @default 500 */
+  catchUpBatchSize?: number;
+}
+
+export interface MongoCommitFeedDeps {
+  commits: Collection<CommitDoc>;
+  /** Maps a stored commit to the port's shape, upcasting its events. */
+  toCommit: (doc: CommitDoc) => Commit;
+  /** Called once when the feed closes, so the store can forget it. */
+  onClose: (feed: MongoCommitFeed) => void;
+}
+
+/**
+ * A feed of commits after `from`.
+ *
+ * How nothing is missed or repeated: `position` is gapless (one counter, incremented in the
+ * commit's own transaction), so the feed always knows the next position it owes. Commits come
+ * from the change stream when it has them, and from the `commits` collection (read with
+ * majority read concern) when the stream cannot: before the first change (catch-up), when a
+ * change arrives ahead of the next owed position (gap), and on every quiet `getMore` (probe).
+ * Anything at or below the last delivered position is skipped. The resume token only saves
+ * the server work; correctness rests on positions.
+ *
+ * Documented behaviour relied on:
+ * - change streams return only majority-committed changes, in oplog order, and one insert
+ *   into `commits` is one change event whose `fullDocument` is the inserted document
+ *   (MongoDB manual, "Change Events": insert event);
+ * - `startAfter: token` resumes after the change the token names (Change Streams spec,
+ *   `ChangeStreamOptions.startAfter`); the driver resumes once by itself on resumable errors
+ *   (spec, "Resume Process");
+ * - `tryNext()` returns null on an empty batch, after which `changeStream.resumeToken` is the
+ *   batch's `postBatchResumeToken` (spec, "Updating the Cached Resume Token"; driver
+ *   `ChangeStreamCursor._processBatch`), which is how heartbeats get a fresher token;
+ * - a token older than the oplog fails with `ChangeStreamHistoryLost` (code 286, labelled
+ *   `NonResumableChangeStreamError`); the feed then drops the token and catches up by position.
+ */
+export class MongoCommitFeed implements CommitFeed {
+  readonly #deps: MongoCommitFeedDeps;
+  readonly #maxAwaitTimeMS: number;
+  readonly #catchUpBatchSize: number;
+  /** Last delivered position. */
+  #position: number;
+  /** Where to open the next change stream; dropped when history is lost. */
+  #token: unknown;
+  /** Token of the last item yielded, so a heartbeat is only sent when it moves. */
+  #lastCheckpointToken: unknown;
+  #stream: ChangeStream<CommitDoc, CommitChange> | undefined;
+  #closed = false;
+
+  constructor(deps: MongoCommitFeedDeps, from: FeedPosition, options: CommitFeedOptions = {}) {
+    this.#deps = deps;
+    this.#position = from.position;
+    this.#token = from.token ?? undefined;
+    this.#lastCheckpointToken = this.#token;
+    this.#maxAwaitTimeMS = options.maxAwaitTimeMS ?? 1_000;
+    this.#catchUpBatchSize = options.catchUpBatchSize ?? 500;
+  }
+
+  /**
+   * Stops the feed. A pending `next()` resolves as done once the server answers the
+   * in-flight `getMore`, within about `maxAwaitTimeMS`.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#deps.onClose(this);
+    await this.#closeStream();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<FeedItem> {
+    try {
+      while (!this.#closed) {
+        const stream = this.#openStream();
+        let first: CommitChange | null;
+        try {
+          // Forces the initial aggregate now, so the stream's starting point precedes the
+          // catch-up read below and nothing committed in between can fall through.
+          first = await stream.tryNext();
+        } catch (error) {
+          if (this.#closed) return;
+          if (this.#token !== undefined && isChangeStreamHistoryLost(error)) {
+            await this.#dropTokenAndReopen();
+            continue;
+          }
+          throw error;
+        }
+        if (this.#token === undefined) yield* this.#readFromCollection();
+        const reopen = yield* this.#follow(stream, first);
+        if (!reopen) return;
+      }
+    } catch (error) {
+      if (this.#closed) return;
+      if (error instanceof EventStoreError) throw error;
+      throw new EventStoreUnavailable('the commit feed failed', { cause: error });
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** Follows one change stream. Returns true when the feed must reopen without a token. */
+  async *#follow(
+    stream: ChangeStream<CommitDoc, CommitChange>,
+    first: CommitChange | null,
+  ): AsyncGenerator<FeedItem, boolean> {
+    let change = first;
+    for (;;) {
+      if (this.#closed) return false;
+      if (change) {
+        yield* this.#deliverChange(change);
+      } else {
+        if (stream.closed) {
+          // Not by our close(): an invalidate event (commits dropped or renamed) closed it.
+          throw new EventStoreUnavailable('the change stream on commits was closed by the server');
+        }
+        // A quiet batch: fetch anything the stream has not shown (see class comment), then
+        // pass on the post-batch resume token if it moved.
+        yield* this.#readFromCollection();
+        const token = stream.resumeToken;
+        if (token != null && !sameToken(token, this.#lastCheckpointToken)) {
+          this.#lastCheckpointToken = token;
+          yield { kind: 'heartbeat', checkpoint: { position: this.#position, token } };
+        }
+      }
+      try {
+        change = await stream.tryNext();
+      } catch (error) {
+        if (this.#closed) return false;
+        if (isChangeStreamHistoryLost(error)) {
+          await this.#dropTokenAndReopen();
+          return true;
+        }
+        throw error;
+      }
+    }
+  }
+
+  async *#deliverChange(change: CommitChange): AsyncGenerator<FeedItem> {
+    // The pipeline keeps inserts only. Should an invalidate event (commits dropped or renamed,
+    // which closes the cursor: manual, "invalidate Event") come through anyway, it carries
+    // no document; if it is filtered out, the closed stream is caught in #follow instead.
+    const operationType: string = change.operationType;
+    if (operationType !== 'insert') {
+      throw new EventStoreUnavailable(`the change stream on commits ended with '${operationType}'`);
+    }
+    const doc = change.fullDocument;
+    if (doc.position <= this.#position) return;
+    if (doc.position > this.#position + 1) {
+      // The stream started (or resumed) after commits we still owe: read them first. They
+      // precede a majority-committed commit, so a majority read now sees them all.
+      yield* this.#readFromCollection(doc.position);
+      if (doc.position !== this.#position + 1) {
+        throw new EventStoreUnavailable(
+          `commit feed gap: position ${this.#position + 1} is missing before ${doc.position}`,
+        );
+      }
+    }
+    this.#position = doc.position;
+    this.#token = change._id;
+    this.#lastCheckpointToken = change._id;
+    yield {
+      kind: 'commit',
+      commit: this.#deps.toCommit(doc),
+      checkpoint: { position: doc.position, token: change._id },
+    };
+  }
+
+  /**
+   * Delivers commits after the last delivered position (and below `before`, if given) from
+   * the collection, in order, stopping at the first hole. Their checkpoints carry no token:
+   * resuming from a position alone is always possible.
+   */
+  async *#readFromCollection(before?: number): AsyncGenerator<FeedItem> {
+    const range =
+      before === undefined ? { $gt: this.#position } : { $gt: this.#position, $lt: before };
+    const cursor = this.#deps.commits
+      .find({ position: range }, { readConcern: { level: 'majority' } })
+      .sort({ position: 1 })
+      .batchSize(this.#catchUpBatchSize);
+    try {
+      for await (const doc of cursor) {
+        if (this.#closed || doc.position !== this.#position + 1) return;
+        this.#position = doc.position;
+        yield {
+          kind: 'commit',
+          commit: this.#deps.toCommit(doc),
+          checkpoint: { position: doc.position },
+        };
+      }
+    } finally {
+      await cursor.close();
+    }
+  }
+
+  #openStream(): ChangeStream<CommitDoc, CommitChange> {
+    const stream = this.#deps.commits.watch<CommitDoc, CommitChange>(
+      [{ $match: { operationType: 'insert' } }],
+      {
+        maxAwaitTimeMS: this.#maxAwaitTimeMS,
+        ...(this.#token === undefined ? {} : { startAfter: this.#token }),
+      },
+    );
+    this.#stream = stream;
+    return stream;
+  }
+
+  async #dropTokenAndReopen(): Promise<void> {
+    this.#token = undefined;
+    await this.#closeStream();
+  }
+
+  async #closeStream(): Promise<void> {
+    const stream = this.#stream;
+    this.#stream = undefined;
+    // Closing is best effort: the cursor may already be dead on the server.
+    await stream?.close().catch(() => undefined);
+  }
+}
+
+/** Resume tokens are small documents (`{ _data: '82...' }`); equal when their JSON is. */
+function sameToken(a: unknown, b: unknown): boolean {
+  return a !== undefined && b !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}

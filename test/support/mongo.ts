@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import { MongoClient, type Db } from 'mongodb';
+import { afterAll } from 'vitest';
+import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
+import type { EventStore } from '../../src/eventstore/types.js';
+import type { StoreAdapter } from './storeAdapters.js';
+
+/** A database name no other test (or test run) uses. */
+export function uniqueDatabaseName(): string {
+  return `corkboard_test_${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * The mongo adapter for a contract suite. One client per test file, connected on first use
+ * and closed after the file's tests (the `afterAll` is registered when this is called, at
+ * collection time). Each store gets a fresh database, dropped when the store is closed.
+ */
+export function mongoStoreAdapter(uri: string): StoreAdapter {
+  let connecting: Promise<MongoClient> | undefined;
+  const client = () => (connecting ??= new MongoClient(uri).connect());
+  afterAll(async () => {
+    if (connecting) await (await connecting).close();
+  });
+  return {
+    name: 'mongo',
+    async createEventStore(options) {
+      const connected = await client();
+      const dbName = uniqueDatabaseName();
+      const store = await MongoEventStore.create({ client: connected, dbName, ...options });
+      return droppingDatabaseOnClose(store, connected.db(dbName));
+    },
+  };
+}
+
+/** The store, with `close()` also dropping its database (the client stays open). */
+function droppingDatabaseOnClose(store: EventStore, db: Db): EventStore {
+  return {
+    append: (request, options) => store.append(request, options),
+    readStream: (stream, options) => store.readStream(stream, options),
+    streamVersion: (stream, options) => store.streamVersion(stream, options),
+    readAll: (options) => store.readAll(options),
+    headPosition: () => store.headPosition(),
+    subscribe: (options) => store.subscribe(options),
+    close: async () => {
+      await store.close();
+      await db.dropDatabase();
+    },
+  };
+}
