@@ -1,7 +1,12 @@
+import { MongoClient } from 'mongodb';
+import { afterAll } from 'vitest';
 import type { EventStore } from '../../src/eventstore/types.js';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
+import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
+import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
 import type { ProjectorStorage } from '../../src/projector/types.js';
+import { uniqueDatabaseName } from './mongo.js';
 
 /** An event store and projector storage sharing one backing store. */
 export interface ReadSide {
@@ -25,10 +30,52 @@ const memory: ProjectorAdapter = {
   },
 };
 
-/** Adapters the projector contract suite runs against (mongo when MONGODB_URI is set). */
+/**
+ * The mongo adapter: one client per test file, connected on first use and closed after the
+ * file's tests (the `afterAll` is registered when this is called, at collection time).
+ * Each `open()` gets a fresh database shared by the event store and the projector storage,
+ * dropped by its `close()`.
+ */
+function mongoProjectorAdapter(uri: string): ProjectorAdapter {
+  let connecting: Promise<MongoClient> | undefined;
+  const client = () => (connecting ??= new MongoClient(uri).connect());
+  afterAll(async () => {
+    if (connecting) await (await connecting).close();
+  });
+  return {
+    name: 'mongo',
+    async open(options) {
+      const connected = await client();
+      const dbName = uniqueDatabaseName();
+      const store = await MongoEventStore.create({ client: connected, dbName });
+      const storage = await createMongoProjectorStorage({
+        client: connected,
+        dbName,
+        ...(options?.changeLogRetention ? { changeLogRetention: options.changeLogRetention } : {}),
+      });
+      return {
+        store,
+        storage,
+        close: async () => {
+          await storage.close();
+          await store.close();
+          await connected.db(dbName).dropDatabase();
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Adapters the projector contract suite runs against: memory always, mongo when
+ * MONGODB_URI names a replica set. Call it at the top of a test file: the mongo adapter
+ * registers an `afterAll` that closes its client.
+ */
 export function projectorAdapters(): ProjectorAdapter[] {
-  if (!process.env.MONGODB_URI) {
+  const uri = process.env.MONGODB_URI;
+  if (!uri) {
     console.info('[contract] mongo projector storage skipped: MONGODB_URI is not set');
+    return [memory];
   }
-  return [memory];
+  return [memory, mongoProjectorAdapter(uri)];
 }

@@ -1,0 +1,334 @@
+/**
+ * The change log on MongoDB: one document per commit in `changelog`, `_id` the cursor.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ReadPreference,
+  type ChangeStream,
+  type ChangeStreamInsertDocument,
+  type Collection,
+  type Db,
+} from 'mongodb';
+import type { ChangeLog, ChangeLogEntry, ChangeLogRead, ChangeLogTail } from '../types.js';
+import { expiredRead, isTrimPoint } from './changeLogWindow.js';
+import {
+  ProjectorCollection,
+  fromChangeLogDoc,
+  toChangeLogDoc,
+  type ChangeLogDoc,
+} from './documents.js';
+import { isDuplicateKey, isNamespaceExists } from './driverErrors.js';
+
+export interface MongoChangeLogOptions {
+  /** Entries kept: the newest `retention` cursors. */
+  retention: number;
+  /** Trim when recording a cursor that is a multiple of this. */
+  trimEvery: number;
+  /** Pause between reads of a tail whose change stream failed. */
+  pollIntervalMs: number;
+}
+
+/** Entries per read while a tail catches up. */
+const CATCH_UP_BATCH = 500;
+
+/**
+ * `record` inserts; the unique `_id` makes recording a cursor twice a no-op (E11000),
+ * whether this process recorded it before a retry or a deposed projector raced us.
+ * No gap can be written: a cursor is inserted only when it is the head + 1, checked
+ * against the stored head unless this instance itself wrote the cursor just before
+ * (stored head >= what we wrote, and a cursor at or below the stored head collides).
+ *
+ * `read` computes the retained window from the head, so it is exact however far behind
+ * trimming is; trimming (`deleteMany` of everything out of the window) runs every
+ * `trimEvery` cursors. A read that finds a hole at its start (entries trimmed by an
+ * instance configured with a smaller retention) answers `expired` too, never a gap.
+ *
+ * Reads go to the primary: together with opening each tail's change stream before its
+ * catch-up read, that is what lets `tail` promise no gap (see `MongoChangeLogTail`).
+ */
+export class MongoChangeLog implements ChangeLog {
+  readonly #entries: Collection<ChangeLogDoc>;
+  readonly #options: MongoChangeLogOptions;
+  readonly #tails = new Set<MongoChangeLogTail>();
+  /** The newest cursor this instance recorded; the stored head is at least this. */
+  #recorded: number | undefined;
+
+  constructor(db: Db, options: MongoChangeLogOptions) {
+    this.#entries = db.collection<ChangeLogDoc>(ProjectorCollection.ChangeLog, {
+      readPreference: ReadPreference.primary,
+    });
+    this.#options = options;
+  }
+
+  /**
+   * Creates `changelog` if it does not exist. A change stream can be opened on a
+   * collection that does not exist yet only if its database does (DOCS-11098: otherwise
+   * NamespaceNotFound on a sharded cluster), so the collection is made before any tail.
+   */
+  static async ensureCollection(db: Db): Promise<void> {
+    try {
+      await db.createCollection(ProjectorCollection.ChangeLog);
+    } catch (error) {
+      if (!isNamespaceExists(error)) throw error;
+    }
+  }
+
+  async record(entry: ChangeLogEntry): Promise<void> {
+    if (this.#recorded === undefined || entry.cursor !== this.#recorded + 1) {
+      const head = await this.head();
+      if (entry.cursor <= head) {
+        this.#recorded = head;
+        return;
+      }
+      if (entry.cursor !== head + 1) {
+        throw new Error(`change log gap: head ${head}, recording ${entry.cursor}`);
+      }
+    }
+    try {
+      await this.#entries.insertOne(toChangeLogDoc(entry));
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+    }
+    this.#recorded = entry.cursor;
+    const { retention, trimEvery } = this.#options;
+    if (isTrimPoint(entry.cursor, trimEvery) && entry.cursor > retention) {
+      await this.#entries.deleteMany({ _id: { $lte: entry.cursor - retention } });
+    }
+  }
+
+  async read(
+    after: number,
+    options: { limit?: number; signal?: AbortSignal } = {},
+  ): Promise<ChangeLogRead> {
+    const { limit = 1_000, signal } = options;
+    signal?.throwIfAborted();
+    if (limit < 0 || !Number.isInteger(limit)) throw new RangeError(`invalid limit ${limit}`);
+    // Both at once: one round trip of latency. Entries newer than the head read are fine.
+    const [head, docs] = await Promise.all([
+      this.#readHead(signal),
+      // `limit: 0` would mean "no limit" to MongoDB; the port means none.
+      limit === 0
+        ? Promise.resolve([])
+        : this.#entries
+            .find({ _id: { $gt: after } }, { sort: { _id: 1 }, limit, signal })
+            .toArray(),
+    ]);
+    const expired = expiredRead(after, head, this.#options.retention);
+    if (expired) return expired;
+    const first = docs[0];
+    if (first && first._id !== after + 1) {
+      return { kind: 'expired', oldest: first._id, head: Math.max(head, docs.at(-1)!._id) };
+    }
+    return { kind: 'entries', entries: docs.map(fromChangeLogDoc) };
+  }
+
+  async head(): Promise<number> {
+    return this.#readHead();
+  }
+
+  tail(after: number): ChangeLogTail {
+    const tail = new MongoChangeLogTail(this.#entries, after, {
+      read: (from, signal) => this.read(from, { limit: CATCH_UP_BATCH, signal }),
+      pollIntervalMs: this.#options.pollIntervalMs,
+      onClose: (closed) => this.#tails.delete(closed),
+    });
+    this.#tails.add(tail);
+    return tail;
+  }
+
+  /** Closes every tail still open (their change streams), for `ProjectorStorage.close`. */
+  async closeTails(): Promise<void> {
+    await Promise.all([...this.#tails].map((tail) => tail.close()));
+  }
+
+  async #readHead(signal?: AbortSignal): Promise<number> {
+    // The `_id` index answers this with one key: no secondary index is needed.
+    const newest = await this.#entries.findOne(
+      {},
+      { sort: { _id: -1 }, projection: { _id: 1 }, signal },
+    );
+    return newest?._id ?? 0;
+  }
+}
+
+type InsertChange = ChangeStreamInsertDocument<ChangeLogDoc>;
+type InsertStream = ChangeStream<ChangeLogDoc, InsertChange>;
+
+interface TailDeps {
+  /** The change log's `read`, in catch-up batches. */
+  read: (after: number, signal: AbortSignal) => Promise<ChangeLogRead>;
+  pollIntervalMs: number;
+  onClose: (tail: MongoChangeLogTail) => void;
+}
+
+/** What `untilClosed` resolves to when the tail closed first. */
+const CLOSED = Symbol('closed');
+
+/**
+ * Entries after a cursor, then new ones as they are recorded.
+ *
+ * How nothing is missed: the change stream on `changelog` is opened, and its first
+ * `tryNext()` awaited (the driver sends the `aggregate` lazily, on first iteration), BEFORE
+ * the backlog is read. Every insert committed after the stream's start reaches the
+ * stream; every insert committed before it is seen by the backlog read, which goes to the
+ * primary afterwards. Insert events always carry `fullDocument`, the inserted document
+ * (manual, "Change Events: insert"), so an event is an entry; a `$match` on
+ * `operationType: 'insert'` leaves out the trimming's deletes.
+ *
+ * How nothing is repeated or reordered: the tail remembers the last cursor it delivered,
+ * skips anything at or below it, delivers the next cursor directly, and on a jump reads
+ * the missing cursors from the collection first (change streams deliver majority-committed
+ * changes in oplog order, and cursor n is inserted before n + 1, so those are committed).
+ *
+ * No resume token is kept: the cursor is the resume point, and reopening anything after a
+ * failure goes through a catch-up read from the collection.
+ *
+ * When the change stream cannot be opened (a standalone server has none: error 40573) or
+ * fails for good (the driver already resumes once by itself on resumable errors), the
+ * tail polls `read()` every `pollIntervalMs` instead, from the last delivered cursor.
+ * A cursor older than the retained window resumes at the oldest kept entry, as in memory.
+ */
+export class MongoChangeLogTail implements ChangeLogTail {
+  readonly #entries: Collection<ChangeLogDoc>;
+  readonly #deps: TailDeps;
+  readonly #closing = new AbortController();
+  /** The last cursor delivered. */
+  #cursor: number;
+  /** The open change stream; null before it opens, in polling mode, and once closed. */
+  #stream: InsertStream | null = null;
+
+  constructor(entries: Collection<ChangeLogDoc>, after: number, deps: TailDeps) {
+    this.#entries = entries;
+    this.#cursor = after;
+    this.#deps = deps;
+  }
+
+  /**
+   * Ends the iteration: a pending `next()` resolves as done at once, and the change
+   * stream is closed even if nobody iterates any more. Idempotent.
+   */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    this.#deps.onClose(this);
+    await this.#dropStream();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<ChangeLogEntry> {
+    const signal = this.#closing.signal;
+    try {
+      let change = await this.#openStream(signal);
+      if (change === CLOSED) return;
+      yield* this.#catchUp(signal);
+      while (!signal.aborted) {
+        if (change) {
+          yield* this.#deliver(change.fullDocument, signal);
+          change = null;
+          continue;
+        }
+        const stream = this.#stream;
+        if (!stream) {
+          await sleep(this.#deps.pollIntervalMs, undefined, { signal }).catch(() => undefined);
+          yield* this.#catchUp(signal);
+          continue;
+        }
+        try {
+          const next = await untilClosed(stream.tryNext(), signal);
+          if (next === CLOSED) return;
+          // An empty batch on a stream the server closed (the collection was dropped or
+          // renamed: an invalidate) ends that stream; otherwise it is just a quiet batch.
+          if (next === null && stream.closed) throw new Error('change stream closed by the server');
+          change = next;
+        } catch {
+          if (signal.aborted) return;
+          // Polling from here on; the catch-up covers whatever the stream had not shown.
+          await this.#dropStream();
+          yield* this.#catchUp(signal);
+        }
+      }
+    } finally {
+      await this.close();
+    }
+  }
+
+  /**
+   * Opens the change stream and forces its `aggregate` with a first `tryNext()`. Resolves
+   * to the first change (or null), leaving `#stream` null when change streams fail.
+   */
+  async #openStream(signal: AbortSignal): Promise<InsertChange | null | typeof CLOSED> {
+    if (signal.aborted) return CLOSED;
+    const stream = (this.#stream = this.#entries.watch<ChangeLogDoc, InsertChange>([
+      { $match: { operationType: 'insert' } },
+    ]));
+    try {
+      return await untilClosed(stream.tryNext(), signal);
+    } catch {
+      await this.#dropStream();
+      return signal.aborted ? CLOSED : null;
+    }
+  }
+
+  async #dropStream(): Promise<void> {
+    const stream = this.#stream;
+    this.#stream = null;
+    // Closing kills the server cursor; if that fails the server times the cursor out,
+    // which is all closing could achieve anyway.
+    await stream?.close().catch(() => undefined);
+  }
+
+  /** Delivers entries after the cursor from the collection until there are none. */
+  async *#catchUp(signal: AbortSignal): AsyncGenerator<ChangeLogEntry> {
+    while (!signal.aborted) {
+      let result: ChangeLogRead;
+      try {
+        result = await this.#deps.read(this.#cursor, signal);
+      } catch (error) {
+        if (signal.aborted) return;
+        throw error;
+      }
+      if (result.kind === 'expired') {
+        this.#cursor = result.oldest - 1;
+        continue;
+      }
+      if (result.entries.length === 0) return;
+      for (const entry of result.entries) {
+        if (signal.aborted) return;
+        this.#cursor = entry.cursor;
+        yield entry;
+      }
+    }
+  }
+
+  async *#deliver(doc: ChangeLogDoc, signal: AbortSignal): AsyncGenerator<ChangeLogEntry> {
+    if (doc._id <= this.#cursor) return;
+    if (doc._id === this.#cursor + 1) {
+      this.#cursor = doc._id;
+      yield fromChangeLogDoc(doc);
+      return;
+    }
+    // A jump: the cursors in between are in the collection; the read includes this one.
+    yield* this.#catchUp(signal);
+  }
+}
+
+/**
+ * Settles with `promise`, or with CLOSED as soon as `signal` aborts. The abandoned promise
+ * keeps a handler, so its later rejection (a closed stream rejects a pending `tryNext`)
+ * is not unhandled.
+ */
+function untilClosed<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | typeof CLOSED> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(CLOSED);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}

@@ -1,0 +1,270 @@
+/**
+ * Read documents in generations, on MongoDB: generation `g` keeps collection `name` in
+ * `rm_<g>_<name>`, and one pointer document names the active generation.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Collection, Db, IndexDescription } from 'mongodb';
+import type {
+  FindOptions,
+  ReadCollection,
+  ReadDoc,
+  ReadFilter,
+  ReadModelStore,
+  ReadView,
+} from '../types.js';
+import {
+  ACTIVE_POINTER_ID,
+  ProjectorCollection,
+  type ActivePointerDoc,
+  type GenerationDoc,
+} from './documents.js';
+import { isDuplicateKey } from './driverErrors.js';
+import {
+  assertGenerationId,
+  generationCollectionPrefix,
+  newGenerationId,
+  readModelCollectionName,
+} from './generations.js';
+import { translateReadFilter, translateSort, type StoredReadDoc } from './translateReadFilter.js';
+
+/** Indexes to keep on read collections, by collection name, in every generation. */
+export type ReadModelIndexes = Readonly<Record<string, readonly IndexDescription[]>>;
+
+export interface MongoReadModelsOptions {
+  /** How long `active()` may answer from this instance's copy of the pointer. */
+  pointerCacheMs: number;
+  /** How long `dropGeneration` waits before dropping, so readers of the old pointer finish. */
+  dropDelayMs: number;
+  indexes: ReadModelIndexes;
+}
+
+/**
+ * One read collection of one generation.
+ *
+ * Reads pass `signal` to the driver, which supports it on `find`, `findOne` and
+ * `countDocuments` (`Abortable`, experimental since driver 6.13; the driver closes the
+ * cursor, or the connection if the signal fires mid-read, and throws `signal.reason`).
+ * Writes take no signal in the port.
+ */
+class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
+  // Loosely typed on the MongoDB side: fields are the projections' business, filters are
+  // built from the port's `ReadFilter`, and documents come back as `T`.
+  constructor(private readonly docs: Collection<StoredReadDoc>) {}
+
+  async get(id: string, options: { signal?: AbortSignal } = {}): Promise<T | null> {
+    options.signal?.throwIfAborted();
+    return (await this.docs.findOne({ _id: id }, { signal: options.signal })) as T | null;
+  }
+
+  async getMany(ids: readonly string[], options: { signal?: AbortSignal } = {}) {
+    options.signal?.throwIfAborted();
+    if (ids.length === 0) return [];
+    // One query, then back into the caller's order (the server returns no particular order).
+    const found = await this.docs
+      .find({ _id: { $in: [...new Set(ids)] } }, { signal: options.signal })
+      .toArray();
+    const byId = new Map(found.map((doc) => [doc._id, doc as unknown as T]));
+    const handedOut = new Set<string>();
+    return ids.map((id) => {
+      const doc = byId.get(id);
+      if (!doc) return null;
+      // An id asked for twice gets two copies, as from the memory adapter.
+      if (handedOut.has(id)) return structuredClone(doc);
+      handedOut.add(id);
+      return doc;
+    });
+  }
+
+  async find(filter: ReadFilter, options: FindOptions = {}): Promise<T[]> {
+    options.signal?.throwIfAborted();
+    const { limit } = options;
+    if (limit !== undefined) {
+      if (limit < 0 || !Number.isInteger(limit)) throw new RangeError(`invalid limit ${limit}`);
+      // MongoDB reads `limit: 0` as "no limit"; the port (like the memory adapter) means none.
+      if (limit === 0) return [];
+    }
+    const found = await this.docs
+      .find(translateReadFilter(filter), {
+        ...(options.sort ? { sort: translateSort(options.sort) } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+        signal: options.signal,
+      })
+      .toArray();
+    return found as unknown as T[];
+  }
+
+  async count(filter: ReadFilter, options: { signal?: AbortSignal } = {}): Promise<number> {
+    options.signal?.throwIfAborted();
+    // countDocuments is exact (an aggregation), unlike the metadata-based estimate.
+    return this.docs.countDocuments(translateReadFilter(filter), { signal: options.signal });
+  }
+
+  async put(doc: T): Promise<void> {
+    // Replacement with upsert, by `_id`. `ignoreUndefined` drops undefined fields instead
+    // of storing null, so the document reads back as the memory adapter's clone does.
+    // Nested keys may be any string without `$` at the start of a top-level name: stream
+    // names as `_applied` keys (`card-<uuid>`) are plain field names, and even one with a
+    // `.` is stored as is by an insert or replacement (manual, "Field Names with Periods";
+    // `_applied` is never queried by path). A concurrent upsert of the same `_id` that
+    // collides is retried by the server as an update when the filter is one equality on
+    // `_id` (manual, db.collection.update(), "Upsert with Duplicate Values"); the one
+    // retry here covers servers that answer E11000 instead.
+    const write = () =>
+      this.docs.replaceOne({ _id: doc._id }, doc, { upsert: true, ignoreUndefined: true });
+    try {
+      await write();
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      await write();
+    }
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.docs.deleteOne({ _id: id });
+  }
+}
+
+/**
+ * The generations of read documents.
+ *
+ * `active()` reads the pointer at most once per `pointerCacheMs` per instance, so most
+ * queries cost no extra round trip. A switch made by another instance therefore becomes
+ * visible here within `pointerCacheMs`; this instance sees its own `activate` at once.
+ * To keep readers that still hold the old pointer from reading dropped collections,
+ * `dropGeneration` waits `dropDelayMs` (several times the cache bound) before dropping.
+ */
+export class MongoReadModels implements ReadModelStore {
+  readonly #db: Db;
+  readonly #pointer: Collection<ActivePointerDoc>;
+  readonly #generations: Collection<GenerationDoc>;
+  readonly #options: MongoReadModelsOptions;
+  #cached: { generation: string; readAt: number } | undefined;
+  /** Bumped by `activate`, so a pointer read that started before it cannot overwrite it. */
+  #epoch = 0;
+
+  constructor(db: Db, options: MongoReadModelsOptions) {
+    this.#db = db;
+    this.#pointer = db.collection<ActivePointerDoc>(ProjectorCollection.ReadModelMeta);
+    this.#generations = db.collection<GenerationDoc>(ProjectorCollection.ReadModelGenerations);
+    this.#options = options;
+  }
+
+  /**
+   * Makes sure an active generation exists: the first instance ever creates one. Two
+   * instances starting together both try; the pointer's `_id` is unique, so exactly one
+   * insert wins and the other's E11000 means "already there" (its spare generation is
+   * unregistered again). Also ensures the configured indexes in the active generation.
+   */
+  async init(): Promise<void> {
+    let pointer = await this.#pointer.findOne({ _id: ACTIVE_POINTER_ID });
+    if (!pointer) {
+      const generation = newGenerationId();
+      await this.#generations.insertOne({ _id: generation, createdAt: new Date() });
+      try {
+        await this.#pointer.insertOne({ _id: ACTIVE_POINTER_ID, generation });
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+      }
+      pointer = await this.#pointer.findOne({ _id: ACTIVE_POINTER_ID });
+      if (!pointer) throw new Error('read model pointer vanished while it was being created');
+      if (pointer.generation !== generation) await this.#generations.deleteOne({ _id: generation });
+    }
+    this.#remember(pointer.generation, this.#epoch);
+    await this.#ensureIndexes(pointer.generation);
+  }
+
+  async active(options: { signal?: AbortSignal } = {}): Promise<ReadView> {
+    options.signal?.throwIfAborted();
+    const cached = this.#cached;
+    // A monotonic clock: a wall clock step must not extend or shorten the cache.
+    if (cached && performance.now() - cached.readAt < this.#options.pointerCacheMs) {
+      return this.view(cached.generation);
+    }
+    return this.view(await this.#readPointer(options.signal));
+  }
+
+  view(generation: string): ReadView {
+    assertGenerationId(generation);
+    // The port's `view` is synchronous, so unlike the memory adapter it cannot check that
+    // the generation exists; reading one that does not simply finds no documents.
+    return {
+      generation,
+      collection: <T extends ReadDoc>(name: string): ReadCollection<T> =>
+        new MongoReadCollection<T>(
+          this.#db.collection<StoredReadDoc>(readModelCollectionName(generation, name)),
+        ),
+    };
+  }
+
+  async createGeneration(): Promise<string> {
+    const generation = newGenerationId();
+    await this.#generations.insertOne({ _id: generation, createdAt: new Date() });
+    await this.#ensureIndexes(generation);
+    return generation;
+  }
+
+  /**
+   * Compare-and-set on the one pointer document: `updateOne` with the expected generation
+   * in the filter is atomic on a single document, so of two racing switches from the same
+   * generation exactly one matches. Readers see the old pointer or the new one, never a mix.
+   */
+  async activate(generation: string, expectedActive: string): Promise<boolean> {
+    assertGenerationId(generation);
+    if (!(await this.#generations.findOne({ _id: generation }))) return false;
+    const result = await this.#pointer.updateOne(
+      { _id: ACTIVE_POINTER_ID, generation: expectedActive },
+      { $set: { generation } },
+    );
+    if (result.matchedCount !== 1) return false;
+    this.#remember(generation, ++this.#epoch);
+    return true;
+  }
+
+  /**
+   * Drops every collection of `generation` (found by name prefix) after `dropDelayMs`.
+   * `Collection.drop()` answers false rather than throwing when the collection is already
+   * gone (driver 6+: NamespaceNotFound is swallowed), so a concurrent drop is harmless.
+   *
+   * @throws Error when `generation` is active, checked before and after the wait.
+   */
+  async dropGeneration(generation: string): Promise<void> {
+    const prefix = generationCollectionPrefix(generation);
+    await this.#refuseActive(generation);
+    await sleep(this.#options.dropDelayMs);
+    await this.#refuseActive(generation);
+    // Listing names and filtering here avoids depending on `listCollections` filter support.
+    const names = await this.#db.listCollections({}, { nameOnly: true }).toArray();
+    for (const { name } of names) {
+      if (name.startsWith(prefix)) await this.#db.collection(name).drop();
+    }
+    await this.#generations.deleteOne({ _id: generation });
+  }
+
+  async #refuseActive(generation: string): Promise<void> {
+    if ((await this.#readPointer()) === generation) {
+      throw new Error('cannot drop the active generation');
+    }
+  }
+
+  async #readPointer(signal?: AbortSignal): Promise<string> {
+    const epoch = this.#epoch;
+    const pointer = await this.#pointer.findOne({ _id: ACTIVE_POINTER_ID }, { signal });
+    if (!pointer) throw new Error('the read model pointer is missing (was the database dropped?)');
+    this.#remember(pointer.generation, epoch);
+    return pointer.generation;
+  }
+
+  #remember(generation: string, epoch: number): void {
+    if (epoch === this.#epoch) this.#cached = { generation, readAt: performance.now() };
+  }
+
+  async #ensureIndexes(generation: string): Promise<void> {
+    // createIndexes is a no-op for an index that already exists with the same specification.
+    for (const [name, indexes] of Object.entries(this.#options.indexes)) {
+      if (indexes.length === 0) continue;
+      await this.#db
+        .collection(readModelCollectionName(generation, name))
+        .createIndexes([...indexes]);
+    }
+  }
+}

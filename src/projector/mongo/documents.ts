@@ -1,0 +1,94 @@
+/**
+ * The documents the mongo projector storage keeps, their collection names and their
+ * mapping to the ports' types. Nothing here talks to the server.
+ */
+import type { ChangeLogEntry, Invalidation } from '../types.js';
+
+/** Collection names, one database per deployment (shared with the event store). */
+export const ProjectorCollection = {
+  /** The pointer to the active read model generation (`_id: 'active'`). */
+  ReadModelMeta: 'readmodel_meta',
+  /** One document per read model generation that exists (`_id`: the generation). */
+  ReadModelGenerations: 'readmodel_generations',
+  Checkpoints: 'projector_checkpoints',
+  Leases: 'leases',
+  ChangeLog: 'changelog',
+} as const;
+export type ProjectorCollection = (typeof ProjectorCollection)[keyof typeof ProjectorCollection];
+
+/** `_id` of the one pointer document in `readmodel_meta`. */
+export const ACTIVE_POINTER_ID = 'active';
+
+/** Prefix of every read model collection: `rm_<generation>_<name>`. */
+export const READ_MODEL_PREFIX = 'rm_';
+
+/** `{ _id: 'active', generation }` in `readmodel_meta`. */
+export interface ActivePointerDoc {
+  _id: typeof ACTIVE_POINTER_ID;
+  generation: string;
+}
+
+/** A generation that exists, in `readmodel_generations`; `_id` is the generation. */
+export interface GenerationDoc {
+  _id: string;
+  createdAt: Date;
+}
+
+/** A generation's checkpoint in `projector_checkpoints`; `_id` is the generation. */
+export interface CheckpointDoc {
+  _id: string;
+  position: number;
+  /** The change stream resume token, stored as the server gave it; null when there is none. */
+  token: unknown;
+  updatedAt: Date;
+}
+
+/**
+ * A lease in `leases`; `_id` is the lease name. Times are the callers' clocks in ms.
+ * The handover request is two flat fields rather than one sub-document so that no
+ * update ever touches both a path and its parent (see `leaseOperations`).
+ */
+export interface LeaseDoc {
+  _id: string;
+  owner: string;
+  expiresAt: number;
+  /** Who asked the holder to hand over, or null. */
+  handoverTo: string | null;
+  /** When they asked, or null. */
+  handoverAt: number | null;
+}
+
+/** One change log entry in `changelog`; `_id` is the cursor. */
+export interface ChangeLogDoc {
+  _id: number;
+  commitId: string;
+  scopes: string[];
+  operation: string | null;
+  actor: string | null;
+  at: Date;
+  invalidated: Invalidation[];
+}
+
+export function toChangeLogDoc(entry: ChangeLogEntry): ChangeLogDoc {
+  return {
+    _id: entry.cursor,
+    commitId: entry.commitId,
+    scopes: entry.scopes,
+    operation: entry.operation,
+    actor: entry.actor,
+    at: entry.at,
+    invalidated: entry.invalidated,
+  };
+}
+
+export function fromChangeLogDoc(doc: ChangeLogDoc): ChangeLogEntry {
+  return {
+    cursor: doc._id,
+    commitId: doc.commitId,
+    scopes: doc.scopes,
+    operation: doc.operation,
+    actor: doc.actor,
+    at: doc.at,
+    invalidated: doc.invalidated,
+  };
+}

@@ -1,0 +1,328 @@
+import { MongoServerError, type Db } from 'mongodb';
+import { describe, expect, it } from 'vitest';
+import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
+import { MongoLeases } from '../../src/projector/mongo/MongoLeases.js';
+import { expiredRead, isTrimPoint } from '../../src/projector/mongo/changeLogWindow.js';
+import {
+  fromChangeLogDoc,
+  toChangeLogDoc,
+  type LeaseDoc,
+} from '../../src/projector/mongo/documents.js';
+import { isDuplicateKey } from '../../src/projector/mongo/driverErrors.js';
+import {
+  generationCollectionPrefix,
+  newGenerationId,
+  readModelCollectionName,
+} from '../../src/projector/mongo/generations.js';
+import { leaseHolder, leaseOperations } from '../../src/projector/mongo/leaseOperations.js';
+import {
+  translateReadFilter,
+  translateSort,
+} from '../../src/projector/mongo/translateReadFilter.js';
+import type { ChangeLogEntry, LeaseStore } from '../../src/projector/types.js';
+
+describe('ReadFilter to MongoDB filter', () => {
+  it('turns equality into $eq, which on an array field matches a contained value', () => {
+    expect(translateReadFilter({ boardId: 'b1', archived: false, order: 3 })).toEqual({
+      boardId: { $eq: 'b1' },
+      archived: { $eq: false },
+      order: { $eq: 3 },
+    });
+  });
+
+  it('keeps null as an $eq on null, which matches a null or missing field', () => {
+    expect(translateReadFilter({ deletedAt: null })).toEqual({ deletedAt: { $eq: null } });
+  });
+
+  it('turns { gt } into $gt', () => {
+    expect(translateReadFilter({ rank: { gt: 'a0' }, version: { gt: 2 } })).toEqual({
+      rank: { $gt: 'a0' },
+      version: { $gt: 2 },
+    });
+  });
+
+  it('matches everything for an empty filter', () => {
+    expect(translateReadFilter({})).toEqual({});
+  });
+
+  it('keeps a value that looks like an operator a plain value', () => {
+    expect(translateReadFilter({ label: '$where' })).toEqual({ label: { $eq: '$where' } });
+  });
+
+  it('refuses field names MongoDB would read as a path or an operator', () => {
+    expect(() => translateReadFilter({ 'a.b': 1 })).toThrow(RangeError);
+    expect(() => translateReadFilter({ $where: 'x' })).toThrow(RangeError);
+    expect(() => translateReadFilter({ '': 1 })).toThrow(RangeError);
+  });
+
+  it('sorts with _id as the tie-breaker, and by _id alone without a duplicate key', () => {
+    expect(translateSort(['rank', 1])).toEqual({ rank: 1, _id: 1 });
+    expect(translateSort(['createdAt', -1])).toEqual({ createdAt: -1, _id: 1 });
+    expect(translateSort(['_id', -1])).toEqual({ _id: -1 });
+    expect(() => translateSort(['a.b', 1])).toThrow(RangeError);
+  });
+});
+
+type Filter = Record<string, unknown>;
+
+/**
+ * MongoDB's matching for the subset of the query language the lease filters use, on
+ * documents of scalar fields: equality (a missing field equals null), $eq, $ne, $lte, $gt
+ * (no match across types, so never on null), $and, $or.
+ */
+function matches(doc: Record<string, unknown>, filter: Filter): boolean {
+  return Object.entries(filter).every(([key, condition]) => {
+    if (key === '$and') return (condition as Filter[]).every((f) => matches(doc, f));
+    if (key === '$or') return (condition as Filter[]).some((f) => matches(doc, f));
+    const value = doc[key] ?? null;
+    if (condition === null || typeof condition !== 'object') return value === condition;
+    return Object.entries(condition).every(([operator, operand]) => {
+      const numbers = typeof value === 'number' && typeof operand === 'number';
+      switch (operator) {
+        case '$eq':
+          return value === operand;
+        case '$ne':
+          return value !== operand;
+        case '$lte':
+          return numbers && value <= operand;
+        case '$gt':
+          return numbers && value > operand;
+        default:
+          throw new Error(`operator ${operator} is not simulated`);
+      }
+    });
+  });
+}
+
+/**
+ * A `leases` collection as the server would treat the calls `MongoLeases` makes: each
+ * write is applied to one document atomically (the test runs them one at a time), an
+ * upsert whose filter refuses an existing document fails with E11000, and an upsert
+ * with no document inserts `_id` plus the `$set` fields.
+ */
+function simulatedLeasesDb(): Db {
+  const docs = new Map<string, LeaseDoc>();
+  const idOf = (filter: Filter) => filter._id as string;
+  const apply = (doc: LeaseDoc, update: { $set: Partial<LeaseDoc> }) =>
+    Object.assign(doc, update.$set);
+  const collection = {
+    async findOne(filter: Filter) {
+      const doc = docs.get(idOf(filter));
+      return doc ? { ...doc } : null;
+    },
+    async updateOne(filter: Filter, update: { $set: Partial<LeaseDoc> }) {
+      const doc = docs.get(idOf(filter));
+      if (doc && matches({ ...doc }, filter)) apply(doc, update);
+    },
+    async findOneAndUpdate(
+      filter: Filter,
+      update: { $set: Partial<LeaseDoc> },
+      options: { upsert?: boolean; returnDocument?: string; includeResultMetadata?: boolean },
+    ) {
+      expect(options).toMatchObject({
+        upsert: true,
+        returnDocument: 'after',
+        includeResultMetadata: false,
+      });
+      const id = idOf(filter);
+      const doc = docs.get(id);
+      if (doc && matches({ ...doc }, filter)) return { ...apply(doc, update) };
+      if (doc) {
+        throw new MongoServerError({
+          message: `E11000 duplicate key error collection: test.leases index: _id_ dup key: { _id: "${id}" }`,
+          code: 11000,
+        });
+      }
+      const inserted = { _id: id, ...update.$set } as LeaseDoc;
+      docs.set(id, inserted);
+      return { ...inserted };
+    },
+  };
+  return { collection: () => collection } as unknown as Db;
+}
+
+/** A small deterministic PRNG (mulberry32), so a failure reproduces. */
+function random(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('lease filters', () => {
+  const ttl = 100;
+
+  it('take, renew, refuse, expire and release like the memory adapter', async () => {
+    let clock = 1_000;
+    const leases = new MongoLeases(simulatedLeasesDb(), () => clock);
+    expect(await leases.acquire('p', 'a', ttl)).toBe(true);
+    expect(await leases.acquire('p', 'b', ttl)).toBe(false);
+    clock += 60;
+    expect(await leases.acquire('p', 'a', ttl)).toBe(true); // renewed to 1_160
+    clock += 60;
+    expect(await leases.holder('p')).toBe('a');
+    expect(await leases.acquire('p', 'b', ttl)).toBe(false);
+    clock += 40; // 1_160: expired
+    expect(await leases.holder('p')).toBe(null);
+    expect(await leases.acquire('p', 'b', ttl)).toBe(true);
+    await leases.release('p', 'a'); // not the holder: no effect
+    expect(await leases.holder('p')).toBe('b');
+    await leases.release('p', 'b');
+    expect(await leases.holder('p')).toBe(null);
+    expect(await leases.acquire('p', 'a', ttl)).toBe(true);
+  });
+
+  it('hands the lease over: the holder gives it up at its next renewal, and only the requester may take it for one ttl', async () => {
+    let clock = 0;
+    const leases = new MongoLeases(simulatedLeasesDb(), () => clock);
+    expect(await leases.acquire('p', 'holder', ttl)).toBe(true);
+    clock += 10;
+    await leases.requestHandover('p', 'rebuilder');
+    expect(await leases.holder('p')).toBe('holder');
+    clock += 10;
+    expect(await leases.acquire('p', 'holder', ttl)).toBe(false);
+    expect(await leases.holder('p')).toBe(null);
+    expect(await leases.acquire('p', 'bystander', ttl)).toBe(false);
+    expect(await leases.acquire('p', 'rebuilder', ttl)).toBe(true);
+    // The request was served: the old holder may compete again once the lease is free.
+    await leases.release('p', 'rebuilder');
+    expect(await leases.acquire('p', 'holder', ttl)).toBe(true);
+  });
+
+  it('lets the reservation of an unanswered handover request lapse after one ttl', async () => {
+    let clock = 0;
+    const leases = new MongoLeases(simulatedLeasesDb(), () => clock);
+    await leases.acquire('p', 'holder', ttl);
+    await leases.requestHandover('p', 'gone');
+    clock += ttl; // the request is exactly one ttl old: it no longer reserves anything
+    expect(await leases.acquire('p', 'holder', ttl)).toBe(true);
+    clock += ttl;
+    expect(await leases.acquire('p', 'other', ttl)).toBe(true);
+  });
+
+  it('never creates a lease on a handover request', async () => {
+    const leases = new MongoLeases(simulatedLeasesDb(), () => 0);
+    await leases.requestHandover('p', 'someone');
+    expect(await leases.holder('p')).toBe(null);
+    expect(await leases.acquire('p', 'other', ttl)).toBe(true);
+  });
+
+  it('decides every one of 5,000 random operations as the memory adapter does', async () => {
+    const next = random(20_240_601);
+    let clock = 10_000;
+    const now = () => clock;
+    const memory: LeaseStore = createMemoryProjectorStorage({ now }).leases;
+    const mongo = new MongoLeases(simulatedLeasesDb(), now);
+    const owners = ['a', 'b', 'c'];
+    const pick = () => owners[Math.floor(next() * owners.length)]!;
+    for (let step = 0; step < 5_000; step++) {
+      const owner = pick();
+      const roll = next();
+      const label = `step ${step} at ${clock}`;
+      if (roll < 0.45) {
+        expect(await mongo.acquire('p', owner, ttl), label).toBe(
+          await memory.acquire('p', owner, ttl),
+        );
+      } else if (roll < 0.6) {
+        await mongo.release('p', owner);
+        await memory.release('p', owner);
+      } else if (roll < 0.75) {
+        await mongo.requestHandover('p', owner);
+        await memory.requestHandover('p', owner);
+      } else {
+        clock += Math.floor(next() * 1.5 * ttl);
+      }
+      expect(await mongo.holder('p'), label).toBe(await memory.holder('p'));
+    }
+  });
+
+  it('builds the acquire filter from expiry, ownership and the handover reservation', () => {
+    expect(leaseOperations.acquire('p', 'a', 100, 1_000)).toEqual({
+      filter: {
+        _id: 'p',
+        $and: [
+          { $or: [{ expiresAt: { $lte: 1_000 } }, { owner: 'a' }] },
+          { $or: [{ handoverTo: null }, { handoverTo: 'a' }, { handoverAt: { $lte: 900 } }] },
+        ],
+      },
+      update: { $set: { owner: 'a', expiresAt: 1_100, handoverTo: null, handoverAt: null } },
+    });
+  });
+
+  it('reads the holder only while the lease has not expired', () => {
+    const lease: LeaseDoc = {
+      _id: 'p',
+      owner: 'a',
+      expiresAt: 100,
+      handoverTo: null,
+      handoverAt: null,
+    };
+    expect(leaseHolder(lease, 99)).toBe('a');
+    expect(leaseHolder(lease, 100)).toBe(null);
+    expect(leaseHolder(null, 0)).toBe(null);
+  });
+});
+
+describe('change log window', () => {
+  it('expires exactly the cursors older than the newest `retention`, however far trimming lags', () => {
+    expect(expiredRead(3, 25, 10)).toEqual({ kind: 'expired', oldest: 16, head: 25 });
+    expect(expiredRead(14, 25, 10)).toEqual({ kind: 'expired', oldest: 16, head: 25 });
+    expect(expiredRead(15, 25, 10)).toBe(null);
+    expect(expiredRead(0, 10, 10)).toBe(null);
+    expect(expiredRead(0, 0, 10)).toBe(null);
+  });
+
+  it('trims on a fixed stride of cursors', () => {
+    expect([99, 100, 101, 200].map((c) => isTrimPoint(c, 100))).toEqual([false, true, false, true]);
+  });
+
+  it('stores an entry under its cursor and reads it back unchanged', () => {
+    const entry: ChangeLogEntry = {
+      cursor: 7,
+      commitId: 'c7',
+      scopes: ['b1'],
+      operation: 'moveCard',
+      actor: 'alice',
+      at: new Date(0),
+      invalidated: [{ typename: 'Card', id: 'k', fields: ['rank'], version: 3 }],
+    };
+    expect(toChangeLogDoc(entry)._id).toBe(7);
+    expect(fromChangeLogDoc(toChangeLogDoc(entry))).toEqual(entry);
+  });
+});
+
+describe('read model generations', () => {
+  it('names generations with letters and digits only, uniquely even within one millisecond', () => {
+    const ids = Array.from({ length: 100 }, () => newGenerationId(1_700_000_000_000));
+    for (const id of ids) expect(id).toMatch(/^g[a-z0-9]+$/);
+    expect(new Set(ids).size).toBe(100);
+  });
+
+  it("names a generation's collections under a prefix no other generation's collections share", () => {
+    expect(readModelCollectionName('g1', 'cards')).toBe('rm_g1_cards');
+    expect(
+      readModelCollectionName('g12', 'cards').startsWith(generationCollectionPrefix('g1')),
+    ).toBe(false);
+  });
+
+  it('refuses generation ids and collection names MongoDB or the prefix scheme cannot take', () => {
+    expect(() => readModelCollectionName('g_1', 'cards')).toThrow(RangeError);
+    expect(() => readModelCollectionName('g1', 'a$b')).toThrow(RangeError);
+    expect(() => readModelCollectionName('g1', '')).toThrow(RangeError);
+  });
+});
+
+describe('driver errors', () => {
+  it('recognises a duplicate key error by its code only', () => {
+    expect(
+      isDuplicateKey(new MongoServerError({ message: 'E11000 duplicate key', code: 11000 })),
+    ).toBe(true);
+    expect(isDuplicateKey(new MongoServerError({ message: 'write conflict', code: 112 }))).toBe(
+      false,
+    );
+    expect(isDuplicateKey(new Error('E11000'))).toBe(false);
+  });
+});
