@@ -1,0 +1,167 @@
+import type { RecordedEvent } from '../eventstore/types.js';
+import {
+  boardEventFields,
+  boardEventSchemaVersions,
+  parseBoardEvent,
+  type BoardEvent,
+} from './board/events.js';
+import { evolveBoard, initialBoardState, type BoardState } from './board/state.js';
+import {
+  cardEventFields,
+  cardEventSchemaVersions,
+  parseCardEvent,
+  type CardEvent,
+} from './card/events.js';
+import { evolveCard, initialCardState, type CardState } from './card/state.js';
+import {
+  columnEventFields,
+  columnEventSchemaVersions,
+  parseColumnEvent,
+  type ColumnEvent,
+} from './column/events.js';
+import { evolveColumn, initialColumnState, type ColumnState } from './column/state.js';
+import type { DomainEvent, SchemaVersions } from './domainEvent.js';
+import type { ResourceType } from './errors.js';
+import { parseStreamName, type StreamKind } from './streams.js';
+import {
+  parseUserEvent,
+  parseUsernameClaimEvent,
+  userEventFields,
+  userEventSchemaVersions,
+  usernameClaimEventFields,
+  usernameClaimEventSchemaVersions,
+  type UserEvent,
+  type UsernameClaimEvent,
+} from './user/events.js';
+import {
+  evolveUser,
+  evolveUsernameClaim,
+  initialUserState,
+  initialUsernameClaimState,
+  type UserState,
+  type UsernameClaimState,
+} from './user/state.js';
+
+/** Everything generic code needs to know about one kind of aggregate. */
+export interface AggregateDefinition<S, E extends DomainEvent> {
+  /** The GraphQL type of the resource, null for internal streams (username claims). */
+  resourceType: ResourceType | null;
+  initialState: S;
+  evolve: (state: S, event: E) => S;
+  /** A stored event as one of this aggregate's events; throws on an unknown type. */
+  parseEvent: (event: { type: string; data: Record<string, unknown> }) => E;
+  /** Fields of the resource's GraphQL type that the event touches. */
+  fieldsTouchedBy: (event: E) => readonly string[];
+  schemaVersions: SchemaVersions<E>;
+}
+
+/** State type of each stream kind. */
+export interface AggregateStates {
+  user: UserState;
+  username: UsernameClaimState;
+  board: BoardState;
+  column: ColumnState;
+  card: CardState;
+}
+
+/** Event type of each stream kind. */
+export interface AggregateEvents {
+  user: UserEvent;
+  username: UsernameClaimEvent;
+  board: BoardEvent;
+  column: ColumnEvent;
+  card: CardEvent;
+}
+
+/** The board domain's aggregates by stream kind. */
+export const aggregates: {
+  readonly [K in StreamKind]: AggregateDefinition<AggregateStates[K], AggregateEvents[K]>;
+} = {
+  user: {
+    resourceType: 'User',
+    initialState: initialUserState,
+    evolve: evolveUser,
+    parseEvent: parseUserEvent,
+    fieldsTouchedBy: userEventFields,
+    schemaVersions: userEventSchemaVersions,
+  },
+  username: {
+    resourceType: null,
+    initialState: initialUsernameClaimState,
+    evolve: evolveUsernameClaim,
+    parseEvent: parseUsernameClaimEvent,
+    fieldsTouchedBy: usernameClaimEventFields,
+    schemaVersions: usernameClaimEventSchemaVersions,
+  },
+  board: {
+    resourceType: 'Board',
+    initialState: initialBoardState,
+    evolve: evolveBoard,
+    parseEvent: parseBoardEvent,
+    fieldsTouchedBy: boardEventFields,
+    schemaVersions: boardEventSchemaVersions,
+  },
+  column: {
+    resourceType: 'Column',
+    initialState: initialColumnState,
+    evolve: evolveColumn,
+    parseEvent: parseColumnEvent,
+    fieldsTouchedBy: columnEventFields,
+    schemaVersions: columnEventSchemaVersions,
+  },
+  card: {
+    resourceType: 'Card',
+    initialState: initialCardState,
+    evolve: evolveCard,
+    parseEvent: parseCardEvent,
+    fieldsTouchedBy: cardEventFields,
+    schemaVersions: cardEventSchemaVersions,
+  },
+};
+
+/** The state of one aggregate after `events` (in version order), from its initial state. */
+export function foldEvents<K extends StreamKind>(
+  kind: K,
+  events: readonly { type: string; data: Record<string, unknown> }[],
+): AggregateStates[K] {
+  const definition = aggregates[kind] as unknown as AggregateDefinition<
+    AggregateStates[K],
+    AggregateEvents[K]
+  >;
+  return events.reduce(
+    (state, event) => definition.evolve(state, definition.parseEvent(event)),
+    definition.initialState,
+  );
+}
+
+/** Which resource a stored event belongs to and which of its GraphQL fields it touched. */
+export interface TouchedResource {
+  resourceType: ResourceType;
+  /** The resource's raw id. */
+  id: string;
+  /** GraphQL fields of the resource the event touched, e.g. `['cards', 'cardCount']`. */
+  fields: readonly string[];
+  /** The resource's version after this event. */
+  version: number;
+}
+
+/**
+ * What a stored event invalidates: its resource and the fields it touched. Null
+ * for streams that are not a board-domain resource (username claims, foreign
+ * streams). Meant for the projector's change log and for conflict reports.
+ */
+export function describeTouchedResource(event: RecordedEvent): TouchedResource | null {
+  const parsed = parseStreamName(event.stream);
+  if (!parsed) return null;
+  const definition = aggregates[parsed.kind] as unknown as AggregateDefinition<
+    unknown,
+    DomainEvent
+  >;
+  if (definition.resourceType === null) return null;
+  return {
+    resourceType: definition.resourceType,
+    id: parsed.id,
+    fields: definition.fieldsTouchedBy(definition.parseEvent(event)),
+    version: event.version,
+  };
+}

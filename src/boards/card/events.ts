@@ -1,0 +1,103 @@
+import { castEvent, unreachable, type SchemaVersions } from '../domainEvent.js';
+
+/** The card fields an edit can set; absent keys are left unchanged. */
+export type CardChanges = {
+  title?: string;
+  description?: string;
+  /** null unassigns. */
+  assigneeId?: string | null;
+  labels?: readonly string[];
+  done?: boolean;
+};
+
+/**
+ * Events of a card stream (`card-<cardId>`). Every event that changes which column
+ * holds the card, or where, is committed together with the matching column events.
+ * `rank` here is the rank the card got at that moment; a later column rebalance
+ * changes it in the column stream only (`CardsRebalanced`).
+ */
+export type CardEvent =
+  | {
+      type: 'CardCreated';
+      data: {
+        cardId: string;
+        boardId: string;
+        columnId: string;
+        title: string;
+        description: string;
+        rank: string;
+      };
+    }
+  | { type: 'CardEdited'; data: { changes: CardChanges } }
+  /** `fromColumnId === toColumnId` for a move within one column. */
+  | { type: 'CardMoved'; data: { fromColumnId: string; toColumnId: string; rank: string } }
+  | { type: 'CardArchived'; data: Record<string, never> };
+
+export const cardEventSchemaVersions: SchemaVersions<CardEvent> = {
+  CardCreated: 1,
+  CardEdited: 1,
+  CardMoved: 1,
+  CardArchived: 1,
+};
+
+/**
+ * Fields of the GraphQL `Card` type that events can change. `version` changes with
+ * every event and is not listed.
+ */
+export type CardField =
+  | 'board'
+  | 'column'
+  | 'title'
+  | 'description'
+  | 'assignee'
+  | 'labels'
+  | 'done'
+  | 'archived'
+  | 'rank';
+
+/** The `Card` field each key of `CardChanges` sets. */
+export const cardFieldOfChange: Readonly<Record<keyof CardChanges, CardField>> = {
+  title: 'title',
+  description: 'description',
+  assigneeId: 'assignee',
+  labels: 'labels',
+  done: 'done',
+};
+
+/** The `Card` fields an edit with these changes sets, e.g. `{title, assigneeId}` -> `['title', 'assignee']`. */
+export function cardFieldsOfChanges(changes: CardChanges): CardField[] {
+  return (Object.keys(cardFieldOfChange) as (keyof CardChanges)[])
+    .filter((key) => changes[key] !== undefined)
+    .map((key) => cardFieldOfChange[key]);
+}
+
+/** The `Card` fields an event touches. */
+export function cardEventFields(event: CardEvent): readonly CardField[] {
+  switch (event.type) {
+    case 'CardCreated':
+      return [
+        'board',
+        'column',
+        'title',
+        'description',
+        'assignee',
+        'labels',
+        'done',
+        'archived',
+        'rank',
+      ];
+    case 'CardEdited':
+      return cardFieldsOfChanges(event.data.changes);
+    case 'CardMoved':
+      return event.data.fromColumnId === event.data.toColumnId ? ['rank'] : ['column', 'rank'];
+    case 'CardArchived':
+      return ['archived'];
+    default:
+      return unreachable(event);
+  }
+}
+
+/** A stored event of a card stream as a `CardEvent`; throws on an unknown type. */
+export function parseCardEvent(event: { type: string; data: Record<string, unknown> }): CardEvent {
+  return castEvent(cardEventSchemaVersions, event);
+}

@@ -1,0 +1,43 @@
+import { builder } from '../../graphql/builder.js';
+import { BoardRef, CardRef, ColumnRef, UserRef } from '../../graphql/refs.js';
+import { VersionedInterface } from '../../graphql/versioned.js';
+
+builder.node(CardRef, {
+  description: 'A card on a board, in exactly one column.',
+  interfaces: [VersionedInterface],
+  id: { resolve: (card) => card._id },
+  loadMany: (ids, ctx) => Promise.all(ids.map((id) => ctx.reads.card(id, ctx.viewer?._id ?? null))),
+  fields: (t) => ({
+    version: t.exposeInt('version'),
+    board: t.field({
+      type: BoardRef,
+      resolve: async (card, _args, ctx) => {
+        const board = await ctx.reads.board(card.boardId, ctx.viewer?._id ?? null);
+        if (!board) throw new Error(`board ${card.boardId} of card ${card._id} not readable`);
+        return board;
+      },
+    }),
+    column: t.field({
+      type: ColumnRef,
+      resolve: async (card, _args, ctx) => {
+        const column = await ctx.reads.column(card.columnId, ctx.viewer?._id ?? null);
+        if (!column) throw new Error(`column ${card.columnId} of card ${card._id} not readable`);
+        return column;
+      },
+    }),
+    title: t.exposeString('title'),
+    description: t.exposeString('description'),
+    assignee: t.field({
+      type: UserRef,
+      nullable: true,
+      resolve: (card, _args, ctx) =>
+        card.assigneeId ? ctx.reads.users.load(card.assigneeId) : null,
+    }),
+    labels: t.exposeStringList('labels'),
+    done: t.exposeBoolean('done'),
+    archived: t.exposeBoolean('archived'),
+    rank: t.exposeString('rank', {
+      description: 'Sort key among siblings; compares as a plain string.',
+    }),
+  }),
+});

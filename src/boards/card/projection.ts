@@ -1,0 +1,85 @@
+import type { Projection } from '../../projector/types.js';
+import { parseColumnEvent } from '../column/events.js';
+import { unreachable } from '../domainEvent.js';
+import { ReadCollection, type CardDoc } from '../readModel.js';
+import { cardEventFields, cardEventSchemaVersions, parseCardEvent } from './events.js';
+
+/**
+ * Cards, including their column and rank (so a column's cards are one indexed query
+ * sorted by rank). A column rebalance rewrites ranks from the column's stream.
+ */
+export const cardProjection: Projection = {
+  name: 'cards',
+  handles: [...Object.keys(cardEventSchemaVersions), 'CardsRebalanced'],
+  async apply({ commit, update, invalidate, view }) {
+    const cards = view.collection<CardDoc>(ReadCollection.Cards);
+    for (const stored of commit.events) {
+      if (stored.type === 'CardsRebalanced' && stored.stream.startsWith('column-')) {
+        const event = parseColumnEvent(stored);
+        if (event.type !== 'CardsRebalanced') continue;
+        for (const [cardId, rank] of Object.entries(event.data.ranks)) {
+          await update<CardDoc>(ReadCollection.Cards, cardId, stored, (doc) => {
+            if (!doc) throw new Error(`card ${cardId}: rebalanced before CardCreated`);
+            return { ...doc, rank };
+          });
+          const card = await cards.get(cardId);
+          if (card) {
+            invalidate(card.boardId, {
+              typename: 'Card',
+              id: cardId,
+              fields: ['rank'],
+              version: card.version,
+            });
+          }
+        }
+        continue;
+      }
+      if (!Object.hasOwn(cardEventSchemaVersions, stored.type)) continue;
+      const event = parseCardEvent(stored);
+      const cardId = stored.stream.slice('card-'.length);
+      await update<CardDoc>(ReadCollection.Cards, cardId, stored, (doc) => {
+        const touched = { version: stored.version, updatedAt: commit.occurredAt };
+        if (event.type === 'CardCreated') {
+          const { boardId, columnId, title, description, rank } = event.data;
+          return {
+            _id: cardId,
+            boardId,
+            columnId,
+            title,
+            description,
+            assigneeId: null,
+            labels: [],
+            done: false,
+            archived: false,
+            rank,
+            createdAt: commit.occurredAt,
+            ...touched,
+          };
+        }
+        if (!doc) throw new Error(`card ${cardId}: ${event.type} before CardCreated`);
+        switch (event.type) {
+          case 'CardEdited': {
+            const { labels, ...rest } = event.data.changes;
+            return { ...doc, ...rest, ...(labels ? { labels: [...labels] } : {}), ...touched };
+          }
+          case 'CardMoved':
+            return { ...doc, columnId: event.data.toColumnId, rank: event.data.rank, ...touched };
+          case 'CardArchived':
+            return { ...doc, archived: true, ...touched };
+          default:
+            return unreachable(event);
+        }
+      });
+      const boardId =
+        event.type === 'CardCreated'
+          ? event.data.boardId
+          : ((await cards.get(cardId))?.boardId ?? null);
+      invalidate(boardId, {
+        typename: 'Card',
+        id: cardId,
+        fields: [...cardEventFields(event)],
+        version: stored.version,
+      });
+    }
+  },
+};

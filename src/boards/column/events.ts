@@ -1,0 +1,67 @@
+import { castEvent, unreachable, type SchemaVersions } from '../domainEvent.js';
+
+/**
+ * Events of a column stream (`column-<columnId>`). The column owns the order and
+ * membership of its live cards: every change to them is an event here, in the
+ * same commit as the card's own event, so the column's version guards its WIP
+ * limit and its total order.
+ */
+export type ColumnEvent =
+  | {
+      type: 'ColumnCreated';
+      data: { columnId: string; boardId: string; name: string; wipLimit: number | null };
+    }
+  | { type: 'WipLimitSet'; data: { wipLimit: number | null } }
+  /** A card joins the column's live cards at `rank` (added, or moved in from another column). */
+  | { type: 'CardEntered'; data: { cardId: string; rank: string } }
+  /** A card moved out to another column. */
+  | { type: 'CardLeft'; data: { cardId: string } }
+  /** A card moved within the column. */
+  | { type: 'CardRepositioned'; data: { cardId: string; rank: string } }
+  /** These cards were archived and are no longer live. */
+  | { type: 'CardsArchived'; data: { cardIds: readonly string[] } }
+  /** Every listed card gets a new, shorter rank; the order does not change. */
+  | { type: 'CardsRebalanced'; data: { ranks: Record<string, string> } };
+
+export const columnEventSchemaVersions: SchemaVersions<ColumnEvent> = {
+  ColumnCreated: 1,
+  WipLimitSet: 1,
+  CardEntered: 1,
+  CardLeft: 1,
+  CardRepositioned: 1,
+  CardsArchived: 1,
+  CardsRebalanced: 1,
+};
+
+/**
+ * Fields of the GraphQL `Column` type that events can change. `version` changes
+ * with every event and is not listed.
+ */
+export type ColumnField = 'board' | 'name' | 'wipLimit' | 'cards' | 'cardCount';
+
+/** The `Column` fields an event touches. */
+export function columnEventFields(event: ColumnEvent): readonly ColumnField[] {
+  switch (event.type) {
+    case 'ColumnCreated':
+      return ['board', 'name', 'wipLimit', 'cards', 'cardCount'];
+    case 'WipLimitSet':
+      return ['wipLimit'];
+    case 'CardEntered':
+    case 'CardLeft':
+    case 'CardsArchived':
+      return ['cards', 'cardCount'];
+    case 'CardRepositioned':
+    case 'CardsRebalanced':
+      return ['cards'];
+    default:
+      return unreachable(event);
+  }
+}
+
+/** A stored event of a column stream as a `ColumnEvent`; throws on an unknown type. */
+export function parseColumnEvent(event: {
+  type: string;
+  data: Record<string, unknown>;
+}): ColumnEvent {
+  return castEvent(columnEventSchemaVersions, event);
+}

@@ -1,0 +1,90 @@
+import { builder } from '../../graphql/builder.js';
+import { BoardRef, CardRef, ColumnRef } from '../../graphql/refs.js';
+import { VersionedInterface } from '../../graphql/versioned.js';
+import type { CardDoc } from '../readModel.js';
+
+/** Page size of `Column.cards` when `first`/`last` are omitted, and the most one page holds. */
+export const CARD_PAGE = { default: 100, max: 500 } as const;
+
+/** Cursors of `Column.cards`: the card's rank and id, so pages stay stable under inserts. */
+const encodeCardCursor = (card: CardDoc) =>
+  Buffer.from(JSON.stringify([card.rank, card._id])).toString('base64url');
+
+function decodeCardCursor(cursor: string): [rank: string, id: string] | null {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    return Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')
+      ? [value[0] as string, value[1] as string]
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+const isAfter = (card: CardDoc, [rank, id]: [string, string]) =>
+  card.rank > rank || (card.rank === rank && card._id > id);
+
+builder.node(ColumnRef, {
+  description: 'A column of a board: an ordered list of cards, with an optional WIP limit.',
+  interfaces: [VersionedInterface],
+  id: { resolve: (column) => column._id },
+  loadMany: (ids, ctx) =>
+    Promise.all(ids.map((id) => ctx.reads.column(id, ctx.viewer?._id ?? null))),
+  fields: (t) => ({
+    version: t.exposeInt('version'),
+    board: t.field({
+      type: BoardRef,
+      resolve: async (column, _args, ctx) => {
+        const board = await ctx.reads.board(column.boardId, ctx.viewer?._id ?? null);
+        if (!board) throw new Error(`board ${column.boardId} of column ${column._id} not readable`);
+        return board;
+      },
+    }),
+    name: t.exposeString('name'),
+    wipLimit: t.exposeInt('wipLimit', { nullable: true, description: 'null = no limit.' }),
+    cardCount: t.exposeInt('cardCount', {
+      description: 'Live (not archived) cards in this column.',
+    }),
+    cards: t.connection(
+      {
+        type: CardRef,
+        description: `Live cards in column order (Relay connection; at most ${CARD_PAGE.max} per page).`,
+        resolve: async (column, args, ctx) => {
+          const all = await ctx.reads.cardsOf(column);
+          const after = args.after ? decodeCardCursor(args.after) : null;
+          const before = args.before ? decodeCardCursor(args.before) : null;
+          let window = all.filter(
+            (c) =>
+              (!after || isAfter(c, after)) &&
+              (!before || isAfter({ ...c, rank: before[0], _id: before[1] }, [c.rank, c._id])),
+          );
+          const size = (n: number | null | undefined) =>
+            Math.max(0, Math.min(n ?? CARD_PAGE.default, CARD_PAGE.max));
+          let hasNextPage = false;
+          let hasPreviousPage = after !== null && window.length < all.length;
+          if (args.last != null && args.first == null) {
+            const n = size(args.last);
+            hasPreviousPage = window.length > n;
+            window = window.slice(Math.max(0, window.length - n));
+          } else {
+            const n = size(args.first);
+            hasNextPage = window.length > n;
+            window = window.slice(0, n);
+          }
+          const edges = window.map((node) => ({ cursor: encodeCardCursor(node), node }));
+          return {
+            edges,
+            pageInfo: {
+              hasNextPage,
+              hasPreviousPage,
+              startCursor: edges[0]?.cursor ?? null,
+              endCursor: edges.at(-1)?.cursor ?? null,
+            },
+          };
+        },
+      },
+      { name: 'CardConnection' },
+      { name: 'CardEdge' },
+    ),
+  }),
+});

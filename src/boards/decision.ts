@@ -1,0 +1,31 @@
+import type { BoardEvent } from './board/events.js';
+import type { CardEvent } from './card/events.js';
+import type { ColumnEvent } from './column/events.js';
+import type { UserEvent, UsernameClaimEvent } from './user/events.js';
+
+/** What a decider may use besides the command and the states: time and fresh ids. */
+export interface DecideContext {
+  /** The moment the command is decided. No current rule depends on it. */
+  readonly now: Date;
+  /** A new, unique id for a resource the command creates. */
+  readonly newId: () => string;
+}
+
+/**
+ * New events for one aggregate instance. `id` is the aggregate's id; for
+ * `username` it is the normalized username.
+ */
+export type StreamChange =
+  | { aggregate: 'user'; id: string; events: readonly UserEvent[] }
+  | { aggregate: 'username'; id: string; events: readonly UsernameClaimEvent[] }
+  | { aggregate: 'board'; id: string; events: readonly BoardEvent[] }
+  | { aggregate: 'column'; id: string; events: readonly ColumnEvent[] }
+  | { aggregate: 'card'; id: string; events: readonly CardEvent[] };
+
+/**
+ * What a decider returns: the events of every stream the command writes, to be
+ * committed together or not at all. The order is part of each decider's contract
+ * (e.g. a card move lists the card, then the column it leaves, then the column it
+ * enters) and is kept in the commit. Empty when there is nothing to do.
+ */
+export type Decision = readonly StreamChange[];

@@ -1,0 +1,42 @@
+import type { NewEvent } from '../eventstore/types.js';
+
+/** The shape every board-domain event has: a type tag and JSON-serialisable data. */
+export interface DomainEvent {
+  readonly type: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** Current `schemaVersion` of each event type of one aggregate. */
+export type SchemaVersions<E extends DomainEvent> = Readonly<Record<E['type'], number>>;
+
+/**
+ * Ends a `switch` over a union: compiles only when every member was handled, and
+ * fails loudly if a value outside the union shows up at run time anyway.
+ */
+export function unreachable(value: never): never {
+  throw new Error(`unexpected value ${JSON.stringify(value)}`);
+}
+
+/**
+ * A stored event as one of the aggregate's event types. The store has already
+ * upcast it to the current shape; an unknown type means the stream holds events of
+ * some other aggregate, which is a bug, so it throws.
+ */
+export function castEvent<E extends DomainEvent>(
+  schemaVersions: SchemaVersions<E>,
+  event: { type: string; data: Record<string, unknown> },
+): E {
+  if (!Object.hasOwn(schemaVersions, event.type)) {
+    throw new Error(`unknown event type ${event.type}`);
+  }
+  return { type: event.type, data: event.data } as unknown as E;
+}
+
+/** The event as the store takes it, stamped with its type's current schema version. */
+export function toNewEvent<E extends DomainEvent>(
+  schemaVersions: SchemaVersions<E>,
+  event: E,
+): NewEvent {
+  const type: E['type'] = event.type;
+  return { type: event.type, data: event.data, schemaVersion: schemaVersions[type] };
+}

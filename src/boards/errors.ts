@@ -1,0 +1,170 @@
+/**
+ * The board domain's expected failures: one hierarchy, each class with a stable
+ * `code` matching the public contract's `ErrorCode` enum. Deciders throw them;
+ * the command layer returns them as the `error` of a failed `CommandResult`.
+ *
+ * Ids carried by these errors are the domain's raw ids (what `newId` produced),
+ * together with the resource's GraphQL type name where it is known, so the
+ * GraphQL layer can turn them into global IDs.
+ */
+
+/** Stable codes of the domain errors, equal to the contract's `ErrorCode` values. */
+export const ErrorCode = {
+  VersionConflict: 'VERSION_CONFLICT',
+  WipLimitReached: 'WIP_LIMIT_REACHED',
+  UsernameTaken: 'USERNAME_TAKEN',
+  NotFound: 'NOT_FOUND',
+  Forbidden: 'FORBIDDEN',
+  Unauthenticated: 'UNAUTHENTICATED',
+  Validation: 'VALIDATION',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** GraphQL type names of the resources the domain manages. */
+export type ResourceType = 'User' | 'Board' | 'Column' | 'Card';
+
+/** Base of every expected failure of the board domain. */
+export abstract class DomainError extends Error {
+  abstract readonly code: ErrorCode;
+}
+
+/** An input value breaks a rule; `field` is its path, e.g. `input.title`. */
+export class ValidationError extends DomainError {
+  readonly code = ErrorCode.Validation;
+  override readonly name = 'ValidationError';
+  constructor(
+    /** Path of the offending input value, e.g. `input.title` or `input.labels.3`. */
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The resource does not exist, or the caller may not know that it does: a
+ * non-member gets this for a board, column or card, never `ForbiddenError`.
+ */
+export class NotFoundError extends DomainError {
+  readonly code = ErrorCode.NotFound;
+  override readonly name = 'NotFoundError';
+  constructor(
+    /** The raw id the caller asked for. */
+    readonly id: string,
+    /** What kind of resource was looked up. */
+    readonly resourceType: ResourceType,
+  ) {
+    super(`${resourceType} ${id} not found`);
+  }
+}
+
+/** The caller may see the resource but not do this to it (e.g. a member renaming a board). */
+export class ForbiddenError extends DomainError {
+  readonly code = ErrorCode.Forbidden;
+  override readonly name = 'ForbiddenError';
+  constructor(message = 'Only the board owner may do this') {
+    super(message);
+  }
+}
+
+/** The operation needs a signed-in caller (or the caller's user does not exist). */
+export class UnauthenticatedError extends DomainError {
+  readonly code = ErrorCode.Unauthenticated;
+  override readonly name = 'UnauthenticatedError';
+  constructor(message = 'Sign in to do this') {
+    super(message);
+  }
+}
+
+/** A card may not enter a column that already holds `wipLimit` live cards. */
+export class WipLimitReachedError extends DomainError {
+  readonly code = ErrorCode.WipLimitReached;
+  override readonly name = 'WipLimitReachedError';
+  constructor(
+    readonly columnId: string,
+    readonly wipLimit: number,
+  ) {
+    super(`Column ${columnId} already holds its limit of ${wipLimit} cards`);
+  }
+}
+
+/** Another user already holds this username (compared after NFKC and lowercasing). */
+export class UsernameTakenError extends DomainError {
+  readonly code = ErrorCode.UsernameTaken;
+  override readonly name = 'UsernameTakenError';
+  constructor(
+    /** The username as the caller asked for it. */
+    readonly username: string,
+  ) {
+    super(`Username ${username} is taken`);
+  }
+}
+
+/** One change made to a resource after the version a client based its write on. */
+export interface ConflictingChange {
+  /** Version of the resource this change produced. */
+  version: number;
+  /** The event type, e.g. `CardEdited`. */
+  eventType: string;
+  /** GraphQL fields of the resource the change touched, e.g. `['title', 'assignee']`. */
+  fields: readonly string[];
+  /** The user who made the change, null for the system. */
+  actor: string | null;
+  at: Date;
+}
+
+/**
+ * A write was based on a version that is no longer current and the changes since
+ * then touch what the write sets (or the client claimed a version the resource
+ * never had). `conflicts` lists every change after `expectedVersion`.
+ */
+export class VersionConflictError extends DomainError {
+  readonly code = ErrorCode.VersionConflict;
+  override readonly name = 'VersionConflictError';
+  readonly resourceType: ResourceType;
+  /** Raw id of the resource whose version did not match. */
+  readonly resourceId: string;
+  /** The event stream of that resource, e.g. `card-<id>`. */
+  readonly stream: string;
+  readonly expectedVersion: number;
+  readonly actualVersion: number;
+  readonly conflicts: readonly ConflictingChange[];
+
+  constructor(details: {
+    resourceType: ResourceType;
+    resourceId: string;
+    stream: string;
+    expectedVersion: number;
+    actualVersion: number;
+    conflicts: readonly ConflictingChange[];
+  }) {
+    super(
+      `${details.resourceType} ${details.resourceId} is at version ${details.actualVersion}, ` +
+        `not ${details.expectedVersion}`,
+    );
+    this.resourceType = details.resourceType;
+    this.resourceId = details.resourceId;
+    this.stream = details.stream;
+    this.expectedVersion = details.expectedVersion;
+    this.actualVersion = details.actualVersion;
+    this.conflicts = details.conflicts;
+  }
+}
+
+/**
+ * A command kept losing races on streams the client did not see (e.g. a busy
+ * column) for all of its bounded attempts, and the mutation's contract has no
+ * `VersionConflictError` to report it with. Not a `DomainError`: it is an
+ * unexpected failure (masked by the GraphQL layer); retrying later with the same
+ * idempotency key is safe.
+ */
+export class RetriesExhaustedError extends Error {
+  override readonly name = 'RetriesExhaustedError';
+  constructor(
+    readonly operation: string,
+    readonly attempts: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`${operation}: gave up after ${attempts} attempts lost to concurrent writes`, options);
+  }
+}

@@ -1,0 +1,115 @@
+import DataLoader from 'dataloader';
+import type { ReadDoc, ReadView } from '../projector/types.js';
+import {
+  ReadCollection,
+  type BoardDoc,
+  type CardDoc,
+  type ColumnDoc,
+  type UserDoc,
+} from './readModel.js';
+import { normalizeUsername } from './streams.js';
+
+const byId = <T extends ReadDoc>(view: ReadView, name: string, signal: AbortSignal) =>
+  new DataLoader<string, T | null>((ids) => view.collection<T>(name).getMany(ids, { signal }));
+
+/**
+ * The read side of one request: every read goes to one read model generation
+ * (pinned when the request starts) and is batched per collection, so a board
+ * with any number of columns and cards costs a constant number of store reads.
+ * Membership is enforced here: what a viewer may not see reads as absent.
+ */
+export class BoardReads {
+  readonly users: DataLoader<string, UserDoc | null>;
+  readonly #boards: DataLoader<string, BoardDoc | null>;
+  readonly #columns: DataLoader<string, ColumnDoc | null>;
+  readonly #cards: DataLoader<string, CardDoc | null>;
+  /** Live cards of a board, in rank order: one query per board for all its columns. */
+  readonly #cardsOfBoard: DataLoader<string, CardDoc[]>;
+
+  constructor(
+    private readonly view: ReadView,
+    private readonly signal: AbortSignal,
+  ) {
+    this.users = byId<UserDoc>(view, ReadCollection.Users, signal);
+    this.#boards = byId<BoardDoc>(view, ReadCollection.Boards, signal);
+    this.#columns = byId<ColumnDoc>(view, ReadCollection.Columns, signal);
+    this.#cards = byId<CardDoc>(view, ReadCollection.Cards, signal);
+    this.#cardsOfBoard = new DataLoader<string, CardDoc[]>(
+      (boardIds) =>
+        Promise.all(
+          boardIds.map((boardId) =>
+            view
+              .collection<CardDoc>(ReadCollection.Cards)
+              .find({ boardId, archived: false }, { sort: ['rank', 1], signal }),
+          ),
+        ),
+      { batch: false },
+    );
+  }
+
+  /** The generation this request reads. */
+  get generation(): string {
+    return this.view.generation;
+  }
+
+  /** The user holding the token with this hash, if any. */
+  async userByTokenHash(tokenHash: string): Promise<UserDoc | null> {
+    const [user] = await this.view
+      .collection<UserDoc>(ReadCollection.Users)
+      .find({ tokenHash }, { limit: 1, signal: this.signal });
+    return user ?? null;
+  }
+
+  async userByUsername(username: string): Promise<UserDoc | null> {
+    const [user] = await this.view
+      .collection<UserDoc>(ReadCollection.Users)
+      .find({ usernameKey: normalizeUsername(username) }, { limit: 1, signal: this.signal });
+    return user ?? null;
+  }
+
+  /** The board if `viewerId` is a member, else null (whether or not it exists). */
+  async board(boardId: string, viewerId: string | null): Promise<BoardDoc | null> {
+    const board = await this.#boards.load(boardId);
+    return board && viewerId !== null && board.members.includes(viewerId) ? board : null;
+  }
+
+  /** Boards `userId` is a member of, newest first. */
+  async boardsOf(userId: string): Promise<BoardDoc[]> {
+    const boards = await this.view
+      .collection<BoardDoc>(ReadCollection.Boards)
+      .find({ members: userId }, { sort: ['createdAt', -1], signal: this.signal });
+    for (const board of boards) this.#boards.prime(board._id, board);
+    return boards;
+  }
+
+  async column(columnId: string, viewerId: string | null): Promise<ColumnDoc | null> {
+    const column = await this.#columns.load(columnId);
+    return column && (await this.board(column.boardId, viewerId)) ? column : null;
+  }
+
+  /** Columns of a board the viewer may see, in board order. */
+  async columnsOf(board: BoardDoc): Promise<ColumnDoc[]> {
+    const columns = await this.#columns.loadMany(board.columns.map((c) => c.id));
+    return columns.filter((c): c is ColumnDoc => c !== null && !(c instanceof Error));
+  }
+
+  async card(cardId: string, viewerId: string | null): Promise<CardDoc | null> {
+    const card = await this.#cards.load(cardId);
+    return card && (await this.board(card.boardId, viewerId)) ? card : null;
+  }
+
+  /** Live cards of a column in rank order. */
+  async cardsOf(column: ColumnDoc): Promise<CardDoc[]> {
+    const cards = await this.#cardsOfBoard.load(column.boardId);
+    return cards.filter((c) => c.columnId === column._id);
+  }
+
+  /** Forgets everything read so far: the next read sees the latest projected state. */
+  clear(): void {
+    this.users.clearAll();
+    this.#boards.clearAll();
+    this.#columns.clearAll();
+    this.#cards.clearAll();
+    this.#cardsOfBoard.clearAll();
+  }
+}

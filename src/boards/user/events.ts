@@ -1,0 +1,63 @@
+import { castEvent, unreachable, type SchemaVersions } from '../domainEvent.js';
+
+/**
+ * Events of a user stream (`user-<userId>`).
+ *
+ * `UserRegistered` holds only the sha256 hash of the user's bearer token
+ * (see `hashToken`); the token itself is never stored.
+ */
+export type UserEvent = {
+  type: 'UserRegistered';
+  data: { userId: string; username: string; displayName: string; tokenHash: string };
+};
+
+/**
+ * Events of a username claim stream (`username-<normalized>`). The claim is appended
+ * with `NO_STREAM` in the same commit as the user's `UserRegistered`, so the store
+ * itself guarantees one user per normalized username.
+ */
+export type UsernameClaimEvent = { type: 'UsernameClaimed'; data: { userId: string } };
+
+export const userEventSchemaVersions: SchemaVersions<UserEvent> = { UserRegistered: 1 };
+export const usernameClaimEventSchemaVersions: SchemaVersions<UsernameClaimEvent> = {
+  UsernameClaimed: 1,
+};
+
+/** Fields of the GraphQL `User` type. */
+export type UserField = 'username' | 'displayName';
+
+/** The `User` fields an event of a user stream touches. */
+export function userEventFields(event: UserEvent): readonly UserField[] {
+  switch (event.type) {
+    case 'UserRegistered':
+      return ['username', 'displayName'];
+    default:
+      return unreachable(event.type);
+  }
+}
+
+/**
+ * The resource fields a claim event touches: none, the claim stream is internal
+ * (the `User`'s `username` comes from its own stream).
+ */
+export function usernameClaimEventFields(event: UsernameClaimEvent): readonly never[] {
+  switch (event.type) {
+    case 'UsernameClaimed':
+      return [];
+    default:
+      return unreachable(event.type);
+  }
+}
+
+/** A stored event of a user stream as a `UserEvent`; throws on an unknown type. */
+export function parseUserEvent(event: { type: string; data: Record<string, unknown> }): UserEvent {
+  return castEvent(userEventSchemaVersions, event);
+}
+
+/** A stored event of a claim stream as a `UsernameClaimEvent`; throws on an unknown type. */
+export function parseUsernameClaimEvent(event: {
+  type: string;
+  data: Record<string, unknown>;
+}): UsernameClaimEvent {
+  return castEvent(usernameClaimEventSchemaVersions, event);
+}

@@ -1,0 +1,22 @@
+import { builder } from '../../graphql/builder.js';
+import { UserRef } from '../../graphql/refs.js';
+
+builder.node(UserRef, {
+  description: 'A person who can be a board member and a card assignee.',
+  id: { resolve: (user) => user._id },
+  // Users are public within the service: any signed-in caller may resolve one by ID.
+  loadMany: (ids, ctx) => ids.map((id) => (ctx.viewer ? ctx.reads.users.load(id) : null)),
+  fields: (t) => ({
+    username: t.exposeString('username'),
+    displayName: t.exposeString('displayName'),
+  }),
+});
+
+builder.queryField('me', (t) =>
+  t.field({
+    type: UserRef,
+    nullable: true,
+    description: 'The caller, from the bearer token; null when anonymous.',
+    resolve: (_root, _args, ctx) => ctx.viewer,
+  }),
+);

@@ -1,0 +1,40 @@
+import type { Projection } from '../../projector/types.js';
+import { unreachable } from '../domainEvent.js';
+import { ReadCollection, type UserDoc } from '../readModel.js';
+import { normalizeUsername } from '../streams.js';
+import { parseUserEvent, userEventFields, userEventSchemaVersions } from './events.js';
+
+/** Users, for `me`, `members`, assignees and token authentication. */
+export const userProjection: Projection = {
+  name: 'users',
+  handles: Object.keys(userEventSchemaVersions),
+  async apply({ commit, update, invalidate }) {
+    for (const stored of commit.events) {
+      if (!Object.hasOwn(userEventSchemaVersions, stored.type)) continue;
+      const event = parseUserEvent(stored);
+      switch (event.type) {
+        case 'UserRegistered': {
+          const { userId, username, displayName, tokenHash } = event.data;
+          await update<UserDoc>(ReadCollection.Users, userId, stored, () => ({
+            _id: userId,
+            username,
+            usernameKey: normalizeUsername(username),
+            displayName,
+            tokenHash,
+            version: stored.version,
+            createdAt: commit.occurredAt,
+          }));
+          invalidate(null, {
+            typename: 'User',
+            id: userId,
+            fields: [...userEventFields(event)],
+            version: stored.version,
+          });
+          break;
+        }
+        default:
+          unreachable(event.type);
+      }
+    }
+  },
+};
