@@ -141,6 +141,7 @@ export class ProjectorRuntime {
     const feed = store.subscribe({ from });
     const stop = () => void feed.close();
     this.#stopping.signal.addEventListener('abort', stop);
+    if (this.#stopping.signal.aborted) stop();
     const renewal = setInterval(() => {
       storage.leases.acquire(PROJECTOR_LEASE, this.owner, this.#o.leaseTtlMs).then(
         (held) => {

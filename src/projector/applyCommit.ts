@@ -25,7 +25,7 @@ export async function applyCommit(
     view,
     commit,
     update: (collection, id, event, change) => updateOnce(view, collection, id, event, change),
-    invalidate(scope, invalidation) {
+    invalidate: (scope, invalidation) => {
       if (scope !== null) scopes.add(scope);
       const key = `${invalidation.typename}:${invalidation.id}`;
       const seen = invalidations.get(key);

@@ -147,14 +147,14 @@ export interface ProjectionContext {
    * a deleted document would forget what it had applied, so removal is a field
    * (a tombstone such as `archived: true`).
    */
-  update<T extends ReadDoc>(
+  update: <T extends ReadDoc>(
     collection: string,
     id: string,
     event: { stream: string; version: number },
     change: (current: T | null) => T,
-  ): Promise<void>;
+  ) => Promise<void>;
   /** Reports a resource the commit made stale, for the change log. */
-  invalidate(scope: string | null, invalidation: Invalidation): void;
+  invalidate: (scope: string | null, invalidation: Invalidation) => void;
 }
 
 /** Turns commits into read documents. */

@@ -1,0 +1,111 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { createBoardCommands } from './boards/commands.js';
+import { boardProjections } from './boards/projections.js';
+import type { Config } from './config.js';
+import type { Services } from './graphql/context.js';
+import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga.js';
+import { createLogger, type Logger } from './logger.js';
+import { ChangeLogFollower } from './projector/ChangeLogFollower.js';
+import { ProjectorRuntime } from './projector/ProjectorRuntime.js';
+import type { Projection } from './projector/types.js';
+import { openStorage, type Storage } from './storage.js';
+
+export interface AppDependencies {
+  /** Storage to run on instead of the configured one; the app does not close it. */
+  storage?: Storage;
+  logger?: Logger;
+  projections?: readonly Projection[];
+}
+
+/** A running Corkboard instance. */
+export interface App {
+  /** Listens on `port` (0 = any free port) and resolves with the base URL. */
+  start(port?: number): Promise<{ url: string }>;
+  /** Closes sockets, the projector, the follower and the storage it opened itself. */
+  stop(): Promise<void>;
+  readonly storage: Storage;
+  readonly projector: ProjectorRuntime;
+  readonly follower: ChangeLogFollower;
+  readonly logger: Logger;
+  readonly services: Services;
+}
+
+/**
+ * The composition root: storage, projector, change log follower and the HTTP
+ * server. The only module that knows every part.
+ */
+export async function createApp(config: Config, deps: AppDependencies = {}): Promise<App> {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const storage = deps.storage ?? (await openStorage(config, logger));
+  const ownsStorage = !deps.storage;
+  const projector = new ProjectorRuntime({
+    store: storage.store,
+    storage: storage.projector,
+    projections: deps.projections ?? boardProjections,
+    logger,
+  });
+  const follower = new ChangeLogFollower(storage.projector.changeLog, logger);
+  const services: Services = {
+    commands: createBoardCommands({
+      store: storage.store,
+      now: () => new Date(),
+      newId: randomUUID,
+    }),
+    readModels: storage.projector.readModels,
+    follower,
+    logger,
+    readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
+  };
+  const yoga = createGraphQLServer(services);
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/health') {
+      const lag = await projector.lag();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 'ok', store: storage.kind, projector: lag }));
+      return;
+    }
+    if (url.pathname === GRAPHQL_PATH) {
+      await yoga.handle(req, res);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'not found', graphql: GRAPHQL_PATH }));
+  };
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      logger.error({ err: error }, 'request failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'internal error' }));
+    });
+  });
+
+  return {
+    storage,
+    projector,
+    follower,
+    logger,
+    services,
+    async start(port = config.port) {
+      await follower.start();
+      projector.start();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, config.host, () => resolve());
+      });
+      const { port: bound } = server.address() as AddressInfo;
+      const host = ['0.0.0.0', '::'].includes(config.host) ? 'localhost' : config.host;
+      return { url: `http://${host}:${bound}` };
+    },
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await projector.stop();
+      await follower.stop();
+      if (ownsStorage) await storage.close();
+    },
+  };
+}

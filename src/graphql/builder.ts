@@ -1,0 +1,31 @@
+import SchemaBuilder from '@pothos/core';
+import DataloaderPlugin from '@pothos/plugin-dataloader';
+import ErrorsPlugin from '@pothos/plugin-errors';
+import RelayPlugin from '@pothos/plugin-relay';
+import type { GraphQLContext } from './context.js';
+
+/**
+ * The one Pothos builder. It declares the context and scalar types and defines no
+ * GraphQL types itself: each feature file defines its own (the Pothos guide's layout).
+ */
+export const builder = new SchemaBuilder<{
+  Context: GraphQLContext;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date };
+    Cursor: { Input: string; Output: string };
+    ID: { Input: string; Output: string };
+  };
+  DefaultFieldNullability: false;
+  DefaultInputFieldRequiredness: false;
+}>({
+  plugins: [ErrorsPlugin, RelayPlugin, DataloaderPlugin],
+  defaultFieldNullability: false,
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    nodesQueryOptions: false,
+  },
+  errors: {
+    directResult: true,
+  },
+});

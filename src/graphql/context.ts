@@ -1,0 +1,32 @@
+import type { BoardCommands } from '../boards/commands.js';
+import type { UserDoc } from '../boards/readModel.js';
+import type { BoardReads } from '../boards/reads.js';
+import type { Logger } from '../logger.js';
+import type { ChangeLogFollower } from '../projector/ChangeLogFollower.js';
+import type { ReadModelStore } from '../projector/types.js';
+
+/** What every request shares: the app's services. */
+export interface Services {
+  commands: BoardCommands;
+  readModels: ReadModelStore;
+  follower: ChangeLogFollower;
+  logger: Logger;
+  /** How long a mutation waits for its commit to be projected. */
+  readYourWritesTimeoutMs: number;
+}
+
+/** The GraphQL context of one operation (HTTP request or websocket subscribe). */
+export interface GraphQLContext {
+  services: Services;
+  /** The authenticated caller; null when anonymous. */
+  viewer: UserDoc | null;
+  /** Aborted when the client goes away: every store read and wait honours it. */
+  signal: AbortSignal;
+  /** Batched, membership-checked reads of the current read model generation. */
+  reads: BoardReads;
+  /**
+   * After a command committed at `position`: waits (bounded) until it is projected,
+   * then makes later reads of this operation see it.
+   */
+  settle(position: number): Promise<void>;
+}

@@ -1,0 +1,124 @@
+import {
+  ErrorCode,
+  ForbiddenError,
+  NotFoundError,
+  UnauthenticatedError,
+  UsernameTakenError,
+  ValidationError,
+  VersionConflictError,
+  WipLimitReachedError,
+} from '../boards/errors.js';
+import { builder } from './builder.js';
+import { toGlobalId } from './globalIds.js';
+import { UserRef } from './refs.js';
+
+/** Expected failures are data: each mutation's result union includes these types. */
+export const ErrorCodeEnum = builder.enumType('ErrorCode', {
+  description: 'Stable machine-readable kind of an expected failure.',
+  values: Object.values(ErrorCode),
+});
+
+export const ErrorInterface = builder.interfaceRef<Error & { code: ErrorCode }>('Error').implement({
+  description: 'An expected failure, returned as data in a mutation result union.',
+  fields: (t) => ({
+    code: t.field({ type: ErrorCodeEnum, resolve: (e) => e.code }),
+    message: t.exposeString('message'),
+  }),
+});
+
+const ConflictingChange = builder
+  .objectRef<VersionConflictError['conflicts'][number]>('ConflictingChange')
+  .implement({
+    description: 'What another writer changed after the version the client saw.',
+    fields: (t) => ({
+      version: t.exposeInt('version'),
+      eventType: t.exposeString('eventType'),
+      fields: t.stringList({
+        description: 'Fields of the resource that this change touched.',
+        resolve: (c) => [...c.fields],
+      }),
+      actor: t.field({
+        type: UserRef,
+        nullable: true,
+        resolve: (c, _args, ctx) => (c.actor ? ctx.reads.users.load(c.actor) : null),
+      }),
+      at: t.field({ type: 'DateTime', resolve: (c) => c.at }),
+    }),
+  });
+
+const errorOptions = <T>(cls: abstract new (...args: never[]) => T, description: string) => ({
+  description,
+  interfaces: [ErrorInterface],
+  isTypeOf: (value: unknown) => value instanceof cls,
+});
+
+builder.objectType(VersionConflictError, {
+  name: 'VersionConflictError',
+  ...errorOptions(
+    VersionConflictError,
+    'The resource changed since `expectedVersion` in a way that touches this write. Reload, reapply, retry.',
+  ),
+  fields: (t) => ({
+    resourceId: t.id({
+      description: 'Global ID of the resource whose version did not match.',
+      resolve: (e) => toGlobalId(e.resourceType, e.resourceId),
+    }),
+    expectedVersion: t.exposeInt('expectedVersion'),
+    actualVersion: t.exposeInt('actualVersion'),
+    conflicts: t.field({
+      type: [ConflictingChange],
+      description: 'Every change after `expectedVersion`, oldest first.',
+      resolve: (e) => [...e.conflicts],
+    }),
+  }),
+});
+
+builder.objectType(WipLimitReachedError, {
+  name: 'WipLimitReachedError',
+  ...errorOptions(
+    WipLimitReachedError,
+    'The column already holds as many live cards as its WIP limit allows.',
+  ),
+  fields: (t) => ({
+    columnId: t.id({ resolve: (e) => toGlobalId('Column', e.columnId) }),
+    wipLimit: t.exposeInt('wipLimit'),
+  }),
+});
+
+builder.objectType(UsernameTakenError, {
+  name: 'UsernameTakenError',
+  ...errorOptions(
+    UsernameTakenError,
+    'Another user holds this username (compared case-insensitively).',
+  ),
+  fields: (t) => ({ username: t.exposeString('username') }),
+});
+
+builder.objectType(NotFoundError, {
+  name: 'NotFoundError',
+  ...errorOptions(NotFoundError, 'No such resource, or not one the caller may see.'),
+  fields: (t) => ({ id: t.id({ resolve: (e) => toGlobalId(e.resourceType, e.id) }) }),
+});
+
+builder.objectType(ForbiddenError, {
+  name: 'ForbiddenError',
+  ...errorOptions(ForbiddenError, 'The caller may see the resource but not do this to it.'),
+  fields: () => ({}),
+});
+
+builder.objectType(ValidationError, {
+  name: 'ValidationError',
+  ...errorOptions(ValidationError, 'An input value breaks a rule; nothing was changed.'),
+  fields: (t) => ({
+    field: t.exposeString('field', { description: "Input field path, e.g. 'input.title'." }),
+  }),
+});
+
+builder.objectType(UnauthenticatedError, {
+  name: 'UnauthenticatedError',
+  ...errorOptions(
+    UnauthenticatedError,
+    'Send `Authorization: Bearer <token>` (from registerUser).',
+  ),
+  fields: () => ({}),
+});

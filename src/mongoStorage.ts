@@ -1,0 +1,63 @@
+import { MongoClient } from 'mongodb';
+import { ReadCollection } from './boards/readModel.js';
+import type { Config } from './config.js';
+import { MongoEventStore } from './eventstore/mongo/MongoEventStore.js';
+import type { UpcasterRegistry } from './eventstore/upcasters.js';
+import type { ReadModelIndexes } from './projector/mongo/MongoReadModels.js';
+import { createMongoProjectorStorage } from './projector/mongo/MongoProjectorStorage.js';
+import type { Storage } from './storage.js';
+
+export { startEmbeddedMongo } from './embeddedMongo.js';
+
+/** Secondary indexes of the board read models: one per query shape in src/boards/reads.ts. */
+export const boardReadModelIndexes: ReadModelIndexes = {
+  [ReadCollection.Users]: [{ key: { tokenHash: 1 } }, { key: { usernameKey: 1 } }],
+  [ReadCollection.Boards]: [{ key: { members: 1, createdAt: -1 } }],
+  [ReadCollection.Cards]: [{ key: { boardId: 1, archived: 1, rank: 1 } }],
+};
+
+/** Hides credentials in a connection string for logs and banners. */
+export function redactUri(uri: string): string {
+  return uri.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/**
+ * Opens the mongo storage on one client shared by the event store and the projector
+ * storage; `close()` closes that client.
+ */
+export async function openMongoStorage(options: {
+  uri: string;
+  dbName: string;
+  config: Pick<Config, 'changeLogRetention'>;
+  upcasters?: UpcasterRegistry | undefined;
+}): Promise<Storage> {
+  const client = new MongoClient(options.uri);
+  await client.connect();
+  try {
+    const store = await MongoEventStore.create({
+      client,
+      dbName: options.dbName,
+      ...(options.upcasters ? { upcasters: options.upcasters } : {}),
+    });
+    const projector = await createMongoProjectorStorage({
+      client,
+      dbName: options.dbName,
+      changeLogRetention: options.config.changeLogRetention,
+      readModelIndexes: boardReadModelIndexes,
+    });
+    return {
+      kind: 'mongo',
+      description: `MongoDB ${redactUri(options.uri)} (database ${options.dbName})`,
+      store,
+      projector,
+      close: async () => {
+        await projector.close();
+        await store.close();
+        await client.close();
+      },
+    };
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+}
