@@ -321,6 +321,27 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
   });
 
+  it('rebuilds from a second runtime: the active one hands the lease over and takes it back after', async () => {
+    const side = await open();
+    const server = runtime(side, accountProjection(), 'server');
+    server.start();
+    await commitDeposits(side.store, 300);
+    await until(() => caughtUp(side));
+    const before = (await side.storage.readModels.active()).generation;
+
+    const rebuilder = runtime(side, accountProjection(), 'rebuilder');
+    const report = await rebuilder.rebuild();
+    expect(report.from).toBe(before);
+    expect(report.commits).toBe(300);
+    await rebuilder.stop();
+
+    await until(() => server.active, 5_000);
+    await commitDeposits(side.store, 50);
+    await until(() => caughtUp(side));
+    expect((await side.storage.readModels.active()).generation).toBe(report.to);
+    expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
+  });
+
   it('resolves waitFor only once the commit is visible in the read documents', async () => {
     const side = await open();
     let release!: () => void;

@@ -1,0 +1,124 @@
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import type {
+  ReadCollection,
+  ReadDoc,
+  ReadModelStore,
+  ReadView,
+} from '../../src/projector/types.js';
+import { openMemoryStorage, type Storage } from '../../src/storage.js';
+
+/** A server whose read models can be made to misbehave, with its log lines captured. */
+async function serve(wrap: (view: ReadView) => ReadView = (v) => v) {
+  const storage = openMemoryStorage({});
+  const inner = storage.projector.readModels;
+  const readModels: ReadModelStore = {
+    active: async (o) => wrap(await inner.active(o)),
+    view: (g) => inner.view(g),
+    createGeneration: () => inner.createGeneration(),
+    activate: (g, e) => inner.activate(g, e),
+    dropGeneration: (g) => inner.dropGeneration(g),
+  };
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      done();
+    },
+  });
+  const wrapped: Storage = { ...storage, projector: { ...storage.projector, readModels } };
+  const app = await createApp(loadConfig({ LOG_LEVEL: 'error' }), {
+    storage: wrapped,
+    logger: pino({ level: 'error' }, sink),
+  });
+  const { url } = await app.start(0);
+  return { app, url, logs, storage };
+}
+
+const post = (url: string, query: string, init: RequestInit = {}) =>
+  fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query }),
+    ...init,
+  });
+
+describe('GraphQL protocol details', () => {
+  const running: { app: App; storage: Storage }[] = [];
+  afterEach(async () => {
+    for (const { app, storage } of running.splice(0)) {
+      await app.stop();
+      await storage.close();
+    }
+  });
+
+  it('masks an unexpected error for the client and logs it with its stack', async () => {
+    const server = await serve((view) => ({
+      generation: view.generation,
+      collection: () => {
+        throw new Error('connection to 10.0.0.7 refused (secret detail)');
+      },
+    }));
+    running.push(server);
+    const response = await post(server.url, '{ boards { id } }', {
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${'x'.repeat(43)}` },
+    });
+    const body = (await response.json()) as { errors: { message: string }[] };
+    expect(body.errors[0]!.message).toBe('Unexpected error.');
+    expect(JSON.stringify(body)).not.toContain('secret');
+    const logged = server.logs.find((l) => JSON.stringify(l).includes('secret detail'));
+    expect(logged).toBeDefined();
+    expect(JSON.stringify(logged)).toContain('stack');
+  });
+
+  it('refuses a query nested deeper than the limit before running it', async () => {
+    const server = await serve();
+    running.push(server);
+    const deep = `{ boards ${'{ columns { board '.repeat(7)}{ id }${' } }'.repeat(7)} }`;
+    const body = (await (await post(server.url, deep)).json()) as { errors: { message: string }[] };
+    expect(body.errors[0]!.message).toMatch(/depth/i);
+  });
+
+  it('aborts the store reads of a request whose client went away', async () => {
+    let readStarted!: () => void;
+    const started = new Promise<void>((resolve) => (readStarted = resolve));
+    const aborted: unknown[] = [];
+    const server = await serve((view) => ({
+      generation: view.generation,
+      collection: <T extends ReadDoc>(name: string): ReadCollection<T> => {
+        const c = view.collection<T>(name);
+        return {
+          get: c.get.bind(c),
+          getMany: c.getMany.bind(c),
+          count: c.count.bind(c),
+          put: c.put.bind(c),
+          delete: c.delete.bind(c),
+          // Token lookups hang until the request's signal fires.
+          find: (_filter, options) =>
+            new Promise<T[]>((_, reject) => {
+              readStarted();
+              options?.signal?.addEventListener('abort', () => {
+                aborted.push(options.signal?.reason);
+                reject(options.signal!.reason as Error);
+              });
+            }),
+        };
+      },
+    }));
+    running.push(server);
+    const client = new AbortController();
+    const request = post(server.url, '{ me { id } }', {
+      signal: client.signal,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${'y'.repeat(43)}` },
+    }).catch((e: unknown) => e);
+    await started;
+    client.abort();
+    await request;
+    for (let i = 0; i < 100 && aborted.length === 0; i++) await sleep(10);
+    expect(aborted).toHaveLength(1);
+  });
+});
