@@ -52,6 +52,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       store: storage.store,
       now: () => new Date(),
       newId: randomUUID,
+      ...(config.tokenSecret ? { tokenSecret: config.tokenSecret } : {}),
     }),
     readModels: storage.projector.readModels,
     follower,

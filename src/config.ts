@@ -25,6 +25,11 @@ const envSchema = z.object({
   READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(5_000),
   /** Change log entries kept for subscription replay. */
   CHANGE_LOG_RETENTION: positiveInt(100_000),
+  /**
+   * Secret from which the tokens of registrations carrying an idempotency key are
+   * derived, so a retried registration returns the same token on any instance.
+   */
+  TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /** How long the embedded MongoDB may take to start (it may download mongod first). */
   EMBEDDED_MONGO_TIMEOUT_MS: positiveInt(60_000),
 });
@@ -40,6 +45,8 @@ export interface Config {
   readYourWritesTimeoutMs: number;
   changeLogRetention: number;
   embeddedMongoTimeoutMs: number;
+  /** Unset: a random secret per process (a retried registration then works only on it). */
+  tokenSecret: string | undefined;
 }
 
 /** A configuration value is unusable; `message` is one line naming the variable. */
@@ -75,5 +82,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readYourWritesTimeoutMs: e.READ_YOUR_WRITES_TIMEOUT_MS,
     changeLogRetention: e.CHANGE_LOG_RETENTION,
     embeddedMongoTimeoutMs: e.EMBEDDED_MONGO_TIMEOUT_MS,
+    tokenSecret: e.TOKEN_SECRET,
   };
 }
