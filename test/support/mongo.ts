@@ -11,16 +11,24 @@ export function uniqueDatabaseName(): string {
 }
 
 /**
+ * A client for this test file: connected on first use, closed after the file's tests (the
+ * `afterAll` is registered when this is called, so call it at collection time).
+ */
+export function fileScopedMongoClient(uri: string): () => Promise<MongoClient> {
+  let connecting: Promise<MongoClient> | undefined;
+  afterAll(async () => {
+    if (connecting) await (await connecting).close();
+  });
+  return () => (connecting ??= new MongoClient(uri).connect());
+}
+
+/**
  * The mongo adapter for a contract suite. One client per test file, connected on first use
  * and closed after the file's tests (the `afterAll` is registered when this is called, at
  * collection time). Each store gets a fresh database, dropped when the store is closed.
  */
 export function mongoStoreAdapter(uri: string): StoreAdapter {
-  let connecting: Promise<MongoClient> | undefined;
-  const client = () => (connecting ??= new MongoClient(uri).connect());
-  afterAll(async () => {
-    if (connecting) await (await connecting).close();
-  });
+  const client = fileScopedMongoClient(uri);
   return {
     name: 'mongo',
     async createEventStore(options) {

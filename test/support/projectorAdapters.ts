@@ -1,12 +1,10 @@
-import { MongoClient } from 'mongodb';
-import { afterAll } from 'vitest';
 import type { EventStore } from '../../src/eventstore/types.js';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
 import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
 import type { ProjectorStorage } from '../../src/projector/types.js';
-import { uniqueDatabaseName } from './mongo.js';
+import { fileScopedMongoClient, uniqueDatabaseName } from './mongo.js';
 
 /** An event store and projector storage sharing one backing store. */
 export interface ReadSide {
@@ -37,11 +35,7 @@ const memory: ProjectorAdapter = {
  * dropped by its `close()`.
  */
 function mongoProjectorAdapter(uri: string): ProjectorAdapter {
-  let connecting: Promise<MongoClient> | undefined;
-  const client = () => (connecting ??= new MongoClient(uri).connect());
-  afterAll(async () => {
-    if (connecting) await (await connecting).close();
-  });
+  const client = fileScopedMongoClient(uri);
   return {
     name: 'mongo',
     async open(options) {
