@@ -430,6 +430,15 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     });
   });
 
+  it('ends a change log tail closed while it is reading', async () => {
+    const side = await open();
+    const tail = side.storage.changeLog.tail(0);
+    const iterator = tail[Symbol.asyncIterator]();
+    const next = iterator.next();
+    await tail.close();
+    await expect(next).resolves.toMatchObject({ done: true });
+  });
+
   it('says explicitly when a change log cursor is older than the retained window', async () => {
     const side = await open({ changeLogRetention: 10 });
     runtime(side).start();

@@ -266,6 +266,8 @@ class MemoryChangeLog implements ChangeLog {
             cursor = entry.cursor;
             yield entry;
           }
+          // close() may have run while `read` was pending: its wake-up went to no one.
+          if (closed) return;
           if (batch.length === 0 && result.kind === 'entries') {
             await new Promise<void>((resolve) => {
               wake = resolve;

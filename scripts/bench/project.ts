@@ -1,0 +1,931 @@
+/**
+ * Projector throughput and lag, on the real board projections. Memory adapter always;
+ * with MONGODB_URI also the mongo adapter, in a fresh database `corkboard_bench_<random>`
+ * dropped at the end.
+ *
+ *   npx tsx scripts/bench/project.ts
+ *   (BENCH_EVENTS=100000, BENCH_LAG_SECONDS=10, BENCH_RATE=200, BENCH_REPEATS=3 by default)
+ *
+ * Setup: users, boards, members and columns through the command layer
+ * (`createBoardCommands`), then cards added, edited, moved within and across columns and
+ * archived, appended directly as the events those commands decide (same types, shapes,
+ * stream order and exact expected versions), until BENCH_EVENTS events exist.
+ *
+ * 1. Rebuild: a `ProjectorRuntime` with `boardProjections` catches up live (reported too:
+ *    the live loop also records the change log and a checkpoint per commit), then
+ *    `runtime.rebuild()` is timed (memory: median of BENCH_REPEATS rebuilds, each followed
+ *    by one baseline run; mongo: once). Baseline, same run: memory, reading the same
+ *    commits with `readAll` (batches of 500, as the rebuild does) and folding them into
+ *    plain JS objects of the same shapes; mongo, a raw driver `insertMany` of the final
+ *    read documents (same indexes) into empty collections. The rebuilt read model is checked
+ *    field by field against the plain fold. On mongo the rebuild includes the 1 s
+ *    `generationDropDelayMs` before the old generation is dropped.
+ * 2. Lag: with the runtime live and a `ChangeLogFollower` started, a paced writer issues
+ *    `editCard` commands (each on a different card) at BENCH_RATE per second for
+ *    BENCH_LAG_SECONDS; per commit, the time from the command resolving (its append has
+ *    resolved) to `follower.waitFor(position)` resolving, i.e. its read documents being
+ *    visible. For comparison, the time to a bare `store.subscribe()` consumer receiving
+ *    the same commit (the feed alone, no projection).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { generateKeyBetween } from 'fractional-indexing';
+import { MongoClient } from 'mongodb';
+import { pino } from 'pino';
+import type { BoardEvent } from '../../src/boards/board/events.js';
+import type { CardEvent } from '../../src/boards/card/events.js';
+import type { ColumnEvent } from '../../src/boards/column/events.js';
+import { createBoardCommands, type BoardCommands } from '../../src/boards/commands.js';
+import { boardProjections } from '../../src/boards/projections.js';
+import { sortByRank } from '../../src/boards/ranks.js';
+import {
+  ReadCollection,
+  type BoardDoc,
+  type CardDoc,
+  type ColumnDoc,
+  type UserDoc,
+} from '../../src/boards/readModel.js';
+import { cardStream, columnStream, normalizeUsername } from '../../src/boards/streams.js';
+import type { UserEvent } from '../../src/boards/user/events.js';
+import {
+  NO_STREAM,
+  type AppendRequest,
+  type Commit,
+  type EventStore,
+} from '../../src/eventstore/types.js';
+import { ChangeLogFollower } from '../../src/projector/ChangeLogFollower.js';
+import { ProjectorRuntime, type RebuildReport } from '../../src/projector/ProjectorRuntime.js';
+import type { ReadDoc, ReadView } from '../../src/projector/types.js';
+import { openMemoryStorage, type Storage } from '../../src/storage.js';
+
+const TARGET_EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
+const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 10);
+const RATE = Number(process.env.BENCH_RATE ?? 200);
+/** Rebuilds (and baselines) per run on memory; the median is reported. Mongo: one. */
+const MEMORY_REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
+const USERS = 24;
+const BOARDS = 12;
+const MEMBERS_PER_BOARD = 4;
+const COLUMN_NAMES = ['Backlog', 'Doing', 'Review', 'Done'];
+/** Setup appends in flight at once (never two on one stream). */
+const SETUP_CONCURRENCY = 8;
+/** Commits per `readAll` in the baseline, as `rebuild()` reads. */
+const READ_BATCH = 500;
+const LABELS = ['bug', 'feature', 'chore', 'urgent', 'design', 'backend', 'frontend', 'docs'];
+
+const logger = pino({ level: 'silent' });
+const seconds = (since: number) => (performance.now() - since) / 1_000;
+
+// ---------------------------------------------------------------------------------------
+// Setup: a model of the boards, kept in step with what is appended.
+
+interface ColumnModel {
+  id: string;
+  boardId: string;
+  version: number;
+  /** Highest rank ever given in this column: new places go after it. */
+  lastRank: string | null;
+}
+
+interface BoardModel {
+  id: string;
+  members: string[];
+  columns: ColumnModel[];
+}
+
+interface CardModel {
+  id: string;
+  board: BoardModel;
+  column: ColumnModel;
+  version: number;
+  /** Index in `Model.live`. */
+  slot: number;
+}
+
+interface Model {
+  boards: BoardModel[];
+  /** Live (not archived) cards. */
+  live: CardModel[];
+  cardsCreated: number;
+}
+
+/** Deterministic random numbers in [0, 1) (mulberry32), so runs are comparable. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+function must<T>(what: string, result: { ok: true; value: T } | { ok: false; error: Error }): T {
+  if (!result.ok) throw new Error(`${what} failed: ${result.error.message}`);
+  return result.value;
+}
+
+/** Users, boards, members and columns, through the command layer. */
+async function seedThroughCommands(commands: BoardCommands): Promise<Model> {
+  const users: { id: string; username: string }[] = [];
+  for (let i = 0; i < USERS; i += 1) {
+    const username = `bench_user_${i}`;
+    const r = await commands.registerUser(null, { username, displayName: `Bench User ${i}` });
+    users.push({ id: must('registerUser', r).user.id, username });
+  }
+  const boards: BoardModel[] = [];
+  for (let b = 0; b < BOARDS; b += 1) {
+    const owner = users[b % USERS]!;
+    const created = must(
+      'createBoard',
+      await commands.createBoard(owner.id, { name: `Board ${b}` }),
+    );
+    const board: BoardModel = { id: created.board.id, members: [owner.id], columns: [] };
+    let version = created.board.version;
+    for (let m = 1; m < MEMBERS_PER_BOARD; m += 1) {
+      const member = users[(b + m * 5) % USERS]!;
+      const added = must(
+        'addMember',
+        await commands.addMember(owner.id, {
+          boardId: board.id,
+          username: member.username,
+          expectedVersion: version,
+        }),
+      );
+      version = added.board.version;
+      board.members.push(member.id);
+    }
+    for (const name of COLUMN_NAMES) {
+      const added = must(
+        'addColumn',
+        await commands.addColumn(owner.id, { boardId: board.id, name, expectedVersion: version }),
+      );
+      version = added.board.version;
+      board.columns.push({
+        id: added.column.id,
+        boardId: board.id,
+        version: added.column.version,
+        lastRank: null,
+      });
+    }
+    boards.push(board);
+  }
+  return { boards, live: [], cardsCreated: 0 };
+}
+
+/**
+ * The commits the card commands would make, until `events` more events exist: what
+ * `decideColumn` (AddCard) and `decideCard` (EditCard, MoveCard, ArchiveCard) return
+ * for a member of the board, placing at the end of the column.
+ */
+function planCardCommits(model: Model, events: number, random: () => number): AppendRequest[] {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const requests: AppendRequest[] = [];
+  let planned = 0;
+  const placeAtEnd = (column: ColumnModel) =>
+    (column.lastRank = generateKeyBetween(column.lastRank, null));
+  const push = (operation: string, actor: string, request: Omit<AppendRequest, 'metadata'>) => {
+    requests.push({ ...request, metadata: { actor, operation } });
+    for (const s of request.streams) planned += s.events.length;
+  };
+  while (planned < events) {
+    const roll = random();
+    if (model.live.length < 200 || roll < 0.25) {
+      const board = pick(model.boards);
+      const column = pick(board.columns);
+      const n = (model.cardsCreated += 1);
+      const cardId = randomUUID();
+      const rank = placeAtEnd(column);
+      const created: CardEvent = {
+        type: 'CardCreated',
+        data: {
+          cardId,
+          boardId: board.id,
+          columnId: column.id,
+          title: `Card ${n}`,
+          description: `What card ${n} is about, in a sentence or two of plain text.`,
+          rank,
+        },
+      };
+      const entered: ColumnEvent = { type: 'CardEntered', data: { cardId, rank } };
+      push('addCard', pick(board.members), {
+        streams: [
+          { stream: cardStream(cardId), expected: NO_STREAM, events: [created] },
+          { stream: columnStream(column.id), expected: column.version, events: [entered] },
+        ],
+      });
+      column.version += 1;
+      const card = { id: cardId, board, column, version: 1, slot: model.live.length };
+      model.live.push(card);
+      continue;
+    }
+    const card = pick(model.live);
+    const { board } = card;
+    const actor = pick(board.members);
+    if (roll < 0.75) {
+      const changes = [
+        { title: `Card ${card.id.slice(0, 8)} v${card.version + 1}` },
+        { description: `Rewritten at version ${card.version + 1}.` },
+        { labels: LABELS.filter(() => random() < 0.3) },
+        { done: random() < 0.5 },
+        { assigneeId: random() < 0.2 ? null : pick(board.members) },
+      ];
+      const edited: CardEvent = { type: 'CardEdited', data: { changes: pick(changes) } };
+      push('editCard', actor, {
+        streams: [{ stream: cardStream(card.id), expected: card.version, events: [edited] }],
+      });
+      card.version += 1;
+    } else if (roll < 0.94) {
+      const from = card.column;
+      const others = board.columns.filter((c) => c !== from);
+      const to = roll < 0.88 ? pick(others) : from;
+      const rank = placeAtEnd(to);
+      const moved: CardEvent = {
+        type: 'CardMoved',
+        data: { fromColumnId: from.id, toColumnId: to.id, rank },
+      };
+      const card$ = { stream: cardStream(card.id), expected: card.version, events: [moved] };
+      if (to === from) {
+        const repositioned: ColumnEvent = {
+          type: 'CardRepositioned',
+          data: { cardId: card.id, rank },
+        };
+        push('moveCard', actor, {
+          streams: [
+            card$,
+            { stream: columnStream(from.id), expected: from.version, events: [repositioned] },
+          ],
+        });
+        from.version += 1;
+      } else {
+        const left: ColumnEvent = { type: 'CardLeft', data: { cardId: card.id } };
+        const entered: ColumnEvent = { type: 'CardEntered', data: { cardId: card.id, rank } };
+        push('moveCard', actor, {
+          streams: [
+            card$,
+            { stream: columnStream(from.id), expected: from.version, events: [left] },
+            { stream: columnStream(to.id), expected: to.version, events: [entered] },
+          ],
+        });
+        from.version += 1;
+        to.version += 1;
+        card.column = to;
+      }
+      card.version += 1;
+    } else {
+      const column = card.column;
+      const archived: CardEvent = { type: 'CardArchived', data: {} };
+      const gone: ColumnEvent = { type: 'CardsArchived', data: { cardIds: [card.id] } };
+      push('archiveCard', actor, {
+        streams: [
+          { stream: cardStream(card.id), expected: card.version, events: [archived] },
+          { stream: columnStream(column.id), expected: column.version, events: [gone] },
+        ],
+      });
+      card.version += 1;
+      column.version += 1;
+      const last = model.live.pop()!;
+      if (last !== card) {
+        model.live[card.slot] = last;
+        last.slot = card.slot;
+      }
+    }
+  }
+  return requests;
+}
+
+/**
+ * Appends `requests` with up to `concurrency` in flight, in list order, never two that
+ * share a stream: so every stream receives its appends in list order and the exact
+ * expected versions hold.
+ */
+async function appendAll(
+  store: EventStore,
+  requests: readonly AppendRequest[],
+  concurrency: number,
+): Promise<void> {
+  const busy = new Set<string>();
+  const inFlight = new Set<Promise<void>>();
+  for (const request of requests) {
+    const streams = request.streams.map((s) => s.stream);
+    while (inFlight.size >= concurrency || streams.some((s) => busy.has(s))) {
+      await Promise.race(inFlight);
+    }
+    for (const s of streams) busy.add(s);
+    const appending: Promise<void> = store.append(request).then(() => {
+      for (const s of streams) busy.delete(s);
+      inFlight.delete(appending);
+    });
+    inFlight.add(appending);
+  }
+  await Promise.all(inFlight);
+}
+
+// ---------------------------------------------------------------------------------------
+// The baseline fold: the same documents as `boardProjections`, as plain objects.
+
+type DataOf<E extends { type: string; data: unknown }, T extends E['type']> = Extract<
+  E,
+  { type: T }
+>['data'];
+type Plain<T extends ReadDoc> = Omit<T, '_applied'>;
+
+interface Folded {
+  users: Map<string, Plain<UserDoc>>;
+  boards: Map<string, Plain<BoardDoc>>;
+  columns: Map<string, Plain<ColumnDoc>>;
+  cards: Map<string, Plain<CardDoc>>;
+  events: number;
+}
+
+function fold(commits: readonly Commit[]): Folded {
+  const f: Folded = {
+    users: new Map(),
+    boards: new Map(),
+    columns: new Map(),
+    cards: new Map(),
+    events: 0,
+  };
+  for (const commit of commits) {
+    const at = commit.occurredAt;
+    for (const e of commit.events) {
+      f.events += 1;
+      const id = e.stream.slice(e.stream.indexOf('-') + 1);
+      const version = e.version;
+      switch (e.type) {
+        case 'UserRegistered': {
+          const d = e.data as DataOf<UserEvent, 'UserRegistered'>;
+          f.users.set(d.userId, {
+            _id: d.userId,
+            username: d.username,
+            usernameKey: normalizeUsername(d.username),
+            displayName: d.displayName,
+            tokenHash: d.tokenHash,
+            version,
+            createdAt: at,
+          });
+          break;
+        }
+        case 'UsernameClaimed':
+          break;
+        case 'BoardCreated': {
+          const d = e.data as DataOf<BoardEvent, 'BoardCreated'>;
+          f.boards.set(id, {
+            _id: id,
+            name: d.name,
+            ownerId: d.ownerId,
+            members: [d.ownerId],
+            columns: [],
+            version,
+            createdAt: at,
+            updatedAt: at,
+          });
+          break;
+        }
+        case 'BoardRenamed':
+        case 'MemberAdded':
+        case 'ColumnPlaced':
+        case 'ColumnsRebalanced': {
+          const board = f.boards.get(id)!;
+          board.version = version;
+          board.updatedAt = at;
+          if (e.type === 'BoardRenamed') {
+            board.name = (e.data as DataOf<BoardEvent, 'BoardRenamed'>).name;
+          } else if (e.type === 'MemberAdded') {
+            const { userId } = e.data as DataOf<BoardEvent, 'MemberAdded'>;
+            if (!board.members.includes(userId)) board.members.push(userId);
+          } else if (e.type === 'ColumnPlaced') {
+            const { columnId, rank } = e.data as DataOf<BoardEvent, 'ColumnPlaced'>;
+            const others = board.columns.filter((c) => c.id !== columnId);
+            board.columns = sortByRank([...others, { id: columnId, rank }]);
+          } else {
+            const { ranks } = e.data as DataOf<BoardEvent, 'ColumnsRebalanced'>;
+            board.columns = sortByRank(
+              board.columns.map((c) => ({ id: c.id, rank: ranks[c.id] ?? c.rank })),
+            );
+          }
+          break;
+        }
+        case 'ColumnCreated': {
+          const d = e.data as DataOf<ColumnEvent, 'ColumnCreated'>;
+          f.columns.set(id, {
+            _id: id,
+            boardId: d.boardId,
+            name: d.name,
+            wipLimit: d.wipLimit,
+            cardCount: 0,
+            version,
+            createdAt: at,
+            updatedAt: at,
+          });
+          break;
+        }
+        case 'WipLimitSet':
+        case 'CardEntered':
+        case 'CardLeft':
+        case 'CardRepositioned':
+        case 'CardsArchived':
+        case 'CardsRebalanced': {
+          const column = f.columns.get(id)!;
+          column.version = version;
+          column.updatedAt = at;
+          if (e.type === 'WipLimitSet') {
+            column.wipLimit = (e.data as DataOf<ColumnEvent, 'WipLimitSet'>).wipLimit;
+          } else if (e.type === 'CardEntered') {
+            column.cardCount += 1;
+          } else if (e.type === 'CardLeft') {
+            column.cardCount -= 1;
+          } else if (e.type === 'CardsArchived') {
+            column.cardCount -= (e.data as DataOf<ColumnEvent, 'CardsArchived'>).cardIds.length;
+          } else if (e.type === 'CardsRebalanced') {
+            const { ranks } = e.data as DataOf<ColumnEvent, 'CardsRebalanced'>;
+            for (const [cardId, rank] of Object.entries(ranks)) f.cards.get(cardId)!.rank = rank;
+          }
+          break;
+        }
+        case 'CardCreated': {
+          const d = e.data as DataOf<CardEvent, 'CardCreated'>;
+          f.cards.set(id, {
+            _id: id,
+            boardId: d.boardId,
+            columnId: d.columnId,
+            title: d.title,
+            description: d.description,
+            assigneeId: null,
+            labels: [],
+            done: false,
+            archived: false,
+            rank: d.rank,
+            version,
+            createdAt: at,
+            updatedAt: at,
+          });
+          break;
+        }
+        case 'CardEdited':
+        case 'CardMoved':
+        case 'CardArchived': {
+          const card = f.cards.get(id)!;
+          card.version = version;
+          card.updatedAt = at;
+          if (e.type === 'CardEdited') {
+            const { labels, ...rest } = (e.data as DataOf<CardEvent, 'CardEdited'>).changes;
+            Object.assign(card, rest);
+            if (labels) card.labels = [...labels];
+          } else if (e.type === 'CardMoved') {
+            const d = e.data as DataOf<CardEvent, 'CardMoved'>;
+            card.columnId = d.toColumnId;
+            card.rank = d.rank;
+          } else {
+            card.archived = true;
+          }
+          break;
+        }
+        default:
+          throw new Error(`unexpected event type ${e.type}`);
+      }
+    }
+  }
+  return f;
+}
+
+/** Reads every commit as `rebuild()` does, in batches of READ_BATCH. */
+async function readAllCommits(store: EventStore): Promise<Commit[]> {
+  const commits: Commit[] = [];
+  for (;;) {
+    const batch = await store.readAll({ after: commits.length, limit: READ_BATCH });
+    if (batch.length === 0) return commits;
+    commits.push(...batch);
+  }
+}
+
+/** Fields compared between the rebuilt read model and the plain fold, per collection. */
+const checkedFields: Record<keyof Omit<Folded, 'events'>, readonly string[]> = {
+  users: ['username', 'usernameKey', 'displayName', 'tokenHash', 'version'],
+  boards: ['name', 'ownerId', 'members', 'columns', 'version'],
+  columns: ['boardId', 'name', 'wipLimit', 'cardCount', 'version'],
+  cards: [
+    'boardId',
+    'columnId',
+    'title',
+    'description',
+    'assigneeId',
+    'labels',
+    'done',
+    'archived',
+    'rank',
+    'version',
+  ],
+};
+
+/** Throws unless every read document equals the fold's on the checked fields. */
+async function checkReadModel(view: ReadView, folded: Folded): Promise<string> {
+  const counts: string[] = [];
+  for (const [name, fields] of Object.entries(checkedFields)) {
+    const expected = folded[name as keyof typeof checkedFields] as Map<string, object>;
+    const docs = await view.collection<ReadDoc>(name).find({});
+    if (docs.length !== expected.size) {
+      throw new Error(`read model check: ${docs.length} ${name}, the fold has ${expected.size}`);
+    }
+    for (const doc of docs) {
+      const want = expected.get(doc._id) as Record<string, unknown> | undefined;
+      const got = doc as unknown as Record<string, unknown>;
+      for (const field of fields) {
+        if (JSON.stringify(got[field]) !== JSON.stringify(want?.[field])) {
+          throw new Error(
+            `read model check: ${name} ${doc._id}.${field} is ${JSON.stringify(got[field])}, ` +
+              `the fold has ${JSON.stringify(want?.[field])}`,
+          );
+        }
+      }
+    }
+    counts.push(`${docs.length} ${name}`);
+  }
+  return counts.join(', ');
+}
+
+// ---------------------------------------------------------------------------------------
+// Measurements.
+
+interface ThroughputRow {
+  adapter: string;
+  run: string;
+  commits: number;
+  events: number;
+  seconds: number;
+}
+
+interface LatencyRow {
+  adapter: string;
+  measure: string;
+  samples: number[];
+}
+
+interface LagSummary {
+  adapter: string;
+  commits: number;
+  failed: number;
+  seconds: number;
+  firstFailure: string | null;
+}
+
+interface Result {
+  setup: { adapter: string; commits: number; events: number; seconds: number };
+  throughput: ThroughputRow[];
+  check: string;
+  latency: LatencyRow[];
+  lag: LagSummary;
+}
+
+/** Polls until the live loop applied `head`; fails on a projector error instead of hanging. */
+async function waitForCatchUp(runtime: ProjectorRuntime, head: number, limitMs: number) {
+  const deadline = performance.now() + limitMs;
+  let nextLagCheck = 0;
+  while (runtime.position < head) {
+    const now = performance.now();
+    if (now > deadline) throw new Error(`projector did not catch up within ${limitMs} ms`);
+    if (now >= nextLagCheck) {
+      const { lastError } = await runtime.lag();
+      if (lastError) throw new Error(`projector failed: ${lastError}`);
+      nextLagCheck = now + 1_000;
+    }
+    await sleep(10);
+  }
+}
+
+/** The paced writer: editCard on distinct live cards, RATE per second for LAG_SECONDS. */
+async function measureLag(
+  adapter: string,
+  storage: Storage,
+  model: Model,
+  follower: ChangeLogFollower,
+): Promise<{ latency: LatencyRow[]; lag: LagSummary }> {
+  const { store } = storage;
+  const commands = createBoardCommands({ store, now: () => new Date(), newId: randomUUID });
+  // The feed alone: a bare subscriber noting when each commit reaches it.
+  const feedArrival = new Map<number, number>();
+  const feed = store.subscribe({ from: { position: await store.headPosition() } });
+  const feedLoop = (async () => {
+    for await (const item of feed) {
+      if (item.kind === 'commit') feedArrival.set(item.commit.position, performance.now());
+    }
+  })();
+  const visible: number[] = [];
+  const feedOnly: number[] = [];
+  const command: number[] = [];
+  const summary: LagSummary = { adapter, commits: 0, failed: 0, seconds: 0, firstFailure: null };
+  const fail = (reason: string) => {
+    summary.failed += 1;
+    summary.firstFailure ??= reason;
+  };
+  let lastAppended = 0;
+  const editOnce = async (i: number) => {
+    const card = model.live[i % model.live.length]!;
+    const started = performance.now();
+    try {
+      const r = await commands.editCard(card.board.members[0]!, {
+        cardId: card.id,
+        expectedVersion: card.version,
+        title: `Edited under load ${i}`,
+      });
+      const appended = performance.now();
+      if (!r.ok) return fail(r.error.message);
+      card.version = r.value.card.version;
+      await follower.waitFor(r.value.position, { timeoutMs: 30_000 });
+      const shown = performance.now();
+      summary.commits += 1;
+      lastAppended = Math.max(lastAppended, appended);
+      command.push(appended - started);
+      visible.push(shown - appended);
+      const arrived = feedArrival.get(r.value.position);
+      if (arrived !== undefined) feedOnly.push(arrived - appended);
+    } catch (error) {
+      fail(error instanceof Error ? error.message : String(error));
+    }
+  };
+  const total = Math.round(RATE * LAG_SECONDS);
+  const interval = 1_000 / RATE;
+  const start = performance.now();
+  const writes: Promise<void>[] = [];
+  for (let i = 0; i < total; i += 1) {
+    const wait = start + i * interval - performance.now();
+    if (wait > 0.5) await sleep(wait);
+    writes.push(editOnce(i));
+  }
+  await Promise.all(writes);
+  summary.seconds = (lastAppended - start) / 1_000;
+  await feed.close();
+  await feedLoop;
+  return {
+    latency: [
+      { adapter, measure: 'commit -> read docs visible (waitFor)', samples: visible },
+      { adapter, measure: 'commit -> bare feed subscriber', samples: feedOnly },
+      { adapter, measure: 'editCard command (for scale)', samples: command },
+    ],
+    lag: summary,
+  };
+}
+
+/** What an adapter's rebuild baseline is computed from. */
+interface BaselineInput {
+  commits: Commit[];
+  folded: Folded;
+  /** The rebuilt, active generation. */
+  view: ReadView;
+  /** Median time of `readAll` + plain fold. */
+  baselineSeconds: number;
+}
+
+/** Everything on one storage; `baseline` gives the adapter's baseline row for the rebuild. */
+async function benchStorage(
+  adapter: string,
+  storage: Storage,
+  baseline: (input: BaselineInput) => Promise<ThroughputRow>,
+): Promise<Result> {
+  const { store, projector } = storage;
+  const setupStarted = performance.now();
+  const commands = createBoardCommands({ store, now: () => new Date(), newId: randomUUID });
+  const model = await seedThroughCommands(commands);
+  const seeded = await readAllCommits(store);
+  const seededEvents = seeded.reduce((n, c) => n + c.events.length, 0);
+  const requests = planCardCommits(model, TARGET_EVENTS - seededEvents, seededRandom(42));
+  await appendAll(store, requests, SETUP_CONCURRENCY);
+  const head = await store.headPosition();
+  const setupSeconds = seconds(setupStarted);
+
+  const runtime = new ProjectorRuntime({
+    store,
+    storage: projector,
+    projections: boardProjections,
+    logger,
+  });
+  const follower = new ChangeLogFollower(projector.changeLog, logger);
+  try {
+    const catchUpStarted = performance.now();
+    runtime.start();
+    await waitForCatchUp(runtime, head, 600_000);
+    const catchUpSeconds = seconds(catchUpStarted);
+
+    // Rebuild and baseline alternate, `repeats` times each; the medians are reported.
+    const repeats = adapter === 'memory' ? MEMORY_REPEATS : 1;
+    const rebuildRuns: number[] = [];
+    const readRuns: number[] = [];
+    const foldRuns: number[] = [];
+    let report: RebuildReport | undefined;
+    let commits: Commit[] = [];
+    let folded: Folded | undefined;
+    for (let run = 0; run < repeats; run += 1) {
+      const rebuildStarted = performance.now();
+      report = await runtime.rebuild();
+      rebuildRuns.push(seconds(rebuildStarted));
+      const readStarted = performance.now();
+      commits = await readAllCommits(store);
+      readRuns.push(seconds(readStarted));
+      const foldStarted = performance.now();
+      folded = fold(commits);
+      foldRuns.push(seconds(foldStarted));
+    }
+    if (!report || !folded) throw new Error('no rebuild ran');
+    const [rebuildSeconds, readSeconds, foldSeconds] = [rebuildRuns, readRuns, foldRuns].map(
+      median,
+    ) as [number, number, number];
+    const baselineSeconds = median(readRuns.map((r, i) => r + foldRuns[i]!));
+    if (commits.length !== head || report.commits !== head || report.events !== folded.events) {
+      throw new Error(
+        `counts differ: head ${head}, read ${commits.length}, rebuilt ${report.commits} commits / ` +
+          `${report.events} events, folded ${folded.events} events`,
+      );
+    }
+    const view = await projector.readModels.active();
+    const check = await checkReadModel(view, folded);
+    const events = folded.events;
+    const throughput: ThroughputRow[] = [
+      { adapter, run: 'live catch-up', commits: head, events, seconds: catchUpSeconds },
+      { adapter, run: 'rebuild()', commits: head, events, seconds: rebuildSeconds },
+      await baseline({ commits, folded, view, baselineSeconds }),
+      { adapter, run: '  (readAll alone)', commits: head, events, seconds: readSeconds },
+      { adapter, run: '  (fold alone)', commits: head, events, seconds: foldSeconds },
+    ];
+
+    await follower.start();
+    const { latency, lag } = await measureLag(adapter, storage, model, follower);
+    return {
+      setup: { adapter, commits: head, events, seconds: setupSeconds },
+      throughput,
+      check,
+      latency,
+      lag,
+    };
+  } finally {
+    // The memory change log's tail misses a close() that lands while it is reading
+    // (it then parks with no one left to wake it), and follower.stop() never resolves:
+    // let it park first, and never wait long for it.
+    await sleep(20);
+    await Promise.race([follower.stop(), sleep(1_000)]);
+    await runtime.stop();
+  }
+}
+
+async function benchMemory(): Promise<Result> {
+  const storage = openMemoryStorage({});
+  try {
+    return await benchStorage('memory', storage, async (b) => ({
+      adapter: 'memory',
+      run: 'baseline: readAll + plain fold',
+      commits: b.commits.length,
+      events: b.folded.events,
+      seconds: b.baselineSeconds,
+    }));
+  } finally {
+    await storage.close();
+  }
+}
+
+async function benchMongo(uri: string): Promise<Result> {
+  const { openMongoStorage, boardReadModelIndexes } = await import('../../src/mongoStorage.js');
+  const dbName = `corkboard_bench_${randomBytes(6).toString('hex')}`;
+  const client = await new MongoClient(uri).connect();
+  try {
+    const storage = await openMongoStorage({
+      uri,
+      dbName,
+      config: { changeLogRetention: 100_000 },
+    });
+    try {
+      return await benchStorage('mongo', storage, async ({ commits, folded, view }) => {
+        // The final read documents, written by a bare insertMany into empty collections
+        // with the same indexes: what the rebuild's writes would cost with nothing of ours.
+        const db = client.db(dbName);
+        const byName = await Promise.all(
+          Object.values(ReadCollection).map(async (name) => ({
+            name,
+            docs: await view.collection<ReadDoc>(name).find({}),
+          })),
+        );
+        for (const { name } of byName) {
+          const indexes = boardReadModelIndexes[name] ?? [];
+          await db.createCollection(`bench_baseline_${name}`);
+          if (indexes.length > 0)
+            await db.collection(`bench_baseline_${name}`).createIndexes([...indexes]);
+        }
+        const started = performance.now();
+        for (const { name, docs } of byName) {
+          if (docs.length > 0)
+            await db.collection<ReadDoc>(`bench_baseline_${name}`).insertMany(docs);
+        }
+        return {
+          adapter: 'mongo',
+          run: 'baseline: insertMany of final docs',
+          commits: commits.length,
+          events: folded.events,
+          seconds: seconds(started),
+        };
+      });
+    } finally {
+      await storage.close();
+    }
+  } finally {
+    await client.db(dbName).dropDatabase();
+    await client.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Output, in the style of append.ts.
+
+function printTable(header: string[], body: string[][], leftColumns: number): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const b of body) console.log(line(b));
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+function report(results: Result[]): void {
+  const load = loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
+  console.log(
+    `projector benchmark, node ${process.version}, ${cpus().length} CPUs, load average ${load}`,
+  );
+  for (const { setup, check } of results) {
+    console.log(
+      `${setup.adapter}: setup ${setup.commits} commits, ${setup.events} events in ` +
+        `${setup.seconds.toFixed(1)} s; rebuilt read model matches the plain fold (${check})`,
+    );
+  }
+  console.log();
+  console.log(
+    `rebuild throughput, boardProjections (memory: median of ${MEMORY_REPEATS} runs; mongo: 1)`,
+  );
+  printTable(
+    ['adapter', 'run', 'commits', 'events', 'seconds', 'events/s'],
+    results.flatMap((r) =>
+      r.throughput.map((t) => [
+        t.adapter,
+        t.run,
+        String(t.commits),
+        String(t.events),
+        t.seconds.toFixed(2),
+        (t.events / t.seconds).toFixed(0),
+      ]),
+    ),
+    2,
+  );
+  for (const r of results) {
+    const ours = r.throughput.find((t) => t.run === 'rebuild()');
+    const base = r.throughput.find((t) => t.run.startsWith('baseline'));
+    if (!ours || !base) continue;
+    const ratio = ours.events / ours.seconds / (base.events / base.seconds);
+    console.log(`ours/baseline (events/s), ${r.setup.adapter}: ${ratio.toFixed(3)} (${base.run})`);
+  }
+  console.log();
+  console.log(`lag under load: editCard at ${RATE} commits/s for ${LAG_SECONDS} s`);
+  printTable(
+    ['adapter', 'measure', 'n', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'],
+    results.flatMap((r) =>
+      r.latency.map((l) => {
+        const sorted = [...l.samples].sort((a, b) => a - b);
+        const ms = (q: number) => percentile(sorted, q).toFixed(2);
+        return [l.adapter, l.measure, String(sorted.length), ms(0.5), ms(0.95), ms(0.99), ms(1)];
+      }),
+    ),
+    2,
+  );
+  for (const { lag } of results) {
+    console.log(
+      `${lag.adapter}: ${lag.commits} commits in ${lag.seconds.toFixed(1)} s = ` +
+        `${(lag.commits / lag.seconds).toFixed(0)} commits/s achieved, ${lag.failed} failed` +
+        (lag.firstFailure ? ` (first: ${lag.firstFailure})` : ''),
+    );
+  }
+}
+
+const uri = process.env.MONGODB_URI;
+// The run is bounded: a stuck projector must not keep the process alive.
+const limitMinutes = uri ? 20 : 3;
+setTimeout(() => {
+  console.error(`bench exceeded ${limitMinutes} minutes; giving up`);
+  process.exit(1);
+}, limitMinutes * 60_000).unref();
+
+const results = [await benchMemory()];
+if (uri) results.push(await benchMongo(uri));
+report(results);
+if (!uri) console.log('(mongo skipped: MONGODB_URI is not set)');
