@@ -5,7 +5,10 @@ import { createBoardCommands } from './boards/commands.js';
 import { boardProjections } from './boards/projections.js';
 import type { Config } from './config.js';
 import type { Services } from './graphql/context.js';
+import { attachWebSocketServer } from './graphql/websocket.js';
 import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga.js';
+import { BoardChangeHub } from './live/BoardChangeHub.js';
+import { resolveLiveLimits, type LiveLimits } from './live/limits.js';
 import { createLogger, type Logger } from './logger.js';
 import { ChangeLogFollower } from './projector/ChangeLogFollower.js';
 import { ProjectorRuntime } from './projector/ProjectorRuntime.js';
@@ -17,17 +20,24 @@ export interface AppDependencies {
   storage?: Storage;
   logger?: Logger;
   projections?: readonly Projection[];
+  /** Bounds of the live side instead of `DEFAULT_LIVE_LIMITS`. */
+  live?: Partial<LiveLimits>;
 }
 
 /** A running Corkboard instance. */
 export interface App {
   /** Listens on `port` (0 = any free port) and resolves with the base URL. */
   start(port?: number): Promise<{ url: string }>;
-  /** Closes sockets, the projector, the follower and the storage it opened itself. */
+  /**
+   * Closes websockets (code 1001) and HTTP sockets, the projector, the follower and
+   * the storage it opened itself.
+   */
   stop(): Promise<void>;
   readonly storage: Storage;
   readonly projector: ProjectorRuntime;
   readonly follower: ChangeLogFollower;
+  /** Fans the change log out to this instance's subscriptions. */
+  readonly live: BoardChangeHub;
   readonly logger: Logger;
   readonly services: Services;
 }
@@ -47,6 +57,13 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     logger,
   });
   const follower = new ChangeLogFollower(storage.projector.changeLog, logger);
+  const liveLimits = resolveLiveLimits(deps.live);
+  const live = new BoardChangeHub({
+    changeLog: storage.projector.changeLog,
+    follower,
+    logger,
+    limits: liveLimits,
+  });
   const services: Services = {
     commands: createBoardCommands({
       store: storage.store,
@@ -56,6 +73,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     }),
     readModels: storage.projector.readModels,
     follower,
+    live,
     logger,
     readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
   };
@@ -83,15 +101,18 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       res.end(JSON.stringify({ error: 'internal error' }));
     });
   });
+  const websockets = attachWebSocketServer(server, yoga, { logger, limits: liveLimits });
 
   return {
     storage,
     projector,
     follower,
+    live,
     logger,
     services,
     async start(port = config.port) {
       await follower.start();
+      live.start();
       projector.start();
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -102,6 +123,8 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       return { url: `http://${host}:${bound}` };
     },
     async stop() {
+      await websockets.close();
+      live.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await projector.stop();

@@ -1,6 +1,7 @@
 import type { BoardCommands } from '../boards/commands.js';
 import type { UserDoc } from '../boards/readModel.js';
 import type { BoardReads } from '../boards/reads.js';
+import type { BoardChangeHub, LiveConnection } from '../live/BoardChangeHub.js';
 import type { Logger } from '../logger.js';
 import type { ChangeLogFollower } from '../projector/ChangeLogFollower.js';
 import type { ReadModelStore } from '../projector/types.js';
@@ -10,6 +11,8 @@ export interface Services {
   commands: BoardCommands;
   readModels: ReadModelStore;
   follower: ChangeLogFollower;
+  /** Fans the change log out to `boardChanges` subscriptions. */
+  live: BoardChangeHub;
   logger: Logger;
   /** How long a mutation waits for its commit to be projected. */
   readYourWritesTimeoutMs: number;
@@ -29,4 +32,6 @@ export interface GraphQLContext {
    * then makes later reads of this operation see it.
    */
   settle(position: number): Promise<void>;
+  /** The websocket an operation arrived on (absent over HTTP and SSE). */
+  connection?: LiveConnection;
 }

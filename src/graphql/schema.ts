@@ -10,6 +10,7 @@ import '../boards/board/graphql.js';
 import '../boards/column/graphql.js';
 import '../boards/card/graphql.js';
 import '../boards/mutations.js';
+import '../boards/subscription.js';
 
 let schema: GraphQLSchema | undefined;
 

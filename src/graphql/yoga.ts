@@ -2,6 +2,7 @@ import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import {
   createYoga,
   maskError,
@@ -68,7 +69,8 @@ export async function createContext(
         // Answer anyway: the write is committed; the payload may lag behind it.
         services.logger.warn({ position }, 'mutation answered before its commit was projected');
       }
-      context.reads = new BoardReads(await services.readModels.active({ signal }), signal);
+      // `this`, not `context`: yoga copies this object into the context resolvers see.
+      this.reads = new BoardReads(await services.readModels.active({ signal }), signal);
     },
   };
   return context;
@@ -88,6 +90,9 @@ export function createGraphQLServer(
     context: ({ request }) =>
       createContext(services, request.headers.get('authorization'), request.signal),
     graphiql: { title: 'Corkboard', defaultQuery: DEFAULT_QUERY, subscriptionsProtocol: 'WS' },
+    // Serves GraphiQL's bundle from this server instead of yoga's default CDN, so
+    // GraphiQL works offline and behind firewalls.
+    renderGraphiQL,
     maskedErrors: {
       maskError(error, message, isDev) {
         const masked = maskError(error, message, isDev);

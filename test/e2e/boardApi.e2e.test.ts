@@ -6,130 +6,115 @@ import type {
   ReadModelStore,
   ReadView,
 } from '../../src/projector/types.js';
+import {
+  createCorkboardClient,
+  type CorkboardClient,
+} from '../../src/sdk/createCorkboardClient.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
-const BOARD = `fragment B on Board { id version name members { username } columns { id version name wipLimit cardCount cards(first: 500) { edges { node { id version title description done rank column { id } } } } } }`;
+/** Narrows a result union to one member, failing the test with the whole result otherwise. */
+function expectMember<
+  R extends { __typename: string } | null,
+  T extends NonNullable<R>['__typename'],
+>(result: R, typename: T): Extract<R, { __typename: T }> {
+  if (result?.__typename !== typename) {
+    throw new Error(`expected ${typename}, got ${JSON.stringify(result)}`);
+  }
+  return result as Extract<R, { __typename: T }>;
+}
 
-async function createBoard(s: TestServer, token: string, name = 'Board') {
-  const r = await s.gql(
-    `mutation ($i: CreateBoardInput!) { createBoard(input: $i) { __typename ... on CreateBoardSuccess { board { id version } } } }`,
-    { i: { name } },
-    token,
-  );
-  return r.data!.createBoard.board as { id: string; version: number };
+/** A client of the server `s`, signed in with `token` when given. */
+const clientOf = (s: TestServer, token?: string) =>
+  createCorkboardClient({ url: `${s.url}/graphql`, ...(token ? { token } : {}) });
+
+/** Registers `username` and returns a client signed in as that user. */
+async function register(s: TestServer, username: string): Promise<CorkboardClient> {
+  const result = await clientOf(s).registerUser({ input: { username, displayName: username } });
+  return clientOf(s, expectMember(result, 'RegisterUserSuccess').token);
+}
+
+async function createBoard(c: CorkboardClient, name = 'Board') {
+  return expectMember(await c.createBoard({ input: { name } }), 'CreateBoardSuccess').board;
 }
 
 async function addColumn(
-  s: TestServer,
-  token: string,
+  c: CorkboardClient,
   boardId: string,
   name: string,
   wipLimit: number | null = null,
 ) {
-  const { data } = await s.gql(
-    `query ($id: ID!) { board(id: $id) { version } }`,
-    { id: boardId },
-    token,
-  );
-  const r = await s.gql(
-    `mutation ($i: AddColumnInput!) { addColumn(input: $i) { __typename ... on AddColumnSuccess { column { id version } } ... on Error { message } } }`,
-    { i: { boardId, name, wipLimit, expectedVersion: data!.board.version } },
-    token,
-  );
-  return r.data!.addColumn.column as { id: string; version: number };
+  const board = expectMember(await c.node({ id: boardId }), 'Board');
+  const r = await c.addColumn({
+    input: { boardId, name, wipLimit, expectedVersion: board.version },
+  });
+  return expectMember(r, 'AddColumnSuccess').column;
 }
 
-async function addCard(s: TestServer, token: string, columnId: string, title: string) {
-  const r = await s.gql(
-    `mutation ($i: AddCardInput!) { addCard(input: $i) { __typename ... on AddCardSuccess { card { id version } } ... on Error { message } } }`,
-    { i: { columnId, title } },
-    token,
-  );
-  if (r.data?.addCard.__typename !== 'AddCardSuccess') throw new Error(JSON.stringify(r));
-  return r.data.addCard.card as { id: string; version: number };
+async function addCard(c: CorkboardClient, columnId: string, title: string) {
+  return expectMember(await c.addCard({ input: { columnId, title } }), 'AddCardSuccess').card;
 }
 
-const MOVE = `mutation ($i: MoveCardInput!) { moveCard(input: $i) { __typename
-  ... on MoveCardSuccess { card { id version rank } }
-  ... on VersionConflictError { actualVersion }
-  ... on Error { code message } } }`;
-const EDIT = `mutation ($i: EditCardInput!) { editCard(input: $i) { __typename
-  ... on EditCardSuccess { merged card { id version title description } }
-  ... on VersionConflictError { expectedVersion actualVersion conflicts { version eventType fields actor { username } } }
-  ... on Error { code message } } }`;
+/** The whole board, every card of every column (at most 500 per column). */
+const readBoard = (c: CorkboardClient, id: string) => c.board({ id, cardsPerColumn: 500 });
 
 describe('board API over HTTP (memory store)', () => {
   let s: TestServer;
-  let alice: { id: string; token: string };
+  let alice: CorkboardClient;
   beforeAll(async () => {
     s = await startTestServer();
-    alice = await s.register('alice');
+    alice = await register(s, 'alice');
   });
   afterAll(async () => {
     await s.close();
   });
 
   it('registers exactly one of 20 simultaneous registrations of one username in different cases', async () => {
-    const names = Array.from(
-      { length: 20 },
-      (_, i) =>
-        [...'racer'].map((c, j) => ((i >> j) & 1 ? c.toUpperCase() : c)).join('') +
-        (i >= 16 ? '' : ''),
+    const names = Array.from({ length: 20 }, (_, i) =>
+      [...'racer'].map((c, j) => ((i >> j) & 1 ? c.toUpperCase() : c)).join(''),
     );
+    const anonymous = clientOf(s);
     const results = await Promise.all(
       names.map((username) =>
-        s.gql(
-          `mutation ($i: RegisterUserInput!) { registerUser(input: $i) { __typename ... on UsernameTakenError { username code } } }`,
-          { i: { username, displayName: 'Racer' } },
-        ),
+        anonymous.registerUser({ input: { username, displayName: 'Racer' } }),
       ),
     );
-    const types = results.map((r) => r.data!.registerUser.__typename);
+    const types = results.map((r) => r.__typename);
     expect(types.filter((t) => t === 'RegisterUserSuccess')).toHaveLength(1);
     expect(types.filter((t) => t === 'UsernameTakenError')).toHaveLength(19);
   });
 
   it('lets exactly 3 of 30 concurrent moves into a column with WIP limit 3 succeed', async () => {
-    const board = await createBoard(s, alice.token);
-    const source = await addColumn(s, alice.token, board.id, 'Backlog');
-    const target = await addColumn(s, alice.token, board.id, 'Doing', 3);
+    const board = await createBoard(alice);
+    const source = await addColumn(alice, board.id, 'Backlog');
+    const target = await addColumn(alice, board.id, 'Doing', 3);
     const cards = [];
-    for (let i = 0; i < 30; i++) cards.push(await addCard(s, alice.token, source.id, `card ${i}`));
+    for (let i = 0; i < 30; i++) cards.push(await addCard(alice, source.id, `card ${i}`));
     const results = await Promise.all(
       cards.map((card) =>
-        s.gql(
-          MOVE,
-          { i: { cardId: card.id, toColumnId: target.id, expectedVersion: card.version } },
-          alice.token,
-        ),
+        alice.moveCard({
+          input: { cardId: card.id, toColumnId: target.id, expectedVersion: card.version },
+        }),
       ),
     );
-    const types = results.map((r) => r.data!.moveCard.__typename);
+    const types = results.map((r) => r.__typename);
     expect(types.filter((t) => t === 'MoveCardSuccess')).toHaveLength(3);
     expect(types.filter((t) => t === 'WipLimitReachedError')).toHaveLength(27);
-    const { data } = await s.gql(
-      `query ($id: ID!) { node(id: $id) { ... on Column { cardCount cards { edges { node { id } } } } } }`,
-      { id: target.id },
-      alice.token,
-    );
-    expect(data!.node.cardCount).toBe(3);
-    expect(data!.node.cards.edges).toHaveLength(3);
+    const column = expectMember(await alice.column({ id: target.id }), 'Column');
+    expect(column.cardCount).toBe(3);
+    expect(column.cards.edges).toHaveLength(3);
   });
 
   it('lets exactly one of 50 concurrent title edits at one version win; the others get the exact conflict', async () => {
-    const board = await createBoard(s, alice.token);
-    const column = await addColumn(s, alice.token, board.id, 'Todo');
-    const card = await addCard(s, alice.token, column.id, 'original');
-    const results = await Promise.all(
+    const board = await createBoard(alice);
+    const column = await addColumn(alice, board.id, 'Todo');
+    const card = await addCard(alice, column.id, 'original');
+    const payloads = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        s.gql(
-          EDIT,
-          { i: { cardId: card.id, expectedVersion: card.version, title: `title ${i}` } },
-          alice.token,
-        ),
+        alice.editCard({
+          input: { cardId: card.id, expectedVersion: card.version, title: `title ${i}` },
+        }),
       ),
     );
-    const payloads = results.map((r) => r.data!.editCard);
     expect(payloads.filter((p) => p.__typename === 'EditCardSuccess')).toHaveLength(1);
     const conflicts = payloads.filter((p) => p.__typename === 'VersionConflictError');
     expect(conflicts).toHaveLength(49);
@@ -147,39 +132,26 @@ describe('board API over HTTP (memory store)', () => {
         ],
       });
     }
-    const { data } = await s.gql(
-      `query ($id: ID!) { node(id: $id) { ... on Card { version } } }`,
-      { id: card.id },
-      alice.token,
-    );
-    expect(data!.node.version).toBe(card.version + 1);
+    const after = expectMember(await alice.card({ id: card.id }), 'Card');
+    expect(after.version).toBe(card.version + 1);
   });
 
   it('merges concurrent edits of different fields made at the same version', async () => {
-    const board = await createBoard(s, alice.token);
-    const column = await addColumn(s, alice.token, board.id, 'Todo');
-    const card = await addCard(s, alice.token, column.id, 'draft');
-    const [a, b] = await Promise.all([
-      s.gql(
-        EDIT,
-        { i: { cardId: card.id, expectedVersion: card.version, title: 'final title' } },
-        alice.token,
-      ),
-      s.gql(
-        EDIT,
-        { i: { cardId: card.id, expectedVersion: card.version, description: 'details' } },
-        alice.token,
-      ),
+    const board = await createBoard(alice);
+    const column = await addColumn(alice, board.id, 'Todo');
+    const card = await addCard(alice, column.id, 'draft');
+    const payloads = await Promise.all([
+      alice.editCard({
+        input: { cardId: card.id, expectedVersion: card.version, title: 'final title' },
+      }),
+      alice.editCard({
+        input: { cardId: card.id, expectedVersion: card.version, description: 'details' },
+      }),
     ]);
-    const payloads = [a.data!.editCard, b.data!.editCard];
-    expect(payloads.map((p) => p.__typename)).toEqual(['EditCardSuccess', 'EditCardSuccess']);
-    expect(payloads.map((p) => p.merged).sort()).toEqual([false, true]);
-    const { data } = await s.gql(
-      `query ($id: ID!) { node(id: $id) { ... on Card { title description version } } }`,
-      { id: card.id },
-      alice.token,
-    );
-    expect(data!.node).toEqual({
+    const successes = payloads.map((p) => expectMember(p, 'EditCardSuccess'));
+    expect(successes.map((p) => p.merged).sort()).toEqual([false, true]);
+    const after = expectMember(await alice.card({ id: card.id }), 'Card');
+    expect({ title: after.title, description: after.description, version: after.version }).toEqual({
       title: 'final title',
       description: 'details',
       version: card.version + 2,
@@ -187,13 +159,11 @@ describe('board API over HTTP (memory store)', () => {
   });
 
   it('keeps a total order and one column per card through 200 random concurrent moves, equal to a fresh rebuild', async () => {
-    const board = await createBoard(s, alice.token);
+    const board = await createBoard(alice);
     const columns: { id: string; version: number }[] = [];
-    for (const name of ['A', 'B', 'C'])
-      columns.push(await addColumn(s, alice.token, board.id, name));
+    for (const name of ['A', 'B', 'C']) columns.push(await addColumn(alice, board.id, name));
     const cards: { id: string; version: number }[] = [];
-    for (let i = 0; i < 30; i++)
-      cards.push(await addCard(s, alice.token, columns[i % 3]!.id, `c${i}`));
+    for (let i = 0; i < 30; i++) cards.push(await addCard(alice, columns[i % 3]!.id, `c${i}`));
     let seed = 7;
     const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
     const plan = Array.from({ length: 200 }, () => ({
@@ -206,15 +176,14 @@ describe('board API over HTTP (memory store)', () => {
       plan.map(async ({ card, to, place }) => {
         let version: number | null = null;
         for (let attempt = 0; attempt < 50; attempt++) {
-          const { data } = await s.gql(
-            `query ($id: ID!, $to: ID!) { card: node(id: $id) { ... on Card { version } } to: node(id: $to) { ... on Column { cards { edges { node { id } } } } } }`,
-            { id: card.id, to: to.id },
-            alice.token,
-          );
+          const [current, target] = await Promise.all([
+            alice.card({ id: card.id }),
+            alice.column({ id: to.id }),
+          ]);
           // Another writer's move may not be projected yet: the conflict's actualVersion is fresher.
-          version = Math.max(version ?? 0, data!.card.version as number);
-          const siblings = (data!.to.cards.edges as { node: { id: string } }[])
-            .map((e) => e.node.id)
+          version = Math.max(version ?? 0, expectMember(current, 'Card').version);
+          const siblings = expectMember(target, 'Column')
+            .cards.edges.map((e) => e.node.id)
             .filter((id) => id !== card.id);
           const anchor =
             place === 0 || siblings.length === 0
@@ -222,12 +191,9 @@ describe('board API over HTTP (memory store)', () => {
               : place === 1
                 ? { afterCardId: siblings[0] }
                 : { beforeCardId: siblings.at(-1) };
-          const r = await s.gql(
-            MOVE,
-            { i: { cardId: card.id, toColumnId: to.id, expectedVersion: version, ...anchor } },
-            alice.token,
-          );
-          const payload = r.data!.moveCard;
+          const payload = await alice.moveCard({
+            input: { cardId: card.id, toColumnId: to.id, expectedVersion: version, ...anchor },
+          });
           if (payload.__typename === 'MoveCardSuccess') return void moved++;
           // A sibling used as anchor may have moved away meanwhile: retry on fresh state.
           expect(['VersionConflictError', 'ValidationError']).toContain(payload.__typename);
@@ -237,14 +203,10 @@ describe('board API over HTTP (memory store)', () => {
     );
     expect(moved).toBeGreaterThan(150);
 
-    const before = await s.gql(
-      `query ($id: ID!) { board(id: $id) { ...B } } ${BOARD}`,
-      { id: board.id },
-      alice.token,
-    );
+    const before = await readBoard(alice, board.id);
     const seen = new Map<string, string>();
-    for (const column of before.data!.board.columns) {
-      const ranks = column.cards.edges.map((e: { node: { rank: string } }) => e.node.rank);
+    for (const column of before!.columns) {
+      const ranks = column.cards.edges.map((e) => e.node.rank);
       expect(ranks).toEqual([...ranks].sort());
       expect(new Set(ranks).size).toBe(ranks.length);
       expect(column.cardCount).toBe(ranks.length);
@@ -256,135 +218,135 @@ describe('board API over HTTP (memory store)', () => {
     }
     expect(seen.size).toBe(cards.length);
     // Every successful move, and nothing else, bumped its card's version by one.
-    const versions = before.data!.board.columns.flatMap(
-      (c: { cards: { edges: { node: { version: number } }[] } }) =>
-        c.cards.edges.map((e) => e.node.version - 1),
-    );
-    expect(versions.reduce((a: number, b: number) => a + b, 0)).toBe(moved);
+    const versions = before!.columns.flatMap((c) => c.cards.edges.map((e) => e.node.version - 1));
+    expect(versions.reduce((a, b) => a + b, 0)).toBe(moved);
 
     await s.app.projector.rebuild();
-    const after = await s.gql(
-      `query ($id: ID!) { board(id: $id) { ...B } } ${BOARD}`,
-      { id: board.id },
-      alice.token,
-    );
-    expect(after.data).toEqual(before.data);
+    const after = await readBoard(alice, board.id);
+    expect(after).toEqual(before);
   });
 
   it('hides a board from a non-member on every read path and refuses every change', async () => {
-    const board = await createBoard(s, alice.token, 'Secret');
-    const column = await addColumn(s, alice.token, board.id, 'Todo');
-    const card = await addCard(s, alice.token, column.id, 'hidden');
-    const mallory = await s.register('mallory');
-    const reads = await s.gql(
-      `query ($b: ID!, $c: ID!, $k: ID!) { board(id: $b) { id } b: node(id: $b) { id } c: node(id: $c) { id } k: node(id: $k) { id } boards { id } }`,
-      { b: board.id, c: column.id, k: card.id },
-      mallory.token,
-    );
-    expect(reads).toEqual({ data: { board: null, b: null, c: null, k: null, boards: [] } });
+    const board = await createBoard(alice, 'Secret');
+    const column = await addColumn(alice, board.id, 'Todo');
+    const card = await addCard(alice, column.id, 'hidden');
+    const mallory = await register(s, 'mallory');
+    const reads = await Promise.all([
+      mallory.board({ id: board.id }),
+      mallory.node({ id: board.id }),
+      mallory.node({ id: column.id }),
+      mallory.node({ id: card.id }),
+      mallory.boards(),
+    ]);
+    expect(reads).toEqual([null, null, null, null, []]);
 
-    const attempts: [string, string, Record<string, unknown>][] = [
+    const attempts: [string, () => Promise<{ __typename: string }>][] = [
       [
         'renameBoard',
-        'RenameBoardInput',
-        { boardId: board.id, name: 'pwned', expectedVersion: board.version },
+        () =>
+          mallory.renameBoard({
+            input: { boardId: board.id, name: 'pwned', expectedVersion: board.version },
+          }),
       ],
       [
         'addMember',
-        'AddMemberInput',
-        { boardId: board.id, username: 'mallory', expectedVersion: 1 },
+        () =>
+          mallory.addMember({
+            input: { boardId: board.id, username: 'mallory', expectedVersion: 1 },
+          }),
       ],
-      ['addColumn', 'AddColumnInput', { boardId: board.id, name: 'x', expectedVersion: 2 }],
-      ['moveColumn', 'MoveColumnInput', { columnId: column.id, expectedVersion: 2 }],
-      ['setWipLimit', 'SetWipLimitInput', { columnId: column.id, wipLimit: 1, expectedVersion: 1 }],
-      ['addCard', 'AddCardInput', { columnId: column.id, title: 'x' }],
-      ['editCard', 'EditCardInput', { cardId: card.id, expectedVersion: 1, title: 'x' }],
-      ['moveCard', 'MoveCardInput', { cardId: card.id, toColumnId: column.id, expectedVersion: 1 }],
-      ['archiveCard', 'ArchiveCardInput', { cardId: card.id, expectedVersion: 1 }],
-      ['archiveDoneCards', 'ArchiveDoneCardsInput', { columnId: column.id }],
+      [
+        'addColumn',
+        () => mallory.addColumn({ input: { boardId: board.id, name: 'x', expectedVersion: 2 } }),
+      ],
+      [
+        'moveColumn',
+        () => mallory.moveColumn({ input: { columnId: column.id, expectedVersion: 2 } }),
+      ],
+      [
+        'setWipLimit',
+        () =>
+          mallory.setWipLimit({ input: { columnId: column.id, wipLimit: 1, expectedVersion: 1 } }),
+      ],
+      ['addCard', () => mallory.addCard({ input: { columnId: column.id, title: 'x' } })],
+      [
+        'editCard',
+        () => mallory.editCard({ input: { cardId: card.id, expectedVersion: 1, title: 'x' } }),
+      ],
+      [
+        'moveCard',
+        () =>
+          mallory.moveCard({
+            input: { cardId: card.id, toColumnId: column.id, expectedVersion: 1 },
+          }),
+      ],
+      [
+        'archiveCard',
+        () => mallory.archiveCard({ input: { cardId: card.id, expectedVersion: 1 } }),
+      ],
+      ['archiveDoneCards', () => mallory.archiveDoneCards({ input: { columnId: column.id } })],
     ];
     const headBefore = await s.storage.store.headPosition();
-    for (const [field, input, value] of attempts) {
-      const r = await s.gql(
-        `mutation ($i: ${input}!) { ${field}(input: $i) { __typename } }`,
-        { i: value },
-        mallory.token,
-      );
-      expect([field, r.data?.[field].__typename]).toEqual([field, 'NotFoundError']);
+    for (const [field, attempt] of attempts) {
+      const r = await attempt();
+      expect([field, r.__typename]).toEqual([field, 'NotFoundError']);
     }
     expect(await s.storage.store.headPosition()).toBe(headBefore);
   });
 
   it('answers anonymous callers with null me, no boards, and UnauthenticatedError on writes', async () => {
-    const r = await s.gql(`{ me { id } boards { id } }`);
-    expect(r).toEqual({ data: { me: null, boards: [] } });
-    const w = await s.gql(
-      `mutation { createBoard(input: { name: "x" }) { __typename ... on Error { code } } }`,
-    );
-    expect(w.data!.createBoard).toEqual({
-      __typename: 'UnauthenticatedError',
-      code: 'UNAUTHENTICATED',
-    });
-    const bad = await s.gql(`{ me { id } }`, {}, 'not-a-real-token-but-long-enough-xx');
-    expect(bad).toEqual({ data: { me: null } });
+    const anonymous = clientOf(s);
+    expect(await Promise.all([anonymous.me(), anonymous.boards()])).toEqual([null, []]);
+    const w = await anonymous.createBoard({ input: { name: 'x' } });
+    expect(w).toMatchObject({ __typename: 'UnauthenticatedError', code: 'UNAUTHENTICATED' });
+    const bad = clientOf(s, 'not-a-real-token-but-long-enough-xx');
+    expect(await bad.me()).toBeNull();
   });
 
-  it.each([
-    [
-      'an empty board name',
-      'createBoard',
-      'CreateBoardInput',
-      () => ({ name: '   ' }),
-      'input.name',
-    ],
+  it.each<[string, (c: CorkboardClient, ids: Ids) => Promise<{ __typename: string }>, string]>([
+    ['an empty board name', (c) => c.createBoard({ input: { name: '   ' } }), 'input.name'],
     [
       'an overlong card title',
-      'addCard',
-      'AddCardInput',
-      (c: Ids) => ({ columnId: c.column, title: 'x'.repeat(201) }),
+      (c, ids) => c.addCard({ input: { columnId: ids.column, title: 'x'.repeat(201) } }),
       'input.title',
     ],
     [
       'a negative WIP limit',
-      'setWipLimit',
-      'SetWipLimitInput',
-      (c: Ids) => ({ columnId: c.column, wipLimit: -1, expectedVersion: 1 }),
+      (c, ids) =>
+        c.setWipLimit({ input: { columnId: ids.column, wipLimit: -1, expectedVersion: 1 } }),
       'input.wipLimit',
     ],
     [
       'an ID of the wrong type',
-      'addCard',
-      'AddCardInput',
-      (c: Ids) => ({ columnId: c.board, title: 'x' }),
+      (c, ids) => c.addCard({ input: { columnId: ids.board, title: 'x' } }),
       'input.columnId',
     ],
     [
       'a malformed ID',
-      'editCard',
-      'EditCardInput',
-      () => ({ cardId: '%%%', expectedVersion: 1, title: 'x' }),
+      (c) => c.editCard({ input: { cardId: '%%%', expectedVersion: 1, title: 'x' } }),
       'input.cardId',
     ],
     [
       'an afterCardId outside the target column',
-      'moveCard',
-      'MoveCardInput',
-      (c: Ids) => ({
-        cardId: c.card,
-        toColumnId: c.column,
-        afterCardId: c.otherCard,
-        expectedVersion: 1,
-      }),
+      (c, ids) =>
+        c.moveCard({
+          input: {
+            cardId: ids.card,
+            toColumnId: ids.column,
+            afterCardId: ids.otherCard,
+            expectedVersion: 1,
+          },
+        }),
       'input.afterCardId',
     ],
   ])(
     'rejects %s with a ValidationError naming the field and writes nothing',
-    async (_, field, input, value, path) => {
-      const board = await createBoard(s, alice.token);
-      const column = await addColumn(s, alice.token, board.id, 'Todo');
-      const other = await addColumn(s, alice.token, board.id, 'Other');
-      const card = await addCard(s, alice.token, column.id, 'c');
-      const otherCard = await addCard(s, alice.token, other.id, 'o');
+    async (_, send, path) => {
+      const board = await createBoard(alice);
+      const column = await addColumn(alice, board.id, 'Todo');
+      const other = await addColumn(alice, board.id, 'Other');
+      const card = await addCard(alice, column.id, 'c');
+      const otherCard = await addCard(alice, other.id, 'o');
       const ids: Ids = {
         board: board.id,
         column: column.id,
@@ -392,12 +354,7 @@ describe('board API over HTTP (memory store)', () => {
         otherCard: otherCard.id,
       };
       const head = await s.storage.store.headPosition();
-      const r = await s.gql(
-        `mutation ($i: ${input}!) { ${field}(input: $i) { __typename ... on ValidationError { field code message } } }`,
-        { i: value(ids) },
-        alice.token,
-      );
-      expect(r.data![field]).toMatchObject({
+      expect(await send(alice, ids)).toMatchObject({
         __typename: 'ValidationError',
         field: path,
         code: 'VALIDATION',
@@ -407,24 +364,21 @@ describe('board API over HTTP (memory store)', () => {
   );
 
   it('reads its own writes: a query right after each of 100 mutations sees it', async () => {
-    const board = await createBoard(s, alice.token);
-    const column = await addColumn(s, alice.token, board.id, 'Todo');
-    const card = await addCard(s, alice.token, column.id, 'v0');
+    const board = await createBoard(alice);
+    const column = await addColumn(alice, board.id, 'Todo');
+    const card = await addCard(alice, column.id, 'v0');
     let version = card.version;
     for (let i = 1; i <= 100; i++) {
-      const r = await s.gql(
-        EDIT,
-        { i: { cardId: card.id, expectedVersion: version, title: `v${i}` } },
-        alice.token,
-      );
-      expect(r.data!.editCard.card).toMatchObject({ title: `v${i}`, version: version + 1 });
+      const r = await alice.editCard({
+        input: { cardId: card.id, expectedVersion: version, title: `v${i}` },
+      });
+      expect(expectMember(r, 'EditCardSuccess').card).toMatchObject({
+        title: `v${i}`,
+        version: version + 1,
+      });
       version++;
-      const q = await s.gql(
-        `query ($id: ID!) { node(id: $id) { ... on Card { title version } } }`,
-        { id: card.id },
-        alice.token,
-      );
-      expect(q.data!.node).toEqual({ title: `v${i}`, version });
+      const q = expectMember(await alice.card({ id: card.id }), 'Card');
+      expect({ title: q.title, version: q.version }).toEqual({ title: `v${i}`, version });
     }
   });
 });
@@ -472,25 +426,16 @@ describe('board queries', () => {
       storage: { ...storage, projector: { ...storage.projector, readModels: store } },
     });
     try {
-      const user = await s.register('reader');
+      const user = await register(s, 'reader');
       const readsFor = async (columns: number, cards: number) => {
-        const board = await createBoard(s, user.token);
+        const board = await createBoard(user);
         const ids = [];
         for (let i = 0; i < columns; i++)
-          ids.push((await addColumn(s, user.token, board.id, `col ${i}`)).id);
-        for (let i = 0; i < cards; i++)
-          await addCard(s, user.token, ids[i % columns]!, `card ${i}`);
+          ids.push((await addColumn(user, board.id, `col ${i}`)).id);
+        for (let i = 0; i < cards; i++) await addCard(user, ids[i % columns]!, `card ${i}`);
         counter.reads = 0;
-        const r = await s.gql(
-          `query ($id: ID!) { board(id: $id) { ...B } } ${BOARD}`,
-          { id: board.id },
-          user.token,
-        );
-        if (!r.data) throw new Error(JSON.stringify(r.errors));
-        const total = r.data.board.columns.reduce(
-          (n: number, c: { cards: { edges: unknown[] } }) => n + c.cards.edges.length,
-          0,
-        );
+        const read = await readBoard(user, board.id);
+        const total = read!.columns.reduce((n, c) => n + c.cards.edges.length, 0);
         expect(total).toBe(cards);
         return counter.reads;
       };

@@ -75,6 +75,61 @@ describe('GraphQL protocol details', () => {
     expect(JSON.stringify(logged)).toContain('stack');
   });
 
+  it('answers each of two mutations in one operation with the state after it', async () => {
+    const server = await serve();
+    running.push(server);
+    const call = async (query: string, variables: Record<string, unknown>, token?: string) =>
+      (await (
+        await fetch(`${server.url}/graphql`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          },
+          body: JSON.stringify({ query, variables }),
+        })
+      ).json()) as { data: Record<string, any> };
+    const { token } = (
+      await call(
+        `mutation { registerUser(input: { username: "duo", displayName: "Duo" }) { ... on RegisterUserSuccess { token } } }`,
+        {},
+      )
+    ).data.registerUser;
+    const board = (
+      await call(
+        `mutation { createBoard(input: { name: "b" }) { ... on CreateBoardSuccess { board { id } } } }`,
+        {},
+        token,
+      )
+    ).data.createBoard.board;
+    const column = (
+      await call(
+        `mutation ($b: ID!) { addColumn(input: { boardId: $b, name: "c", expectedVersion: 1 }) { ... on AddColumnSuccess { column { id } } } }`,
+        { b: board.id },
+        token,
+      )
+    ).data.addColumn.column;
+    const card = (
+      await call(
+        `mutation ($c: ID!) { addCard(input: { columnId: $c, title: "t0" }) { ... on AddCardSuccess { card { id } } } }`,
+        { c: column.id },
+        token,
+      )
+    ).data.addCard.card;
+    const both = await call(
+      `mutation ($id: ID!) {
+        first: editCard(input: { cardId: $id, expectedVersion: 1, title: "t1" }) { ... on EditCardSuccess { card { title description version } } }
+        second: editCard(input: { cardId: $id, expectedVersion: 2, description: "d2" }) { ... on EditCardSuccess { card { title description version } } }
+      }`,
+      { id: card.id },
+      token,
+    );
+    expect(both.data).toEqual({
+      first: { card: { title: 't1', description: '', version: 2 } },
+      second: { card: { title: 't1', description: 'd2', version: 3 } },
+    });
+  });
+
   it('refuses a query nested deeper than the limit before running it', async () => {
     const server = await serve();
     running.push(server);

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import type { LiveLimits } from '../../src/live/limits.js';
 import { openMemoryStorage, type Storage } from '../../src/storage.js';
 
 export interface GraphQLResponse<T = Record<string, any>> {
@@ -11,6 +12,8 @@ export interface GraphQLResponse<T = Record<string, any>> {
 export interface TestServer {
   app: App;
   url: string;
+  /** The websocket (graphql-ws) endpoint, `ws://.../graphql`. */
+  wsUrl: string;
   storage: Storage;
   /** POSTs one operation to /graphql, with a bearer token when given. */
   gql<T = Record<string, any>>(
@@ -27,11 +30,14 @@ export interface TestServer {
  * A real server on a free port over the given storage (a fresh memory store by
  * default). `close()` stops it and, when it made the storage, closes that too.
  */
-export async function startTestServer(options: { storage?: Storage } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { storage?: Storage; live?: Partial<LiveLimits> } = {},
+): Promise<TestServer> {
   const storage = options.storage ?? openMemoryStorage({});
   const app = await createApp(loadConfig({ STORE: 'memory', LOG_LEVEL: 'silent' }), {
     storage,
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    ...(options.live ? { live: options.live } : {}),
   });
   const { url } = await app.start(0);
   const gql: TestServer['gql'] = async (query, variables = {}, token) => {
@@ -48,6 +54,7 @@ export async function startTestServer(options: { storage?: Storage } = {}): Prom
   return {
     app,
     url,
+    wsUrl: `${url.replace(/^http/, 'ws')}/graphql`,
     storage,
     gql,
     async register(username) {

@@ -1,0 +1,298 @@
+import { setMaxListeners } from 'node:events';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import {
+  getOperationAST,
+  GraphQLError,
+  OperationTypeNode,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
+import type { OperationResult } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { maskError, type YogaServerInstance } from 'graphql-yoga';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { LiveConnection } from '../live/BoardChangeHub.js';
+import { LiveCloseCode, LiveErrorCode, type LiveLimits } from '../live/limits.js';
+import type { Logger } from '../logger.js';
+import type { GraphQLContext } from './context.js';
+import { GRAPHQL_PATH } from './yoga.js';
+
+type Yoga = YogaServerInstance<object, GraphQLContext>;
+
+/** yoga's envelope of one operation, with graphql-js's signatures (envelop says `any`). */
+interface Envelope {
+  schema: GraphQLSchema;
+  parse: (source: string) => DocumentNode;
+  validate: (schema: GraphQLSchema, document: DocumentNode) => readonly GraphQLError[];
+  execute: (args: ExecutionArgs) => OperationResult;
+  subscribe: (args: ExecutionArgs) => OperationResult;
+  contextFactory: () => unknown;
+}
+
+/** Execution args carrying yoga's enveloped executors (the yoga graphql-ws recipe). */
+interface EnvelopedExecutionArgs extends ExecutionArgs {
+  envelopedExecute: Envelope['execute'];
+  envelopedSubscribe: Envelope['subscribe'];
+}
+
+export interface WebSocketServerOptions {
+  logger: Logger;
+  limits: Pick<
+    LiveLimits,
+    | 'maxSubscriptionsPerConnection'
+    | 'connectionInitTimeoutMs'
+    | 'slowConsumerCloseGraceMs'
+    | 'maxIncomingMessageBytes'
+  >;
+  /**
+   * How long `close()` lets sockets finish their close handshake before destroying
+   * them. @default 1_000
+   */
+  closeGraceMs?: number;
+}
+
+/** The websocket side of one HTTP server. */
+export interface AttachedWebSocketServer {
+  /** Sockets open now. */
+  readonly connections: number;
+  /**
+   * Stops accepting websockets and closes every open one with `LiveCloseCode.GoingAway`
+   * (destroying those that do not finish closing within `closeGraceMs`).
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * The value of header `name` in a record of headers, whatever the case of its key
+ * (HTTP header names are case-insensitive; clients spell them either way).
+ */
+function headerIn(headers: unknown, name: string): string | undefined {
+  if (typeof headers !== 'object' || headers === null) return undefined;
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() === name && typeof value === 'string') return value;
+  }
+  return undefined;
+}
+
+/**
+ * One websocket as the live side sees it: its abort signal (aborted when it closes),
+ * the caller's credentials from `connection_init`, its subscriptions, and handshake
+ * `Request`s for yoga's context function.
+ */
+class WebSocketConnection implements LiveConnection {
+  readonly #abort = new AbortController();
+  readonly subscriptions = new Set<string>();
+  /** From `connectionParams` (or the upgrade request); operations may bring their own. */
+  authorization: string | null = null;
+  /** One per distinct authorization (in practice one or two), all on the socket's signal. */
+  readonly #requests = new Map<string | null, Request>();
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly upgrade: IncomingMessage,
+    private readonly slowConsumerCloseGraceMs: number,
+    /** How many listeners the signal may have before Node warns of a leak. */
+    private readonly maxSignalListeners: number,
+  ) {
+    setMaxListeners(maxSignalListeners, this.#abort.signal);
+    socket.once('close', () =>
+      this.#abort.abort(new DOMException('The websocket closed', 'AbortError')),
+    );
+  }
+
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  /**
+   * Ends every operation of the socket (its abort signal fires) and starts the close
+   * handshake with `code`; the close frame queues behind whatever is
+   * unsent, so the socket is destroyed after `slowConsumerCloseGraceMs` if it has
+   * not closed by then.
+   */
+  disconnect(code: LiveCloseCode, reason: string): void {
+    // Every operation of the socket stops now, not when its close handshake ends.
+    this.#abort.abort(new DOMException(`The websocket is closing: ${reason}`, 'AbortError'));
+    if (this.socket.readyState === WebSocket.CLOSED) return;
+    if (this.socket.readyState !== WebSocket.CLOSING) this.socket.close(code, reason);
+    setTimeout(() => this.socket.terminate(), this.slowConsumerCloseGraceMs).unref();
+  }
+
+  /**
+   * The handshake as a Fetch `Request` carrying `authorization` and the socket's abort
+   * signal: what yoga's context function and its execution cancellation read, so an
+   * operation over the websocket gets the same context as one over HTTP.
+   */
+  requestFor(authorization: string | null): Request {
+    let request = this.#requests.get(authorization);
+    if (!request) {
+      request = new Request(new URL(this.upgrade.url ?? '/', 'http://localhost'), {
+        headers: authorization ? { authorization } : {},
+        signal: this.#abort.signal,
+      });
+      // The request's signal follows the socket's; both are shared by all its operations.
+      setMaxListeners(this.maxSignalListeners, request.signal);
+      this.#requests.set(authorization, request);
+    }
+    return request;
+  }
+}
+
+const parseDocument = (
+  parse: Envelope['parse'],
+  query: string,
+): DocumentNode | readonly GraphQLError[] => {
+  try {
+    return parse(query);
+  } catch (error) {
+    if (error instanceof GraphQLError) return [error];
+    throw error;
+  }
+};
+
+/**
+ * Serves graphql-ws (the `graphql-transport-ws` subprotocol) on `httpServer`'s
+ * upgrades to the GraphQL path, through yoga's envelop as in yoga's graphql-ws
+ * recipe: every operation is parsed, validated (with the same limits), given its
+ * context by yoga's context function (`createContext`) and executed through yoga's
+ * plugins, so HTTP, SSE and websocket share context, auth and error masking.
+ *
+ * Auth: the client sends `connectionParams: { authorization: "Bearer <token>" }` in
+ * `connection_init` (the key in any case, or inside `connectionParams.headers`; a
+ * non-browser client may send the header on the upgrade instead). An operation may
+ * carry its own in `extensions.headers`, as yoga's GraphiQL sends the headers of its
+ * editor. An anonymous connection is accepted; what it may do is decided per
+ * operation, as over HTTP.
+ */
+export function attachWebSocketServer(
+  httpServer: HttpServer,
+  yoga: Yoga,
+  options: WebSocketServerOptions,
+): AttachedWebSocketServer {
+  const { logger, limits } = options;
+  const closeGraceMs = options.closeGraceMs ?? 1_000;
+  const wss = new WebSocketServer({
+    server: httpServer,
+    path: GRAPHQL_PATH,
+    maxPayload: limits.maxIncomingMessageBytes,
+  });
+  const connections = new WeakMap<WebSocket, WebSocketConnection>();
+  // Registered before graphql-ws's own listener, so the state exists for its callbacks.
+  wss.on('connection', (socket, request) => {
+    connections.set(
+      socket,
+      new WebSocketConnection(
+        socket,
+        request,
+        limits.slowConsumerCloseGraceMs,
+        // Each operation listens to the connection's signal a few times (the hub, the
+        // executor, reads in flight); the default of 10 would warn at a few subscriptions.
+        limits.maxSubscriptionsPerConnection * 4 + 10,
+      ),
+    );
+  });
+  const connectionOf = (socket: WebSocket) => {
+    const connection = connections.get(socket);
+    if (!connection) throw new Error('websocket without connection state');
+    return connection;
+  };
+
+  const server = useServer(
+    {
+      isProd: true,
+      connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
+      execute: (args) => (args as EnvelopedExecutionArgs).envelopedExecute(args),
+      subscribe: (args) => (args as EnvelopedExecutionArgs).envelopedSubscribe(args),
+      onConnect: (ctx) => {
+        const params = ctx.connectionParams;
+        connectionOf(ctx.extra.socket).authorization =
+          headerIn(params, 'authorization') ??
+          headerIn(params?.headers, 'authorization') ??
+          ctx.extra.request.headers.authorization ??
+          null;
+        return true;
+      },
+      onSubscribe: async (ctx, id, payload) => {
+        const connection = connectionOf(ctx.extra.socket);
+        // GraphiQL sends the headers of its editor with each operation, in `extensions`.
+        const authorization =
+          headerIn(payload.extensions?.headers, 'authorization') ?? connection.authorization;
+        const envelope: Envelope = yoga.getEnveloped({
+          request: connection.requestFor(authorization),
+          params: payload,
+          connection,
+        });
+        const { schema, execute, subscribe, contextFactory, parse, validate } = envelope;
+        const document = parseDocument(parse, payload.query);
+        if (!('kind' in document)) return document;
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        const operation = getOperationAST(document, payload.operationName);
+        const isSubscription = operation?.operation === OperationTypeNode.SUBSCRIPTION;
+        if (
+          isSubscription &&
+          connection.subscriptions.size >= limits.maxSubscriptionsPerConnection
+        ) {
+          return [
+            new GraphQLError(
+              `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`,
+              { extensions: { code: LiveErrorCode.TooManySubscriptions } },
+            ),
+          ];
+        }
+        const contextValue = await contextFactory();
+        if (isSubscription) connection.subscriptions.add(id);
+        const args: EnvelopedExecutionArgs = {
+          schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue,
+          envelopedExecute: execute,
+          envelopedSubscribe: subscribe,
+        };
+        return args;
+      },
+      onComplete: (ctx, id) => {
+        connectionOf(ctx.extra.socket).subscriptions.delete(id);
+      },
+      // Errors a stream throws reach graphql-ws directly, past yoga's result masking:
+      // mask them the same way here.
+      onError: (_ctx, _id, _payload, errors): GraphQLFormattedError[] =>
+        errors.map((error) => {
+          const masked = maskError(error, 'Unexpected error.');
+          if (masked === error) return error.toJSON();
+          logger.error({ err: error }, 'unexpected error in a websocket operation');
+          return { message: masked.message };
+        }),
+    },
+    wss,
+  );
+
+  return {
+    get connections() {
+      return wss.clients.size;
+    },
+    async close() {
+      const open = [...wss.clients];
+      const closed = Promise.all(
+        open.map(
+          (socket) =>
+            new Promise<void>((resolve) => {
+              if (socket.readyState === WebSocket.CLOSED) return resolve();
+              socket.once('close', () => resolve());
+              socket.close(LiveCloseCode.GoingAway, 'Server shutting down');
+            }),
+        ),
+      );
+      const timer = setTimeout(() => {
+        for (const socket of open) socket.terminate();
+      }, closeGraceMs);
+      await closed;
+      clearTimeout(timer);
+      await server.dispose();
+    },
+  };
+}

@@ -1,0 +1,24 @@
+/** Why a board subscription ended before its client asked it to. */
+
+/** The subscription's client did not keep up with its messages (see `LiveLimits`). */
+export class SlowConsumerError extends Error {
+  override readonly name = 'SlowConsumerError';
+  constructor(
+    /** What passed its bound. */
+    readonly bound: 'queue' | 'socket',
+  ) {
+    super(
+      bound === 'queue'
+        ? 'Too many undelivered changes: the client is not reading fast enough'
+        : 'Too many unsent bytes on the connection: the client is not reading fast enough',
+    );
+  }
+}
+
+/** A change to the board's members left the subscriber without access to it. */
+export class AccessRevokedError extends Error {
+  override readonly name = 'AccessRevokedError';
+  constructor(readonly boardId: string) {
+    super(`No access to board ${boardId} any more`);
+  }
+}

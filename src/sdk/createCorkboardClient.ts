@@ -1,0 +1,244 @@
+import type { ResultOf, TypedDocumentNode, VariablesOf } from '@graphql-typed-document-node/core';
+import { Kind, print, type DocumentNode, type GraphQLFormattedError } from 'graphql';
+import {
+  followBoardChanges,
+  type BoardChange,
+  type BoardChangesOptions,
+  type ReconnectOptions,
+} from './boardChanges.js';
+import { CorkboardRequestError } from './CorkboardRequestError.js';
+import {
+  AddCardDocument,
+  AddColumnDocument,
+  AddMemberDocument,
+  ArchiveCardDocument,
+  ArchiveDoneCardsDocument,
+  BoardChangesDocument,
+  BoardDocument,
+  BoardsDocument,
+  CardDocument,
+  ColumnDocument,
+  CreateBoardDocument,
+  EditCardDocument,
+  MeDocument,
+  MoveCardDocument,
+  MoveColumnDocument,
+  NodeDocument,
+  RegisterUserDocument,
+  RenameBoardDocument,
+  SetWipLimitDocument,
+} from './generated/graphql.js';
+
+/**
+ * The named operations of the client. Each key is also the operation's root
+ * response key (`Card` and `Column` alias `node`), so `client.moveCard(...)`
+ * resolves to `data.moveCard`: the mutation's result union.
+ */
+const operations = {
+  me: MeDocument,
+  boards: BoardsDocument,
+  board: BoardDocument,
+  node: NodeDocument,
+  column: ColumnDocument,
+  card: CardDocument,
+  registerUser: RegisterUserDocument,
+  createBoard: CreateBoardDocument,
+  renameBoard: RenameBoardDocument,
+  addMember: AddMemberDocument,
+  addColumn: AddColumnDocument,
+  moveColumn: MoveColumnDocument,
+  setWipLimit: SetWipLimitDocument,
+  archiveDoneCards: ArchiveDoneCardsDocument,
+  addCard: AddCardDocument,
+  editCard: EditCardDocument,
+  moveCard: MoveCardDocument,
+  archiveCard: ArchiveCardDocument,
+};
+
+type Operations = typeof operations;
+
+/** Fails to compile when a key of `operations` is not its document's root response key. */
+const _keyedByRootField: { [K in keyof Operations]: TypedDocumentNode<Record<K, unknown>, never> } =
+  operations;
+
+/** Per-call options of every query and mutation. */
+export interface RequestOptions {
+  /** Aborting it aborts the HTTP request; the call rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** `(variables, options?)`, with `variables` optional when the operation needs none. */
+export type OperationArgs<V> =
+  Record<string, never> extends V
+    ? [variables?: V, options?: RequestOptions]
+    : [variables: V, options?: RequestOptions];
+
+/** One method per operation: typed variables in, the root field's typed value out. */
+export type CorkboardOperations = {
+  [K in keyof Operations]: (
+    ...args: OperationArgs<VariablesOf<Operations[K]>>
+  ) => Promise<ResultOf<Operations[K]>[K & keyof ResultOf<Operations[K]>]>;
+};
+
+/** What `createCorkboardClient` returns: the named operations, `request` and `boardChanges`. */
+export interface CorkboardClient extends CorkboardOperations {
+  /**
+   * Sends any generated query or mutation document over HTTP and resolves with its
+   * whole `data`. Rejects with `CorkboardRequestError` when the server answers with
+   * GraphQL errors or not with GraphQL at all; network failures and aborts reject
+   * with what `fetch` threw.
+   */
+  request<R, V>(document: TypedDocumentNode<R, V>, ...args: OperationArgs<V>): Promise<R>;
+  /**
+   * The board's changes, in commit order, as an async iterator that resumes after a
+   * dropped connection with no gap and no duplicate (see `followBoardChanges`).
+   * A message with `resyncRequired: true` means the app must refetch what it shows.
+   */
+  boardChanges(
+    boardId: string,
+    options?: BoardChangesOptions,
+  ): AsyncGenerator<BoardChange, void, undefined>;
+}
+
+/** Where the server is and how to talk to it. */
+export interface CorkboardClientOptions {
+  /** The GraphQL endpoint, e.g. `http://localhost:4000/graphql`. */
+  url: string;
+  /**
+   * Sent as `Authorization: Bearer <token>` over HTTP and as
+   * `connectionParams.authorization` on the websocket. A function is asked again
+   * for every request and every (re)connection. Absent: anonymous.
+   */
+  token?: string | (() => string | null | undefined);
+  /** The Fetch implementation for queries and mutations. @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /**
+   * The WebSocket constructor for subscriptions: Node 20 has none built in, so pass
+   * `WebSocket` from the `ws` package there. @default globalThis.WebSocket
+   */
+  webSocketImpl?: unknown;
+  /** The websocket endpoint. @default `url` with `http` replaced by `ws` */
+  webSocketUrl?: string;
+  /** How subscriptions reconnect after a drop. @default {} (see ReconnectOptions) */
+  reconnect?: ReconnectOptions;
+}
+
+const printed = new WeakMap<DocumentNode, string>();
+const queryOf = (document: DocumentNode): string => {
+  let query = printed.get(document);
+  if (query === undefined) printed.set(document, (query = print(document)));
+  return query;
+};
+
+const operationNameOf = (document: DocumentNode): string => {
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.OPERATION_DEFINITION && definition.name) {
+      return definition.name.value;
+    }
+  }
+  return 'anonymous';
+};
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null;
+
+/**
+ * A Corkboard client: one typed method per query and mutation of the generated SDK
+ * (over HTTP: `fetch`, POST, JSON), `request()` for any generated document, and
+ * `boardChanges()`, a resumable subscription over graphql-ws.
+ *
+ * It holds no connection between calls: each `boardChanges()` iteration opens its
+ * own websocket and closes it when the iteration ends.
+ *
+ * @example
+ * ```ts
+ * import WebSocket from 'ws';
+ * const client = createCorkboardClient({ url, token, webSocketImpl: WebSocket });
+ * const result = await client.moveCard({ input: { cardId, toColumnId, expectedVersion } });
+ * switch (result.__typename) {
+ *   case 'MoveCardSuccess': return result.card;
+ *   case 'VersionConflictError': // reload and retry: see withConflictRetry
+ *   ...
+ * }
+ * ```
+ */
+export function createCorkboardClient(options: CorkboardClientOptions): CorkboardClient {
+  const { url } = options;
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const token = (): string | null | undefined =>
+    typeof options.token === 'function' ? options.token() : options.token;
+  const webSocketUrl = new URL(options.webSocketUrl ?? url);
+  webSocketUrl.protocol = webSocketUrl.protocol.replace(/^http/, 'ws');
+
+  /** POSTs one operation and resolves with its `data`, or rejects (see `request`). */
+  async function send(
+    document: DocumentNode,
+    variables: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<Record<string, unknown>> {
+    const operationName = operationNameOf(document);
+    const bearer = token();
+    const response = await doFetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json, application/json',
+        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+      },
+      body: JSON.stringify({ query: queryOf(document), variables: variables ?? {}, operationName }),
+      signal: signal ?? null,
+    });
+    const body: unknown = (response.headers.get('content-type') ?? '').includes('json')
+      ? await response.json().catch(() => undefined)
+      : undefined;
+    if (!isObject(body)) {
+      throw new CorkboardRequestError(`HTTP ${response.status} without a GraphQL response`, {
+        operationName,
+        status: response.status,
+      });
+    }
+    const errors = Array.isArray(body['errors']) ? (body['errors'] as GraphQLFormattedError[]) : [];
+    const data = body['data'];
+    if (errors.length > 0 || !isObject(data)) {
+      throw new CorkboardRequestError(errors.map((e) => e.message).join('; ') || 'no data', {
+        operationName,
+        status: response.status,
+        errors,
+      });
+    }
+    return data;
+  }
+
+  async function request<R, V>(
+    document: TypedDocumentNode<R, V>,
+    ...[variables, requestOptions]: OperationArgs<V>
+  ): Promise<R> {
+    return (await send(document, variables, requestOptions?.signal)) as R;
+  }
+
+  const methods = Object.fromEntries(
+    Object.entries(operations).map(([field, document]) => [
+      field,
+      async (variables?: unknown, requestOptions?: RequestOptions) =>
+        (await send(document, variables, requestOptions?.signal))[field],
+    ]),
+  ) as unknown as CorkboardOperations;
+
+  const boardChangesQuery = queryOf(BoardChangesDocument);
+  return {
+    ...methods,
+    request,
+    boardChanges: (boardId, boardChangesOptions) =>
+      followBoardChanges(
+        {
+          url: webSocketUrl.href,
+          webSocketImpl: options.webSocketImpl,
+          token,
+          query: boardChangesQuery,
+          reconnect: options.reconnect ?? {},
+        },
+        boardId,
+        boardChangesOptions,
+      ),
+  };
+}

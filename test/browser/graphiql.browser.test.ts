@@ -1,0 +1,89 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/** Debian's chromium package; .ci/run installs it. No browser is downloaded. */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  console.info(
+    `[browser] GraphiQL check skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`,
+  );
+}
+
+describe.skipIf(!haveChromium)('GraphiQL in a browser', () => {
+  let server: TestServer;
+  let browser: Browser;
+  beforeAll(async () => {
+    server = await startTestServer();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      // Flags for a closed network: no background requests, no sandbox as root.
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('shows a change made by another client in a boardChanges subscription started in GraphiQL', async () => {
+    const alice = await server.register('alice');
+    const created = await server.gql(
+      `mutation { createBoard(input: { name: "Launch" }) { ... on CreateBoardSuccess { board { id version } } } }`,
+      {},
+      alice.token,
+    );
+    const board = created.data!.createBoard.board as { id: string; version: number };
+
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${server.url}/graphql`);
+    const editor = (kind: string) => page.locator(`.monaco-editor[data-uri*="${kind}"]`);
+    await editor('operation').click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    // insertText types no keystrokes, so the editor adds no closing brackets of its own.
+    await page.keyboard.insertText(
+      `subscription { boardChanges(boardId: "${board.id}") { cursor operation invalidated { typename fields version } } }`,
+    );
+    await page.getByText('Headers', { exact: true }).click();
+    await editor('request-headers').click();
+    await page.keyboard.insertText(`{ "Authorization": "Bearer ${alice.token}" }`);
+    await page.locator('.graphiql-execute-button').click();
+
+    // The subscription is live once the server counts it; then another client writes.
+    await expect
+      .poll(() => server.app.services.live.stats().subscribers, { timeout: 15_000 })
+      .toBe(1);
+    const renamed = await server.gql(
+      `mutation ($i: RenameBoardInput!) { renameBoard(input: $i) { __typename } }`,
+      { i: { boardId: board.id, name: 'Launch v2', expectedVersion: board.version } },
+      alice.token,
+    );
+    expect(renamed.data!.renameBoard.__typename).toBe('RenameBoardSuccess');
+
+    const response = editor('response');
+    await expect.poll(() => response.innerText(), { timeout: 15_000 }).toContain('"renameBoard"');
+    // The editor shows spaces as no-break spaces.
+    const shown = (await response.innerText()).replace(/\u00a0/g, ' ');
+    expect(JSON.parse(shown)).toEqual({
+      data: {
+        boardChanges: {
+          cursor: expect.stringMatching(/^\d+$/),
+          operation: 'renameBoard',
+          invalidated: [{ typename: 'Board', fields: ['name'], version: board.version + 1 }],
+        },
+      },
+    });
+    await page.close();
+  });
+});

@@ -1,0 +1,215 @@
+import { pino } from 'pino';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  BoardChangeHub,
+  type BoardChangeMessage,
+  type LiveConnection,
+} from '../../src/live/BoardChangeHub.js';
+import { AccessRevokedError, SlowConsumerError } from '../../src/live/errors.js';
+import { DEFAULT_LIVE_LIMITS, LiveCloseCode } from '../../src/live/limits.js';
+import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
+import type { ChangeLogEntry } from '../../src/projector/types.js';
+
+/** Stands in for the ChangeLogFollower: the test decides when entries are delivered. */
+class FakeFollower {
+  readonly #listeners = new Set<(entry: ChangeLogEntry) => void>();
+  onEntry(listener: (entry: ChangeLogEntry) => void) {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  deliver(...entries: ChangeLogEntry[]) {
+    for (const entry of entries) for (const listener of this.#listeners) listener(entry);
+  }
+}
+
+const entry = (cursor: number, boardId = 'b1', members = false): ChangeLogEntry => ({
+  cursor,
+  commitId: `commit-${cursor}`,
+  scopes: [boardId],
+  operation: members ? 'addMember' : 'editCard',
+  actor: 'u1',
+  at: new Date(1_000 * cursor),
+  invalidated: members
+    ? [{ typename: 'Board', id: boardId, fields: ['members'], version: cursor }]
+    : [{ typename: 'Card', id: `card-${cursor}`, fields: ['title'], version: cursor }],
+});
+
+function setUp(limits: Partial<typeof DEFAULT_LIVE_LIMITS> = {}, retention = 1_000) {
+  const { changeLog } = createMemoryProjectorStorage({ changeLogRetention: retention });
+  const follower = new FakeFollower();
+  const hub = new BoardChangeHub({
+    changeLog,
+    follower,
+    logger: pino({ level: 'silent' }),
+    limits: { ...DEFAULT_LIVE_LIMITS, ...limits },
+    now: () => new Date(0),
+  });
+  hub.start();
+  /** Records entries in the change log without the follower delivering them yet. */
+  const record = async (...entries: ChangeLogEntry[]) => {
+    for (const e of entries) await changeLog.record(e);
+  };
+  return { hub, follower, record, changeLog };
+}
+
+const allowed = async () => true;
+
+async function take(stream: AsyncIterator<BoardChangeMessage>, n: number) {
+  const got: BoardChangeMessage[] = [];
+  while (got.length < n) {
+    const next = await stream.next();
+    if (next.done) break;
+    got.push(next.value);
+  }
+  return got;
+}
+
+const range = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe('BoardChangeHub', () => {
+  it('replays after a cursor, then goes live, with no gap and no duplicate while live entries race the replay', async () => {
+    const { hub, follower, record } = setUp({ replayPageSize: 2 });
+    // Entries 1..10 are recorded; the follower has delivered only up to 4.
+    const early = range(1, 10).map((c) => entry(c, c % 3 === 0 ? 'other' : 'b1'));
+    await record(...early);
+    const stream = hub.subscribe({ boardId: 'b1', after: 3, authorize: allowed });
+    // The follower catches up after the subscription registered, then more commits come.
+    follower.deliver(...early.slice(4));
+    const late = range(11, 14).map((c) => entry(c));
+    await record(...late.slice(0, 2));
+    follower.deliver(...late.slice(0, 2));
+    const first = await take(stream, 7);
+    await record(...late.slice(2));
+    follower.deliver(...late.slice(2));
+    const rest = await take(stream, 2);
+    const cursors = [...first, ...rest].map((m) => m.cursor);
+    expect(cursors).toEqual([4, 5, 7, 8, 10, 11, 12, 13, 14]);
+    expect(first[0]).toEqual({
+      cursor: 4,
+      boardId: 'b1',
+      operation: 'editCard',
+      actor: 'u1',
+      at: new Date(4_000),
+      invalidated: [{ typename: 'Card', id: 'card-4', fields: ['title'], version: 4 }],
+      resyncRequired: false,
+    });
+    await stream.return!();
+    expect(hub.stats()).toMatchObject({ subscribers: 0, boards: 0 });
+  });
+
+  it('drops live entries past its bound while replaying and reads them again from the change log', async () => {
+    const { hub, follower, record } = setUp({ maxQueuedMessages: 2, replayPageSize: 2 });
+    await record(...range(1, 3).map((c) => entry(c)));
+    const stream = hub.subscribe({ boardId: 'b1', after: 0, authorize: allowed });
+    const live = range(4, 12).map((c) => entry(c));
+    await record(...live);
+    follower.deliver(...live);
+    expect(hub.stats().queued).toBe(2);
+    const got = await take(stream, 12);
+    expect(got.map((m) => m.cursor)).toEqual(range(1, 12));
+    await record(entry(13));
+    follower.deliver(entry(13));
+    expect((await take(stream, 1)).map((m) => m.cursor)).toEqual([13]);
+    expect(hub.stats()).toMatchObject({ peakQueued: 2, slowConsumers: 0 });
+  });
+
+  it('ends a live subscriber past its queue bound as a slow consumer and disconnects its connection', async () => {
+    const { hub, follower } = setUp({ maxQueuedMessages: 3 });
+    const disconnect = vi.fn<LiveConnection['disconnect']>();
+    const connection: LiveConnection = { bufferedAmount: 0, disconnect };
+    const stream = hub.subscribe({ boardId: 'b1', authorize: allowed, connection });
+    const other = hub.subscribe({ boardId: 'b1', authorize: allowed });
+    follower.deliver(...range(1, 4).map((c) => entry(c)));
+    expect(disconnect).toHaveBeenCalledExactlyOnceWith(LiveCloseCode.SlowConsumer, 'slow consumer');
+    await expect(stream.next()).rejects.toBeInstanceOf(SlowConsumerError);
+    expect(await stream.next()).toEqual({ done: true, value: undefined });
+    // The queue was released at once; the other subscriber was a slow consumer too.
+    expect(hub.stats()).toMatchObject({ subscribers: 0, queued: 0, peakQueued: 3 });
+    await expect(other.next()).rejects.toBeInstanceOf(SlowConsumerError);
+    expect(hub.stats().slowConsumers).toBe(2);
+  });
+
+  it("ends a subscriber whose socket's send buffer passed its bound", async () => {
+    const { hub, follower } = setUp({ maxBufferedBytes: 1_000 });
+    const connection = { bufferedAmount: 0, disconnect: vi.fn() };
+    const stream = hub.subscribe({ boardId: 'b1', authorize: allowed, connection });
+    follower.deliver(entry(1));
+    expect(await take(stream, 1)).toHaveLength(1);
+    connection.bufferedAmount = 1_001;
+    follower.deliver(entry(2));
+    expect(connection.disconnect).toHaveBeenCalledWith(LiveCloseCode.SlowConsumer, 'slow consumer');
+    await expect(stream.next()).rejects.toThrow(/not reading fast enough/);
+  });
+
+  it('stops a subscriber whose access a members change revoked, before delivering that change', async () => {
+    const { hub, follower } = setUp();
+    const membership = { b1: true, b2: true };
+    const authorize = vi.fn(async () => membership.b1);
+    const revoked = hub.subscribe({ boardId: 'b1', authorize });
+    const kept = hub.subscribe({ boardId: 'b2', authorize: async () => membership.b2 });
+    follower.deliver(entry(1), entry(2, 'b1', true));
+    // A members change that keeps the subscriber in is delivered after the check.
+    expect((await take(revoked, 2)).map((m) => m.cursor)).toEqual([1, 2]);
+    expect(authorize).toHaveBeenCalledTimes(1);
+    membership.b1 = false;
+    follower.deliver(entry(3, 'b1', true), entry(4), entry(5, 'b2', true));
+    await expect(revoked.next()).rejects.toBeInstanceOf(AccessRevokedError);
+    expect(await revoked.next()).toEqual({ done: true, value: undefined });
+    expect((await take(kept, 1)).map((m) => m.cursor)).toEqual([5]);
+    expect(hub.stats()).toMatchObject({ revoked: 1, subscribers: 1 });
+  });
+
+  it('answers a cursor older than the retention with one resync message carrying the head, then goes on', async () => {
+    const { hub, follower, record } = setUp({}, 3);
+    await record(...range(1, 6).map((c) => entry(c)));
+    const stream = hub.subscribe({ boardId: 'b1', after: 1, authorize: allowed });
+    follower.deliver(...range(4, 6).map((c) => entry(c)));
+    expect(await take(stream, 1)).toEqual([
+      {
+        cursor: 6,
+        boardId: 'b1',
+        operation: 'resync',
+        actor: null,
+        at: new Date(0),
+        invalidated: [],
+        resyncRequired: true,
+      },
+    ]);
+    await record(entry(7));
+    follower.deliver(entry(7));
+    expect(await take(stream, 1)).toMatchObject([{ cursor: 7, resyncRequired: false }]);
+  });
+
+  it('answers a cursor newer than the head (another store) with a resync too', async () => {
+    const { hub, record } = setUp();
+    await record(entry(1), entry(2));
+    const stream = hub.subscribe({ boardId: 'b1', after: 99, authorize: allowed });
+    expect(await take(stream, 1)).toMatchObject([{ cursor: 2, resyncRequired: true }]);
+  });
+
+  it('ends a next() that waits for a change as soon as the subscriber leaves', async () => {
+    const { hub } = setUp();
+    const stream = hub.subscribe({ boardId: 'b1', authorize: allowed });
+    const waiting = stream.next();
+    await stream.return!();
+    expect(await waiting).toEqual({ done: true, value: undefined });
+
+    const abort = new AbortController();
+    const aborted = hub.subscribe({ boardId: 'b1', authorize: allowed, signal: abort.signal });
+    const pending = aborted.next();
+    abort.abort();
+    expect(await pending).toEqual({ done: true, value: undefined });
+    expect(hub.stats().subscribers).toBe(0);
+  });
+
+  it('completes every subscription when it stops', async () => {
+    const { hub, follower } = setUp();
+    const stream = hub.subscribe({ boardId: 'b1', authorize: allowed });
+    const waiting = stream.next();
+    hub.stop();
+    expect(await waiting).toEqual({ done: true, value: undefined });
+    follower.deliver(entry(1));
+    expect(hub.stats()).toMatchObject({ subscribers: 0, queued: 0 });
+  });
+});
