@@ -4,6 +4,7 @@ import type { Commit, EventStore, FeedPosition } from '../eventstore/types.js';
 import type { Logger } from '../logger.js';
 import { applyCommit } from './applyCommit.js';
 import { Mutex } from './mutex.js';
+import { WriteBehindView } from './WriteBehindView.js';
 import type { Projection, ProjectorStorage, ReadView } from './types.js';
 
 /** Name of the lease that elects the one active projector. */
@@ -220,11 +221,14 @@ export class ProjectorRuntime {
           limit: Math.min(options.batchSize ?? 500, limit - position),
         });
         if (batch.length === 0) return;
+        // Nobody reads the new generation yet: batch its writes, one putMany per collection.
+        const buffered = new WriteBehindView(target);
         for (const commit of batch) {
-          await applyCommit(commit, target, projections);
+          await applyCommit(commit, buffered, projections);
           events += commit.events.length;
-          position = commit.position;
         }
+        await buffered.flush();
+        position = batch.at(-1)!.position;
         const seconds = Math.max(0.001, (this.#o.now() - started) / 1000);
         options.onProgress?.({ applied: position, total: total(), rate: position / seconds });
         if (position >= limit) return;

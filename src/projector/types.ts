@@ -33,6 +33,8 @@ export interface ReadCollection<T extends ReadDoc> {
   count(filter: ReadFilter, options?: { signal?: AbortSignal }): Promise<number>;
   /** Inserts or replaces the whole document. */
   put(doc: T): Promise<void>;
+  /** `put` of many documents in one round trip where the adapter can; not atomic. */
+  putMany(docs: readonly T[]): Promise<void>;
   delete(id: string): Promise<void>;
 }
 

@@ -76,6 +76,11 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
     this.#docs.set(doc._id, structuredClone(doc));
   }
 
+  async putMany(docs: readonly T[]): Promise<void> {
+    await nextTurn();
+    for (const doc of docs) this.#docs.set(doc._id, structuredClone(doc));
+  }
+
   async delete(id: string): Promise<void> {
     await nextTurn();
     this.#docs.delete(id);

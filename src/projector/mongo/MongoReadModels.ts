@@ -3,7 +3,7 @@
  * `rm_<g>_<name>`, and one pointer document names the active generation.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Collection, Db, IndexDescription } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Db, IndexDescription } from 'mongodb';
 import type {
   FindOptions,
   ReadCollection,
@@ -117,6 +117,23 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
       if (!isDuplicateKey(error)) throw error;
       await write();
     }
+  }
+
+  async putMany(docs: readonly T[]): Promise<void> {
+    if (docs.length === 0) return;
+    // One bulkWrite of replaceOne upserts: the same write as `put` per document, in one
+    // round trip. Unordered, so the server may apply them in parallel (manual,
+    // db.collection.bulkWrite(), "ordered"); ids are distinct, so order does not matter.
+    await this.docs.bulkWrite(
+      docs.map((doc): AnyBulkWriteOperation<StoredReadDoc> => ({
+        replaceOne: {
+          filter: { _id: doc._id },
+          replacement: doc,
+          upsert: true,
+        },
+      })),
+      { ordered: false, ignoreUndefined: true },
+    );
   }
 
   async delete(id: string): Promise<void> {
