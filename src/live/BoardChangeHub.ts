@@ -89,6 +89,9 @@ const changesMembersOf = (entry: ChangeLogEntry, boardId: string) =>
     (i) => i.typename === 'Board' && i.id === boardId && i.fields.includes('members'),
   );
 
+/** Subscribers handed a change per turn of the event loop. @default 64 */
+export const FAN_OUT_SLICE = 64;
+
 /**
  * Fans the change log out to board subscriptions, in memory. One per app: it
  * listens to the process's one `ChangeLogFollower` (never a change log tail per
@@ -99,6 +102,8 @@ const changesMembersOf = (entry: ChangeLogEntry, boardId: string) =>
  */
 export class BoardChangeHub {
   readonly #boards = new Map<string, Set<BoardSubscription>>();
+  /** Entries being handed out, oldest first; see `#fanOut`. */
+  readonly #pending: { entry: ChangeLogEntry; targets: BoardSubscription[]; next: number }[] = [];
   readonly #limits: NonNullable<BoardChangeHubOptions['limits']>;
   readonly #now: () => Date;
   #unsubscribe: (() => void) | undefined;
@@ -188,11 +193,28 @@ export class BoardChangeHub {
   }
 
   #dispatch(entry: ChangeLogEntry): void {
-    for (const scope of entry.scopes) {
-      const subscriptions = this.#boards.get(scope);
-      if (!subscriptions) continue;
-      for (const subscription of [...subscriptions]) subscription.push(entry);
-    }
+    const targets = entry.scopes.flatMap((scope) => [...(this.#boards.get(scope) ?? [])]);
+    if (targets.length === 0) return;
+    this.#pending.push({ entry, targets, next: 0 });
+    if (this.#pending.length === 1) this.#fanOut();
+  }
+
+  /**
+   * Hands pending entries to their subscribers, FAN_OUT_SLICE at a time, yielding to the
+   * event loop between slices. Each push wakes a subscriber whose delivery (execution,
+   * socket write) runs as microtasks; handing one change to thousands at once would run
+   * all of that before any I/O, stalling every HTTP response (the writer's included)
+   * behind the fan-out. Entries are finished in order, so each subscriber still gets
+   * every change in cursor order.
+   */
+  #fanOut(): void {
+    const job = this.#pending[0];
+    if (!job) return;
+    const end = Math.min(job.next + FAN_OUT_SLICE, job.targets.length);
+    for (let i = job.next; i < end; i++) job.targets[i]!.push(job.entry);
+    job.next = end;
+    if (end === job.targets.length) this.#pending.shift();
+    if (this.#pending.length > 0) setImmediate(() => this.#fanOut());
   }
 }
 

@@ -1,0 +1,1004 @@
+/**
+ * Live side: invalidation latency under load, websocket fan-out and memory per idle
+ * connection, against a baseline of graphql-yoga's stock `createPubSub` + graphql-ws.
+ * Everything on loopback (127.0.0.1), memory store.
+ *
+ *   npx tsx scripts/bench/live.ts
+ *   (BENCH_RATE=100, BENCH_LATENCY_SECONDS=10, BENCH_FANOUT=1000,5000, BENCH_ROUNDS=5;
+ *   BENCH_SERVER_NODE_ARGS: extra node flags for the server children, e.g. `--cpu-prof`)
+ *
+ * Every server runs in a child process of its own (`liveServer.ts`, `node --import tsx
+ * --expose-gc`), a fresh one per run, so its memory is its own and the clients' (this
+ * process) is measured apart. The child reports, over IPC, its `process.memoryUsage()`
+ * after two forced GCs, when each commit happened (the memory store's `append`
+ * resolving; baseline: `publish` called), when the change log follower handed it to the
+ * hub, and when `ws` sent the first and last message. Its clock is mapped onto ours by
+ * the IPC round trip with the smallest delay (30 pings; the error is at most half of it).
+ *
+ * (a) Latency: one Corkboard server, LATENCY_SUBSCRIBERS graphql-ws clients subscribed to
+ *     `boardChanges` of one board, a paced writer issuing `editCard` over HTTP at
+ *     BENCH_RATE per second for BENCH_LATENCY_SECONDS, round-robin over CARDS cards. Each
+ *     message is matched to its mutation by the card's global id and version in
+ *     `invalidated`; the mutation's commit by the message's cursor.
+ * (b) Fan-out: N clients (each its own graphql-ws connection over `ws`, opened
+ *     OPEN_BATCH at a time) with one `boardChanges` subscription each on one board.
+ *     Once every one has received a warm-up change, the server's memory is read again:
+ *     (after - before) / N is the memory per idle subscribed connection. Then
+ *     BENCH_ROUNDS times ONE `editCard`, waiting until all N have received it; the table
+ *     shows the median round.
+ * (c) Baseline, same N, same client code: a minimal yoga server whose
+ *     `Subscription.boardChanged(boardId)` is `pubSub.subscribe('board', boardId)` and
+ *     whose `Mutation.publish` publishes one message (a JSON string shaped like our
+ *     change, so the frames are of similar size).
+ *
+ * Nothing is raised beyond the defaults: an N needing more file descriptors than
+ * `ulimit -n` allows (N per process plus a margin) is skipped and says so.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import type {
+  CommitsReport,
+  MemoryReport,
+  SendsReport,
+  ServerMode,
+  ServerRequest,
+} from './liveServer.js';
+
+const RATE = Number(process.env.BENCH_RATE ?? 100);
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
+const LATENCY_SUBSCRIBERS = 4;
+const FANOUT_SIZES = (process.env.BENCH_FANOUT ?? '1000,5000').split(',').map(Number);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
+/** Connections opened at once; the next batch starts when all are acknowledged. */
+const OPEN_BATCH = 250;
+/** Cards the paced writer edits in turn (an edit waits for the card's previous one). */
+const CARDS = 50;
+/** File descriptors a process needs besides its N sockets. */
+const FD_MARGIN = 200;
+const LIMIT_MINUTES = 5;
+/** Extra node flags for the server children, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '../..');
+const SERVER_ENTRY = resolve(HERE, 'liveServer.ts');
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+// ---------------------------------------------------------------------------------------
+// The server child process.
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+type Ask = DistributiveOmit<ServerRequest, 'id'>;
+
+const children = new Set<ChildProcess>();
+
+/** One server in a child process; `stop()` ends it (SIGKILL if it does not exit). */
+class ServerProcess {
+  readonly #pending = new Map<number, (body: any) => void>();
+  #nextId = 1;
+  /** The child's `performance.now()` minus ours, at the same instant. */
+  #offset = 0;
+  /** Half the best IPC round trip: how far off `toLocal` may be. */
+  clockError = 0;
+  readonly exited: Promise<number | null>;
+
+  private constructor(
+    readonly mode: ServerMode,
+    private readonly child: ChildProcess,
+    readonly url: string,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    child.on('message', (message: { id?: number }) => {
+      if (message.id === undefined) return;
+      const resolve = this.#pending.get(message.id);
+      this.#pending.delete(message.id);
+      resolve?.(message);
+    });
+  }
+
+  static async start(mode: ServerMode): Promise<ServerProcess> {
+    const child = fork(SERVER_ENTRY, [mode], {
+      cwd: ROOT,
+      execArgv: ['--import', 'tsx', '--expose-gc', ...SERVER_NODE_ARGS],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    const ready = await new Promise<{ url: string; gc: boolean }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${mode} server did not start`)), 60_000);
+      child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
+      child.on('message', (message: { type?: string; url: string; gc: boolean }) => {
+        if (message.type !== 'ready') return;
+        clearTimeout(timer);
+        resolve(message);
+      });
+    }).catch((error: unknown) => {
+      child.kill('SIGKILL');
+      throw error;
+    });
+    if (!ready.gc) throw new Error('the server child has no gc()');
+    const server = new ServerProcess(mode, child, ready.url);
+    await server.#syncClock();
+    return server;
+  }
+
+  request<T>(ask: Ask): Promise<T> {
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new Error(`${this.mode} server did not answer ${ask.type}`));
+      }, 30_000);
+      this.#pending.set(id, (body: T) => {
+        clearTimeout(timer);
+        resolve(body);
+      });
+      this.child.send({ id, ...ask });
+    });
+  }
+
+  /** A time of the child's `performance.now()` on our clock. */
+  toLocal(childTime: number): number {
+    return childTime - this.#offset;
+  }
+
+  async #syncClock(): Promise<void> {
+    let best = Infinity;
+    for (let i = 0; i < 30; i += 1) {
+      const sent = performance.now();
+      const { now } = await this.request<{ now: number }>({ type: 'clock' });
+      const received = performance.now();
+      if (received - sent < best) {
+        best = received - sent;
+        this.#offset = now - (sent + received) / 2;
+      }
+    }
+    this.clockError = best / 2;
+  }
+
+  memory(): Promise<MemoryReport> {
+    return this.request<{ memory: MemoryReport }>({ type: 'memory' }).then((r) => r.memory);
+  }
+
+  subscribers(): Promise<number> {
+    return this.request<{ subscribers: number }>({ type: 'subscribers' }).then(
+      (r) => r.subscribers,
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    try {
+      await this.request({ type: 'stop' });
+    } catch {
+      this.child.kill('SIGKILL');
+    }
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP.
+
+async function gql(
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+  token?: string,
+): Promise<Record<string, any>> {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: Record<string, any>; errors?: unknown };
+  if (body.errors || !body.data)
+    throw new Error(`HTTP ${response.status}: ${JSON.stringify(body)}`);
+  return body.data;
+}
+
+/** One Corkboard mutation; its success payload, or throws. */
+async function mutate(
+  url: string,
+  token: string | undefined,
+  name: string,
+  input: Record<string, unknown>,
+  selection: string,
+): Promise<Record<string, any>> {
+  const type = name[0]!.toUpperCase() + name.slice(1);
+  const data = await gql(
+    url,
+    `mutation ($i: ${type}Input!) { r: ${name}(input: $i) { __typename
+      ... on ${type}Success { ${selection} } ... on Error { code message } } }`,
+    { i: input },
+    token,
+  );
+  if (data.r?.__typename !== `${type}Success`) throw new Error(`${name}: ${JSON.stringify(data)}`);
+  return data.r;
+}
+
+interface CardRef {
+  id: string;
+  version: number;
+  busy: boolean;
+}
+
+interface Fixture {
+  token: string;
+  boardId: string;
+  cards: CardRef[];
+}
+
+/** A user, a board, a column and `cards` cards on it. */
+async function setUpBoard(url: string, cards: number): Promise<Fixture> {
+  const { token } = await mutate(
+    url,
+    undefined,
+    'registerUser',
+    { username: 'bench', displayName: 'Bench' },
+    'token',
+  );
+  const board = (
+    await mutate(url, token, 'createBoard', { name: 'Live bench' }, 'board { id version }')
+  ).board;
+  const column = (
+    await mutate(
+      url,
+      token,
+      'addColumn',
+      { boardId: board.id, name: 'Todo', expectedVersion: board.version },
+      'column { id version }',
+    )
+  ).column;
+  const refs: CardRef[] = [];
+  for (let i = 0; i < cards; i += 1) {
+    const card = (
+      await mutate(
+        url,
+        token,
+        'addCard',
+        { columnId: column.id, title: `card ${i}` },
+        'card { id version }',
+      )
+    ).card;
+    refs.push({ id: card.id, version: card.version, busy: false });
+  }
+  return { token, boardId: board.id, cards: refs };
+}
+
+/** Edits `card`'s title; resolves with its new version (the message's key) and times. */
+async function editCard(url: string, token: string, card: CardRef, title: string) {
+  card.busy = true;
+  try {
+    const sent = performance.now();
+    const payload = await mutate(
+      url,
+      token,
+      'editCard',
+      { cardId: card.id, expectedVersion: card.version, title },
+      'card { id version }',
+    );
+    const responded = performance.now();
+    card.version = payload.card.version;
+    return { key: `${card.id}:${card.version}`, sent, responded };
+  } finally {
+    card.busy = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Subscribers.
+
+const OUR_SUBSCRIPTION = `subscription ($boardId: ID!) {
+  boardChanges(boardId: $boardId) { cursor at invalidated { typename id fields version } }
+}`;
+const BASELINE_SUBSCRIPTION = `subscription ($boardId: ID!) { boardChanged(boardId: $boardId) }`;
+/** The baseline's messages name this card, with the message's `seq` as its version. */
+const BASELINE_CARD_ID = Buffer.from('Card:00000000-0000-4000-8000-000000000000').toString(
+  'base64',
+);
+
+interface Change {
+  cursor: string;
+  invalidated: { typename: string; id: string; version: number }[];
+}
+
+/** The change a message carries (the baseline's is a JSON string of the same shape). */
+function changeOf(data: Record<string, unknown> | null | undefined): Change | null {
+  if (!data) return null;
+  if (data.boardChanges) return data.boardChanges as Change;
+  if (typeof data.boardChanged === 'string') return JSON.parse(data.boardChanged) as Change;
+  return null;
+}
+
+/** Key of a change: the edited card's global id and its version after the change. */
+function keyOf(change: Change): string {
+  const card = change.invalidated.find((i) => i.typename === 'Card');
+  return card ? `${card.id}:${card.version}` : '';
+}
+
+/** What a subscriber does with each message; `now` is taken first thing. */
+type OnMessage = (index: number, change: Change, now: number) => void;
+
+interface Pool {
+  clients: Client[];
+  closed: number;
+  errors: string[];
+}
+
+function wsUrlOf(url: string): string {
+  return `${url.replace(/^http/, 'ws')}/graphql`;
+}
+
+/** Opens `n` graphql-ws connections, OPEN_BATCH at a time, each with one subscription. */
+async function openPool(
+  url: string,
+  n: number,
+  subscription: { query: string; variables: Record<string, unknown> },
+  connectionParams: Record<string, unknown>,
+  onMessage: OnMessage,
+): Promise<Pool> {
+  const pool: Pool = { clients: [], closed: 0, errors: [] };
+  const openOne = (index: number) =>
+    new Promise<void>((resolve, reject) => {
+      const client = createClient({
+        url: wsUrlOf(url),
+        webSocketImpl: WebSocket,
+        connectionParams,
+        retryAttempts: 0,
+        on: {
+          connected: () => resolve(),
+          closed: (event) => {
+            pool.closed += 1;
+            reject(new Error(`connection ${index} closed: ${(event as { code?: number }).code}`));
+          },
+        },
+      });
+      pool.clients.push(client);
+      client.subscribe<Record<string, unknown>>(subscription, {
+        next: (result) => {
+          const now = performance.now();
+          const change = changeOf(result.data);
+          if (change) onMessage(index, change, now);
+          if (result.errors) pool.errors.push(JSON.stringify(result.errors));
+        },
+        error: (error) => {
+          pool.errors.push(error instanceof Error ? error.message : JSON.stringify(error));
+        },
+        complete: () => {},
+      });
+    });
+  try {
+    for (let start = 0; start < n; start += OPEN_BATCH) {
+      const batch: Promise<void>[] = [];
+      for (let i = start; i < Math.min(n, start + OPEN_BATCH); i += 1) batch.push(openOne(i));
+      await Promise.all(batch);
+    }
+  } catch (error) {
+    await closePool(pool);
+    throw error;
+  }
+  return pool;
+}
+
+/** Disposes every client and waits for its socket to close. */
+async function closePool(pool: Pool): Promise<void> {
+  await Promise.all(pool.clients.map((c) => Promise.resolve(c.dispose())));
+  await until(() => pool.closed >= pool.clients.length, 'the client sockets to close', 15_000);
+}
+
+async function until(condition: () => boolean | Promise<boolean>, what: string, limitMs: number) {
+  const deadline = performance.now() + limitMs;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function clientMemory(): MemoryReport {
+  gc();
+  gc();
+  const { heapUsed, rss, external, arrayBuffers } = process.memoryUsage();
+  return { heapUsed, rss, external, arrayBuffers };
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) Latency under load.
+
+interface Samples {
+  measure: string;
+  samples: number[];
+}
+
+interface LatencyResult {
+  rows: Samples[];
+  mutations: number;
+  failed: number;
+  skipped: number;
+  firstFailure: string | null;
+  seconds: number;
+  /** (mutation, subscriber) pairs whose message never came. */
+  missing: number;
+  /** Pairs whose message arrived before the mutation's HTTP response. */
+  beforeResponse: number;
+  clockError: number;
+}
+
+async function measureLatency(): Promise<LatencyResult> {
+  const server = await ServerProcess.start('corkboard');
+  try {
+    const fixture = await setUpBoard(server.url, CARDS);
+    const arrivals = Array.from(
+      { length: LATENCY_SUBSCRIBERS },
+      () => new Map<string, { at: number; cursor: number }>(),
+    );
+    const pool = await openPool(
+      server.url,
+      LATENCY_SUBSCRIBERS,
+      { query: OUR_SUBSCRIPTION, variables: { boardId: fixture.boardId } },
+      { authorization: `Bearer ${fixture.token}` },
+      (index, change, now) =>
+        arrivals[index]!.set(keyOf(change), { at: now, cursor: Number(change.cursor) }),
+    );
+    try {
+      await until(
+        async () => (await server.subscribers()) >= LATENCY_SUBSCRIBERS,
+        'the subscribers',
+        10_000,
+      );
+      const done: { key: string; sent: number; responded: number }[] = [];
+      let failed = 0;
+      let skipped = 0;
+      let firstFailure: string | null = null;
+      const total = Math.round(RATE * LATENCY_SECONDS);
+      const interval = 1_000 / RATE;
+      const start = performance.now();
+      const writes: Promise<void>[] = [];
+      for (let i = 0; i < total; i += 1) {
+        const wait = start + i * interval - performance.now();
+        if (wait > 0.5) await sleep(wait);
+        const card = fixture.cards[i % fixture.cards.length]!;
+        if (card.busy) {
+          skipped += 1;
+          continue;
+        }
+        writes.push(
+          editCard(server.url, fixture.token, card, `edited ${i}`).then(
+            (r) => void done.push(r),
+            (error: unknown) => {
+              failed += 1;
+              firstFailure ??= error instanceof Error ? error.message : String(error);
+            },
+          ),
+        );
+      }
+      await Promise.all(writes);
+      const seconds = (performance.now() - start) / 1_000;
+      const everyone = () =>
+        done.every((d) => arrivals.every((a) => a.has(d.key))) || pool.errors.length > 0;
+      await until(everyone, 'the last messages', 5_000).catch(() => {});
+
+      const cursors = new Map<string, number>();
+      for (const a of arrivals) for (const [key, { cursor }] of a) cursors.set(key, cursor);
+      const keyed = done.filter((d) => cursors.has(d.key));
+      const { committed, toHub } = await server.request<CommitsReport>({
+        type: 'commits',
+        keys: keyed.map((d) => cursors.get(d.key)!),
+      });
+      const rows: Samples[] = [
+        { measure: 'editCard round trip (send -> HTTP response)', samples: [] },
+        { measure: 'commit -> HTTP response', samples: [] },
+        { measure: 'commit -> change log entry to hub (server)', samples: [] },
+        { measure: 'commit -> subscriber received', samples: [] },
+        { measure: 'HTTP response -> subscriber received', samples: [] },
+      ];
+      let missing = 0;
+      let beforeResponse = 0;
+      for (const d of done) rows[0]!.samples.push(d.responded - d.sent);
+      keyed.forEach((d, i) => {
+        const commit = committed[i] == null ? null : server.toLocal(committed[i]);
+        const hub = toHub[i] == null ? null : server.toLocal(toHub[i]);
+        if (commit !== null) rows[1]!.samples.push(d.responded - commit);
+        if (commit !== null && hub !== null) rows[2]!.samples.push(hub - commit);
+        for (const a of arrivals) {
+          const arrived = a.get(d.key);
+          if (!arrived) continue;
+          if (commit !== null) rows[3]!.samples.push(arrived.at - commit);
+          rows[4]!.samples.push(arrived.at - d.responded);
+          if (arrived.at < d.responded) beforeResponse += 1;
+        }
+      });
+      for (const d of done) for (const a of arrivals) if (!a.has(d.key)) missing += 1;
+      if (pool.errors.length > 0) throw new Error(`subscription errors: ${pool.errors[0]}`);
+      return {
+        rows,
+        mutations: done.length,
+        failed,
+        skipped,
+        firstFailure,
+        seconds,
+        missing,
+        beforeResponse,
+        clockError: server.clockError,
+      };
+    } finally {
+      await closePool(pool);
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// (b), (c) Fan-out.
+
+/** One change that every subscriber should receive, and how to cause it. */
+interface Trigger {
+  /** The key its message will carry. */
+  key: string;
+  /** Sends the mutation; resolves when its HTTP response is in. */
+  fire(): Promise<{ sent: number; responded: number }>;
+}
+
+interface Target {
+  mode: ServerMode;
+  subscription: { query: string; variables: Record<string, unknown> };
+  connectionParams: Record<string, unknown>;
+  next(): Trigger;
+}
+
+async function corkboardTarget(server: ServerProcess): Promise<Target> {
+  const fixture = await setUpBoard(server.url, 4);
+  let turn = 0;
+  return {
+    mode: 'corkboard',
+    subscription: { query: OUR_SUBSCRIPTION, variables: { boardId: fixture.boardId } },
+    connectionParams: { authorization: `Bearer ${fixture.token}` },
+    next() {
+      const card = fixture.cards[turn++ % fixture.cards.length]!;
+      const key = `${card.id}:${card.version + 1}`;
+      return {
+        key,
+        fire: async () => {
+          const r = await editCard(server.url, fixture.token, card, `fan-out ${turn}`);
+          if (r.key !== key) throw new Error(`expected ${key}, the edit made ${r.key}`);
+          return r;
+        },
+      };
+    },
+  };
+}
+
+function baselineTarget(server: ServerProcess): Target {
+  const boardId = 'board-1';
+  let seq = 0;
+  return {
+    mode: 'baseline',
+    subscription: { query: BASELINE_SUBSCRIPTION, variables: { boardId } },
+    connectionParams: {},
+    next() {
+      seq += 1;
+      const version = seq;
+      const message = JSON.stringify({
+        cursor: String(version),
+        at: new Date().toISOString(),
+        invalidated: [{ typename: 'Card', id: BASELINE_CARD_ID, fields: ['title'], version }],
+      });
+      return {
+        key: `${BASELINE_CARD_ID}:${version}`,
+        fire: async () => {
+          const sent = performance.now();
+          await gql(
+            server.url,
+            `mutation ($b: ID!, $s: Int!, $m: String!) { publish(boardId: $b, seq: $s, message: $m) }`,
+            { b: boardId, s: version, m: message },
+          );
+          return { sent, responded: performance.now() };
+        },
+      };
+    },
+  };
+}
+
+/** Times of one round, in ms on our clock, relative to the commit (or publish). */
+interface Round {
+  received: number;
+  sends: number;
+  frameBytes: number;
+  toResponse: number;
+  toHub: number | null;
+  toFirstSend: number;
+  toLastSend: number;
+  toFirstReceived: number;
+  toMedianReceived: number;
+  toAllReceived: number;
+  responseToAll: number;
+}
+
+interface FanoutResult {
+  mode: ServerMode;
+  n: number;
+  openSeconds: number;
+  /** Server heap before and after opening the connections, bytes. */
+  serverHeap: [number, number];
+  serverHeapPerConn: number;
+  serverRssPerConn: number;
+  clientHeapPerConn: number;
+  clientRssPerConn: number;
+  warmups: number;
+  rounds: Round[];
+  clockError: number;
+}
+
+/** The state of the round in progress, read by every subscriber's callback. */
+interface RoundState {
+  expecting: string | null;
+  arrivals: Float64Array;
+  received: number;
+  cursor: number;
+  onAll: (() => void) | null;
+}
+
+async function runRound(
+  server: ServerProcess,
+  target: Target,
+  state: RoundState,
+  limitMs: number,
+): Promise<Round | null> {
+  state.arrivals.fill(0);
+  state.received = 0;
+  state.cursor = 0;
+  await server.request({ type: 'resetSends' });
+  const trigger = target.next();
+  let timer: NodeJS.Timeout | undefined;
+  const all = new Promise<boolean>((resolve) => {
+    state.onAll = () => resolve(true);
+    timer = setTimeout(() => resolve(false), limitMs);
+  });
+  state.expecting = trigger.key;
+  let responded: number;
+  let complete: boolean;
+  try {
+    ({ responded } = await trigger.fire());
+    complete = await all;
+  } finally {
+    clearTimeout(timer);
+    state.expecting = null;
+    state.onAll = null;
+  }
+  if (!complete) return null;
+  const { sends } = await server.request<{ sends: SendsReport }>({ type: 'sends' });
+  const commits = await server.request<CommitsReport>({ type: 'commits', keys: [state.cursor] });
+  if (commits.committed[0] == null) throw new Error(`no commit time for ${state.cursor}`);
+  const commit = server.toLocal(commits.committed[0]);
+  const hub = commits.toHub[0] == null ? null : server.toLocal(commits.toHub[0]);
+  const sorted = [...state.arrivals].sort((a, b) => a - b);
+  return {
+    received: state.received,
+    sends: sends.count,
+    frameBytes: sends.bytes,
+    toResponse: responded - commit,
+    toHub: hub === null ? null : hub - commit,
+    toFirstSend: server.toLocal(sends.first) - commit,
+    toLastSend: server.toLocal(sends.last) - commit,
+    toFirstReceived: sorted[0]! - commit,
+    toMedianReceived: percentile(sorted, 0.5) - commit,
+    toAllReceived: sorted.at(-1)! - commit,
+    responseToAll: sorted.at(-1)! - responded,
+  };
+}
+
+async function measureFanout(mode: ServerMode, n: number): Promise<FanoutResult> {
+  const server = await ServerProcess.start(mode);
+  try {
+    const target = mode === 'corkboard' ? await corkboardTarget(server) : baselineTarget(server);
+    const state: RoundState = {
+      expecting: null,
+      arrivals: new Float64Array(n),
+      received: 0,
+      cursor: 0,
+      onAll: null,
+    };
+    const onMessage: OnMessage = (index, change, now) => {
+      if (state.expecting === null || state.arrivals[index] !== 0) return;
+      if (keyOf(change) !== state.expecting) return;
+      state.arrivals[index] = now;
+      state.cursor = Number(change.cursor);
+      state.received += 1;
+      if (state.received === n) state.onAll?.();
+    };
+    const serverBefore = await server.memory();
+    const clientBefore = clientMemory();
+    const openStarted = performance.now();
+    const pool = await openPool(
+      server.url,
+      n,
+      target.subscription,
+      target.connectionParams,
+      onMessage,
+    );
+    try {
+      const openSeconds = (performance.now() - openStarted) / 1_000;
+      await until(async () => (await server.subscribers()) >= n, 'the subscriptions', 30_000);
+      // Warm-up: until one change reached every subscriber (all are live, code is hot).
+      let warmups = 0;
+      while ((await runRound(server, target, state, 3_000)) === null) {
+        warmups += 1;
+        if (pool.errors.length > 0) throw new Error(`subscription errors: ${pool.errors[0]}`);
+        if (warmups >= 10) throw new Error(`a change never reached all ${n} subscribers`);
+      }
+      warmups += 1;
+      const serverAfter = await server.memory();
+      const clientAfter = clientMemory();
+      const rounds: Round[] = [];
+      for (let r = 0; r < ROUNDS; r += 1) {
+        await sleep(200);
+        const round = await runRound(server, target, state, 30_000);
+        if (!round) throw new Error(`round ${r}: not all ${n} subscribers received the change`);
+        rounds.push(round);
+      }
+      if (pool.errors.length > 0) throw new Error(`subscription errors: ${pool.errors[0]}`);
+      return {
+        mode,
+        n,
+        openSeconds,
+        serverHeap: [serverBefore.heapUsed, serverAfter.heapUsed],
+        serverHeapPerConn: (serverAfter.heapUsed - serverBefore.heapUsed) / n,
+        serverRssPerConn: (serverAfter.rss - serverBefore.rss) / n,
+        clientHeapPerConn: (clientAfter.heapUsed - clientBefore.heapUsed) / n,
+        clientRssPerConn: (clientAfter.rss - clientBefore.rss) / n,
+        warmups,
+        rounds,
+        clockError: server.clockError,
+      };
+    } finally {
+      await closePool(pool);
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Output, in the style of append.ts and project.ts.
+
+function printTable(header: string[], body: string[][], leftColumns: number): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const b of body) console.log(line(b));
+}
+
+function percentile(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const ms = (value: number) => value.toFixed(2);
+const kb = (bytes: number) => (bytes / 1_024).toFixed(1);
+
+/** Open files this process may have (`ulimit -n`, soft); null when unknown. */
+function openFilesLimit(): number | null {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const soft = line?.split(/\s+/)[3];
+    if (soft === undefined) return null;
+    return soft === 'unlimited' ? Infinity : Number(soft);
+  } catch {
+    return null;
+  }
+}
+
+function reportLatency(result: LatencyResult): void {
+  console.log(
+    `(a) invalidation latency: editCard over HTTP at ${RATE}/s for ${LATENCY_SECONDS} s, ` +
+      `${LATENCY_SUBSCRIBERS} graphql-ws subscribers on the board (ms)`,
+  );
+  printTable(
+    ['measure', 'n', 'p50', 'p95', 'p99', 'max'],
+    result.rows.map((r) => {
+      const sorted = [...r.samples].sort((a, b) => a - b);
+      const q = (p: number) => ms(percentile(sorted, p));
+      return [r.measure, String(sorted.length), q(0.5), q(0.95), q(0.99), q(1)];
+    }),
+    1,
+  );
+  const pairs = result.mutations * LATENCY_SUBSCRIBERS;
+  console.log(
+    `${result.mutations} mutations in ${result.seconds.toFixed(1)} s = ` +
+      `${(result.mutations / result.seconds).toFixed(0)}/s achieved, ${result.failed} failed` +
+      (result.firstFailure ? ` (first: ${result.firstFailure})` : '') +
+      `, ${result.skipped} skipped (card still busy); ${result.missing} of ${pairs} deliveries ` +
+      `missing; ${result.beforeResponse} of ${pairs} arrived before the HTTP response ` +
+      `(negative above); clock error <= ${ms(result.clockError)} ms`,
+  );
+}
+
+function reportFanout(results: FanoutResult[], skipped: string[]): void {
+  console.log(
+    `(b) fan-out: N graphql-ws connections, one subscription each on one board, ONE change; ` +
+      `median of ${ROUNDS} rounds (ms from the commit; baseline: from publish())`,
+  );
+  const med = (r: FanoutResult, pick: (round: Round) => number | null) => {
+    const values = r.rounds.map(pick).filter((v): v is number => v !== null);
+    return values.length > 0 ? ms(median(values)) : '-';
+  };
+  printTable(
+    [
+      'server',
+      'N',
+      '-> response',
+      '-> hub',
+      '-> 1st send',
+      '-> last send',
+      '-> 1st recv',
+      '-> p50 recv',
+      '-> ALL recv',
+      'response -> ALL',
+      'worst ALL',
+    ],
+    results.map((r) => [
+      r.mode,
+      String(r.n),
+      med(r, (x) => x.toResponse),
+      med(r, (x) => x.toHub),
+      med(r, (x) => x.toFirstSend),
+      med(r, (x) => x.toLastSend),
+      med(r, (x) => x.toFirstReceived),
+      med(r, (x) => x.toMedianReceived),
+      med(r, (x) => x.toAllReceived),
+      med(r, (x) => x.responseToAll),
+      ms(Math.max(...r.rounds.map((x) => x.toAllReceived))),
+    ]),
+    1,
+  );
+  console.log();
+  console.log(
+    `memory per idle subscribed connection (KiB; after two GCs, (after - before) / N), ` +
+      `and opening the connections (${OPEN_BATCH} at a time)`,
+  );
+  printTable(
+    [
+      'server',
+      'N',
+      'server heap MiB',
+      'server heap',
+      'server rss',
+      'client heap',
+      'client rss',
+      'open s',
+      'conn/s',
+    ],
+    results.map((r) => [
+      r.mode,
+      String(r.n),
+      r.serverHeap.map((b) => (b / 1_048_576).toFixed(1)).join(' -> '),
+      kb(r.serverHeapPerConn),
+      kb(r.serverRssPerConn),
+      kb(r.clientHeapPerConn),
+      kb(r.clientRssPerConn),
+      r.openSeconds.toFixed(2),
+      (r.n / r.openSeconds).toFixed(0),
+    ]),
+    1,
+  );
+  console.log();
+  console.log('(c) ours / baseline');
+  const ratioRows: string[][] = [];
+  for (const n of FANOUT_SIZES) {
+    const ours = results.find((r) => r.mode === 'corkboard' && r.n === n);
+    const base = results.find((r) => r.mode === 'baseline' && r.n === n);
+    if (!ours || !base) continue;
+    const ratio = (pick: (r: FanoutResult) => number) => (pick(ours) / pick(base)).toFixed(2);
+    const medOf = (pick: (round: Round) => number) => (r: FanoutResult) =>
+      median(r.rounds.map(pick));
+    ratioRows.push([
+      String(n),
+      ratio(medOf((x) => x.toLastSend)),
+      ratio(medOf((x) => x.toAllReceived)),
+      ratio(medOf((x) => x.toResponse)),
+      ratio((r) => r.serverHeapPerConn),
+      ratio((r) => r.serverRssPerConn),
+    ]);
+  }
+  printTable(
+    [
+      'N',
+      'commit -> last send',
+      'commit -> ALL recv',
+      'commit -> response',
+      'heap/conn',
+      'rss/conn',
+    ],
+    ratioRows,
+    1,
+  );
+  const sendsOff = results.filter((r) => r.rounds.some((x) => x.sends !== r.n));
+  for (const r of sendsOff) {
+    console.log(`note: ${r.mode} N=${r.n} sent ${r.rounds.map((x) => x.sends).join('/')} frames`);
+  }
+  for (const mode of ['corkboard', 'baseline'] as const) {
+    const r = results.find((x) => x.mode === mode);
+    if (r) console.log(`${mode}: ${r.rounds[0]!.frameBytes} bytes per message frame`);
+  }
+  const clock = Math.max(...results.map((r) => r.clockError));
+  console.log(`clock error between processes <= ${ms(clock)} ms`);
+  for (const s of skipped) console.log(`skipped: ${s}`);
+}
+
+// ---------------------------------------------------------------------------------------
+
+// The run is bounded: nothing stuck may keep it (or a server child) alive.
+const killChildren = () => {
+  for (const child of children) child.kill('SIGKILL');
+};
+process.once('exit', killChildren);
+setTimeout(() => {
+  console.error(`bench exceeded ${LIMIT_MINUTES} minutes; giving up`);
+  killChildren();
+  process.exit(1);
+}, LIMIT_MINUTES * 60_000).unref();
+
+const progress = (message: string) => console.error(`[live bench] ${message}`);
+const started = performance.now();
+progress(`latency: ${RATE}/s for ${LATENCY_SECONDS} s`);
+const latency = await measureLatency();
+const fanout: FanoutResult[] = [];
+const skipped: string[] = [];
+const fdLimit = openFilesLimit();
+for (const n of FANOUT_SIZES) {
+  if (fdLimit !== null && n + FD_MARGIN > fdLimit) {
+    skipped.push(
+      `N=${n}: needs ${n + FD_MARGIN} open files per process, ulimit -n is ${fdLimit} ` +
+        `(not raised by this bench)`,
+    );
+    continue;
+  }
+  for (const mode of ['corkboard', 'baseline'] as const) {
+    progress(`fan-out: ${mode}, ${n} connections`);
+    try {
+      fanout.push(await measureFanout(mode, n));
+    } catch (error) {
+      skipped.push(`${mode} N=${n}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}
+const load = loadavg()
+  .map((l) => l.toFixed(1))
+  .join(' ');
+console.log(
+  `live benchmark, node ${process.version}, ${cpus().length} CPUs, load average ${load}, ` +
+    `loopback, memory store, ${((performance.now() - started) / 1_000).toFixed(0)} s, ` +
+    `ulimit -n ${fdLimit ?? 'unknown'}`,
+);
+console.log();
+reportLatency(latency);
+console.log();
+reportFanout(fanout, skipped);
