@@ -68,6 +68,20 @@ const range = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('BoardChangeHub', () => {
+  it('hands each of several quick changes to hundreds of subscribers in cursor order', async () => {
+    const { hub, follower, record } = setUp();
+    const streams = Array.from({ length: 300 }, () =>
+      hub.subscribe({ boardId: 'b1', authorize: allowed }),
+    );
+    const entries = range(1, 5).map((c) => entry(c));
+    await record(...entries);
+    // All five arrive before the hub has finished handing out the first.
+    follower.deliver(...entries);
+    const received = await Promise.all(streams.map((s) => take(s, 5)));
+    for (const messages of received) expect(messages.map((m) => m.cursor)).toEqual([1, 2, 3, 4, 5]);
+    hub.stop();
+  });
+
   it('replays after a cursor, then goes live, with no gap and no duplicate while live entries race the replay', async () => {
     const { hub, follower, record } = setUp({ replayPageSize: 2 });
     // Entries 1..10 are recorded; the follower has delivered only up to 4.
