@@ -51,6 +51,7 @@ import type {
   ServerMode,
   ServerRequest,
 } from './liveServer.js';
+import { median, percentile, printTable } from './report.js';
 
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
@@ -776,28 +777,6 @@ async function measureFanout(mode: ServerMode, n: number): Promise<FanoutResult>
 
 // ---------------------------------------------------------------------------------------
 // Output, in the style of append.ts and project.ts.
-
-function printTable(header: string[], body: string[][], leftColumns: number): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
-      .join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const b of body) console.log(line(b));
-}
-
-function percentile(sorted: ArrayLike<number>, q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 const ms = (value: number) => value.toFixed(2);
 const kb = (bytes: number) => (bytes / 1_024).toFixed(1);

@@ -58,6 +58,7 @@ import { ChangeLogFollower } from '../../src/projector/ChangeLogFollower.js';
 import { ProjectorRuntime, type RebuildReport } from '../../src/projector/ProjectorRuntime.js';
 import type { ReadDoc, ReadView } from '../../src/projector/types.js';
 import { openMemoryStorage, type Storage } from '../../src/storage.js';
+import { median, percentile, printTable } from './report.js';
 
 const TARGET_EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 10);
@@ -834,28 +835,6 @@ async function benchMongo(uri: string): Promise<Result> {
 
 // ---------------------------------------------------------------------------------------
 // Output, in the style of append.ts.
-
-function printTable(header: string[], body: string[][], leftColumns: number): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
-      .join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const b of body) console.log(line(b));
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
 
 function report(results: Result[]): void {
   const load = loadavg()
