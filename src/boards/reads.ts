@@ -19,22 +19,40 @@ const byId = <T extends ReadDoc>(view: ReadView, name: string, signal: AbortSign
  * Membership is enforced here: what a viewer may not see reads as absent.
  */
 export class BoardReads {
-  readonly users: DataLoader<string, UserDoc | null>;
-  readonly #boards: DataLoader<string, BoardDoc | null>;
-  readonly #columns: DataLoader<string, ColumnDoc | null>;
-  readonly #cards: DataLoader<string, CardDoc | null>;
-  /** Live cards of a board, in rank order: one query per board for all its columns. */
-  readonly #cardsOfBoard: DataLoader<string, CardDoc[]>;
+  // Loaders are made on first use: a subscription's context keeps its BoardReads for
+  // as long as the socket lives, mostly without reading anything.
+  #users: DataLoader<string, UserDoc | null> | undefined;
+  #boardsById: DataLoader<string, BoardDoc | null> | undefined;
+  #columnsById: DataLoader<string, ColumnDoc | null> | undefined;
+  #cardsById: DataLoader<string, CardDoc | null> | undefined;
+  #liveCardsOfBoard: DataLoader<string, CardDoc[]> | undefined;
 
   constructor(
     private readonly view: ReadView,
     private readonly signal: AbortSignal,
-  ) {
-    this.users = byId<UserDoc>(view, ReadCollection.Users, signal);
-    this.#boards = byId<BoardDoc>(view, ReadCollection.Boards, signal);
-    this.#columns = byId<ColumnDoc>(view, ReadCollection.Columns, signal);
-    this.#cards = byId<CardDoc>(view, ReadCollection.Cards, signal);
-    this.#cardsOfBoard = new DataLoader<string, CardDoc[]>(
+  ) {}
+
+  /** Users by id, batched. */
+  get users(): DataLoader<string, UserDoc | null> {
+    return (this.#users ??= byId<UserDoc>(this.view, ReadCollection.Users, this.signal));
+  }
+
+  get #boards() {
+    return (this.#boardsById ??= byId<BoardDoc>(this.view, ReadCollection.Boards, this.signal));
+  }
+
+  get #columns() {
+    return (this.#columnsById ??= byId<ColumnDoc>(this.view, ReadCollection.Columns, this.signal));
+  }
+
+  get #cards() {
+    return (this.#cardsById ??= byId<CardDoc>(this.view, ReadCollection.Cards, this.signal));
+  }
+
+  /** Live cards of a board, in rank order: one query per board for all its columns. */
+  get #cardsOfBoard() {
+    const { view, signal } = this;
+    return (this.#liveCardsOfBoard ??= new DataLoader<string, CardDoc[]>(
       (boardIds) =>
         Promise.all(
           boardIds.map((boardId) =>
@@ -44,7 +62,7 @@ export class BoardReads {
           ),
         ),
       { batch: false },
-    );
+    ));
   }
 
   /** The generation this request reads. */
@@ -102,14 +120,5 @@ export class BoardReads {
   async cardsOf(column: ColumnDoc): Promise<CardDoc[]> {
     const cards = await this.#cardsOfBoard.load(column.boardId);
     return cards.filter((c) => c.columnId === column._id);
-  }
-
-  /** Forgets everything read so far: the next read sees the latest projected state. */
-  clear(): void {
-    this.users.clearAll();
-    this.#boards.clearAll();
-    this.#columns.clearAll();
-    this.#cards.clearAll();
-    this.#cardsOfBoard.clearAll();
   }
 }
