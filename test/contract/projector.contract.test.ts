@@ -266,6 +266,46 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
   });
 
+  it('lets another runtime take over within the lease time when the holder dies without releasing it', async () => {
+    const side = await open();
+    // The holder dies: its loop stops and its release never reaches the store.
+    const dyingStorage = {
+      ...side.storage,
+      leases: { ...side.storage.leases, release: async () => {} },
+    };
+    const holder = new ProjectorRuntime({
+      store: side.store,
+      storage: {
+        ...dyingStorage,
+        leases: {
+          acquire: (n, o, t) => side.storage.leases.acquire(n, o, t),
+          release: async () => {},
+          requestHandover: (n, o) => side.storage.leases.requestHandover(n, o),
+          holder: (n) => side.storage.leases.holder(n),
+        },
+      },
+      projections: [accountProjection()],
+      logger,
+      leaseTtlMs: 300,
+      owner: 'doomed',
+    });
+    holder.start();
+    await until(() => holder.active);
+    const standby = runtime(side, accountProjection(), 'standby');
+    standby.start();
+    await commitDeposits(side.store, 50);
+    await until(() => caughtUp(side));
+    await holder.stop();
+    expect(await side.storage.leases.holder('projector')).toBe('doomed');
+
+    const died = Date.now();
+    await until(() => standby.active, 5_000);
+    expect(Date.now() - died).toBeLessThan(2_000);
+    await commitDeposits(side.store, 50);
+    await until(() => caughtUp(side));
+    expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
+  });
+
   it('rebuilds while commits keep arriving, and no reader sees an empty or half-built generation', async () => {
     const side = await open();
     const projector = runtime(side);
