@@ -269,14 +269,10 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
   it('lets another runtime take over within the lease time when the holder dies without releasing it', async () => {
     const side = await open();
     // The holder dies: its loop stops and its release never reaches the store.
-    const dyingStorage = {
-      ...side.storage,
-      leases: { ...side.storage.leases, release: async () => {} },
-    };
     const holder = new ProjectorRuntime({
       store: side.store,
       storage: {
-        ...dyingStorage,
+        ...side.storage,
         leases: {
           acquire: (n, o, t) => side.storage.leases.acquire(n, o, t),
           release: async () => {},
