@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Commit, EventStore, FeedPosition } from '../eventstore/types.js';
 import type { Logger } from '../logger.js';
 import { applyCommit } from './applyCommit.js';
-import { Mutex } from './mutex.js';
+import { Mutex } from '../mutex.js';
 import { WriteBehindView } from './WriteBehindView.js';
 import type { Projection, ProjectorStorage, ReadView } from './types.js';
 

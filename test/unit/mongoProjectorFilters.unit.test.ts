@@ -2,6 +2,7 @@ import { MongoServerError, type Db } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
 import { MongoLeases } from '../../src/projector/mongo/MongoLeases.js';
+import { MongoReadModels } from '../../src/projector/mongo/MongoReadModels.js';
 import { expiredRead, isTrimPoint } from '../../src/projector/mongo/changeLogWindow.js';
 import {
   fromChangeLogDoc,
@@ -19,7 +20,7 @@ import {
   translateReadFilter,
   translateSort,
 } from '../../src/projector/mongo/translateReadFilter.js';
-import type { ChangeLogEntry, LeaseStore } from '../../src/projector/types.js';
+import type { ChangeLogEntry, LeaseStore, ReadDoc } from '../../src/projector/types.js';
 
 describe('ReadFilter to MongoDB filter', () => {
   it('turns equality into $eq, which on an array field matches a contained value', () => {
@@ -324,5 +325,59 @@ describe('driver errors', () => {
       false,
     );
     expect(isDuplicateKey(new Error('E11000'))).toBe(false);
+  });
+});
+
+describe('read collection putMany', () => {
+  /** A database whose collections only record their bulk writes. */
+  function recordingDb() {
+    const calls: { collection: string; operations: unknown[]; options: unknown }[] = [];
+    const db = {
+      collection: (collection: string) => ({
+        async bulkWrite(operations: unknown[], options: unknown) {
+          calls.push({ collection, operations, options });
+          return {};
+        },
+      }),
+    } as unknown as Db;
+    const models = new MongoReadModels(db, { pointerCacheMs: 0, dropDelayMs: 0, indexes: {} });
+    return { calls, docs: models.view('g1').collection<ReadDoc & { n: number }>('things') };
+  }
+
+  it('sends one unordered bulk write of replaceOne upserts, skipping undefined fields', async () => {
+    const { calls, docs } = recordingDb();
+    await docs.putMany([
+      { _id: 'a', n: 1 },
+      { _id: 'b', n: 2 },
+    ]);
+    expect(calls).toEqual([
+      {
+        collection: 'rm_g1_things',
+        operations: [
+          { replaceOne: { filter: { _id: 'a' }, replacement: { _id: 'a', n: 1 }, upsert: true } },
+          { replaceOne: { filter: { _id: 'b' }, replacement: { _id: 'b', n: 2 }, upsert: true } },
+        ],
+        options: { ordered: false, ignoreUndefined: true },
+      },
+    ]);
+  });
+
+  it('keeps only the last document of an id given twice, as put in a loop would', async () => {
+    const { calls, docs } = recordingDb();
+    await docs.putMany([
+      { _id: 'a', n: 1 },
+      { _id: 'b', n: 2 },
+      { _id: 'a', n: 3 },
+    ]);
+    expect(calls[0]!.operations).toEqual([
+      { replaceOne: { filter: { _id: 'a' }, replacement: { _id: 'a', n: 3 }, upsert: true } },
+      { replaceOne: { filter: { _id: 'b' }, replacement: { _id: 'b', n: 2 }, upsert: true } },
+    ]);
+  });
+
+  it('sends nothing for no documents (the driver refuses an empty bulk write)', async () => {
+    const { calls, docs } = recordingDb();
+    await docs.putMany([]);
+    expect(calls).toEqual([]);
   });
 });

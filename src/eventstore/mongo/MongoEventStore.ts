@@ -11,6 +11,7 @@ import {
   type MongoClientOptions,
   type TransactionOptions,
 } from 'mongodb';
+import { Mutex } from '../../mutex.js';
 import { EventStoreUnavailable, VersionConflict } from '../errors.js';
 import { UpcasterRegistry } from '../upcasters.js';
 import { satisfies, validateAppendRequest } from '../validation.js';
@@ -30,6 +31,7 @@ import {
   CollectionName,
   IndexName,
   POSITION_COUNTER_ID,
+  WRITE_BSON_OPTIONS,
   fromCommitDoc,
   fromEventDoc,
   toAppendResult,
@@ -62,11 +64,11 @@ export interface MongoEventStoreOptions {
   /**
    * Transaction attempts per append, counting the driver's own retries inside
    * `withTransaction` and ours around it. When they run out, append raises
-   * `EventStoreUnavailable`. Higher than the usual 5 because every commit writes the
-   * one position counter, so concurrent commits conflict even on distinct streams and a
-   * burst of N writers needs up to about N attempts for the last of them. The driver's
-   * backoff (5 ms growing 1.5x per attempt to 500 ms, jittered) keeps 20 attempts within
-   * a few seconds, far below its own 120 s limit.
+   * `EventStoreUnavailable`. Every commit writes the one position counter, so commits of
+   * different instances conflict even on distinct streams (one instance's appends run one
+   * at a time and do not conflict with each other, see `#appends`). The driver's backoff
+   * (5 ms growing 1.5x per attempt to 500 ms, jittered) keeps 20 attempts within a few
+   * seconds, far below its own 120 s limit.
    * @default 20
    */
   maxAttempts?: number;
@@ -103,7 +105,8 @@ const MAJORITY = { level: 'majority' } as const;
  * document in `commits` (what the feed watches), and the idempotency key in `idempotency`.
  *
  * The position counter serialises commits: every transaction increments the same
- * document, so two concurrent commits always write-conflict and one retries. That is the
+ * document, so two concurrent commits always write-conflict and one retries (between
+ * instances; one instance queues its own appends, see `#appends`). That is the
  * price of a gapless global position in commit order, which the feed relies on to deliver
  * every commit exactly once and in order without trusting resume tokens. At the write
  * rates of collaborative boards (people editing, not machines streaming) one counter
@@ -123,6 +126,20 @@ export class MongoEventStore implements EventStore {
   readonly #maxAttempts: number;
   readonly #feedOptions: CommitFeedOptions;
   readonly #feeds = new Set<MongoCommitFeed>();
+  /**
+   * This instance's append transactions, one at a time in arrival order. Every commit
+   * writes the one counter document, and a transaction that writes a document another
+   * transaction has modified since its snapshot or not yet committed fails at once with
+   * WriteConflict instead of waiting (manual, "In-progress Transactions and Write
+   * Conflicts"; see `#writeCommit`). Run concurrently, the appends of one process would
+   * only conflict with each other, and the retries are unfair: a writer that just
+   * committed starts its next append at once while the losers sleep the driver's growing
+   * backoff (`ClientSession.withTransaction`, step 2.1), so under a steady load a loser can
+   * exhaust `maxAttempts` while others keep committing. Queued, they commit at the same
+   * rate (the counter serialised them anyway) and spend attempts only on conflicts with
+   * other instances.
+   */
+  readonly #appends = new Mutex();
   #closed = false;
 
   constructor(options: MongoEventStoreOptions) {
@@ -207,11 +224,13 @@ export class MongoEventStore implements EventStore {
   }
 
   /**
-   * Appends in one transaction. Honours `signal` before starting and between attempts;
-   * an attempt already sent to the server is not interrupted, since aborting mid-commit
-   * would leave its outcome unknown. Throws `VersionConflict`, `EventStoreValidationError`,
-   * `EventStoreUnavailable` (retries exhausted, or a driver error retrying cannot fix;
-   * the cause is attached), or the signal's reason. Never a raw driver error.
+   * Appends in one transaction. Honours `signal` before starting and between attempts
+   * (an append queued behind this instance's earlier ones sees an abort when its turn
+   * comes); an attempt already sent to the server is not interrupted, since aborting
+   * mid-commit would leave its outcome unknown. Throws `VersionConflict`,
+   * `EventStoreValidationError`, `EventStoreUnavailable` (retries exhausted, or a driver
+   * error retrying cannot fix; the cause is attached), or the signal's reason. Never a raw
+   * driver error.
    */
   async append(
     request: AppendRequest,
@@ -233,6 +252,12 @@ export class MongoEventStore implements EventStore {
       const first = await this.#firstResult(key);
       if (first) return first;
     }
+    // The transaction re-checks the key and the signal, so waiting in the queue is safe.
+    return this.#appends.run(() => this.#transact(request, signal));
+  }
+
+  async #transact(request: AppendRequest, signal: AbortSignal | undefined): Promise<AppendResult> {
+    const key = request.idempotencyKey;
     const budget: AttemptBudget = { attempts: 0, lastError: undefined };
     const session = this.#client.startSession();
     try {
@@ -365,10 +390,11 @@ export class MongoEventStore implements EventStore {
     if (written.matchedCount !== expectedUpdates) throw new HeadMoved();
 
     const commit = this.#newCommit(request, counter.value, actual);
-    await this.#events.insertMany(toEventDocs(commit), { session, ordered: true });
-    await this.#commits.insertOne(commit, { session });
+    const write = { session, ...WRITE_BSON_OPTIONS };
+    await this.#events.insertMany(toEventDocs(commit), { ...write, ordered: true });
+    await this.#commits.insertOne(commit, write);
     const result = toAppendResult(commit, headsAfter(request, actual));
-    if (key !== undefined) await this.#idempotency.insertOne({ _id: key, result }, { session });
+    if (key !== undefined) await this.#idempotency.insertOne({ _id: key, result }, write);
     return result;
   }
 

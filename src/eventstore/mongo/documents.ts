@@ -14,6 +14,17 @@ export const CollectionName = {
 } as const;
 export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName];
 
+/**
+ * BSON options of every write of event data and metadata. By default the driver stores an
+ * `undefined` field as `null` (driver docs, "BSON Settings: Undefined Values": "By default,
+ * the driver serializes undefined values as null values during write operations"), so
+ * `{ note: undefined }` would read back as `{ note: null }`, which a reader may take for an
+ * explicit null (e.g. "unassign"). With `ignoreUndefined` the field is left out, as
+ * `JSON.stringify` does and as the memory adapter's reads treat it (absent and undefined
+ * alike). Undefined array elements still become null, as in JSON.
+ */
+export const WRITE_BSON_OPTIONS = { ignoreUndefined: true } as const;
+
 /** `_id` of the one counter document that hands out commit positions. */
 export const POSITION_COUNTER_ID = 'position';
 

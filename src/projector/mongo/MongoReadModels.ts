@@ -120,12 +120,17 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
   }
 
   async putMany(docs: readonly T[]): Promise<void> {
-    if (docs.length === 0) return;
+    // Only the last document per `_id`, as `put` in a loop would leave: the bulk write is
+    // unordered, and MongoDB may apply an unordered list in any order (manual,
+    // db.collection.initializeUnorderedBulkOp(), "Order of Operation": "applications should
+    // not depend on the ordering"), so two writes of one `_id` could land either way.
+    const latest = [...new Map(docs.map((doc) => [doc._id, doc])).values()];
+    if (latest.length === 0) return;
     // One bulkWrite of replaceOne upserts: the same write as `put` per document, in one
-    // round trip. Unordered, so the server may apply them in parallel (manual,
-    // db.collection.bulkWrite(), "ordered"); ids are distinct, so order does not matter.
+    // round trip. Unordered, so the server may apply them in parallel; `ignoreUndefined`
+    // is honoured by the bulk's serializer as by `put`'s.
     await this.docs.bulkWrite(
-      docs.map((doc): AnyBulkWriteOperation<StoredReadDoc> => ({
+      latest.map((doc): AnyBulkWriteOperation<StoredReadDoc> => ({
         replaceOne: {
           filter: { _id: doc._id },
           replacement: doc,
