@@ -31,7 +31,8 @@ const config: CodegenConfig = {
         enumsAsTypes: true,
         strictScalars: true,
         scalars: { DateTime: 'string', Cursor: 'string' },
-        nonOptionalTypename: true,
+        // __typename is typed only where a document selects it, as the server returns it.
+        skipTypename: true,
         skipTypeNameForRoot: true,
         // Nullable result fields are `T | null`, never absent. The same switch makes a
         // nullable variable required unless it has a default: the operations give

@@ -138,7 +138,7 @@ export type SetWipLimitInput = {
 export type BoardsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type BoardsQuery = { boards: Array<{ __typename: 'Board', id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ __typename: 'User', id: string, username: string, displayName: string }>, columns: Array<{ __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> }> };
+export type BoardsQuery = { boards: Array<{ id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ id: string, username: string, displayName: string }>, columns: Array<{ id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> }> };
 
 export type BoardQueryVariables = Exact<{
   id: Scalars['ID']['input'];
@@ -146,7 +146,7 @@ export type BoardQueryVariables = Exact<{
 }>;
 
 
-export type BoardQuery = { board: { __typename: 'Board', id: string, version: number, name: string, createdAt: string, updatedAt: string, columns: Array<{ __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number, cards: { __typename: 'CardConnection', edges: Array<{ __typename: 'CardEdge', cursor: string, node: { __typename: 'Card', id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { __typename: 'User', id: string, username: string, displayName: string } | null, column: { __typename: 'Column', id: string } } }>, pageInfo: { __typename: 'PageInfo', hasNextPage: boolean, endCursor: string | null } } }>, members: Array<{ __typename: 'User', id: string, username: string, displayName: string }> } | null };
+export type BoardQuery = { board: { id: string, version: number, name: string, createdAt: string, updatedAt: string, columns: Array<{ id: string, version: number, name: string, wipLimit: number | null, cardCount: number, cards: { edges: Array<{ cursor: string, node: { id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { id: string, username: string, displayName: string } | null, column: { id: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } }>, members: Array<{ id: string, username: string, displayName: string }> } | null };
 
 export type NodeQueryVariables = Exact<{
   id: Scalars['ID']['input'];
@@ -154,8 +154,8 @@ export type NodeQueryVariables = Exact<{
 
 
 export type NodeQuery = { node:
-    | { __typename: 'Board', id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ __typename: 'User', id: string, username: string, displayName: string }>, columns: Array<{ __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> }
-    | { __typename: 'Card', id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { __typename: 'User', id: string, username: string, displayName: string } | null, column: { __typename: 'Column', id: string } }
+    | { __typename: 'Board', id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ id: string, username: string, displayName: string }>, columns: Array<{ id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> }
+    | { __typename: 'Card', id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { id: string, username: string, displayName: string } | null, column: { id: string } }
     | { __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number }
     | { __typename: 'User', id: string, username: string, displayName: string }
    | null };
@@ -166,7 +166,7 @@ export type CreateBoardMutationVariables = Exact<{
 
 
 export type CreateBoardMutation = { createBoard:
-    | { __typename: 'CreateBoardSuccess', board: { __typename: 'Board', id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ __typename: 'User', id: string, username: string, displayName: string }>, columns: Array<{ __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> } }
+    | { __typename: 'CreateBoardSuccess', board: { id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ id: string, username: string, displayName: string }>, columns: Array<{ id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> } }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
    };
@@ -179,10 +179,10 @@ export type RenameBoardMutationVariables = Exact<{
 export type RenameBoardMutation = { renameBoard:
     | { __typename: 'ForbiddenError', code: ErrorCode, message: string }
     | { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string }
-    | { __typename: 'RenameBoardSuccess', board: { __typename: 'Board', id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ __typename: 'User', id: string, username: string, displayName: string }>, columns: Array<{ __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> } }
+    | { __typename: 'RenameBoardSuccess', board: { id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ id: string, username: string, displayName: string }>, columns: Array<{ id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> } }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
-    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ __typename: 'ConflictingChange', version: number, eventType: string, fields: Array<string>, at: string, actor: { __typename: 'User', id: string, username: string, displayName: string } | null }> }
+    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ version: number, eventType: string, fields: Array<string>, at: string, actor: { id: string, username: string, displayName: string } | null }> }
    };
 
 export type AddMemberMutationVariables = Exact<{
@@ -191,12 +191,12 @@ export type AddMemberMutationVariables = Exact<{
 
 
 export type AddMemberMutation = { addMember:
-    | { __typename: 'AddMemberSuccess', board: { __typename: 'Board', id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ __typename: 'User', id: string, username: string, displayName: string }>, columns: Array<{ __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> } }
+    | { __typename: 'AddMemberSuccess', board: { id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ id: string, username: string, displayName: string }>, columns: Array<{ id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> } }
     | { __typename: 'ForbiddenError', code: ErrorCode, message: string }
     | { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
-    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ __typename: 'ConflictingChange', version: number, eventType: string, fields: Array<string>, at: string, actor: { __typename: 'User', id: string, username: string, displayName: string } | null }> }
+    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ version: number, eventType: string, fields: Array<string>, at: string, actor: { id: string, username: string, displayName: string } | null }> }
    };
 
 export type CardQueryVariables = Exact<{
@@ -206,7 +206,7 @@ export type CardQueryVariables = Exact<{
 
 export type CardQuery = { card:
     | { __typename: 'Board' }
-    | { __typename: 'Card', id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { __typename: 'User', id: string, username: string, displayName: string } | null, column: { __typename: 'Column', id: string } }
+    | { __typename: 'Card', id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { id: string, username: string, displayName: string } | null, column: { id: string } }
     | { __typename: 'Column' }
     | { __typename: 'User' }
    | null };
@@ -217,7 +217,7 @@ export type AddCardMutationVariables = Exact<{
 
 
 export type AddCardMutation = { addCard:
-    | { __typename: 'AddCardSuccess', card: { __typename: 'Card', id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { __typename: 'User', id: string, username: string, displayName: string } | null, column: { __typename: 'Column', id: string } }, column: { __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number } }
+    | { __typename: 'AddCardSuccess', card: { id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { id: string, username: string, displayName: string } | null, column: { id: string } }, column: { id: string, version: number, name: string, wipLimit: number | null, cardCount: number } }
     | { __typename: 'ForbiddenError', code: ErrorCode, message: string }
     | { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
@@ -231,12 +231,12 @@ export type EditCardMutationVariables = Exact<{
 
 
 export type EditCardMutation = { editCard:
-    | { __typename: 'EditCardSuccess', merged: boolean, card: { __typename: 'Card', id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { __typename: 'User', id: string, username: string, displayName: string } | null, column: { __typename: 'Column', id: string } } }
+    | { __typename: 'EditCardSuccess', merged: boolean, card: { id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { id: string, username: string, displayName: string } | null, column: { id: string } } }
     | { __typename: 'ForbiddenError', code: ErrorCode, message: string }
     | { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
-    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ __typename: 'ConflictingChange', version: number, eventType: string, fields: Array<string>, at: string, actor: { __typename: 'User', id: string, username: string, displayName: string } | null }> }
+    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ version: number, eventType: string, fields: Array<string>, at: string, actor: { id: string, username: string, displayName: string } | null }> }
    };
 
 export type MoveCardMutationVariables = Exact<{
@@ -246,11 +246,11 @@ export type MoveCardMutationVariables = Exact<{
 
 export type MoveCardMutation = { moveCard:
     | { __typename: 'ForbiddenError', code: ErrorCode, message: string }
-    | { __typename: 'MoveCardSuccess', card: { __typename: 'Card', id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { __typename: 'User', id: string, username: string, displayName: string } | null, column: { __typename: 'Column', id: string } }, from: { __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number }, to: { __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number } }
+    | { __typename: 'MoveCardSuccess', card: { id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { id: string, username: string, displayName: string } | null, column: { id: string } }, from: { id: string, version: number, name: string, wipLimit: number | null, cardCount: number }, to: { id: string, version: number, name: string, wipLimit: number | null, cardCount: number } }
     | { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
-    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ __typename: 'ConflictingChange', version: number, eventType: string, fields: Array<string>, at: string, actor: { __typename: 'User', id: string, username: string, displayName: string } | null }> }
+    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ version: number, eventType: string, fields: Array<string>, at: string, actor: { id: string, username: string, displayName: string } | null }> }
     | { __typename: 'WipLimitReachedError', columnId: string, wipLimit: number, code: ErrorCode, message: string }
    };
 
@@ -260,12 +260,12 @@ export type ArchiveCardMutationVariables = Exact<{
 
 
 export type ArchiveCardMutation = { archiveCard:
-    | { __typename: 'ArchiveCardSuccess', card: { __typename: 'Card', id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { __typename: 'User', id: string, username: string, displayName: string } | null, column: { __typename: 'Column', id: string } }, column: { __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number } }
+    | { __typename: 'ArchiveCardSuccess', card: { id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { id: string, username: string, displayName: string } | null, column: { id: string } }, column: { id: string, version: number, name: string, wipLimit: number | null, cardCount: number } }
     | { __typename: 'ForbiddenError', code: ErrorCode, message: string }
     | { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
-    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ __typename: 'ConflictingChange', version: number, eventType: string, fields: Array<string>, at: string, actor: { __typename: 'User', id: string, username: string, displayName: string } | null }> }
+    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ version: number, eventType: string, fields: Array<string>, at: string, actor: { id: string, username: string, displayName: string } | null }> }
    };
 
 export type ColumnQueryVariables = Exact<{
@@ -278,7 +278,7 @@ export type ColumnQueryVariables = Exact<{
 export type ColumnQuery = { column:
     | { __typename: 'Board' }
     | { __typename: 'Card' }
-    | { __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number, board: { __typename: 'Board', id: string }, cards: { __typename: 'CardConnection', edges: Array<{ __typename: 'CardEdge', cursor: string, node: { __typename: 'Card', id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { __typename: 'User', id: string, username: string, displayName: string } | null, column: { __typename: 'Column', id: string } } }>, pageInfo: { __typename: 'PageInfo', hasNextPage: boolean, endCursor: string | null } } }
+    | { __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number, board: { id: string }, cards: { edges: Array<{ cursor: string, node: { id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { id: string, username: string, displayName: string } | null, column: { id: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } }
     | { __typename: 'User' }
    | null };
 
@@ -288,12 +288,12 @@ export type AddColumnMutationVariables = Exact<{
 
 
 export type AddColumnMutation = { addColumn:
-    | { __typename: 'AddColumnSuccess', column: { __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number }, board: { __typename: 'Board', id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ __typename: 'User', id: string, username: string, displayName: string }>, columns: Array<{ __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> } }
+    | { __typename: 'AddColumnSuccess', column: { id: string, version: number, name: string, wipLimit: number | null, cardCount: number }, board: { id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ id: string, username: string, displayName: string }>, columns: Array<{ id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> } }
     | { __typename: 'ForbiddenError', code: ErrorCode, message: string }
     | { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
-    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ __typename: 'ConflictingChange', version: number, eventType: string, fields: Array<string>, at: string, actor: { __typename: 'User', id: string, username: string, displayName: string } | null }> }
+    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ version: number, eventType: string, fields: Array<string>, at: string, actor: { id: string, username: string, displayName: string } | null }> }
    };
 
 export type MoveColumnMutationVariables = Exact<{
@@ -303,11 +303,11 @@ export type MoveColumnMutationVariables = Exact<{
 
 export type MoveColumnMutation = { moveColumn:
     | { __typename: 'ForbiddenError', code: ErrorCode, message: string }
-    | { __typename: 'MoveColumnSuccess', board: { __typename: 'Board', id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ __typename: 'User', id: string, username: string, displayName: string }>, columns: Array<{ __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> } }
+    | { __typename: 'MoveColumnSuccess', board: { id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ id: string, username: string, displayName: string }>, columns: Array<{ id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> } }
     | { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
-    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ __typename: 'ConflictingChange', version: number, eventType: string, fields: Array<string>, at: string, actor: { __typename: 'User', id: string, username: string, displayName: string } | null }> }
+    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ version: number, eventType: string, fields: Array<string>, at: string, actor: { id: string, username: string, displayName: string } | null }> }
    };
 
 export type SetWipLimitMutationVariables = Exact<{
@@ -318,10 +318,10 @@ export type SetWipLimitMutationVariables = Exact<{
 export type SetWipLimitMutation = { setWipLimit:
     | { __typename: 'ForbiddenError', code: ErrorCode, message: string }
     | { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string }
-    | { __typename: 'SetWipLimitSuccess', merged: boolean, column: { __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number } }
+    | { __typename: 'SetWipLimitSuccess', merged: boolean, column: { id: string, version: number, name: string, wipLimit: number | null, cardCount: number } }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
-    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ __typename: 'ConflictingChange', version: number, eventType: string, fields: Array<string>, at: string, actor: { __typename: 'User', id: string, username: string, displayName: string } | null }> }
+    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ version: number, eventType: string, fields: Array<string>, at: string, actor: { id: string, username: string, displayName: string } | null }> }
    };
 
 export type ArchiveDoneCardsMutationVariables = Exact<{
@@ -330,20 +330,20 @@ export type ArchiveDoneCardsMutationVariables = Exact<{
 
 
 export type ArchiveDoneCardsMutation = { archiveDoneCards:
-    | { __typename: 'ArchiveDoneCardsSuccess', archivedCount: number, column: { __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number } }
+    | { __typename: 'ArchiveDoneCardsSuccess', archivedCount: number, column: { id: string, version: number, name: string, wipLimit: number | null, cardCount: number } }
     | { __typename: 'ForbiddenError', code: ErrorCode, message: string }
     | { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
    };
 
-export type UserFieldsFragment = { __typename: 'User', id: string, username: string, displayName: string };
+export type UserFieldsFragment = { id: string, username: string, displayName: string };
 
-export type ColumnFieldsFragment = { __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number };
+export type ColumnFieldsFragment = { id: string, version: number, name: string, wipLimit: number | null, cardCount: number };
 
-export type BoardFieldsFragment = { __typename: 'Board', id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ __typename: 'User', id: string, username: string, displayName: string }>, columns: Array<{ __typename: 'Column', id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> };
+export type BoardFieldsFragment = { id: string, version: number, name: string, createdAt: string, updatedAt: string, members: Array<{ id: string, username: string, displayName: string }>, columns: Array<{ id: string, version: number, name: string, wipLimit: number | null, cardCount: number }> };
 
-export type CardFieldsFragment = { __typename: 'Card', id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { __typename: 'User', id: string, username: string, displayName: string } | null, column: { __typename: 'Column', id: string } };
+export type CardFieldsFragment = { id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { id: string, username: string, displayName: string } | null, column: { id: string } };
 
 type ErrorFields_ForbiddenError_Fragment = { __typename: 'ForbiddenError', code: ErrorCode, message: string };
 
@@ -355,7 +355,7 @@ type ErrorFields_UsernameTakenError_Fragment = { __typename: 'UsernameTakenError
 
 type ErrorFields_ValidationError_Fragment = { __typename: 'ValidationError', field: string, code: ErrorCode, message: string };
 
-type ErrorFields_VersionConflictError_Fragment = { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ __typename: 'ConflictingChange', version: number, eventType: string, fields: Array<string>, at: string, actor: { __typename: 'User', id: string, username: string, displayName: string } | null }> };
+type ErrorFields_VersionConflictError_Fragment = { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ version: number, eventType: string, fields: Array<string>, at: string, actor: { id: string, username: string, displayName: string } | null }> };
 
 type ErrorFields_WipLimitReachedError_Fragment = { __typename: 'WipLimitReachedError', columnId: string, wipLimit: number, code: ErrorCode, message: string };
 
@@ -375,12 +375,12 @@ export type BoardChangesSubscriptionVariables = Exact<{
 }>;
 
 
-export type BoardChangesSubscription = { boardChanges: { __typename: 'BoardChange', cursor: string, boardId: string, operation: string, at: string, resyncRequired: boolean, actor: { __typename: 'User', id: string, username: string, displayName: string } | null, invalidated: Array<{ __typename: 'Invalidation', typename: string, id: string, fields: Array<string>, version: number }> } };
+export type BoardChangesSubscription = { boardChanges: { cursor: string, boardId: string, operation: string, at: string, resyncRequired: boolean, actor: { id: string, username: string, displayName: string } | null, invalidated: Array<{ typename: string, id: string, fields: Array<string>, version: number }> } };
 
 export type MeQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MeQuery = { me: { __typename: 'User', id: string, username: string, displayName: string } | null };
+export type MeQuery = { me: { id: string, username: string, displayName: string } | null };
 
 export type RegisterUserMutationVariables = Exact<{
   input: RegisterUserInput;
@@ -388,7 +388,7 @@ export type RegisterUserMutationVariables = Exact<{
 
 
 export type RegisterUserMutation = { registerUser:
-    | { __typename: 'RegisterUserSuccess', token: string, user: { __typename: 'User', id: string, username: string, displayName: string } }
+    | { __typename: 'RegisterUserSuccess', token: string, user: { id: string, username: string, displayName: string } }
     | { __typename: 'UsernameTakenError', username: string, code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
    };
