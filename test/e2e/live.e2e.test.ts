@@ -1,34 +1,32 @@
 import { once } from 'node:events';
+import type { GraphQLFormattedError } from 'graphql';
+import { print } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { BoardDoc } from '../../src/boards/readModel.js';
 import { LiveCloseCode, LiveErrorCode } from '../../src/live/limits.js';
+import type { BoardChange } from '../../src/sdk/boardChanges.js';
+import { CorkboardRequestError } from '../../src/sdk/CorkboardRequestError.js';
+import {
+  createCorkboardClient,
+  type CorkboardClient,
+  type CorkboardOperations,
+} from '../../src/sdk/createCorkboardClient.js';
+import { BoardChangesDocument } from '../../src/sdk/generated/graphql.js';
 import { openMemoryStorage } from '../../src/storage.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
-const CHANGES = `subscription ($boardId: ID!, $after: Cursor) {
-  boardChanges(boardId: $boardId, after: $after) {
-    cursor boardId operation actor { username } at resyncRequired
-    invalidated { typename id fields version }
-  }
-}`;
+// Clients talk to the server through the typed SDK. Raw graphql-ws, `ws` and HTTP are
+// used only for what the SDK hides on purpose: several subscriptions on one socket, a
+// socket that stops reading or never initialises, other ways to send the token, SSE.
 
-interface Invalidation {
-  typename: string;
-  id: string;
-  fields: string[];
-  version: number;
-}
-interface Change {
-  cursor: string;
-  boardId: string;
-  operation: string;
-  actor: { username: string } | null;
-  at: string;
-  resyncRequired: boolean;
-  invalidated: Invalidation[];
-}
+/** The SDK's own subscription, for the tests that speak the protocol themselves. */
+const CHANGES = print(BoardChangesDocument);
+
+/** What the server sends: the generated type claims a `__typename` the document does not select. */
+type Invalidation = Omit<BoardChange['invalidated'][number], '__typename'>;
+type Ref = { id: string; version: number };
 
 /** Polls `condition` until it holds (or fails the test after `timeoutMs`). */
 async function until(condition: () => boolean, what: string, timeoutMs = 5_000) {
@@ -39,39 +37,137 @@ async function until(condition: () => boolean, what: string, timeoutMs = 5_000) 
   }
 }
 
-const openClients: Client[] = [];
-function wsClient(s: TestServer, token?: string): Client {
+/** Waits until the server holds `n` subscribers (so "from now on" has begun). */
+const subscribed = (s: TestServer, n: number) =>
+  until(() => s.app.live.stats().subscribers >= n, `${n} subscribers`);
+
+/** Undone after each test: subscriptions, graphql-ws clients and sockets still open. */
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
+});
+
+/**
+ * An SDK client of `s`, signed in with `token` when given. It does not reconnect: these
+ * tests check what the server delivers on one connection, which a silent resume would
+ * hide; a dropped socket ends the subscription with an error instead.
+ */
+const clientOf = (s: TestServer, token?: string, webSocketImpl: unknown = WebSocket) =>
+  createCorkboardClient({
+    url: `${s.url}/graphql`,
+    ...(token ? { token } : {}),
+    webSocketImpl,
+    reconnect: { maxAttempts: 0 },
+  });
+
+/** The mutations of the SDK: each resolves to a union with a `<Name>Success` member. */
+type Mutation = Exclude<
+  keyof CorkboardOperations,
+  'me' | 'boards' | 'board' | 'node' | 'column' | 'card'
+>;
+type InputOf<K extends Mutation> = Parameters<CorkboardClient[K]>[0]['input'];
+type SuccessOf<K extends Mutation> = Extract<
+  Awaited<ReturnType<CorkboardClient[K]>>,
+  { __typename: `${Capitalize<K>}Success` }
+>;
+
+/** Runs one mutation through the SDK and returns its success member (throws on any other). */
+async function commit<K extends Mutation>(
+  client: CorkboardClient,
+  name: K,
+  input: InputOf<K>,
+): Promise<SuccessOf<K>> {
+  const send = client[name] as (variables: {
+    input: InputOf<K>;
+  }) => Promise<{ __typename: string }>;
+  const result = await send({ input });
+  if (result.__typename !== `${name[0]!.toUpperCase()}${name.slice(1)}Success`) {
+    throw new Error(`${name}: ${JSON.stringify(result)}`);
+  }
+  return result as SuccessOf<K>;
+}
+
+/** Registers `username` through the SDK: its id, its token and a client signed in as it. */
+async function signUp(s: TestServer, username: string) {
+  const { token, user } = await commit(clientOf(s), 'registerUser', {
+    username,
+    displayName: username,
+  });
+  return { id: user.id, token, client: clientOf(s, token) };
+}
+
+/** A new board with one column `Todo`. */
+async function boardWithColumn(client: CorkboardClient, name: string) {
+  const { board } = await commit(client, 'createBoard', { name });
+  const { column } = await commit(client, 'addColumn', {
+    boardId: board.id,
+    name: 'Todo',
+    expectedVersion: board.version,
+  });
+  return { board, column };
+}
+
+/** What one subscription received, and how it ended. */
+interface Feed {
+  changes: BoardChange[];
+  errors: GraphQLFormattedError[];
+  completed: boolean;
+}
+
+/**
+ * `client.boardChanges(boardId, { after })`, consumed in the background. `stop()` aborts
+ * it (closing its socket) and resolves once the iteration has ended.
+ */
+function follow(client: CorkboardClient, boardId: string, after?: string) {
+  const abort = new AbortController();
+  const feed: Feed = { changes: [], errors: [], completed: false };
+  const ended = (async () => {
+    try {
+      for await (const change of client.boardChanges(boardId, { after, signal: abort.signal })) {
+        feed.changes.push(change);
+      }
+    } catch (error) {
+      feed.errors.push(
+        ...(error instanceof CorkboardRequestError && error.errors.length > 0
+          ? error.errors
+          : [{ message: String(error) }]),
+      );
+    } finally {
+      feed.completed = true;
+    }
+  })();
+  const stop = () => {
+    abort.abort();
+    return ended;
+  };
+  cleanups.push(stop);
+  return Object.assign(feed, { stop });
+}
+
+/** A raw graphql-ws client: for what the SDK does not do (its own connectionParams, ...). */
+function rawClient(s: TestServer, connectionParams: Record<string, unknown>): Client {
   const client = createClient({
     url: s.wsUrl,
     webSocketImpl: WebSocket,
-    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+    connectionParams,
     retryAttempts: 0,
   });
-  openClients.push(client);
+  cleanups.push(() => client.dispose());
   return client;
 }
 
-/** One `boardChanges` subscription, recording what arrives. */
-function follow(client: Client, variables: { boardId: string; after?: string | null }) {
-  const feed = {
-    changes: [] as Change[],
-    errors: [] as { message: string; extensions?: Record<string, unknown> }[],
-    data: [] as unknown[],
-    completed: false,
-    stop: () => {},
-  };
-  feed.stop = client.subscribe<{ boardChanges: Change }>(
-    { query: CHANGES, variables },
+/** One `boardChanges` subscription on a raw graphql-ws client, recording what arrives. */
+function followRaw(client: Client, boardId: string): Feed {
+  const feed: Feed = { changes: [], errors: [], completed: false };
+  client.subscribe<{ boardChanges: BoardChange }>(
+    { query: CHANGES, variables: { boardId } },
     {
       next: (result) => {
-        if (result.errors) feed.errors.push(...(result.errors as never[]));
-        if (result.data !== undefined) feed.data.push(result.data);
+        if (result.errors) feed.errors.push(...result.errors);
         if (result.data?.boardChanges) feed.changes.push(result.data.boardChanges);
       },
       error: (error) => {
-        feed.errors.push(
-          ...(Array.isArray(error) ? error : [{ message: String((error as Error).message) }]),
-        );
+        feed.errors.push(...(Array.isArray(error) ? error : [{ message: String(error) }]));
         feed.completed = true;
       },
       complete: () => {
@@ -82,45 +178,33 @@ function follow(client: Client, variables: { boardId: string; after?: string | n
   return feed;
 }
 
-/** Waits until the server holds `n` subscribers (so "from now on" has begun). */
-const subscribed = (s: TestServer, n: number) =>
-  until(() => s.app.live.stats().subscribers >= n, `${n} subscribers`);
-
-const SELECTIONS: Record<string, string> = {
-  createBoard: 'board { id version }',
-  renameBoard: 'board { id version }',
-  addMember: 'board { id version }',
-  addColumn: 'column { id version } board { id version }',
-  moveColumn: 'board { id version }',
-  setWipLimit: 'column { id version }',
-  addCard: 'card { id version } column { id version }',
-  editCard: 'card { id version }',
-  moveCard: 'card { id version } from { id version } to { id version }',
-  archiveCard: 'card { id version } column { id version }',
-  archiveDoneCards: 'column { id version } archivedCount',
-};
-type Ref = { id: string; version: number };
-
-/** Runs one mutation over HTTP and returns its success payload (throws on anything else). */
-async function mutate(
-  s: TestServer,
-  token: string,
-  name: string,
-  input: Record<string, unknown>,
-): Promise<Record<string, any>> {
-  const type = name[0]!.toUpperCase() + name.slice(1);
-  const r = await s.gql(
-    `mutation ($i: ${type}Input!) { r: ${name}(input: $i) { __typename
-      ... on ${type}Success { ${SELECTIONS[name]} } ... on Error { code message } } }`,
-    { i: input },
-    token,
-  );
-  const payload = r.data?.r;
-  if (payload?.__typename !== `${type}Success`) {
-    throw new Error(`${name}: ${JSON.stringify(r)}`);
-  }
-  return payload;
+/** A raw graphql-transport-ws socket, closed after the test. */
+function rawSocket(s: TestServer) {
+  const socket = new WebSocket(s.wsUrl, 'graphql-transport-ws');
+  cleanups.push(() => socket.terminate());
+  return socket;
 }
+
+/** A raw socket that sent `connection_init` (with `payload` when given) and got the ack. */
+async function acknowledgedSocket(s: TestServer, payload?: Record<string, unknown>) {
+  const socket = rawSocket(s);
+  await once(socket, 'open');
+  send(socket, { type: 'connection_init', ...(payload ? { payload } : {}) });
+  const [ack] = (await once(socket, 'message')) as [Buffer];
+  expect(JSON.parse(ack.toString())).toEqual({ type: 'connection_ack' });
+  return socket;
+}
+const send = (socket: WebSocket, message: Record<string, unknown>) =>
+  socket.send(JSON.stringify(message));
+
+/** A `ws` WebSocket for the SDK that also keeps every message the server sent on it. */
+const recordingWebSocket = (received: any[]) =>
+  class extends WebSocket {
+    constructor(...args: ConstructorParameters<typeof WebSocket>) {
+      super(...args);
+      this.on('message', (data: Buffer) => received.push(JSON.parse(data.toString())));
+    }
+  };
 
 const inv = (typename: string, ref: Ref, fields: string[]): Invalidation => ({
   typename,
@@ -133,40 +217,40 @@ const normalized = (invalidated: Invalidation[]) =>
     .map((i) => ({ ...i, fields: [...i.fields].sort() }))
     .sort((a, b) => `${a.typename}${a.id}`.localeCompare(`${b.typename}${b.id}`));
 
-afterEach(() => {
-  for (const client of openClients.splice(0)) void client.dispose();
-});
+/** The raw id inside a global ID. */
+const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString('utf8').split(':')[1]!;
 
 describe('boardChanges over graphql-ws', () => {
   let s: TestServer;
-  let alice: { id: string; token: string };
+  let alice: Awaited<ReturnType<typeof signUp>>;
   beforeAll(async () => {
     s = await startTestServer();
-    alice = await s.register('alice');
+    alice = await signUp(s, 'alice');
   });
   afterAll(async () => {
     await s.close();
   });
 
   it('pushes exactly one message per commit, in order, naming exactly what each mutation made stale', async () => {
-    const bob = await s.register('bob');
+    const bob = await signUp(s, 'bob');
+    const a = alice.client;
     // A first board, only to learn a cursor from before the second one exists.
-    const other = (await mutate(s, alice.token, 'createBoard', { name: 'Other' })).board as Ref;
-    const client = wsClient(s, alice.token);
-    const probe = follow(client, { boardId: other.id });
+    const other = (await commit(a, 'createBoard', { name: 'Other' })).board;
+    const probe = follow(a, other.id);
     await subscribed(s, 1);
-    await mutate(s, alice.token, 'renameBoard', {
+    await commit(a, 'renameBoard', {
       boardId: other.id,
       name: 'Other 2',
       expectedVersion: other.version,
     });
     await until(() => probe.changes.length === 1, 'the probe');
-    probe.stop();
+    await probe.stop();
+    await until(() => s.app.live.stats().subscribers === 0, 'the probe to go');
     const before = probe.changes[0]!.cursor;
 
-    let board = (await mutate(s, alice.token, 'createBoard', { name: 'Plan' })).board as Ref;
+    let board: Ref = (await commit(a, 'createBoard', { name: 'Plan' })).board;
     // Replayed from `before`: the board's creation; then live: everything below.
-    const feed = follow(client, { boardId: board.id, after: before });
+    const feed = follow(a, board.id, before);
     await until(() => feed.changes.length === 1, 'the replayed createBoard');
     await subscribed(s, 1);
     const expected: { operation: string; invalidated: Invalidation[] }[] = [
@@ -175,12 +259,12 @@ describe('boardChanges over graphql-ws', () => {
         invalidated: [inv('Board', board, ['name', 'members', 'columns'])],
       },
     ];
-    const step = async (
-      operation: string,
-      input: Record<string, unknown>,
-      invalidated: (p: Record<string, any>) => Invalidation[],
+    const step = async <K extends Mutation>(
+      operation: K,
+      input: InputOf<K>,
+      invalidated: (p: SuccessOf<K>) => Invalidation[],
     ) => {
-      const payload = await mutate(s, alice.token, operation, input);
+      const payload = await commit(a, operation, input);
       expected.push({ operation, invalidated: invalidated(payload) });
       // Each message arrives before the next commit, so versions are the current ones.
       await until(() => feed.changes.length === expected.length, `the ${operation} message`);
@@ -261,7 +345,7 @@ describe('boardChanges over graphql-ws', () => {
     // Across columns: the card and both columns, in one message.
     const moved = await step(
       'moveCard',
-      { cardId: cards[0]!.id, toColumnId: doing.id, expectedVersion: cards[0]!.version },
+      { cardId: cards[0].id, toColumnId: doing.id, expectedVersion: cards[0].version },
       (p) => [
         inv('Card', p.card, ['column', 'rank']),
         inv('Column', p.from, ['cards', 'cardCount']),
@@ -286,7 +370,7 @@ describe('boardChanges over graphql-ws', () => {
     todo = within.to;
     const archived = await step(
       'archiveCard',
-      { cardId: cards[0]!.id, expectedVersion: cards[0]!.version },
+      { cardId: cards[0].id, expectedVersion: cards[0].version },
       (p) => [inv('Card', p.card, ['archived']), inv('Column', p.column, ['cards', 'cardCount'])],
     );
     doing = archived.column;
@@ -300,7 +384,7 @@ describe('boardChanges over graphql-ws', () => {
       ).card;
     }
     // A commit outside the board (a registration) sends nothing to it.
-    await s.register('carol');
+    await signUp(s, 'carol');
     await step('archiveDoneCards', { columnId: todo.id }, (p) => [
       inv('Column', p.column, ['cards', 'cardCount']),
       inv('Card', { id: cards[1]!.id, version: cards[1]!.version + 1 }, ['archived']),
@@ -312,7 +396,11 @@ describe('boardChanges over graphql-ws', () => {
     feed.changes.forEach((change, i) => {
       expect(change.boardId).toBe(board.id);
       expect(change.resyncRequired).toBe(false);
-      expect(change.actor).toEqual({ username: 'alice' });
+      expect(change.actor).toEqual({
+        id: alice.id,
+        username: 'alice',
+        displayName: 'alice',
+      });
       expect([change.operation, normalized(change.invalidated)]).toEqual([
         expected[i]!.operation,
         normalized(expected[i]!.invalidated),
@@ -325,37 +413,27 @@ describe('boardChanges over graphql-ws', () => {
   });
 
   it('replays exactly the 50 changes missed while disconnected, then goes live, none twice', async () => {
-    const board = (await mutate(s, alice.token, 'createBoard', { name: 'Resume' })).board as Ref;
-    const column = (
-      await mutate(s, alice.token, 'addColumn', {
-        boardId: board.id,
-        name: 'Todo',
-        expectedVersion: board.version,
-      })
-    ).column as Ref;
-    const first = follow(wsClient(s, alice.token), { boardId: board.id });
+    const a = alice.client;
+    const { board, column } = await boardWithColumn(a, 'Resume');
+    const first = follow(a, board.id);
     await subscribed(s, 1);
-    await mutate(s, alice.token, 'addCard', { columnId: column.id, title: 'seen' });
+    await commit(a, 'addCard', { columnId: column.id, title: 'seen' });
     await until(() => first.changes.length === 1, 'the first change');
+    await first.stop();
     const last = first.changes[0]!.cursor;
-    await openClients.pop()!.dispose();
     await until(() => s.app.live.stats().subscribers === 0, 'the disconnect');
 
     const missed: string[] = [];
     for (let i = 0; i < 50; i++) {
-      const card = (
-        await mutate(s, alice.token, 'addCard', { columnId: column.id, title: `m${i}` })
-      ).card as Ref;
-      missed.push(card.id);
+      missed.push((await commit(a, 'addCard', { columnId: column.id, title: `m${i}` })).card.id);
     }
-    const resumed = follow(wsClient(s, alice.token), { boardId: board.id, after: last });
+    const resumed = follow(a, board.id, last);
     await until(() => resumed.changes.length === 50, 'the replay');
     await subscribed(s, 1);
-    const live = (await mutate(s, alice.token, 'addCard', { columnId: column.id, title: 'live' }))
-      .card as Ref;
+    const live = (await commit(a, 'addCard', { columnId: column.id, title: 'live' })).card;
     await until(() => resumed.changes.length === 51, 'the live change');
 
-    const cardOf = (c: Change) => c.invalidated.find((i) => i.typename === 'Card')!.id;
+    const cardOf = (c: BoardChange) => c.invalidated.find((i) => i.typename === 'Card')!.id;
     expect(resumed.changes.map(cardOf)).toEqual([...missed, live.id]);
     const cursors = resumed.changes.map((c) => Number(c.cursor));
     expect(cursors[0]).toBe(Number(last) + 1);
@@ -364,27 +442,21 @@ describe('boardChanges over graphql-ws', () => {
   });
 
   it('resumes without gap or duplicate while a writer keeps committing during the reconnect', async () => {
-    const board = (await mutate(s, alice.token, 'createBoard', { name: 'Busy' })).board as Ref;
-    const column = (
-      await mutate(s, alice.token, 'addColumn', {
-        boardId: board.id,
-        name: 'Todo',
-        expectedVersion: board.version,
-      })
-    ).column as Ref;
-    const noise = (await mutate(s, alice.token, 'createBoard', { name: 'Noise' })).board as Ref;
+    const a = alice.client;
+    const { board, column } = await boardWithColumn(a, 'Busy');
+    const noise = (await commit(a, 'createBoard', { name: 'Noise' })).board;
     let writing = true;
     let written = 0;
     const writer = (async () => {
       while (writing) {
-        await mutate(s, alice.token, 'addCard', { columnId: column.id, title: `w${written++}` });
+        await commit(a, 'addCard', { columnId: column.id, title: `w${written++}` });
       }
     })();
     // Commits of another board interleave with the replayed ones.
     const noiseWriter = (async () => {
       let version = noise.version;
       while (writing) {
-        const p = await mutate(s, alice.token, 'renameBoard', {
+        const p = await commit(a, 'renameBoard', {
           boardId: noise.id,
           name: `n${version}`,
           expectedVersion: version,
@@ -394,42 +466,46 @@ describe('boardChanges over graphql-ws', () => {
     })();
 
     for (let round = 0; round < 3; round++) {
-      const first = follow(wsClient(s, alice.token), { boardId: board.id });
+      const first = follow(a, board.id);
       await until(() => first.changes.length >= 3, 'some live changes');
-      await openClients.pop()!.dispose();
+      await first.stop();
       const last = first.changes.at(-1)!.cursor;
       await until(() => written >= (round + 1) * 25, 'more commits while away');
-      const resumed = follow(wsClient(s, alice.token), { boardId: board.id, after: last });
+      const resumed = follow(a, board.id, last);
       await until(() => resumed.changes.length >= 30, 'the replay and live changes');
       const got = resumed.changes.map((c) => Number(c.cursor));
       // Exactly the board's entries after `last`, as the change log holds them.
       const page = await s.storage.projector.changeLog.read(Number(last), { limit: 10_000 });
       if (page.kind !== 'entries') throw new Error('expired');
       const expectedCursors = page.entries
-        .filter((e) => e.scopes.includes(rawBoardId(board.id)))
+        .filter((e) => e.scopes.includes(rawId(board.id)))
         .map((e) => e.cursor)
         .slice(0, got.length);
       expect(got).toEqual(expectedCursors);
       expect(resumed.errors).toEqual([]);
-      await openClients.pop()!.dispose();
+      await resumed.stop();
     }
     writing = false;
     await Promise.all([writer, noiseWriter]);
   });
 
   it('refuses a non-member and an anonymous subscriber with an error and no data', async () => {
-    const board = (await mutate(s, alice.token, 'createBoard', { name: 'Private' })).board as Ref;
-    const mallory = await s.register('mallory');
-    const outsider = follow(wsClient(s, mallory.token), { boardId: board.id });
-    const anonymous = follow(wsClient(s), { boardId: board.id });
-    const unknown = follow(wsClient(s, alice.token), {
-      boardId: Buffer.from('Board:nope').toString('base64'),
-    });
+    const board = (await commit(alice.client, 'createBoard', { name: 'Private' })).board;
+    const mallory = await signUp(s, 'mallory');
+    // Every message the server sends these three, to check that none carries data.
+    const received: any[] = [];
+    const recording = recordingWebSocket(received);
+    const outsider = follow(clientOf(s, mallory.token, recording), board.id);
+    const anonymous = follow(clientOf(s, undefined, recording), board.id);
+    const unknown = follow(
+      clientOf(s, alice.token, recording),
+      Buffer.from('Board:nope').toString('base64'),
+    );
     await until(
       () => outsider.completed && anonymous.completed && unknown.completed,
       'the refusals',
     );
-    await mutate(s, alice.token, 'renameBoard', {
+    await commit(alice.client, 'renameBoard', {
       boardId: board.id,
       name: 'Still private',
       expectedVersion: board.version,
@@ -440,23 +516,26 @@ describe('boardChanges over graphql-ws', () => {
       [unknown, 'NOT_FOUND'],
     ] as const) {
       expect(feed.changes).toEqual([]);
-      expect(feed.data.filter((d) => d !== null)).toEqual([]);
       expect(feed.errors).toMatchObject([{ extensions: { code } }]);
     }
+    const answers = received.filter((m) => m.type === 'next' || m.type === 'error');
+    expect(answers).toHaveLength(3);
+    expect(answers.map((m) => m.payload?.data).filter((d) => d != null)).toEqual([]);
     expect(s.app.live.stats().subscribers).toBe(0);
   });
 
   it('refuses a subscription beyond the per-connection limit, keeping the others', async () => {
-    const board = (await mutate(s, alice.token, 'createBoard', { name: 'Many' })).board as Ref;
-    const client = wsClient(s, alice.token);
-    const feeds = Array.from({ length: 20 }, () => follow(client, { boardId: board.id }));
+    // Twenty-one subscriptions on ONE socket: the SDK opens a socket per subscription.
+    const board = (await commit(alice.client, 'createBoard', { name: 'Many' })).board;
+    const client = rawClient(s, { authorization: `Bearer ${alice.token}` });
+    const feeds = Array.from({ length: 20 }, () => followRaw(client, board.id));
     await subscribed(s, 20);
-    const extra = follow(client, { boardId: board.id });
+    const extra = followRaw(client, board.id);
     await until(() => extra.completed, 'the refusal');
     expect(extra.errors).toMatchObject([
       { extensions: { code: LiveErrorCode.TooManySubscriptions } },
     ]);
-    await mutate(s, alice.token, 'renameBoard', {
+    await commit(alice.client, 'renameBoard', {
       boardId: board.id,
       name: 'Many 2',
       expectedVersion: board.version,
@@ -466,51 +545,40 @@ describe('boardChanges over graphql-ws', () => {
   });
 
   it('takes the token from GraphiQL-style operation headers or a capitalised connectionParams key', async () => {
-    const board = (await mutate(s, alice.token, 'createBoard', { name: 'Keys' })).board as Ref;
+    const board = (await commit(alice.client, 'createBoard', { name: 'Keys' })).board;
     // What yoga's GraphiQL sends: no connectionParams, the headers editor in `extensions`.
-    const socket = new WebSocket(s.wsUrl, 'graphql-transport-ws');
-    await once(socket, 'open');
+    const socket = await acknowledgedSocket(s);
     const messages: any[] = [];
     socket.on('message', (data: Buffer) => messages.push(JSON.parse(data.toString())));
-    socket.send(JSON.stringify({ type: 'connection_init' }));
-    await until(() => messages.length === 1, 'the ack');
-    socket.send(
-      JSON.stringify({
-        id: 'g',
-        type: 'subscribe',
-        payload: {
-          query: CHANGES,
-          variables: { boardId: board.id },
-          extensions: { headers: { Authorization: `Bearer ${alice.token}` } },
-        },
-      }),
-    );
-    const capitalised = createClient({
-      url: s.wsUrl,
-      webSocketImpl: WebSocket,
-      connectionParams: { Authorization: `Bearer ${alice.token}` },
-      retryAttempts: 0,
+    send(socket, {
+      id: 'g',
+      type: 'subscribe',
+      payload: {
+        query: CHANGES,
+        variables: { boardId: board.id },
+        extensions: { headers: { Authorization: `Bearer ${alice.token}` } },
+      },
     });
-    openClients.push(capitalised);
-    const feed = follow(capitalised, { boardId: board.id });
+    // The SDK always sends `authorization` in lower case.
+    const capitalised = rawClient(s, { Authorization: `Bearer ${alice.token}` });
+    const feed = followRaw(capitalised, board.id);
     await subscribed(s, 2);
-    await mutate(s, alice.token, 'renameBoard', {
+    await commit(alice.client, 'renameBoard', {
       boardId: board.id,
       name: 'Keys 2',
       expectedVersion: board.version,
     });
-    await until(() => messages.length === 2 && feed.changes.length === 1, 'both changes');
-    expect(messages[1]).toMatchObject({
+    await until(() => messages.length === 1 && feed.changes.length === 1, 'both changes');
+    expect(messages[0]).toMatchObject({
       id: 'g',
       type: 'next',
       payload: { data: { boardChanges: { operation: 'renameBoard' } } },
     });
     expect(feed.changes[0]).toMatchObject({ operation: 'renameBoard' });
-    socket.close();
   });
 
   it('still serves boardChanges over SSE', async () => {
-    const board = (await mutate(s, alice.token, 'createBoard', { name: 'SSE' })).board as Ref;
+    const board = (await commit(alice.client, 'createBoard', { name: 'SSE' })).board;
     const abort = new AbortController();
     const response = await fetch(`${s.url}/graphql`, {
       method: 'POST',
@@ -524,7 +592,7 @@ describe('boardChanges over graphql-ws', () => {
     });
     expect(response.headers.get('content-type')).toContain('text/event-stream');
     await subscribed(s, 1);
-    await mutate(s, alice.token, 'renameBoard', {
+    await commit(alice.client, 'renameBoard', {
       boardId: board.id,
       name: 'SSE 2',
       expectedVersion: board.version,
@@ -542,23 +610,19 @@ describe('boardChanges over graphql-ws', () => {
   });
 });
 
-/** The raw id inside a global ID. */
-const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString('utf8').split(':')[1]!;
-const rawBoardId = rawId;
-
 describe('boardChanges membership', () => {
   it('ends the subscription of a member removed from the board with NOT_FOUND, before that change', async () => {
     const s = await startTestServer();
     try {
-      const alice = await s.register('alice');
-      const bob = await s.register('bob');
-      const board = (await mutate(s, alice.token, 'createBoard', { name: 'Team' })).board as Ref;
-      await mutate(s, alice.token, 'addMember', {
+      const alice = await signUp(s, 'alice');
+      const bob = await signUp(s, 'bob');
+      const board = (await commit(alice.client, 'createBoard', { name: 'Team' })).board;
+      await commit(alice.client, 'addMember', {
         boardId: board.id,
         username: 'bob',
         expectedVersion: board.version,
       });
-      const feed = follow(wsClient(s, bob.token), { boardId: board.id });
+      const feed = follow(bob.client, board.id);
       await subscribed(s, 1);
       // The domain has no way to remove a member yet: do by hand what the projection of
       // such a commit would do (the read document, then its change log entry). This
@@ -593,25 +657,26 @@ describe('boardChanges across instances', () => {
     const a = await startTestServer({ storage });
     const b = await startTestServer({ storage });
     try {
-      const alice = await a.register('alice');
-      const board = (await mutate(a, alice.token, 'createBoard', { name: 'Shared' })).board as Ref;
-      const onA = follow(wsClient(a, alice.token), { boardId: board.id });
-      const onB = follow(wsClient(b, alice.token), { boardId: board.id });
+      const alice = await signUp(a, 'alice');
+      const onB = clientOf(b, alice.token);
+      const board = (await commit(alice.client, 'createBoard', { name: 'Shared' })).board;
+      const fromA = follow(alice.client, board.id);
+      const fromB = follow(onB, board.id);
       await subscribed(a, 1);
       await subscribed(b, 1);
-      await mutate(a, alice.token, 'renameBoard', {
+      await commit(alice.client, 'renameBoard', {
         boardId: board.id,
         name: 'via A',
         expectedVersion: board.version,
       });
-      await mutate(b, alice.token, 'renameBoard', {
+      await commit(onB, 'renameBoard', {
         boardId: board.id,
         name: 'via B',
         expectedVersion: board.version + 1,
       });
-      await until(() => onA.changes.length === 2 && onB.changes.length === 2, 'both instances');
-      expect(onB.changes).toEqual(onA.changes);
-      expect(onA.changes.map((c) => c.operation)).toEqual(['renameBoard', 'renameBoard']);
+      await until(() => fromA.changes.length === 2 && fromB.changes.length === 2, 'both instances');
+      expect(fromB.changes).toEqual(fromA.changes);
+      expect(fromA.changes.map((c) => c.operation)).toEqual(['renameBoard', 'renameBoard']);
     } finally {
       await a.close();
       await b.close();
@@ -622,14 +687,14 @@ describe('boardChanges across instances', () => {
 
 describe('boardChanges limits', () => {
   let s: TestServer;
-  let alice: { id: string; token: string };
+  let alice: Awaited<ReturnType<typeof signUp>>;
   const maxQueuedMessages = 10;
   beforeAll(async () => {
     s = await startTestServer({
       storage: openMemoryStorage({ changeLogRetention: 5 }),
       live: { maxQueuedMessages, connectionInitTimeoutMs: 300 },
     });
-    alice = await s.register('alice');
+    alice = await signUp(s, 'alice');
   });
   afterAll(async () => {
     await s.close();
@@ -637,11 +702,11 @@ describe('boardChanges limits', () => {
   });
 
   it('answers a cursor older than the retention with one resyncRequired message, then goes live', async () => {
-    const board = (await mutate(s, alice.token, 'createBoard', { name: 'Old' })).board as Ref;
+    const board = (await commit(alice.client, 'createBoard', { name: 'Old' })).board;
     let version = board.version;
     for (let i = 0; i < 8; i++) {
       version = (
-        await mutate(s, alice.token, 'renameBoard', {
+        await commit(alice.client, 'renameBoard', {
           boardId: board.id,
           name: `r${i}`,
           expectedVersion: version,
@@ -649,10 +714,10 @@ describe('boardChanges limits', () => {
       ).board.version;
     }
     const head = await s.storage.projector.changeLog.head();
-    const feed = follow(wsClient(s, alice.token), { boardId: board.id, after: '1' });
+    const feed = follow(alice.client, board.id, '1');
     await until(() => feed.changes.length === 1, 'the resync');
     await subscribed(s, 1);
-    await mutate(s, alice.token, 'renameBoard', {
+    await commit(alice.client, 'renameBoard', {
       boardId: board.id,
       name: 'live',
       expectedVersion: version,
@@ -674,34 +739,19 @@ describe('boardChanges limits', () => {
   });
 
   it('closes a connection that never sends connection_init with 4408', async () => {
-    const socket = new WebSocket(s.wsUrl, 'graphql-transport-ws');
+    const socket = rawSocket(s);
     const [code] = (await once(socket, 'close')) as [number];
     expect(code).toBe(4408);
   });
 
   it('disconnects a slow consumer with 4008 while its queue stays within its bound', async () => {
-    const board = (await mutate(s, alice.token, 'createBoard', { name: 'Firehose' })).board as Ref;
-    const column = (
-      await mutate(s, alice.token, 'addColumn', {
-        boardId: board.id,
-        name: 'Todo',
-        expectedVersion: board.version,
-      })
-    ).column as Ref;
+    const { board, column } = await boardWithColumn(alice.client, 'Firehose');
     // A well-behaved client on the same board keeps receiving throughout.
-    const healthy = follow(wsClient(s, alice.token), { boardId: board.id });
+    const healthy = follow(alice.client, board.id);
 
-    const socket = new WebSocket(s.wsUrl, 'graphql-transport-ws');
-    await once(socket, 'open');
+    // A socket that stops reading, with all its subscriptions: the SDK always reads.
+    const socket = await acknowledgedSocket(s, { authorization: `Bearer ${alice.token}` });
     const closed = once(socket, 'close') as Promise<[number, Buffer]>;
-    socket.send(
-      JSON.stringify({
-        type: 'connection_init',
-        payload: { authorization: `Bearer ${alice.token}` },
-      }),
-    );
-    const [ack] = (await once(socket, 'message')) as [Buffer];
-    expect(JSON.parse(ack.toString())).toEqual({ type: 'connection_ack' });
     // Large messages (the invalidations, many times over) on many subscriptions fill the
     // operating system's buffers quickly; then the server's own queues start to grow.
     const selection = Array.from(
@@ -709,16 +759,14 @@ describe('boardChanges limits', () => {
       (_, i) => `i${i}: invalidated { typename id fields version }`,
     ).join(' ');
     for (let i = 0; i < 19; i++) {
-      socket.send(
-        JSON.stringify({
-          id: `s${i}`,
-          type: 'subscribe',
-          payload: {
-            query: `subscription ($b: ID!) { boardChanges(boardId: $b) { cursor ${selection} } }`,
-            variables: { b: board.id },
-          },
-        }),
-      );
+      send(socket, {
+        id: `s${i}`,
+        type: 'subscribe',
+        payload: {
+          query: `subscription ($b: ID!) { boardChanges(boardId: $b) { cursor ${selection} } }`,
+          variables: { b: board.id },
+        },
+      });
     }
     await subscribed(s, 20);
     socket.pause();
@@ -726,7 +774,7 @@ describe('boardChanges limits', () => {
     let commits = 0;
     while (s.app.live.stats().slowConsumers === 0) {
       if (commits > 2_000) throw new Error('never detected the slow consumer');
-      await mutate(s, alice.token, 'addCard', { columnId: column.id, title: `c${commits}` });
+      await commit(alice.client, 'addCard', { columnId: column.id, title: `c${commits}` });
       commits++;
     }
     const stats = s.app.live.stats();
@@ -738,7 +786,7 @@ describe('boardChanges limits', () => {
     expect(code).toBe(LiveCloseCode.SlowConsumer);
     expect(reason.toString()).toBe('slow consumer');
 
-    await mutate(s, alice.token, 'addCard', { columnId: column.id, title: 'after' });
+    await commit(alice.client, 'addCard', { columnId: column.id, title: 'after' });
     await until(() => healthy.changes.length === commits + 1, 'the healthy client');
     expect(healthy.errors).toEqual([]);
   });
