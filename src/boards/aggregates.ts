@@ -1,4 +1,5 @@
 import type { RecordedEvent } from '../eventstore/types.js';
+import type { Invalidation } from '../projector/types.js';
 import {
   boardEventFields,
   boardEventSchemaVersions,
@@ -163,5 +164,20 @@ export function describeTouchedResource(event: RecordedEvent): TouchedResource |
     id: parsed.id,
     fields: definition.fieldsTouchedBy(definition.parseEvent(event)),
     version: event.version,
+  };
+}
+
+/**
+ * The change log's invalidation for an event of a resource stream (user, board,
+ * column, card). Throws for any other stream: a projection handling one is a bug.
+ */
+export function invalidationOf(event: RecordedEvent): Invalidation {
+  const touched = describeTouchedResource(event);
+  if (!touched) throw new Error(`${event.type} on ${event.stream} names no resource`);
+  return {
+    typename: touched.resourceType,
+    id: touched.id,
+    fields: [...touched.fields],
+    version: touched.version,
   };
 }

@@ -1,8 +1,9 @@
 import type { Projection } from '../../projector/types.js';
+import { invalidationOf } from '../aggregates.js';
 import { unreachable } from '../domainEvent.js';
 import { sortByRank } from '../ranks.js';
 import { ReadCollection, type BoardDoc } from '../readModel.js';
-import { boardEventFields, boardEventSchemaVersions, parseBoardEvent } from './events.js';
+import { boardEventSchemaVersions, parseBoardEvent } from './events.js';
 
 /** Boards: name, members and column order. */
 export const boardProjection: Projection = {
@@ -12,7 +13,8 @@ export const boardProjection: Projection = {
     for (const stored of commit.events) {
       if (!Object.hasOwn(boardEventSchemaVersions, stored.type)) continue;
       const event = parseBoardEvent(stored);
-      const boardId = stored.stream.slice('board-'.length);
+      const invalidation = invalidationOf(stored);
+      const boardId = invalidation.id;
       await update<BoardDoc>(ReadCollection.Boards, boardId, stored, (doc) => {
         const touched = { version: stored.version, updatedAt: commit.occurredAt };
         if (event.type === 'BoardCreated') {
@@ -53,12 +55,7 @@ export const boardProjection: Projection = {
             return unreachable(event);
         }
       });
-      invalidate(boardId, {
-        typename: 'Board',
-        id: boardId,
-        fields: [...boardEventFields(event)],
-        version: stored.version,
-      });
+      invalidate(boardId, invalidation);
     }
   },
 };

@@ -1,8 +1,9 @@
 import type { Projection } from '../../projector/types.js';
+import { invalidationOf } from '../aggregates.js';
 import { parseColumnEvent } from '../column/events.js';
 import { unreachable } from '../domainEvent.js';
 import { ReadCollection, type CardDoc } from '../readModel.js';
-import { cardEventFields, cardEventSchemaVersions, parseCardEvent } from './events.js';
+import { cardEventSchemaVersions, parseCardEvent } from './events.js';
 
 /**
  * Cards, including their column and rank (so a column's cards are one indexed query
@@ -14,7 +15,7 @@ export const cardProjection: Projection = {
   async apply({ commit, update, invalidate, view }) {
     const cards = view.collection<CardDoc>(ReadCollection.Cards);
     for (const stored of commit.events) {
-      if (stored.type === 'CardsRebalanced' && stored.stream.startsWith('column-')) {
+      if (stored.type === 'CardsRebalanced') {
         const event = parseColumnEvent(stored);
         if (event.type !== 'CardsRebalanced') continue;
         for (const [cardId, rank] of Object.entries(event.data.ranks)) {
@@ -36,7 +37,8 @@ export const cardProjection: Projection = {
       }
       if (!Object.hasOwn(cardEventSchemaVersions, stored.type)) continue;
       const event = parseCardEvent(stored);
-      const cardId = stored.stream.slice('card-'.length);
+      const invalidation = invalidationOf(stored);
+      const cardId = invalidation.id;
       await update<CardDoc>(ReadCollection.Cards, cardId, stored, (doc) => {
         const touched = { version: stored.version, updatedAt: commit.occurredAt };
         if (event.type === 'CardCreated') {
@@ -74,12 +76,7 @@ export const cardProjection: Projection = {
         event.type === 'CardCreated'
           ? event.data.boardId
           : ((await cards.get(cardId))?.boardId ?? null);
-      invalidate(boardId, {
-        typename: 'Card',
-        id: cardId,
-        fields: [...cardEventFields(event)],
-        version: stored.version,
-      });
+      invalidate(boardId, invalidation);
     }
   },
 };

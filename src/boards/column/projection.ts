@@ -1,7 +1,8 @@
 import type { Projection } from '../../projector/types.js';
+import { invalidationOf } from '../aggregates.js';
 import { unreachable } from '../domainEvent.js';
 import { ReadCollection, type ColumnDoc } from '../readModel.js';
-import { columnEventFields, columnEventSchemaVersions, parseColumnEvent } from './events.js';
+import { columnEventSchemaVersions, parseColumnEvent } from './events.js';
 
 /** Columns: name, WIP limit and live card count. Card order is read from the cards. */
 export const columnProjection: Projection = {
@@ -11,7 +12,8 @@ export const columnProjection: Projection = {
     for (const stored of commit.events) {
       if (!Object.hasOwn(columnEventSchemaVersions, stored.type)) continue;
       const event = parseColumnEvent(stored);
-      const columnId = stored.stream.slice('column-'.length);
+      const invalidation = invalidationOf(stored);
+      const columnId = invalidation.id;
       let boardId = event.type === 'ColumnCreated' ? event.data.boardId : null;
       await update<ColumnDoc>(ReadCollection.Columns, columnId, stored, (doc) => {
         const touched = { version: stored.version, updatedAt: commit.occurredAt };
@@ -47,12 +49,7 @@ export const columnProjection: Projection = {
       // A column never changes boards, so its stored boardId is the one of this event.
       boardId ??=
         (await view.collection<ColumnDoc>(ReadCollection.Columns).get(columnId))?.boardId ?? null;
-      invalidate(boardId, {
-        typename: 'Column',
-        id: columnId,
-        fields: [...columnEventFields(event)],
-        version: stored.version,
-      });
+      invalidate(boardId, invalidation);
     }
   },
 };

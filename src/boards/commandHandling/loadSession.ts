@@ -1,6 +1,5 @@
 import type { EventStore, RecordedEvent } from '../../eventstore/types.js';
-import { aggregates, foldEvents, type AggregateStates } from '../aggregates.js';
-import type { ResourceType } from '../errors.js';
+import { foldEvents, type AggregateStates } from '../aggregates.js';
 import { isWellFormedId, toStreamName, type StreamKind } from '../streams.js';
 
 /** One stream as a command read it. */
@@ -85,9 +84,4 @@ export class LoadSession {
     this.#versions.set(stream, version);
     return { kind, id, stream, state: foldEvents(kind, events), version, events };
   }
-}
-
-/** The GraphQL type of a loaded stream's resource; username claims have none. */
-export function resourceTypeOf(kind: StreamKind): ResourceType | null {
-  return aggregates[kind].resourceType;
 }

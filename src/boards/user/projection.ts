@@ -1,8 +1,9 @@
 import type { Projection } from '../../projector/types.js';
+import { invalidationOf } from '../aggregates.js';
 import { unreachable } from '../domainEvent.js';
 import { ReadCollection, type UserDoc } from '../readModel.js';
 import { normalizeUsername } from '../streams.js';
-import { parseUserEvent, userEventFields, userEventSchemaVersions } from './events.js';
+import { parseUserEvent, userEventSchemaVersions } from './events.js';
 
 /** Users, for `me`, `members`, assignees and token authentication. */
 export const userProjection: Projection = {
@@ -24,12 +25,7 @@ export const userProjection: Projection = {
             version: stored.version,
             createdAt: commit.occurredAt,
           }));
-          invalidate(null, {
-            typename: 'User',
-            id: userId,
-            fields: [...userEventFields(event)],
-            version: stored.version,
-          });
+          invalidate(null, invalidationOf(stored));
           break;
         }
         default:
