@@ -51,7 +51,7 @@ import type {
   ServerMode,
   ServerRequest,
 } from './liveServer.js';
-import { median, percentile, printTable } from './report.js';
+import { median, paced, percentile, printTable } from './report.js';
 
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
@@ -466,29 +466,21 @@ async function measureLatency(): Promise<LatencyResult> {
       let failed = 0;
       let skipped = 0;
       let firstFailure: string | null = null;
-      const total = Math.round(RATE * LATENCY_SECONDS);
-      const interval = 1_000 / RATE;
       const start = performance.now();
-      const writes: Promise<void>[] = [];
-      for (let i = 0; i < total; i += 1) {
-        const wait = start + i * interval - performance.now();
-        if (wait > 0.5) await sleep(wait);
+      await paced(Math.round(RATE * LATENCY_SECONDS), RATE, start, async (i) => {
         const card = fixture.cards[i % fixture.cards.length]!;
         if (card.busy) {
           skipped += 1;
-          continue;
+          return;
         }
-        writes.push(
-          editCard(server.url, fixture.token, card, `edited ${i}`).then(
-            (r) => void done.push(r),
-            (error: unknown) => {
-              failed += 1;
-              firstFailure ??= error instanceof Error ? error.message : String(error);
-            },
-          ),
+        await editCard(server.url, fixture.token, card, `edited ${i}`).then(
+          (r) => void done.push(r),
+          (error: unknown) => {
+            failed += 1;
+            firstFailure ??= error instanceof Error ? error.message : String(error);
+          },
         );
-      }
-      await Promise.all(writes);
+      });
       const seconds = (performance.now() - start) / 1_000;
       const everyone = () =>
         done.every((d) => arrivals.every((a) => a.has(d.key))) || pool.errors.length > 0;

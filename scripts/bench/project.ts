@@ -58,7 +58,7 @@ import { ChangeLogFollower } from '../../src/projector/ChangeLogFollower.js';
 import { ProjectorRuntime, type RebuildReport } from '../../src/projector/ProjectorRuntime.js';
 import type { ReadDoc, ReadView } from '../../src/projector/types.js';
 import { openMemoryStorage, type Storage } from '../../src/storage.js';
-import { median, percentile, printTable } from './report.js';
+import { median, paced, percentile, printTable } from './report.js';
 
 const TARGET_EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 10);
@@ -646,16 +646,8 @@ async function measureLag(
       fail(error instanceof Error ? error.message : String(error));
     }
   };
-  const total = Math.round(RATE * LAG_SECONDS);
-  const interval = 1_000 / RATE;
   const start = performance.now();
-  const writes: Promise<void>[] = [];
-  for (let i = 0; i < total; i += 1) {
-    const wait = start + i * interval - performance.now();
-    if (wait > 0.5) await sleep(wait);
-    writes.push(editOnce(i));
-  }
-  await Promise.all(writes);
+  await paced(Math.round(RATE * LAG_SECONDS), RATE, start, editOnce);
   summary.seconds = (lastAppended - start) / 1_000;
   await feed.close();
   await feedLoop;

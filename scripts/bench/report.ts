@@ -23,3 +23,23 @@ export function median(values: readonly number[]): number {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
+
+/**
+ * Starts `send(i)` for i = 0..count-1 at `ratePerSecond`, on schedule from `start` (a
+ * `performance.now()` value) whatever each call takes, and waits for all of them.
+ */
+export async function paced(
+  count: number,
+  ratePerSecond: number,
+  start: number,
+  send: (i: number) => Promise<void>,
+): Promise<void> {
+  const interval = 1_000 / ratePerSecond;
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const wait = start + i * interval - performance.now();
+    if (wait > 0.5) await new Promise((resolve) => setTimeout(resolve, wait));
+    inFlight.push(send(i));
+  }
+  await Promise.all(inFlight);
+}

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/boards/errors.js';
 import {
   addCardInput,
   addColumnInput,
@@ -8,16 +7,7 @@ import {
   registerUserInput,
   setWipLimitInput,
 } from '../../src/boards/validation.js';
-
-function failingField(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ValidationError) return error.field;
-    throw error;
-  }
-  throw new Error('expected a ValidationError');
-}
+import { validationField } from '../support/validationField.js';
 
 describe('input validation', () => {
   it('accepts usernames of 3 to 32 letters, digits, _ . and -', () => {
@@ -29,7 +19,7 @@ describe('input validation', () => {
   it('rejects usernames that are too short, too long or hold other characters', () => {
     for (const username of ['ab', 'x'.repeat(33), 'a b', 'émile', 'a/b']) {
       expect(
-        failingField(() => parseInput(registerUserInput, { username, displayName: 'A' })),
+        validationField(() => parseInput(registerUserInput, { username, displayName: 'A' })),
       ).toBe('input.username');
     }
   });
@@ -42,18 +32,18 @@ describe('input validation', () => {
 
   it('trims a card title and requires 1 to 200 characters of it', () => {
     expect(parseInput(addCardInput, { columnId: 'c', title: '  Ship  ' }).title).toBe('Ship');
-    expect(failingField(() => parseInput(addCardInput, { columnId: 'c', title: '   ' }))).toBe(
+    expect(validationField(() => parseInput(addCardInput, { columnId: 'c', title: '   ' }))).toBe(
       'input.title',
     );
     expect(
-      failingField(() => parseInput(addCardInput, { columnId: 'c', title: 'x'.repeat(201) })),
+      validationField(() => parseInput(addCardInput, { columnId: 'c', title: 'x'.repeat(201) })),
     ).toBe('input.title');
   });
 
   it('caps a description at 10,000 characters and defaults it to empty', () => {
     expect(parseInput(addCardInput, { columnId: 'c', title: 't' }).description).toBe('');
     expect(
-      failingField(() =>
+      validationField(() =>
         parseInput(addCardInput, { columnId: 'c', title: 't', description: 'x'.repeat(10_001) }),
       ),
     ).toBe('input.description');
@@ -65,11 +55,11 @@ describe('input validation', () => {
       parseInput(editCardInput, { ...base, labels: ['a', ' a ', 'b'] }).changes.labels,
     ).toEqual(['a', 'b']);
     const many = Array.from({ length: 21 }, (_, i) => `l${i}`);
-    expect(failingField(() => parseInput(editCardInput, { ...base, labels: many }))).toBe(
+    expect(validationField(() => parseInput(editCardInput, { ...base, labels: many }))).toBe(
       'input.labels',
     );
     expect(
-      failingField(() => parseInput(editCardInput, { ...base, labels: ['ok', 'x'.repeat(31)] })),
+      validationField(() => parseInput(editCardInput, { ...base, labels: ['ok', 'x'.repeat(31)] })),
     ).toBe('input.labels.1');
   });
 
@@ -81,7 +71,7 @@ describe('input validation', () => {
       parseInput(addColumnInput, { boardId: 'b', name: 'n', expectedVersion: 1 }).wipLimit,
     ).toBeNull();
     for (const wipLimit of [-1, 1001, 1.5]) {
-      expect(failingField(() => parseInput(setWipLimitInput, { ...base, wipLimit }))).toBe(
+      expect(validationField(() => parseInput(setWipLimitInput, { ...base, wipLimit }))).toBe(
         'input.wipLimit',
       );
     }
@@ -107,9 +97,9 @@ describe('input validation', () => {
 
   it('rejects a negative or fractional expected version', () => {
     for (const expectedVersion of [-1, 1.5]) {
-      expect(failingField(() => parseInput(editCardInput, { cardId: 'k', expectedVersion }))).toBe(
-        'input.expectedVersion',
-      );
+      expect(
+        validationField(() => parseInput(editCardInput, { cardId: 'k', expectedVersion })),
+      ).toBe('input.expectedVersion');
     }
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/boards/errors.js';
 import { assignRank, compareRanks, sortByRank, type Ranked } from '../../src/boards/ranks.js';
+import { validationField } from '../support/validationField.js';
 
 const fields = {
   afterField: 'input.afterCardId',
@@ -12,16 +12,6 @@ const siblings: Ranked[] = [
   { id: 'b', rank: 'a1' },
   { id: 'c', rank: 'a2' },
 ];
-
-function validationField(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ValidationError) return error.field;
-    throw error;
-  }
-  throw new Error('expected a ValidationError');
-}
 
 describe('assignRank', () => {
   it('places an item after the last sibling when no neighbour is named', () => {
