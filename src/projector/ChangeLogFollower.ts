@@ -1,5 +1,11 @@
 import type { Logger } from '../logger.js';
-import type { ChangeLog, ChangeLogEntry, ChangeLogTail } from './types.js';
+import {
+  superviseLoop,
+  type BackoffOptions,
+  type LoopStatus,
+  type SupervisedLoop,
+} from '../supervision.js';
+import type { ChangeLog, ChangeLogEntry } from './types.js';
 
 /** Thrown by `waitFor` when the commit was not projected in time. */
 export class ProjectionTimeout extends Error {
@@ -21,40 +27,68 @@ interface Waiter {
  * Follows the change log once per process and fans entries out to in-process
  * listeners. An entry is recorded only after its commit's read documents are
  * written, so `waitFor` is the read-your-writes primitive.
+ *
+ * The tail is supervised: when a read fails (a server selection timeout, a
+ * failover), the follower logs it and resumes after the last entry it delivered,
+ * with backoff, so no entry is skipped or delivered twice.
  */
 export class ChangeLogFollower {
   readonly #listeners = new Set<(entry: ChangeLogEntry) => void>();
+  readonly #loop: SupervisedLoop;
   #waiters: Waiter[] = [];
-  #tail: ChangeLogTail | undefined;
-  #running: Promise<void> | undefined;
+  #started = false;
   #seen = 0;
 
   constructor(
     private readonly changeLog: ChangeLog,
     private readonly logger: Logger,
-  ) {}
+    backoff: BackoffOptions = {},
+  ) {
+    this.#loop = superviseLoop({
+      ...backoff,
+      name: 'change-log-follower',
+      logger,
+      run: async (signal, progress) => {
+        const tail = changeLog.tail(this.#seen);
+        const close = () => void tail.close();
+        signal.addEventListener('abort', close, { once: true });
+        try {
+          progress();
+          for await (const entry of tail) {
+            if (entry.cursor <= this.#seen) continue;
+            this.#deliver(entry);
+            progress();
+          }
+        } finally {
+          signal.removeEventListener('abort', close);
+          await tail.close();
+        }
+      },
+    });
+  }
+
+  /** The supervised tail's state, for health and readiness. */
+  status(): LoopStatus {
+    return this.#loop.status();
+  }
 
   /** Cursor of the newest entry this process has seen. */
   get seen(): number {
     return this.#seen;
   }
 
-  /** Starts following from the current head. */
+  /** Starts following from the current head. Fails when the change log cannot be read. */
   async start(): Promise<void> {
-    if (this.#tail) return;
+    if (this.#started) return;
     this.#seen = await this.changeLog.head();
-    const tail = (this.#tail = this.changeLog.tail(this.#seen));
-    this.#running = (async () => {
-      for await (const entry of tail) this.#deliver(entry);
-    })().catch((error: unknown) => {
-      this.logger.error({ err: error }, 'change log follower stopped');
-    });
+    this.#started = true;
+    this.#loop.start();
   }
 
+  /** Stops following; `start` may be called again afterwards. */
   async stop(): Promise<void> {
-    await this.#tail?.close();
-    await this.#running;
-    this.#tail = undefined;
+    await this.#loop.stop();
+    this.#started = false;
   }
 
   /** Calls `listener` with every entry recorded from now on; returns the unsubscribe. */
