@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createBoardCommands } from './boards/commands.js';
 import { boardProjections } from './boards/projections.js';
 import type { Config } from './config.js';
@@ -10,6 +10,8 @@ import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga.js';
 import { BoardChangeHub } from './live/BoardChangeHub.js';
 import { resolveLiveLimits, type LiveLimits } from './live/limits.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './ops/metrics.js';
+import { createOpsRoutes } from './ops/routes.js';
 import { ChangeLogFollower } from './projector/ChangeLogFollower.js';
 import { ProjectorRuntime } from './projector/ProjectorRuntime.js';
 import type { Projection } from './projector/types.js';
@@ -40,6 +42,8 @@ export interface App {
   readonly live: BoardChangeHub;
   readonly logger: Logger;
   readonly services: Services;
+  /** The admin API's bearer token; `generated` when ADMIN_TOKEN was unset. */
+  readonly admin: { token: string; generated: boolean };
 }
 
 /**
@@ -56,17 +60,19 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     projections: deps.projections ?? boardProjections,
     logger,
   });
+  const adminToken = config.adminToken ?? randomBytes(24).toString('base64url');
   const follower = new ChangeLogFollower(storage.projector.changeLog, logger);
+  const metrics = createMetrics();
   const liveLimits = resolveLiveLimits(deps.live);
   const live = new BoardChangeHub({
     changeLog: storage.projector.changeLog,
-    follower,
+    follower: metrics.timeFanOut(follower),
     logger,
     limits: liveLimits,
   });
   const services: Services = {
     commands: createBoardCommands({
-      store: storage.store,
+      store: metrics.instrumentStore(storage.store),
       now: () => new Date(),
       newId: randomUUID,
       ...(config.tokenSecret ? { tokenSecret: config.tokenSecret } : {}),
@@ -76,17 +82,27 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     live,
     logger,
     readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
+    projector,
+    adminToken,
   };
-  const yoga = createGraphQLServer(services);
+  const yoga = createGraphQLServer(services, { plugins: metrics.yogaPlugins });
+  const loops = () => [projector.status(), follower.status()];
+  const ops = createOpsRoutes({
+    metrics,
+    health: {
+      storeKind: storage.kind,
+      store: storage.store,
+      changeLog: storage.projector.changeLog,
+      projector,
+      follower,
+      loops,
+      maxLagSeconds: config.readyMaxLagSeconds,
+    },
+  });
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/health') {
-      const lag = await projector.lag();
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: 'ok', store: storage.kind, projector: lag }));
-      return;
-    }
+    if (await ops(req, res, url.pathname)) return;
     if (url.pathname === GRAPHQL_PATH) {
       await yoga.handle(req, res);
       return;
@@ -102,6 +118,16 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     });
   });
   const websockets = attachWebSocketServer(server, yoga, { logger, limits: liveLimits });
+  metrics.observe({
+    projector,
+    follower,
+    loops,
+    live: {
+      subscribers: () => live.stats().subscribers,
+      connections: () => websockets.connections,
+      slowConsumers: () => live.stats().slowConsumers,
+    },
+  });
 
   return {
     storage,
@@ -110,6 +136,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     live,
     logger,
     services,
+    admin: { token: adminToken, generated: !config.adminToken },
     async start(port = config.port) {
       await follower.start();
       live.start();

@@ -32,6 +32,13 @@ const envSchema = z.object({
   TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /** How long the embedded MongoDB may take to start (it may download mongod first). */
   EMBEDDED_MONGO_TIMEOUT_MS: positiveInt(60_000),
+  /** Bearer token of the admin API and /admin; unset: a random one per process, printed at start. */
+  ADMIN_TOKEN: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{32,128}$/, 'must be 32-128 letters, digits, _ or -')
+    .optional(),
+  /** /readyz answers 503 when the projector trails the store by more than this. */
+  READY_MAX_LAG_SECONDS: positiveInt(30),
 });
 
 /** The process configuration, parsed once from the environment. */
@@ -47,6 +54,9 @@ export interface Config {
   embeddedMongoTimeoutMs: number;
   /** Unset: a random secret per process (a retried registration then works only on it). */
   tokenSecret: string | undefined;
+  /** Unset: the app makes a random admin token per process and prints it at start. */
+  adminToken: string | undefined;
+  readyMaxLagSeconds: number;
 }
 
 /** A configuration value is unusable; `message` is one line naming the variable. */
@@ -83,5 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     changeLogRetention: e.CHANGE_LOG_RETENTION,
     embeddedMongoTimeoutMs: e.EMBEDDED_MONGO_TIMEOUT_MS,
     tokenSecret: e.TOKEN_SECRET,
+    adminToken: e.ADMIN_TOKEN,
+    readyMaxLagSeconds: e.READY_MAX_LAG_SECONDS,
   };
 }

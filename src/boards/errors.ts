@@ -17,6 +17,8 @@ export const ErrorCode = {
   Forbidden: 'FORBIDDEN',
   Unauthenticated: 'UNAUTHENTICATED',
   Validation: 'VALIDATION',
+  /** Not a board error: the admin API's `rebuildReadModels` while a rebuild runs. */
+  RebuildInProgress: 'REBUILD_IN_PROGRESS',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

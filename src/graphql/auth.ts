@@ -23,3 +23,16 @@ export async function authenticate(
   const b = Buffer.from(user.tokenHash);
   return a.length === b.length && timingSafeEqual(a, b) ? user : null;
 }
+
+/**
+ * Whether `authorization` is `Bearer <adminToken>`, compared in constant time (on
+ * sha256 hashes, so the lengths always match).
+ */
+export function isAdminAuthorization(
+  adminToken: string,
+  authorization: string | null | undefined,
+): boolean {
+  const token = authorization ? BEARER.exec(authorization.trim())?.[1] : undefined;
+  if (!token) return false;
+  return timingSafeEqual(Buffer.from(hashToken(token)), Buffer.from(hashToken(adminToken)));
+}

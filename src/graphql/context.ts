@@ -4,6 +4,7 @@ import type { BoardReads } from '../boards/reads.js';
 import type { BoardChangeHub, LiveConnection } from '../live/BoardChangeHub.js';
 import type { Logger } from '../logger.js';
 import type { ChangeLogFollower } from '../projector/ChangeLogFollower.js';
+import type { ProjectorRuntime } from '../projector/ProjectorRuntime.js';
 import type { ReadModelStore } from '../projector/types.js';
 
 /** What every request shares: the app's services. */
@@ -16,6 +17,10 @@ export interface Services {
   logger: Logger;
   /** How long a mutation waits for its commit to be projected. */
   readYourWritesTimeoutMs: number;
+  /** The read side, for the admin API (status, rebuild). */
+  projector: ProjectorRuntime;
+  /** The bearer token that makes a caller an admin. */
+  adminToken: string;
 }
 
 /** The GraphQL context of one operation (HTTP request or websocket subscribe). */
@@ -23,6 +28,8 @@ export interface GraphQLContext {
   services: Services;
   /** The authenticated caller; null when anonymous. */
   viewer: UserDoc | null;
+  /** Whether the caller sent the admin token (see `ADMIN_TOKEN`). */
+  isAdmin: boolean;
   /** Aborted when the client goes away: every store read and wait honours it. */
   signal: AbortSignal;
   /** Batched, membership-checked reads of the current read model generation. */

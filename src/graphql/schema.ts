@@ -11,6 +11,7 @@ import '../boards/column/graphql.js';
 import '../boards/card/graphql.js';
 import '../boards/mutations.js';
 import '../boards/subscription.js';
+import '../ops/graphql.js';
 
 let schema: GraphQLSchema | undefined;
 

@@ -3,15 +3,18 @@ import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { useEngine } from '@envelop/core';
+import { execute, subscribe } from 'graphql';
 import {
   createYoga,
   maskError,
+  type Plugin,
   useExecutionCancellation,
   type YogaServerInstance,
 } from 'graphql-yoga';
 import { BoardReads } from '../boards/reads.js';
 import { ProjectionTimeout } from '../projector/ChangeLogFollower.js';
-import { authenticate } from './auth.js';
+import { authenticate, isAdminAuthorization } from './auth.js';
 import type { GraphQLContext, Services } from './context.js';
 import { buildSchema } from './schema.js';
 
@@ -56,6 +59,7 @@ export async function createContext(
   const context: GraphQLContext = {
     services,
     viewer,
+    isAdmin: isAdminAuthorization(services.adminToken, authorization),
     signal,
     reads,
     async settle(position) {
@@ -83,6 +87,7 @@ export async function createContext(
  */
 export function createGraphQLServer(
   services: Services,
+  options: { plugins?: Plugin[] } = {},
 ): YogaServerInstance<object, GraphQLContext> {
   return createYoga<object, GraphQLContext>({
     schema: buildSchema(),
@@ -117,6 +122,11 @@ export function createGraphQLServer(
       // Depth weighs less than graphql-armor's default (1.5) so a whole board in one query
       // (board > columns > cards > fields) stays allowed; aliases and depth are capped above.
       costLimitPlugin({ maxCost: 50_000, depthCostFactor: 1.2 }),
+      // graphql-js executes: it builds each result object in selection order, as the
+      // spec asks. The @graphql-tools/executor yoga ships (pinned for Node 20) builds
+      // them in resolve order, so `{ id version name }` came back as version, name, id.
+      useEngine({ execute, subscribe }),
+      ...(options.plugins ?? []),
     ],
   });
 }

@@ -86,11 +86,23 @@ export type EditCardInput = {
 export type ErrorCode =
   | 'FORBIDDEN'
   | 'NOT_FOUND'
+  | 'REBUILD_IN_PROGRESS'
   | 'UNAUTHENTICATED'
   | 'USERNAME_TAKEN'
   | 'VALIDATION'
   | 'VERSION_CONFLICT'
   | 'WIP_LIMIT_REACHED';
+
+/** Where a supervised long-running loop is. */
+export type LoopState =
+  /** Failed; waits before restarting. */
+  | 'BACKOFF'
+  /** Reported progress since it last (re)started. */
+  | 'RUNNING'
+  /** Started; has not reported progress yet. */
+  | 'STARTING'
+  /** Not started, or stopped on purpose. */
+  | 'STOPPED';
 
 export type MoveCardInput = {
   afterCardId?: InputMaybe<Scalars['ID']['input']>;
@@ -111,6 +123,15 @@ export type MoveColumnInput = {
   expectedVersion: Scalars['Int']['input'];
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
 };
+
+export type RebuildState =
+  /** Reads stay on the old generation. */
+  | 'CANCELLED'
+  /** Reads stay on the old generation; see `error`. */
+  | 'FAILED'
+  | 'RUNNING'
+  /** Reads use the new generation. */
+  | 'SUCCEEDED';
 
 export type RegisterUserInput = {
   displayName: Scalars['String']['input'];
@@ -349,6 +370,8 @@ type ErrorFields_ForbiddenError_Fragment = { __typename: 'ForbiddenError', code:
 
 type ErrorFields_NotFoundError_Fragment = { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string };
 
+type ErrorFields_RebuildInProgressError_Fragment = { __typename: 'RebuildInProgressError', code: ErrorCode, message: string };
+
 type ErrorFields_UnauthenticatedError_Fragment = { __typename: 'UnauthenticatedError', code: ErrorCode, message: string };
 
 type ErrorFields_UsernameTakenError_Fragment = { __typename: 'UsernameTakenError', username: string, code: ErrorCode, message: string };
@@ -362,6 +385,7 @@ type ErrorFields_WipLimitReachedError_Fragment = { __typename: 'WipLimitReachedE
 export type ErrorFieldsFragment =
   | ErrorFields_ForbiddenError_Fragment
   | ErrorFields_NotFoundError_Fragment
+  | ErrorFields_RebuildInProgressError_Fragment
   | ErrorFields_UnauthenticatedError_Fragment
   | ErrorFields_UsernameTakenError_Fragment
   | ErrorFields_ValidationError_Fragment

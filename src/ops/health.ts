@@ -1,0 +1,102 @@
+import type { EventStore } from '../eventstore/types.js';
+import type { ChangeLogFollower } from '../projector/ChangeLogFollower.js';
+import type { ProjectorLag, ProjectorRuntime } from '../projector/ProjectorRuntime.js';
+import type { ChangeLog } from '../projector/types.js';
+import type { LoopStatus } from '../supervision.js';
+
+/** What health and readiness look at. */
+export interface HealthSources {
+  storeKind: string;
+  store: Pick<EventStore, 'headPosition'>;
+  changeLog: Pick<ChangeLog, 'read'>;
+  projector: Pick<ProjectorRuntime, 'lag'>;
+  follower: Pick<ChangeLogFollower, 'seen'>;
+  /** Every supervised loop of the process (projector, follower, and any the storage runs). */
+  loops: () => LoopStatus[];
+  /** Readiness fails when the projector or the follower trails by more than this. */
+  maxLagSeconds: number;
+  /** How long a store probe may take before the store counts as unreachable. @default 2_000 */
+  probeTimeoutMs?: number;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/** `ok`: all well; `degraded`: serving, but a loop restarts or the read side lags; `down`: not serving. */
+export type HealthStatus = 'ok' | 'degraded' | 'down';
+
+export interface HealthReport {
+  status: HealthStatus;
+  /** Why the status is not `ok`, one line each; empty when ok. */
+  reasons: string[];
+  store: string;
+  projector: ProjectorLag | null;
+  follower: { seen: number; secondsBehind: number } | null;
+  loops: LoopStatus[];
+}
+
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Checks the process: the store answers, every supervised loop runs, and the
+ * projector and follower trail by at most `maxLagSeconds`. A loop in backoff or a
+ * lag over the bound is `degraded`; an unreachable store or a stopped loop is `down`.
+ * Readiness is `status === 'ok'`.
+ */
+export async function checkHealth(sources: HealthSources): Promise<HealthReport> {
+  const timeoutMs = sources.probeTimeoutMs ?? 2_000;
+  const now = sources.now ?? Date.now;
+  const reasons: string[] = [];
+  let down = false;
+  let projector: ProjectorLag | null = null;
+  let follower: HealthReport['follower'] = null;
+  try {
+    await withTimeout(sources.store.headPosition(), timeoutMs, 'the event store');
+    projector = await withTimeout(sources.projector.lag(), timeoutMs, 'the projector storage');
+    const seen = sources.follower.seen;
+    const next = await withTimeout(
+      sources.changeLog.read(seen, { limit: 1 }),
+      timeoutMs,
+      'the change log',
+    );
+    const oldestUnseen = next.kind === 'entries' ? next.entries[0] : undefined;
+    follower = {
+      seen,
+      secondsBehind: oldestUnseen ? Math.max(0, (now() - oldestUnseen.at.getTime()) / 1000) : 0,
+    };
+  } catch (error) {
+    down = true;
+    reasons.push(`store unreachable: ${describe(error)}`);
+  }
+  const loops = sources.loops();
+  for (const loop of loops) {
+    if (loop.state === 'stopped') {
+      down = true;
+      reasons.push(`${loop.name} loop is stopped`);
+    } else if (loop.state === 'backoff') {
+      reasons.push(
+        `${loop.name} loop is restarting after: ${loop.lastError?.message ?? 'a failure'}`,
+      );
+    }
+  }
+  const bound = sources.maxLagSeconds;
+  if (projector && projector.secondsBehind > bound) {
+    reasons.push(
+      `projector is ${projector.secondsBehind.toFixed(1)} s (${projector.commitsBehind} commits) behind, over ${bound} s`,
+    );
+  }
+  if (follower && follower.secondsBehind > bound) {
+    reasons.push(
+      `change-log follower is ${follower.secondsBehind.toFixed(1)} s behind, over ${bound} s`,
+    );
+  }
+  const status: HealthStatus = down ? 'down' : reasons.length > 0 ? 'degraded' : 'ok';
+  return { status, reasons, store: sources.storeKind, projector, follower, loops };
+}

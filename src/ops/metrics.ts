@@ -1,0 +1,308 @@
+import { useOnResolve } from '@envelop/on-resolve';
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import { isObjectType, type GraphQLResolveInfo } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ErrorCode } from '../boards/errors.js';
+import type { AppendRequest, EventStore } from '../eventstore/types.js';
+import { VersionConflict } from '../eventstore/errors.js';
+import type { ChangeLogEntrySource } from '../live/BoardChangeHub.js';
+import type { ChangeLogFollower } from '../projector/ChangeLogFollower.js';
+import type { ProjectorRuntime } from '../projector/ProjectorRuntime.js';
+import type { LoopStatus } from '../supervision.js';
+
+/**
+ * What the metrics read from the live side. One small adapter, so the numbers can
+ * be re-pointed when the hub grows its own counters.
+ */
+export interface LiveMetricsSource {
+  /** Subscriptions open now. */
+  subscribers(): number;
+  /** Websockets open now. */
+  connections(): number;
+  /** Subscriptions ended as slow consumers since start. */
+  slowConsumers(): number;
+}
+
+/** What the metrics read when scraped. */
+export interface MetricsSources {
+  projector: Pick<ProjectorRuntime, 'lag'>;
+  follower: Pick<ChangeLogFollower, 'seen'>;
+  live: LiveMetricsSource;
+  /** Every supervised loop of the process. */
+  loops: () => LoopStatus[];
+}
+
+/** One process's Prometheus metrics (prom-client), served at `/metrics`. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Request/operation duration (yoga's Prometheus plugin) and commits/conflicts by mutation. */
+  readonly yogaPlugins: Plugin[];
+  /** `store` whose appends are timed into `corkboard_append_duration_seconds`. */
+  instrumentStore(store: EventStore): EventStore;
+  /** `source` whose listeners' dispatch of each change is timed (the hub's fan-out). */
+  timeFanOut(source: ChangeLogEntrySource): ChangeLogEntrySource;
+  /** Tells the scrape-time gauges where to read. Until then they report nothing. */
+  observe(sources: MetricsSources): void;
+  /** The exposition text and its content type. */
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+/** Mutations of the admin API: they commit nothing to the event store. */
+const ADMIN_MUTATIONS = new Set(['rebuildReadModels', 'cancelRebuild']);
+
+const seconds = (startedNs: bigint) => Number(process.hrtime.bigint() - startedNs) / 1e9;
+
+/** Domain errors a mutation returns as data, by their `code`. */
+const isCodedError = (value: unknown): value is { code: string } =>
+  value instanceof Error && typeof (value as { code?: unknown }).code === 'string';
+
+/**
+ * Creates the metrics of one app in their own registry (so several apps in one
+ * process, as in tests, do not collide): default process metrics, GraphQL and HTTP
+ * durations by operation, commits and conflicts by mutation, append latency,
+ * projector lag per projection, follower position, live subscribers, connections,
+ * fan-out time and slow consumers, and the state of every supervised loop.
+ */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let sources: MetricsSources | undefined;
+
+  const mutations = new Counter({
+    name: 'corkboard_mutations_total',
+    help: 'Mutations answered, by mutation and outcome (committed, conflict, or the error code).',
+    labelNames: ['mutation', 'outcome'],
+    registers: [registry],
+  });
+  const commits = new Counter({
+    name: 'corkboard_commits_total',
+    help: 'Mutations that committed (their result is the success type), by mutation.',
+    labelNames: ['mutation'],
+    registers: [registry],
+  });
+  const conflicts = new Counter({
+    name: 'corkboard_conflicts_total',
+    help: 'Mutations answered with VersionConflictError, by mutation.',
+    labelNames: ['mutation'],
+    registers: [registry],
+  });
+  const appendDuration = new Histogram({
+    name: 'corkboard_append_duration_seconds',
+    help: 'Event store append latency, by outcome (ok, conflict, error).',
+    labelNames: ['outcome'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const fanOut = new Histogram({
+    name: 'corkboard_live_fanout_seconds',
+    help: 'Time to hand one change to its subscribers (the synchronous dispatch of each change).',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1],
+    registers: [registry],
+  });
+
+  // Scrape-time gauges: read from the sources, never kept up to date by hand.
+  const gauge = (
+    name: string,
+    help: string,
+    labelNames: string[],
+    collect: (g: Gauge, s: MetricsSources) => void | Promise<void>,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        if (sources) await collect(this, sources);
+      },
+    });
+  // One lag() per scrape, shared by the projector gauges.
+  let lagOfScrape: ReturnType<ProjectorRuntime['lag']> | undefined;
+  const lag = (s: MetricsSources) => (lagOfScrape ??= s.projector.lag());
+  gauge(
+    'corkboard_projector_commits_behind',
+    'Commits in the store not yet applied, per projection.',
+    ['projection'],
+    async (g, s) => {
+      const l = await lag(s);
+      for (const p of l.projections) g.set({ projection: p.name }, l.commitsBehind);
+    },
+  );
+  gauge(
+    'corkboard_projector_seconds_behind',
+    'Age of the oldest commit not yet applied (0 when caught up), per projection.',
+    ['projection'],
+    async (g, s) => {
+      const l = await lag(s);
+      for (const p of l.projections) g.set({ projection: p.name }, l.secondsBehind);
+    },
+  );
+  gauge(
+    'corkboard_projector_checkpoint',
+    'Position of the last commit applied to the active generation.',
+    [],
+    async (g, s) => g.set((await lag(s)).checkpoint),
+  );
+  gauge(
+    'corkboard_store_head',
+    'Position of the newest commit in the event store.',
+    [],
+    async (g, s) => g.set((await lag(s)).head),
+  );
+  gauge(
+    'corkboard_projector_events_processed',
+    'Events this process applied live since start, per projection.',
+    ['projection'],
+    async (g, s) => {
+      for (const p of (await lag(s)).projections) g.set({ projection: p.name }, p.eventsProcessed);
+    },
+  );
+  gauge(
+    'corkboard_projector_gaps_detected',
+    'Gaps in the feed positions this process saw.',
+    [],
+    async (g, s) => g.set((await lag(s)).gapsDetected),
+  );
+  gauge(
+    'corkboard_projector_active',
+    '1 when this process holds the projector lease.',
+    [],
+    async (g, s) => {
+      const l = await lag(s);
+      g.set(l.activeProjector === l.owner ? 1 : 0);
+    },
+  );
+  gauge(
+    'corkboard_follower_position',
+    "Cursor of the newest change log entry this process's follower has seen.",
+    [],
+    (g, s) => g.set(s.follower.seen),
+  );
+  gauge('corkboard_live_subscribers', 'Board subscriptions open now.', [], (g, s) =>
+    g.set(s.live.subscribers()),
+  );
+  gauge('corkboard_live_connections', 'Websockets open now.', [], (g, s) =>
+    g.set(s.live.connections()),
+  );
+  gauge(
+    'corkboard_live_slow_consumers',
+    'Subscriptions ended as slow consumers since start.',
+    [],
+    (g, s) => g.set(s.live.slowConsumers()),
+  );
+  gauge(
+    'corkboard_loop_up',
+    '1 when a supervised loop is running (or starting), 0 in backoff or stopped.',
+    ['loop'],
+    (g, s) => {
+      for (const l of s.loops()) {
+        g.set({ loop: l.name }, l.state === 'running' || l.state === 'starting' ? 1 : 0);
+      }
+    },
+  );
+  gauge(
+    'corkboard_loop_restarts',
+    'Times a supervised loop restarted after a failure.',
+    ['loop'],
+    (g, s) => {
+      for (const l of s.loops()) g.set({ loop: l.name }, l.restarts);
+    },
+  );
+
+  const countMutation = (info: GraphQLResolveInfo, result: unknown) => {
+    const mutation = info.fieldName;
+    if (ADMIN_MUTATIONS.has(mutation)) return;
+    if (isCodedError(result)) {
+      const conflict = result.code === ErrorCode.VersionConflict;
+      mutations.inc({ mutation, outcome: conflict ? 'conflict' : result.code });
+      if (conflict) conflicts.inc({ mutation });
+    } else if (result !== null && result !== undefined && !(result instanceof Error)) {
+      mutations.inc({ mutation, outcome: 'committed' });
+      commits.inc({ mutation });
+    }
+  };
+
+  const yogaPlugins: Plugin[] = [
+    usePrometheus({
+      registry,
+      endpoint: false,
+      // The URL would make a series per host and port; method and status are enough.
+      labels: { url: false },
+      metrics: {
+        graphql_yoga_http_duration: true,
+        graphql_envelop_request_duration: true,
+        graphql_envelop_request: true,
+        graphql_envelop_error_result: true,
+        graphql_envelop_phase_execute: true,
+        graphql_envelop_phase_subscribe: true,
+        graphql_envelop_deprecated_field: false,
+        graphql_envelop_schema_change: false,
+        graphql_envelop_request_time_summary: false,
+      },
+    }),
+    // Each mutation's result as its resolver returned it (the success payload, or the
+    // domain error the errors plugin turns into a union member), before selection.
+    useOnResolve(
+      ({ info }) => {
+        const parent = info.parentType;
+        if (!isObjectType(parent) || parent !== info.schema.getMutationType()) return;
+        return ({ result }) => countMutation(info, result);
+      },
+      { skipDefaultResolvers: true },
+    ),
+  ];
+
+  return {
+    registry,
+    yogaPlugins,
+    instrumentStore(store) {
+      const append = async (request: AppendRequest, options?: { signal?: AbortSignal }) => {
+        const started = process.hrtime.bigint();
+        try {
+          const result = await store.append(request, options);
+          appendDuration.observe({ outcome: 'ok' }, seconds(started));
+          return result;
+        } catch (error) {
+          const outcome = error instanceof VersionConflict ? 'conflict' : 'error';
+          appendDuration.observe({ outcome }, seconds(started));
+          throw error;
+        }
+      };
+      return {
+        append,
+        readStream: (stream, options) => store.readStream(stream, options),
+        streamVersion: (stream, options) => store.streamVersion(stream, options),
+        readAll: (options) => store.readAll(options),
+        headPosition: () => store.headPosition(),
+        subscribe: (options) => store.subscribe(options),
+        close: () => store.close(),
+      };
+    },
+    timeFanOut(source) {
+      return {
+        onEntry: (listener) =>
+          source.onEntry((entry) => {
+            const started = process.hrtime.bigint();
+            try {
+              listener(entry);
+            } finally {
+              if (entry.scopes.length > 0) fanOut.observe(seconds(started));
+            }
+          }),
+      };
+    },
+    observe(next) {
+      sources = next;
+    },
+    async render() {
+      lagOfScrape = undefined;
+      try {
+        return { contentType: registry.contentType, body: await registry.metrics() };
+      } finally {
+        lagOfScrape = undefined;
+      }
+    },
+  };
+}
