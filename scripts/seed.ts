@@ -7,29 +7,12 @@
  *   CORKBOARD_URL=http://host:4000/graphql npm run seed
  */
 import { randomBytes } from 'node:crypto';
+import { graphqlUrl, postGraphQL, runScript } from './cli.js';
 
-const url = process.env.CORKBOARD_URL ?? `http://localhost:${process.env.PORT ?? 4000}/graphql`;
-
-interface Result {
-  data?: Record<string, { __typename: string; [key: string]: any }>;
-  errors?: { message: string }[];
-}
+const url = graphqlUrl();
 
 async function call(query: string, variables: Record<string, unknown>, token?: string) {
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
-      body: JSON.stringify({ query, variables }),
-    });
-  } catch {
-    throw new Error(`no Corkboard server answers at ${url}: start one with \`npm start\` first`);
-  }
-  const result = (await response.json()) as Result;
+  const result = await postGraphQL(url, query, variables, token);
   if (result.errors?.length) throw new Error(result.errors.map((e) => e.message).join('; '));
   const payload = Object.values(result.data ?? {})[0];
   if (!payload || payload.__typename.endsWith('Error')) {
@@ -63,86 +46,92 @@ async function register(username: string, displayName: string) {
   throw new Error(`could not register ${username}`);
 }
 
-const demo = await register('demo', 'Demo User');
-const sam = await register('sam', 'Sam Rivera');
+await runScript('seed', url, async () => {
+  const demo = await register('demo', 'Demo User');
+  const sam = await register('sam', 'Sam Rivera');
 
-const board = await call(
-  mutation('createBoard', 'CreateBoardInput', '... on CreateBoardSuccess { board { id version } }'),
-  { input: { name: 'Product launch' } },
-  demo.token,
-);
-let boardVersion = board.board.version as number;
-const boardId = board.board.id as string;
-const added = await call(
-  mutation(
-    'addMember',
-    'AddMemberInput',
-    '... on AddMemberSuccess { board { version members { id username } } }',
-  ),
-  { input: { boardId, username: sam.username, expectedVersion: boardVersion } },
-  demo.token,
-);
-boardVersion = added.board.version;
-const samId = (added.board.members as { id: string; username: string }[]).find(
-  (m) => m.username === sam.username,
-)!.id;
-
-const columns: Record<string, string> = {};
-for (const [name, wipLimit] of [
-  ['Backlog', null],
-  ['Doing', 3],
-  ['Review', 2],
-  ['Done', null],
-] as const) {
-  const r = await call(
+  const board = await call(
     mutation(
-      'addColumn',
-      'AddColumnInput',
-      '... on AddColumnSuccess { column { id } board { version } }',
+      'createBoard',
+      'CreateBoardInput',
+      '... on CreateBoardSuccess { board { id version } }',
     ),
-    { input: { boardId, name, wipLimit, expectedVersion: boardVersion } },
+    { input: { name: 'Product launch' } },
     demo.token,
   );
-  columns[name] = r.column.id;
-  boardVersion = r.board.version;
-}
+  let boardVersion = board.board.version as number;
+  const boardId = board.board.id as string;
+  const added = await call(
+    mutation(
+      'addMember',
+      'AddMemberInput',
+      '... on AddMemberSuccess { board { version members { id username } } }',
+    ),
+    { input: { boardId, username: sam.username, expectedVersion: boardVersion } },
+    demo.token,
+  );
+  boardVersion = added.board.version;
+  const samId = (added.board.members as { id: string; username: string }[]).find(
+    (m) => m.username === sam.username,
+  )!.id;
 
-const cards: [string, string, { done?: boolean; labels?: string[]; assignee?: boolean }][] = [
-  ['Backlog', 'Write the launch blog post', { labels: ['marketing'] }],
-  ['Backlog', 'Record a demo video', { labels: ['marketing'] }],
-  ['Backlog', 'Price page copy', {}],
-  ['Backlog', 'Localize onboarding emails', { labels: ['i18n'] }],
-  ['Doing', 'Load test the API', { labels: ['engineering'], assignee: true }],
-  ['Doing', 'Fix the signup race', { labels: ['engineering', 'bug'] }],
-  ['Review', 'Changelog for 1.0', { assignee: true }],
-  ['Done', 'Pick a launch date', { done: true }],
-  ['Done', 'Reserve the domain', { done: true, labels: ['ops'] }],
-];
-for (const [column, title, extra] of cards) {
-  const r = await call(
-    mutation('addCard', 'AddCardInput', '... on AddCardSuccess { card { id version } }'),
-    { input: { columnId: columns[column], title, description: `${title}.` } },
-    demo.token,
-  );
-  if (extra.done || extra.labels || extra.assignee) {
-    await call(
-      mutation('editCard', 'EditCardInput', '... on EditCardSuccess { card { id } }'),
-      {
-        input: {
-          cardId: r.card.id,
-          expectedVersion: r.card.version,
-          ...(extra.done ? { done: true } : {}),
-          ...(extra.labels ? { labels: extra.labels } : {}),
-          ...(extra.assignee ? { assigneeId: samId } : {}),
-        },
-      },
+  const columns: Record<string, string> = {};
+  for (const [name, wipLimit] of [
+    ['Backlog', null],
+    ['Doing', 3],
+    ['Review', 2],
+    ['Done', null],
+  ] as const) {
+    const r = await call(
+      mutation(
+        'addColumn',
+        'AddColumnInput',
+        '... on AddColumnSuccess { column { id } board { version } }',
+      ),
+      { input: { boardId, name, wipLimit, expectedVersion: boardVersion } },
       demo.token,
     );
+    columns[name] = r.column.id;
+    boardVersion = r.board.version;
   }
-}
 
-console.log(`Seeded "Product launch" (${cards.length} cards in 4 columns) at ${url}
+  const cards: [string, string, { done?: boolean; labels?: string[]; assignee?: boolean }][] = [
+    ['Backlog', 'Write the launch blog post', { labels: ['marketing'] }],
+    ['Backlog', 'Record a demo video', { labels: ['marketing'] }],
+    ['Backlog', 'Price page copy', {}],
+    ['Backlog', 'Localize onboarding emails', { labels: ['i18n'] }],
+    ['Doing', 'Load test the API', { labels: ['engineering'], assignee: true }],
+    ['Doing', 'Fix the signup race', { labels: ['engineering', 'bug'] }],
+    ['Review', 'Changelog for 1.0', { assignee: true }],
+    ['Done', 'Pick a launch date', { done: true }],
+    ['Done', 'Reserve the domain', { done: true, labels: ['ops'] }],
+  ];
+  for (const [column, title, extra] of cards) {
+    const r = await call(
+      mutation('addCard', 'AddCardInput', '... on AddCardSuccess { card { id version } }'),
+      { input: { columnId: columns[column], title, description: `${title}.` } },
+      demo.token,
+    );
+    if (extra.done || extra.labels || extra.assignee) {
+      await call(
+        mutation('editCard', 'EditCardInput', '... on EditCardSuccess { card { id } }'),
+        {
+          input: {
+            cardId: r.card.id,
+            expectedVersion: r.card.version,
+            ...(extra.done ? { done: true } : {}),
+            ...(extra.labels ? { labels: extra.labels } : {}),
+            ...(extra.assignee ? { assigneeId: samId } : {}),
+          },
+        },
+        demo.token,
+      );
+    }
+  }
+
+  console.log(`Seeded "Product launch" (${cards.length} cards in 4 columns) at ${url}
 Signed in as ${demo.username}. Paste this into GraphiQL's Headers tab:
 
   { "Authorization": "Bearer ${demo.token}" }
 `);
+});

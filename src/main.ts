@@ -1,5 +1,6 @@
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { adminBanner } from './ops/banner.js';
 
 /** Process entry: config -> app -> listen; stops cleanly on SIGINT/SIGTERM. */
 async function main(): Promise<void> {
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
   const { url } = await app.start();
   app.logger.info({ store: app.storage.description }, 'storage ready');
   console.log(
-    `\n  Corkboard is running on ${app.storage.description}\n  GraphiQL: ${url}/graphql\n  Health:   ${url}/health\n`,
+    `\n  Corkboard is running on ${app.storage.description}\n  GraphiQL: ${url}/graphql\n  Health:   ${url}/health\n${adminBanner(url, app.admin)}`,
   );
   let stopping = false;
   const shutdown = (signal: string) => {
