@@ -53,9 +53,14 @@ const ADMIN_MUTATIONS = new Set(['rebuildReadModels', 'cancelRebuild']);
 
 const seconds = (startedNs: bigint) => Number(process.hrtime.bigint() - startedNs) / 1e9;
 
-/** Domain errors a mutation returns as data, by their `code`. */
+const errorCodes = new Set<unknown>(Object.values(ErrorCode));
+
+/**
+ * A domain error a mutation returns as data. Not `instanceof Error`: the errors
+ * plugin hands its proxy of the error on, so it is recognised by its `code`.
+ */
 const isCodedError = (value: unknown): value is { code: string } =>
-  value instanceof Error && typeof (value as { code?: unknown }).code === 'string';
+  typeof value === 'object' && value !== null && errorCodes.has((value as { code?: unknown }).code);
 
 /**
  * Creates the metrics of one app in their own registry (so several apps in one
@@ -218,7 +223,7 @@ export function createMetrics(): Metrics {
       const conflict = result.code === ErrorCode.VersionConflict;
       mutations.inc({ mutation, outcome: conflict ? 'conflict' : result.code });
       if (conflict) conflicts.inc({ mutation });
-    } else if (result !== null && result !== undefined && !(result instanceof Error)) {
+    } else if (typeof result === 'object' && result !== null && !(result instanceof Error)) {
       mutations.inc({ mutation, outcome: 'committed' });
       commits.inc({ mutation });
     }
