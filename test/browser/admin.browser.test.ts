@@ -1,37 +1,18 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { haveChromium, launchChromium } from '../support/chromium.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
-/** Debian's chromium package; .ci/run installs it. No browser is downloaded. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  console.info(
-    `[browser] /admin check skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`,
-  );
-}
 /** Screenshots land here (gitignored); CI may keep them as artifacts. */
 const ARTIFACTS = 'test-artifacts';
 
-describe.skipIf(!haveChromium)('/admin in a browser', () => {
+describe.skipIf(!haveChromium('/admin'))('/admin in a browser', () => {
   let server: TestServer;
   let browser: Browser;
   beforeAll(async () => {
     server = await startTestServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // Flags for a closed network: no background requests, no sandbox as root.
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
