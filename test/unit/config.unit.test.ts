@@ -12,6 +12,15 @@ describe('loadConfig', () => {
     });
   });
 
+  it('leaves the admin token unset unless ADMIN_TOKEN is given, and reads the readiness lag bound', () => {
+    expect(loadConfig({})).toMatchObject({ adminToken: undefined, readyMaxLagSeconds: 30 });
+    const token = 'a'.repeat(32);
+    expect(loadConfig({ ADMIN_TOKEN: token, READY_MAX_LAG_SECONDS: '5' })).toMatchObject({
+      adminToken: token,
+      readyMaxLagSeconds: 5,
+    });
+  });
+
   it('reads every variable it knows and treats empty strings as unset', () => {
     const config = loadConfig({
       PORT: '8080',
@@ -38,6 +47,9 @@ describe('loadConfig', () => {
     ['MONGODB_URI', { MONGODB_URI: 'http://localhost' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['CHANGE_LOG_RETENTION', { CHANGE_LOG_RETENTION: '-1' }],
+    ['ADMIN_TOKEN', { ADMIN_TOKEN: 'too-short' }],
+    ['ADMIN_TOKEN', { ADMIN_TOKEN: 'has spaces and is long enough to pass the length' }],
+    ['READY_MAX_LAG_SECONDS', { READY_MAX_LAG_SECONDS: '0' }],
     ['MONGODB_URI', { STORE: 'mongo' }],
   ])('stops with a one-line message naming %s when it is bad', (name, env) => {
     let error: unknown;
