@@ -377,6 +377,7 @@ export class ProjectorRuntime {
    * `RebuildInProgressError` while this process runs one.
    */
   startRebuild(options: { batchSize?: number } = {}): RebuildStatus {
+    if (this.#rebuild?.state === 'running') throw new RebuildInProgressError({ ...this.#rebuild });
     const promise = this.rebuild(options);
     promise.catch((error: unknown) => {
       if (!(error instanceof RebuildCancelledError) && !(error instanceof RebuildInProgressError))

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, type Client } from 'graphql-ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import type { EventStore } from '../../src/eventstore/types.js';
 import type { ChangeLog } from '../../src/projector/types.js';
 import { RebuildCancelledError } from '../../src/projector/ProjectorRuntime.js';
 import { openMemoryStorage, type Storage } from '../../src/storage.js';
@@ -293,15 +294,27 @@ describe('operations (memory store)', () => {
     expect(shown).toEqual(folded);
   }, 90_000);
 
-  it('cancels a running rebuild: reads stay on the old generation and the partial one is dropped', async () => {
-    const s = await serve();
+  it('refuses a second rebuild while one runs, then cancels it: reads stay on the old generation', async () => {
+    // A store whose history reads slowly, so the rebuild is surely running meanwhile.
+    const storage = openMemoryStorage({});
+    cleanups.push(() => storage.close());
+    const inner = storage.store;
+    const store: EventStore = {
+      append: (r, o) => inner.append(r, o),
+      readStream: (st, o) => inner.readStream(st, o),
+      streamVersion: (st, o) => inner.streamVersion(st, o),
+      readAll: async (o) => {
+        await sleep(50);
+        return inner.readAll(o);
+      },
+      headPosition: () => inner.headPosition(),
+      subscribe: (o) => inner.subscribe(o),
+      close: () => inner.close(),
+    };
+    const s = await serve({ storage: { ...storage, store } });
     const alice = await s.register('alice');
     const { columnId } = await createBoardAndColumn(s, alice.token);
-    for (let i = 0; i < 60; i += 20) {
-      await Promise.all(
-        Array.from({ length: 20 }, (_, j) => addCard(s, alice.token, columnId, `c${i + j}`)),
-      );
-    }
+    for (let i = 0; i < 20; i++) await addCard(s, alice.token, columnId, `c${i}`);
     const generation = (await s.storage.projector.readModels.active()).generation;
     const rebuild = s.app.projector.startRebuild({ batchSize: 1 });
     const outcome = new Promise<unknown>((resolve) => {
@@ -313,6 +326,12 @@ describe('operations (memory store)', () => {
           }
         });
       }, 5);
+    });
+    const second = await s.gql(REBUILD, {}, s.app.admin.token);
+    expect(second.data!.rebuildReadModels).toMatchObject({
+      __typename: 'RebuildInProgressError',
+      code: 'REBUILD_IN_PROGRESS',
+      rebuild: { id: rebuild.id },
     });
     const cancelled = await s.gql(CANCEL, {}, s.app.admin.token);
     expect(cancelled.data!.cancelRebuild).toMatchObject({
