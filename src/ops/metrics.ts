@@ -1,6 +1,5 @@
-import { useOnResolve } from '@envelop/on-resolve';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
-import { isObjectType, type GraphQLResolveInfo } from 'graphql';
+import { defaultFieldResolver, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ErrorCode } from '../boards/errors.js';
@@ -46,6 +45,33 @@ export interface Metrics {
   observe(sources: MetricsSources): void;
   /** The exposition text and its content type. */
   render(): Promise<{ contentType: string; body: string }>;
+}
+
+/** The context key under which an app's metrics take the results of its mutations. */
+const MUTATION_SINK = 'corkboardMutationResults';
+type MutationSink = (info: GraphQLResolveInfo, result: unknown) => void;
+
+const reporting = new WeakSet<GraphQLSchema>();
+
+/**
+ * Wraps every mutation resolver of `schema`, once per schema, to hand its result to
+ * the `MUTATION_SINK` of the operation's context. The schema is built once per
+ * process and shared by every app in it (tests run several): each operation reports
+ * to its own app's metrics, and a second app adds no second wrapper.
+ */
+function reportMutationResults(schema: GraphQLSchema): void {
+  const mutationType = schema.getMutationType();
+  if (!mutationType || reporting.has(schema)) return;
+  reporting.add(schema);
+  for (const field of Object.values(mutationType.getFields())) {
+    const resolve = field.resolve ?? defaultFieldResolver;
+    field.resolve = async (root, args, context, info) => {
+      const result: unknown = await resolve(root, args, context, info);
+      const sink = (context as Record<string, unknown> | null)?.[MUTATION_SINK];
+      if (typeof sink === 'function') (sink as MutationSink)(info, result);
+      return result;
+    };
+  }
 }
 
 /** Mutations of the admin API: they commit nothing to the event store. */
@@ -249,14 +275,11 @@ export function createMetrics(): Metrics {
     }),
     // Each mutation's result as its resolver returned it (the success payload, or the
     // domain error the errors plugin turns into a union member), before selection.
-    useOnResolve(
-      ({ info }) => {
-        const parent = info.parentType;
-        if (!isObjectType(parent) || parent !== info.schema.getMutationType()) return;
-        return ({ result }) => countMutation(info, result);
-      },
-      { skipDefaultResolvers: true },
-    ),
+    {
+      onSchemaChange: ({ schema }) => reportMutationResults(schema as GraphQLSchema),
+      onContextBuilding: ({ extendContext }) =>
+        extendContext({ [MUTATION_SINK]: countMutation } as Record<string, unknown>),
+    },
   ];
 
   return {

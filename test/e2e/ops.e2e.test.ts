@@ -439,6 +439,13 @@ describe('operations (memory store)', () => {
     console.log(JSON.stringify(live.results), live.failure, live.completed);
     await until(() => live.results.length === 1);
 
+    // Another app in the same process (same schema) counts its own mutations only.
+    const other = await serve();
+    await other.register('bob');
+    await other.register('carol');
+    const otherText = await (await fetch(`${other.url}/metrics`)).text();
+    expect(otherText).toContain('corkboard_commits_total{mutation="registerUser"} 2\n');
+
     const response = await fetch(`${s.url}/metrics`);
     expect(response.headers.get('content-type')).toContain('text/plain');
     const text = await response.text();
