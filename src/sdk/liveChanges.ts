@@ -1,0 +1,223 @@
+import type { BoardChange, BoardChangesOptions } from './boardChanges.js';
+
+/** One resource a change made stale: `BoardChange.invalidated[number]`. */
+export type Invalidation = BoardChange['invalidated'][number];
+
+/**
+ * Where a live binding reads a board's changes from: a `CorkboardClient`
+ * (`createCorkboardClient`) fits. `me` is asked once, to tell the viewer's own
+ * changes from others' (see `LiveBoardOptions.ownChangeGraceMs`).
+ */
+export interface LiveBoardSource {
+  boardChanges(
+    boardId: string,
+    options?: BoardChangesOptions,
+  ): AsyncIterable<BoardChange, void, undefined>;
+  me?: () => Promise<{ id: string } | null>;
+}
+
+/** How a live binding follows a board. */
+export interface LiveBoardOptions {
+  /** Resume after this cursor (one `LiveBoard.cursor` gave earlier). Absent: from now on. */
+  after?: string | null;
+  /** Aborting it stops the binding, like `LiveBoard.stop()`. */
+  signal?: AbortSignal;
+  /**
+   * The viewer's user ID. Absent: asked once with `source.me()` when the source has
+   * it; `null`: no change counts as the viewer's own.
+   */
+  viewerId?: string | null;
+  /**
+   * How long a change made by the viewer waits before it is applied, so that the
+   * result of the viewer's own mutation (sent over HTTP, and racing the change over
+   * the websocket) is in the cache first and the change finds nothing stale. Changes
+   * by others are applied at once. Only costs a refetch when too short, never
+   * freshness. @default 250
+   */
+  ownChangeGraceMs?: number;
+  /** Told about each applied batch of changes: how many queries it refetched. */
+  onApplied?: (applied: AppliedChanges) => void;
+  /**
+   * Told when applying a change failed (e.g. a refetch failed): the binding goes on
+   * with the next one. @default console.error
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** What one batch of changes did to the cache. */
+export interface AppliedChanges {
+  changes: readonly BoardChange[];
+  /** Invalidations whose resource the cache held at an older version (or without one). */
+  stale: readonly Invalidation[];
+  /**
+   * Active queries refetched for this batch (one request each); undefined where the
+   * cache refetches by itself and does not say (urql's Graphcache).
+   */
+  refetched: number | undefined;
+  /** True when a `resyncRequired` change made the binding refetch everything of the board. */
+  resynced: boolean;
+}
+
+/** A running live binding. */
+export interface LiveBoard {
+  /** The cursor of the last change applied; keep it to resume with `after`. */
+  readonly cursor: string | null;
+  /**
+   * Resolves when every change received so far has been applied and its refetches
+   * have settled.
+   */
+  idle(): Promise<void>;
+  /** Stops following the board; resolves once the socket is closed. */
+  stop(): Promise<void>;
+  /**
+   * Settles when the binding ends: resolves after `stop()` or an abort, rejects with
+   * the `CorkboardRequestError` that ended the subscription (e.g. lost access).
+   */
+  readonly done: Promise<void>;
+}
+
+/**
+ * The invalidations of several changes as one list: one entry per resource, with
+ * the union of the fields and the highest version.
+ */
+export function mergeInvalidations(changes: readonly BoardChange[]): Invalidation[] {
+  const merged = new Map<string, Invalidation>();
+  for (const change of changes) {
+    for (const invalidation of change.invalidated) {
+      const key = `${invalidation.typename}:${invalidation.id}`;
+      const seen = merged.get(key);
+      merged.set(
+        key,
+        seen
+          ? {
+              ...seen,
+              fields: [...new Set([...seen.fields, ...invalidation.fields])],
+              version: Math.max(seen.version, invalidation.version),
+            }
+          : { ...invalidation, fields: [...invalidation.fields] },
+      );
+    }
+  }
+  return [...merged.values()];
+}
+
+/**
+ * Whether a cached resource is older than an invalidation: true when the cache has
+ * no version for it (a resource it does not hold makes no query stale, and
+ * invalidating it is a no-op), false when it already holds that version or a later
+ * one, as after the viewer's own mutation or a refetch that already saw the change.
+ */
+export const isStale = (cachedVersion: unknown, invalidation: Invalidation): boolean =>
+  typeof cachedVersion !== 'number' || cachedVersion < invalidation.version;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+const pause = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (ms <= 0 || signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * Follows a board's changes and hands them to `apply` in commit order, one batch
+ * at a time: changes that arrive while a batch is being applied (its refetches in
+ * flight) are applied together next, so a burst costs one refetch per query, and a
+ * refetch never races an older one. The viewer's own changes wait
+ * `ownChangeGraceMs` after their arrival first.
+ *
+ * Shared by the Apollo and urql bindings; `apply` is what differs.
+ */
+export function startLiveBoard(
+  source: LiveBoardSource,
+  boardId: string,
+  options: LiveBoardOptions,
+  apply: (changes: BoardChange[]) => Promise<Omit<AppliedChanges, 'changes'>>,
+): LiveBoard {
+  const controller = new AbortController();
+  const { signal } = controller;
+  const stopOnAbort = () => controller.abort();
+  options.signal?.addEventListener('abort', stopOnAbort, { once: true });
+  if (options.signal?.aborted) controller.abort();
+  const graceMs = options.ownChangeGraceMs ?? 250;
+  const onError = options.onError ?? ((error: unknown) => console.error(error));
+
+  const viewerId: Promise<string | null> =
+    options.viewerId !== undefined
+      ? Promise.resolve(options.viewerId)
+      : source.me
+        ? source.me().then(
+            (me) => me?.id ?? null,
+            (error: unknown) => {
+              onError(error);
+              return null;
+            },
+          )
+        : Promise.resolve(null);
+
+  let cursor = options.after ?? null;
+  const queue: { change: BoardChange; receivedAt: number }[] = [];
+  /** The drain in progress, if any (an object, so closures and the `finally` below agree on its type). */
+  const state: { applying: Promise<void> | null } = { applying: null };
+  const waiters: (() => void)[] = [];
+
+  async function drain(): Promise<void> {
+    const viewer = await viewerId;
+    while (queue.length > 0 && !signal.aborted) {
+      const head = queue[0]!;
+      const own = viewer !== null && head.change.actor?.id === viewer;
+      if (own) await pause(head.receivedAt + graceMs - Date.now(), signal);
+      if (signal.aborted) break;
+      const changes = queue.splice(0).map((entry) => entry.change);
+      try {
+        const outcome = await apply(changes);
+        options.onApplied?.({ changes, ...outcome });
+      } catch (error) {
+        onError(error);
+      }
+      cursor = changes.at(-1)!.cursor;
+    }
+  }
+
+  function kick() {
+    state.applying ??= drain().finally(() => {
+      state.applying = null;
+      if (queue.length > 0 && !signal.aborted) kick();
+      else waiters.splice(0).forEach((wake) => wake());
+    });
+  }
+
+  const done = (async () => {
+    try {
+      for await (const change of source.boardChanges(boardId, { after: cursor, signal })) {
+        queue.push({ change, receivedAt: Date.now() });
+        kick();
+      }
+    } finally {
+      controller.abort();
+      options.signal?.removeEventListener('abort', stopOnAbort);
+      await state.applying;
+    }
+  })();
+  // `done` is observed through the returned object; an unobserved failure is still reported.
+  done.catch(onError);
+
+  return {
+    get cursor() {
+      return cursor;
+    },
+    idle: () =>
+      state.applying === null && queue.length === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => waiters.push(resolve)),
+    async stop() {
+      controller.abort();
+      await done.catch(() => {});
+    },
+    done,
+  };
+}
