@@ -22,7 +22,7 @@ import {
   type BoardChangesSubscription,
   type BoardChangesSubscriptionVariables,
 } from './generated/graphql.js';
-import generatedPossibleTypes from './generated/possibleTypes.js';
+import graphcacheSchema from './generated/graphcacheSchema.js';
 import {
   isStale,
   startLiveBoard,
@@ -99,8 +99,9 @@ function applyChange(
 
 /**
  * Graphcache options for Corkboard's schema, merged over `options`:
- * - `possibleTypes` (graphql-codegen's fragment matcher), so `... on Error` matches
- *   exactly, without Graphcache's heuristic;
+ * - `schema`: the minified schema (graphql-codegen's urql-introspection), so
+ *   `... on Error` matches exactly: without a schema Graphcache matches fragments
+ *   by heuristic and writes every fragment's fields into every type;
  * - `keys`: every type but the `Node`s stays embedded (`Invalidation` and
  *   `NotFoundError` carry another resource's `id`);
  * - `updates.Subscription.boardChanges`: per change, for each invalidated resource
@@ -116,7 +117,7 @@ export function corkboardGraphcache(options: CorkboardGraphcacheOptions = {}): C
   );
   const own = graphcache.updates?.Subscription?.boardChanges;
   return {
-    possibleTypes: generatedPossibleTypes.possibleTypes,
+    schema: graphcacheSchema,
     ...graphcache,
     keys: { ...embedded, ...graphcache.keys },
     updates: {

@@ -11,6 +11,8 @@ export interface TcpProxy {
    * client's are destroyed, as when a load balancer or the network drops them.
    */
   dropAll(): void;
+  /** While true, new connections are cut as soon as they are accepted (the target looks down). */
+  refusing: boolean;
   close(): Promise<void>;
 }
 
@@ -24,7 +26,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     // A cut connection errors on the other leg; that is the point here.
     socket.on('error', () => {});
   };
+  const state = { refusing: false };
   const server = createServer((client) => {
+    if (state.refusing) {
+      client.on('error', () => {});
+      client.destroy();
+      return;
+    }
     accepted++;
     const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
     track(client);
@@ -41,6 +49,12 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     port: (server.address() as AddressInfo).port,
     get accepted() {
       return accepted;
+    },
+    get refusing() {
+      return state.refusing;
+    },
+    set refusing(value: boolean) {
+      state.refusing = value;
     },
     dropAll,
     async close() {

@@ -1,0 +1,381 @@
+import { ApolloClient, HttpLink, InMemoryCache } from '@apollo/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  createCorkboardClient,
+  type CorkboardClient,
+} from '../../src/sdk/createCorkboardClient.js';
+import {
+  ArchiveDoneCardsDocument,
+  EditCardDocument,
+  MoveCardDocument,
+  RenameBoardDocument,
+} from '../../src/sdk/generated/graphql.js';
+import {
+  openLiveCacheClient,
+  type CacheLibrary,
+  type LiveCacheClient,
+  type WatchedBoard,
+} from '../support/liveCaches.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { openMemoryStorage } from '../../src/storage.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
+
+/** Unwraps a success member, failing the test with the whole result otherwise. */
+function expectSuccess<R extends { __typename: string }, T extends R['__typename']>(
+  result: R,
+  typename: T,
+): Extract<R, { __typename: T }> {
+  if (result.__typename !== typename)
+    throw new Error(`expected ${typename}: ${JSON.stringify(result)}`);
+  return result as Extract<R, { __typename: T }>;
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Resolves once the server holds `n` boardChanges subscriptions. */
+const subscribed = (s: TestServer, n: number) =>
+  until(() => s.app.live.stats().subscribers >= n, `${n} subscribers`);
+
+const columnNamed = (board: WatchedBoard, name: string) => {
+  const column = board.columns.find((c) => c.name === name);
+  if (!column) throw new Error(`no column ${name}`);
+  return column;
+};
+const cardIds = (board: WatchedBoard, column: string) =>
+  columnNamed(board, column).cards.edges.map((edge) => edge.node.id);
+const cardOf = (board: WatchedBoard, id: string) =>
+  board.columns.flatMap((c) => c.cards.edges.map((e) => e.node)).find((card) => card.id === id);
+
+describe.each<CacheLibrary>(['apollo', 'urql'])('live caches with %s', (library) => {
+  let s: TestServer;
+  let proxy: TcpProxy;
+  let alice: CorkboardClient;
+  let aliceToken: string;
+  let boardId: string;
+  let todoId: string;
+  let doneId: string;
+  let cards: { id: string; version: number }[];
+  /** Alice's cache client: the writer. */
+  let a: LiveCacheClient;
+  /** Bob's cache client: watches the board; its websocket goes through the proxy. */
+  let b: LiveCacheClient;
+
+  beforeAll(async () => {
+    s = await startTestServer();
+    proxy = await startTcpProxy(Number(new URL(s.url).port));
+    const graphqlUrl = `${s.url}/graphql`;
+    const aliceUser = await s.register('alice');
+    const bobUser = await s.register('bob');
+    aliceToken = aliceUser.token;
+    alice = createCorkboardClient({ url: graphqlUrl, token: aliceToken });
+    const board = expectSuccess(
+      await alice.createBoard({ input: { name: 'Live caches' } }),
+      'CreateBoardSuccess',
+    ).board;
+    boardId = board.id;
+    const withBob = expectSuccess(
+      await alice.addMember({
+        input: { boardId, username: 'bob', expectedVersion: board.version },
+      }),
+      'AddMemberSuccess',
+    ).board;
+    const todo = expectSuccess(
+      await alice.addColumn({ input: { boardId, name: 'Todo', expectedVersion: withBob.version } }),
+      'AddColumnSuccess',
+    );
+    const done = expectSuccess(
+      await alice.addColumn({
+        input: { boardId, name: 'Done', expectedVersion: todo.board.version },
+      }),
+      'AddColumnSuccess',
+    );
+    todoId = todo.column.id;
+    doneId = done.column.id;
+    cards = [];
+    for (const title of ['one', 'two', 'three']) {
+      const { card } = expectSuccess(
+        await alice.addCard({ input: { columnId: todoId, title } }),
+        'AddCardSuccess',
+      );
+      cards.push({ id: card.id, version: card.version });
+    }
+    a = await openLiveCacheClient(library, { graphqlUrl, token: aliceUser.token, boardId });
+    b = await openLiveCacheClient(library, {
+      graphqlUrl,
+      token: bobUser.token,
+      boardId,
+      webSocketUrl: `ws://127.0.0.1:${proxy.port}/graphql`,
+      reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
+    });
+    await subscribed(s, 2);
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await proxy?.close();
+    await s?.close();
+  });
+
+  /**
+   * Runs one mutation by `writer`, waits until `watcher`'s watched board reflects it
+   * and both bindings applied the change, then a little longer (any stray request
+   * would be sent by then), and returns the requests each client sent meanwhile.
+   */
+  async function observe(
+    writer: LiveCacheClient,
+    watcher: LiveCacheClient,
+    run: () => Promise<unknown>,
+    reflected: (board: WatchedBoard) => boolean,
+  ) {
+    const sent = { writer: writer.requests.length, watcher: watcher.requests.length };
+    const applied = { writer: writer.applied.length, watcher: watcher.applied.length };
+    await run();
+    await watcher.waitForBoard(reflected);
+    // The writer's own cache reflects its change from the mutation result alone.
+    await writer.waitForBoard(reflected);
+    await until(
+      () => writer.applied.length > applied.writer && watcher.applied.length > applied.watcher,
+      'both bindings to apply the change',
+    );
+    await sleep(100);
+    return {
+      writer: writer.requests.slice(sent.writer),
+      watcher: watcher.requests.slice(sent.watcher),
+    };
+  }
+
+  it("reflects a card moved across columns in the watcher's query with one refetch, and none in the writer's", async () => {
+    const [card] = cards;
+    const requests = await observe(
+      a,
+      b,
+      () =>
+        a.mutate(MoveCardDocument, {
+          input: { cardId: card!.id, toColumnId: doneId, expectedVersion: card!.version },
+        }),
+      (board) =>
+        cardIds(board, 'Done').includes(card!.id) && !cardIds(board, 'Todo').includes(card!.id),
+    );
+    const watched = b.board()!;
+    expect(cardIds(watched, 'Todo')).toEqual([cards[1]!.id, cards[2]!.id]);
+    expect(cardIds(watched, 'Done')).toEqual([card!.id]);
+    expect(columnNamed(watched, 'Done').cardCount).toBe(1);
+    expect(requests.watcher).toEqual(['Board']);
+    expect(requests.writer).toEqual(['MoveCard']);
+    // The writer's binding found nothing stale: its mutation result had it all.
+    expect(a.stale.at(-1)).toEqual([]);
+  });
+
+  it('reflects a renamed board, one refetch in the watcher', async () => {
+    const version = b.board()!.version;
+    const requests = await observe(
+      a,
+      b,
+      () =>
+        a.mutate(RenameBoardDocument, {
+          input: { boardId, name: 'Renamed', expectedVersion: version },
+        }),
+      (board) => board.name === 'Renamed',
+    );
+    expect(b.board()!.version).toBe(version + 1);
+    expect(requests.watcher).toEqual(['Board']);
+    expect(requests.writer).toEqual(['RenameBoard']);
+  });
+
+  it('reflects an edited card, one refetch in the watcher', async () => {
+    const card = cardOf(b.board()!, cards[1]!.id)!;
+    const requests = await observe(
+      a,
+      b,
+      () =>
+        a.mutate(EditCardDocument, {
+          input: {
+            cardId: card.id,
+            expectedVersion: card.version,
+            title: 'two (done)',
+            done: true,
+          },
+        }),
+      (board) => cardOf(board, card.id)?.title === 'two (done)',
+    );
+    expect(cardOf(b.board()!, card.id)).toMatchObject({ title: 'two (done)', done: true });
+    expect(requests.watcher).toEqual(['Board']);
+    expect(requests.writer).toEqual(['EditCard']);
+  });
+
+  it('reflects archived done cards, one refetch in the watcher', async () => {
+    const requests = await observe(
+      a,
+      b,
+      () => a.mutate(ArchiveDoneCardsDocument, { input: { columnId: todoId } }),
+      (board) => !cardIds(board, 'Todo').includes(cards[1]!.id),
+    );
+    expect(cardIds(b.board()!, 'Todo')).toEqual([cards[2]!.id]);
+    expect(columnNamed(b.board()!, 'Todo').cardCount).toBe(1);
+    expect(requests.watcher).toEqual(['Board']);
+    expect(requests.writer).toEqual(['ArchiveDoneCards']);
+  });
+
+  it("sends no request for the viewer's own change, and refetches once in the other client", async () => {
+    const card = cardOf(b.board()!, cards[2]!.id)!;
+    const requests = await observe(
+      b,
+      a,
+      () =>
+        b.mutate(EditCardDocument, {
+          input: { cardId: card.id, expectedVersion: card.version, title: 'three by bob' },
+        }),
+      (board) => cardOf(board, card.id)?.title === 'three by bob',
+    );
+    expect(requests.writer).toEqual(['EditCard']);
+    expect(requests.watcher).toEqual(['Board']);
+  });
+
+  it('resumes after a forced disconnect and 20 missed changes, with no gap, and ends current', async () => {
+    const card = cardOf(b.board()!, cards[2]!.id)!;
+    const appliedBefore = b.applied.length;
+    const sentBefore = b.requests.length;
+    proxy.refusing = true;
+    proxy.dropAll();
+    let version = card.version;
+    for (let i = 1; i <= 20; i++) {
+      const { editCard } = await a.mutate(EditCardDocument, {
+        input: { cardId: card.id, expectedVersion: version, labels: [`edit-${i}`] },
+      });
+      version = expectSuccess(editCard, 'EditCardSuccess').card.version;
+    }
+    // Offline, the watcher saw none of it.
+    await sleep(100);
+    expect(cardOf(b.board()!, card.id)!.labels).toEqual([]);
+    expect(b.applied.length).toBe(appliedBefore);
+    proxy.refusing = false;
+
+    await b.waitForBoard((board) => cardOf(board, card.id)?.labels[0] === 'edit-20');
+    await until(() => b.applied.length >= appliedBefore + 20, 'the 20 replayed changes');
+    await sleep(100);
+    const replayed = b.applied.slice(appliedBefore);
+    // Every missed change once, in order: the card's versions with no gap and no repeat.
+    expect(
+      replayed.map((change) => change.invalidated.find((i) => i.id === card.id)?.version),
+    ).toEqual(Array.from({ length: 20 }, (_, i) => card.version + 1 + i));
+    expect(cardOf(b.board()!, card.id)).toMatchObject({ version, labels: ['edit-20'] });
+    const refetches = b.requests.slice(sentBefore);
+    expect(refetches.every((name) => name === 'Board')).toBe(true);
+    // Changes replayed while a refetch is in flight are applied together.
+    expect(refetches.length).toBeLessThanOrEqual(3);
+    console.log(`${library}: 20 replayed changes cost ${refetches.length} refetch(es)`);
+  });
+
+  // Apollo's alone: Graphcache reads the schema it is given (corkboardGraphcache's).
+  if (library === 'apollo')
+    it("keeps an error result's fields in Apollo's cache (possibleTypes), which a default cache drops", async () => {
+      // A rename the mutation below has not seen: its expectedVersion conflicts on `name`.
+      const seen = (await alice.board({ id: boardId }))!.version;
+      expectSuccess(
+        await alice.renameBoard({ input: { boardId, name: 'first', expectedVersion: seen } }),
+        'RenameBoardSuccess',
+      );
+      const stale = { boardId, name: 'stale', expectedVersion: seen };
+      const warnings = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      try {
+        const { renameBoard } = await a.mutate(RenameBoardDocument, { input: stale });
+        const conflict = expectSuccess(renameBoard, 'VersionConflictError');
+        expect(conflict).toMatchObject({ code: 'VERSION_CONFLICT', expectedVersion: seen });
+        expect(conflict.message).not.toBe('');
+        expect(conflict.conflicts.map((c) => c.fields)).toContainEqual(['name']);
+        expect(warnings).not.toHaveBeenCalled();
+
+        // The same mutation through a cache without possibleTypes loses the error's fields.
+        const plain = new ApolloClient({
+          link: new HttpLink({
+            uri: `${s.url}/graphql`,
+            headers: { authorization: `Bearer ${aliceToken}` },
+          }),
+          cache: new InMemoryCache(),
+        });
+        const lost = await plain.mutate({
+          mutation: RenameBoardDocument,
+          variables: { input: stale },
+        });
+        expect(lost.data).toEqual({ renameBoard: { __typename: 'VersionConflictError' } });
+        expect(warnings.mock.calls.flat().join('\n')).toContain('possibleTypes');
+        plain.stop();
+      } finally {
+        warnings.mockRestore();
+      }
+    });
+});
+
+describe.each<CacheLibrary>(['apollo', 'urql'])(
+  'a live %s cache after missing changes for good',
+  (library) => {
+    let s: TestServer;
+    let proxy: TcpProxy;
+    beforeAll(async () => {
+      s = await startTestServer({ storage: openMemoryStorage({ changeLogRetention: 5 }) });
+      proxy = await startTcpProxy(Number(new URL(s.url).port));
+    });
+    afterAll(async () => {
+      await proxy.close();
+      await s.close();
+      await s.storage.close();
+    });
+
+    it("refetches the board's queries once on resyncRequired, and ends current", async () => {
+      const graphqlUrl = `${s.url}/graphql`;
+      const carol = await s.register(`carol_${library}`);
+      const writer = createCorkboardClient({ url: graphqlUrl, token: carol.token });
+      let board = expectSuccess(
+        await writer.createBoard({ input: { name: 'r0' } }),
+        'CreateBoardSuccess',
+      ).board;
+      const watcher = await openLiveCacheClient(library, {
+        graphqlUrl,
+        token: carol.token,
+        boardId: board.id,
+        webSocketUrl: `ws://127.0.0.1:${proxy.port}/graphql`,
+        reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
+        viewerId: null,
+      });
+      try {
+        await subscribed(s, 1);
+        // One change it sees, so that it holds a cursor to resume from.
+        board = expectSuccess(
+          await writer.renameBoard({
+            input: { boardId: board.id, name: 'r1', expectedVersion: board.version },
+          }),
+          'RenameBoardSuccess',
+        ).board;
+        await watcher.waitForBoard((watched) => watched.name === 'r1');
+        await until(() => watcher.applied.length === 1, 'the first change');
+        proxy.refusing = true;
+        proxy.dropAll();
+        // More changes than the change log keeps: the cursor falls out of it.
+        for (let i = 2; i <= 12; i++) {
+          board = expectSuccess(
+            await writer.renameBoard({
+              input: { boardId: board.id, name: `r${i}`, expectedVersion: board.version },
+            }),
+            'RenameBoardSuccess',
+          ).board;
+        }
+        const sentBefore = watcher.requests.length;
+        proxy.refusing = false;
+        await watcher.waitForBoard((watched) => watched.name === 'r12');
+        await sleep(100);
+        expect(watcher.applied.slice(1).map((change) => change.resyncRequired)).toEqual([true]);
+        expect(watcher.board()!.version).toBe(board.version);
+        expect(watcher.requests.slice(sentBefore)).toEqual(['Board']);
+      } finally {
+        await watcher.close();
+      }
+    });
+  },
+);
