@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules', 'src/sdk/generated*', 'coverage'] },
+  { ignores: ['node_modules', 'src/sdk/generated*', 'coverage', 'dist'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -36,5 +36,8 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'off',
     },
   },
-  { files: ['eslint.config.js', 'scripts/codegen/*.js'], extends: [tseslint.configs.disableTypeChecked] },
+  {
+    files: ['eslint.config.js', 'scripts/codegen/*.js'],
+    extends: [tseslint.configs.disableTypeChecked],
+  },
 );

@@ -16,8 +16,7 @@ import type {
 } from '@apollo/client';
 import type { DocumentNode } from 'graphql';
 import type { BoardChange } from './boardChanges.js';
-import { embeddedTypes, nodeTypes } from './generated/cacheTypes.js';
-import generatedPossibleTypes from './generated/possibleTypes.js';
+import { embeddedTypes, nodeTypes, possibleTypes } from './cacheSchema.js';
 import {
   isStale,
   mergeInvalidations,
@@ -29,8 +28,7 @@ import {
   type LiveBoardSource,
 } from './liveChanges.js';
 
-/** For each interface and union of the schema, its member types (graphql-codegen's fragment matcher). */
-export const possibleTypes: Record<string, string[]> = generatedPossibleTypes.possibleTypes;
+export { possibleTypes };
 
 /**
  * Type policies for Corkboard's schema:
@@ -50,7 +48,7 @@ export const corkboardTypePolicies: TypePolicies = Object.fromEntries<TypePolicy
  * fields) and `corkboardTypePolicies`. Spread it to add your own options.
  */
 export const corkboardCacheConfig: InMemoryCacheConfig = {
-  possibleTypes,
+  possibleTypes: { ...possibleTypes },
   typePolicies: corkboardTypePolicies,
 };
 

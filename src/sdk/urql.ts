@@ -16,7 +16,7 @@ import {
 } from '@urql/core';
 import type { Cache, CacheExchangeOpts, KeyingConfig } from '@urql/exchange-graphcache';
 import type { BoardChange } from './boardChanges.js';
-import { embeddedTypes } from './generated/cacheTypes.js';
+import { embeddedTypes } from './cacheSchema.js';
 import {
   BoardChangesDocument,
   type BoardChangesSubscription,
