@@ -167,12 +167,17 @@ export function startLiveBoard(
 
   async function drain(): Promise<void> {
     const viewer = await viewerId;
+    const releasedAt = (entry: { change: BoardChange; receivedAt: number }) =>
+      viewer !== null && entry.change.actor?.id === viewer ? entry.receivedAt + graceMs : 0;
     while (queue.length > 0 && !signal.aborted) {
-      const head = queue[0]!;
-      const own = viewer !== null && head.change.actor?.id === viewer;
-      if (own) await pause(head.receivedAt + graceMs - Date.now(), signal);
+      await pause(releasedAt(queue[0]!) - Date.now(), signal);
       if (signal.aborted) break;
-      const changes = queue.splice(0).map((entry) => entry.change);
+      // The changes whose time has come, in order: a later own change whose mutation
+      // may still be in flight waits for the next batch.
+      const now = Date.now();
+      let count = 1;
+      while (count < queue.length && releasedAt(queue[count]!) <= now) count++;
+      const changes = queue.splice(0, count).map((entry) => entry.change);
       try {
         const outcome = await apply(changes);
         options.onApplied?.({ changes, ...outcome });

@@ -134,6 +134,18 @@ export function corkboardGraphcache(options: CorkboardGraphcacheOptions = {}): C
   };
 }
 
+/**
+ * A change with the `__typename`s that urql adds to every selection: the SDK's
+ * document, which the iterator sends, does not select them, and Graphcache needs
+ * them to write the result.
+ */
+const typed = (change: BoardChange) => ({
+  __typename: 'BoardChange' as const,
+  ...change,
+  actor: change.actor && { __typename: 'User' as const, ...change.actor },
+  invalidated: change.invalidated.map((i) => ({ __typename: 'Invalidation' as const, ...i })),
+});
+
 const isBoardChanges = (operation: Operation) =>
   operation.kind === 'subscription' && getOperationName(operation.query) === 'BoardChanges';
 
@@ -159,7 +171,7 @@ export function corkboardExchange(
           variables.boardId,
           { ...options, after: variables.after ?? null },
           async (changes) => {
-            for (const change of changes) observer.next({ data: { boardChanges: change } });
+            for (const change of changes) observer.next({ data: { boardChanges: typed(change) } });
             return { stale: [], refetched: undefined, resynced: false };
           },
         );
