@@ -20,18 +20,11 @@ import {
   type CacheLibrary,
   type WatchedBoard,
 } from '../../test/support/liveCaches.js';
+import { expectSuccess } from '../../test/support/expectSuccess.js';
 import { startTestServer, type TestServer } from '../../test/support/server.js';
 import { percentile, printTable } from './report.js';
 
 const CHANGES = Number(process.env.CHANGES ?? 200);
-
-function success<R extends { __typename: string }, T extends R['__typename']>(
-  result: R,
-  typename: T,
-): Extract<R, { __typename: T }> {
-  if (result.__typename !== typename) throw new Error(JSON.stringify(result));
-  return result as Extract<R, { __typename: T }>;
-}
 
 const cardIn = (board: WatchedBoard, cardId: string) => {
   for (const column of board.columns) {
@@ -54,11 +47,11 @@ async function measure(s: TestServer, library: CacheLibrary): Promise<Result> {
   const alice = await s.register(`alice_${library}`);
   const bob = await s.register(`bob_${library}`);
   const writer = createCorkboardClient({ url: graphqlUrl, token: alice.token });
-  const board = success(
+  const board = expectSuccess(
     await writer.createBoard({ input: { name: 'bench' } }),
     'CreateBoardSuccess',
   ).board;
-  let version = success(
+  let version = expectSuccess(
     await writer.addMember({
       input: { boardId: board.id, username: `bob_${library}`, expectedVersion: board.version },
     }),
@@ -66,14 +59,14 @@ async function measure(s: TestServer, library: CacheLibrary): Promise<Result> {
   ).board.version;
   const columns: string[] = [];
   for (const name of ['Todo', 'Doing']) {
-    const added = success(
+    const added = expectSuccess(
       await writer.addColumn({ input: { boardId: board.id, name, expectedVersion: version } }),
       'AddColumnSuccess',
     );
     version = added.board.version;
     columns.push(added.column.id);
   }
-  let card = success(
+  let card = expectSuccess(
     await writer.addCard({ input: { columnId: columns[0]!, title: 'bench' } }),
     'AddCardSuccess',
   ).card;
@@ -111,14 +104,14 @@ async function measure(s: TestServer, library: CacheLibrary): Promise<Result> {
       const { editCard } = await a.mutate(EditCardDocument, {
         input: { cardId: card.id, expectedVersion: card.version, title },
       });
-      card = success(editCard, 'EditCardSuccess').card;
+      card = expectSuccess(editCard, 'EditCardSuccess').card;
       await b.waitForBoard((watched) => cardIn(watched, card.id)?.card.title === title);
     } else {
       const toColumnId = card.column.id === columns[0] ? columns[1]! : columns[0]!;
       const { moveCard } = await a.mutate(MoveCardDocument, {
         input: { cardId: card.id, toColumnId, expectedVersion: card.version },
       });
-      card = success(moveCard, 'MoveCardSuccess').card;
+      card = expectSuccess(moveCard, 'MoveCardSuccess').card;
       await b.waitForBoard((watched) => cardIn(watched, card.id)?.column === toColumnId);
     }
     updated.push(performance.now() - started);

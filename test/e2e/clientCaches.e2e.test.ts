@@ -17,19 +17,10 @@ import {
   type LiveCacheClient,
   type WatchedBoard,
 } from '../support/liveCaches.js';
+import { expectSuccess } from '../support/expectSuccess.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { openMemoryStorage } from '../../src/storage.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
-
-/** Unwraps a success member, failing the test with the whole result otherwise. */
-function expectSuccess<R extends { __typename: string }, T extends R['__typename']>(
-  result: R,
-  typename: T,
-): Extract<R, { __typename: T }> {
-  if (result.__typename !== typename)
-    throw new Error(`expected ${typename}: ${JSON.stringify(result)}`);
-  return result as Extract<R, { __typename: T }>;
-}
 
 async function until(condition: () => boolean, what: string, timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs;

@@ -12,18 +12,9 @@ import {
 } from '../../src/sdk/createCorkboardClient.js';
 import type { BoardChange } from '../../src/sdk/boardChanges.js';
 import { BoardDocument } from '../../src/sdk/generated/graphql.js';
+import { expectSuccess } from '../support/expectSuccess.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
-
-/** Unwraps a success member, failing the test with the whole result otherwise. */
-function expectSuccess<R extends { __typename: string }, T extends R['__typename']>(
-  result: R,
-  typename: T,
-): Extract<R, { __typename: T }> {
-  if (result.__typename !== typename)
-    throw new Error(`expected ${typename}: ${JSON.stringify(result)}`);
-  return result as Extract<R, { __typename: T }>;
-}
 
 describe('the typed SDK against a real server', () => {
   let s: TestServer;

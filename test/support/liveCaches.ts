@@ -74,6 +74,22 @@ function recordingFetch(requests: string[]): typeof fetch {
   };
 }
 
+/** The SDK client whose `boardChanges` a binding follows (and whose `me` it asks). */
+const corkboardOf = (options: LiveCacheClientOptions) =>
+  createCorkboardClient({
+    url: options.graphqlUrl,
+    token: options.token,
+    webSocketImpl: WebSocket,
+    ...(options.webSocketUrl ? { webSocketUrl: options.webSocketUrl } : {}),
+    ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+  });
+
+/** The binding options the harness passes through. */
+const bindingOptions = (options: LiveCacheClientOptions) => ({
+  ...(options.ownChangeGraceMs !== undefined ? { ownChangeGraceMs: options.ownChangeGraceMs } : {}),
+  ...(options.viewerId !== undefined ? { viewerId: options.viewerId } : {}),
+});
+
 function watcher() {
   let latest: WatchedBoard | undefined;
   const listeners = new Set<() => void>();
@@ -109,13 +125,7 @@ export async function openApolloClient(options: LiveCacheClientOptions): Promise
   const requests: string[] = [];
   const applied: BoardChange[] = [];
   const stale: AppliedChanges['stale'][] = [];
-  const corkboard = createCorkboardClient({
-    url: options.graphqlUrl,
-    token: options.token,
-    webSocketImpl: WebSocket,
-    ...(options.webSocketUrl ? { webSocketUrl: options.webSocketUrl } : {}),
-    ...(options.reconnect ? { reconnect: options.reconnect } : {}),
-  });
+  const corkboard = corkboardOf(options);
   const client = new ApolloClient({
     link: new HttpLink({
       uri: options.graphqlUrl,
@@ -166,13 +176,7 @@ export async function openUrqlClient(options: LiveCacheClientOptions): Promise<L
   const requests: string[] = [];
   const applied: BoardChange[] = [];
   const stale: AppliedChanges['stale'][] = [];
-  const corkboard = createCorkboardClient({
-    url: options.graphqlUrl,
-    token: options.token,
-    webSocketImpl: WebSocket,
-    ...(options.webSocketUrl ? { webSocketUrl: options.webSocketUrl } : {}),
-    ...(options.reconnect ? { reconnect: options.reconnect } : {}),
-  });
+  const corkboard = corkboardOf(options);
   const client = new Client({
     url: options.graphqlUrl,
     fetch: recordingFetch(requests),
@@ -187,12 +191,7 @@ export async function openUrqlClient(options: LiveCacheClientOptions): Promise<L
           },
         }),
       ),
-      corkboardExchange(corkboard, {
-        ...(options.ownChangeGraceMs !== undefined
-          ? { ownChangeGraceMs: options.ownChangeGraceMs }
-          : {}),
-        ...(options.viewerId !== undefined ? { viewerId: options.viewerId } : {}),
-      }),
+      corkboardExchange(corkboard, bindingOptions(options)),
       fetchExchange,
     ],
   });
