@@ -46,6 +46,11 @@
       "UnauthenticatedError",
       "ValidationError"
     ],
+    "CancelRebuildResult": [
+      "CancelRebuildSuccess",
+      "ForbiddenError",
+      "UnauthenticatedError"
+    ],
     "CreateBoardResult": [
       "CreateBoardSuccess",
       "UnauthenticatedError",
@@ -62,6 +67,7 @@
     "Error": [
       "ForbiddenError",
       "NotFoundError",
+      "RebuildInProgressError",
       "UnauthenticatedError",
       "UsernameTakenError",
       "ValidationError",
@@ -90,6 +96,12 @@
       "Card",
       "Column",
       "User"
+    ],
+    "RebuildReadModelsResult": [
+      "ForbiddenError",
+      "RebuildInProgressError",
+      "RebuildReadModelsSuccess",
+      "UnauthenticatedError"
     ],
     "RegisterUserResult": [
       "RegisterUserSuccess",
