@@ -1,9 +1,10 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
 import { builder } from '../graphql/builder.js';
-import type { GraphQLContext } from '../graphql/context.js';
+import type { Services } from '../graphql/context.js';
 import { rawIdOf, toGlobalId } from '../graphql/globalIds.js';
 import { UserRef } from '../graphql/refs.js';
+import { VIEWER_DEPENDENT } from '../graphql/sharedSubscriptions.js';
 import type { BoardChangeMessage } from '../live/BoardChangeHub.js';
 import { AccessRevokedError, SlowConsumerError } from '../live/errors.js';
 import { LiveErrorCode } from '../live/limits.js';
@@ -60,6 +61,13 @@ const BoardChangeRef = builder.objectRef<BoardChangeMessage>('BoardChange').impl
     }),
     at: t.field({ type: 'DateTime', resolve: (c) => c.at }),
     invalidated: t.field({ type: [InvalidationRef], resolve: (c) => c.invalidated }),
+    byViewer: t.boolean({
+      description:
+        'True when the subscriber made this change itself (a client may skip refetching what its own mutation already returned).',
+      // Resolved per subscriber: a selection with it is executed for its subscriber alone.
+      extensions: { [VIEWER_DEPENDENT]: true },
+      resolve: (c, _args, ctx) => c.actor !== null && c.actor === ctx.viewer?._id,
+    }),
     resyncRequired: t.exposeBoolean('resyncRequired', {
       description:
         "True when the client's cursor is too old to replay from; the client must refetch what it shows, then continue from this message's cursor.",
@@ -70,49 +78,40 @@ const BoardChangeRef = builder.objectRef<BoardChangeMessage>('BoardChange').impl
 const refusal = (message: string, code: string) =>
   new GraphQLError(message, { extensions: { code } });
 
-/** A fresh read of the active generation: the membership of now, not of the subscribe. */
-const freshReads = async (ctx: GraphQLContext) =>
-  new BoardReads(await ctx.services.readModels.active({ signal: ctx.signal }), ctx.signal);
-
 /**
  * What the hub's errors mean to the client; anything unexpected is logged and
  * masked like yoga masks it.
  */
-function toClientError(error: unknown, ctx: GraphQLContext, boardId: string): GraphQLError {
+function toClientError(error: unknown, services: Services, boardId: string): GraphQLError {
   if (error instanceof GraphQLError) return error;
   if (error instanceof SlowConsumerError) return refusal(error.message, LiveErrorCode.SlowConsumer);
   if (error instanceof AccessRevokedError) {
     return refusal(`Board ${boardId} not found`, ErrorCode.NotFound);
   }
-  ctx.services.logger.error({ err: error, boardId }, 'board subscription failed');
+  services.logger.error({ err: error, boardId }, 'board subscription failed');
   return new GraphQLError('Unexpected error.');
 }
 
 /**
- * The hub's stream as the subscription's source: keeps `ctx.reads` (used to resolve
- * `actor`) on the active read model generation across a rebuild, and turns errors
- * into client errors. A plain iterator rather than an async generator, so that
- * `return()` ends a `next()` that waits for the next change instead of queueing
- * behind it.
+ * The hub's stream as the subscription's source, turning its errors into client
+ * errors. It keeps nothing of the subscribe's context (no read model view, no
+ * loaders): each change is resolved afterwards by a fresh execution shared by the
+ * subscription's group (see `src/graphql/sharedSubscriptions.ts`). A plain iterator
+ * rather than an async generator, so that `return()` ends a `next()` that waits for
+ * the next change instead of queueing behind it.
  */
 function boardChangeSource(
-  ctx: GraphQLContext,
+  services: Services,
   boardId: string,
   stream: AsyncIterableIterator<BoardChangeMessage>,
 ): AsyncIterableIterator<BoardChangeMessage> {
   return {
     async next() {
       try {
-        const result = await stream.next();
-        if (!result.done) {
-          const view = await ctx.services.readModels.active({ signal: ctx.signal });
-          if (view.generation !== ctx.reads.generation)
-            ctx.reads = new BoardReads(view, ctx.signal);
-        }
-        return result;
+        return await stream.next();
       } catch (error) {
         await stream.return?.();
-        throw toClientError(error, ctx, boardId);
+        throw toClientError(error, services, boardId);
       }
     },
     return: async () => (await stream.return?.()) ?? { done: true, value: undefined },
@@ -143,14 +142,21 @@ builder.subscriptionField('boardChanges', (t) =>
       if (!raw || !(await ctx.reads.board(raw, viewer._id))) {
         throw refusal(`Board ${boardId} not found`, ErrorCode.NotFound);
       }
-      const stream = ctx.services.live.subscribe({
+      // Only what the subscription needs later is kept, not the context.
+      const { services, signal } = ctx;
+      const viewerId = viewer._id;
+      const stream = services.live.subscribe({
         boardId: raw,
         after: after == null ? null : Number(after),
-        authorize: async () => (await (await freshReads(ctx)).board(raw, viewer._id)) !== null,
-        signal: ctx.signal,
+        // A fresh read of the active generation: the membership of now, not of the subscribe.
+        authorize: async () => {
+          const view = await services.readModels.active({ signal });
+          return (await new BoardReads(view, signal).board(raw, viewerId)) !== null;
+        },
+        signal,
         connection: ctx.connection,
       });
-      return boardChangeSource(ctx, boardId, stream);
+      return boardChangeSource(services, boardId, stream);
     },
     resolve: (change) => change,
   }),

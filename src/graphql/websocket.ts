@@ -6,6 +6,7 @@ import {
   OperationTypeNode,
   type DocumentNode,
   type ExecutionArgs,
+  type ExecutionResult,
   type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
@@ -14,10 +15,10 @@ import { useServer } from 'graphql-ws/use/ws';
 import { maskError, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { LiveConnection } from '../live/BoardChangeHub.js';
+import { SERIALIZED, type SharedResult } from '../live/SubscriptionGroups.js';
 import { LiveCloseCode, LiveErrorCode, type LiveLimits } from '../live/limits.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from './context.js';
-import { GRAPHQL_PATH } from './yoga.js';
 
 type Yoga = YogaServerInstance<object, GraphQLContext>;
 
@@ -35,6 +36,55 @@ interface Envelope {
 interface EnvelopedExecutionArgs extends ExecutionArgs {
   envelopedExecute: Envelope['execute'];
   envelopedSubscribe: Envelope['subscribe'];
+  /** Where the operation's shared results are written (see `sendingShared`). */
+  socket: WebSocket;
+  id: string;
+}
+
+const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult> =>
+  typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+
+/**
+ * A subscription's stream as graphql-ws iterates it: each result shared by a group
+ * (`SharedResult`, serialised once for all its members) is written straight to the
+ * socket as a graphql-ws `next` frame, this subscription's id spliced around the
+ * shared JSON, without stringifying it again; graphql-ws sees only the rest (none, for
+ * `boardChanges`) and the end. Frames are written in order, and never after
+ * graphql-ws returned the stream (the client completed it, or the socket closed).
+ */
+function sendingShared(
+  socket: WebSocket,
+  id: string,
+  stream: AsyncIterable<ExecutionResult>,
+): AsyncIterableIterator<ExecutionResult> {
+  const iterator = stream[Symbol.asyncIterator]();
+  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  let returned = false;
+  return {
+    async next() {
+      for (;;) {
+        const next = await iterator.next();
+        if (returned) return { done: true, value: undefined };
+        if (next.done) return next;
+        const json = (next.value as Partial<SharedResult>)[SERIALIZED];
+        if (json === undefined) return next;
+        if (socket.readyState === WebSocket.OPEN) socket.send(`${head}${json}}`);
+      }
+    },
+    async return() {
+      returned = true;
+      await iterator.return?.();
+      return { done: true, value: undefined };
+    },
+    async throw(error?: unknown) {
+      returned = true;
+      await iterator.return?.();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }
 
 export interface WebSocketServerOptions {
@@ -175,7 +225,7 @@ export function attachWebSocketServer(
   const closeGraceMs = options.closeGraceMs ?? 1_000;
   const wss = new WebSocketServer({
     server: httpServer,
-    path: GRAPHQL_PATH,
+    path: yoga.graphqlEndpoint,
     maxPayload: limits.maxIncomingMessageBytes,
   });
   const connections = new WeakMap<WebSocket, WebSocketConnection>();
@@ -204,7 +254,11 @@ export function attachWebSocketServer(
       isProd: true,
       connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       execute: (args) => (args as EnvelopedExecutionArgs).envelopedExecute(args),
-      subscribe: (args) => (args as EnvelopedExecutionArgs).envelopedSubscribe(args),
+      subscribe: async (args) => {
+        const { envelopedSubscribe, socket, id } = args as EnvelopedExecutionArgs;
+        const result = await envelopedSubscribe(args);
+        return isAsyncIterable(result) ? sendingShared(socket, id, result) : result;
+      },
       onConnect: (ctx) => {
         const params = ctx.connectionParams;
         connectionOf(ctx.extra.socket).authorization =
@@ -252,6 +306,8 @@ export function attachWebSocketServer(
           contextValue,
           envelopedExecute: execute,
           envelopedSubscribe: subscribe,
+          socket: ctx.extra.socket,
+          id,
         };
         return args;
       },

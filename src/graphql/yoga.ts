@@ -12,11 +12,13 @@ import {
   useExecutionCancellation,
   type YogaServerInstance,
 } from 'graphql-yoga';
+import type { GraphQLError } from 'graphql';
 import { BoardReads } from '../boards/reads.js';
 import { ProjectionTimeout } from '../projector/ChangeLogFollower.js';
 import { authenticate, isAdminAuthorization } from './auth.js';
 import type { GraphQLContext, Services } from './context.js';
 import { buildSchema } from './schema.js';
+import { useSharedSubscriptions } from './sharedSubscriptions.js';
 
 /** Where GraphQL (and GraphiQL) is served. */
 export const GRAPHQL_PATH = '/graphql';
@@ -89,6 +91,13 @@ export function createGraphQLServer(
   services: Services,
   options: { plugins?: Plugin[] } = {},
 ): YogaServerInstance<object, GraphQLContext> {
+  const maskUnexpected = (error: unknown, message = 'Unexpected error.', isDev = false) => {
+    const masked = maskError(error, message, isDev);
+    // Only what yoga hides is unexpected; log it with its stack, server-side only.
+    if (masked !== error)
+      services.logger.error({ err: error }, 'unexpected error in a GraphQL operation');
+    return masked;
+  };
   return createYoga<object, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
@@ -98,15 +107,7 @@ export function createGraphQLServer(
     // Serves GraphiQL's bundle from this server instead of yoga's default CDN, so
     // GraphiQL works offline and behind firewalls.
     renderGraphiQL,
-    maskedErrors: {
-      maskError(error, message, isDev) {
-        const masked = maskError(error, message, isDev);
-        // Only what yoga hides is unexpected; log it with its stack, server-side only.
-        if (masked !== error)
-          services.logger.error({ err: error }, 'unexpected error in a GraphQL operation');
-        return masked;
-      },
-    },
+    maskedErrors: { maskError: maskUnexpected },
     logging: {
       debug: (...args) => services.logger.debug(args.map(String).join(' ')),
       info: (...args) => services.logger.info(args.map(String).join(' ')),
@@ -126,6 +127,11 @@ export function createGraphQLServer(
       // spec asks. The @graphql-tools/executor yoga ships (pinned for Node 20) builds
       // them in resolve order, so `{ id version name }` came back as version, name, id.
       useEngine({ execute, subscribe }),
+      // Identical subscriptions of a board: one execution and one serialisation per change.
+      useSharedSubscriptions({
+        services,
+        maskError: (error) => maskUnexpected(error) as GraphQLError,
+      }),
       ...(options.plugins ?? []),
     ],
   });

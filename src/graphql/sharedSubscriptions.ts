@@ -1,0 +1,229 @@
+import {
+  createSourceEventStream,
+  execute,
+  getOperationAST,
+  Kind,
+  print,
+  TypeInfo,
+  visit,
+  visitWithTypeInfo,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLError,
+  type GraphQLSchema,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { BoardReads } from '../boards/reads.js';
+import type { UserDoc } from '../boards/readModel.js';
+import type { BoardChangeMessage } from '../live/BoardChangeHub.js';
+import type { GroupExecutor, GroupMembership } from '../live/SubscriptionGroups.js';
+import type { GraphQLContext, Services } from './context.js';
+
+/**
+ * Field extension marking a field whose value depends on who asks (it reads
+ * `ctx.viewer`). A subscription whose selection touches one is executed for its
+ * subscriber alone; every other subscription shares its group's execution, which
+ * runs without a viewer.
+ */
+export const VIEWER_DEPENDENT = 'viewerDependent';
+
+/** The argument that says where a subscriber starts, not what it receives. */
+const REPLAY_ARGUMENT = 'after';
+
+/** What of an operation decides its group, worked out once per parsed document. */
+interface Plan {
+  /** The operation, printed (normalised: no comments, canonical spacing). */
+  printed: string;
+  viewerDependent: boolean;
+  /** Variables used only as the root field's `after`: they do not change the output. */
+  replayVariables: ReadonlySet<string>;
+}
+
+const plans = new WeakMap<DocumentNode, Map<string, Plan | null>>();
+
+function planOf(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+): Plan | null {
+  let byName = plans.get(document);
+  if (!byName) plans.set(document, (byName = new Map<string, Plan | null>()));
+  const name = operationName ?? '';
+  let plan = byName.get(name);
+  if (plan === undefined) {
+    plan = makePlan(schema, document, operationName);
+    byName.set(name, plan);
+  }
+  return plan;
+}
+
+function makePlan(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+): Plan | null {
+  const operation = getOperationAST(document, operationName);
+  if (!operation) return null;
+  let viewerDependent = false;
+  const typeInfo = new TypeInfo(schema);
+  // Every definition (fragments too, used or not): erring towards executing alone.
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      Field() {
+        if (typeInfo.getFieldDef()?.extensions[VIEWER_DEPENDENT] === true) viewerDependent = true;
+      },
+    }),
+  );
+  const uses = new Map<string, number>();
+  visit(operation, {
+    Variable(node, _key, parent) {
+      // A declaration (`$after: Cursor`) is not a use.
+      if ((parent as { kind?: string } | undefined)?.kind === Kind.VARIABLE_DEFINITION) return;
+      uses.set(node.name.value, (uses.get(node.name.value) ?? 0) + 1);
+    },
+  });
+  const replayVariables = new Set<string>();
+  for (const selection of operation.selectionSet.selections) {
+    if (selection.kind !== Kind.FIELD) continue;
+    for (const argument of selection.arguments ?? []) {
+      if (argument.name.value !== REPLAY_ARGUMENT || argument.value.kind !== Kind.VARIABLE)
+        continue;
+      const variable = argument.value.name.value;
+      if (uses.get(variable) === 1) replayVariables.add(variable);
+    }
+  }
+  return { printed: print(operation), viewerDependent, replayVariables };
+}
+
+/** The variables that matter, in a canonical order. */
+function variablesKey(variables: ExecutionArgs['variableValues'], skip: ReadonlySet<string>) {
+  if (!variables) return '';
+  const kept = Object.keys(variables)
+    .filter((name) => !skip.has(name))
+    .sort()
+    .map((name) => [name, variables[name]]);
+  return JSON.stringify(kept);
+}
+
+/** Equal keys for equal events: the same change (or the same resync) of a board. */
+const eventKeyOf = (event: unknown): string => {
+  const change = event as BoardChangeMessage;
+  return `${change.resyncRequired ? 'resync' : 'change'}:${change.cursor}`;
+};
+
+/** A context for one shared execution: fresh reads, the given viewer (null when shared). */
+async function executionContext(
+  services: Services,
+  viewer: UserDoc | null,
+  signal: AbortSignal,
+): Promise<GraphQLContext> {
+  const reads = new BoardReads(await services.readModels.active({ signal }), signal);
+  return {
+    services,
+    viewer,
+    signal,
+    reads,
+    settle: () => Promise.reject(new Error('a subscription does not write')),
+  };
+}
+
+/** A subscription's results, shared with its group; it leaves the group when it ends. */
+function sharedStream(
+  source: AsyncIterator<unknown>,
+  membership: GroupMembership,
+): AsyncIterableIterator<ExecutionResult> {
+  const end = async () => {
+    membership.leave();
+    await source.return?.();
+  };
+  return {
+    async next() {
+      try {
+        const next = await source.next();
+        if (next.done) {
+          membership.leave();
+          return { done: true, value: undefined };
+        }
+        return {
+          done: false,
+          value: await membership.resultFor(next.value, eventKeyOf(next.value)),
+        };
+      } catch (error) {
+        await end();
+        throw error;
+      }
+    },
+    async return() {
+      await end();
+      return { done: true, value: undefined };
+    },
+    async throw(error?: unknown) {
+      await end();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+/** Options of `useSharedSubscriptions`. */
+export interface SharedSubscriptionsOptions {
+  services: Services;
+  /** Masks (and logs) unexpected errors of a shared execution, as yoga does for others. */
+  maskError: (error: GraphQLError) => GraphQLError;
+}
+
+/**
+ * An envelop plugin: subscriptions of one board whose results cannot differ share one
+ * execution and one serialisation per change (`SubscriptionGroups`).
+ *
+ * The subscribe itself (the field's `subscribe`: authentication, the access check,
+ * the hub subscription) runs per subscriber as before. Then, instead of graphql-js
+ * executing the selection once per event per subscriber, each subscriber joins the
+ * group keyed by its operation (printed), its variables other than `after`, and, when
+ * the selection touches a field marked `VIEWER_DEPENDENT`, a key of its own (it
+ * executes alone, with its own viewer). Per change, the group executes once (a fresh
+ * read model view and loaders, created for that execution) and every member gets the
+ * same `SharedResult`: over SSE yoga writes its JSON as is, over a websocket
+ * `websocket.ts` splices each member's id around it. Authorization stays per
+ * subscriber: the hub asks each one's `authorize` before a members change.
+ */
+export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Plugin {
+  const { services, maskError } = options;
+  let lone = 0;
+
+  const subscribeShared = async (args: ExecutionArgs) => {
+    const source = await createSourceEventStream(args);
+    if (!(Symbol.asyncIterator in source)) return source;
+    const { schema, document, operationName, variableValues } = args;
+    const plan = planOf(schema, document, operationName);
+    if (!plan) return source;
+    const viewer = plan.viewerDependent ? (args.contextValue as GraphQLContext).viewer : null;
+    const key =
+      `${plan.printed}\n${operationName ?? ''}\n${variablesKey(variableValues, plan.replayVariables)}` +
+      (plan.viewerDependent ? `\nalone:${++lone}` : '');
+    const run: GroupExecutor = async (event, signal) => {
+      const contextValue = await executionContext(services, viewer, signal);
+      const result = await execute({
+        schema,
+        document,
+        operationName,
+        variableValues,
+        rootValue: event,
+        contextValue,
+      });
+      return result.errors ? { ...result, errors: result.errors.map(maskError) } : result;
+    };
+    const membership = services.live.groups.join(key, run);
+    return sharedStream(source[Symbol.asyncIterator](), membership);
+  };
+
+  return {
+    onSubscribe({ setSubscribeFn }) {
+      setSubscribeFn(subscribeShared);
+    },
+  };
+}

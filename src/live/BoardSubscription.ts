@@ -1,0 +1,282 @@
+import type { ChangeLog, ChangeLogEntry, Invalidation } from '../projector/types.js';
+import { AccessRevokedError, SlowConsumerError } from './errors.js';
+import { LiveCloseCode, type LiveLimits } from './limits.js';
+
+/** `operation` of the message that tells a client its cursor is too old to replay from. */
+export const RESYNC_OPERATION = 'resync';
+
+/** One message of a board's change feed, as a subscription yields it. */
+export interface BoardChangeMessage {
+  /** The commit's change log cursor; for a resync, the head of the log. */
+  cursor: number;
+  /** Raw id of the board subscribed to. */
+  boardId: string;
+  /** The mutation that caused it; `RESYNC_OPERATION` for a resync. */
+  operation: string;
+  /** Raw user id of the actor; null for the system and for a resync. */
+  actor: string | null;
+  at: Date;
+  invalidated: Invalidation[];
+  resyncRequired: boolean;
+}
+
+/**
+ * The connection a subscription's messages leave through, when the hub can watch it
+ * (a websocket). Over SSE there is none: yoga owns that stream.
+ */
+export interface LiveConnection {
+  /** Bytes accepted for sending but not yet handed to the operating system. */
+  readonly bufferedAmount: number;
+  /** Closes the whole connection (every subscription on it) with `code`. */
+  disconnect(code: LiveCloseCode, reason: string): void;
+}
+
+export interface BoardSubscriptionOptions {
+  /** Raw id of a board the subscriber may see (checked by the caller beforehand). */
+  boardId: string;
+  /**
+   * Replay every change after this cursor first. Null or absent: only changes
+   * delivered from now on.
+   */
+  after?: number | null;
+  /**
+   * Whether the subscriber may still see the board. Asked again before delivering
+   * any change to the board's members; false ends the subscription with
+   * `AccessRevokedError` before that change is delivered.
+   */
+  authorize: () => Promise<boolean>;
+  /** Aborting it ends the subscription (the client went away). */
+  signal?: AbortSignal;
+  /** The websocket the messages leave through, watched for slow consumption. */
+  connection?: LiveConnection | undefined;
+}
+
+/**
+ * What a subscription needs from the hub that holds it, and what it tells the hub.
+ * The hub passes one such object to every subscription it makes; nothing else of the
+ * hub is reachable from a subscription.
+ */
+export interface SubscriptionHost {
+  /** Read for replays (`after`) and resyncs. */
+  readonly changeLog: Pick<ChangeLog, 'read' | 'head'>;
+  readonly limits: Pick<LiveLimits, 'maxQueuedMessages' | 'maxBufferedBytes' | 'replayPageSize'>;
+  /** Clock for resync messages. */
+  now(): Date;
+  /** The subscription ended (for whatever reason); may be told more than once. */
+  ended(subscription: BoardSubscription): void;
+  /** A live entry was queued; `length` is the queue's length now. */
+  queued(length: number): void;
+  /** The subscription was ended as a slow consumer. */
+  slowConsumer(boardId: string, error: SlowConsumerError): void;
+  /** The subscription was ended because a members change revoked its access. */
+  revoked(boardId: string): void;
+}
+
+const changesMembersOf = (entry: ChangeLogEntry, boardId: string) =>
+  entry.invalidated.some(
+    (i) => i.typename === 'Board' && i.id === boardId && i.fields.includes('members'),
+  );
+
+const done = (): IteratorReturnResult<undefined> => ({ done: true, value: undefined });
+
+/** One subscriber's view of one board's feed. See `BoardChangeHub.subscribe`. */
+export class BoardSubscription implements AsyncIterableIterator<BoardChangeMessage> {
+  readonly boardId: string;
+  /** Live entries the follower delivered, not yet taken by the client. */
+  #queue: ChangeLogEntry[] = [];
+  /** Entries of this board read from the change log, not yet taken by the client. */
+  #replay: ChangeLogEntry[] = [];
+  /** Every entry with a cursor up to here has been considered (delivered or not ours). */
+  #position: number;
+  #replaying: boolean;
+  #checkedHead = false;
+  /** Highest cursor of a live entry dropped while replaying; the replay must pass it. */
+  #droppedThrough = 0;
+  #closed = false;
+  #failure: Error | null = null;
+  #wake: (() => void) | null = null;
+  readonly #onAbort = () => void this.return();
+
+  constructor(
+    private readonly host: SubscriptionHost,
+    private readonly options: BoardSubscriptionOptions,
+  ) {
+    this.boardId = options.boardId;
+    this.#position = options.after ?? 0;
+    this.#replaying = options.after != null;
+    if (options.signal?.aborted) this.#closed = true;
+    options.signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Takes one live entry of this board from the hub (in cursor order). */
+  push(entry: ChangeLogEntry): void {
+    if (this.#closed) return;
+    const { maxQueuedMessages, maxBufferedBytes } = this.host.limits;
+    if ((this.options.connection?.bufferedAmount ?? 0) > maxBufferedBytes) {
+      this.#slowConsumer(new SlowConsumerError('socket'));
+      return;
+    }
+    if (this.#queue.length >= maxQueuedMessages) {
+      // While replaying, the change log still holds what the queue cannot: read it again.
+      if (this.#replaying) this.#droppedThrough = entry.cursor;
+      else this.#slowConsumer(new SlowConsumerError('queue'));
+      return;
+    }
+    this.#queue.push(entry);
+    this.host.queued(this.#queue.length);
+    this.#wake?.();
+  }
+
+  async next(): Promise<IteratorResult<BoardChangeMessage, undefined>> {
+    for (;;) {
+      if (this.#closed) return this.#end();
+      const replayed = this.#replay.shift();
+      if (replayed) return this.#deliver(replayed);
+      if (this.#replaying) {
+        const resync = await this.#readBacklog();
+        if (resync && !this.#closed) return { done: false, value: resync };
+        continue;
+      }
+      const entry = this.#queue.shift();
+      if (!entry) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        this.#wake = null;
+        continue;
+      }
+      if (entry.cursor <= this.#position) continue;
+      this.#position = entry.cursor;
+      return this.#deliver(entry);
+    }
+  }
+
+  async return(): Promise<IteratorReturnResult<undefined>> {
+    this.#close();
+    return done();
+  }
+
+  async throw(error?: unknown): Promise<IteratorReturnResult<undefined>> {
+    this.#close();
+    throw error;
+  }
+
+  /** One page of the backlog; a resync message when the cursor cannot be replayed from. */
+  async #readBacklog(): Promise<BoardChangeMessage | null> {
+    const { changeLog, limits } = this.host;
+    const signal = this.options.signal;
+    if (!this.#checkedHead) {
+      this.#checkedHead = true;
+      // A cursor from the future (another deployment, a wiped store) cannot be trusted.
+      const head = await changeLog.head();
+      if (this.#position > head) return this.#resync(head);
+    }
+    const page = await changeLog.read(this.#position, {
+      limit: limits.replayPageSize,
+      ...(signal ? { signal } : {}),
+    });
+    if (page.kind === 'expired') return this.#resync(page.head);
+    if (page.entries.length === 0 && this.#droppedThrough > this.#position) {
+      // The follower only delivers recorded entries, so the log must hold what was dropped.
+      throw new Error(
+        `change log behind its follower: dropped ${this.#droppedThrough}, read to ${this.#position}`,
+      );
+    }
+    for (const entry of page.entries) {
+      this.#position = entry.cursor;
+      if (entry.scopes.includes(this.boardId)) this.#replay.push(entry);
+    }
+    // A short page reached the head as of this read; queued live entries carry on
+    // from there, unless some were dropped past it.
+    if (page.entries.length < limits.replayPageSize && this.#droppedThrough <= this.#position) {
+      this.#replaying = false;
+    }
+    return null;
+  }
+
+  #resync(head: number): BoardChangeMessage {
+    this.#position = head;
+    this.#replay = [];
+    // Keep replaying from the head: live entries dropped meanwhile may lie beyond it.
+    return {
+      cursor: head,
+      boardId: this.boardId,
+      operation: RESYNC_OPERATION,
+      actor: null,
+      at: this.host.now(),
+      invalidated: [],
+      resyncRequired: true,
+    };
+  }
+
+  async #deliver(entry: ChangeLogEntry): Promise<IteratorResult<BoardChangeMessage, undefined>> {
+    if (changesMembersOf(entry, this.boardId)) {
+      let allowed: boolean;
+      try {
+        allowed = await this.options.authorize();
+      } catch (error) {
+        this.#close();
+        throw error;
+      }
+      if (this.#closed) return this.#end();
+      if (!allowed) {
+        this.host.revoked(this.boardId);
+        this.#fail(new AccessRevokedError(this.boardId));
+        return this.#end();
+      }
+    }
+    return {
+      done: false,
+      value: {
+        cursor: entry.cursor,
+        boardId: this.boardId,
+        operation: entry.operation ?? 'unknown',
+        actor: entry.actor,
+        at: entry.at,
+        invalidated: entry.invalidated,
+        resyncRequired: false,
+      },
+    };
+  }
+
+  #slowConsumer(error: SlowConsumerError): void {
+    this.host.slowConsumer(this.boardId, error);
+    this.#fail(error);
+    this.options.connection?.disconnect(LiveCloseCode.SlowConsumer, 'slow consumer');
+  }
+
+  /** The failure once (so the client learns why), then the end. */
+  #end(): IteratorReturnResult<undefined> {
+    const failure = this.#failure;
+    this.#failure = null;
+    if (failure) throw failure;
+    return done();
+  }
+
+  #fail(error: Error): void {
+    if (this.#closed) return;
+    this.#failure = error;
+    this.#close();
+  }
+
+  #close(): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#queue = [];
+      this.#replay = [];
+      this.options.signal?.removeEventListener('abort', this.#onAbort);
+    }
+    this.host.ended(this);
+    this.#wake?.();
+  }
+}

@@ -1,0 +1,114 @@
+import type { ExecutionResult } from 'graphql';
+
+/** Where a shared result carries its JSON, serialised once for every member. */
+export const SERIALIZED: unique symbol = Symbol('corkboard.serialized');
+
+/** One execution's result, shared by every member of a group, with its JSON. */
+export interface SharedResult extends ExecutionResult {
+  readonly [SERIALIZED]: string;
+  /**
+   * graphql-yoga's SSE (and HTTP) result processing writes what this returns instead of
+   * stringifying the result again. Absent when the result carries errors, which yoga
+   * then serialises itself (it strips internal error extensions).
+   */
+  readonly stringify?: () => string;
+}
+
+/** Runs a group's selection for one event. */
+export type GroupExecutor = (event: unknown, signal: AbortSignal) => Promise<ExecutionResult>;
+
+/** A subscription's membership in its group. */
+export interface GroupMembership {
+  /**
+   * The result for `event`, executed and serialised once for all members asking for
+   * the same `eventKey` (members ask in their own order and at their own pace).
+   */
+  resultFor(event: unknown, eventKey: string): Promise<SharedResult>;
+  /** Leaves the group (the last member out ends it). Idempotent. */
+  leave(): void;
+}
+
+/** Results a group keeps for members still to ask; older ones are executed again. */
+const RESULTS_KEPT = 32;
+
+class Group {
+  members = 0;
+  /** By event key, oldest first. */
+  readonly results = new Map<string, Promise<SharedResult>>();
+  readonly #abort = new AbortController();
+
+  constructor(
+    readonly execute: GroupExecutor,
+    private readonly counted: () => void,
+  ) {}
+
+  resultFor(event: unknown, eventKey: string): Promise<SharedResult> {
+    let result = this.results.get(eventKey);
+    if (!result) {
+      this.counted();
+      result = this.execute(event, this.#abort.signal).then(share);
+      this.results.set(eventKey, result);
+      // A failed execution is not kept: the next member to ask tries again.
+      result.catch(() => this.results.get(eventKey) === result && this.results.delete(eventKey));
+      if (this.results.size > RESULTS_KEPT) {
+        this.results.delete(this.results.keys().next().value!);
+      }
+    }
+    return result;
+  }
+
+  end(): void {
+    this.#abort.abort(new DOMException('The subscription group ended', 'AbortError'));
+    this.results.clear();
+  }
+}
+
+/** The result with its JSON, made once. */
+function share(result: ExecutionResult): SharedResult {
+  const json = JSON.stringify(result);
+  const shared: SharedResult = { ...result, [SERIALIZED]: json };
+  if (!result.errors?.length) {
+    Object.defineProperty(shared, 'stringify', { value: () => json, enumerable: false });
+  }
+  return shared;
+}
+
+/**
+ * Subscriptions grouped by what can change their output (the caller's `key`: e.g.
+ * the board, the normalised document, the variables that matter and, for a selection
+ * that depends on the viewer, something unique to the subscriber). Members of one
+ * group get the very same result object and JSON per event: one execution and one
+ * `JSON.stringify` per group per change, however many members it has.
+ */
+export class SubscriptionGroups {
+  readonly #groups = new Map<string, Group>();
+  #executions = 0;
+  readonly #count = () => void this.#executions++;
+
+  /**
+   * Joins the group of `key`, making it with `execute` when it has no member yet
+   * (a later member's `execute` is not used: same key, same output).
+   */
+  join(key: string, execute: GroupExecutor): GroupMembership {
+    let group = this.#groups.get(key);
+    if (!group) this.#groups.set(key, (group = new Group(execute, this.#count)));
+    group.members++;
+    const joined = group;
+    let left = false;
+    return {
+      resultFor: (event, eventKey) => joined.resultFor(event, eventKey),
+      leave: () => {
+        if (left) return;
+        left = true;
+        if (--joined.members > 0) return;
+        joined.end();
+        if (this.#groups.get(key) === joined) this.#groups.delete(key);
+      },
+    };
+  }
+
+  /** Groups with a member now, and executions so far (one per group per event). */
+  stats(): { groups: number; executions: number } {
+    return { groups: this.#groups.size, executions: this.#executions };
+  }
+}
