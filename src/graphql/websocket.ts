@@ -190,17 +190,24 @@ class WebSocketConnection implements LiveConnection {
   }
 }
 
-const parseDocument = (
-  parse: Envelope['parse'],
-  query: string,
-): DocumentNode | readonly GraphQLError[] => {
+/** What `check` returns, or the GraphQLError it throws (anything else propagates). */
+function rejectedAs<T>(check: () => T): T | readonly GraphQLError[] {
   try {
-    return parse(query);
+    return check();
   } catch (error) {
     if (error instanceof GraphQLError) return [error];
     throw error;
   }
-};
+}
+
+/** An error as a client sees it: without yoga's internal extensions (`http`, `unexpected`). */
+function formatted(error: GraphQLError): GraphQLFormattedError {
+  const json = error.toJSON();
+  if (!json.extensions) return json;
+  const { http: _http, unexpected: _unexpected, ...extensions } = json.extensions;
+  const { extensions: _all, ...rest } = json;
+  return Object.keys(extensions).length > 0 ? { ...rest, extensions } : rest;
+}
 
 /**
  * Serves graphql-ws (the `graphql-transport-ws` subprotocol) on `httpServer`'s
@@ -279,25 +286,45 @@ export function attachWebSocketServer(
           connection,
         });
         const { schema, execute, subscribe, contextFactory, parse, validate } = envelope;
-        const document = parseDocument(parse, payload.query);
-        if (!('kind' in document)) return document;
-        const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
+        // Parsing and validation apply the query limits (tokens, depth, aliases, cost),
+        // which throw their GraphQLError: it fails this operation only, as over HTTP.
+        const checked = rejectedAs(() => {
+          const document = parse(payload.query);
+          const errors = validate(schema, document);
+          return errors.length > 0 ? errors : document;
+        });
+        if (!('kind' in checked)) {
+          logger.info(
+            { operationName: payload.operationName, errors: checked.map((e) => e.message) },
+            'websocket operation rejected',
+          );
+          return checked;
+        }
+        const document = checked;
         const operation = getOperationAST(document, payload.operationName);
         const isSubscription = operation?.operation === OperationTypeNode.SUBSCRIPTION;
-        if (
-          isSubscription &&
-          connection.subscriptions.size >= limits.maxSubscriptionsPerConnection
-        ) {
-          return [
-            new GraphQLError(
-              `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`,
-              { extensions: { code: LiveErrorCode.TooManySubscriptions } },
-            ),
-          ];
+        if (isSubscription) {
+          // Checked and reserved in one step, before any await: subscribes sent back to
+          // back cannot all pass the check before one of them is counted.
+          if (connection.subscriptions.size >= limits.maxSubscriptionsPerConnection) {
+            return [
+              new GraphQLError(
+                `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`,
+                { extensions: { code: LiveErrorCode.TooManySubscriptions } },
+              ),
+            ];
+          }
+          connection.subscriptions.add(id);
         }
-        const contextValue = await contextFactory();
-        if (isSubscription) connection.subscriptions.add(id);
+        let contextValue: unknown;
+        try {
+          contextValue = await contextFactory();
+        } catch (error) {
+          // graphql-ws calls onComplete only for operations it went on to run.
+          connection.subscriptions.delete(id);
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         const args: EnvelopedExecutionArgs = {
           schema,
           document,
@@ -319,7 +346,7 @@ export function attachWebSocketServer(
       onError: (_ctx, _id, _payload, errors): GraphQLFormattedError[] =>
         errors.map((error) => {
           const masked = maskError(error, 'Unexpected error.');
-          if (masked === error) return error.toJSON();
+          if (masked === error) return formatted(error);
           logger.error({ err: error }, 'unexpected error in a websocket operation');
           return { message: masked.message };
         }),
