@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { LiveLimits } from '../../src/live/limits.js';
+import type { Logger } from '../../src/logger.js';
 import { openMemoryStorage, type Storage } from '../../src/storage.js';
 
 export interface GraphQLResponse<T = Record<string, any>> {
@@ -31,12 +32,12 @@ export interface TestServer {
  * default). `close()` stops it and, when it made the storage, closes that too.
  */
 export async function startTestServer(
-  options: { storage?: Storage; live?: Partial<LiveLimits> } = {},
+  options: { storage?: Storage; live?: Partial<LiveLimits>; logger?: Logger } = {},
 ): Promise<TestServer> {
   const storage = options.storage ?? openMemoryStorage({});
   const app = await createApp(loadConfig({ STORE: 'memory', LOG_LEVEL: 'silent' }), {
     storage,
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     ...(options.live ? { live: options.live } : {}),
   });
   const { url } = await app.start(0);

@@ -1,0 +1,122 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { LiveErrorCode } from '../../src/live/limits.js';
+import { openSocket, until } from '../support/rawSocket.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+// One operation over the websocket that breaks a rule fails alone: the socket and its
+// other subscriptions go on.
+
+const CHANGES = `subscription ($boardId: ID!) { boardChanges(boardId: $boardId) { cursor operation } }`;
+
+/** A query nested deeper than the depth limit (12). */
+const TOO_DEEP = `query { boards { columns { cards { edges { node { column { board { columns {
+  cards { edges { node { column { board { id } } } } } } } } } } } } } }`;
+
+describe('websocket operation limits', () => {
+  let s: TestServer;
+  const logged: Record<string, unknown>[] = [];
+  beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logged.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    s = await startTestServer({ logger: pino({ level: 'info' }, sink) });
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  async function boardOf(username: string) {
+    const user = await s.register(username);
+    const created = await s.gql(
+      `mutation { createBoard(input: { name: "Limits" }) { ... on CreateBoardSuccess { board { id version } } } }`,
+      {},
+      user.token,
+    );
+    const board = created.data!.createBoard.board as { id: string; version: number };
+    const rename = (name: string) =>
+      s.gql(
+        `mutation ($i: RenameBoardInput!) { renameBoard(input: $i) { __typename } }`,
+        { i: { boardId: board.id, name, expectedVersion: board.version++ } },
+        user.token,
+      );
+    return { token: user.token, boardId: board.id, rename };
+  }
+
+  it('fails only the over-limit operation, with an error for its id, logged by the logger', async () => {
+    const consoleError = vi.spyOn(console, 'error');
+    try {
+      const { token, boardId, rename } = await boardOf('deep');
+      const socket = await openSocket(s, token);
+      const live = socket.subscribe('live', CHANGES, { boardId });
+      await until(() => s.app.live.stats().subscribers === 1, 'the subscription');
+      const rejected = [
+        socket.subscribe('deep', TOO_DEEP, {}),
+        socket.subscribe(
+          'aliases',
+          `query { ${Array.from({ length: 40 }, (_, i) => `a${i}: me { id }`).join(' ')} }`,
+          {},
+        ),
+        socket.subscribe('tokens', `query { ${'__typename '.repeat(6_000)} }`, {}),
+      ];
+      await until(() => rejected.every((r) => r.error !== null), 'the rejections');
+      expect(rejected[0]!.error).toEqual([
+        { message: expect.stringContaining('Query depth limit of 12 exceeded') },
+      ]);
+      expect(rejected[1]!.error).toEqual([
+        { message: expect.stringContaining('Aliases limit of 30 exceeded') },
+      ]);
+      expect(rejected[2]!.error).toMatchObject([
+        { message: expect.stringContaining('Token limit of 5000 exceeded') },
+      ]);
+      // No internal extension leaks out (yoga strips `http` over HTTP too).
+      expect(JSON.stringify(rejected)).not.toContain('"http"');
+      // The socket and its subscription go on.
+      expect(socket.socket.readyState).toBe(socket.socket.OPEN);
+      await rename('Still live');
+      await until(() => live.next.length === 1, 'the change on the live subscription');
+      expect(live.next[0]).toMatchObject({ data: { boardChanges: { operation: 'renameBoard' } } });
+      expect(live.error).toBeNull();
+      const rejections = logged.filter((l) => l.msg === 'websocket operation rejected');
+      expect(rejections).toHaveLength(3);
+      expect(consoleError).not.toHaveBeenCalled();
+    } finally {
+      consoleError.mockRestore();
+    }
+  });
+
+  it('gives 25 back-to-back subscribes on one socket exactly 20 live subscriptions', async () => {
+    const { token, boardId, rename } = await boardOf('burst');
+    const socket = await openSocket(s, token);
+    const before = s.app.live.stats().subscribers;
+    // All 25 in one write burst: none waits for an answer to the one before.
+    const all = Array.from({ length: 25 }, (_, i) =>
+      socket.subscribe(`b${i}`, CHANGES, { boardId }),
+    );
+    await until(() => all.filter((r) => r.error !== null).length === 5, 'the refusals');
+    await until(() => s.app.live.stats().subscribers === before + 20, '20 subscriptions');
+    await rename('Burst');
+    const live = all.filter((r) => r.error === null);
+    expect(live).toHaveLength(20);
+    await until(() => live.every((r) => r.next.length === 1), 'the change everywhere');
+    for (const refused of all.filter((r) => r.error !== null)) {
+      expect(refused.error).toMatchObject([
+        { extensions: { code: LiveErrorCode.TooManySubscriptions } },
+      ]);
+      expect(refused.next).toEqual([]);
+    }
+    expect(s.app.live.stats().subscribers).toBe(before + 20);
+    // A refused id frees nothing; completing a live one frees its slot.
+    socket.complete('b0');
+    await until(() => s.app.live.stats().subscribers === before + 19, 'the completion');
+    const again = socket.subscribe('again', CHANGES, { boardId });
+    const over = socket.subscribe('over', CHANGES, { boardId });
+    await until(() => over.error !== null, 'the second refusal');
+    await until(() => s.app.live.stats().subscribers === before + 20, 'the freed slot taken');
+    expect(again.error).toBeNull();
+  });
+});
