@@ -5,7 +5,7 @@ import type { Services } from '../graphql/context.js';
 import { rawIdOf, toGlobalId } from '../graphql/globalIds.js';
 import { UserRef } from '../graphql/refs.js';
 import { VIEWER_DEPENDENT } from '../graphql/sharedSubscriptions.js';
-import type { BoardChangeMessage } from '../live/BoardChangeHub.js';
+import type { BoardChangeMessage, BoardChangeStream } from '../live/BoardChangeHub.js';
 import { AccessRevokedError, SlowConsumerError } from '../live/errors.js';
 import { LiveErrorCode } from '../live/limits.js';
 import type { Invalidation } from '../projector/types.js';
@@ -103,9 +103,10 @@ function toClientError(error: unknown, services: Services, boardId: string): Gra
 function boardChangeSource(
   services: Services,
   boardId: string,
-  stream: AsyncIterableIterator<BoardChangeMessage>,
-): AsyncIterableIterator<BoardChangeMessage> {
+  stream: BoardChangeStream,
+): BoardChangeStream {
   return {
+    deliverDirectly: (delivery) => stream.deliverDirectly(delivery),
     async next() {
       try {
         return await stream.next();

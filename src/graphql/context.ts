@@ -41,4 +41,6 @@ export interface GraphQLContext {
   settle(position: number): Promise<void>;
   /** The websocket an operation arrived on (absent over HTTP and SSE). */
   connection?: LiveConnection;
+  /** The graphql-ws id of the operation, with `connection`. */
+  operationId?: string;
 }

@@ -16,8 +16,13 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import { BoardReads } from '../boards/reads.js';
 import type { UserDoc } from '../boards/readModel.js';
-import type { BoardChangeMessage } from '../live/BoardChangeHub.js';
-import type { GroupExecutor, GroupMembership } from '../live/SubscriptionGroups.js';
+import type { BoardChangeMessage, BoardChangeStream } from '../live/BoardChangeHub.js';
+import {
+  SERIALIZED,
+  type GroupExecutor,
+  type GroupMembership,
+  type SharedResult,
+} from '../live/SubscriptionGroups.js';
 import type { GraphQLContext, Services } from './context.js';
 
 /**
@@ -112,6 +117,9 @@ const eventKeyOf = (event: unknown): string => {
   const change = event as BoardChangeMessage;
   return `${change.resyncRequired ? 'resync' : 'change'}:${change.cursor}`;
 };
+
+const isBoardChangeStream = (stream: AsyncIterator<unknown>): stream is BoardChangeStream =>
+  typeof (stream as Partial<BoardChangeStream>).deliverDirectly === 'function';
 
 /** A context for one shared execution: fresh reads, the given viewer (null when shared). */
 async function executionContext(
@@ -218,7 +226,17 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Plu
       return result.errors ? { ...result, errors: result.errors.map(maskError) } : result;
     };
     const membership = services.live.groups.join(key, run);
-    return sharedStream(source[Symbol.asyncIterator](), membership);
+    const stream = source[Symbol.asyncIterator]();
+    const { connection, operationId } = args.contextValue as GraphQLContext;
+    if (connection && operationId !== undefined && isBoardChangeStream(stream)) {
+      // Caught up, it writes each change's frame itself: its id around the shared JSON.
+      const head = `{"id":${JSON.stringify(operationId)},"type":"next","payload":`;
+      stream.deliverDirectly<SharedResult>({
+        resultFor: (message) => membership.resultFor(message, eventKeyOf(message)),
+        send: (result) => connection.send(`${head}${result[SERIALIZED]}}`),
+      });
+    }
+    return sharedStream(stream, membership);
   };
 
   return {

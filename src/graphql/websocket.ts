@@ -156,6 +156,10 @@ class WebSocketConnection implements LiveConnection {
     return this.socket.bufferedAmount;
   }
 
+  send(frame: string): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame);
+  }
+
   /**
    * Ends every operation of the socket (its abort signal fires) and starts the close
    * handshake with `code`; the close frame queues behind whatever is
@@ -284,6 +288,7 @@ export function attachWebSocketServer(
           request: connection.requestFor(authorization),
           params: payload,
           connection,
+          operationId: id,
         });
         const { schema, execute, subscribe, contextFactory, parse, validate } = envelope;
         // Parsing and validation apply the query limits (tokens, depth, aliases, cost),

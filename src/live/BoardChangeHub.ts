@@ -2,7 +2,7 @@ import type { Logger } from '../logger.js';
 import type { ChangeLog, ChangeLogEntry } from '../projector/types.js';
 import {
   BoardSubscription,
-  type BoardChangeMessage,
+  type BoardChangeStream,
   type BoardSubscriptionOptions,
   type SubscriptionHost,
 } from './BoardSubscription.js';
@@ -12,6 +12,8 @@ import { SubscriptionGroups } from './SubscriptionGroups.js';
 export {
   RESYNC_OPERATION,
   type BoardChangeMessage,
+  type BoardChangeStream,
+  type DirectDelivery,
   type BoardSubscriptionOptions,
   type LiveConnection,
 } from './BoardSubscription.js';
@@ -153,7 +155,7 @@ export class BoardChangeHub {
    * passes its bound (the websocket is then closed with `LiveCloseCode.SlowConsumer`),
    * and with `AccessRevokedError` when a members change leaves it without access.
    */
-  subscribe(options: BoardSubscriptionOptions): AsyncIterableIterator<BoardChangeMessage> {
+  subscribe(options: BoardSubscriptionOptions): BoardChangeStream {
     const subscription = new BoardSubscription(this.#host, options);
     if (!subscription.closed) {
       let subscriptions = this.#boards.get(options.boardId);

@@ -29,6 +29,31 @@ export interface LiveConnection {
   readonly bufferedAmount: number;
   /** Closes the whole connection (every subscription on it) with `code`. */
   disconnect(code: LiveCloseCode, reason: string): void;
+  /** Writes one protocol frame as is (nothing when the connection is closing). */
+  send(frame: string): void;
+}
+
+/**
+ * How a caught-up subscription delivers by itself, without anyone iterating it: the
+ * hub's push hands each change straight to `resultFor` (shared by the subscription's
+ * group, resolving in the order asked) and its result to `send`. This is the whole
+ * per-subscriber cost of a change on a websocket: no promise chain, no iterator step.
+ */
+export interface DirectDelivery<R = unknown> {
+  /** The (shared) result for `message`; results resolve in the order they were asked. */
+  resultFor(message: BoardChangeMessage): Promise<R>;
+  /** Writes it to the client. */
+  send(result: R): void;
+}
+
+/** A board subscription as the hub hands it out. */
+export interface BoardChangeStream extends AsyncIterableIterator<BoardChangeMessage> {
+  /**
+   * From now on, whenever the subscription has caught up (no replay, nothing queued),
+   * it delivers live changes through `delivery` and its `next()` waits for the end
+   * (or for a change it must check access for first, which it yields as usual).
+   */
+  deliverDirectly<R>(delivery: DirectDelivery<R>): void;
 }
 
 export interface BoardSubscriptionOptions {
@@ -80,7 +105,7 @@ const changesMembersOf = (entry: ChangeLogEntry, boardId: string) =>
 const done = (): IteratorReturnResult<undefined> => ({ done: true, value: undefined });
 
 /** One subscriber's view of one board's feed. See `BoardChangeHub.subscribe`. */
-export class BoardSubscription implements AsyncIterableIterator<BoardChangeMessage> {
+export class BoardSubscription implements BoardChangeStream {
   readonly boardId: string;
   /** Live entries the follower delivered, not yet taken by the client. */
   #queue: ChangeLogEntry[] = [];
@@ -95,6 +120,11 @@ export class BoardSubscription implements AsyncIterableIterator<BoardChangeMessa
   #closed = false;
   #failure: Error | null = null;
   #wake: (() => void) | null = null;
+  #direct: DirectDelivery | null = null;
+  /** `next()` waits while pushes deliver directly. */
+  #parked = false;
+  /** The last direct delivery: what the iterator waits for before it goes on. */
+  #lastDirect: Promise<unknown> | null = null;
   readonly #onAbort = () => void this.return();
 
   constructor(
@@ -120,6 +150,10 @@ export class BoardSubscription implements AsyncIterableIterator<BoardChangeMessa
     return this;
   }
 
+  deliverDirectly<R>(delivery: DirectDelivery<R>): void {
+    this.#direct = delivery;
+  }
+
   /** Takes one live entry of this board from the hub (in cursor order). */
   push(entry: ChangeLogEntry): void {
     if (this.#closed) return;
@@ -134,9 +168,31 @@ export class BoardSubscription implements AsyncIterableIterator<BoardChangeMessa
       else this.#slowConsumer(new SlowConsumerError('queue'));
       return;
     }
+    if (this.#parked) {
+      if (!changesMembersOf(entry, this.boardId)) {
+        this.#deliverDirectly(entry);
+        return;
+      }
+      // Access is checked per subscriber: through the iterator, after what went before.
+      this.#parked = false;
+    }
     this.#queue.push(entry);
     this.host.queued(this.#queue.length);
     this.#wake?.();
+  }
+
+  #deliverDirectly(entry: ChangeLogEntry): void {
+    if (entry.cursor <= this.#position) return;
+    this.#position = entry.cursor;
+    const direct = this.#direct!;
+    const result = direct.resultFor(this.#messageOf(entry));
+    this.#lastDirect = result;
+    result.then(
+      (value) => {
+        if (!this.#closed) direct.send(value);
+      },
+      (error: unknown) => this.#fail(error instanceof Error ? error : new Error(String(error))),
+    );
   }
 
   async next(): Promise<IteratorResult<BoardChangeMessage, undefined>> {
@@ -151,8 +207,15 @@ export class BoardSubscription implements AsyncIterableIterator<BoardChangeMessa
       }
       const entry = this.#queue.shift();
       if (!entry) {
+        // Caught up: pushes deliver directly until a change needs the iterator again.
+        if (this.#direct) this.#parked = true;
         await new Promise<void>((resolve) => (this.#wake = resolve));
         this.#wake = null;
+        this.#parked = false;
+        const lastDirect = this.#lastDirect;
+        this.#lastDirect = null;
+        // Whatever was delivered directly is written before what comes next.
+        if (lastDirect) await lastDirect.catch(() => undefined);
         continue;
       }
       if (entry.cursor <= this.#position) continue;
@@ -235,17 +298,18 @@ export class BoardSubscription implements AsyncIterableIterator<BoardChangeMessa
         return this.#end();
       }
     }
+    return { done: false, value: this.#messageOf(entry) };
+  }
+
+  #messageOf(entry: ChangeLogEntry): BoardChangeMessage {
     return {
-      done: false,
-      value: {
-        cursor: entry.cursor,
-        boardId: this.boardId,
-        operation: entry.operation ?? 'unknown',
-        actor: entry.actor,
-        at: entry.at,
-        invalidated: entry.invalidated,
-        resyncRequired: false,
-      },
+      cursor: entry.cursor,
+      boardId: this.boardId,
+      operation: entry.operation ?? 'unknown',
+      actor: entry.actor,
+      at: entry.at,
+      invalidated: entry.invalidated,
+      resyncRequired: false,
     };
   }
 

@@ -35,6 +35,8 @@ class Group {
   members = 0;
   /** By event key, oldest first. */
   readonly results = new Map<string, Promise<SharedResult>>();
+  /** The result asked for last: the next one resolves after it. */
+  #latest: Promise<unknown> = Promise.resolve();
   readonly #abort = new AbortController();
 
   constructor(
@@ -46,7 +48,14 @@ class Group {
     let result = this.results.get(eventKey);
     if (!result) {
       this.counted();
-      result = this.execute(event, this.#abort.signal).then(share);
+      const previous = this.#latest;
+      // Results resolve in the order they were asked for, whatever each execution takes,
+      // so members that deliver as results resolve deliver in change order.
+      result = this.execute(event, this.#abort.signal).then(async (executed) => {
+        await previous;
+        return share(executed);
+      });
+      this.#latest = result.catch(() => undefined);
       this.results.set(eventKey, result);
       // A failed execution is not kept: the next member to ask tries again.
       result.catch(() => this.results.get(eventKey) === result && this.results.delete(eventKey));

@@ -131,7 +131,7 @@ describe('BoardChangeHub', () => {
   it('ends a live subscriber past its queue bound as a slow consumer and disconnects its connection', async () => {
     const { hub, follower } = setUp({ maxQueuedMessages: 3 });
     const disconnect = vi.fn<LiveConnection['disconnect']>();
-    const connection: LiveConnection = { bufferedAmount: 0, disconnect };
+    const connection: LiveConnection = { bufferedAmount: 0, disconnect, send: vi.fn() };
     const stream = hub.subscribe({ boardId: 'b1', authorize: allowed, connection });
     const other = hub.subscribe({ boardId: 'b1', authorize: allowed });
     follower.deliver(...range(1, 4).map((c) => entry(c)));
@@ -146,7 +146,7 @@ describe('BoardChangeHub', () => {
 
   it("ends a subscriber whose socket's send buffer passed its bound", async () => {
     const { hub, follower } = setUp({ maxBufferedBytes: 1_000 });
-    const connection = { bufferedAmount: 0, disconnect: vi.fn() };
+    const connection = { bufferedAmount: 0, disconnect: vi.fn(), send: vi.fn() };
     const stream = hub.subscribe({ boardId: 'b1', authorize: allowed, connection });
     follower.deliver(entry(1));
     expect(await take(stream, 1)).toHaveLength(1);
