@@ -4,7 +4,8 @@
  * Everything on loopback (127.0.0.1), memory store.
  *
  *   npx tsx scripts/bench/live.ts
- *   (BENCH_RATE=100, BENCH_LATENCY_SECONDS=10, BENCH_FANOUT=1000,5000, BENCH_ROUNDS=5;
+ *   (BENCH_RATE=100, BENCH_LATENCY_SECONDS=10, BENCH_FANOUT=1000,5000,10000, BENCH_ROUNDS=5,
+ *   BENCH_BOARDS=100, BENCH_PER_BOARD=100, BENCH_STEADY_RATE=50, BENCH_STEADY_SECONDS=10;
  *   BENCH_SERVER_NODE_ARGS: extra node flags for the server children, e.g. `--cpu-prof`)
  *
  * Every server runs in a child process of its own (`liveServer.ts`, `node --import tsx
@@ -31,10 +32,18 @@
  *     whose `Mutation.publish` publishes one message (a JSON string shaped like our
  *     change, so the frames are of similar size).
  *
- * Nothing is raised beyond the defaults: an N needing more file descriptors than
- * `ulimit -n` allows (N per process plus a margin) is skipped and says so.
+ * (d) Many boards: BENCH_BOARDS boards with BENCH_PER_BOARD subscribers each (one
+ *     connection per subscriber), a paced writer editing one card per board in turn at
+ *     BENCH_STEADY_RATE changes/s for BENCH_STEADY_SECONDS; per (change, subscriber of
+ *     its board), commit -> received, and the writer's own round trips meanwhile.
+ *     Baseline: the same over `publish`.
+ *
+ * Each process needs a file descriptor per connection: when `ulimit -n` (soft) is too
+ * low for the largest run, the bench re-executes itself once through
+ * `bash -c 'ulimit -n …'` (up to the hard limit); a run that still does not fit is
+ * skipped and says so. The last two lines are the headline ratios at the largest N.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -56,7 +65,11 @@ import { median, paced, percentile, printTable } from './report.js';
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 const LATENCY_SUBSCRIBERS = 4;
-const FANOUT_SIZES = (process.env.BENCH_FANOUT ?? '1000,5000').split(',').map(Number);
+const FANOUT_SIZES = (process.env.BENCH_FANOUT ?? '1000,5000,10000').split(',').map(Number);
+const BOARDS = Number(process.env.BENCH_BOARDS ?? 100);
+const PER_BOARD = Number(process.env.BENCH_PER_BOARD ?? 100);
+const STEADY_RATE = Number(process.env.BENCH_STEADY_RATE ?? 50);
+const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 10);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 /** Connections opened at once; the next batch starts when all are acknowledged. */
 const OPEN_BATCH = 250;
@@ -64,7 +77,7 @@ const OPEN_BATCH = 250;
 const CARDS = 50;
 /** File descriptors a process needs besides its N sockets. */
 const FD_MARGIN = 200;
-const LIMIT_MINUTES = 5;
+const LIMIT_MINUTES = 15;
 /** Extra node flags for the server children, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
 const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
@@ -768,6 +781,166 @@ async function measureFanout(mode: ServerMode, n: number): Promise<FanoutResult>
 }
 
 // ---------------------------------------------------------------------------------------
+// (d) Many boards, steady writes.
+
+interface SteadyResult {
+  mode: ServerMode;
+  connections: number;
+  changes: number;
+  skipped: number;
+  /** commit -> received, per (change, subscriber of its board), ms. */
+  received: number[];
+  /** The writer's HTTP round trips, ms. */
+  roundTrips: number[];
+  missing: number;
+}
+
+/** One card per board on Corkboard (one user, member of every board). */
+async function setUpBoards(url: string, count: number) {
+  const { token } = await mutate(
+    url,
+    undefined,
+    'registerUser',
+    { username: 'steady', displayName: 'Steady' },
+    'token',
+  );
+  const boards: { boardId: string; card: CardRef }[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const { board } = await mutate(
+      url,
+      token,
+      'createBoard',
+      { name: `b${i}` },
+      'board { id version }',
+    );
+    const { column } = await mutate(
+      url,
+      token,
+      'addColumn',
+      { boardId: board.id, name: 'Todo', expectedVersion: board.version },
+      'column { id }',
+    );
+    const { card } = await mutate(
+      url,
+      token,
+      'addCard',
+      { columnId: column.id, title: 'steady' },
+      'card { id version }',
+    );
+    boards.push({ boardId: board.id, card: { id: card.id, version: card.version, busy: false } });
+  }
+  return { token, boards };
+}
+
+async function measureSteady(mode: ServerMode): Promise<SteadyResult> {
+  const server = await ServerProcess.start(mode);
+  const pools: Pool[] = [];
+  try {
+    /** Per board: its subscription and how to make its next change (null: skipped). */
+    let boards: {
+      subscription: Target['subscription'];
+      fire: () => Promise<{ sent: number; responded: number } | null>;
+    }[];
+    let connectionParams: Record<string, unknown> = {};
+    if (mode === 'corkboard') {
+      const fixture = await setUpBoards(server.url, BOARDS);
+      connectionParams = { authorization: `Bearer ${fixture.token}` };
+      boards = fixture.boards.map(({ boardId, card }, i) => ({
+        subscription: { query: OUR_SUBSCRIPTION, variables: { boardId } },
+        fire: async () =>
+          card.busy
+            ? null
+            : editCard(server.url, fixture.token, card, `steady ${i} ${card.version}`),
+      }));
+    } else {
+      let seq = 0;
+      boards = Array.from({ length: BOARDS }, (_, i) => {
+        const boardId = `board-${i}`;
+        return {
+          subscription: { query: BASELINE_SUBSCRIPTION, variables: { boardId } },
+          fire: async () => {
+            seq += 1;
+            const message = JSON.stringify({
+              cursor: String(seq),
+              at: new Date().toISOString(),
+              invalidated: [
+                { typename: 'Card', id: BASELINE_CARD_ID, fields: ['title'], version: seq },
+              ],
+            });
+            const sent = performance.now();
+            await gql(
+              server.url,
+              `mutation ($b: ID!, $s: Int!, $m: String!) { publish(boardId: $b, seq: $s, message: $m) }`,
+              { b: boardId, s: seq, m: message },
+            );
+            return { sent, responded: performance.now() };
+          },
+        };
+      });
+    }
+    /** Per commit key (the message's cursor): arrival times. */
+    const arrivals = new Map<number, number[]>();
+    const onMessage: OnMessage = (_index, change, now) => {
+      const cursor = Number(change.cursor);
+      let times = arrivals.get(cursor);
+      if (!times) arrivals.set(cursor, (times = []));
+      times.push(now);
+    };
+    for (const board of boards) {
+      pools.push(
+        await openPool(server.url, PER_BOARD, board.subscription, connectionParams, onMessage),
+      );
+    }
+    const connections = BOARDS * PER_BOARD;
+    await until(
+      async () => (await server.subscribers()) >= connections,
+      'the subscriptions',
+      60_000,
+    );
+    const roundTrips: number[] = [];
+    let skipped = 0;
+    let changes = 0;
+    const start = performance.now();
+    await paced(Math.round(STEADY_RATE * STEADY_SECONDS), STEADY_RATE, start, async (i) => {
+      const done = await boards[i % boards.length]!.fire();
+      if (!done) {
+        skipped += 1;
+        return;
+      }
+      changes += 1;
+      roundTrips.push(done.responded - done.sent);
+    });
+    const complete = () => [...arrivals.values()].reduce((sum, t) => sum + t.length, 0);
+    await until(() => complete() >= changes * PER_BOARD, 'the last messages', 10_000).catch(
+      () => {},
+    );
+    const cursors = [...arrivals.keys()];
+    const { committed } = await server.request<CommitsReport>({ type: 'commits', keys: cursors });
+    const received: number[] = [];
+    cursors.forEach((cursor, i) => {
+      const at = committed[i];
+      if (at == null) return;
+      const commit = server.toLocal(at);
+      for (const time of arrivals.get(cursor)!) received.push(time - commit);
+    });
+    const errors = pools.flatMap((pool) => pool.errors);
+    if (errors.length > 0) throw new Error(`subscription errors: ${errors[0]}`);
+    return {
+      mode,
+      connections,
+      changes,
+      skipped,
+      received,
+      roundTrips,
+      missing: changes * PER_BOARD - complete(),
+    };
+  } finally {
+    for (const pool of pools) await closePool(pool);
+    await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Output, in the style of append.ts and project.ts.
 
 const ms = (value: number) => value.toFixed(2);
@@ -809,6 +982,72 @@ function reportLatency(result: LatencyResult): void {
       `, ${result.skipped} skipped (card still busy); ${result.missing} of ${pairs} deliveries ` +
       `missing; ${result.beforeResponse} of ${pairs} arrived before the HTTP response ` +
       `(negative above); clock error <= ${ms(result.clockError)} ms`,
+  );
+}
+
+function reportSteady(results: SteadyResult[]): void {
+  console.log(
+    `(d) ${BOARDS} boards x ${PER_BOARD} subscribers (one connection each), ` +
+      `${STEADY_RATE} changes/s for ${STEADY_SECONDS} s round-robin over the boards (ms)`,
+  );
+  const q = (values: number[], p: number) =>
+    values.length > 0
+      ? ms(
+          percentile(
+            [...values].sort((a, b) => a - b),
+            p,
+          ),
+        )
+      : '-';
+  printTable(
+    [
+      'server',
+      'conns',
+      'changes',
+      'skipped',
+      'missing',
+      'commit -> recv p50',
+      'p99',
+      'max',
+      'writer round trip p50',
+      'p99',
+      'max',
+    ],
+    results.map((r) => [
+      r.mode,
+      String(r.connections),
+      String(r.changes),
+      String(r.skipped),
+      String(r.missing),
+      q(r.received, 0.5),
+      q(r.received, 0.99),
+      q(r.received, 1),
+      q(r.roundTrips, 0.5),
+      q(r.roundTrips, 0.99),
+      q(r.roundTrips, 1),
+    ]),
+    1,
+  );
+}
+
+/** The headline: at the largest N both servers reached, commit -> ALL and heap per connection. */
+function reportHeadline(results: FanoutResult[]): void {
+  const sizes = FANOUT_SIZES.filter((n) =>
+    (['corkboard', 'baseline'] as const).every((mode) =>
+      results.some((r) => r.mode === mode && r.n === n),
+    ),
+  );
+  const n = sizes.at(-1);
+  if (n === undefined) {
+    console.log('fan-out ours/baseline: no N reached by both servers');
+    return;
+  }
+  const ours = results.find((r) => r.mode === 'corkboard' && r.n === n)!;
+  const base = results.find((r) => r.mode === 'baseline' && r.n === n)!;
+  const all = (r: FanoutResult) => median(r.rounds.map((x) => x.toAllReceived));
+  console.log(`fan-out ours/baseline at ${n}: ${(all(ours) / all(base)).toFixed(2)}`);
+  console.log(
+    `heap per connection ours/baseline: ${(ours.serverHeapPerConn / base.serverHeapPerConn).toFixed(2)}`,
   );
 }
 
@@ -938,6 +1177,20 @@ setTimeout(() => {
 }, LIMIT_MINUTES * 60_000).unref();
 
 const progress = (message: string) => console.error(`[live bench] ${message}`);
+
+// Enough file descriptors for the largest run, in this process and the server children.
+const needed = Math.max(...FANOUT_SIZES, BOARDS * PER_BOARD) + FD_MARGIN;
+const initialLimit = openFilesLimit();
+if (initialLimit !== null && initialLimit < needed && !process.env.BENCH_ULIMIT_RAISED) {
+  progress(`ulimit -n is ${initialLimit}, ${needed} needed: raising it and starting again`);
+  const raise = `ulimit -n ${needed} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
+  const again = spawnSync(
+    'bash',
+    ['-c', raise, 'bash', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    { stdio: 'inherit', env: { ...process.env, BENCH_ULIMIT_RAISED: '1' } },
+  );
+  process.exit(again.status ?? 1);
+}
 const started = performance.now();
 progress(`latency: ${RATE}/s for ${LATENCY_SECONDS} s`);
 const latency = await measureLatency();
@@ -948,7 +1201,7 @@ for (const n of FANOUT_SIZES) {
   if (fdLimit !== null && n + FD_MARGIN > fdLimit) {
     skipped.push(
       `N=${n}: needs ${n + FD_MARGIN} open files per process, ulimit -n is ${fdLimit} ` +
-        `(not raised by this bench)`,
+        `(could not raise it)`,
     );
     continue;
   }
@@ -958,6 +1211,19 @@ for (const n of FANOUT_SIZES) {
       fanout.push(await measureFanout(mode, n));
     } catch (error) {
       skipped.push(`${mode} N=${n}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}
+const steady: SteadyResult[] = [];
+if (fdLimit !== null && BOARDS * PER_BOARD + FD_MARGIN > fdLimit) {
+  skipped.push(`(d): needs ${BOARDS * PER_BOARD + FD_MARGIN} open files, ulimit -n is ${fdLimit}`);
+} else {
+  for (const mode of ['corkboard', 'baseline'] as const) {
+    progress(`steady: ${mode}, ${BOARDS} boards x ${PER_BOARD} subscribers`);
+    try {
+      steady.push(await measureSteady(mode));
+    } catch (error) {
+      skipped.push(`(d) ${mode}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 }
@@ -973,3 +1239,7 @@ console.log();
 reportLatency(latency);
 console.log();
 reportFanout(fanout, skipped);
+console.log();
+reportSteady(steady);
+console.log();
+reportHeadline(fanout);

@@ -139,21 +139,23 @@ builder.subscriptionField('boardChanges', (t) =>
       const viewer = ctx.viewer;
       if (!viewer) throw refusal('Sign in to subscribe', ErrorCode.Unauthenticated);
       const raw = rawIdOf(boardId, 'Board');
-      // A board the caller is no member of reads as absent, as everywhere else.
-      if (!raw || !(await ctx.reads.board(raw, viewer._id))) {
-        throw refusal(`Board ${boardId} not found`, ErrorCode.NotFound);
-      }
-      // Only what the subscription needs later is kept, not the context.
+      // Only what the subscription needs later is kept, not the context: the board is
+      // read through reads of its own (no loader is left on the context).
       const { services, signal } = ctx;
       const viewerId = viewer._id;
+      // A fresh read of the active generation: the membership of now, not of the subscribe.
+      const authorize = async () => {
+        const view = await services.readModels.active({ signal });
+        return raw !== null && (await new BoardReads(view, signal).board(raw, viewerId)) !== null;
+      };
+      // A board the caller is no member of reads as absent, as everywhere else.
+      if (!raw || !(await authorize())) {
+        throw refusal(`Board ${boardId} not found`, ErrorCode.NotFound);
+      }
       const stream = services.live.subscribe({
         boardId: raw,
         after: after == null ? null : Number(after),
-        // A fresh read of the active generation: the membership of now, not of the subscribe.
-        authorize: async () => {
-          const view = await services.readModels.active({ signal });
-          return (await new BoardReads(view, signal).board(raw, viewerId)) !== null;
-        },
+        authorize,
         signal,
         connection: ctx.connection,
       });
