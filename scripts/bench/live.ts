@@ -1215,7 +1215,9 @@ for (const n of FANOUT_SIZES) {
   }
 }
 const steady: SteadyResult[] = [];
-if (fdLimit !== null && BOARDS * PER_BOARD + FD_MARGIN > fdLimit) {
+if (BOARDS * PER_BOARD === 0) {
+  skipped.push('(d): no boards asked for');
+} else if (fdLimit !== null && BOARDS * PER_BOARD + FD_MARGIN > fdLimit) {
   skipped.push(`(d): needs ${BOARDS * PER_BOARD + FD_MARGIN} open files, ulimit -n is ${fdLimit}`);
 } else {
   for (const mode of ['corkboard', 'baseline'] as const) {

@@ -5,7 +5,11 @@ import type { Services } from '../graphql/context.js';
 import { rawIdOf, toGlobalId } from '../graphql/globalIds.js';
 import { UserRef } from '../graphql/refs.js';
 import { VIEWER_DEPENDENT } from '../graphql/sharedSubscriptions.js';
-import type { BoardChangeMessage, BoardChangeStream } from '../live/BoardChangeHub.js';
+import type {
+  BoardChangeMessage,
+  BoardChangeStream,
+  DirectDelivery,
+} from '../live/BoardChangeHub.js';
 import { AccessRevokedError, SlowConsumerError } from '../live/errors.js';
 import { LiveErrorCode } from '../live/limits.js';
 import type { Invalidation } from '../projector/types.js';
@@ -98,28 +102,36 @@ function toClientError(error: unknown, services: Services, boardId: string): Gra
  * loaders): each change is resolved afterwards by a fresh execution shared by the
  * subscription's group (see `src/graphql/sharedSubscriptions.ts`). A plain iterator
  * rather than an async generator, so that `return()` ends a `next()` that waits for
- * the next change instead of queueing behind it.
+ * the next change instead of queueing behind it; a class, so that a waiting
+ * subscription holds no closures of its own.
  */
-function boardChangeSource(
-  services: Services,
-  boardId: string,
-  stream: BoardChangeStream,
-): BoardChangeStream {
-  return {
-    deliverDirectly: (delivery) => stream.deliverDirectly(delivery),
-    async next() {
-      try {
-        return await stream.next();
-      } catch (error) {
-        await stream.return?.();
-        throw toClientError(error, services, boardId);
-      }
-    },
-    return: async () => (await stream.return?.()) ?? { done: true, value: undefined },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+class BoardChangeSource implements BoardChangeStream {
+  constructor(
+    private readonly services: Services,
+    private readonly boardId: string,
+    private readonly stream: BoardChangeStream,
+  ) {}
+
+  deliverDirectly<R>(delivery: DirectDelivery<R>): void {
+    this.stream.deliverDirectly(delivery);
+  }
+
+  async next(): Promise<IteratorResult<BoardChangeMessage, undefined>> {
+    try {
+      return await this.stream.next();
+    } catch (error) {
+      await this.stream.return?.();
+      throw toClientError(error, this.services, this.boardId);
+    }
+  }
+
+  async return(): Promise<IteratorResult<BoardChangeMessage, undefined>> {
+    return (await this.stream.return?.()) ?? { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
 
 builder.subscriptionType({
@@ -159,7 +171,7 @@ builder.subscriptionField('boardChanges', (t) =>
         signal,
         connection: ctx.connection,
       });
-      return boardChangeSource(services, boardId, stream);
+      return new BoardChangeSource(services, boardId, stream);
     },
     resolve: (change) => change,
   }),

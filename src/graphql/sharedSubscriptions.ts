@@ -16,13 +16,13 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import { BoardReads } from '../boards/reads.js';
 import type { UserDoc } from '../boards/readModel.js';
-import type { BoardChangeMessage, BoardChangeStream } from '../live/BoardChangeHub.js';
-import {
-  SERIALIZED,
-  type GroupExecutor,
-  type GroupMembership,
-  type SharedResult,
-} from '../live/SubscriptionGroups.js';
+import type {
+  BoardChangeMessage,
+  BoardChangeStream,
+  DirectDelivery,
+  LiveConnection,
+} from '../live/BoardChangeHub.js';
+import { SERIALIZED, type GroupMembership, type SharedResult } from '../live/SubscriptionGroups.js';
 import type { GraphQLContext, Services } from './context.js';
 
 /**
@@ -138,43 +138,66 @@ async function executionContext(
 }
 
 /** A subscription's results, shared with its group; it leaves the group when it ends. */
-function sharedStream(
-  source: AsyncIterator<unknown>,
-  membership: GroupMembership,
-): AsyncIterableIterator<ExecutionResult> {
-  const end = async () => {
-    membership.leave();
-    await source.return?.();
-  };
-  return {
-    async next() {
-      try {
-        const next = await source.next();
-        if (next.done) {
-          membership.leave();
-          return { done: true, value: undefined };
-        }
-        return {
-          done: false,
-          value: await membership.resultFor(next.value, eventKeyOf(next.value)),
-        };
-      } catch (error) {
-        await end();
-        throw error;
+class SharedStream implements AsyncIterableIterator<ExecutionResult> {
+  constructor(
+    private readonly source: AsyncIterator<unknown>,
+    private readonly membership: GroupMembership,
+  ) {}
+
+  async next(): Promise<IteratorResult<ExecutionResult, undefined>> {
+    try {
+      const next = await this.source.next();
+      if (next.done) {
+        this.membership.leave();
+        return { done: true, value: undefined };
       }
-    },
-    async return() {
-      await end();
-      return { done: true, value: undefined };
-    },
-    async throw(error?: unknown) {
-      await end();
+      const value = await this.membership.resultFor(next.value, eventKeyOf(next.value));
+      return { done: false, value };
+    } catch (error) {
+      await this.#end();
       throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+    }
+  }
+
+  async return(): Promise<IteratorResult<ExecutionResult, undefined>> {
+    await this.#end();
+    return { done: true, value: undefined };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<ExecutionResult, undefined>> {
+    await this.#end();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async #end() {
+    this.membership.leave();
+    await this.source.return?.();
+  }
+}
+
+/** A websocket subscription's frames: its id spliced around each shared result's JSON. */
+class DirectFrames implements DirectDelivery<SharedResult> {
+  readonly #head: string;
+
+  constructor(
+    private readonly membership: GroupMembership,
+    private readonly connection: LiveConnection,
+    operationId: string,
+  ) {
+    this.#head = `{"id":${JSON.stringify(operationId)},"type":"next","payload":`;
+  }
+
+  resultFor(message: BoardChangeMessage): Promise<SharedResult> {
+    return this.membership.resultFor(message, eventKeyOf(message));
+  }
+
+  send(result: SharedResult): void {
+    this.connection.send(`${this.#head}${result[SERIALIZED]}}`);
+  }
 }
 
 /** Options of `useSharedSubscriptions`. */
@@ -213,30 +236,27 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Plu
     const key =
       `${plan.printed}\n${operationName ?? ''}\n${variablesKey(variableValues, plan.replayVariables)}` +
       (plan.viewerDependent ? `\nalone:${++lone}` : '');
-    const run: GroupExecutor = async (event, signal) => {
-      const contextValue = await executionContext(services, viewer, signal);
-      const result = await execute({
-        schema,
-        document,
-        operationName,
-        variableValues,
-        rootValue: event,
-        contextValue,
+    const membership =
+      services.live.groups.join(key) ??
+      services.live.groups.create(key, async (event, signal) => {
+        const contextValue = await executionContext(services, viewer, signal);
+        const result = await execute({
+          schema,
+          document,
+          operationName,
+          variableValues,
+          rootValue: event,
+          contextValue,
+        });
+        return result.errors ? { ...result, errors: result.errors.map(maskError) } : result;
       });
-      return result.errors ? { ...result, errors: result.errors.map(maskError) } : result;
-    };
-    const membership = services.live.groups.join(key, run);
     const stream = source[Symbol.asyncIterator]();
     const { connection, operationId } = args.contextValue as GraphQLContext;
     if (connection && operationId !== undefined && isBoardChangeStream(stream)) {
       // Caught up, it writes each change's frame itself: its id around the shared JSON.
-      const head = `{"id":${JSON.stringify(operationId)},"type":"next","payload":`;
-      stream.deliverDirectly<SharedResult>({
-        resultFor: (message) => membership.resultFor(message, eventKeyOf(message)),
-        send: (result) => connection.send(`${head}${result[SERIALIZED]}}`),
-      });
+      stream.deliverDirectly(new DirectFrames(membership, connection, operationId));
     }
-    return sharedStream(stream, membership);
+    return new SharedStream(stream, membership);
   };
 
   return {

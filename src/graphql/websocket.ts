@@ -49,42 +49,50 @@ const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult
  * (`SharedResult`, serialised once for all its members) is written straight to the
  * socket as a graphql-ws `next` frame, this subscription's id spliced around the
  * shared JSON, without stringifying it again; graphql-ws sees only the rest (none, for
- * `boardChanges`) and the end. Frames are written in order, and never after
- * graphql-ws returned the stream (the client completed it, or the socket closed).
+ * `boardChanges` once caught up, see `DirectDelivery`) and the end. Frames are written
+ * in order, and never after graphql-ws returned the stream (the client completed it,
+ * or the socket closed).
  */
-function sendingShared(
-  socket: WebSocket,
-  id: string,
-  stream: AsyncIterable<ExecutionResult>,
-): AsyncIterableIterator<ExecutionResult> {
-  const iterator = stream[Symbol.asyncIterator]();
-  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
-  let returned = false;
-  return {
-    async next() {
-      for (;;) {
-        const next = await iterator.next();
-        if (returned) return { done: true, value: undefined };
-        if (next.done) return next;
-        const json = (next.value as Partial<SharedResult>)[SERIALIZED];
-        if (json === undefined) return next;
-        if (socket.readyState === WebSocket.OPEN) socket.send(`${head}${json}}`);
-      }
-    },
-    async return() {
-      returned = true;
-      await iterator.return?.();
-      return { done: true, value: undefined };
-    },
-    async throw(error?: unknown) {
-      returned = true;
-      await iterator.return?.();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+class SendingShared implements AsyncIterableIterator<ExecutionResult> {
+  readonly #iterator: AsyncIterator<ExecutionResult>;
+  readonly #head: string;
+  #returned = false;
+
+  constructor(
+    private readonly socket: WebSocket,
+    id: string,
+    stream: AsyncIterable<ExecutionResult>,
+  ) {
+    this.#iterator = stream[Symbol.asyncIterator]();
+    this.#head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  }
+
+  async next(): Promise<IteratorResult<ExecutionResult, undefined>> {
+    for (;;) {
+      const next = await this.#iterator.next();
+      if (this.#returned) return { done: true, value: undefined };
+      if (next.done) return next;
+      const json = (next.value as Partial<SharedResult>)[SERIALIZED];
+      if (json === undefined) return next;
+      if (this.socket.readyState === WebSocket.OPEN) this.socket.send(`${this.#head}${json}}`);
+    }
+  }
+
+  async return(): Promise<IteratorResult<ExecutionResult, undefined>> {
+    this.#returned = true;
+    await this.#iterator.return?.();
+    return { done: true, value: undefined };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<ExecutionResult, undefined>> {
+    this.#returned = true;
+    await this.#iterator.return?.();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
 
 export interface WebSocketServerOptions {
@@ -136,15 +144,15 @@ class WebSocketConnection implements LiveConnection {
   readonly subscriptions = new Set<string>();
   /** From `connectionParams` (or the upgrade request); operations may bring their own. */
   authorization: string | null = null;
-  /** One per distinct authorization (in practice one or two), all on the socket's signal. */
-  readonly #requests = new Map<string | null, Request>();
+  /** The handshake request of the last authorization asked for (in practice the only one). */
+  #request: HandshakeRequest | null = null;
 
   constructor(
     private readonly socket: WebSocket,
     private readonly upgrade: IncomingMessage,
     private readonly slowConsumerCloseGraceMs: number,
     /** How many listeners the signal may have before Node warns of a leak. */
-    private readonly maxSignalListeners: number,
+    maxSignalListeners: number,
   ) {
     setMaxListeners(maxSignalListeners, this.#abort.signal);
     socket.once('close', () =>
@@ -175,22 +183,48 @@ class WebSocketConnection implements LiveConnection {
   }
 
   /**
-   * The handshake as a Fetch `Request` carrying `authorization` and the socket's abort
-   * signal: what yoga's context function and its execution cancellation read, so an
-   * operation over the websocket gets the same context as one over HTTP.
+   * The handshake as a request carrying `authorization` and the socket's abort signal:
+   * what yoga's context function and its execution cancellation read, so an operation
+   * over the websocket gets the same context as one over HTTP.
    */
   requestFor(authorization: string | null): Request {
-    let request = this.#requests.get(authorization);
-    if (!request) {
-      request = new Request(new URL(this.upgrade.url ?? '/', 'http://localhost'), {
-        headers: authorization ? { authorization } : {},
-        signal: this.#abort.signal,
-      });
-      // The request's signal follows the socket's; both are shared by all its operations.
-      setMaxListeners(this.maxSignalListeners, request.signal);
-      this.#requests.set(authorization, request);
+    if (this.#request?.authorization !== authorization) {
+      this.#request = new HandshakeRequest(this.upgrade, authorization, this.#abort.signal);
     }
-    return request;
+    return this.#request as unknown as Request;
+  }
+}
+
+/**
+ * The part of a Fetch `Request` that yoga and our context read of a websocket
+ * operation (`headers.get`, `signal`, `url`, `method`), over the upgrade request. A real
+ * `Request` (with its URL, Headers and a signal of its own following the socket's)
+ * cost about 2 KiB per connection, kept for as long as the connection lives.
+ */
+class HandshakeRequest {
+  /** As a Fetch `Request` without a method says: yoga refuses mutations over GET. */
+  readonly method = 'GET';
+
+  constructor(
+    private readonly upgrade: IncomingMessage,
+    readonly authorization: string | null,
+    readonly signal: AbortSignal,
+  ) {}
+
+  get url(): string {
+    return new URL(this.upgrade.url ?? '/', 'http://localhost').href;
+  }
+
+  /** Its own `Headers`: `get(name)`, the upgrade's headers but for `authorization`. */
+  get headers(): this {
+    return this;
+  }
+
+  get(name: string): string | null {
+    const key = name.toLowerCase();
+    if (key === 'authorization') return this.authorization;
+    const value = this.upgrade.headers[key];
+    return Array.isArray(value) ? value.join(', ') : (value ?? null);
   }
 }
 
@@ -268,7 +302,7 @@ export function attachWebSocketServer(
       subscribe: async (args) => {
         const { envelopedSubscribe, socket, id } = args as EnvelopedExecutionArgs;
         const result = await envelopedSubscribe(args);
-        return isAsyncIterable(result) ? sendingShared(socket, id, result) : result;
+        return isAsyncIterable(result) ? new SendingShared(socket, id, result) : result;
       },
       onConnect: (ctx) => {
         const params = ctx.connectionParams;

@@ -125,7 +125,6 @@ export class BoardSubscription implements BoardChangeStream {
   #parked = false;
   /** The last direct delivery: what the iterator waits for before it goes on. */
   #lastDirect: Promise<unknown> | null = null;
-  readonly #onAbort = () => void this.return();
 
   constructor(
     private readonly host: SubscriptionHost,
@@ -135,7 +134,8 @@ export class BoardSubscription implements BoardChangeStream {
     this.#position = options.after ?? 0;
     this.#replaying = options.after != null;
     if (options.signal?.aborted) this.#closed = true;
-    options.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    // The subscription is its own listener (`handleEvent`): no closure per subscription.
+    options.signal?.addEventListener('abort', this, { once: true });
   }
 
   get closed(): boolean {
@@ -148,6 +148,11 @@ export class BoardSubscription implements BoardChangeStream {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  /** The abort signal fired: the client went away. */
+  handleEvent(): void {
+    void this.return();
   }
 
   deliverDirectly<R>(delivery: DirectDelivery<R>): void {
@@ -338,7 +343,7 @@ export class BoardSubscription implements BoardChangeStream {
       this.#closed = true;
       this.#queue = [];
       this.#replay = [];
-      this.options.signal?.removeEventListener('abort', this.#onAbort);
+      this.options.signal?.removeEventListener('abort', this);
     }
     this.host.ended(this);
     this.#wake?.();

@@ -82,6 +82,29 @@ function share(result: ExecutionResult): SharedResult {
   return shared;
 }
 
+/** A class rather than closures: thousands of these wait, each as small as can be. */
+class Membership implements GroupMembership {
+  #left = false;
+
+  constructor(
+    private readonly groups: Map<string, Group>,
+    private readonly key: string,
+    private readonly group: Group,
+  ) {}
+
+  resultFor(event: unknown, eventKey: string): Promise<SharedResult> {
+    return this.group.resultFor(event, eventKey);
+  }
+
+  leave(): void {
+    if (this.#left) return;
+    this.#left = true;
+    if (--this.group.members > 0) return;
+    this.group.end();
+    if (this.groups.get(this.key) === this.group) this.groups.delete(this.key);
+  }
+}
+
 /**
  * Subscriptions grouped by what can change their output (the caller's `key`: e.g.
  * the board, the normalised document, the variables that matter and, for a selection
@@ -95,25 +118,21 @@ export class SubscriptionGroups {
   readonly #count = () => void this.#executions++;
 
   /**
-   * Joins the group of `key`, making it with `execute` when it has no member yet
-   * (a later member's `execute` is not used: same key, same output).
+   * Joins the group of `key`, if it has members; null when it has none (then `create`).
    */
-  join(key: string, execute: GroupExecutor): GroupMembership {
-    let group = this.#groups.get(key);
-    if (!group) this.#groups.set(key, (group = new Group(execute, this.#count)));
+  join(key: string): GroupMembership | null {
+    const group = this.#groups.get(key);
+    if (!group) return null;
     group.members++;
-    const joined = group;
-    let left = false;
-    return {
-      resultFor: (event, eventKey) => joined.resultFor(event, eventKey),
-      leave: () => {
-        if (left) return;
-        left = true;
-        if (--joined.members > 0) return;
-        joined.end();
-        if (this.#groups.get(key) === joined) this.#groups.delete(key);
-      },
-    };
+    return new Membership(this.#groups, key, group);
+  }
+
+  /** Makes the group of `key` with `execute`, and joins it. */
+  create(key: string, execute: GroupExecutor): GroupMembership {
+    const group = new Group(execute, this.#count);
+    this.#groups.set(key, group);
+    group.members++;
+    return new Membership(this.#groups, key, group);
   }
 
   /** Groups with a member now, and executions so far (one per group per event). */
