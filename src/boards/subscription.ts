@@ -5,11 +5,7 @@ import type { Services } from '../graphql/context.js';
 import { rawIdOf, toGlobalId } from '../graphql/globalIds.js';
 import { UserRef } from '../graphql/refs.js';
 import { VIEWER_DEPENDENT } from '../graphql/sharedSubscriptions.js';
-import type {
-  BoardChangeMessage,
-  BoardChangeStream,
-  DirectDelivery,
-} from '../live/BoardChangeHub.js';
+import type { BoardChangeMessage } from '../live/BoardChangeHub.js';
 import { AccessRevokedError, SlowConsumerError } from '../live/errors.js';
 import { LiveErrorCode } from '../live/limits.js';
 import type { Invalidation } from '../projector/types.js';
@@ -84,54 +80,26 @@ const refusal = (message: string, code: string) =>
 
 /**
  * What the hub's errors mean to the client; anything unexpected is logged and
- * masked like yoga masks it.
+ * masked like yoga masks it. One function per app (not a closure per subscription).
  */
-function toClientError(error: unknown, services: Services, boardId: string): GraphQLError {
-  if (error instanceof GraphQLError) return error;
-  if (error instanceof SlowConsumerError) return refusal(error.message, LiveErrorCode.SlowConsumer);
-  if (error instanceof AccessRevokedError) {
-    return refusal(`Board ${boardId} not found`, ErrorCode.NotFound);
+const clientErrors = new WeakMap<Services, (error: unknown, boardId: string) => GraphQLError>();
+function clientErrorOf(services: Services) {
+  let toClientError = clientErrors.get(services);
+  if (!toClientError) {
+    toClientError = (error, boardId) => {
+      if (error instanceof GraphQLError) return error;
+      if (error instanceof SlowConsumerError) {
+        return refusal(error.message, LiveErrorCode.SlowConsumer);
+      }
+      if (error instanceof AccessRevokedError) {
+        return refusal(`Board ${toGlobalId('Board', boardId)} not found`, ErrorCode.NotFound);
+      }
+      services.logger.error({ err: error, boardId }, 'board subscription failed');
+      return new GraphQLError('Unexpected error.');
+    };
+    clientErrors.set(services, toClientError);
   }
-  services.logger.error({ err: error, boardId }, 'board subscription failed');
-  return new GraphQLError('Unexpected error.');
-}
-
-/**
- * The hub's stream as the subscription's source, turning its errors into client
- * errors. It keeps nothing of the subscribe's context (no read model view, no
- * loaders): each change is resolved afterwards by a fresh execution shared by the
- * subscription's group (see `src/graphql/sharedSubscriptions.ts`). A plain iterator
- * rather than an async generator, so that `return()` ends a `next()` that waits for
- * the next change instead of queueing behind it; a class, so that a waiting
- * subscription holds no closures of its own.
- */
-class BoardChangeSource implements BoardChangeStream {
-  constructor(
-    private readonly services: Services,
-    private readonly boardId: string,
-    private readonly stream: BoardChangeStream,
-  ) {}
-
-  deliverDirectly<R>(delivery: DirectDelivery<R>): void {
-    this.stream.deliverDirectly(delivery);
-  }
-
-  async next(): Promise<IteratorResult<BoardChangeMessage, undefined>> {
-    try {
-      return await this.stream.next();
-    } catch (error) {
-      await this.stream.return?.();
-      throw toClientError(error, this.services, this.boardId);
-    }
-  }
-
-  async return(): Promise<IteratorResult<BoardChangeMessage, undefined>> {
-    return (await this.stream.return?.()) ?? { done: true, value: undefined };
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
+  return toClientError;
 }
 
 builder.subscriptionType({
@@ -164,14 +132,17 @@ builder.subscriptionField('boardChanges', (t) =>
       if (!raw || !(await authorize())) {
         throw refusal(`Board ${boardId} not found`, ErrorCode.NotFound);
       }
-      const stream = services.live.subscribe({
+      // The hub's stream is the source as is: it keeps nothing of this context (no read
+      // model view, no loaders); each change is resolved by a fresh execution shared by
+      // the subscription's group (see src/graphql/sharedSubscriptions.ts).
+      return services.live.subscribe({
         boardId: raw,
         after: after == null ? null : Number(after),
         authorize,
         signal,
         connection: ctx.connection,
+        clientError: clientErrorOf(services),
       });
-      return new BoardChangeSource(services, boardId, stream);
     },
     resolve: (change) => change,
   }),

@@ -251,7 +251,13 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Plu
         return result.errors ? { ...result, errors: result.errors.map(maskError) } : result;
       });
     const stream = source[Symbol.asyncIterator]();
-    const { connection, operationId } = args.contextValue as GraphQLContext;
+    const member = args.contextValue as Partial<GraphQLContext>;
+    const { connection, operationId } = member;
+    // Nothing reads the subscriber's context again (graphql-ws and yoga keep it for as
+    // long as the subscription lives): let its reads and viewer go.
+    delete member.reads;
+    delete member.viewer;
+    delete member.settle;
     if (connection && operationId !== undefined && isBoardChangeStream(stream)) {
       // Caught up, it writes each change's frame itself: its id around the shared JSON.
       stream.deliverDirectly(new DirectFrames(membership, connection, operationId));

@@ -55,16 +55,14 @@ const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult
  */
 class SendingShared implements AsyncIterableIterator<ExecutionResult> {
   readonly #iterator: AsyncIterator<ExecutionResult>;
-  readonly #head: string;
   #returned = false;
 
   constructor(
     private readonly socket: WebSocket,
-    id: string,
+    private readonly id: string,
     stream: AsyncIterable<ExecutionResult>,
   ) {
     this.#iterator = stream[Symbol.asyncIterator]();
-    this.#head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
   }
 
   async next(): Promise<IteratorResult<ExecutionResult, undefined>> {
@@ -74,7 +72,9 @@ class SendingShared implements AsyncIterableIterator<ExecutionResult> {
       if (next.done) return next;
       const json = (next.value as Partial<SharedResult>)[SERIALIZED];
       if (json === undefined) return next;
-      if (this.socket.readyState === WebSocket.OPEN) this.socket.send(`${this.#head}${json}}`);
+      if (this.socket.readyState === WebSocket.OPEN) {
+        this.socket.send(`{"id":${JSON.stringify(this.id)},"type":"next","payload":${json}}`);
+      }
     }
   }
 

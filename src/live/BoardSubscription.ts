@@ -74,6 +74,11 @@ export interface BoardSubscriptionOptions {
   signal?: AbortSignal;
   /** The websocket the messages leave through, watched for slow consumption. */
   connection?: LiveConnection | undefined;
+  /**
+   * What an error that ends the subscription becomes for its client (it ends the
+   * subscription either way). @default the error itself
+   */
+  clientError?: (error: unknown, boardId: string) => unknown;
 }
 
 /**
@@ -201,31 +206,36 @@ export class BoardSubscription implements BoardChangeStream {
   }
 
   async next(): Promise<IteratorResult<BoardChangeMessage, undefined>> {
-    for (;;) {
-      if (this.#closed) return this.#end();
-      const replayed = this.#replay.shift();
-      if (replayed) return this.#deliver(replayed);
-      if (this.#replaying) {
-        const resync = await this.#readBacklog();
-        if (resync && !this.#closed) return { done: false, value: resync };
-        continue;
+    try {
+      for (;;) {
+        if (this.#closed) return this.#end();
+        const replayed = this.#replay.shift();
+        if (replayed) return await this.#deliver(replayed);
+        if (this.#replaying) {
+          const resync = await this.#readBacklog();
+          if (resync && !this.#closed) return { done: false, value: resync };
+          continue;
+        }
+        const entry = this.#queue.shift();
+        if (!entry) {
+          // Caught up: pushes deliver directly until a change needs the iterator again.
+          if (this.#direct) this.#parked = true;
+          await new Promise<void>((resolve) => (this.#wake = resolve));
+          this.#wake = null;
+          this.#parked = false;
+          const lastDirect = this.#lastDirect;
+          this.#lastDirect = null;
+          // Whatever was delivered directly is written before what comes next.
+          if (lastDirect) await lastDirect.catch(() => undefined);
+          continue;
+        }
+        if (entry.cursor <= this.#position) continue;
+        this.#position = entry.cursor;
+        return await this.#deliver(entry);
       }
-      const entry = this.#queue.shift();
-      if (!entry) {
-        // Caught up: pushes deliver directly until a change needs the iterator again.
-        if (this.#direct) this.#parked = true;
-        await new Promise<void>((resolve) => (this.#wake = resolve));
-        this.#wake = null;
-        this.#parked = false;
-        const lastDirect = this.#lastDirect;
-        this.#lastDirect = null;
-        // Whatever was delivered directly is written before what comes next.
-        if (lastDirect) await lastDirect.catch(() => undefined);
-        continue;
-      }
-      if (entry.cursor <= this.#position) continue;
-      this.#position = entry.cursor;
-      return this.#deliver(entry);
+    } catch (error) {
+      this.#close();
+      throw this.options.clientError ? this.options.clientError(error, this.boardId) : error;
     }
   }
 
