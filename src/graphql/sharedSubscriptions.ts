@@ -144,19 +144,26 @@ class SharedStream implements AsyncIterableIterator<ExecutionResult> {
     private readonly membership: GroupMembership,
   ) {}
 
-  async next(): Promise<IteratorResult<ExecutionResult, undefined>> {
-    try {
-      const next = await this.source.next();
-      if (next.done) {
-        this.membership.leave();
-        return { done: true, value: undefined };
-      }
-      const value = await this.membership.resultFor(next.value, eventKeyOf(next.value));
-      return { done: false, value };
-    } catch (error) {
-      await this.#end();
-      throw error;
+  // Not an async function: a parked one would keep its frame (a generator) alive.
+  next(): Promise<IteratorResult<ExecutionResult, undefined>> {
+    return this.source
+      .next()
+      .then((next) => this.#resultOf(next))
+      .catch(async (error: unknown) => {
+        await this.#end();
+        throw error;
+      });
+  }
+
+  async #resultOf(
+    next: IteratorResult<unknown, unknown>,
+  ): Promise<IteratorResult<ExecutionResult, undefined>> {
+    if (next.done) {
+      this.membership.leave();
+      return { done: true, value: undefined };
     }
+    const value = await this.membership.resultFor(next.value, eventKeyOf(next.value));
+    return { done: false, value };
   }
 
   async return(): Promise<IteratorResult<ExecutionResult, undefined>> {
@@ -255,9 +262,8 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Plu
     const { connection, operationId } = member;
     // Nothing reads the subscriber's context again (graphql-ws and yoga keep it for as
     // long as the subscription lives): let its reads and viewer go.
-    delete member.reads;
-    delete member.viewer;
-    delete member.settle;
+    // (Emptied, not deleted: deleting turns the object into a larger dictionary.)
+    Object.assign(member, { reads: undefined, viewer: undefined, settle: undefined });
     if (connection && operationId !== undefined && isBoardChangeStream(stream)) {
       // Caught up, it writes each change's frame itself: its id around the shared JSON.
       stream.deliverDirectly(new DirectFrames(membership, connection, operationId));

@@ -65,17 +65,23 @@ class SendingShared implements AsyncIterableIterator<ExecutionResult> {
     this.#iterator = stream[Symbol.asyncIterator]();
   }
 
-  async next(): Promise<IteratorResult<ExecutionResult, undefined>> {
-    for (;;) {
-      const next = await this.#iterator.next();
-      if (this.#returned) return { done: true, value: undefined };
-      if (next.done) return next;
-      const json = (next.value as Partial<SharedResult>)[SERIALIZED];
-      if (json === undefined) return next;
-      if (this.socket.readyState === WebSocket.OPEN) {
-        this.socket.send(`{"id":${JSON.stringify(this.id)},"type":"next","payload":${json}}`);
-      }
+  // Not an async function: a parked one would keep its frame (a generator) alive.
+  next(): Promise<IteratorResult<ExecutionResult, undefined>> {
+    return this.#iterator.next().then((next) => this.#take(next));
+  }
+
+  #take(
+    next: IteratorResult<ExecutionResult, unknown>,
+  ):
+    | IteratorResult<ExecutionResult, undefined>
+    | Promise<IteratorResult<ExecutionResult, undefined>> {
+    if (this.#returned || next.done) return { done: true, value: undefined };
+    const json = (next.value as Partial<SharedResult>)[SERIALIZED];
+    if (json === undefined) return next;
+    if (this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(`{"id":${JSON.stringify(this.id)},"type":"next","payload":${json}}`);
     }
+    return this.next();
   }
 
   async return(): Promise<IteratorResult<ExecutionResult, undefined>> {

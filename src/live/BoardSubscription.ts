@@ -205,7 +205,33 @@ export class BoardSubscription implements BoardChangeStream {
     );
   }
 
-  async next(): Promise<IteratorResult<BoardChangeMessage, undefined>> {
+  next(): Promise<IteratorResult<BoardChangeMessage, undefined>> {
+    if (
+      this.#direct &&
+      !this.#closed &&
+      !this.#replaying &&
+      !this.#replay.length &&
+      !this.#queue.length
+    ) {
+      // Caught up: park without an async frame (thousands of subscriptions wait here).
+      this.#parked = true;
+      return new Promise<void>((resolve) => (this.#wake = resolve))
+        .then(() => this.#unpark())
+        .then(() => this.#next());
+    }
+    return this.#next();
+  }
+
+  /** After a wake-up: whatever was delivered directly is written before what comes next. */
+  async #unpark(): Promise<void> {
+    this.#wake = null;
+    this.#parked = false;
+    const lastDirect = this.#lastDirect;
+    this.#lastDirect = null;
+    if (lastDirect) await lastDirect.catch(() => undefined);
+  }
+
+  async #next(): Promise<IteratorResult<BoardChangeMessage, undefined>> {
     try {
       for (;;) {
         if (this.#closed) return this.#end();
@@ -221,12 +247,7 @@ export class BoardSubscription implements BoardChangeStream {
           // Caught up: pushes deliver directly until a change needs the iterator again.
           if (this.#direct) this.#parked = true;
           await new Promise<void>((resolve) => (this.#wake = resolve));
-          this.#wake = null;
-          this.#parked = false;
-          const lastDirect = this.#lastDirect;
-          this.#lastDirect = null;
-          // Whatever was delivered directly is written before what comes next.
-          if (lastDirect) await lastDirect.catch(() => undefined);
+          await this.#unpark();
           continue;
         }
         if (entry.cursor <= this.#position) continue;
