@@ -7,6 +7,7 @@ import {
 } from '../../src/live/BoardChangeHub.js';
 import { AccessRevokedError, SlowConsumerError } from '../../src/live/errors.js';
 import { DEFAULT_LIVE_LIMITS, LiveCloseCode } from '../../src/live/limits.js';
+import type { SharedResult } from '../../src/live/SubscriptionGroups.js';
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
 import type { ChangeLogEntry } from '../../src/projector/types.js';
 
@@ -225,5 +226,55 @@ describe('BoardChangeHub', () => {
     expect(await waiting).toEqual({ done: true, value: undefined });
     follower.deliver(entry(1));
     expect(hub.stats()).toMatchObject({ subscribers: 0, queued: 0 });
+  });
+
+  it('delivers directly once caught up, one execution per group, in change order whatever each takes', async () => {
+    const { hub, follower } = setUp();
+    const delays = new Map([
+      [1, 30],
+      [2, 0],
+      [3, 10],
+    ]);
+    const member = hub.groups.join('shared');
+    expect(member).toBeNull();
+    const execute = vi.fn(async (event: unknown) => {
+      const { cursor } = event as BoardChangeMessage;
+      await new Promise((resolve) => setTimeout(resolve, delays.get(cursor) ?? 0));
+      return { data: { cursor } };
+    });
+    const sent = Array.from({ length: 3 }, () => [] as number[]);
+    const streams = sent.map((into, i) => {
+      const membership =
+        i === 0 ? hub.groups.create('shared', execute) : hub.groups.join('shared')!;
+      const stream = hub.subscribe({ boardId: 'b1', authorize: allowed });
+      stream.deliverDirectly<SharedResult>({
+        resultFor: (message) => membership.resultFor(message, String(message.cursor)),
+        send: (result) => into.push((result.data as { cursor: number }).cursor),
+      });
+      return { stream, membership };
+    });
+    // Caught up: each parks in next(), and pushes write by themselves from then on.
+    const ends = streams.map(({ stream }) => stream.next());
+    follower.deliver(entry(1), entry(2), entry(3));
+    await vi.waitFor(() => expect(sent.every((s) => s.length === 3)).toBe(true));
+    expect(sent).toEqual([
+      [1, 2, 3],
+      [1, 2, 3],
+      [1, 2, 3],
+    ]);
+    expect(execute).toHaveBeenCalledTimes(3);
+    expect(hub.stats()).toMatchObject({ groups: 1, executions: 3 });
+    // A members change goes through the iterator (access is checked per subscriber),
+    // after whatever was delivered directly before it.
+    delays.set(4, 20);
+    follower.deliver(entry(4), entry(5, 'b1', true));
+    const next = await Promise.all(ends);
+    expect(next.map((n) => n.value?.cursor)).toEqual([5, 5, 5]);
+    expect(sent.map((s) => s.at(-1))).toEqual([4, 4, 4]);
+    for (const { stream, membership } of streams) {
+      await stream.return?.();
+      membership.leave();
+    }
+    expect(hub.stats()).toMatchObject({ subscribers: 0, groups: 0 });
   });
 });
