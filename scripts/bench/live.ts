@@ -77,7 +77,7 @@ const OPEN_BATCH = 250;
 const CARDS = 50;
 /** File descriptors a process needs besides its N sockets. */
 const FD_MARGIN = 200;
-const LIMIT_MINUTES = 15;
+const LIMIT_MINUTES = 40;
 /** Extra node flags for the server children, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
 const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
@@ -1171,7 +1171,8 @@ const killChildren = () => {
 };
 process.once('exit', killChildren);
 setTimeout(() => {
-  console.error(`bench exceeded ${LIMIT_MINUTES} minutes; giving up`);
+  console.error(`bench exceeded ${LIMIT_MINUTES} minutes; giving up, reporting what it has`);
+  report();
   killChildren();
   process.exit(1);
 }, LIMIT_MINUTES * 60_000).unref();
@@ -1193,7 +1194,8 @@ if (initialLimit !== null && initialLimit < needed && !process.env.BENCH_ULIMIT_
 }
 const started = performance.now();
 progress(`latency: ${RATE}/s for ${LATENCY_SECONDS} s`);
-const latency = await measureLatency();
+let latency: LatencyResult | null = null;
+latency = await measureLatency();
 const fanout: FanoutResult[] = [];
 const skipped: string[] = [];
 const fdLimit = openFilesLimit();
@@ -1208,7 +1210,13 @@ for (const n of FANOUT_SIZES) {
   for (const mode of ['corkboard', 'baseline'] as const) {
     progress(`fan-out: ${mode}, ${n} connections`);
     try {
-      fanout.push(await measureFanout(mode, n));
+      const result = await measureFanout(mode, n);
+      fanout.push(result);
+      const all = median(result.rounds.map((x) => x.toAllReceived));
+      progress(
+        `fan-out: ${mode}, ${n}: commit -> ALL ${ms(all)} ms (median), ` +
+          `heap/conn ${kb(result.serverHeapPerConn)} KiB`,
+      );
     } catch (error) {
       skipped.push(`${mode} N=${n}: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -1229,19 +1237,24 @@ if (BOARDS * PER_BOARD === 0) {
     }
   }
 }
-const load = loadavg()
-  .map((l) => l.toFixed(1))
-  .join(' ');
-console.log(
-  `live benchmark, node ${process.version}, ${cpus().length} CPUs, load average ${load}, ` +
-    `loopback, memory store, ${((performance.now() - started) / 1_000).toFixed(0)} s, ` +
-    `ulimit -n ${fdLimit ?? 'unknown'}`,
-);
-console.log();
-reportLatency(latency);
-console.log();
-reportFanout(fanout, skipped);
-console.log();
-reportSteady(steady);
-console.log();
-reportHeadline(fanout);
+report();
+
+/** Everything measured so far (also when the time limit cuts the run short). */
+function report(): void {
+  const load = loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
+  console.log(
+    `live benchmark, node ${process.version}, ${cpus().length} CPUs, load average ${load}, ` +
+      `loopback, memory store, ${((performance.now() - started) / 1_000).toFixed(0)} s, ` +
+      `ulimit -n ${fdLimit ?? 'unknown'}`,
+  );
+  console.log();
+  if (latency) reportLatency(latency);
+  console.log();
+  reportFanout(fanout, skipped);
+  console.log();
+  reportSteady(steady);
+  console.log();
+  reportHeadline(fanout);
+}
