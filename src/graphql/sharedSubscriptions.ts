@@ -131,6 +131,8 @@ async function executionContext(
   return {
     services,
     viewer,
+    // Admin-only fields are never part of a shared selection's output.
+    isAdmin: false,
     signal,
     reads,
     settle: () => Promise.reject(new Error('a subscription does not write')),

@@ -446,6 +446,17 @@ export default {
             "args": []
           },
           {
+            "name": "byViewer",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
             "name": "cursor",
             "type": {
               "kind": "NON_NULL",
