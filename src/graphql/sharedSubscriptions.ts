@@ -1,8 +1,10 @@
 import {
   createSourceEventStream,
   execute,
+  subscribe,
   getOperationAST,
   Kind,
+  OperationTypeNode,
   print,
   TypeInfo,
   visit,
@@ -69,7 +71,10 @@ function makePlan(
   operationName: string | null | undefined,
 ): Plan | null {
   const operation = getOperationAST(document, operationName);
-  if (!operation) return null;
+  if (!operation || operation.operation !== OperationTypeNode.SUBSCRIPTION) return null;
+  // A subscription has one root field; its events are BoardChangeMessages only for this one.
+  const [root] = operation.selectionSet.selections;
+  if (root?.kind !== Kind.FIELD || root.name.value !== SHARED_ROOT_FIELD) return null;
   let viewerDependent = false;
   const typeInfo = new TypeInfo(schema);
   // Every definition (fragments too, used or not): erring towards executing alone.
@@ -209,6 +214,9 @@ class DirectFrames implements DirectDelivery<SharedResult> {
   }
 }
 
+/** The subscription field whose events (board changes) groups share. */
+const SHARED_ROOT_FIELD = 'boardChanges';
+
 /** Options of `useSharedSubscriptions`. */
 export interface SharedSubscriptionsOptions {
   services: Services;
@@ -236,11 +244,12 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Plu
   let lone = 0;
 
   const subscribeShared = async (args: ExecutionArgs) => {
-    const source = await createSourceEventStream(args);
-    if (!(Symbol.asyncIterator in source)) return source;
     const { schema, document, operationName, variableValues } = args;
     const plan = planOf(schema, document, operationName);
-    if (!plan) return source;
+    // Only board change streams are shared; any other subscription executes as usual.
+    if (!plan) return subscribe(args);
+    const source = await createSourceEventStream(args);
+    if (!(Symbol.asyncIterator in source)) return source;
     const viewer = plan.viewerDependent ? (args.contextValue as GraphQLContext).viewer : null;
     const key =
       `${plan.printed}\n${operationName ?? ''}\n${variablesKey(variableValues, plan.replayVariables)}` +
