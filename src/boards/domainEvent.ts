@@ -10,14 +10,6 @@ export interface DomainEvent {
 export type SchemaVersions<E extends DomainEvent> = Readonly<Record<E['type'], number>>;
 
 /**
- * Ends a `switch` over a union: compiles only when every member was handled, and
- * fails loudly if a value outside the union shows up at run time anyway.
- */
-export function unreachable(value: never): never {
-  throw new Error(`unexpected value ${JSON.stringify(value)}`);
-}
-
-/**
  * A stored event as one of the aggregate's event types. The store has already
  * upcast it to the current shape; an unknown type means the stream holds events of
  * some other aggregate, which is a bug, so it throws.

@@ -39,7 +39,6 @@ export const userStream = (userId: string): string => `${StreamKind.User}-${user
 /** The claim stream of a username; normalizes it first. */
 export const usernameStream = (username: string): string =>
   `${StreamKind.Username}-${normalizeUsername(username)}`;
-export const boardStream = (boardId: string): string => `${StreamKind.Board}-${boardId}`;
 export const columnStream = (columnId: string): string => `${StreamKind.Column}-${columnId}`;
 export const cardStream = (cardId: string): string => `${StreamKind.Card}-${cardId}`;
 

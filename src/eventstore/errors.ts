@@ -2,7 +2,7 @@ import type { ExpectedVersion } from './types.js';
 
 /** Stable codes for every error the event store raises on purpose. */
 export const EventStoreErrorCode = {
-  VersionConflict: 'VERSION_CONFLICT',
+  VersionConflict: 'EVENT_STORE_VERSION_CONFLICT',
   Validation: 'EVENT_STORE_VALIDATION',
   Unavailable: 'EVENT_STORE_UNAVAILABLE',
 } as const;

@@ -1,6 +1,6 @@
 import type { ColumnEvent } from '../column/events.js';
 import type { DecideContext, Decision } from '../decision.js';
-import { unreachable } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 import { ForbiddenError, NotFoundError, ValidationError, type ResourceType } from '../errors.js';
 import { assignRank, type Placement } from '../ranks.js';
 import type { BoardEvent } from './events.js';

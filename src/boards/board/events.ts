@@ -1,4 +1,5 @@
-import { castEvent, unreachable, type SchemaVersions } from '../domainEvent.js';
+import { castEvent, type SchemaVersions } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 
 /**
  * Events of a board stream (`board-<boardId>`). The board owns its members and the

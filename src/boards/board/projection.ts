@@ -1,6 +1,6 @@
 import type { Projection } from '../../projector/types.js';
 import { invalidationOf } from '../aggregates.js';
-import { unreachable } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 import { sortByRank } from '../ranks.js';
 import { ReadCollection, type BoardDoc } from '../readModel.js';
 import { boardEventSchemaVersions, parseBoardEvent } from './events.js';

@@ -3,7 +3,7 @@ import type { ActiveBoard, BoardState } from '../board/state.js';
 import { placeCardInColumn } from '../column/decide.js';
 import type { ActiveColumn, ColumnState } from '../column/state.js';
 import type { DecideContext, Decision } from '../decision.js';
-import { unreachable } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { CardChanges } from './events.js';
 import type { CardState, LiveCard } from './state.js';

@@ -1,4 +1,5 @@
-import { castEvent, unreachable, type SchemaVersions } from '../domainEvent.js';
+import { castEvent, type SchemaVersions } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 
 /** The card fields an edit can set; absent keys are left unchanged. */
 export type CardChanges = {

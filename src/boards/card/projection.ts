@@ -1,7 +1,7 @@
 import type { Projection } from '../../projector/types.js';
 import { invalidationOf } from '../aggregates.js';
 import { parseColumnEvent } from '../column/events.js';
-import { unreachable } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 import { ReadCollection, type CardDoc } from '../readModel.js';
 import { cardEventSchemaVersions, parseCardEvent } from './events.js';
 

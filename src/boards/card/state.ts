@@ -1,4 +1,4 @@
-import { unreachable } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 import type { CardEvent } from './events.js';
 
 /** What a card holds, live or archived. */

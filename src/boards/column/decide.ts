@@ -3,7 +3,7 @@ import type { BoardState } from '../board/state.js';
 import type { CardEvent } from '../card/events.js';
 import type { CardState } from '../card/state.js';
 import type { DecideContext, Decision, StreamChange } from '../decision.js';
-import { unreachable } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 import { NotFoundError, WipLimitReachedError } from '../errors.js';
 import { assignRank, type Placement } from '../ranks.js';
 import type { ColumnEvent } from './events.js';

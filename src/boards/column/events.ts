@@ -1,4 +1,5 @@
-import { castEvent, unreachable, type SchemaVersions } from '../domainEvent.js';
+import { castEvent, type SchemaVersions } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 
 /**
  * Events of a column stream (`column-<columnId>`). The column owns the order and

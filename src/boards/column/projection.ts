@@ -1,6 +1,6 @@
 import type { Projection } from '../../projector/types.js';
 import { invalidationOf } from '../aggregates.js';
-import { unreachable } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 import { ReadCollection, type ColumnDoc } from '../readModel.js';
 import { columnEventSchemaVersions, parseColumnEvent } from './events.js';
 

@@ -1,4 +1,4 @@
-import { unreachable } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 import { sortByRank, type Ranked } from '../ranks.js';
 import type { ColumnEvent } from './events.js';
 

@@ -1,5 +1,5 @@
 import type { DecideContext, Decision } from '../decision.js';
-import { unreachable } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 import { UsernameTakenError } from '../errors.js';
 import { normalizeUsername } from '../streams.js';
 import type { UsernameClaimState } from './state.js';

@@ -1,6 +1,6 @@
 import type { Projection } from '../../projector/types.js';
 import { invalidationOf } from '../aggregates.js';
-import { unreachable } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 import { ReadCollection, type UserDoc } from '../readModel.js';
 import { normalizeUsername } from '../streams.js';
 import { parseUserEvent, userEventSchemaVersions } from './events.js';

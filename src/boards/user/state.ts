@@ -1,4 +1,4 @@
-import { unreachable } from '../domainEvent.js';
+import { unreachable } from '../unreachable.js';
 import type { UserEvent, UsernameClaimEvent } from './events.js';
 
 /** A user as its stream tells it. */
