@@ -25,9 +25,25 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 /** GraphQL type names of the resources the domain manages. */
 export type ResourceType = 'User' | 'Board' | 'Column' | 'Card';
 
+/** How a message names a resource: clients see global IDs, logs may show raw ids. */
+export type ResourceIdFormat = (resourceType: ResourceType, id: string) => string;
+
+/** Names a resource by its raw id (the default `message`). */
+const rawId: ResourceIdFormat = (_type, id) => id;
+
 /** Base of every expected failure of the board domain. */
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
+
+  /**
+   * The message with every resource id written by `formatId`, so the GraphQL layer
+   * can show clients the global IDs they know instead of raw ids. Errors that name
+   * no resource return `message`.
+   */
+  describe(formatId: ResourceIdFormat): string {
+    void formatId;
+    return this.message;
+  }
 }
 
 /** An input value breaks a rule; `field` is its path, e.g. `input.title`. */
@@ -56,7 +72,11 @@ export class NotFoundError extends DomainError {
     /** What kind of resource was looked up. */
     readonly resourceType: ResourceType,
   ) {
-    super(`${resourceType} ${id} not found`);
+    super(notFoundMessage(rawId, resourceType, id));
+  }
+
+  override describe(formatId: ResourceIdFormat): string {
+    return notFoundMessage(formatId, this.resourceType, this.id);
   }
 }
 
@@ -86,8 +106,20 @@ export class WipLimitReachedError extends DomainError {
     readonly columnId: string,
     readonly wipLimit: number,
   ) {
-    super(`Column ${columnId} already holds its limit of ${wipLimit} cards`);
+    super(wipLimitMessage(rawId, columnId, wipLimit));
   }
+
+  override describe(formatId: ResourceIdFormat): string {
+    return wipLimitMessage(formatId, this.columnId, this.wipLimit);
+  }
+}
+
+function notFoundMessage(formatId: ResourceIdFormat, type: ResourceType, id: string): string {
+  return `${type} ${formatId(type, id)} not found`;
+}
+
+function wipLimitMessage(formatId: ResourceIdFormat, columnId: string, wipLimit: number): string {
+  return `Column ${formatId('Column', columnId)} already holds its limit of ${wipLimit} cards`;
 }
 
 /** Another user already holds this username (compared after NFKC and lowercasing). */
@@ -140,10 +172,7 @@ export class VersionConflictError extends DomainError {
     actualVersion: number;
     conflicts: readonly ConflictingChange[];
   }) {
-    super(
-      `${details.resourceType} ${details.resourceId} is at version ${details.actualVersion}, ` +
-        `not ${details.expectedVersion}`,
-    );
+    super(versionConflictMessage(rawId, details));
     this.resourceType = details.resourceType;
     this.resourceId = details.resourceId;
     this.stream = details.stream;
@@ -151,6 +180,21 @@ export class VersionConflictError extends DomainError {
     this.actualVersion = details.actualVersion;
     this.conflicts = details.conflicts;
   }
+
+  override describe(formatId: ResourceIdFormat): string {
+    return versionConflictMessage(formatId, this);
+  }
+}
+
+function versionConflictMessage(
+  formatId: ResourceIdFormat,
+  about: Pick<
+    VersionConflictError,
+    'resourceType' | 'resourceId' | 'expectedVersion' | 'actualVersion'
+  >,
+): string {
+  const id = formatId(about.resourceType, about.resourceId);
+  return `${about.resourceType} ${id} is at version ${about.actualVersion}, not ${about.expectedVersion}`;
 }
 
 /**

@@ -1,4 +1,5 @@
 import {
+  DomainError,
   ErrorCode,
   ForbiddenError,
   NotFoundError,
@@ -22,7 +23,10 @@ export const ErrorInterface = builder.interfaceRef<Error & { code: ErrorCode }>(
   description: 'An expected failure, returned as data in a mutation result union.',
   fields: (t) => ({
     code: t.field({ type: ErrorCodeEnum, resolve: (e) => e.code }),
-    message: t.exposeString('message'),
+    message: t.string({
+      description: 'For people; resources are named by their global IDs.',
+      resolve: (e) => (e instanceof DomainError ? e.describe(toGlobalId) : e.message),
+    }),
   }),
 });
 

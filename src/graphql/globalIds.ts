@@ -8,24 +8,30 @@ export function toGlobalId(type: ResourceType, id: string): string {
 }
 
 /**
- * The raw id inside a global ID of `type`. A malformed ID or one of another type is a
- * `ValidationError` naming `field`.
+ * The raw id inside a global ID of `type`, or the error to answer with: a malformed
+ * ID or one of another type is a `ValidationError` naming `field`; one with an
+ * empty id names nothing (`NotFoundError`).
  */
-export function fromGlobalId(globalId: string, type: ResourceType, field: string): string {
+export function decodeGlobalId(
+  globalId: string,
+  type: ResourceType,
+  field: string,
+): { ok: true; value: string } | { ok: false; error: ValidationError | NotFoundError } {
   let decoded: { typename: string; id: string };
   try {
     decoded = decodeGlobalID(globalId);
   } catch {
-    throw new ValidationError(field, `not a valid ${type} ID`);
+    return { ok: false, error: new ValidationError(field, `not a valid ${type} ID`) };
   }
   if (decoded.typename !== type) {
-    throw new ValidationError(
-      field,
-      `expected a ${type} ID, got a ${decoded.typename || 'malformed'} ID`,
-    );
+    const got = decoded.typename || 'malformed';
+    return {
+      ok: false,
+      error: new ValidationError(field, `expected a ${type} ID, got a ${got} ID`),
+    };
   }
-  if (!decoded.id) throw new NotFoundError(globalId, type);
-  return decoded.id;
+  if (!decoded.id) return { ok: false, error: new NotFoundError(decoded.id, type) };
+  return { ok: true, value: decoded.id };
 }
 
 /** The raw id inside a global ID of `type`, or null for anything else (reads as absent). */

@@ -9,7 +9,6 @@ import '../boards/user/graphql.js';
 import '../boards/board/graphql.js';
 import '../boards/column/graphql.js';
 import '../boards/card/graphql.js';
-import '../boards/mutations.js';
 import '../boards/subscription.js';
 import '../ops/graphql.js';
 

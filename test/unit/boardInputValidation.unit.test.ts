@@ -1,13 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import {
-  addCardInput,
-  addColumnInput,
-  editCardInput,
-  parseInput,
-  registerUserInput,
-  setWipLimitInput,
-} from '../../src/boards/validation.js';
+import type { z } from 'zod';
+import { addColumn } from '../../src/boards/board/commands.js';
+import { editCard } from '../../src/boards/card/commands.js';
+import { addCard, setWipLimit } from '../../src/boards/column/commands.js';
+import { registerUser } from '../../src/boards/user/commands.js';
+import { parseInput as parseResult } from '../../src/boards/validation.js';
 import { validationField } from '../support/validationField.js';
+
+const registerUserInput = registerUser.input;
+const addCardInput = addCard.input;
+const addColumnInput = addColumn.input;
+const setWipLimitInput = setWipLimit.input;
+const editCardInput = editCard.input;
+
+/** The parsed input; throws the ValidationError for `validationField` to read. */
+function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const parsed = parseResult(schema, input);
+  if (!parsed.ok) throw parsed.error;
+  return parsed.value;
+}
 
 describe('input validation', () => {
   it('accepts usernames of 3 to 32 letters, digits, _ . and -', () => {

@@ -1,8 +1,10 @@
 import { builder } from '../../graphql/builder.js';
+import { commandMutation } from '../../graphql/commandMutation.js';
 import { rawIdOf } from '../../graphql/globalIds.js';
 import { ColumnRef, UserRef, BoardRef } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { UserDoc } from '../readModel.js';
+import { addColumn, addMember, createBoard, moveColumn, renameBoard } from './commands.js';
 
 builder.node(BoardRef, {
   description: 'A planning board: ordered columns of ordered cards, shared by its members.',
@@ -47,3 +49,9 @@ builder.queryFields((t) => ({
     resolve: (_root, _args, ctx) => (ctx.viewer ? ctx.reads.boardsOf(ctx.viewer._id) : []),
   }),
 }));
+
+commandMutation(createBoard, { resources: { board: BoardRef } });
+commandMutation(renameBoard, { resources: { board: BoardRef } });
+commandMutation(addMember, { resources: { board: BoardRef } });
+commandMutation(addColumn, { resources: { column: ColumnRef, board: BoardRef } });
+commandMutation(moveColumn, { resources: { board: BoardRef } });

@@ -1,6 +1,8 @@
 import { builder } from '../../graphql/builder.js';
+import { commandMutation } from '../../graphql/commandMutation.js';
 import { BoardRef, CardRef, ColumnRef, UserRef } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
+import { archiveCard, editCard, moveCard } from './commands.js';
 
 builder.node(CardRef, {
   description: 'A card on a board, in exactly one column.',
@@ -41,3 +43,7 @@ builder.node(CardRef, {
     }),
   }),
 });
+
+commandMutation(editCard, { resources: { card: CardRef } });
+commandMutation(moveCard, { resources: { card: CardRef, from: ColumnRef, to: ColumnRef } });
+commandMutation(archiveCard, { resources: { card: CardRef, column: ColumnRef } });

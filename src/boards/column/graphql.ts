@@ -1,7 +1,9 @@
 import { builder } from '../../graphql/builder.js';
+import { commandMutation } from '../../graphql/commandMutation.js';
 import { BoardRef, CardRef, ColumnRef } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { CardDoc } from '../readModel.js';
+import { addCard, archiveDoneCards, setWipLimit } from './commands.js';
 
 /** Page size of `Column.cards` when `first`/`last` are omitted, and the most one page holds. */
 export const CARD_PAGE = { default: 100, max: 500 } as const;
@@ -87,4 +89,11 @@ builder.node(ColumnRef, {
       { name: 'CardEdge' },
     ),
   }),
+});
+
+commandMutation(setWipLimit, { resources: { column: ColumnRef } });
+commandMutation(addCard, { resources: { card: CardRef, column: ColumnRef } });
+commandMutation(archiveDoneCards, {
+  resources: { column: ColumnRef },
+  fields: (t) => ({ archivedCount: t.exposeInt('archivedCount') }),
 });

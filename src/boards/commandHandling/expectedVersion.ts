@@ -30,7 +30,7 @@ export function describeChanges(
  * - Older, and no event since touched any of `fieldsSet`: go ahead on the current
  *   state (`merged: true`); the command appends at the version read.
  * - Older, and some event since touched one of `fieldsSet`, or newer than the
- *   stream: throws `VersionConflictError` listing every change after `expectedVersion`.
+ *   stream: a `VersionConflictError` listing every change after `expectedVersion`.
  *
  * @param fieldsSet GraphQL fields of the resource the command sets, e.g. `['title']`.
  */
@@ -38,7 +38,7 @@ export function checkExpectedVersion(
   loaded: LoadedStream,
   expectedVersion: number,
   fieldsSet: readonly string[],
-): { merged: boolean } {
+): { merged: boolean } | VersionConflictError {
   if (expectedVersion === loaded.version) return { merged: false };
   const later = expectedVersion < loaded.version ? loaded.events.slice(expectedVersion) : [];
   const conflicts = describeChanges(loaded.kind, later);
@@ -46,7 +46,7 @@ export function checkExpectedVersion(
   if (expectedVersion < loaded.version && !touched) return { merged: true };
   const resourceType = aggregates[loaded.kind].resourceType;
   if (resourceType === null) throw new Error(`no expected version applies to ${loaded.stream}`);
-  throw new VersionConflictError({
+  return new VersionConflictError({
     resourceType,
     resourceId: loaded.id,
     stream: loaded.stream,

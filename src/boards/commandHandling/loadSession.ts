@@ -16,24 +16,11 @@ export interface LoadedStream<K extends StreamKind = StreamKind> {
 }
 
 /**
- * Thrown by {@link LoadSession.load} when a loaded stream holds an event written
- * with the command's own idempotency key: the command already committed, and its
- * first result must be returned instead of deciding again.
- */
-export class IdempotentReplay extends Error {
-  override readonly name = 'IdempotentReplay';
-  constructor(
-    /** Position of the commit that carried the key. */
-    readonly position: number,
-  ) {
-    super(`idempotency key already committed at position ${position}`);
-  }
-}
-
-/**
  * The streams one attempt of a command reads, each at most once, remembering the
  * version it saw: that is the version the attempt appends at, so anything that
  * changed in between fails the append and the attempt is redone on fresh state.
+ *
+ * This is the one place a command reads a stream.
  */
 export class LoadSession {
   readonly #store: EventStore;
@@ -41,6 +28,7 @@ export class LoadSession {
   readonly #idempotencyKey: string | undefined;
   readonly #loads = new Map<string, Promise<LoadedStream>>();
   readonly #versions = new Map<string, number>();
+  #replayedAt: number | null = null;
 
   constructor(
     store: EventStore,
@@ -55,8 +43,8 @@ export class LoadSession {
   /**
    * Reads one aggregate's stream and folds it into its state. An id that could not
    * exist ({@link isWellFormedId}) reads as an empty stream without a store call.
-   *
-   * @throws IdempotentReplay when the stream holds the command's own idempotency key.
+   * A stream holding an event written with the command's own idempotency key is
+   * noted in {@link replayedAt}.
    */
   load<K extends StreamKind>(kind: K, id: string): Promise<LoadedStream<K>> {
     const stream = toStreamName(kind, id);
@@ -73,13 +61,22 @@ export class LoadSession {
     return this.#versions.get(stream);
   }
 
+  /**
+   * Position of the commit that carried the command's own idempotency key, when a
+   * stream read so far holds one: the command already committed, and that first
+   * result is returned instead of deciding again. Null otherwise.
+   */
+  get replayedAt(): number | null {
+    return this.#replayedAt;
+  }
+
   async #read<K extends StreamKind>(kind: K, id: string, stream: string): Promise<LoadedStream<K>> {
     const events = isWellFormedId(id)
       ? await this.#store.readStream(stream, { signal: this.#signal })
       : [];
     const key = this.#idempotencyKey;
     const replayed = key === undefined ? undefined : events.find((e) => e.idempotencyKey === key);
-    if (replayed) throw new IdempotentReplay(replayed.position);
+    if (replayed) this.#replayedAt ??= replayed.position;
     const version = events.at(-1)?.version ?? 0;
     this.#versions.set(stream, version);
     return { kind, id, stream, state: foldEvents(kind, events), version, events };

@@ -1,5 +1,7 @@
 import { builder } from '../../graphql/builder.js';
+import { commandMutation } from '../../graphql/commandMutation.js';
 import { UserRef } from '../../graphql/refs.js';
+import { registerUser } from './commands.js';
 
 builder.node(UserRef, {
   description: 'A person who can be a board member and a card assignee.',
@@ -20,3 +22,12 @@ builder.queryField('me', (t) =>
     resolve: (_root, _args, ctx) => ctx.viewer,
   }),
 );
+
+commandMutation(registerUser, {
+  resources: { user: UserRef },
+  fields: (t) => ({
+    token: t.exposeString('token', {
+      description: 'Send as `Authorization: Bearer <token>`. Shown once.',
+    }),
+  }),
+});

@@ -1,0 +1,165 @@
+import { z } from 'zod';
+import { memberEditErrors } from '../board/commands.js';
+import { initialBoardState } from '../board/state.js';
+import {
+  commitRef,
+  defineCommand,
+  headOfKind,
+  headsOfKind,
+} from '../commandHandling/defineCommand.js';
+import type { LoadSession } from '../commandHandling/loadSession.js';
+import {
+  ForbiddenError,
+  NotFoundError,
+  UnauthenticatedError,
+  ValidationError,
+  VersionConflictError,
+  WipLimitReachedError,
+} from '../errors.js';
+import {
+  description,
+  expectedVersion,
+  idempotencyKey,
+  inputLimits,
+  labels,
+  optionalResourceId,
+  resourceId,
+  text,
+} from '../validation.js';
+import type { ColumnState } from '../column/state.js';
+import { decideCard } from './decide.js';
+import { cardFieldsOfChanges, type CardChanges, type CardField } from './events.js';
+
+/**
+ * A card and its board (absent when the card is) and, with `columnIds`, the columns
+ * the command touches: the live card's own and those named.
+ */
+async function loadCard(session: LoadSession, cardId: string, columnIds?: readonly string[]) {
+  const card = await session.load('card', cardId);
+  if (card.state.status === 'absent') {
+    return { card, board: initialBoardState, columns: new Map<string, ColumnState>() };
+  }
+  const live = columnIds && card.state.status === 'live';
+  const ids = live ? [card.state.columnId, ...columnIds] : [];
+  const [board, ...columns] = await Promise.all([
+    session.load('board', card.state.boardId),
+    ...ids.map((id) => session.load('column', id)),
+  ]);
+  return { card, board: board.state, columns: new Map(columns.map((c) => [c.id, c.state])) };
+}
+
+/**
+ * Changes the given fields of a card; merges over changes to other fields. null
+ * means "not given", except for `assigneeId`, where null unassigns and omitted
+ * leaves it as is.
+ */
+export const editCard = defineCommand({
+  name: 'editCard',
+  input: z
+    .object({
+      cardId: resourceId('Card'),
+      expectedVersion,
+      title: text(inputLimits.cardTitleMax).nullish(),
+      description: description.nullish(),
+      assigneeId: resourceId('User')
+        .nullable()
+        .optional()
+        .describe('A member of the board; explicit null unassigns.'),
+      labels: labels.nullish(),
+      done: z.boolean().nullish(),
+      idempotencyKey,
+    })
+    .describe(
+      'Only the fields given are changed. A stale expectedVersion still succeeds when no change since then touched any of the given fields (the edits merge); otherwise VersionConflictError.',
+    )
+    .transform(({ cardId, expectedVersion, idempotencyKey, ...fields }) => {
+      const changes: CardChanges = {};
+      if (fields.title != null) changes.title = fields.title;
+      if (fields.description != null) changes.description = fields.description;
+      if (fields.assigneeId !== undefined) changes.assigneeId = fields.assigneeId;
+      if (fields.labels != null) changes.labels = fields.labels;
+      if (fields.done != null) changes.done = fields.done;
+      return { cardId, expectedVersion, idempotencyKey, changes };
+    }),
+  errors: memberEditErrors,
+  load: (session, { input }) => loadCard(session, input.cardId),
+  decide: ({ input: { cardId, changes }, actorId }, { card, board, columns }, context) =>
+    decideCard(
+      { type: 'EditCard', data: { actorId, cardId, changes } },
+      { card: card.state, board, columns },
+      context,
+    ),
+  expectedVersion: { of: ({ card }) => card, sets: ({ changes }) => cardFieldsOfChanges(changes) },
+  succeed: (commit) => ({
+    ...commitRef(commit),
+    card: headOfKind(commit.heads, 'card'),
+    merged: commit.merged,
+  }),
+});
+
+/**
+ * Moves a card within its column or to another column of its board, in one
+ * commit over the card and both columns. Entering a full column is refused
+ * (`WipLimitReachedError`); moving within a column never is. Sets the card's
+ * `column` and `rank`.
+ */
+export const moveCard = defineCommand({
+  name: 'moveCard',
+  input: z.object({
+    cardId: resourceId('Card'),
+    toColumnId: resourceId('Column'),
+    afterCardId: optionalResourceId('Card'),
+    beforeCardId: optionalResourceId('Card'),
+    expectedVersion: expectedVersion.describe("The card's version as the client saw it."),
+    idempotencyKey,
+  }),
+  errors: [
+    VersionConflictError,
+    WipLimitReachedError,
+    NotFoundError,
+    ForbiddenError,
+    ValidationError,
+    UnauthenticatedError,
+  ],
+  load: (session, { input }) => loadCard(session, input.cardId, [input.toColumnId]),
+  decide: ({ input, actorId }, { card, board, columns }, context) => {
+    const { cardId, toColumnId, afterCardId, beforeCardId } = input;
+    const data = { actorId, cardId, toColumnId, afterCardId, beforeCardId };
+    return decideCard({ type: 'MoveCard', data }, { card: card.state, board, columns }, context);
+  },
+  expectedVersion: { of: ({ card }) => card, sets: ['column', 'rank'] satisfies CardField[] },
+  succeed: (commit) => {
+    const [from, to] = headsOfKind(commit.heads, 'column');
+    if (!from) throw new Error('moveCard commit has no column stream');
+    return {
+      ...commitRef(commit),
+      card: headOfKind(commit.heads, 'card'),
+      /** The column the card left; the same as `to` for a move within one column. */
+      from,
+      to: to ?? from,
+      merged: commit.merged,
+    };
+  },
+});
+
+/** Archives a card: it leaves its column's live cards. Sets `archived`. */
+export const archiveCard = defineCommand({
+  name: 'archiveCard',
+  input: z.object({ cardId: resourceId('Card'), expectedVersion, idempotencyKey }),
+  errors: memberEditErrors,
+  load: (session, { input }) => loadCard(session, input.cardId, []),
+  decide: ({ input: { cardId }, actorId }, { card, board, columns }, context) =>
+    decideCard(
+      { type: 'ArchiveCard', data: { actorId, cardId } },
+      { card: card.state, board, columns },
+      context,
+    ),
+  expectedVersion: { of: ({ card }) => card, sets: ['archived'] satisfies CardField[] },
+  succeed: (commit) => ({
+    ...commitRef(commit),
+    card: headOfKind(commit.heads, 'card'),
+    /** The column the card was archived from. */
+    column: headOfKind(commit.heads, 'column'),
+    merged: commit.merged,
+  }),
+});

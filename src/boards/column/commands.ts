@@ -1,0 +1,168 @@
+import { z } from 'zod';
+import { memberEditErrors } from '../board/commands.js';
+import { initialBoardState } from '../board/state.js';
+import {
+  commitRef,
+  defineCommand,
+  headOfKind,
+  headsOfKind,
+} from '../commandHandling/defineCommand.js';
+import type { LoadSession } from '../commandHandling/loadSession.js';
+import type { WrittenResource } from '../commandHandling/results.js';
+import {
+  ForbiddenError,
+  NotFoundError,
+  UnauthenticatedError,
+  ValidationError,
+  WipLimitReachedError,
+} from '../errors.js';
+import {
+  description,
+  expectedVersion,
+  idempotencyKey,
+  inputLimits,
+  optionalResourceId,
+  resourceId,
+  text,
+  wipLimit,
+} from '../validation.js';
+import { decideColumn } from './decide.js';
+import type { ColumnField } from './events.js';
+
+/** A column and its board; the board reads as absent when the column is. */
+async function loadColumnAndBoard(session: LoadSession, columnId: string) {
+  const column = await session.load('column', columnId);
+  const board =
+    column.state.status === 'active'
+      ? (await session.load('board', column.state.boardId)).state
+      : initialBoardState;
+  return { column, board };
+}
+
+/**
+ * Sets or clears (null) a column's WIP limit. Sets `wipLimit`, so it merges over
+ * cards entering or leaving the column since the client's version.
+ */
+export const setWipLimit = defineCommand({
+  name: 'setWipLimit',
+  input: z.object({
+    columnId: resourceId('Column'),
+    wipLimit: wipLimit.describe('null = no limit.'),
+    expectedVersion,
+    idempotencyKey,
+  }),
+  errors: memberEditErrors,
+  load: (session, { input }) => loadColumnAndBoard(session, input.columnId),
+  decide: ({ input: { columnId, wipLimit }, actorId }, { column, board }, context) =>
+    decideColumn(
+      { type: 'SetWipLimit', data: { actorId, columnId, wipLimit } },
+      { column: column.state, board },
+      context,
+    ),
+  expectedVersion: { of: ({ column }) => column, sets: ['wipLimit'] satisfies ColumnField[] },
+  succeed: (commit) => ({
+    ...commitRef(commit),
+    column: headOfKind(commit.heads, 'column'),
+    merged: commit.merged,
+  }),
+});
+
+/**
+ * Adds a card to a column, after `afterCardId` / before `beforeCardId` (both
+ * omitted: at the end). `WipLimitReachedError` when the column is full. No
+ * expected version: the column is checked at the version read.
+ */
+export const addCard = defineCommand({
+  name: 'addCard',
+  input: z.object({
+    columnId: resourceId('Column'),
+    title: text(inputLimits.cardTitleMax),
+    description: description.nullish().transform((v) => v ?? ''),
+    afterCardId: optionalResourceId('Card').describe(
+      'Place right after this sibling; both omitted = at the end.',
+    ),
+    beforeCardId: optionalResourceId('Card').describe('Place right before this sibling.'),
+    idempotencyKey,
+  }),
+  errors: [
+    WipLimitReachedError,
+    NotFoundError,
+    ForbiddenError,
+    ValidationError,
+    UnauthenticatedError,
+  ],
+  load: (session, { input }) => loadColumnAndBoard(session, input.columnId),
+  decide: ({ input, actorId }, { column, board }, context) => {
+    const { columnId, title, afterCardId, beforeCardId } = input;
+    const data = {
+      actorId,
+      columnId,
+      title,
+      description: input.description,
+      afterCardId,
+      beforeCardId,
+    };
+    return decideColumn({ type: 'AddCard', data }, { column: column.state, board }, context);
+  },
+  succeed: (commit) => ({
+    ...commitRef(commit),
+    card: headOfKind(commit.heads, 'card'),
+    column: headOfKind(commit.heads, 'column'),
+  }),
+});
+
+/** What archiving a column's done cards did. */
+interface DoneCardsArchived {
+  /** The column, at its new version (or the version read, when nothing was done). */
+  column: WrittenResource;
+  archivedCount: number;
+  /** The archived cards at their new versions, in column order. */
+  archivedCards: WrittenResource[];
+  /** Null when no card was done: nothing was written. */
+  commitId: string | null;
+  /** Null when nothing was written. */
+  position: number | null;
+  replayed: boolean;
+}
+
+/**
+ * Archives every done live card of a column in one commit (the column and each
+ * card at the version read). Writes nothing when no card is done. Limited by the
+ * store's events per commit (999 cards).
+ */
+export const archiveDoneCards = defineCommand({
+  name: 'archiveDoneCards',
+  input: z
+    .object({ columnId: resourceId('Column'), idempotencyKey })
+    .describe('Archive every done card of a column, atomically.'),
+  errors: [NotFoundError, ForbiddenError, UnauthenticatedError, ValidationError],
+  load: async (session, { input }) => {
+    const { column, board } = await loadColumnAndBoard(session, input.columnId);
+    const live = column.state.status === 'active' ? column.state.cards : [];
+    const cards = await Promise.all(live.map((c) => session.load('card', c.id)));
+    return { column, board, cards: new Map(cards.map((card) => [card.id, card.state])) };
+  },
+  decide: ({ input: { columnId }, actorId }, { column, board, cards }, context) =>
+    decideColumn(
+      { type: 'ArchiveDoneCards', data: { actorId, columnId } },
+      { column: column.state, board, cards },
+      context,
+    ),
+  nothingToWrite: ({ input }, { column }): DoneCardsArchived => ({
+    column: { id: input.columnId, version: column.version },
+    archivedCount: 0,
+    archivedCards: [],
+    commitId: null,
+    position: null,
+    replayed: false,
+  }),
+  succeed: (commit): DoneCardsArchived => {
+    const archivedCards = headsOfKind(commit.heads, 'card');
+    return {
+      column: headOfKind(commit.heads, 'column'),
+      archivedCount: archivedCards.length,
+      archivedCards,
+      ...commitRef(commit),
+    };
+  },
+});

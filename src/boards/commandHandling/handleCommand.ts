@@ -1,0 +1,316 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VersionConflict } from '../../eventstore/errors.js';
+import {
+  NO_STREAM,
+  type AppendRequest,
+  type AppendResult,
+  type EventStore,
+  type StreamAppend,
+  type StreamHead,
+} from '../../eventstore/types.js';
+import { aggregates, foldEvents } from '../aggregates.js';
+import type { DecideContext, Decision } from '../decision.js';
+import { toNewEvent, type DomainEvent, type SchemaVersions } from '../domainEvent.js';
+import { RetriesExhaustedError, UnauthenticatedError, VersionConflictError } from '../errors.js';
+import { parseStreamName, toStreamName } from '../streams.js';
+import { parseInput } from '../validation.js';
+import {
+  isExpectedError,
+  reportsConflicts,
+  requiresCaller,
+  type AnyCommandSpec,
+  type CommandCall,
+  type CommittedChange,
+  type ReadState,
+  type ResultOf,
+} from './defineCommand.js';
+import { checkExpectedVersion, describeChanges } from './expectedVersion.js';
+import { LoadSession } from './loadSession.js';
+import { failed, succeeded, type CommandOptions } from './results.js';
+
+/** How a command retries when a stream it read changed before its append. */
+export interface RetryOptions {
+  /** Attempts in all, the first included. @default 10 */
+  maxAttempts?: number;
+  /**
+   * Milliseconds to wait before attempt `attempt + 1`. Jitter spreads writers that
+   * lost the same race. @default random in [0, min(100, 2 ** attempt))
+   */
+  backoffMs?: (attempt: number) => number;
+}
+
+/** What every command needs from outside. */
+export interface CommandRuntime {
+  store: EventStore;
+  now: () => Date;
+  newId: () => string;
+  retry: Required<RetryOptions>;
+  /** Secret that registration tokens of idempotent retries are derived from. */
+  tokenSecret: string | Uint8Array;
+}
+
+/**
+ * A run as the runner carries it. `actorId` is typed loosely here: the runner has
+ * checked it against the spec (a command listing `UnauthenticatedError` never runs
+ * without a caller), which is what the spec's own, narrower type says.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Call = CommandCall<unknown, any, unknown> & { signal: AbortSignal | undefined };
+
+/** How one attempt ended: with the command's result, or lost to a concurrent append. */
+type Attempt<S extends AnyCommandSpec> =
+  { kind: 'result'; result: ResultOf<S> } | { kind: 'raced'; conflict: VersionConflict };
+
+/**
+ * An idempotency key private to one actor and one mutation (and `scope`, e.g. the
+ * username being registered), so users cannot collide or read each other's
+ * results. Hashed, so any client key fits the store's key length.
+ */
+export function scopeIdempotencyKey(
+  operation: string,
+  actorId: string | null,
+  key: string | undefined,
+  scope: string | null = null,
+): string | undefined {
+  if (key === undefined) return undefined;
+  const digest = createHash('sha256')
+    .update(JSON.stringify([operation, actorId, scope, key]))
+    .digest('base64url');
+  return `${operation}:${digest}`;
+}
+
+/**
+ * Runs the command `spec` for `actorId` (null when anonymous) on `rawInput`.
+ *
+ * Checks the caller and the input, then attempts: load on fresh state, decide,
+ * check the client's expected version (merging where the fields allow), append
+ * every stream at the version read, in one commit. An attempt that loses a race
+ * (the store's `VersionConflict`) is redone on fresh state, at most
+ * `retry.maxAttempts` times, so invariants are checked against what is current. A
+ * command whose idempotency key already committed returns that commit's result.
+ *
+ * Expected failures are returned as values (`{ ok: false, error }`, one of
+ * `spec.errors`); anything else rejects.
+ */
+export async function handleCommand<S extends AnyCommandSpec>(
+  runtime: CommandRuntime,
+  spec: S,
+  actorId: string | null,
+  rawInput: unknown,
+  options: CommandOptions = {},
+): Promise<ResultOf<S>> {
+  if (actorId === null && requiresCaller(spec)) {
+    return failed(new UnauthenticatedError()) as ResultOf<S>;
+  }
+  const parsed = parseInput(spec.input, rawInput);
+  if (!parsed.ok) return parsed as ResultOf<S>;
+  const input = parsed.value as { idempotencyKey?: string };
+  const scope = spec.idempotencyScope?.(input) ?? null;
+  const idempotencyKey = scopeIdempotencyKey(spec.name, actorId, input.idempotencyKey, scope);
+  const base: Omit<Call, 'prepared' | 'signal'> = { input, actorId, idempotencyKey };
+  const prepared: unknown = spec.prepare?.(base, runtime);
+  return retrying(runtime, spec, { ...base, prepared, signal: options.signal });
+}
+
+/** The retry loop: attempts until one ends with a result or the attempts run out. */
+async function retrying<S extends AnyCommandSpec>(
+  runtime: CommandRuntime,
+  spec: S,
+  call: Call,
+): Promise<ResultOf<S>> {
+  const { retry } = runtime;
+  for (let attempt = 1; ; attempt += 1) {
+    call.signal?.throwIfAborted();
+    const outcome = await attemptOnce(runtime, spec, call);
+    if (outcome.kind === 'result') return outcome.result;
+    if (attempt >= retry.maxAttempts) return exhausted(runtime, spec, call, outcome.conflict);
+    await sleep(retry.backoffMs(attempt), undefined, { signal: call.signal });
+  }
+}
+
+/** One attempt: load, decide, check the expected version, append. */
+async function attemptOnce<S extends AnyCommandSpec>(
+  runtime: CommandRuntime,
+  spec: S,
+  call: Call,
+): Promise<Attempt<S>> {
+  const { store } = runtime;
+  const session = new LoadSession(store, call.signal, call.idempotencyKey);
+  const loaded: unknown = await spec.load(session, call);
+  if (session.replayedAt !== null) {
+    const commit = await replayedCommit(store, session.replayedAt, call.signal);
+    return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))));
+  }
+  const decided = decideSafely(spec, call, loaded, { now: runtime.now(), newId: runtime.newId });
+  if (!decided.ok) return result(decided);
+  const checked = checkVersion(spec, call, loaded);
+  if (checked instanceof VersionConflictError) return result(failed(checked));
+  if (decided.value.length === 0) {
+    if (!spec.nothingToWrite) throw new Error(`${spec.name} decided to write nothing`);
+    return result(succeeded(spec.nothingToWrite(call, loaded)));
+  }
+  const request = toAppendRequest(spec, call, session, decided.value, checked.merged);
+  const appended = await appendOnce(store, request, call.signal);
+  if (appended instanceof VersionConflict) return { kind: 'raced', conflict: appended };
+  const own = isOwnCommit(request, appended.streams);
+  const commit: CommittedChange = {
+    commitId: appended.commitId,
+    position: appended.position,
+    heads: appended.streams,
+    merged: own && checked.merged,
+    replayed: !own,
+  };
+  return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))));
+}
+
+function result<S extends AnyCommandSpec>(
+  value: { ok: true; value: unknown } | { ok: false; error: unknown },
+): Attempt<S> {
+  return { kind: 'result', result: value as ResultOf<S> };
+}
+
+/**
+ * The decider's events, or the expected failure it rejected with. Deciders reject
+ * by throwing (they stay plain functions, tested as such); this is the one place
+ * that turns that into a value. A failure the spec does not list is a bug: it rejects.
+ */
+function decideSafely(
+  spec: AnyCommandSpec,
+  call: Call,
+  loaded: unknown,
+  context: DecideContext,
+): { ok: true; value: Decision } | { ok: false; error: unknown } {
+  try {
+    return succeeded(spec.decide(call, loaded, context));
+  } catch (error) {
+    if (isExpectedError(spec, error)) return { ok: false, error };
+    throw error;
+  }
+}
+
+/** The client's expected version against the stream as read: go ahead (maybe merged) or conflict. */
+function checkVersion(
+  spec: AnyCommandSpec,
+  call: Call,
+  loaded: unknown,
+): { merged: boolean } | VersionConflictError {
+  const rule = spec.expectedVersion;
+  if (!rule) return { merged: false };
+  const stream = rule.of(loaded);
+  const { expectedVersion } = call.input as { expectedVersion?: unknown };
+  if (!stream || typeof expectedVersion !== 'number') {
+    throw new Error(`${spec.name}: decided without the stream or input its version is about`);
+  }
+  const sets = typeof rule.sets === 'function' ? rule.sets(call.input) : rule.sets;
+  return checkExpectedVersion(stream, expectedVersion, sets);
+}
+
+/** Appends `request`, or returns the store's `VersionConflict` when a stream moved on. */
+async function appendOnce(
+  store: EventStore,
+  request: AppendRequest,
+  signal: AbortSignal | undefined,
+): Promise<AppendResult | VersionConflict> {
+  try {
+    return await store.append(request, { signal });
+  } catch (error) {
+    if (error instanceof VersionConflict) return error;
+    throw error;
+  }
+}
+
+function toAppendRequest(
+  spec: AnyCommandSpec,
+  call: Call,
+  session: LoadSession,
+  decision: Decision,
+  merged: boolean,
+): AppendRequest {
+  const streams = decision.map((change): StreamAppend => {
+    const stream = toStreamName(change.aggregate, change.id);
+    const read = session.versionRead(stream);
+    const schemaVersions = aggregates[change.aggregate]
+      .schemaVersions as SchemaVersions<DomainEvent>;
+    return {
+      stream,
+      // A stream the attempt did not read is one the command creates.
+      expected: read === undefined || read === 0 ? NO_STREAM : read,
+      events: change.events.map((event: DomainEvent) => toNewEvent(schemaVersions, event)),
+    };
+  });
+  return {
+    streams,
+    ...(call.idempotencyKey !== undefined && { idempotencyKey: call.idempotencyKey }),
+    metadata: { actor: call.actorId as string | null, operation: spec.name, ...(merged && { merged: true }) },
+  };
+}
+
+/** Whether `heads` are what appending `request` would produce (else the store replayed a key). */
+function isOwnCommit(request: AppendRequest, heads: readonly StreamHead[]): boolean {
+  return (
+    heads.length === request.streams.length &&
+    request.streams.every((s, i) => {
+      const base = typeof s.expected === 'number' ? s.expected : 0;
+      return heads[i]?.stream === s.stream && heads[i].version === base + s.events.length;
+    })
+  );
+}
+
+/** The commit at `position`, which carried the command's idempotency key. */
+async function replayedCommit(
+  store: EventStore,
+  position: number,
+  signal: AbortSignal | undefined,
+): Promise<CommittedChange> {
+  const [commit] = await store.readAll({ after: position - 1, limit: 1, signal });
+  if (!commit) throw new Error(`commit at position ${position} not found`);
+  const heads = new Map<string, number>();
+  for (const event of commit.events) {
+    heads.set(event.stream, Math.max(heads.get(event.stream) ?? 0, event.version));
+  }
+  return {
+    commitId: commit.commitId,
+    position: commit.position,
+    heads: [...heads].map(([stream, version]) => ({ stream, version })),
+    merged: commit.metadata.merged === true,
+    replayed: true,
+  };
+}
+
+function stateReader(store: EventStore, call: Call): ReadState {
+  return async (kind, id) =>
+    foldEvents(kind, await store.readStream(toStreamName(kind, id), { signal: call.signal }));
+}
+
+/**
+ * Every attempt lost a race. Reported as `VersionConflictError` on the stream that
+ * moved when the spec lists it; otherwise an unexpected `RetriesExhaustedError`.
+ */
+async function exhausted<S extends AnyCommandSpec>(
+  runtime: CommandRuntime,
+  spec: S,
+  call: Call,
+  conflict: VersionConflict,
+): Promise<ResultOf<S>> {
+  const parsed = parseStreamName(conflict.stream);
+  const resourceType = parsed ? aggregates[parsed.kind].resourceType : null;
+  const attempts = runtime.retry.maxAttempts;
+  if (!reportsConflicts(spec) || !parsed || !resourceType) {
+    throw new RetriesExhaustedError(spec.name, attempts, { cause: conflict });
+  }
+  const expectedVersion = typeof conflict.expected === 'number' ? conflict.expected : 0;
+  const later = await runtime.store.readStream(conflict.stream, {
+    fromVersion: expectedVersion + 1,
+    signal: call.signal,
+  });
+  const error = new VersionConflictError({
+    resourceType,
+    resourceId: parsed.id,
+    stream: conflict.stream,
+    expectedVersion,
+    actualVersion: later.at(-1)?.version ?? conflict.actual,
+    conflicts: describeChanges(parsed.kind, later),
+  });
+  return failed(error) as ResultOf<S>;
+}

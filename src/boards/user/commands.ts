@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { commitRef, defineCommand, headOfKind } from '../commandHandling/defineCommand.js';
+import { UsernameTakenError, ValidationError } from '../errors.js';
+import { normalizeUsername } from '../streams.js';
+import { idempotencyKey, inputLimits, text, username } from '../validation.js';
+import { decideUser } from './decide.js';
+import { deriveToken, generateToken, hashToken } from './token.js';
+
+/**
+ * Registers a user and hands out its bearer token. The username is unique after
+ * NFKC and lowercasing, enforced by the store (`username-<normalized>` appended
+ * with `NO_STREAM` in the same commit). Anyone may call it.
+ *
+ * The token is 32 bytes, base64url; only its `hashToken` is stored, so the result
+ * is the one chance to hand it out. With an idempotency key the token is derived
+ * from the key (HMAC with the runtime's `tokenSecret`), so a retry returns it again.
+ */
+export const registerUser = defineCommand({
+  name: 'registerUser',
+  input: z.object({
+    username: username.describe('3-32 of letters, digits, `_`, `.`, `-`; unique ignoring case.'),
+    displayName: text(inputLimits.displayNameMax),
+    idempotencyKey: idempotencyKey.describe(
+      'Retrying with the same key returns the first result and writes nothing.',
+    ),
+  }),
+  errors: [UsernameTakenError, ValidationError],
+  // Anonymous callers share one scope, so the username joins it.
+  idempotencyScope: (input) => normalizeUsername(input.username),
+  prepare: ({ idempotencyKey: key }, { tokenSecret }) =>
+    key === undefined ? generateToken() : deriveToken(tokenSecret, key),
+  load: async (session, { input }) => ({
+    claim: await session.load('username', normalizeUsername(input.username)),
+  }),
+  decide: ({ input, prepared: token }, { claim }, context) => {
+    const { username, displayName } = input;
+    const data = { username, displayName, tokenHash: hashToken(token) };
+    return decideUser({ type: 'RegisterUser', data }, { claim: claim.state }, context);
+  },
+  succeed: async (commit, { input, prepared: token }, readState) => {
+    const user = headOfKind(commit.heads, 'user');
+    if (!commit.replayed) {
+      const { username, displayName } = input;
+      return { ...commitRef(commit), user, username, displayName, token };
+    }
+    // The first registration's data, and its token derived again from the same key.
+    const state = await readState('user', user.id);
+    if (state.status !== 'registered' || state.tokenHash !== hashToken(token)) {
+      throw new Error('registerUser replay: cannot derive the token again (tokenSecret changed)');
+    }
+    const { username, displayName } = state;
+    return { ...commitRef(commit), user, username, displayName, token };
+  },
+});

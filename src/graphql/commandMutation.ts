@@ -1,0 +1,229 @@
+import type { ObjectFieldBuilder } from '@pothos/core';
+import { z } from 'zod';
+import type { AnyCommandSpec, SuccessOf } from '../boards/commandHandling/defineCommand.js';
+import type { WrittenResource } from '../boards/commandHandling/results.js';
+import type { DomainError, ResourceType } from '../boards/errors.js';
+import type { UserDoc } from '../boards/readModel.js';
+import { builder } from './builder.js';
+import type { GraphQLContext } from './context.js';
+import { decodeGlobalId } from './globalIds.js';
+import { BoardRef, CardRef, ColumnRef, UserRef } from './refs.js';
+
+/**
+ * Builds a mutation's GraphQL field from its command spec: the input type from the
+ * spec's zod schema, the result union from its error list plus the success type,
+ * and the success payload from the resources the command wrote. Expected failures
+ * are returned as union members (values), never thrown.
+ */
+
+type Scalar = 'String' | 'Int' | 'Float' | 'Boolean' | 'ID';
+
+/** One field of an input type, as read from the schema's JSON Schema (input side). */
+export interface InputField {
+  name: string;
+  scalar: Scalar;
+  list: boolean;
+  required: boolean;
+  description: string | undefined;
+  /** For ids: the resource type whose global ID the field takes and decodes. */
+  globalIdOf: ResourceType | undefined;
+}
+
+interface JsonSchema {
+  type?: string | string[];
+  anyOf?: JsonSchema[];
+  items?: JsonSchema;
+  description?: string;
+  globalIdOf?: ResourceType;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+}
+
+/** `schema` without its null alternative, and the id type found on either level. */
+function nonNull(schema: JsonSchema): JsonSchema {
+  const branches = (schema.anyOf ?? []).filter((s) => s.type !== 'null');
+  const inner = branches.length === 1 && branches[0] ? branches[0] : schema;
+  const types = [inner.type ?? []].flat().filter((t) => t !== 'null');
+  return { ...inner, type: types[0], globalIdOf: schema.globalIdOf ?? inner.globalIdOf };
+}
+
+function scalarOf(schema: JsonSchema, where: string): Scalar {
+  switch (schema.type) {
+    case 'string':
+      return schema.globalIdOf ? 'ID' : 'String';
+    case 'integer':
+      return 'Int';
+    case 'number':
+      return 'Float';
+    case 'boolean':
+      return 'Boolean';
+    case undefined:
+    default:
+      throw new Error(`${where}: no GraphQL input type for ${JSON.stringify(schema)}`);
+  }
+}
+
+/** The fields and description of the GraphQL input type a zod object schema declares. */
+export function inputFieldsOf(schema: z.ZodType, where: string) {
+  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  const required = new Set(json.required ?? []);
+  const fields = Object.entries(json.properties ?? {}).map(([name, property]): InputField => {
+    const value = nonNull(property);
+    const list = value.type === 'array';
+    const item = list ? nonNull(value.items ?? {}) : value;
+    return {
+      name,
+      scalar: scalarOf(item, `${where}.${name}`),
+      list,
+      required: required.has(name),
+      description: property.description ?? value.description,
+      globalIdOf: item.globalIdOf,
+    };
+  });
+  return { description: json.description, fields };
+}
+
+/** `input` with every global ID replaced by its raw id, or the error to answer with. */
+function decodeIds(
+  fields: readonly InputField[],
+  input: Record<string, unknown>,
+): { ok: true; value: Record<string, unknown> } | { ok: false; error: DomainError } {
+  const decoded = { ...input };
+  for (const { name, globalIdOf } of fields) {
+    const value = input[name];
+    if (!globalIdOf || typeof value !== 'string') continue;
+    const id = decodeGlobalId(value, globalIdOf, `input.${name}`);
+    if (!id.ok) return id;
+    decoded[name] = id.value;
+  }
+  return { ok: true, value: decoded };
+}
+
+const capitalize = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
+const viewerId = (ctx: GraphQLContext) => ctx.viewer?._id ?? null;
+
+type NodeRef = typeof UserRef | typeof BoardRef | typeof ColumnRef | typeof CardRef;
+
+/** Reads a written resource for the payload; the commit is projected, so it must be there. */
+const readers = new Map<NodeRef, (ctx: GraphQLContext, id: string) => Promise<object | null>>([
+  [UserRef, (ctx, id) => ctx.reads.users.load(id)],
+  [BoardRef, (ctx, id) => ctx.reads.board(id, viewerId(ctx))],
+  [ColumnRef, (ctx, id) => ctx.reads.column(id, viewerId(ctx))],
+  [CardRef, (ctx, id) => ctx.reads.card(id, viewerId(ctx))],
+]);
+
+/** Keys of the success value that hold a written resource. */
+type ResourceKeys<S> = { [K in keyof S]: S[K] extends WrittenResource ? K : never }[keyof S];
+
+type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
+type PayloadFieldBuilder<S> = ObjectFieldBuilder<BuilderTypes, S>;
+
+/** How a mutation's success payload shows the command's success value. */
+export interface PayloadOptions<S> {
+  /** Fields holding a resource the command wrote, each read (projected) by id. */
+  resources: { [K in ResourceKeys<S>]?: NodeRef };
+  /** Any other fields of the payload. */
+  fields?: (t: PayloadFieldBuilder<S>) => Record<string, unknown>;
+}
+
+type RunCommand = (
+  actorId: string | null,
+  input: unknown,
+  options: { signal: AbortSignal },
+) => Promise<{ ok: true; value: { position: number | null } } | { ok: false; error: DomainError }>;
+
+/**
+ * Runs a command for the caller: decodes the input's global IDs, runs it, and on
+ * success waits (bounded) until the commit is projected, so the payload and the
+ * caller's next query reflect the write. Resolves to the success value or the error.
+ */
+async function runCommand(
+  name: string,
+  fields: readonly InputField[],
+  input: Record<string, unknown>,
+  ctx: GraphQLContext,
+): Promise<object> {
+  const decoded = decodeIds(fields, input);
+  if (!decoded.ok) return decoded.error;
+  const run = ctx.services.commands[name as keyof typeof ctx.services.commands] as RunCommand;
+  const result = await run(viewerId(ctx), decoded.value, { signal: ctx.signal });
+  if (!result.ok) return result.error;
+  if (result.value.position !== null) await ctx.settle(result.value.position);
+  return result.value;
+}
+
+/**
+ * Adds `spec`'s mutation to the schema: `<name>(input: <Name>Input!): <Name>Result!`,
+ * where `<Name>Result` is `<Name>Success` or one of `spec.errors`. The payload has a
+ * `merged` field whenever the command takes an expected version (a merge can happen).
+ */
+export function commandMutation<S extends AnyCommandSpec>(
+  spec: S,
+  payload: PayloadOptions<SuccessOf<S>>,
+): void {
+  const name = capitalize(spec.name);
+  const input = inputFieldsOf(spec.input, `${name}Input`);
+  const InputType = builder.inputType(`${name}Input`, {
+    ...(input.description && { description: input.description }),
+    fields: (t) =>
+      Object.fromEntries(
+        input.fields.map((f) => [
+          f.name,
+          t.field({
+            type: f.list ? [f.scalar] : f.scalar,
+            required: f.required,
+            ...(f.description && { description: f.description }),
+          }),
+        ]),
+      ),
+  });
+
+  // Typed loosely: the fields are generated, and `payload` is typed by the spec.
+  type Success = { [field: string]: unknown; merged?: boolean };
+  const resources = Object.entries(payload.resources) as [string, NodeRef][];
+  const Success = builder.objectRef<Success>(`${name}Success`).implement({
+    fields: (t) => ({
+      ...Object.fromEntries(
+        resources.map(([field, ref]) => [
+          field,
+          t.field({
+            type: ref as typeof UserRef,
+            resolve: async (value, _args, ctx) => {
+              const { id } = value[field] as WrittenResource;
+              const doc = await readers.get(ref)!(ctx, id);
+              // The command committed and its commit is projected: a bug or a timeout.
+              if (!doc) throw new Error(`${field} ${id} not readable after its write`);
+              return doc as UserDoc;
+            },
+          }),
+        ]),
+      ),
+      ...(spec.expectedVersion && {
+        merged: t.boolean({
+          description:
+            'true when the write went ahead over changes the client had not seen, none of which touched what it sets',
+          resolve: (value) => value.merged === true,
+        }),
+      }),
+      ...payload.fields?.(t as never),
+    }),
+  });
+
+  builder.mutationField(spec.name, (t) =>
+    t.field({
+      type: Success,
+      // The errors plugin builds `<Name>Result` (success type and errors) and passes
+      // returned errors through as union members.
+      errors: {
+        types: spec.errors as unknown as (new (...args: never[]) => Error)[],
+        directResult: true,
+        union: { name: `${name}Result` },
+      },
+      args: { input: t.arg({ type: InputType, required: true }) },
+      // An expected failure is returned as a value; the errors plugin resolves it as
+      // its union member, so the success type is not all the resolver may return.
+      resolve: (_root, args, ctx) =>
+        runCommand(spec.name, input.fields, args.input, ctx) as Promise<Success>,
+    }),
+  );
+}
