@@ -242,7 +242,11 @@ function toAppendRequest(
   return {
     streams,
     ...(call.idempotencyKey !== undefined && { idempotencyKey: call.idempotencyKey }),
-    metadata: { actor: call.actorId as string | null, operation: spec.name, ...(merged && { merged: true }) },
+    metadata: {
+      actor: call.actorId as string | null,
+      operation: spec.name,
+      ...(merged && { merged: true }),
+    },
   };
 }
 
