@@ -1,17 +1,9 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VersionConflict } from '../../eventstore/errors.js';
-import {
-  NO_STREAM,
-  type AppendRequest,
-  type AppendResult,
-  type EventStore,
-  type StreamAppend,
-  type StreamHead,
-} from '../../eventstore/types.js';
+import type { EventStore } from '../../eventstore/types.js';
 import { aggregates, foldEvents } from '../aggregates.js';
 import type { DecideContext, Decision } from '../decision.js';
-import { toNewEvent, type DomainEvent, type SchemaVersions } from '../domainEvent.js';
 import { RetriesExhaustedError, UnauthenticatedError, VersionConflictError } from '../errors.js';
 import { parseStreamName, toStreamName } from '../streams.js';
 import { parseInput } from '../validation.js';
@@ -26,6 +18,7 @@ import {
   type ResultOf,
 } from './defineCommand.js';
 import { checkExpectedVersion, describeChanges } from './expectedVersion.js';
+import { appendOnce, isOwnCommit, replayedCommit, toAppendRequest } from './commits.js';
 import { LoadSession } from './loadSession.js';
 import { failed, succeeded, type CommandOptions } from './results.js';
 
@@ -150,7 +143,16 @@ async function attemptOnce<S extends AnyCommandSpec>(
     if (!spec.nothingToWrite) throw new Error(`${spec.name} decided to write nothing`);
     return result(succeeded(spec.nothingToWrite(call, loaded)));
   }
-  const request = toAppendRequest(spec, call, session, decided.value, checked.merged);
+  const actor = call.actorId as string | null;
+  const { idempotencyKey } = call;
+  const request = toAppendRequest(
+    spec.name,
+    actor,
+    idempotencyKey,
+    session,
+    decided.value,
+    checked.merged,
+  );
   const appended = await appendOnce(store, request, call.signal);
   if (appended instanceof VersionConflict) return { kind: 'raced', conflict: appended };
   const own = isOwnCommit(request, appended.streams);
@@ -204,82 +206,6 @@ function checkVersion(
   }
   const sets = typeof rule.sets === 'function' ? rule.sets(call.input) : rule.sets;
   return checkExpectedVersion(stream, expectedVersion, sets);
-}
-
-/** Appends `request`, or returns the store's `VersionConflict` when a stream moved on. */
-async function appendOnce(
-  store: EventStore,
-  request: AppendRequest,
-  signal: AbortSignal | undefined,
-): Promise<AppendResult | VersionConflict> {
-  try {
-    return await store.append(request, { signal });
-  } catch (error) {
-    if (error instanceof VersionConflict) return error;
-    throw error;
-  }
-}
-
-function toAppendRequest(
-  spec: AnyCommandSpec,
-  call: Call,
-  session: LoadSession,
-  decision: Decision,
-  merged: boolean,
-): AppendRequest {
-  const streams = decision.map((change): StreamAppend => {
-    const stream = toStreamName(change.aggregate, change.id);
-    const read = session.versionRead(stream);
-    const schemaVersions = aggregates[change.aggregate]
-      .schemaVersions as SchemaVersions<DomainEvent>;
-    return {
-      stream,
-      // A stream the attempt did not read is one the command creates.
-      expected: read === undefined || read === 0 ? NO_STREAM : read,
-      events: change.events.map((event: DomainEvent) => toNewEvent(schemaVersions, event)),
-    };
-  });
-  return {
-    streams,
-    ...(call.idempotencyKey !== undefined && { idempotencyKey: call.idempotencyKey }),
-    metadata: {
-      actor: call.actorId as string | null,
-      operation: spec.name,
-      ...(merged && { merged: true }),
-    },
-  };
-}
-
-/** Whether `heads` are what appending `request` would produce (else the store replayed a key). */
-function isOwnCommit(request: AppendRequest, heads: readonly StreamHead[]): boolean {
-  return (
-    heads.length === request.streams.length &&
-    request.streams.every((s, i) => {
-      const base = typeof s.expected === 'number' ? s.expected : 0;
-      return heads[i]?.stream === s.stream && heads[i].version === base + s.events.length;
-    })
-  );
-}
-
-/** The commit at `position`, which carried the command's idempotency key. */
-async function replayedCommit(
-  store: EventStore,
-  position: number,
-  signal: AbortSignal | undefined,
-): Promise<CommittedChange> {
-  const [commit] = await store.readAll({ after: position - 1, limit: 1, signal });
-  if (!commit) throw new Error(`commit at position ${position} not found`);
-  const heads = new Map<string, number>();
-  for (const event of commit.events) {
-    heads.set(event.stream, Math.max(heads.get(event.stream) ?? 0, event.version));
-  }
-  return {
-    commitId: commit.commitId,
-    position: commit.position,
-    heads: [...heads].map(([stream, version]) => ({ stream, version })),
-    merged: commit.metadata.merged === true,
-    replayed: true,
-  };
 }
 
 function stateReader(store: EventStore, call: Call): ReadState {
