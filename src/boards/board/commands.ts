@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commitRef, defineCommand, headOfKind } from '../commandHandling/defineCommand.js';
+import { defineCommand, written } from '../commandHandling/defineCommand.js';
 import {
   ForbiddenError,
   NotFoundError,
@@ -44,7 +44,7 @@ export const createBoard = defineCommand({
     const command = { type: 'CreateBoard', data: { actorId, name: input.name } } as const;
     return decideBoard(command, initialBoardState, context);
   },
-  succeed: (commit) => ({ ...commitRef(commit), board: headOfKind(commit.heads, 'board') }),
+  succeed: written({ board: 'board' }),
 });
 
 /** Renames a board. Owner only (`ForbiddenError` for other members). Sets `name`. */
@@ -61,11 +61,7 @@ export const renameBoard = defineCommand({
   decide: ({ input: { boardId, name }, actorId }, { board }, context) =>
     decideBoard({ type: 'RenameBoard', data: { actorId, boardId, name } }, board.state, context),
   expectedVersion: { of: ({ board }) => board, sets: ['name'] satisfies BoardField[] },
-  succeed: (commit) => ({
-    ...commitRef(commit),
-    board: headOfKind(commit.heads, 'board'),
-    merged: commit.merged,
-  }),
+  succeed: written({ board: 'board' }),
 });
 
 /**
@@ -89,11 +85,7 @@ export const addMember = defineCommand({
     return decideBoard({ type: 'AddMember', data }, board.state, context);
   },
   expectedVersion: { of: ({ board }) => board, sets: ['members'] satisfies BoardField[] },
-  succeed: (commit) => ({
-    ...commitRef(commit),
-    board: headOfKind(commit.heads, 'board'),
-    merged: commit.merged,
-  }),
+  succeed: written({ board: 'board' }),
 });
 
 /**
@@ -128,12 +120,7 @@ export const addColumn = defineCommand({
     return decideBoard({ type: 'AddColumn', data }, board.state, context);
   },
   expectedVersion: { of: ({ board }) => board, sets: ['columns'] satisfies BoardField[] },
-  succeed: (commit) => ({
-    ...commitRef(commit),
-    column: headOfKind(commit.heads, 'column'),
-    board: headOfKind(commit.heads, 'board'),
-    merged: commit.merged,
-  }),
+  succeed: written({ column: 'column', board: 'board' }),
 });
 
 /**
@@ -167,9 +154,5 @@ export const moveColumn = defineCommand({
     return decideBoard({ type: 'MoveColumn', data }, board?.state ?? initialBoardState, context);
   },
   expectedVersion: { of: ({ board }) => board, sets: ['columns'] satisfies BoardField[] },
-  succeed: (commit) => ({
-    ...commitRef(commit),
-    board: headOfKind(commit.heads, 'board'),
-    merged: commit.merged,
-  }),
+  succeed: written({ board: 'board' }),
 });

@@ -6,6 +6,7 @@ import {
   defineCommand,
   headOfKind,
   headsOfKind,
+  written,
 } from '../commandHandling/defineCommand.js';
 import type { LoadSession } from '../commandHandling/loadSession.js';
 import {
@@ -90,11 +91,7 @@ export const editCard = defineCommand({
       context,
     ),
   expectedVersion: { of: ({ card }) => card, sets: ({ changes }) => cardFieldsOfChanges(changes) },
-  succeed: (commit) => ({
-    ...commitRef(commit),
-    card: headOfKind(commit.heads, 'card'),
-    merged: commit.merged,
-  }),
+  succeed: written({ card: 'card' }),
 });
 
 /**
@@ -155,11 +152,6 @@ export const archiveCard = defineCommand({
       context,
     ),
   expectedVersion: { of: ({ card }) => card, sets: ['archived'] satisfies CardField[] },
-  succeed: (commit) => ({
-    ...commitRef(commit),
-    card: headOfKind(commit.heads, 'card'),
-    /** The column the card was archived from. */
-    column: headOfKind(commit.heads, 'column'),
-    merged: commit.merged,
-  }),
+  // `column`: the column the card was archived from.
+  succeed: written({ card: 'card', column: 'column' }),
 });

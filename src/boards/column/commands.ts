@@ -6,6 +6,7 @@ import {
   defineCommand,
   headOfKind,
   headsOfKind,
+  written,
 } from '../commandHandling/defineCommand.js';
 import type { LoadSession } from '../commandHandling/loadSession.js';
 import type { WrittenResource } from '../commandHandling/results.js';
@@ -60,11 +61,7 @@ export const setWipLimit = defineCommand({
       context,
     ),
   expectedVersion: { of: ({ column }) => column, sets: ['wipLimit'] satisfies ColumnField[] },
-  succeed: (commit) => ({
-    ...commitRef(commit),
-    column: headOfKind(commit.heads, 'column'),
-    merged: commit.merged,
-  }),
+  succeed: written({ column: 'column' }),
 });
 
 /**
@@ -104,11 +101,7 @@ export const addCard = defineCommand({
     };
     return decideColumn({ type: 'AddCard', data }, { column: column.state, board }, context);
   },
-  succeed: (commit) => ({
-    ...commitRef(commit),
-    card: headOfKind(commit.heads, 'card'),
-    column: headOfKind(commit.heads, 'column'),
-  }),
+  succeed: written({ card: 'card', column: 'column' }),
 });
 
 /** What archiving a column's done cards did. */

@@ -179,6 +179,26 @@ export function commitRef(commit: CommittedChange): CommitRef {
   return { commitId: commit.commitId, position: commit.position, replayed: commit.replayed };
 }
 
+/**
+ * A `succeed` for commands whose result is the resources they wrote: the commit,
+ * `merged`, and for each key the first written stream of the kind named.
+ *
+ * @example succeed: written({ card: 'card', column: 'column' })
+ */
+export function written<const R extends Record<string, StreamKind>>(resources: R) {
+  return (commit: CommittedChange) => {
+    const heads = Object.entries(resources).map(([key, kind]) => [
+      key,
+      headOfKind(commit.heads, kind),
+    ]);
+    return {
+      ...commitRef(commit),
+      merged: commit.merged,
+      ...(Object.fromEntries(heads) as { [K in keyof R]: WrittenResource }),
+    };
+  };
+}
+
 /** `{ id, version }` of each head of `kind`, in commit order. */
 export function headsOfKind(heads: readonly StreamHead[], kind: StreamKind): WrittenResource[] {
   return heads.flatMap((head) => {
