@@ -20,8 +20,8 @@ const mutationFields = buildSchema().getMutationType()?.getFields() ?? {};
 const capitalized = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
 
 describe('command specs and the mutations built from them', () => {
-  it('has exactly one mutation per command spec', () => {
-    expect(Object.keys(mutationFields).sort()).toEqual(specs.map((s) => s.name).sort());
+  it('builds a mutation for every command spec', () => {
+    expect(Object.keys(mutationFields)).toEqual(expect.arrayContaining(specs.map((s) => s.name)));
   });
 
   it.each(specs)(
