@@ -50,8 +50,26 @@ export class EventStoreValidationError extends EventStoreError {
  */
 export class EventStoreUnavailable extends EventStoreError {
   readonly code = EventStoreErrorCode.Unavailable;
-  override readonly name = 'EventStoreUnavailable';
+  override readonly name: string = 'EventStoreUnavailable';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
+}
+
+/**
+ * Too many appends are already waiting on this instance: refused at once, nothing written.
+ * Safe to retry later.
+ */
+export class EventStoreBusy extends EventStoreUnavailable {
+  override readonly name = 'EventStoreBusy';
+}
+
+/**
+ * The commit was sent but the store could not learn whether it applied (the server or the
+ * network failed during the commit, and the bounded retries and the follow-up read did not
+ * settle it). It may be in the log. Retrying with the same idempotency key is safe and
+ * returns the first result if it did commit; retrying without a key may append twice.
+ */
+export class CommitOutcomeUnknown extends EventStoreUnavailable {
+  override readonly name = 'CommitOutcomeUnknown';
 }

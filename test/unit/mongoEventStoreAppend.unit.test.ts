@@ -59,14 +59,16 @@ function fakeClient() {
     },
   });
   const session = {
-    async withTransaction<T>(fn: (s: unknown) => Promise<T>): Promise<T> {
+    startTransaction() {
       inTransaction++;
       seen.maxConcurrentTransactions = Math.max(seen.maxConcurrentTransactions, inTransaction);
-      try {
-        return await fn(session);
-      } finally {
-        inTransaction--;
-      }
+    },
+    async commitTransaction() {
+      await nextTurn();
+      inTransaction--;
+    },
+    async abortTransaction() {
+      inTransaction--;
     },
     async endSession() {},
   };

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   MongoClient,
   MongoError,
+  MongoErrorLabel,
   WriteConcern,
   type AnyBulkWriteOperation,
   type ClientSession,
@@ -11,8 +12,13 @@ import {
   type MongoClientOptions,
   type TransactionOptions,
 } from 'mongodb';
-import { Mutex } from '../../mutex.js';
-import { EventStoreUnavailable, VersionConflict } from '../errors.js';
+import { Mutex, MutexQueueFull } from '../../mutex.js';
+import {
+  CommitOutcomeUnknown,
+  EventStoreBusy,
+  EventStoreUnavailable,
+  VersionConflict,
+} from '../errors.js';
 import { UpcasterRegistry } from '../upcasters.js';
 import { satisfies, validateAppendRequest } from '../validation.js';
 import type {
@@ -62,16 +68,28 @@ export interface MongoEventStoreOptions {
    */
   ownsClient?: boolean;
   /**
-   * Transaction attempts per append, counting the driver's own retries inside
-   * `withTransaction` and ours around it. When they run out, append raises
+   * Transaction attempts per append (each a fresh snapshot; the commit's own retries are
+   * counted by `maxCommitAttempts`). When they run out, append raises
    * `EventStoreUnavailable`. Every commit writes the one position counter, so commits of
    * different instances conflict even on distinct streams (one instance's appends run one
-   * at a time and do not conflict with each other, see `#appends`). The driver's backoff
-   * (5 ms growing 1.5x per attempt to 500 ms, jittered) keeps 20 attempts within a few
-   * seconds, far below its own 120 s limit.
+   * at a time and do not conflict with each other, see `#appends`).
    * @default 20
    */
   maxAttempts?: number;
+  /**
+   * `commitTransaction` calls per transaction attempt while the outcome is unknown (each
+   * call may itself be retried once by the driver on a retryable error). @default 3
+   */
+  maxCommitAttempts?: number;
+  /** How long one commit may wait for the majority before its outcome counts as unknown. @default 5_000 */
+  commitWaitMs?: number;
+  /**
+   * The whole append, waiting in this instance's queue included: no new attempt or commit
+   * retry starts after it. @default 15_000
+   */
+  appendTimeoutMs?: number;
+  /** Appends allowed to wait behind the running one; beyond, `EventStoreBusy`. @default 1_000 */
+  maxQueuedAppends?: number;
   /** Tuning of the feeds `subscribe` returns. */
   feed?: CommitFeedOptions;
 }
@@ -81,16 +99,25 @@ export interface MongoEventStoreOptions {
  * concern: per the manual ("Read Concern "snapshot"", "Transactions and Read Concern"),
  * snapshot reads are only guaranteed to have read majority-committed data when the
  * transaction commits with w: "majority", and transactions must read from the primary.
+ * The commit waits at most `commitWaitMs` for the majority (`wtimeout`, and `maxTimeMS` on
+ * commitTransaction via `maxCommitTimeMS`); running out labels the error
+ * UnknownTransactionCommitResult, which `#commit` answers with a bounded retry.
  */
-const TRANSACTION_OPTIONS: TransactionOptions = {
-  readConcern: { level: 'snapshot' },
-  writeConcern: new WriteConcern('majority'),
-  readPreference: 'primary',
-};
+function transactionOptions(commitWaitMs: number): TransactionOptions {
+  return {
+    readConcern: { level: 'snapshot' },
+    writeConcern: new WriteConcern('majority', commitWaitMs),
+    readPreference: 'primary',
+    maxCommitTimeMS: commitWaitMs,
+  };
+}
 
 /**
- * Reads of the commit log (readAll, headPosition, the feed) use majority read concern so
- * they never show a commit that a failover could roll back. Appends commit with
+ * Every read outside a transaction (stream reads and heads, the idempotency record, the
+ * commit log, the feed) uses majority read concern, so none shows a commit that a failover
+ * could roll back, and a replay reads the first result and its commit at the same level
+ * (a local read could see a key whose commit a majority read does not yet show). Appends
+ * commit with
  * w: "majority", which waits until a majority read on the primary sees the write
  * (SERVER-22841), so a caller still reads its own commits.
  */
@@ -124,6 +151,9 @@ export class MongoEventStore implements EventStore {
   readonly #now: () => Date;
   readonly #ownsClient: boolean;
   readonly #maxAttempts: number;
+  readonly #maxCommitAttempts: number;
+  readonly #commitWaitMs: number;
+  readonly #appendTimeoutMs: number;
   readonly #feedOptions: CommitFeedOptions;
   readonly #feeds = new Set<MongoCommitFeed>();
   /**
@@ -139,7 +169,7 @@ export class MongoEventStore implements EventStore {
    * rate (the counter serialised them anyway) and spend attempts only on conflicts with
    * other instances.
    */
-  readonly #appends = new Mutex();
+  readonly #appends: Mutex;
   #closed = false;
 
   constructor(options: MongoEventStoreOptions) {
@@ -154,6 +184,10 @@ export class MongoEventStore implements EventStore {
     this.#now = options.now ?? (() => new Date());
     this.#ownsClient = options.ownsClient ?? false;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 20);
+    this.#maxCommitAttempts = Math.max(1, options.maxCommitAttempts ?? 3);
+    this.#commitWaitMs = Math.max(1, options.commitWaitMs ?? 5_000);
+    this.#appendTimeoutMs = Math.max(1, options.appendTimeoutMs ?? 15_000);
+    this.#appends = new Mutex({ maxQueued: Math.max(0, options.maxQueuedAppends ?? 1_000) });
     this.#feedOptions = options.feed ?? {};
   }
 
@@ -224,27 +258,39 @@ export class MongoEventStore implements EventStore {
   }
 
   /**
-   * Appends in one transaction. Honours `signal` before starting and between attempts
-   * (an append queued behind this instance's earlier ones sees an abort when its turn
-   * comes); an attempt already sent to the server is not interrupted, since aborting
-   * mid-commit would leave its outcome unknown. Throws `VersionConflict`,
-   * `EventStoreValidationError`, `EventStoreUnavailable` (retries exhausted, or a driver
-   * error retrying cannot fix; the cause is attached), or the signal's reason. Never a raw
-   * driver error.
+   * Appends in one transaction. Bounded in three ways: at most `maxAttempts` transaction
+   * attempts, at most `maxCommitAttempts` commit calls per attempt, and `appendTimeoutMs`
+   * for all of it (queueing included); `signal` is honoured while queued, between
+   * attempts and between commit retries. A command already sent is not interrupted:
+   * aborting mid-commit would leave the outcome unknown.
+   *
+   * Throws `VersionConflict`, `EventStoreValidationError`, `EventStoreBusy` (too many appends
+   * queued on this instance), `CommitOutcomeUnknown` (the commit was sent and whether it
+   * applied could not be learned), `EventStoreUnavailable` (retries or time exhausted, or
+   * a driver error retrying cannot fix; the cause is attached), or the signal's reason.
+   * Never a raw driver error, and never an error for an append that committed.
    */
   async append(
     request: AppendRequest,
     options: { signal?: AbortSignal } = {},
   ): Promise<AppendResult> {
     validateAppendRequest(request);
+    const deadline = performance.now() + this.#appendTimeoutMs;
     try {
-      return await this.#append(request, options.signal);
+      return await this.#append(request, options.signal, deadline);
     } catch (error) {
+      if (error instanceof MutexQueueFull) {
+        throw new EventStoreBusy(`append refused: ${error.message} on this instance`);
+      }
       throw unavailableIfDriverError(error, 'append');
     }
   }
 
-  async #append(request: AppendRequest, signal: AbortSignal | undefined): Promise<AppendResult> {
+  async #append(
+    request: AppendRequest,
+    signal: AbortSignal | undefined,
+    deadline: number,
+  ): Promise<AppendResult> {
     signal?.throwIfAborted();
     const key = request.idempotencyKey;
     if (key !== undefined) {
@@ -253,58 +299,59 @@ export class MongoEventStore implements EventStore {
       if (first) return first;
     }
     // The transaction re-checks the key and the signal, so waiting in the queue is safe.
-    return this.#appends.run(() => this.#transact(request, signal));
+    return this.#appends.run(() => this.#transact(request, signal, deadline));
   }
 
-  async #transact(request: AppendRequest, signal: AbortSignal | undefined): Promise<AppendResult> {
+  /**
+   * Drives the transaction itself rather than through `withTransaction`, whose commit
+   * retries on `UnknownTransactionCommitResult` run for up to 120 s regardless of any
+   * budget of ours (driver `ClientSession.withTransaction`; `timeoutMS` does not bound
+   * them either). Per the transactions spec ("Retrying commitTransaction"), a commit whose
+   * outcome is unknown may be sent again, and the server answers it with the outcome of
+   * the one transaction: it never applies twice. A `TransientTransactionError` (on a
+   * write or on the commit) means the transaction was aborted: the whole attempt runs
+   * again on a fresh snapshot.
+   */
+  async #transact(
+    request: AppendRequest,
+    signal: AbortSignal | undefined,
+    deadline: number,
+  ): Promise<AppendResult> {
     const key = request.idempotencyKey;
-    const budget: AttemptBudget = { attempts: 0, lastError: undefined };
+    let lastError: unknown;
     const session = this.#client.startSession();
     try {
-      for (let round = 1; ; round += 1) {
+      for (let attempt = 1; ; attempt += 1) {
         signal?.throwIfAborted();
+        this.#checkDeadline(deadline, attempt - 1, lastError);
+        const commitWaitMs = Math.max(
+          1,
+          Math.min(this.#commitWaitMs, deadline - performance.now()),
+        );
+        session.startTransaction(transactionOptions(commitWaitMs));
+        let written: Written;
         try {
-          // Driver v6+ resolves withTransaction with the callback's return value (NODE-2014,
-          // "withTransaction returns the value returned by the provided function"), and
-          // retries the callback itself on TransientTransactionError and the commit on
-          // UnknownTransactionCommitResult, for up to 120 s; the budget bounds that.
-          return await session.withTransaction(
-            (s) => this.#attempt(s, request, budget, signal),
-            TRANSACTION_OPTIONS,
-          );
+          written = await this.#writeCommit(session, request);
         } catch (error) {
-          if (error instanceof AttemptsExhausted) throw this.#exhausted(budget);
+          // Abort explicitly so the server frees the transaction now, not at its timeout.
+          await session.abortTransaction().catch(() => undefined);
           const action =
             error instanceof HeadMoved
               ? AppendErrorAction.Retry
               : translateError(error, { idempotent: key !== undefined });
-          switch (action) {
-            case AppendErrorAction.Rethrow:
-              throw error;
-            case AppendErrorAction.Unavailable:
-              throw new EventStoreUnavailable(`append failed: ${messageOf(error)}`, {
-                cause: error,
-              });
-            case AppendErrorAction.DuplicateIdempotencyKey: {
-              const first = key === undefined ? undefined : await this.#firstResult(key);
-              if (first) return first;
-              break;
-            }
-            case AppendErrorAction.VersionConflict: {
-              const conflict = await this.#findConflict(request);
-              if (conflict) throw conflict;
-              // The racing commit left every expectation satisfied (e.g. ANY): go again.
-              break;
-            }
-            case AppendErrorAction.Retry:
-              break;
-          }
-          budget.lastError = error;
-          if (budget.attempts >= this.#maxAttempts || round >= this.#maxAttempts) {
-            throw this.#exhausted(budget);
-          }
-          await pause(backoffMs(round), signal);
+          const settled = await this.#settleFailedAttempt(action, error, request);
+          if (settled) return settled;
+          lastError = error;
+          if (attempt >= this.#maxAttempts) throw this.#exhausted(attempt, lastError);
+          await pause(backoffMs(attempt), signal);
+          continue;
         }
+        const committed = await this.#commit(session, written, signal, deadline);
+        if (committed.kind === 'committed') return written.result;
+        // Transient on commit: the server aborted the transaction; nothing applied.
+        lastError = committed.error;
+        if (attempt >= this.#maxAttempts) throw this.#exhausted(attempt, lastError);
+        await pause(backoffMs(attempt), signal);
       }
     } finally {
       // endSession aborts a transaction left open and never throws (it squashes errors).
@@ -313,27 +360,93 @@ export class MongoEventStore implements EventStore {
   }
 
   /**
-   * One transaction attempt: the `withTransaction` callback. Counting invocations here is
-   * what bounds the driver's internal retries, and checking the signal here lets an abort
-   * stop them: both throw non-driver errors, which withTransaction answers by aborting
-   * the transaction and rethrowing as is (driver `ClientSession.withTransaction`, step 7).
+   * Commits, retrying a commit whose outcome is unknown at most `maxCommitAttempts` times
+   * in all and within the deadline. When the outcome stays unknown, one majority read of
+   * the commit document settles it if the commit applied; otherwise `CommitOutcomeUnknown`.
    */
-  async #attempt(
+  async #commit(
     session: ClientSession,
-    request: AppendRequest,
-    budget: AttemptBudget,
+    written: Written,
     signal: AbortSignal | undefined,
-  ): Promise<AppendResult> {
-    budget.attempts += 1;
-    signal?.throwIfAborted();
-    if (budget.attempts > this.#maxAttempts) throw new AttemptsExhausted();
+    deadline: number,
+  ): Promise<{ kind: 'committed' } | { kind: 'aborted'; error: unknown }> {
+    for (let call = 1; ; call += 1) {
+      try {
+        await session.commitTransaction();
+        return { kind: 'committed' };
+      } catch (error) {
+        if (!(error instanceof MongoError)) throw error;
+        const unknown = error.hasErrorLabel(MongoErrorLabel.UnknownTransactionCommitResult);
+        if (!unknown) {
+          if (error.hasErrorLabel(MongoErrorLabel.TransientTransactionError)) {
+            return { kind: 'aborted', error };
+          }
+          throw new EventStoreUnavailable(`append commit failed: ${error.message}`, {
+            cause: error,
+          });
+        }
+        const outOfTime = performance.now() >= deadline;
+        if (call >= this.#maxCommitAttempts || outOfTime || signal?.aborted) {
+          if (written.wrote && (await this.#isCommitted(written.result.commitId)))
+            return { kind: 'committed' };
+          throw new CommitOutcomeUnknown(
+            `append commit outcome unknown after ${call} commit attempts: ${error.message}`,
+            { cause: error },
+          );
+        }
+        await sleep(backoffMs(call));
+      }
+    }
+  }
+
+  /**
+   * What a failed attempt means: a result to return (the key's first result), an error to
+   * throw, or undefined to try again.
+   */
+  async #settleFailedAttempt(
+    action: AppendErrorAction,
+    error: unknown,
+    request: AppendRequest,
+  ): Promise<AppendResult | undefined> {
+    switch (action) {
+      case AppendErrorAction.Rethrow:
+        throw error;
+      case AppendErrorAction.Unavailable:
+        throw new EventStoreUnavailable(`append failed: ${messageOf(error)}`, { cause: error });
+      case AppendErrorAction.DuplicateIdempotencyKey: {
+        const key = request.idempotencyKey;
+        return key === undefined ? undefined : this.#firstResult(key);
+      }
+      case AppendErrorAction.VersionConflict: {
+        const { conflict } = await this.#readHeads(request);
+        if (conflict) throw conflict;
+        // The racing commit left every expectation satisfied (e.g. ANY): go again.
+        return undefined;
+      }
+      case AppendErrorAction.Retry:
+        return undefined;
+    }
+  }
+
+  #checkDeadline(deadline: number, attempts: number, lastError: unknown): void {
+    if (performance.now() < deadline) return;
+    throw new EventStoreUnavailable(
+      `append timed out after ${this.#appendTimeoutMs} ms and ${attempts} transaction attempts` +
+        (lastError === undefined ? '' : `: ${messageOf(lastError)}`),
+      { cause: lastError },
+    );
+  }
+
+  /** Whether the commit with this id is in the log, read at majority (it cannot roll back). */
+  async #isCommitted(commitId: string): Promise<boolean> {
     try {
-      return await this.#writeCommit(session, request);
-    } catch (error) {
-      budget.lastError = error;
-      // Rethrown, never swallowed: the driver must see every error to know whether the
-      // transaction is still alive (driver docs on withTransaction).
-      throw error;
+      const doc = await this.#commits.findOne(
+        { _id: commitId },
+        { projection: { _id: 1 }, readConcern: MAJORITY },
+      );
+      return doc !== null;
+    } catch {
+      return false;
     }
   }
 
@@ -351,22 +464,22 @@ export class MongoEventStore implements EventStore {
    *    same way instead of succeeding on stale data, and the retry re-reads it: that is
    *    why every stream of the commit has its head written, never only read.
    * 4. Events, the commit document (what the feed sees), the idempotency key.
+   *
+   * A key found already committed returns its first result and writes nothing; the
+   * caller still commits, so that what the snapshot read is majority-committed (a
+   * snapshot read is only guaranteed majority-committed when the transaction commits
+   * with w: "majority": manual, "Read Concern "snapshot"").
    */
-  async #writeCommit(session: ClientSession, request: AppendRequest): Promise<AppendResult> {
+  async #writeCommit(session: ClientSession, request: AppendRequest): Promise<Written> {
     const key = request.idempotencyKey;
     if (key !== undefined) {
       // A racing append with the same key may have committed since the check in #append.
       const first = await this.#idempotency.findOne({ _id: key }, { session });
-      if (first) return first.result;
+      if (first) return { result: first.result, wrote: false };
     }
 
-    const names = request.streams.map((s) => s.stream);
-    const heads = await this.#streams.find({ _id: { $in: names } }, { session }).toArray();
-    const actual = new Map(heads.map((h) => [h._id, h.version]));
-    for (const s of request.streams) {
-      const version = actual.get(s.stream) ?? 0;
-      if (!satisfies(s.expected, version)) throw new VersionConflict(s.stream, s.expected, version);
-    }
+    const { actual, conflict } = await this.#readHeads(request, { session });
+    if (conflict) throw conflict;
 
     const counter = await this.#counters.findOneAndUpdate(
       { _id: POSITION_COUNTER_ID },
@@ -395,7 +508,7 @@ export class MongoEventStore implements EventStore {
     await this.#commits.insertOne(commit, write);
     const result = toAppendResult(commit, headsAfter(request, actual));
     if (key !== undefined) await this.#idempotency.insertOne({ _id: key, result }, write);
-    return result;
+    return { result, wrote: true };
   }
 
   #newCommit(request: AppendRequest, position: number, actual: Map<string, number>): CommitDoc {
@@ -426,32 +539,42 @@ export class MongoEventStore implements EventStore {
     };
   }
 
+  /**
+   * The first result of `key`, read at majority: a replay must not return a commit that a
+   * failover could still roll back, and it reads at the same level as `readAll`, which a
+   * caller uses next to fetch the replayed commit.
+   */
   async #firstResult(key: string): Promise<AppendResult | undefined> {
-    const doc = await this.#idempotency.findOne({ _id: key });
+    const doc = await this.#idempotency.findOne({ _id: key }, { readConcern: MAJORITY });
     return doc?.result;
   }
 
   /**
-   * After a duplicate key on a head or event version, the racing commit is committed
-   * (an uncommitted one would have raised WriteConflict): read the heads it left and
-   * name the first stream whose expectation no longer holds.
+   * The heads of the request's streams, and the first stream whose expectation they do not
+   * satisfy. Inside the transaction (`session`) for the checks before writing; outside it
+   * after a duplicate key on a head, when the racing commit is committed (an uncommitted
+   * one would have raised WriteConflict), to name the stream that conflicts.
    */
-  async #findConflict(request: AppendRequest): Promise<VersionConflict | undefined> {
+  async #readHeads(
+    request: AppendRequest,
+    options: { session?: ClientSession } = {},
+  ): Promise<{ actual: Map<string, number>; conflict: VersionConflict | undefined }> {
     const names = request.streams.map((s) => s.stream);
-    const heads = await this.#streams.find({ _id: { $in: names } }).toArray();
+    const heads = await this.#streams.find({ _id: { $in: names } }, options).toArray();
     const actual = new Map(heads.map((h) => [h._id, h.version]));
     for (const s of request.streams) {
       const version = actual.get(s.stream) ?? 0;
-      if (!satisfies(s.expected, version))
-        return new VersionConflict(s.stream, s.expected, version);
+      if (!satisfies(s.expected, version)) {
+        return { actual, conflict: new VersionConflict(s.stream, s.expected, version) };
+      }
     }
-    return undefined;
+    return { actual, conflict: undefined };
   }
 
-  #exhausted(budget: AttemptBudget): EventStoreUnavailable {
+  #exhausted(attempts: number, lastError: unknown): EventStoreUnavailable {
     return new EventStoreUnavailable(
-      `append gave up after ${budget.attempts} transaction attempts: ${messageOf(budget.lastError)}`,
-      { cause: budget.lastError },
+      `append gave up after ${attempts} transaction attempts: ${messageOf(lastError)}`,
+      { cause: lastError },
     );
   }
 
@@ -467,7 +590,7 @@ export class MongoEventStore implements EventStore {
     signal?.throwIfAborted();
     const docs = await this.#read('readStream', () =>
       this.#events
-        .find({ stream, version: { $gte: options.fromVersion ?? 1 } })
+        .find({ stream, version: { $gte: options.fromVersion ?? 1 } }, { readConcern: MAJORITY })
         .sort({ version: 1 })
         .toArray(),
     );
@@ -477,7 +600,9 @@ export class MongoEventStore implements EventStore {
 
   async streamVersion(stream: string, options: { signal?: AbortSignal } = {}): Promise<number> {
     options.signal?.throwIfAborted();
-    const head = await this.#read('streamVersion', () => this.#streams.findOne({ _id: stream }));
+    const head = await this.#read('streamVersion', () =>
+      this.#streams.findOne({ _id: stream }, { readConcern: MAJORITY }),
+    );
     options.signal?.throwIfAborted();
     return head?.version ?? 0;
   }
@@ -547,14 +672,10 @@ export class MongoEventStore implements EventStore {
   }
 }
 
-interface AttemptBudget {
-  attempts: number;
-  lastError: unknown;
-}
-
-/** The attempt budget ran out inside withTransaction; a non-driver error, so it aborts. */
-class AttemptsExhausted extends Error {
-  override readonly name = 'AttemptsExhausted';
+/** What one transaction attempt produced: the result, and whether it wrote a new commit. */
+interface Written {
+  result: AppendResult;
+  wrote: boolean;
 }
 
 /**
