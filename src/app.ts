@@ -59,6 +59,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     storage: storage.projector,
     projections: deps.projections ?? boardProjections,
     logger,
+    leaseTtlMs: config.projectorLeaseTtlMs,
   });
   const adminToken = config.adminToken ?? randomBytes(24).toString('base64url');
   const follower = new ChangeLogFollower(storage.projector.changeLog, logger);

@@ -30,6 +30,11 @@ const envSchema = z.object({
    * derived, so a retried registration returns the same token on any instance.
    */
   TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * How long the projector lease lasts without renewal: a projector that died is replaced
+   * after it. Keep it above a replica set election (electionTimeoutMillis is 10 s).
+   */
+  PROJECTOR_LEASE_TTL_MS: positiveInt(20_000),
   /** How long the embedded MongoDB may take to start (it may download mongod first). */
   EMBEDDED_MONGO_TIMEOUT_MS: positiveInt(60_000),
   /** Bearer token of the admin API and /admin; unset: a random one per process, printed at start. */
@@ -51,6 +56,7 @@ export interface Config {
   logLevel: (typeof logLevels)[number];
   readYourWritesTimeoutMs: number;
   changeLogRetention: number;
+  projectorLeaseTtlMs: number;
   embeddedMongoTimeoutMs: number;
   /** Unset: a random secret per process (a retried registration then works only on it). */
   tokenSecret: string | undefined;
@@ -91,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     readYourWritesTimeoutMs: e.READ_YOUR_WRITES_TIMEOUT_MS,
     changeLogRetention: e.CHANGE_LOG_RETENTION,
+    projectorLeaseTtlMs: e.PROJECTOR_LEASE_TTL_MS,
     embeddedMongoTimeoutMs: e.EMBEDDED_MONGO_TIMEOUT_MS,
     tokenSecret: e.TOKEN_SECRET,
     adminToken: e.ADMIN_TOKEN,

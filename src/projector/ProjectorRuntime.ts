@@ -6,10 +6,26 @@ import { superviseLoop, type LoopStatus, type SupervisedLoop } from '../supervis
 import { applyCommit } from './applyCommit.js';
 import { Mutex } from '../mutex.js';
 import { WriteBehindView } from './WriteBehindView.js';
-import type { Projection, ProjectorStorage, ReadView } from './types.js';
+import {
+  FencedOut,
+  type Fence,
+  type Projection,
+  type ProjectorStorage,
+  type ReadView,
+} from './types.js';
 
 /** Name of the lease that elects the one active projector. */
 export const PROJECTOR_LEASE = 'projector';
+
+/** Default projector lease: twice a default election timeout, so a failover does not move it. */
+export const DEFAULT_LEASE_TTL_MS = 20_000;
+
+/**
+ * A quiet feed yields a heartbeat per empty batch (about once a second) with a fresher
+ * resume token; saving each would write forever on an idle system. They are saved at most
+ * this often: a resume from a slightly older token costs the server a little more, nothing else.
+ */
+const HEARTBEAT_SAVE_INTERVAL_MS = 60_000;
 
 export interface ProjectorRuntimeOptions {
   store: EventStore;
@@ -18,7 +34,12 @@ export interface ProjectorRuntimeOptions {
   logger: Logger;
   /** Identity in the lease. @default a random id */
   owner?: string;
-  /** How long a lease lasts without renewal; a dead holder is replaced after it. @default 5_000 */
+  /**
+   * How long a lease lasts without renewal; a dead holder is replaced after it. Keep it
+   * above a replica set election (`electionTimeoutMillis` is 10 s by default, and an
+   * election takes longer than its timeout), or every failover also moves the projector.
+   * @default DEFAULT_LEASE_TTL_MS
+   */
   leaseTtlMs?: number;
   /** Pause after a failure before resuming from the checkpoint. @default 500 */
   retryDelayMs?: number;
@@ -152,7 +173,17 @@ export class ProjectorRuntime {
   readonly #lock = new Mutex();
   readonly #projectionErrors = new Map<string, string>();
   readonly #loop: SupervisedLoop;
+  readonly #renewal: SupervisedLoop;
   #stopping = new AbortController();
+  /**
+   * The tenure this runtime believes it holds: its fencing epoch, and until when (on this
+   * process's monotonic clock) the lease certainly lasts. That is `ttl` from when the
+   * acquire or renewal that granted it was SENT: the store measured expiry from when it
+   * received the request, later, so the holder stops writing before anyone else may start.
+   */
+  #lease: { epoch: number; validUntil: number } | undefined;
+  /** Ends the current projecting round (closes its feed) when the lease is lost. */
+  #endRound: (() => void) | undefined;
   #view: ReadView | undefined;
   #position = 0;
   #active = false;
@@ -171,7 +202,7 @@ export class ProjectorRuntime {
   constructor(options: ProjectorRuntimeOptions) {
     this.owner = options.owner ?? `projector-${randomUUID()}`;
     this.#o = {
-      leaseTtlMs: 5_000,
+      leaseTtlMs: DEFAULT_LEASE_TTL_MS,
       retryDelayMs: 500,
       now: Date.now,
       ...options,
@@ -196,11 +227,23 @@ export class ProjectorRuntime {
         }
       },
     });
+    this.#renewal = superviseLoop({
+      name: 'projector-lease',
+      logger: this.#o.logger,
+      initialMs: this.#o.retryDelayMs,
+      maxMs: Math.max(this.#o.retryDelayMs, 5_000),
+      run: (signal, progress) => this.#renewWhileHeld(signal, progress),
+    });
   }
 
   /** The projection loop's supervision state, for health and readiness. */
   status(): LoopStatus {
     return this.#loop.status();
+  }
+
+  /** The lease renewal loop's supervision state (`running` while it renews a held lease). */
+  leaseStatus(): LoopStatus {
+    return this.#renewal.status();
   }
 
   /** Whether this runtime holds the lease and projects. */
@@ -220,7 +263,70 @@ export class ProjectorRuntime {
     this.#rebuildAbort?.abort();
     for (const wake of this.#onProjecting) wake();
     await this.#loop.stop();
+    await this.#renewal.stop();
+    this.#lease = undefined;
     await this.#o.storage.leases.release(PROJECTOR_LEASE, this.owner);
+  }
+
+  get #renewEvery(): number {
+    return Math.max(50, Math.floor(this.#o.leaseTtlMs / 3));
+  }
+
+  /**
+   * Takes or renews the lease. Granted only if the answer came back while the lease it
+   * grants still certainly lasts: a renewal that returns after its expiry (held up by a
+   * failover, a pause) does not count, because another runtime may already have taken
+   * the lease over in between. A new epoch also ends the current round: its writes carry
+   * the old one.
+   */
+  async #acquire(): Promise<boolean> {
+    const sent = performance.now();
+    const grant = await this.#o.storage.leases.acquire(
+      PROJECTOR_LEASE,
+      this.owner,
+      this.#o.leaseTtlMs,
+    );
+    const validUntil = sent + this.#o.leaseTtlMs;
+    const held = this.#lease;
+    if (!grant || performance.now() >= validUntil) {
+      if (grant) {
+        this.#o.logger.warn({ owner: this.owner }, 'projector lease renewal came back too late');
+      }
+      this.#loseLease();
+      return false;
+    }
+    if (held && held.epoch !== grant.epoch) {
+      this.#loseLease();
+      return false;
+    }
+    this.#lease = { epoch: grant.epoch, validUntil };
+    return true;
+  }
+
+  #leaseValid(): boolean {
+    return this.#lease !== undefined && performance.now() < this.#lease.validUntil;
+  }
+
+  #loseLease(): void {
+    if (this.#lease) this.#o.logger.warn({ owner: this.owner }, 'projector lease lost');
+    this.#lease = undefined;
+    this.#active = false;
+    this.#endRound?.();
+  }
+
+  #fence(): Fence {
+    if (!this.#lease) throw new FencedOut('the projector lease is not held');
+    return { lease: PROJECTOR_LEASE, owner: this.owner, epoch: this.#lease.epoch };
+  }
+
+  /** The supervised renewal: every ttl/3 while the lease is held. */
+  async #renewWhileHeld(signal: AbortSignal, progress: () => void): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(this.#renewEvery, undefined, { signal }).catch(() => undefined);
+      if (signal.aborted || !this.#lease) return;
+      if (!(await this.#acquire())) return;
+      progress();
+    }
   }
 
   /**
@@ -229,18 +335,24 @@ export class ProjectorRuntime {
    * supervisor logs them and resumes from the checkpoint after a backoff.
    */
   async #leaseAndProject(signal: AbortSignal, progress: () => void): Promise<void> {
-    const { leases } = this.#o.storage;
-    const renewEvery = Math.max(50, Math.floor(this.#o.leaseTtlMs / 3));
     while (!signal.aborted) {
-      this.#active = await leases.acquire(PROJECTOR_LEASE, this.owner, this.#o.leaseTtlMs);
+      this.#active = await this.#acquire();
       // Standing by is healthy too: the loop is alive and polls the lease.
       progress();
       if (!this.#active) {
-        await sleep(renewEvery, undefined, { signal }).catch(() => undefined);
+        await sleep(this.#renewEvery, undefined, { signal }).catch(() => undefined);
         continue;
       }
-      this.#o.logger.info({ owner: this.owner }, 'projector lease acquired');
-      await this.#projectWhileLeased(renewEvery, signal, progress);
+      this.#o.logger.info(
+        { owner: this.owner, epoch: this.#lease?.epoch },
+        'projector lease acquired',
+      );
+      this.#renewal.start();
+      try {
+        await this.#projectWhileLeased(signal, progress);
+      } finally {
+        await this.#renewal.stop();
+      }
       this.#active = false;
     }
   }
@@ -274,48 +386,54 @@ export class ProjectorRuntime {
     );
   }
 
-  async #projectWhileLeased(
-    renewEvery: number,
-    signal: AbortSignal,
-    progress: () => void,
-  ): Promise<void> {
+  async #projectWhileLeased(signal: AbortSignal, progress: () => void): Promise<void> {
     const { store, storage } = this.#o;
-    this.#view = await storage.readModels.active();
+    const active = await storage.readModels.active();
+    this.#view = storage.readModels.view(active.generation, { fence: this.#fence() });
     const from = (await storage.checkpoints.load(this.#view.generation)) ?? { position: 0 };
     this.#position = from.position;
     for (const wake of this.#onProjecting) wake();
     const feed = store.subscribe({ from });
     const stop = () => void feed.close();
+    this.#endRound = stop;
     signal.addEventListener('abort', stop);
     if (signal.aborted) stop();
-    const renewal = setInterval(() => {
-      storage.leases.acquire(PROJECTOR_LEASE, this.owner, this.#o.leaseTtlMs).then(
-        (held) => {
-          if (!held) {
-            this.#o.logger.warn({ owner: this.owner }, 'projector lease lost');
-            this.#active = false;
-            stop();
-          }
-        },
-        (error: unknown) => {
-          this.#lastError = describe(error);
-          stop();
-        },
-      );
-    }, renewEvery);
+    let lastSaved = performance.now();
     try {
       for await (const item of feed) {
         if (!this.#active || signal.aborted) break;
+        // No write starts once the lease may have lapsed; writes already started carry the
+        // fence, which storage refuses once a newer holder has written.
+        if (!this.#leaseValid()) {
+          this.#loseLease();
+          break;
+        }
+        if (
+          item.kind === 'heartbeat' &&
+          item.checkpoint.position === this.#position &&
+          performance.now() - lastSaved < HEARTBEAT_SAVE_INTERVAL_MS
+        ) {
+          progress();
+          continue;
+        }
+        lastSaved = performance.now();
         await this.#lock.run(async () => {
+          const fence = this.#fence();
           if (item.kind === 'commit') await this.#applyLive(item.commit);
-          await storage.checkpoints.save(this.#currentView().generation, item.checkpoint);
+          await storage.checkpoints.save(this.#currentView().generation, item.checkpoint, fence);
           this.#position = item.checkpoint.position;
         });
         this.#lastError = null;
         progress();
       }
+    } catch (error) {
+      if (error instanceof FencedOut) {
+        this.#loseLease();
+        return;
+      }
+      throw error;
     } finally {
-      clearInterval(renewal);
+      this.#endRound = undefined;
       signal.removeEventListener('abort', stop);
       await feed.close();
     }
@@ -503,7 +621,7 @@ export class ProjectorRuntime {
         if (!(await storage.readModels.activate(to!, from))) {
           throw new Error(`read model generation changed during rebuild (expected ${from})`);
         }
-        this.#view = target;
+        this.#view = storage.readModels.view(target.generation, { fence: this.#fence() });
         to = undefined; // switched: nothing to drop
       });
       await storage.readModels.dropGeneration(from);

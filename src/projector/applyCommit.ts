@@ -1,5 +1,12 @@
 import type { Commit } from '../eventstore/types.js';
-import type { Invalidation, Projection, ProjectionContext, ReadDoc, ReadView } from './types.js';
+import {
+  StaleWrite,
+  type Invalidation,
+  type Projection,
+  type ProjectionContext,
+  type ReadDoc,
+  type ReadView,
+} from './types.js';
 
 /** What applying one commit reported, for its change log entry. */
 export interface AppliedCommit {
@@ -54,6 +61,15 @@ export async function applyCommit(
   return { scopes: [...scopes].sort(), invalidated: [...invalidations.values()] };
 }
 
+/** Re-reads after a `StaleWrite` at most this many times per update. */
+const MAX_STALE_RETRIES = 10;
+
+/**
+ * Read, skip if already applied, change, write. The write is conditional (`put` never
+ * regresses a document): when another writer applied something in between, it is refused
+ * with `StaleWrite` and the update starts again from a fresh read, which then either finds
+ * the event applied or applies it on top of the newer document.
+ */
 async function updateOnce<T extends ReadDoc>(
   view: ReadView,
   collection: string,
@@ -62,12 +78,19 @@ async function updateOnce<T extends ReadDoc>(
   change: (current: T | null) => T,
 ): Promise<void> {
   const documents = view.collection<T>(collection);
-  const current = await documents.get(id);
-  if ((current?._applied?.[event.stream] ?? 0) >= event.version) return;
-  const next = change(current);
-  await documents.put({
-    ...next,
-    _id: id,
-    _applied: { ...current?._applied, ...next._applied, [event.stream]: event.version },
-  });
+  for (let attempt = 1; ; attempt += 1) {
+    const current = await documents.get(id);
+    if ((current?._applied?.[event.stream] ?? 0) >= event.version) return;
+    const next = change(current);
+    try {
+      await documents.put({
+        ...next,
+        _id: id,
+        _applied: { ...current?._applied, ...next._applied, [event.stream]: event.version },
+      });
+      return;
+    } catch (error) {
+      if (!(error instanceof StaleWrite) || attempt >= MAX_STALE_RETRIES) throw error;
+    }
+  }
 }

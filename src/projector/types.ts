@@ -24,6 +24,17 @@ export interface FindOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Proof that a writer holds a lease: the epoch the lease store handed out when `owner`
+ * took `lease`. Epochs of one lease only grow, so storage can refuse a write carrying an
+ * older epoch than one it has already seen (a fencing token).
+ */
+export interface Fence {
+  lease: string;
+  owner: string;
+  epoch: number;
+}
+
 /** One collection of read documents in one generation. */
 export interface ReadCollection<T extends ReadDoc> {
   get(id: string, options?: { signal?: AbortSignal }): Promise<T | null>;
@@ -31,9 +42,18 @@ export interface ReadCollection<T extends ReadDoc> {
   getMany(ids: readonly string[], options?: { signal?: AbortSignal }): Promise<(T | null)[]>;
   find(filter: ReadFilter, options?: FindOptions): Promise<T[]>;
   count(filter: ReadFilter, options?: { signal?: AbortSignal }): Promise<number>;
-  /** Inserts or replaces the whole document. */
+  /**
+   * Inserts or replaces the whole document, unless that would regress it: when the stored
+   * document has applied a stream version that `doc._applied` has not (a higher version,
+   * or a stream `doc` does not list), nothing is written and `StaleWrite` is thrown. In a
+   * fenced view (see `ReadModelStore.view`), a document last written under a newer epoch
+   * of the fence's lease is not written either: `FencedOut`.
+   */
   put(doc: T): Promise<void>;
-  /** `put` of many documents in one round trip where the adapter can; not atomic. */
+  /**
+   * Unconditional `put` of many documents in one round trip where the adapter can; not
+   * atomic. Only for a generation nobody else writes (a rebuild's fresh one).
+   */
   putMany(docs: readonly T[]): Promise<void>;
   delete(id: string): Promise<void>;
 }
@@ -51,7 +71,11 @@ export interface ReadView {
 export interface ReadModelStore {
   /** The generation queries are served from, as of now. */
   active(options?: { signal?: AbortSignal }): Promise<ReadView>;
-  view(generation: string): ReadView;
+  /**
+   * The documents of `generation`. With `fence`, every `put` carries it: documents record
+   * the newest epoch that wrote them and refuse older ones (`FencedOut`).
+   */
+  view(generation: string, options?: { fence?: Fence }): ReadView;
   /** A new, empty generation (not active). */
   createGeneration(): Promise<string>;
   /**
@@ -65,16 +89,53 @@ export interface ReadModelStore {
 /** Progress of one generation's projection: the feed position it has fully applied. */
 export interface CheckpointStore {
   load(generation: string): Promise<FeedPosition | null>;
-  save(generation: string, position: FeedPosition): Promise<void>;
+  /**
+   * Saves the position, never moving it back (an older position is ignored). With
+   * `fence`, refused with `FencedOut` when the checkpoint was saved under a newer epoch.
+   */
+  save(generation: string, position: FeedPosition, fence?: Fence): Promise<void>;
+}
+
+/** What taking or renewing a lease gave: the fencing epoch of this tenure. */
+export interface LeaseGrant {
+  /** Grows by one each time the lease passes to another owner; kept on renewals. */
+  epoch: number;
+}
+
+/**
+ * A write carried a fence whose epoch is older than one the storage has already seen:
+ * the writer lost its lease. Nothing was written.
+ */
+export class FencedOut extends Error {
+  override readonly name = 'FencedOut';
+}
+
+/**
+ * A `put` would have regressed a document (it has applied a stream version the new
+ * document has not). Nothing was written; re-read and apply again.
+ */
+export class StaleWrite extends Error {
+  override readonly name = 'StaleWrite';
+}
+
+/**
+ * The projector's storage could not be reached or refused the operation (a server
+ * selection timeout, a failover, a network error); the driver error is the cause.
+ * Retrying later may succeed.
+ */
+export class ProjectorStorageUnavailable extends Error {
+  override readonly name = 'ProjectorStorageUnavailable';
 }
 
 /** A time-bounded claim that one owner is the active projector. */
 export interface LeaseStore {
   /**
    * Takes or renews the lease for `ttlMs` if it is free, expired or already ours, and no
-   * other owner asked for a handover. Returns whether `owner` holds it now.
+   * other owner asked for a handover. Returns the grant when `owner` holds it now, else
+   * null. Expiry is measured on the store's clock (the server's, for MongoDB): a holder
+   * must count its lease as lasting `ttlMs` from when it SENT the request, never longer.
    */
-  acquire(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  acquire(name: string, owner: string, ttlMs: number): Promise<LeaseGrant | null>;
   /** Gives the lease up at once if `owner` holds it. */
   release(name: string, owner: string): Promise<void>;
   /** Asks the current holder to release at its next renewal, so that `owner` can take over. */
@@ -114,6 +175,10 @@ export interface ChangeLog {
   /**
    * Records the entry of one commit. Writing the same cursor again is a no-op, so a
    * replayed commit cannot duplicate it. Trims entries beyond the retention.
+   *
+   * Unfenced on purpose: entries are only ever inserted, never overwritten, and an entry
+   * is a function of its commit alone (`applyCommit`), so a deposed projector can at
+   * worst insert the very entry the new one would.
    */
   record(entry: ChangeLogEntry): Promise<void>;
   /** Entries with cursor > after, oldest first, at most `limit`. */

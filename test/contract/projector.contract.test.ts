@@ -4,7 +4,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ANY, type EventStore, type StreamAppend } from '../../src/eventstore/types.js';
 import { ChangeLogFollower } from '../../src/projector/ChangeLogFollower.js';
 import { ProjectorRuntime } from '../../src/projector/ProjectorRuntime.js';
-import type { Projection, ProjectorStorage, ReadDoc } from '../../src/projector/types.js';
+import type {
+  Projection,
+  ProjectorStorage,
+  ReadCollection,
+  ReadDoc,
+  ReadView,
+} from '../../src/projector/types.js';
 import { projectorAdapters, type ReadSide } from '../support/projectorAdapters.js';
 
 const logger = pino({ level: 'silent' });
@@ -117,6 +123,72 @@ async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 20
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await sleep(10);
   }
+}
+
+/** A switch that holds calls while paused, as a frozen process would. */
+function pauseGate() {
+  let paused = false;
+  let release: (() => void) | undefined;
+  let opened = Promise.resolve();
+  const gate = {
+    held: 0,
+    pause() {
+      paused = true;
+      opened = new Promise((resolve) => (release = resolve));
+    },
+    resume() {
+      paused = false;
+      release?.();
+    },
+    async pass() {
+      if (!paused) return;
+      gate.held += 1;
+      await opened;
+    },
+  };
+  return gate;
+}
+
+/** The storage as a paused process uses it: lease calls and document writes wait at the gate. */
+function pausable(storage: ProjectorStorage, gate: ReturnType<typeof pauseGate>): ProjectorStorage {
+  const view = (inner: ReadView): ReadView => ({
+    generation: inner.generation,
+    collection: <T extends ReadDoc>(name: string) => {
+      const c = inner.collection<T>(name);
+      const paused: ReadCollection<T> = {
+        get: (id, o) => c.get(id, o),
+        getMany: (ids, o) => c.getMany(ids, o),
+        find: (f, o) => c.find(f, o),
+        count: (f, o) => c.count(f, o),
+        putMany: (docs) => c.putMany(docs),
+        delete: (id) => c.delete(id),
+        put: async (doc: T) => {
+          await gate.pass();
+          await c.put(doc);
+        },
+      };
+      return paused;
+    },
+  });
+  return {
+    ...storage,
+    readModels: {
+      active: (o) => storage.readModels.active(o),
+      view: (generation, o) => view(storage.readModels.view(generation, o)),
+      createGeneration: () => storage.readModels.createGeneration(),
+      activate: (g, e) => storage.readModels.activate(g, e),
+      dropGeneration: (g) => storage.readModels.dropGeneration(g),
+    },
+    leases: {
+      acquire: async (n, o, t) => {
+        await gate.pass();
+        return storage.leases.acquire(n, o, t);
+      },
+      release: (n, o) => storage.leases.release(n, o),
+      requestHandover: (n, o) => storage.leases.requestHandover(n, o),
+      holder: (n) => storage.leases.holder(n),
+    },
+  };
 }
 
 describe.each(projectorAdapters())('projector runtime contract ($name)', (adapter) => {
@@ -298,6 +370,54 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     await until(() => standby.active, 5_000);
     expect(Date.now() - died).toBeLessThan(2_000);
     await commitDeposits(side.store, 50);
+    await until(() => caughtUp(side));
+    expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
+  });
+
+  it('fences a holder paused past its lease: resumed, it regresses no read document', async () => {
+    const side = await open();
+    const gate = pauseGate();
+    // The first runtime's process freezes (a GC pause, a VM migration): its lease renewals
+    // and its read document writes wait at the gate, a write already computed included.
+    const frozen: ReadSide = { ...side, storage: pausable(side.storage, gate) };
+    const first = runtime(frozen, accountProjection(), 'first');
+    first.start();
+    await until(() => first.active);
+    await commitDeposits(side.store, 60, 3);
+    await until(() => caughtUp(side));
+
+    gate.pause();
+    await commitDeposits(side.store, 1, 3);
+    await until(() => gate.held > 0); // a stale write is computed and waiting
+    const second = runtime(side, accountProjection(), 'second');
+    second.start();
+    await until(() => second.active, 5_000);
+    await commitDeposits(side.store, 60, 3);
+    await until(() => caughtUp(side));
+    const newest = await readAccounts(side.storage);
+
+    // Watch every document while the first runtime wakes up and runs its stale writes.
+    const regressions: string[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        for (const [id, doc] of await readAccounts(side.storage)) {
+          const seen = newest.get(id)!;
+          if (doc.version < seen.version)
+            regressions.push(`${id}: ${seen.version} -> ${doc.version}`);
+        }
+        await sleep(5);
+      }
+    })();
+    gate.resume();
+    await until(() => !first.active);
+    await sleep(400);
+    watching = false;
+    await watcher;
+
+    expect(regressions).toEqual([]);
+    expect(await side.storage.leases.holder('projector')).toBe('second');
+    await commitDeposits(side.store, 20, 3);
     await until(() => caughtUp(side));
     expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
   });

@@ -29,6 +29,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'debug',
       MONGODB_DB: '',
       CHANGE_LOG_RETENTION: '500',
+      PROJECTOR_LEASE_TTL_MS: '30000',
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -37,6 +38,7 @@ describe('loadConfig', () => {
       mongodbDb: 'corkboard',
       logLevel: 'debug',
       changeLogRetention: 500,
+      projectorLeaseTtlMs: 30_000,
     });
   });
 
@@ -50,6 +52,7 @@ describe('loadConfig', () => {
     ['ADMIN_TOKEN', { ADMIN_TOKEN: 'too-short' }],
     ['ADMIN_TOKEN', { ADMIN_TOKEN: 'has spaces and is long enough to pass the length' }],
     ['READY_MAX_LAG_SECONDS', { READY_MAX_LAG_SECONDS: '0' }],
+    ['PROJECTOR_LEASE_TTL_MS', { PROJECTOR_LEASE_TTL_MS: '0' }],
     ['MONGODB_URI', { STORE: 'mongo' }],
   ])('stops with a one-line message naming %s when it is bad', (name, env) => {
     let error: unknown;

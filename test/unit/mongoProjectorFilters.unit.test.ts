@@ -4,18 +4,14 @@ import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryP
 import { MongoLeases } from '../../src/projector/mongo/MongoLeases.js';
 import { MongoReadModels } from '../../src/projector/mongo/MongoReadModels.js';
 import { expiredRead, isTrimPoint } from '../../src/projector/mongo/changeLogWindow.js';
-import {
-  fromChangeLogDoc,
-  toChangeLogDoc,
-  type LeaseDoc,
-} from '../../src/projector/mongo/documents.js';
+import { fromChangeLogDoc, toChangeLogDoc } from '../../src/projector/mongo/documents.js';
 import { isDuplicateKey } from '../../src/projector/mongo/driverErrors.js';
 import {
   generationCollectionPrefix,
   newGenerationId,
   readModelCollectionName,
 } from '../../src/projector/mongo/generations.js';
-import { leaseHolder, leaseOperations } from '../../src/projector/mongo/leaseOperations.js';
+import { leaseOperations } from '../../src/projector/mongo/leaseOperations.js';
 import {
   translateReadFilter,
   translateSort,
@@ -67,57 +63,104 @@ describe('ReadFilter to MongoDB filter', () => {
 type Filter = Record<string, unknown>;
 
 /**
- * MongoDB's matching for the subset of the query language the lease filters use, on
- * documents of scalar fields: equality (a missing field equals null), $eq, $ne, $lte, $gt
- * (no match across types, so never on null), $and, $or.
+ * MongoDB's aggregation expressions, for the subset the lease operations use: `$$NOW`
+ * (the simulated server clock), field paths (a missing field is undefined, unlike null),
+ * `$literal`, `$ifNull`, `$cond`, `$add`/`$subtract` on dates and numbers, and the
+ * comparisons, which order values as BSON does across the types used here
+ * (missing/null < numbers < dates).
  */
-function matches(doc: Record<string, unknown>, filter: Filter): boolean {
+function evaluate(expression: unknown, doc: Record<string, unknown>, now: Date): unknown {
+  if (expression === '$$NOW') return now;
+  if (typeof expression === 'string' && expression.startsWith('$')) return doc[expression.slice(1)];
+  if (expression === null || typeof expression !== 'object' || expression instanceof Date) {
+    return expression;
+  }
+  const [operator, operand] = Object.entries(expression)[0]!;
+  if (operator === '$literal') return operand;
+  const args = (operand as unknown[]).map((a) => evaluate(a, doc, now));
+  const rank = (v: unknown) => (v == null ? 0 : typeof v === 'number' ? 1 : 2);
+  const order = (a: unknown, b: unknown) => {
+    const byType = rank(a) - rank(b);
+    if (byType !== 0 || a == null) return byType;
+    const x = a instanceof Date ? a.getTime() : (a as number);
+    const y = b instanceof Date ? b.getTime() : (b as number);
+    return x - y;
+  };
+  const time = (v: unknown) => (v instanceof Date ? v.getTime() : (v as number));
+  switch (operator) {
+    case '$and':
+      return args.every(Boolean);
+    case '$or':
+      return args.some(Boolean);
+    case '$eq':
+      return args[0] === args[1];
+    case '$ne':
+      return args[0] !== args[1];
+    case '$lte':
+      return order(args[0], args[1]) <= 0;
+    case '$gt':
+      return order(args[0], args[1]) > 0;
+    case '$ifNull':
+      return args[0] ?? args[1];
+    case '$cond':
+      return args[0] ? args[1] : args[2];
+    case '$add':
+      return args[0] instanceof Date
+        ? new Date(time(args[0]) + time(args[1]))
+        : time(args[0]) + time(args[1]);
+    case '$subtract':
+      return args[0] instanceof Date
+        ? new Date(time(args[0]) - time(args[1]))
+        : time(args[0]) - time(args[1]);
+    default:
+      throw new Error(`expression ${operator} is not simulated`);
+  }
+}
+
+/** A query filter of equalities, `$ne` and `$expr`, as the lease operations send. */
+function matches(doc: Record<string, unknown>, filter: Filter, now: Date): boolean {
   return Object.entries(filter).every(([key, condition]) => {
-    if (key === '$and') return (condition as Filter[]).every((f) => matches(doc, f));
-    if (key === '$or') return (condition as Filter[]).some((f) => matches(doc, f));
+    if (key === '$expr') return Boolean(evaluate(condition, doc, now));
     const value = doc[key] ?? null;
-    if (condition === null || typeof condition !== 'object') return value === condition;
-    return Object.entries(condition).every(([operator, operand]) => {
-      const numbers = typeof value === 'number' && typeof operand === 'number';
-      switch (operator) {
-        case '$eq':
-          return value === operand;
-        case '$ne':
-          return value !== operand;
-        case '$lte':
-          return numbers && value <= operand;
-        case '$gt':
-          return numbers && value > operand;
-        default:
-          throw new Error(`operator ${operator} is not simulated`);
-      }
-    });
+    if (condition !== null && typeof condition === 'object' && '$ne' in condition) {
+      return value !== condition.$ne;
+    }
+    return value === condition;
   });
 }
 
+/** One `$set` stage of an update pipeline: every expression sees the document before it. */
+function applyPipeline(doc: Record<string, unknown>, pipeline: Filter[], now: Date) {
+  const [{ $set }] = pipeline as [{ $set: Filter }];
+  const before = { ...doc };
+  for (const [field, expression] of Object.entries($set)) {
+    doc[field] = evaluate(expression, before, now);
+  }
+  return doc;
+}
+
 /**
- * A `leases` collection as the server would treat the calls `MongoLeases` makes: each
- * write is applied to one document atomically (the test runs them one at a time), an
- * upsert whose filter refuses an existing document fails with E11000, and an upsert
- * with no document inserts `_id` plus the `$set` fields.
+ * A `leases` collection as the server would treat the calls `MongoLeases` makes, with
+ * `now()` as the server's clock: each write is applied to one document atomically (the
+ * test runs them one at a time), an upsert whose filter refuses an existing document
+ * fails with E11000, and an upsert with no document runs the pipeline on `{ _id }`.
  */
-function simulatedLeasesDb(): Db {
-  const docs = new Map<string, LeaseDoc>();
+function simulatedLeasesDb(now: () => number): Db {
+  const docs = new Map<string, Record<string, unknown>>();
   const idOf = (filter: Filter) => filter._id as string;
-  const apply = (doc: LeaseDoc, update: { $set: Partial<LeaseDoc> }) =>
-    Object.assign(doc, update.$set);
   const collection = {
     async findOne(filter: Filter) {
       const doc = docs.get(idOf(filter));
-      return doc ? { ...doc } : null;
+      return doc && matches(doc, filter, new Date(now())) ? { ...doc } : null;
     },
-    async updateOne(filter: Filter, update: { $set: Partial<LeaseDoc> }) {
+    async updateOne(filter: Filter, update: Filter[]) {
       const doc = docs.get(idOf(filter));
-      if (doc && matches({ ...doc }, filter)) apply(doc, update);
+      const at = new Date(now());
+      if (doc && matches(doc, filter, at)) applyPipeline(doc, update, at);
     },
     async findOneAndUpdate(
       filter: Filter,
-      update: { $set: Partial<LeaseDoc> },
+      update: Filter[],
       options: { upsert?: boolean; returnDocument?: string; includeResultMetadata?: boolean },
     ) {
       expect(options).toMatchObject({
@@ -127,14 +170,15 @@ function simulatedLeasesDb(): Db {
       });
       const id = idOf(filter);
       const doc = docs.get(id);
-      if (doc && matches({ ...doc }, filter)) return { ...apply(doc, update) };
+      const at = new Date(now());
+      if (doc && matches(doc, filter, at)) return { ...applyPipeline(doc, update, at) };
       if (doc) {
         throw new MongoServerError({
           message: `E11000 duplicate key error collection: test.leases index: _id_ dup key: { _id: "${id}" }`,
           code: 11000,
         });
       }
-      const inserted = { _id: id, ...update.$set } as LeaseDoc;
+      const inserted = applyPipeline({ _id: id }, update, at);
       docs.set(id, inserted);
       return { ...inserted };
     },
@@ -158,57 +202,57 @@ describe('lease filters', () => {
 
   it('take, renew, refuse, expire and release like the memory adapter', async () => {
     let clock = 1_000;
-    const leases = new MongoLeases(simulatedLeasesDb(), () => clock);
-    expect(await leases.acquire('p', 'a', ttl)).toBe(true);
-    expect(await leases.acquire('p', 'b', ttl)).toBe(false);
+    const leases = new MongoLeases(simulatedLeasesDb(() => clock));
+    expect(await leases.acquire('p', 'a', ttl)).not.toBeNull();
+    expect(await leases.acquire('p', 'b', ttl)).toBeNull();
     clock += 60;
-    expect(await leases.acquire('p', 'a', ttl)).toBe(true); // renewed to 1_160
+    expect(await leases.acquire('p', 'a', ttl)).not.toBeNull(); // renewed to 1_160
     clock += 60;
     expect(await leases.holder('p')).toBe('a');
-    expect(await leases.acquire('p', 'b', ttl)).toBe(false);
+    expect(await leases.acquire('p', 'b', ttl)).toBeNull();
     clock += 40; // 1_160: expired
     expect(await leases.holder('p')).toBe(null);
-    expect(await leases.acquire('p', 'b', ttl)).toBe(true);
+    expect(await leases.acquire('p', 'b', ttl)).not.toBeNull();
     await leases.release('p', 'a'); // not the holder: no effect
     expect(await leases.holder('p')).toBe('b');
     await leases.release('p', 'b');
     expect(await leases.holder('p')).toBe(null);
-    expect(await leases.acquire('p', 'a', ttl)).toBe(true);
+    expect(await leases.acquire('p', 'a', ttl)).not.toBeNull();
   });
 
   it('hands the lease over: the holder gives it up at its next renewal, and only the requester may take it for one ttl', async () => {
     let clock = 0;
-    const leases = new MongoLeases(simulatedLeasesDb(), () => clock);
-    expect(await leases.acquire('p', 'holder', ttl)).toBe(true);
+    const leases = new MongoLeases(simulatedLeasesDb(() => clock));
+    expect(await leases.acquire('p', 'holder', ttl)).not.toBeNull();
     clock += 10;
     await leases.requestHandover('p', 'rebuilder');
     expect(await leases.holder('p')).toBe('holder');
     clock += 10;
-    expect(await leases.acquire('p', 'holder', ttl)).toBe(false);
+    expect(await leases.acquire('p', 'holder', ttl)).toBeNull();
     expect(await leases.holder('p')).toBe(null);
-    expect(await leases.acquire('p', 'bystander', ttl)).toBe(false);
-    expect(await leases.acquire('p', 'rebuilder', ttl)).toBe(true);
+    expect(await leases.acquire('p', 'bystander', ttl)).toBeNull();
+    expect(await leases.acquire('p', 'rebuilder', ttl)).not.toBeNull();
     // The request was served: the old holder may compete again once the lease is free.
     await leases.release('p', 'rebuilder');
-    expect(await leases.acquire('p', 'holder', ttl)).toBe(true);
+    expect(await leases.acquire('p', 'holder', ttl)).not.toBeNull();
   });
 
   it('lets the reservation of an unanswered handover request lapse after one ttl', async () => {
     let clock = 0;
-    const leases = new MongoLeases(simulatedLeasesDb(), () => clock);
+    const leases = new MongoLeases(simulatedLeasesDb(() => clock));
     await leases.acquire('p', 'holder', ttl);
     await leases.requestHandover('p', 'gone');
     clock += ttl; // the request is exactly one ttl old: it no longer reserves anything
-    expect(await leases.acquire('p', 'holder', ttl)).toBe(true);
+    expect(await leases.acquire('p', 'holder', ttl)).not.toBeNull();
     clock += ttl;
-    expect(await leases.acquire('p', 'other', ttl)).toBe(true);
+    expect(await leases.acquire('p', 'other', ttl)).not.toBeNull();
   });
 
   it('never creates a lease on a handover request', async () => {
-    const leases = new MongoLeases(simulatedLeasesDb(), () => 0);
+    const leases = new MongoLeases(simulatedLeasesDb(() => 0));
     await leases.requestHandover('p', 'someone');
     expect(await leases.holder('p')).toBe(null);
-    expect(await leases.acquire('p', 'other', ttl)).toBe(true);
+    expect(await leases.acquire('p', 'other', ttl)).not.toBeNull();
   });
 
   it('decides every one of 5,000 random operations as the memory adapter does', async () => {
@@ -216,7 +260,7 @@ describe('lease filters', () => {
     let clock = 10_000;
     const now = () => clock;
     const memory: LeaseStore = createMemoryProjectorStorage({ now }).leases;
-    const mongo = new MongoLeases(simulatedLeasesDb(), now);
+    const mongo = new MongoLeases(simulatedLeasesDb(now));
     const owners = ['a', 'b', 'c'];
     const pick = () => owners[Math.floor(next() * owners.length)]!;
     for (let step = 0; step < 5_000; step++) {
@@ -224,7 +268,7 @@ describe('lease filters', () => {
       const roll = next();
       const label = `step ${step} at ${clock}`;
       if (roll < 0.45) {
-        expect(await mongo.acquire('p', owner, ttl), label).toBe(
+        expect(await mongo.acquire('p', owner, ttl), label).toEqual(
           await memory.acquire('p', owner, ttl),
         );
       } else if (roll < 0.6) {
@@ -240,30 +284,34 @@ describe('lease filters', () => {
     }
   });
 
-  it('builds the acquire filter from expiry, ownership and the handover reservation', () => {
-    expect(leaseOperations.acquire('p', 'a', 100, 1_000)).toEqual({
-      filter: {
-        _id: 'p',
-        $and: [
-          { $or: [{ expiresAt: { $lte: 1_000 } }, { owner: 'a' }] },
-          { $or: [{ handoverTo: null }, { handoverTo: 'a' }, { handoverAt: { $lte: 900 } }] },
-        ],
-      },
-      update: { $set: { owner: 'a', expiresAt: 1_100, handoverTo: null, handoverAt: null } },
-    });
+  it('keeps the epoch on renewals and opens a new one when the lease changes owner', async () => {
+    let clock = 0;
+    const leases = new MongoLeases(simulatedLeasesDb(() => clock));
+    expect(await leases.acquire('p', 'a', ttl)).toEqual({ epoch: 1 });
+    clock += 50;
+    expect(await leases.acquire('p', 'a', ttl)).toEqual({ epoch: 1 });
+    clock += 200;
+    expect(await leases.acquire('p', 'a', ttl)).toEqual({ epoch: 1 }); // lapsed, taken back
+    clock += 200;
+    expect(await leases.acquire('p', 'b', ttl)).toEqual({ epoch: 2 });
+    clock += 200;
+    expect(await leases.acquire('p', 'a', ttl)).toEqual({ epoch: 3 });
   });
 
-  it('reads the holder only while the lease has not expired', () => {
-    const lease: LeaseDoc = {
-      _id: 'p',
-      owner: 'a',
-      expiresAt: 100,
-      handoverTo: null,
-      handoverAt: null,
-    };
-    expect(leaseHolder(lease, 99)).toBe('a');
-    expect(leaseHolder(lease, 100)).toBe(null);
-    expect(leaseHolder(null, 0)).toBe(null);
+  it('computes every time on the server: the operations carry no client clock', () => {
+    const writes = [
+      leaseOperations.acquire('p', 'a', 100),
+      leaseOperations.yieldToHandover('p', 'a', 100),
+      leaseOperations.release('p', 'a'),
+      leaseOperations.requestHandover('p', 'a'),
+    ];
+    const text = JSON.stringify(writes);
+    expect(text).toContain('$$NOW');
+    expect(text).not.toMatch(/"(expiresAt|handoverAt)":\s*\d/);
+    // Caller values are literals, never field paths: an owner named like a path stays a value.
+    expect(JSON.stringify(leaseOperations.acquire('p', '$evil', 100).update)).toContain(
+      '{"$literal":"$evil"}',
+    );
   });
 });
 

@@ -1,19 +1,23 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FeedPosition } from '../../eventstore/types.js';
-import type {
-  ChangeLog,
-  ChangeLogEntry,
-  ChangeLogRead,
-  ChangeLogTail,
-  CheckpointStore,
-  FindOptions,
-  LeaseStore,
-  ProjectorStorage,
-  ReadCollection,
-  ReadDoc,
-  ReadFilter,
-  ReadModelStore,
-  ReadView,
+import {
+  FencedOut,
+  StaleWrite,
+  type ChangeLog,
+  type ChangeLogEntry,
+  type ChangeLogRead,
+  type ChangeLogTail,
+  type CheckpointStore,
+  type Fence,
+  type FindOptions,
+  type LeaseGrant,
+  type LeaseStore,
+  type ProjectorStorage,
+  type ReadCollection,
+  type ReadDoc,
+  type ReadFilter,
+  type ReadModelStore,
+  type ReadView,
 } from '../types.js';
 
 /** Whether `doc` passes `filter`; an array field matches when it contains the value. */
@@ -30,8 +34,30 @@ export function matchesFilter(doc: Record<string, unknown>, filter: ReadFilter):
 const compare = (a: unknown, b: unknown): number =>
   a === b ? 0 : (a as string | number) < (b as string | number) ? -1 : 1;
 
+/**
+ * Whether writing `next` over `stored` would lose an applied stream version: `stored` has
+ * applied a stream version that `next` has not. Shared with the mongo adapter's tests.
+ */
+export function regresses(stored: ReadDoc | undefined, next: ReadDoc): boolean {
+  const before = stored?._applied ?? {};
+  const after = next._applied ?? {};
+  return Object.entries(before).some(([stream, version]) => (after[stream] ?? 0) < version);
+}
+
+/** Whether a write fenced with `fence` must be refused over a document last written under `stored`. */
+export function fencedOut(stored: Fence | undefined, fence: Fence | undefined): boolean {
+  return (
+    fence !== undefined &&
+    stored !== undefined &&
+    stored.lease === fence.lease &&
+    stored.epoch > fence.epoch
+  );
+}
+
 class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
   readonly #docs = new Map<string, T>();
+  /** The fence of the last fenced write of each document. */
+  readonly #fences = new Map<string, Fence>();
 
   async get(id: string, options: { signal?: AbortSignal } = {}): Promise<T | null> {
     await nextTurn();
@@ -71,9 +97,16 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
     return (await this.find(filter, options)).length;
   }
 
-  async put(doc: T): Promise<void> {
+  async put(doc: T, fence?: Fence): Promise<void> {
     await nextTurn();
+    if (fencedOut(this.#fences.get(doc._id), fence)) {
+      throw new FencedOut(`read document ${doc._id} was written under a newer lease epoch`);
+    }
+    if (regresses(this.#docs.get(doc._id), doc)) {
+      throw new StaleWrite(`read document ${doc._id} has applied newer versions`);
+    }
     this.#docs.set(doc._id, structuredClone(doc));
+    if (fence) this.#fences.set(doc._id, { ...fence });
   }
 
   async putMany(docs: readonly T[]): Promise<void> {
@@ -107,15 +140,28 @@ class MemoryReadModels implements ReadModelStore {
     return this.view(this.#active);
   }
 
-  view(generation: string): ReadView {
+  view(generation: string, options: { fence?: Fence } = {}): ReadView {
     const collections = this.#generations.get(generation);
     if (!collections) throw new Error(`unknown read model generation ${generation}`);
+    const { fence } = options;
     return {
       generation,
       collection: <T extends ReadDoc>(name: string) => {
         let c = collections.get(name);
         if (!c) collections.set(name, (c = new MemoryCollection()));
-        return c as unknown as ReadCollection<T>;
+        const collection = c as unknown as MemoryCollection<T>;
+        if (!fence) return collection;
+        // The same collection, with every put carrying the fence.
+        const fenced: ReadCollection<T> = {
+          get: (id, o) => collection.get(id, o),
+          getMany: (ids, o) => collection.getMany(ids, o),
+          find: (filter, o) => collection.find(filter, o),
+          count: (filter, o) => collection.count(filter, o),
+          put: (doc) => collection.put(doc, fence),
+          putMany: (docs) => collection.putMany(docs),
+          delete: (id) => collection.delete(id),
+        };
+        return fenced;
       },
     };
   }
@@ -140,20 +186,26 @@ class MemoryReadModels implements ReadModelStore {
 }
 
 class MemoryCheckpoints implements CheckpointStore {
-  readonly #saved = new Map<string, FeedPosition>();
+  readonly #saved = new Map<string, { position: FeedPosition; fence: Fence | undefined }>();
   async load(generation: string) {
     await nextTurn();
     const saved = this.#saved.get(generation);
-    return saved ? { ...saved } : null;
+    return saved ? { ...saved.position } : null;
   }
-  async save(generation: string, position: FeedPosition) {
+  async save(generation: string, position: FeedPosition, fence?: Fence) {
     await nextTurn();
-    this.#saved.set(generation, { ...position });
+    const saved = this.#saved.get(generation);
+    if (fencedOut(saved?.fence, fence)) {
+      throw new FencedOut(`checkpoint of ${generation} was saved under a newer lease epoch`);
+    }
+    if (saved && saved.position.position > position.position) return;
+    this.#saved.set(generation, { position: { ...position }, fence: fence ?? saved?.fence });
   }
 }
 
 interface Lease {
   owner: string;
+  epoch: number;
   expiresAt: number;
   /** Another owner asked to take over, and when. */
   handover: { to: string; requestedAt: number } | null;
@@ -163,7 +215,7 @@ class MemoryLeases implements LeaseStore {
   readonly #leases = new Map<string, Lease>();
   constructor(private readonly now: () => number) {}
 
-  async acquire(name: string, owner: string, ttlMs: number): Promise<boolean> {
+  async acquire(name: string, owner: string, ttlMs: number): Promise<LeaseGrant | null> {
     await nextTurn();
     const now = this.now();
     const lease = this.#leases.get(name);
@@ -173,17 +225,19 @@ class MemoryLeases implements LeaseStore {
       lease.handover.to !== owner &&
       lease.handover.requestedAt + ttlMs > now;
     if (!lease || lease.expiresAt <= now) {
-      if (reservedForOther) return false;
-      this.#leases.set(name, { owner, expiresAt: now + ttlMs, handover: null });
-      return true;
+      if (reservedForOther) return null;
+      // A new owner opens a new epoch; the same owner taking its lapsed lease back keeps it.
+      const epoch = !lease ? 1 : lease.owner === owner ? lease.epoch : lease.epoch + 1;
+      this.#leases.set(name, { owner, epoch, expiresAt: now + ttlMs, handover: null });
+      return { epoch };
     }
-    if (lease.owner !== owner) return false;
+    if (lease.owner !== owner) return null;
     if (reservedForOther) {
       lease.expiresAt = now;
-      return false;
+      return null;
     }
     lease.expiresAt = now + ttlMs;
-    return true;
+    return { epoch: lease.epoch };
   }
 
   async release(name: string, owner: string): Promise<void> {

@@ -1,11 +1,11 @@
 /**
  * Projection checkpoints on MongoDB: one document per generation.
  */
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, Document } from 'mongodb';
 import type { FeedPosition } from '../../eventstore/types.js';
-import type { CheckpointStore } from '../types.js';
+import { FencedOut, type CheckpointStore, type Fence } from '../types.js';
 import { ProjectorCollection, type CheckpointDoc } from './documents.js';
-import { isDuplicateKey } from './driverErrors.js';
+import { isDuplicateKey, translateDriverError } from './driverErrors.js';
 
 /**
  * `projector_checkpoints`, `_id` the generation, `{ position, token, updatedAt }`. The
@@ -23,7 +23,9 @@ export class MongoCheckpoints implements CheckpointStore {
   }
 
   async load(generation: string): Promise<FeedPosition | null> {
-    const doc = await this.#checkpoints.findOne({ _id: generation });
+    const doc = await translateDriverError('checkpoint load', () =>
+      this.#checkpoints.findOne({ _id: generation }),
+    );
     if (!doc) return null;
     return doc.token == null
       ? { position: doc.position }
@@ -31,28 +33,35 @@ export class MongoCheckpoints implements CheckpointStore {
   }
 
   /**
-   * Overwrites the generation's checkpoint, as the memory adapter does. An upsert by `_id`
-   * alone: a colliding concurrent upsert is retried by the server as an update (manual,
-   * "Upsert with Duplicate Values"); the one retry here covers servers that answer E11000.
+   * Saves the position unless the stored one is newer, or (with `fence`) was saved under a
+   * newer epoch of the lease: one conditional upsert by `_id`. When the filter refuses an
+   * existing checkpoint the upsert's insert collides on `_id` (E11000); a re-read then
+   * tells a newer epoch (`FencedOut`) from a newer position (nothing to do).
    */
-  async save(generation: string, position: FeedPosition): Promise<void> {
-    const write = () =>
-      this.#checkpoints.updateOne(
-        { _id: generation },
-        {
-          $set: {
-            position: position.position,
-            token: position.token ?? null,
-            updatedAt: new Date(this.now()),
+  async save(generation: string, position: FeedPosition, fence?: Fence): Promise<void> {
+    await translateDriverError('checkpoint save', async () => {
+      const conditions: Document[] = [{ $lte: [{ $ifNull: ['$position', 0] }, position.position] }];
+      if (fence) conditions.push({ $lte: [{ $ifNull: ['$epoch', 0] }, fence.epoch] });
+      try {
+        await this.#checkpoints.updateOne(
+          { _id: generation, $expr: { $and: conditions } },
+          {
+            $set: {
+              position: position.position,
+              token: position.token ?? null,
+              updatedAt: new Date(this.now()),
+              ...(fence ? { epoch: fence.epoch } : {}),
+            },
           },
-        },
-        { upsert: true },
-      );
-    try {
-      await write();
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-      await write();
-    }
+          { upsert: true },
+        );
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+        const stored = await this.#checkpoints.findOne({ _id: generation });
+        if (fence && (stored?.epoch ?? 0) > fence.epoch) {
+          throw new FencedOut(`checkpoint of ${generation} was saved under a newer lease epoch`);
+        }
+      }
+    });
   }
 }

@@ -101,7 +101,7 @@ export async function createMongoProjectorStorage(
   return {
     readModels,
     checkpoints: new MongoCheckpoints(db, now),
-    leases: new MongoLeases(db, now),
+    leases: new MongoLeases(db),
     changeLog,
     close: async () => {
       await changeLog.closeTails();

@@ -3,14 +3,17 @@
  * `rm_<g>_<name>`, and one pointer document names the active generation.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AnyBulkWriteOperation, Collection, Db, IndexDescription } from 'mongodb';
-import type {
-  FindOptions,
-  ReadCollection,
-  ReadDoc,
-  ReadFilter,
-  ReadModelStore,
-  ReadView,
+import type { AnyBulkWriteOperation, Collection, Db, Document, IndexDescription } from 'mongodb';
+import {
+  FencedOut,
+  StaleWrite,
+  type Fence,
+  type FindOptions,
+  type ReadCollection,
+  type ReadDoc,
+  type ReadFilter,
+  type ReadModelStore,
+  type ReadView,
 } from '../types.js';
 import {
   ACTIVE_POINTER_ID,
@@ -18,7 +21,7 @@ import {
   type ActivePointerDoc,
   type GenerationDoc,
 } from './documents.js';
-import { isDuplicateKey } from './driverErrors.js';
+import { isDuplicateKey, translateDriverError } from './driverErrors.js';
 import {
   assertGenerationId,
   generationCollectionPrefix,
@@ -26,6 +29,47 @@ import {
   readModelCollectionName,
 } from './generations.js';
 import { translateReadFilter, translateSort, type StoredReadDoc } from './translateReadFilter.js';
+
+/** Storage fields readers never see: the fence of the last fenced write. */
+const HIDDEN_FIELDS = { _fence: 0 } as const;
+
+/**
+ * An aggregation expression, true when writing a document whose `_applied` is `applied`
+ * over the stored one loses nothing: every stream version the stored document has applied
+ * is at most the new one's (a stream the new document lacks counts as 0). The stored
+ * `_applied` is walked with `$objectToArray` and each key looked up in the new one's keys,
+ * so stream names are compared as values and never read as field paths.
+ */
+export function notRegressedBy(applied: Readonly<Record<string, number>>): Document {
+  const streams = Object.keys(applied);
+  return {
+    $allElementsTrue: [
+      {
+        $map: {
+          input: { $objectToArray: { $ifNull: ['$_applied', {}] } },
+          as: 'a',
+          in: {
+            $let: {
+              vars: { i: { $indexOfArray: [{ $literal: streams }, '$$a.k'] } },
+              in: {
+                $lte: [
+                  '$$a.v',
+                  {
+                    $cond: [
+                      { $eq: ['$$i', -1] },
+                      0,
+                      { $arrayElemAt: [{ $literal: streams.map((s) => applied[s]) }, '$$i'] },
+                    ],
+                  },
+                ],
+              },
+            },
+          },
+        },
+      },
+    ],
+  };
+}
 
 /** Indexes to keep on read collections, by collection name, in every generation. */
 export type ReadModelIndexes = Readonly<Record<string, readonly IndexDescription[]>>;
@@ -49,20 +93,34 @@ export interface MongoReadModelsOptions {
 class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
   // Loosely typed on the MongoDB side: fields are the projections' business, filters are
   // built from the port's `ReadFilter`, and documents come back as `T`.
-  constructor(private readonly docs: Collection<StoredReadDoc>) {}
+  constructor(
+    private readonly docs: Collection<StoredReadDoc>,
+    private readonly fence: Fence | undefined,
+  ) {}
 
   async get(id: string, options: { signal?: AbortSignal } = {}): Promise<T | null> {
     options.signal?.throwIfAborted();
-    return (await this.docs.findOne({ _id: id }, { signal: options.signal })) as T | null;
+    return translateDriverError('read document get', async () => {
+      const found = await this.docs.findOne(
+        { _id: id },
+        { projection: HIDDEN_FIELDS, signal: options.signal },
+      );
+      return found as T | null;
+    });
   }
 
   async getMany(ids: readonly string[], options: { signal?: AbortSignal } = {}) {
     options.signal?.throwIfAborted();
     if (ids.length === 0) return [];
     // One query, then back into the caller's order (the server returns no particular order).
-    const found = await this.docs
-      .find({ _id: { $in: [...new Set(ids)] } }, { signal: options.signal })
-      .toArray();
+    const found = await translateDriverError('read documents get', () =>
+      this.docs
+        .find(
+          { _id: { $in: [...new Set(ids)] } },
+          { projection: HIDDEN_FIELDS, signal: options.signal },
+        )
+        .toArray(),
+    );
     const byId = new Map(found.map((doc) => [doc._id, doc as unknown as T]));
     const handedOut = new Set<string>();
     return ids.map((id) => {
@@ -83,40 +141,72 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
       // MongoDB reads `limit: 0` as "no limit"; the port (like the memory adapter) means none.
       if (limit === 0) return [];
     }
-    const found = await this.docs
-      .find(translateReadFilter(filter), {
-        ...(options.sort ? { sort: translateSort(options.sort) } : {}),
-        ...(limit !== undefined ? { limit } : {}),
-        signal: options.signal,
-      })
-      .toArray();
+    const found = await translateDriverError('read documents find', () =>
+      this.docs
+        .find(translateReadFilter(filter), {
+          ...(options.sort ? { sort: translateSort(options.sort) } : {}),
+          ...(limit !== undefined ? { limit } : {}),
+          projection: HIDDEN_FIELDS,
+          signal: options.signal,
+        })
+        .toArray(),
+    );
     return found as unknown as T[];
   }
 
   async count(filter: ReadFilter, options: { signal?: AbortSignal } = {}): Promise<number> {
     options.signal?.throwIfAborted();
     // countDocuments is exact (an aggregation), unlike the metadata-based estimate.
-    return this.docs.countDocuments(translateReadFilter(filter), { signal: options.signal });
+    return translateDriverError('read documents count', () =>
+      this.docs.countDocuments(translateReadFilter(filter), { signal: options.signal }),
+    );
   }
 
+  /**
+   * A conditional replacement with upsert, by `_id`: the filter lets it replace only a
+   * document it does not regress (see `notRegressedBy`) and, in a fenced view, one not
+   * written under a newer epoch of the lease (`_fence`). When the filter refuses an
+   * existing document, the upsert's insert collides on `_id` (E11000; the server retries
+   * such a duplicate itself only for equality-only filters, manual "Upsert with Duplicate
+   * Values"), and a re-read of `_fence` tells `FencedOut` from `StaleWrite`. A concurrent
+   * first insert of the same `_id` ends the same way, as `StaleWrite`, and the caller's
+   * re-read sees the winner.
+   *
+   * `ignoreUndefined` drops undefined fields instead of storing null, so the document reads
+   * back as the memory adapter's clone does. Stream names as `_applied` keys are stored as
+   * is by a replacement even with a `.` (manual, "Field Names with Periods"), and are only
+   * ever compared as values (`$objectToArray`), never used as paths.
+   */
   async put(doc: T): Promise<void> {
-    // Replacement with upsert, by `_id`. `ignoreUndefined` drops undefined fields instead
-    // of storing null, so the document reads back as the memory adapter's clone does.
-    // Nested keys may be any string without `$` at the start of a top-level name: stream
-    // names as `_applied` keys (`card-<uuid>`) are plain field names, and even one with a
-    // `.` is stored as is by an insert or replacement (manual, "Field Names with Periods";
-    // `_applied` is never queried by path). A concurrent upsert of the same `_id` that
-    // collides is retried by the server as an update when the filter is one equality on
-    // `_id` (manual, db.collection.update(), "Upsert with Duplicate Values"); the one
-    // retry here covers servers that answer E11000 instead.
-    const write = () =>
-      this.docs.replaceOne({ _id: doc._id }, doc, { upsert: true, ignoreUndefined: true });
-    try {
-      await write();
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-      await write();
+    const fence = this.fence;
+    const replacement = fence
+      ? { ...doc, _fence: { lease: fence.lease, epoch: fence.epoch } }
+      : { ...doc };
+    const conditions: Document[] = [notRegressedBy(doc._applied ?? {})];
+    if (fence) {
+      conditions.push({
+        $or: [
+          { $ne: [{ $ifNull: ['$_fence.lease', null] }, { $literal: fence.lease }] },
+          { $lte: ['$_fence.epoch', fence.epoch] },
+        ],
+      });
     }
+    await translateDriverError('read document write', async () => {
+      try {
+        await this.docs.replaceOne({ _id: doc._id, $expr: { $and: conditions } }, replacement, {
+          upsert: true,
+          ignoreUndefined: true,
+        });
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+        const stored = await this.docs.findOne({ _id: doc._id }, { projection: { _fence: 1 } });
+        const storedFence = stored?._fence as { lease: string; epoch: number } | undefined;
+        if (fence && storedFence?.lease === fence.lease && storedFence.epoch > fence.epoch) {
+          throw new FencedOut(`read document ${doc._id} was written under a newer lease epoch`);
+        }
+        throw new StaleWrite(`read document ${doc._id} has applied newer versions`);
+      }
+    });
   }
 
   async putMany(docs: readonly T[]): Promise<void> {
@@ -129,20 +219,22 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
     // One bulkWrite of replaceOne upserts: the same write as `put` per document, in one
     // round trip. Unordered, so the server may apply them in parallel; `ignoreUndefined`
     // is honoured by the bulk's serializer as by `put`'s.
-    await this.docs.bulkWrite(
-      latest.map((doc): AnyBulkWriteOperation<StoredReadDoc> => ({
-        replaceOne: {
-          filter: { _id: doc._id },
-          replacement: doc,
-          upsert: true,
-        },
-      })),
-      { ordered: false, ignoreUndefined: true },
+    await translateDriverError('read documents write', () =>
+      this.docs.bulkWrite(
+        latest.map((doc): AnyBulkWriteOperation<StoredReadDoc> => ({
+          replaceOne: {
+            filter: { _id: doc._id },
+            replacement: doc,
+            upsert: true,
+          },
+        })),
+        { ordered: false, ignoreUndefined: true },
+      ),
     );
   }
 
   async delete(id: string): Promise<void> {
-    await this.docs.deleteOne({ _id: id });
+    await translateDriverError('read document delete', () => this.docs.deleteOne({ _id: id }));
   }
 }
 
@@ -205,7 +297,7 @@ export class MongoReadModels implements ReadModelStore {
     return this.view(await this.#readPointer(options.signal));
   }
 
-  view(generation: string): ReadView {
+  view(generation: string, options: { fence?: Fence } = {}): ReadView {
     assertGenerationId(generation);
     // The port's `view` is synchronous, so unlike the memory adapter it cannot check that
     // the generation exists; reading one that does not simply finds no documents.
@@ -214,6 +306,7 @@ export class MongoReadModels implements ReadModelStore {
       collection: <T extends ReadDoc>(name: string): ReadCollection<T> =>
         new MongoReadCollection<T>(
           this.#db.collection<StoredReadDoc>(readModelCollectionName(generation, name)),
+          options.fence,
         ),
     };
   }

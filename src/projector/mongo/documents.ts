@@ -38,24 +38,28 @@ export interface GenerationDoc {
 export interface CheckpointDoc {
   _id: string;
   position: number;
+  /** The lease epoch of the last fenced save; absent when none was fenced. */
+  epoch?: number;
   /** The change stream resume token, stored as the server gave it; null when there is none. */
   token: unknown;
   updatedAt: Date;
 }
 
 /**
- * A lease in `leases`; `_id` is the lease name. Times are the callers' clocks in ms.
- * The handover request is two flat fields rather than one sub-document so that no
- * update ever touches both a path and its parent (see `leaseOperations`).
+ * A lease in `leases`; `_id` is the lease name. Times are the server's (`$$NOW`). The
+ * handover request is two flat fields rather than one sub-document so that no update
+ * ever touches both a path and its parent (see `leaseOperations`).
  */
 export interface LeaseDoc {
   _id: string;
   owner: string;
-  expiresAt: number;
+  /** The fencing epoch: grows by one each time the lease changes owner. */
+  epoch: number;
+  expiresAt: Date;
   /** Who asked the holder to hand over, or null. */
   handoverTo: string | null;
   /** When they asked, or null. */
-  handoverAt: number | null;
+  handoverAt: Date | null;
 }
 
 /** One change log entry in `changelog`; `_id` is the cursor. */

@@ -3,6 +3,7 @@
  * error_codes.yml), and their tests. Pure: they only look at the error.
  */
 import { MongoError } from 'mongodb';
+import { ProjectorStorageUnavailable } from '../types.js';
 
 export const ServerErrorCode = {
   /** E11000: a unique index (here always `_id`) already holds the key. */
@@ -22,4 +23,18 @@ export function isDuplicateKey(error: unknown): boolean {
 
 export function isNamespaceExists(error: unknown): boolean {
   return error instanceof MongoError && error.code === ServerErrorCode.NamespaceExists;
+}
+
+/**
+ * Runs one storage operation, turning any driver error it lets escape into
+ * `ProjectorStorageUnavailable` (cause attached), so that no raw driver error leaves the
+ * projector storage. Errors of our own (`FencedOut`, `StaleWrite`, aborts) pass unchanged.
+ */
+export async function translateDriverError<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof MongoError)) throw error;
+    throw new ProjectorStorageUnavailable(`${what} failed: ${error.message}`, { cause: error });
+  }
 }
