@@ -1,0 +1,253 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BSON, type Document } from 'mongodb';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
+import { ProjectorRuntime } from '../../src/projector/ProjectorRuntime.js';
+import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
+import type { Projection, ProjectorStorage, ReadDoc } from '../../src/projector/types.js';
+import type { WireCommand } from './fakePrimary.js';
+import { isCommand, openWire, sequence, type Wire } from './harness.js';
+
+const logger = pino({ level: 'silent' });
+const GENERATION = 'g1';
+const CURSOR_ID = BSON.Long.fromNumber(4242);
+const token = (n: number) => ({ _data: `82${String(n).padStart(8, '0')}` });
+
+interface Account extends ReadDoc {
+  balance: number;
+}
+
+const accounts: Projection = {
+  name: 'accounts',
+  handles: ['Deposited'],
+  async apply(context) {
+    for (const event of context.commit.events) {
+      await context.update<Account>('accounts', event.stream, event, (doc) => ({
+        _id: event.stream,
+        balance: (doc?.balance ?? 0) + Number(event.data.amount),
+      }));
+    }
+  },
+};
+
+const commitDoc = (position: number) => ({
+  _id: `commit-${position}`,
+  position,
+  occurredAt: new Date('2026-01-01T00:00:00Z'),
+  actor: 'alice',
+  operation: 'deposit',
+  metadata: {},
+  idempotencyKey: null,
+  events: [
+    {
+      eventId: `event-${position}`,
+      stream: 'acc-1',
+      version: position,
+      type: 'Deposited',
+      data: { amount: 10 },
+      schemaVersion: 1,
+    },
+  ],
+});
+
+const cursor = (command: WireCommand, batch: Document[], id = BSON.Long.ZERO) => ({
+  cursor: { id, ns: `${command.db}.${String(command.body[command.name])}`, firstBatch: batch },
+  ok: 1,
+});
+
+/**
+ * A database holding one commit (position 1) and an active generation, with a change
+ * stream on `commits` that stays quiet: its batches are empty and carry a
+ * postBatchResumeToken, as a real one's do.
+ */
+function scriptDatabase(wire: Wire, options: { leaseReply?: () => Document | undefined } = {}) {
+  let leaseEpoch = 1;
+  wire.fake.script((command) => {
+    if (isCommand('find', 'readmodel_meta')(command)) {
+      return cursor(command, [{ _id: 'active', generation: GENERATION }]);
+    }
+    if (isCommand('find', 'commits')(command)) {
+      const gt = (command.body.filter as { position: { $gt: number } }).position.$gt;
+      return cursor(command, gt < 1 ? [commitDoc(1)] : []);
+    }
+    if (isCommand('aggregate', 'commits')(command)) {
+      return {
+        cursor: {
+          id: CURSOR_ID,
+          ns: `${command.db}.commits`,
+          firstBatch: [],
+          postBatchResumeToken: token(1),
+        },
+        operationTime: new BSON.Timestamp({ t: 1, i: 1 }),
+        ok: 1,
+      };
+    }
+    if (isCommand('getMore')(command)) {
+      return {
+        $delayMs: 50,
+        reply: {
+          cursor: {
+            id: CURSOR_ID,
+            ns: `${command.db}.commits`,
+            nextBatch: [],
+            postBatchResumeToken: token(1),
+          },
+          ok: 1,
+        },
+      };
+    }
+    if (isCommand('findAndModify', 'leases')(command)) {
+      return (
+        options.leaseReply?.() ?? {
+          lastErrorObject: { n: 1, updatedExisting: true },
+          value: { _id: 'projector', owner: 'p1', epoch: leaseEpoch },
+          ok: 1,
+        }
+      );
+    }
+    return undefined;
+  });
+  return {
+    setEpoch(epoch: number) {
+      leaseEpoch = epoch;
+    },
+  };
+}
+
+describe('the mongo projector on the wire', () => {
+  let wire: Wire;
+  let storage: ProjectorStorage;
+  let store: MongoEventStore;
+  const runtimes: ProjectorRuntime[] = [];
+
+  beforeEach(async () => {
+    wire = await openWire();
+  });
+  afterEach(async () => {
+    for (const r of runtimes.splice(0)) await r.stop();
+    await storage?.close();
+    await store?.close();
+    await wire.close();
+  });
+
+  const start = async (leaseTtlMs = 3_000) => {
+    store = new MongoEventStore({
+      client: wire.client,
+      dbName: 'wire',
+      feed: { maxAwaitTimeMS: 50 },
+    });
+    storage = await createMongoProjectorStorage({ client: wire.client, dbName: 'wire' });
+    const runtime = new ProjectorRuntime({
+      store,
+      storage,
+      projections: [accounts],
+      logger,
+      owner: 'p1',
+      leaseTtlMs,
+      retryDelayMs: 20,
+    });
+    runtimes.push(runtime);
+    runtime.start();
+    return runtime;
+  };
+
+  const until = async (condition: () => boolean, timeoutMs = 5_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error('condition not met in time');
+      await sleep(10);
+    }
+  };
+
+  it('projects one commit with a pinned sequence of fenced, conditional writes', async () => {
+    scriptDatabase(wire);
+    const from = wire.fake.commands.length;
+    await start();
+    await until(() => wire.fake.commands.some(isCommand('update', 'projector_checkpoints')));
+    const commands = wire.fake.commands.slice(from);
+    const firstLease = commands.findIndex(isCommand('findAndModify', 'leases'));
+    const checkpoint = commands.findIndex(isCommand('update', 'projector_checkpoints'));
+    expect(sequence(commands.slice(firstLease, checkpoint + 1))).toEqual([
+      'findAndModify leases',
+      // the active generation comes from the pointer read at start, still cached
+      'find projector_checkpoints',
+      // the change stream opens (tryNext sends the aggregate and a first getMore) before
+      // the catch-up read, so nothing committed in between is missed
+      'aggregate commits',
+      'getMore',
+      'find commits',
+      // the commit: read the document, write it conditionally, record the entry, checkpoint
+      'find rm_g1_accounts',
+      'update rm_g1_accounts',
+      'find changelog',
+      'insert changelog',
+      'update projector_checkpoints',
+    ]);
+    const write = commands.find(isCommand('update', 'rm_g1_accounts'))!.body.updates[0];
+    expect(write).toMatchObject({
+      q: { _id: 'acc-1', $expr: { $and: [expect.anything(), expect.anything()] } },
+      u: { _id: 'acc-1', balance: 10, _applied: { 'acc-1': 1 }, _fence: { epoch: 1 } },
+      upsert: true,
+    });
+    const save = commands[checkpoint]!.body.updates[0];
+    expect(save).toMatchObject({ u: { $set: { position: 1, epoch: 1 } }, upsert: true });
+    // Reads hide the fence.
+    expect(commands.find(isCommand('find', 'rm_g1_accounts'))!.body.projection).toEqual({
+      _fence: 0,
+    });
+  });
+
+  it('renews the lease with one findAndModify computed on the server clock', async () => {
+    scriptDatabase(wire);
+    const runtime = await start(300);
+    await until(() => runtime.active);
+    const from = wire.fake.commands.length;
+    await until(() => wire.fake.commands.slice(from).some(isCommand('findAndModify', 'leases')));
+    const renewal = wire.fake.commands.slice(from).find(isCommand('findAndModify', 'leases'))!;
+    expect(renewal.body).toMatchObject({
+      query: { _id: 'projector', $expr: expect.anything() },
+      upsert: true,
+      new: true,
+    });
+    expect(JSON.stringify(renewal.body.update)).toContain('$$NOW');
+    await until(() => runtime.status()[1]!.state === 'running');
+    expect(runtime.status().map((s) => [s.name, s.state])).toEqual([
+      ['projector', 'running'],
+      ['projector-lease', 'running'],
+    ]);
+  });
+
+  it('stops writing when a renewal comes back after the lease expired', async () => {
+    let slow = false;
+    scriptDatabase(wire, {
+      leaseReply: () =>
+        slow
+          ? {
+              $delayMs: 400,
+              reply: {
+                lastErrorObject: { n: 1, updatedExisting: true },
+                value: { _id: 'projector', owner: 'p1', epoch: 1 },
+                ok: 1,
+              },
+            }
+          : undefined,
+    });
+    const runtime = await start(300);
+    await until(() => runtime.active);
+    slow = true;
+    await until(() => !runtime.active, 3_000);
+    // The late "success" did not count: the runtime let the lease go.
+    expect(runtime.active).toBe(false);
+  });
+
+  it('stops projecting when the lease passed to a newer epoch meanwhile', async () => {
+    const database = scriptDatabase(wire);
+    const runtime = await start(300);
+    await until(() => runtime.active);
+    database.setEpoch(2);
+    await until(() => !runtime.active, 3_000);
+    // It takes the lease again under the new epoch and writes with it.
+    await until(() => runtime.active, 3_000);
+  });
+});
