@@ -60,6 +60,7 @@ export class FakePrimary {
   readonly #sockets = new Set<Socket>();
   readonly #scripts: Script[] = [];
   #connections = 0;
+  #unavailable = false;
   readonly host: string;
 
   private constructor(server: Server) {
@@ -78,6 +79,19 @@ export class FakePrimary {
   /** A connection string for the driver: a replica set named rs0 with this one member. */
   get uri(): string {
     return `mongodb://${this.host}/?replicaSet=rs0`;
+  }
+
+  /**
+   * While true the server is unreachable: open connections are cut and new ones closed
+   * at once, so the driver's monitor fails and server selection times out.
+   */
+  get unavailable(): boolean {
+    return this.#unavailable;
+  }
+
+  set unavailable(value: boolean) {
+    this.#unavailable = value;
+    if (value) for (const socket of this.#sockets) socket.destroy();
   }
 
   /** Adds a script step; later steps are asked first. */
@@ -106,6 +120,10 @@ export class FakePrimary {
   }
 
   #accept(socket: Socket): void {
+    if (this.#unavailable) {
+      socket.destroy();
+      return;
+    }
     const connection = ++this.#connections;
     this.#sockets.add(socket);
     socket.on('close', () => this.#sockets.delete(socket));

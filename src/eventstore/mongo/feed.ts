@@ -9,7 +9,8 @@ import type { Commit, CommitFeed, FeedItem, FeedPosition } from '../types.js';
 import type { CommitDoc } from './documents.js';
 import { isChangeStreamHistoryLost } from './translateError.js';
 
-type CommitChange = ChangeStreamInsertDocument<CommitDoc>;
+/** An insert into `commits` as the feed's pipeline leaves it: the position only. */
+type CommitChange = ChangeStreamInsertDocument<Pick<CommitDoc, '_id' | 'position'>>;
 
 export interface CommitFeedOptions {
   /**
@@ -162,34 +163,31 @@ export class MongoCommitFeed implements CommitFeed {
     if (operationType !== 'insert') {
       throw new EventStoreUnavailable(`the change stream on commits ended with '${operationType}'`);
     }
-    const doc = change.fullDocument;
-    if (doc.position <= this.#position) return;
-    if (doc.position > this.#position + 1) {
-      // The stream started (or resumed) after commits we still owe: read them first. They
-      // precede a majority-committed commit, so a majority read now sees them all.
-      yield* this.#readFromCollection(doc.position);
-      if (doc.position !== this.#position + 1) {
-        throw new EventStoreUnavailable(
-          `commit feed gap: position ${this.#position + 1} is missing before ${doc.position}`,
-        );
-      }
+    // The change event carries only the position (see #openStream): the commit itself, and
+    // any the stream started after, come from the collection. They are majority-committed
+    // (they precede or are a change the stream returned), so a majority read sees them.
+    const { position } = change.fullDocument;
+    if (position <= this.#position) return;
+    yield* this.#readFromCollection(position + 1, { position, token: change._id });
+    if (this.#position !== position) {
+      throw new EventStoreUnavailable(
+        `commit feed gap: position ${this.#position + 1} is missing before ${position}`,
+      );
     }
-    this.#position = doc.position;
     this.#token = change._id;
     this.#lastCheckpointToken = change._id;
-    yield {
-      kind: 'commit',
-      commit: this.#deps.toCommit(doc),
-      checkpoint: { position: doc.position, token: change._id },
-    };
   }
 
   /**
    * Delivers commits after the last delivered position (and below `before`, if given) from
-   * the collection, in order, stopping at the first hole. Their checkpoints carry no token:
-   * resuming from a position alone is always possible.
+   * the collection, in order, stopping at the first hole. Their checkpoints carry no token
+   * (resuming from a position alone is always possible), except the commit of the change
+   * event being delivered (`tokenAt`).
    */
-  async *#readFromCollection(before?: number): AsyncGenerator<FeedItem> {
+  async *#readFromCollection(
+    before?: number,
+    tokenAt?: { position: number; token: unknown },
+  ): AsyncGenerator<FeedItem> {
     const range =
       before === undefined ? { $gt: this.#position } : { $gt: this.#position, $lt: before };
     const cursor = this.#deps.commits
@@ -200,11 +198,11 @@ export class MongoCommitFeed implements CommitFeed {
       for await (const doc of cursor) {
         if (this.#closed || doc.position !== this.#position + 1) return;
         this.#position = doc.position;
-        yield {
-          kind: 'commit',
-          commit: this.#deps.toCommit(doc),
-          checkpoint: { position: doc.position },
-        };
+        const checkpoint =
+          tokenAt?.position === doc.position
+            ? { position: doc.position, token: tokenAt.token }
+            : { position: doc.position };
+        yield { kind: 'commit', commit: this.#deps.toCommit(doc), checkpoint };
       }
     } finally {
       await cursor.close();
@@ -212,8 +210,14 @@ export class MongoCommitFeed implements CommitFeed {
   }
 
   #openStream(): ChangeStream<CommitDoc, CommitChange> {
+    // The events are projected out of the change event: a commit document close to the
+    // 16 MiB limit would otherwise make a change event over it, which fails with
+    // BSONObjectTooLarge on every resume and wedges the feed. `_id` (the resume token) stays.
     const stream = this.#deps.commits.watch<CommitDoc, CommitChange>(
-      [{ $match: { operationType: 'insert' } }],
+      [
+        { $match: { operationType: 'insert' } },
+        { $project: { operationType: 1, ns: 1, documentKey: 1, 'fullDocument.position': 1 } },
+      ],
       {
         maxAwaitTimeMS: this.#maxAwaitTimeMS,
         ...(this.#token === undefined ? {} : { startAfter: this.#token }),

@@ -1,0 +1,305 @@
+import { BSON, type Document } from 'mongodb';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EventStoreUnavailable } from '../../src/eventstore/errors.js';
+import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
+import type { FeedItem } from '../../src/eventstore/types.js';
+import { ChangeLogFollower } from '../../src/projector/ChangeLogFollower.js';
+import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
+import { serverError, type WireCommand } from './fakePrimary.js';
+import { isCommand, openWire, type Wire } from './harness.js';
+
+const CURSOR_ID = BSON.Long.fromNumber(777);
+const token = (n: number) => ({ _data: `82${String(n).padStart(8, '0')}` });
+
+const commitDoc = (position: number) => ({
+  _id: `commit-${position}`,
+  position,
+  occurredAt: new Date('2026-01-01T00:00:00Z'),
+  actor: null,
+  operation: null,
+  metadata: {},
+  idempotencyKey: null,
+  events: [
+    {
+      eventId: `event-${position}`,
+      stream: 's',
+      version: position,
+      type: 'E',
+      data: {},
+      schemaVersion: 1,
+    },
+  ],
+});
+
+/** An insert change event as the server sends it, with the commit's fields the feed keeps. */
+const insertChange = (position: number) => ({
+  _id: token(position),
+  operationType: 'insert',
+  fullDocument: { _id: `commit-${position}`, position },
+  ns: { db: 'wire', coll: 'commits' },
+  documentKey: { _id: `commit-${position}` },
+});
+
+const batch = (command: WireCommand, docs: Document[], pbrt: Document, first: boolean) => ({
+  cursor: {
+    id: CURSOR_ID,
+    ns: `${command.db}.commits`,
+    [first ? 'firstBatch' : 'nextBatch']: docs,
+    postBatchResumeToken: pbrt,
+  },
+  operationTime: new BSON.Timestamp({ t: 1, i: 1 }),
+  ok: 1,
+});
+
+/**
+ * `commits` holds what `stored` says; `find commits` answers by position range as the
+ * feed's catch-up reads ask.
+ */
+function scriptCommitsCollection(wire: Wire, stored: () => number) {
+  wire.fake.script((command) => {
+    if (!isCommand('find', 'commits')(command)) return undefined;
+    const range = (command.body.filter as { position: { $gt: number; $lt?: number } }).position;
+    const docs = [];
+    for (let p = range.$gt + 1; p <= stored() && (range.$lt === undefined || p < range.$lt); p++) {
+      docs.push(commitDoc(p));
+    }
+    return {
+      cursor: { id: BSON.Long.ZERO, ns: `${command.db}.commits`, firstBatch: docs },
+      ok: 1,
+    };
+  });
+}
+
+/** The next `count` items of `kind` (commits unless asked otherwise), skipping the others. */
+async function take(
+  feed: AsyncIterator<FeedItem>,
+  count: number,
+  kind: FeedItem['kind'] = 'commit',
+): Promise<FeedItem[]> {
+  const items: FeedItem[] = [];
+  while (items.length < count) {
+    const next = await feed.next();
+    if (next.done) break;
+    if (next.value.kind === kind) items.push(next.value);
+  }
+  return items;
+}
+
+describe('the commit feed on the wire', () => {
+  let wire: Wire;
+  let store: MongoEventStore;
+
+  beforeEach(async () => {
+    wire = await openWire();
+    store = new MongoEventStore({
+      client: wire.client,
+      dbName: 'wire',
+      feed: { maxAwaitTimeMS: 20 },
+    });
+  });
+  afterEach(async () => {
+    await store.close();
+    await wire.close();
+  });
+
+  it('watches commits with the events projected out, and reads each commit by position', async () => {
+    let stored = 0;
+    scriptCommitsCollection(wire, () => stored);
+    let getMores = 0;
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) return batch(command, [], token(0), true);
+      if (isCommand('getMore')(command)) {
+        getMores += 1;
+        if (getMores === 2) {
+          stored = 1;
+          return batch(command, [insertChange(1)], token(1), false);
+        }
+        return batch(command, [], token(getMores < 2 ? 0 : 1), false);
+      }
+      return undefined;
+    });
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const items = await take(feed, 1);
+    await feed.return?.();
+    expect(items[0]).toMatchObject({ kind: 'commit', commit: { position: 1, events: [{}] } });
+    const aggregate = wire.fake.commands.find(isCommand('aggregate', 'commits'))!;
+    const pipeline = aggregate.body.pipeline as Document[];
+    expect(pipeline.slice(1)).toEqual([
+      { $match: { operationType: 'insert' } },
+      { $project: { operationType: 1, ns: 1, documentKey: 1, 'fullDocument.position': 1 } },
+    ]);
+  });
+
+  it('passes on the post-batch resume token of an empty batch as a heartbeat', async () => {
+    scriptCommitsCollection(wire, () => 0);
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) return batch(command, [], token(5), true);
+      if (isCommand('getMore')(command)) return batch(command, [], token(9), false);
+      return undefined;
+    });
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const [heartbeat] = await take(feed, 1, 'heartbeat');
+    await feed.return?.();
+    expect(heartbeat).toEqual({ kind: 'heartbeat', checkpoint: { position: 0, token: token(9) } });
+  });
+
+  it('resumes after NotWritablePrimary on getMore (a stepdown) without losing or repeating a commit', async () => {
+    let stored = 0;
+    scriptCommitsCollection(wire, () => stored);
+    let aggregates = 0;
+    let getMores = 0;
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) {
+        aggregates += 1;
+        if (aggregates === 1) return batch(command, [], token(0), true);
+        stored = 2;
+        return batch(command, [insertChange(2)], token(2), true);
+      }
+      if (isCommand('getMore')(command)) {
+        getMores += 1;
+        if (getMores === 1) {
+          stored = 1;
+          return batch(command, [insertChange(1)], token(1), false);
+        }
+        // Servers since 4.4 label the errors a change stream may resume after.
+        if (getMores === 2) {
+          return serverError(10107, 'NotWritablePrimary', ['ResumableChangeStreamError']);
+        }
+        return batch(command, [], token(2), false);
+      }
+      return undefined;
+    });
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const items = await take(feed, 2);
+    await feed.return?.();
+    expect(items.map((i) => i.kind === 'commit' && i.commit.position)).toEqual([1, 2]);
+    const resumed = wire.fake.commands.filter(isCommand('aggregate', 'commits'))[1]!;
+    expect((resumed.body.pipeline as Document[])[0]!.$changeStream).toMatchObject({
+      resumeAfter: token(1),
+    });
+  });
+
+  it('drops a resume token whose history is lost (286) and catches up by position', async () => {
+    scriptCommitsCollection(wire, () => 3);
+    let aggregates = 0;
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) {
+        aggregates += 1;
+        if (aggregates === 1) {
+          return serverError(286, 'ChangeStreamHistoryLost', ['NonResumableChangeStreamError']);
+        }
+        return batch(command, [], token(3), true);
+      }
+      if (isCommand('getMore')(command)) return batch(command, [], token(3), false);
+      return undefined;
+    });
+    const feed = store
+      .subscribe({ from: { position: 1, token: token(1) } })
+      [Symbol.asyncIterator]();
+    const items = await take(feed, 2);
+    await feed.return?.();
+    expect(items.map((i) => i.kind === 'commit' && i.commit.position)).toEqual([2, 3]);
+    const [first, second] = wire.fake.commands.filter(isCommand('aggregate', 'commits'));
+    expect((first!.body.pipeline as Document[])[0]!.$changeStream).toMatchObject({
+      startAfter: token(1),
+    });
+    expect((second!.body.pipeline as Document[])[0]!.$changeStream.startAfter).toBeUndefined();
+  });
+
+  it('ends with EventStoreUnavailable on an invalidate event (commits dropped or renamed)', async () => {
+    scriptCommitsCollection(wire, () => 0);
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) return batch(command, [], token(0), true);
+      if (isCommand('getMore')(command)) {
+        return {
+          cursor: {
+            id: BSON.Long.ZERO,
+            ns: `${command.db}.commits`,
+            nextBatch: [{ _id: token(1), operationType: 'invalidate' }],
+            postBatchResumeToken: token(1),
+          },
+          ok: 1,
+        };
+      }
+      return undefined;
+    });
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const error = await take(feed, 1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EventStoreUnavailable);
+  });
+});
+
+describe('the change log follower on the wire', () => {
+  it('recovers from a server selection timeout and delivers what was recorded meanwhile', async () => {
+    const wire = await openWire({
+      clientOptions: { serverSelectionTimeoutMS: 300, heartbeatFrequencyMS: 500 },
+    });
+    let head = 0;
+    wire.fake.script((command) => {
+      if (isCommand('find', 'readmodel_meta')(command)) {
+        return {
+          cursor: {
+            id: BSON.Long.ZERO,
+            ns: `${command.db}.readmodel_meta`,
+            firstBatch: [{ _id: 'active', generation: 'g1' }],
+          },
+          ok: 1,
+        };
+      }
+      if (isCommand('find', 'changelog')(command)) {
+        const filter = command.body.filter as { _id?: { $gt: number } };
+        const after = filter._id?.$gt;
+        const entries = [];
+        // The head read sorts by _id descending with limit 1; the catch-up asks for _id > after.
+        const from = after === undefined ? head : after + 1;
+        for (let c = from; c >= 1 && c <= head; c++) {
+          entries.push({
+            _id: c,
+            commitId: `commit-${c}`,
+            scopes: [],
+            operation: null,
+            actor: null,
+            at: new Date(0),
+            invalidated: [],
+          });
+        }
+        return {
+          cursor: { id: BSON.Long.ZERO, ns: `${command.db}.changelog`, firstBatch: entries },
+          ok: 1,
+        };
+      }
+      // No change streams here: the tail polls.
+      if (isCommand('aggregate', 'changelog')(command)) {
+        return serverError(40573, 'Location40573');
+      }
+      return undefined;
+    });
+    const storage = await createMongoProjectorStorage({
+      client: wire.client,
+      dbName: 'wire',
+      tailPollIntervalMs: 20,
+    });
+    const follower = new ChangeLogFollower(storage.changeLog, pino({ level: 'silent' }), {
+      initialMs: 50,
+      maxMs: 200,
+    });
+    try {
+      await follower.start();
+      wire.fake.unavailable = true; // every connection is refused or cut
+      const deadline = Date.now() + 5_000;
+      while (follower.status().restarts === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(follower.status().lastError?.message).toMatch(/selection|connect|closed/i);
+      head = 1;
+      wire.fake.unavailable = false;
+      await follower.waitFor(1, { timeoutMs: 5_000 });
+      expect(follower.seen).toBe(1);
+    } finally {
+      await follower.stop();
+      await storage.close();
+      await wire.close();
+    }
+  });
+});
