@@ -194,9 +194,8 @@ describe('the commit feed on the wire', () => {
       if (isCommand('getMore')(command)) return batch(command, [], token(3), false);
       return undefined;
     });
-    const feed = store
-      .subscribe({ from: { position: 1, token: token(1) } })
-      [Symbol.asyncIterator]();
+    const subscription = store.subscribe({ from: { position: 1, token: token(1) } });
+    const feed = subscription[Symbol.asyncIterator]();
     const items = await take(feed, 2);
     await feed.return?.();
     expect(items.map((i) => i.kind === 'commit' && i.commit.position)).toEqual([2, 3]);
