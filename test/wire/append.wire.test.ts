@@ -4,6 +4,7 @@ import {
   CommitOutcomeUnknown,
   EventStoreBusy,
   EventStoreUnavailable,
+  EventStoreValidationError,
   VersionConflict,
 } from '../../src/eventstore/errors.js';
 import {
@@ -389,5 +390,43 @@ describe('MongoEventStore reads on the wire', () => {
     });
     expect(commands).toHaveLength(4);
     for (const c of commands) expect(c.body.readConcern).toEqual({ level: 'majority' });
+  });
+});
+
+describe('MongoEventStore BSON sizes on the wire', () => {
+  let wire: Wire;
+  beforeEach(async () => {
+    wire = await openWire();
+  });
+  afterEach(async () => {
+    await wire.close();
+  });
+
+  it('refuses, before any round trip, a commit under the JSON limit whose BSON is over 16 MiB', async () => {
+    // 60 events of 32,000 zeros: about 64 KiB of JSON each (3.8 MiB in all, within the
+    // port's limits), but each array element costs its index as a key in BSON: over 20 MB.
+    const events = Array.from({ length: 60 }, () => ({
+      type: 'Bulk',
+      data: { xs: Array.from({ length: 32_000 }, () => 0) },
+    }));
+    const request: AppendRequest = { streams: [{ stream: 'big', expected: ANY, events }] };
+    expect(Buffer.byteLength(JSON.stringify(request))).toBeLessThan(4 * 1024 * 1024);
+    const store = new MongoEventStore({ client: wire.client, dbName: 'wire' });
+    const { value: error, commands } = await wire.during(() =>
+      store.append(request).catch((e: unknown) => e),
+    );
+    expect(error).toBeInstanceOf(EventStoreValidationError);
+    expect(String(error)).toMatch(/bytes of BSON/);
+    expect(commands).toEqual([]);
+  });
+
+  it('still writes a commit of several MiB of BSON below the limit', async () => {
+    const events = Array.from({ length: 10 }, () => ({
+      type: 'Bulk',
+      data: { xs: Array.from({ length: 32_000 }, () => 0) },
+    }));
+    const store = new MongoEventStore({ client: wire.client, dbName: 'wire' });
+    const result = await store.append({ streams: [{ stream: 'big', expected: ANY, events }] });
+    expect(result.position).toBe(1);
   });
 });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  BSON,
   MongoClient,
   MongoError,
   MongoErrorLabel,
@@ -17,6 +18,7 @@ import {
   CommitOutcomeUnknown,
   EventStoreBusy,
   EventStoreUnavailable,
+  EventStoreValidationError,
   VersionConflict,
 } from '../errors.js';
 import { UpcasterRegistry } from '../upcasters.js';
@@ -111,6 +113,12 @@ function transactionOptions(commitWaitMs: number): TransactionOptions {
     maxCommitTimeMS: commitWaitMs,
   };
 }
+
+/**
+ * The largest commit document: MongoDB's 16 MiB document limit (`maxBsonObjectSize`), less
+ * room for the fields and per-stream heads that vary between this check and the write.
+ */
+const MAX_COMMIT_BSON_BYTES = 16 * 1024 * 1024 - 16 * 1024;
 
 /**
  * Every read outside a transaction (stream reads and heads, the idempotency record, the
@@ -275,6 +283,7 @@ export class MongoEventStore implements EventStore {
     options: { signal?: AbortSignal } = {},
   ): Promise<AppendResult> {
     validateAppendRequest(request);
+    this.#checkBsonSize(request);
     const deadline = performance.now() + this.#appendTimeoutMs;
     try {
       return await this.#append(request, options.signal, deadline);
@@ -425,6 +434,25 @@ export class MongoEventStore implements EventStore {
       }
       case AppendErrorAction.Retry:
         return undefined;
+    }
+  }
+
+  /**
+   * Refuses a commit whose document would be over MongoDB's 16 MiB BSON limit, before any
+   * round trip. The port's limits are on JSON, and BSON can be several times larger (each
+   * array element carries its index as a key: a 4 MiB request of number arrays makes a
+   * commit of over 20 MB), which the server would refuse mid-transaction. Measured on the
+   * commit document this append would write, with the widest position and fixed-size ids;
+   * each event document and the idempotency record are smaller.
+   */
+  #checkBsonSize(request: AppendRequest): void {
+    const draft = this.#newCommit(request, Number.MAX_SAFE_INTEGER, new Map());
+    const bytes = BSON.calculateObjectSize(draft, WRITE_BSON_OPTIONS);
+    if (bytes > MAX_COMMIT_BSON_BYTES) {
+      throw new EventStoreValidationError(
+        'streams',
+        `the commit would be ${bytes} bytes of BSON, over MongoDB's limit of ${MAX_COMMIT_BSON_BYTES}`,
+      );
     }
   }
 
