@@ -76,7 +76,12 @@ export async function createContext(
         services.logger.warn({ position }, 'mutation answered before its commit was projected');
       }
       // `this`, not `context`: yoga copies this object into the context resolvers see.
-      this.reads = new BoardReads(await services.readModels.active({ signal }), signal);
+      // `fresh`: a cached pointer could still name the generation a rebuild just replaced,
+      // which never receives the commit waited for.
+      this.reads = new BoardReads(
+        await services.readModels.active({ signal, fresh: true }),
+        signal,
+      );
     },
   };
   return context;

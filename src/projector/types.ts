@@ -69,8 +69,12 @@ export interface ReadView {
  * fresh one and then makes it active in one atomic switch.
  */
 export interface ReadModelStore {
-  /** The generation queries are served from, as of now. */
-  active(options?: { signal?: AbortSignal }): Promise<ReadView>;
+  /**
+   * The generation queries are served from. An adapter may answer from a copy a little
+   * older than now (see `MongoProjectorStorageOptions.pointerCacheMs`); `fresh` asks for the
+   * pointer as stored, as read-your-writes needs after waiting for a commit's projection.
+   */
+  active(options?: { signal?: AbortSignal; fresh?: boolean }): Promise<ReadView>;
   /**
    * The documents of `generation`. With `fence`, every `put` carries it: documents record
    * the newest epoch that wrote them and refuse older ones (`FencedOut`).
@@ -83,6 +87,10 @@ export interface ReadModelStore {
    * Readers see either the old generation or the new one, never a mix.
    */
   activate(generation: string, expectedActive: string): Promise<boolean>;
+  /**
+   * Drops an inactive generation. An adapter may drop it later (in the background), so
+   * that queries still running on it finish first.
+   */
   dropGeneration(generation: string): Promise<void>;
 }
 

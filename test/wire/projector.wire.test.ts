@@ -63,6 +63,7 @@ const cursor = (command: WireCommand, batch: Document[], id = BSON.Long.ZERO) =>
  */
 function scriptDatabase(wire: Wire, options: { leaseReply?: () => Document | undefined } = {}) {
   let leaseEpoch = 1;
+  let quietBatches = 0;
   wire.fake.script((command) => {
     if (isCommand('find', 'readmodel_meta')(command)) {
       return cursor(command, [{ _id: 'active', generation: GENERATION }]);
@@ -84,6 +85,7 @@ function scriptDatabase(wire: Wire, options: { leaseReply?: () => Document | und
       };
     }
     if (isCommand('getMore')(command)) {
+      quietBatches += 1;
       return {
         $delayMs: 50,
         reply: {
@@ -91,7 +93,8 @@ function scriptDatabase(wire: Wire, options: { leaseReply?: () => Document | und
             id: CURSOR_ID,
             ns: `${command.db}.commits`,
             nextBatch: [],
-            postBatchResumeToken: token(1),
+            // Each quiet batch moves the resume token on, as the oplog advances.
+            postBatchResumeToken: token(1 + quietBatches),
           },
           ok: 1,
         },
@@ -249,5 +252,81 @@ describe('the mongo projector on the wire', () => {
     await until(() => !runtime.active, 3_000);
     // It takes the lease again under the new epoch and writes with it.
     await until(() => runtime.active, 3_000);
+  });
+});
+
+describe('an idle mongo projector on the wire', () => {
+  it('does not write a checkpoint for every quiet batch of the feed', async () => {
+    const wire = await openWire();
+    scriptDatabase(wire);
+    const store = new MongoEventStore({
+      client: wire.client,
+      dbName: 'wire',
+      feed: { maxAwaitTimeMS: 20 },
+    });
+    const storage = await createMongoProjectorStorage({ client: wire.client, dbName: 'wire' });
+    const runtime = new ProjectorRuntime({
+      store,
+      storage,
+      projections: [accounts],
+      logger,
+      owner: 'p1',
+      leaseTtlMs: 3_000,
+    });
+    try {
+      runtime.start();
+      const deadline = Date.now() + 5_000;
+      while (!wire.fake.commands.some(isCommand('update', 'projector_checkpoints'))) {
+        if (Date.now() > deadline) throw new Error('the commit was not projected');
+        await sleep(10);
+      }
+      const from = wire.fake.commands.length;
+      await sleep(600); // about 10 quiet batches, each with a fresher resume token (heartbeats)
+      const quiet = wire.fake.commands.slice(from);
+      expect(quiet.filter(isCommand('getMore')).length).toBeGreaterThan(3);
+      expect(quiet.filter(isCommand('update', 'projector_checkpoints'))).toHaveLength(0);
+    } finally {
+      await runtime.stop();
+      await storage.close();
+      await store.close();
+      await wire.close();
+    }
+  });
+});
+
+describe('mongo read model generations on the wire', () => {
+  let wire: Wire;
+  beforeEach(async () => {
+    wire = await openWire();
+    scriptDatabase(wire);
+  });
+  afterEach(async () => {
+    await wire.close();
+  });
+
+  it('reads the pointer itself for a fresh view, even inside the cache window', async () => {
+    const storage = await createMongoProjectorStorage({
+      client: wire.client,
+      dbName: 'wire',
+      pointerCacheMs: 60_000,
+    });
+    const { commands: cached } = await wire.during(() => storage.readModels.active());
+    expect(cached).toEqual([]);
+    const { commands: fresh } = await wire.during(() => storage.readModels.active({ fresh: true }));
+    expect(sequence(fresh)).toEqual(['find readmodel_meta']);
+    await storage.close();
+  });
+
+  it('marks an old generation for a later drop instead of dropping it under running queries', async () => {
+    const storage = await createMongoProjectorStorage({
+      client: wire.client,
+      dbName: 'wire',
+      generationDropDelayMs: 60_000,
+    });
+    const { commands } = await wire.during(() => storage.readModels.dropGeneration('g0'));
+    expect(sequence(commands)).toEqual(['find readmodel_meta', 'update readmodel_generations']);
+    expect(commands[1]!.body.updates[0].u.$set.dropAfter).toBeInstanceOf(Date);
+    expect(commands.some(isCommand('drop'))).toBe(false);
+    await storage.close();
   });
 });

@@ -17,7 +17,7 @@ import {
   toChangeLogDoc,
   type ChangeLogDoc,
 } from './documents.js';
-import { isDuplicateKey, isNamespaceExists } from './driverErrors.js';
+import { isDuplicateKey, isNamespaceExists, translateDriverError } from './driverErrors.js';
 
 export interface MongoChangeLogOptions {
   /** Entries kept: the newest `retention` cursors. */
@@ -74,6 +74,10 @@ export class MongoChangeLog implements ChangeLog {
   }
 
   async record(entry: ChangeLogEntry): Promise<void> {
+    await translateDriverError('change log record', () => this.#record(entry));
+  }
+
+  async #record(entry: ChangeLogEntry): Promise<void> {
     if (this.#recorded === undefined || entry.cursor !== this.#recorded + 1) {
       const head = await this.head();
       if (entry.cursor <= head) {
@@ -100,6 +104,13 @@ export class MongoChangeLog implements ChangeLog {
     after: number,
     options: { limit?: number; signal?: AbortSignal } = {},
   ): Promise<ChangeLogRead> {
+    return translateDriverError('change log read', () => this.#read(after, options));
+  }
+
+  async #read(
+    after: number,
+    options: { limit?: number; signal?: AbortSignal },
+  ): Promise<ChangeLogRead> {
     const { limit = 1_000, signal } = options;
     signal?.throwIfAborted();
     if (limit < 0 || !Number.isInteger(limit)) throw new RangeError(`invalid limit ${limit}`);
@@ -123,7 +134,7 @@ export class MongoChangeLog implements ChangeLog {
   }
 
   async head(): Promise<number> {
-    return this.#readHead();
+    return translateDriverError('change log head', () => this.#readHead());
   }
 
   tail(after: number): ChangeLogTail {

@@ -44,9 +44,10 @@ export interface MongoProjectorStorageOptions {
    */
   pointerCacheMs?: number;
   /**
-   * How long `dropGeneration` waits before dropping, so that readers that fetched the
-   * old pointer (here or, within `pointerCacheMs`, elsewhere) finish their reads.
-   * @default 1_000
+   * How long after `dropGeneration` the old generation is dropped (in the background), so
+   * that queries still running on it (readers that fetched the old pointer, here or,
+   * within `pointerCacheMs`, elsewhere) finish first.
+   * @default 60_000
    */
   generationDropDelayMs?: number;
   /** The change log is trimmed when recording a cursor that is a multiple of this. @default 100 */
@@ -79,7 +80,7 @@ export async function createMongoProjectorStorage(
   const retention = options.changeLogRetention ?? 100_000;
   const trimEvery = options.changeLogTrimEvery ?? 100;
   const pointerCacheMs = options.pointerCacheMs ?? 250;
-  const dropDelayMs = options.generationDropDelayMs ?? 1_000;
+  const dropDelayMs = options.generationDropDelayMs ?? 60_000;
   const pollIntervalMs = options.tailPollIntervalMs ?? 100;
   requireInteger('changeLogRetention', retention, 1);
   requireInteger('changeLogTrimEvery', trimEvery, 1);

@@ -77,7 +77,7 @@ export type ReadModelIndexes = Readonly<Record<string, readonly IndexDescription
 export interface MongoReadModelsOptions {
   /** How long `active()` may answer from this instance's copy of the pointer. */
   pointerCacheMs: number;
-  /** How long `dropGeneration` waits before dropping, so readers of the old pointer finish. */
+  /** How long after `dropGeneration` the drop happens, so queries on the old generation finish. */
   dropDelayMs: number;
   indexes: ReadModelIndexes;
 }
@@ -285,16 +285,25 @@ export class MongoReadModels implements ReadModelStore {
     }
     this.#remember(pointer.generation, this.#epoch);
     await this.#ensureIndexes(pointer.generation);
+    await this.#dropDue();
   }
 
-  async active(options: { signal?: AbortSignal } = {}): Promise<ReadView> {
+  async active(options: { signal?: AbortSignal; fresh?: boolean } = {}): Promise<ReadView> {
     options.signal?.throwIfAborted();
     const cached = this.#cached;
     // A monotonic clock: a wall clock step must not extend or shorten the cache.
-    if (cached && performance.now() - cached.readAt < this.#options.pointerCacheMs) {
+    if (
+      !options.fresh &&
+      cached &&
+      performance.now() - cached.readAt < this.#options.pointerCacheMs
+    ) {
       return this.view(cached.generation);
     }
-    return this.view(await this.#readPointer(options.signal));
+    return this.view(
+      await translateDriverError('read model pointer read', () =>
+        this.#readPointer(options.signal),
+      ),
+    );
   }
 
   view(generation: string, options: { fence?: Fence } = {}): ReadView {
@@ -336,23 +345,49 @@ export class MongoReadModels implements ReadModelStore {
   }
 
   /**
-   * Drops every collection of `generation` (found by name prefix) after `dropDelayMs`.
-   * `Collection.drop()` answers false rather than throwing when the collection is already
-   * gone (driver 6+: NamespaceNotFound is swallowed), so a concurrent drop is harmless.
+   * Drops `generation` later: it is marked with a drop time `dropDelayMs` from now and
+   * dropped then, in the background, so that queries still running on it (readers that
+   * fetched the old pointer, here or on an instance whose cached pointer is older) finish
+   * first. A drop this instance did not live to make is made by the next `init()` of any
+   * instance. Dropping every collection of the generation (found by name prefix) is
+   * idempotent: `Collection.drop()` answers false for one already gone (driver 6+).
    *
-   * @throws Error when `generation` is active, checked before and after the wait.
+   * @throws Error when `generation` is active (checked now and again before dropping).
    */
   async dropGeneration(generation: string): Promise<void> {
-    const prefix = generationCollectionPrefix(generation);
+    assertGenerationId(generation);
     await this.#refuseActive(generation);
-    await sleep(this.#options.dropDelayMs);
-    await this.#refuseActive(generation);
+    await translateDriverError('generation drop', () =>
+      this.#generations.updateOne(
+        { _id: generation },
+        { $set: { dropAfter: new Date(Date.now() + this.#options.dropDelayMs) } },
+      ),
+    );
+    const timer = setTimeout(() => {
+      this.#dropDue().catch(() => {
+        // Left for the next init() to finish; the generation stays marked.
+      });
+    }, this.#options.dropDelayMs);
+    timer.unref();
+  }
+
+  /** Drops every generation whose drop time has passed and that is not active. */
+  async #dropDue(): Promise<void> {
+    const due = await this.#generations
+      .find({ dropAfter: { $lte: new Date() } }, { projection: { _id: 1 } })
+      .toArray();
+    if (due.length === 0) return;
+    const active = await this.#readPointer();
     // Listing names and filtering here avoids depending on `listCollections` filter support.
     const names = await this.#db.listCollections({}, { nameOnly: true }).toArray();
-    for (const { name } of names) {
-      if (name.startsWith(prefix)) await this.#db.collection(name).drop();
+    for (const { _id: generation } of due) {
+      if (generation === active) continue;
+      const prefix = generationCollectionPrefix(generation);
+      for (const { name } of names) {
+        if (name.startsWith(prefix)) await this.#db.collection(name).drop();
+      }
+      await this.#generations.deleteOne({ _id: generation });
     }
-    await this.#generations.deleteOne({ _id: generation });
   }
 
   async #refuseActive(generation: string): Promise<void> {

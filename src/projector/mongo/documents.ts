@@ -32,6 +32,8 @@ export interface ActivePointerDoc {
 export interface GenerationDoc {
   _id: string;
   createdAt: Date;
+  /** Set by `dropGeneration`: when the generation's collections are to be dropped. */
+  dropAfter?: Date;
 }
 
 /** A generation's checkpoint in `projector_checkpoints`; `_id` is the generation. */
