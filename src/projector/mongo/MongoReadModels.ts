@@ -2,7 +2,6 @@
  * Read documents in generations, on MongoDB: generation `g` keeps collection `name` in
  * `rm_<g>_<name>`, and one pointer document names the active generation.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AnyBulkWriteOperation, Collection, Db, Document, IndexDescription } from 'mongodb';
 import {
   FencedOut,
