@@ -92,7 +92,6 @@ const TRANSACTION_OPTIONS: TransactionOptions = {
 function viaRawDriver(client: MongoClient, db: Db): AppendOnce {
   const streams = db.collection<{ _id: string; version: number }>('streams');
   const counters = db.collection<{ _id: string; value: number }>('counters');
-  const events = db.collection('events');
   const commits = db.collection('commits');
   return async (stream) => {
     const version = (await streams.findOne({ _id: stream }))?.version ?? 0;
@@ -121,18 +120,6 @@ function viaRawDriver(client: MongoClient, db: Db): AppendOnce {
         const occurredAt = new Date();
         const event = { type: 'Ticked', data: { at: version }, schemaVersion: 1 };
         const eventId = randomUUID();
-        await events.insertOne(
-          {
-            _id: eventId,
-            stream,
-            version: next,
-            ...event,
-            commitId,
-            position,
-            occurredAt,
-          } as never,
-          { session: s },
-        );
         await commits.insertOne(
           {
             _id: commitId,

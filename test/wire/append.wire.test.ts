@@ -1,4 +1,4 @@
-import { BSON } from 'mongodb';
+import { BSON, type Document } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   CommitOutcomeUnknown,
@@ -64,13 +64,12 @@ describe('MongoEventStore.append on the wire', () => {
   });
 
   describe('command sequences', () => {
-    it('appends to one stream in one transaction of six round trips', async () => {
+    it('appends to one stream in one transaction of five round trips', async () => {
       const { value, commands } = await wire.during(() => store().append(oneStream));
       expect(sequence(commands)).toEqual([
         'find streams',
         'findAndModify counters',
         'insert streams',
-        'insert events',
         'insert commits',
         'commitTransaction',
       ]);
@@ -99,7 +98,6 @@ describe('MongoEventStore.append on the wire', () => {
         'findAndModify counters',
         'update streams',
         'insert streams',
-        'insert events',
         'insert commits',
         'commitTransaction',
       ]);
@@ -118,7 +116,6 @@ describe('MongoEventStore.append on the wire', () => {
         'findAndModify counters',
         'update streams',
         'insert streams',
-        'insert events',
         'insert commits',
         'insert idempotency',
         'commitTransaction',
@@ -143,7 +140,6 @@ describe('MongoEventStore.append on the wire', () => {
         'find streams',
         'findAndModify counters',
         'insert streams',
-        'insert events',
         'insert commits',
         'commitTransaction',
       ]);
@@ -388,8 +384,75 @@ describe('MongoEventStore reads on the wire', () => {
       await store.readAll();
       await store.headPosition();
     });
-    expect(commands).toHaveLength(4);
+    expect(sequence(commands)).toEqual([
+      'aggregate commits',
+      'find streams',
+      'find commits',
+      'find commits',
+    ]);
     for (const c of commands) expect(c.body.readConcern).toEqual({ level: 'majority' });
+    // A stream is read from the commits holding its events, through their multikey index.
+    expect((commands[0]!.body.pipeline as Document[])[0]).toEqual({
+      $match: { events: { $elemMatch: { stream: 'card-1', version: { $gte: 1 } } } },
+    });
+  });
+});
+
+describe('MongoEventStore stream reads on the wire', () => {
+  it('maps the events the server kept for the stream, with their commit fields', async () => {
+    const wire = await openWire();
+    try {
+      wire.fake.script((command) =>
+        isCommand('aggregate', 'commits')(command)
+          ? {
+              cursor: {
+                id: BSON.Long.ZERO,
+                ns: 'wire.commits',
+                firstBatch: [
+                  {
+                    _id: 'c3',
+                    position: 3,
+                    occurredAt: new Date('2026-01-01T00:00:00Z'),
+                    actor: 'alice',
+                    operation: 'moveCard',
+                    metadata: {},
+                    idempotencyKey: 'k3',
+                    events: [
+                      {
+                        eventId: 'e1',
+                        stream: 'card-1',
+                        version: 2,
+                        type: 'CardMoved',
+                        data: { to: 'c' },
+                        schemaVersion: 1,
+                      },
+                    ],
+                  },
+                ],
+              },
+              ok: 1,
+            }
+          : undefined,
+      );
+      const store = new MongoEventStore({ client: wire.client, dbName: 'wire' });
+      expect(await store.readStream('card-1', { fromVersion: 2 })).toEqual([
+        {
+          type: 'CardMoved',
+          data: { to: 'c' },
+          schemaVersion: 1,
+          stream: 'card-1',
+          version: 2,
+          eventId: 'e1',
+          commitId: 'c3',
+          position: 3,
+          actor: 'alice',
+          idempotencyKey: 'k3',
+          occurredAt: new Date('2026-01-01T00:00:00Z'),
+        },
+      ]);
+    } finally {
+      await wire.close();
+    }
   });
 });
 

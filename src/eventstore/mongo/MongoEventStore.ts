@@ -41,13 +41,10 @@ import {
   POSITION_COUNTER_ID,
   WRITE_BSON_OPTIONS,
   fromCommitDoc,
-  fromEventDoc,
   toAppendResult,
-  toEventDocs,
   type CommitDoc,
   type CommitEventDoc,
   type CounterDoc,
-  type EventDoc,
   type IdempotencyDoc,
   type StreamHeadDoc,
 } from './documents.js';
@@ -136,8 +133,9 @@ const MAJORITY = { level: 'majority' } as const;
  * one multi-document transaction.
  *
  * One append writes, all in one transaction: every stream's head in `streams`
- * (version-checked), its events in `events`, the position counter in `counters`, one
- * document in `commits` (what the feed watches), and the idempotency key in `idempotency`.
+ * (version-checked), the position counter in `counters`, one document in `commits` holding
+ * the events (their only copy; what the feed watches), and the idempotency key in
+ * `idempotency`.
  *
  * The position counter serialises commits: every transaction increments the same
  * document, so two concurrent commits always write-conflict and one retries (between
@@ -150,7 +148,6 @@ const MAJORITY = { level: 'majority' } as const;
 export class MongoEventStore implements EventStore {
   readonly #client: MongoClient;
   readonly #db: Db;
-  readonly #events: Collection<EventDoc>;
   readonly #streams: Collection<StreamHeadDoc>;
   readonly #commits: Collection<CommitDoc>;
   readonly #counters: Collection<CounterDoc>;
@@ -183,7 +180,6 @@ export class MongoEventStore implements EventStore {
   constructor(options: MongoEventStoreOptions) {
     this.#client = options.client;
     this.#db = options.client.db(options.dbName);
-    this.#events = this.#db.collection(CollectionName.Events);
     this.#streams = this.#db.collection(CollectionName.Streams);
     this.#commits = this.#db.collection(CollectionName.Commits);
     this.#counters = this.#db.collection(CollectionName.Counters);
@@ -248,11 +244,15 @@ export class MongoEventStore implements EventStore {
         if (!(error instanceof MongoError && error.code === 48)) throw error;
       });
     }
-    await this.#events.createIndex(
-      { stream: 1, version: 1 },
-      { unique: true, name: IndexName.EventsStreamVersion },
+    // Stream reads find the commits holding a stream's events through this multikey index
+    // (an `$elemMatch` on both fields of one array element gets bounds on both). Not unique:
+    // a compound multikey index keys the cross product of the array's values, which would
+    // make unrelated commits collide; the version-checked heads in `streams` are what
+    // guarantee one event per stream version.
+    await this.#commits.createIndex(
+      { 'events.stream': 1, 'events.version': 1 },
+      { name: IndexName.CommitsEventsStreamVersion },
     );
-    await this.#events.createIndex({ position: 1 }, { name: IndexName.EventsPosition });
     await this.#commits.createIndex(
       { position: 1 },
       { unique: true, name: IndexName.CommitsPosition },
@@ -532,7 +532,6 @@ export class MongoEventStore implements EventStore {
 
     const commit = this.#newCommit(request, counter.value, actual);
     const write = { session, ...WRITE_BSON_OPTIONS };
-    await this.#events.insertMany(toEventDocs(commit), { ...write, ordered: true });
     await this.#commits.insertOne(commit, write);
     const result = toAppendResult(commit, headsAfter(request, actual));
     if (key !== undefined) await this.#idempotency.insertOne({ _id: key, result }, write);
@@ -613,17 +612,49 @@ export class MongoEventStore implements EventStore {
    * reads that take milliseconds.
    */
 
+  /**
+   * Events live once, in their commit document. A stream's events are read from the
+   * commits that hold one of them at `fromVersion` or later (found by the
+   * `events.stream`/`events.version` index), keeping only that stream's events.
+   */
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     const { signal } = options;
     signal?.throwIfAborted();
+    const fromVersion = options.fromVersion ?? 1;
     const docs = await this.#read('readStream', () =>
-      this.#events
-        .find({ stream, version: { $gte: options.fromVersion ?? 1 } }, { readConcern: MAJORITY })
-        .sort({ version: 1 })
+      this.#commits
+        .aggregate<CommitDoc>(
+          [
+            { $match: { events: { $elemMatch: { stream, version: { $gte: fromVersion } } } } },
+            {
+              $project: {
+                position: 1,
+                occurredAt: 1,
+                actor: 1,
+                operation: 1,
+                metadata: 1,
+                idempotencyKey: 1,
+                events: {
+                  $filter: {
+                    input: '$events',
+                    cond: {
+                      $and: [
+                        { $eq: ['$$this.stream', { $literal: stream }] },
+                        { $gte: ['$$this.version', fromVersion] },
+                      ],
+                    },
+                  },
+                },
+              },
+            },
+            { $sort: { position: 1 } },
+          ],
+          { readConcern: MAJORITY },
+        )
         .toArray(),
     );
     signal?.throwIfAborted();
-    return docs.map((d) => this.#upcasters.upcast(fromEventDoc(d)));
+    return docs.flatMap((d) => fromCommitDoc(d).events.map((e) => this.#upcasters.upcast(e)));
   }
 
   async streamVersion(stream: string, options: { signal?: AbortSignal } = {}): Promise<number> {

@@ -2,11 +2,10 @@
  * The documents the mongo adapter stores, and their mapping to the port's types.
  * Nothing here talks to the server.
  */
-import type { AppendResult, Commit, CommitMetadata, RecordedEvent, StreamHead } from '../types.js';
+import type { AppendResult, Commit, CommitMetadata, StreamHead } from '../types.js';
 
 /** Collection names, one database per event store. */
 export const CollectionName = {
-  Events: 'events',
   Streams: 'streams',
   Commits: 'commits',
   Counters: 'counters',
@@ -30,25 +29,15 @@ export const POSITION_COUNTER_ID = 'position';
 
 /** Unique index names; translateAppendError recognises conflicts by them. */
 export const IndexName = {
+  /**
+   * The unique index of the former `events` collection (events were stored twice, there
+   * and in their commit); kept so a duplicate on it in a database written by an older
+   * version is still read as a version conflict.
+   */
   EventsStreamVersion: 'stream_1_version_1_unique',
-  EventsPosition: 'position_1',
   CommitsPosition: 'position_1_unique',
+  CommitsEventsStreamVersion: 'events.stream_1_events.version_1',
 } as const;
-
-/** One event in `events`; `_id` is the eventId. */
-export interface EventDoc {
-  _id: string;
-  stream: string;
-  version: number;
-  type: string;
-  data: Record<string, unknown>;
-  schemaVersion: number;
-  commitId: string;
-  position: number;
-  actor: string | null;
-  idempotencyKey: string | null;
-  occurredAt: Date;
-}
 
 /** The head of one stream in `streams`; `_id` is the stream name. */
 export interface StreamHeadDoc {
@@ -56,7 +45,7 @@ export interface StreamHeadDoc {
   version: number;
 }
 
-/** An event as embedded in its commit: what `EventDoc` holds beyond the commit's own fields. */
+/** An event, stored once, inside its commit: what it holds beyond the commit's own fields. */
 export interface CommitEventDoc {
   eventId: string;
   stream: string;
@@ -91,40 +80,6 @@ export interface CounterDoc {
 export interface IdempotencyDoc {
   _id: string;
   result: AppendResult;
-}
-
-/** The event documents of a commit, for `events`. */
-export function toEventDocs(commit: CommitDoc): EventDoc[] {
-  return commit.events.map((e) => ({
-    _id: e.eventId,
-    stream: e.stream,
-    version: e.version,
-    type: e.type,
-    data: e.data,
-    schemaVersion: e.schemaVersion,
-    commitId: commit._id,
-    position: commit.position,
-    actor: commit.actor,
-    idempotencyKey: commit.idempotencyKey,
-    occurredAt: commit.occurredAt,
-  }));
-}
-
-/** A stored event as the port records it (not yet upcast). */
-export function fromEventDoc(doc: EventDoc): RecordedEvent {
-  return {
-    type: doc.type,
-    data: doc.data,
-    schemaVersion: doc.schemaVersion,
-    stream: doc.stream,
-    version: doc.version,
-    eventId: doc._id,
-    commitId: doc.commitId,
-    position: doc.position,
-    actor: doc.actor,
-    idempotencyKey: doc.idempotencyKey,
-    occurredAt: doc.occurredAt,
-  };
 }
 
 /** A stored commit as the port records it (events not yet upcast). */

@@ -48,7 +48,7 @@ export interface TranslateErrorContext {
  * - `MongoServerSelectionError`: `unavailable`. The driver already waited
  *   `serverSelectionTimeoutMS` (30 s by default) for a primary; retrying would multiply that.
  * - Duplicate key (11000) on `idempotency`: `duplicate-idempotency-key`; on `streams` or
- *   on the `events` `{stream, version}` index: `version-conflict`; anywhere else (`commits`,
+ *   on the former `events` `{stream, version}` index: `version-conflict`; anywhere else (`commits`,
  *   `counters`, an event id, or a message we cannot place): `retry`, since nothing was
  *   written and a fresh attempt re-reads every head and key in a new snapshot.
  * - `UnknownTransactionCommitResult` label (the commit may or may not have applied; the driver
