@@ -12,7 +12,7 @@ import {
   type MongoEventStoreOptions,
 } from '../../src/eventstore/mongo/MongoEventStore.js';
 import { ANY, type AppendRequest } from '../../src/eventstore/types.js';
-import { serverError, type WireCommand } from './fakePrimary.js';
+import { duplicateKeyReply, serverError, type WireCommand } from './fakePrimary.js';
 import { isCommand, openWire, sequence, type Wire } from './harness.js';
 
 const oneStream: AppendRequest = {
@@ -235,20 +235,7 @@ describe('MongoEventStore.append on the wire', () => {
       wire.fake.script((command) => {
         if (isCommand('insert', 'idempotency')(command)) {
           insertedKey = true;
-          return {
-            ok: 1,
-            n: 0,
-            writeErrors: [
-              {
-                index: 0,
-                code: 11000,
-                errmsg:
-                  'E11000 duplicate key error collection: wire.idempotency index: _id_ dup key: { _id: "key-1" }',
-                keyPattern: { _id: 1 },
-                keyValue: { _id: 'key-1' },
-              },
-            ],
-          };
+          return duplicateKeyReply('wire.idempotency', 'key-1');
         }
         if (insertedKey && isCommand('find', 'idempotency')(command)) {
           return {
@@ -278,18 +265,7 @@ describe('MongoEventStore.append on the wire', () => {
       wire.fake.script((command) => {
         if (isCommand('insert', 'streams')(command)) {
           collided = true;
-          return {
-            ok: 1,
-            n: 0,
-            writeErrors: [
-              {
-                index: 0,
-                code: 11000,
-                errmsg:
-                  'E11000 duplicate key error collection: wire.streams index: _id_ dup key: { _id: "card-1" }',
-              },
-            ],
-          };
+          return duplicateKeyReply('wire.streams', 'card-1');
         }
         if (collided && isCommand('find', 'streams')(command)) return cardAtVersion3(command);
         return undefined;

@@ -271,6 +271,26 @@ export function serverError(code: number, codeName: string, labels: string[] = [
   };
 }
 
+/**
+ * A write command's reply whose only document hit a unique index: E11000, reported as a
+ * write error with the server's message (which names namespace and index).
+ */
+export function duplicateKeyReply(ns: string, id: string, index = '_id_'): Document {
+  return {
+    ok: 1,
+    n: 0,
+    writeErrors: [
+      {
+        index: 0,
+        code: 11000,
+        errmsg: `E11000 duplicate key error collection: ${ns} index: ${index} dup key: { _id: "${id}" }`,
+        keyPattern: { _id: 1 },
+        keyValue: { _id: id },
+      },
+    ],
+  };
+}
+
 function decodeMessage(message: Buffer): Document {
   let offset = 20;
   let body: Document | undefined;
