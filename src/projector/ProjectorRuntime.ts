@@ -17,13 +17,6 @@ import {
 /** Name of the lease that elects the one active projector. */
 export const PROJECTOR_LEASE = 'projector';
 
-/**
- * A quiet feed yields a heartbeat per empty batch (about once a second) with a fresher
- * resume token; saving each would write forever on an idle system. They are saved at most
- * this often: a resume from a slightly older token costs the server a little more, nothing else.
- */
-const HEARTBEAT_SAVE_INTERVAL_MS = 60_000;
-
 /** Default projector lease: twice a default election timeout, so a failover does not move it. */
 export const DEFAULT_LEASE_TTL_MS = 20_000;
 
@@ -403,7 +396,6 @@ export class ProjectorRuntime {
     const feed = store.subscribe({ from });
     const stop = () => void feed.close();
     this.#endRound = stop;
-    let lastSaved = performance.now();
     signal.addEventListener('abort', stop);
     if (signal.aborted) stop();
     let lastSaved = performance.now();

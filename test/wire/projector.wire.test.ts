@@ -214,8 +214,8 @@ describe('the mongo projector on the wire', () => {
       new: true,
     });
     expect(JSON.stringify(renewal.body.update)).toContain('$$NOW');
-    await until(() => runtime.status()[1]!.state === 'running');
-    expect(runtime.status().map((s) => [s.name, s.state])).toEqual([
+    await until(() => runtime.leaseStatus().state === 'running');
+    expect([runtime.status(), runtime.leaseStatus()].map((s) => [s.name, s.state])).toEqual([
       ['projector', 'running'],
       ['projector-lease', 'running'],
     ]);
