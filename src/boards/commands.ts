@@ -77,6 +77,7 @@ import {
   BoardOperation,
   headOfKind,
   headsOfKind,
+  requestFingerprint,
   runCommand,
   scopeIdempotencyKey,
   type AttemptPlan,
@@ -269,7 +270,12 @@ const expectedErrors = {
     ErrorCode.Validation,
     ErrorCode.Unauthenticated,
   ],
-  archiveDoneCards: [ErrorCode.NotFound, ErrorCode.Forbidden, ErrorCode.Unauthenticated],
+  archiveDoneCards: [
+    ErrorCode.NotFound,
+    ErrorCode.Forbidden,
+    ErrorCode.Validation,
+    ErrorCode.Unauthenticated,
+  ],
 } as const satisfies Record<string, readonly ErrorCode[]>;
 
 /**
@@ -350,7 +356,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
     actor: string,
     idempotencyKey: string | undefined,
     options: CommandOptions,
-    rest: Pick<CommandSpec<S>, 'plan' | 'succeed' | 'conflictWhenExhausted'>,
+    rest: Pick<CommandSpec<S>, 'input' | 'plan' | 'succeed' | 'conflictWhenExhausted'>,
   ): Promise<S> {
     return runCommand(runtime, {
       operation,
@@ -369,13 +375,20 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
         const normalized = normalizeUsername(username);
         // Anonymous callers share one scope, so the username joins it.
         const key = scopeIdempotencyKey(operation, actorId, idempotencyKey, normalized);
-        const token = key === undefined ? generateToken() : deriveToken(tokenSecret, key);
+        // A replay may hand back a token only to the very request that minted it: the
+        // token is derived from the key AND the whole input, and the store replays the key
+        // only for that same input (another one gets a ValidationError).
+        const token =
+          key === undefined
+            ? generateToken()
+            : deriveToken(tokenSecret, `${key}:${requestFingerprint(operation, actorId, input)}`);
         const { signal } = options;
         return runCommand<RegisterUserSuccess>(runtime, {
           operation,
           actorId,
           idempotencyKey: key,
           signal,
+          input,
           conflictWhenExhausted: false,
           plan: async (session, context) => {
             const claim = await session.load('username', normalized);
@@ -420,6 +433,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
           idempotencyKey,
           options,
           {
+            input,
             conflictWhenExhausted: false,
             plan: async (session, context) => {
               const user = await session.load('user', actor);
@@ -450,6 +464,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
           idempotencyKey,
           options,
           {
+            input,
             conflictWhenExhausted: true,
             plan: async (session, context) => {
               const board = await session.load('board', boardId);
@@ -478,6 +493,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
           input,
         );
         return runAs<AddMemberSuccess>(BoardOperation.AddMember, actor, idempotencyKey, options, {
+          input,
           conflictWhenExhausted: true,
           plan: async (session, context) => {
             const [board, claim] = await Promise.all([
@@ -509,6 +525,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
           input,
         );
         return runAs<AddColumnSuccess>(BoardOperation.AddColumn, actor, idempotencyKey, options, {
+          input,
           conflictWhenExhausted: true,
           plan: async (session, context) => {
             const board = await session.load('board', boardId);
@@ -537,6 +554,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
           input,
         );
         return runAs<MoveColumnSuccess>(BoardOperation.MoveColumn, actor, idempotencyKey, options, {
+          input,
           conflictWhenExhausted: true,
           plan: async (session, context) => {
             const column = await session.load('column', columnId);
@@ -574,6 +592,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
           idempotencyKey,
           options,
           {
+            input,
             conflictWhenExhausted: true,
             plan: async (session, context) => {
               const { column, board } = await loadColumnAndBoard(session, columnId);
@@ -599,6 +618,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
         const actor = requireActor(actorId);
         const { columnId, idempotencyKey, ...data } = parseInput(addCardInput, input);
         return runAs<AddCardSuccess>(BoardOperation.AddCard, actor, idempotencyKey, options, {
+          input,
           conflictWhenExhausted: false,
           plan: async (session, context) => {
             const { column, board } = await loadColumnAndBoard(session, columnId);
@@ -624,6 +644,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
           input,
         );
         return runAs<EditCardSuccess>(BoardOperation.EditCard, actor, idempotencyKey, options, {
+          input,
           conflictWhenExhausted: true,
           plan: async (session, context) => {
             const { card, board } = await loadCardAndBoard(session, cardId);
@@ -655,6 +676,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
           input,
         );
         return runAs<MoveCardSuccess>(BoardOperation.MoveCard, actor, idempotencyKey, options, {
+          input,
           conflictWhenExhausted: true,
           plan: async (session, context) => {
             const { card, board } = await loadCardAndBoard(session, cardId);
@@ -698,6 +720,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
           idempotencyKey,
           options,
           {
+            input,
             conflictWhenExhausted: true,
             plan: async (session, context) => {
               const { card, board } = await loadCardAndBoard(session, cardId);
@@ -731,6 +754,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
           idempotencyKey,
           options,
           {
+            input,
             conflictWhenExhausted: false,
             plan: async (session, context) => {
               const { column, board } = await loadColumnAndBoard(session, columnId);

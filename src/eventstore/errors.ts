@@ -5,6 +5,7 @@ export const EventStoreErrorCode = {
   VersionConflict: 'VERSION_CONFLICT',
   Validation: 'EVENT_STORE_VALIDATION',
   Unavailable: 'EVENT_STORE_UNAVAILABLE',
+  IdempotencyKeyReused: 'IDEMPOTENCY_KEY_REUSED',
 } as const;
 export type EventStoreErrorCode = (typeof EventStoreErrorCode)[keyof typeof EventStoreErrorCode];
 
@@ -53,5 +54,18 @@ export class EventStoreUnavailable extends EventStoreError {
   override readonly name = 'EventStoreUnavailable';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
+  }
+}
+
+/**
+ * An append carried an idempotency key that an earlier, unexpired commit recorded for a
+ * different request (another fingerprint). Nothing was written, and nothing of the
+ * earlier commit's result is revealed.
+ */
+export class IdempotencyKeyReused extends EventStoreError {
+  readonly code = EventStoreErrorCode.IdempotencyKeyReused;
+  override readonly name = 'IdempotencyKeyReused';
+  constructor(readonly idempotencyKey: string) {
+    super('idempotency key already used for a different request');
   }
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { VersionConflict } from '../../eventstore/errors.js';
+import { IdempotencyKeyReused, VersionConflict } from '../../eventstore/errors.js';
+import { digestOf } from '../../eventstore/idempotency.js';
 import {
   NO_STREAM,
   type AppendRequest,
@@ -11,7 +12,7 @@ import {
 import { aggregates } from '../aggregates.js';
 import type { DecideContext, Decision, StreamChange } from '../decision.js';
 import { toNewEvent, type DomainEvent, type SchemaVersions } from '../domainEvent.js';
-import { RetriesExhaustedError, VersionConflictError } from '../errors.js';
+import { RetriesExhaustedError, ValidationError, VersionConflictError } from '../errors.js';
 import { parseStreamName, toStreamName, type StreamKind } from '../streams.js';
 import { describeChanges } from './expectedVersion.js';
 import { IdempotentReplay, LoadSession } from './loadSession.js';
@@ -76,6 +77,11 @@ export interface CommandSpec<S> {
   actorId: string | null;
   /** The key already scoped by {@link scopeIdempotencyKey}, if the caller gave one. */
   idempotencyKey: string | undefined;
+  /**
+   * The mutation's input as the caller sent it. The idempotency key is bound to it (and
+   * to the actor): the same key with another input is a `ValidationError`, not a replay.
+   */
+  input: unknown;
   signal: AbortSignal | undefined;
   /**
    * Loads what the command needs through `session`, checks the client's expected
@@ -109,6 +115,28 @@ export function scopeIdempotencyKey(
   return `${operation}:${digest}`;
 }
 
+/**
+ * What an idempotency key of a command stands for: a digest of the operation, the actor
+ * and the whole input. A replay must match it exactly.
+ */
+export function requestFingerprint(
+  operation: BoardOperation,
+  actorId: string | null,
+  input: unknown,
+): string {
+  return digestOf({ operation, actorId, input });
+}
+
+/** The answer to a reused or expired idempotency key, as the mutation's `ValidationError`. */
+function idempotencyKeyError(reason: 'reused' | 'expired'): ValidationError {
+  return new ValidationError(
+    'input.idempotencyKey',
+    reason === 'reused'
+      ? 'This idempotency key was already used for a different request; send a new key with a new request.'
+      : 'This idempotency key has expired; send the request again with a new key.',
+  );
+}
+
 /** The stream a change goes to. */
 export function streamOfChange(change: StreamChange): string {
   return toStreamName(change.aggregate, change.id);
@@ -137,6 +165,7 @@ export function headOfKind(
 
 function toAppendRequest(
   spec: CommandSpec<unknown>,
+  fingerprint: string | undefined,
   session: LoadSession,
   decision: Decision,
   merged: boolean,
@@ -155,7 +184,10 @@ function toAppendRequest(
   });
   return {
     streams,
-    ...(spec.idempotencyKey !== undefined && { idempotencyKey: spec.idempotencyKey }),
+    ...(spec.idempotencyKey !== undefined && {
+      idempotencyKey: spec.idempotencyKey,
+      requestFingerprint: fingerprint,
+    }),
     metadata: { actor: spec.actorId, operation: spec.operation, ...(merged && { merged: true }) },
   };
 }
@@ -229,7 +261,11 @@ async function exhausted(
  */
 export async function runCommand<S>(runtime: CommandRuntime, spec: CommandSpec<S>): Promise<S> {
   const { store, retry } = runtime;
-  const { signal } = spec;
+  const { signal, idempotencyKey } = spec;
+  const fingerprint =
+    idempotencyKey === undefined
+      ? undefined
+      : requestFingerprint(spec.operation, spec.actorId, spec.input);
   for (let attempt = 1; ; attempt += 1) {
     signal?.throwIfAborted();
     const session = new LoadSession(store, signal, spec.idempotencyKey);
@@ -237,7 +273,7 @@ export async function runCommand<S>(runtime: CommandRuntime, spec: CommandSpec<S
     try {
       const plan = await spec.plan(session, context);
       if (plan.kind === 'done') return plan.value;
-      const request = toAppendRequest(spec, session, plan.decision, plan.merged);
+      const request = toAppendRequest(spec, fingerprint, session, plan.decision, plan.merged);
       const result = await store.append(request, { signal });
       const own = isOwnCommit(request, result.streams);
       return await spec.succeed({
@@ -248,8 +284,17 @@ export async function runCommand<S>(runtime: CommandRuntime, spec: CommandSpec<S
         replayed: !own,
       });
     } catch (error) {
-      if (error instanceof IdempotentReplay) {
-        return await spec.succeed(await replayedCommit(store, error.position, signal));
+      if (error instanceof IdempotencyKeyReused) throw idempotencyKeyError('reused');
+      if (error instanceof IdempotentReplay && idempotencyKey !== undefined) {
+        // The key's events are in a stream this command read: a replay only if the key
+        // still stands for this very request.
+        const first = await store
+          .idempotentResult(idempotencyKey, fingerprint!, { signal })
+          .catch((cause: unknown) => {
+            throw cause instanceof IdempotencyKeyReused ? idempotencyKeyError('reused') : cause;
+          });
+        if (!first) throw idempotencyKeyError('expired');
+        return await spec.succeed(await replayedCommit(store, first.position, signal));
       }
       if (!(error instanceof VersionConflict)) throw error;
       if (attempt >= retry.maxAttempts) throw await exhausted(spec, store, error, attempt);

@@ -12,7 +12,8 @@ import {
   type TransactionOptions,
 } from 'mongodb';
 import { Mutex } from '../../mutex.js';
-import { EventStoreUnavailable, VersionConflict } from '../errors.js';
+import { EventStoreUnavailable, IdempotencyKeyReused, VersionConflict } from '../errors.js';
+import { DEFAULT_IDEMPOTENCY_TTL_MS, fingerprintOf } from '../idempotency.js';
 import { UpcasterRegistry } from '../upcasters.js';
 import { satisfies, validateAppendRequest } from '../validation.js';
 import type {
@@ -74,6 +75,11 @@ export interface MongoEventStoreOptions {
   maxAttempts?: number;
   /** Tuning of the feeds `subscribe` returns. */
   feed?: CommitFeedOptions;
+  /**
+   * How long an idempotency key is remembered after its commit (a TTL index on
+   * `idempotency.expiresAt` removes it later). @default DEFAULT_IDEMPOTENCY_TTL_MS (24 h)
+   */
+  idempotencyTtlMs?: number;
 }
 
 /**
@@ -125,6 +131,7 @@ export class MongoEventStore implements EventStore {
   readonly #ownsClient: boolean;
   readonly #maxAttempts: number;
   readonly #feedOptions: CommitFeedOptions;
+  readonly #idempotencyTtlMs: number;
   readonly #feeds = new Set<MongoCommitFeed>();
   /**
    * This instance's append transactions, one at a time in arrival order. Every commit
@@ -155,6 +162,7 @@ export class MongoEventStore implements EventStore {
     this.#ownsClient = options.ownsClient ?? false;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 20);
     this.#feedOptions = options.feed ?? {};
+    this.#idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
   }
 
   /**
@@ -215,6 +223,13 @@ export class MongoEventStore implements EventStore {
       { position: 1 },
       { unique: true, name: IndexName.CommitsPosition },
     );
+    // Expired keys are removed by the server's TTL monitor (manual, "TTL Indexes": a
+    // background task about every 60 s deletes documents whose date is past; with
+    // expireAfterSeconds 0 the field itself is the expiry). Reads check expiresAt too.
+    await this.#idempotency.createIndex(
+      { expiresAt: 1 },
+      { expireAfterSeconds: 0, name: IndexName.IdempotencyExpiry },
+    );
     // Seeded outside any transaction so appends never race to upsert it.
     await this.#counters.updateOne(
       { _id: POSITION_COUNTER_ID },
@@ -249,7 +264,7 @@ export class MongoEventStore implements EventStore {
     const key = request.idempotencyKey;
     if (key !== undefined) {
       // A replay usually finds its result here, without a transaction.
-      const first = await this.#firstResult(key);
+      const first = await this.#firstResult(key, fingerprintOf(request));
       if (first) return first;
     }
     // The transaction re-checks the key and the signal, so waiting in the queue is safe.
@@ -286,7 +301,10 @@ export class MongoEventStore implements EventStore {
                 cause: error,
               });
             case AppendErrorAction.DuplicateIdempotencyKey: {
-              const first = key === undefined ? undefined : await this.#firstResult(key);
+              const first =
+                key === undefined
+                  ? undefined
+                  : await this.#firstResult(key, fingerprintOf(request));
               if (first) return first;
               break;
             }
@@ -357,7 +375,10 @@ export class MongoEventStore implements EventStore {
     if (key !== undefined) {
       // A racing append with the same key may have committed since the check in #append.
       const first = await this.#idempotency.findOne({ _id: key }, { session });
-      if (first) return first.result;
+      if (first && first.expiresAt > this.#now()) {
+        if (first.fingerprint !== fingerprintOf(request)) throw new IdempotencyKeyReused(key);
+        return first.result;
+      }
     }
 
     const names = request.streams.map((s) => s.stream);
@@ -394,7 +415,17 @@ export class MongoEventStore implements EventStore {
     await this.#events.insertMany(toEventDocs(commit), { ...write, ordered: true });
     await this.#commits.insertOne(commit, write);
     const result = toAppendResult(commit, headsAfter(request, actual));
-    if (key !== undefined) await this.#idempotency.insertOne({ _id: key, result }, write);
+    if (key !== undefined) {
+      const record: IdempotencyDoc = {
+        _id: key,
+        result,
+        fingerprint: fingerprintOf(request),
+        expiresAt: new Date(commit.occurredAt.getTime() + this.#idempotencyTtlMs),
+      };
+      // Replaces an expired record the TTL monitor has not removed yet; two live appends
+      // with one key still collide here (write conflict or duplicate key) and one retries.
+      await this.#idempotency.replaceOne({ _id: key }, record, { ...write, upsert: true });
+    }
     return result;
   }
 
@@ -426,9 +457,23 @@ export class MongoEventStore implements EventStore {
     };
   }
 
-  async #firstResult(key: string): Promise<AppendResult | undefined> {
+  async idempotentResult(
+    idempotencyKey: string,
+    requestFingerprint: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<AppendResult | undefined> {
+    options.signal?.throwIfAborted();
+    return this.#read('idempotentResult', () =>
+      this.#firstResult(idempotencyKey, requestFingerprint),
+    );
+  }
+
+  /** The unexpired result of `key`; `IdempotencyKeyReused` when it was another request's. */
+  async #firstResult(key: string, fingerprint: string): Promise<AppendResult | undefined> {
     const doc = await this.#idempotency.findOne({ _id: key });
-    return doc?.result;
+    if (!doc || doc.expiresAt <= this.#now()) return undefined;
+    if (doc.fingerprint !== fingerprint) throw new IdempotencyKeyReused(key);
+    return doc.result;
   }
 
   /**

@@ -33,6 +33,7 @@ export const IndexName = {
   EventsStreamVersion: 'stream_1_version_1_unique',
   EventsPosition: 'position_1',
   CommitsPosition: 'position_1_unique',
+  IdempotencyExpiry: 'expiresAt_1_ttl',
 } as const;
 
 /** One event in `events`; `_id` is the eventId. */
@@ -91,6 +92,13 @@ export interface CounterDoc {
 export interface IdempotencyDoc {
   _id: string;
   result: AppendResult;
+  /** The fingerprint of the request the key stands for (`AppendRequest.requestFingerprint`). */
+  fingerprint: string;
+  /**
+   * When the key is forgotten. A TTL index removes the document some time after (its
+   * monitor runs about once a minute), so readers also treat a past `expiresAt` as absent.
+   */
+  expiresAt: Date;
 }
 
 /** The event documents of a commit, for `events`. */
