@@ -24,12 +24,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, symlinkSync } from 'node:fs';
-import { request as httpRequest, Agent } from 'node:http';
 import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REPO_ROOT, startServerProcess, type ServerProcess } from '../../test/support/serverProcess.js';
+import {
+  REPO_ROOT,
+  startServerProcess,
+  type ServerProcess,
+} from '../../test/support/serverProcess.js';
+import { exchange, postGraphQL } from '../../test/support/rawHttp.js';
 import { percentile, printTable } from './report.js';
 
 const GRAPHIQL_LOADS = Number(process.env.BENCH_GRAPHIQL_LOADS ?? 300);
@@ -45,40 +49,8 @@ interface Measurement {
   outcome: string;
 }
 
-const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
-
-/** One raw HTTP exchange; resolves with status and body size (the body is not decoded). */
-function exchange(
-  url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {},
-): Promise<{ status: number; bytes: number; body: Buffer }> {
-  return new Promise((done, fail) => {
-    const req = httpRequest(url, { method: init.method ?? 'GET', headers: init.headers, agent });
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      let bytes = 0;
-      res.on('data', (c: Buffer) => {
-        bytes += c.length;
-        if (bytes <= 64 * 1024) chunks.push(c);
-      });
-      res.on('end', () => done({ status: res.statusCode ?? 0, bytes, body: Buffer.concat(chunks) }));
-      res.on('error', fail);
-    });
-    req.on('error', fail);
-    req.end(init.body);
-  });
-}
-
-function gql(url: string, query: string, variables: unknown = {}, token?: string) {
-  return exchange(`${url}/graphql`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: JSON.stringify({ query, variables }),
-  });
-}
+const gql = (url: string, query: string, variables: Record<string, unknown> = {}, token?: string) =>
+  postGraphQL(url, query, variables, token);
 
 /** Runs `attack` against a fresh server while probing it and sampling its RSS. */
 async function measure(
@@ -146,7 +118,9 @@ const graphiqlFlood = async (server: ServerProcess): Promise<string> => {
         const page = await exchange(`${server.url}/graphql`, { headers });
         bytes += page.bytes;
         const html = page.body.toString('utf8');
-        const assets = [...html.matchAll(/(?:src|href)="(\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]!);
+        const assets = [...html.matchAll(/(?:src|href)="(\/[^"]+\.(?:js|css))"/g)].map(
+          (m) => m[1]!,
+        );
         for (const asset of assets) {
           const got = await exchange(`${server.url}${asset}`, { headers });
           bytes += got.bytes;
@@ -282,7 +256,10 @@ const attacks: [string, (server: ServerProcess) => Promise<string>][] = [
 /** A checkout of `ref` in a temporary git worktree sharing this one's node_modules. */
 function checkout(ref: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'corkboard-before-'));
-  execFileSync('git', ['worktree', 'add', '--detach', dir, ref], { cwd: REPO_ROOT, stdio: 'ignore' });
+  execFileSync('git', ['worktree', 'add', '--detach', dir, ref], {
+    cwd: REPO_ROOT,
+    stdio: 'ignore',
+  });
   if (!existsSync(join(dir, 'node_modules'))) {
     symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
   }
@@ -311,14 +288,22 @@ async function main(): Promise<void> {
       execFileSync('git', ['worktree', 'remove', '--force', beforeDir], { cwd: REPO_ROOT });
     }
   }
-  const side = (label: string) => [`${label} peak RSS MiB`, `${label} query p99 ms`, `${label} outcome`];
+  const side = (label: string) => [
+    `${label} peak RSS MiB`,
+    `${label} query p99 ms`,
+    `${label} outcome`,
+  ];
   console.log(
     `\nHostile load, memory store, loopback; load average ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')} at the end (a shared, noisy 2-core machine)\n`,
   );
   printTable(
-    ['attack', ...(beforeDir ? side(`before (${beforeRef})`) : []), ...side(beforeDir ? 'after' : 'this')],
+    [
+      'attack',
+      ...(beforeDir ? side(`before (${beforeRef})`) : []),
+      ...side(beforeDir ? 'after' : 'this'),
+    ],
     rows,
     1,
   );
