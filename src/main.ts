@@ -1,4 +1,3 @@
-import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { assertPortAvailable, PortUnavailable, stopOnSignals } from './processLifecycle.js';
 
@@ -23,6 +22,9 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  // Imported only now, so a bad config or a busy port is reported before the whole
+  // server (and possibly an embedded mongod) is loaded.
+  const { createApp } = await import('./app.js');
   const app = await createApp(config);
   const { url } = await app.start();
   app.logger.info({ store: app.storage.description }, 'storage ready');
