@@ -84,6 +84,11 @@ function toClientError(error: unknown, ctx: GraphQLContext, boardId: string): Gr
   if (error instanceof AccessRevokedError) {
     return refusal(`Board ${boardId} not found`, ErrorCode.NotFound);
   }
+  if (ctx.signal.aborted) {
+    // The client went away (e.g. mid-replay) and its reads were cancelled: routine.
+    ctx.services.logger.debug({ boardId }, 'board subscription ended: the client disconnected');
+    return refusal('The client disconnected.', 'CLIENT_DISCONNECTED');
+  }
   ctx.services.logger.error({ err: error, boardId }, 'board subscription failed');
   return new GraphQLError('Unexpected error.');
 }

@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import type { CardChanges } from './card/events.js';
 import { ValidationError } from './errors.js';
+import { textField } from './textRules.js';
 
 /**
  * Mutation inputs as the public contract declares them, and the zod schemas that
- * check and normalize them. Lengths count UTF-16 code units after trimming
- * (descriptions are not trimmed). Ids are not checked here: an id that cannot
+ * check and normalize them. Free text follows `textRules.ts`: lengths count Unicode code
+ * points after trimming (descriptions are not trimmed); control characters, bidi
+ * formatting characters and lone surrogates are refused. Ids are not checked here: an id that cannot
  * exist is reported as `NotFoundError` by the command layer.
  */
 
@@ -36,8 +38,7 @@ export const inputLimits = {
 /** Characters a username may hold (after NFKC). */
 export const USERNAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
 
-const text = (max: number) =>
-  z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
+const text = (max: number) => textField(max);
 
 const optionalId = z
   .string()
@@ -70,9 +71,7 @@ const labels = z
   .transform((list) => [...new Set(list)])
   .pipe(z.array(z.string()).max(inputLimits.labelsMax, `at most ${inputLimits.labelsMax} labels`));
 
-const description = z
-  .string()
-  .max(inputLimits.descriptionMax, `must be at most ${inputLimits.descriptionMax} characters`);
+const description = textField(inputLimits.descriptionMax, { multiline: true });
 
 export interface RegisterUserInput {
   /** 3-32 of `[A-Za-z0-9_.-]` after NFKC; unique ignoring case. */
