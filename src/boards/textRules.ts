@@ -14,8 +14,11 @@ import { z } from 'zod';
  * one-line text; an emoji built of several code points counts as several.
  */
 
+// Matching control characters is the point of these two patterns.
+/* eslint-disable no-control-regex */
 const CONTROL_ONE_LINE = /[\u0000-\u001f\u007f-\u009f]/u;
 const CONTROL_MULTI_LINE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/u;
+/* eslint-enable no-control-regex */
 const BIDI_FORMATTING = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
