@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HttpLimits } from '../config.js';
 
@@ -30,14 +31,21 @@ export function serverOptions(
 export class RequestDrain {
   readonly #server: Server;
   readonly #inFlight = new Set<ServerResponse>();
+  /** Connections accepted whose first request has not arrived yet, with when. */
+  readonly #fresh = new Map<Socket, number>();
   #draining = false;
 
   constructor(server: Server) {
     this.#server = server;
+    server.on('connection', (socket: Socket) => {
+      this.#fresh.set(socket, Date.now());
+      socket.once('close', () => this.#fresh.delete(socket));
+    });
   }
 
   /** Call first thing for every request. */
-  track(_req: IncomingMessage, res: ServerResponse): void {
+  track(req: IncomingMessage, res: ServerResponse): void {
+    this.#fresh.delete(req.socket);
     this.#inFlight.add(res);
     res.once('close', () => this.#inFlight.delete(res));
     if (this.#draining) res.shouldKeepAlive = false;
@@ -59,12 +67,20 @@ export class RequestDrain {
    */
   async drain(timeoutMs: number): Promise<number> {
     this.#draining = true;
+    const deadline = Date.now() + timeoutMs;
     for (const res of this.#inFlight) res.shouldKeepAlive = false;
+    // Two turns of the event loop first, so connections the kernel has already queued
+    // (clients that sent before the signal) are accepted rather than reset by the close.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     // Stops listening; `close`'s callback is left to the final close of the server.
     this.#server.close();
-    const deadline = Date.now() + timeoutMs;
-    while (this.#inFlight.size > 0 && Date.now() < deadline) {
-      this.#server.closeIdleConnections();
+    // A connection accepted just now has its request on the way: wait for it too (up
+    // to a second), but not for one that has said nothing for longer (slowloris).
+    const waitingForRequest = () =>
+      [...this.#fresh.values()].some((acceptedAt) => Date.now() - acceptedAt < 1_000);
+    while ((this.#inFlight.size > 0 || waitingForRequest()) && Date.now() < deadline) {
+      if (!waitingForRequest()) this.#server.closeIdleConnections();
       await sleep(Math.min(20, Math.max(1, deadline - Date.now())));
     }
     return this.#inFlight.size;
