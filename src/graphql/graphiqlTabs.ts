@@ -5,23 +5,29 @@
  * editor pane of a 1280 px wide window.
  */
 
-/** One GraphiQL tab (GraphiQL's `TabDefinition`); its title is the operation's name. */
+/**
+ * One GraphiQL tab (GraphiQL's `TabDefinition`); its title is the operation's name.
+ * Arguments are written inline: a tab's `variables` do not reach the editor.
+ */
 export interface GraphiQLTab {
   query: string;
-  variables?: string;
 }
 
 const register = `# Step 1 of 6: get a token.
-# Run this (the play button above), copy "token"
-# from the result, then open "Headers" (bottom)
-# and paste:
+# Pick your own username, run this (the play
+# button), copy "token" from the result, then
+# open "Headers" (bottom left) and paste:
 #   { "Authorization": "Bearer <token>" }
 # Every other tab needs that header. A retry with
 # the same idempotencyKey and the same input
 # returns the same result; other input with the
 # key is a ValidationError.
-mutation RegisterUser($input: RegisterUserInput!) {
-  registerUser(input: $input) {
+mutation RegisterUser {
+  registerUser(input: {
+    username: "ada"
+    displayName: "Ada"
+    idempotencyKey: "register-ada-1"
+  }) {
     __typename
     ... on RegisterUserSuccess {
       token
@@ -64,7 +70,7 @@ query MyBoards {
 `;
 
 const createBoard = `# Step 3: create a board, then copy its "id"
-# and "version" into the variables of step 4.
+# into steps 4, 5 and 6.
 mutation CreateBoard {
   createBoard(input: { name: "Launch" }) {
     __typename
@@ -77,14 +83,13 @@ mutation CreateBoard {
 `;
 
 const rename = `# Step 4: every write names the version it saw.
-# Set boardId and expectedVersion (from step 3)
-# in Variables below and run: the board's
-# version goes up by one.
-mutation RenameBoard($boardId: ID!, $expectedVersion: Int!) {
+# Paste the board's id (step 3) and run: the
+# board was at version 1, and is now at 2.
+mutation RenameBoard {
   renameBoard(input: {
-    boardId: $boardId
+    boardId: "<board id from step 3>"
     name: "Launch v2"
-    expectedVersion: $expectedVersion
+    expectedVersion: 1
   }) {
     __typename
     ... on RenameBoardSuccess { board { id version name } }
@@ -93,17 +98,17 @@ mutation RenameBoard($boardId: ID!, $expectedVersion: Int!) {
 }
 `;
 
-const conflict = `# Step 5: a conflict. Run step 4 again with the
-# SAME expectedVersion: the board has moved on,
-# and this rename touches the field the last one
-# set, so the answer is a VersionConflictError
+const conflict = `# Step 5: a conflict. The same write again, still
+# based on version 1: the board has moved on,
+# and this rename touches the field step 4 set,
+# so the answer is a VersionConflictError
 # listing what changed since, and by whom.
 # (Edits of different fields merge instead.)
-mutation Conflict($boardId: ID!, $expectedVersion: Int!) {
+mutation Conflict {
   renameBoard(input: {
-    boardId: $boardId
+    boardId: "<board id from step 3>"
     name: "Someone else's name"
-    expectedVersion: $expectedVersion
+    expectedVersion: 1
   }) {
     __typename
     ... on VersionConflictError {
@@ -121,12 +126,12 @@ mutation Conflict($boardId: ID!, $expectedVersion: Int!) {
 `;
 
 const live = `# Step 6: watch a board live (a websocket).
-# Set boardId below and run; then write in
-# another tab (steps 4 and 5) and see one
-# message per change. Keep the last "cursor" and
-# pass it as "after" to resume without a gap.
-subscription BoardChanges($boardId: ID!, $after: Cursor) {
-  boardChanges(boardId: $boardId, after: $after) {
+# Paste the board's id and run; then write in
+# another tab (step 4, with its version) and see
+# one message per change. Pass the last "cursor"
+# as after: "<cursor>" to resume without a gap.
+subscription BoardChanges {
+  boardChanges(boardId: "<board id from step 3>") {
     cursor
     operation
     at
@@ -137,21 +142,12 @@ subscription BoardChanges($boardId: ID!, $after: Cursor) {
 }
 `;
 
-const boardVariables = JSON.stringify({ boardId: '<id from step 3>', expectedVersion: 1 }, null, 2);
-
 /** The tabs, in the order a newcomer takes them. */
 export const GRAPHIQL_TABS: readonly GraphiQLTab[] = [
-  {
-    query: register,
-    variables: JSON.stringify(
-      { input: { username: 'ada', displayName: 'Ada', idempotencyKey: 'register-ada-1' } },
-      null,
-      2,
-    ),
-  },
-  { query: myBoards },
-  { query: createBoard },
-  { query: rename, variables: boardVariables },
-  { query: conflict, variables: boardVariables },
-  { query: live, variables: JSON.stringify({ boardId: '<id from step 3>' }, null, 2) },
-];
+  register,
+  myBoards,
+  createBoard,
+  rename,
+  conflict,
+  live,
+].map((query) => ({ query }));

@@ -52,7 +52,9 @@ describe.skipIf(!haveChromium)('GraphiQL in a browser', () => {
         'BoardChanges',
       ]);
     const operation = page.locator('.monaco-editor[data-uri*="operation"]');
-    await expect.poll(() => operation.innerText(), { timeout: 15_000 }).toContain('Step 1 of 6');
+    // The editor shows spaces as no-break spaces.
+    const text = async () => (await operation.innerText()).replace(/\u00a0/g, ' ');
+    await expect.poll(text, { timeout: 15_000 }).toContain('Step 1 of 6');
     // Every comment line of the instructions ends inside the editor pane: nothing to scroll.
     const overflowing = await operation.evaluate((editor) => {
       const right = editor
