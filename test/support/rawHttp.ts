@@ -18,7 +18,13 @@ export interface RawAnswer {
  */
 export function exchange(
   url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {},
+  init: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: Buffer | string;
+    /** Called once the whole request has been handed to the socket. */
+    onSent?: () => void;
+  } = {},
 ): Promise<RawAnswer> {
   return new Promise((done, fail) => {
     const req = httpRequest(url, { method: init.method ?? 'GET', headers: init.headers, agent });
@@ -40,6 +46,7 @@ export function exchange(
       res.on('error', fail);
     });
     req.on('error', fail);
+    if (init.onSent) req.once('finish', init.onSent);
     req.end(init.body);
   });
 }
