@@ -76,9 +76,9 @@ export class RequestDrain {
     // Stops listening; `close`'s callback is left to the final close of the server.
     this.#server.close();
     // A connection accepted just now has its request on the way: wait for it too (up
-    // to a second), but not for one that has said nothing for longer (slowloris).
+    // to 3 s), but not for one that has said nothing for longer (slowloris).
     const waitingForRequest = () =>
-      [...this.#fresh.values()].some((acceptedAt) => Date.now() - acceptedAt < 1_000);
+      [...this.#fresh.values()].some((acceptedAt) => Date.now() - acceptedAt < 3_000);
     while ((this.#inFlight.size > 0 || waitingForRequest()) && Date.now() < deadline) {
       if (!waitingForRequest()) this.#server.closeIdleConnections();
       await sleep(Math.min(20, Math.max(1, deadline - Date.now())));

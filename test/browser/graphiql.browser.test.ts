@@ -61,7 +61,7 @@ describe.skipIf(!haveChromium)('GraphiQL in a browser', () => {
         .querySelector('.monaco-scrollable-element')!
         .getBoundingClientRect().right;
       return [...editor.querySelectorAll('.view-line')]
-        .filter((line) => line.textContent!.trimStart().startsWith('#'))
+        .filter((line) => line.textContent.trimStart().startsWith('#'))
         .filter((line) => line.firstElementChild!.getBoundingClientRect().right > right)
         .map((line) => line.textContent);
     });
