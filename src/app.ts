@@ -5,10 +5,14 @@ import { createBoardCommands } from './boards/commands.js';
 import { boardProjections } from './boards/projections.js';
 import type { Config } from './config.js';
 import type { Services } from './graphql/context.js';
+import { GRAPHIQL_TABS } from './graphql/graphiqlTabs.js';
 import { attachWebSocketServer } from './graphql/websocket.js';
 import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga.js';
 import { BoardChangeHub } from './live/BoardChangeHub.js';
 import { resolveLiveLimits, type LiveLimits } from './live/limits.js';
+import { createGraphiQLPage } from './http/graphiqlAssets.js';
+import { checkGraphQLBody, RequestRejected, sendRejection } from './http/requestBody.js';
+import { RequestDrain, serverOptions } from './http/serverLimits.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './ops/metrics.js';
 import { createOpsRoutes } from './ops/routes.js';
@@ -31,8 +35,10 @@ export interface App {
   /** Listens on `port` (0 = any free port) and resolves with the base URL. */
   start(port?: number): Promise<{ url: string }>;
   /**
-   * Closes websockets (code 1001) and HTTP sockets, the projector, the follower and
-   * the storage it opened itself.
+   * Drains, then closes: stops accepting connections, answers every request already
+   * received (at most `DRAIN_TIMEOUT_MS`), closes websockets with 1001 and ends SSE
+   * subscriptions with `complete`; then closes the projector, the follower and the
+   * storage it opened itself.
    */
   stop(): Promise<void>;
   readonly storage: Storage;
@@ -86,7 +92,20 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     projector,
     adminToken,
   };
-  const yoga = createGraphQLServer(services, { plugins: metrics.yogaPlugins });
+  const yoga = createGraphQLServer(services, {
+    plugins: metrics.yogaPlugins,
+    production: config.production,
+    introspection: config.introspection,
+    csrfPrevention: config.csrfPrevention,
+    corsOrigins: config.corsOrigins,
+  });
+  const graphiql = config.graphiql
+    ? createGraphiQLPage({
+        title: 'Corkboard',
+        pagePath: GRAPHQL_PATH,
+        graphiql: { title: 'Corkboard', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS' },
+      })
+    : undefined;
   const loops = () => [projector.status(), follower.status()];
   const ops = createOpsRoutes({
     metrics,
@@ -104,20 +123,32 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (await ops(req, res, url.pathname)) return;
+    if (graphiql && (await graphiql.serve(req, res, url.pathname))) return;
     if (url.pathname === GRAPHQL_PATH) {
+      if (req.method === 'POST') {
+        try {
+          await checkGraphQLBody(req, config.http);
+        } catch (error) {
+          if (!(error instanceof RequestRejected)) throw error;
+          sendRejection(req, res, error);
+          return;
+        }
+      }
       await yoga.handle(req, res);
       return;
     }
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: 'not found', graphql: GRAPHQL_PATH }));
   };
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(serverOptions(config.http), (req, res) => {
+    drain.track(req, res);
     handle(req, res).catch((error: unknown) => {
       logger.error({ err: error }, 'request failed');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: 'internal error' }));
     });
   });
+  const drain = new RequestDrain(server);
   const websockets = attachWebSocketServer(server, yoga, { logger, limits: liveLimits });
   metrics.observe({
     projector,
@@ -151,8 +182,13 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       return { url: `http://${host}:${bound}` };
     },
     async stop() {
+      // Stop accepting at once; requests already received are answered (bounded by
+      // DRAIN_TIMEOUT_MS) while websockets close with 1001 and SSE streams complete.
+      const drained = drain.drain(config.http.drainTimeoutMs);
       await websockets.close();
       live.stop();
+      const unanswered = await drained;
+      if (unanswered > 0) logger.warn({ unanswered }, 'drain timeout: closing unanswered requests');
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await projector.stop();

@@ -8,6 +8,8 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+const booleanFlag = z.enum(['true', 'false']).transform((v) => v === 'true');
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(4000),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -44,6 +46,29 @@ const envSchema = z.object({
     .optional(),
   /** /readyz answers 503 when the projector trails the store by more than this. */
   READY_MAX_LAG_SECONDS: positiveInt(30),
+  // Limits and production posture: README "Limits and security".
+  /** Only `production` changes anything. */
+  NODE_ENV: z.string().optional(),
+  IDEMPOTENCY_TTL_MS: positiveInt(24 * 60 * 60 * 1000),
+  MAX_BODY_BYTES: positiveInt(1024 * 1024),
+  MAX_JSON_DEPTH: positiveInt(64),
+  REQUEST_TIMEOUT_MS: positiveInt(30_000),
+  HEADERS_TIMEOUT_MS: positiveInt(10_000),
+  KEEP_ALIVE_TIMEOUT_MS: positiveInt(5_000),
+  DRAIN_TIMEOUT_MS: positiveInt(10_000),
+  GRAPHIQL: booleanFlag.optional(),
+  INTROSPECTION: booleanFlag.optional(),
+  CSRF_PREVENTION: booleanFlag.optional(),
+  CORS_ORIGINS: z
+    .string()
+    .transform((list) =>
+      list
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url('each entry must be an origin like https://app.example.com')))
+    .optional(),
 });
 
 /** The process configuration, parsed once from the environment. */
@@ -63,6 +88,35 @@ export interface Config {
   /** Unset: the app makes a random admin token per process and prints it at start. */
   adminToken: string | undefined;
   readyMaxLagSeconds: number;
+  /** NODE_ENV=production: the defaults below take their safe side, errors say less. */
+  production: boolean;
+  /** How long an idempotency key replays its first result. @default 24 h */
+  idempotencyTtlMs: number;
+  http: HttpLimits;
+  /** Serve GraphiQL on GET /graphql. @default true, false in production */
+  graphiql: boolean;
+  /** Answer introspection queries. @default GRAPHIQL's value */
+  introspection: boolean;
+  /** Require a header on requests a browser sends without preflight. @default production */
+  csrfPrevention: boolean;
+  /** Origins allowed to call from a browser (CORS); empty: the same origin only. */
+  corsOrigins: string[];
+}
+
+/** Bounds of the HTTP server (README "Limits and security"). */
+export interface HttpLimits {
+  /** Largest request body. @default 1 MiB */
+  maxBodyBytes: number;
+  /** Deepest nesting of arrays and objects in a JSON body. @default 64 */
+  maxJsonDepth: number;
+  /** Time to receive a whole request (node `server.requestTimeout`). @default 30 s */
+  requestTimeoutMs: number;
+  /** Time to receive a request's headers (node `server.headersTimeout`). @default 10 s */
+  headersTimeoutMs: number;
+  /** Idle time before a kept-alive socket is closed. @default 5 s */
+  keepAliveTimeoutMs: number;
+  /** On SIGTERM/SIGINT, how long requests already received may take to finish. @default 10 s */
+  drainTimeoutMs: number;
 }
 
 /** A configuration value is unusable; `message` is one line naming the variable. */
@@ -88,6 +142,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.STORE === StoreKind.Mongo && !e.MONGODB_URI) {
     throw new ConfigError('invalid STORE="mongo": MONGODB_URI must be set too');
   }
+  const production = e.NODE_ENV === 'production';
+  const graphiql = e.GRAPHIQL ?? !production;
   return {
     port: e.PORT,
     host: e.HOST,
@@ -102,5 +158,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenSecret: e.TOKEN_SECRET,
     adminToken: e.ADMIN_TOKEN,
     readyMaxLagSeconds: e.READY_MAX_LAG_SECONDS,
+    production,
+    idempotencyTtlMs: e.IDEMPOTENCY_TTL_MS,
+    http: {
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      maxJsonDepth: e.MAX_JSON_DEPTH,
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+      drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
+    },
+    graphiql,
+    introspection: e.INTROSPECTION ?? graphiql,
+    csrfPrevention: e.CSRF_PREVENTION ?? production,
+    corsOrigins: (e.CORS_ORIGINS ?? []).map((origin) => new URL(origin).origin),
   };
 }

@@ -36,10 +36,26 @@ export async function startEmbeddedMongo(timeoutMs: number): Promise<EmbeddedMon
     });
     return { uri: replSet.getUri(), stop: async () => void (await replSet.stop()) };
   } catch (error) {
-    const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new Error(`embedded MongoDB unavailable: ${detail}`, { cause: error });
+    throw new Error(`embedded MongoDB unavailable: ${describeFailure(error)}`, { cause: error });
   } finally {
     clearTimeout(timer);
     console.warn = warn;
   }
+}
+
+/**
+ * One line saying why: the library's multi-line message joined, without the empty
+ * "Details:" it ends with when the download failed without a message, and with the
+ * cause's own message when it adds one.
+ */
+function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const text = error.message
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/,?\s*Details:\s*("")?$/, '');
+  const code = (error as { code?: unknown }).code;
+  const withCode = typeof code === 'string' && !text.includes(code) ? `${text} (${code})` : text;
+  const cause = error.cause === undefined ? '' : describeFailure(error.cause);
+  return cause && !withCode.includes(cause) ? `${withCode}: ${cause}` : withCode || error.name;
 }

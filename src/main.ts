@@ -1,6 +1,6 @@
-import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { adminBanner } from './ops/banner.js';
+import { assertPortAvailable, PortUnavailable, stopOnSignals } from './processLifecycle.js';
 
 /** Process entry: config -> app -> listen; stops cleanly on SIGINT/SIGTERM. */
 async function main(): Promise<void> {
@@ -14,27 +14,26 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  try {
+    await assertPortAvailable(config.host, config.port);
+  } catch (error) {
+    if (error instanceof PortUnavailable) {
+      console.error(`corkboard: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  // Imported only now, so a bad config or a busy port is reported before the whole
+  // server (and possibly an embedded mongod) is loaded.
+  const { createApp } = await import('./app.js');
   const app = await createApp(config);
   const { url } = await app.start();
   app.logger.info({ store: app.storage.description }, 'storage ready');
+  const graphiql = config.graphiql ? `\n  GraphiQL: ${url}/graphql` : '';
   console.log(
-    `\n  Corkboard is running on ${app.storage.description}\n  GraphiQL: ${url}/graphql\n  Health:   ${url}/health\n${adminBanner(url, app.admin)}`,
+    `\n  Corkboard is running on ${app.storage.description}${graphiql}\n  GraphQL:  ${url}/graphql\n  Health:   ${url}/health\n${adminBanner(url, app.admin)}`,
   );
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    app.logger.info({ signal }, 'shutting down');
-    app.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        app.logger.error({ err: error }, 'unclean shutdown');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  stopOnSignals(() => app.stop(), app.logger);
 }
 
 main().catch((error: unknown) => {

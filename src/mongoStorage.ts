@@ -33,7 +33,7 @@ export function redactUri(uri: string): string {
 export async function openMongoStorage(options: {
   uri: string;
   dbName: string;
-  config: Pick<Config, 'changeLogRetention'>;
+  config: Pick<Config, 'changeLogRetention'> & Partial<Pick<Config, 'idempotencyTtlMs'>>;
   upcasters?: UpcasterRegistry | undefined;
 }): Promise<Storage> {
   const client = new MongoClient(options.uri);
@@ -43,6 +43,9 @@ export async function openMongoStorage(options: {
       client,
       dbName: options.dbName,
       ...(options.upcasters ? { upcasters: options.upcasters } : {}),
+      ...(options.config.idempotencyTtlMs
+        ? { idempotencyTtlMs: options.config.idempotencyTtlMs }
+        : {}),
     });
     const projector = await createMongoProjectorStorage({
       client,

@@ -21,8 +21,12 @@ export interface Storage {
 export function openMemoryStorage(options: {
   upcasters?: UpcasterRegistry;
   changeLogRetention?: number;
+  idempotencyTtlMs?: number;
 }): Storage {
-  const store = new MemoryEventStore(options.upcasters ? { upcasters: options.upcasters } : {});
+  const store = new MemoryEventStore({
+    ...(options.upcasters ? { upcasters: options.upcasters } : {}),
+    ...(options.idempotencyTtlMs ? { idempotencyTtlMs: options.idempotencyTtlMs } : {}),
+  });
   const projector = createMemoryProjectorStorage({
     ...(options.changeLogRetention ? { changeLogRetention: options.changeLogRetention } : {}),
   });
@@ -50,6 +54,7 @@ export async function openStorage(
 ): Promise<Storage> {
   const memoryOptions = {
     changeLogRetention: config.changeLogRetention,
+    idempotencyTtlMs: config.idempotencyTtlMs,
     ...(upcasters ? { upcasters } : {}),
   };
   if (config.store === 'memory') return openMemoryStorage(memoryOptions);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError, type ResourceType } from './errors.js';
+import { textField } from './textRules.js';
 
 /**
  * The pieces mutation inputs are made of: zod schemas that check and normalize
@@ -36,9 +37,11 @@ export const inputLimits = {
 /** Characters a username may hold (after NFKC). */
 export const USERNAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
 
-/** A trimmed, non-empty string of at most `max` characters. */
-export const text = (max: number) =>
-  z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
+/**
+ * A trimmed, non-empty string of at most `max` Unicode code points, without control
+ * characters, bidi formatting characters or lone surrogates (`textRules.ts`).
+ */
+export const text = (max: number) => textField(max);
 
 /**
  * The id of a resource of `type`: a raw id here, a global ID of that type in the
@@ -85,9 +88,8 @@ export const labels = z
   .transform((list) => [...new Set(list)])
   .pipe(z.array(z.string()).max(inputLimits.labelsMax, `at most ${inputLimits.labelsMax} labels`));
 
-export const description = z
-  .string()
-  .max(inputLimits.descriptionMax, `must be at most ${inputLimits.descriptionMax} characters`);
+/** Free text that may span lines (tab and line breaks allowed); not trimmed. */
+export const description = textField(inputLimits.descriptionMax, { multiline: true });
 
 /**
  * `input` checked and normalized by `schema`, or a `ValidationError` for the first

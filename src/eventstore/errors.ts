@@ -5,6 +5,7 @@ export const EventStoreErrorCode = {
   VersionConflict: 'EVENT_STORE_VERSION_CONFLICT',
   Validation: 'EVENT_STORE_VALIDATION',
   Unavailable: 'EVENT_STORE_UNAVAILABLE',
+  IdempotencyKeyReused: 'IDEMPOTENCY_KEY_REUSED',
 } as const;
 export type EventStoreErrorCode = (typeof EventStoreErrorCode)[keyof typeof EventStoreErrorCode];
 
@@ -72,4 +73,17 @@ export class EventStoreBusy extends EventStoreUnavailable {
  */
 export class CommitOutcomeUnknown extends EventStoreUnavailable {
   override readonly name = 'CommitOutcomeUnknown';
+}
+
+/**
+ * An append carried an idempotency key that an earlier, unexpired commit recorded for a
+ * different request (another fingerprint). Nothing was written, and nothing of the
+ * earlier commit's result is revealed.
+ */
+export class IdempotencyKeyReused extends EventStoreError {
+  readonly code = EventStoreErrorCode.IdempotencyKeyReused;
+  override readonly name = 'IdempotencyKeyReused';
+  constructor(readonly idempotencyKey: string) {
+    super('idempotency key already used for a different request');
+  }
 }

@@ -67,6 +67,13 @@ export interface AppendRequest {
    * even when the two race.
    */
   idempotencyKey?: string;
+  /**
+   * What `idempotencyKey` stands for: a digest of the whole request as its caller made
+   * it (for a command: its input and its actor). The key replays only an append with the
+   * same fingerprint; another one raises `IdempotencyKeyReused`. Only meaningful with a
+   * key. @default a digest of `streams` and `metadata` (see `fingerprintOf`)
+   */
+  requestFingerprint?: string;
   metadata?: CommitMetadata;
 }
 
@@ -159,6 +166,17 @@ export interface EventStore {
   readAll(options?: ReadAllOptions): Promise<Commit[]>;
   /** Position of the newest commit, 0 when empty. */
   headPosition(): Promise<number>;
+  /**
+   * The recorded result of the commit that used `idempotencyKey`, when its record has
+   * not expired (undefined otherwise). Throws `IdempotencyKeyReused` when the key was
+   * recorded for a request with another fingerprint. Waits for an append with the key
+   * that is still in flight.
+   */
+  idempotentResult(
+    idempotencyKey: string,
+    requestFingerprint: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<AppendResult | undefined>;
   /** Commits after `from`, in order, then new ones as they are committed. */
   subscribe(options?: SubscribeOptions): CommitFeed;
   /** Releases what the store opened itself. */

@@ -52,6 +52,7 @@ const appendRequest = z.object({
     )
     .min(1, 'must name at least one stream'),
   idempotencyKey: z.string().min(1).max(appendLimits.maxIdempotencyKeyLength).optional(),
+  requestFingerprint: z.string().min(1).max(appendLimits.maxIdempotencyKeyLength).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
 

@@ -2,9 +2,11 @@ import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useEngine } from '@envelop/core';
-import { execute, subscribe } from 'graphql';
+import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { execute, GraphQLError, subscribe, type ValidationContext } from 'graphql';
 import {
   createYoga,
   maskError,
@@ -12,7 +14,6 @@ import {
   useExecutionCancellation,
   type YogaServerInstance,
 } from 'graphql-yoga';
-import type { GraphQLError } from 'graphql';
 import { BoardReads } from '../boards/reads.js';
 import { ProjectionTimeout } from '../projector/ChangeLogFollower.js';
 import { authenticate, isAdminAuthorization } from './auth.js';
@@ -22,30 +23,6 @@ import { useSharedSubscriptions } from './sharedSubscriptions.js';
 
 /** Where GraphQL (and GraphiQL) is served. */
 export const GRAPHQL_PATH = '/graphql';
-
-const DEFAULT_QUERY = `# Corkboard. Run \`npm run seed\` and paste the printed header into Headers below:
-#   { "Authorization": "Bearer <token>" }
-query MyBoards {
-  me { username displayName }
-  boards {
-    id
-    version
-    name
-    members { username }
-    columns {
-      id
-      version
-      name
-      wipLimit
-      cardCount
-      cards(first: 20) {
-        edges { node { id version title done rank assignee { username } labels } }
-        pageInfo { hasNextPage endCursor }
-      }
-    }
-  }
-}
-`;
 
 /**
  * Builds the context of one operation: authenticates the bearer token and pins the
@@ -87,32 +64,92 @@ export async function createContext(
   return context;
 }
 
+/** How a GraphQL server faces the outside (README "Limits and security"). */
+export interface GraphQLServerPosture {
+  /** NODE_ENV=production: no field suggestions, no error details. @default false */
+  production?: boolean;
+  /** Answer introspection queries. @default true */
+  introspection?: boolean;
+  /** Require `x-graphql-yoga-csrf` on requests browsers send without preflight. @default false */
+  csrfPrevention?: boolean;
+  /** Browser origins allowed by CORS; empty: none but the same origin. @default [] */
+  corsOrigins?: readonly string[];
+  /** Further envelop plugins (metrics), after ours. */
+  plugins?: Plugin[];
+}
+
+/** Longest error message sent to a client; longer ones are cut (they may quote input). */
+export const MAX_ERROR_MESSAGE_LENGTH = 300;
+
 /**
- * graphql-yoga over the Pothos schema: GraphiQL at /graphql, errors masked except
- * the expected ones (which are data), and query limits from graphql-armor (a
- * maintained set of envelop plugins) so one request cannot ask for unbounded work.
+ * An error fit to send: its message bounded (graphql-js and plugins quote input values,
+ * e.g. "Invalid global ID: <the whole id>"), and with a `code` when it had none.
+ */
+function boundedError(error: GraphQLError): GraphQLError {
+  const invalidId = error.message.startsWith('Invalid global ID');
+  const long = error.message.length > MAX_ERROR_MESSAGE_LENGTH;
+  if (!invalidId && !long) return error;
+  const message = invalidId
+    ? 'Invalid global ID.'
+    : `${error.message.slice(0, MAX_ERROR_MESSAGE_LENGTH)}… (cut)`;
+  return new GraphQLError(message, {
+    nodes: error.nodes ?? null,
+    path: error.path ?? null,
+    extensions: { ...error.extensions, code: error.extensions.code ?? 'BAD_USER_INPUT' },
+  });
+}
+
+/**
+ * graphql-armor's depth limit reports "Syntax Error: Query depth limit…"; the query is
+ * well-formed, so it is reported as the validation error it is.
+ */
+function depthLimitError(context: ValidationContext | null, error: GraphQLError): void {
+  context?.reportError(
+    new GraphQLError(error.message.replace(/^Syntax Error: /, ''), {
+      extensions: { code: 'QUERY_TOO_DEEP' },
+    }),
+  );
+}
+
+/**
+ * graphql-yoga over the Pothos schema: errors masked except the expected ones (which
+ * are data), and query limits from graphql-armor (a maintained set of envelop plugins)
+ * so one request cannot ask for unbounded work. GraphiQL is served by
+ * `src/http/graphiqlAssets.ts` (rendered once, static and cached), not by yoga.
  */
 export function createGraphQLServer(
   services: Services,
-  options: { plugins?: Plugin[] } = {},
+  posture: GraphQLServerPosture = {},
 ): YogaServerInstance<object, GraphQLContext> {
+  const corsOrigins = posture.corsOrigins ?? [];
   const maskUnexpected = (error: unknown, message = 'Unexpected error.', isDev = false) => {
     const masked = maskError(error, message, isDev);
     // Only what yoga hides is unexpected; log it with its stack, server-side only.
     if (masked !== error)
       services.logger.error({ err: error }, 'unexpected error in a GraphQL operation');
-    return masked;
+    return masked instanceof GraphQLError ? boundedError(masked) : masked;
   };
   return createYoga<object, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     context: ({ request }) =>
       createContext(services, request.headers.get('authorization'), request.signal),
-    graphiql: { title: 'Corkboard', defaultQuery: DEFAULT_QUERY, subscriptionsProtocol: 'WS' },
-    // Serves GraphiQL's bundle from this server instead of yoga's default CDN, so
-    // GraphiQL works offline and behind firewalls.
-    renderGraphiQL,
-    maskedErrors: { maskError: maskUnexpected },
+    graphiql: false,
+    // Bearer tokens, no cookies: nothing to send credentials for. No listed origin: no
+    // CORS headers at all, so browsers keep pages of other origins out.
+    cors:
+      corsOrigins.length === 0
+        ? false
+        : {
+            origin: [...corsOrigins],
+            credentials: false,
+            allowedHeaders: ['authorization', 'content-type', 'x-graphql-yoga-csrf'],
+            maxAge: 600,
+          },
+    maskedErrors: {
+      isDev: !posture.production && process.env.NODE_ENV === 'development',
+      maskError: maskUnexpected,
+    },
     logging: {
       debug: (...args) => services.logger.debug(args.map(String).join(' ')),
       info: (...args) => services.logger.info(args.map(String).join(' ')),
@@ -122,12 +159,21 @@ export function createGraphQLServer(
     plugins: [
       // Stops resolvers (and so store reads) once the client has gone away.
       useExecutionCancellation(),
-      maxDepthPlugin({ n: 12 }),
+      maxDepthPlugin({ n: 12, propagateOnRejection: false, onReject: [depthLimitError] }),
       maxAliasesPlugin({ n: 30 }),
       maxTokensPlugin({ n: 5_000 }),
       // Depth weighs less than graphql-armor's default (1.5) so a whole board in one query
       // (board > columns > cards > fields) stays allowed; aliases and depth are capped above.
       costLimitPlugin({ maxCost: 50_000, depthCostFactor: 1.2 }),
+      ...(posture.production ? [blockFieldSuggestionsPlugin()] : []),
+      ...(posture.introspection === false ? [useDisableIntrospection()] : []),
+      ...(posture.csrfPrevention
+        ? [
+            useCSRFPrevention({
+              requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'],
+            }),
+          ]
+        : []),
       // graphql-js executes: it builds each result object in selection order, as the
       // spec asks. The @graphql-tools/executor yoga ships (pinned for Node 20) builds
       // them in resolve order, so `{ id version name }` came back as version, name, id.
@@ -137,7 +183,7 @@ export function createGraphQLServer(
         services,
         maskError: (error) => maskUnexpected(error) as GraphQLError,
       }),
-      ...(options.plugins ?? []),
+      ...(posture.plugins ?? []),
     ],
   });
 }

@@ -302,6 +302,8 @@ export function createMetrics(): Metrics {
         append,
         readStream: (stream, options) => store.readStream(stream, options),
         streamVersion: (stream, options) => store.streamVersion(stream, options),
+        idempotentResult: (key, fingerprint, options) =>
+          store.idempotentResult(key, fingerprint, options),
         readAll: (options) => store.readAll(options),
         headPosition: () => store.headPosition(),
         subscribe: (options) => store.subscribe(options),

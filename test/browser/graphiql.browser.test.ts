@@ -15,6 +15,43 @@ describe.skipIf(!haveChromium('GraphiQL'))('GraphiQL in a browser', () => {
     await server?.close();
   });
 
+  it('opens at 1280 px with tabs that teach, the instructions fully visible, and registers a user from the first tab', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`${server.url}/graphql`);
+    const tabs = page.locator('.graphiql-tab');
+    await expect
+      .poll(() => tabs.allInnerTexts(), { timeout: 15_000 })
+      .toEqual([
+        'RegisterUser',
+        'MyBoards',
+        'CreateBoard',
+        'RenameBoard',
+        'Conflict',
+        'BoardChanges',
+      ]);
+    const operation = page.locator('.monaco-editor[data-uri*="operation"]');
+    // The editor shows spaces as no-break spaces.
+    const text = async () => (await operation.innerText()).replace(/\u00a0/g, ' ');
+    await expect.poll(text, { timeout: 15_000 }).toContain('Step 1 of 6');
+    // Every comment line of the instructions ends inside the editor pane: nothing to scroll.
+    const overflowing = await operation.evaluate((editor) => {
+      const right = editor
+        .querySelector('.monaco-scrollable-element')!
+        .getBoundingClientRect().right;
+      return [...editor.querySelectorAll('.view-line')]
+        .filter((line) => line.textContent.trimStart().startsWith('#'))
+        .filter((line) => line.firstElementChild!.getBoundingClientRect().right > right)
+        .map((line) => line.textContent);
+    });
+    expect(overflowing).toEqual([]);
+    await page.locator('.graphiql-execute-button').click();
+    const response = page.locator('.monaco-editor[data-uri*="response"]');
+    await expect.poll(() => response.innerText(), { timeout: 15_000 }).toContain('token');
+    expect(await response.innerText()).toContain('RegisterUserSuccess');
+    await context.close();
+  });
+
   it('shows a change made by another client in a boardChanges subscription started in GraphiQL', async () => {
     const alice = await server.register('alice');
     const created = await server.gql(

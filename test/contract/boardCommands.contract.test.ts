@@ -155,6 +155,53 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
       expect(await store.headPosition()).toBe(head);
     });
 
+    it('never hands a registration token to another request that reuses the idempotency key', async () => {
+      const key = 'register-once';
+      const first = ok(
+        await commands.registerUser(null, {
+          username: 'alice',
+          displayName: 'Alice',
+          idempotencyKey: key,
+        }),
+      );
+      const head = await store.headPosition();
+      // Same normalized username (other letter case), other display name, and the
+      // same input with another display name: each at once, as an attacker would.
+      const attempts = await Promise.all([
+        commands.registerUser(null, {
+          username: 'ALICE',
+          displayName: 'Mallory',
+          idempotencyKey: key,
+        }),
+        commands.registerUser(null, {
+          username: 'Alice',
+          displayName: 'Alice',
+          idempotencyKey: key,
+        }),
+        commands.registerUser(null, {
+          username: 'alice',
+          displayName: 'Mallory',
+          idempotencyKey: key,
+        }),
+      ]);
+      for (const attempt of attempts) {
+        const error = failure(attempt);
+        expect(error).toBeInstanceOf(ValidationError);
+        expect(error).toMatchObject({ field: 'input.idempotencyKey' });
+        expect(JSON.stringify(error)).not.toContain(first.token);
+      }
+      expect(await store.headPosition()).toBe(head);
+      // The same request by its own caller still replays, with the token it minted.
+      const again = ok(
+        await commands.registerUser(null, {
+          username: 'alice',
+          displayName: 'Alice',
+          idempotencyKey: key,
+        }),
+      );
+      expect(again).toEqual({ ...first, replayed: true });
+    });
+
     it('rejects an invalid username with a ValidationError on input.username', async () => {
       const error = failure(
         await commands.registerUser(null, { username: 'a b', displayName: 'x' }),
@@ -471,6 +518,21 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
       expect((await activeColumn(columnId)).cards).toHaveLength(2);
     });
 
+    it('refuses an addCard that reuses its idempotency key with another title, writing nothing', async () => {
+      const { member, columnIds } = await boardWithColumns(null);
+      const columnId = columnIds[0]!;
+      ok(await commands.addCard(member, { columnId, title: 'First', idempotencyKey: 'add-2' }));
+      const reused = await Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          commands.addCard(member, { columnId, title: `Other ${i}`, idempotencyKey: 'add-2' }),
+        ),
+      );
+      for (const result of reused) {
+        expect(failure(result)).toMatchObject({ field: 'input.idempotencyKey' });
+      }
+      expect((await activeColumn(columnId)).cards).toHaveLength(1);
+    });
+
     it('passes the signal to every store call and stops when it is aborted', async () => {
       const { owner, member, boardId, boardVersion, columnIds } = await boardWithColumns(
         null,
@@ -481,6 +543,10 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
       const calls: { method: string; signal: unknown }[] = [];
       const spied: EventStore = {
         headPosition: () => store.headPosition(),
+        idempotentResult: (key, fingerprint, options) => {
+          calls.push({ method: 'idempotentResult', signal: options?.signal });
+          return store.idempotentResult(key, fingerprint, options);
+        },
         subscribe: (options) => store.subscribe(options),
         close: () => store.close(),
         append: (request, options) => {

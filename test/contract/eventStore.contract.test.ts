@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventStoreValidationError, VersionConflict } from '../../src/eventstore/errors.js';
+import {
+  EventStoreValidationError,
+  IdempotencyKeyReused,
+  VersionConflict,
+} from '../../src/eventstore/errors.js';
+import { fingerprintOf } from '../../src/eventstore/idempotency.js';
 import {
   ANY,
   NO_STREAM,
@@ -31,7 +36,11 @@ async function takeCommits(store: EventStore, from: FeedPosition, count: number)
 
 describe.each(storeAdapters())('event store contract ($name)', (adapter) => {
   const opened: EventStore[] = [];
-  const open = async (options?: { upcasters?: UpcasterRegistry }) => {
+  const open = async (options?: {
+    upcasters?: UpcasterRegistry;
+    now?: () => Date;
+    idempotencyTtlMs?: number;
+  }) => {
     const store = await adapter.createEventStore(options);
     opened.push(store);
     return store;
@@ -181,6 +190,65 @@ describe.each(storeAdapters())('event store contract ($name)', (adapter) => {
     const later = await store.append(request);
     expect(later).toEqual(results[0]);
     expect(await store.streamVersion('idem')).toBe(1);
+  });
+
+  it('refuses an idempotency key reused by another request, writing and revealing nothing', async () => {
+    const store = await open();
+    const first: AppendRequest = {
+      idempotencyKey: 'shared',
+      requestFingerprint: 'request-a',
+      streams: [{ stream: 'owner-a', expected: NO_STREAM, events: [event('Claimed')] }],
+    };
+    const result = await store.append(first);
+    const other = { ...first, requestFingerprint: 'request-b' };
+    // Ten at once, as an attacker would race the owner's retry.
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 10 }, () => store.append(other)),
+    );
+    for (const a of attempts) {
+      expect(a.status).toBe('rejected');
+      if (a.status === 'rejected') expect(a.reason).toBeInstanceOf(IdempotencyKeyReused);
+    }
+    await expect(store.idempotentResult('shared', 'request-b')).rejects.toBeInstanceOf(
+      IdempotencyKeyReused,
+    );
+    expect(await store.idempotentResult('shared', 'request-a')).toEqual(result);
+    expect(await store.append(first)).toEqual(result);
+    expect(await store.readAll()).toHaveLength(1);
+  });
+
+  it('binds a key without an explicit fingerprint to the request itself', async () => {
+    const store = await open();
+    const request: AppendRequest = {
+      idempotencyKey: 'k',
+      streams: [{ stream: 's', expected: ANY, events: [event('E', { n: 1 })] }],
+    };
+    const result = await store.append(request);
+    expect(await store.idempotentResult('k', fingerprintOf(request))).toEqual(result);
+    const changed: AppendRequest = {
+      ...request,
+      streams: [{ stream: 's', expected: ANY, events: [event('E', { n: 2 })] }],
+    };
+    await expect(store.append(changed)).rejects.toBeInstanceOf(IdempotencyKeyReused);
+    expect(await store.streamVersion('s')).toBe(1);
+  });
+
+  it('forgets an idempotency key once its time to live has passed', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const store = await open({ now: () => new Date(now), idempotencyTtlMs: 60_000 });
+    const request: AppendRequest = {
+      idempotencyKey: 'ttl',
+      requestFingerprint: 'same',
+      streams: [{ stream: 't', expected: ANY, events: [event('E')] }],
+    };
+    const first = await store.append(request);
+    now += 59_000;
+    expect(await store.append(request)).toEqual(first);
+    now += 2_000;
+    expect(await store.idempotentResult('ttl', 'same')).toBeUndefined();
+    const second = await store.append(request);
+    expect(second.position).toBe(first.position + 1);
+    expect(await store.streamVersion('t')).toBe(2);
   });
 
   it('lets a retry succeed after the first attempt with its idempotency key failed', async () => {

@@ -299,8 +299,9 @@ describe('board API over HTTP (memory store)', () => {
     expect(await Promise.all([anonymous.me(), anonymous.boards()])).toEqual([null, []]);
     const w = await anonymous.createBoard({ input: { name: 'x' } });
     expect(w).toMatchObject({ __typename: 'UnauthenticatedError', code: 'UNAUTHENTICATED' });
+    // A token that is no one's is refused, not served as anonymous.
     const bad = clientOf(s, 'not-a-real-token-but-long-enough-xx');
-    expect(await bad.me()).toBeNull();
+    await expect(bad.me()).rejects.toMatchObject({ codes: ['UNAUTHENTICATED'] });
   });
 
   it.each<[string, (c: CorkboardClient, ids: Ids) => Promise<{ __typename: string }>, string]>([

@@ -303,6 +303,7 @@ describe('operations (memory store)', () => {
       append: (r, o) => inner.append(r, o),
       readStream: (st, o) => inner.readStream(st, o),
       streamVersion: (st, o) => inner.streamVersion(st, o),
+      idempotentResult: (k, f, o) => inner.idempotentResult(k, f, o),
       readAll: async (o) => {
         await sleep(50);
         return inner.readAll(o);

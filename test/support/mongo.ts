@@ -48,6 +48,8 @@ function droppingDatabaseOnClose(store: EventStore, db: Db): EventStore {
     streamVersion: (stream, options) => store.streamVersion(stream, options),
     readAll: (options) => store.readAll(options),
     headPosition: () => store.headPosition(),
+    idempotentResult: (key, fingerprint, options) =>
+      store.idempotentResult(key, fingerprint, options),
     subscribe: (options) => store.subscribe(options),
     close: async () => {
       await store.close();

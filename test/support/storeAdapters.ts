@@ -7,7 +7,11 @@ import { mongoStoreAdapter } from './mongo.js';
 export interface StoreAdapter {
   name: 'memory' | 'mongo';
   /** A fresh, empty event store (its own database for mongo). */
-  createEventStore(options?: { upcasters?: UpcasterRegistry }): Promise<EventStore>;
+  createEventStore(options?: {
+    upcasters?: UpcasterRegistry;
+    now?: () => Date;
+    idempotencyTtlMs?: number;
+  }): Promise<EventStore>;
 }
 
 const memory: StoreAdapter = {

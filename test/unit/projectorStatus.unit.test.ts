@@ -101,6 +101,7 @@ describe('ProjectorRuntime status for operators', () => {
       append: (r, o) => inner.append(r, o),
       readStream: (s, o) => inner.readStream(s, o),
       streamVersion: (s, o) => inner.streamVersion(s, o),
+      idempotentResult: (k, f, o) => inner.idempotentResult(k, f, o),
       readAll: (o) => inner.readAll(o),
       headPosition: () => inner.headPosition(),
       close: () => inner.close(),

@@ -1,5 +1,7 @@
+import { GraphQLError } from 'graphql';
 import { builder } from '../../graphql/builder.js';
 import { commandMutation } from '../../graphql/commandMutation.js';
+import { ErrorCode } from '../errors.js';
 import { BoardRef, CardRef, ColumnRef } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { CardDoc } from '../readModel.js';
@@ -21,6 +23,23 @@ function decodeCardCursor(cursor: string): [rank: string, id: string] | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * A bad page argument is the caller's mistake, reported as such (a `VALIDATION` error
+ * naming the argument), never silently read as "from the start".
+ */
+function badPageArgument(field: string, message: string): GraphQLError {
+  return new GraphQLError(`${field}: ${message}`, {
+    extensions: { code: ErrorCode.Validation, field },
+  });
+}
+
+function cursorArgument(field: 'after' | 'before', cursor: string | null | undefined) {
+  if (cursor == null) return null;
+  const decoded = decodeCardCursor(cursor);
+  if (!decoded) throw badPageArgument(field, 'not a cursor of Column.cards');
+  return decoded;
 }
 
 const isAfter = (card: CardDoc, [rank, id]: [string, string]) =>
@@ -52,9 +71,13 @@ builder.node(ColumnRef, {
         type: CardRef,
         description: `Live cards in column order (Relay connection; at most ${CARD_PAGE.max} per page).`,
         resolve: async (column, args, ctx) => {
+          for (const field of ['first', 'last'] as const) {
+            const n = args[field];
+            if (n != null && n < 0) throw badPageArgument(field, 'must not be negative');
+          }
+          const after = cursorArgument('after', args.after);
+          const before = cursorArgument('before', args.before);
           const all = await ctx.reads.cardsOf(column);
-          const after = args.after ? decodeCardCursor(args.after) : null;
-          const before = args.before ? decodeCardCursor(args.before) : null;
           let window = all.filter(
             (c) =>
               (!after || isAfter(c, after)) &&

@@ -1,4 +1,4 @@
-import { VersionConflict } from '../../eventstore/errors.js';
+import { IdempotencyKeyReused, VersionConflict } from '../../eventstore/errors.js';
 import {
   NO_STREAM,
   type AppendRequest,
@@ -19,16 +19,19 @@ import type { LoadSession } from './loadSession.js';
  * idempotency key points to) into the {@link CommittedChange} a spec succeeds with.
  */
 
-/** Appends `request`, or returns the store's `VersionConflict` when a stream moved on. */
+/**
+ * Appends `request`, or returns the store's `VersionConflict` when a stream moved on, or its
+ * `IdempotencyKeyReused` when the key stands for another request.
+ */
 export async function appendOnce(
   store: EventStore,
   request: AppendRequest,
   signal: AbortSignal | undefined,
-): Promise<AppendResult | VersionConflict> {
+): Promise<AppendResult | VersionConflict | IdempotencyKeyReused> {
   try {
     return await store.append(request, { signal });
   } catch (error) {
-    if (error instanceof VersionConflict) return error;
+    if (error instanceof VersionConflict || error instanceof IdempotencyKeyReused) return error;
     throw error;
   }
 }
@@ -38,6 +41,7 @@ export function toAppendRequest(
   operation: string,
   actor: string | null,
   idempotencyKey: string | undefined,
+  requestFingerprint: string | undefined,
   session: LoadSession,
   decision: Decision,
   merged: boolean,
@@ -56,7 +60,7 @@ export function toAppendRequest(
   });
   return {
     streams,
-    ...(idempotencyKey !== undefined && { idempotencyKey }),
+    ...(idempotencyKey !== undefined && { idempotencyKey, requestFingerprint }),
     metadata: { actor, operation, ...(merged && { merged: true }) },
   };
 }

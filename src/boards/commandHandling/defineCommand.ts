@@ -32,6 +32,11 @@ export interface CommandCall<Input, Actor, Prepared> {
   actorId: Actor;
   /** The caller's idempotency key, scoped to them and the command; undefined without one. */
   idempotencyKey: string | undefined;
+  /**
+   * What the idempotency key stands for: a digest of the command, the actor and the whole
+   * input. The store replays the key only for this same fingerprint; undefined without a key.
+   */
+  requestFingerprint: string | undefined;
   /** What `prepare` made for this run (undefined without `prepare`). */
   prepared: Prepared;
 }

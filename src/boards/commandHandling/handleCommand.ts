@@ -1,10 +1,16 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { VersionConflict } from '../../eventstore/errors.js';
+import { IdempotencyKeyReused, VersionConflict } from '../../eventstore/errors.js';
+import { digestOf } from '../../eventstore/idempotency.js';
 import type { EventStore } from '../../eventstore/types.js';
 import { aggregates, foldEvents } from '../aggregates.js';
 import type { DecideContext, Decision } from '../decision.js';
-import { RetriesExhaustedError, UnauthenticatedError, VersionConflictError } from '../errors.js';
+import {
+  RetriesExhaustedError,
+  UnauthenticatedError,
+  ValidationError,
+  VersionConflictError,
+} from '../errors.js';
 import { parseStreamName, toStreamName } from '../streams.js';
 import { parseInput } from '../validation.js';
 import {
@@ -101,7 +107,14 @@ export async function handleCommand<S extends AnyCommandSpec>(
   const input = parsed.value as { idempotencyKey?: string };
   const scope = spec.idempotencyScope?.(input) ?? null;
   const idempotencyKey = scopeIdempotencyKey(spec.name, actorId, input.idempotencyKey, scope);
-  const base: Omit<Call, 'prepared' | 'signal'> = { input, actorId, idempotencyKey };
+  const requestFingerprint =
+    idempotencyKey === undefined ? undefined : digestOf({ operation: spec.name, actorId, input });
+  const base: Omit<Call, 'prepared' | 'signal'> = {
+    input,
+    actorId,
+    idempotencyKey,
+    requestFingerprint,
+  };
   const prepared: unknown = spec.prepare?.(base, runtime);
   return retrying(runtime, spec, { ...base, prepared, signal: options.signal });
 }
@@ -131,8 +144,12 @@ async function attemptOnce<S extends AnyCommandSpec>(
   const { store } = runtime;
   const session = new LoadSession(store, call.signal, call.idempotencyKey);
   const loaded: unknown = await spec.load(session, call);
-  if (session.replayedAt !== null) {
-    const commit = await replayedCommit(store, session.replayedAt, call.signal);
+  if (session.replayedAt !== null && call.idempotencyKey !== undefined) {
+    // The key's events are in a stream this command read: a replay only if the key still
+    // stands for this very request (same actor, same input) and has not expired.
+    const first = await idempotentResultOf(store, call);
+    if (first instanceof ValidationError) return result(failed(first));
+    const commit = await replayedCommit(store, first.position, call.signal);
     return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))));
   }
   const decided = decideSafely(spec, call, loaded, { now: runtime.now(), newId: runtime.newId });
@@ -149,12 +166,15 @@ async function attemptOnce<S extends AnyCommandSpec>(
     spec.name,
     actor,
     idempotencyKey,
+    call.requestFingerprint,
     session,
     decided.value,
     checked.merged,
   );
   const appended = await appendOnce(store, request, call.signal);
   if (appended instanceof VersionConflict) return { kind: 'raced', conflict: appended };
+  if (appended instanceof IdempotencyKeyReused)
+    return result(failed(idempotencyKeyError('reused')));
   const own = isOwnCommit(request, appended.streams);
   const commit: CommittedChange = {
     commitId: appended.commitId,
@@ -164,6 +184,34 @@ async function attemptOnce<S extends AnyCommandSpec>(
     replayed: !own,
   };
   return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))));
+}
+
+/** The answer to a reused or expired idempotency key: a `ValidationError` on the key. */
+function idempotencyKeyError(reason: 'reused' | 'expired'): ValidationError {
+  return new ValidationError(
+    'input.idempotencyKey',
+    reason === 'reused'
+      ? 'This idempotency key was already used for a different request; send a new key with a new request.'
+      : 'This idempotency key has expired; send the request again with a new key.',
+  );
+}
+
+/** The first result of the call's key, or the `ValidationError` saying why there is none. */
+async function idempotentResultOf(
+  store: EventStore,
+  call: Call,
+): Promise<{ position: number } | ValidationError> {
+  try {
+    const first = await store.idempotentResult(
+      call.idempotencyKey as string,
+      call.requestFingerprint as string,
+      { signal: call.signal },
+    );
+    return first ?? idempotencyKeyError('expired');
+  } catch (error) {
+    if (error instanceof IdempotencyKeyReused) return idempotencyKeyError('reused');
+    throw error;
+  }
 }
 
 function result<S extends AnyCommandSpec>(

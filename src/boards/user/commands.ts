@@ -27,8 +27,13 @@ export const registerUser = defineCommand({
   errors: [UsernameTakenError, ValidationError],
   // Anonymous callers share one scope, so the username joins it.
   idempotencyScope: (input) => normalizeUsername(input.username),
-  prepare: ({ idempotencyKey: key }, { tokenSecret }) =>
-    key === undefined ? generateToken() : deriveToken(tokenSecret, key),
+  // A replay may hand back a token only to the very request that minted it: the token is
+  // derived from the key AND the request's fingerprint (its whole input), and the store
+  // replays the key only for that same fingerprint (another one gets a ValidationError).
+  prepare: ({ idempotencyKey: key, requestFingerprint }, { tokenSecret }) =>
+    key === undefined
+      ? generateToken()
+      : deriveToken(tokenSecret, `${key}:${requestFingerprint ?? ''}`),
   load: async (session, { input }) => ({
     claim: await session.load('username', normalizeUsername(input.username)),
   }),

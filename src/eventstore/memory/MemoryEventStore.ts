@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { VersionConflict } from '../errors.js';
+import { IdempotencyKeyReused, VersionConflict } from '../errors.js';
+import { DEFAULT_IDEMPOTENCY_TTL_MS, fingerprintOf } from '../idempotency.js';
 import { UpcasterRegistry } from '../upcasters.js';
 import { satisfies, validateAppendRequest } from '../validation.js';
 import type {
@@ -20,6 +21,19 @@ export interface MemoryEventStoreOptions {
   upcasters?: UpcasterRegistry;
   /** @default () => new Date() */
   now?: () => Date;
+  /**
+   * How long an idempotency key is remembered after its commit; a later append with the
+   * key is a new request. @default DEFAULT_IDEMPOTENCY_TTL_MS (24 h)
+   */
+  idempotencyTtlMs?: number;
+}
+
+/** What an idempotency key recorded: the request it stands for and its commit's result. */
+interface IdempotencyRecord {
+  fingerprint: string;
+  attempt: Promise<AppendResult>;
+  /** Set once the commit is made; until then the record does not expire. */
+  expiresAt: number;
 }
 
 /**
@@ -31,7 +45,9 @@ export interface MemoryEventStoreOptions {
 export class MemoryEventStore implements EventStore {
   readonly #streams = new Map<string, RecordedEvent[]>();
   readonly #log: Commit[] = [];
-  readonly #idempotency = new Map<string, Promise<AppendResult>>();
+  readonly #idempotency = new Map<string, IdempotencyRecord>();
+  readonly #idempotencyTtlMs: number;
+  #nextSweep = 0;
   readonly #waiters = new Set<() => void>();
   readonly #upcasters: UpcasterRegistry;
   readonly #now: () => Date;
@@ -40,6 +56,7 @@ export class MemoryEventStore implements EventStore {
   constructor(options: MemoryEventStoreOptions = {}) {
     this.#upcasters = options.upcasters ?? new UpcasterRegistry();
     this.#now = options.now ?? (() => new Date());
+    this.#idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
   }
 
   async append(
@@ -49,20 +66,60 @@ export class MemoryEventStore implements EventStore {
     validateAppendRequest(request);
     const key = request.idempotencyKey;
     if (key !== undefined) {
+      const fingerprint = fingerprintOf(request);
+      this.#sweepExpired();
       // Wait for any earlier attempt with this key; if it failed, the next caller in line
       // takes its place. No await between the empty check and `set`, so only one does.
-      for (let first = this.#idempotency.get(key); first; first = this.#idempotency.get(key)) {
-        const result = await first.catch(() => undefined);
+      for (let first = this.#live(key); first; first = this.#live(key)) {
+        if (first.fingerprint !== fingerprint) throw new IdempotencyKeyReused(key);
+        const result = await first.attempt.catch(() => undefined);
         if (result) return result;
       }
       const attempt = this.#appendOnce(request, options.signal);
-      this.#idempotency.set(key, attempt);
-      attempt.catch(() => {
-        if (this.#idempotency.get(key) === attempt) this.#idempotency.delete(key);
-      });
+      const record: IdempotencyRecord = { fingerprint, attempt, expiresAt: Infinity };
+      this.#idempotency.set(key, record);
+      attempt.then(
+        () => (record.expiresAt = this.#now().getTime() + this.#idempotencyTtlMs),
+        () => {
+          if (this.#idempotency.get(key) === record) this.#idempotency.delete(key);
+        },
+      );
       return attempt;
     }
     return this.#appendOnce(request, options.signal);
+  }
+
+  async idempotentResult(
+    idempotencyKey: string,
+    requestFingerprint: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<AppendResult | undefined> {
+    await nextTurn();
+    options.signal?.throwIfAborted();
+    const record = this.#live(idempotencyKey);
+    if (!record) return undefined;
+    if (record.fingerprint !== requestFingerprint) throw new IdempotencyKeyReused(idempotencyKey);
+    return record.attempt.catch(() => undefined);
+  }
+
+  /** The record of `key` unless it has expired (an expired one is forgotten). */
+  #live(key: string): IdempotencyRecord | undefined {
+    const record = this.#idempotency.get(key);
+    if (record && record.expiresAt <= this.#now().getTime()) {
+      this.#idempotency.delete(key);
+      return undefined;
+    }
+    return record;
+  }
+
+  /** Forgets expired keys, at most once a minute, so the records stay bounded. */
+  #sweepExpired(): void {
+    const now = this.#now().getTime();
+    if (now < this.#nextSweep) return;
+    this.#nextSweep = now + 60_000;
+    for (const [key, record] of this.#idempotency) {
+      if (record.expiresAt <= now) this.#idempotency.delete(key);
+    }
   }
 
   async #appendOnce(request: AppendRequest, signal?: AbortSignal): Promise<AppendResult> {

@@ -19,8 +19,10 @@ import {
   EventStoreBusy,
   EventStoreUnavailable,
   EventStoreValidationError,
+  IdempotencyKeyReused,
   VersionConflict,
 } from '../errors.js';
+import { DEFAULT_IDEMPOTENCY_TTL_MS, fingerprintOf } from '../idempotency.js';
 import { UpcasterRegistry } from '../upcasters.js';
 import { satisfies, validateAppendRequest } from '../validation.js';
 import type {
@@ -91,6 +93,11 @@ export interface MongoEventStoreOptions {
   maxQueuedAppends?: number;
   /** Tuning of the feeds `subscribe` returns. */
   feed?: CommitFeedOptions;
+  /**
+   * How long an idempotency key is remembered after its commit (a TTL index on
+   * `idempotency.expiresAt` removes it later). @default DEFAULT_IDEMPOTENCY_TTL_MS (24 h)
+   */
+  idempotencyTtlMs?: number;
 }
 
 /**
@@ -160,6 +167,7 @@ export class MongoEventStore implements EventStore {
   readonly #commitWaitMs: number;
   readonly #appendTimeoutMs: number;
   readonly #feedOptions: CommitFeedOptions;
+  readonly #idempotencyTtlMs: number;
   readonly #feeds = new Set<MongoCommitFeed>();
   /**
    * This instance's append transactions, one at a time in arrival order. Every commit
@@ -193,6 +201,7 @@ export class MongoEventStore implements EventStore {
     this.#appendTimeoutMs = Math.max(1, options.appendTimeoutMs ?? 15_000);
     this.#appends = new Mutex({ maxQueued: Math.max(0, options.maxQueuedAppends ?? 1_000) });
     this.#feedOptions = options.feed ?? {};
+    this.#idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
   }
 
   /**
@@ -257,6 +266,13 @@ export class MongoEventStore implements EventStore {
       { position: 1 },
       { unique: true, name: IndexName.CommitsPosition },
     );
+    // Expired keys are removed by the server's TTL monitor (manual, "TTL Indexes": a
+    // background task about every 60 s deletes documents whose date is past; with
+    // expireAfterSeconds 0 the field itself is the expiry). Reads check expiresAt too.
+    await this.#idempotency.createIndex(
+      { expiresAt: 1 },
+      { expireAfterSeconds: 0, name: IndexName.IdempotencyExpiry },
+    );
     // Seeded outside any transaction so appends never race to upsert it.
     await this.#counters.updateOne(
       { _id: POSITION_COUNTER_ID },
@@ -304,7 +320,7 @@ export class MongoEventStore implements EventStore {
     const key = request.idempotencyKey;
     if (key !== undefined) {
       // A replay usually finds its result here, without a transaction.
-      const first = await this.#firstResult(key);
+      const first = await this.#firstResult(key, fingerprintOf(request));
       if (first) return first;
     }
     // The transaction re-checks the key and the signal, so waiting in the queue is safe.
@@ -424,7 +440,7 @@ export class MongoEventStore implements EventStore {
         throw new EventStoreUnavailable(`append failed: ${messageOf(error)}`, { cause: error });
       case AppendErrorAction.DuplicateIdempotencyKey: {
         const key = request.idempotencyKey;
-        return key === undefined ? undefined : this.#firstResult(key);
+        return key === undefined ? undefined : this.#firstResult(key, fingerprintOf(request));
       }
       case AppendErrorAction.VersionConflict: {
         const { conflict } = await this.#readHeads(request);
@@ -503,7 +519,10 @@ export class MongoEventStore implements EventStore {
     if (key !== undefined) {
       // A racing append with the same key may have committed since the check in #append.
       const first = await this.#idempotency.findOne({ _id: key }, { session });
-      if (first) return { result: first.result, wrote: false };
+      if (first && first.expiresAt > this.#now()) {
+        if (first.fingerprint !== fingerprintOf(request)) throw new IdempotencyKeyReused(key);
+        return { result: first.result, wrote: false };
+      }
     }
 
     const { actual, conflict } = await this.#readHeads(request, { session });
@@ -534,7 +553,17 @@ export class MongoEventStore implements EventStore {
     const write = { session, ...WRITE_BSON_OPTIONS };
     await this.#commits.insertOne(commit, write);
     const result = toAppendResult(commit, headsAfter(request, actual));
-    if (key !== undefined) await this.#idempotency.insertOne({ _id: key, result }, write);
+    if (key !== undefined) {
+      const record: IdempotencyDoc = {
+        _id: key,
+        result,
+        fingerprint: fingerprintOf(request),
+        expiresAt: new Date(commit.occurredAt.getTime() + this.#idempotencyTtlMs),
+      };
+      // Replaces an expired record the TTL monitor has not removed yet; two live appends
+      // with one key still collide here (write conflict or duplicate key) and one retries.
+      await this.#idempotency.replaceOne({ _id: key }, record, { ...write, upsert: true });
+    }
     return { result, wrote: true };
   }
 
@@ -566,14 +595,28 @@ export class MongoEventStore implements EventStore {
     };
   }
 
+  async idempotentResult(
+    idempotencyKey: string,
+    requestFingerprint: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<AppendResult | undefined> {
+    options.signal?.throwIfAborted();
+    return this.#read('idempotentResult', () =>
+      this.#firstResult(idempotencyKey, requestFingerprint),
+    );
+  }
+
   /**
-   * The first result of `key`, read at majority: a replay must not return a commit that a
-   * failover could still roll back, and it reads at the same level as `readAll`, which a
-   * caller uses next to fetch the replayed commit.
+   * The unexpired first result of `key`, read at majority: a replay must not return a
+   * commit that a failover could still roll back, and it reads at the same level as
+   * `readAll`, which a caller uses next to fetch the replayed commit. Throws
+   * `IdempotencyKeyReused` when the key was recorded for another request.
    */
-  async #firstResult(key: string): Promise<AppendResult | undefined> {
+  async #firstResult(key: string, fingerprint: string): Promise<AppendResult | undefined> {
     const doc = await this.#idempotency.findOne({ _id: key }, { readConcern: MAJORITY });
-    return doc?.result;
+    if (!doc || doc.expiresAt <= this.#now()) return undefined;
+    if (doc.fingerprint !== fingerprint) throw new IdempotencyKeyReused(key);
+    return doc.result;
   }
 
   /**

@@ -37,6 +37,7 @@ export const IndexName = {
   EventsStreamVersion: 'stream_1_version_1_unique',
   CommitsPosition: 'position_1_unique',
   CommitsEventsStreamVersion: 'events.stream_1_events.version_1',
+  IdempotencyExpiry: 'expiresAt_1_ttl',
 } as const;
 
 /** The head of one stream in `streams`; `_id` is the stream name. */
@@ -80,6 +81,13 @@ export interface CounterDoc {
 export interface IdempotencyDoc {
   _id: string;
   result: AppendResult;
+  /** The fingerprint of the request the key stands for (`AppendRequest.requestFingerprint`). */
+  fingerprint: string;
+  /**
+   * When the key is forgotten. A TTL index removes the document some time after (its
+   * monitor runs about once a minute), so readers also treat a past `expiresAt` as absent.
+   */
+  expiresAt: Date;
 }
 
 /** A stored commit as the port records it (events not yet upcast). */
