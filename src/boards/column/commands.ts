@@ -131,7 +131,7 @@ export const archiveDoneCards = defineCommand({
   errors: [NotFoundError, ForbiddenError, UnauthenticatedError, ValidationError],
   load: async (session, { input }) => {
     const { column, board } = await loadColumnAndBoard(session, input.columnId);
-    const live = column.state.status === 'active' ? column.state.cards : [];
+    const live = column.state.status === 'active' ? column.state.cards.toArray() : [];
     const cards = await Promise.all(live.map((c) => session.load('card', c.id)));
     return { column, board, cards: new Map(cards.map((card) => [card.id, card.state])) };
   },
