@@ -115,6 +115,16 @@ export class MemoryEventStore implements EventStore {
     return { commitId, position, streams: heads, occurredAt };
   }
 
+  async committedResult(
+    idempotencyKey: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<AppendResult | null> {
+    await nextTurn();
+    options.signal?.throwIfAborted();
+    const first = this.#idempotency.get(idempotencyKey);
+    return first ? first.catch(() => null) : null;
+  }
+
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     await nextTurn();
     options.signal?.throwIfAborted();

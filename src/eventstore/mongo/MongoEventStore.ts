@@ -612,6 +612,15 @@ export class MongoEventStore implements EventStore {
    * reads that take milliseconds.
    */
 
+  async committedResult(
+    idempotencyKey: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<AppendResult | null> {
+    options.signal?.throwIfAborted();
+    const first = await this.#read('committedResult', () => this.#firstResult(idempotencyKey));
+    return first ?? null;
+  }
+
   /**
    * Events live once, in their commit document. A stream's events are read from the
    * commits that hold one of them at `fromVersion` or later (found by the
