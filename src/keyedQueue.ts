@@ -55,14 +55,31 @@ export class KeyedQueue {
    *   nothing waits and nothing runs.
    */
   async run<T>(keys: readonly string[], section: () => Promise<T>): Promise<T> {
+    const release = await this.acquire(keys);
+    try {
+      return await section();
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Resolves once the caller holds every key of `keys`, with the function that
+   * releases them (call it exactly once, however the caller's work ends). The caller's
+   * place in each key's line is taken at once, in call order.
+   *
+   * @throws KeyedQueueFull when a key already has `maxPending` sections waiting; then
+   *   no place is taken.
+   */
+  async acquire(keys: readonly string[]): Promise<() => void> {
     const sorted = [...new Set(keys)].sort();
     for (const key of sorted) {
       const pending = (this.#keys.get(key)?.count ?? 1) - 1;
       if (pending >= this.#maxPending) throw new KeyedQueueFull(key, pending);
     }
-    // Enqueue on every key now (synchronously), so call order is kept per key.
-    let release!: () => void;
-    const done = new Promise<void>((resolve) => (release = resolve));
+    // Take a place on every key now (synchronously), so call order is kept per key.
+    let open!: () => void;
+    const done = new Promise<void>((resolve) => (open = resolve));
     const waits = sorted.map((key) => {
       const entry = this.#keys.get(key) ?? { tail: Promise.resolve(), count: 0 };
       const previous = entry.tail;
@@ -71,16 +88,18 @@ export class KeyedQueue {
       this.#keys.set(key, entry);
       return previous;
     });
-    try {
-      // Chains never reject, so this only waits.
-      for (const wait of waits) await wait;
-      return await section();
-    } finally {
-      release();
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      open();
       for (const key of sorted) {
         const entry = this.#keys.get(key);
         if (entry && --entry.count === 0) this.#keys.delete(key);
       }
-    }
+    };
+    // Chains never reject, so this only waits.
+    for (const wait of waits) await wait;
+    return release;
   }
 }

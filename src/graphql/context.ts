@@ -39,6 +39,12 @@ export interface GraphQLContext {
    * then makes later reads of this operation see it.
    */
   settle(position: number): Promise<void>;
+  /**
+   * The newest commit position `settle` gave up waiting for (the read model had not
+   * reached it within the timeout); null when every write of the operation was
+   * projected in time. Reported to the client as `extensions.readModelBehind`.
+   */
+  readModelBehind: number | null;
   /** The websocket an operation arrived on (absent over HTTP and SSE). */
   connection?: LiveConnection;
   /** The graphql-ws id of the operation, with `connection`. */
