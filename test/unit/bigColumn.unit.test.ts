@@ -4,6 +4,7 @@ import type { CardState } from '../../src/boards/card/state.js';
 import {
   ARCHIVE_DONE_CARDS_PER_COMMIT,
   archiveDoneCardsCommits,
+  decideColumn,
   placeCardInColumn,
 } from '../../src/boards/column/decide.js';
 import type { ColumnEvent } from '../../src/boards/column/events.js';
@@ -15,7 +16,8 @@ import {
 import { RankedList } from '../../src/boards/rankedList.js';
 import { RANK_REBALANCE_MAX_RADIUS, RANK_REBALANCE_THRESHOLD } from '../../src/boards/ranks.js';
 import { appendLimits } from '../../src/eventstore/validation.js';
-import { given } from './deciderTestKit.js';
+import { boardEvents, contextWithIds, given, member } from './deciderTestKit.js';
+import { splitIntoCommits } from '../../src/boards/decision.js';
 
 const created: ColumnEvent = {
   type: 'ColumnCreated',
@@ -192,6 +194,15 @@ describe('archiveDoneCardsCommits', () => {
       archived.push(...ids);
     }
     expect(archived).toHaveLength(10_000);
+    // The decider's one decision splits back into the same commits.
+    const decision = decideColumn(
+      { type: 'ArchiveDoneCards', data: { actorId: member, columnId: 'c1' } },
+      { column, board: given.board(...boardEvents(['c1', 'a0'])), cards },
+      contextWithIds(),
+    );
+    expect(splitIntoCommits(decision)).toEqual(commits);
+    // A decision naming each stream once stays one commit.
+    expect(splitIntoCommits(commits[0]!)).toEqual([commits[0]]);
     expect(archived).not.toContain('k7');
     expect(archived).toEqual(
       column.cards

@@ -152,8 +152,9 @@ export function archiveDoneCardsCommits(
  * - `AddCard` -> `[card: CardCreated, column: (CardsRebalanced,) CardEntered]` with a
  *   new card id; `WipLimitReachedError` when the column is full.
  * - `ArchiveDoneCards` -> `[column: CardsArchived, card: CardArchived, ...]` for every
- *   done live card, in column order; `[]` when there is none. As one commit; see
- *   {@link archiveDoneCardsCommits} for the same split into commits of bounded size.
+ *   done live card, in column order; `[]` when there is none. Past
+ *   {@link ARCHIVE_DONE_CARDS_PER_COMMIT} cards, the column is named again where each
+ *   next commit starts (see `splitIntoCommits`).
  */
 export function decideColumn(
   command: ColumnCommand,
