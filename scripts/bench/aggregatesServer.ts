@@ -16,7 +16,7 @@
 import { pino } from 'pino';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { fromGlobalId } from '../../src/graphql/globalIds.js';
+import { rawIdOf } from '../../src/graphql/globalIds.js';
 import { openMemoryStorage } from '../../src/storage.js';
 import { seedCards } from '../../test/support/seedCards.js';
 
@@ -47,8 +47,8 @@ process.on('message', (message: AggregatesServerRequest) => {
   void (async () => {
     const started = performance.now();
     const { position } = await seedCards(storage.store, {
-      boardId: fromGlobalId(message.boardId, 'Board', 'boardId'),
-      columnId: fromGlobalId(message.columnId, 'Column', 'columnId'),
+      boardId: rawIdOf(message.boardId, 'Board')!,
+      columnId: rawIdOf(message.columnId, 'Column')!,
       count: message.count,
     });
     await app.follower.waitFor(position, { timeoutMs: 10 * 60_000 });

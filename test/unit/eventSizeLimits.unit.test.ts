@@ -3,12 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { decideCard } from '../../src/boards/card/decide.js';
 import { decideColumn } from '../../src/boards/column/decide.js';
 import type { Decision } from '../../src/boards/decision.js';
-import {
-  addCardInput,
-  editCardInput,
-  inputLimits,
-  parseInput,
-} from '../../src/boards/validation.js';
+import { editCard } from '../../src/boards/card/commands.js';
+import { addCard } from '../../src/boards/column/commands.js';
+import { inputLimits, parseInput } from '../../src/boards/validation.js';
 import { validateAppendRequest } from '../../src/eventstore/validation.js';
 import {
   boardEvents,
@@ -33,11 +30,18 @@ function appendDecision(decision: Decision): void {
   });
 }
 
+/** The input as the command's schema normalizes it; fails the test when it is refused. */
+function parsed<S extends Parameters<typeof parseInput>[0]>(schema: S, input: unknown) {
+  const result = parseInput(schema, input);
+  if (!result.ok) throw result.error;
+  return result.value;
+}
+
 const board = given.board(...boardEvents(['c1', 'a0']));
 
 describe('input limits keep every event under the store limits', () => {
   it('takes the largest possible addCard input', () => {
-    const input = parseInput(addCardInput, {
+    const input = parsed(addCard.input, {
       columnId: 'c1',
       title: `x${widest.repeat(inputLimits.cardTitleMax - 2)}x`,
       description: widest.repeat(inputLimits.descriptionMax),
@@ -55,7 +59,7 @@ describe('input limits keep every event under the store limits', () => {
       { length: inputLimits.labelsMax },
       (_, i) => `${String.fromCharCode(65 + i)}${widest.repeat(inputLimits.labelMax - 1)}`,
     );
-    const { changes } = parseInput(editCardInput, {
+    const { changes } = parsed(editCard.input, {
       cardId: 'k1',
       expectedVersion: 1,
       title: `x${widest.repeat(inputLimits.cardTitleMax - 2)}x`,
