@@ -5,12 +5,15 @@ import type { BoardChangeHub, LiveConnection } from '../live/BoardChangeHub.js';
 import type { Logger } from '../logger.js';
 import type { ChangeLogFollower } from '../projector/ChangeLogFollower.js';
 import type { ProjectorRuntime } from '../projector/ProjectorRuntime.js';
+import type { EventStore } from '../eventstore/types.js';
 import type { ReadModelStore } from '../projector/types.js';
 
 /** What every request shares: the app's services. */
 export interface Services {
   commands: BoardCommands;
   readModels: ReadModelStore;
+  /** The book of record, for answers the read model cannot give yet. */
+  store: EventStore;
   follower: ChangeLogFollower;
   /** Fans the change log out to `boardChanges` subscriptions. */
   live: BoardChangeHub;

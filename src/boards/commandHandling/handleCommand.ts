@@ -18,8 +18,8 @@ import {
   type ResultOf,
 } from './defineCommand.js';
 import { checkExpectedVersion, describeChanges } from './expectedVersion.js';
-import { appendOnce, isOwnCommit, replayedCommit, toAppendRequest } from './commits.js';
-import { LoadSession } from './loadSession.js';
+import { appendCommits, replayedCommit } from './commits.js';
+import { LoadSession, type LoadInfrastructure } from './loadSession.js';
 import { failed, succeeded, type CommandOptions } from './results.js';
 
 /** How a command retries when a stream it read changed before its append. */
@@ -39,6 +39,8 @@ export interface CommandRuntime {
   now: () => Date;
   newId: () => string;
   retry: Required<RetryOptions>;
+  /** State cache and per-stream writers queue shared by this process's commands. */
+  infrastructure?: LoadInfrastructure;
   /** Secret that registration tokens of idempotent retries are derived from. */
   tokenSecret: string | Uint8Array;
 }
@@ -122,47 +124,49 @@ async function retrying<S extends AnyCommandSpec>(
   }
 }
 
-/** One attempt: load, decide, check the expected version, append. */
+/**
+ * One attempt: load, decide, check the expected version, append. The attempt's first
+ * stream is held (one writer per stream in this process) until it ends.
+ */
 async function attemptOnce<S extends AnyCommandSpec>(
   runtime: CommandRuntime,
   spec: S,
   call: Call,
 ): Promise<Attempt<S>> {
   const { store } = runtime;
-  const session = new LoadSession(store, call.signal, call.idempotencyKey);
-  const loaded: unknown = await spec.load(session, call);
-  if (session.replayedAt !== null) {
-    const commit = await replayedCommit(store, session.replayedAt, call.signal);
-    return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))));
+  const { idempotencyKey, signal } = call;
+  if (idempotencyKey !== undefined) {
+    const first = await store.committedResult(idempotencyKey, { signal });
+    if (first)
+      return succeedWith(spec, call, store, await replayedCommit(store, first.position, signal));
   }
-  const decided = decideSafely(spec, call, loaded, { now: runtime.now(), newId: runtime.newId });
-  if (!decided.ok) return result(decided);
-  const checked = checkVersion(spec, call, loaded);
-  if (checked instanceof VersionConflictError) return result(failed(checked));
-  if (decided.value.length === 0) {
-    if (!spec.nothingToWrite) throw new Error(`${spec.name} decided to write nothing`);
-    return result(succeeded(spec.nothingToWrite(call, loaded)));
+  const session = new LoadSession(store, signal, runtime.infrastructure);
+  try {
+    const loaded: unknown = await spec.load(session, call);
+    const decided = decideSafely(spec, call, loaded, { now: runtime.now(), newId: runtime.newId });
+    if (!decided.ok) return result(decided);
+    const checked = await checkVersion(spec, call, loaded);
+    if (checked instanceof VersionConflictError) return result(failed(checked));
+    if (decided.value.length === 0) {
+      if (!spec.nothingToWrite) throw new Error(`${spec.name} decided to write nothing`);
+      return result(succeeded(spec.nothingToWrite(call, loaded)));
+    }
+    const actor = call.actorId as string | null;
+    const operation = { name: spec.name, actor, idempotencyKey };
+    const appended = await appendCommits(operation, session, decided.value, checked.merged, signal);
+    if (appended instanceof VersionConflict) return { kind: 'raced', conflict: appended };
+    return succeedWith(spec, call, store, appended);
+  } finally {
+    await session.release();
   }
-  const actor = call.actorId as string | null;
-  const { idempotencyKey } = call;
-  const request = toAppendRequest(
-    spec.name,
-    actor,
-    idempotencyKey,
-    session,
-    decided.value,
-    checked.merged,
-  );
-  const appended = await appendOnce(store, request, call.signal);
-  if (appended instanceof VersionConflict) return { kind: 'raced', conflict: appended };
-  const own = isOwnCommit(request, appended.streams);
-  const commit: CommittedChange = {
-    commitId: appended.commitId,
-    position: appended.position,
-    heads: appended.streams,
-    merged: own && checked.merged,
-    replayed: !own,
-  };
+}
+
+async function succeedWith<S extends AnyCommandSpec>(
+  spec: S,
+  call: Call,
+  store: EventStore,
+  commit: CommittedChange,
+): Promise<Attempt<S>> {
   return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))));
 }
 
@@ -192,11 +196,11 @@ function decideSafely(
 }
 
 /** The client's expected version against the stream as read: go ahead (maybe merged) or conflict. */
-function checkVersion(
+async function checkVersion(
   spec: AnyCommandSpec,
   call: Call,
   loaded: unknown,
-): { merged: boolean } | VersionConflictError {
+): Promise<{ merged: boolean } | VersionConflictError> {
   const rule = spec.expectedVersion;
   if (!rule) return { merged: false };
   const stream = rule.of(loaded);
@@ -205,7 +209,7 @@ function checkVersion(
     throw new Error(`${spec.name}: decided without the stream or input its version is about`);
   }
   const sets = typeof rule.sets === 'function' ? rule.sets(call.input) : rule.sets;
-  return checkExpectedVersion(stream, expectedVersion, sets);
+  return await checkExpectedVersion(stream, expectedVersion, sets);
 }
 
 function stateReader(store: EventStore, call: Call): ReadState {
