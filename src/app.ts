@@ -85,6 +85,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       ...(config.tokenSecret ? { tokenSecret: config.tokenSecret } : {}),
     }),
     readModels: storage.projector.readModels,
+    store: storage.store,
     follower,
     live,
     logger,

@@ -1,3 +1,4 @@
+import type { StreamFold } from '../eventstore/StreamStateCache.js';
 import type { RecordedEvent } from '../eventstore/types.js';
 import type { Invalidation } from '../projector/types.js';
 import {
@@ -133,6 +134,25 @@ export function foldEvents<K extends StreamKind>(
     (state, event) => definition.evolve(state, definition.parseEvent(event)),
     definition.initialState,
   );
+}
+
+const folds = new Map<StreamKind, StreamFold<unknown>>();
+
+/**
+ * How a stream of `kind` folds, for {@link StreamStateCache}: one object per kind, so
+ * the cache can tell states of different kinds apart.
+ */
+export function streamFold<K extends StreamKind>(kind: K): StreamFold<AggregateStates[K]> {
+  let fold = folds.get(kind);
+  if (!fold) {
+    const definition = aggregates[kind] as unknown as AggregateDefinition<unknown, DomainEvent>;
+    fold = {
+      initial: definition.initialState,
+      evolve: (state, event) => definition.evolve(state, definition.parseEvent(event)),
+    };
+    folds.set(kind, fold);
+  }
+  return fold as StreamFold<AggregateStates[K]>;
 }
 
 /** Which resource a stored event belongs to and which of its GraphQL fields it touched. */

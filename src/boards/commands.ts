@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { StreamStateCache } from '../eventstore/StreamStateCache.js';
 import type { EventStore } from '../eventstore/types.js';
+import { KeyedQueue } from '../keyedQueue.js';
 import { addColumn, addMember, createBoard, moveColumn, renameBoard } from './board/commands.js';
 import { archiveCard, editCard, moveCard } from './card/commands.js';
 import { addCard, archiveDoneCards, setWipLimit } from './column/commands.js';
@@ -85,6 +87,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
     now: deps.now,
     newId: deps.newId,
     retry: { ...defaultRetry, ...deps.retry },
+    infrastructure: { cache: new StreamStateCache(deps.store), writers: new KeyedQueue() },
     tokenSecret: deps.tokenSecret ?? randomBytes(32),
   };
   const entries = Object.values(commandSpecs).map((spec) => [

@@ -27,5 +27,31 @@ export type StreamChange =
  * committed together or not at all. The order is part of each decider's contract
  * (e.g. a card move lists the card, then the column it leaves, then the column it
  * enters) and is kept in the commit. Empty when there is nothing to do.
+ *
+ * A decision too big for one commit (see `archiveDoneCardsCommits`) names a stream
+ * again where its next commit starts: {@link splitIntoCommits}.
  */
 export type Decision = readonly StreamChange[];
+
+/**
+ * `decision` as consecutive commits: a change to a stream that the current commit
+ * already names starts the next one. Each commit is appended on its own, atomically,
+ * in order; a decision naming every stream once is one commit.
+ */
+export function splitIntoCommits(decision: Decision): Decision[] {
+  const commits: StreamChange[][] = [];
+  let current: StreamChange[] = [];
+  let named = new Set<string>();
+  for (const change of decision) {
+    const stream = `${change.aggregate}-${change.id}`;
+    if (named.has(stream)) {
+      commits.push(current);
+      current = [];
+      named = new Set();
+    }
+    named.add(stream);
+    current.push(change);
+  }
+  if (current.length > 0) commits.push(current);
+  return commits;
+}

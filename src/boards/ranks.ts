@@ -1,5 +1,8 @@
 import { generateKeyBetween, generateNKeysBetween } from 'fractional-indexing';
 import { ValidationError } from './errors.js';
+import { RankedList, type Ranked } from './rankedList.js';
+
+export type { Ranked } from './rankedList.js';
 
 /**
  * Sibling order as fractional-indexing keys ("ranks"). Ranks compare as plain
@@ -8,17 +11,26 @@ import { ValidationError } from './errors.js';
  */
 
 /**
- * Rank length past which the server rewrites all sibling ranks evenly instead of
- * appending a longer key. Repeated inserts into the same gap grow a key by about
- * one character per six inserts. @default 50
+ * Rank length past which the server gives the placed item and its neighbours fresh,
+ * evenly spaced ranks instead of appending a longer key. Repeated inserts into the
+ * same gap grow a key by about one character per six inserts. @default 50
  */
 export const RANK_REBALANCE_THRESHOLD = 50;
 
-/** One ordered sibling: a card in a column or a column on a board. */
-export interface Ranked {
-  id: string;
-  rank: string;
-}
+/**
+ * Most siblings a rebalance gives new ranks on each side of the insert point. The
+ * neighbourhood starts at 16 on each side and doubles until the new ranks are at most
+ * half the threshold long, the whole list is covered, or it reaches this bound.
+ * @default 1_024
+ */
+export const RANK_REBALANCE_MAX_RADIUS = 1_024;
+
+/**
+ * Most bytes of one event's new-ranks map (`{"<id>":"<rank>",...}` as JSON) when a
+ * rebalance is split into several events; far below the store's 64 KiB per event.
+ * @default 32 KiB
+ */
+export const RANK_REBALANCE_EVENT_BYTES = 32 * 1024;
 
 /** Where to put an item among its siblings. Both omitted: at the end. */
 export interface Placement {
@@ -38,10 +50,13 @@ export interface PlacementFields {
   siblingDescription: string;
 }
 
-/** The rank given to the placed item and, when keys grew too long, new ranks for its siblings. */
+/** The rank given to the placed item and, when keys grew too long, new ranks for its neighbours. */
 export interface RankAssignment {
   rank: string;
-  /** New rank of every sibling when the order was rebalanced; null otherwise. */
+  /**
+   * New rank of every sibling in the rebalanced neighbourhood of the insert point (the
+   * order does not change); null when no rebalance was needed.
+   */
   rebalanced: Record<string, string> | null;
 }
 
@@ -55,52 +70,149 @@ export function sortByRank<T extends Ranked>(items: readonly T[]): T[] {
   return [...items].sort((a, b) => compareRanks(a.rank, b.rank) || compareRanks(a.id, b.id));
 }
 
+/** What {@link assignRank} may change besides the defaults. */
+export interface RankOptions {
+  /** The item being placed when it is in `siblings` already (a move): it is not a sibling. */
+  itemId?: string;
+  threshold?: number;
+  maxRadius?: number;
+}
+
 /**
- * The rank for an item placed among `siblings` (sorted by rank, not containing the
- * item itself), using `generateKeyBetween` from `fractional-indexing`.
+ * The rank for an item placed among `siblings`, using `generateKeyBetween` from
+ * `fractional-indexing`. Costs O(log n) on a {@link RankedList}, plus the rebalanced
+ * neighbourhood when there is one.
  *
  * - `afterId` only: between that sibling and its successor.
  * - `beforeId` only: between that sibling and its predecessor.
  * - both: right after `afterId`; `beforeId` must come after `afterId`.
  * - neither: after the last sibling.
  *
- * When the new key would be longer than `threshold`, every sibling gets a fresh,
- * evenly spaced key (`generateNKeysBetween`) and the item gets the one in its slot.
+ * When the new key would be longer than `threshold`, a bounded neighbourhood of the
+ * insert point (up to `maxRadius` siblings on each side, see
+ * {@link RANK_REBALANCE_MAX_RADIUS}) gets fresh, evenly spaced keys between the ranks
+ * just outside it (`generateNKeysBetween`), and the item gets the one in its slot.
  *
- * @throws ValidationError when `afterId` or `beforeId` is not one of `siblings`, or
- *   `beforeId` does not come after `afterId`.
+ * @throws ValidationError when `afterId` or `beforeId` is not one of `siblings` (or is
+ *   the item itself), or `beforeId` does not come after `afterId`.
  */
 export function assignRank(
-  siblings: readonly Ranked[],
+  siblings: readonly Ranked[] | RankedList,
   placement: Placement,
   fields: PlacementFields,
-  threshold: number = RANK_REBALANCE_THRESHOLD,
+  options: RankOptions = {},
 ): RankAssignment {
-  const indexOf = (id: string, field: string): number => {
-    const index = siblings.findIndex((s) => s.id === id);
-    if (index < 0) throw new ValidationError(field, `must be ${fields.siblingDescription}`);
-    return index;
+  const list = siblings instanceof RankedList ? siblings : RankedList.from(siblings);
+  const { itemId } = options;
+  const threshold = options.threshold ?? RANK_REBALANCE_THRESHOLD;
+  const maxRadius = options.maxRadius ?? RANK_REBALANCE_MAX_RADIUS;
+  const require = (id: string, field: string): Ranked => {
+    const rank = id === itemId ? undefined : list.rankOf(id);
+    if (rank === undefined)
+      throw new ValidationError(field, `must be ${fields.siblingDescription}`);
+    return { id, rank };
   };
-  let slot = siblings.length;
+  // Neighbours of the item itself are skipped: it is not a sibling.
+  const next = (id: string | undefined) => {
+    const found = list.after(id);
+    return found?.id === itemId && found ? list.after(found.id) : found;
+  };
+  const previous = (id: string | undefined) => {
+    const found = list.before(id);
+    return found?.id === itemId && found ? list.before(found.id) : found;
+  };
+  let low: Ranked | undefined;
+  let high: Ranked | undefined;
   if (placement.afterId !== undefined) {
-    const after = indexOf(placement.afterId, fields.afterField);
+    low = require(placement.afterId, fields.afterField);
     if (placement.beforeId !== undefined) {
-      const before = indexOf(placement.beforeId, fields.beforeField);
-      if (before <= after) {
+      const before = require(placement.beforeId, fields.beforeField);
+      if (compareRanks(before.rank, low.rank) <= 0) {
         throw new ValidationError(fields.beforeField, `must come after ${fields.afterField}`);
       }
     }
-    slot = after + 1;
+    high = next(low.id);
   } else if (placement.beforeId !== undefined) {
-    slot = indexOf(placement.beforeId, fields.beforeField);
+    high = require(placement.beforeId, fields.beforeField);
+    low = previous(high.id);
+  } else {
+    low = previous(undefined);
   }
-  const rank = generateKeyBetween(siblings[slot - 1]?.rank ?? null, siblings[slot]?.rank ?? null);
+  const rank = generateKeyBetween(low?.rank ?? null, high?.rank ?? null);
   if (rank.length <= threshold) return { rank, rebalanced: null };
+  return rebalanceAround(low, high, { next, previous, threshold, maxRadius });
+}
 
-  const keys = generateNKeysBetween(null, null, siblings.length + 1);
-  const rebalanced: Record<string, string> = {};
-  siblings.forEach((sibling, index) => {
-    rebalanced[sibling.id] = keys[index < slot ? index : index + 1]!;
-  });
-  return { rank: keys[slot]!, rebalanced };
+/**
+ * New ranks for the neighbourhood of the gap between `low` and `high` (both included)
+ * and the placed item's rank in that gap.
+ */
+function rebalanceAround(
+  low: Ranked | undefined,
+  high: Ranked | undefined,
+  walk: {
+    next: (id: string | undefined) => Ranked | undefined;
+    previous: (id: string | undefined) => Ranked | undefined;
+    threshold: number;
+    maxRadius: number;
+  },
+): RankAssignment {
+  const left: Ranked[] = low ? [low] : [];
+  const right: Ranked[] = high ? [high] : [];
+  // Grows `side` to `radius` items away from the gap; returns the bound just outside.
+  const grow = (side: Ranked[], radius: number, step: typeof walk.next) => {
+    let outside = side.length ? step(side.at(-1)!.id) : undefined;
+    while (outside && side.length < radius) {
+      side.push(outside);
+      outside = step(outside.id);
+    }
+    return outside;
+  };
+  for (let radius = 16; ; radius *= 2) {
+    const lowBound = grow(left, radius, walk.previous);
+    const highBound = grow(right, radius, walk.next);
+    const keys = generateNKeysBetween(
+      lowBound?.rank ?? null,
+      highBound?.rank ?? null,
+      left.length + 1 + right.length,
+    );
+    const covered = !lowBound && !highBound;
+    const short = keys.every((key) => key.length <= walk.threshold / 2);
+    if (short || covered || radius >= walk.maxRadius) {
+      const rebalanced: Record<string, string> = {};
+      // `left` runs away from the gap: its first item gets the key right below the item's.
+      left.forEach((item, index) => {
+        rebalanced[item.id] = keys[left.length - 1 - index]!;
+      });
+      right.forEach((item, index) => {
+        rebalanced[item.id] = keys[left.length + 1 + index]!;
+      });
+      return { rank: keys[left.length]!, rebalanced };
+    }
+  }
+}
+
+/**
+ * A rebalance's new ranks split into maps of at most `maxBytes` each (as JSON), in
+ * the order given, so that no event carrying one reaches the store's per-event limit.
+ */
+export function chunkRanks(
+  ranks: Readonly<Record<string, string>>,
+  maxBytes: number = RANK_REBALANCE_EVENT_BYTES,
+): Record<string, string>[] {
+  const chunks: Record<string, string>[] = [];
+  let chunk: Record<string, string> = {};
+  let bytes = 2;
+  for (const [id, rank] of Object.entries(ranks)) {
+    const entry = Buffer.byteLength(JSON.stringify(id) + JSON.stringify(rank)) + 2;
+    if (bytes + entry > maxBytes && bytes > 2) {
+      chunks.push(chunk);
+      chunk = {};
+      bytes = 2;
+    }
+    chunk[id] = rank;
+    bytes += entry;
+  }
+  if (bytes > 2) chunks.push(chunk);
+  return chunks;
 }

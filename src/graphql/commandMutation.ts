@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { AnyCommandSpec, SuccessOf } from '../boards/commandHandling/defineCommand.js';
 import type { WrittenResource } from '../boards/commandHandling/results.js';
 import type { DomainError, ResourceType } from '../boards/errors.js';
+import { committedDoc, type DocOfType } from '../boards/committedDocs.js';
 import type { UserDoc } from '../boards/readModel.js';
 import { builder } from './builder.js';
 import type { GraphQLContext } from './context.js';
@@ -104,13 +105,36 @@ const viewerId = (ctx: GraphQLContext) => ctx.viewer?._id ?? null;
 
 type NodeRef = typeof UserRef | typeof BoardRef | typeof ColumnRef | typeof CardRef;
 
-/** Reads a written resource for the payload; the commit is projected, so it must be there. */
+/** Reads a written resource for the payload from the read model. */
 const readers = new Map<NodeRef, (ctx: GraphQLContext, id: string) => Promise<object | null>>([
   [UserRef, (ctx, id) => ctx.reads.users.load(id)],
   [BoardRef, (ctx, id) => ctx.reads.board(id, viewerId(ctx))],
   [ColumnRef, (ctx, id) => ctx.reads.column(id, viewerId(ctx))],
   [CardRef, (ctx, id) => ctx.reads.card(id, viewerId(ctx))],
 ]);
+const typeOfRef = new Map<NodeRef, keyof DocOfType>([
+  [UserRef, 'User'],
+  [BoardRef, 'Board'],
+  [ColumnRef, 'Column'],
+  [CardRef, 'Card'],
+]);
+
+/**
+ * A written resource for the payload: from the read model, or, when the commit was
+ * not projected in time (`ctx.readModelBehind`) and the read model does not have it
+ * yet, built from its committed events. A committed write is never reported as a
+ * failure.
+ */
+async function readWritten(ctx: GraphQLContext, ref: NodeRef, id: string): Promise<object> {
+  const doc =
+    (await readers.get(ref)!(ctx, id)) ??
+    (ctx.readModelBehind !== null
+      ? await committedDoc(ctx.services.store, typeOfRef.get(ref)!, id, ctx.signal)
+      : null);
+  // The command committed and its commit is projected: a bug.
+  if (!doc) throw new Error(`${typeOfRef.get(ref)} ${id} not readable after its write`);
+  return doc;
+}
 
 /** Keys of the success value that hold a written resource. */
 type ResourceKeys<S> = { [K in keyof S]: S[K] extends WrittenResource ? K : never }[keyof S];
@@ -190,10 +214,7 @@ export function commandMutation<S extends AnyCommandSpec>(
             type: ref as typeof UserRef,
             resolve: async (value, _args, ctx) => {
               const { id } = value[field] as WrittenResource;
-              const doc = await readers.get(ref)!(ctx, id);
-              // The command committed and its commit is projected: a bug or a timeout.
-              if (!doc) throw new Error(`${field} ${id} not readable after its write`);
-              return doc as UserDoc;
+              return (await readWritten(ctx, ref, id)) as UserDoc;
             },
           }),
         ]),

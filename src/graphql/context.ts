@@ -5,12 +5,15 @@ import type { BoardChangeHub, LiveConnection } from '../live/BoardChangeHub.js';
 import type { Logger } from '../logger.js';
 import type { ChangeLogFollower } from '../projector/ChangeLogFollower.js';
 import type { ProjectorRuntime } from '../projector/ProjectorRuntime.js';
+import type { EventStore } from '../eventstore/types.js';
 import type { ReadModelStore } from '../projector/types.js';
 
 /** What every request shares: the app's services. */
 export interface Services {
   commands: BoardCommands;
   readModels: ReadModelStore;
+  /** The book of record, for answers the read model cannot give yet. */
+  store: EventStore;
   follower: ChangeLogFollower;
   /** Fans the change log out to `boardChanges` subscriptions. */
   live: BoardChangeHub;
@@ -39,6 +42,12 @@ export interface GraphQLContext {
    * then makes later reads of this operation see it.
    */
   settle(position: number): Promise<void>;
+  /**
+   * The newest commit position `settle` gave up waiting for (the read model had not
+   * reached it within the timeout); null when every write of the operation was
+   * projected in time. Reported to the client as `extensions.readModelBehind`.
+   */
+  readModelBehind: number | null;
   /** The websocket an operation arrived on (absent over HTTP and SSE). */
   connection?: LiveConnection;
   /** The graphql-ws id of the operation, with `connection`. */

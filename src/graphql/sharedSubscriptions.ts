@@ -140,6 +140,7 @@ async function executionContext(
     isAdmin: false,
     signal,
     reads,
+    readModelBehind: null,
     settle: () => Promise.reject(new Error('a subscription does not write')),
   };
 }

@@ -10,8 +10,9 @@ import { execute, GraphQLError, subscribe, type ValidationContext } from 'graphq
 import {
   createYoga,
   maskError,
-  type Plugin,
+  isAsyncIterable,
   useExecutionCancellation,
+  type Plugin,
   type YogaServerInstance,
 } from 'graphql-yoga';
 import { BoardReads } from '../boards/reads.js';
@@ -41,6 +42,7 @@ export async function createContext(
     isAdmin: isAdminAuthorization(services.adminToken, authorization),
     signal,
     reads,
+    readModelBehind: null,
     async settle(position) {
       try {
         await services.follower.waitFor(position, {
@@ -51,6 +53,7 @@ export async function createContext(
         if (!(error instanceof ProjectionTimeout)) throw error;
         // Answer anyway: the write is committed; the payload may lag behind it.
         services.logger.warn({ position }, 'mutation answered before its commit was projected');
+        this.readModelBehind = Math.max(this.readModelBehind ?? 0, position);
       }
       // `this`, not `context`: yoga copies this object into the context resolvers see.
       // `fresh`: a cached pointer could still name the generation a rebuild just replaced,
@@ -109,6 +112,30 @@ function depthLimitError(context: ValidationContext | null, error: GraphQLError)
       extensions: { code: 'QUERY_TOO_DEEP' },
     }),
   );
+}
+
+/**
+ * Adds `extensions.readModelBehind: { position }` to the answer of an operation whose
+ * write committed but was not projected within the read-your-writes timeout: the
+ * payload's fields may then show the resource before that write (a resource the write
+ * created is built from the committed events), and the caller's next query may too,
+ * until the read model reaches `position`.
+ */
+function readModelBehindPlugin(): Plugin<GraphQLContext> {
+  return {
+    onExecute() {
+      return {
+        onExecuteDone({ args, result, setResult }) {
+          const position = (args.contextValue as GraphQLContext).readModelBehind;
+          if (position === null || isAsyncIterable(result)) return;
+          setResult({
+            ...result,
+            extensions: { ...result.extensions, readModelBehind: { position } },
+          });
+        },
+      };
+    },
+  };
 }
 
 /**
@@ -174,6 +201,7 @@ export function createGraphQLServer(
             }),
           ]
         : []),
+      readModelBehindPlugin(),
       // graphql-js executes: it builds each result object in selection order, as the
       // spec asks. The @graphql-tools/executor yoga ships (pinned for Node 20) builds
       // them in resolve order, so `{ id version name }` came back as version, name, id.

@@ -3,11 +3,13 @@ import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { LiveLimits } from '../../src/live/limits.js';
 import type { Logger } from '../../src/logger.js';
+import type { Projection } from '../../src/projector/types.js';
 import { openMemoryStorage, type Storage } from '../../src/storage.js';
 
 export interface GraphQLResponse<T = Record<string, any>> {
   data?: T;
   errors?: { message: string; path?: string[]; extensions?: Record<string, unknown> }[];
+  extensions?: Record<string, unknown>;
 }
 
 export interface TestServer {
@@ -32,13 +34,22 @@ export interface TestServer {
  * default). `close()` stops it and, when it made the storage, closes that too.
  */
 export async function startTestServer(
-  options: { storage?: Storage; live?: Partial<LiveLimits>; logger?: Logger } = {},
+  options: {
+    storage?: Storage;
+    live?: Partial<LiveLimits>;
+    /** Environment settings (as `loadConfig` reads them) besides the memory store. */
+    env?: Record<string, string>;
+    projections?: readonly Projection[];
+    logger?: Logger;
+  } = {},
 ): Promise<TestServer> {
   const storage = options.storage ?? openMemoryStorage({});
-  const app = await createApp(loadConfig({ STORE: 'memory', LOG_LEVEL: 'silent' }), {
+  const config = loadConfig({ STORE: 'memory', LOG_LEVEL: 'silent', ...options.env });
+  const app = await createApp(config, {
     storage,
     logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     ...(options.live ? { live: options.live } : {}),
+    ...(options.projections ? { projections: options.projections } : {}),
   });
   const { url } = await app.start(0);
   const gql: TestServer['gql'] = async (query, variables = {}, token) => {

@@ -1,3 +1,4 @@
+import { RankedList } from '../../src/boards/rankedList.js';
 import { describe, expect, it } from 'vitest';
 import { decideCard, type CardDecisionState } from '../../src/boards/card/decide.js';
 import { cardEventFields } from '../../src/boards/card/events.js';
@@ -166,7 +167,7 @@ describe('decideCard: MoveCard', () => {
     expect(decision.map((c) => c.aggregate)).toEqual(['card', 'column']);
     expect(eventsOf(decision, 'column').map((e) => e.type)).toEqual(['CardRepositioned']);
     const column = given.column(...full, ...eventsOf(decision, 'column')) as ActiveColumn;
-    expect(column.cards.map((c) => c.id)).toEqual(['k2', 'k1']);
+    expect(column.cards.toArray().map((c) => c.id)).toEqual(['k2', 'k1']);
   });
 
   it('does not let a card be placed relative to itself', () => {
@@ -190,7 +191,7 @@ describe('decideCard: MoveCard', () => {
       boardId: 'b-other',
       name: 'x',
       wipLimit: null,
-      cards: [],
+      cards: RankedList.empty,
     };
     const cases: Record<string, ColumnState>[] = [
       { c1: given.column(...todo) },

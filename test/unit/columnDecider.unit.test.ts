@@ -78,7 +78,7 @@ describe('decideColumn', () => {
       contextWithIds('k3'),
     );
     const column = given.column(...before, ...eventsOf(decision, 'column')) as ActiveColumn;
-    expect(column.cards.map((c) => c.id)).toEqual(['k1', 'k3', 'k2']);
+    expect(column.cards.toArray().map((c) => c.id)).toEqual(['k1', 'k3', 'k2']);
   });
 
   it('refuses a card entering a column that holds its WIP limit', () => {
@@ -135,9 +135,11 @@ describe('decideColumn', () => {
     const events = eventsOf(decision, 'column');
     expect(events.map((e) => e.type)).toEqual(['CardsRebalanced', 'CardEntered']);
     const column = given.column(...before, ...events) as ActiveColumn;
-    expect(column.cards.map((c) => c.id)).toEqual(['k1', 'k3', 'k2']);
+    expect(column.cards.toArray().map((c) => c.id)).toEqual(['k1', 'k3', 'k2']);
     const created = eventsOf(decision, 'card')[0];
-    expect(created?.type === 'CardCreated' && created.data.rank).toBe(column.cards[1]!.rank);
+    expect(created?.type === 'CardCreated' && created.data.rank).toBe(
+      column.cards.toArray()[1]!.rank,
+    );
   });
 
   it('answers a non-member as if the column did not exist', () => {
@@ -204,7 +206,7 @@ describe('column state and fields', () => {
       { type: 'CardEntered', data: { cardId: 'k4', rank: 'a2' } },
       { type: 'CardsArchived', data: { cardIds: ['k1'] } },
     ) as ActiveColumn;
-    expect(column.cards).toEqual([
+    expect(column.cards.toArray()).toEqual([
       { id: 'k3', rank: 'a0' },
       { id: 'k4', rank: 'a2' },
     ]);

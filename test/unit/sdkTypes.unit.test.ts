@@ -42,7 +42,7 @@ describe('the generated SDK types', () => {
       'MoveCardSuccess' | 'VersionConflictError' | 'WipLimitReachedError' | MemberErrors
     >();
     expectTypeOf<TypenameOf<'addCard'>>().toEqualTypeOf<
-      'AddCardSuccess' | 'WipLimitReachedError' | MemberErrors
+      'AddCardSuccess' | 'VersionConflictError' | 'WipLimitReachedError' | MemberErrors
     >();
     expectTypeOf<TypenameOf<'editCard'>>().toEqualTypeOf<
       'EditCardSuccess' | 'VersionConflictError' | MemberErrors
@@ -51,7 +51,7 @@ describe('the generated SDK types', () => {
       'ArchiveCardSuccess' | 'VersionConflictError' | MemberErrors
     >();
     expectTypeOf<TypenameOf<'archiveDoneCards'>>().toEqualTypeOf<
-      'ArchiveDoneCardsSuccess' | MemberErrors
+      'ArchiveDoneCardsSuccess' | 'VersionConflictError' | MemberErrors
     >();
     expectTypeOf<TypenameOf<'addColumn'>>().toEqualTypeOf<
       'AddColumnSuccess' | 'VersionConflictError' | MemberErrors

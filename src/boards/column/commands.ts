@@ -15,6 +15,7 @@ import {
   NotFoundError,
   UnauthenticatedError,
   ValidationError,
+  VersionConflictError,
   WipLimitReachedError,
 } from '../errors.js';
 import {
@@ -81,12 +82,14 @@ export const addCard = defineCommand({
     beforeCardId: optionalResourceId('Card').describe('Place right before this sibling.'),
     idempotencyKey,
   }),
+  // VersionConflictError: the column kept changing (other instances) through every retry.
   errors: [
     WipLimitReachedError,
     NotFoundError,
     ForbiddenError,
     ValidationError,
     UnauthenticatedError,
+    VersionConflictError,
   ],
   load: (session, { input }) => loadColumnAndBoard(session, input.columnId),
   decide: ({ input, actorId }, { column, board }, context) => {
@@ -119,19 +122,30 @@ interface DoneCardsArchived {
 }
 
 /**
- * Archives every done live card of a column in one commit (the column and each
- * card at the version read). Writes nothing when no card is done. Limited by the
- * store's events per commit (999 cards).
+ * Archives every done live card of a column (the column and each card at the version
+ * read): in one commit up to 500 cards, else in consecutive commits of 500, each
+ * atomic and each one `BoardChange` (`ARCHIVE_DONE_CARDS_PER_COMMIT`). Writes nothing
+ * when no card is done. The answer lists every card archived and the last commit; a
+ * retry with the idempotency key after all commits landed returns the last commit's
+ * cards, one after a partial run archives what is still done.
  */
 export const archiveDoneCards = defineCommand({
   name: 'archiveDoneCards',
   input: z
     .object({ columnId: resourceId('Column'), idempotencyKey })
-    .describe('Archive every done card of a column, atomically.'),
-  errors: [NotFoundError, ForbiddenError, UnauthenticatedError, ValidationError],
+    .describe(
+      'Archive every done card of a column: atomically up to 500 cards, else in atomic commits of 500.',
+    ),
+  errors: [
+    NotFoundError,
+    ForbiddenError,
+    UnauthenticatedError,
+    ValidationError,
+    VersionConflictError,
+  ],
   load: async (session, { input }) => {
     const { column, board } = await loadColumnAndBoard(session, input.columnId);
-    const live = column.state.status === 'active' ? column.state.cards : [];
+    const live = column.state.status === 'active' ? column.state.cards.toArray() : [];
     const cards = await Promise.all(live.map((c) => session.load('card', c.id)));
     return { column, board, cards: new Map(cards.map((card) => [card.id, card.state])) };
   },

@@ -5,7 +5,7 @@ import type { CardState } from '../card/state.js';
 import type { DecideContext, Decision, StreamChange } from '../decision.js';
 import { unreachable } from '../unreachable.js';
 import { NotFoundError, WipLimitReachedError } from '../errors.js';
-import { assignRank, type Placement } from '../ranks.js';
+import { assignRank, chunkRanks, type Placement } from '../ranks.js';
 import type { ColumnEvent } from './events.js';
 import type { ActiveColumn, ColumnState } from './state.js';
 
@@ -65,8 +65,9 @@ const cardPlacementFields = {
  * The column events that put `cardId` at `placement` among the column's other live
  * cards, and the rank it gets. A card entering (`'enter'`) is refused with
  * `WipLimitReachedError` when the column already holds `wipLimit` live cards; a
- * move within the column (`'reposition'`) is always allowed. Prepends a
- * `CardsRebalanced` when the new rank would grow past the threshold.
+ * move within the column (`'reposition'`) is always allowed. Prepends
+ * `CardsRebalanced` events (each under the store's event size limit, see
+ * `chunkRanks`) when the new rank would grow past the threshold.
  *
  * @throws ValidationError on `input.afterCardId` / `input.beforeCardId` when they do
  *   not name another live card of this column.
@@ -77,19 +78,70 @@ export function placeCardInColumn(
   placement: Placement,
   arrival: CardArrival,
 ): { rank: string; events: ColumnEvent[] } {
-  if (arrival === 'enter' && column.wipLimit !== null && column.cards.length >= column.wipLimit) {
+  if (arrival === 'enter' && column.wipLimit !== null && column.cards.size >= column.wipLimit) {
     throw new WipLimitReachedError(column.columnId, column.wipLimit);
   }
-  const siblings = column.cards.filter((c) => c.id !== cardId);
-  const { rank, rebalanced } = assignRank(siblings, placement, cardPlacementFields);
+  const { rank, rebalanced } = assignRank(column.cards, placement, cardPlacementFields, {
+    itemId: cardId,
+  });
   const placed: ColumnEvent =
     arrival === 'enter'
       ? { type: 'CardEntered', data: { cardId, rank } }
       : { type: 'CardRepositioned', data: { cardId, rank } };
-  const events: ColumnEvent[] = rebalanced
-    ? [{ type: 'CardsRebalanced', data: { ranks: rebalanced } }, placed]
-    : [placed];
-  return { rank, events };
+  const rebalances = rebalanced
+    ? chunkRanks(rebalanced).map((ranks): ColumnEvent => ({
+        type: 'CardsRebalanced',
+        data: { ranks },
+      }))
+    : [];
+  return { rank, events: [...rebalances, placed] };
+}
+
+/**
+ * Most cards one `archiveDoneCards` commit archives: the commit holds one event per
+ * card plus the column's `CardsArchived` (the store takes at most 1,000 events per
+ * commit), and `CardsArchived` lists their ids (about 40 bytes each, under the
+ * store's 64 KiB per event). @default 500
+ */
+export const ARCHIVE_DONE_CARDS_PER_COMMIT = 500;
+
+/**
+ * The commits that archive every done live card of `column`, in column order, at most
+ * {@link ARCHIVE_DONE_CARDS_PER_COMMIT} cards each: `[column: CardsArchived, card:
+ * CardArchived, ...]` per commit; `[]` when no card is done. Each commit is atomic on
+ * its own; they are meant to be appended in order, the column's expected version
+ * advancing by one per commit, each card at the version read.
+ *
+ * @param cards states of the column's live cards by id; must hold every one of them.
+ */
+export function archiveDoneCardsCommits(
+  column: ActiveColumn,
+  cards: ReadonlyMap<string, CardState> | undefined,
+  perCommit: number = ARCHIVE_DONE_CARDS_PER_COMMIT,
+): Decision[] {
+  const done: string[] = [];
+  for (const { id } of column.cards) {
+    const card = cards?.get(id);
+    if (!card) throw new Error(`ArchiveDoneCards: state of card ${id} not loaded`);
+    if (card.status === 'live' && card.done) done.push(id);
+  }
+  const commits: Decision[] = [];
+  for (let start = 0; start < done.length; start += perCommit) {
+    const cardIds = done.slice(start, start + perCommit);
+    commits.push([
+      {
+        aggregate: 'column',
+        id: column.columnId,
+        events: [{ type: 'CardsArchived', data: { cardIds } }],
+      },
+      ...cardIds.map((id): StreamChange => ({
+        aggregate: 'card',
+        id,
+        events: [{ type: 'CardArchived', data: {} }],
+      })),
+    ]);
+  }
+  return commits;
 }
 
 /**
@@ -100,7 +152,9 @@ export function placeCardInColumn(
  * - `AddCard` -> `[card: CardCreated, column: (CardsRebalanced,) CardEntered]` with a
  *   new card id; `WipLimitReachedError` when the column is full.
  * - `ArchiveDoneCards` -> `[column: CardsArchived, card: CardArchived, ...]` for every
- *   done live card, in column order; `[]` when there is none.
+ *   done live card, in column order; `[]` when there is none. Past
+ *   {@link ARCHIVE_DONE_CARDS_PER_COMMIT} cards, the column is named again where each
+ *   next commit starts (see `splitIntoCommits`).
  */
 export function decideColumn(
   command: ColumnCommand,
@@ -136,27 +190,8 @@ export function decideColumn(
         { aggregate: 'column', id: columnId, events: placed.events },
       ];
     }
-    case 'ArchiveDoneCards': {
-      const done = column.cards.filter((c) => {
-        const card = state.cards?.get(c.id);
-        if (!card) throw new Error(`ArchiveDoneCards: state of card ${c.id} not loaded`);
-        return card.status === 'live' && card.done;
-      });
-      if (done.length === 0) return [];
-      const cardIds = done.map((c) => c.id);
-      return [
-        {
-          aggregate: 'column',
-          id: columnId,
-          events: [{ type: 'CardsArchived', data: { cardIds } }],
-        },
-        ...cardIds.map((id): StreamChange => ({
-          aggregate: 'card',
-          id,
-          events: [{ type: 'CardArchived', data: {} }],
-        })),
-      ];
-    }
+    case 'ArchiveDoneCards':
+      return archiveDoneCardsCommits(column, state.cards).flat();
     default:
       return unreachable(command);
   }

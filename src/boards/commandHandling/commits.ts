@@ -8,7 +8,7 @@ import {
   type StreamHead,
 } from '../../eventstore/types.js';
 import { aggregates } from '../aggregates.js';
-import type { Decision } from '../decision.js';
+import { splitIntoCommits, type Decision } from '../decision.js';
 import { toNewEvent, type DomainEvent, type SchemaVersions } from '../domainEvent.js';
 import { toStreamName } from '../streams.js';
 import type { CommittedChange } from './defineCommand.js';
@@ -74,6 +74,59 @@ export function isOwnCommit(request: AppendRequest, heads: readonly StreamHead[]
       return heads[i]?.stream === s.stream && heads[i].version === base + s.events.length;
     })
   );
+}
+
+/**
+ * Appends `decision` as one commit, or as consecutive commits when it is too big
+ * for one (`splitIntoCommits`), each at the heads the previous one left; the
+ * idempotency key goes on the last. A later commit losing a race returns the conflict:
+ * the attempt is redone on fresh state, where what was committed is no longer to do.
+ */
+export async function appendCommits(
+  operation: {
+    name: string;
+    actor: string | null;
+    idempotencyKey: string | undefined;
+    requestFingerprint: string | undefined;
+  },
+  session: LoadSession,
+  decision: Decision,
+  merged: boolean,
+  signal: AbortSignal | undefined,
+): Promise<CommittedChange | VersionConflict | IdempotencyKeyReused> {
+  const commits = splitIntoCommits(decision);
+  const heads = new Map<string, number>();
+  let commit: CommittedChange | undefined;
+  for (const [index, part] of commits.entries()) {
+    const key = index === commits.length - 1 ? operation.idempotencyKey : undefined;
+    const request = toAppendRequest(
+      operation.name,
+      operation.actor,
+      key,
+      operation.requestFingerprint,
+      session,
+      part,
+      merged,
+    );
+    const appended = await appendOnce(session.store, request, signal);
+    if (appended instanceof VersionConflict || appended instanceof IdempotencyKeyReused) {
+      return appended;
+    }
+    session.advance(appended.streams);
+    for (const head of appended.streams) heads.set(head.stream, head.version);
+    const own = isOwnCommit(request, appended.streams);
+    commit = {
+      commitId: appended.commitId,
+      position: appended.position,
+      heads: appended.streams,
+      merged: own && merged,
+      replayed: !own,
+    };
+  }
+  if (!commit) throw new Error(`${operation.name}: nothing to append`);
+  if (commits.length === 1) return commit;
+  // The last commit's id and position, and the head of every stream any commit wrote.
+  return { ...commit, heads: [...heads].map(([stream, version]) => ({ stream, version })) };
 }
 
 /** The commit at `position`, which carried the command's idempotency key. */

@@ -34,13 +34,13 @@ export function describeChanges(
  *
  * @param fieldsSet GraphQL fields of the resource the command sets, e.g. `['title']`.
  */
-export function checkExpectedVersion(
+export async function checkExpectedVersion(
   loaded: LoadedStream,
   expectedVersion: number,
   fieldsSet: readonly string[],
-): { merged: boolean } | VersionConflictError {
+): Promise<{ merged: boolean } | VersionConflictError> {
   if (expectedVersion === loaded.version) return { merged: false };
-  const later = expectedVersion < loaded.version ? loaded.events.slice(expectedVersion) : [];
+  const later = expectedVersion < loaded.version ? await loaded.eventsAfter(expectedVersion) : [];
   const conflicts = describeChanges(loaded.kind, later);
   const touched = conflicts.some((change) => change.fields.some((f) => fieldsSet.includes(f)));
   if (expectedVersion < loaded.version && !touched) return { merged: true };

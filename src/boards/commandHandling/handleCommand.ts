@@ -24,8 +24,8 @@ import {
   type ResultOf,
 } from './defineCommand.js';
 import { checkExpectedVersion, describeChanges } from './expectedVersion.js';
-import { appendOnce, isOwnCommit, replayedCommit, toAppendRequest } from './commits.js';
-import { LoadSession } from './loadSession.js';
+import { appendCommits, replayedCommit } from './commits.js';
+import { LoadSession, type LoadInfrastructure } from './loadSession.js';
 import { failed, succeeded, type CommandOptions } from './results.js';
 
 /** How a command retries when a stream it read changed before its append. */
@@ -45,6 +45,8 @@ export interface CommandRuntime {
   now: () => Date;
   newId: () => string;
   retry: Required<RetryOptions>;
+  /** State cache and per-stream writers queue shared by this process's commands. */
+  infrastructure?: LoadInfrastructure;
   /** Secret that registration tokens of idempotent retries are derived from. */
   tokenSecret: string | Uint8Array;
 }
@@ -135,79 +137,86 @@ async function retrying<S extends AnyCommandSpec>(
   }
 }
 
-/** One attempt: load, decide, check the expected version, append. */
+/**
+ * One attempt: load, decide, check the expected version, append. The attempt's first
+ * stream is held (one writer per stream in this process) until it ends.
+ */
 async function attemptOnce<S extends AnyCommandSpec>(
   runtime: CommandRuntime,
   spec: S,
   call: Call,
 ): Promise<Attempt<S>> {
   const { store } = runtime;
-  const session = new LoadSession(store, call.signal, call.idempotencyKey);
-  const loaded: unknown = await spec.load(session, call);
-  if (session.replayedAt !== null && call.idempotencyKey !== undefined) {
-    // The key's events are in a stream this command read: a replay only if the key still
-    // stands for this very request (same actor, same input) and has not expired.
-    const first = await idempotentResultOf(store, call);
+  const { idempotencyKey, signal } = call;
+  if (idempotencyKey !== undefined) {
+    // A replay only if the key still stands for this very request (same actor, same input).
+    const first = await firstResultOf(store, call);
     if (first instanceof ValidationError) return result(failed(first));
-    const commit = await replayedCommit(store, first.position, call.signal);
-    return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))));
+    if (first)
+      return succeedWith(spec, call, store, await replayedCommit(store, first.position, signal));
   }
-  const decided = decideSafely(spec, call, loaded, { now: runtime.now(), newId: runtime.newId });
-  if (!decided.ok) return result(decided);
-  const checked = checkVersion(spec, call, loaded);
-  if (checked instanceof VersionConflictError) return result(failed(checked));
-  if (decided.value.length === 0) {
-    if (!spec.nothingToWrite) throw new Error(`${spec.name} decided to write nothing`);
-    return result(succeeded(spec.nothingToWrite(call, loaded)));
+  const session = new LoadSession(store, signal, runtime.infrastructure);
+  try {
+    const loaded: unknown = await spec.load(session, call);
+    const decided = decideSafely(spec, call, loaded, { now: runtime.now(), newId: runtime.newId });
+    if (!decided.ok) return result(decided);
+    const checked = await checkVersion(spec, call, loaded);
+    if (checked instanceof VersionConflictError) return result(failed(checked));
+    if (decided.value.length === 0) {
+      if (!spec.nothingToWrite) throw new Error(`${spec.name} decided to write nothing`);
+      return result(succeeded(spec.nothingToWrite(call, loaded)));
+    }
+    const actor = call.actorId as string | null;
+    const operation = {
+      name: spec.name,
+      actor,
+      idempotencyKey,
+      requestFingerprint: call.requestFingerprint,
+    };
+    const appended = await appendCommits(operation, session, decided.value, checked.merged, signal);
+    if (appended instanceof VersionConflict) return { kind: 'raced', conflict: appended };
+    if (appended instanceof IdempotencyKeyReused) {
+      return result(failed(idempotencyKeyError('reused')));
+    }
+    return succeedWith(spec, call, store, appended);
+  } finally {
+    await session.release();
   }
-  const actor = call.actorId as string | null;
-  const { idempotencyKey } = call;
-  const request = toAppendRequest(
-    spec.name,
-    actor,
-    idempotencyKey,
-    call.requestFingerprint,
-    session,
-    decided.value,
-    checked.merged,
-  );
-  const appended = await appendOnce(store, request, call.signal);
-  if (appended instanceof VersionConflict) return { kind: 'raced', conflict: appended };
-  if (appended instanceof IdempotencyKeyReused)
-    return result(failed(idempotencyKeyError('reused')));
-  const own = isOwnCommit(request, appended.streams);
-  const commit: CommittedChange = {
-    commitId: appended.commitId,
-    position: appended.position,
-    heads: appended.streams,
-    merged: own && checked.merged,
-    replayed: !own,
-  };
+}
+
+async function succeedWith<S extends AnyCommandSpec>(
+  spec: S,
+  call: Call,
+  store: EventStore,
+  commit: CommittedChange,
+): Promise<Attempt<S>> {
   return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))));
 }
 
 /** The answer to a reused or expired idempotency key: a `ValidationError` on the key. */
-function idempotencyKeyError(reason: 'reused' | 'expired'): ValidationError {
+function idempotencyKeyError(reason: 'reused'): ValidationError {
   return new ValidationError(
     'input.idempotencyKey',
     reason === 'reused'
       ? 'This idempotency key was already used for a different request; send a new key with a new request.'
-      : 'This idempotency key has expired; send the request again with a new key.',
+      : 'This idempotency key cannot be used.',
   );
 }
 
-/** The first result of the call's key, or the `ValidationError` saying why there is none. */
-async function idempotentResultOf(
+/**
+ * The first result of the call's key (undefined when the key is new or expired), or the
+ * `ValidationError` when the key stands for another request.
+ */
+async function firstResultOf(
   store: EventStore,
   call: Call,
-): Promise<{ position: number } | ValidationError> {
+): Promise<{ position: number } | undefined | ValidationError> {
   try {
-    const first = await store.idempotentResult(
+    return await store.idempotentResult(
       call.idempotencyKey as string,
       call.requestFingerprint as string,
       { signal: call.signal },
     );
-    return first ?? idempotencyKeyError('expired');
   } catch (error) {
     if (error instanceof IdempotencyKeyReused) return idempotencyKeyError('reused');
     throw error;
@@ -240,11 +249,11 @@ function decideSafely(
 }
 
 /** The client's expected version against the stream as read: go ahead (maybe merged) or conflict. */
-function checkVersion(
+async function checkVersion(
   spec: AnyCommandSpec,
   call: Call,
   loaded: unknown,
-): { merged: boolean } | VersionConflictError {
+): Promise<{ merged: boolean } | VersionConflictError> {
   const rule = spec.expectedVersion;
   if (!rule) return { merged: false };
   const stream = rule.of(loaded);
@@ -253,7 +262,7 @@ function checkVersion(
     throw new Error(`${spec.name}: decided without the stream or input its version is about`);
   }
   const sets = typeof rule.sets === 'function' ? rule.sets(call.input) : rule.sets;
-  return checkExpectedVersion(stream, expectedVersion, sets);
+  return await checkExpectedVersion(stream, expectedVersion, sets);
 }
 
 function stateReader(store: EventStore, call: Call): ReadState {

@@ -1,5 +1,7 @@
+import type { StreamStateCache } from '../../eventstore/StreamStateCache.js';
 import type { EventStore, RecordedEvent } from '../../eventstore/types.js';
-import { foldEvents, type AggregateStates } from '../aggregates.js';
+import type { KeyedQueue } from '../../keyedQueue.js';
+import { foldEvents, streamFold, type AggregateStates } from '../aggregates.js';
 import { isWellFormedId, toStreamName, type StreamKind } from '../streams.js';
 
 /** One stream as a command read it. */
@@ -11,8 +13,16 @@ export interface LoadedStream<K extends StreamKind = StreamKind> {
   state: AggregateStates[K];
   /** Head version when read; 0 when the stream does not exist. */
   version: number;
-  /** All of its events, in version order. */
-  events: readonly RecordedEvent[];
+  /** Its events after `version` up to the version read, in order (read from the store). */
+  eventsAfter(version: number): Promise<readonly RecordedEvent[]>;
+}
+
+/** What the streams of every command share within one process. */
+export interface LoadInfrastructure {
+  /** Folded state per stream, caught up on each load. */
+  cache?: StreamStateCache;
+  /** One writer per stream: the first stream an attempt loads is held until it ends. */
+  writers?: KeyedQueue;
 }
 
 /**
@@ -20,37 +30,45 @@ export interface LoadedStream<K extends StreamKind = StreamKind> {
  * version it saw: that is the version the attempt appends at, so anything that
  * changed in between fails the append and the attempt is redone on fresh state.
  *
+ * With a cache, a load reads only the events after the cached state. With a writers
+ * queue, the attempt's first stream (the resource the command targets) is held from
+ * before it is read until {@link release}: commands of one process on one stream run
+ * one after the other instead of racing and retrying; other processes are still
+ * caught by the append's expected version.
+ *
  * This is the one place a command reads a stream.
  */
 export class LoadSession {
-  readonly #store: EventStore;
+  /** The store every load of this session reads. */
+  readonly store: EventStore;
   readonly #signal: AbortSignal | undefined;
-  readonly #idempotencyKey: string | undefined;
+  readonly #infrastructure: LoadInfrastructure;
   readonly #loads = new Map<string, Promise<LoadedStream>>();
   readonly #versions = new Map<string, number>();
-  #replayedAt: number | null = null;
+  #held: Promise<() => void> | null = null;
 
   constructor(
     store: EventStore,
     signal: AbortSignal | undefined,
-    idempotencyKey: string | undefined,
+    infrastructure: LoadInfrastructure = {},
   ) {
-    this.#store = store;
+    this.store = store;
     this.#signal = signal;
-    this.#idempotencyKey = idempotencyKey;
+    this.#infrastructure = infrastructure;
   }
 
   /**
    * Reads one aggregate's stream and folds it into its state. An id that could not
    * exist ({@link isWellFormedId}) reads as an empty stream without a store call.
-   * A stream holding an event written with the command's own idempotency key is
-   * noted in {@link replayedAt}.
    */
   load<K extends StreamKind>(kind: K, id: string): Promise<LoadedStream<K>> {
     const stream = toStreamName(kind, id);
     let load = this.#loads.get(stream);
     if (!load) {
-      load = this.#read(kind, id, stream);
+      const { writers } = this.#infrastructure;
+      if (writers && !this.#held) this.#held = writers.acquire([stream]);
+      const held = this.#held;
+      load = held ? held.then(() => this.#read(kind, id, stream)) : this.#read(kind, id, stream);
       this.#loads.set(stream, load);
     }
     return load as Promise<LoadedStream<K>>;
@@ -61,24 +79,46 @@ export class LoadSession {
     return this.#versions.get(stream);
   }
 
-  /**
-   * Position of the commit that carried the command's own idempotency key, when a
-   * stream read so far holds one: the command already committed, and that first
-   * result is returned instead of deciding again. Null otherwise.
-   */
-  get replayedAt(): number | null {
-    return this.#replayedAt;
+  /** Records heads this attempt appended: later commits of it go at these versions. */
+  advance(heads: readonly { stream: string; version: number }[]): void {
+    for (const head of heads) this.#versions.set(head.stream, head.version);
+  }
+
+  /** Lets the next command on the held stream go; call once the attempt has ended. */
+  async release(): Promise<void> {
+    const held = this.#held;
+    this.#held = null;
+    if (held) (await held)();
   }
 
   async #read<K extends StreamKind>(kind: K, id: string, stream: string): Promise<LoadedStream<K>> {
-    const events = isWellFormedId(id)
-      ? await this.#store.readStream(stream, { signal: this.#signal })
-      : [];
-    const key = this.#idempotencyKey;
-    const replayed = key === undefined ? undefined : events.find((e) => e.idempotencyKey === key);
-    if (replayed) this.#replayedAt ??= replayed.position;
-    const version = events.at(-1)?.version ?? 0;
+    const { cache } = this.#infrastructure;
+    let state: AggregateStates[K];
+    let version: number;
+    if (!isWellFormedId(id)) {
+      state = foldEvents(kind, []);
+      version = 0;
+    } else if (cache) {
+      ({ state, version } = await cache.load(stream, streamFold(kind), { signal: this.#signal }));
+    } else {
+      const events = await this.store.readStream(stream, { signal: this.#signal });
+      state = foldEvents(kind, events);
+      version = events.at(-1)?.version ?? 0;
+    }
     this.#versions.set(stream, version);
-    return { kind, id, stream, state: foldEvents(kind, events), version, events };
+    const store = this.store;
+    const signal = this.#signal;
+    return {
+      kind,
+      id,
+      stream,
+      state,
+      version,
+      async eventsAfter(after) {
+        if (after >= version) return [];
+        const events = await store.readStream(stream, { fromVersion: after + 1, signal });
+        return events.filter((e) => e.version <= version);
+      },
+    };
   }
 }

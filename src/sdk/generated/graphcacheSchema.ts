@@ -41,6 +41,10 @@ export default {
           },
           {
             "kind": "OBJECT",
+            "name": "VersionConflictError"
+          },
+          {
+            "kind": "OBJECT",
             "name": "WipLimitReachedError"
           }
         ]
@@ -303,6 +307,10 @@ export default {
           {
             "kind": "OBJECT",
             "name": "ValidationError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "VersionConflictError"
           }
         ]
       },

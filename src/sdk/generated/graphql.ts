@@ -58,7 +58,7 @@ export type ArchiveCardInput = {
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
 };
 
-/** Archive every done card of a column, atomically. */
+/** Archive every done card of a column: atomically up to 500 cards, else in atomic commits of 500. */
 export type ArchiveDoneCardsInput = {
   columnId: Scalars['ID']['input'];
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
@@ -244,6 +244,7 @@ export type AddCardMutation = { addCard:
     | { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
+    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ version: number, eventType: string, fields: Array<string>, at: string, actor: { id: string, username: string, displayName: string } | null }> }
     | { __typename: 'WipLimitReachedError', columnId: string, wipLimit: number, code: ErrorCode, message: string }
    };
 
@@ -360,6 +361,7 @@ export type ArchiveDoneCardsMutation = { archiveDoneCards:
     | { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string }
     | { __typename: 'UnauthenticatedError', code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }
+    | { __typename: 'VersionConflictError', resourceId: string, expectedVersion: number, actualVersion: number, code: ErrorCode, message: string, conflicts: Array<{ version: number, eventType: string, fields: Array<string>, at: string, actor: { id: string, username: string, displayName: string } | null }> }
    };
 
 export type UserFieldsFragment = { id: string, username: string, displayName: string };

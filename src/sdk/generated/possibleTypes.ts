@@ -13,6 +13,7 @@
       "NotFoundError",
       "UnauthenticatedError",
       "ValidationError",
+      "VersionConflictError",
       "WipLimitReachedError"
     ],
     "AddColumnResult": [
@@ -44,7 +45,8 @@
       "ForbiddenError",
       "NotFoundError",
       "UnauthenticatedError",
-      "ValidationError"
+      "ValidationError",
+      "VersionConflictError"
     ],
     "CancelRebuildResult": [
       "CancelRebuildSuccess",

@@ -1,0 +1,300 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { foldEvents } from '../../src/boards/aggregates.js';
+import { boardProjections } from '../../src/boards/projections.js';
+import type { Projection } from '../../src/projector/types.js';
+import type { ActiveColumn } from '../../src/boards/column/state.js';
+import { rawIdOf, toGlobalId } from '../../src/graphql/globalIds.js';
+import { appendLimits } from '../../src/eventstore/validation.js';
+import { openMemoryStorage, type Storage } from '../../src/storage.js';
+import { seedCards } from '../support/seedCards.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/**
+ * Big and busy columns over HTTP: columns of thousands of cards (seeded straight
+ * through the event store), many writers at once, and more than one instance.
+ */
+
+const ADD_CARD = `mutation ($input: AddCardInput!) {
+  addCard(input: $input) {
+    __typename
+    ... on AddCardSuccess { card { id rank title } column { cardCount } }
+    ... on Error { code message }
+  }
+}`;
+
+/** Every member the contract's `AddCardResult` union may answer with. */
+const addCardMembers = [
+  'AddCardSuccess',
+  'WipLimitReachedError',
+  'NotFoundError',
+  'ForbiddenError',
+  'ValidationError',
+  'VersionConflictError',
+  'BusyError',
+];
+
+interface AddCardAnswer {
+  __typename: string;
+  card?: { id: string; rank: string; title: string };
+  code?: string;
+  message?: string;
+}
+
+async function addCard(
+  s: TestServer,
+  token: string,
+  input: Record<string, unknown>,
+): Promise<AddCardAnswer> {
+  const result = await s.gql<{ addCard: AddCardAnswer }>(ADD_CARD, { input }, token);
+  if (result.errors || !result.data) throw new Error(`addCard: ${JSON.stringify(result)}`);
+  return result.data.addCard;
+}
+
+async function boardWithColumn(
+  s: TestServer,
+  token: string,
+  wipLimit: number | null = null,
+): Promise<{ boardId: string; columnId: string }> {
+  const created = await s.gql<{ createBoard: { board: { id: string; version: number } } }>(
+    `mutation { createBoard(input: { name: "Big" }) { ... on CreateBoardSuccess { board { id version } } } }`,
+    {},
+    token,
+  );
+  const board = created.data!.createBoard.board;
+  const added = await s.gql<{ addColumn: { column: { id: string } } }>(
+    `mutation ($input: AddColumnInput!) { addColumn(input: $input) { ... on AddColumnSuccess { column { id } } } }`,
+    { input: { boardId: board.id, name: 'Backlog', wipLimit, expectedVersion: board.version } },
+    token,
+  );
+  return { boardId: board.id, columnId: added.data!.addColumn.column.id };
+}
+
+/** Appends `count` cards (optionally done) through the store and waits until they are projected. */
+async function seed(
+  s: TestServer,
+  ids: { boardId: string; columnId: string },
+  count: number,
+  done = false,
+): Promise<string[]> {
+  const { cardIds, position } = await seedCards(s.storage.store, {
+    boardId: rawIdOf(ids.boardId, 'Board')!,
+    columnId: rawIdOf(ids.columnId, 'Column')!,
+    count,
+    done,
+  });
+  await s.app.follower.waitFor(position, { timeoutMs: 60_000 });
+  return cardIds;
+}
+
+/** The column as its stream tells it (the authority on membership and order). */
+async function columnState(storage: Storage, columnId: string): Promise<ActiveColumn> {
+  const raw = rawIdOf(columnId, 'Column')!;
+  const state = foldEvents('column', await storage.store.readStream(`column-${raw}`));
+  if (state.status !== 'active') throw new Error('column not active');
+  return state;
+}
+
+function expectStrictlyIncreasing(ranks: readonly string[]): void {
+  for (let i = 1; i < ranks.length; i += 1) expect(ranks[i - 1]! < ranks[i]!).toBe(true);
+}
+
+describe('big and busy columns over HTTP (memory store)', () => {
+  let s: TestServer;
+  let token: string;
+  beforeAll(async () => {
+    s = await startTestServer();
+    ({ token } = await s.register('bigcolumns'));
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  it('answers 100 simultaneous addCard into a 2,000-card column with union members only, one card per success', async () => {
+    const ids = await boardWithColumn(s, token);
+    await seed(s, ids, 2_000);
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        addCard(s, token, { columnId: ids.columnId, title: `burst ${i}` }),
+      ),
+    );
+    for (const answer of answers) expect(addCardMembers).toContain(answer.__typename);
+    const successes = answers.filter((a) => a.__typename === 'AddCardSuccess');
+    const column = await columnState(s.storage, ids.columnId);
+    expect(column.cards.size).toBe(2_000 + successes.length);
+    const created = new Set(successes.map((a) => rawIdOf(a.card!.id, 'Card')));
+    expect(created.size).toBe(successes.length);
+    for (const id of created) expect(column.cards.has(id!)).toBe(true);
+    expectStrictlyIncreasing(column.cards.toArray().map((c) => c.rank));
+    // Not one write was lost to the burst.
+    expect(successes).toHaveLength(100);
+  });
+
+  it('lets exactly limit - current of 100 simultaneous addCard into a nearly full column succeed', async () => {
+    const ids = await boardWithColumn(s, token, 1_000);
+    await seed(s, ids, 960);
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        addCard(s, token, { columnId: ids.columnId, title: `wip ${i}` }),
+      ),
+    );
+    const kinds = answers.map((a) => a.__typename);
+    expect(kinds.filter((k) => k === 'AddCardSuccess')).toHaveLength(40);
+    expect(kinds.filter((k) => k === 'WipLimitReachedError')).toHaveLength(60);
+    expect((await columnState(s.storage, ids.columnId)).cards.size).toBe(1_000);
+  });
+
+  it('archives 10,000 done cards: every one archived, in commits under the store limits', async () => {
+    const ids = await boardWithColumn(s, token);
+    const cardIds = await seed(s, ids, 10_000, true);
+    const before = await s.storage.store.headPosition();
+    const result = await s.gql<{
+      archiveDoneCards: { __typename: string; archivedCount?: number };
+    }>(
+      `mutation ($input: ArchiveDoneCardsInput!) {
+        archiveDoneCards(input: $input) { __typename ... on ArchiveDoneCardsSuccess { archivedCount } }
+      }`,
+      { input: { columnId: ids.columnId } },
+      token,
+    );
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.archiveDoneCards).toEqual({
+      __typename: 'ArchiveDoneCardsSuccess',
+      archivedCount: 10_000,
+    });
+    expect((await columnState(s.storage, ids.columnId)).cards.size).toBe(0);
+    const commits = await s.storage.store.readAll({ after: before, limit: 1_000 });
+    expect(commits.length).toBeGreaterThan(1);
+    const archived = new Set<string>();
+    for (const commit of commits) {
+      expect(commit.operation).toBe('archiveDoneCards');
+      expect(commit.events.length).toBeLessThanOrEqual(appendLimits.maxEventsPerCommit);
+      for (const e of commit.events) if (e.type === 'CardArchived') archived.add(e.stream);
+    }
+    expect(archived.size).toBe(cardIds.length);
+  });
+
+  it('keeps inserting right after the first card of a 10,000-card column, 500 times', async () => {
+    const ids = await boardWithColumn(s, token);
+    const [first] = await seed(s, ids, 10_000);
+    expect((await columnState(s.storage, ids.columnId)).cards.first()?.id).toBe(first);
+    for (let i = 0; i < 500; i += 1) {
+      const answer = await addCard(s, token, {
+        columnId: ids.columnId,
+        title: `head ${i}`,
+        afterCardId: toGlobalId('Card', first!),
+      });
+      expect(answer.__typename).toBe('AddCardSuccess');
+    }
+    const column = await columnState(s.storage, ids.columnId);
+    expect(column.cards.size).toBe(10_500);
+    expectStrictlyIncreasing(column.cards.toArray().map((c) => c.rank));
+    const events = await s.storage.store.readStream(`column-${rawIdOf(ids.columnId, 'Column')}`);
+    const rebalances = events.filter((e) => e.type === 'CardsRebalanced');
+    expect(rebalances.length).toBeGreaterThan(0);
+    for (const e of rebalances) {
+      expect(Buffer.byteLength(JSON.stringify(e.data))).toBeLessThanOrEqual(
+        appendLimits.maxEventBytes,
+      );
+    }
+  });
+});
+
+describe('two instances and a restart on one store', () => {
+  let storage: Storage;
+  const servers: TestServer[] = [];
+  beforeAll(() => {
+    storage = openMemoryStorage({});
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    await storage.close();
+  });
+
+  it('sees every event after a restart and when another instance appends to the same column', async () => {
+    const one = await startTestServer({ storage });
+    const two = await startTestServer({ storage });
+    servers.push(one, two);
+    const { token } = await one.register('twoinstances');
+    const ids = await boardWithColumn(one, token, 1_000);
+    await seed(one, ids, 990);
+    // Alternate instances: each one's cached column is behind the other's appends.
+    for (let i = 0; i < 6; i += 1) {
+      const answer = await addCard(i % 2 === 0 ? one : two, token, {
+        columnId: ids.columnId,
+        title: `alternate ${i}`,
+      });
+      expect(answer.__typename).toBe('AddCardSuccess');
+    }
+    // Both at once, on a column with room for 4 more: the WIP limit holds across instances.
+    const both = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        addCard(i % 2 === 0 ? one : two, token, { columnId: ids.columnId, title: `race ${i}` }),
+      ),
+    );
+    expect(both.filter((a) => a.__typename === 'AddCardSuccess')).toHaveLength(4);
+    expect(both.filter((a) => a.__typename === 'WipLimitReachedError')).toHaveLength(6);
+
+    // A crash-restart: a new instance on the same store knows the column is full.
+    servers.splice(servers.indexOf(one), 1);
+    await one.close();
+    const restarted = await startTestServer({ storage });
+    servers.push(restarted);
+    const after = await addCard(restarted, token, { columnId: ids.columnId, title: 'one more' });
+    expect(after.__typename).toBe('WipLimitReachedError');
+    const column = await columnState(storage, ids.columnId);
+    expect(column.cards.size).toBe(1_000);
+    expectStrictlyIncreasing(column.cards.toArray().map((c) => c.rank));
+  });
+});
+
+describe('a write whose projection is slower than the read-your-writes timeout', () => {
+  let s: TestServer;
+  /** While set, the card projection waits for it before applying anything. */
+  let gate: Promise<void> | null = null;
+  let open: () => void = () => undefined;
+  beforeAll(async () => {
+    const delayed = boardProjections.map((projection): Projection =>
+      projection.name !== 'cards'
+        ? projection
+        : {
+            ...projection,
+            apply: async (context) => {
+              if (gate) await gate;
+              return projection.apply(context);
+            },
+          },
+    );
+    s = await startTestServer({
+      env: { READ_YOUR_WRITES_TIMEOUT_MS: '200' },
+      projections: delayed,
+    });
+  });
+  afterAll(async () => {
+    open();
+    await s.close();
+  });
+
+  it('answers success from the committed events, and a retry with its idempotency key returns the same card', async () => {
+    const { token } = await s.register('slowprojection');
+    const ids = await boardWithColumn(s, token);
+    gate = new Promise((resolve) => (open = resolve));
+    const input = { columnId: ids.columnId, title: 'Committed', idempotencyKey: 'slow-1' };
+    const first = await s.gql<{ addCard: AddCardAnswer }>(ADD_CARD, { input }, token);
+    expect(first.errors).toBeUndefined();
+    expect(first.data?.addCard.__typename).toBe('AddCardSuccess');
+    expect(first.data?.addCard.card?.title).toBe('Committed');
+    expect(first.extensions?.readModelBehind).toEqual({ position: expect.any(Number) });
+
+    const retry = await s.gql<{ addCard: AddCardAnswer }>(ADD_CARD, { input }, token);
+    expect(retry.data?.addCard.__typename).toBe('AddCardSuccess');
+    expect(retry.data?.addCard.card?.id).toBe(first.data?.addCard.card?.id);
+    // Exactly one card was written.
+    expect((await columnState(s.storage, ids.columnId)).cards.size).toBe(1);
+
+    gate = null;
+    open();
+    const settled = await s.gql<{ addCard: AddCardAnswer }>(ADD_CARD, { input }, token);
+    expect(settled.data?.addCard.card?.id).toBe(first.data?.addCard.card?.id);
+    expect(settled.extensions).toBeUndefined();
+  });
+});
