@@ -78,6 +78,10 @@ const BoardChangeRef = builder.objectRef<BoardChangeMessage>('BoardChange').impl
 const refusal = (message: string, code: string) =>
   new GraphQLError(message, { extensions: { code } });
 
+/** Whether `error` is a cancellation: the request's signal aborted its reads. */
+const isAbort = (error: unknown) =>
+  error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
+
 /**
  * What the hub's errors mean to the client; anything unexpected is logged and
  * masked like yoga masks it. One function per app (not a closure per subscription).
@@ -93,6 +97,11 @@ function clientErrorOf(services: Services) {
       }
       if (error instanceof AccessRevokedError) {
         return refusal(`Board ${toGlobalId('Board', boardId)} not found`, ErrorCode.NotFound);
+      }
+      if (isAbort(error)) {
+        // The client went away (e.g. mid-replay) and its reads were cancelled: routine.
+        services.logger.debug({ boardId }, 'board subscription ended: the client disconnected');
+        return refusal('The client disconnected.', 'CLIENT_DISCONNECTED');
       }
       services.logger.error({ err: error, boardId }, 'board subscription failed');
       return new GraphQLError('Unexpected error.');

@@ -177,7 +177,14 @@ const SCRIPT = `'use strict';
         if (result.errors) { text('connection', result.errors[0].message, 'bad'); return; }
         render(result.data.projectorStatus);
       },
-      error: function (e) { text('connection', 'error: ' + (e && e.message ? e.message : (e && e.reason) || 'see console'), 'bad'); },
+      error: function (e) {
+        // A refused token ends the operation with GraphQL errors (an array).
+        if (Array.isArray(e) && e[0] && e[0].extensions && e[0].extensions.code === 'UNAUTHENTICATED') {
+          text('connection', 'Admin only: this is not the admin token', 'bad'); return;
+        }
+        var first = Array.isArray(e) ? e[0] : e;
+        text('connection', 'error: ' + (first && first.message ? first.message : (first && first.reason) || 'see console'), 'bad');
+      },
       complete: function () {}
     });
   }

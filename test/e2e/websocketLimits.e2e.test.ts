@@ -65,7 +65,10 @@ describe('websocket operation limits', () => {
       ];
       await until(() => rejected.every((r) => r.error !== null), 'the rejections');
       expect(rejected[0]!.error).toEqual([
-        { message: expect.stringContaining('Query depth limit of 12 exceeded') },
+        {
+          message: expect.stringContaining('Query depth limit of 12 exceeded'),
+          extensions: { code: 'QUERY_TOO_DEEP' },
+        },
       ]);
       expect(rejected[1]!.error).toEqual([
         { message: expect.stringContaining('Aliases limit of 30 exceeded') },
