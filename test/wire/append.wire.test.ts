@@ -14,6 +14,7 @@ import {
 import { ANY, type AppendRequest } from '../../src/eventstore/types.js';
 import { duplicateKeyReply, serverError, type WireCommand } from './fakePrimary.js';
 import { isCommand, openWire, sequence, type Wire } from './harness.js';
+import { fingerprintOf } from '../../src/eventstore/idempotency.js';
 
 const oneStream: AppendRequest = {
   streams: [{ stream: 'card-1', expected: ANY, events: [{ type: 'CardAdded', data: { n: 1 } }] }],
@@ -117,7 +118,7 @@ describe('MongoEventStore.append on the wire', () => {
         'update streams',
         'insert streams',
         'insert commits',
-        'insert idempotency',
+        'update idempotency',
         'commitTransaction',
       ]);
       expect(commands[0]!.body).toMatchObject({ readConcern: { level: 'majority' } });
@@ -233,16 +234,22 @@ describe('MongoEventStore.append on the wire', () => {
       let insertedKey = false;
       wire.fake.script(cardAtVersion3);
       wire.fake.script((command) => {
-        if (isCommand('insert', 'idempotency')(command)) {
+        if (isCommand('update', 'idempotency')(command)) {
           insertedKey = true;
           return duplicateKeyReply('wire.idempotency', 'key-1');
         }
         if (insertedKey && isCommand('find', 'idempotency')(command)) {
+          const record = {
+            _id: 'key-1',
+            result: first,
+            fingerprint: fingerprintOf(twoStreams('key-1')),
+            expiresAt: new Date(Date.now() + 60_000),
+          };
           return {
             cursor: {
               id: BSON.Long.ZERO,
               ns: 'wire.idempotency',
-              firstBatch: [{ _id: 'key-1', result: first }],
+              firstBatch: [record],
             },
             ok: 1,
           };
@@ -252,7 +259,7 @@ describe('MongoEventStore.append on the wire', () => {
       const { value, commands } = await wire.during(() => store().append(twoStreams('key-1')));
       expect(value).toEqual(first);
       expect(sequence(commands).slice(-3)).toEqual([
-        'insert idempotency',
+        'update idempotency',
         'abortTransaction',
         'find idempotency',
       ]);
