@@ -16,8 +16,11 @@ import {
   member,
 } from './deciderTestKit.js';
 
-/** The character with the longest JSON form (`\u0001`: 6 bytes per UTF-16 unit). */
-const widest = '\u0001';
+/**
+ * The accepted character with the longest stored form: lengths count code points, and
+ * control characters are refused, so an astral code point (4 bytes of UTF-8) is widest.
+ */
+const widest = '\u{1F600}';
 
 /** Throws `EventStoreValidationError` when any event or the commit is over a store limit. */
 function appendDecision(decision: Decision): void {
