@@ -159,14 +159,6 @@ export interface EventStore {
    */
   append(request: AppendRequest, options?: { signal?: AbortSignal }): Promise<AppendResult>;
   /**
-   * The result of the commit that carried `idempotencyKey` (what `append` answered it),
-   * null when no commit did. Waits for an append with that key still in flight.
-   */
-  committedResult(
-    idempotencyKey: string,
-    options?: { signal?: AbortSignal },
-  ): Promise<AppendResult | null>;
-  /**
    * Events of one stream in version order, upcast. Empty for an unknown stream. With
    * `fromVersion`, only the events from there on are read (the cost follows them, not
    * the stream's length).

@@ -300,7 +300,6 @@ export function createMetrics(): Metrics {
       };
       return {
         append,
-        committedResult: (key, options) => store.committedResult(key, options),
         readStream: (stream, options) => store.readStream(stream, options),
         streamVersion: (stream, options) => store.streamVersion(stream, options),
         idempotentResult: (key, fingerprint, options) =>

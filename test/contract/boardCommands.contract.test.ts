@@ -553,10 +553,6 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
           calls.push({ method: 'append', signal: options?.signal });
           return store.append(request, options);
         },
-        committedResult: (key, options) => {
-          calls.push({ method: 'committedResult', signal: options?.signal });
-          return store.committedResult(key, options);
-        },
         readStream: (stream, options) => {
           calls.push({ method: 'readStream', signal: options?.signal });
           return store.readStream(stream, options);

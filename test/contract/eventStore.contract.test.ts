@@ -251,24 +251,6 @@ describe.each(storeAdapters())('event store contract ($name)', (adapter) => {
     expect(await store.streamVersion('t')).toBe(2);
   });
 
-  it('answers the result of the commit that carried an idempotency key, null for any other key', async () => {
-    const store = await open();
-    expect(await store.committedResult('unused')).toBeNull();
-    const first = await store.append({
-      idempotencyKey: 'looked-up',
-      streams: [{ stream: 'lookup', expected: NO_STREAM, events: [event('E')] }],
-    });
-    expect(await store.committedResult('looked-up')).toEqual(first);
-    // A failed attempt leaves no result behind.
-    await expect(
-      store.append({
-        idempotencyKey: 'failed',
-        streams: [{ stream: 'lookup', expected: 7, events: [event('E')] }],
-      }),
-    ).rejects.toBeInstanceOf(VersionConflict);
-    expect(await store.committedResult('failed')).toBeNull();
-  });
-
   it('lets a retry succeed after the first attempt with its idempotency key failed', async () => {
     const store = await open();
     const attempt = (expected: number) =>

@@ -305,7 +305,6 @@ describe('operations (memory store)', () => {
     const inner = storage.store;
     const store: EventStore = {
       append: (r, o) => inner.append(r, o),
-      committedResult: (k, o) => inner.committedResult(k, o),
       readStream: (st, o) => inner.readStream(st, o),
       streamVersion: (st, o) => inner.streamVersion(st, o),
       idempotentResult: (k, f, o) => inner.idempotentResult(k, f, o),

@@ -44,7 +44,6 @@ export function mongoStoreAdapter(uri: string): StoreAdapter {
 function droppingDatabaseOnClose(store: EventStore, db: Db): EventStore {
   return {
     append: (request, options) => store.append(request, options),
-    committedResult: (key, options) => store.committedResult(key, options),
     readStream: (stream, options) => store.readStream(stream, options),
     streamVersion: (stream, options) => store.streamVersion(stream, options),
     readAll: (options) => store.readAll(options),

@@ -99,7 +99,6 @@ describe('ProjectorRuntime status for operators', () => {
     // A feed that loses commit 3, as a broken change stream could.
     const store: EventStore = {
       append: (r, o) => inner.append(r, o),
-      committedResult: (k, o) => inner.committedResult(k, o),
       readStream: (s, o) => inner.readStream(s, o),
       streamVersion: (s, o) => inner.streamVersion(s, o),
       idempotentResult: (k, f, o) => inner.idempotentResult(k, f, o),

@@ -172,16 +172,6 @@ export class MemoryEventStore implements EventStore {
     return { commitId, position, streams: heads, occurredAt };
   }
 
-  async committedResult(
-    idempotencyKey: string,
-    options: { signal?: AbortSignal } = {},
-  ): Promise<AppendResult | null> {
-    await nextTurn();
-    options.signal?.throwIfAborted();
-    const first = this.#live(idempotencyKey);
-    return first ? first.attempt.catch(() => null) : null;
-  }
-
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     await nextTurn();
     options.signal?.throwIfAborted();

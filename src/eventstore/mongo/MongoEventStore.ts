@@ -655,17 +655,6 @@ export class MongoEventStore implements EventStore {
    * reads that take milliseconds.
    */
 
-  async committedResult(
-    idempotencyKey: string,
-    options: { signal?: AbortSignal } = {},
-  ): Promise<AppendResult | null> {
-    options.signal?.throwIfAborted();
-    const doc = await this.#read('committedResult', () =>
-      this.#idempotency.findOne({ _id: idempotencyKey }, { readConcern: MAJORITY }),
-    );
-    return doc && doc.expiresAt > this.#now() ? doc.result : null;
-  }
-
   /**
    * Events live once, in their commit document. A stream's events are read from the
    * commits that hold one of them at `fromVersion` or later (found by the
