@@ -1,32 +1,62 @@
-/** `Mutex.run` refused a section because `maxQueued` sections were already waiting. */
+/** A section was refused because `maxQueued` sections were already waiting. */
 export class MutexQueueFull extends Error {
   override readonly name = 'MutexQueueFull';
 }
 
-/** Runs async sections one at a time, in call order. */
-export class Mutex {
-  #tail: Promise<unknown> = Promise.resolve();
-  #waiting = 0;
+/**
+ * Runs async sections at most `permits` at a time, the rest waiting in call order; with
+ * `maxQueued`, a section that would wait behind that many is refused at once.
+ */
+export class Semaphore {
+  readonly #permits: number;
+  readonly #maxQueued: number;
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
 
-  /** @param options.maxQueued sections allowed to wait behind the running one. @default unbounded */
-  constructor(private readonly options: { maxQueued?: number } = {}) {}
-
-  /** Sections waiting for their turn (not counting the one running). */
-  get queued(): number {
-    return this.#waiting;
+  /**
+   * @param options.permits sections running at once. @default 1
+   * @param options.maxQueued sections allowed to wait. @default unbounded
+   */
+  constructor(options: { permits?: number; maxQueued?: number } = {}) {
+    this.#permits = Math.max(1, options.permits ?? 1);
+    this.#maxQueued = options.maxQueued ?? Infinity;
   }
 
-  /** Runs `section` after every earlier one; rejects with `MutexQueueFull` when the queue is full. */
-  run<T>(section: () => Promise<T>): Promise<T> {
-    if (this.options.maxQueued !== undefined && this.#waiting > this.options.maxQueued) {
-      return Promise.reject(new MutexQueueFull(`${this.#waiting} sections already queued`));
+  /** Sections waiting for a permit (not counting those running). */
+  get queued(): number {
+    return this.#waiting.length;
+  }
+
+  /** Sections running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Runs `section` once a permit is free; rejects with `MutexQueueFull` when the queue is full. */
+  async run<T>(section: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.#permits) {
+      if (this.#waiting.length >= this.#maxQueued) {
+        throw new MutexQueueFull(`${this.#waiting.length} sections already queued`);
+      }
+      // The releasing section hands its permit over, so #running stays counted.
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    } else {
+      this.#running += 1;
     }
-    this.#waiting += 1;
-    const result = this.#tail.then(() => {
-      this.#waiting -= 1;
-      return section();
-    });
-    this.#tail = result.catch(() => undefined);
-    return result;
+    try {
+      return await section();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running -= 1;
+    }
+  }
+}
+
+/** Runs async sections one at a time, in call order. */
+export class Mutex extends Semaphore {
+  /** @param options.maxQueued sections allowed to wait behind the running one. @default unbounded */
+  constructor(options: { maxQueued?: number } = {}) {
+    super({ permits: 1, ...options });
   }
 }

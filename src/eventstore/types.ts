@@ -36,7 +36,7 @@ export interface RecordedEvent {
   version: number;
   eventId: string;
   commitId: string;
-  /** Position of the commit in the global log (1, 2, 3... in commit order). */
+  /** Position of the commit in the global log (see `Commit.position`). */
   position: number;
   actor: string | null;
   idempotencyKey: string | null;
@@ -94,6 +94,12 @@ export interface AppendResult {
 /** One atomic commit: everything one `append` wrote. */
 export interface Commit {
   commitId: string;
+  /**
+   * Where the commit sits in the global log: 1, 2, 3... Every position is either a commit
+   * or an explicit gap (an append that reserved it and did not commit; feeds yield a `gap`
+   * item for it). Per stream, position order is version order, and a commit that started
+   * after another one committed has a higher position.
+   */
   position: number;
   occurredAt: Date;
   actor: string | null;
@@ -121,11 +127,14 @@ export interface CommitFeed extends AsyncIterable<FeedItem> {
 }
 
 /**
- * One step of a feed: a commit and the position to save once it is handled, or a
- * heartbeat carrying a fresher position on a quiet feed (post-batch resume token).
+ * One step of a feed, in position order with no position skipped: a commit; a gap (a
+ * position whose append did not commit, closed for good: no commit will ever take it);
+ * or a heartbeat carrying a fresher checkpoint on a quiet feed (post-batch resume token).
+ * `checkpoint` is what to save once the item is handled.
  */
 export type FeedItem =
   | { kind: 'commit'; commit: Commit; checkpoint: FeedPosition }
+  | { kind: 'gap'; position: number; checkpoint: FeedPosition }
   | { kind: 'heartbeat'; checkpoint: FeedPosition };
 
 export interface ReadStreamOptions {
@@ -166,9 +175,17 @@ export interface EventStore {
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /** Current head version of a stream, 0 when it does not exist. */
   streamVersion(stream: string, options?: { signal?: AbortSignal }): Promise<number>;
-  /** Commits in commit order, upcast. */
+  /**
+   * Commits after `after` in position order, upcast, up to the first position that is
+   * not settled yet (reserved by an append still in flight): what this returns is never
+   * followed later by a commit at a lower position. Gaps are skipped, so positions may
+   * jump; an empty array means nothing settled after `after`.
+   */
   readAll(options?: ReadAllOptions): Promise<Commit[]>;
-  /** Position of the newest commit, 0 when empty. */
+  /**
+   * The highest position visible now (a commit or a gap), 0 when empty. On a store that
+   * reserves positions before committing (mongo), lower ones may still be in flight.
+   */
   headPosition(): Promise<number>;
   /**
    * The recorded result of the commit that used `idempotencyKey`, when its record has
@@ -181,7 +198,10 @@ export interface EventStore {
     requestFingerprint: string,
     options?: { signal?: AbortSignal },
   ): Promise<AppendResult | undefined>;
-  /** Commits after `from`, in order, then new ones as they are committed. */
+  /**
+   * Commits and gaps after `from`, in position order with none skipped, then new ones as
+   * they settle. Every feed of a store yields the same sequence.
+   */
   subscribe(options?: SubscribeOptions): CommitFeed;
   /** Releases what the store opened itself. */
   close(): Promise<void>;

@@ -420,6 +420,7 @@ export class ProjectorRuntime {
         await this.#lock.run(async () => {
           const fence = this.#fence();
           if (item.kind === 'commit') await this.#applyLive(item.commit);
+          else if (item.kind === 'gap') await this.#recordGap(item.position);
           await storage.checkpoints.save(this.#currentView().generation, item.checkpoint, fence);
           this.#position = item.checkpoint.position;
         });
@@ -437,6 +438,23 @@ export class ProjectorRuntime {
       signal.removeEventListener('abort', stop);
       await feed.close();
     }
+  }
+
+  /**
+   * A position no commit will ever take still gets its change log entry, with nothing in
+   * it: cursors stay dense, so `after: cursor` resumes with no gap and no duplicate, and
+   * `waitFor` on a later position is not held up. No subscriber is sent anything for it.
+   */
+  async #recordGap(position: number): Promise<void> {
+    await this.#o.storage.changeLog.record({
+      cursor: position,
+      commitId: `gap-${position}`,
+      scopes: [],
+      operation: null,
+      actor: null,
+      at: new Date(this.#o.now()),
+      invalidated: [],
+    });
   }
 
   async #applyLive(commit: Commit): Promise<void> {
@@ -584,10 +602,13 @@ export class ProjectorRuntime {
       const replayUpTo = async (limit: number) => {
         for (;;) {
           signal.throwIfAborted();
-          const batch = await store.readAll({
+          const read = await store.readAll({
             after: position,
             limit: Math.min(options.batchSize ?? 500, limit - position),
           });
+          // Gaps are skipped, so a batch can reach past `limit`: live projection has not
+          // applied those yet, and they are left to it.
+          const batch = read.filter((c) => c.position <= limit);
           if (batch.length === 0) return;
           // Nobody reads the new generation yet: batch its writes, one putMany per collection.
           const buffered = new WriteBehindView(target);
@@ -596,7 +617,7 @@ export class ProjectorRuntime {
             events += commit.events.length;
           }
           await buffered.flush();
-          position = batch.at(-1)!.position;
+          position = batch.length < read.length ? limit : batch.at(-1)!.position;
           const seconds = Math.max(0.001, (this.#o.now() - started) / 1000);
           const progress = { applied: position, total: total(), rate: position / seconds };
           Object.assign(status, {

@@ -18,6 +18,12 @@ import type {
 } from '../types.js';
 
 export interface MemoryEventStoreOptions {
+  /**
+   * The data this store reads and writes. Stores given the same log behave as several
+   * instances of a service over one database: each has its own feeds and can be closed
+   * on its own. @default a new, empty log
+   */
+  log?: MemoryEventLog;
   upcasters?: UpcasterRegistry;
   /** @default () => new Date() */
   now?: () => Date;
@@ -36,24 +42,61 @@ interface IdempotencyRecord {
   expiresAt: number;
 }
 
+/** A position whose append did not commit (see `MemoryEventStore.skipPosition`). */
+interface Gap {
+  gap: true;
+  position: number;
+}
+
+/**
+ * What a memory event store holds: the streams, the log of commits and gaps, and the
+ * idempotency records. Shared by every `MemoryEventStore` given it.
+ */
+export class MemoryEventLog {
+  readonly streams = new Map<string, RecordedEvent[]>();
+  /** Entry i holds position i + 1. */
+  readonly entries: (Commit | Gap)[] = [];
+  readonly idempotency = new Map<string, IdempotencyRecord>();
+  nextSweep = 0;
+  /** Wakes every waiting feed, of every store on this log. */
+  readonly waiters = new Set<() => void>();
+
+  wake(): void {
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+  }
+}
+
+const isGap = (entry: Commit | Gap): entry is Gap => 'gap' in entry;
+
 /**
  * The event store in one process: the same contract as the mongo adapter (atomic
  * multi-stream appends, version checks, idempotency, an asynchronous ordered feed),
  * nothing persisted. Every operation yields to the event loop first, so callers
  * race exactly as they would against a server.
+ *
+ * Positions are assigned at commit, inside one synchronous section, so they have no
+ * gaps of their own and nothing queues appends beyond that section: appends to any
+ * streams run concurrently, and several stores over one `MemoryEventLog` behave as the
+ * instances of a service over one database.
  */
 export class MemoryEventStore implements EventStore {
-  readonly #streams = new Map<string, RecordedEvent[]>();
-  readonly #log: Commit[] = [];
-  readonly #idempotency = new Map<string, IdempotencyRecord>();
+  readonly #data: MemoryEventLog;
+  readonly #streams: Map<string, RecordedEvent[]>;
+  readonly #log: (Commit | Gap)[];
+  readonly #idempotency: Map<string, IdempotencyRecord>;
   readonly #idempotencyTtlMs: number;
-  #nextSweep = 0;
-  readonly #waiters = new Set<() => void>();
+  readonly #waiters: Set<() => void>;
   readonly #upcasters: UpcasterRegistry;
   readonly #now: () => Date;
   #closed = false;
 
   constructor(options: MemoryEventStoreOptions = {}) {
+    this.#data = options.log ?? new MemoryEventLog();
+    this.#streams = this.#data.streams;
+    this.#log = this.#data.entries;
+    this.#idempotency = this.#data.idempotency;
+    this.#waiters = this.#data.waiters;
     this.#upcasters = options.upcasters ?? new UpcasterRegistry();
     this.#now = options.now ?? (() => new Date());
     this.#idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
@@ -115,8 +158,8 @@ export class MemoryEventStore implements EventStore {
   /** Forgets expired keys, at most once a minute, so the records stay bounded. */
   #sweepExpired(): void {
     const now = this.#now().getTime();
-    if (now < this.#nextSweep) return;
-    this.#nextSweep = now + 60_000;
+    if (now < this.#data.nextSweep) return;
+    this.#data.nextSweep = now + 60_000;
     for (const [key, record] of this.#idempotency) {
       if (record.expiresAt <= now) this.#idempotency.delete(key);
     }
@@ -167,9 +210,21 @@ export class MemoryEventStore implements EventStore {
       idempotencyKey: request.idempotencyKey ?? null,
       events,
     });
-    for (const wake of this.#waiters) wake();
-    this.#waiters.clear();
+    this.#data.wake();
     return { commitId, position, streams: heads, occurredAt };
+  }
+
+  /**
+   * Takes the next position as a gap, as an append on the mongo adapter leaves one when
+   * it reserved a position and did not commit. For tests of what consumes the log (the
+   * projector, the change log, subscriptions); appends never leave gaps here.
+   */
+  async skipPosition(): Promise<number> {
+    await nextTurn();
+    const position = this.#log.length + 1;
+    this.#log.push({ gap: true, position });
+    this.#data.wake();
+    return position;
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -189,9 +244,14 @@ export class MemoryEventStore implements EventStore {
   async readAll(options: ReadAllOptions = {}): Promise<Commit[]> {
     await nextTurn();
     options.signal?.throwIfAborted();
-    const after = options.after ?? 0;
     const limit = options.limit ?? 1_000;
-    return this.#log.slice(after, after + limit).map((c) => this.#readCommit(c));
+    const commits: Commit[] = [];
+    for (let i = Math.max(0, options.after ?? 0); i < this.#log.length; i += 1) {
+      if (commits.length >= limit) break;
+      const entry = this.#log[i]!;
+      if (!isGap(entry)) commits.push(this.#readCommit(entry));
+    }
+    return commits;
   }
 
   async headPosition(): Promise<number> {
@@ -214,13 +274,15 @@ export class MemoryEventStore implements EventStore {
       },
       [Symbol.asyncIterator]: async function* (): AsyncGenerator<FeedItem> {
         while (!closed && !isStoreClosed()) {
-          const commit = log[position];
-          if (commit) {
+          const entry = log[position];
+          if (entry) {
             // Delivery is asynchronous, as a change stream's is.
             await nextTurn();
             if (closed) return;
-            position = commit.position;
-            yield { kind: 'commit', commit: readCommit(commit), checkpoint: { position } };
+            position = entry.position;
+            yield isGap(entry)
+              ? { kind: 'gap', position, checkpoint: { position } }
+              : { kind: 'commit', commit: readCommit(entry), checkpoint: { position } };
             continue;
           }
           await new Promise<void>((resolve) => {
@@ -236,10 +298,10 @@ export class MemoryEventStore implements EventStore {
     return feed;
   }
 
+  /** Ends this store's feeds; other stores on the same log go on. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const wake of this.#waiters) wake();
-    this.#waiters.clear();
+    this.#data.wake();
   }
 
   #read(event: RecordedEvent): RecordedEvent {

@@ -13,7 +13,7 @@ import {
   type MongoClientOptions,
   type TransactionOptions,
 } from 'mongodb';
-import { Mutex, MutexQueueFull } from '../../mutex.js';
+import { MutexQueueFull, Semaphore } from '../../mutex.js';
 import {
   CommitOutcomeUnknown,
   EventStoreBusy,
@@ -22,6 +22,7 @@ import {
   IdempotencyKeyReused,
   VersionConflict,
 } from '../errors.js';
+import { NO_STREAM, type StreamAppend } from '../types.js';
 import { DEFAULT_IDEMPOTENCY_TTL_MS, fingerprintOf } from '../idempotency.js';
 import { UpcasterRegistry } from '../upcasters.js';
 import { satisfies, validateAppendRequest } from '../validation.js';
@@ -43,6 +44,7 @@ import {
   POSITION_COUNTER_ID,
   WRITE_BSON_OPTIONS,
   fromCommitDoc,
+  gapDoc,
   toAppendResult,
   type CommitDoc,
   type CommitEventDoc,
@@ -51,7 +53,7 @@ import {
   type StreamHeadDoc,
 } from './documents.js';
 import { MongoCommitFeed, type CommitFeedOptions } from './feed.js';
-import { AppendErrorAction, translateError } from './translateError.js';
+import { AppendErrorAction, isDuplicateKey, translateError } from './translateError.js';
 
 export interface MongoEventStoreOptions {
   /** A client for a replica set: transactions and change streams need one. */
@@ -71,9 +73,7 @@ export interface MongoEventStoreOptions {
   /**
    * Transaction attempts per append (each a fresh snapshot; the commit's own retries are
    * counted by `maxCommitAttempts`). When they run out, append raises
-   * `EventStoreUnavailable`. Every commit writes the one position counter, so commits of
-   * different instances conflict even on distinct streams (one instance's appends run one
-   * at a time and do not conflict with each other, see `#appends`).
+   * `EventStoreUnavailable`. Only appends that share a stream conflict.
    * @default 20
    */
   maxAttempts?: number;
@@ -89,8 +89,18 @@ export interface MongoEventStoreOptions {
    * retry starts after it. @default 15_000
    */
   appendTimeoutMs?: number;
-  /** Appends allowed to wait behind the running one; beyond, `EventStoreBusy`. @default 1_000 */
+  /**
+   * Appends this instance runs at once (each holds a pooled connection for its
+   * transaction; keep it below the client's `maxPoolSize`, 100 by default). @default 64
+   */
+  maxConcurrentAppends?: number;
+  /** Appends allowed to wait for one of those; beyond, `EventStoreBusy`. @default 1_000 */
   maxQueuedAppends?: number;
+  /**
+   * How long closing a position (a gap tombstone, see `#closePosition`) may wait for the
+   * transaction that holds it to end. @default 5_000
+   */
+  closePositionTimeoutMs?: number;
   /** Tuning of the feeds `subscribe` returns. */
   feed?: CommitFeedOptions;
   /**
@@ -137,20 +147,23 @@ const MAJORITY = { level: 'majority' } as const;
 
 /**
  * The event store on MongoDB: the same contract as `MemoryEventStore`, with each append
- * one multi-document transaction.
+ * one multi-document transaction. The design and its alternatives: `docs/write-path.md`.
  *
- * One append writes, all in one transaction: every stream's head in `streams`
- * (version-checked), the position counter in `counters`, one document in `commits` holding
- * the events (their only copy; what the feed watches), and the idempotency key in
- * `idempotency`.
+ * One append writes, in one transaction: every stream's head in `streams` (an insert for
+ * a new stream, an update conditional on the expected version otherwise), one document in
+ * `commits` holding the events (their only copy; what the feed watches) at a position
+ * reserved from `counters`, and the idempotency key in `idempotency`. The position is
+ * reserved by one atomic increment OUTSIDE the transaction, after the heads are written,
+ * so no transaction holds any document but its own streams' heads: appends that share no
+ * stream never conflict, within or across instances, and nothing queues them beyond a
+ * bound on how many run at once (`maxConcurrentAppends`).
  *
- * The position counter serialises commits: every transaction increments the same
- * document, so two concurrent commits always write-conflict and one retries (between
- * instances; one instance queues its own appends, see `#appends`). That is the
- * price of a gapless global position in commit order, which the feed relies on to deliver
- * every commit exactly once and in order without trusting resume tokens. At the write
- * rates of collaborative boards (people editing, not machines streaming) one counter
- * document is not the bottleneck; `scripts/bench/append.ts` measures what it costs.
+ * Reserving after the head writes keeps per-stream order: a competing append to the same
+ * stream cannot write the head until this transaction ends (it gets WriteConflict and
+ * retries), so it reserves a higher position. A reserved position whose transaction does
+ * not commit is closed with a tombstone (`#closePosition`), which races the commit on the
+ * unique `position` index: exactly one of the two takes the position, and the feed
+ * yields a `gap` item for a tombstone.
  */
 export class MongoEventStore implements EventStore {
   readonly #client: MongoClient;
@@ -166,23 +179,16 @@ export class MongoEventStore implements EventStore {
   readonly #maxCommitAttempts: number;
   readonly #commitWaitMs: number;
   readonly #appendTimeoutMs: number;
+  readonly #closePositionTimeoutMs: number;
   readonly #feedOptions: CommitFeedOptions;
   readonly #idempotencyTtlMs: number;
   readonly #feeds = new Set<MongoCommitFeed>();
   /**
-   * This instance's append transactions, one at a time in arrival order. Every commit
-   * writes the one counter document, and a transaction that writes a document another
-   * transaction has modified since its snapshot or not yet committed fails at once with
-   * WriteConflict instead of waiting (manual, "In-progress Transactions and Write
-   * Conflicts"; see `#writeCommit`). Run concurrently, the appends of one process would
-   * only conflict with each other, and the retries are unfair: a writer that just
-   * committed starts its next append at once while the losers sleep the driver's growing
-   * backoff (`ClientSession.withTransaction`, step 2.1), so under a steady load a loser can
-   * exhaust `maxAttempts` while others keep committing. Queued, they commit at the same
-   * rate (the counter serialised them anyway) and spend attempts only on conflicts with
-   * other instances.
+   * Bounds this instance's appends in flight, so a burst waits for pooled connections
+   * here, in arrival order and with a bounded queue (`EventStoreBusy` beyond it), rather
+   * than in the driver's pool. Not a mutex: appends run concurrently up to the bound.
    */
-  readonly #appends: Mutex;
+  readonly #appends: Semaphore;
   #closed = false;
 
   constructor(options: MongoEventStoreOptions) {
@@ -199,7 +205,11 @@ export class MongoEventStore implements EventStore {
     this.#maxCommitAttempts = Math.max(1, options.maxCommitAttempts ?? 3);
     this.#commitWaitMs = Math.max(1, options.commitWaitMs ?? 5_000);
     this.#appendTimeoutMs = Math.max(1, options.appendTimeoutMs ?? 15_000);
-    this.#appends = new Mutex({ maxQueued: Math.max(0, options.maxQueuedAppends ?? 1_000) });
+    this.#appends = new Semaphore({
+      permits: options.maxConcurrentAppends ?? 64,
+      maxQueued: Math.max(0, options.maxQueuedAppends ?? 1_000),
+    });
+    this.#closePositionTimeoutMs = Math.max(1, options.closePositionTimeoutMs ?? 5_000);
     this.#feedOptions = options.feed ?? {};
     this.#idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
   }
@@ -317,13 +327,7 @@ export class MongoEventStore implements EventStore {
     deadline: number,
   ): Promise<AppendResult> {
     signal?.throwIfAborted();
-    const key = request.idempotencyKey;
-    if (key !== undefined) {
-      // A replay usually finds its result here, without a transaction.
-      const first = await this.#firstResult(key, fingerprintOf(request));
-      if (first) return first;
-    }
-    // The transaction re-checks the key and the signal, so waiting in the queue is safe.
+    // The transaction checks the signal and the deadline again, so waiting here is safe.
     return this.#appends.run(() => this.#transact(request, signal, deadline));
   }
 
@@ -335,7 +339,8 @@ export class MongoEventStore implements EventStore {
    * outcome is unknown may be sent again, and the server answers it with the outcome of
    * the one transaction: it never applies twice. A `TransientTransactionError` (on a
    * write or on the commit) means the transaction was aborted: the whole attempt runs
-   * again on a fresh snapshot.
+   * again on a fresh snapshot, with a new position. Every position an attempt reserved
+   * and did not commit is closed before the next attempt.
    */
   async #transact(
     request: AppendRequest,
@@ -354,15 +359,16 @@ export class MongoEventStore implements EventStore {
           Math.min(this.#commitWaitMs, deadline - performance.now()),
         );
         session.startTransaction(transactionOptions(commitWaitMs));
-        let written: Written;
+        const draft: Draft = {};
         try {
-          written = await this.#writeCommit(session, request);
+          await this.#writeCommit(session, request, draft);
         } catch (error) {
           // Abort explicitly so the server frees the transaction now, not at its timeout.
           await session.abortTransaction().catch(() => undefined);
+          if (draft.commit) await this.#closePosition(draft.commit.position);
           const action =
-            error instanceof HeadMoved
-              ? AppendErrorAction.Retry
+            error instanceof ExpectationFailed
+              ? AppendErrorAction.VersionConflict
               : translateError(error, { idempotent: key !== undefined });
           const settled = await this.#settleFailedAttempt(action, error, request);
           if (settled) return settled;
@@ -371,9 +377,11 @@ export class MongoEventStore implements EventStore {
           await pause(backoffMs(attempt), signal);
           continue;
         }
-        const committed = await this.#commit(session, written, signal, deadline);
-        if (committed.kind === 'committed') return written.result;
-        // Transient on commit: the server aborted the transaction; nothing applied.
+        const commit = draft.commit!;
+        const committed = await this.#commit(session, commit, signal, deadline);
+        if (committed.kind === 'committed') return toAppendResult(commit, draft.heads!);
+        // The transaction did not apply (aborted, or closed out after an unknown outcome):
+        // nothing was written, and the position is closed.
         lastError = committed.error;
         if (attempt >= this.#maxAttempts) throw this.#exhausted(attempt, lastError);
         await pause(backoffMs(attempt), signal);
@@ -386,12 +394,14 @@ export class MongoEventStore implements EventStore {
 
   /**
    * Commits, retrying a commit whose outcome is unknown at most `maxCommitAttempts` times
-   * in all and within the deadline. When the outcome stays unknown, one majority read of
-   * the commit document settles it if the commit applied; otherwise `CommitOutcomeUnknown`.
+   * in all and within the deadline. When the outcome stays unknown, closing the commit's
+   * position settles it: the tombstone is refused if the commit holds the position
+   * (committed), and once it is in, the transaction can never commit (aborted, safe to run
+   * again). Only when even that cannot be learned is the error `CommitOutcomeUnknown`.
    */
   async #commit(
     session: ClientSession,
-    written: Written,
+    commit: CommitDoc,
     signal: AbortSignal | undefined,
     deadline: number,
   ): Promise<{ kind: 'committed' } | { kind: 'aborted'; error: unknown }> {
@@ -404,16 +414,28 @@ export class MongoEventStore implements EventStore {
         const unknown = error.hasErrorLabel(MongoErrorLabel.UnknownTransactionCommitResult);
         if (!unknown) {
           if (error.hasErrorLabel(MongoErrorLabel.TransientTransactionError)) {
+            await this.#closePosition(commit.position);
             return { kind: 'aborted', error };
           }
+          // Neither label: the server refused the commit, and the transaction is over.
+          await this.#closePosition(commit.position);
           throw new EventStoreUnavailable(`append commit failed: ${error.message}`, {
             cause: error,
           });
         }
         const outOfTime = performance.now() >= deadline;
         if (call >= this.#maxCommitAttempts || outOfTime || signal?.aborted) {
-          if (written.wrote && (await this.#isCommitted(written.result.commitId)))
-            return { kind: 'committed' };
+          const outcome = await this.#closePosition(commit.position, commit._id);
+          if (outcome === 'committed') return { kind: 'committed' };
+          if (outcome === 'closed' && !outOfTime && !signal?.aborted) {
+            return { kind: 'aborted', error };
+          }
+          if (outcome === 'closed') {
+            throw new EventStoreUnavailable(
+              `append did not commit within its time: ${error.message}`,
+              { cause: error },
+            );
+          }
           throw new CommitOutcomeUnknown(
             `append commit outcome unknown after ${call} commit attempts: ${error.message}`,
             { cause: error },
@@ -443,6 +465,12 @@ export class MongoEventStore implements EventStore {
         return key === undefined ? undefined : this.#firstResult(key, fingerprintOf(request));
       }
       case AppendErrorAction.VersionConflict: {
+        // A replay of a committed append fails its expectations (its first commit moved
+        // the heads): the key's first result is the answer, not a conflict.
+        const key = request.idempotencyKey;
+        const first =
+          key === undefined ? undefined : await this.#firstResult(key, fingerprintOf(request));
+        if (first) return first;
         const { conflict } = await this.#readHeads(request);
         if (conflict) throw conflict;
         // The racing commit left every expectation satisfied (e.g. ANY): go again.
@@ -481,90 +509,137 @@ export class MongoEventStore implements EventStore {
     );
   }
 
-  /** Whether the commit with this id is in the log, read at majority (it cannot roll back). */
-  async #isCommitted(commitId: string): Promise<boolean> {
+  /**
+   * Closes a reserved position that its transaction did not commit, by inserting a
+   * tombstone (`{ position, gap: true }`) into `commits`, so the feed need not wait for
+   * it. The unique index on `position` decides between the tombstone and the commit:
+   *
+   * - if the transaction has inserted its commit document and is still open, the insert
+   *   (outside any transaction) waits until it ends: writes outside a transaction that
+   *   conflict with one in progress retry until it commits or aborts (SERVER-34650,
+   *   SERVER-40105), bounded here by `maxTimeMS`;
+   * - then it fails with a duplicate key if the commit took the position ('committed'
+   *   when the document found there is `commitId`), or it goes in, after which that
+   *   transaction can never commit: its own insert would be the duplicate ('closed').
+   *
+   * Written at majority, so a failover cannot take the tombstone back. Best effort:
+   * anything else leaves the position open ('unknown'), and the feed closes it the same
+   * way after its grace period.
+   */
+  async #closePosition(
+    position: number,
+    commitId?: string,
+  ): Promise<'committed' | 'closed' | 'unknown'> {
     try {
-      const doc = await this.#commits.findOne(
-        { _id: commitId },
-        { projection: { _id: 1 }, readConcern: MAJORITY },
-      );
-      return doc !== null;
-    } catch {
-      return false;
+      await this.#commits.insertOne(gapDoc(position, this.#now()), {
+        writeConcern: { w: 'majority', wtimeoutMS: this.#closePositionTimeoutMs },
+        maxTimeMS: this.#closePositionTimeoutMs,
+      });
+      return 'closed';
+    } catch (error) {
+      if (!isDuplicateKey(error)) return 'unknown';
+      try {
+        const holder = await this.#commits.findOne(
+          { position },
+          { projection: { _id: 1 }, readConcern: MAJORITY },
+        );
+        return holder !== null && holder._id === commitId ? 'committed' : 'closed';
+      } catch {
+        return 'unknown';
+      }
     }
   }
 
   /**
-   * The body of the transaction, ordered to keep conflicts cheap:
+   * The body of the transaction, ordered so that a conflict costs little and nothing
+   * shared is ever held:
    *
-   * 1. Reads (idempotency key, heads) and the expectation checks come first and write
-   *    nothing, so a stale writer fails with VersionConflict without touching the counter.
-   * 2. The counter is the first write. Transactions fail fast with WriteConflict (112,
-   *    TransientTransactionError) on a document another transaction has modified since
-   *    their snapshot or not yet committed (manual, "In-progress Transactions and Write
-   *    Conflicts"), so taking it first makes concurrent commits collide here, early,
-   *    instead of after they have done all their writes.
-   * 3. Then the heads, version-conditional. A head changed after our snapshot fails the
-   *    same way instead of succeeding on stale data, and the retry re-reads it: that is
-   *    why every stream of the commit has its head written, never only read.
-   * 4. Events, the commit document (what the feed sees), the idempotency key.
-   *
-   * A key found already committed returns its first result and writes nothing; the
-   * caller still commits, so that what the snapshot read is majority-committed (a
-   * snapshot read is only guaranteed majority-committed when the transaction commits
-   * with w: "majority": manual, "Read Concern "snapshot"").
+   * 1. Heads: a read only for streams appended with `ANY` or `STREAM_EXISTS`; then one
+   *    bulk write: a conditional update (`{ _id, version: expected }`) per existing
+   *    stream, an insert per new one. A head changed after our snapshot or held by another
+   *    transaction fails with WriteConflict (112, TransientTransactionError: manual,
+   *    "In-progress Transactions and Write Conflicts") and the attempt runs again; a head
+   *    at another version matches nothing, and a new stream that exists is a duplicate
+   *    key: the expectation failed, and only then are the heads read, to say how.
+   * 2. The position, reserved outside the transaction (one atomic `$inc` on the counter,
+   *    acknowledged by the primary alone: a commit that uses it is majority-committed only
+   *    after the increment, which precedes it in the oplog, is too). `draft.commit` is set
+   *    from here on, so the caller closes the position if the attempt fails.
+   * 3. The commit document at that position; then the idempotency key, inserted unless
+   *    a live record holds it (an expired one the TTL monitor has not removed yet is
+   *    replaced): a live one is a duplicate key, and the caller returns its first result.
    */
-  async #writeCommit(session: ClientSession, request: AppendRequest): Promise<Written> {
-    const key = request.idempotencyKey;
-    if (key !== undefined) {
-      // A racing append with the same key may have committed since the check in #append.
-      const first = await this.#idempotency.findOne({ _id: key }, { session });
-      if (first && first.expiresAt > this.#now()) {
-        if (first.fingerprint !== fingerprintOf(request)) throw new IdempotencyKeyReused(key);
-        return { result: first.result, wrote: false };
-      }
+  async #writeCommit(session: ClientSession, request: AppendRequest, draft: Draft): Promise<void> {
+    const from = await this.#fromVersions(session, request);
+    const updates: AnyBulkWriteOperation<StreamHeadDoc>[] = [];
+    const inserts: AnyBulkWriteOperation<StreamHeadDoc>[] = [];
+    for (const s of request.streams) {
+      const base = from.get(s.stream)!;
+      const version = base + s.events.length;
+      if (base === 0) inserts.push({ insertOne: { document: { _id: s.stream, version } } });
+      else
+        updates.push({
+          updateOne: { filter: { _id: s.stream, version: base }, update: { $set: { version } } },
+        });
     }
-
-    const { actual, conflict } = await this.#readHeads(request, { session });
-    if (conflict) throw conflict;
+    // Updates first: a failed expectation is then seen before any insert is sent.
+    const written = await this.#streams.bulkWrite([...updates, ...inserts], {
+      session,
+      ordered: true,
+    });
+    if (written.matchedCount !== updates.length) throw new ExpectationFailed();
 
     const counter = await this.#counters.findOneAndUpdate(
       { _id: POSITION_COUNTER_ID },
       { $inc: { value: 1 } },
+      // No session: the increment is not part of the transaction, and never held by it.
       // v6+ resolves with the document itself (includeResultMetadata defaults to false).
-      { session, upsert: true, returnDocument: 'after' },
+      { upsert: true, returnDocument: 'after', writeConcern: { w: 1 } },
     );
     if (!counter) throw new Error('position counter missing after upsert');
 
-    const headWrites: AnyBulkWriteOperation<StreamHeadDoc>[] = request.streams.map((s) => {
-      const from = actual.get(s.stream) ?? 0;
-      const version = from + s.events.length;
-      return from === 0
-        ? { insertOne: { document: { _id: s.stream, version } } }
-        : {
-            updateOne: { filter: { _id: s.stream, version: from }, update: { $set: { version } } },
-          };
-    });
-    const expectedUpdates = headWrites.filter((w) => 'updateOne' in w).length;
-    const written = await this.#streams.bulkWrite(headWrites, { session, ordered: true });
-    if (written.matchedCount !== expectedUpdates) throw new HeadMoved();
-
-    const commit = this.#newCommit(request, counter.value, actual);
+    const commit = this.#newCommit(request, counter.value, from);
+    draft.commit = commit;
+    draft.heads = headsAfter(request, from);
     const write = { session, ...WRITE_BSON_OPTIONS };
     await this.#commits.insertOne(commit, write);
-    const result = toAppendResult(commit, headsAfter(request, actual));
+    const key = request.idempotencyKey;
     if (key !== undefined) {
       const record: IdempotencyDoc = {
         _id: key,
-        result,
+        result: toAppendResult(commit, draft.heads),
         fingerprint: fingerprintOf(request),
         expiresAt: new Date(commit.occurredAt.getTime() + this.#idempotencyTtlMs),
       };
-      // Replaces an expired record the TTL monitor has not removed yet; two live appends
-      // with one key still collide here (write conflict or duplicate key) and one retries.
-      await this.#idempotency.replaceOne({ _id: key }, record, { ...write, upsert: true });
+      await this.#idempotency.replaceOne({ _id: key, expiresAt: { $lte: this.#now() } }, record, {
+        ...write,
+        upsert: true,
+      });
     }
-    return { result, wrote: true };
+  }
+
+  /**
+   * The version each stream of the request is appended after: the expected one when it
+   * is exact (0 for `NO_STREAM`), the head read in the transaction for `ANY` and
+   * `STREAM_EXISTS` (whose expectation is checked here).
+   */
+  async #fromVersions(
+    session: ClientSession,
+    request: AppendRequest,
+  ): Promise<Map<string, number>> {
+    const from = new Map<string, number>();
+    const unknown: StreamAppend[] = [];
+    for (const s of request.streams) {
+      if (s.expected === NO_STREAM) from.set(s.stream, 0);
+      else if (typeof s.expected === 'number') from.set(s.stream, s.expected);
+      else unknown.push(s);
+    }
+    if (unknown.length > 0) {
+      const { actual, conflict } = await this.#readHeads({ streams: unknown }, { session });
+      if (conflict) throw conflict;
+      for (const s of unknown) from.set(s.stream, actual.get(s.stream) ?? 0);
+    }
+    return from;
   }
 
   #newCommit(request: AppendRequest, position: number, actual: Map<string, number>): CommitDoc {
@@ -709,21 +784,38 @@ export class MongoEventStore implements EventStore {
     return head?.version ?? 0;
   }
 
+  /**
+   * Reads `commits` (tombstones too) from `after` on, stopping at the first position not
+   * there yet: a reserved position whose transaction is still in flight may still commit,
+   * and nothing after it is returned before it settles (a rebuild replaying this must not
+   * pass a commit that appears later). Tombstones are skipped.
+   */
   async readAll(options: ReadAllOptions = {}): Promise<Commit[]> {
     const { signal } = options;
     signal?.throwIfAborted();
     const limit = options.limit ?? 1_000;
-    // limit(0) means "no limit" to the server; the port means none.
     if (limit <= 0) return [];
-    const docs = await this.#read('readAll', () =>
-      this.#commits
-        .find({ position: { $gt: options.after ?? 0 } }, { readConcern: MAJORITY })
+    const after = options.after ?? 0;
+    const commits = await this.#read('readAll', async () => {
+      const found: Commit[] = [];
+      const cursor = this.#commits
+        .find({ position: { $gt: after } }, { readConcern: MAJORITY })
         .sort({ position: 1 })
-        .limit(limit)
-        .toArray(),
-    );
+        .batchSize(Math.min(limit + 16, 1_000));
+      try {
+        let next = after + 1;
+        for await (const doc of cursor) {
+          if (doc.position !== next || found.length >= limit) break;
+          next += 1;
+          if (!doc.gap) found.push(this.#toCommit(doc));
+        }
+      } finally {
+        await cursor.close();
+      }
+      return found;
+    });
     signal?.throwIfAborted();
-    return docs.map((d) => this.#toCommit(d));
+    return commits;
   }
 
   async headPosition(): Promise<number> {
@@ -742,6 +834,9 @@ export class MongoEventStore implements EventStore {
         commits: this.#commits,
         toCommit: (doc) => this.#toCommit(doc),
         onClose: (f) => this.#feeds.delete(f),
+        closePositions: async (positions) => {
+          await Promise.all(positions.map((p) => this.#closePosition(p)));
+        },
       },
       options.from ?? { position: 0 },
       this.#feedOptions,
@@ -774,18 +869,20 @@ export class MongoEventStore implements EventStore {
   }
 }
 
-/** What one transaction attempt produced: the result, and whether it wrote a new commit. */
-interface Written {
-  result: AppendResult;
-  wrote: boolean;
+/** What one transaction attempt has written so far. */
+interface Draft {
+  /** The commit document, once its position is reserved. */
+  commit?: CommitDoc;
+  /** The heads it leaves, in request order. */
+  heads?: StreamHead[];
 }
 
 /**
- * A version-conditional head update matched nothing. Snapshot isolation should make that
- * a WriteConflict instead; if it ever happens, the head moved, and a retry re-reads it.
+ * A version-conditional head update matched nothing: the head is not at the expected
+ * version (one at it that changed after our snapshot is a WriteConflict instead).
  */
-class HeadMoved extends Error {
-  override readonly name = 'HeadMoved';
+class ExpectationFailed extends Error {
+  override readonly name = 'ExpectationFailed';
 }
 
 /** Heads after the commit, in request order. */

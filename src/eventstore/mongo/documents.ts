@@ -58,17 +58,40 @@ export interface CommitEventDoc {
 
 /**
  * One commit in `commits`; `_id` is the commitId. The feed's change stream watches
- * inserts into this collection, so one change event is exactly one commit.
+ * inserts into this collection, so one change event is exactly one commit. A position
+ * that its append did not commit holds a tombstone instead (`gap: true`, no events; see
+ * `gapDoc`).
  */
 export interface CommitDoc {
   _id: string;
   position: number;
+  /** Present (true) only on a tombstone. */
+  gap?: true;
   occurredAt: Date;
   actor: string | null;
   operation: string | null;
   metadata: CommitMetadata;
   idempotencyKey: string | null;
   events: CommitEventDoc[];
+}
+
+/**
+ * The tombstone of a position that no commit will take. Its `_id` is derived from the
+ * position, so every writer of the same tombstone collides on it as well as on
+ * `position`.
+ */
+export function gapDoc(position: number, at: Date): CommitDoc {
+  return {
+    _id: `gap-${position}`,
+    position,
+    gap: true,
+    occurredAt: at,
+    actor: null,
+    operation: null,
+    metadata: {},
+    idempotencyKey: null,
+    events: [],
+  };
 }
 
 /** The single counter document `{ _id: 'position', value }` in `counters`. */

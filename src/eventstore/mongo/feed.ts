@@ -21,6 +21,17 @@ export interface CommitFeedOptions {
   maxAwaitTimeMS?: number;
   /** Commits per batch when catching up from the collection. @default 500 */
   catchUpBatchSize?: number;
+  /**
+   * How long a missing position may hold back the ones after it before the feed closes
+   * it with a tombstone (its appender died between reserving it and committing). Closing
+   * is always safe: a tombstone and a commit cannot both take a position, so a late
+   * appender at worst retries with a new one. Above the appenders' own time from
+   * reserving to committing, so a live appender is normally not overtaken.
+   * @default 15_000
+   */
+  gapGraceMs?: number;
+  /** The clock for `gapGraceMs`. @default performance.now */
+  now?: () => number;
 }
 
 export interface MongoCommitFeedDeps {
@@ -29,18 +40,27 @@ export interface MongoCommitFeedDeps {
   toCommit: (doc: CommitDoc) => Commit;
   /** Called once when the feed closes, so the store can forget it. */
   onClose: (feed: MongoCommitFeed) => void;
+  /**
+   * Closes the given positions with tombstones, each unless something already holds it
+   * (see `MongoEventStore`); failures are left for the next try.
+   */
+  closePositions: (positions: number[]) => Promise<void>;
 }
 
 /**
- * A feed of commits after `from`.
+ * A feed of commits (and gaps) after `from`.
  *
- * How nothing is missed or repeated: `position` is gapless (one counter, incremented in the
- * commit's own transaction), so the feed always knows the next position it owes. Commits come
- * from the change stream when it has them, and from the `commits` collection (read with
- * majority read concern) when the stream cannot: before the first change (catch-up), when a
- * change arrives ahead of the next owed position (gap), and on every quiet `getMore` (probe).
- * Anything at or below the last delivered position is skipped. The resume token only saves
- * the server work; correctness rests on positions.
+ * How nothing is missed or repeated: every position ends up holding a commit or a
+ * tombstone, so the feed always knows the next position it owes, and delivers in
+ * position order. The change stream only says that something happened and how far
+ * positions reach; what is delivered is read from the `commits` collection (with majority
+ * read concern), from the next owed position on, stopping at the first one not there
+ * yet: on every change, before the first change (catch-up) and on every quiet `getMore`
+ * (probe). Positions are reserved before their transactions commit, so position 7 can
+ * become visible before 6: the feed then holds 7 back until 6 commits or is closed. If a
+ * missing position holds others back for `gapGraceMs` (its appender died), the feed
+ * closes it with a tombstone itself, and yields a `gap` item for it. The resume token only
+ * saves the server work; correctness rests on positions.
  *
  * Documented behaviour relied on:
  * - change streams return only majority-committed changes, in oplog order, and one insert
@@ -61,6 +81,12 @@ export class MongoCommitFeed implements CommitFeed {
   readonly #catchUpBatchSize: number;
   /** Last delivered position. */
   #position: number;
+  /** The highest position known to exist (seen in a change or a read). */
+  #known: number;
+  /** Since when (feed clock) positions up to `bound` have been held back by a missing one. */
+  #hole: { since: number; bound: number } | undefined;
+  readonly #gapGraceMs: number;
+  readonly #clock: () => number;
   /** Where to open the next change stream; dropped when history is lost. */
   #token: unknown;
   /** Token of the last item yielded, so a heartbeat is only sent when it moves. */
@@ -71,6 +97,9 @@ export class MongoCommitFeed implements CommitFeed {
   constructor(deps: MongoCommitFeedDeps, from: FeedPosition, options: CommitFeedOptions = {}) {
     this.#deps = deps;
     this.#position = from.position;
+    this.#known = from.position;
+    this.#gapGraceMs = options.gapGraceMs ?? 15_000;
+    this.#clock = options.now ?? (() => performance.now());
     this.#token = from.token ?? undefined;
     this.#lastCheckpointToken = this.#token;
     this.#maxAwaitTimeMS = options.maxAwaitTimeMS ?? 1_000;
@@ -105,7 +134,7 @@ export class MongoCommitFeed implements CommitFeed {
           }
           throw error;
         }
-        if (this.#token === undefined) yield* this.#readFromCollection();
+        if (this.#token === undefined) yield* this.#catchUp();
         const reopen = yield* this.#follow(stream, first);
         if (!reopen) return;
       }
@@ -135,7 +164,7 @@ export class MongoCommitFeed implements CommitFeed {
         }
         // A quiet batch: fetch anything the stream has not shown (see class comment), then
         // pass on the post-batch resume token if it moved.
-        yield* this.#readFromCollection();
+        yield* this.#catchUp();
         const token = stream.resumeToken;
         if (token != null && !sameToken(token, this.#lastCheckpointToken)) {
           this.#lastCheckpointToken = token;
@@ -164,45 +193,82 @@ export class MongoCommitFeed implements CommitFeed {
       throw new EventStoreUnavailable(`the change stream on commits ended with '${operationType}'`);
     }
     // The change event carries only the position (see #openStream): the commit itself, and
-    // any the stream started after, come from the collection. They are majority-committed
-    // (they precede or are a change the stream returned), so a majority read sees them.
+    // any before it not delivered yet, come from the collection. The change is
+    // majority-committed, so a majority read sees it.
     const { position } = change.fullDocument;
-    if (position <= this.#position) return;
-    yield* this.#readFromCollection(position + 1, { position, token: change._id });
-    if (this.#position !== position) {
-      throw new EventStoreUnavailable(
-        `commit feed gap: position ${this.#position + 1} is missing before ${position}`,
-      );
-    }
     this.#token = change._id;
+    if (position <= this.#position) return;
+    this.#known = Math.max(this.#known, position);
+    yield* this.#catchUp({ position, token: change._id });
     this.#lastCheckpointToken = change._id;
   }
 
   /**
-   * Delivers commits after the last delivered position (and below `before`, if given) from
-   * the collection, in order, stopping at the first hole. Their checkpoints carry no token
-   * (resuming from a position alone is always possible), except the commit of the change
-   * event being delivered (`tokenAt`).
+   * Delivers what the collection holds after the last delivered position, in order, up to
+   * the first position missing; then, if a missing position has held others back for
+   * the grace period, closes the missing ones and delivers again.
    */
-  async *#readFromCollection(
-    before?: number,
-    tokenAt?: { position: number; token: unknown },
-  ): AsyncGenerator<FeedItem> {
-    const range =
-      before === undefined ? { $gt: this.#position } : { $gt: this.#position, $lt: before };
+  async *#catchUp(tokenAt?: { position: number; token: unknown }): AsyncGenerator<FeedItem> {
+    yield* this.#readFromCollection(tokenAt);
+    if (this.#closed) return;
+    const now = this.#clock();
+    if (this.#known <= this.#position) {
+      this.#hole = undefined;
+      return;
+    }
+    if (this.#hole === undefined || this.#position >= this.#hole.bound) {
+      // Every position up to `known` was reserved before now (a later one is visible).
+      this.#hole = { since: now, bound: this.#known };
+      return;
+    }
+    if (now - this.#hole.since < this.#gapGraceMs) return;
+    const missing = await this.#missingUpTo(this.#hole.bound);
+    if (missing.length > 0) await this.#deps.closePositions(missing);
+    this.#hole = undefined;
+    yield* this.#readFromCollection(tokenAt);
+  }
+
+  /** Positions after the last delivered one, up to `bound`, that hold no document. */
+  async #missingUpTo(bound: number): Promise<number[]> {
+    const present = await this.#deps.commits
+      .find(
+        { position: { $gt: this.#position, $lte: bound } },
+        { projection: { _id: 0, position: 1 }, readConcern: { level: 'majority' } },
+      )
+      .toArray();
+    const held = new Set(present.map((d) => d.position));
+    const missing: number[] = [];
+    for (let p = this.#position + 1; p <= bound; p += 1) if (!held.has(p)) missing.push(p);
+    return missing;
+  }
+
+  /**
+   * Delivers commits and gaps after the last delivered position from the collection, in
+   * order, stopping at the first position missing (and noting how far positions reach).
+   * Their checkpoints carry no token (resuming from a position alone is always possible),
+   * except the one of the change event being delivered (`tokenAt`).
+   */
+  async *#readFromCollection(tokenAt?: {
+    position: number;
+    token: unknown;
+  }): AsyncGenerator<FeedItem> {
     const cursor = this.#deps.commits
-      .find({ position: range }, { readConcern: { level: 'majority' } })
+      .find({ position: { $gt: this.#position } }, { readConcern: { level: 'majority' } })
       .sort({ position: 1 })
       .batchSize(this.#catchUpBatchSize);
     try {
       for await (const doc of cursor) {
-        if (this.#closed || doc.position !== this.#position + 1) return;
+        if (this.#closed) return;
+        this.#known = Math.max(this.#known, doc.position);
+        if (doc.position !== this.#position + 1) return;
         this.#position = doc.position;
         const checkpoint =
           tokenAt?.position === doc.position
             ? { position: doc.position, token: tokenAt.token }
             : { position: doc.position };
-        yield { kind: 'commit', commit: this.#deps.toCommit(doc), checkpoint };
+        yield doc.gap
+          ? { kind: 'gap', position: doc.position, checkpoint }
+          : { kind: 'commit', commit: this.#deps.toCommit(doc), checkpoint };
       }
     } finally {
       await cursor.close();

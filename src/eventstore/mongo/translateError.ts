@@ -82,10 +82,12 @@ export function isChangeStreamHistoryLost(error: unknown): boolean {
   return error instanceof MongoError && error.code === MongoErrorCode.ChangeStreamHistoryLost;
 }
 
-function isDuplicateKey(error: MongoError): boolean {
+/** Whether a driver error is a duplicate key (E11000) on a unique index. */
+export function isDuplicateKey(error: unknown): boolean {
   // A MongoBulkWriteError (insertMany, bulkWrite) carries its first write error's code and message.
   return (
-    error.code === MongoErrorCode.DuplicateKey || error.code === MongoErrorCode.DuplicateKeyLegacy
+    error instanceof MongoError &&
+    (error.code === MongoErrorCode.DuplicateKey || error.code === MongoErrorCode.DuplicateKeyLegacy)
   );
 }
 
