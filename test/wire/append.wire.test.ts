@@ -16,14 +16,19 @@ import { duplicateKeyReply, serverError, type WireCommand } from './fakePrimary.
 import { isCommand, openWire, sequence, type Wire } from './harness.js';
 import { fingerprintOf } from '../../src/eventstore/idempotency.js';
 
+/** One event on an existing stream at an exact version: the usual command's append. */
 const oneStream: AppendRequest = {
-  streams: [{ stream: 'card-1', expected: ANY, events: [{ type: 'CardAdded', data: { n: 1 } }] }],
+  streams: [{ stream: 'card-1', expected: 3, events: [{ type: 'CardRenamed', data: { n: 1 } }] }],
 };
+
+const onStream = (stream: string, expected: AppendRequest['streams'][number]['expected']) => ({
+  streams: [{ stream, expected, events: [{ type: 'CardRenamed', data: { n: 1 } }] }],
+});
 
 const twoStreams = (idempotencyKey?: string): AppendRequest => ({
   streams: [
     { stream: 'card-1', expected: 3, events: [{ type: 'CardMoved', data: {} }] },
-    { stream: 'column-1', expected: ANY, events: [{ type: 'CardEntered', data: {} }] },
+    { stream: 'column-1', expected: 'NO_STREAM', events: [{ type: 'CardEntered', data: {} }] },
   ],
   ...(idempotencyKey ? { idempotencyKey } : {}),
 });
@@ -39,18 +44,47 @@ const writeConcernTimeout = {
   },
 };
 
-/** `find streams` answers that `card-1` is at version 3. */
-const cardAtVersion3 = (command: WireCommand) =>
-  isCommand('find', 'streams')(command)
-    ? {
-        cursor: {
-          id: BSON.Long.ZERO,
-          ns: `${command.db}.streams`,
-          firstBatch: [{ _id: 'card-1', version: 3 }],
-        },
-        ok: 1,
-      }
-    : undefined;
+const writeConflict = serverError(112, 'WriteConflict', ['TransientTransactionError']);
+
+/** `find streams` answers that `card-1` is at version `version`. */
+const cardAt =
+  (version: number) =>
+  (command: WireCommand): Document | undefined =>
+    isCommand('find', 'streams')(command)
+      ? {
+          cursor: {
+            id: BSON.Long.ZERO,
+            ns: `${command.db}.streams`,
+            firstBatch: [{ _id: 'card-1', version }],
+          },
+          ok: 1,
+        }
+      : undefined;
+
+/** A conditional head update that matches nothing: the head is at another version. */
+const headElsewhere = (command: WireCommand): Document | undefined =>
+  isCommand('update', 'streams')(command) ? { n: 0, nModified: 0, ok: 1 } : undefined;
+
+const inTransaction = (c: WireCommand) => c.body.autocommit === false;
+/** An insert into `commits` outside any transaction: a tombstone. */
+const isTombstone = (c: WireCommand) => isCommand('insert', 'commits')(c) && !inTransaction(c);
+const lsidOf = (c: WireCommand) => JSON.stringify((c.body.lsid as Document | undefined)?.id);
+
+/** The documents a command writes, as `collection/key` strings (unique index keys included). */
+function touched(c: WireCommand): string[] {
+  const collection = String(c.body[c.name]);
+  if (c.name === 'insert') {
+    return (c.body.documents as Document[]).flatMap((d) => [
+      `${collection}/_id=${String(d._id)}`,
+      ...(collection === 'commits' ? [`${collection}/position=${String(d.position)}`] : []),
+    ]);
+  }
+  if (c.name === 'update') {
+    return (c.body.updates as Document[]).map((u) => `${collection}/_id=${String(u.q._id)}`);
+  }
+  if (c.name === 'findAndModify') return [`${collection}/_id=${String(c.body.query?._id)}`];
+  return [];
+}
 
 describe('MongoEventStore.append on the wire', () => {
   let wire: Wire;
@@ -65,88 +99,241 @@ describe('MongoEventStore.append on the wire', () => {
   });
 
   describe('command sequences', () => {
-    it('appends to one stream in one transaction of five round trips', async () => {
+    it('appends at an exact version in four round trips; the position is reserved outside the transaction', async () => {
       const { value, commands } = await wire.during(() => store().append(oneStream));
       expect(sequence(commands)).toEqual([
-        'find streams',
+        'update streams',
         'findAndModify counters',
-        'insert streams',
         'insert commits',
         'commitTransaction',
       ]);
-      expect(value.position).toBe(1);
-      // One transaction: the first command starts it at snapshot, every one carries its number.
-      const [first, ...rest] = commands;
-      expect(first!.body).toMatchObject({
+      expect(value).toMatchObject({ position: 1, streams: [{ stream: 'card-1', version: 4 }] });
+      const [head, counter, commit, commitTransaction] = commands as [
+        WireCommand,
+        WireCommand,
+        WireCommand,
+        WireCommand,
+      ];
+      // The head write starts the transaction at snapshot; the version check is its filter.
+      expect(head.body).toMatchObject({
         startTransaction: true,
         autocommit: false,
         readConcern: { level: 'snapshot' },
       });
-      for (const c of rest) expect(c.body.txnNumber).toEqual(first!.body.txnNumber);
-      expect(commands.at(-1)!.body.writeConcern).toMatchObject({ w: 'majority', wtimeout: 5_000 });
-      expect(commands.at(-1)!.body.maxTimeMS).toBe(5_000);
+      expect(head.body.updates).toEqual([
+        { q: { _id: 'card-1', version: 3 }, u: { $set: { version: 4 } } },
+      ]);
+      // The counter is one single-document write of its own session, in no transaction,
+      // acknowledged by the primary alone: nothing holds it.
+      expect(counter.body.autocommit).toBeUndefined();
+      expect(counter.body.startTransaction).toBeUndefined();
+      expect(lsidOf(counter)).not.toEqual(lsidOf(head));
+      expect(counter.body.writeConcern).toEqual({ w: 1 });
+      // The commit document and the commit belong to the head's transaction.
+      for (const c of [commit, commitTransaction]) {
+        expect(inTransaction(c)).toBe(true);
+        expect(c.body.txnNumber).toEqual(head.body.txnNumber);
+        expect(lsidOf(c)).toEqual(lsidOf(head));
+      }
+      expect((commit.body.documents as Document[])[0]).toMatchObject({
+        position: 1,
+        events: [{ stream: 'card-1', version: 4, type: 'CardRenamed' }],
+      });
+      expect(commitTransaction.body.writeConcern).toMatchObject({ w: 'majority', wtimeout: 5_000 });
+      expect(commitTransaction.body.maxTimeMS).toBe(5_000);
       // What the driver reported is what went over the wire.
       expect(wire.started.slice(-commands.length).map((e) => e.commandName)).toEqual(
         commands.map((c) => c.name),
       );
     });
 
-    it('appends to several streams with one head insert and one conditional head update', async () => {
-      wire.fake.script(cardAtVersion3);
-      const { commands } = await wire.during(() => store().append(twoStreams()));
+    it('reads the head in the transaction only for ANY and STREAM_EXISTS', async () => {
+      wire.fake.script(cardAt(3));
+      const { commands } = await wire.during(() => store().append(onStream('card-1', ANY)));
       expect(sequence(commands)).toEqual([
         'find streams',
-        'findAndModify counters',
         'update streams',
-        'insert streams',
+        'findAndModify counters',
         'insert commits',
         'commitTransaction',
       ]);
-      expect(commands[2]!.body.updates).toEqual([
+      expect(commands[1]!.body.updates).toEqual([
         { q: { _id: 'card-1', version: 3 }, u: { $set: { version: 4 } } },
       ]);
     });
 
-    it('with an idempotency key, checks it at majority before the transaction and again inside', async () => {
-      wire.fake.script(cardAtVersion3);
-      const { commands } = await wire.during(() => store().append(twoStreams('key-1')));
+    it('writes several heads in one update and one insert, before the reservation', async () => {
+      const { commands } = await wire.during(() => store().append(twoStreams()));
       expect(sequence(commands)).toEqual([
-        'find idempotency',
-        'find idempotency',
-        'find streams',
-        'findAndModify counters',
         'update streams',
         'insert streams',
+        'findAndModify counters',
+        'insert commits',
+        'commitTransaction',
+      ]);
+      expect(commands[1]!.body.documents).toEqual([{ _id: 'column-1', version: 1 }]);
+    });
+
+    it('with an idempotency key, writes the key in the transaction, unless a live record holds it', async () => {
+      const { commands } = await wire.during(() => store().append(twoStreams('key-1')));
+      expect(sequence(commands)).toEqual([
+        'update streams',
+        'insert streams',
+        'findAndModify counters',
         'insert commits',
         'update idempotency',
         'commitTransaction',
       ]);
-      expect(commands[0]!.body).toMatchObject({ readConcern: { level: 'majority' } });
-      expect(commands[0]!.body.startTransaction).toBeUndefined();
-      expect(commands[1]!.body).toMatchObject({ startTransaction: true });
+      const [keyWrite] = commands[4]!.body.updates as Document[];
+      // Matches only a missing or expired record; a live one makes the upsert a duplicate key.
+      expect(keyWrite).toMatchObject({
+        q: { _id: 'key-1', expiresAt: { $lte: expect.any(Date) } },
+        upsert: true,
+      });
+      expect(inTransaction(commands[4]!)).toBe(true);
+    });
+
+    it('appends to disjoint streams write no common document inside their transactions', async () => {
+      const s = store();
+      const from = wire.fake.commands.length;
+      await Promise.all([
+        s.append(onStream('card-1', 3)),
+        s.append(onStream('card-2', 'NO_STREAM')),
+        s.append({ ...onStream('card-3', 7), idempotencyKey: 'k-3' }),
+        s.append({ ...onStream('card-4', 1), idempotencyKey: 'k-4' }),
+      ]);
+      const byTransaction = new Map<string, Set<string>>();
+      for (const c of wire.fake.commands.slice(from).filter(inTransaction)) {
+        const keys = byTransaction.get(lsidOf(c)) ?? new Set<string>();
+        for (const k of touched(c)) keys.add(k);
+        byTransaction.set(lsidOf(c), keys);
+      }
+      expect(byTransaction.size).toBe(4);
+      const all = [...byTransaction.values()].flatMap((keys) => [...keys]);
+      // Every document (and unique key) a transaction writes is its own.
+      expect(new Set(all).size).toBe(all.length);
+      expect(all.some((k) => k.startsWith('counters/'))).toBe(false);
+    });
+
+    it('runs appends to disjoint streams at the same time (no per-instance queue)', async () => {
+      let firstCommitAnsweredAt: number | undefined;
+      let arrivedMeanwhile = 0;
+      wire.fake.script((command) => {
+        if (!isCommand('commitTransaction')(command)) return undefined;
+        const now = performance.now();
+        if (firstCommitAnsweredAt === undefined) firstCommitAnsweredAt = now + 400;
+        else if (now < firstCommitAnsweredAt) arrivedMeanwhile += 1;
+        return { $delayMs: 400, reply: { ok: 1 } };
+      });
+      const s = store();
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => s.append(onStream(`card-${i}`, 'NO_STREAM'))),
+      );
+      // While the first commit was held, others had reached their own commit: with a queue
+      // per instance, none could have.
+      expect(arrivedMeanwhile).toBeGreaterThanOrEqual(3);
+      expect(new Set(results.map((r) => r.position)).size).toBe(8);
     });
   });
 
   describe('faults', () => {
-    it('retries the whole transaction after a WriteConflict labelled TransientTransactionError', async () => {
-      wire.fake.failNext(
-        isCommand('findAndModify'),
-        serverError(112, 'WriteConflict', ['TransientTransactionError']),
-      );
+    it('retries after a WriteConflict on a head, before any position is reserved', async () => {
+      wire.fake.failNext(isCommand('update', 'streams'), writeConflict);
       const { value, commands } = await wire.during(() => store().append(oneStream));
       expect(sequence(commands)).toEqual([
-        'find streams',
-        'findAndModify counters',
+        'update streams',
         'abortTransaction',
-        'find streams',
+        'update streams',
         'findAndModify counters',
-        'insert streams',
         'insert commits',
         'commitTransaction',
       ]);
-      expect(commands[3]!.body.txnNumber).not.toEqual(commands[0]!.body.txnNumber);
-      // The aborted attempt's increment is not counted (on a server its transaction rolls back).
+      expect(commands[2]!.body.txnNumber).not.toEqual(commands[0]!.body.txnNumber);
       expect(value.position).toBe(1);
+    });
+
+    it('closes the reserved position with a tombstone when the attempt fails after reserving it', async () => {
+      wire.fake.failNext(isCommand('insert', 'commits'), writeConflict);
+      const { value, commands } = await wire.during(() => store().append(oneStream));
+      expect(sequence(commands)).toEqual([
+        'update streams',
+        'findAndModify counters',
+        'insert commits',
+        'abortTransaction',
+        'insert commits',
+        'update streams',
+        'findAndModify counters',
+        'insert commits',
+        'commitTransaction',
+      ]);
+      const tombstone = commands[4]!;
+      expect(isTombstone(tombstone)).toBe(true);
+      expect(tombstone.body.documents).toEqual([
+        expect.objectContaining({ _id: 'gap-1', position: 1, gap: true, events: [] }),
+      ]);
+      expect(tombstone.body.writeConcern).toMatchObject({ w: 'majority' });
+      expect(tombstone.body.maxTimeMS).toBe(5_000);
+      expect(value.position).toBe(2);
+    });
+
+    it('raises VersionConflict when the head is elsewhere, reserving nothing', async () => {
+      wire.fake.script(cardAt(5));
+      wire.fake.script(headElsewhere);
+      const { value: error, commands } = await wire.during(() =>
+        store()
+          .append(oneStream)
+          .catch((e: unknown) => e),
+      );
+      expect(error).toBeInstanceOf(VersionConflict);
+      expect(error).toMatchObject({ stream: 'card-1', expected: 3, actual: 5 });
+      expect(sequence(commands)).toEqual(['update streams', 'abortTransaction', 'find streams']);
+      // The heads are read after the abort, at majority, only to say what the conflict is.
+      expect(commands[2]!.body).toMatchObject({ readConcern: { level: 'majority' } });
+      expect(commands[2]!.body.autocommit).toBeUndefined();
+    });
+
+    it('answers a replay of a committed append with its first result, not a conflict', async () => {
+      const first = {
+        commitId: 'first-commit',
+        position: 7,
+        streams: [{ stream: 'card-1', version: 4 }],
+        occurredAt: new Date('2026-01-01T00:00:00Z'),
+      };
+      const request = { ...oneStream, idempotencyKey: 'key-1' };
+      wire.fake.script(headElsewhere);
+      wire.fake.script(idempotencyRecord('key-1', first, fingerprintOf(request)));
+      const { value, commands } = await wire.during(() => store().append(request));
+      expect(value).toEqual(first);
+      expect(sequence(commands)).toEqual([
+        'update streams',
+        'abortTransaction',
+        'find idempotency',
+      ]);
+      expect(commands[2]!.body).toMatchObject({ readConcern: { level: 'majority' } });
+    });
+
+    it('returns the first result when a live record holds the key (11000), closing the position', async () => {
+      const first = {
+        commitId: 'first-commit',
+        position: 7,
+        streams: [{ stream: 'card-1', version: 4 }],
+        occurredAt: new Date('2026-01-01T00:00:00Z'),
+      };
+      wire.fake.script(idempotencyRecord('key-1', first, fingerprintOf(twoStreams('key-1'))));
+      wire.fake.failNext(
+        isCommand('update', 'idempotency'),
+        duplicateKeyReply('wire.idempotency', 'key-1'),
+      );
+      const { value, commands } = await wire.during(() => store().append(twoStreams('key-1')));
+      expect(value).toEqual(first);
+      expect(sequence(commands).slice(-4)).toEqual([
+        'update idempotency',
+        'abortTransaction',
+        'insert commits',
+        'find idempotency',
+      ]);
+      expect(isTombstone(commands.at(-2)!)).toBe(true);
+      expect(commands.filter(isCommand('commitTransaction'))).toHaveLength(0);
     });
 
     it('retries a commit whose outcome is unknown, as the same transaction, and succeeds', async () => {
@@ -155,49 +342,67 @@ describe('MongoEventStore.append on the wire', () => {
       const commits = commands.filter(isCommand('commitTransaction'));
       expect(commits).toHaveLength(3);
       for (const c of commits) expect(c.body.txnNumber).toEqual(commits[0]!.body.txnNumber);
-      // Never a second transaction: one counter increment, one commit document.
+      // Never a second transaction: one reservation, one commit document, no tombstone.
       expect(commands.filter(isCommand('insert', 'commits'))).toHaveLength(1);
       expect(value.position).toBe(1);
     });
 
-    it('gives up on an unknown commit outcome after maxCommitAttempts, with CommitOutcomeUnknown', async () => {
-      wire.fake.failNext(isCommand('commitTransaction'), writeConcernTimeout, 100);
+    it('settles an unknown outcome with a tombstone, then runs the append again safely', async () => {
+      wire.fake.failNext(isCommand('commitTransaction'), writeConcernTimeout, 3);
       const started = performance.now();
-      const { value: error, commands } = await wire.during(() =>
-        store({ maxCommitAttempts: 3 })
-          .append(oneStream)
-          .catch((e: unknown) => e),
+      const { value, commands } = await wire.during(() =>
+        store({ maxCommitAttempts: 3 }).append(oneStream),
       );
-      expect(error).toBeInstanceOf(CommitOutcomeUnknown);
-      expect(error).toBeInstanceOf(EventStoreUnavailable);
-      expect(commands.filter(isCommand('commitTransaction'))).toHaveLength(3);
-      // The outcome is looked up once, by the commit's id, at majority; nothing is re-run.
-      expect(sequence(commands).slice(-1)).toEqual(['find commits']);
-      expect(commands.at(-1)!.body).toMatchObject({ readConcern: { level: 'majority' } });
-      expect(commands.filter(isCommand('findAndModify'))).toHaveLength(1);
-      // withTransaction would have kept retrying this commit for 120 s.
+      // Three calls of the first transaction, the tombstone that proves it can never
+      // commit, then a second attempt at a new position.
+      expect(commands.filter(isCommand('commitTransaction'))).toHaveLength(4);
+      const tombstones = commands.filter(isTombstone);
+      expect(tombstones).toHaveLength(1);
+      expect((tombstones[0]!.body.documents as Document[])[0]).toMatchObject({ position: 1 });
+      expect(value.position).toBe(2);
+      // withTransaction would have kept retrying the first commit for 120 s.
       expect(performance.now() - started).toBeLessThan(5_000);
     });
 
-    it('returns the result when the unknown commit turns out to have applied', async () => {
+    it('returns the result when the tombstone finds the unknown commit holding its position', async () => {
+      let commitId: string | undefined;
       wire.fake.failNext(isCommand('commitTransaction'), writeConcernTimeout, 100);
-      wire.fake.script((command) =>
-        isCommand('find', 'commits')(command)
-          ? {
-              cursor: {
-                id: BSON.Long.ZERO,
-                ns: 'wire.commits',
-                firstBatch: [{ _id: (command.body.filter as { _id: string })._id }],
-              },
-              ok: 1,
-            }
-          : undefined,
+      wire.fake.script((command) => {
+        if (isCommand('insert', 'commits')(command) && inTransaction(command)) {
+          commitId = String((command.body.documents as Document[])[0]!._id);
+          return undefined;
+        }
+        if (isTombstone(command))
+          return duplicateKeyReply('wire.commits', 'gap-1', 'position_1_unique');
+        if (isCommand('find', 'commits')(command)) {
+          expect(command.body.filter).toEqual({ position: 1 });
+          return {
+            cursor: { id: BSON.Long.ZERO, ns: 'wire.commits', firstBatch: [{ _id: commitId }] },
+            ok: 1,
+          };
+        }
+        return undefined;
+      });
+      const { value, commands } = await wire.during(() =>
+        store({ maxCommitAttempts: 2 }).append(oneStream),
       );
-      const result = await store({ maxCommitAttempts: 2 }).append(oneStream);
-      expect(result.position).toBe(1);
+      expect(value).toMatchObject({ commitId, position: 1 });
+      expect(commands.filter(isCommand('findAndModify'))).toHaveLength(1);
     });
 
-    it('stops retrying an unknown commit when the request is aborted', async () => {
+    it('raises CommitOutcomeUnknown only when the tombstone cannot be written either', async () => {
+      wire.fake.failNext(isCommand('commitTransaction'), writeConcernTimeout, 100);
+      wire.fake.script((command) =>
+        isTombstone(command) ? serverError(50, 'MaxTimeMSExpired') : undefined,
+      );
+      const error = await store({ maxCommitAttempts: 2 })
+        .append(oneStream)
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CommitOutcomeUnknown);
+      expect(error).toBeInstanceOf(EventStoreUnavailable);
+    });
+
+    it('stops at an aborted request once the tombstone proves nothing was written', async () => {
       const controller = new AbortController();
       wire.fake.script((command) => {
         if (!isCommand('commitTransaction')(command)) return undefined;
@@ -209,11 +414,12 @@ describe('MongoEventStore.append on the wire', () => {
           .append(oneStream, { signal: controller.signal })
           .catch((e: unknown) => e),
       );
-      expect(error).toBeInstanceOf(CommitOutcomeUnknown);
+      expect(error).toEqual(new Error('client went away'));
       expect(commands.filter(isCommand('commitTransaction'))).toHaveLength(1);
+      expect(commands.filter(isTombstone)).toHaveLength(1);
     });
 
-    it('runs the transaction again after NoSuchTransaction (251) on commit', async () => {
+    it('runs the transaction again after NoSuchTransaction (251) on commit, closing the first position', async () => {
       wire.fake.failNext(
         isCommand('commitTransaction'),
         serverError(251, 'NoSuchTransaction', ['TransientTransactionError']),
@@ -221,50 +427,8 @@ describe('MongoEventStore.append on the wire', () => {
       const { value, commands } = await wire.during(() => store().append(oneStream));
       expect(commands.filter(isCommand('findAndModify'))).toHaveLength(2);
       expect(commands.filter(isCommand('commitTransaction'))).toHaveLength(2);
+      expect(commands.filter(isTombstone)).toHaveLength(1);
       expect(value.position).toBe(2);
-    });
-
-    it('returns the first result when the idempotency key is taken inside the transaction (11000)', async () => {
-      const first = {
-        commitId: 'first-commit',
-        position: 7,
-        streams: [{ stream: 'card-1', version: 4 }],
-        occurredAt: new Date('2026-01-01T00:00:00Z'),
-      };
-      let insertedKey = false;
-      wire.fake.script(cardAtVersion3);
-      wire.fake.script((command) => {
-        if (isCommand('update', 'idempotency')(command)) {
-          insertedKey = true;
-          return duplicateKeyReply('wire.idempotency', 'key-1');
-        }
-        if (insertedKey && isCommand('find', 'idempotency')(command)) {
-          const record = {
-            _id: 'key-1',
-            result: first,
-            fingerprint: fingerprintOf(twoStreams('key-1')),
-            expiresAt: new Date(Date.now() + 60_000),
-          };
-          return {
-            cursor: {
-              id: BSON.Long.ZERO,
-              ns: 'wire.idempotency',
-              firstBatch: [record],
-            },
-            ok: 1,
-          };
-        }
-        return undefined;
-      });
-      const { value, commands } = await wire.during(() => store().append(twoStreams('key-1')));
-      expect(value).toEqual(first);
-      expect(sequence(commands).slice(-3)).toEqual([
-        'update idempotency',
-        'abortTransaction',
-        'find idempotency',
-      ]);
-      expect(commands.at(-1)!.body).toMatchObject({ readConcern: { level: 'majority' } });
-      expect(commands.filter(isCommand('commitTransaction'))).toHaveLength(0);
     });
 
     it('raises VersionConflict when a stream head insert collides (11000) with a racing commit', async () => {
@@ -274,24 +438,21 @@ describe('MongoEventStore.append on the wire', () => {
           collided = true;
           return duplicateKeyReply('wire.streams', 'card-1');
         }
-        if (collided && isCommand('find', 'streams')(command)) return cardAtVersion3(command);
+        if (collided && isCommand('find', 'streams')(command)) return cardAt(3)(command);
         return undefined;
       });
-      const error = await store()
-        .append({
-          streams: [{ stream: 'card-1', expected: 'NO_STREAM', events: [{ type: 'E', data: {} }] }],
-        })
-        .catch((e: unknown) => e);
+      const { value: error, commands } = await wire.during(() =>
+        store()
+          .append(onStream('card-1', 'NO_STREAM'))
+          .catch((e: unknown) => e),
+      );
       expect(error).toBeInstanceOf(VersionConflict);
       expect(error).toMatchObject({ stream: 'card-1', actual: 3 });
+      expect(commands.filter(isCommand('findAndModify'))).toHaveLength(0);
     });
 
     it('bounds the attempts of an append that keeps conflicting', async () => {
-      wire.fake.failNext(
-        isCommand('findAndModify'),
-        serverError(112, 'WriteConflict', ['TransientTransactionError']),
-        1_000,
-      );
+      wire.fake.failNext(isCommand('update', 'streams'), writeConflict, 1_000);
       const { value: error, commands } = await wire.during(() =>
         store({ maxAttempts: 4 })
           .append(oneStream)
@@ -299,16 +460,13 @@ describe('MongoEventStore.append on the wire', () => {
       );
       expect(error).toBeInstanceOf(EventStoreUnavailable);
       expect(String(error)).toContain('4 transaction attempts');
-      expect(commands.filter(isCommand('findAndModify'))).toHaveLength(4);
+      expect(commands.filter(isCommand('update', 'streams'))).toHaveLength(4);
+      expect(commands.filter(isCommand('findAndModify'))).toHaveLength(0);
       expect(commands.filter(isCommand('commitTransaction'))).toHaveLength(0);
     });
 
     it('stops retrying at the append deadline', async () => {
-      wire.fake.failNext(
-        isCommand('findAndModify'),
-        serverError(112, 'WriteConflict', ['TransientTransactionError']),
-        10_000,
-      );
+      wire.fake.failNext(isCommand('update', 'streams'), writeConflict, 10_000);
       const started = performance.now();
       const error = await store({ maxAttempts: 10_000, appendTimeoutMs: 300 })
         .append(oneStream)
@@ -318,30 +476,26 @@ describe('MongoEventStore.append on the wire', () => {
       expect(performance.now() - started).toBeLessThan(3_000);
     });
 
-    it('refuses appends beyond the queue bound at once with EventStoreBusy, and runs the rest', async () => {
-      // Every transaction takes a while: the first holds the queue while the others arrive.
+    it('runs at most maxConcurrentAppends at once and refuses beyond the queue bound with EventStoreBusy', async () => {
+      // Every commit takes a while, so the first two hold their permits while the rest arrive.
       wire.fake.script((command) =>
-        isCommand('commitTransaction')(command) ? { $delayMs: 50, reply: { ok: 1 } } : undefined,
+        isCommand('commitTransaction')(command) ? { $delayMs: 100, reply: { ok: 1 } } : undefined,
       );
-      const s = store({ maxQueuedAppends: 3 });
+      const s = store({ maxConcurrentAppends: 2, maxQueuedAppends: 3 });
       const results = await Promise.allSettled(
-        Array.from({ length: 10 }, (_, i) =>
-          s.append({
-            streams: [{ stream: `s-${i}`, expected: ANY, events: [{ type: 'E', data: {} }] }],
-          }),
-        ),
+        Array.from({ length: 10 }, (_, i) => s.append(onStream(`s-${i}`, 'NO_STREAM'))),
       );
       const busy = results.filter((r) => r.status === 'rejected');
-      expect(busy.length).toBeGreaterThan(0);
+      expect(busy).toHaveLength(5);
       for (const r of busy)
         expect(r.status === 'rejected' && r.reason).toBeInstanceOf(EventStoreBusy);
       const done = results.filter((r) => r.status === 'fulfilled');
-      expect(done.length).toBeGreaterThanOrEqual(3);
-      expect(wire.fake.commands.filter(isCommand('commitTransaction'))).toHaveLength(done.length);
+      expect(done).toHaveLength(5);
+      expect(wire.fake.commands.filter(isCommand('commitTransaction'))).toHaveLength(5);
     });
 
-    it('translates a network error on a read into EventStoreUnavailable', async () => {
-      wire.fake.failNext(isCommand('find', 'streams'), { $hangUp: true }, 1_000);
+    it('translates a network error on a head write into EventStoreUnavailable', async () => {
+      wire.fake.failNext(isCommand('update', 'streams'), { $hangUp: true }, 1_000);
       const error = await store({ appendTimeoutMs: 1_000 })
         .append(oneStream)
         .catch((e: unknown) => e);
@@ -349,6 +503,23 @@ describe('MongoEventStore.append on the wire', () => {
     });
   });
 });
+
+/** `find idempotency` answers with the record of `key`. */
+function idempotencyRecord(key: string, result: Document, fingerprint: string) {
+  return (command: WireCommand): Document | undefined =>
+    isCommand('find', 'idempotency')(command)
+      ? {
+          cursor: {
+            id: BSON.Long.ZERO,
+            ns: 'wire.idempotency',
+            firstBatch: [
+              { _id: key, result, fingerprint, expiresAt: new Date(Date.now() + 60_000) },
+            ],
+          },
+          ok: 1,
+        }
+      : undefined;
+}
 
 describe('MongoEventStore reads on the wire', () => {
   let wire: Wire;

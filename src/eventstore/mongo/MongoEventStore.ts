@@ -427,10 +427,10 @@ export class MongoEventStore implements EventStore {
         if (call >= this.#maxCommitAttempts || outOfTime || signal?.aborted) {
           const outcome = await this.#closePosition(commit.position, commit._id);
           if (outcome === 'committed') return { kind: 'committed' };
-          if (outcome === 'closed' && !outOfTime && !signal?.aborted) {
-            return { kind: 'aborted', error };
-          }
           if (outcome === 'closed') {
+            // It can never commit now: nothing was written.
+            signal?.throwIfAborted();
+            if (!outOfTime) return { kind: 'aborted', error };
             throw new EventStoreUnavailable(
               `append did not commit within its time: ${error.message}`,
               { cause: error },
@@ -696,16 +696,21 @@ export class MongoEventStore implements EventStore {
 
   /**
    * The heads of the request's streams, and the first stream whose expectation they do not
-   * satisfy. Inside the transaction (`session`) for the checks before writing; outside it
-   * after a duplicate key on a head, when the racing commit is committed (an uncommitted
-   * one would have raised WriteConflict), to name the stream that conflicts.
+   * satisfy. Inside the transaction (`session`) for `ANY` and `STREAM_EXISTS`; outside it,
+   * at majority, after an expectation failed (a conditional head update matched nothing, or
+   * a new stream's insert was a duplicate key), to name the stream that conflicts.
    */
   async #readHeads(
     request: AppendRequest,
     options: { session?: ClientSession } = {},
   ): Promise<{ actual: Map<string, number>; conflict: VersionConflict | undefined }> {
     const names = request.streams.map((s) => s.stream);
-    const heads = await this.#streams.find({ _id: { $in: names } }, options).toArray();
+    const heads = await this.#streams
+      .find(
+        { _id: { $in: names } },
+        options.session ? { session: options.session } : { readConcern: MAJORITY },
+      )
+      .toArray();
     const actual = new Map(heads.map((h) => [h._id, h.version]));
     for (const s of request.streams) {
       const version = actual.get(s.stream) ?? 0;
