@@ -6,7 +6,7 @@ import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
 import type { FeedItem } from '../../src/eventstore/types.js';
 import { ChangeLogFollower } from '../../src/projector/ChangeLogFollower.js';
 import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
-import { serverError, type WireCommand } from './fakePrimary.js';
+import { duplicateKeyReply, serverError, type WireCommand } from './fakePrimary.js';
 import { isCommand, openWire, type Wire } from './harness.js';
 
 const CURSOR_ID = BSON.Long.fromNumber(777);
@@ -300,5 +300,132 @@ describe('the change log follower on the wire', () => {
       await storage.close();
       await wire.close();
     }
+  });
+});
+
+describe('the commit feed on the wire, with positions settling out of order', () => {
+  let wire: Wire;
+  let store: MongoEventStore;
+  /** What `commits` holds, by position: a commit, or a tombstone once one is inserted. */
+  const held = new Map<number, Document>();
+  let changes: number[] = [];
+
+  const openStore = (gapGraceMs: number) => {
+    store = new MongoEventStore({
+      client: wire.client,
+      dbName: 'wire',
+      feed: { maxAwaitTimeMS: 20, gapGraceMs },
+    });
+  };
+
+  beforeEach(async () => {
+    wire = await openWire();
+    held.clear();
+    changes = [];
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) return batch(command, [], token(0), true);
+      if (isCommand('getMore')(command)) {
+        const next = changes.shift();
+        return next === undefined
+          ? batch(command, [], token(0), false)
+          : batch(command, [insertChange(next)], token(next), false);
+      }
+      if (isCommand('find', 'commits')(command)) {
+        const range = (command.body.filter as { position: { $gt: number; $lte?: number } })
+          .position;
+        const docs = [...held.entries()]
+          .filter(([p]) => p > range.$gt && (range.$lte === undefined || p <= range.$lte))
+          .sort(([a], [b]) => a - b)
+          .map(([, doc]) => doc);
+        return {
+          cursor: { id: BSON.Long.ZERO, ns: `${command.db}.commits`, firstBatch: docs },
+          ok: 1,
+        };
+      }
+      if (isCommand('insert', 'commits')(command) && command.body.autocommit === undefined) {
+        const [doc] = command.body.documents as Document[];
+        if (held.has(doc!.position as number)) {
+          return duplicateKeyReply('wire.commits', String(doc!._id), 'position_1_unique');
+        }
+        held.set(doc!.position as number, doc!);
+        return { n: 1, ok: 1 };
+      }
+      return undefined;
+    });
+  });
+  afterEach(async () => {
+    await store.close();
+    await wire.close();
+  });
+
+  /** The next `count` commit and gap items, as `commit 1` / `gap 2`, pushed into `seen`. */
+  async function settled(
+    feed: AsyncIterator<FeedItem>,
+    count: number,
+    seen: string[] = [],
+  ): Promise<string[]> {
+    while (seen.length < count) {
+      const next = await feed.next();
+      if (next.done) break;
+      if (next.value.kind === 'commit') seen.push(`commit ${next.value.commit.position}`);
+      if (next.value.kind === 'gap') seen.push(`gap ${next.value.position}`);
+    }
+    return seen;
+  }
+
+  it('holds a position back until the one before it commits, then delivers both in order', async () => {
+    openStore(60_000);
+    // Position 2 commits first (its transaction reserved later but committed sooner).
+    held.set(2, commitDoc(2));
+    changes.push(2);
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const seen: string[] = [];
+    const done = settled(feed, 2, seen);
+    // Several quiet batches later, nothing is delivered; then 1 commits.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(seen).toEqual([]);
+    held.set(1, commitDoc(1));
+    changes.push(1);
+    expect(await done).toEqual(['commit 1', 'commit 2']);
+    await feed.return?.();
+    // A live appender is never overtaken: no tombstone within the grace period.
+    expect(wire.fake.commands.filter(isCommand('insert', 'commits'))).toHaveLength(0);
+  });
+
+  it('closes a position whose appender died with a tombstone after the grace period, and yields a gap', async () => {
+    openStore(150);
+    held.set(3, commitDoc(3));
+    changes.push(3);
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const items = await settled(feed, 3);
+    await feed.return?.();
+    expect(items).toEqual(['gap 1', 'gap 2', 'commit 3']);
+    const tombstones = wire.fake.commands.filter(isCommand('insert', 'commits'));
+    expect(tombstones.map((c) => (c.body.documents as Document[])[0])).toEqual([
+      expect.objectContaining({ _id: 'gap-1', position: 1, gap: true }),
+      expect.objectContaining({ _id: 'gap-2', position: 2, gap: true }),
+    ]);
+    for (const c of tombstones) {
+      expect(c.body.autocommit).toBeUndefined();
+      expect(c.body.writeConcern).toMatchObject({ w: 'majority' });
+    }
+  });
+
+  it('delivers the commit when it wins the race with the tombstone on the position index', async () => {
+    openStore(150);
+    held.set(2, commitDoc(2));
+    changes.push(2);
+    // The late transaction inserts position 1 just as the feed closes it: the tombstone is
+    // the duplicate.
+    wire.fake.script((command) => {
+      if (!(isCommand('insert', 'commits')(command) && command.body.autocommit === undefined))
+        return undefined;
+      held.set(1, commitDoc(1));
+      return duplicateKeyReply('wire.commits', 'gap-1', 'position_1_unique');
+    });
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const items = await settled(feed, 2);
+    await feed.return?.();
+    expect(items).toEqual(['commit 1', 'commit 2']);
   });
 });
