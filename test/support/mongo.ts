@@ -37,6 +37,24 @@ export function mongoStoreAdapter(uri: string): StoreAdapter {
       const store = await MongoEventStore.create({ client: connected, dbName, ...options });
       return droppingDatabaseOnClose(store, connected.db(dbName));
     },
+    async createInstances(count) {
+      const dbName = uniqueDatabaseName();
+      const instances: EventStore[] = [];
+      for (let i = 0; i < count; i += 1) {
+        // Each instance connects on its own, as separate processes would.
+        instances.push(await MongoEventStore.connect(uri, { dbName }));
+      }
+      let open = count;
+      const db = (await client()).db(dbName);
+      return instances.map((store) => ({
+        ...droppingDatabaseOnClose(store, db),
+        close: async () => {
+          await store.close();
+          open -= 1;
+          if (open === 0) await db.dropDatabase();
+        },
+      }));
+    },
   };
 }
 

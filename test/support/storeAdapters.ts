@@ -1,6 +1,6 @@
 import type { EventStore } from '../../src/eventstore/types.js';
 import type { UpcasterRegistry } from '../../src/eventstore/upcasters.js';
-import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
+import { MemoryEventLog, MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
 import { mongoStoreAdapter } from './mongo.js';
 
 /** One storage adapter under the contract suite. */
@@ -12,11 +12,20 @@ export interface StoreAdapter {
     now?: () => Date;
     idempotencyTtlMs?: number;
   }): Promise<EventStore>;
+  /**
+   * `count` event stores over ONE fresh, empty store, as the instances of a service share
+   * a database (mongo: each with a client of its own). Closing them all empties it.
+   */
+  createInstances(count: number): Promise<EventStore[]>;
 }
 
 const memory: StoreAdapter = {
   name: 'memory',
   createEventStore: async (options) => new MemoryEventStore(options),
+  createInstances: async (count) => {
+    const log = new MemoryEventLog();
+    return Array.from({ length: count }, () => new MemoryEventStore({ log }));
+  },
 };
 
 /**
