@@ -237,6 +237,33 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     expect(cursors).toEqual(Array.from({ length: 10_000 }, (_, i) => i + 1));
   });
 
+  it('records an empty change log entry for a gap: cursors stay dense, waitFor passes it, a rebuild skips it', async () => {
+    const side = await open();
+    const projector = runtime(side);
+    projector.start();
+    await commitDeposits(side.store, 3, 2, 1);
+    const gap = await side.makeGap();
+    await commitDeposits(side.store, 3, 2, 1);
+    const follower = new ChangeLogFollower(side.storage.changeLog, logger);
+    await follower.start();
+    cleanup.push(() => follower.stop());
+    await follower.waitFor(gap + 3, { timeoutMs: 20_000 });
+
+    const read = await side.storage.changeLog.read(0);
+    if (read.kind !== 'entries') throw new Error('change log expired unexpectedly');
+    expect(read.entries.map((e) => e.cursor)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(read.entries[gap - 1]).toMatchObject({
+      cursor: gap,
+      scopes: [],
+      invalidated: [],
+      actor: null,
+      operation: null,
+    });
+    expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
+    await projector.rebuild();
+    expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
+  });
+
   it('records one change log entry per commit naming every resource it touched', async () => {
     const side = await open();
     runtime(side).start();

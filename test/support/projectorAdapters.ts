@@ -1,6 +1,13 @@
 import type { EventStore } from '../../src/eventstore/types.js';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
+import {
+  CollectionName,
+  POSITION_COUNTER_ID,
+  gapDoc,
+  type CommitDoc,
+  type CounterDoc,
+} from '../../src/eventstore/mongo/documents.js';
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
 import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
 import type { ProjectorStorage } from '../../src/projector/types.js';
@@ -11,6 +18,11 @@ export interface ReadSide {
   store: EventStore;
   /** Projector storage; call again for a second instance on the same data. */
   storage: ProjectorStorage;
+  /**
+   * Leaves the next position as a gap, as an append that reserved it and did not commit
+   * does (mongo: the counter moved and a tombstone holds the position). Returns it.
+   */
+  makeGap(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -24,7 +36,12 @@ const memory: ProjectorAdapter = {
   async open(options) {
     const store = new MemoryEventStore();
     const storage = createMemoryProjectorStorage(options);
-    return { store, storage, close: async () => store.close() };
+    return {
+      store,
+      storage,
+      makeGap: () => store.skipPosition(),
+      close: async () => store.close(),
+    };
   },
 };
 
@@ -47,9 +64,24 @@ function mongoProjectorAdapter(uri: string): ProjectorAdapter {
         dbName,
         ...(options?.changeLogRetention ? { changeLogRetention: options.changeLogRetention } : {}),
       });
+      const db = connected.db(dbName);
       return {
         store,
         storage,
+        async makeGap() {
+          const counter = await db
+            .collection<CounterDoc>(CollectionName.Counters)
+            .findOneAndUpdate(
+              { _id: POSITION_COUNTER_ID },
+              { $inc: { value: 1 } },
+              { returnDocument: 'after' },
+            );
+          const position = counter!.value;
+          await db
+            .collection<CommitDoc>(CollectionName.Commits)
+            .insertOne(gapDoc(position, new Date()), { writeConcern: { w: 'majority' } });
+          return position;
+        },
         close: async () => {
           await storage.close();
           await store.close();
