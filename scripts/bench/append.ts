@@ -1,30 +1,51 @@
 /**
- * Append throughput: 16 concurrent writers on ONE stream (contended) and on 16 distinct
- * streams, each for a fixed time. Memory adapter always; with MONGODB_URI also the mongo
- * adapter and a baseline of raw driver transactions writing the same documents (head,
- * counter, events, commit) without our code, and the ours/raw ratio.
+ * Append throughput and cost. Memory adapter always; with MONGODB_URI also the mongo
+ * adapter and a baseline of raw driver transactions writing the same documents, and the
+ * ours/raw ratio.
  *
- *   npx tsx scripts/bench/append.ts          (BENCH_SECONDS=3 per run by default)
+ *   npm run bench          (BENCH_SECONDS=3 per run by default)
+ *
+ * Scenarios, each for BENCH_SECONDS:
+ * - contended: 16 concurrent writers on ONE stream;
+ * - distinct: 16 writers on 16 streams, one store instance;
+ * - scale-out: 16 writers x 4 store instances over one store (mongo: each instance its own
+ *   client, as separate processes would have), all on distinct streams.
  *
  * Every writer loops: read the stream's version, append with exactly that expectation,
  * count the commit; on VersionConflict count a conflict and loop (re-reading). An
  * EventStoreUnavailable (retries exhausted) is counted as "gave up" and the writer loops.
+ *
+ * Round trips per append are printed on every run: with the real driver against a
+ * scripted replica-set primary on loopback (test/wire/fakePrimary.ts), counted by the
+ * driver's command monitoring, for each shape of append; with MONGODB_URI, also counted
+ * on the server during the scale-out run. For memory: port calls per committed append.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { MongoClient, WriteConcern, type Db, type TransactionOptions } from 'mongodb';
+import { loadavg } from 'node:os';
+import {
+  MongoClient,
+  WriteConcern,
+  type ClientSession,
+  type Db,
+  type TransactionOptions,
+} from 'mongodb';
 import { EventStoreUnavailable, VersionConflict } from '../../src/eventstore/errors.js';
-import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
+import { MemoryEventLog, MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
-import type { EventStore } from '../../src/eventstore/types.js';
+import { ANY, NO_STREAM, type AppendRequest, type EventStore } from '../../src/eventstore/types.js';
+import { FakePrimary } from '../../test/wire/fakePrimary.js';
+import { printTable } from './report.js';
 
 const WRITERS = 16;
+const INSTANCES = 4;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 
-type Scenario = 'contended' | 'distinct';
-const scenarios: Scenario[] = ['contended', 'distinct'];
+type Scenario = 'contended' | 'distinct' | 'scale-out';
+const scenarios: Scenario[] = ['contended', 'distinct', 'scale-out'];
 const scenarioLabel: Record<Scenario, string> = {
   contended: `${WRITERS} writers, 1 stream`,
   distinct: `${WRITERS} writers, ${WRITERS} streams`,
+  'scale-out': `${WRITERS} writers x ${INSTANCES} instances, distinct streams`,
 };
 
 /** What one writer does once: read the version, append at it. */
@@ -39,13 +60,13 @@ interface Row {
   gaveUp: number;
 }
 
-/** Runs WRITERS writer loops for SECONDS and counts what happened. */
-async function measure(adapter: string, scenario: Scenario, appendOnce: AppendOnce): Promise<Row> {
+/** Runs one writer loop per entry of `writers` for SECONDS and counts what happened. */
+async function measure(adapter: string, scenario: Scenario, writers: AppendOnce[]): Promise<Row> {
   const row: Row = { adapter, scenario, commits: 0, seconds: 0, conflicts: 0, gaveUp: 0 };
   const started = performance.now();
   const deadline = started + SECONDS * 1_000;
   await Promise.all(
-    Array.from({ length: WRITERS }, async (_, w) => {
+    writers.map(async (appendOnce, w) => {
       const stream = scenario === 'contended' ? 'hot' : `stream-${w}`;
       while (performance.now() < deadline) {
         const outcome = await appendOnce(stream);
@@ -57,6 +78,12 @@ async function measure(adapter: string, scenario: Scenario, appendOnce: AppendOn
   );
   row.seconds = (performance.now() - started) / 1_000;
   return row;
+}
+
+/** `WRITERS` writers for a scenario, spread over `instances` (one each but for scale-out). */
+function writersFor(scenario: Scenario, instances: AppendOnce[]): AppendOnce[] {
+  const count = scenario === 'scale-out' ? WRITERS * INSTANCES : WRITERS;
+  return Array.from({ length: count }, (_, w) => instances[w % instances.length]!);
 }
 
 /** One writer step against the EventStore port. */
@@ -86,8 +113,10 @@ const TRANSACTION_OPTIONS: TransactionOptions = {
 };
 
 /**
- * The baseline: the same documents written by a bare driver transaction, with the
- * driver's own retries and nothing of ours (no validation, no idempotency, no budget).
+ * The baseline: the same documents written the same way by a bare driver transaction
+ * (the head, version-conditional; the position from the counter outside the transaction;
+ * the commit document), with the driver's own retries and nothing of ours (no
+ * validation, no idempotency, no budget, no tombstones).
  */
 function viaRawDriver(client: MongoClient, db: Db): AppendOnce {
   const streams = db.collection<{ _id: string; version: number }>('streams');
@@ -97,92 +126,212 @@ function viaRawDriver(client: MongoClient, db: Db): AppendOnce {
     const version = (await streams.findOne({ _id: stream }))?.version ?? 0;
     const session = client.startSession();
     try {
-      return await session.withTransaction(async (s) => {
-        const head = await streams.findOne({ _id: stream }, { session: s });
-        if ((head?.version ?? 0) !== version) return 'conflict' as const;
-        const counter = await counters.findOneAndUpdate(
-          { _id: 'position' },
-          { $inc: { value: 1 } },
-          { session: s, upsert: true, returnDocument: 'after' },
-        );
-        const position = counter!.value;
+      return await session.withTransaction(async (s: ClientSession) => {
         const next = version + 1;
-        if (head) {
-          await streams.updateOne(
+        if (version === 0) {
+          await streams.insertOne({ _id: stream, version: next }, { session: s });
+        } else {
+          const updated = await streams.updateOne(
             { _id: stream, version },
             { $set: { version: next } },
             { session: s },
           );
-        } else {
-          await streams.insertOne({ _id: stream, version: next }, { session: s });
+          if (updated.matchedCount === 0) return 'conflict' as const;
         }
-        const commitId = randomUUID();
-        const occurredAt = new Date();
-        const event = { type: 'Ticked', data: { at: version }, schemaVersion: 1 };
-        const eventId = randomUUID();
+        const counter = await counters.findOneAndUpdate(
+          { _id: 'position' },
+          { $inc: { value: 1 } },
+          { upsert: true, returnDocument: 'after', writeConcern: { w: 1 } },
+        );
         await commits.insertOne(
           {
-            _id: commitId,
-            position,
-            occurredAt,
+            _id: randomUUID(),
+            position: counter!.value,
+            occurredAt: new Date(),
             actor: 'bench',
             operation: 'bench',
-            events: [{ eventId, stream, version: next, ...event }],
+            events: [
+              {
+                eventId: randomUUID(),
+                stream,
+                version: next,
+                type: 'Ticked',
+                data: { at: version },
+                schemaVersion: 1,
+              },
+            ],
           } as never,
           { session: s },
         );
         return 'committed' as const;
       }, TRANSACTION_OPTIONS);
+    } catch (error) {
+      if (error instanceof Error && 'code' in error && error.code === 11000) return 'conflict';
+      throw error;
     } finally {
       await session.endSession();
     }
   };
 }
 
-async function benchMemory(): Promise<Row[]> {
-  const rows: Row[] = [];
-  for (const scenario of scenarios) {
-    const store = new MemoryEventStore();
-    rows.push(await measure('memory', scenario, viaStore(store)));
-    await store.close();
-  }
-  return rows;
+/** Counts calls on the port, to report port calls per committed append. */
+function counting(store: EventStore, calls: { n: number }): EventStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.n += 1;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
 }
 
-async function benchMongo(uri: string): Promise<Row[]> {
-  const client = await new MongoClient(uri).connect();
+async function benchMemory(): Promise<{ rows: Row[]; portCalls: number }> {
   const rows: Row[] = [];
+  let portCalls = 0;
+  for (const scenario of scenarios) {
+    const log = new MemoryEventLog();
+    const calls = { n: 0 };
+    const stores = Array.from({ length: scenario === 'scale-out' ? INSTANCES : 1 }, () =>
+      counting(new MemoryEventStore({ log }), calls),
+    );
+    const row = await measure('memory', scenario, writersFor(scenario, stores.map(viaStore)));
+    rows.push(row);
+    if (scenario === 'scale-out') portCalls = calls.n / Math.max(1, row.commits);
+    await Promise.all(stores.map((s) => s.close()));
+  }
+  return { rows, portCalls };
+}
+
+async function benchMongo(uri: string): Promise<{ rows: Row[]; roundTrips: number }> {
+  const rows: Row[] = [];
+  let roundTrips = NaN;
   const fresh = () => `corkboard_bench_${randomBytes(6).toString('hex')}`;
+  const clients = await Promise.all(
+    Array.from({ length: INSTANCES }, () =>
+      new MongoClient(uri, { monitorCommands: true }).connect(),
+    ),
+  );
+  let commands = 0;
+  for (const c of clients) c.on('commandStarted', () => (commands += 1));
   try {
     for (const scenario of scenarios) {
       const dbName = fresh();
-      const store = await MongoEventStore.create({ client, dbName });
+      const used = scenario === 'scale-out' ? clients : clients.slice(0, 1);
+      const stores = await Promise.all(
+        used.map((client) => MongoEventStore.create({ client, dbName })),
+      );
       try {
-        rows.push(await measure('mongo', scenario, viaStore(store)));
+        const before = commands;
+        const row = await measure('mongo', scenario, writersFor(scenario, stores.map(viaStore)));
+        rows.push(row);
+        // The writers' own streamVersion reads are one command per attempt: not the append's.
+        if (scenario === 'scale-out') {
+          roundTrips = (commands - before - row.commits - row.conflicts) / Math.max(1, row.commits);
+        }
       } finally {
-        await store.close();
-        await client.db(dbName).dropDatabase();
+        await Promise.all(stores.map((s) => s.close()));
+        await clients[0]!.db(dbName).dropDatabase();
       }
     }
     for (const scenario of scenarios) {
       const dbName = fresh();
       // Same collections and indexes as ours, created up front, so only the appends differ.
-      await (await MongoEventStore.create({ client, dbName })).close();
+      await (await MongoEventStore.create({ client: clients[0]!, dbName })).close();
+      const used = scenario === 'scale-out' ? clients : clients.slice(0, 1);
       try {
-        rows.push(await measure('raw driver', scenario, viaRawDriver(client, client.db(dbName))));
+        const writers = used.map((client) => viaRawDriver(client, client.db(dbName)));
+        rows.push(await measure('raw driver', scenario, writersFor(scenario, writers)));
       } finally {
-        await client.db(dbName).dropDatabase();
+        await clients[0]!.db(dbName).dropDatabase();
       }
     }
   } finally {
-    await client.close();
+    await Promise.all(clients.map((c) => c.close()));
   }
-  return rows;
+  return { rows, roundTrips };
 }
 
-function printTable(rows: Row[]): void {
-  const header = ['adapter', 'scenario', 'commits', 'seconds', 'commits/s', 'conflicts', 'gave up'];
-  const body = rows.map((r) => [
+/**
+ * Commands the driver sends for one append of each shape, counted by command monitoring
+ * against a scripted primary that answers every command at once (no conflicts).
+ */
+async function roundTripsOnTheWire(): Promise<[string, number][]> {
+  const fake = await FakePrimary.start();
+  const client = new MongoClient(fake.uri, { monitorCommands: true });
+  let commands = 0;
+  client.on('commandStarted', (e) => {
+    if (e.commandName !== 'hello' && e.commandName !== 'isMaster') commands += 1;
+  });
+  await client.connect();
+  const store = new MongoEventStore({ client, dbName: 'bench' });
+  const event = [{ type: 'Ticked', data: {} }];
+  const shapes: [string, AppendRequest][] = [
+    ['one stream at an exact version', { streams: [{ stream: 'a', expected: 3, events: event }] }],
+    [
+      'one new stream (NO_STREAM)',
+      { streams: [{ stream: 'b', expected: NO_STREAM, events: event }] },
+    ],
+    ['one stream, ANY', { streams: [{ stream: 'c', expected: ANY, events: event }] }],
+    [
+      'one stream at an exact version, idempotency key',
+      { streams: [{ stream: 'd', expected: 3, events: event }], idempotencyKey: 'k' },
+    ],
+    [
+      'two streams (one exact, one new), idempotency key',
+      {
+        streams: [
+          { stream: 'e', expected: 3, events: event },
+          { stream: 'f', expected: NO_STREAM, events: event },
+        ],
+        idempotencyKey: 'k2',
+      },
+    ],
+  ];
+  const counts: [string, number][] = [];
+  try {
+    for (const [label, request] of shapes) {
+      const before = commands;
+      await store.append(request);
+      counts.push([label, commands - before]);
+    }
+  } finally {
+    await client.close();
+    await fake.close();
+  }
+  return counts;
+}
+
+function ratios(rows: Row[]): string[] {
+  const lines: string[] = [];
+  for (const scenario of scenarios) {
+    const ours = rows.find((r) => r.adapter === 'mongo' && r.scenario === scenario);
+    const raw = rows.find((r) => r.adapter === 'raw driver' && r.scenario === scenario);
+    if (!ours || !raw || raw.commits === 0) continue;
+    const ratio = ours.commits / ours.seconds / (raw.commits / raw.seconds);
+    lines.push(`ours/raw, ${scenarioLabel[scenario]}: ${ratio.toFixed(2)}`);
+  }
+  return lines;
+}
+
+const load = loadavg()
+  .map((l) => l.toFixed(1))
+  .join(' ');
+const wire = await roundTripsOnTheWire();
+const memory = await benchMemory();
+const rows = [...memory.rows];
+const uri = process.env.MONGODB_URI;
+const mongo = uri ? await benchMongo(uri) : undefined;
+if (mongo) rows.push(...mongo.rows);
+
+console.log(
+  `append throughput, ${SECONDS} s per run, node ${process.version}, load average ${load}`,
+);
+printTable(
+  ['adapter', 'scenario', 'commits', 'seconds', 'commits/s', 'conflicts', 'gave up'],
+  rows.map((r) => [
     r.adapter,
     scenarioLabel[r.scenario],
     String(r.commits),
@@ -190,31 +339,24 @@ function printTable(rows: Row[]): void {
     (r.commits / r.seconds).toFixed(0),
     String(r.conflicts),
     String(r.gaveUp),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const b of body) console.log(line(b));
-}
-
-function printRatios(rows: Row[]): void {
-  for (const scenario of scenarios) {
-    const ours = rows.find((r) => r.adapter === 'mongo' && r.scenario === scenario);
-    const raw = rows.find((r) => r.adapter === 'raw driver' && r.scenario === scenario);
-    if (!ours || !raw || raw.commits === 0) continue;
-    const ratio = ours.commits / ours.seconds / (raw.commits / raw.seconds);
-    console.log(`ours/raw, ${scenarioLabel[scenario]}: ${ratio.toFixed(2)}`);
-  }
-}
-
-const rows = await benchMemory();
-const uri = process.env.MONGODB_URI;
-if (uri) rows.push(...(await benchMongo(uri)));
-console.log(
-  `append throughput, ${WRITERS} concurrent writers, ${SECONDS} s per run, node ${process.version}`,
+  ]),
+  2,
 );
-printTable(rows);
-if (uri) printRatios(rows);
-else console.log('(mongo and raw driver skipped: MONGODB_URI is not set)');
+console.log('');
+console.log('round trips per append (real driver, scripted primary, command monitoring)');
+printTable(
+  ['append', 'commands'],
+  wire.map(([label, n]) => [label, String(n)]),
+  1,
+);
+console.log(
+  `memory: ${memory.portCalls.toFixed(2)} port calls per committed append (scale-out; the writer's streamVersion read included)`,
+);
+if (mongo) {
+  console.log(
+    `mongo: ${mongo.roundTrips.toFixed(2)} commands per committed append (scale-out, counted on the server run; the writers' reads excluded)`,
+  );
+  for (const line of ratios(rows)) console.log(line);
+} else {
+  console.log('(mongo and raw driver skipped: MONGODB_URI is not set)');
+}
