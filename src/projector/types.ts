@@ -163,7 +163,7 @@ export interface Invalidation {
 
 /** What one commit changed, as subscribers see it. */
 export interface ChangeLogEntry {
-  /** The commit's position in the event store: increases by one per commit, no gap. */
+  /** The commit's position in the event store; a gap's entry (no scopes, nothing invalidated) keeps cursors dense: one per position, no cursor skipped. */
   cursor: number;
   commitId: string;
   /** Scopes (e.g. board ids) the commit touched; empty for commits outside any scope. */
