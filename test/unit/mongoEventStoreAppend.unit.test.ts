@@ -51,6 +51,13 @@ function fakeClient() {
     },
     insertMany: async (docs: Document[], options: Document) => {
       await nextTurn();
+      if (name === 'streams') {
+        for (const d of docs) {
+          if (heads.has(d._id)) throw Object.assign(new Error('E11000'), { code: 11000 });
+          heads.set(d._id, d.version);
+        }
+        return;
+      }
       seen.inserts.push({ docs: [...docs], options: { ...options, session: undefined } });
     },
     insertOne: async (doc: Document, options: Document) => {

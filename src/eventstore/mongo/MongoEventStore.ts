@@ -572,22 +572,23 @@ export class MongoEventStore implements EventStore {
   async #writeCommit(session: ClientSession, request: AppendRequest, draft: Draft): Promise<void> {
     const from = await this.#fromVersions(session, request);
     const updates: AnyBulkWriteOperation<StreamHeadDoc>[] = [];
-    const inserts: AnyBulkWriteOperation<StreamHeadDoc>[] = [];
+    const inserts: StreamHeadDoc[] = [];
     for (const s of request.streams) {
       const base = from.get(s.stream)!;
       const version = base + s.events.length;
-      if (base === 0) inserts.push({ insertOne: { document: { _id: s.stream, version } } });
+      if (base === 0) inserts.push({ _id: s.stream, version });
       else
         updates.push({
           updateOne: { filter: { _id: s.stream, version: base }, update: { $set: { version } } },
         });
     }
-    // Updates first: a failed expectation is then seen before any insert is sent.
-    const written = await this.#streams.bulkWrite([...updates, ...inserts], {
-      session,
-      ordered: true,
-    });
-    if (written.matchedCount !== updates.length) throw new ExpectationFailed();
+    // One command for the updates, one for the inserts (as one bulk write would send them),
+    // the updates first so that a failed expectation stops the attempt before any insert.
+    if (updates.length > 0) {
+      const updated = await this.#streams.bulkWrite(updates, { session, ordered: true });
+      if (updated.matchedCount !== updates.length) throw new ExpectationFailed();
+    }
+    if (inserts.length > 0) await this.#streams.insertMany(inserts, { session, ordered: true });
 
     const counter = await this.#counters.findOneAndUpdate(
       { _id: POSITION_COUNTER_ID },
