@@ -304,6 +304,56 @@ async function roundTripsOnTheWire(): Promise<[string, number][]> {
   return counts;
 }
 
+/** Latencies the scripted primary adds: every command, and the commit's majority wait. */
+const SIMULATED_COMMAND_MS = 1;
+const SIMULATED_COMMIT_MS = 5;
+
+/**
+ * Appends/s of 16 writers x 4 instances (each its own client) on distinct streams against
+ * the scripted primary, which answers every command after SIMULATED_COMMAND_MS and every
+ * commit after SIMULATED_COMMIT_MS: what the write path's round trips and any serialisation
+ * cost when the server itself is never the bottleneck (it does no work and has no
+ * conflicts). Every append creates a new stream (NO_STREAM), which the scripted primary
+ * accepts as a real one would.
+ */
+async function simulatedThroughput(
+  writers: number,
+  instances: number,
+): Promise<{ appends: number; seconds: number }> {
+  const fake = await FakePrimary.start();
+  fake.script((command) =>
+    command.name === 'commitTransaction'
+      ? { $delayMs: SIMULATED_COMMIT_MS, reply: { ok: 1 } }
+      : { $delayMs: SIMULATED_COMMAND_MS, reply: fake.defaultReply(command) },
+  );
+  const clients = await Promise.all(
+    Array.from({ length: instances }, () => new MongoClient(fake.uri).connect()),
+  );
+  const stores = clients.map((client) => new MongoEventStore({ client, dbName: 'bench' }));
+  let appends = 0;
+  const started = performance.now();
+  const deadline = started + SECONDS * 1_000;
+  try {
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        const store = stores[w % instances]!;
+        for (let i = 0; performance.now() < deadline; i += 1) {
+          await store.append({
+            streams: [
+              { stream: `w${w}-${i}`, expected: NO_STREAM, events: [{ type: 'E', data: {} }] },
+            ],
+          });
+          appends += 1;
+        }
+      }),
+    );
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await fake.close();
+  }
+  return { appends, seconds: (performance.now() - started) / 1_000 };
+}
+
 function ratios(rows: Row[]): string[] {
   const lines: string[] = [];
   for (const scenario of scenarios) {
@@ -320,6 +370,14 @@ const load = loadavg()
   .map((l) => l.toFixed(1))
   .join(' ');
 const wire = await roundTripsOnTheWire();
+const simulated = [
+  { label: '1 writer', ...(await simulatedThroughput(1, 1)) },
+  { label: `${WRITERS} writers, 1 instance`, ...(await simulatedThroughput(WRITERS, 1)) },
+  {
+    label: scenarioLabel['scale-out'],
+    ...(await simulatedThroughput(WRITERS * INSTANCES, INSTANCES)),
+  },
+];
 const memory = await benchMemory();
 const rows = [...memory.rows];
 const uri = process.env.MONGODB_URI;
@@ -347,6 +405,21 @@ console.log('round trips per append (real driver, scripted primary, command moni
 printTable(
   ['append', 'commands'],
   wire.map(([label, n]) => [label, String(n)]),
+  1,
+);
+console.log('');
+console.log(
+  `appends/s against the scripted primary (${SIMULATED_COMMAND_MS} ms per command, ` +
+    `${SIMULATED_COMMIT_MS} ms per commit; client and primary share this process's CPU)`,
+);
+printTable(
+  ['writers', 'appends', 'seconds', 'appends/s'],
+  simulated.map((r) => [
+    r.label,
+    String(r.appends),
+    r.seconds.toFixed(1),
+    (r.appends / r.seconds).toFixed(0),
+  ]),
   1,
 );
 console.log(
