@@ -331,8 +331,10 @@ describe('the commit feed on the wire, with positions settling out of order', ()
           : batch(command, [insertChange(next)], token(next), false);
       }
       if (isCommand('find', 'commits')(command)) {
-        const range = (command.body.filter as { position: { $gt: number; $lte?: number } })
-          .position;
+        const filter = (
+          command.body.filter as { position: number | { $gt: number; $lte?: number } }
+        ).position;
+        const range = typeof filter === 'number' ? { $gt: filter - 1, $lte: filter } : filter;
         const docs = [...held.entries()]
           .filter(([p]) => p > range.$gt && (range.$lte === undefined || p <= range.$lte))
           .sort(([a], [b]) => a - b)
@@ -390,6 +392,11 @@ describe('the commit feed on the wire, with positions settling out of order', ()
     await feed.return?.();
     // A live appender is never overtaken: no tombstone within the grace period.
     expect(wire.fake.commands.filter(isCommand('insert', 'commits'))).toHaveLength(0);
+    // While 1 was missing, the feed asked for it alone, not for a batch of what follows.
+    const reads = wire.fake.commands.filter(isCommand('find', 'commits'));
+    const probes = reads.filter((c) => (c.body.filter as Document).position === 1);
+    expect(probes.length).toBeGreaterThan(1);
+    expect(probes[0]!.body).toMatchObject({ limit: 1, projection: { _id: 1 } });
   });
 
   it('closes a position whose appender died with a tombstone after the grace period, and yields a gap', async () => {

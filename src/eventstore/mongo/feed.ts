@@ -252,6 +252,16 @@ export class MongoCommitFeed implements CommitFeed {
     position: number;
     token: unknown;
   }): AsyncGenerator<FeedItem> {
+    if (this.#known > this.#position + 1) {
+      // Something beyond the next owed position exists, so that one may be missing: check
+      // it alone first, rather than reading a batch of later commits only to stop before
+      // the first, on every change while a hole lasts.
+      const next = await this.#deps.commits.findOne(
+        { position: this.#position + 1 },
+        { projection: { _id: 1 }, readConcern: { level: 'majority' } },
+      );
+      if (next === null) return;
+    }
     const cursor = this.#deps.commits
       .find({ position: { $gt: this.#position } }, { readConcern: { level: 'majority' } })
       .sort({ position: 1 })
