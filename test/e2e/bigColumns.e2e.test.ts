@@ -1,7 +1,13 @@
+import { print } from 'graphql';
+import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { foldEvents } from '../../src/boards/aggregates.js';
 import { boardProjections } from '../../src/boards/projections.js';
+import { ARCHIVE_DONE_CARDS_PER_COMMIT } from '../../src/boards/column/decide.js';
 import type { Projection } from '../../src/projector/types.js';
+import type { BoardChange } from '../../src/sdk/boardChanges.js';
+import { BoardChangesDocument } from '../../src/sdk/generated/graphql.js';
 import type { ActiveColumn } from '../../src/boards/column/state.js';
 import { rawIdOf, toGlobalId } from '../../src/graphql/globalIds.js';
 import { appendLimits } from '../../src/eventstore/validation.js';
@@ -94,6 +100,15 @@ async function columnState(storage: Storage, columnId: string): Promise<ActiveCo
   return state;
 }
 
+/** Polls `condition` until it holds (or fails the test after `timeoutMs`). */
+async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 function expectStrictlyIncreasing(ranks: readonly string[]): void {
   for (let i = 1; i < ranks.length; i += 1) expect(ranks[i - 1]! < ranks[i]!).toBe(true);
 }
@@ -143,34 +158,93 @@ describe('big and busy columns over HTTP (memory store)', () => {
     expect((await columnState(s.storage, ids.columnId)).cards.size).toBe(1_000);
   });
 
-  it('archives 10,000 done cards: every one archived, in commits under the store limits', async () => {
+  it('archives 10,000 done cards in commits under the store limits, one BoardChange per commit naming its cards', async () => {
     const ids = await boardWithColumn(s, token);
     const cardIds = await seed(s, ids, 10_000, true);
     const before = await s.storage.store.headPosition();
-    const result = await s.gql<{
-      archiveDoneCards: { __typename: string; archivedCount?: number };
-    }>(
-      `mutation ($input: ArchiveDoneCardsInput!) {
-        archiveDoneCards(input: $input) { __typename ... on ArchiveDoneCardsSuccess { archivedCount } }
-      }`,
-      { input: { columnId: ids.columnId } },
-      token,
-    );
-    expect(result.errors).toBeUndefined();
-    expect(result.data?.archiveDoneCards).toEqual({
-      __typename: 'ArchiveDoneCardsSuccess',
-      archivedCount: 10_000,
+    // A subscriber of the board, over graphql-ws, from before the archive on.
+    const subscriber = createClient({
+      url: s.wsUrl,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${token}` },
+      retryAttempts: 0,
     });
-    expect((await columnState(s.storage, ids.columnId)).cards.size).toBe(0);
-    const commits = await s.storage.store.readAll({ after: before, limit: 1_000 });
-    expect(commits.length).toBeGreaterThan(1);
-    const archived = new Set<string>();
-    for (const commit of commits) {
-      expect(commit.operation).toBe('archiveDoneCards');
-      expect(commit.events.length).toBeLessThanOrEqual(appendLimits.maxEventsPerCommit);
-      for (const e of commit.events) if (e.type === 'CardArchived') archived.add(e.stream);
+    const changes: BoardChange[] = [];
+    const errors: unknown[] = [];
+    const unsubscribe = subscriber.subscribe<{ boardChanges: BoardChange }>(
+      { query: print(BoardChangesDocument), variables: { boardId: ids.boardId } },
+      {
+        next: (result) => {
+          if (result.errors) errors.push(...result.errors);
+          if (result.data) changes.push(result.data.boardChanges);
+        },
+        error: (error) => errors.push(error),
+        complete: () => undefined,
+      },
+    );
+    try {
+      await until(() => s.app.live.stats().subscribers >= 1, 'the subscription');
+      const result = await s.gql<{
+        archiveDoneCards: { __typename: string; archivedCount?: number };
+      }>(
+        `mutation ($input: ArchiveDoneCardsInput!) {
+          archiveDoneCards(input: $input) { __typename ... on ArchiveDoneCardsSuccess { archivedCount } }
+        }`,
+        { input: { columnId: ids.columnId } },
+        token,
+      );
+      expect(result.errors).toBeUndefined();
+      expect(result.data?.archiveDoneCards).toEqual({
+        __typename: 'ArchiveDoneCardsSuccess',
+        archivedCount: 10_000,
+      });
+      expect((await columnState(s.storage, ids.columnId)).cards.size).toBe(0);
+
+      const commits = await s.storage.store.readAll({ after: before, limit: 1_000 });
+      // 10,000 cards in commits of at most ARCHIVE_DONE_CARDS_PER_COMMIT.
+      expect(commits).toHaveLength(Math.ceil(10_000 / ARCHIVE_DONE_CARDS_PER_COMMIT));
+      const archivedPerCommit = commits.map((commit) => {
+        expect(commit.operation).toBe('archiveDoneCards');
+        expect(commit.events.length).toBeLessThanOrEqual(appendLimits.maxEventsPerCommit);
+        return commit.events
+          .filter((e) => e.type === 'CardArchived')
+          .map((e) => toGlobalId('Card', e.stream.slice('card-'.length)))
+          .sort();
+      });
+      expect(new Set(archivedPerCommit.flat()).size).toBe(cardIds.length);
+
+      // Exactly one BoardChange per commit, in commit order, each naming the cards that
+      // commit archived (and the column), and nothing more.
+      await until(() => changes.length >= commits.length, `${commits.length} changes`, 30_000);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(errors).toEqual([]);
+      expect(changes).toHaveLength(commits.length);
+      const cardsPerChange = changes.map((change) => {
+        expect(change.operation).toBe('archiveDoneCards');
+        expect(change.resyncRequired).toBe(false);
+        const columns = change.invalidated.filter((i) => i.typename === 'Column');
+        expect(columns.map((c) => c.id)).toEqual([ids.columnId]);
+        const cards = change.invalidated.filter((i) => i.typename === 'Card');
+        for (const card of cards) expect(card.fields).toContain('archived');
+        return cards.map((c) => c.id).sort();
+      });
+      expect(cardsPerChange).toEqual(archivedPerCommit);
+
+      // Every card ends archived, in the book of record and in the read model.
+      for (const cardId of cardIds) {
+        const card = foldEvents('card', await s.storage.store.readStream(`card-${cardId}`));
+        expect(card.status).toBe('archived');
+      }
+      const column = await s.gql<{ node: { cardCount: number } }>(
+        `query ($id: ID!) { node(id: $id) { ... on Column { cardCount } } }`,
+        { id: ids.columnId },
+        token,
+      );
+      expect(column.data?.node.cardCount).toBe(0);
+    } finally {
+      unsubscribe();
+      await subscriber.dispose();
     }
-    expect(archived.size).toBe(cardIds.length);
   });
 
   it('keeps inserting right after the first card of a 10,000-card column, 500 times', async () => {
