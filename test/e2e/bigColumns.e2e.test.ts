@@ -144,7 +144,9 @@ describe('big and busy columns over HTTP (memory store)', () => {
     expect(successes).toHaveLength(100);
   });
 
-  it('lets exactly limit - current of 100 simultaneous addCard into a nearly full column succeed', async () => {
+  it('lets exactly limit - current of 100 simultaneous addCard into a column at its WIP limit less 40 succeed', async () => {
+    // A WIP limit is at most 1,000 (`inputLimits.wipLimitMax`): the biggest column that
+    // can still take cards under one.
     const ids = await boardWithColumn(s, token, 1_000);
     await seed(s, ids, 960);
     const answers = await Promise.all(
@@ -155,7 +157,12 @@ describe('big and busy columns over HTTP (memory store)', () => {
     const kinds = answers.map((a) => a.__typename);
     expect(kinds.filter((k) => k === 'AddCardSuccess')).toHaveLength(40);
     expect(kinds.filter((k) => k === 'WipLimitReachedError')).toHaveLength(60);
-    expect((await columnState(s.storage, ids.columnId)).cards.size).toBe(1_000);
+    const column = await columnState(s.storage, ids.columnId);
+    expect(column.cards.size).toBe(1_000);
+    const created = new Set(answers.filter((a) => a.card).map((a) => rawIdOf(a.card!.id, 'Card')!));
+    expect(created.size).toBe(40);
+    for (const id of created) expect(column.cards.has(id)).toBe(true);
+    expectStrictlyIncreasing(column.cards.toArray().map((c) => c.rank));
   });
 
   it('archives 10,000 done cards in commits under the store limits, one BoardChange per commit naming its cards', async () => {
