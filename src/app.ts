@@ -83,6 +83,8 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       now: () => new Date(),
       newId: randomUUID,
       ...(config.tokenSecret ? { tokenSecret: config.tokenSecret } : {}),
+      snapshots: storage.snapshots,
+      onSnapshotError: (err, stream) => logger.warn({ err, stream }, 'stream snapshot failed'),
     }),
     readModels: storage.projector.readModels,
     store: storage.store,

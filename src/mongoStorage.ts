@@ -2,6 +2,7 @@ import { MongoClient } from 'mongodb';
 import { ReadCollection } from './boards/readModel.js';
 import type { Config } from './config.js';
 import { MongoEventStore } from './eventstore/mongo/MongoEventStore.js';
+import { MongoSnapshotStore } from './eventstore/snapshots/MongoSnapshotStore.js';
 import type { UpcasterRegistry } from './eventstore/upcasters.js';
 import type { ReadModelIndexes } from './projector/mongo/MongoReadModels.js';
 import { createMongoProjectorStorage } from './projector/mongo/MongoProjectorStorage.js';
@@ -57,6 +58,7 @@ export async function openMongoStorage(options: {
       kind: 'mongo',
       description: `MongoDB ${redactUri(options.uri)} (database ${options.dbName})`,
       store,
+      snapshots: new MongoSnapshotStore({ client, dbName: options.dbName }),
       projector,
       close: async () => {
         await projector.close();

@@ -1,6 +1,8 @@
 import type { Config } from './config.js';
 import type { EventStore } from './eventstore/types.js';
 import { MemoryEventStore } from './eventstore/memory/MemoryEventStore.js';
+import { MemorySnapshotStore } from './eventstore/snapshots/MemorySnapshotStore.js';
+import type { SnapshotStore } from './eventstore/snapshots/SnapshotStore.js';
 import type { UpcasterRegistry } from './eventstore/upcasters.js';
 import type { Logger } from './logger.js';
 import { createMemoryProjectorStorage } from './projector/memory/MemoryProjectorStorage.js';
@@ -12,6 +14,8 @@ export interface Storage {
   /** Where the data lives, for the start-up banner (no credentials). */
   description: string;
   store: EventStore;
+  /** Snapshots of big streams' folded state, beside `store` (they are only a cache of it). */
+  snapshots: SnapshotStore;
   projector: ProjectorStorage;
   /** Closes what `openStorage` opened (clients, embedded servers). */
   close(): Promise<void>;
@@ -34,6 +38,7 @@ export function openMemoryStorage(options: {
     kind: 'memory',
     description: 'in-memory store (not persistent)',
     store,
+    snapshots: new MemorySnapshotStore(),
     projector,
     close: async () => {
       await projector.close();

@@ -1,4 +1,4 @@
-import type { StreamFold } from '../eventstore/StreamStateCache.js';
+import type { StateCodec, StreamFold } from '../eventstore/StreamStateCache.js';
 import type { RecordedEvent } from '../eventstore/types.js';
 import type { Invalidation } from '../projector/types.js';
 import {
@@ -21,7 +21,12 @@ import {
   parseColumnEvent,
   type ColumnEvent,
 } from './column/events.js';
-import { evolveColumn, initialColumnState, type ColumnState } from './column/state.js';
+import {
+  columnStateCodec,
+  evolveColumn,
+  initialColumnState,
+  type ColumnState,
+} from './column/state.js';
 import type { DomainEvent, SchemaVersions } from './domainEvent.js';
 import type { ResourceType } from './errors.js';
 import { parseStreamName, type StreamKind } from './streams.js';
@@ -55,6 +60,11 @@ export interface AggregateDefinition<S, E extends DomainEvent> {
   /** Fields of the resource's GraphQL type that the event touches. */
   fieldsTouchedBy: (event: E) => readonly string[];
   schemaVersions: SchemaVersions<E>;
+  /**
+   * How the state is snapshotted for cold loads; only aggregates whose streams grow
+   * long (columns) have one. @default none: always folded from the first event
+   */
+  snapshot?: StateCodec<S>;
 }
 
 /** State type of each stream kind. */
@@ -110,6 +120,7 @@ export const aggregates: {
     parseEvent: parseColumnEvent,
     fieldsTouchedBy: columnEventFields,
     schemaVersions: columnEventSchemaVersions,
+    snapshot: columnStateCodec,
   },
   card: {
     resourceType: 'Card',
@@ -149,6 +160,7 @@ export function streamFold<K extends StreamKind>(kind: K): StreamFold<AggregateS
     fold = {
       initial: definition.initialState,
       evolve: (state, event) => definition.evolve(state, definition.parseEvent(event)),
+      ...(definition.snapshot && { snapshot: definition.snapshot }),
     };
     folds.set(kind, fold);
   }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { SnapshotStore } from '../eventstore/snapshots/SnapshotStore.js';
 import { StreamStateCache } from '../eventstore/StreamStateCache.js';
 import type { EventStore } from '../eventstore/types.js';
 import { KeyedQueue } from '../keyedQueue.js';
@@ -51,6 +52,14 @@ export interface BoardCommandsDependencies {
   tokenSecret?: string | Uint8Array;
   /** How commands retry races on streams the client did not see. */
   retry?: RetryOptions;
+  /**
+   * Where big streams' folded states (columns) are snapshotted, so that a process
+   * that has not folded a column yet reads only the events after its snapshot.
+   * @default none: a cold load folds the whole stream
+   */
+  snapshots?: SnapshotStore;
+  /** Told when loading or saving a snapshot failed (the command goes on without it). */
+  onSnapshotError?: (error: unknown, stream: string) => void;
 }
 
 /**
@@ -87,7 +96,13 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
     now: deps.now,
     newId: deps.newId,
     retry: { ...defaultRetry, ...deps.retry },
-    infrastructure: { cache: new StreamStateCache(deps.store), writers: new KeyedQueue() },
+    infrastructure: {
+      cache: new StreamStateCache(deps.store, {
+        ...(deps.snapshots && { snapshots: deps.snapshots }),
+        ...(deps.onSnapshotError && { onSnapshotError: deps.onSnapshotError }),
+      }),
+      writers: new KeyedQueue(),
+    },
     tokenSecret: deps.tokenSecret ?? randomBytes(32),
   };
   const entries = Object.values(commandSpecs).map((spec) => [

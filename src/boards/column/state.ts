@@ -1,3 +1,4 @@
+import type { StateCodec } from '../../eventstore/StreamStateCache.js';
 import { unreachable } from '../unreachable.js';
 import { RankedList } from '../rankedList.js';
 import type { ColumnEvent } from './events.js';
@@ -47,3 +48,34 @@ export function evolveColumn(state: ColumnState, event: ColumnEvent): ColumnStat
       return unreachable(event);
   }
 }
+
+/** An active column as a snapshot holds it: the cards as one flat `[id, rank, id, rank...]` list. */
+interface EncodedColumn extends Omit<ActiveColumn, 'cards'> {
+  cards: string[];
+}
+
+/**
+ * Column states in snapshots, for cold starts on big columns. Change `name` whenever
+ * {@link ColumnState}, {@link evolveColumn} or an upcaster of column events changes:
+ * older snapshots are then ignored.
+ */
+export const columnStateCodec: StateCodec<ColumnState> = {
+  name: 'column/1',
+  encode: (state) => {
+    if (state.status === 'absent') return JSON.stringify(state);
+    const cards: string[] = [];
+    for (const { id, rank } of state.cards) cards.push(id, rank);
+    return JSON.stringify({ ...state, cards } satisfies EncodedColumn);
+  },
+  decode: (encoded) => {
+    const parsed = JSON.parse(encoded) as ColumnState | EncodedColumn;
+    if (parsed.status === 'absent') return initialColumnState;
+    const { columnId, boardId, name, wipLimit } = parsed;
+    const flat = parsed.cards as string[];
+    const items = Array.from({ length: flat.length / 2 }, (_, i) => ({
+      id: flat[2 * i]!,
+      rank: flat[2 * i + 1]!,
+    }));
+    return { status: 'active', columnId, boardId, name, wipLimit, cards: RankedList.from(items) };
+  },
+};
