@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { streamFold } from '../../src/boards/aggregates.js';
 import type { ActiveColumn } from '../../src/boards/column/state.js';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
+import { MemorySnapshotStore } from '../../src/eventstore/snapshots/MemorySnapshotStore.js';
+import type { SnapshotStore } from '../../src/eventstore/snapshots/SnapshotStore.js';
 import { StreamStateCache, type StreamFold } from '../../src/eventstore/StreamStateCache.js';
 import type { EventStore, ReadStreamOptions, RecordedEvent } from '../../src/eventstore/types.js';
 
@@ -172,5 +174,171 @@ describe('StreamStateCache', () => {
     expect(warm.read).toHaveLength(1);
     expect((warm.state as ActiveColumn).cards.last()?.id).toBe('new');
     expect(reads).toEqual([1, 10_002]);
+  });
+});
+
+/** {@link counter} with a snapshot codec. */
+function snapshotted(name = 'sum/1'): StreamFold<number> & { folded: number } {
+  const fold = counter();
+  return Object.assign(fold, {
+    snapshot: { name, encode: (state: number) => String(state), decode: Number },
+  });
+}
+
+describe('StreamStateCache with snapshots', () => {
+  it('starts a cold load from the snapshot and reads only from its version on', async () => {
+    const memory = new MemoryEventStore();
+    const snapshots = new MemorySnapshotStore();
+    await appendN(memory, 's', [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const first = new StreamStateCache(memory, { snapshots, snapshotEvery: 5 });
+    expect((await first.load('s', snapshotted())).state).toBe(55);
+    await first.snapshotsSaved();
+    expect(await snapshots.load('s')).toMatchObject({ version: 10, state: '55' });
+
+    await appendN(memory, 's', [100, 200]);
+    // A new process: nothing cached, the snapshot and the events after it.
+    const { store, reads } = spying(memory);
+    const fold = snapshotted();
+    const cold = await new StreamStateCache(store, { snapshots, snapshotEvery: 5 }).load('s', fold);
+    expect(cold).toMatchObject({ state: 355, version: 12 });
+    expect(cold.read.map((e) => e.version)).toEqual([11, 12]);
+    // One read, from the snapshot's own event (checked) on; only the new events folded.
+    expect(reads).toEqual([10]);
+    expect(fold.folded).toBe(2);
+  });
+
+  it('saves a new snapshot once snapshotEvery events were folded since the last', async () => {
+    const store = new MemoryEventStore();
+    const snapshots = new MemorySnapshotStore();
+    const cache = new StreamStateCache(store, { snapshots, snapshotEvery: 3 });
+    const fold = snapshotted();
+    await appendN(store, 's', [1, 1]);
+    await cache.load('s', fold);
+    await cache.snapshotsSaved();
+    expect(await snapshots.load('s')).toBeUndefined();
+    await appendN(store, 's', [1]);
+    await cache.load('s', fold);
+    await cache.snapshotsSaved();
+    expect(await snapshots.load('s')).toMatchObject({ version: 3, state: '3' });
+    await appendN(store, 's', [1, 1]);
+    await cache.load('s', fold);
+    await cache.snapshotsSaved();
+    expect((await snapshots.load('s'))?.version).toBe(3);
+    await appendN(store, 's', [1]);
+    await cache.load('s', fold);
+    await cache.snapshotsSaved();
+    expect(await snapshots.load('s')).toMatchObject({ version: 6, state: '6' });
+  });
+
+  it('never uses a snapshot the stream does not hold: another history, or newer than the stream', async () => {
+    const snapshots = new MemorySnapshotStore();
+    const old = new MemoryEventStore();
+    await appendN(old, 's', [1, 1, 1, 1, 1, 1, 1, 1]);
+    const first = new StreamStateCache(old, { snapshots, snapshotEvery: 2 });
+    await first.load('s', snapshotted());
+    await first.snapshotsSaved();
+    expect(await snapshots.load('s')).toMatchObject({ version: 8, state: '8' });
+
+    // The same stream name with another history, as long as the snapshot's: other event ids.
+    const other = new MemoryEventStore();
+    await appendN(other, 's', [5, 5, 5, 5, 5, 5, 5, 5, 5]);
+    const onOther = new StreamStateCache(other, { snapshots, snapshotEvery: 100 });
+    expect(await onOther.load('s', snapshotted())).toMatchObject({ state: 45, version: 9 });
+
+    // A stream shorter than the snapshot: its state, and an append at its version works.
+    const shorter = new MemoryEventStore();
+    await appendN(shorter, 's', [7, 7]);
+    const onShorter = new StreamStateCache(shorter, { snapshots, snapshotEvery: 100 });
+    expect(await onShorter.load('s', snapshotted())).toMatchObject({ state: 14, version: 2 });
+    await shorter.append({
+      streams: [{ stream: 's', expected: 2, events: [{ type: 'Added', data: { n: 1 } }] }],
+    });
+    expect(await onShorter.load('s', snapshotted())).toMatchObject({ state: 15, version: 3 });
+  });
+
+  it('ignores a snapshot of another codec', async () => {
+    const store = new MemoryEventStore();
+    const snapshots = new MemorySnapshotStore();
+    await appendN(store, 's', [1, 2, 3]);
+    await snapshots.save({
+      stream: 's',
+      version: 3,
+      eventId: (await store.readStream('s'))[2]!.eventId,
+      codec: 'sum/0',
+      state: '999',
+    });
+    const fold = snapshotted('sum/1');
+    expect(await new StreamStateCache(store, { snapshots }).load('s', fold)).toMatchObject({
+      state: 6,
+      version: 3,
+    });
+    expect(fold.folded).toBe(3);
+  });
+
+  it('folds from the first event when the snapshot store fails, and says so', async () => {
+    const store = new MemoryEventStore();
+    await appendN(store, 's', [1, 2, 3]);
+    const broken = new Error('snapshot store down');
+    const failing: SnapshotStore = {
+      load: () => Promise.reject(broken),
+      save: () => Promise.reject(broken),
+    };
+    const reported: unknown[] = [];
+    const cache = new StreamStateCache(store, {
+      snapshots: failing,
+      snapshotEvery: 1,
+      onSnapshotError: (error) => reported.push(error),
+    });
+    expect(await cache.load('s', snapshotted())).toMatchObject({ state: 6, version: 3 });
+    await cache.snapshotsSaved();
+    expect(reported).toEqual([broken, broken]);
+  });
+
+  it('restores a 10,000-card column from its snapshot exactly as the fold of its events', async () => {
+    const store = new MemoryEventStore();
+    const snapshots = new MemorySnapshotStore();
+    await store.append({
+      streams: [
+        {
+          stream: 'column-c1',
+          expected: 'NO_STREAM',
+          events: [
+            {
+              type: 'ColumnCreated',
+              data: { columnId: 'c1', boardId: 'b1', name: 'Backlog', wipLimit: 50 },
+            },
+          ],
+        },
+      ],
+    });
+    for (let batch = 0; batch < 10; batch += 1) {
+      await store.append({
+        streams: [
+          {
+            stream: 'column-c1',
+            expected: 1 + batch * 1_000,
+            // Entered in an order that is not rank order.
+            events: Array.from({ length: 1_000 }, (_, i) => ({
+              type: 'CardEntered',
+              data: { cardId: `k${batch}-${i}`, rank: `a${String((i * 7919) % 1_000)}-${batch}` },
+            })),
+          },
+        ],
+      });
+    }
+    const warm = new StreamStateCache(store, { snapshots });
+    const folded = (await warm.load('column-c1', streamFold('column'))).state as ActiveColumn;
+    await warm.snapshotsSaved();
+    expect((await snapshots.load('column-c1'))?.version).toBe(10_001);
+    const { store: spied, reads } = spying(store);
+    const cold = new StreamStateCache(spied, { snapshots });
+    const restored = (await cold.load('column-c1', streamFold('column'))).state as ActiveColumn;
+    expect(reads).toEqual([10_001]);
+    expect(restored.cards.size).toBe(10_000);
+    expect(restored.cards.toArray()).toEqual(folded.cards.toArray());
+    const { cards: _restoredCards, ...restoredRest } = restored;
+    const { cards: _foldedCards, ...foldedRest } = folded;
+    expect(restoredRest).toEqual(foldedRest);
+    expect(restored.cards.rankOf('k3-5')).toBe(folded.cards.rankOf('k3-5'));
   });
 });
