@@ -100,10 +100,20 @@ async function columnState(storage: Storage, columnId: string): Promise<ActiveCo
   return state;
 }
 
-/** Polls `condition` until it holds (or fails the test after `timeoutMs`). */
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+/**
+ * Polls `condition` until it holds (or fails the test after `timeoutMs`), running
+ * `refresh` before each check when given.
+ */
+async function until(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 5_000,
+  refresh?: () => Promise<void>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  for (;;) {
+    await refresh?.();
+    if (condition()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -324,6 +334,64 @@ describe('two instances and a restart on one store', () => {
     expect(after.__typename).toBe('WipLimitReachedError');
     const column = await columnState(storage, ids.columnId);
     expect(column.cards.size).toBe(1_000);
+    expectStrictlyIncreasing(column.cards.toArray().map((c) => c.rank));
+  });
+  it('starts a restarted instance from the column snapshot, and it still sees every event after it', async () => {
+    const one = await startTestServer({ storage });
+    servers.push(one);
+    const { token } = await one.register('snapshotrestart');
+    const ids = await boardWithColumn(one, token);
+    await seed(one, ids, 3_000);
+    const stream = `column-${rawIdOf(ids.columnId, 'Column')}`;
+    expect(await storage.snapshots.load(stream)).toBeUndefined();
+    // The first command folds the 3,001 events and snapshots the column (in the background).
+    let snapshotVersion: number | undefined;
+    expect((await addCard(one, token, { columnId: ids.columnId, title: 'first' })).__typename).toBe(
+      'AddCardSuccess',
+    );
+    await until(
+      () => snapshotVersion !== undefined,
+      'the snapshot',
+      10_000,
+      async () => {
+        snapshotVersion = (await storage.snapshots.load(stream))?.version;
+      },
+    );
+    // Events after the snapshot: cards straight through the store, and one more addCard.
+    const [after] = await seed(one, ids, 5);
+    expect((await addCard(one, token, { columnId: ids.columnId, title: 'after' })).__typename).toBe(
+      'AddCardSuccess',
+    );
+
+    // A crash-restart: the new instance has nothing cached, only the snapshot.
+    servers.splice(servers.indexOf(one), 1);
+    await one.close();
+    const loads: (number | undefined)[] = [];
+    const restarted = await startTestServer({
+      storage: {
+        ...storage,
+        snapshots: {
+          load: async (name, options) => {
+            const kept = await storage.snapshots.load(name, options);
+            if (name === stream) loads.push(kept?.version);
+            return kept;
+          },
+          save: (snapshot, options) => storage.snapshots.save(snapshot, options),
+        },
+      },
+    });
+    servers.push(restarted);
+    // Placed right after a card that only the events after the snapshot hold.
+    const placed = await addCard(restarted, token, {
+      columnId: ids.columnId,
+      title: 'after restart',
+      afterCardId: toGlobalId('Card', after!),
+    });
+    expect(placed.__typename).toBe('AddCardSuccess');
+    expect(loads).toEqual([snapshotVersion]);
+    const column = await columnState(storage, ids.columnId);
+    expect(column.cards.size).toBe(3_000 + 1 + 5 + 1 + 1);
+    expect(column.cards.after(after)?.id).toBe(rawIdOf(placed.card!.id, 'Card'));
     expectStrictlyIncreasing(column.cards.toArray().map((c) => c.rank));
   });
 });
