@@ -13,6 +13,11 @@
  * - concurrent: BENCH_WRITERS writers each sending BENCH_PER_WRITER `addCard`s one
  *   after the other, all writers at once; meanwhile the other user sends `{ me { id } }`
  *   back to back (its latency p99 is the "other board" column).
+ * - restart: the server restarts on the same storage (nothing cached; the event store and
+ *   the column's snapshot kept), then one `addCard`: a cold start from the snapshot.
+ * The "first ms" column is the cell's first request: for `sequential`, the first command
+ * on the column in that process (nothing cached, no snapshot yet: it folds the whole
+ * stream); for `restart`, the same from the snapshot.
  * An answer that is not `AddCardSuccess` (an error member, a GraphQL error, an HTTP
  * failure) is a failure. Each cell has BENCH_CELL_SECONDS: requests still pending then
  * are aborted and counted as timed out, and the rest of that size is skipped (the
@@ -44,37 +49,42 @@ interface Server {
   url: string;
   child: ChildProcess;
   seed(boardId: string, columnId: string, count: number): Promise<number>;
+  /** Restarts the app on the same storage; `url` is the new one's afterwards. */
+  restart(columnId: string): Promise<void>;
 }
 
 async function startServer(): Promise<Server> {
   const child = fork(SERVER_ENTRY, [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  const pending = new Map<number, (answer: { seconds?: number; error?: string }) => void>();
+  type Answer = { seconds?: number; url?: string; error?: string };
+  const pending = new Map<number, (answer: Answer) => void>();
   let nextId = 1;
   const url = await new Promise<string>((resolveUrl, reject) => {
     child.once('exit', (code) => reject(new Error(`server exited (${code})`)));
-    child.on(
-      'message',
-      (message: { type?: string; url?: string; id?: number; seconds?: number; error?: string }) => {
-        if (message.type === 'ready') resolveUrl(message.url!);
-        else pending.get(message.id!)?.(message);
-      },
-    );
+    child.on('message', (message: Answer & { type?: string; id?: number }) => {
+      if (message.type === 'ready') resolveUrl(message.url!);
+      else pending.get(message.id!)?.(message);
+    });
   });
-  return {
+  const ask = async (request: AggregatesServerRequest): Promise<Answer> => {
+    const answer = await new Promise<Answer>((done, fail) => {
+      pending.set(request.id, done);
+      setTimeout(() => fail(new Error(`${request.type} timed out`)), SEED_SECONDS * 1_000).unref();
+      child.send(request);
+    });
+    if (answer.error) throw new Error(answer.error);
+    return answer;
+  };
+  const server: Server = {
     url,
     child,
     async seed(boardId, columnId, count) {
-      const id = nextId++;
-      const request: AggregatesServerRequest = { id, type: 'seed', boardId, columnId, count };
-      const answer = await new Promise<{ seconds?: number; error?: string }>((done, fail) => {
-        pending.set(id, done);
-        setTimeout(() => fail(new Error('seeding timed out')), SEED_SECONDS * 1_000).unref();
-        child.send(request);
-      });
-      if (answer.error) throw new Error(answer.error);
-      return answer.seconds!;
+      return (await ask({ id: nextId++, type: 'seed', boardId, columnId, count })).seconds!;
+    },
+    async restart(columnId) {
+      server.url = (await ask({ id: nextId++, type: 'restart', columnId })).url!;
     },
   };
+  return server;
 }
 
 type Outcome = 'ok' | 'failed' | 'timedOut';
@@ -141,6 +151,7 @@ async function boardWithColumn(
 }
 
 interface Cell {
+  /** In the order sent (one at a time) or answered (concurrent). */
   latencies: number[];
   outcomes: Record<Outcome, number>;
   failures: Map<string, number>;
@@ -252,6 +263,12 @@ async function measureSize(size: number): Promise<Row[]> {
       meP99: meLatencies.length ? percentile(meLatencies, 0.99) : null,
       note: '',
     });
+
+    await server.restart(column);
+    const restarted = newCell();
+    deadline = AbortSignal.timeout(CELL_SECONDS * 1_000);
+    await addCard(server.url, writer, column, 'after restart', restarted, deadline);
+    rows.push({ size, mode: 'restart', cell: restarted, meP99: null, note: '' });
     return rows;
   } catch (error) {
     rows.push({ size, mode: 'setup', cell: newCell(), meP99: null, note: String(error) });
@@ -290,13 +307,25 @@ const body = rows.map(({ size, mode, cell, meP99, note }) => {
     String(cell.outcomes.timedOut),
     fmt(percentile(sorted, 0.5)),
     fmt(percentile(sorted, 0.99)),
+    fmt(mode === 'sequential' || mode === 'restart' ? (cell.latencies[0] ?? null) : null),
     fmt(meP99),
     [note, ...failures].filter(Boolean).join('; '),
   ];
 });
 console.log('');
 printTable(
-  ['cards', 'mode', 'ok', 'failed', 'timed out', 'p50 ms', 'p99 ms', 'me p99 ms', 'notes'],
+  [
+    'cards',
+    'mode',
+    'ok',
+    'failed',
+    'timed out',
+    'p50 ms',
+    'p99 ms',
+    'first ms',
+    'me p99 ms',
+    'notes',
+  ],
   body,
   2,
 );

@@ -11,6 +11,9 @@
  * request with `{ id, ... }`:
  * - `seed`: appends `count` cards at the end of a column straight through the event
  *   store (large commits) and waits until they are projected. Answers `{ seconds }`.
+ * - `restart`: stops the app and starts a new one on the same storage (a crash-restart:
+ *   nothing cached, the event store and the snapshots kept), once the column has a
+ *   snapshot (at most 2 s: small columns have none). Answers `{ url }`, the new app's.
  * It exits when the parent goes away (the IPC channel closes).
  */
 import { pino } from 'pino';
@@ -21,30 +24,43 @@ import { openMemoryStorage } from '../../src/storage.js';
 import { seedCards } from '../../test/support/seedCards.js';
 
 /** What the parent may ask; each answer echoes `id`. */
-export type AggregatesServerRequest = {
-  id: number;
-  type: 'seed';
-  /** Global ids, as the API returned them. */
-  boardId: string;
-  columnId: string;
-  count: number;
-};
+export type AggregatesServerRequest =
+  | {
+      id: number;
+      type: 'seed';
+      /** Global ids, as the API returned them. */
+      boardId: string;
+      columnId: string;
+      count: number;
+    }
+  | { id: number; type: 'restart'; columnId: string };
 
 const send = (message: unknown) => process.send?.(message);
 process.on('disconnect', () => process.exit(0));
 
 const storage = openMemoryStorage({});
-const app = await createApp(
-  loadConfig({ STORE: 'memory', LOG_LEVEL: 'silent', HOST: '127.0.0.1' }),
-  {
-    storage,
-    logger: pino({ level: 'silent' }),
-  },
-);
-const { url } = await app.start(0);
+const startApp = async () => {
+  const started = await createApp(
+    loadConfig({ STORE: 'memory', LOG_LEVEL: 'silent', HOST: '127.0.0.1' }),
+    { storage, logger: pino({ level: 'silent' }) },
+  );
+  return { app: started, url: (await started.start(0)).url };
+};
+let { app, url } = await startApp();
 
 process.on('message', (message: AggregatesServerRequest) => {
   void (async () => {
+    if (message.type === 'restart') {
+      // Commands snapshot a big column in the background: give that a moment to land.
+      const stream = `column-${rawIdOf(message.columnId, 'Column')!}`;
+      for (let i = 0; i < 20 && !(await storage.snapshots.load(stream)); i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await app.stop();
+      ({ app, url } = await startApp());
+      send({ id: message.id, url });
+      return;
+    }
     const started = performance.now();
     const { position } = await seedCards(storage.store, {
       boardId: rawIdOf(message.boardId, 'Board')!,
