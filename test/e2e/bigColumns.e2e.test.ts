@@ -446,4 +446,35 @@ describe('a write whose projection is slower than the read-your-writes timeout',
     expect(settled.data?.addCard.card?.id).toBe(first.data?.addCard.card?.id);
     expect(settled.extensions).toBeUndefined();
   });
+  it('keeps both promises under a burst: 50 simultaneous writes answer success, and 50 simultaneous retries return the same cards', async () => {
+    const { token } = await s.register('slowburst');
+    const ids = await boardWithColumn(s, token);
+    await seed(s, ids, 2_000);
+    gate = new Promise((resolve) => (open = resolve));
+    const inputs = Array.from({ length: 50 }, (_, i) => ({
+      columnId: ids.columnId,
+      title: `burst ${i}`,
+      idempotencyKey: `slow-burst-${i}`,
+    }));
+    const send = () =>
+      Promise.all(
+        inputs.map((input) => s.gql<{ addCard: AddCardAnswer }>(ADD_CARD, { input }, token)),
+      );
+    const first = await send();
+    const retried = await send();
+    gate = null;
+    open();
+    for (const [i, answer] of first.entries()) {
+      expect(answer.errors).toBeUndefined();
+      expect(answer.data?.addCard.__typename).toBe('AddCardSuccess');
+      expect(answer.data?.addCard.card?.title).toBe(`burst ${i}`);
+      expect(retried[i]!.data?.addCard.card?.id).toBe(answer.data?.addCard.card?.id);
+    }
+    // The projection was held: at least the first answers came from the committed events.
+    expect(first.some((answer) => answer.extensions?.readModelBehind)).toBe(true);
+    // Exactly one card per request.
+    const column = await columnState(s.storage, ids.columnId);
+    expect(column.cards.size).toBe(2_050);
+    expect(new Set(first.map((a) => a.data?.addCard.card?.id)).size).toBe(50);
+  });
 });
