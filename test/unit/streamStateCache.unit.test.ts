@@ -44,6 +44,23 @@ async function appendN(store: EventStore, stream: string, values: number[]) {
   });
 }
 
+/** Creates `column-c1` and enters card `k<i>` at `ranks[i]` for each rank, 1,000 a commit. */
+async function seedColumn(store: EventStore, ranks: readonly string[]): Promise<void> {
+  const created = {
+    type: 'ColumnCreated',
+    data: { columnId: 'c1', boardId: 'b1', name: 'Backlog', wipLimit: null },
+  };
+  await store.append({
+    streams: [{ stream: 'column-c1', expected: 'NO_STREAM', events: [created] }],
+  });
+  for (let start = 0; start < ranks.length; start += 1_000) {
+    const events = ranks
+      .slice(start, start + 1_000)
+      .map((rank, i) => ({ type: 'CardEntered', data: { cardId: `k${start + i}`, rank } }));
+    await store.append({ streams: [{ stream: 'column-c1', expected: 1 + start, events }] });
+  }
+}
+
 describe('StreamStateCache', () => {
   it('reads only the events after the cached version and folds only those', async () => {
     const memory = new MemoryEventStore();
@@ -128,37 +145,10 @@ describe('StreamStateCache', () => {
     const { store: spied, reads } = spying(store);
     const cache = new StreamStateCache(spied);
     const fold = streamFold('column');
-    await store.append({
-      streams: [
-        {
-          stream: 'column-c1',
-          expected: 'NO_STREAM',
-          events: [
-            {
-              type: 'ColumnCreated',
-              data: { columnId: 'c1', boardId: 'b1', name: 'Backlog', wipLimit: null },
-            },
-          ],
-        },
-      ],
-    });
-    for (let batch = 0; batch < 20; batch += 1) {
-      await store.append({
-        streams: [
-          {
-            stream: 'column-c1',
-            expected: 1 + batch * 500,
-            events: Array.from({ length: 500 }, (_, i) => ({
-              type: 'CardEntered',
-              data: {
-                cardId: `k${batch * 500 + i}`,
-                rank: `a${String(batch * 500 + i).padStart(6, '0')}`,
-              },
-            })),
-          },
-        ],
-      });
-    }
+    await seedColumn(
+      store,
+      Array.from({ length: 10_000 }, (_, i) => `a${String(i).padStart(6, '0')}`),
+    );
     const cold = await cache.load('column-c1', fold);
     expect((cold.state as ActiveColumn).cards.size).toBe(10_000);
     await store.append({
@@ -297,35 +287,11 @@ describe('StreamStateCache with snapshots', () => {
   it('restores a 10,000-card column from its snapshot exactly as the fold of its events', async () => {
     const store = new MemoryEventStore();
     const snapshots = new MemorySnapshotStore();
-    await store.append({
-      streams: [
-        {
-          stream: 'column-c1',
-          expected: 'NO_STREAM',
-          events: [
-            {
-              type: 'ColumnCreated',
-              data: { columnId: 'c1', boardId: 'b1', name: 'Backlog', wipLimit: 50 },
-            },
-          ],
-        },
-      ],
-    });
-    for (let batch = 0; batch < 10; batch += 1) {
-      await store.append({
-        streams: [
-          {
-            stream: 'column-c1',
-            expected: 1 + batch * 1_000,
-            // Entered in an order that is not rank order.
-            events: Array.from({ length: 1_000 }, (_, i) => ({
-              type: 'CardEntered',
-              data: { cardId: `k${batch}-${i}`, rank: `a${String((i * 7919) % 1_000)}-${batch}` },
-            })),
-          },
-        ],
-      });
-    }
+    // Entered in an order that is not rank order.
+    await seedColumn(
+      store,
+      Array.from({ length: 10_000 }, (_, i) => `a${String((i * 7919) % 10_000).padStart(5, '0')}`),
+    );
     const warm = new StreamStateCache(store, { snapshots });
     const folded = (await warm.load('column-c1', streamFold('column'))).state as ActiveColumn;
     await warm.snapshotsSaved();
@@ -339,6 +305,6 @@ describe('StreamStateCache with snapshots', () => {
     const { cards: _restoredCards, ...restoredRest } = restored;
     const { cards: _foldedCards, ...foldedRest } = folded;
     expect(restoredRest).toEqual(foldedRest);
-    expect(restored.cards.rankOf('k3-5')).toBe(folded.cards.rankOf('k3-5'));
+    expect(restored.cards.rankOf('k3005')).toBe(folded.cards.rankOf('k3005'));
   });
 });
