@@ -2,13 +2,14 @@
  * Big and busy columns: `addCard` latency by column size, alone and under a burst.
  *
  *   npm run bench:aggregates
- *   (BENCH_SIZES=1,1000,10000,50000, BENCH_SEQUENTIAL=20, BENCH_WRITERS=50,
- *   BENCH_PER_WRITER=2, BENCH_CELL_SECONDS=60)
+ *   (BENCH_SIZES=1,1000,10000,50000, BENCH_SEQUENTIAL=50, BENCH_WRITERS=50,
+ *   BENCH_PER_WRITER=2, BENCH_CELL_SECONDS=60, BENCH_WARMUP=30)
  *
  * For each column size N a fresh server (`aggregatesServer.ts`, the real app on the
  * memory store, a child process) gets a board with one column, seeded with N cards
  * straight through the event store (large commits, then projected), and a second
- * board of another user. Then, over HTTP:
+ * board of another user, where BENCH_WARMUP `addCard`s warm the new process up (not
+ * counted). Then, over HTTP:
  * - sequential: BENCH_SEQUENTIAL `addCard`s at the end of the column, one at a time;
  * - concurrent: BENCH_WRITERS writers each sending BENCH_PER_WRITER `addCard`s one
  *   after the other, all writers at once; meanwhile the other user sends `{ me { id } }`
@@ -35,10 +36,12 @@ import type { AggregatesServerRequest } from './aggregatesServer.js';
 import { percentile, printTable } from './report.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1,1000,10000,50000').split(',').map(Number);
-const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 20);
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 50);
 const WRITERS = Number(process.env.BENCH_WRITERS ?? 50);
 const PER_WRITER = Number(process.env.BENCH_PER_WRITER ?? 2);
 const CELL_SECONDS = Number(process.env.BENCH_CELL_SECONDS ?? 60);
+/** `addCard`s on the other board before measuring, not counted. */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 30);
 /** Setting up a size (seeding and projecting N cards) gets this long. */
 const SEED_SECONDS = 600;
 
@@ -204,9 +207,15 @@ async function measureSize(size: number): Promise<Row[]> {
     const writer = await register(server.url, 'writer');
     const other = await register(server.url, 'other');
     const { board, column } = await boardWithColumn(server.url, writer);
-    await boardWithColumn(server.url, other);
+    const otherBoard = await boardWithColumn(server.url, other);
     const seedSeconds = await server.seed(board, column, size);
     const seeded = `seeded in ${seedSeconds.toFixed(1)} s`;
+    // Warm the new server process up (JIT, caches) on the other board, so that every size's
+    // numbers are of a warm process, not only those of sizes whose seeding warmed it.
+    const warmUp = AbortSignal.timeout(CELL_SECONDS * 1_000);
+    for (let i = 0; i < WARMUP; i += 1) {
+      await addCard(server.url, other, otherBoard.column, `warm ${i}`, newCell(), warmUp);
+    }
 
     const sequential = newCell();
     let deadline = AbortSignal.timeout(CELL_SECONDS * 1_000);
