@@ -147,6 +147,13 @@ describe('big and busy columns over HTTP (memory store)', () => {
     expectStrictlyIncreasing(column.cards.toArray().map((c) => c.rank));
     // Not one write was lost to the burst.
     expect(successes).toHaveLength(100);
+    // And the read model, read back over the API, counts the same cards.
+    const read = await s.gql<{ node: { cardCount: number } }>(
+      `query ($id: ID!) { node(id: $id) { ... on Column { cardCount } } }`,
+      { id: ids.columnId },
+      token,
+    );
+    expect(read.data?.node.cardCount).toBe(2_100);
   });
 
   it('lets exactly limit - current of 100 simultaneous addCard into a column at its WIP limit less 40 succeed', async () => {
