@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { streamFold } from '../../src/boards/aggregates.js';
+import { foldEvents, streamFold } from '../../src/boards/aggregates.js';
+import { createBoardCommands } from '../../src/boards/commands.js';
 import type { ActiveColumn } from '../../src/boards/column/state.js';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
 import { MemorySnapshotStore } from '../../src/eventstore/snapshots/MemorySnapshotStore.js';
@@ -306,5 +308,67 @@ describe('StreamStateCache with snapshots', () => {
     const { cards: _foldedCards, ...foldedRest } = folded;
     expect(restoredRest).toEqual(foldedRest);
     expect(restored.cards.rankOf('k3005')).toBe(folded.cards.rankOf('k3005'));
+  });
+});
+
+describe('commands of two instances on one store', () => {
+  it('detects the other instance’s append by the expected version, and the retry reads only what it appended', async () => {
+    const store = new MemoryEventStore();
+    /** Instance one's view of the store: records its column reads, and can let another append first. */
+    const columnReads: number[] = [];
+    let before: (() => Promise<void>) | null = null;
+    const spied = Object.create(store) as EventStore;
+    spied.readStream = (stream, options) => {
+      if (stream.startsWith('column-')) columnReads.push(options?.fromVersion ?? 1);
+      return store.readStream(stream, options);
+    };
+    spied.append = async (request, options) => {
+      const first = before;
+      before = null;
+      await first?.();
+      return store.append(request, options);
+    };
+    const instance = (on: EventStore) =>
+      createBoardCommands({ store: on, now: () => new Date(), newId: randomUUID });
+    const one = instance(spied);
+    const two = instance(store);
+
+    const user = await one.registerUser(null, { username: 'twoinstances', displayName: 'Two' });
+    if (!user.ok) throw new Error('registration failed');
+    const actor = user.value.user.id;
+    const board = await one.createBoard(actor, { name: 'Shared' });
+    if (!board.ok) throw new Error('board not created');
+    const column = await one.addColumn(actor, {
+      boardId: board.value.board.id,
+      name: 'Backlog',
+      expectedVersion: board.value.board.version,
+    });
+    if (!column.ok) throw new Error('column not created');
+    const columnId = column.value.column.id;
+    const stream = `column-${columnId}`;
+    expect((await one.addCard(actor, { columnId, title: 'first' })).ok).toBe(true);
+    const version = await store.streamVersion(stream);
+
+    // Instance two appends between instance one's load and its append.
+    let theirs: string | undefined;
+    before = async () => {
+      const added = await two.addCard(actor, { columnId, title: 'theirs' });
+      if (added.ok) theirs = added.value.card.id;
+    };
+    columnReads.length = 0;
+    const mine = await one.addCard(actor, { columnId, title: 'mine' });
+    expect(mine.ok).toBe(true);
+    expect(theirs).toBeDefined();
+    // The first attempt caught its cache up with its own last append (the cache holds
+    // what was read, not what was written), lost the race to instance two, and the retry
+    // read only instance two's event: never the column from its start.
+    expect(columnReads).toEqual([version, version + 1]);
+    const state = foldEvents('column', await store.readStream(stream));
+    if (state.status !== 'active') throw new Error('column not active');
+    expect(state.cards.toArray().map((c) => c.id)).toEqual([
+      expect.any(String),
+      theirs,
+      mine.ok ? mine.value.card.id : undefined,
+    ]);
   });
 });
