@@ -27,11 +27,20 @@
  * Prints one row per size and mode, the ratio of the sequential p50 at 10,000 cards to
  * the one at 1 card, and the load average before and after. The machine is shared:
  * compare numbers of the same run only.
+ *
+ * Then the command alone, without HTTP or projection, where noise hides less: one
+ * process, a column of each size, BENCH_COMMANDS `addCard`s on each in turn
+ * (interleaved, so load changes hit every size alike); the median per size and the
+ * ratio of 10,000 cards to 1.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createBoardCommands } from '../../src/boards/commands.js';
+import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
+import { seedCards } from '../../test/support/seedCards.js';
 import type { AggregatesServerRequest } from './aggregatesServer.js';
 import { percentile, printTable } from './report.js';
 
@@ -42,6 +51,8 @@ const PER_WRITER = Number(process.env.BENCH_PER_WRITER ?? 2);
 const CELL_SECONDS = Number(process.env.BENCH_CELL_SECONDS ?? 60);
 /** `addCard`s on the other board before measuring, not counted. */
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 30);
+/** In-process `addCard`s per column size for the command-only medians. */
+const COMMANDS = Number(process.env.BENCH_COMMANDS ?? 300);
 /** Setting up a size (seeding and projecting N cards) gets this long. */
 const SEED_SECONDS = 600;
 
@@ -355,5 +366,56 @@ console.log(
       ? (big / base).toFixed(2)
       : 'n/a (a cell timed out or was not run)'
   }`,
+);
+
+/** Median in-process `addCard` latency per column size, sizes interleaved. */
+async function commandOnly(sizes: readonly number[]): Promise<Map<number, number>> {
+  const store = new MemoryEventStore();
+  const commands = createBoardCommands({ store, now: () => new Date(), newId: randomUUID });
+  const ok = <T>(result: { ok: true; value: T } | { ok: false; error: unknown }): T => {
+    if (!result.ok) throw new Error(`command failed: ${JSON.stringify(result.error)}`);
+    return result.value;
+  };
+  const actor = ok(await commands.registerUser(null, { username: 'bench', displayName: 'Bench' }))
+    .user.id;
+  const columns = new Map<number, string>();
+  for (const size of sizes) {
+    const { board } = ok(await commands.createBoard(actor, { name: `${size}` }));
+    const input = { boardId: board.id, name: 'Backlog', expectedVersion: board.version };
+    const { column } = ok(await commands.addColumn(actor, input));
+    await seedCards(store, { boardId: board.id, columnId: column.id, count: size });
+    // The first command folds the column; not counted.
+    ok(await commands.addCard(actor, { columnId: column.id, title: 'warm' }));
+    columns.set(size, column.id);
+  }
+  const latencies = new Map(sizes.map((size) => [size, [] as number[]]));
+  for (let i = 0; i < COMMANDS; i += 1) {
+    for (const [size, columnId] of columns) {
+      const started = performance.now();
+      ok(await commands.addCard(actor, { columnId, title: `c${i}` }));
+      latencies.get(size)!.push(performance.now() - started);
+    }
+  }
+  return new Map(
+    [...latencies].map(([size, ms]) => [
+      size,
+      percentile(
+        ms.sort((a, b) => a - b),
+        0.5,
+      ),
+    ]),
+  );
+}
+
+const medians = await commandOnly([...new Set([1, 10_000, ...SIZES])].sort((a, b) => a - b));
+console.log('');
+console.log(
+  `addCard alone (in process, no HTTP, median of ${COMMANDS}): ` +
+    [...medians]
+      .map(([size, ms]) => `${size.toLocaleString('en-US')} cards ${ms.toFixed(3)} ms`)
+      .join(', '),
+);
+console.log(
+  `ratio median@10,000 / median@1 (command alone): ${(medians.get(10_000)! / medians.get(1)!).toFixed(2)}`,
 );
 console.log(`load average after: ${load()}`);
