@@ -6,7 +6,9 @@
  *   npx tsx scripts/bench/live.ts
  *   (BENCH_RATE=100, BENCH_LATENCY_SECONDS=10, BENCH_FANOUT=1000,5000,10000, BENCH_ROUNDS=5,
  *   BENCH_BOARDS=100, BENCH_PER_BOARD=100, BENCH_STEADY_RATE=50, BENCH_STEADY_SECONDS=10;
- *   BENCH_SERVER_NODE_ARGS: extra node flags for the server children, e.g. `--cpu-prof`)
+ *   BENCH_SERVER_NODE_ARGS: extra node flags for the server children, e.g. `--cpu-prof`;
+ *   BENCH_HEAP_SNAPSHOTS=<dir>: the server children write a heap snapshot there at every
+ *   memory reading, e.g. before and after opening the fan-out's connections)
  *
  * Every server runs in a child process of its own (`liveServer.ts`, `node --import tsx
  * --expose-gc`), a fresh one per run, so its memory is its own and the clients' (this

@@ -15,6 +15,8 @@
  */
 import { setMaxListeners } from 'node:events';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import type { AddressInfo } from 'node:net';
 import { createPubSub, createSchema, createYoga } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
@@ -214,11 +216,18 @@ async function startBaseline(): Promise<Running> {
 
 const running = mode === 'corkboard' ? await startCorkboard() : await startBaseline();
 
+/** `BENCH_HEAP_SNAPSHOTS=<dir>`: a heap snapshot at every memory reading, for comparing. */
+const SNAPSHOT_DIR = process.env.BENCH_HEAP_SNAPSHOTS;
+let snapshots = 0;
+
 function memory(): MemoryReport {
   // Twice: the first pass may only queue finalizers whose garbage the second collects.
   gc?.();
   gc?.();
   const { heapUsed, rss, external, arrayBuffers } = process.memoryUsage();
+  if (SNAPSHOT_DIR) {
+    writeHeapSnapshot(join(SNAPSHOT_DIR, `${mode}-${process.pid}-${++snapshots}.heapsnapshot`));
+  }
   return { heapUsed, rss, external, arrayBuffers };
 }
 

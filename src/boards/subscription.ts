@@ -5,7 +5,7 @@ import type { Services } from '../graphql/context.js';
 import { rawIdOf, toGlobalId } from '../graphql/globalIds.js';
 import { UserRef } from '../graphql/refs.js';
 import { VIEWER_DEPENDENT } from '../graphql/sharedSubscriptions.js';
-import type { BoardChangeMessage } from '../live/BoardChangeHub.js';
+import type { BoardChangeMessage, BoardSubscriptionOptions } from '../live/BoardChangeHub.js';
 import { AccessRevokedError, SlowConsumerError } from '../live/errors.js';
 import { LiveErrorCode } from '../live/limits.js';
 import type { Invalidation } from '../projector/types.js';
@@ -111,6 +111,26 @@ function clientErrorOf(services: Services) {
   return toClientError;
 }
 
+/**
+ * Whether a viewer may (still) see a board: a fresh read of the active generation, the
+ * membership of now, not of the subscribe. One function per app, given what it needs,
+ * so a waiting subscription holds no closure of its own.
+ */
+const NEVER = new AbortController().signal;
+const accessChecks = new WeakMap<Services, BoardSubscriptionOptions['authorize']>();
+function accessCheckOf(services: Services): BoardSubscriptionOptions['authorize'] {
+  let check = accessChecks.get(services);
+  if (!check) {
+    check = async (boardId, viewerId, signal) => {
+      if (viewerId === undefined) return false;
+      const view = await services.readModels.active(signal ? { signal } : {});
+      return (await new BoardReads(view, signal ?? NEVER).board(boardId, viewerId)) !== null;
+    };
+    accessChecks.set(services, check);
+  }
+  return check;
+}
+
 builder.subscriptionType({
   description: 'Live updates: graphql-ws over a websocket on the GraphQL path, or SSE.',
 });
@@ -131,23 +151,19 @@ builder.subscriptionField('boardChanges', (t) =>
       // Only what the subscription needs later is kept, not the context: the board is
       // read through reads of its own (no loader is left on the context).
       const { services, signal } = ctx;
-      const viewerId = viewer._id;
-      // A fresh read of the active generation: the membership of now, not of the subscribe.
-      const authorize = async () => {
-        const view = await services.readModels.active({ signal });
-        return raw !== null && (await new BoardReads(view, signal).board(raw, viewerId)) !== null;
-      };
+      const authorize = accessCheckOf(services);
       // A board the caller is no member of reads as absent, as everywhere else.
-      if (!raw || !(await authorize())) {
+      if (!raw || !(await authorize(raw, viewer._id, signal))) {
         throw refusal(`Board ${boardId} not found`, ErrorCode.NotFound);
       }
       // The hub's stream is the source as is: it keeps nothing of this context (no read
-      // model view, no loaders); each change is resolved by a fresh execution shared by
-      // the subscription's group (see src/graphql/sharedSubscriptions.ts).
+      // model view, no loaders, no closure); each change is resolved by a fresh execution
+      // shared by the subscription's group (see src/graphql/sharedSubscriptions.ts).
       return services.live.subscribe({
         boardId: raw,
         after: after == null ? null : Number(after),
         authorize,
+        viewerId: viewer._id,
         signal,
         connection: ctx.connection,
         clientError: clientErrorOf(services),

@@ -24,7 +24,12 @@ import type {
   DirectDelivery,
   LiveConnection,
 } from '../live/BoardChangeHub.js';
-import { SERIALIZED, type GroupMembership, type SharedResult } from '../live/SubscriptionGroups.js';
+import { nextFrame } from '../live/frames.js';
+import {
+  SERIALIZED_BYTES,
+  type GroupMembership,
+  type SharedResult,
+} from '../live/SubscriptionGroups.js';
 import type { GraphQLContext, Services } from './context.js';
 
 /**
@@ -194,24 +199,23 @@ class SharedStream implements AsyncIterableIterator<ExecutionResult> {
   }
 }
 
-/** A websocket subscription's frames: its id spliced around each shared result's JSON. */
+/**
+ * A websocket subscription's frames: its id spliced around each shared result's bytes.
+ * It keeps the id graphql-ws keeps anyway, nothing built per subscription.
+ */
 class DirectFrames implements DirectDelivery<SharedResult> {
-  readonly #head: string;
-
   constructor(
     private readonly membership: GroupMembership,
     private readonly connection: LiveConnection,
-    operationId: string,
-  ) {
-    this.#head = `{"id":${JSON.stringify(operationId)},"type":"next","payload":`;
-  }
+    private readonly operationId: string,
+  ) {}
 
   resultFor(message: BoardChangeMessage): Promise<SharedResult> {
     return this.membership.resultFor(message, eventKeyOf(message));
   }
 
   send(result: SharedResult): void {
-    this.connection.send(`${this.#head}${result[SERIALIZED]}}`);
+    this.connection.send(nextFrame(this.operationId, result[SERIALIZED_BYTES]));
   }
 }
 

@@ -140,6 +140,9 @@ function headerIn(headers: unknown, name: string): string | undefined {
   return undefined;
 }
 
+/** `ws` send options for a frame given as bytes: a text message, as graphql-ws sends. */
+const AS_TEXT = Object.freeze({ binary: false, compress: false, fin: true });
+
 /**
  * One websocket as the live side sees it: its abort signal (aborted when it closes),
  * the caller's credentials from `connection_init`, its subscriptions, and handshake
@@ -161,17 +164,21 @@ class WebSocketConnection implements LiveConnection {
     maxSignalListeners: number,
   ) {
     setMaxListeners(maxSignalListeners, this.#abort.signal);
-    socket.once('close', () =>
-      this.#abort.abort(new DOMException('The websocket closed', 'AbortError')),
-    );
+  }
+
+  /** The socket closed: every operation on it stops. */
+  closed(): void {
+    this.#abort.abort(new DOMException('The websocket closed', 'AbortError'));
   }
 
   get bufferedAmount(): number {
     return this.socket.bufferedAmount;
   }
 
-  send(frame: string): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame);
+  send(frame: string | Buffer): void {
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    if (typeof frame === 'string') this.socket.send(frame);
+    else this.socket.send(frame, AS_TEXT);
   }
 
   /**
@@ -280,8 +287,14 @@ export function attachWebSocketServer(
     maxPayload: limits.maxIncomingMessageBytes,
   });
   const connections = new WeakMap<WebSocket, WebSocketConnection>();
-  // Registered before graphql-ws's own listener, so the state exists for its callbacks.
+  // One listener for every socket (`this` is the socket), not a closure per connection.
+  function onSocketClose(this: WebSocket) {
+    connections.get(this)?.closed();
+  }
+  // Registered before graphql-ws's own listener, so the state exists for its callbacks
+  // (and the connection's operations are aborted before graphql-ws returns them).
   wss.on('connection', (socket, request) => {
+    socket.on('close', onSocketClose);
     connections.set(
       socket,
       new WebSocketConnection(

@@ -62,6 +62,12 @@ export interface BoardChangeHubStats {
   executions: number;
 }
 
+/**
+ * A string of its own: not a slice of a longer one (which a slice keeps alive whole),
+ * not a concatenation (which keeps its parts).
+ */
+const ownCopy = (text: string): string => JSON.parse(JSON.stringify(text)) as string;
+
 /** Subscribers handed a change per turn of the event loop. @default 64 */
 export const FAN_OUT_SLICE = 64;
 
@@ -156,10 +162,13 @@ export class BoardChangeHub {
    * and with `AccessRevokedError` when a members change leaves it without access.
    */
   subscribe(options: BoardSubscriptionOptions): BoardChangeStream {
-    const subscription = new BoardSubscription(this.#host, options);
+    let subscriptions = this.#boards.get(options.boardId);
+    // The board's subscriptions share one copy of its id (the caller's is often a slice
+    // of a decoded global id, which would keep the whole decoded string alive).
+    const boardId = subscriptions?.values().next().value?.boardId ?? ownCopy(options.boardId);
+    const subscription = new BoardSubscription(this.#host, options, boardId);
     if (!subscription.closed) {
-      let subscriptions = this.#boards.get(options.boardId);
-      if (!subscriptions) this.#boards.set(options.boardId, (subscriptions = new Set()));
+      if (!subscriptions) this.#boards.set(boardId, (subscriptions = new Set()));
       subscriptions.add(subscription);
     }
     return subscription;

@@ -29,8 +29,11 @@ export interface LiveConnection {
   readonly bufferedAmount: number;
   /** Closes the whole connection (every subscription on it) with `code`. */
   disconnect(code: LiveCloseCode, reason: string): void;
-  /** Writes one protocol frame as is (nothing when the connection is closing). */
-  send(frame: string): void;
+  /**
+   * Writes one protocol frame as is, as a text message (a Buffer: its UTF-8 bytes);
+   * nothing when the connection is closing.
+   */
+  send(frame: string | Buffer): void;
 }
 
 /**
@@ -65,11 +68,19 @@ export interface BoardSubscriptionOptions {
    */
   after?: number | null;
   /**
-   * Whether the subscriber may still see the board. Asked again before delivering
-   * any change to the board's members; false ends the subscription with
-   * `AccessRevokedError` before that change is delivered.
+   * Whether the subscriber (`viewerId`) may still see the board. Asked again before
+   * delivering any change to the board's members; false ends the subscription with
+   * `AccessRevokedError` before that change is delivered. One function can serve every
+   * subscription (it is given what it needs), so a waiting subscription holds no
+   * closure of its own.
    */
-  authorize: () => Promise<boolean>;
+  authorize: (
+    boardId: string,
+    viewerId: string | undefined,
+    signal: AbortSignal | undefined,
+  ) => Promise<boolean>;
+  /** Who subscribes, as `authorize` wants it. */
+  viewerId?: string;
   /** Aborting it ends the subscription (the client went away). */
   signal?: AbortSignal;
   /** The websocket the messages leave through, watched for slow consumption. */
@@ -112,10 +123,13 @@ const done = (): IteratorReturnResult<undefined> => ({ done: true, value: undefi
 /** One subscriber's view of one board's feed. See `BoardChangeHub.subscribe`. */
 export class BoardSubscription implements BoardChangeStream {
   readonly boardId: string;
-  /** Live entries the follower delivered, not yet taken by the client. */
-  #queue: ChangeLogEntry[] = [];
+  /**
+   * Live entries the follower delivered, not yet taken by the client. Made when first
+   * needed: a subscription that waits, caught up, holds no queue at all.
+   */
+  #queue: ChangeLogEntry[] | null = null;
   /** Entries of this board read from the change log, not yet taken by the client. */
-  #replay: ChangeLogEntry[] = [];
+  #replay: ChangeLogEntry[] | null = null;
   /** Every entry with a cursor up to here has been considered (delivered or not ours). */
   #position: number;
   #replaying: boolean;
@@ -125,17 +139,33 @@ export class BoardSubscription implements BoardChangeStream {
   #closed = false;
   #failure: Error | null = null;
   #wake: (() => void) | null = null;
+  /** Settles the promise a parked `next()` returned (see `next`). */
+  #resume: ((next: Promise<IteratorResult<BoardChangeMessage, undefined>>) => void) | null = null;
   #direct: DirectDelivery | null = null;
   /** `next()` waits while pushes deliver directly. */
   #parked = false;
   /** The last direct delivery: what the iterator waits for before it goes on. */
   #lastDirect: Promise<unknown> | null = null;
 
+  // What it needs of its options, not the options object (nor the caller's board id:
+  // `boardId` is the hub's copy, shared by the board's subscriptions).
+  readonly #authorize: BoardSubscriptionOptions['authorize'];
+  readonly #viewerId: string | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #connection: LiveConnection | undefined;
+  readonly #clientError: BoardSubscriptionOptions['clientError'];
+
   constructor(
     private readonly host: SubscriptionHost,
-    private readonly options: BoardSubscriptionOptions,
+    options: BoardSubscriptionOptions,
+    boardId = options.boardId,
   ) {
-    this.boardId = options.boardId;
+    this.boardId = boardId;
+    this.#authorize = options.authorize;
+    this.#viewerId = options.viewerId;
+    this.#signal = options.signal;
+    this.#connection = options.connection;
+    this.#clientError = options.clientError;
     this.#position = options.after ?? 0;
     this.#replaying = options.after != null;
     if (options.signal?.aborted) this.#closed = true;
@@ -148,7 +178,7 @@ export class BoardSubscription implements BoardChangeStream {
   }
 
   get queued(): number {
-    return this.#queue.length;
+    return this.#queue?.length ?? 0;
   }
 
   [Symbol.asyncIterator](): this {
@@ -168,11 +198,12 @@ export class BoardSubscription implements BoardChangeStream {
   push(entry: ChangeLogEntry): void {
     if (this.#closed) return;
     const { maxQueuedMessages, maxBufferedBytes } = this.host.limits;
-    if ((this.options.connection?.bufferedAmount ?? 0) > maxBufferedBytes) {
+    if ((this.#connection?.bufferedAmount ?? 0) > maxBufferedBytes) {
       this.#slowConsumer(new SlowConsumerError('socket'));
       return;
     }
-    if (this.#queue.length >= maxQueuedMessages) {
+    const queue = (this.#queue ??= []);
+    if (queue.length >= maxQueuedMessages) {
       // While replaying, the change log still holds what the queue cannot: read it again.
       if (this.#replaying) this.#droppedThrough = entry.cursor;
       else this.#slowConsumer(new SlowConsumerError('queue'));
@@ -186,9 +217,20 @@ export class BoardSubscription implements BoardChangeStream {
       // Access is checked per subscriber: through the iterator, after what went before.
       this.#parked = false;
     }
-    this.#queue.push(entry);
-    this.host.queued(this.#queue.length);
-    this.#wake?.();
+    queue.push(entry);
+    this.host.queued(queue.length);
+    this.#wakeUp();
+  }
+
+  /** Whatever waits for the next entry (or the end) goes on. */
+  #wakeUp(): void {
+    const resume = this.#resume;
+    if (resume) {
+      this.#resume = null;
+      resume(this.#unpark().then(() => this.#next()));
+    } else {
+      this.#wake?.();
+    }
   }
 
   #deliverDirectly(entry: ChangeLogEntry): void {
@@ -210,14 +252,13 @@ export class BoardSubscription implements BoardChangeStream {
       this.#direct &&
       !this.#closed &&
       !this.#replaying &&
-      !this.#replay.length &&
-      !this.#queue.length
+      !this.#replay?.length &&
+      !this.#queue?.length
     ) {
-      // Caught up: park without an async frame (thousands of subscriptions wait here).
+      // Caught up: park without an async frame or a promise chain (thousands of
+      // subscriptions wait here): one promise, settled by `#wakeUp` with what follows.
       this.#parked = true;
-      return new Promise<void>((resolve) => (this.#wake = resolve))
-        .then(() => this.#unpark())
-        .then(() => this.#next());
+      return new Promise((resolve) => (this.#resume = resolve));
     }
     return this.#next();
   }
@@ -235,14 +276,14 @@ export class BoardSubscription implements BoardChangeStream {
     try {
       for (;;) {
         if (this.#closed) return this.#end();
-        const replayed = this.#replay.shift();
+        const replayed = this.#replay?.shift();
         if (replayed) return await this.#deliver(replayed);
         if (this.#replaying) {
           const resync = await this.#readBacklog();
           if (resync && !this.#closed) return { done: false, value: resync };
           continue;
         }
-        const entry = this.#queue.shift();
+        const entry = this.#queue?.shift();
         if (!entry) {
           // Caught up: pushes deliver directly until a change needs the iterator again.
           if (this.#direct) this.#parked = true;
@@ -256,7 +297,7 @@ export class BoardSubscription implements BoardChangeStream {
       }
     } catch (error) {
       this.#close();
-      throw this.options.clientError ? this.options.clientError(error, this.boardId) : error;
+      throw this.#clientError ? this.#clientError(error, this.boardId) : error;
     }
   }
 
@@ -273,7 +314,7 @@ export class BoardSubscription implements BoardChangeStream {
   /** One page of the backlog; a resync message when the cursor cannot be replayed from. */
   async #readBacklog(): Promise<BoardChangeMessage | null> {
     const { changeLog, limits } = this.host;
-    const signal = this.options.signal;
+    const signal = this.#signal;
     if (!this.#checkedHead) {
       this.#checkedHead = true;
       // A cursor from the future (another deployment, a wiped store) cannot be trusted.
@@ -293,7 +334,7 @@ export class BoardSubscription implements BoardChangeStream {
     }
     for (const entry of page.entries) {
       this.#position = entry.cursor;
-      if (entry.scopes.includes(this.boardId)) this.#replay.push(entry);
+      if (entry.scopes.includes(this.boardId)) (this.#replay ??= []).push(entry);
     }
     // A short page reached the head as of this read; queued live entries carry on
     // from there, unless some were dropped past it.
@@ -305,7 +346,7 @@ export class BoardSubscription implements BoardChangeStream {
 
   #resync(head: number): BoardChangeMessage {
     this.#position = head;
-    this.#replay = [];
+    this.#replay = null;
     // Keep replaying from the head: live entries dropped meanwhile may lie beyond it.
     return {
       cursor: head,
@@ -322,7 +363,7 @@ export class BoardSubscription implements BoardChangeStream {
     if (changesMembersOf(entry, this.boardId)) {
       let allowed: boolean;
       try {
-        allowed = await this.options.authorize();
+        allowed = await this.#authorize(this.boardId, this.#viewerId, this.#signal);
       } catch (error) {
         this.#close();
         throw error;
@@ -352,7 +393,7 @@ export class BoardSubscription implements BoardChangeStream {
   #slowConsumer(error: SlowConsumerError): void {
     this.host.slowConsumer(this.boardId, error);
     this.#fail(error);
-    this.options.connection?.disconnect(LiveCloseCode.SlowConsumer, 'slow consumer');
+    this.#connection?.disconnect(LiveCloseCode.SlowConsumer, 'slow consumer');
   }
 
   /** The failure once (so the client learns why), then the end. */
@@ -372,11 +413,11 @@ export class BoardSubscription implements BoardChangeStream {
   #close(): void {
     if (!this.#closed) {
       this.#closed = true;
-      this.#queue = [];
-      this.#replay = [];
-      this.options.signal?.removeEventListener('abort', this);
+      this.#queue = null;
+      this.#replay = null;
+      this.#signal?.removeEventListener('abort', this);
     }
     this.host.ended(this);
-    this.#wake?.();
+    this.#wakeUp();
   }
 }

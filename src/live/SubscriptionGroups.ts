@@ -2,10 +2,13 @@ import type { ExecutionResult } from 'graphql';
 
 /** Where a shared result carries its JSON, serialised once for every member. */
 export const SERIALIZED: unique symbol = Symbol('corkboard.serialized');
+/** Where a shared result carries its JSON as UTF-8 bytes, encoded once for every member. */
+export const SERIALIZED_BYTES: unique symbol = Symbol('corkboard.serializedBytes');
 
 /** One execution's result, shared by every member of a group, with its JSON. */
 export interface SharedResult extends ExecutionResult {
   readonly [SERIALIZED]: string;
+  readonly [SERIALIZED_BYTES]: Buffer;
   /**
    * graphql-yoga's SSE (and HTTP) result processing writes what this returns instead of
    * stringifying the result again. Absent when the result carries errors, which yoga
@@ -40,6 +43,8 @@ class Group {
   readonly #abort = new AbortController();
 
   constructor(
+    /** The one copy of the key every member's key equals; members keep no key of their own. */
+    readonly key: string,
     readonly execute: GroupExecutor,
     private readonly counted: () => void,
   ) {}
@@ -75,20 +80,27 @@ class Group {
 /** The result with its JSON, made once. */
 function share(result: ExecutionResult): SharedResult {
   const json = JSON.stringify(result);
-  const shared: SharedResult = { ...result, [SERIALIZED]: json };
+  const shared: SharedResult = {
+    ...result,
+    [SERIALIZED]: json,
+    [SERIALIZED_BYTES]: Buffer.from(json),
+  };
   if (!result.errors?.length) {
     Object.defineProperty(shared, 'stringify', { value: () => json, enumerable: false });
   }
   return shared;
 }
 
-/** A class rather than closures: thousands of these wait, each as small as can be. */
+/**
+ * A class rather than closures: thousands of these wait, each as small as can be. It
+ * holds the group, not the key it joined with: that key is the member's own string
+ * (built per subscribe, a few hundred bytes), the group's is shared by all.
+ */
 class Membership implements GroupMembership {
   #left = false;
 
   constructor(
     private readonly groups: Map<string, Group>,
-    private readonly key: string,
     private readonly group: Group,
   ) {}
 
@@ -101,7 +113,7 @@ class Membership implements GroupMembership {
     this.#left = true;
     if (--this.group.members > 0) return;
     this.group.end();
-    if (this.groups.get(this.key) === this.group) this.groups.delete(this.key);
+    if (this.groups.get(this.group.key) === this.group) this.groups.delete(this.group.key);
   }
 }
 
@@ -124,15 +136,15 @@ export class SubscriptionGroups {
     const group = this.#groups.get(key);
     if (!group) return null;
     group.members++;
-    return new Membership(this.#groups, key, group);
+    return new Membership(this.#groups, group);
   }
 
   /** Makes the group of `key` with `execute`, and joins it. */
   create(key: string, execute: GroupExecutor): GroupMembership {
-    const group = new Group(execute, this.#count);
+    const group = new Group(key, execute, this.#count);
     this.#groups.set(key, group);
     group.members++;
-    return new Membership(this.#groups, key, group);
+    return new Membership(this.#groups, group);
   }
 
   /** Groups with a member now, and executions so far (one per group per event). */
