@@ -157,26 +157,33 @@ class SharedStream implements AsyncIterableIterator<ExecutionResult> {
     private readonly membership: GroupMembership,
   ) {}
 
-  // Not an async function: a parked one would keep its frame (a generator) alive.
+  // Not an async function: a parked one would keep its frame (a generator) alive; and
+  // one reaction, not a chain, waits on the source.
   next(): Promise<IteratorResult<ExecutionResult, undefined>> {
-    return this.source
-      .next()
-      .then((next) => this.#resultOf(next))
-      .catch(async (error: unknown) => {
-        await this.#end();
-        throw error;
-      });
+    return this.source.next().then(
+      (next) => this.#resultOf(next),
+      (error: unknown) => this.#failed(error),
+    );
   }
 
-  async #resultOf(
+  #resultOf(
     next: IteratorResult<unknown, unknown>,
-  ): Promise<IteratorResult<ExecutionResult, undefined>> {
+  ):
+    | IteratorResult<ExecutionResult, undefined>
+    | Promise<IteratorResult<ExecutionResult, undefined>> {
     if (next.done) {
       this.membership.leave();
       return { done: true, value: undefined };
     }
-    const value = await this.membership.resultFor(next.value, eventKeyOf(next.value));
-    return { done: false, value };
+    return this.membership.resultFor(next.value, eventKeyOf(next.value)).then(
+      (value): IteratorResult<ExecutionResult, undefined> => ({ done: false, value }),
+      (error: unknown) => this.#failed(error),
+    );
+  }
+
+  async #failed(error: unknown): Promise<never> {
+    await this.#end();
+    throw error;
   }
 
   async return(): Promise<IteratorResult<ExecutionResult, undefined>> {

@@ -140,6 +140,24 @@ function headerIn(headers: unknown, name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * What stands for a subscription being prepared in graphql-ws's `ctx.subscriptions`
+ * (where null stands for any operation being prepared): counted, never iterated, and
+ * not a generator, so graphql-ws never calls `return` on it.
+ */
+const PREPARING: AsyncIterable<never> = Object.freeze({
+  [Symbol.asyncIterator](): AsyncIterator<never> {
+    throw new Error('a subscription being prepared is not iterable');
+  },
+});
+
+/** Subscriptions running or being prepared, of one socket's operations. */
+function runningSubscriptions(operations: Record<string, unknown>): number {
+  let count = 0;
+  for (const id in operations) if (operations[id] !== null) count++;
+  return count;
+}
+
 /** `ws` send options for a frame given as bytes: a text message, as graphql-ws sends. */
 const AS_TEXT = Object.freeze({ binary: false, compress: false, fin: true });
 
@@ -150,7 +168,6 @@ const AS_TEXT = Object.freeze({ binary: false, compress: false, fin: true });
  */
 class WebSocketConnection implements LiveConnection {
   readonly #abort = new AbortController();
-  readonly subscriptions = new Set<string>();
   /** From `connectionParams` (or the upgrade request); operations may bring their own. */
   authorization: string | null = null;
   /** The handshake request of the last authorization asked for (in practice the only one). */
@@ -363,8 +380,11 @@ export function attachWebSocketServer(
         const isSubscription = operation?.operation === OperationTypeNode.SUBSCRIPTION;
         if (isSubscription) {
           // Checked and reserved in one step, before any await: subscribes sent back to
-          // back cannot all pass the check before one of them is counted.
-          if (connection.subscriptions.size >= limits.maxSubscriptionsPerConnection) {
+          // back cannot all pass the check before one of them is counted. The count is
+          // graphql-ws's own record of the socket's operations (no set of ours per
+          // connection): it holds null for any operation being prepared, the stream once
+          // a subscription runs, and drops the id when the operation ends, whichever way.
+          if (runningSubscriptions(ctx.subscriptions) >= limits.maxSubscriptionsPerConnection) {
             return [
               new GraphQLError(
                 `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`,
@@ -372,14 +392,12 @@ export function attachWebSocketServer(
               ),
             ];
           }
-          connection.subscriptions.add(id);
+          ctx.subscriptions[id] = PREPARING;
         }
         let contextValue: unknown;
         try {
           contextValue = await contextFactory();
         } catch (error) {
-          // graphql-ws calls onComplete only for operations it went on to run.
-          connection.subscriptions.delete(id);
           if (error instanceof GraphQLError) return [error];
           throw error;
         }
@@ -395,9 +413,6 @@ export function attachWebSocketServer(
           id,
         };
         return args;
-      },
-      onComplete: (ctx, id) => {
-        connectionOf(ctx.extra.socket).subscriptions.delete(id);
       },
       // Errors a stream throws reach graphql-ws directly, past yoga's result masking:
       // mask them the same way here.
