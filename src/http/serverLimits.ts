@@ -37,15 +37,29 @@ export class RequestDrain {
 
   constructor(server: Server) {
     this.#server = server;
+    const fresh = this.#fresh;
+    // One listener for every socket (`this` is the socket), removed when its first
+    // request arrives: a long-lived connection (a websocket) keeps nothing of it.
+    this.#closedFresh = function (this: Socket) {
+      fresh.delete(this);
+    };
     server.on('connection', (socket: Socket) => {
-      this.#fresh.set(socket, Date.now());
-      socket.once('close', () => this.#fresh.delete(socket));
+      fresh.set(socket, Date.now());
+      socket.on('close', this.#closedFresh);
     });
+    // A websocket's handshake is its first request, and it never reaches `track`.
+    server.on('upgrade', (req: IncomingMessage) => this.#arrived(req.socket));
+  }
+
+  readonly #closedFresh: (this: Socket) => void;
+
+  #arrived(socket: Socket): void {
+    if (this.#fresh.delete(socket)) socket.removeListener('close', this.#closedFresh);
   }
 
   /** Call first thing for every request. */
   track(req: IncomingMessage, res: ServerResponse): void {
-    this.#fresh.delete(req.socket);
+    this.#arrived(req.socket);
     this.#inFlight.add(res);
     res.once('close', () => this.#inFlight.delete(res));
     if (this.#draining) res.shouldKeepAlive = false;
