@@ -25,6 +25,8 @@ import { pino } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { frameWrites } from '../../src/graphql/websocket.js';
+import { messageOf } from '../../src/live/frames.js';
 import type { AppendResult } from '../../src/eventstore/types.js';
 import { openMemoryStorage } from '../../src/storage.js';
 
@@ -75,19 +77,30 @@ process.on('disconnect', () => process.exit(0));
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
-// Every message either server sends leaves through `ws`'s `send`: note when.
+// Every message either server sends leaves through `ws`'s `send` or, for Corkboard's
+// shared frames, through `frameWrites.write` (the whole frame in one write): note when.
 let sends: SendsReport = { count: 0, bytes: 0, first: 0, last: 0 };
-// eslint-disable-next-line @typescript-eslint/unbound-method -- applied to `this` below
-const wsSend = WebSocket.prototype.send;
-WebSocket.prototype.send = function (this: WebSocket, ...args: Parameters<WebSocket['send']>) {
+const noteSend = (bytes: number) => {
   const now = performance.now();
   if (sends.count === 0) sends.first = now;
   sends.count += 1;
   sends.last = now;
+  sends.bytes = bytes;
+};
+// eslint-disable-next-line @typescript-eslint/unbound-method -- applied to `this` below
+const wsSend = WebSocket.prototype.send;
+WebSocket.prototype.send = function (this: WebSocket, ...args: Parameters<WebSocket['send']>) {
   const data = args[0] as unknown;
-  sends.bytes = typeof data === 'string' ? Buffer.byteLength(data) : (data as Buffer).length;
+  noteSend(typeof data === 'string' ? Buffer.byteLength(data) : (data as Buffer).length);
   return wsSend.apply(this, args);
 } as WebSocket['send'];
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called with its object below
+const writeFrame = frameWrites.write;
+frameWrites.write = (raw, frame) => {
+  // The length of the message it carries, as for `ws`'s `send` (not the frame's header).
+  noteSend(messageOf(frame).length);
+  writeFrame.call(frameWrites, raw, frame);
+};
 
 const committedAt = new Map<number, number>();
 const toHubAt = new Map<number, number>();

@@ -175,7 +175,7 @@ class SharedStream implements AsyncIterableIterator<ExecutionResult> {
       this.membership.leave();
       return { done: true, value: undefined };
     }
-    return this.membership.resultFor(next.value, eventKeyOf(next.value)).then(
+    return this.membership.resultFor(next.value, eventKeyOf).then(
       (value): IteratorResult<ExecutionResult, undefined> => ({ done: false, value }),
       (error: unknown) => this.#failed(error),
     );
@@ -218,7 +218,7 @@ class DirectFrames implements DirectDelivery<SharedResult> {
   ) {}
 
   resultFor(message: BoardChangeMessage): Promise<SharedResult> {
-    return this.membership.resultFor(message, eventKeyOf(message));
+    return this.membership.resultFor(message, eventKeyOf);
   }
 
   send(result: SharedResult): void {

@@ -1,7 +1,9 @@
 import type { Logger } from '../logger.js';
 import type { ChangeLog, ChangeLogEntry } from '../projector/types.js';
 import {
+  boardChangeOf,
   BoardSubscription,
+  type BoardChange,
   type BoardChangeStream,
   type BoardSubscriptionOptions,
   type SubscriptionHost,
@@ -87,6 +89,8 @@ export class BoardChangeHub {
   /** Entries being handed out, oldest first; see `#fanOut`. */
   readonly #pending: {
     entry: ChangeLogEntry;
+    /** The entry as each board's subscribers see it: one per board it names. */
+    changes: BoardChange[];
     targets: BoardSubscription[];
     next: number;
     since: number;
@@ -194,11 +198,15 @@ export class BoardChangeHub {
 
   #dispatch(entry: ChangeLogEntry): void {
     const targets: BoardSubscription[] = [];
+    const changes: BoardChange[] = [];
     for (const scope of entry.scopes) {
-      for (const subscription of this.#boards.get(scope) ?? []) targets.push(subscription);
+      const subscriptions = this.#boards.get(scope);
+      if (!subscriptions) continue;
+      changes.push(boardChangeOf(entry, scope));
+      for (const subscription of subscriptions) targets.push(subscription);
     }
     if (targets.length === 0) return;
-    this.#pending.push({ entry, targets, next: 0, since: performance.now() });
+    this.#pending.push({ entry, changes, targets, next: 0, since: performance.now() });
     if (this.#pending.length === 1) this.#fanOut();
   }
 
@@ -214,7 +222,15 @@ export class BoardChangeHub {
     const job = this.#pending[0];
     if (!job) return;
     const end = Math.min(job.next + FAN_OUT_SLICE, job.targets.length);
-    for (let i = job.next; i < end; i++) job.targets[i]!.push(job.entry);
+    for (let i = job.next; i < end; i++) {
+      const target = job.targets[i]!;
+      // Nearly always one board per entry: the first change is the one.
+      let change = job.changes[0]!;
+      if (change.message.boardId !== target.boardId) {
+        change = job.changes.find((c) => c.message.boardId === target.boardId) ?? change;
+      }
+      target.push(job.entry, change);
+    }
     job.next = end;
     if (end === job.targets.length) {
       this.#pending.shift();

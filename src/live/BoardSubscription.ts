@@ -30,10 +30,10 @@ export interface LiveConnection {
   /** Closes the whole connection (every subscription on it) with `code`. */
   disconnect(code: LiveCloseCode, reason: string): void;
   /**
-   * Writes one protocol frame as is, as a text message (a Buffer: its UTF-8 bytes);
+   * Writes one protocol message, given as a whole websocket text frame (`nextFrame`);
    * nothing when the connection is closing.
    */
-  send(frame: string | Buffer): void;
+  send(frame: Buffer): void;
 }
 
 /**
@@ -111,6 +111,32 @@ export interface SubscriptionHost {
   slowConsumer(boardId: string, error: SlowConsumerError): void;
   /** The subscription was ended because a members change revoked its access. */
   revoked(boardId: string): void;
+}
+
+/**
+ * One entry as every subscriber of one board sees it, worked out once per board by the
+ * hub: the message (the same object for all of them, so their group finds its result
+ * at once) and whether it changes the board's members (then each checks access first).
+ */
+export interface BoardChange {
+  readonly message: BoardChangeMessage;
+  readonly membersChanged: boolean;
+}
+
+/** `entry` for the subscribers of `boardId`. */
+export function boardChangeOf(entry: ChangeLogEntry, boardId: string): BoardChange {
+  return {
+    message: {
+      cursor: entry.cursor,
+      boardId,
+      operation: entry.operation ?? 'unknown',
+      actor: entry.actor,
+      at: entry.at,
+      invalidated: entry.invalidated,
+      resyncRequired: false,
+    },
+    membersChanged: changesMembersOf(entry, boardId),
+  };
 }
 
 const changesMembersOf = (entry: ChangeLogEntry, boardId: string) =>
@@ -194,29 +220,32 @@ export class BoardSubscription implements BoardChangeStream {
     this.#direct = delivery;
   }
 
-  /** Takes one live entry of this board from the hub (in cursor order). */
-  push(entry: ChangeLogEntry): void {
+  /**
+   * Takes one live entry of this board from the hub (in cursor order); `change` is
+   * the entry as the board's subscribers see it (`boardChangeOf`), shared by them.
+   */
+  push(entry: ChangeLogEntry, change: BoardChange = boardChangeOf(entry, this.boardId)): void {
     if (this.#closed) return;
     const { maxQueuedMessages, maxBufferedBytes } = this.host.limits;
     if ((this.#connection?.bufferedAmount ?? 0) > maxBufferedBytes) {
       this.#slowConsumer(new SlowConsumerError('socket'));
       return;
     }
-    const queue = (this.#queue ??= []);
-    if (queue.length >= maxQueuedMessages) {
+    if ((this.#queue?.length ?? 0) >= maxQueuedMessages) {
       // While replaying, the change log still holds what the queue cannot: read it again.
       if (this.#replaying) this.#droppedThrough = entry.cursor;
       else this.#slowConsumer(new SlowConsumerError('queue'));
       return;
     }
     if (this.#parked) {
-      if (!changesMembersOf(entry, this.boardId)) {
-        this.#deliverDirectly(entry);
+      if (!change.membersChanged) {
+        this.#deliverDirectly(change.message);
         return;
       }
       // Access is checked per subscriber: through the iterator, after what went before.
       this.#parked = false;
     }
+    const queue = (this.#queue ??= []);
     queue.push(entry);
     this.host.queued(queue.length);
     this.#wakeUp();
@@ -233,11 +262,11 @@ export class BoardSubscription implements BoardChangeStream {
     }
   }
 
-  #deliverDirectly(entry: ChangeLogEntry): void {
-    if (entry.cursor <= this.#position) return;
-    this.#position = entry.cursor;
+  #deliverDirectly(message: BoardChangeMessage): void {
+    if (message.cursor <= this.#position) return;
+    this.#position = message.cursor;
     const direct = this.#direct!;
-    const result = direct.resultFor(this.#messageOf(entry));
+    const result = direct.resultFor(message);
     this.#lastDirect = result;
     result.then(
       (value) => {
@@ -375,19 +404,7 @@ export class BoardSubscription implements BoardChangeStream {
         return this.#end();
       }
     }
-    return { done: false, value: this.#messageOf(entry) };
-  }
-
-  #messageOf(entry: ChangeLogEntry): BoardChangeMessage {
-    return {
-      cursor: entry.cursor,
-      boardId: this.boardId,
-      operation: entry.operation ?? 'unknown',
-      actor: entry.actor,
-      at: entry.at,
-      invalidated: entry.invalidated,
-      resyncRequired: false,
-    };
+    return { done: false, value: boardChangeOf(entry, this.boardId).message };
   }
 
   #slowConsumer(error: SlowConsumerError): void {

@@ -24,9 +24,10 @@ export type GroupExecutor = (event: unknown, signal: AbortSignal) => Promise<Exe
 export interface GroupMembership {
   /**
    * The result for `event`, executed and serialised once for all members asking for
-   * the same `eventKey` (members ask in their own order and at their own pace).
+   * an event of the same key (`keyOf`; members ask in their own order and at their own
+   * pace). Members handed the very same event object skip the key.
    */
-  resultFor(event: unknown, eventKey: string): Promise<SharedResult>;
+  resultFor(event: unknown, keyOf: (event: unknown) => string): Promise<SharedResult>;
   /** Leaves the group (the last member out ends it). Idempotent. */
   leave(): void;
 }
@@ -49,7 +50,13 @@ class Group {
     private readonly counted: () => void,
   ) {}
 
-  resultFor(event: unknown, eventKey: string): Promise<SharedResult> {
+  /** The event asked for last, and its result: what most members of a fan-out ask for. */
+  #lastEvent: unknown = undefined;
+  #lastResult: Promise<SharedResult> | undefined;
+
+  resultFor(event: unknown, keyOf: (event: unknown) => string): Promise<SharedResult> {
+    if (event === this.#lastEvent && this.#lastResult) return this.#lastResult;
+    const eventKey = keyOf(event);
     let result = this.results.get(eventKey);
     if (!result) {
       this.counted();
@@ -63,17 +70,29 @@ class Group {
       this.#latest = result.catch(() => undefined);
       this.results.set(eventKey, result);
       // A failed execution is not kept: the next member to ask tries again.
-      result.catch(() => this.results.get(eventKey) === result && this.results.delete(eventKey));
+      result.catch(() => this.#forget(eventKey, result!));
       if (this.results.size > RESULTS_KEPT) {
         this.results.delete(this.results.keys().next().value!);
       }
     }
+    this.#lastEvent = event;
+    this.#lastResult = result;
     return result;
+  }
+
+  #forget(eventKey: string, result: Promise<SharedResult>): void {
+    if (this.results.get(eventKey) === result) this.results.delete(eventKey);
+    if (this.#lastResult === result) {
+      this.#lastEvent = undefined;
+      this.#lastResult = undefined;
+    }
   }
 
   end(): void {
     this.#abort.abort(new DOMException('The subscription group ended', 'AbortError'));
     this.results.clear();
+    this.#lastEvent = undefined;
+    this.#lastResult = undefined;
   }
 }
 
@@ -104,8 +123,8 @@ class Membership implements GroupMembership {
     private readonly group: Group,
   ) {}
 
-  resultFor(event: unknown, eventKey: string): Promise<SharedResult> {
-    return this.group.resultFor(event, eventKey);
+  resultFor(event: unknown, keyOf: (event: unknown) => string): Promise<SharedResult> {
+    return this.group.resultFor(event, keyOf);
   }
 
   leave(): void {

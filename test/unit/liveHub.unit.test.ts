@@ -248,7 +248,8 @@ describe('BoardChangeHub', () => {
         i === 0 ? hub.groups.create('shared', execute) : hub.groups.join('shared')!;
       const stream = hub.subscribe({ boardId: 'b1', authorize: allowed });
       stream.deliverDirectly<SharedResult>({
-        resultFor: (message) => membership.resultFor(message, String(message.cursor)),
+        resultFor: (message) =>
+          membership.resultFor(message, (event) => String((event as BoardChangeMessage).cursor)),
         send: (result) => into.push((result.data as { cursor: number }).cursor),
       });
       return { stream, membership };
