@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { frameWrites } from '../../src/graphql/websocket.js';
 import { openSocket, until, type Received } from '../support/rawSocket.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -90,6 +91,7 @@ describe('shared execution of board subscriptions', () => {
       '1,000 subscribers',
     );
     expect(s.app.live.stats().groups).toBe(before.groups + 1);
+    const writes = vi.spyOn(frameWrites, 'write');
     const changes = 5;
     for (let i = 0; i < changes; i += 1) await f.edit(`title ${i}`);
     await until(
@@ -97,6 +99,10 @@ describe('shared execution of board subscriptions', () => {
       'every change at every subscriber',
     );
     expect(s.app.live.stats().executions - before.executions).toBe(changes);
+    // Each delivery left as one whole frame in one write (not re-framed by ws), as text.
+    expect(writes).toHaveBeenCalledTimes(changes * 1_000);
+    writes.mockRestore();
+    expect(sockets.map((socket) => socket.binaryFrames)).toEqual([0, 0, 0, 0]);
     const expected = subscriptions[0]!.next;
     expect(cursorsOf(subscriptions[0]!)).toEqual(
       [...cursorsOf(subscriptions[0]!)].sort((a, b) => a - b),
@@ -129,6 +135,8 @@ describe('shared execution of board subscriptions', () => {
     const full = [
       socket.subscribe('full-1', FULL, { boardId: f.boardId }),
       socket.subscribe('full-2', FULL, { boardId: f.boardId }),
+      // An id JSON must escape is spliced escaped.
+      socket.subscribe('full "ü" \\ 3', FULL, { boardId: f.boardId }),
     ];
     // Same operation, different whitespace and comments: the same group.
     const reformatted = socket.subscribe('full-3', `# comment\n${FULL.replace(/\n\s*/g, '  ')}`, {
@@ -140,7 +148,7 @@ describe('shared execution of board subscriptions', () => {
     ];
     const withActor = socket.subscribe('with', optional, { boardId: f.boardId, withActor: true });
     const without = socket.subscribe('without', optional, { boardId: f.boardId, withActor: false });
-    await until(() => s.app.live.stats().subscribers === before.subscribers + 7, 'the subscribers');
+    await until(() => s.app.live.stats().subscribers === before.subscribers + 8, 'the subscribers');
     expect(s.app.live.stats().groups - before.groups).toBe(4);
     await f.edit('renamed');
     await f.edit('renamed again');
@@ -149,6 +157,7 @@ describe('shared execution of board subscriptions', () => {
     expect(s.app.live.stats().executions - before.executions).toBe(4 * 2);
     const cursor = full[0]!.next[0].data.boardChanges.cursor as string;
     expect(full[1]!.next).toEqual(full[0]!.next);
+    expect(full[2]!.next).toEqual(full[0]!.next);
     expect(reformatted.next).toEqual(full[0]!.next);
     expect(narrowOnes[0]!.next[0]).toEqual({
       data: { boardChanges: { cursor, operation: 'editCard' } },

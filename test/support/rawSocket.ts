@@ -34,7 +34,10 @@ export async function openSocket(s: TestServer, token: string) {
   const byId = new Map<string, Received>();
   /** Every frame, raw, as the server wrote it. */
   const frames: string[] = [];
-  socket.on('message', (data: Buffer) => {
+  /** Frames that came as binary messages (graphql-ws sends text only). */
+  let binary = 0;
+  socket.on('message', (data: Buffer, isBinary: boolean) => {
+    if (isBinary) binary += 1;
     const text = data.toString();
     frames.push(text);
     const message = JSON.parse(text) as { id?: string; type: string; payload?: any };
@@ -52,6 +55,9 @@ export async function openSocket(s: TestServer, token: string) {
   return {
     socket,
     frames,
+    get binaryFrames() {
+      return binary;
+    },
     subscribe(id: string, query: string, variables: Record<string, unknown>): Received {
       const received: Received = { next: [], error: null, complete: false };
       byId.set(id, received);
