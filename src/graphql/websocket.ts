@@ -239,7 +239,8 @@ class WebSocketConnection implements LiveConnection {
   send(frame: Buffer): void {
     const socket = this.socket;
     if (socket.readyState !== WebSocket.OPEN) return;
-    const raw = (this.#raw ??= rawSocketOf(socket));
+    if (this.#raw === undefined) this.#raw = rawSocketOf(socket);
+    const raw = this.#raw;
     if (raw && senderIdle(socket)) frameWrites.write(raw, frame);
     else socket.send(messageOf(frame), AS_TEXT);
   }
