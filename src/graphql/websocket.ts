@@ -205,8 +205,8 @@ export const frameWrites = {
 
 /**
  * One websocket as the live side sees it: its abort signal (aborted when it closes),
- * the caller's credentials from `connection_init`, its subscriptions, and handshake
- * `Request`s for yoga's context function.
+ * the caller's credentials from `connection_init`, handshake `Request`s for yoga's
+ * context function, and how frames reach its TCP socket.
  */
 class WebSocketConnection implements LiveConnection {
   readonly #abort = new AbortController();
