@@ -82,21 +82,13 @@ const isGap = (entry: Commit | Gap): entry is Gap => 'gap' in entry;
  */
 export class MemoryEventStore implements EventStore {
   readonly #data: MemoryEventLog;
-  readonly #streams: Map<string, RecordedEvent[]>;
-  readonly #log: (Commit | Gap)[];
-  readonly #idempotency: Map<string, IdempotencyRecord>;
   readonly #idempotencyTtlMs: number;
-  readonly #waiters: Set<() => void>;
   readonly #upcasters: UpcasterRegistry;
   readonly #now: () => Date;
   #closed = false;
 
   constructor(options: MemoryEventStoreOptions = {}) {
     this.#data = options.log ?? new MemoryEventLog();
-    this.#streams = this.#data.streams;
-    this.#log = this.#data.entries;
-    this.#idempotency = this.#data.idempotency;
-    this.#waiters = this.#data.waiters;
     this.#upcasters = options.upcasters ?? new UpcasterRegistry();
     this.#now = options.now ?? (() => new Date());
     this.#idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
@@ -120,11 +112,11 @@ export class MemoryEventStore implements EventStore {
       }
       const attempt = this.#appendOnce(request, options.signal);
       const record: IdempotencyRecord = { fingerprint, attempt, expiresAt: Infinity };
-      this.#idempotency.set(key, record);
+      this.#data.idempotency.set(key, record);
       attempt.then(
         () => (record.expiresAt = this.#now().getTime() + this.#idempotencyTtlMs),
         () => {
-          if (this.#idempotency.get(key) === record) this.#idempotency.delete(key);
+          if (this.#data.idempotency.get(key) === record) this.#data.idempotency.delete(key);
         },
       );
       return attempt;
@@ -147,9 +139,9 @@ export class MemoryEventStore implements EventStore {
 
   /** The record of `key` unless it has expired (an expired one is forgotten). */
   #live(key: string): IdempotencyRecord | undefined {
-    const record = this.#idempotency.get(key);
+    const record = this.#data.idempotency.get(key);
     if (record && record.expiresAt <= this.#now().getTime()) {
-      this.#idempotency.delete(key);
+      this.#data.idempotency.delete(key);
       return undefined;
     }
     return record;
@@ -160,8 +152,8 @@ export class MemoryEventStore implements EventStore {
     const now = this.#now().getTime();
     if (now < this.#data.nextSweep) return;
     this.#data.nextSweep = now + 60_000;
-    for (const [key, record] of this.#idempotency) {
-      if (record.expiresAt <= now) this.#idempotency.delete(key);
+    for (const [key, record] of this.#data.idempotency) {
+      if (record.expiresAt <= now) this.#data.idempotency.delete(key);
     }
   }
 
@@ -170,16 +162,16 @@ export class MemoryEventStore implements EventStore {
     signal?.throwIfAborted();
     // From here to the end of the function nothing awaits: the check and the write are atomic.
     for (const s of request.streams) {
-      const actual = this.#streams.get(s.stream)?.length ?? 0;
+      const actual = this.#data.streams.get(s.stream)?.length ?? 0;
       if (!satisfies(s.expected, actual)) throw new VersionConflict(s.stream, s.expected, actual);
     }
     const commitId = randomUUID();
-    const position = this.#log.length + 1;
+    const position = this.#data.entries.length + 1;
     const occurredAt = this.#now();
     const actor = request.metadata?.actor ?? null;
     const events: RecordedEvent[] = [];
     const heads = request.streams.map((s) => {
-      const stream = this.#streams.get(s.stream) ?? [];
+      const stream = this.#data.streams.get(s.stream) ?? [];
       for (const e of s.events) {
         const recorded: RecordedEvent = {
           type: e.type,
@@ -197,10 +189,10 @@ export class MemoryEventStore implements EventStore {
         stream.push(recorded);
         events.push(recorded);
       }
-      this.#streams.set(s.stream, stream);
+      this.#data.streams.set(s.stream, stream);
       return { stream: s.stream, version: stream.length };
     });
-    this.#log.push({
+    this.#data.entries.push({
       commitId,
       position,
       occurredAt,
@@ -221,8 +213,8 @@ export class MemoryEventStore implements EventStore {
    */
   async skipPosition(): Promise<number> {
     await nextTurn();
-    const position = this.#log.length + 1;
-    this.#log.push({ gap: true, position });
+    const position = this.#data.entries.length + 1;
+    this.#data.entries.push({ gap: true, position });
     this.#data.wake();
     return position;
   }
@@ -231,14 +223,14 @@ export class MemoryEventStore implements EventStore {
     await nextTurn();
     options.signal?.throwIfAborted();
     const from = options.fromVersion ?? 1;
-    const events = this.#streams.get(stream) ?? [];
+    const events = this.#data.streams.get(stream) ?? [];
     return events.slice(Math.max(0, from - 1)).map((e) => this.#read(e));
   }
 
   async streamVersion(stream: string, options: { signal?: AbortSignal } = {}): Promise<number> {
     await nextTurn();
     options.signal?.throwIfAborted();
-    return this.#streams.get(stream)?.length ?? 0;
+    return this.#data.streams.get(stream)?.length ?? 0;
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<Commit[]> {
@@ -246,9 +238,9 @@ export class MemoryEventStore implements EventStore {
     options.signal?.throwIfAborted();
     const limit = options.limit ?? 1_000;
     const commits: Commit[] = [];
-    for (let i = Math.max(0, options.after ?? 0); i < this.#log.length; i += 1) {
+    for (let i = Math.max(0, options.after ?? 0); i < this.#data.entries.length; i += 1) {
       if (commits.length >= limit) break;
-      const entry = this.#log[i]!;
+      const entry = this.#data.entries[i]!;
       if (!isGap(entry)) commits.push(this.#readCommit(entry));
     }
     return commits;
@@ -256,15 +248,15 @@ export class MemoryEventStore implements EventStore {
 
   async headPosition(): Promise<number> {
     await nextTurn();
-    return this.#log.length;
+    return this.#data.entries.length;
   }
 
   subscribe(options: SubscribeOptions = {}): CommitFeed {
     let position = options.from?.position ?? 0;
     let closed = false;
     let wake: (() => void) | undefined;
-    const log = this.#log;
-    const waiters = this.#waiters;
+    const log = this.#data.entries;
+    const waiters = this.#data.waiters;
     const readCommit = (c: Commit) => this.#readCommit(c);
     const isStoreClosed = () => this.#closed;
     const feed: CommitFeed = {

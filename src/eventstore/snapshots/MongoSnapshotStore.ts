@@ -1,4 +1,5 @@
-import { MongoServerError, type Collection, type MongoClient } from 'mongodb';
+import type { Collection, MongoClient } from 'mongodb';
+import { isDuplicateKey } from '../mongo/translateError.js';
 import { checkSnapshotSize, type Snapshot, type SnapshotStore } from './SnapshotStore.js';
 
 /** One stream's snapshot. The state is one string: cheap to store and to read back whole. */
@@ -11,9 +12,6 @@ interface SnapshotDoc {
   state: string;
   savedAt: Date;
 }
-
-/** E11000: an upsert's insert found the stream's snapshot after all. */
-const DUPLICATE_KEY = 11000;
 
 /** @default collection of {@link MongoSnapshotStore} */
 export const SNAPSHOTS_COLLECTION = 'snapshots';
@@ -53,7 +51,7 @@ export class MongoSnapshotStore implements SnapshotStore {
     try {
       await this.#snapshots.updateOne(filter, update, { upsert: true });
     } catch (error) {
-      if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
+      if (!isDuplicateKey(error)) throw error;
       // The stream has a snapshot (kept before, or inserted by a racing save): the filter
       // missed it because it is as new as ours, or because it was not there yet when the
       // upsert looked. The server does not retry an upsert whose filter is more than the
