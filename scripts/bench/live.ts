@@ -367,9 +367,10 @@ function wsUrlOf(url: string): string {
  * bare `ws` socket: `connection_init`, then on `connection_ack` one `subscribe`, then
  * `next` messages parsed with one `JSON.parse`. The same for both servers. At 10,000
  * connections this one process receives every message on the same 2 cores as the
- * server, so what a client spends per message shows in "-> ALL recv"; graphql-ws's own
- * client (an emitter, message validation, a retry machine per connection) spent about
- * twice as much, and made the clients, not the server, the end of the fan-out.
+ * server, so what a client spends per message shows in "-> ALL recv". With graphql-ws's
+ * own client (an emitter, message validation, a retry machine per connection) the last
+ * of 10,000 messages arrived 190-370 ms after the server's last write, so the clients,
+ * not the server, ended the fan-out; with this one, about 30 ms after it.
  */
 async function openPool(
   url: string,
