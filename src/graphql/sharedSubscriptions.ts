@@ -9,8 +9,11 @@ import {
   TypeInfo,
   visit,
   visitWithTypeInfo,
+  type ASTNode,
   type DocumentNode,
   type ExecutionArgs,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
   type ExecutionResult,
   type GraphQLError,
   type GraphQLSchema,
@@ -45,7 +48,12 @@ const REPLAY_ARGUMENT = 'after';
 
 /** What of an operation decides its group, worked out once per parsed document. */
 interface Plan {
-  /** The operation, printed (normalised: no comments, canonical spacing). */
+  /**
+   * The executable document as executed, printed (normalised: no comments, canonical
+   * spacing): the operation, then every fragment it uses, directly or through another
+   * fragment, by name. Two documents whose operation reads the same but whose fragments
+   * differ select different fields, so they must not share a group.
+   */
   printed: string;
   viewerDependent: boolean;
   /** Variables used only as the root field's `after`: they do not change the output. */
@@ -109,7 +117,36 @@ function makePlan(
       if (uses.get(variable) === 1) replayVariables.add(variable);
     }
   }
-  return { printed: print(operation), viewerDependent, replayVariables };
+  return { printed: printExecuted(document, operation), viewerDependent, replayVariables };
+}
+
+/**
+ * `operation` and the fragments it uses (transitively), printed: what graphql-js executes
+ * of `document` for it. Fragments come in name order, so their order in the source does
+ * not matter; fragments only other operations use are left out.
+ */
+function printExecuted(document: DocumentNode, operation: OperationDefinitionNode): string {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) {
+      fragments.set(definition.name.value, definition);
+    }
+  }
+  const used = new Map<string, FragmentDefinitionNode>();
+  const pending: ASTNode[] = [operation];
+  for (let node = pending.pop(); node; node = pending.pop()) {
+    visit(node, {
+      FragmentSpread(spread) {
+        const name = spread.name.value;
+        const fragment = fragments.get(name);
+        if (!fragment || used.has(name)) return;
+        used.set(name, fragment);
+        pending.push(fragment);
+      },
+    });
+  }
+  const names = [...used.keys()].sort();
+  return [operation, ...names.map((name) => used.get(name)!)].map((d) => print(d)).join('\n');
 }
 
 /** The variables that matter, in a canonical order. */
@@ -243,11 +280,11 @@ export interface SharedSubscriptionsOptions {
  * The subscribe itself (the field's `subscribe`: authentication, the access check,
  * the hub subscription) runs per subscriber as before. Then, instead of graphql-js
  * executing the selection once per event per subscriber, each subscriber joins the
- * group keyed by its operation (printed), its variables other than `after`, and, when
- * the selection touches a field marked `VIEWER_DEPENDENT`, a key of its own (it
- * executes alone, with its own viewer). Per change, the group executes once (a fresh
- * read model view and loaders, created for that execution) and every member gets the
- * same `SharedResult`: over SSE yoga writes its JSON as is, over a websocket
+ * group keyed by its operation and the fragments it uses (printed), its variables other
+ * than `after`, and, when the selection touches a field marked `VIEWER_DEPENDENT`, a key
+ * of its own (it executes alone, with its own viewer). Per change, the group executes
+ * once (a fresh read model view and loaders, created for that execution) and every
+ * member gets the same `SharedResult`: over SSE yoga writes its JSON as is, over a websocket
  * `websocket.ts` splices each member's id around it. Authorization stays per
  * subscriber: the hub asks each one's `authorize` before a members change.
  */

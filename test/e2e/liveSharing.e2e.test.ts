@@ -169,6 +169,39 @@ describe('shared execution of board subscriptions', () => {
     expect(without.next[0]).toEqual({ data: { boardChanges: { cursor } } });
   });
 
+  it('gives the same operation text with different fragment bodies their own group and selection', async () => {
+    const f = await fixture(s, 'fragments');
+    const socket = await openSocket(s, f.user.token);
+    const before = s.app.live.stats();
+    // The operation reads the same in all three; only what F (and G, through F) selects differs.
+    const operation = `subscription S($boardId: ID!) { boardChanges(boardId: $boardId) { ...F } }`;
+    const cursorOnly = `${operation}\nfragment F on BoardChange { cursor }`;
+    const withActor = `${operation}\nfragment F on BoardChange { cursor ...G }\nfragment G on BoardChange { actor { username } }`;
+    const withOperation = `${operation}\nfragment F on BoardChange { cursor ...G }\nfragment G on BoardChange { operation }`;
+    // The same fragments in another order: the same document as executed.
+    const withOperationReordered = `fragment G on BoardChange { operation }\n${operation}\nfragment F on BoardChange { cursor ...G }`;
+    const received = {
+      cursorOnly: socket.subscribe('f1', cursorOnly, { boardId: f.boardId }),
+      withActor: socket.subscribe('f2', withActor, { boardId: f.boardId }),
+      withOperation: socket.subscribe('f3', withOperation, { boardId: f.boardId }),
+      reordered: socket.subscribe('f4', withOperationReordered, { boardId: f.boardId }),
+    };
+    await until(() => s.app.live.stats().subscribers === before.subscribers + 4, 'the subscribers');
+    expect(s.app.live.stats().groups - before.groups).toBe(3);
+    await f.edit('fragmented');
+    await until(() => Object.values(received).every((r) => r.next.length === 1), 'the change');
+    const cursor = received.cursorOnly.next[0].data.boardChanges.cursor as string;
+    expect(received.cursorOnly.next).toEqual([{ data: { boardChanges: { cursor } } }]);
+    expect(received.withActor.next).toEqual([
+      { data: { boardChanges: { cursor, actor: { username: 'fragments' } } } },
+    ]);
+    expect(received.withOperation.next).toEqual([
+      { data: { boardChanges: { cursor, operation: 'editCard' } } },
+    ]);
+    expect(received.reordered.next).toEqual(received.withOperation.next);
+    expect(s.app.live.stats().executions - before.executions).toBe(3);
+  });
+
   it('executes a selection that touches a viewer-dependent field for its subscriber alone', async () => {
     const f = await fixture(s, 'viewer-a');
     const bob = await s.register('viewer-b');
