@@ -6,7 +6,7 @@ import { boardProjections } from './boards/projections.js';
 import type { Config } from './config.js';
 import type { Services } from './graphql/context.js';
 import { GRAPHIQL_TABS } from './graphql/graphiqlTabs.js';
-import { attachWebSocketServer } from './graphql/websocket.js';
+import { attachWebSocketServer, type AttachedWebSocketServer } from './graphql/websocket.js';
 import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga.js';
 import { BoardChangeHub } from './live/BoardChangeHub.js';
 import { resolveLiveLimits, type LiveLimits } from './live/limits.js';
@@ -46,6 +46,8 @@ export interface App {
   readonly follower: ChangeLogFollower;
   /** Fans the change log out to this instance's subscriptions. */
   readonly live: BoardChangeHub;
+  /** The graphql-ws side: open sockets and their subscriptions (prepared or running). */
+  readonly websockets: Pick<AttachedWebSocketServer, 'connections' | 'subscriptions'>;
   readonly logger: Logger;
   readonly services: Services;
   /** The admin API's bearer token; `generated` when ADMIN_TOKEN was unset. */
@@ -169,6 +171,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     projector,
     follower,
     live,
+    websockets,
     logger,
     services,
     admin: { token: adminToken, generated: !config.adminToken },

@@ -22,6 +22,7 @@
  *   (outcome: cards added, requests answered with an error (the column's contention can
  *   exhaust a command's retries), connection errors, and the exit code; the probe's p99
  *   is meaningless here: the server is meant to go away);
+ * - the live path's attacks: see abuseLive.ts;
  * - takeover: `registerUser` replayed with the first caller's idempotency key but
  *   another letter case and display name (outcome: whether it got the first token).
  */
@@ -37,6 +38,7 @@ import {
   type ServerProcess,
 } from '../../test/support/serverProcess.js';
 import { exchange, postGraphQL } from '../../test/support/rawHttp.js';
+import { liveAttacks } from './abuseLive.js';
 import { percentile, printTable } from './report.js';
 
 const GRAPHIQL_LOADS = Number(process.env.BENCH_GRAPHIQL_LOADS ?? 300);
@@ -272,6 +274,7 @@ const allAttacks: [string, (server: ServerProcess) => Promise<string>][] = [
   ['slowloris 200', slowloris],
   ['sigterm 100 addCard', sigterm],
   ['idempotency takeover', takeover],
+  ...liveAttacks,
 ];
 
 /** `--only name,name` runs the attacks whose names start with one of those. */

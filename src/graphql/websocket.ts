@@ -41,6 +41,8 @@ interface EnvelopedExecutionArgs extends ExecutionArgs {
   /** Where the operation's shared results are written (see `sendingShared`). */
   socket: WebSocket;
   id: string;
+  /** A subscription's slot in its connection's count; absent for queries and mutations. */
+  subscription?: CountedSubscription;
 }
 
 const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult> =>
@@ -63,13 +65,21 @@ class SendingShared implements AsyncIterableIterator<ExecutionResult> {
     private readonly socket: WebSocket,
     private readonly id: string,
     stream: AsyncIterable<ExecutionResult>,
+    /** Its slot in the connection's count, freed when the stream ends, whichever way. */
+    private readonly slot: CountedSubscription,
   ) {
     this.#iterator = stream[Symbol.asyncIterator]();
   }
 
   // Not an async function: a parked one would keep its frame (a generator) alive.
   next(): Promise<IteratorResult<ExecutionResult, undefined>> {
-    return this.#iterator.next().then((next) => this.#take(next));
+    return this.#iterator.next().then(
+      (next) => this.#take(next),
+      (error: unknown) => {
+        this.slot.release();
+        throw error;
+      },
+    );
   }
 
   #take(
@@ -77,7 +87,10 @@ class SendingShared implements AsyncIterableIterator<ExecutionResult> {
   ):
     | IteratorResult<ExecutionResult, undefined>
     | Promise<IteratorResult<ExecutionResult, undefined>> {
-    if (this.#returned || next.done) return { done: true, value: undefined };
+    if (this.#returned || next.done) {
+      this.slot.release();
+      return { done: true, value: undefined };
+    }
     const json = (next.value as Partial<SharedResult>)[SERIALIZED];
     if (json === undefined) return next;
     if (this.socket.readyState === WebSocket.OPEN) {
@@ -88,12 +101,14 @@ class SendingShared implements AsyncIterableIterator<ExecutionResult> {
 
   async return(): Promise<IteratorResult<ExecutionResult, undefined>> {
     this.#returned = true;
+    this.slot.release();
     await this.#iterator.return?.();
     return { done: true, value: undefined };
   }
 
   async throw(error?: unknown): Promise<IteratorResult<ExecutionResult, undefined>> {
     this.#returned = true;
+    this.slot.release();
     await this.#iterator.return?.();
     throw error;
   }
@@ -124,6 +139,11 @@ export interface AttachedWebSocketServer {
   /** Sockets open now. */
   readonly connections: number;
   /**
+   * Subscriptions of every socket, from their `subscribe` until their stream ended:
+   * those being prepared and those running (what `maxSubscriptionsPerConnection` bounds).
+   */
+  readonly subscriptions: number;
+  /**
    * Stops accepting websockets and closes every open one with `LiveCloseCode.GoingAway`
    * (destroying those that do not finish closing within `closeGraceMs`).
    */
@@ -143,22 +163,56 @@ function headerIn(headers: unknown, name: string): string | undefined {
 }
 
 /**
- * What stands for a subscription being prepared in graphql-ws's `ctx.subscriptions`
- * (where null stands for any operation being prepared): counted, never iterated, and
- * not a generator, so graphql-ws never calls `return` on it.
+ * One subscription of a socket, from its `subscribe` message until its stream has ended:
+ * what `maxSubscriptionsPerConnection` counts. graphql-ws's own record of a socket's
+ * operations cannot be the count: it forgets an id when the client completes it, even
+ * while the operation is still being prepared, so a client that subscribes and
+ * completes one id back to back would start stream after stream that no record holds.
+ *
+ * While the subscription is prepared it stands in graphql-ws's record for its id (an
+ * async iterable with `return`, never iterated), so the client completing that id, or
+ * the socket closing, cancels it: its stream is then ended as soon as it exists and
+ * never delivers. Its slot is freed once, when its stream ends (or it never gets one).
  */
-const PREPARING: AsyncIterable<never> = Object.freeze({
+class CountedSubscription implements AsyncIterable<never> {
+  #cancelled = false;
+  #released = false;
+
+  constructor(private readonly connection: WebSocketConnection) {
+    connection.subscriptions += 1;
+  }
+
+  /** The client completed the id, or the socket closed, before the stream existed. */
+  get cancelled(): boolean {
+    return this.#cancelled;
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<never> {
     throw new Error('a subscription being prepared is not iterable');
+  }
+
+  /** graphql-ws's `complete` (or the socket's close) while the subscription is prepared. */
+  return(): Promise<IteratorReturnResult<undefined>> {
+    this.#cancelled = true;
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  /** Frees the slot. Idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.connection.subscriptions -= 1;
+  }
+}
+
+/** The stream of a subscription cancelled before it started: already over. */
+const ENDED: AsyncIterableIterator<never> = Object.freeze({
+  next: () => Promise.resolve({ done: true, value: undefined } as const),
+  return: () => Promise.resolve({ done: true, value: undefined } as const),
+  [Symbol.asyncIterator]() {
+    return this;
   },
 });
-
-/** Subscriptions running or being prepared, of one socket's operations. */
-function runningSubscriptions(operations: Record<string, unknown>): number {
-  let count = 0;
-  for (const id in operations) if (operations[id] !== null) count++;
-  return count;
-}
 
 /** `ws` send options for a message given as bytes: a text message, as graphql-ws sends. */
 const AS_TEXT = Object.freeze({ binary: false, compress: false, fin: true });
@@ -216,6 +270,8 @@ class WebSocketConnection implements LiveConnection {
   #request: HandshakeRequest | null = null;
   /** Where whole frames can be written as they are; null: through `ws`. Set at the first send. */
   #raw: Socket | null | undefined;
+  /** Subscriptions being prepared or running (see `CountedSubscription`). */
+  subscriptions = 0;
 
   constructor(
     private readonly socket: WebSocket,
@@ -383,9 +439,28 @@ export function attachWebSocketServer(
       connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       execute: (args) => (args as EnvelopedExecutionArgs).envelopedExecute(args),
       subscribe: async (args) => {
-        const { envelopedSubscribe, socket, id } = args as EnvelopedExecutionArgs;
-        const result = await envelopedSubscribe(args);
-        return isAsyncIterable(result) ? new SendingShared(socket, id, result) : result;
+        const { envelopedSubscribe, socket, id, subscription } = args as EnvelopedExecutionArgs;
+        // Every subscription operation has its slot (taken in `onSubscribe`).
+        const slot = subscription!;
+        if (slot.cancelled) {
+          slot.release();
+          return ENDED;
+        }
+        let result: OperationResult;
+        try {
+          result = await envelopedSubscribe(args);
+        } catch (error) {
+          slot.release();
+          throw error;
+        }
+        if (!isAsyncIterable(result)) {
+          slot.release();
+          return result;
+        }
+        const stream = new SendingShared(socket, id, result, slot);
+        // Completed by the client meanwhile: end it before it delivers anything.
+        if (slot.cancelled) await stream.return();
+        return stream;
       },
       onConnect: (ctx) => {
         const params = ctx.connectionParams;
@@ -425,13 +500,12 @@ export function attachWebSocketServer(
         const document = checked;
         const operation = getOperationAST(document, payload.operationName);
         const isSubscription = operation?.operation === OperationTypeNode.SUBSCRIPTION;
+        let subscription: CountedSubscription | undefined;
         if (isSubscription) {
           // Checked and reserved in one step, before any await: subscribes sent back to
-          // back cannot all pass the check before one of them is counted. The count is
-          // graphql-ws's own record of the socket's operations (no set of ours per
-          // connection): it holds null for any operation being prepared, the stream once
-          // a subscription runs, and drops the id when the operation ends, whichever way.
-          if (runningSubscriptions(ctx.subscriptions) >= limits.maxSubscriptionsPerConnection) {
+          // back cannot all pass the check before one of them is counted. The count is of
+          // streams, from this subscribe until the stream ends (see CountedSubscription).
+          if (connection.subscriptions >= limits.maxSubscriptionsPerConnection) {
             return [
               new GraphQLError(
                 `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection`,
@@ -439,12 +513,14 @@ export function attachWebSocketServer(
               ),
             ];
           }
-          ctx.subscriptions[id] = PREPARING;
+          subscription = new CountedSubscription(connection);
+          ctx.subscriptions[id] = subscription;
         }
         let contextValue: unknown;
         try {
           contextValue = await contextFactory();
         } catch (error) {
+          subscription?.release();
           if (error instanceof GraphQLError) return [error];
           throw error;
         }
@@ -458,6 +534,7 @@ export function attachWebSocketServer(
           envelopedSubscribe: subscribe,
           socket: ctx.extra.socket,
           id,
+          ...(subscription ? { subscription } : {}),
         };
         return args;
       },
@@ -477,6 +554,11 @@ export function attachWebSocketServer(
   return {
     get connections() {
       return wss.clients.size;
+    },
+    get subscriptions() {
+      let count = 0;
+      for (const socket of wss.clients) count += connections.get(socket)?.subscriptions ?? 0;
+      return count;
     },
     async close() {
       const open = [...wss.clients];

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LiveErrorCode } from '../../src/live/limits.js';
+import { DEFAULT_LIVE_LIMITS, LiveErrorCode } from '../../src/live/limits.js';
 import { openSocket, until } from '../support/rawSocket.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -121,5 +121,50 @@ describe('websocket operation limits', () => {
     await until(() => over.error !== null, 'the second refusal');
     await until(() => s.app.live.stats().subscribers === before + 20, 'the freed slot taken');
     expect(again.error).toBeNull();
+  });
+
+  it('never runs more subscriptions than the limit when one id is subscribed and completed back to back, 300 times', async () => {
+    const { token, boardId, rename } = await boardOf('reuse');
+    const socket = await openSocket(s, token);
+    const before = s.app.live.stats().subscribers;
+    const counted = () => s.app.websockets.subscriptions;
+    const countedBefore = counted();
+    // Each complete reaches the server while its subscribe is still being prepared: the
+    // id is free again at once, and the next subscribe takes it.
+    for (let round = 0; round < 300; round += 1) {
+      socket.subscribe('x', CHANGES, { boardId });
+      socket.complete('x');
+      // In several writes, as over a network: some completes arrive after their subscribe
+      // was handled, while it is still being prepared.
+      if (round % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
+    }
+    // And the id is left subscribed, as an attacker would.
+    socket.subscribe('x', CHANGES, { boardId });
+    // A query answered after them: every subscribe before it has been counted or refused.
+    socket.subscribe('q', `{ me { id } }`, {});
+    await until(() => socket.frames.some((f) => f.startsWith('{"id":"q","type":"next"')), 'q');
+    // Then none is being prepared any more: every one counted is running, in the hub.
+    await until(
+      () => counted() - countedBefore === s.app.live.stats().subscribers - before,
+      'the subscribes to settle',
+    );
+    const probe = socket.subscribe('probe', CHANGES, { boardId });
+    const running = counted() - countedBefore;
+    await until(() => s.app.live.stats().subscribers - before === running + 1, 'the probe');
+    await rename('First');
+    await until(() => probe.next.length === 1, 'the first change at the probe');
+    // The fan-out of one change ends before the next starts, and the socket keeps order:
+    // once the probe has the second change, every frame of the first has arrived.
+    await rename('Second');
+    await until(() => probe.next.length === 2, 'the second change at the probe');
+    const cursor = probe.next[0].data.boardChanges.cursor as string;
+    const framesOfFirst = socket.frames.filter(
+      (f) => f.includes('"type":"next"') && f.includes(`"cursor":"${cursor}"`),
+    );
+    const limit = DEFAULT_LIVE_LIMITS.maxSubscriptionsPerConnection;
+    expect(framesOfFirst.length).toBeGreaterThanOrEqual(1);
+    expect(framesOfFirst.length).toBeLessThanOrEqual(limit);
+    expect(s.app.live.stats().subscribers - before).toBeLessThanOrEqual(limit);
+    expect(probe.error).toBeNull();
   });
 });
