@@ -104,11 +104,13 @@ describe('MongoEventStore.append on the wire', () => {
       expect(sequence(commands)).toEqual([
         'update streams',
         'findAndModify counters',
+        'insert reservations',
         'insert commits',
         'commitTransaction',
       ]);
       expect(value).toMatchObject({ position: 1, streams: [{ stream: 'card-1', version: 4 }] });
-      const [head, counter, commit, commitTransaction] = commands as [
+      const [head, counter, reservation, commit, commitTransaction] = commands as [
+        WireCommand,
         WireCommand,
         WireCommand,
         WireCommand,
@@ -129,6 +131,13 @@ describe('MongoEventStore.append on the wire', () => {
       expect(counter.body.startTransaction).toBeUndefined();
       expect(lsidOf(counter)).not.toEqual(lsidOf(head));
       expect(counter.body.writeConcern).toEqual({ w: 1 });
+      // Which session reserved the position is recorded before the commit document exists,
+      // outside the transaction, so a dead appender's transaction can be ended by lsid.
+      expect(reservation.body.autocommit).toBeUndefined();
+      expect((reservation.body.documents as Document[])[0]).toMatchObject({
+        _id: 1,
+        lsid: head.body.lsid,
+      });
       // The commit document and the commit belong to the head's transaction.
       for (const c of [commit, commitTransaction]) {
         expect(inTransaction(c)).toBe(true);
@@ -154,6 +163,7 @@ describe('MongoEventStore.append on the wire', () => {
         'find streams',
         'update streams',
         'findAndModify counters',
+        'insert reservations',
         'insert commits',
         'commitTransaction',
       ]);
@@ -168,6 +178,7 @@ describe('MongoEventStore.append on the wire', () => {
         'update streams',
         'insert streams',
         'findAndModify counters',
+        'insert reservations',
         'insert commits',
         'commitTransaction',
       ]);
@@ -180,17 +191,18 @@ describe('MongoEventStore.append on the wire', () => {
         'update streams',
         'insert streams',
         'findAndModify counters',
+        'insert reservations',
         'insert commits',
         'update idempotency',
         'commitTransaction',
       ]);
-      const [keyWrite] = commands[4]!.body.updates as Document[];
+      const [keyWrite] = commands[5]!.body.updates as Document[];
       // Matches only a missing or expired record; a live one makes the upsert a duplicate key.
       expect(keyWrite).toMatchObject({
         q: { _id: 'key-1', expiresAt: { $lte: expect.any(Date) } },
         upsert: true,
       });
-      expect(inTransaction(commands[4]!)).toBe(true);
+      expect(inTransaction(commands[5]!)).toBe(true);
     });
 
     it('appends to disjoint streams write no common document inside their transactions', async () => {
@@ -245,6 +257,7 @@ describe('MongoEventStore.append on the wire', () => {
         'abortTransaction',
         'update streams',
         'findAndModify counters',
+        'insert reservations',
         'insert commits',
         'commitTransaction',
       ]);
@@ -258,15 +271,17 @@ describe('MongoEventStore.append on the wire', () => {
       expect(sequence(commands)).toEqual([
         'update streams',
         'findAndModify counters',
+        'insert reservations',
         'insert commits',
         'abortTransaction',
         'insert commits',
         'update streams',
         'findAndModify counters',
+        'insert reservations',
         'insert commits',
         'commitTransaction',
       ]);
-      const tombstone = commands[4]!;
+      const tombstone = commands[5]!;
       expect(isTombstone(tombstone)).toBe(true);
       expect(tombstone.body.documents).toEqual([
         expect.objectContaining({ _id: 'gap-1', position: 1, gap: true, events: [] }),
@@ -388,6 +403,57 @@ describe('MongoEventStore.append on the wire', () => {
       );
       expect(value).toMatchObject({ commitId, position: 1 });
       expect(commands.filter(isCommand('findAndModify'))).toHaveLength(1);
+    });
+
+    it('raises CommitOutcomeUnknown, never appending twice, when the tombstone is refused and a majority read finds nothing', async () => {
+      // The majority read trails the write that refused the tombstone: that write may be
+      // this very commit. Running the append again would commit its events twice (ANY).
+      wire.fake.failNext(isCommand('commitTransaction'), writeConcernTimeout, 100);
+      wire.fake.script((command) =>
+        isTombstone(command)
+          ? duplicateKeyReply('wire.commits', 'gap-1', 'position_1_unique')
+          : undefined,
+      );
+      const { value: error, commands } = await wire.during(() =>
+        store({ maxCommitAttempts: 2 })
+          .append(onStream('card-1', ANY))
+          .catch((e: unknown) => e),
+      );
+      expect(error).toBeInstanceOf(CommitOutcomeUnknown);
+      expect(commands.filter(isCommand('findAndModify', 'counters'))).toHaveLength(1);
+      expect(commands.filter(isCommand('insert', 'commits')).filter(inTransaction)).toHaveLength(1);
+    });
+
+    it('runs the append again when a different document visibly holds the position', async () => {
+      wire.fake.failNext(isCommand('commitTransaction'), writeConcernTimeout, 2);
+      wire.fake.script((command) => {
+        if (isTombstone(command))
+          return duplicateKeyReply('wire.commits', 'gap-1', 'position_1_unique');
+        if (isCommand('find', 'commits')(command)) {
+          // The feed's tombstone took position 1 first: the first transaction never commits.
+          return {
+            cursor: { id: BSON.Long.ZERO, ns: 'wire.commits', firstBatch: [{ _id: 'gap-1' }] },
+            ok: 1,
+          };
+        }
+        return undefined;
+      });
+      const value = await store({ maxCommitAttempts: 2 }).append(oneStream);
+      expect(value.position).toBe(2);
+    });
+
+    it('ends its own session before settling an unknown outcome, so the tombstone need not wait for it', async () => {
+      wire.fake.failNext(isCommand('commitTransaction'), writeConcernTimeout, 2);
+      const { commands } = await wire.during(() =>
+        store({ maxCommitAttempts: 2 }).append(oneStream),
+      );
+      const kill = commands.findIndex(isCommand('killSessions'));
+      const tombstone = commands.findIndex(isTombstone);
+      expect(kill).toBeGreaterThan(-1);
+      expect(kill).toBeLessThan(tombstone);
+      const transaction = commands.find(isCommand('commitTransaction'))!;
+      expect(commands[kill]!.body).toMatchObject({ killSessions: [transaction.body.lsid] });
+      expect(commands[kill]!.db).toBe('admin');
     });
 
     it('raises CommitOutcomeUnknown only when the tombstone cannot be written either', async () => {

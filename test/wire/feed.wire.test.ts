@@ -418,6 +418,48 @@ describe('the commit feed on the wire, with positions settling out of order', ()
     }
   });
 
+  it("ends the dead appender's session, found by its reservation, before closing its position", async () => {
+    openStore(150);
+    held.set(2, commitDoc(2));
+    changes.push(2);
+    // The appender of position 1 died with its commit document inserted and its transaction
+    // open: the tombstone waits behind that uncommitted key (here, until maxTimeMS runs out)
+    // for as long as the server keeps the transaction, unless the session is ended.
+    const lsid = { id: new BSON.Binary(Buffer.alloc(16, 7), BSON.Binary.SUBTYPE_UUID) };
+    let ended = false;
+    wire.fake.script((command) => {
+      if (isCommand('find', 'reservations')(command)) {
+        return {
+          cursor: {
+            id: BSON.Long.ZERO,
+            ns: 'wire.reservations',
+            firstBatch: [{ _id: 1, lsid }],
+          },
+          ok: 1,
+        };
+      }
+      if (isCommand('killSessions')(command)) {
+        ended = BSON.EJSON.stringify(command.body.killSessions) === BSON.EJSON.stringify([lsid]);
+        return { ok: 1 };
+      }
+      if (isCommand('insert', 'commits')(command) && !ended) {
+        return { $delayMs: 20, reply: serverError(50, 'MaxTimeMSExpired') };
+      }
+      return undefined;
+    });
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const items = await Promise.race([
+      settled(feed, 2),
+      new Promise<string[]>((resolve) => setTimeout(() => resolve(['still held']), 10_000)),
+    ]);
+    await store.close();
+    expect(items).toEqual(['gap 1', 'commit 2']);
+    const lookup = wire.fake.commands.find(isCommand('find', 'reservations'))!;
+    expect(lookup.body.filter).toEqual({ _id: { $in: [1] } });
+    const kill = wire.fake.commands.findIndex(isCommand('killSessions'));
+    expect(wire.fake.commands[kill]!.db).toBe('admin');
+  });
+
   it('delivers the commit when it wins the race with the tombstone on the position index', async () => {
     openStore(150);
     held.set(2, commitDoc(2));

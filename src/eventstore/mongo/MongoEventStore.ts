@@ -10,6 +10,7 @@ import {
   type ClientSession,
   type Collection,
   type Db,
+  type Document,
   type MongoClientOptions,
   type TransactionOptions,
 } from 'mongodb';
@@ -50,7 +51,9 @@ import {
   type CommitEventDoc,
   type CounterDoc,
   type IdempotencyDoc,
+  type ReservationDoc,
   type StreamHeadDoc,
+  RESERVATION_TTL_MS,
 } from './documents.js';
 import { MongoCommitFeed, type CommitFeedOptions } from './feed.js';
 import { AppendErrorAction, isDuplicateKey, translateError } from './translateError.js';
@@ -172,6 +175,7 @@ export class MongoEventStore implements EventStore {
   readonly #commits: Collection<CommitDoc>;
   readonly #counters: Collection<CounterDoc>;
   readonly #idempotency: Collection<IdempotencyDoc>;
+  readonly #reservations: Collection<ReservationDoc>;
   readonly #upcasters: UpcasterRegistry;
   readonly #now: () => Date;
   readonly #ownsClient: boolean;
@@ -198,6 +202,7 @@ export class MongoEventStore implements EventStore {
     this.#commits = this.#db.collection(CollectionName.Commits);
     this.#counters = this.#db.collection(CollectionName.Counters);
     this.#idempotency = this.#db.collection(CollectionName.Idempotency);
+    this.#reservations = this.#db.collection(CollectionName.Reservations);
     this.#upcasters = options.upcasters ?? new UpcasterRegistry();
     this.#now = options.now ?? (() => new Date());
     this.#ownsClient = options.ownsClient ?? false;
@@ -282,6 +287,10 @@ export class MongoEventStore implements EventStore {
     await this.#idempotency.createIndex(
       { expiresAt: 1 },
       { expireAfterSeconds: 0, name: IndexName.IdempotencyExpiry },
+    );
+    await this.#reservations.createIndex(
+      { expiresAt: 1 },
+      { expireAfterSeconds: 0, name: IndexName.ReservationsExpiry },
     );
     // Seeded outside any transaction so appends never race to upsert it.
     await this.#counters.updateOne(
@@ -425,6 +434,10 @@ export class MongoEventStore implements EventStore {
         }
         const outOfTime = performance.now() >= deadline;
         if (call >= this.#maxCommitAttempts || outOfTime || signal?.aborted) {
+          // Ends the transaction on the server if it is still open (a commit that never
+          // arrived), so the tombstone below need not wait for it: it then either finds
+          // the commit or proves it can never happen.
+          await this.#killSessions(session.id ? [session.id] : []);
           const outcome = await this.#closePosition(commit.position, commit._id);
           if (outcome === 'committed') return { kind: 'committed' };
           if (outcome === 'closed') {
@@ -518,8 +531,10 @@ export class MongoEventStore implements EventStore {
    *   (outside any transaction) waits until it ends: writes outside a transaction that
    *   conflict with one in progress retry until it commits or aborts (SERVER-34650,
    *   SERVER-40105), bounded here by `maxTimeMS`;
-   * - then it fails with a duplicate key if the commit took the position ('committed'
-   *   when the document found there is `commitId`), or it goes in, after which that
+   * - then it fails with a duplicate key if something took the position: 'committed' when
+   *   a majority read finds `commitId` there, 'closed' when it finds another document (a
+   *   tombstone, or another commit), 'unknown' when it finds nothing (the majority read
+   *   trails the write that refused ours); or the tombstone goes in, after which that
    *   transaction can never commit: its own insert would be the duplicate ('closed').
    *
    * Written at majority, so a failover cannot take the tombstone back. Best effort:
@@ -543,11 +558,61 @@ export class MongoEventStore implements EventStore {
           { position },
           { projection: { _id: 1 }, readConcern: MAJORITY },
         );
-        return holder !== null && holder._id === commitId ? 'committed' : 'closed';
+        // Nothing visible yet (a majority read can trail the write that refused ours): the
+        // position may hold our commit or a tombstone, so the outcome stays unknown.
+        if (holder === null) return 'unknown';
+        return holder._id === commitId ? 'committed' : 'closed';
       } catch {
         return 'unknown';
       }
     }
+  }
+
+  /**
+   * Records which session reserved `position`: one insert outside the transaction,
+   * acknowledged by the primary (a failover that loses it also aborted the transaction).
+   * It precedes the commit document, so whenever a transaction holds the position's key
+   * in `commits`, its session can be found here.
+   */
+  async #recordReservation(session: ClientSession, position: number): Promise<void> {
+    const lsid = session.id;
+    if (!lsid) return;
+    await this.#reservations.insertOne(
+      { _id: position, lsid, expiresAt: new Date(this.#now().getTime() + RESERVATION_TTL_MS) },
+      { writeConcern: { w: 1 } },
+    );
+  }
+
+  /**
+   * Closes positions whose appenders seem dead (the feed's grace period passed): first
+   * ends the sessions that reserved them (`killSessions` aborts a session's unprepared
+   * transaction at once: server `killSessionsLocal`), so the tombstones do not wait behind
+   * the uncommitted commit documents until the server expires those transactions
+   * (`transactionLifetimeLimitSeconds`, 60 s by default); then writes the tombstones.
+   */
+  async #closeAbandoned(positions: number[]): Promise<void> {
+    try {
+      const reserved = await this.#reservations
+        .find({ _id: { $in: positions } }, { projection: { lsid: 1 } })
+        .toArray();
+      await this.#killSessions(reserved.map((r) => r.lsid));
+    } catch {
+      // Best effort: without it the tombstone still goes in once the transaction ends.
+    }
+    await Promise.all(positions.map((p) => this.#closePosition(p)));
+  }
+
+  /**
+   * Ends the given server sessions and their open transactions (`killSessions`, which
+   * kills only sessions of the authenticated user: every instance must connect as the same
+   * user). A session whose transaction already committed is unaffected. Best effort.
+   */
+  async #killSessions(lsids: Document[]): Promise<void> {
+    if (lsids.length === 0) return;
+    await this.#client
+      .db('admin')
+      .command({ killSessions: lsids })
+      .catch(() => undefined);
   }
 
   /**
@@ -565,6 +630,9 @@ export class MongoEventStore implements EventStore {
    *    acknowledged by the primary alone: a commit that uses it is majority-committed only
    *    after the increment, which precedes it in the oplog, is too). `draft.commit` is set
    *    from here on, so the caller closes the position if the attempt fails.
+   *    Which session reserved it is recorded next (`#recordReservation`), before the commit
+   *    document exists, so a dead appender's open transaction can be ended by whoever closes
+   *    its position.
    * 3. The commit document at that position; then the idempotency key, inserted unless
    *    a live record holds it (an expired one the TTL monitor has not removed yet is
    *    replaced): a live one is a duplicate key, and the caller returns its first result.
@@ -602,6 +670,7 @@ export class MongoEventStore implements EventStore {
     const commit = this.#newCommit(request, counter.value, from);
     draft.commit = commit;
     draft.heads = headsAfter(request, from);
+    await this.#recordReservation(session, commit.position);
     const write = { session, ...WRITE_BSON_OPTIONS };
     await this.#commits.insertOne(commit, write);
     const key = request.idempotencyKey;
@@ -840,9 +909,7 @@ export class MongoEventStore implements EventStore {
         commits: this.#commits,
         toCommit: (doc) => this.#toCommit(doc),
         onClose: (f) => this.#feeds.delete(f),
-        closePositions: async (positions) => {
-          await Promise.all(positions.map((p) => this.#closePosition(p)));
-        },
+        closePositions: (positions) => this.#closeAbandoned(positions),
       },
       options.from ?? { position: 0 },
       this.#feedOptions,

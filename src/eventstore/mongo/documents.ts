@@ -2,6 +2,7 @@
  * The documents the mongo adapter stores, and their mapping to the port's types.
  * Nothing here talks to the server.
  */
+import type { Document } from 'mongodb';
 import type { AppendResult, Commit, CommitMetadata, StreamHead } from '../types.js';
 
 /** Collection names, one database per event store. */
@@ -10,6 +11,7 @@ export const CollectionName = {
   Commits: 'commits',
   Counters: 'counters',
   Idempotency: 'idempotency',
+  Reservations: 'reservations',
 } as const;
 export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName];
 
@@ -38,6 +40,7 @@ export const IndexName = {
   CommitsPosition: 'position_1_unique',
   CommitsEventsStreamVersion: 'events.stream_1_events.version_1',
   IdempotencyExpiry: 'expiresAt_1_ttl',
+  ReservationsExpiry: 'reservations_expiresAt_1_ttl',
 } as const;
 
 /** The head of one stream in `streams`; `_id` is the stream name. */
@@ -112,6 +115,23 @@ export interface IdempotencyDoc {
    */
   expiresAt: Date;
 }
+
+/**
+ * Which session reserved a position, in `reservations`; `_id` is the position. Written
+ * right after the reservation and before the commit document, outside the transaction, so
+ * that whoever has to close the position of a dead appender can end its transaction
+ * (`killSessions`) instead of waiting for the server to expire it.
+ */
+export interface ReservationDoc {
+  _id: number;
+  /** The server session id (`lsid`) of the reserving transaction, as `killSessions` takes it. */
+  lsid: Document;
+  /** When the record may go (a TTL index removes it): long after any transaction ended. */
+  expiresAt: Date;
+}
+
+/** How long a reservation record is kept: far longer than any transaction lives. */
+export const RESERVATION_TTL_MS = 60 * 60 * 1000;
 
 /** A stored commit as the port records it (events not yet upcast). */
 export function fromCommitDoc(doc: CommitDoc): Commit {

@@ -26,7 +26,11 @@ export interface CommitFeedOptions {
    * it with a tombstone (its appender died between reserving it and committing). Closing
    * is always safe: a tombstone and a commit cannot both take a position, so a late
    * appender at worst retries with a new one. Above the appenders' own time from
-   * reserving to committing, so a live appender is normally not overtaken.
+   * reserving to committing, so a live appender is normally not overtaken. Closing first
+   * ends the reserving session (see `MongoEventStore`), so this is also about the longest
+   * a dead appender holds every consumer back; where `killSessions` is refused, the
+   * tombstone waits until the server expires the transaction
+   * (`transactionLifetimeLimitSeconds`, 60 s by default).
    * @default 15_000
    */
   gapGraceMs?: number;
