@@ -388,7 +388,16 @@ export class ProjectorRuntime {
 
   async #projectWhileLeased(signal: AbortSignal, progress: () => void): Promise<void> {
     const { store, storage } = this.#o;
-    const active = await storage.readModels.active();
+    // Claims the pointer for this tenure: a rebuild switch by a deposed holder is refused
+    // from now on, or already happened and this is its generation.
+    let active: ReadView;
+    try {
+      active = await storage.readModels.active({ fence: this.#fence() });
+    } catch (error) {
+      if (!(error instanceof FencedOut)) throw error;
+      this.#loseLease();
+      return;
+    }
     this.#view = storage.readModels.view(active.generation, { fence: this.#fence() });
     const from = (await storage.checkpoints.load(this.#view.generation)) ?? { position: 0 };
     this.#position = from.position;
@@ -638,11 +647,19 @@ export class ProjectorRuntime {
         signal.throwIfAborted();
         if (!this.#active) throw new Error('projector lease lost during rebuild; nothing switched');
         await replayUpTo(this.#position);
-        await storage.checkpoints.save(to!, (await storage.checkpoints.load(from)) ?? { position });
-        if (!(await storage.readModels.activate(to!, from))) {
+        // The lease is renewed right before the switch, and the switch carries its epoch:
+        // refused if a newer holder has claimed the pointer meanwhile.
+        if (!(await this.#acquire()) || !this.#leaseValid()) {
+          throw new Error('projector lease lost during rebuild; nothing switched');
+        }
+        const fence = this.#fence();
+        // The position this rebuild replayed, not the old generation's checkpoint (which
+        // another holder may have moved past it).
+        await storage.checkpoints.save(to!, { position }, fence);
+        if (!(await storage.readModels.activate(to!, from, fence))) {
           throw new Error(`read model generation changed during rebuild (expected ${from})`);
         }
-        this.#view = storage.readModels.view(target.generation, { fence: this.#fence() });
+        this.#view = storage.readModels.view(target.generation, { fence });
         to = undefined; // switched: nothing to drop
       });
       await storage.readModels.dropGeneration(from);

@@ -73,8 +73,14 @@ export interface ReadModelStore {
    * The generation queries are served from. An adapter may answer from a copy a little
    * older than now (see `MongoProjectorStorageOptions.pointerCacheMs`); `fresh` asks for the
    * pointer as stored, as read-your-writes needs after waiting for a commit's projection.
+   *
+   * With `fence` (a projector starting its tenure of the lease), the pointer is read as
+   * stored and marked with the fence in the same atomic step, so that from then on no
+   * `activate` under an older epoch of that lease succeeds: either a deposed holder's
+   * switch happened first and this returns its generation, or it is refused. Throws
+   * `FencedOut` when the pointer already carries a newer epoch.
    */
-  active(options?: { signal?: AbortSignal; fresh?: boolean }): Promise<ReadView>;
+  active(options?: { signal?: AbortSignal; fresh?: boolean; fence?: Fence }): Promise<ReadView>;
   /**
    * The documents of `generation`. With `fence`, every `put` carries it: documents record
    * the newest epoch that wrote them and refuse older ones (`FencedOut`).
@@ -84,9 +90,11 @@ export interface ReadModelStore {
   createGeneration(): Promise<string>;
   /**
    * Makes `generation` active if `expectedActive` still is; returns whether it did.
-   * Readers see either the old generation or the new one, never a mix.
+   * Readers see either the old generation or the new one, never a mix. With `fence`, also
+   * refused when the pointer was marked (see `active`) or switched under a newer epoch of
+   * the fence's lease; a switch marks it with the fence.
    */
-  activate(generation: string, expectedActive: string): Promise<boolean>;
+  activate(generation: string, expectedActive: string, fence?: Fence): Promise<boolean>;
   /**
    * Drops an inactive generation. An adapter may drop it later (in the background), so
    * that queries still running on it finish first.

@@ -149,8 +149,15 @@ function pauseGate() {
   return gate;
 }
 
-/** The storage as a paused process uses it: lease calls and document writes wait at the gate. */
-function pausable(storage: ProjectorStorage, gate: ReturnType<typeof pauseGate>): ProjectorStorage {
+/**
+ * The storage as a paused process uses it: lease calls and document writes wait at the gate.
+ * With `freezeAtSwitch`, the process freezes (the gate closes) as it calls `activate`.
+ */
+function pausable(
+  storage: ProjectorStorage,
+  gate: ReturnType<typeof pauseGate>,
+  options: { freezeAtSwitch?: boolean } = {},
+): ProjectorStorage {
   const view = (inner: ReadView): ReadView => ({
     generation: inner.generation,
     collection: <T extends ReadDoc>(name: string) => {
@@ -176,7 +183,11 @@ function pausable(storage: ProjectorStorage, gate: ReturnType<typeof pauseGate>)
       active: (o) => storage.readModels.active(o),
       view: (generation, o) => view(storage.readModels.view(generation, o)),
       createGeneration: () => storage.readModels.createGeneration(),
-      activate: (g, e) => storage.readModels.activate(g, e),
+      activate: async (g, e, f) => {
+        if (options.freezeAtSwitch) gate.pause();
+        await gate.pass();
+        return storage.readModels.activate(g, e, f);
+      },
       dropGeneration: (g) => storage.readModels.dropGeneration(g),
     },
     leases: {
@@ -501,6 +512,41 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     expect(report.commits).toBeGreaterThanOrEqual(2_000);
     expect(progress.length).toBeGreaterThan(1);
     expect(Math.min(...observed)).toBeGreaterThanOrEqual(minimum);
+    expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
+  });
+
+  it('refuses the switch of a rebuild whose runtime lost the lease just before it, and keeps the generation the new holder writes', async () => {
+    const side = await open();
+    const gate = pauseGate();
+    // The rebuilding runtime's process freezes as it switches (after every check it makes
+    // before): its lease lapses and another runtime takes over and projects meanwhile.
+    const frozen: ReadSide = {
+      ...side,
+      storage: pausable(side.storage, gate, { freezeAtSwitch: true }),
+    };
+    const first = runtime(frozen, accountProjection(), 'first');
+    first.start();
+    await commitDeposits(side.store, 200, 10);
+    await until(() => caughtUp(side));
+    const before = (await side.storage.readModels.active()).generation;
+
+    const rebuilt = first.rebuild({ batchSize: 50 }).then(
+      () => 'switched',
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
+    await until(() => gate.held > 0);
+    const second = runtime(side, accountProjection(), 'second');
+    second.start();
+    await until(() => second.active, 5_000);
+    await commitDeposits(side.store, 100, 10);
+    await until(() => caughtUp(side));
+    gate.resume();
+    expect(await rebuilt).not.toBe('switched');
+
+    // Reads stay on the generation the holder writes, and it holds every commit.
+    await commitDeposits(side.store, 50, 10);
+    await until(() => caughtUp(side));
+    expect((await side.storage.readModels.active()).generation).toBe(before);
     expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
   });
 

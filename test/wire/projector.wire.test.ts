@@ -68,6 +68,13 @@ function scriptDatabase(wire: Wire, options: { leaseReply?: () => Document | und
     if (isCommand('find', 'readmodel_meta')(command)) {
       return cursor(command, [{ _id: 'active', generation: GENERATION }]);
     }
+    if (isCommand('findAndModify', 'readmodel_meta')(command)) {
+      return {
+        lastErrorObject: { n: 1, updatedExisting: true },
+        value: { _id: 'active', generation: GENERATION, fence: command.body.update.$set.fence },
+        ok: 1,
+      };
+    }
     if (isCommand('find', 'commits')(command)) {
       const gt = (command.body.filter as { position: { $gt: number } }).position.$gt;
       return cursor(command, gt < 1 ? [commitDoc(1)] : []);
@@ -173,7 +180,8 @@ describe('the mongo projector on the wire', () => {
     const checkpoint = commands.findIndex(isCommand('update', 'projector_checkpoints'));
     expect(sequence(commands.slice(firstLease, checkpoint + 1))).toEqual([
       'findAndModify leases',
-      // the active generation comes from the pointer read at start, still cached
+      // the tenure claims the pointer: the active generation, marked with its epoch
+      'findAndModify readmodel_meta',
       'find projector_checkpoints',
       // the change stream opens (tryNext sends the aggregate and a first getMore) before
       // the catch-up read, so nothing committed in between is missed
@@ -192,6 +200,12 @@ describe('the mongo projector on the wire', () => {
       q: { _id: 'acc-1', $expr: { $and: [expect.anything(), expect.anything()] } },
       u: { _id: 'acc-1', balance: 10, _applied: { 'acc-1': 1 }, _fence: { epoch: 1 } },
       upsert: true,
+    });
+    const claim = commands.find(isCommand('findAndModify', 'readmodel_meta'))!.body;
+    expect(claim).toMatchObject({
+      query: { _id: 'active', $expr: expect.anything() },
+      update: { $set: { fence: { lease: 'projector', epoch: 1 } } },
+      writeConcern: { w: 'majority' },
     });
     const save = commands[checkpoint]!.body.updates[0];
     expect(save).toMatchObject({ u: { $set: { position: 1, epoch: 1 } }, upsert: true });
@@ -246,12 +260,35 @@ describe('the mongo projector on the wire', () => {
 
   it('stops projecting when the lease passed to a newer epoch meanwhile', async () => {
     const database = scriptDatabase(wire);
-    const runtime = await start(300);
-    await until(() => runtime.active);
+    await start(300);
+    // Durable evidence only (the inactive spell between the two tenures lasts milliseconds):
+    // the first tenure's checkpoint write, then a new round under the new epoch.
+    const checkpointEpochs = () =>
+      wire.fake.commands
+        .filter(isCommand('update', 'projector_checkpoints'))
+        .map((c) => (c.body.updates as Document[])[0]!.u.$set.epoch as number);
+    await until(() => checkpointEpochs().includes(1));
+    const epochChanged = wire.fake.commands.length;
     database.setEpoch(2);
-    await until(() => !runtime.active, 3_000);
-    // It takes the lease again under the new epoch and writes with it.
-    await until(() => runtime.active, 3_000);
+    await until(() => checkpointEpochs().includes(2), 5_000);
+    // The round under epoch 1 ended: the new one reloaded the checkpoint and re-read the
+    // commit before writing, and nothing was written under epoch 1 after epoch 2's first write.
+    const after = wire.fake.commands.slice(epochChanged);
+    const firstNew = after.findIndex(
+      (c) =>
+        isCommand('update', 'projector_checkpoints')(c) &&
+        (c.body.updates as Document[])[0]!.u.$set.epoch === 2,
+    );
+    expect(
+      sequence(after.slice(0, firstNew)).filter((n) => n === 'find projector_checkpoints'),
+    ).not.toHaveLength(0);
+    const fencedWrites = after
+      .slice(firstNew)
+      .filter(isCommand('update'))
+      .flatMap((c) => c.body.updates as Document[])
+      .map((u) => (u.u._fence?.epoch ?? u.u.$set?.epoch) as number | undefined)
+      .filter((e) => e !== undefined);
+    expect(fencedWrites.every((e) => e === 2)).toBe(true);
   });
 });
 
@@ -314,6 +351,36 @@ describe('mongo read model generations on the wire', () => {
     expect(cached).toEqual([]);
     const { commands: fresh } = await wire.during(() => storage.readModels.active({ fresh: true }));
     expect(sequence(fresh)).toEqual(['find readmodel_meta']);
+    await storage.close();
+  });
+
+  it('switches generations only under a fence no newer epoch has marked, at majority', async () => {
+    const storage = await createMongoProjectorStorage({ client: wire.client, dbName: 'wire' });
+    wire.fake.script((command) =>
+      isCommand('find', 'readmodel_generations')(command)
+        ? {
+            cursor: {
+              id: BSON.Long.ZERO,
+              ns: 'wire.readmodel_generations',
+              firstBatch: [{ _id: 'g2' }],
+            },
+            ok: 1,
+          }
+        : undefined,
+    );
+    // The pointer carries a newer epoch: the filter matches nothing.
+    wire.fake.failNext(isCommand('update', 'readmodel_meta'), { n: 0, nModified: 0, ok: 1 });
+    const fence = { lease: 'projector', owner: 'p1', epoch: 3 };
+    const { value, commands } = await wire.during(() =>
+      storage.readModels.activate('g2', GENERATION, fence),
+    );
+    expect(value).toBe(false);
+    const update = commands.find(isCommand('update', 'readmodel_meta'))!;
+    expect(update.body.updates[0]).toMatchObject({
+      q: { _id: 'active', generation: GENERATION, $expr: expect.anything() },
+      u: { $set: { generation: 'g2', fence: { lease: 'projector', epoch: 3 } } },
+    });
+    expect(update.body.writeConcern).toEqual({ w: 'majority' });
     await storage.close();
   });
 

@@ -123,6 +123,8 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
 class MemoryReadModels implements ReadModelStore {
   readonly #generations = new Map<string, Map<string, MemoryCollection<ReadDoc>>>();
   #active: string;
+  /** The newest fence that marked or switched the pointer. */
+  #fence: Fence | undefined;
   #next = 1;
 
   constructor() {
@@ -135,8 +137,16 @@ class MemoryReadModels implements ReadModelStore {
     return generation;
   }
 
-  async active(options: { signal?: AbortSignal } = {}): Promise<ReadView> {
+  async active(options: { signal?: AbortSignal; fence?: Fence } = {}): Promise<ReadView> {
     options.signal?.throwIfAborted();
+    const { fence } = options;
+    if (fence) {
+      await nextTurn();
+      if (fencedOut(this.#fence, fence)) {
+        throw new FencedOut('the read model pointer was claimed under a newer lease epoch');
+      }
+      this.#fence = { ...fence };
+    }
     return this.view(this.#active);
   }
 
@@ -171,10 +181,12 @@ class MemoryReadModels implements ReadModelStore {
     return this.#create();
   }
 
-  async activate(generation: string, expectedActive: string): Promise<boolean> {
+  async activate(generation: string, expectedActive: string, fence?: Fence): Promise<boolean> {
     await nextTurn();
     if (this.#active !== expectedActive || !this.#generations.has(generation)) return false;
+    if (fencedOut(this.#fence, fence)) return false;
     this.#active = generation;
+    if (fence) this.#fence = { ...fence };
     return true;
   }
 

@@ -33,6 +33,26 @@ import { translateReadFilter, translateSort, type StoredReadDoc } from './transl
 const HIDDEN_FIELDS = { _fence: 0 } as const;
 
 /**
+ * Every write here waits for a majority: a pointer switch, a claim or a read document that
+ * a failover rolled back would undo what the fence proved. Explicit, rather than left to
+ * the deployment's default write concern.
+ */
+const MAJORITY_WRITE = { w: 'majority' } as const;
+
+/**
+ * An aggregation expression, true unless the stored document's `field` (a `{ lease, epoch }`
+ * fence) names `fence.lease` with a newer epoch than `fence.epoch`.
+ */
+function notFencedOutBy(field: string, fence: Fence): Document {
+  return {
+    $or: [
+      { $ne: [{ $ifNull: [`$${field}.lease`, null] }, { $literal: fence.lease }] },
+      { $lte: [`$${field}.epoch`, fence.epoch] },
+    ],
+  };
+}
+
+/**
  * An aggregation expression, true when writing a document whose `_applied` is `applied`
  * over the stored one loses nothing: every stream version the stored document has applied
  * is at most the new one's (a stream the new document lacks counts as 0). The stored
@@ -182,19 +202,13 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
       ? { ...doc, _fence: { lease: fence.lease, epoch: fence.epoch } }
       : { ...doc };
     const conditions: Document[] = [notRegressedBy(doc._applied ?? {})];
-    if (fence) {
-      conditions.push({
-        $or: [
-          { $ne: [{ $ifNull: ['$_fence.lease', null] }, { $literal: fence.lease }] },
-          { $lte: ['$_fence.epoch', fence.epoch] },
-        ],
-      });
-    }
+    if (fence) conditions.push(notFencedOutBy('_fence', fence));
     await translateDriverError('read document write', async () => {
       try {
         await this.docs.replaceOne({ _id: doc._id, $expr: { $and: conditions } }, replacement, {
           upsert: true,
           ignoreUndefined: true,
+          writeConcern: MAJORITY_WRITE,
         });
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
@@ -227,13 +241,15 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
             upsert: true,
           },
         })),
-        { ordered: false, ignoreUndefined: true },
+        { ordered: false, ignoreUndefined: true, writeConcern: MAJORITY_WRITE },
       ),
     );
   }
 
   async delete(id: string): Promise<void> {
-    await translateDriverError('read document delete', () => this.docs.deleteOne({ _id: id }));
+    await translateDriverError('read document delete', () =>
+      this.docs.deleteOne({ _id: id }, { writeConcern: MAJORITY_WRITE }),
+    );
   }
 }
 
@@ -287,8 +303,16 @@ export class MongoReadModels implements ReadModelStore {
     await this.#dropDue();
   }
 
-  async active(options: { signal?: AbortSignal; fresh?: boolean } = {}): Promise<ReadView> {
+  async active(
+    options: { signal?: AbortSignal; fresh?: boolean; fence?: Fence } = {},
+  ): Promise<ReadView> {
     options.signal?.throwIfAborted();
+    const { fence } = options;
+    if (fence) {
+      return this.view(
+        await translateDriverError('read model pointer claim', () => this.#claimPointer(fence)),
+      );
+    }
     const cached = this.#cached;
     // A monotonic clock: a wall clock step must not extend or shorten the cache.
     if (
@@ -327,16 +351,50 @@ export class MongoReadModels implements ReadModelStore {
   }
 
   /**
-   * Compare-and-set on the one pointer document: `updateOne` with the expected generation
-   * in the filter is atomic on a single document, so of two racing switches from the same
-   * generation exactly one matches. Readers see the old pointer or the new one, never a mix.
+   * The pointer's generation, marked with `fence` by one `findOneAndUpdate` whose filter
+   * refuses a pointer marked under a newer epoch: single-document atomicity orders it
+   * against every fenced `activate`.
    */
-  async activate(generation: string, expectedActive: string): Promise<boolean> {
+  async #claimPointer(fence: Fence): Promise<string> {
+    const epoch = this.#epoch;
+    const pointer = await this.#pointer.findOneAndUpdate(
+      { _id: ACTIVE_POINTER_ID, $expr: notFencedOutBy('fence', fence) },
+      { $set: { fence: { lease: fence.lease, epoch: fence.epoch } } },
+      { returnDocument: 'after', includeResultMetadata: false, writeConcern: MAJORITY_WRITE },
+    );
+    if (!pointer) {
+      if (await this.#pointer.findOne({ _id: ACTIVE_POINTER_ID })) {
+        throw new FencedOut('the read model pointer was claimed under a newer lease epoch');
+      }
+      throw new Error('the read model pointer is missing (was the database dropped?)');
+    }
+    this.#remember(pointer.generation, epoch);
+    return pointer.generation;
+  }
+
+  /**
+   * Compare-and-set on the one pointer document: `updateOne` with the expected generation
+   * (and, with `fence`, no newer epoch) in the filter is atomic on a single document, so of
+   * two racing switches from the same generation exactly one matches, and a switch by a
+   * deposed holder fails once the new holder has claimed the pointer. Readers see the old
+   * pointer or the new one, never a mix.
+   */
+  async activate(generation: string, expectedActive: string, fence?: Fence): Promise<boolean> {
     assertGenerationId(generation);
     if (!(await this.#generations.findOne({ _id: generation }))) return false;
     const result = await this.#pointer.updateOne(
-      { _id: ACTIVE_POINTER_ID, generation: expectedActive },
-      { $set: { generation } },
+      {
+        _id: ACTIVE_POINTER_ID,
+        generation: expectedActive,
+        ...(fence ? { $expr: notFencedOutBy('fence', fence) } : {}),
+      },
+      {
+        $set: {
+          generation,
+          ...(fence ? { fence: { lease: fence.lease, epoch: fence.epoch } } : {}),
+        },
+      },
+      { writeConcern: MAJORITY_WRITE },
     );
     if (result.matchedCount !== 1) return false;
     this.#remember(generation, ++this.#epoch);

@@ -22,10 +22,12 @@ export const ACTIVE_POINTER_ID = 'active';
 /** Prefix of every read model collection: `rm_<generation>_<name>`. */
 export const READ_MODEL_PREFIX = 'rm_';
 
-/** `{ _id: 'active', generation }` in `readmodel_meta`. */
+/** `{ _id: 'active', generation, fence? }` in `readmodel_meta`. */
 export interface ActivePointerDoc {
   _id: typeof ACTIVE_POINTER_ID;
   generation: string;
+  /** The newest lease epoch that claimed the pointer or switched it (see `ReadModelStore.active`). */
+  fence?: { lease: string; epoch: number };
 }
 
 /** A generation that exists, in `readmodel_generations`; `_id` is the generation. */
