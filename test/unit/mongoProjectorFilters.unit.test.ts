@@ -405,7 +405,7 @@ describe('read collection putMany', () => {
           { replaceOne: { filter: { _id: 'a' }, replacement: { _id: 'a', n: 1 }, upsert: true } },
           { replaceOne: { filter: { _id: 'b' }, replacement: { _id: 'b', n: 2 }, upsert: true } },
         ],
-        options: { ordered: false, ignoreUndefined: true },
+        options: { ordered: false, ignoreUndefined: true, writeConcern: { w: 'majority' } },
       },
     ]);
   });
