@@ -6,6 +6,7 @@ import { boardProjections } from './boards/projections.js';
 import type { Config } from './config.js';
 import type { Services } from './graphql/context.js';
 import { GRAPHIQL_TABS } from './graphql/graphiqlTabs.js';
+import { SDK_OPERATION_NAMES } from './graphql/trustedDocuments.js';
 import { attachWebSocketServer, type AttachedWebSocketServer } from './graphql/websocket.js';
 import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga.js';
 import { BoardChangeHub } from './live/BoardChangeHub.js';
@@ -32,8 +33,11 @@ export interface AppDependencies {
 
 /** A running Corkboard instance. */
 export interface App {
-  /** Listens on `port` (0 = any free port) and resolves with the base URL. */
-  start(port?: number): Promise<{ url: string }>;
+  /**
+   * Listens on `port` (0 = any free port) and resolves with the base URL, and with the
+   * URL of the separate metrics listener when `METRICS_PORT` is set.
+   */
+  start(port?: number): Promise<{ url: string; metricsUrl?: string }>;
   /**
    * Drains, then closes: stops accepting connections, answers every request already
    * received (at most `DRAIN_TIMEOUT_MS`), closes websockets with 1001 and ends SSE
@@ -71,7 +75,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
   });
   const adminToken = config.adminToken ?? randomBytes(24).toString('base64url');
   const follower = new ChangeLogFollower(storage.projector.changeLog, logger);
-  const metrics = createMetrics();
+  const metrics = createMetrics({ knownOperations: SDK_OPERATION_NAMES });
   const liveLimits = resolveLiveLimits(deps.live);
   const live = new BoardChangeHub({
     changeLog: storage.projector.changeLog,
@@ -112,18 +116,16 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       })
     : undefined;
   const loops = () => [projector.status(), follower.status()];
-  const ops = createOpsRoutes({
-    metrics,
-    health: {
-      storeKind: storage.kind,
-      store: storage.store,
-      changeLog: storage.projector.changeLog,
-      projector,
-      follower,
-      loops,
-      maxLagSeconds: config.readyMaxLagSeconds,
-    },
-  });
+  const health = {
+    storeKind: storage.kind,
+    store: storage.store,
+    changeLog: storage.projector.changeLog,
+    projector,
+    follower,
+    loops,
+    maxLagSeconds: config.readyMaxLagSeconds,
+  };
+  const ops = createOpsRoutes({ metrics, metricsToken: adminToken, health });
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -154,6 +156,24 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     });
   });
   const drain = new RequestDrain(server);
+  // METRICS_PORT: /metrics alone, without a token, on a listener only the scraper reaches.
+  const metricsRoutes = createOpsRoutes({ metrics, metricsToken: null, metricsOnly: true, health });
+  const metricsServer = config.metricsListener
+    ? createServer((req, res) => {
+        const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+        metricsRoutes(req, res, pathname)
+          .then((handled) => {
+            if (handled) return;
+            res.writeHead(404, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ error: 'not found', metrics: '/metrics' }));
+          })
+          .catch((error: unknown) => {
+            logger.error({ err: error }, 'metrics request failed');
+            if (!res.headersSent) res.writeHead(500);
+            res.end();
+          });
+      })
+    : undefined;
   const websockets = attachWebSocketServer(server, yoga, { logger, limits: liveLimits });
   metrics.observe({
     projector,
@@ -185,7 +205,18 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       });
       const { port: bound } = server.address() as AddressInfo;
       const host = ['0.0.0.0', '::'].includes(config.host) ? 'localhost' : config.host;
-      return { url: `http://${host}:${bound}` };
+      const listener = config.metricsListener;
+      if (!metricsServer || !listener) return { url: `http://${host}:${bound}` };
+      await new Promise<void>((resolve, reject) => {
+        metricsServer.once('error', reject);
+        metricsServer.listen(listener.port, listener.host, () => resolve());
+      });
+      const metricsPort = (metricsServer.address() as AddressInfo).port;
+      const metricsHost = ['0.0.0.0', '::'].includes(listener.host) ? 'localhost' : listener.host;
+      return {
+        url: `http://${host}:${bound}`,
+        metricsUrl: `http://${metricsHost}:${metricsPort}/metrics`,
+      };
     },
     async stop() {
       // Stop accepting at once; requests already received are answered (bounded by
@@ -197,6 +228,10 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       if (unanswered > 0) logger.warn({ unanswered }, 'drain timeout: closing unanswered requests');
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (metricsServer?.listening) {
+        metricsServer.closeAllConnections();
+        await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+      }
       await projector.stop();
       await follower.stop();
       if (ownsStorage) await storage.close();

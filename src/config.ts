@@ -8,6 +8,13 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/** A whole number >= 0 where 0 turns the limit off. */
+const limitOrOff = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+
+/** Which documents the server executes: see README "Trusted documents". */
+export const TrustedDocuments = { Allow: 'allow', Only: 'only' } as const;
+export type TrustedDocuments = (typeof TrustedDocuments)[keyof typeof TrustedDocuments];
+
 const booleanFlag = z.enum(['true', 'false']).transform((v) => v === 'true');
 
 const envSchema = z.object({
@@ -59,6 +66,14 @@ const envSchema = z.object({
   GRAPHIQL: booleanFlag.optional(),
   INTROSPECTION: booleanFlag.optional(),
   CSRF_PREVENTION: booleanFlag.optional(),
+  /** Serve /metrics, without the admin token, on this port too (0: any free port). */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  TRUSTED_DOCUMENTS: z.enum([TrustedDocuments.Allow, TrustedDocuments.Only]).default('allow'),
+  REGISTRATIONS_PER_MINUTE: limitOrOff(20),
+  MUTATIONS_PER_MINUTE: limitOrOff(600),
+  SUBSCRIBES_PER_MINUTE: limitOrOff(120),
+  MAX_QUEUED_COMMANDS_PER_STREAM: limitOrOff(100),
   CORS_ORIGINS: z
     .string()
     .transform((list) =>
@@ -101,6 +116,26 @@ export interface Config {
   csrfPrevention: boolean;
   /** Origins allowed to call from a browser (CORS); empty: the same origin only. */
   corsOrigins: string[];
+  /**
+   * A second listener serving only /metrics, to anyone who reaches it; unset: /metrics
+   * is served on the main port to the bearer of the admin token only.
+   */
+  metricsListener: { host: string; port: number } | undefined;
+  /** `only`: execute only the SDK's operations (by hash) and admin requests. @default allow */
+  trustedDocuments: TrustedDocuments;
+  clientLimits: ClientLimits;
+}
+
+/** Per-client rate limits and command queue bound (README "Limits and security"); 0 is off. */
+export interface ClientLimits {
+  /** `registerUser` calls per client address per minute. @default 20 */
+  registrationsPerMinute: number;
+  /** Mutation fields per client (user, or address when anonymous) per minute. @default 600 */
+  mutationsPerMinute: number;
+  /** Subscriptions started per client per minute. @default 120 */
+  subscribesPerMinute: number;
+  /** Commands waiting behind the running one on one stream; beyond, `BUSY`. @default 100 */
+  maxQueuedCommandsPerStream: number;
 }
 
 /** Bounds of the HTTP server (README "Limits and security"). */
@@ -143,7 +178,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('invalid STORE="mongo": MONGODB_URI must be set too');
   }
   const production = e.NODE_ENV === 'production';
-  const graphiql = e.GRAPHIQL ?? !production;
+  if (production && !e.MONGODB_URI && present['STORE'] !== StoreKind.Memory) {
+    throw new ConfigError(
+      'NODE_ENV=production needs a database: set MONGODB_URI (a replica set), or STORE=memory to run on memory on purpose (every write is lost on restart)',
+    );
+  }
+  const onlyTrusted = e.TRUSTED_DOCUMENTS === TrustedDocuments.Only;
+  if (onlyTrusted && e.GRAPHIQL === true) {
+    throw new ConfigError(
+      'invalid GRAPHIQL="true": TRUSTED_DOCUMENTS=only executes no ad-hoc query, so GraphiQL cannot work',
+    );
+  }
+  const graphiql = e.GRAPHIQL ?? (!production && !onlyTrusted);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -172,5 +218,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     introspection: e.INTROSPECTION ?? graphiql,
     csrfPrevention: e.CSRF_PREVENTION ?? production,
     corsOrigins: (e.CORS_ORIGINS ?? []).map((origin) => new URL(origin).origin),
+    metricsListener:
+      e.METRICS_PORT === undefined ? undefined : { host: e.METRICS_HOST, port: e.METRICS_PORT },
+    trustedDocuments: e.TRUSTED_DOCUMENTS,
+    clientLimits: {
+      registrationsPerMinute: e.REGISTRATIONS_PER_MINUTE,
+      mutationsPerMinute: e.MUTATIONS_PER_MINUTE,
+      subscribesPerMinute: e.SUBSCRIBES_PER_MINUTE,
+      maxQueuedCommandsPerStream: e.MAX_QUEUED_COMMANDS_PER_STREAM,
+    },
   };
 }

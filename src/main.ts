@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from './config.js';
-import { adminBanner } from './ops/banner.js';
+import { adminBanner, adminTokenOutput } from './ops/banner.js';
 import { assertPortAvailable, PortUnavailable, stopOnSignals } from './processLifecycle.js';
 
 /** Process entry: config -> app -> listen; stops cleanly on SIGINT/SIGTERM. */
@@ -27,12 +27,19 @@ async function main(): Promise<void> {
   // server (and possibly an embedded mongod) is loaded.
   const { createApp } = await import('./app.js');
   const app = await createApp(config);
-  const { url } = await app.start();
+  const { url, metricsUrl } = await app.start();
   app.logger.info({ store: app.storage.description }, 'storage ready');
   const graphiql = config.graphiql ? `\n  GraphiQL: ${url}/graphql` : '';
+  const { lines, tokenLine } = adminBanner(url, app.admin, metricsUrl);
   console.log(
-    `\n  Corkboard is running on ${app.storage.description}${graphiql}\n  GraphQL:  ${url}/graphql\n  Health:   ${url}/health\n${adminBanner(url, app.admin)}`,
+    `\n  Corkboard is running on ${app.storage.description}${graphiql}\n  GraphQL:  ${url}/graphql\n  Health:   ${url}/health\n${lines}`,
   );
+  // A generated admin token never goes into the log stream (see adminTokenOutput).
+  if (tokenLine) {
+    const output = adminTokenOutput(process.stdout.isTTY === true, config.production);
+    if (output === 'stdout') console.log(tokenLine);
+    else if (output === 'stderr') console.error(tokenLine);
+  }
   stopOnSignals(() => app.stop(), app.logger);
 }
 

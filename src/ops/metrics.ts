@@ -1,5 +1,15 @@
-import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
-import { defaultFieldResolver, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
+import {
+  createCounter,
+  createHistogram,
+  usePrometheus,
+  type FillLabelsFnParams,
+} from '@graphql-yoga/plugin-prometheus';
+import {
+  defaultFieldResolver,
+  type GraphQLResolveInfo,
+  type GraphQLSchema,
+  OperationTypeNode,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ErrorCode } from '../boards/errors.js';
@@ -77,6 +87,9 @@ function reportMutationResults(schema: GraphQLSchema): void {
 /** Mutations of the admin API: they commit nothing to the event store. */
 const ADMIN_MUTATIONS = new Set(['rebuildReadModels', 'cancelRebuild']);
 
+/** Methods reported as themselves; Node's parser accepts a few dozen more. */
+const HTTP_METHODS = new Set(['GET', 'POST', 'OPTIONS', 'HEAD', 'PUT', 'DELETE', 'PATCH']);
+
 const seconds = (startedNs: bigint) => Number(process.hrtime.bigint() - startedNs) / 1e9;
 
 const errorCodes = new Set<unknown>(Object.values(ErrorCode));
@@ -88,6 +101,40 @@ const errorCodes = new Set<unknown>(Object.values(ErrorCode));
 const isCodedError = (value: unknown): value is { code: string } =>
   typeof value === 'object' && value !== null && errorCodes.has((value as { code?: unknown }).code);
 
+/** What `operationName` reads for an operation whose name is not a known one. */
+export const OTHER_OPERATION = 'other';
+/** What `operationName` reads for an operation without a name. */
+export const ANONYMOUS_OPERATION = 'anonymous';
+
+export interface MetricsOptions {
+  /**
+   * Operation names reported as themselves (the SDK's operations); any other name is
+   * reported as `other`, so clients cannot grow the label set. @default none
+   */
+  knownOperations?: ReadonlySet<string>;
+}
+
+const operationTypes = new Set<unknown>(Object.values(OperationTypeNode));
+
+/**
+ * Labels of one operation, each from a fixed set: a client chooses its operation's name,
+ * so a name becomes a label value only when the server knows it.
+ */
+function operationLabels(known: ReadonlySet<string>, params: Partial<FillLabelsFnParams>) {
+  const name = params.operationName;
+  return {
+    operationType: operationTypes.has(params.operationType)
+      ? String(params.operationType)
+      : 'unknown',
+    operationName:
+      typeof name !== 'string' || name === '' || name === 'Anonymous'
+        ? ANONYMOUS_OPERATION
+        : known.has(name)
+          ? name
+          : OTHER_OPERATION,
+  };
+}
+
 /**
  * Creates the metrics of one app in their own registry (so several apps in one
  * process, as in tests, do not collide): default process metrics, GraphQL and HTTP
@@ -95,7 +142,8 @@ const isCodedError = (value: unknown): value is { code: string } =>
  * projector lag per projection, follower position, live subscribers, connections,
  * fan-out time and slow consumers, and the state of every supervised loop.
  */
-export function createMetrics(): Metrics {
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const known = options.knownOperations ?? new Set<string>();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let sources: MetricsSources | undefined;
@@ -255,19 +303,94 @@ export function createMetrics(): Metrics {
     }
   };
 
+  const histogramOf = <Phase extends string>(
+    name: string,
+    help: string,
+    phases: [Phase, ...Phase[]],
+  ) =>
+    createHistogram({
+      registry,
+      histogram: { name, help, labelNames: ['operationName', 'operationType'] },
+      fillLabelsFn: (params) => operationLabels(known, params),
+      phases,
+    });
+
   const yogaPlugins: Plugin[] = [
     usePrometheus({
       registry,
       endpoint: false,
-      // The URL would make a series per host and port; method and status are enough.
-      labels: { url: false },
+      // Every label from a bounded set: the operation's name only when known
+      // (`operationLabels`), no URL (a series per host and port) and no error path
+      // (aliases are the client's). Phases, methods and status codes are few.
+      labels: { url: false, path: false },
       metrics: {
-        graphql_yoga_http_duration: true,
-        graphql_envelop_request_duration: true,
-        graphql_envelop_request: true,
-        graphql_envelop_error_result: true,
-        graphql_envelop_phase_execute: true,
-        graphql_envelop_phase_subscribe: true,
+        graphql_yoga_http_duration: createHistogram({
+          registry,
+          histogram: {
+            name: 'graphql_yoga_http_duration',
+            help: 'Time spent on HTTP connection',
+            labelNames: ['operationName', 'operationType', 'method', 'statusCode'],
+          },
+          fillLabelsFn: (params, context) => {
+            const { request, response } = context as { request: Request; response: Response };
+            return {
+              method: HTTP_METHODS.has(request.method) ? request.method : 'other',
+              statusCode: response.status,
+              ...operationLabels(known, params),
+            };
+          },
+        }),
+        graphql_envelop_request_duration: histogramOf(
+          'graphql_envelop_request_duration',
+          'Time spent on running the GraphQL operation from parse to execute',
+          ['execute', 'subscribe'],
+        ),
+        graphql_envelop_request: createCounter({
+          registry,
+          counter: {
+            name: 'graphql_envelop_request',
+            help: 'Counts the amount of GraphQL requests executed through Envelop',
+            labelNames: ['operationName', 'operationType'],
+          },
+          fillLabelsFn: (params) => operationLabels(known, params),
+        }),
+        graphql_envelop_error_result: createCounter({
+          registry,
+          counter: {
+            name: 'graphql_envelop_error_result',
+            help: 'Counts the amount of errors reported from all phases',
+            labelNames: ['operationName', 'operationType', 'phase'],
+          },
+          fillLabelsFn: (params) => ({
+            ...operationLabels(known, params),
+            phase: params.errorPhase ?? 'unknown',
+          }),
+        }),
+        graphql_envelop_phase_execute: histogramOf(
+          'graphql_envelop_phase_execute',
+          'Time spent on running the GraphQL "execute" function',
+          ['execute'],
+        ),
+        graphql_envelop_phase_subscribe: histogramOf(
+          'graphql_envelop_phase_subscribe',
+          'Time spent on running the GraphQL "subscribe" function',
+          ['subscribe'],
+        ),
+        graphql_envelop_phase_parse: histogramOf(
+          'graphql_envelop_phase_parse',
+          'Time spent on running GraphQL "parse" function',
+          ['parse'],
+        ),
+        graphql_envelop_phase_validate: histogramOf(
+          'graphql_envelop_phase_validate',
+          'Time spent on running GraphQL "validate" function',
+          ['validate'],
+        ),
+        graphql_envelop_phase_context: histogramOf(
+          'graphql_envelop_phase_context',
+          'Time spent on building the GraphQL context',
+          ['context'],
+        ),
         graphql_envelop_deprecated_field: false,
         graphql_envelop_schema_change: false,
         graphql_envelop_request_time_summary: false,

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ADMIN_SECURITY_HEADERS, adminAsset } from './adminPage.js';
+import { isAdminAuthorization } from '../graphql/auth.js';
 import { checkHealth, type HealthSources } from './health.js';
 import type { Metrics } from './metrics.js';
 
@@ -14,6 +15,13 @@ export const OPS_PATHS = {
 export interface OpsRoutesOptions {
   health: HealthSources;
   metrics: Metrics;
+  /**
+   * `/metrics` answers only requests bearing this token (the admin token); null serves
+   * it to anyone, for a listener that only the scraper reaches (`METRICS_PORT`).
+   */
+  metricsToken: string | null;
+  /** Serve only `/metrics` (the separate metrics listener). @default false */
+  metricsOnly?: boolean;
 }
 
 const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -23,12 +31,15 @@ const json = (res: ServerResponse, status: number, body: unknown) => {
 
 /**
  * Serves `/livez` (the process answers), `/readyz` (200 when `checkHealth` says ok,
- * else 503 with the reasons), `/health` (the whole report; 503 only when down),
- * `/metrics` (Prometheus text) and the `/admin` page. Returns whether it handled
- * the request, so the server can go on to GraphQL and its 404.
+ * else 503 with the reasons), `/health` (`ok`, `degraded` or `down` and nothing else:
+ * the detail is the admin API's; 503 only when down), `/metrics` (Prometheus text, to
+ * the bearer of `metricsToken`) and the `/admin` page. Returns whether it handled the
+ * request, so the server can go on to GraphQL and its 404.
  */
 export function createOpsRoutes(options: OpsRoutesOptions) {
+  const { metricsToken } = options;
   return async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> => {
+    if (options.metricsOnly && pathname !== OPS_PATHS.metrics) return false;
     switch (pathname) {
       case OPS_PATHS.livez:
         json(res, 200, { status: 'ok' });
@@ -40,11 +51,22 @@ export function createOpsRoutes(options: OpsRoutesOptions) {
         return true;
       }
       case OPS_PATHS.health: {
-        const report = await checkHealth(options.health);
-        json(res, report.status === 'down' ? 503 : 200, report);
+        const { status } = await checkHealth(options.health);
+        json(res, status === 'down' ? 503 : 200, { status });
         return true;
       }
       case OPS_PATHS.metrics: {
+        if (
+          metricsToken !== null &&
+          !isAdminAuthorization(metricsToken, req.headers.authorization)
+        ) {
+          res.writeHead(401, {
+            'content-type': 'application/json',
+            'www-authenticate': 'Bearer realm="metrics"',
+          });
+          res.end(JSON.stringify({ error: 'send Authorization: Bearer <ADMIN_TOKEN>' }));
+          return true;
+        }
         const { contentType, body } = await options.metrics.render();
         res.writeHead(200, { 'content-type': contentType });
         res.end(body);

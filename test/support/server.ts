@@ -15,6 +15,8 @@ export interface GraphQLResponse<T = Record<string, any>> {
 export interface TestServer {
   app: App;
   url: string;
+  /** The separate metrics listener's `/metrics` URL, when `METRICS_PORT` is set. */
+  metricsUrl: string | undefined;
   /** The websocket (graphql-ws) endpoint, `ws://.../graphql`. */
   wsUrl: string;
   storage: Storage;
@@ -51,7 +53,7 @@ export async function startTestServer(
     ...(options.live ? { live: options.live } : {}),
     ...(options.projections ? { projections: options.projections } : {}),
   });
-  const { url } = await app.start(0);
+  const { url, metricsUrl } = await app.start(0);
   const gql: TestServer['gql'] = async (query, variables = {}, token) => {
     const response = await fetch(`${url}/graphql`, {
       method: 'POST',
@@ -66,6 +68,7 @@ export async function startTestServer(
   return {
     app,
     url,
+    metricsUrl,
     wsUrl: `${url.replace(/^http/, 'ws')}/graphql`,
     storage,
     gql,

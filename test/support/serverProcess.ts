@@ -14,6 +14,9 @@ export interface ServerProcess {
   readonly url: string;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
+  /** What it wrote to stdout alone, and to stderr alone (the last 64 KiB of each). */
+  stdout(): string;
+  stderr(): string;
   /** Resolves with the exit code (or signal name) once the process has exited. */
   readonly exited: Promise<number | string>;
   /** Resident set size now, in bytes (from /proc); 0 once the process is gone. */
@@ -85,11 +88,13 @@ export async function startServerProcess(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  const keep = (chunk: Buffer) => {
+  const streams = { stdout: '', stderr: '' };
+  const keep = (stream: keyof typeof streams) => (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-64 * 1024);
+    streams[stream] = (streams[stream] + chunk.toString('utf8')).slice(-64 * 1024);
   };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
+  child.stdout.on('data', keep('stdout'));
+  child.stderr.on('data', keep('stderr'));
   const exited = new Promise<number | string>((done) =>
     child.once('exit', (code, signal) => done(code ?? signal ?? 'unknown')),
   );
@@ -117,6 +122,8 @@ export async function startServerProcess(
     pid: child.pid!,
     url,
     output: () => output,
+    stdout: () => streams.stdout,
+    stderr: () => streams.stderr,
     exited,
     rss: () => (gone ? 0 : rssOf(child.pid!)),
     async kill() {

@@ -54,6 +54,12 @@ describe('loadConfig', () => {
     ['READY_MAX_LAG_SECONDS', { READY_MAX_LAG_SECONDS: '0' }],
     ['PROJECTOR_LEASE_TTL_MS', { PROJECTOR_LEASE_TTL_MS: '0' }],
     ['MONGODB_URI', { STORE: 'mongo' }],
+    ['MONGODB_URI', { NODE_ENV: 'production' }],
+    ['STORE=memory', { NODE_ENV: 'production', STORE: 'auto' }],
+    ['GRAPHIQL', { TRUSTED_DOCUMENTS: 'only', GRAPHIQL: 'true' }],
+    ['TRUSTED_DOCUMENTS', { TRUSTED_DOCUMENTS: 'some' }],
+    ['MUTATIONS_PER_MINUTE', { MUTATIONS_PER_MINUTE: '-1' }],
+    ['METRICS_PORT', { METRICS_PORT: '70000' }],
   ])('stops with a one-line message naming %s when it is bad', (name, env) => {
     let error: unknown;
     try {
@@ -65,5 +71,53 @@ describe('loadConfig', () => {
     const message = (error as Error).message;
     expect(message).toContain(name);
     expect(message).not.toContain('\n');
+  });
+
+  it('starts in production only with a database or an explicit STORE=memory', () => {
+    expect(loadConfig({ NODE_ENV: 'production', STORE: 'memory' })).toMatchObject({
+      production: true,
+      store: 'memory',
+    });
+    const uri = 'mongodb://db:27017/?replicaSet=rs0';
+    expect(loadConfig({ NODE_ENV: 'production', MONGODB_URI: uri })).toMatchObject({
+      mongodbUri: uri,
+    });
+    expect(() => loadConfig({ NODE_ENV: 'production', STORE: '' })).toThrow(ConfigError);
+    expect(loadConfig({}).production).toBe(false);
+  });
+
+  it('reads the client limits (0 turns one off), the metrics listener and trusted documents', () => {
+    expect(loadConfig({})).toMatchObject({
+      clientLimits: {
+        registrationsPerMinute: 20,
+        mutationsPerMinute: 600,
+        subscribesPerMinute: 120,
+        maxQueuedCommandsPerStream: 100,
+      },
+      metricsListener: undefined,
+      trustedDocuments: 'allow',
+      graphiql: true,
+    });
+    expect(
+      loadConfig({
+        REGISTRATIONS_PER_MINUTE: '0',
+        MUTATIONS_PER_MINUTE: '5',
+        SUBSCRIBES_PER_MINUTE: '6',
+        MAX_QUEUED_COMMANDS_PER_STREAM: '7',
+        METRICS_PORT: '9464',
+        TRUSTED_DOCUMENTS: 'only',
+      }),
+    ).toMatchObject({
+      clientLimits: {
+        registrationsPerMinute: 0,
+        mutationsPerMinute: 5,
+        subscribesPerMinute: 6,
+        maxQueuedCommandsPerStream: 7,
+      },
+      metricsListener: { host: '127.0.0.1', port: 9464 },
+      trustedDocuments: 'only',
+      graphiql: false,
+      introspection: false,
+    });
   });
 });
