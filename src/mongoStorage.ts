@@ -1,26 +1,16 @@
 import { MongoClient } from 'mongodb';
-import { ReadCollection } from './boards/readModel.js';
+import { boardReadModelIndexes } from './boards/readModel.js';
 import type { Config } from './config.js';
 import { MongoEventStore } from './eventstore/mongo/MongoEventStore.js';
 import { MongoSnapshotStore } from './eventstore/snapshots/MongoSnapshotStore.js';
 import type { UpcasterRegistry } from './eventstore/upcasters.js';
-import type { ReadModelIndexes } from './projector/mongo/MongoReadModels.js';
 import { createMongoProjectorStorage } from './projector/mongo/MongoProjectorStorage.js';
 import type { Storage } from './storage.js';
 
 export { startEmbeddedMongo } from './embeddedMongo.js';
 
-/**
- * Secondary indexes of the board read models: one per query shape in src/boards/reads.ts.
- * A sorted query's index ends with the sort AND the `_id` tie-breaker the adapter adds to
- * every sort (`translateSort`): equality fields, then `{ field: direction, _id: 1 }`, so the
- * server walks the index in order instead of sorting in memory (which fails past 100 MB).
- */
-export const boardReadModelIndexes: ReadModelIndexes = {
-  [ReadCollection.Users]: [{ key: { tokenHash: 1 } }, { key: { usernameKey: 1 } }],
-  [ReadCollection.Boards]: [{ key: { members: 1, createdAt: -1, _id: 1 } }],
-  [ReadCollection.Cards]: [{ key: { boardId: 1, archived: 1, rank: 1, _id: 1 } }],
-};
+/** The board read models' secondary indexes, declared with the read model. */
+export { boardReadModelIndexes };
 
 /** Hides credentials in a connection string for logs and banners. */
 export function redactUri(uri: string): string {

@@ -1,3 +1,4 @@
+import { boardReadModelIndexes } from './boards/readModel.js';
 import type { Config } from './config.js';
 import type { EventStore } from './eventstore/types.js';
 import { MemoryEventStore } from './eventstore/memory/MemoryEventStore.js';
@@ -32,6 +33,7 @@ export function openMemoryStorage(options: {
     ...(options.idempotencyTtlMs ? { idempotencyTtlMs: options.idempotencyTtlMs } : {}),
   });
   const projector = createMemoryProjectorStorage({
+    readModelIndexes: boardReadModelIndexes,
     ...(options.changeLogRetention ? { changeLogRetention: options.changeLogRetention } : {}),
   });
   return {

@@ -4,7 +4,8 @@
  *
  *   npm run bench:http
  *   (BENCH_CONNECTIONS=20, BENCH_SECONDS=5, BENCH_ROUNDS=5, BENCH_NEIGHBOUR_CARDS=20000,
- *   BENCH_SKIP_BUILD=1 to reuse dist/, BENCH_SERVER_ENV="NAME=value NAME2=value2")
+ *   BENCH_SKIP_BUILD=1 to reuse dist/, BENCH_SERVER_ENV="NAME=value NAME2=value2",
+ *   BENCH_PROFILE=<dir>: CPU profiles of ours, written to <dir> when they stop)
  *
  * `npm run build`, then three server processes on 127.0.0.1:
  * - ours: `node dist/main.js` on the memory store, seeded through its own API with a
@@ -34,6 +35,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import {
   REPO_ROOT,
@@ -47,6 +49,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const NEIGHBOUR_CARDS = Number(process.env.BENCH_NEIGHBOUR_CARDS ?? 20_000);
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 const SERVER_ENV = Object.fromEntries(
   (process.env.BENCH_SERVER_ENV ?? '')
     .split(/\s+/)
@@ -305,7 +308,11 @@ async function main() {
   try {
     const startOurs = async () => {
       const server = await startServerProcess({
-        command: [process.execPath, 'dist/main.js'],
+        command: [
+          process.execPath,
+          ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${resolve(PROFILE_DIR)}`] : []),
+          'dist/main.js',
+        ],
         env: SERVER_ENV,
       });
       servers.push(server);
@@ -407,6 +414,11 @@ async function main() {
     }
     console.log(`load average after: ${load1()}`);
   } finally {
+    if (PROFILE_DIR) {
+      // A profile is written when the process exits by itself: stop ours gracefully.
+      for (const server of servers) server.child.kill('SIGTERM');
+      await Promise.race([Promise.all(servers.map((s) => s.exited)), sleep(30_000)]);
+    }
     await Promise.all(servers.map((s) => s.kill()));
     rmSync(scratch, { recursive: true, force: true });
   }

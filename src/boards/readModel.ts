@@ -1,4 +1,4 @@
-import type { ReadDoc } from '../projector/types.js';
+import type { ReadDoc, ReadIndexes } from '../projector/types.js';
 
 /** Names of the read collections the board projections write and queries read. */
 export const ReadCollection = {
@@ -7,6 +7,19 @@ export const ReadCollection = {
   Columns: 'columns',
   Cards: 'cards',
 } as const;
+
+/**
+ * Secondary indexes of the board read models: one per query shape in src/boards/reads.ts
+ * (MongoDB builds them; the memory store keeps a hash index on each one's first key).
+ * A sorted query's index ends with the sort AND the `_id` tie-breaker the adapter adds to
+ * every sort (`translateSort`): equality fields, then `{ field: direction, _id: 1 }`, so the
+ * server walks the index in order instead of sorting in memory (which fails past 100 MB).
+ */
+export const boardReadModelIndexes: ReadIndexes = {
+  [ReadCollection.Users]: [{ key: { tokenHash: 1 } }, { key: { usernameKey: 1 } }],
+  [ReadCollection.Boards]: [{ key: { members: 1, createdAt: -1, _id: 1 } }],
+  [ReadCollection.Cards]: [{ key: { boardId: 1, archived: 1, rank: 1, _id: 1 } }],
+};
 
 /** A user as queries see it; found by token hash for authentication. */
 export interface UserDoc extends ReadDoc {

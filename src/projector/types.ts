@@ -24,6 +24,14 @@ export interface FindOptions {
   signal?: AbortSignal;
 }
 
+/** A secondary index of a read collection: its keys in order, each ascending (1) or descending (-1). */
+export interface ReadIndex {
+  key: Readonly<Record<string, 1 | -1>>;
+}
+
+/** Secondary indexes per read collection name. */
+export type ReadIndexes = Readonly<Record<string, readonly ReadIndex[]>>;
+
 /**
  * Proof that a writer holds a lease: the epoch the lease store handed out when `owner`
  * took `lease`. Epochs of one lease only grow, so storage can refuse a write carrying an

@@ -1,7 +1,7 @@
 import { builder } from '../../graphql/builder.js';
 import { commandMutation } from '../../graphql/commandMutation.js';
 import { rawIdOf } from '../../graphql/globalIds.js';
-import { ColumnRef, UserRef, BoardRef } from '../../graphql/refs.js';
+import { ColumnRef, UserRef, BoardRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { UserDoc } from '../readModel.js';
 import { addColumn, addMember, createBoard, moveColumn, renameBoard } from './commands.js';
@@ -11,7 +11,7 @@ builder.node(BoardRef, {
   interfaces: [VersionedInterface],
   id: { resolve: (board) => board._id },
   loadMany: (ids, ctx) =>
-    Promise.all(ids.map((id) => ctx.reads.board(id, ctx.viewer?._id ?? null))),
+    brandable(Promise.all(ids.map((id) => ctx.reads.board(id, ctx.viewer?._id ?? null)))),
   fields: (t) => ({
     version: t.exposeInt('version'),
     name: t.exposeString('name'),

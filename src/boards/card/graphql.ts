@@ -1,6 +1,6 @@
 import { builder } from '../../graphql/builder.js';
 import { commandMutation } from '../../graphql/commandMutation.js';
-import { BoardRef, CardRef, ColumnRef, UserRef } from '../../graphql/refs.js';
+import { BoardRef, CardRef, ColumnRef, UserRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import { archiveCard, editCard, moveCard } from './commands.js';
 
@@ -8,7 +8,8 @@ builder.node(CardRef, {
   description: 'A card on a board, in exactly one column.',
   interfaces: [VersionedInterface],
   id: { resolve: (card) => card._id },
-  loadMany: (ids, ctx) => Promise.all(ids.map((id) => ctx.reads.card(id, ctx.viewer?._id ?? null))),
+  loadMany: (ids, ctx) =>
+    brandable(Promise.all(ids.map((id) => ctx.reads.card(id, ctx.viewer?._id ?? null)))),
   fields: (t) => ({
     version: t.exposeInt('version'),
     board: t.field({

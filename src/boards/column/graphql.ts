@@ -2,7 +2,7 @@ import { GraphQLError } from 'graphql';
 import { builder } from '../../graphql/builder.js';
 import { commandMutation } from '../../graphql/commandMutation.js';
 import { ErrorCode } from '../errors.js';
-import { BoardRef, CardRef, ColumnRef } from '../../graphql/refs.js';
+import { BoardRef, CardRef, ColumnRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { CardDoc } from '../readModel.js';
 import { addCard, archiveDoneCards, setWipLimit } from './commands.js';
@@ -50,7 +50,7 @@ builder.node(ColumnRef, {
   interfaces: [VersionedInterface],
   id: { resolve: (column) => column._id },
   loadMany: (ids, ctx) =>
-    Promise.all(ids.map((id) => ctx.reads.column(id, ctx.viewer?._id ?? null))),
+    brandable(Promise.all(ids.map((id) => ctx.reads.column(id, ctx.viewer?._id ?? null)))),
   fields: (t) => ({
     version: t.exposeInt('version'),
     board: t.field({

@@ -16,6 +16,8 @@ import {
   type ReadCollection,
   type ReadDoc,
   type ReadFilter,
+  type ReadIndex,
+  type ReadIndexes,
   type ReadModelStore,
   type ReadView,
 } from '../types.js';
@@ -31,8 +33,107 @@ export function matchesFilter(doc: Record<string, unknown>, filter: ReadFilter):
   });
 }
 
-const compare = (a: unknown, b: unknown): number =>
-  a === b ? 0 : (a as string | number) < (b as string | number) ? -1 : 1;
+/** Order of two field values (dates by their time: two equal dates are a tie). */
+function compare(a: unknown, b: unknown): number {
+  const x = a instanceof Date ? a.getTime() : (a as string | number);
+  const y = b instanceof Date ? b.getTime() : (b as string | number);
+  return x === y ? 0 : x < y ? -1 : 1;
+}
+
+/** Thrown by every setter of a stored document's dates. */
+function immutableDate(): never {
+  throw new TypeError('read documents handed out by the store are immutable: copy before changing');
+}
+
+/** A `Date` whose setters throw: the dates inside stored (frozen) read documents. */
+class StoredDate extends Date {}
+for (const name of Object.getOwnPropertyNames(Date.prototype)) {
+  if (name.startsWith('set')) {
+    Object.defineProperty(StoredDate.prototype, name, { value: immutableDate });
+  }
+}
+
+/**
+ * A deeply frozen copy of a read document's value: what the store keeps and hands out,
+ * so readers share one copy and none can change it (writes throw in strict code) or see
+ * a later write change it under them (a write stores a new copy).
+ */
+export function frozenCopy<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Date) return Object.freeze(new StoredDate(value.getTime())) as T;
+  if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy)) as T;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return Object.freeze(structuredClone(value));
+  const copy: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) copy[key] = frozenCopy(field);
+  return Object.freeze(copy) as T;
+}
+
+/**
+ * Documents of one collection by id, with a hash index on each field named by `indexed`
+ * (an array field is indexed under each element, as MongoDB's multikey indexes are): a
+ * `find` with an equality on an indexed field reads only the documents holding that value.
+ */
+class IndexedDocs<T extends ReadDoc> {
+  readonly #docs = new Map<string, T>();
+  readonly #indexes: Map<string, Map<unknown, Set<string>>>;
+
+  constructor(indexed: readonly string[]) {
+    this.#indexes = new Map(indexed.map((field) => [field, new Map<unknown, Set<string>>()]));
+  }
+
+  get(id: string): T | undefined {
+    return this.#docs.get(id);
+  }
+
+  set(doc: T): void {
+    const old = this.#docs.get(doc._id);
+    for (const [field, index] of this.#indexes) {
+      const before = old ? keysOf(old, field) : [];
+      const after = keysOf(doc, field);
+      for (const key of before) if (!after.includes(key)) index.get(key)?.delete(doc._id);
+      for (const key of after) {
+        let ids = index.get(key);
+        if (!ids) index.set(key, (ids = new Set()));
+        ids.add(doc._id);
+      }
+    }
+    this.#docs.set(doc._id, doc);
+  }
+
+  delete(id: string): void {
+    const old = this.#docs.get(id);
+    if (!old) return;
+    for (const [field, index] of this.#indexes) {
+      for (const key of keysOf(old, field)) {
+        const ids = index.get(key);
+        ids?.delete(id);
+        if (ids?.size === 0) index.delete(key);
+      }
+    }
+    this.#docs.delete(id);
+  }
+
+  /** Documents that may match `filter`: the smallest index bucket it selects, else all. */
+  candidates(filter: ReadFilter): Iterable<T> {
+    let best: Set<string> | undefined;
+    for (const [field, wanted] of Object.entries(filter)) {
+      const index = this.#indexes.get(field);
+      if (!index || (wanted !== null && typeof wanted === 'object')) continue;
+      const ids = index.get(wanted) ?? new Set<string>();
+      if (!best || ids.size < best.size) best = ids;
+    }
+    if (!best) return this.#docs.values();
+    const docs = this.#docs;
+    return [...best].map((id) => docs.get(id)!);
+  }
+}
+
+/** The index keys of `doc` for `field`: each element of an array, else the value (absent: null). */
+function keysOf(doc: ReadDoc, field: string): unknown[] {
+  const value = (doc as unknown as Record<string, unknown>)[field];
+  return Array.isArray(value) ? [...new Set(value)] : [value ?? null];
+}
 
 /**
  * Whether writing `next` over `stored` would lose an applied stream version: `stored` has
@@ -54,43 +155,55 @@ export function fencedOut(stored: Fence | undefined, fence: Fence | undefined): 
   );
 }
 
+/**
+ * One collection. Documents are stored as deeply frozen copies (`frozenCopy`) and handed
+ * out as they are stored, without a copy per read: a reader cannot change what the store
+ * holds, and a write replaces the stored document instead of changing it.
+ */
 class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
-  readonly #docs = new Map<string, T>();
+  readonly #docs: IndexedDocs<T>;
   /** The fence of the last fenced write of each document. */
   readonly #fences = new Map<string, Fence>();
+
+  constructor(indexes: readonly ReadIndex[]) {
+    // The first key of each declared index: the equality every query of it starts with.
+    this.#docs = new IndexedDocs(
+      [...new Set(indexes.map((i) => Object.keys(i.key)[0]))].filter(
+        (field): field is string => field !== undefined && field !== '_id',
+      ),
+    );
+  }
 
   async get(id: string, options: { signal?: AbortSignal } = {}): Promise<T | null> {
     await nextTurn();
     options.signal?.throwIfAborted();
-    const doc = this.#docs.get(id);
-    return doc ? structuredClone(doc) : null;
+    return this.#docs.get(id) ?? null;
   }
 
   async getMany(ids: readonly string[], options: { signal?: AbortSignal } = {}) {
     await nextTurn();
     options.signal?.throwIfAborted();
-    return ids.map((id) => {
-      const doc = this.#docs.get(id);
-      return doc ? structuredClone(doc) : null;
-    });
+    return ids.map((id) => this.#docs.get(id) ?? null);
   }
 
   async find(filter: ReadFilter, options: FindOptions = {}): Promise<T[]> {
     await nextTurn();
     options.signal?.throwIfAborted();
-    let found = [...this.#docs.values()].filter((d) =>
-      matchesFilter(d as unknown as Record<string, unknown>, filter),
-    );
+    const found: T[] = [];
+    for (const doc of this.#docs.candidates(filter)) {
+      if (matchesFilter(doc as unknown as Record<string, unknown>, filter)) found.push(doc);
+    }
     if (options.sort) {
+      // As MongoDB is asked to (`translateSort`): the field, then `_id` to break ties.
       const [field, direction] = options.sort;
       found.sort(
         (a, b) =>
           direction *
-          compare((a as Record<string, unknown>)[field], (b as Record<string, unknown>)[field]),
+            compare((a as Record<string, unknown>)[field], (b as Record<string, unknown>)[field]) ||
+          compare(a._id, b._id),
       );
     }
-    if (options.limit !== undefined) found = found.slice(0, options.limit);
-    return found.map((d) => structuredClone(d));
+    return options.limit !== undefined ? found.slice(0, options.limit) : found;
   }
 
   async count(filter: ReadFilter, options: { signal?: AbortSignal } = {}): Promise<number> {
@@ -105,13 +218,13 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
     if (regresses(this.#docs.get(doc._id), doc)) {
       throw new StaleWrite(`read document ${doc._id} has applied newer versions`);
     }
-    this.#docs.set(doc._id, structuredClone(doc));
+    this.#docs.set(frozenCopy(doc));
     if (fence) this.#fences.set(doc._id, { ...fence });
   }
 
   async putMany(docs: readonly T[]): Promise<void> {
     await nextTurn();
-    for (const doc of docs) this.#docs.set(doc._id, structuredClone(doc));
+    for (const doc of docs) this.#docs.set(frozenCopy(doc));
   }
 
   async delete(id: string): Promise<void> {
@@ -127,7 +240,7 @@ class MemoryReadModels implements ReadModelStore {
   #fence: Fence | undefined;
   #next = 1;
 
-  constructor() {
+  constructor(private readonly indexes: ReadIndexes) {
     this.#active = this.#create();
   }
 
@@ -158,7 +271,7 @@ class MemoryReadModels implements ReadModelStore {
       generation,
       collection: <T extends ReadDoc>(name: string) => {
         let c = collections.get(name);
-        if (!c) collections.set(name, (c = new MemoryCollection()));
+        if (!c) collections.set(name, (c = new MemoryCollection(this.indexes[name] ?? [])));
         const collection = c as unknown as MemoryCollection<T>;
         if (!fence) return collection;
         // The same collection, with every put carrying the fence.
@@ -356,6 +469,12 @@ export interface MemoryProjectorStorageOptions {
   changeLogRetention?: number;
   /** Clock for lease expiry, in ms. @default Date.now */
   now?: () => number;
+  /**
+   * Secondary indexes per collection, as declared for MongoDB: the memory store keeps a
+   * hash index on each one's first key, so a query filtering on it reads only the matching
+   * documents. @default none (queries read every document of the collection)
+   */
+  readModelIndexes?: ReadIndexes;
 }
 
 /** The projector's storage in one process; nothing persisted. */
@@ -363,7 +482,7 @@ export function createMemoryProjectorStorage(
   options: MemoryProjectorStorageOptions = {},
 ): ProjectorStorage {
   return {
-    readModels: new MemoryReadModels(),
+    readModels: new MemoryReadModels(options.readModelIndexes ?? {}),
     checkpoints: new MemoryCheckpoints(),
     leases: new MemoryLeases(options.now ?? Date.now),
     changeLog: new MemoryChangeLog(options.changeLogRetention ?? 100_000),
