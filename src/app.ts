@@ -107,6 +107,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     introspection: config.introspection,
     csrfPrevention: config.csrfPrevention,
     corsOrigins: config.corsOrigins,
+    sseCloseGraceMs: liveLimits.slowConsumerCloseGraceMs,
   });
   const graphiql = config.graphiql
     ? createGraphiQLPage({

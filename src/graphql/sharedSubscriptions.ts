@@ -258,8 +258,8 @@ class DirectFrames implements DirectDelivery<SharedResult> {
     return this.membership.resultFor(message, eventKeyOf);
   }
 
-  send(result: SharedResult): void {
-    this.connection.send(nextFrame(this.operationId, result[SERIALIZED_BYTES]));
+  send(result: SharedResult): boolean {
+    return this.connection.send(nextFrame(this.operationId, result[SERIALIZED_BYTES]));
   }
 }
 

@@ -16,8 +16,8 @@ import { useServer } from 'graphql-ws/use/ws';
 import { maskError, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { LiveConnection } from '../live/BoardChangeHub.js';
-import { messageOf } from '../live/frames.js';
-import { SERIALIZED, type SharedResult } from '../live/SubscriptionGroups.js';
+import { messageOf, nextFrame } from '../live/frames.js';
+import { SERIALIZED_BYTES, type SharedResult } from '../live/SubscriptionGroups.js';
 import { LiveCloseCode, LiveErrorCode, type LiveLimits } from '../live/limits.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from './context.js';
@@ -62,7 +62,7 @@ class SendingShared implements AsyncIterableIterator<ExecutionResult> {
   #returned = false;
 
   constructor(
-    private readonly socket: WebSocket,
+    private readonly connection: WebSocketConnection,
     private readonly id: string,
     stream: AsyncIterable<ExecutionResult>,
     /** Its slot in the connection's count, freed when the stream ends, whichever way. */
@@ -91,11 +91,10 @@ class SendingShared implements AsyncIterableIterator<ExecutionResult> {
       this.slot.release();
       return { done: true, value: undefined };
     }
-    const json = (next.value as Partial<SharedResult>)[SERIALIZED];
-    if (json === undefined) return next;
-    if (this.socket.readyState === WebSocket.OPEN) {
-      this.socket.send(`{"id":${JSON.stringify(this.id)},"type":"next","payload":${json}}`);
-    }
+    const bytes = (next.value as Partial<SharedResult>)[SERIALIZED_BYTES];
+    if (bytes === undefined) return next;
+    // Refused: the socket is being closed as a slow consumer, and this stream ends.
+    if (!this.connection.send(nextFrame(this.id, bytes))) return this.return();
     return this.next();
   }
 
@@ -123,6 +122,7 @@ export interface WebSocketServerOptions {
   limits: Pick<
     LiveLimits,
     | 'maxSubscriptionsPerConnection'
+    | 'maxBufferedBytes'
     | 'connectionInitTimeoutMs'
     | 'slowConsumerCloseGraceMs'
     | 'maxIncomingMessageBytes'
@@ -276,7 +276,7 @@ class WebSocketConnection implements LiveConnection {
   constructor(
     private readonly socket: WebSocket,
     private readonly upgrade: IncomingMessage,
-    private readonly slowConsumerCloseGraceMs: number,
+    private readonly limits: Pick<LiveLimits, 'maxBufferedBytes' | 'slowConsumerCloseGraceMs'>,
     /** How many listeners the signal may have before Node warns of a leak. */
     maxSignalListeners: number,
   ) {
@@ -292,13 +292,24 @@ class WebSocketConnection implements LiveConnection {
     return this.socket.bufferedAmount;
   }
 
-  send(frame: Buffer): void {
+  /**
+   * Writes `frame` unless that would leave more than `maxBufferedBytes` unsent on the
+   * socket: then it closes the socket as a slow consumer instead, and says so (false).
+   * Checked here, when the bytes are written, not when a change is handed out: one
+   * change reaches every subscription of a socket before any of its frames is written.
+   */
+  send(frame: Buffer): boolean {
     const socket = this.socket;
-    if (socket.readyState !== WebSocket.OPEN) return;
+    if (socket.readyState !== WebSocket.OPEN) return true;
+    if (socket.bufferedAmount + frame.length > this.limits.maxBufferedBytes) {
+      this.disconnect(LiveCloseCode.SlowConsumer, 'slow consumer');
+      return false;
+    }
     if (this.#raw === undefined) this.#raw = rawSocketOf(socket);
     const raw = this.#raw;
     if (raw && senderIdle(socket)) frameWrites.write(raw, frame);
     else socket.send(messageOf(frame), AS_TEXT);
+    return true;
   }
 
   /**
@@ -312,7 +323,7 @@ class WebSocketConnection implements LiveConnection {
     this.#abort.abort(new DOMException(`The websocket is closing: ${reason}`, 'AbortError'));
     if (this.socket.readyState === WebSocket.CLOSED) return;
     if (this.socket.readyState !== WebSocket.CLOSING) this.socket.close(code, reason);
-    setTimeout(() => this.socket.terminate(), this.slowConsumerCloseGraceMs).unref();
+    setTimeout(() => this.socket.terminate(), this.limits.slowConsumerCloseGraceMs).unref();
   }
 
   /**
@@ -420,7 +431,7 @@ export function attachWebSocketServer(
       new WebSocketConnection(
         socket,
         request,
-        limits.slowConsumerCloseGraceMs,
+        limits,
         // Each operation listens to the connection's signal a few times (the hub, the
         // executor, reads in flight); the default of 10 would warn at a few subscriptions.
         limits.maxSubscriptionsPerConnection * 4 + 10,
@@ -457,7 +468,7 @@ export function attachWebSocketServer(
           slot.release();
           return result;
         }
-        const stream = new SendingShared(socket, id, result, slot);
+        const stream = new SendingShared(connectionOf(socket), id, result, slot);
         // Completed by the client meanwhile: end it before it delivers anything.
         if (slot.cancelled) await stream.return();
         return stream;
@@ -537,6 +548,14 @@ export function attachWebSocketServer(
           ...(subscription ? { subscription } : {}),
         };
         return args;
+      },
+      // What graphql-ws writes itself (query and mutation results, other subscriptions)
+      // is bounded like the shared frames: a socket already past its bound is closed.
+      onNext: (ctx) => {
+        const connection = connectionOf(ctx.extra.socket);
+        if (connection.bufferedAmount > limits.maxBufferedBytes) {
+          connection.disconnect(LiveCloseCode.SlowConsumer, 'slow consumer');
+        }
       },
       // Errors a stream throws reach graphql-ws directly, past yoga's result masking:
       // mask them the same way here.

@@ -15,7 +15,9 @@ import {
   type Plugin,
   type YogaServerInstance,
 } from 'graphql-yoga';
+import { ServerResponse } from 'node:http';
 import { BoardReads } from '../boards/reads.js';
+import { ResponseConnection } from '../live/ResponseConnection.js';
 import { ProjectionTimeout } from '../projector/ChangeLogFollower.js';
 import { authenticate, isAdminAuthorization } from './auth.js';
 import type { GraphQLContext, Services } from './context.js';
@@ -81,7 +83,14 @@ export interface GraphQLServerPosture {
   corsOrigins?: readonly string[];
   /** Further envelop plugins (metrics), after ours. */
   plugins?: Plugin[];
+  /**
+   * How long an SSE slow consumer's final error may take to get through before its
+   * socket is destroyed (`slowConsumerCloseGraceMs`). @default 2_000
+   */
+  sseCloseGraceMs?: number;
 }
+
+const SSE = 'text/event-stream';
 
 /** Longest error message sent to a client; longer ones are cut (they may quote input). */
 export const MAX_ERROR_MESSAGE_LENGTH = 300;
@@ -161,8 +170,20 @@ export function createGraphQLServer(
   return createYoga<object, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
-    context: ({ request }) =>
-      createContext(services, request.headers.get('authorization'), request.signal),
+    context: async (initial) => {
+      const { request } = initial;
+      const context = await createContext(
+        services,
+        request.headers.get('authorization'),
+        request.signal,
+      );
+      // An SSE subscription is watched through its response, as a websocket is.
+      const { res } = initial as { res?: ServerResponse };
+      if (res instanceof ServerResponse && request.headers.get('accept')?.includes(SSE)) {
+        context.connection = new ResponseConnection(res, posture.sseCloseGraceMs ?? 2_000);
+      }
+      return context;
+    },
     graphiql: false,
     // Bearer tokens, no cookies: nothing to send credentials for. No listed origin: no
     // CORS headers at all, so browsers keep pages of other origins out.

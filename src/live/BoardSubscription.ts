@@ -31,9 +31,11 @@ export interface LiveConnection {
   disconnect(code: LiveCloseCode, reason: string): void;
   /**
    * Writes one protocol message, given as a whole websocket text frame (`nextFrame`);
-   * nothing when the connection is closing.
+   * nothing when the connection is closing. False when the frame was refused because
+   * the bytes buffered on the connection would pass `maxBufferedBytes` with it: the
+   * connection is then being closed as a slow consumer.
    */
-  send(frame: Buffer): void;
+  send(frame: Buffer): boolean;
 }
 
 /**
@@ -45,8 +47,8 @@ export interface LiveConnection {
 export interface DirectDelivery<R = unknown> {
   /** The (shared) result for `message`; results resolve in the order they were asked. */
   resultFor(message: BoardChangeMessage): Promise<R>;
-  /** Writes it to the client. */
-  send(result: R): void;
+  /** Writes it to the client; false when the connection refused it (a slow consumer). */
+  send(result: R): boolean;
 }
 
 /** A board subscription as the hub hands it out. */
@@ -146,6 +148,23 @@ const changesMembersOf = (entry: ChangeLogEntry, boardId: string) =>
 
 const done = (): IteratorReturnResult<undefined> => ({ done: true, value: undefined });
 
+/** Per entry, worked out once for all its subscribers: see `queuedBytesOf`. */
+const entryBytes = new WeakMap<ChangeLogEntry, number>();
+
+/**
+ * About the bytes of the message `entry` becomes (what its invalidations take as JSON,
+ * plus the rest of a message): what a queued entry costs its connection. An estimate,
+ * worked out once per entry; a selection of every field stays within a few times it.
+ */
+export function queuedBytesOf(entry: ChangeLogEntry): number {
+  let bytes = entryBytes.get(entry);
+  if (bytes === undefined) {
+    bytes = 256 + JSON.stringify(entry.invalidated).length;
+    entryBytes.set(entry, bytes);
+  }
+  return bytes;
+}
+
 /** One subscriber's view of one board's feed. See `BoardChangeHub.subscribe`. */
 export class BoardSubscription implements BoardChangeStream {
   readonly boardId: string;
@@ -154,6 +173,8 @@ export class BoardSubscription implements BoardChangeStream {
    * needed: a subscription that waits, caught up, holds no queue at all.
    */
   #queue: ChangeLogEntry[] | null = null;
+  /** What the queue holds, in `queuedBytesOf` bytes. */
+  #queuedBytes = 0;
   /** Entries of this board read from the change log, not yet taken by the client. */
   #replay: ChangeLogEntry[] | null = null;
   /** Every entry with a cursor up to here has been considered (delivered or not ours). */
@@ -227,11 +248,19 @@ export class BoardSubscription implements BoardChangeStream {
   push(entry: ChangeLogEntry, change: BoardChange = boardChangeOf(entry, this.boardId)): void {
     if (this.#closed) return;
     const { maxQueuedMessages, maxBufferedBytes } = this.host.limits;
-    if ((this.#connection?.bufferedAmount ?? 0) > maxBufferedBytes) {
+    const buffered = this.#connection?.bufferedAmount ?? 0;
+    if (buffered > maxBufferedBytes) {
       this.#slowConsumer(new SlowConsumerError('socket'));
       return;
     }
-    if ((this.#queue?.length ?? 0) >= maxQueuedMessages) {
+    if (
+      (this.#queue?.length ?? 0) >= maxQueuedMessages ||
+      // What waits here is bounded like what waits in the socket, and with it (over SSE
+      // it is nearly all of it: the response takes a message only when it has drained).
+      // A queue holds one entry whatever its size (a parked subscription holds none).
+      (this.#queuedBytes > 0 &&
+        buffered + this.#queuedBytes + queuedBytesOf(entry) > maxBufferedBytes)
+    ) {
       // While replaying, the change log still holds what the queue cannot: read it again.
       if (this.#replaying) this.#droppedThrough = entry.cursor;
       else this.#slowConsumer(new SlowConsumerError('queue'));
@@ -247,6 +276,7 @@ export class BoardSubscription implements BoardChangeStream {
     }
     const queue = (this.#queue ??= []);
     queue.push(entry);
+    this.#queuedBytes += queuedBytesOf(entry);
     this.host.queued(queue.length);
     this.#wakeUp();
   }
@@ -270,7 +300,10 @@ export class BoardSubscription implements BoardChangeStream {
     this.#lastDirect = result;
     result.then(
       (value) => {
-        if (!this.#closed) direct.send(value);
+        // Checked again when written: a change pushed to every subscription of a socket
+        // at once passes the check above for each, before any of them is written.
+        if (!this.#closed && !direct.send(value))
+          this.#slowConsumer(new SlowConsumerError('socket'));
       },
       (error: unknown) => this.#fail(error instanceof Error ? error : new Error(String(error))),
     );
@@ -313,6 +346,7 @@ export class BoardSubscription implements BoardChangeStream {
           continue;
         }
         const entry = this.#queue?.shift();
+        if (entry) this.#queuedBytes -= queuedBytesOf(entry);
         if (!entry) {
           // Caught up: pushes deliver directly until a change needs the iterator again.
           if (this.#direct) this.#parked = true;
@@ -431,6 +465,7 @@ export class BoardSubscription implements BoardChangeStream {
     if (!this.#closed) {
       this.#closed = true;
       this.#queue = null;
+      this.#queuedBytes = 0;
       this.#replay = null;
       this.#signal?.removeEventListener('abort', this);
     }

@@ -132,7 +132,7 @@ describe('BoardChangeHub', () => {
   it('ends a live subscriber past its queue bound as a slow consumer and disconnects its connection', async () => {
     const { hub, follower } = setUp({ maxQueuedMessages: 3 });
     const disconnect = vi.fn<LiveConnection['disconnect']>();
-    const connection: LiveConnection = { bufferedAmount: 0, disconnect, send: vi.fn() };
+    const connection: LiveConnection = { bufferedAmount: 0, disconnect, send: vi.fn(() => true) };
     const stream = hub.subscribe({ boardId: 'b1', authorize: allowed, connection });
     const other = hub.subscribe({ boardId: 'b1', authorize: allowed });
     follower.deliver(...range(1, 4).map((c) => entry(c)));
@@ -147,7 +147,7 @@ describe('BoardChangeHub', () => {
 
   it("ends a subscriber whose socket's send buffer passed its bound", async () => {
     const { hub, follower } = setUp({ maxBufferedBytes: 1_000 });
-    const connection = { bufferedAmount: 0, disconnect: vi.fn(), send: vi.fn() };
+    const connection = { bufferedAmount: 0, disconnect: vi.fn(), send: vi.fn(() => true) };
     const stream = hub.subscribe({ boardId: 'b1', authorize: allowed, connection });
     follower.deliver(entry(1));
     expect(await take(stream, 1)).toHaveLength(1);
@@ -155,6 +155,29 @@ describe('BoardChangeHub', () => {
     follower.deliver(entry(2));
     expect(connection.disconnect).toHaveBeenCalledWith(LiveCloseCode.SlowConsumer, 'slow consumer');
     await expect(stream.next()).rejects.toThrow(/not reading fast enough/);
+  });
+
+  it('bounds what waits for a reader that takes nothing (an SSE response not drained) by bytes, not by a count', async () => {
+    const { hub, follower } = setUp({ maxBufferedBytes: 150_000 });
+    /** One change archiving 500 cards: about 40 kB of invalidations. */
+    const big = (cursor: number): ChangeLogEntry => ({
+      ...entry(cursor),
+      operation: 'archiveDoneCards',
+      invalidated: Array.from({ length: 500 }, (_, i) => ({
+        typename: 'Card',
+        id: `card-${cursor}-${i}`,
+        fields: ['archived'],
+        version: 2,
+      })),
+    });
+    const connection = { bufferedAmount: 20_000, disconnect: vi.fn(), send: vi.fn(() => true) };
+    const stream = hub.subscribe({ boardId: 'b1', authorize: allowed, connection });
+    follower.deliver(...range(1, 10).map((c) => big(c)));
+    // Three of them fit beside what the response holds; the fourth would pass the bound
+    // (the count bound, 1,000, is nowhere near).
+    expect(connection.disconnect).toHaveBeenCalledWith(LiveCloseCode.SlowConsumer, 'slow consumer');
+    expect(hub.stats()).toMatchObject({ slowConsumers: 1, peakQueued: 3, queued: 0 });
+    await expect(stream.next()).rejects.toBeInstanceOf(SlowConsumerError);
   });
 
   it('stops a subscriber whose access a members change revoked, before delivering that change', async () => {
@@ -250,7 +273,7 @@ describe('BoardChangeHub', () => {
       stream.deliverDirectly<SharedResult>({
         resultFor: (message) =>
           membership.resultFor(message, (event) => String((event as BoardChangeMessage).cursor)),
-        send: (result) => into.push((result.data as { cursor: number }).cursor),
+        send: (result) => into.push((result.data as { cursor: number }).cursor) > 0,
       });
       return { stream, membership };
     });
