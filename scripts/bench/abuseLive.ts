@@ -3,7 +3,10 @@
  * server process, speaking graphql-transport-ws over bare `ws` sockets:
  * - ws-id-reuse: on one socket, `subscribe x` + `complete x` back to back, 5,000 times,
  *   then `subscribe x` once more; one change of the board: frames that socket received
- *   for it (the per-connection limit is 20).
+ *   for it (the per-connection limit is 20);
+ * - paused-sockets: 20 sockets x 20 subscriptions that stop reading (TCP paused), then
+ *   one `archiveDoneCards` of 500 done cards (one change naming 501 resources): how the
+ *   sockets were closed, and what each received once it read again.
  */
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -115,7 +118,68 @@ const wsIdReuse = async (server: ServerProcess): Promise<string> => {
   return `${frames} frames for one change on the socket`;
 };
 
+/** `count` done cards in the column, through the API. */
+async function doneCards(url: string, token: string, columnId: string, count: number) {
+  const one = async (i: number) => {
+    const added = await call(
+      url,
+      `mutation ($c: ID!, $t: String!) { addCard(input: { columnId: $c, title: $t }) { ... on AddCardSuccess { card { id version } } } }`,
+      { c: columnId, t: `card ${i}` },
+      token,
+    );
+    const card = added.addCard.card as { id: string; version: number };
+    await call(
+      url,
+      `mutation ($c: ID!, $v: Int!) { editCard(input: { cardId: $c, expectedVersion: $v, done: true }) { __typename } }`,
+      { c: card.id, v: card.version },
+      token,
+    );
+  };
+  for (let i = 0; i < count; i += 10) {
+    await Promise.all(Array.from({ length: Math.min(10, count - i) }, (_, j) => one(i + j)));
+  }
+}
+
+const FULL = `subscription ($boardId: ID!) {
+  boardChanges(boardId: $boardId) { cursor operation actor { id username } invalidated { typename id fields version } }
+}`;
+
+const pausedSockets = async (server: ServerProcess): Promise<string> => {
+  const { token, boardId, columnId } = await boardOf(server.url);
+  await doneCards(server.url, token, columnId, 500);
+  const clients = await Promise.all(Array.from({ length: 20 }, () => socketOf(server.url, token)));
+  const codes: number[] = [];
+  for (const client of clients) {
+    client.socket.on('close', (code: number) => codes.push(code));
+    for (let i = 0; i < 20; i += 1) {
+      client.send({
+        id: `s${i}`,
+        type: 'subscribe',
+        payload: { query: FULL, variables: { boardId } },
+      });
+    }
+  }
+  await sleep(2_000);
+  for (const client of clients) client.socket.pause();
+  await call(
+    server.url,
+    `mutation ($c: ID!) { archiveDoneCards(input: { columnId: $c }) { __typename } }`,
+    { c: columnId },
+    token,
+  );
+  await sleep(5_000);
+  for (const client of clients) client.socket.resume();
+  await sleep(3_000);
+  const received = clients.map((c) => c.bytes).sort((a, b) => a - b);
+  const byCode = new Map<number, number>();
+  for (const code of codes) byCode.set(code, (byCode.get(code) ?? 0) + 1);
+  for (const client of clients) client.socket.terminate();
+  const closes = [...byCode].map(([code, n]) => `${n} closed ${code}`).join(', ') || 'none closed';
+  return `${closes}; received per socket ${(received[0]! / 1e6).toFixed(2)}-${(received.at(-1)! / 1e6).toFixed(2)} MB`;
+};
+
 /** Attacks on the live path, by name, as abuse.ts lists its own. */
 export const liveAttacks: [string, (server: ServerProcess) => Promise<string>][] = [
   ['ws-id-reuse 5000', wsIdReuse],
+  ['paused-sockets 20x20', pausedSockets],
 ];
