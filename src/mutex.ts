@@ -32,14 +32,33 @@ export class Semaphore {
     return this.#running;
   }
 
-  /** Runs `section` once a permit is free; rejects with `MutexQueueFull` when the queue is full. */
-  async run<T>(section: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `section` once a permit is free; rejects with `MutexQueueFull` when the queue is
+   * full, and with `signal`'s reason when it fires while waiting (leaving the queue at once).
+   */
+  async run<T>(section: () => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
+    const { signal } = options;
+    signal?.throwIfAborted();
     if (this.#running >= this.#permits) {
       if (this.#waiting.length >= this.#maxQueued) {
         throw new MutexQueueFull(`${this.#waiting.length} sections already queued`);
       }
       // The releasing section hands its permit over, so #running stays counted.
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          const at = this.#waiting.indexOf(grant);
+          // Already granted: the permit is ours, and the section sees the signal itself.
+          if (at < 0) return;
+          this.#waiting.splice(at, 1);
+          reject(signal!.reason);
+        };
+        const grant = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        this.#waiting.push(grant);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
     } else {
       this.#running += 1;
     }

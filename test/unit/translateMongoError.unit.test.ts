@@ -12,7 +12,7 @@ import { VersionConflict } from '../../src/eventstore/errors.js';
 import { IndexName } from '../../src/eventstore/mongo/documents.js';
 import {
   AppendErrorAction,
-  isChangeStreamHistoryLost,
+  isResumeTokenRefused,
   translateError,
 } from '../../src/eventstore/mongo/translateError.js';
 
@@ -149,8 +149,8 @@ describe('translateError', () => {
   });
 });
 
-describe('isChangeStreamHistoryLost', () => {
-  it('recognises only the server error for a resume point that left the oplog', () => {
+describe('isResumeTokenRefused', () => {
+  it('recognises the server errors that refuse a resume token, and nothing else', () => {
     const lost = new MongoServerError({
       code: 286,
       codeName: 'ChangeStreamHistoryLost',
@@ -158,8 +158,10 @@ describe('isChangeStreamHistoryLost', () => {
         'Resume of change stream was not possible, as the resume point may no longer be in the oplog.',
       errorLabels: ['NonResumableChangeStreamError'],
     });
-    expect(isChangeStreamHistoryLost(lost)).toBe(true);
-    expect(isChangeStreamHistoryLost(labelled(280, 'ChangeStreamFatalError'))).toBe(false);
-    expect(isChangeStreamHistoryLost(new Error('286'))).toBe(false);
+    expect(isResumeTokenRefused(lost)).toBe(true);
+    expect(isResumeTokenRefused(labelled(280, 'ChangeStreamFatalError'))).toBe(true);
+    expect(isResumeTokenRefused(labelled(260, 'InvalidResumeToken'))).toBe(true);
+    expect(isResumeTokenRefused(labelled(112, 'WriteConflict'))).toBe(false);
+    expect(isResumeTokenRefused(new Error('286'))).toBe(false);
   });
 });

@@ -560,6 +560,38 @@ describe('MongoEventStore.append on the wire', () => {
       expect(wire.fake.commands.filter(isCommand('commitTransaction'))).toHaveLength(5);
     });
 
+    it('drops a queued append at once when its signal fires, sending nothing for it', async () => {
+      let releaseCommit!: () => void;
+      const held = new Promise<void>((resolve) => (releaseCommit = resolve));
+      // The running append holds the only permit until its commit is answered.
+      let commitSeen!: () => void;
+      const committing = new Promise<void>((resolve) => (commitSeen = resolve));
+      wire.fake.script((command) => {
+        if (!isCommand('commitTransaction')(command)) return undefined;
+        commitSeen();
+        return { $delayMs: 3_000, reply: { ok: 1 } };
+      });
+      const s = store({ maxConcurrentAppends: 1 });
+      const running = s.append(onStream('s-1', 'NO_STREAM')).finally(() => releaseCommit());
+      await committing;
+      const controller = new AbortController();
+      const queued = s
+        .append(onStream('s-2', 'NO_STREAM'), { signal: controller.signal })
+        .catch((e: unknown) => e);
+      controller.abort(new Error('client went away'));
+      const settledFirst = await Promise.race([
+        queued.then(() => 'queued'),
+        held.then(() => 'running'),
+      ]);
+      expect(settledFirst).toBe('queued');
+      expect(await queued).toEqual(new Error('client went away'));
+      await running;
+      const streams = wire.fake.commands
+        .filter((c) => isCommand('insert', 'streams')(c))
+        .flatMap((c) => (c.body.documents as Document[]).map((d) => d._id));
+      expect(streams).toEqual(['s-1']);
+    });
+
     it('translates a network error on a head write into EventStoreUnavailable', async () => {
       wire.fake.failNext(isCommand('update', 'streams'), { $hangUp: true }, 1_000);
       const error = await store({ appendTimeoutMs: 1_000 })

@@ -180,31 +180,38 @@ describe('the commit feed on the wire', () => {
     });
   });
 
-  it('drops a resume token whose history is lost (286) and catches up by position', async () => {
-    scriptCommitsCollection(wire, () => 3);
-    let aggregates = 0;
-    wire.fake.script((command) => {
-      if (isCommand('aggregate', 'commits')(command)) {
-        aggregates += 1;
-        if (aggregates === 1) {
-          return serverError(286, 'ChangeStreamHistoryLost', ['NonResumableChangeStreamError']);
+  it.each([
+    [286, 'ChangeStreamHistoryLost'],
+    [280, 'ChangeStreamFatalError'],
+    [260, 'InvalidResumeToken'],
+  ])(
+    'drops a resume token the server refuses (%i %s) and catches up by position',
+    async (code, codeName) => {
+      scriptCommitsCollection(wire, () => 3);
+      let aggregates = 0;
+      wire.fake.script((command) => {
+        if (isCommand('aggregate', 'commits')(command)) {
+          aggregates += 1;
+          if (aggregates === 1) {
+            return serverError(code, codeName, ['NonResumableChangeStreamError']);
+          }
+          return batch(command, [], token(3), true);
         }
-        return batch(command, [], token(3), true);
-      }
-      if (isCommand('getMore')(command)) return batch(command, [], token(3), false);
-      return undefined;
-    });
-    const subscription = store.subscribe({ from: { position: 1, token: token(1) } });
-    const feed = subscription[Symbol.asyncIterator]();
-    const items = await take(feed, 2);
-    await feed.return?.();
-    expect(items.map((i) => i.kind === 'commit' && i.commit.position)).toEqual([2, 3]);
-    const [first, second] = wire.fake.commands.filter(isCommand('aggregate', 'commits'));
-    expect((first!.body.pipeline as Document[])[0]!.$changeStream).toMatchObject({
-      startAfter: token(1),
-    });
-    expect((second!.body.pipeline as Document[])[0]!.$changeStream.startAfter).toBeUndefined();
-  });
+        if (isCommand('getMore')(command)) return batch(command, [], token(3), false);
+        return undefined;
+      });
+      const subscription = store.subscribe({ from: { position: 1, token: token(1) } });
+      const feed = subscription[Symbol.asyncIterator]();
+      const items = await take(feed, 2);
+      await feed.return?.();
+      expect(items.map((i) => i.kind === 'commit' && i.commit.position)).toEqual([2, 3]);
+      const [first, second] = wire.fake.commands.filter(isCommand('aggregate', 'commits'));
+      expect((first!.body.pipeline as Document[])[0]!.$changeStream).toMatchObject({
+        startAfter: token(1),
+      });
+      expect((second!.body.pipeline as Document[])[0]!.$changeStream.startAfter).toBeUndefined();
+    },
+  );
 
   it('ends with EventStoreUnavailable on an invalidate event (commits dropped or renamed)', async () => {
     scriptCommitsCollection(wire, () => 0);

@@ -384,6 +384,48 @@ describe('mongo read model generations on the wire', () => {
     await storage.close();
   });
 
+  it('writes leases, checkpoints, the pointer, generations and read documents with w: majority', async () => {
+    const storage = await createMongoProjectorStorage({ client: wire.client, dbName: 'wire' });
+    const fence = { lease: 'projector', owner: 'p1', epoch: 1 };
+    wire.fake.script((command) =>
+      isCommand('find', 'readmodel_generations')(command)
+        ? cursor(command, [{ _id: String(command.body.filter._id) }])
+        : undefined,
+    );
+    const { commands } = await wire.during(async () => {
+      await storage.leases.acquire('projector', 'p1', 1_000);
+      await storage.leases.requestHandover('projector', 'p2');
+      await storage.leases.release('projector', 'p1');
+      await storage.checkpoints.save(GENERATION, { position: 3 }, fence);
+      await storage.readModels.active({ fence });
+      const view = storage.readModels.view(GENERATION, { fence });
+      await view.collection('accounts').put({ _id: 'a', _applied: { s: 1 } });
+      await view.collection('accounts').putMany([{ _id: 'b' }]);
+      await view.collection('accounts').delete('b');
+      const next = await storage.readModels.createGeneration();
+      await storage.readModels.activate(next, GENERATION, fence);
+      await storage.readModels.dropGeneration('g0');
+    });
+    const writes = commands.filter((c) =>
+      ['insert', 'update', 'delete', 'findAndModify'].includes(c.name),
+    );
+    expect(sequence(writes)).toEqual([
+      'findAndModify leases',
+      'update leases',
+      'update leases',
+      'update projector_checkpoints',
+      'findAndModify readmodel_meta',
+      'update rm_g1_accounts',
+      'update rm_g1_accounts',
+      'delete rm_g1_accounts',
+      'insert readmodel_generations',
+      'update readmodel_meta',
+      'update readmodel_generations',
+    ]);
+    for (const write of writes) expect(write.body.writeConcern).toEqual({ w: 'majority' });
+    await storage.close();
+  });
+
   it('marks an old generation for a later drop instead of dropping it under running queries', async () => {
     const storage = await createMongoProjectorStorage({
       client: wire.client,

@@ -335,9 +335,9 @@ export class MongoEventStore implements EventStore {
     signal: AbortSignal | undefined,
     deadline: number,
   ): Promise<AppendResult> {
-    signal?.throwIfAborted();
-    // The transaction checks the signal and the deadline again, so waiting here is safe.
-    return this.#appends.run(() => this.#transact(request, signal, deadline));
+    // A request aborted while it waits leaves the queue at once, having sent nothing; the
+    // transaction checks the signal and the deadline again when it starts.
+    return this.#appends.run(() => this.#transact(request, signal, deadline), { signal });
   }
 
   /**

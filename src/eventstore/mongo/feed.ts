@@ -7,7 +7,7 @@ import type { ChangeStream, ChangeStreamInsertDocument, Collection } from 'mongo
 import { EventStoreError, EventStoreUnavailable } from '../errors.js';
 import type { Commit, CommitFeed, FeedItem, FeedPosition } from '../types.js';
 import type { CommitDoc } from './documents.js';
-import { isChangeStreamHistoryLost } from './translateError.js';
+import { isResumeTokenRefused } from './translateError.js';
 
 /** An insert into `commits` as the feed's pipeline leaves it: the position only. */
 type CommitChange = ChangeStreamInsertDocument<Pick<CommitDoc, '_id' | 'position'>>;
@@ -77,7 +77,9 @@ export interface MongoCommitFeedDeps {
  *   batch's `postBatchResumeToken` (spec, "Updating the Cached Resume Token"; driver
  *   `ChangeStreamCursor._processBatch`), which is how heartbeats get a fresher token;
  * - a token older than the oplog fails with `ChangeStreamHistoryLost` (code 286, labelled
- *   `NonResumableChangeStreamError`); the feed then drops the token and catches up by position.
+ *   `NonResumableChangeStreamError`), one the server cannot find (after a restore) with
+ *   `ChangeStreamFatalError` (280), a malformed one with `InvalidResumeToken` (260); the feed
+ *   then drops the token and catches up by position.
  */
 export class MongoCommitFeed implements CommitFeed {
   readonly #deps: MongoCommitFeedDeps;
@@ -132,7 +134,7 @@ export class MongoCommitFeed implements CommitFeed {
           first = await stream.tryNext();
         } catch (error) {
           if (this.#closed) return;
-          if (this.#token !== undefined && isChangeStreamHistoryLost(error)) {
+          if (this.#token !== undefined && isResumeTokenRefused(error)) {
             await this.#dropTokenAndReopen();
             continue;
           }
@@ -179,7 +181,7 @@ export class MongoCommitFeed implements CommitFeed {
         change = await stream.tryNext();
       } catch (error) {
         if (this.#closed) return false;
-        if (isChangeStreamHistoryLost(error)) {
+        if (isResumeTokenRefused(error)) {
           await this.#dropTokenAndReopen();
           return true;
         }

@@ -16,7 +16,18 @@ export const MongoErrorCode = {
   WriteConflict: 112,
   /** A change stream's resume point is no longer in the oplog. */
   ChangeStreamHistoryLost: 286,
+  /** A change stream cannot go on, e.g. its resume token was not found (after a restore). */
+  ChangeStreamFatalError: 280,
+  /** The resume token is not one this server can resume from. */
+  InvalidResumeToken: 260,
 } as const;
+
+/** Codes with which a server refuses to resume a change stream from a given token. */
+const RESUME_TOKEN_REFUSED: ReadonlySet<number> = new Set([
+  MongoErrorCode.ChangeStreamHistoryLost,
+  MongoErrorCode.ChangeStreamFatalError,
+  MongoErrorCode.InvalidResumeToken,
+]);
 
 /** What `append` does with an error its transaction raised. */
 export const AppendErrorAction = {
@@ -77,9 +88,18 @@ export function translateError(error: unknown, context: TranslateErrorContext): 
   return AppendErrorAction.Unavailable;
 }
 
-/** Whether a change stream failed because its resume point left the oplog (code 286). */
-export function isChangeStreamHistoryLost(error: unknown): boolean {
-  return error instanceof MongoError && error.code === MongoErrorCode.ChangeStreamHistoryLost;
+/**
+ * Whether a change stream opened or resumed from a token failed because of that token: its
+ * history left the oplog (286), the token was not found, e.g. after a restore (280), or it
+ * is invalid (260). Opening again without the token is the way out; with it, the same
+ * error comes back forever.
+ */
+export function isResumeTokenRefused(error: unknown): boolean {
+  return (
+    error instanceof MongoError &&
+    typeof error.code === 'number' &&
+    RESUME_TOKEN_REFUSED.has(error.code)
+  );
 }
 
 /** Whether a driver error is a duplicate key (E11000) on a unique index. */

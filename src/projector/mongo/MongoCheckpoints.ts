@@ -5,7 +5,7 @@ import type { Collection, Db, Document } from 'mongodb';
 import type { FeedPosition } from '../../eventstore/types.js';
 import { FencedOut, type CheckpointStore, type Fence } from '../types.js';
 import { ProjectorCollection, type CheckpointDoc } from './documents.js';
-import { isDuplicateKey, translateDriverError } from './driverErrors.js';
+import { MAJORITY_WRITE, isDuplicateKey, translateDriverError } from './driverErrors.js';
 
 /**
  * `projector_checkpoints`, `_id` the generation, `{ position, token, updatedAt }`. The
@@ -53,7 +53,7 @@ export class MongoCheckpoints implements CheckpointStore {
               ...(fence ? { epoch: fence.epoch } : {}),
             },
           },
-          { upsert: true },
+          { upsert: true, writeConcern: MAJORITY_WRITE },
         );
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;

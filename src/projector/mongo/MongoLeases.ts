@@ -5,7 +5,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { LeaseGrant, LeaseStore } from '../types.js';
 import { ProjectorCollection, type LeaseDoc } from './documents.js';
-import { isDuplicateKey, translateDriverError } from './driverErrors.js';
+import { MAJORITY_WRITE, isDuplicateKey, translateDriverError } from './driverErrors.js';
 import { leaseOperations } from './leaseOperations.js';
 
 /**
@@ -33,6 +33,7 @@ export class MongoLeases implements LeaseStore {
           upsert: true,
           returnDocument: 'after',
           includeResultMetadata: false,
+          writeConcern: MAJORITY_WRITE,
         });
         if (lease?.owner === owner) return { epoch: lease.epoch };
       } catch (error) {
@@ -43,7 +44,7 @@ export class MongoLeases implements LeaseStore {
       // Refused. If that is because another owner asked for a handover, the holder gives
       // the lease up now, as the memory adapter does on the same call.
       const step = leaseOperations.yieldToHandover(name, owner, ttlMs);
-      await this.#leases.updateOne(step.filter, step.update);
+      await this.#leases.updateOne(step.filter, step.update, { writeConcern: MAJORITY_WRITE });
       return null;
     });
   }
@@ -51,14 +52,14 @@ export class MongoLeases implements LeaseStore {
   async release(name: string, owner: string): Promise<void> {
     await translateDriverError('lease release', async () => {
       const step = leaseOperations.release(name, owner);
-      await this.#leases.updateOne(step.filter, step.update);
+      await this.#leases.updateOne(step.filter, step.update, { writeConcern: MAJORITY_WRITE });
     });
   }
 
   async requestHandover(name: string, owner: string): Promise<void> {
     await translateDriverError('lease handover request', async () => {
       const step = leaseOperations.requestHandover(name, owner);
-      await this.#leases.updateOne(step.filter, step.update);
+      await this.#leases.updateOne(step.filter, step.update, { writeConcern: MAJORITY_WRITE });
     });
   }
 

@@ -20,7 +20,7 @@ import {
   type ActivePointerDoc,
   type GenerationDoc,
 } from './documents.js';
-import { isDuplicateKey, translateDriverError } from './driverErrors.js';
+import { MAJORITY_WRITE, isDuplicateKey, translateDriverError } from './driverErrors.js';
 import {
   assertGenerationId,
   generationCollectionPrefix,
@@ -31,13 +31,6 @@ import { translateReadFilter, translateSort, type StoredReadDoc } from './transl
 
 /** Storage fields readers never see: the fence of the last fenced write. */
 const HIDDEN_FIELDS = { _fence: 0 } as const;
-
-/**
- * Every write here waits for a majority: a pointer switch, a claim or a read document that
- * a failover rolled back would undo what the fence proved. Explicit, rather than left to
- * the deployment's default write concern.
- */
-const MAJORITY_WRITE = { w: 'majority' } as const;
 
 /**
  * An aggregation expression, true unless the stored document's `field` (a `{ lease, epoch }`
@@ -288,9 +281,15 @@ export class MongoReadModels implements ReadModelStore {
     let pointer = await this.#pointer.findOne({ _id: ACTIVE_POINTER_ID });
     if (!pointer) {
       const generation = newGenerationId();
-      await this.#generations.insertOne({ _id: generation, createdAt: new Date() });
+      await this.#generations.insertOne(
+        { _id: generation, createdAt: new Date() },
+        { writeConcern: MAJORITY_WRITE },
+      );
       try {
-        await this.#pointer.insertOne({ _id: ACTIVE_POINTER_ID, generation });
+        await this.#pointer.insertOne(
+          { _id: ACTIVE_POINTER_ID, generation },
+          { writeConcern: MAJORITY_WRITE },
+        );
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
       }
@@ -345,7 +344,10 @@ export class MongoReadModels implements ReadModelStore {
 
   async createGeneration(): Promise<string> {
     const generation = newGenerationId();
-    await this.#generations.insertOne({ _id: generation, createdAt: new Date() });
+    await this.#generations.insertOne(
+      { _id: generation, createdAt: new Date() },
+      { writeConcern: MAJORITY_WRITE },
+    );
     await this.#ensureIndexes(generation);
     return generation;
   }
@@ -418,6 +420,7 @@ export class MongoReadModels implements ReadModelStore {
       this.#generations.updateOne(
         { _id: generation },
         { $set: { dropAfter: new Date(Date.now() + this.#options.dropDelayMs) } },
+        { writeConcern: MAJORITY_WRITE },
       ),
     );
     const timer = setTimeout(() => {

@@ -17,6 +17,13 @@ export const ServerErrorCode = {
  * (insertOne, updateOne, replaceOne, findOneAndUpdate) as a `MongoServerError` carrying
  * the server's code, so the code is enough.
  */
+/**
+ * The write concern of every lease, checkpoint and read model write: a write a failover
+ * could roll back would undo what a fence or a lease proved. Explicit, rather than left to
+ * the deployment's default write concern (majority since MongoDB 5.0, but configurable).
+ */
+export const MAJORITY_WRITE = { w: 'majority' } as const;
+
 export function isDuplicateKey(error: unknown): boolean {
   return error instanceof MongoError && error.code === ServerErrorCode.DuplicateKey;
 }
