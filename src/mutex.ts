@@ -50,7 +50,7 @@ export class Semaphore {
           // Already granted: the permit is ours, and the section sees the signal itself.
           if (at < 0) return;
           this.#waiting.splice(at, 1);
-          reject(signal!.reason);
+          reject(signal!.reason as Error); // rejects as throwIfAborted does, with the reason as given
         };
         const grant = () => {
           signal?.removeEventListener('abort', onAbort);
