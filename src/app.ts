@@ -16,7 +16,7 @@ import { checkGraphQLBody, RequestRejected, sendRejection } from './http/request
 import { RequestDrain, serverOptions } from './http/serverLimits.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './ops/metrics.js';
-import { createOpsRoutes } from './ops/routes.js';
+import { createOpsRoutes, OPS_PATHS } from './ops/routes.js';
 import { ChangeLogFollower } from './projector/ChangeLogFollower.js';
 import { ProjectorRuntime } from './projector/ProjectorRuntime.js';
 import type { Projection } from './projector/types.js';
@@ -39,10 +39,12 @@ export interface App {
    */
   start(port?: number): Promise<{ url: string; metricsUrl?: string }>;
   /**
-   * Drains, then closes: stops accepting connections, answers every request already
-   * received (at most `DRAIN_TIMEOUT_MS`), closes websockets with 1001 and ends SSE
-   * subscriptions with `complete`; then closes the projector, the follower and the
-   * storage it opened itself.
+   * Shuts down as load balancers expect: `/readyz` 503 at once, accepting and serving
+   * for `SHUTDOWN_DELAY_MS` (answers close their connections), then no new connection;
+   * answers every request already received (at most `DRAIN_TIMEOUT_MS`), lets
+   * subscribers receive the changes of every commit acknowledged, closes websockets
+   * with 1001 and ends SSE subscriptions with `complete`; then closes the projector,
+   * the follower and the storage it opened itself.
    */
   stop(): Promise<void>;
   readonly storage: Storage;
@@ -128,8 +130,15 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
   };
   const ops = createOpsRoutes({ metrics, metricsToken: adminToken, health });
 
+  /** Set on `stop()`: not ready any more, whatever else holds. */
+  let stopping = false;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (stopping && url.pathname === OPS_PATHS.readyz) {
+      res.writeHead(503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ ready: false, status: 'stopping', reasons: ['shutting down'] }));
+      return;
+    }
     if (await ops(req, res, url.pathname)) return;
     if (graphiql && (await graphiql.serve(req, res, url.pathname))) return;
     if (url.pathname === GRAPHQL_PATH) {
@@ -220,13 +229,29 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       };
     },
     async stop() {
-      // Stop accepting at once; requests already received are answered (bounded by
-      // DRAIN_TIMEOUT_MS) while websockets close with 1001 and SSE streams complete.
-      const drained = drain.drain(config.http.drainTimeoutMs);
+      // As load balancers expect: not ready at once, yet still accepting and serving for
+      // SHUTDOWN_DELAY_MS (each answer closing its connection) while they stop sending
+      // here; then no new connection, and what was received is answered (bounded by
+      // DRAIN_TIMEOUT_MS). Connections the kernel had queued are accepted meanwhile,
+      // not reset.
+      stopping = true;
+      drain.closeConnectionsAfterAnswers();
+      const { shutdownDelayMs, drainTimeoutMs } = config.http;
+      if (shutdownDelayMs > 0) {
+        logger.info({ shutdownDelayMs }, 'not ready; serving until the shutdown delay ends');
+        await new Promise((resolve) => setTimeout(resolve, shutdownDelayMs));
+      }
+      const deadline = Date.now() + drainTimeoutMs;
+      const unanswered = await drain.drain(drainTimeoutMs);
+      if (unanswered > 0) logger.warn({ unanswered }, 'drain timeout: closing unanswered requests');
+      // Every commit acknowledged so far reaches the subscribers before their sockets
+      // close with 1001 and their SSE streams complete.
+      if (!(await live.settled(Math.max(0, deadline - Date.now())))) {
+        logger.warn('drain timeout: closing subscriptions with changes undelivered');
+      }
       await websockets.close();
       live.stop();
-      const unanswered = await drained;
-      if (unanswered > 0) logger.warn({ unanswered }, 'drain timeout: closing unanswered requests');
+      await drain.drain(Math.max(100, deadline - Date.now()), { streams: true });
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       if (metricsServer?.listening) {

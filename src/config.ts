@@ -63,6 +63,8 @@ const envSchema = z.object({
   HEADERS_TIMEOUT_MS: positiveInt(10_000),
   KEEP_ALIVE_TIMEOUT_MS: positiveInt(5_000),
   DRAIN_TIMEOUT_MS: positiveInt(10_000),
+  /** On SIGTERM, how long to go on serving (not ready) before no longer accepting. */
+  SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).optional(),
   GRAPHIQL: booleanFlag.optional(),
   INTROSPECTION: booleanFlag.optional(),
   CSRF_PREVENTION: booleanFlag.optional(),
@@ -152,6 +154,12 @@ export interface HttpLimits {
   keepAliveTimeoutMs: number;
   /** On SIGTERM/SIGINT, how long requests already received may take to finish. @default 10 s */
   drainTimeoutMs: number;
+  /**
+   * On SIGTERM/SIGINT, how long the server goes on accepting and serving (`/readyz` 503,
+   * every answer `Connection: close`) before it stops accepting and drains: a load
+   * balancer's time to notice. @default 5 s in production, 0 otherwise
+   */
+  shutdownDelayMs: number;
 }
 
 /** A configuration value is unusable; `message` is one line naming the variable. */
@@ -213,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
       keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
       drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
+      shutdownDelayMs: e.SHUTDOWN_DELAY_MS ?? (production ? 5_000 : 0),
     },
     graphiql,
     introspection: e.INTROSPECTION ?? graphiql,

@@ -60,43 +60,61 @@ export class RequestDrain {
   /** Call first thing for every request. */
   track(req: IncomingMessage, res: ServerResponse): void {
     this.#arrived(req.socket);
-    this.#inFlight.add(res);
-    res.once('close', () => this.#inFlight.delete(res));
+    const inFlight = req.headers.accept?.includes('text/event-stream')
+      ? this.#streams
+      : this.#inFlight;
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
     if (this.#draining) res.shouldKeepAlive = false;
   }
+
+  /** Responses that stream (SSE), which only their owner ends. */
+  readonly #streams = new Set<ServerResponse>();
 
   get draining(): boolean {
     return this.#draining;
   }
 
-  /** Requests received and not yet answered. */
+  /** Requests received and not yet answered (streams included). */
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#inFlight.size + this.#streams.size;
+  }
+
+  /**
+   * From now on every answer closes its connection (`Connection: close`), answers under
+   * way included, while the server goes on accepting and serving: what a load balancer
+   * expects during its deregistration delay. `drain` does it too. Idempotent.
+   */
+  closeConnectionsAfterAnswers(): void {
+    this.#draining = true;
+    for (const res of this.#inFlight) res.shouldKeepAlive = false;
+    for (const res of this.#streams) res.shouldKeepAlive = false;
   }
 
   /**
    * Stops accepting connections and waits, at most `timeoutMs`, for every request
    * already received to be answered. Resolves with the number still unanswered at the
-   * deadline (0 when all were). Long-lived responses (SSE) must be ended by their owner.
+   * deadline (0 when all were). Streaming responses (SSE) are not waited for unless
+   * `streams` is true: their owner must end them.
    */
-  async drain(timeoutMs: number): Promise<number> {
-    this.#draining = true;
+  async drain(timeoutMs: number, options: { streams?: boolean } = {}): Promise<number> {
+    this.closeConnectionsAfterAnswers();
     const deadline = Date.now() + timeoutMs;
-    for (const res of this.#inFlight) res.shouldKeepAlive = false;
+    const unanswered = () => this.#inFlight.size + (options.streams ? this.#streams.size : 0);
     // Two turns of the event loop first, so connections the kernel has already queued
     // (clients that sent before the signal) are accepted rather than reset by the close.
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     // Stops listening; `close`'s callback is left to the final close of the server.
-    this.#server.close();
+    if (this.#server.listening) this.#server.close();
     // A connection accepted just now has its request on the way: wait for it too (up
     // to 3 s), but not for one that has said nothing for longer (slowloris).
     const waitingForRequest = () =>
       [...this.#fresh.values()].some((acceptedAt) => Date.now() - acceptedAt < 3_000);
-    while ((this.#inFlight.size > 0 || waitingForRequest()) && Date.now() < deadline) {
+    while ((unanswered() > 0 || waitingForRequest()) && Date.now() < deadline) {
       if (!waitingForRequest()) this.#server.closeIdleConnections();
       await sleep(Math.min(20, Math.max(1, deadline - Date.now())));
     }
-    return this.#inFlight.size;
+    return unanswered();
   }
 }

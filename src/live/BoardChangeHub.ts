@@ -108,6 +108,8 @@ export class BoardChangeHub {
   #unsubscribe: (() => void) | undefined;
   /** Subscriptions of a board that may share one execution per change. */
   readonly groups = new SubscriptionGroups();
+  /** Direct deliveries whose result is not written yet. */
+  #delivering = 0;
 
   constructor(private readonly options: BoardChangeHubOptions) {
     const counters = this.#counters;
@@ -131,6 +133,9 @@ export class BoardChangeHub {
       },
       revoked() {
         counters.revoked++;
+      },
+      delivering: (change) => {
+        this.#delivering += change;
       },
     };
   }
@@ -176,6 +181,21 @@ export class BoardChangeHub {
       subscriptions.add(subscription);
     }
     return subscription;
+  }
+
+  /**
+   * Resolves true once every entry the follower delivered so far has been handed to its
+   * subscribers, written to the websockets that deliver directly, and taken from every
+   * queue; false at `timeoutMs` if it has not. A shutdown waits for it, so subscribers
+   * get the changes of every commit acknowledged before their connections close.
+   */
+  async settled(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#pending.length > 0 || this.#delivering > 0 || this.stats().queued > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return true;
   }
 
   stats(): BoardChangeHubStats {

@@ -113,6 +113,8 @@ export interface SubscriptionHost {
   slowConsumer(boardId: string, error: SlowConsumerError): void;
   /** The subscription was ended because a members change revoked its access. */
   revoked(boardId: string): void;
+  /** A direct delivery started (+1) or was written or failed (-1). */
+  delivering(change: 1 | -1): void;
 }
 
 /**
@@ -298,14 +300,20 @@ export class BoardSubscription implements BoardChangeStream {
     const direct = this.#direct!;
     const result = direct.resultFor(message);
     this.#lastDirect = result;
+    const host = this.host;
+    host.delivering(1);
     result.then(
       (value) => {
+        host.delivering(-1);
         // Checked again when written: a change pushed to every subscription of a socket
         // at once passes the check above for each, before any of them is written.
         if (!this.#closed && !direct.send(value))
           this.#slowConsumer(new SlowConsumerError('socket'));
       },
-      (error: unknown) => this.#fail(error instanceof Error ? error : new Error(String(error))),
+      (error: unknown) => {
+        host.delivering(-1);
+        this.#fail(error instanceof Error ? error : new Error(String(error)));
+      },
     );
   }
 

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'graphql-ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { postGraphQL } from '../support/rawHttp.js';
+import { exchange, postGraphQL } from '../support/rawHttp.js';
 import { freePort, startServerProcess, type ServerProcess } from '../support/serverProcess.js';
 
 const started: ServerProcess[] = [];
@@ -124,6 +124,82 @@ describe('stopping a server process', () => {
     expect(succeeded).toHaveLength(100);
     expect(await wsClosed).toBe(1001);
     expect(await sseText).toContain('event: complete');
+    expect(await s.exited).toBe(0);
+  }, 60_000);
+
+  it('on SIGTERM answers all of 100 concurrent addCard sent 20 ms before, not ready at once, and delivers every acknowledged card to subscribers before 1001', async () => {
+    const s = await startServerProcess({ env: { SHUTDOWN_DELAY_MS: '1000' } });
+    started.push(s);
+    const { token, boardId, columnId } = await column(s);
+    // A subscriber, raw graphql-ws: every BoardChange until the close, and its code.
+    const changes: { invalidated: { typename: string; id: string }[] }[] = [];
+    const socket = new WebSocket(`${s.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    const socketClosed = new Promise<number>((done) => socket.once('close', done));
+    let subscribed = false;
+    socket.on('message', (data: Buffer) => {
+      const message = JSON.parse(data.toString()) as { type: string; payload?: any };
+      if (message.type === 'connection_ack') {
+        socket.send(
+          JSON.stringify({
+            id: 'changes',
+            type: 'subscribe',
+            payload: {
+              query: `subscription ($b: ID!) { boardChanges(boardId: $b) { cursor invalidated { typename id } } }`,
+              variables: { b: boardId },
+            },
+          }),
+        );
+      }
+      if (message.type === 'next') changes.push(message.payload.data.boardChanges);
+    });
+    socket.once('open', () =>
+      socket.send(
+        JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }),
+      ),
+    );
+    // Subscribed once a first change arrives through it.
+    while (!subscribed) {
+      await postGraphQL(
+        s.url,
+        `mutation ($c: ID!) { addCard(input: { columnId: $c, title: "before" }) { __typename } }`,
+        { c: columnId },
+        token,
+      );
+      await sleep(50);
+      subscribed = changes.length > 0;
+    }
+
+    const answers = Array.from({ length: 100 }, (_, i) =>
+      postGraphQL(
+        s.url,
+        `mutation ($c: ID!, $t: String!) { addCard(input: { columnId: $c, title: $t }) { __typename ... on AddCardSuccess { card { id } } } }`,
+        { c: columnId, t: `card ${i}` },
+        token,
+      ).then(
+        (answer) => ({ status: answer.status, body: answer.body.toString() }),
+        (error: Error & { code?: string }) => ({ status: 0, body: error.code ?? error.message }),
+      ),
+    );
+    await sleep(20);
+    s.child.kill('SIGTERM');
+    await sleep(100);
+    // Not ready any more, yet still answering, each answer closing its connection.
+    const readyz = await exchange(`${s.url}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(readyz.headers.connection).toBe('close');
+
+    const results = await Promise.all(answers);
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+    const added = results
+      .map((r) => JSON.parse(r.body) as { data: { addCard: { card?: { id: string } } } })
+      .flatMap((r) => (r.data.addCard.card ? [r.data.addCard.card.id] : []));
+    expect(added.length).toBeGreaterThan(0);
+    // Every card acknowledged was committed and reached the subscriber before the close.
+    expect(await socketClosed).toBe(1001);
+    const delivered = new Set(
+      changes.flatMap((c) => c.invalidated.filter((i) => i.typename === 'Card').map((i) => i.id)),
+    );
+    expect(added.filter((id) => !delivered.has(id))).toEqual([]);
     expect(await s.exited).toBe(0);
   }, 60_000);
 
