@@ -310,6 +310,82 @@ describe('the change log follower on the wire', () => {
   });
 });
 
+describe('a change log tail on the wire', () => {
+  it('goes back to a change stream after one failed, instead of polling for good', async () => {
+    const wire = await openWire();
+    let aggregates = 0;
+    wire.fake.script((command) => {
+      if (isCommand('find', 'readmodel_meta')(command)) {
+        return {
+          cursor: {
+            id: BSON.Long.ZERO,
+            ns: `${command.db}.readmodel_meta`,
+            firstBatch: [{ _id: 'active', generation: 'g1' }],
+          },
+          ok: 1,
+        };
+      }
+      if (isCommand('aggregate', 'changelog')(command)) {
+        aggregates += 1;
+        // The first change stream cannot open (an error the driver does not retry itself).
+        if (aggregates === 1) return serverError(40573, 'Location40573');
+        return {
+          cursor: {
+            id: CURSOR_ID,
+            ns: `${command.db}.changelog`,
+            firstBatch: [],
+            postBatchResumeToken: token(1),
+          },
+          ok: 1,
+        };
+      }
+      if (isCommand('getMore')(command)) {
+        return {
+          $delayMs: 20,
+          reply: {
+            cursor: {
+              id: CURSOR_ID,
+              ns: `${command.db}.changelog`,
+              nextBatch: [],
+              postBatchResumeToken: token(1),
+            },
+            ok: 1,
+          },
+        };
+      }
+      return undefined;
+    });
+    const storage = await createMongoProjectorStorage({
+      client: wire.client,
+      dbName: 'wire',
+      tailPollIntervalMs: 20,
+    });
+    const tail = storage.changeLog.tail(0);
+    const iterating = (async () => {
+      for await (const entry of tail) void entry;
+    })();
+    try {
+      const deadline = Date.now() + 10_000;
+      while (wire.fake.commands.filter(isCommand('aggregate', 'changelog')).length < 2) {
+        if (Date.now() > deadline) throw new Error('the tail never reopened its change stream');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // Back on the stream: it waits on getMore, no longer polling the collection.
+      const reopened = wire.fake.commands.length;
+      while (wire.fake.commands.slice(reopened).filter(isCommand('getMore')).length < 5) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const since = wire.fake.commands.slice(reopened);
+      expect(since.filter(isCommand('find', 'changelog')).length).toBeLessThanOrEqual(2);
+    } finally {
+      await tail.close();
+      await iterating;
+      await storage.close();
+      await wire.close();
+    }
+  });
+});
+
 describe('the commit feed on the wire, with positions settling out of order', () => {
   let wire: Wire;
   let store: MongoEventStore;

@@ -32,6 +32,14 @@ export interface MongoChangeLogOptions {
 const CATCH_UP_BATCH = 500;
 
 /**
+ * How long a tail whose change stream failed polls before it opens one again: this at
+ * first, doubling on each failed reopen up to `TAIL_REOPEN_MAX_MS`, back to this once one
+ * opens.
+ */
+export const TAIL_REOPEN_MIN_MS = 1_000;
+export const TAIL_REOPEN_MAX_MS = 30_000;
+
+/**
  * `record` inserts; the unique `_id` makes recording a cursor twice a no-op (E11000),
  * whether this process recorded it before a retry or a deposed projector raced us.
  * No gap can be written: a cursor is inserted only when it is the head + 1, checked
@@ -196,7 +204,9 @@ const CLOSED = Symbol('closed');
  *
  * When the change stream cannot be opened (a standalone server has none: error 40573) or
  * fails for good (the driver already resumes once by itself on resumable errors), the
- * tail polls `read()` every `pollIntervalMs` instead, from the last delivered cursor.
+ * tail polls `read()` every `pollIntervalMs` instead, from the last delivered cursor, and
+ * tries the change stream again after a backoff (`TAIL_REOPEN_MIN_MS`, doubling up to
+ * `TAIL_REOPEN_MAX_MS`), opening it before the next catch-up read as at the start.
  * A cursor older than the retained window resumes at the oldest kept entry, as in memory.
  */
 export class MongoChangeLogTail implements ChangeLogTail {
@@ -207,6 +217,9 @@ export class MongoChangeLogTail implements ChangeLogTail {
   #cursor: number;
   /** The open change stream; null before it opens, in polling mode, and once closed. */
   #stream: InsertStream | null = null;
+  /** In polling mode: when to try the change stream again, and the backoff after that. */
+  #reopenAt = 0;
+  #reopenDelayMs = TAIL_REOPEN_MIN_MS;
 
   constructor(entries: Collection<ChangeLogDoc>, after: number, deps: TailDeps) {
     this.#entries = entries;
@@ -239,6 +252,10 @@ export class MongoChangeLogTail implements ChangeLogTail {
         const stream = this.#stream;
         if (!stream) {
           await sleep(this.#deps.pollIntervalMs, undefined, { signal }).catch(() => undefined);
+          if (performance.now() >= this.#reopenAt) {
+            change = await this.#openStream(signal);
+            if (change === CLOSED) return;
+          }
           yield* this.#catchUp(signal);
           continue;
         }
@@ -271,16 +288,23 @@ export class MongoChangeLogTail implements ChangeLogTail {
       { $match: { operationType: 'insert' } },
     ]));
     try {
-      return await untilClosed(stream.tryNext(), signal);
+      const first = await untilClosed(stream.tryNext(), signal);
+      this.#reopenDelayMs = TAIL_REOPEN_MIN_MS;
+      return first;
     } catch {
       await this.#dropStream();
       return signal.aborted ? CLOSED : null;
     }
   }
 
+  /** Closes the change stream (polling until `#reopenAt`, which backs off on each failure). */
   async #dropStream(): Promise<void> {
     const stream = this.#stream;
     this.#stream = null;
+    if (stream && !this.#closing.signal.aborted) {
+      this.#reopenAt = performance.now() + this.#reopenDelayMs;
+      this.#reopenDelayMs = Math.min(TAIL_REOPEN_MAX_MS, this.#reopenDelayMs * 2);
+    }
     // Closing kills the server cursor; if that fails the server times the cursor out,
     // which is all closing could achieve anyway.
     await stream?.close().catch(() => undefined);
