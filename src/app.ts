@@ -6,8 +6,11 @@ import { boardProjections } from './boards/projections.js';
 import type { Config } from './config.js';
 import type { Services } from './graphql/context.js';
 import { GRAPHIQL_TABS } from './graphql/graphiqlTabs.js';
+import { builtInAuthenticator, oidcAuthenticator } from './graphql/auth.js';
 import { SDK_OPERATION_NAMES } from './graphql/trustedDocuments.js';
 import { attachWebSocketServer, type AttachedWebSocketServer } from './graphql/websocket.js';
+import { CredentialWatch } from './identity/credentialWatch.js';
+import { createOidcVerifier } from './identity/oidcVerifier.js';
 import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga.js';
 import { BoardChangeHub } from './live/BoardChangeHub.js';
 import { resolveLiveLimits, type LiveLimits } from './live/limits.js';
@@ -29,6 +32,8 @@ export interface AppDependencies {
   projections?: readonly Projection[];
   /** Bounds of the live side instead of `DEFAULT_LIVE_LIMITS`. */
   live?: Partial<LiveLimits>;
+  /** How the identity provider's discovery document and keys are fetched. @default fetch */
+  fetch?: typeof fetch;
 }
 
 /** A running Corkboard instance. */
@@ -85,15 +90,29 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     logger,
     limits: liveLimits,
   });
+  const commands = createBoardCommands({
+    store: metrics.instrumentStore(storage.store),
+    now: () => new Date(),
+    newId: randomUUID,
+    ...(config.tokenSecret ? { tokenSecret: config.tokenSecret } : {}),
+    snapshots: storage.snapshots,
+    onSnapshotError: (err, stream) => logger.warn({ err, stream }, 'stream snapshot failed'),
+    ...(config.auth.oidc && { externalIssuer: config.auth.oidc.issuer }),
+  });
+  const oidc = config.auth.oidc;
   const services: Services = {
-    commands: createBoardCommands({
-      store: metrics.instrumentStore(storage.store),
-      now: () => new Date(),
-      newId: randomUUID,
-      ...(config.tokenSecret ? { tokenSecret: config.tokenSecret } : {}),
-      snapshots: storage.snapshots,
-      onSnapshotError: (err, stream) => logger.warn({ err, stream }, 'stream snapshot failed'),
-    }),
+    commands,
+    auth: oidc
+      ? oidcAuthenticator({
+          config: oidc,
+          verifier: createOidcVerifier(oidc, deps.fetch),
+          commands,
+          follower,
+          readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
+          logger,
+        })
+      : builtInAuthenticator(),
+    credentials: new CredentialWatch(),
     readModels: storage.projector.readModels,
     store: storage.store,
     follower,

@@ -86,6 +86,22 @@ const envSchema = z.object({
     )
     .pipe(z.array(z.url('each entry must be an origin like https://app.example.com')))
     .optional(),
+  // Identity (README "Identity"): without AUTH_ISSUER, the built-in issuer.
+  AUTH_ISSUER: z.url('must be the issuer URL, e.g. https://id.example.com/realms/main').optional(),
+  AUTH_JWKS_URL: z.url('must be a URL').optional(),
+  AUTH_AUDIENCE: z.string().min(1).optional(),
+  AUTH_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+  AUTH_USERNAME_CLAIM: z
+    .string()
+    .transform((list) =>
+      list
+        .split(',')
+        .map((claim) => claim.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string()).min(1, 'must name at least one claim'))
+    .optional(),
+  AUTH_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
 });
 
 /** The process configuration, parsed once from the environment. */
@@ -126,6 +142,8 @@ export interface Config {
   /** `only`: execute only the SDK's operations (by hash) and admin requests. @default allow */
   trustedDocuments: TrustedDocuments;
   clientLimits: ClientLimits;
+  /** How callers are identified: the built-in issuer, or an OpenID Connect provider. */
+  auth: AuthConfig;
 }
 
 /** Per-client rate limits and command queue bound (README "Limits and security"); 0 is off. */
@@ -139,6 +157,35 @@ export interface ClientLimits {
   /** Commands waiting behind the running one on one stream; beyond, `BUSY`. @default 100 */
   maxQueuedCommandsPerStream: number;
 }
+
+/** `AUTH_*`: null `oidc` means the built-in issuer (tokens from `registerUser`). */
+export interface AuthConfig {
+  /** Set by `AUTH_ISSUER`: bearer tokens are the provider's JWTs. */
+  oidc: OidcConfig | null;
+}
+
+/** An OpenID Connect provider whose JWTs the server verifies (README "Identity"). */
+export interface OidcConfig {
+  /** `AUTH_ISSUER`: the exact `iss` of its tokens and the base of its discovery document. */
+  issuer: string;
+  /** `AUTH_JWKS_URL`. @default the discovery document's `jwks_uri` */
+  jwksUrl: string | undefined;
+  /** `AUTH_AUDIENCE`: the `aud` a token must name. @default unchecked */
+  audience: string | undefined;
+  /** `AUTH_CLOCK_SKEW_SECONDS`: leeway on `exp` and `nbf`. @default 30 */
+  clockSkewSeconds: number;
+  /** `AUTH_USERNAME_CLAIM`: claims tried in order for a new user's username. */
+  usernameClaims: string[];
+  /**
+   * `AUTH_JWKS_COOLDOWN_MS`: after a key-set fetch, how long a token with an unknown
+   * `kid` is refused without fetching again (a bound on what forged tokens can make the
+   * server fetch). @default 30_000
+   */
+  jwksCooldownMs: number;
+}
+
+/** Claims tried for a JIT-provisioned user's username when `AUTH_USERNAME_CLAIM` is unset. */
+export const DEFAULT_USERNAME_CLAIMS: readonly string[] = ['preferred_username', 'email'];
 
 /** Bounds of the HTTP server (README "Limits and security"). */
 export interface HttpLimits {
@@ -235,6 +282,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       mutationsPerMinute: e.MUTATIONS_PER_MINUTE,
       subscribesPerMinute: e.SUBSCRIBES_PER_MINUTE,
       maxQueuedCommandsPerStream: e.MAX_QUEUED_COMMANDS_PER_STREAM,
+    },
+    auth: {
+      oidc: e.AUTH_ISSUER
+        ? {
+            issuer: e.AUTH_ISSUER,
+            jwksUrl: e.AUTH_JWKS_URL,
+            audience: e.AUTH_AUDIENCE,
+            clockSkewSeconds: e.AUTH_CLOCK_SKEW_SECONDS,
+            usernameClaims: e.AUTH_USERNAME_CLAIM ?? [...DEFAULT_USERNAME_CLAIMS],
+            jwksCooldownMs: e.AUTH_JWKS_COOLDOWN_MS,
+          }
+        : null,
     },
   };
 }

@@ -8,8 +8,9 @@ import { archiveCard, editCard, moveCard } from './card/commands.js';
 import { addCard, archiveDoneCards, setWipLimit } from './column/commands.js';
 import type { InputOf, ResultOf } from './commandHandling/defineCommand.js';
 import { handleCommand, type RetryOptions } from './commandHandling/handleCommand.js';
-import type { CommandOptions } from './commandHandling/results.js';
-import { registerUser } from './user/commands.js';
+import { failed, type CommandOptions } from './commandHandling/results.js';
+import { ExternalIdentityError } from './errors.js';
+import { provisionUser, registerUser } from './user/commands.js';
 
 /**
  * Every mutation of the public contract, by name. Each spec (in its aggregate's
@@ -32,6 +33,10 @@ export const commandSpecs = {
 } as const;
 export type CommandSpecs = typeof commandSpecs;
 export type CommandName = keyof CommandSpecs;
+
+/** Commands the server runs itself, not mutations: identity provisioning. */
+export const internalCommandSpecs = { provisionUser } as const;
+type AllCommandSpecs = CommandSpecs & typeof internalCommandSpecs;
 
 /** What the board commands are built from. */
 export interface BoardCommandsDependencies {
@@ -60,6 +65,12 @@ export interface BoardCommandsDependencies {
   snapshots?: SnapshotStore;
   /** Told when loading or saving a snapshot failed (the command goes on without it). */
   onSnapshotError?: (error: unknown, stream: string) => void;
+  /**
+   * Set when accounts belong to an identity provider (`AUTH_ISSUER`): `registerUser`
+   * then answers `ExternalIdentityError` naming this issuer and writes nothing.
+   * @default unset: registration is open
+   */
+  externalIssuer?: string;
 }
 
 /**
@@ -70,11 +81,11 @@ export interface BoardCommandsDependencies {
  * reject. See each spec for what the command does.
  */
 export type BoardCommands = {
-  [K in CommandName]: (
+  [K in keyof AllCommandSpecs]: (
     actorId: string | null,
-    input: InputOf<CommandSpecs[K]>,
+    input: InputOf<AllCommandSpecs[K]>,
     options?: CommandOptions,
-  ) => Promise<ResultOf<CommandSpecs[K]>>;
+  ) => Promise<ResultOf<AllCommandSpecs[K]>>;
 };
 
 const defaultRetry: Required<RetryOptions> = {
@@ -105,10 +116,17 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
     },
     tokenSecret: deps.tokenSecret ?? randomBytes(32),
   };
-  const entries = Object.values(commandSpecs).map((spec) => [
+  const specs = [...Object.values(commandSpecs), ...Object.values(internalCommandSpecs)];
+  const entries = specs.map((spec) => [
     spec.name,
     (actorId: string | null, input: unknown, options?: CommandOptions) =>
       handleCommand(runtime, spec, actorId, input, options),
   ]);
-  return Object.fromEntries(entries) as BoardCommands;
+  const commands = Object.fromEntries(entries) as BoardCommands;
+  const issuer = deps.externalIssuer;
+  if (issuer === undefined) return commands;
+  return {
+    ...commands,
+    registerUser: () => Promise.resolve(failed(new ExternalIdentityError(issuer))),
+  };
 }

@@ -56,7 +56,7 @@ function docOf(
         username,
         usernameKey: normalizeUsername(username),
         displayName,
-        tokenHash,
+        ...(tokenHash !== undefined && { tokenHash }),
       };
     }
     case 'board': {

@@ -17,6 +17,8 @@ export const ErrorCode = {
   Forbidden: 'FORBIDDEN',
   Unauthenticated: 'UNAUTHENTICATED',
   Validation: 'VALIDATION',
+  /** Accounts belong to an identity provider (`AUTH_ISSUER`): no registration here. */
+  ExternalIdentity: 'EXTERNAL_IDENTITY',
   /** Not a board error: the admin API's `rebuildReadModels` while a rebuild runs. */
   RebuildInProgress: 'REBUILD_IN_PROGRESS',
 } as const;
@@ -95,6 +97,23 @@ export class UnauthenticatedError extends DomainError {
   override readonly name = 'UnauthenticatedError';
   constructor(message = 'Sign in to do this') {
     super(message);
+  }
+}
+
+/**
+ * The server takes its users from an identity provider (`AUTH_ISSUER`): accounts are
+ * created there, and here on the first request carrying one of its tokens.
+ */
+export class ExternalIdentityError extends DomainError {
+  readonly code = ErrorCode.ExternalIdentity;
+  override readonly name = 'ExternalIdentityError';
+  constructor(
+    /** The provider's issuer URL. */
+    readonly issuer: string,
+  ) {
+    super(
+      `Accounts are managed by the identity provider ${issuer}: sign in there and send its token as \`Authorization: Bearer <token>\`.`,
+    );
   }
 }
 

@@ -27,7 +27,8 @@ export interface UserDoc extends ReadDoc {
   /** NFKC + lowercase form, for lookups by username. */
   usernameKey: string;
   displayName: string;
-  tokenHash: string;
+  /** Absent for a user provisioned for an identity provider's subject. */
+  tokenHash?: string;
   version: number;
   createdAt: Date;
 }

@@ -1,13 +1,13 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
 import { builder } from '../graphql/builder.js';
-import type { Services } from '../graphql/context.js';
+import type { GraphQLContext, Services } from '../graphql/context.js';
 import { rawIdOf, toGlobalId } from '../graphql/globalIds.js';
 import { UserRef } from '../graphql/refs.js';
 import { VIEWER_DEPENDENT } from '../graphql/sharedSubscriptions.js';
 import type { BoardChangeMessage, BoardSubscriptionOptions } from '../live/BoardChangeHub.js';
 import { AccessRevokedError, SlowConsumerError } from '../live/errors.js';
-import { LiveErrorCode } from '../live/limits.js';
+import { LiveCloseCode, LiveErrorCode } from '../live/limits.js';
 import type { Invalidation } from '../projector/types.js';
 import { ErrorCode, type ResourceType } from './errors.js';
 import { BoardReads } from './reads.js';
@@ -131,6 +131,26 @@ function accessCheckOf(services: Services): BoardSubscriptionOptions['authorize'
   return check;
 }
 
+/**
+ * The subscription's signal, ended also when the caller's credential ends (its token
+ * expires, its session is revoked): a websocket is then closed with
+ * `LiveCloseCode.CredentialEnded` (4403), every subscription on it with it; an SSE
+ * stream completes.
+ */
+function endsWithCredential(ctx: GraphQLContext): AbortSignal {
+  const { credential, connection, signal, services } = ctx;
+  if (!credential || (credential.expiresAt === null && credential.sessionId === null)) {
+    return signal;
+  }
+  const ended = new AbortController();
+  const stop = services.credentials.watch(credential, () => {
+    connection?.disconnect(LiveCloseCode.CredentialEnded, 'The token expired or its session ended');
+    ended.abort(new DOMException('The credential ended', 'AbortError'));
+  });
+  signal.addEventListener('abort', stop, { once: true });
+  return AbortSignal.any([signal, ended.signal]);
+}
+
 builder.subscriptionType({
   description: 'Live updates: graphql-ws over a websocket on the GraphQL path, or SSE.',
 });
@@ -164,7 +184,7 @@ builder.subscriptionField('boardChanges', (t) =>
         after: after == null ? null : Number(after),
         authorize,
         viewerId: viewer._id,
-        signal,
+        signal: endsWithCredential(ctx),
         connection: ctx.connection,
         clientError: clientErrorOf(services),
       });

@@ -1,4 +1,6 @@
 import type { BoardCommands } from '../boards/commands.js';
+import type { Credential, CredentialWatch } from '../identity/credentialWatch.js';
+import type { Authenticator } from './auth.js';
 import type { UserDoc } from '../boards/readModel.js';
 import type { BoardReads } from '../boards/reads.js';
 import type { BoardChangeHub, LiveConnection } from '../live/BoardChangeHub.js';
@@ -24,6 +26,10 @@ export interface Services {
   projector: ProjectorRuntime;
   /** The bearer token that makes a caller an admin. */
   adminToken: string;
+  /** Who callers are: the built-in issuer or an OpenID Connect provider. */
+  auth: Authenticator;
+  /** Ends subscriptions (and their websockets) when their credential ends. */
+  credentials: CredentialWatch;
 }
 
 /** The GraphQL context of one operation (HTTP request or websocket subscribe). */
@@ -31,6 +37,8 @@ export interface GraphQLContext {
   services: Services;
   /** The authenticated caller; null when anonymous. */
   viewer: UserDoc | null;
+  /** What the viewer authenticated with (its expiry, its session); null when anonymous. */
+  credential: Credential | null;
   /** Whether the caller sent the admin token (see `ADMIN_TOKEN`). */
   isAdmin: boolean;
   /** Aborted when the client goes away: every store read and wait honours it. */

@@ -1,6 +1,7 @@
 import {
   DomainError,
   ErrorCode,
+  ExternalIdentityError,
   ForbiddenError,
   NotFoundError,
   UnauthenticatedError,
@@ -125,4 +126,13 @@ builder.objectType(UnauthenticatedError, {
     'Send `Authorization: Bearer <token>` (from registerUser).',
   ),
   fields: () => ({}),
+});
+
+builder.objectType(ExternalIdentityError, {
+  name: 'ExternalIdentityError',
+  ...errorOptions(
+    ExternalIdentityError,
+    'Accounts belong to an identity provider (the server runs with AUTH_ISSUER): sign in there.',
+  ),
+  fields: (t) => ({ issuer: t.exposeString('issuer') }),
 });

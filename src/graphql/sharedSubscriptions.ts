@@ -178,6 +178,8 @@ async function executionContext(
   return {
     services,
     viewer,
+    // Per-change executions outlive nothing: the subscription itself watches the credential.
+    credential: null,
     // Admin-only fields are never part of a shared selection's output.
     isAdmin: false,
     signal,

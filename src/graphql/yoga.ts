@@ -19,7 +19,7 @@ import { ServerResponse } from 'node:http';
 import { BoardReads } from '../boards/reads.js';
 import { ResponseConnection } from '../live/ResponseConnection.js';
 import { ProjectionTimeout } from '../projector/ChangeLogFollower.js';
-import { authenticate, isAdminAuthorization } from './auth.js';
+import { isAdminAuthorization } from './auth.js';
 import type { GraphQLContext, Services } from './context.js';
 import { buildSchema } from './schema.js';
 import { useSharedSubscriptions } from './sharedSubscriptions.js';
@@ -39,10 +39,11 @@ export async function createContext(
   const reads = new BoardReads(await services.readModels.active({ signal }), signal);
   // The admin token is nobody's user token: it authenticates the admin, not a viewer.
   const isAdmin = isAdminAuthorization(services.adminToken, authorization);
-  const viewer = isAdmin ? null : await authenticate(reads, authorization);
+  const caller = isAdmin ? null : await services.auth.authenticate(authorization, reads, signal);
   const context: GraphQLContext = {
     services,
-    viewer,
+    viewer: caller?.user ?? null,
+    credential: caller?.credential ?? null,
     isAdmin,
     signal,
     reads,

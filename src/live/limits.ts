@@ -18,6 +18,12 @@ export const LiveCloseCode = {
    * socket's send buffer passed its bound. Reconnect and resume from the last cursor.
    */
   SlowConsumer: 4008,
+  /**
+   * The token the connection's subscriptions were opened with expired, or its session
+   * was revoked (graphql-ws `CloseCode.Forbidden`): reconnect with a fresh token and
+   * resume from the last cursor.
+   */
+  CredentialEnded: 4403,
 } as const;
 export type LiveCloseCode = (typeof LiveCloseCode)[keyof typeof LiveCloseCode];
 

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { commitRef, defineCommand, headOfKind } from '../commandHandling/defineCommand.js';
-import { UsernameTakenError, ValidationError } from '../errors.js';
+import { ExternalIdentityError, UsernameTakenError, ValidationError } from '../errors.js';
 import { normalizeUsername } from '../streams.js';
 import { idempotencyKey, inputLimits, text, username } from '../validation.js';
 import { decideUser } from './decide.js';
+import type { UserState } from './state.js';
 import { deriveToken, generateToken, hashToken } from './token.js';
 
 /**
@@ -24,7 +25,7 @@ export const registerUser = defineCommand({
       'Retrying with the same key returns the first result and writes nothing.',
     ),
   }),
-  errors: [UsernameTakenError, ValidationError],
+  errors: [UsernameTakenError, ValidationError, ExternalIdentityError],
   // Anonymous callers share one scope, so the username joins it.
   idempotencyScope: (input) => normalizeUsername(input.username),
   // A replay may hand back a token only to the very request that minted it: the token is
@@ -57,3 +58,53 @@ export const registerUser = defineCommand({
     return { ...commitRef(commit), user, username, displayName, token };
   },
 });
+
+/**
+ * Creates the user of an identity provider's subject on its first verified request
+ * (just-in-time provisioning); not a GraphQL mutation, the authenticator runs it. The
+ * user id is derived from the subject (`userIdOfSubject`), so concurrent first
+ * requests of one subject race on one `NO_STREAM` append and create one user; the
+ * others find it (nothing to write) and answer with it. A username another user holds
+ * goes to `fallbackUsername` instead (see `decideUser`).
+ */
+export const provisionUser = defineCommand({
+  name: 'provisionUser',
+  input: z.object({
+    userId: z.string().min(1),
+    username,
+    fallbackUsername: username,
+    displayName: text(inputLimits.displayNameMax),
+  }),
+  errors: [UsernameTakenError, ValidationError],
+  // The user stream first: it is the one this process's writers queue holds.
+  load: async (session, { input }) => ({
+    user: await session.load('user', input.userId),
+    claim: await session.load('username', normalizeUsername(input.username)),
+    fallbackClaim: await session.load('username', normalizeUsername(input.fallbackUsername)),
+  }),
+  decide: ({ input }, { user, claim, fallbackClaim }, context) =>
+    decideUser(
+      { type: 'ProvisionUser', data: input },
+      {
+        claim: claim.state,
+        provisioning: { user: user.state, fallbackClaim: fallbackClaim.state },
+      },
+      context,
+    ),
+  nothingToWrite: (_call, { user }) => provisionedUserOf(user.state, user.version, null),
+  succeed: async (commit, { input }, readState) => {
+    const head = headOfKind(commit.heads, 'user');
+    const state = await readState('user', input.userId);
+    return provisionedUserOf(state, head.version, commit.position);
+  },
+});
+
+/**
+ * The answer of `provisionUser`: the subject's user, and the position of the commit
+ * that created it (null when it existed already).
+ */
+function provisionedUserOf(state: UserState, version: number, position: number | null) {
+  if (state.status !== 'registered') throw new Error('provisionUser: the user is not registered');
+  const { userId, username, displayName } = state;
+  return { userId, username, displayName, version, position };
+}

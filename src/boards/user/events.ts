@@ -5,11 +5,12 @@ import { unreachable } from '../unreachable.js';
  * Events of a user stream (`user-<userId>`).
  *
  * `UserRegistered` holds only the sha256 hash of the user's bearer token
- * (see `hashToken`); the token itself is never stored.
+ * (see `hashToken`); the token itself is never stored. A user provisioned for an
+ * identity provider's subject has no token of ours (`tokenHash` absent).
  */
 export type UserEvent = {
   type: 'UserRegistered';
-  data: { userId: string; username: string; displayName: string; tokenHash: string };
+  data: { userId: string; username: string; displayName: string; tokenHash?: string };
 };
 
 /**

@@ -21,7 +21,7 @@ export const userProjection: Projection = {
             username,
             usernameKey: normalizeUsername(username),
             displayName,
-            tokenHash,
+            ...(tokenHash !== undefined && { tokenHash }),
             version: stored.version,
             createdAt: commit.occurredAt,
           }));

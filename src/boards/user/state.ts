@@ -9,7 +9,8 @@ export type UserState =
       userId: string;
       username: string;
       displayName: string;
-      tokenHash: string;
+      /** Absent for a user provisioned for an identity provider's subject. */
+      tokenHash?: string;
     };
 
 export const initialUserState: UserState = { status: 'unregistered' };

@@ -1161,6 +1161,10 @@ export default {
         "possibleTypes": [
           {
             "kind": "OBJECT",
+            "name": "ExternalIdentityError"
+          },
+          {
+            "kind": "OBJECT",
             "name": "ForbiddenError"
           },
           {
@@ -1190,6 +1194,51 @@ export default {
           {
             "kind": "OBJECT",
             "name": "WipLimitReachedError"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
+        "name": "ExternalIdentityError",
+        "fields": [
+          {
+            "name": "code",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "issuer",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "message",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": [
+          {
+            "kind": "INTERFACE",
+            "name": "Error"
           }
         ]
       },
@@ -2599,6 +2648,10 @@ export default {
         "kind": "UNION",
         "name": "RegisterUserResult",
         "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "ExternalIdentityError"
+          },
           {
             "kind": "OBJECT",
             "name": "RegisterUserSuccess"

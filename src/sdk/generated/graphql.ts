@@ -84,6 +84,7 @@ export type EditCardInput = {
 
 /** Stable machine-readable kind of an expected failure. */
 export type ErrorCode =
+  | 'EXTERNAL_IDENTITY'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'REBUILD_IN_PROGRESS'
@@ -374,6 +375,8 @@ export type BoardFieldsFragment = { id: string, version: number, name: string, c
 
 export type CardFieldsFragment = { id: string, version: number, title: string, description: string, labels: Array<string>, done: boolean, archived: boolean, rank: string, assignee: { id: string, username: string, displayName: string } | null, column: { id: string } };
 
+type ErrorFields_ExternalIdentityError_Fragment = { __typename: 'ExternalIdentityError', code: ErrorCode, message: string };
+
 type ErrorFields_ForbiddenError_Fragment = { __typename: 'ForbiddenError', code: ErrorCode, message: string };
 
 type ErrorFields_NotFoundError_Fragment = { __typename: 'NotFoundError', id: string, code: ErrorCode, message: string };
@@ -391,6 +394,7 @@ type ErrorFields_VersionConflictError_Fragment = { __typename: 'VersionConflictE
 type ErrorFields_WipLimitReachedError_Fragment = { __typename: 'WipLimitReachedError', columnId: string, wipLimit: number, code: ErrorCode, message: string };
 
 export type ErrorFieldsFragment =
+  | ErrorFields_ExternalIdentityError_Fragment
   | ErrorFields_ForbiddenError_Fragment
   | ErrorFields_NotFoundError_Fragment
   | ErrorFields_RebuildInProgressError_Fragment
@@ -420,6 +424,7 @@ export type RegisterUserMutationVariables = Exact<{
 
 
 export type RegisterUserMutation = { registerUser:
+    | { __typename: 'ExternalIdentityError', code: ErrorCode, message: string }
     | { __typename: 'RegisterUserSuccess', token: string, user: { id: string, username: string, displayName: string } }
     | { __typename: 'UsernameTakenError', username: string, code: ErrorCode, message: string }
     | { __typename: 'ValidationError', field: string, code: ErrorCode, message: string }

@@ -67,6 +67,7 @@
       "VersionConflictError"
     ],
     "Error": [
+      "ExternalIdentityError",
       "ForbiddenError",
       "NotFoundError",
       "RebuildInProgressError",
@@ -106,6 +107,7 @@
       "UnauthenticatedError"
     ],
     "RegisterUserResult": [
+      "ExternalIdentityError",
       "RegisterUserSuccess",
       "UsernameTakenError",
       "ValidationError"
