@@ -98,8 +98,16 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     snapshots: storage.snapshots,
     onSnapshotError: (err, stream) => logger.warn({ err, stream }, 'stream snapshot failed'),
     ...(config.auth.oidc && { externalIssuer: config.auth.oidc.issuer }),
+    signInRateLimit: { points: config.auth.signInAttemptsPerMinute, windowMs: 60_000 },
   });
   const oidc = config.auth.oidc;
+  const credentials = new CredentialWatch();
+  // Every instance learns of ended sessions from the change log, and ends what it holds.
+  const stopWatchingSessions = follower.onEntry((entry) => {
+    for (const { typename, id, fields } of entry.invalidated) {
+      if (typename === 'Session' && fields.includes('endedAt')) credentials.sessionEnded(id);
+    }
+  });
   const services: Services = {
     commands,
     auth: oidc
@@ -111,8 +119,9 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
           readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
           logger,
         })
-      : builtInAuthenticator(),
-    credentials: new CredentialWatch(),
+      : builtInAuthenticator({ sessionTtlMs: config.auth.sessionTtlMs, commands, logger }),
+    credentials,
+    sessionTtlMs: config.auth.sessionTtlMs,
     readModels: storage.projector.readModels,
     store: storage.store,
     follower,
@@ -278,6 +287,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
         await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       }
       await projector.stop();
+      stopWatchingSessions();
       await follower.stop();
       if (ownsStorage) await storage.close();
     },

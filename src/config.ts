@@ -17,6 +17,16 @@ export type TrustedDocuments = (typeof TrustedDocuments)[keyof typeof TrustedDoc
 
 const booleanFlag = z.enum(['true', 'false']).transform((v) => v === 'true');
 
+const DAY_MS = 24 * 60 * 60_000;
+
+/** `30d`, `12h`, `15m`, `90s` or plain seconds, in milliseconds. */
+function durationMs(value: string): number {
+  const unit = value.at(-1) ?? '';
+  const units: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: DAY_MS };
+  const scale = units[unit];
+  return scale === undefined ? Number(value) * 1_000 : Number(value.slice(0, -1)) * scale;
+}
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(4000),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -102,6 +112,13 @@ const envSchema = z.object({
     .pipe(z.array(z.string()).min(1, 'must name at least one claim'))
     .optional(),
   AUTH_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
+  SESSION_TTL: z
+    .string()
+    .regex(/^\d+[smhd]?$/, 'must be a duration like 30d, 12h, 15m or 3600 (seconds)')
+    .transform(durationMs)
+    .pipe(z.number().min(10_000, 'must be at least 10 s'))
+    .default(30 * DAY_MS),
+  SIGN_IN_RATE_LIMIT: z.coerce.number().int().min(0).default(10),
 });
 
 /** The process configuration, parsed once from the environment. */
@@ -162,6 +179,10 @@ export interface ClientLimits {
 export interface AuthConfig {
   /** Set by `AUTH_ISSUER`: bearer tokens are the provider's JWTs. */
   oidc: OidcConfig | null;
+  /** `SESSION_TTL`: a built-in session expires this long after its last use. @default 30 days */
+  sessionTtlMs: number;
+  /** `SIGN_IN_RATE_LIMIT`: `signIn` attempts per username per minute; 0: no limit. @default 10 */
+  signInAttemptsPerMinute: number;
 }
 
 /** An OpenID Connect provider whose JWTs the server verifies (README "Identity"). */
@@ -284,6 +305,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxQueuedCommandsPerStream: e.MAX_QUEUED_COMMANDS_PER_STREAM,
     },
     auth: {
+      sessionTtlMs: e.SESSION_TTL,
+      signInAttemptsPerMinute: e.SIGN_IN_RATE_LIMIT,
       oidc: e.AUTH_ISSUER
         ? {
             issuer: e.AUTH_ISSUER,

@@ -28,6 +28,13 @@ import {
   type ColumnState,
 } from './column/state.js';
 import type { DomainEvent, SchemaVersions } from './domainEvent.js';
+import {
+  parseSessionEvent,
+  sessionEventFields,
+  sessionEventSchemaVersions,
+  type SessionEvent,
+} from './session/events.js';
+import { evolveSession, initialSessionState, type SessionState } from './session/state.js';
 import type { ResourceType } from './errors.js';
 import { parseStreamName, type StreamKind } from './streams.js';
 import {
@@ -74,6 +81,7 @@ export interface AggregateStates {
   board: BoardState;
   column: ColumnState;
   card: CardState;
+  session: SessionState;
 }
 
 /** Event type of each stream kind. */
@@ -83,6 +91,7 @@ export interface AggregateEvents {
   board: BoardEvent;
   column: ColumnEvent;
   card: CardEvent;
+  session: SessionEvent;
 }
 
 /** The board domain's aggregates by stream kind. */
@@ -129,6 +138,14 @@ export const aggregates: {
     parseEvent: parseCardEvent,
     fieldsTouchedBy: cardEventFields,
     schemaVersions: cardEventSchemaVersions,
+  },
+  session: {
+    resourceType: 'Session',
+    initialState: initialSessionState,
+    evolve: evolveSession,
+    parseEvent: parseSessionEvent,
+    fieldsTouchedBy: sessionEventFields,
+    schemaVersions: sessionEventSchemaVersions,
   },
 };
 

@@ -9,8 +9,11 @@ import { addCard, archiveDoneCards, setWipLimit } from './column/commands.js';
 import type { InputOf, ResultOf } from './commandHandling/defineCommand.js';
 import { handleCommand, type RetryOptions } from './commandHandling/handleCommand.js';
 import { failed, type CommandOptions } from './commandHandling/results.js';
-import { ExternalIdentityError } from './errors.js';
+import { ExternalIdentityError, TooManyAttemptsError } from './errors.js';
 import { provisionUser, registerUser } from './user/commands.js';
+import { refreshSession, revokeSession, setPassword, signIn } from './session/commands.js';
+import { normalizeUsername } from './streams.js';
+import { RateLimited, RateLimiter, type RateLimit } from '../rateLimiter.js';
 
 /**
  * Every mutation of the public contract, by name. Each spec (in its aggregate's
@@ -19,6 +22,9 @@ import { provisionUser, registerUser } from './user/commands.js';
  */
 export const commandSpecs = {
   registerUser,
+  setPassword,
+  signIn,
+  revokeSession,
   createBoard,
   renameBoard,
   addMember,
@@ -35,7 +41,7 @@ export type CommandSpecs = typeof commandSpecs;
 export type CommandName = keyof CommandSpecs;
 
 /** Commands the server runs itself, not mutations: identity provisioning. */
-export const internalCommandSpecs = { provisionUser } as const;
+export const internalCommandSpecs = { provisionUser, refreshSession } as const;
 type AllCommandSpecs = CommandSpecs & typeof internalCommandSpecs;
 
 /** What the board commands are built from. */
@@ -71,7 +77,15 @@ export interface BoardCommandsDependencies {
    * @default unset: registration is open
    */
   externalIssuer?: string;
+  /**
+   * `signIn` attempts allowed per username per window; past it, `TooManyAttemptsError`
+   * without checking the password. @default 10 a minute
+   */
+  signInRateLimit?: RateLimit;
 }
+
+/** `signIn` attempts per username when `signInRateLimit` is not given. */
+export const DEFAULT_SIGN_IN_RATE_LIMIT: RateLimit = { points: 10, windowMs: 60_000 };
 
 /**
  * The board API's write side, one method per mutation: `(actorId, input, options)`
@@ -124,9 +138,29 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
   ]);
   const commands = Object.fromEntries(entries) as BoardCommands;
   const issuer = deps.externalIssuer;
-  if (issuer === undefined) return commands;
+  if (issuer !== undefined) {
+    // Accounts, passwords and sessions are the identity provider's.
+    const external = () => Promise.resolve(failed(new ExternalIdentityError(issuer)));
+    return {
+      ...commands,
+      registerUser: external,
+      setPassword: external,
+      signIn: external,
+      revokeSession: external,
+    };
+  }
+  const limits = new RateLimiter({ signIn: deps.signInRateLimit ?? DEFAULT_SIGN_IN_RATE_LIMIT });
   return {
     ...commands,
-    registerUser: () => Promise.resolve(failed(new ExternalIdentityError(issuer))),
+    signIn: async (actorId, input, options) => {
+      const username = typeof input.username === 'string' ? input.username : '';
+      try {
+        await limits.consume('signIn', normalizeUsername(username));
+      } catch (error) {
+        if (!(error instanceof RateLimited)) throw error;
+        return failed(new TooManyAttemptsError(error.retryAfterSeconds));
+      }
+      return commands.signIn(actorId, input, options);
+    },
   };
 }

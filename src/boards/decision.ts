@@ -1,6 +1,7 @@
 import type { BoardEvent } from './board/events.js';
 import type { CardEvent } from './card/events.js';
 import type { ColumnEvent } from './column/events.js';
+import type { SessionEvent } from './session/events.js';
 import type { UserEvent, UsernameClaimEvent } from './user/events.js';
 
 /** What a decider may use besides the command and the states: time and fresh ids. */
@@ -20,7 +21,8 @@ export type StreamChange =
   | { aggregate: 'username'; id: string; events: readonly UsernameClaimEvent[] }
   | { aggregate: 'board'; id: string; events: readonly BoardEvent[] }
   | { aggregate: 'column'; id: string; events: readonly ColumnEvent[] }
-  | { aggregate: 'card'; id: string; events: readonly CardEvent[] };
+  | { aggregate: 'card'; id: string; events: readonly CardEvent[] }
+  | { aggregate: 'session'; id: string; events: readonly SessionEvent[] };
 
 /**
  * What a decider returns: the events of every stream the command writes, to be

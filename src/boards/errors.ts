@@ -19,13 +19,17 @@ export const ErrorCode = {
   Validation: 'VALIDATION',
   /** Accounts belong to an identity provider (`AUTH_ISSUER`): no registration here. */
   ExternalIdentity: 'EXTERNAL_IDENTITY',
+  /** `signIn` or `setPassword`: the username and password do not match. */
+  InvalidCredentials: 'INVALID_CREDENTIALS',
+  /** `signIn`: too many attempts for this username; retry after `retryAfterSeconds`. */
+  TooManyAttempts: 'TOO_MANY_ATTEMPTS',
   /** Not a board error: the admin API's `rebuildReadModels` while a rebuild runs. */
   RebuildInProgress: 'REBUILD_IN_PROGRESS',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** GraphQL type names of the resources the domain manages. */
-export type ResourceType = 'User' | 'Board' | 'Column' | 'Card';
+export type ResourceType = 'User' | 'Board' | 'Column' | 'Card' | 'Session';
 
 /** How a message names a resource: clients see global IDs, logs may show raw ids. */
 export type ResourceIdFormat = (resourceType: ResourceType, id: string) => string;
@@ -114,6 +118,27 @@ export class ExternalIdentityError extends DomainError {
     super(
       `Accounts are managed by the identity provider ${issuer}: sign in there and send its token as \`Authorization: Bearer <token>\`.`,
     );
+  }
+}
+
+/**
+ * The username and password do not match: the same answer whether the user does not
+ * exist, has no password, or gave another one (no user enumeration).
+ */
+export class InvalidCredentialsError extends DomainError {
+  readonly code = ErrorCode.InvalidCredentials;
+  override readonly name = 'InvalidCredentialsError';
+  constructor() {
+    super('The username or password is wrong.');
+  }
+}
+
+/** Too many sign-in attempts for one username in the current window. */
+export class TooManyAttemptsError extends DomainError {
+  readonly code = ErrorCode.TooManyAttempts;
+  override readonly name = 'TooManyAttemptsError';
+  constructor(readonly retryAfterSeconds: number) {
+    super(`Too many sign-in attempts; retry in ${retryAfterSeconds} s.`);
   }
 }
 

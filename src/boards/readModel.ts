@@ -1,4 +1,5 @@
 import type { ReadDoc, ReadIndexes } from '../projector/types.js';
+import type { SessionMethod } from './session/events.js';
 
 /** Names of the read collections the board projections write and queries read. */
 export const ReadCollection = {
@@ -6,6 +7,7 @@ export const ReadCollection = {
   Boards: 'boards',
   Columns: 'columns',
   Cards: 'cards',
+  Sessions: 'sessions',
 } as const;
 
 /**
@@ -19,6 +21,10 @@ export const boardReadModelIndexes: ReadIndexes = {
   [ReadCollection.Users]: [{ key: { tokenHash: 1 } }, { key: { usernameKey: 1 } }],
   [ReadCollection.Boards]: [{ key: { members: 1, createdAt: -1, _id: 1 } }],
   [ReadCollection.Cards]: [{ key: { boardId: 1, archived: 1, rank: 1, _id: 1 } }],
+  [ReadCollection.Sessions]: [
+    { key: { tokenHash: 1 } },
+    { key: { userId: 1, endedAt: 1, startedAt: -1, _id: 1 } },
+  ],
 };
 
 /** A user as queries see it; found by token hash for authentication. */
@@ -69,4 +75,17 @@ export interface CardDoc extends ReadDoc {
   version: number;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** A session of the built-in issuer; found by token hash for authentication. */
+export interface SessionDoc extends ReadDoc {
+  userId: string;
+  tokenHash: string;
+  method: SessionMethod;
+  startedAt: Date;
+  /** Its expiry is this plus `SESSION_TTL` (sliding). */
+  lastActiveAt: Date;
+  /** When it was signed out or revoked; null while it lasts. */
+  endedAt: Date | null;
+  version: number;
 }

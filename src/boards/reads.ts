@@ -5,6 +5,7 @@ import {
   type BoardDoc,
   type CardDoc,
   type ColumnDoc,
+  type SessionDoc,
   type UserDoc,
 } from './readModel.js';
 import { normalizeUsername } from './streams.js';
@@ -76,6 +77,21 @@ export class BoardReads {
       .collection<UserDoc>(ReadCollection.Users)
       .find({ tokenHash }, { limit: 1, signal: this.signal });
     return user ?? null;
+  }
+
+  /** The session of the token with this hash, if any (ended or not). */
+  async sessionByTokenHash(tokenHash: string): Promise<SessionDoc | null> {
+    const [session] = await this.view
+      .collection<SessionDoc>(ReadCollection.Sessions)
+      .find({ tokenHash }, { limit: 1, signal: this.signal });
+    return session ?? null;
+  }
+
+  /** `userId`'s sessions that have not ended (some may have expired), newest first. */
+  async openSessionsOf(userId: string): Promise<SessionDoc[]> {
+    return this.view
+      .collection<SessionDoc>(ReadCollection.Sessions)
+      .find({ userId, endedAt: null }, { sort: ['startedAt', -1], signal: this.signal });
   }
 
   async userByUsername(username: string): Promise<UserDoc | null> {

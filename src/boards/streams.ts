@@ -11,6 +11,8 @@ export const StreamKind = {
   Board: 'board',
   Column: 'column',
   Card: 'card',
+  /** A session of the built-in issuer: one bearer token. */
+  Session: 'session',
 } as const;
 export type StreamKind = (typeof StreamKind)[keyof typeof StreamKind];
 

@@ -42,6 +42,8 @@ export interface Authenticated {
 /** Turns an `Authorization` header into a caller. */
 export interface Authenticator {
   readonly mode: AuthMode;
+  /** The identity provider's issuer (OIDC mode); null for the built-in issuer. */
+  readonly issuer: string | null;
   /**
    * The caller; null when no credentials were sent (anonymous). Throws an
    * `UNAUTHENTICATED` GraphQL error when credentials were sent but identify no one:
@@ -65,31 +67,78 @@ function unauthenticated(message: string, reason?: string): GraphQLError {
   });
 }
 
+/** What the built-in issuer's authenticator works with. */
+export interface BuiltInAuthenticatorOptions {
+  /** `SESSION_TTL`: a session expires this long after its last recorded use. */
+  sessionTtlMs: number;
+  /** Records a session's use (`refreshSession`), so its expiry slides. */
+  commands: Pick<BoardCommands, 'refreshSession'>;
+  logger: Logger;
+  /** @default () => Date.now() */
+  now?: () => number;
+}
+
 /**
- * The built-in issuer: bearer tokens from `registerUser`. Tokens are stored only as
- * sha256 hashes; the lookup is by hash and the final comparison is constant-time.
+ * How often a session's use is recorded: a thirtieth of its lifetime (a day for 30
+ * days), so an active session never expires and a busy one costs a commit a day.
  */
-export function builtInAuthenticator(): Authenticator {
-  const invalidToken = () =>
+export const sessionRefreshIntervalMs = (sessionTtlMs: number): number =>
+  Math.max(1_000, Math.floor(sessionTtlMs / 30));
+
+/**
+ * The built-in issuer: bearer tokens of sessions (`registerUser`, `signIn`). Tokens are
+ * stored only as sha256 hashes; the lookup is by hash and the final comparison is
+ * constant-time. A session is accepted until it ends (signed out, revoked) or expires
+ * (`sessionTtlMs` after its last recorded use); a use more than
+ * {@link sessionRefreshIntervalMs} after the last recorded one is recorded, in the
+ * background.
+ */
+export function builtInAuthenticator(options: BuiltInAuthenticatorOptions): Authenticator {
+  const { sessionTtlMs, commands, logger } = options;
+  const now = options.now ?? Date.now;
+  const refreshAfterMs = sessionRefreshIntervalMs(sessionTtlMs);
+  const refreshing = new Set<string>();
+  const invalidToken = (reason?: string) =>
     unauthenticated(
-      'The bearer token is malformed or unknown; send `Authorization: Bearer <token>` from registerUser, or no header.',
+      reason === 'expired'
+        ? 'The session has expired or ended; sign in again (signIn) for a new token.'
+        : 'The bearer token is malformed or unknown; send `Authorization: Bearer <token>` from registerUser or signIn, or no header.',
+      reason,
     );
+  const refresh = (sessionId: string) => {
+    if (refreshing.has(sessionId)) return;
+    refreshing.add(sessionId);
+    commands
+      .refreshSession(null, { sessionId })
+      .catch((error: unknown) => logger.warn({ err: error, sessionId }, 'session refresh failed'))
+      .finally(() => refreshing.delete(sessionId));
+  };
   return {
     mode: AuthMode.BuiltIn,
+    issuer: null,
     async authenticate(authorization, reads) {
       const sent = authorization?.trim();
       if (!sent) return null;
       const token = BEARER.exec(sent)?.[1];
       if (!token) throw invalidToken();
       const hash = hashToken(token);
-      const user = await reads.userByTokenHash(hash);
-      if (!user?.tokenHash) throw invalidToken();
+      const session = await reads.sessionByTokenHash(hash);
+      if (!session) throw invalidToken();
       const a = Buffer.from(hash);
-      const b = Buffer.from(user.tokenHash);
-      if (a.length === b.length && timingSafeEqual(a, b)) {
-        return { user, credential: { expiresAt: null, sessionId: null } };
+      const b = Buffer.from(session.tokenHash);
+      if (a.length !== b.length || !timingSafeEqual(a, b)) throw invalidToken();
+      const lastActive = session.lastActiveAt.getTime();
+      const at = now();
+      if (session.endedAt !== null || lastActive + sessionTtlMs <= at) {
+        throw invalidToken('expired');
       }
-      throw invalidToken();
+      const user = await reads.users.load(session.userId);
+      if (!user) throw invalidToken();
+      if (at - lastActive >= refreshAfterMs) refresh(session._id);
+      return {
+        user,
+        credential: { expiresAt: new Date(lastActive + sessionTtlMs), sessionId: session._id },
+      };
     },
   };
 }
@@ -150,6 +199,7 @@ export function oidcAuthenticator(options: OidcAuthenticatorOptions): Authentica
 
   return {
     mode: AuthMode.Oidc,
+    issuer: config.issuer,
     async authenticate(authorization, reads) {
       const sent = authorization?.trim();
       if (!sent) return null;

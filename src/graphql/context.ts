@@ -30,6 +30,8 @@ export interface Services {
   auth: Authenticator;
   /** Ends subscriptions (and their websockets) when their credential ends. */
   credentials: CredentialWatch;
+  /** `SESSION_TTL`: a built-in session expires this long after its last use. */
+  sessionTtlMs: number;
 }
 
 /** The GraphQL context of one operation (HTTP request or websocket subscribe). */

@@ -2,6 +2,8 @@ import {
   DomainError,
   ErrorCode,
   ExternalIdentityError,
+  InvalidCredentialsError,
+  TooManyAttemptsError,
   ForbiddenError,
   NotFoundError,
   UnauthenticatedError,
@@ -135,4 +137,19 @@ builder.objectType(ExternalIdentityError, {
     'Accounts belong to an identity provider (the server runs with AUTH_ISSUER): sign in there.',
   ),
   fields: (t) => ({ issuer: t.exposeString('issuer') }),
+});
+
+builder.objectType(InvalidCredentialsError, {
+  name: 'InvalidCredentialsError',
+  ...errorOptions(
+    InvalidCredentialsError,
+    'The username or password is wrong (the same answer for an unknown username).',
+  ),
+  fields: () => ({}),
+});
+
+builder.objectType(TooManyAttemptsError, {
+  name: 'TooManyAttemptsError',
+  ...errorOptions(TooManyAttemptsError, 'Too many sign-in attempts for this username for now.'),
+  fields: (t) => ({ retryAfterSeconds: t.exposeInt('retryAfterSeconds') }),
 });

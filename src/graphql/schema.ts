@@ -6,6 +6,7 @@ import './scalars.js';
 import './errors.js';
 import './versioned.js';
 import '../boards/user/graphql.js';
+import '../boards/session/graphql.js';
 import '../boards/board/graphql.js';
 import '../boards/column/graphql.js';
 import '../boards/card/graphql.js';

@@ -39,8 +39,11 @@ export interface BoardChangesTransport {
   url: string;
   /** A WebSocket constructor; `undefined` uses `globalThis.WebSocket`. */
   webSocketImpl: unknown;
-  /** The bearer token for each new connection, if any. */
-  token: () => string | null | undefined;
+  /**
+   * The bearer token for each new connection, if any; `expired` is true when the
+   * server closed the last one because its token expired or its session ended.
+   */
+  token: (expired: boolean) => Promise<string | null | undefined>;
   /** The printed `BoardChanges` subscription. */
   query: string;
   reconnect: ReconnectOptions;
@@ -52,14 +55,17 @@ export interface BoardChangesTransport {
  * handshake, and the websocket codes 1002-1011 (protocol error, message too big,
  * policy violation...). Any other close (the server going away, 1001; a slow
  * consumer, 4008; a dropped network, 1006) is a drop, and the iterator resumes.
+ * 4403 (Forbidden) is what the server closes with when the connection's token
+ * expired or its session ended: the iterator reconnects at once with a token asked
+ * of the provider again (`expired: true`); when that one is refused too, it throws.
  */
+export const CREDENTIAL_ENDED_CLOSE_CODE: number = CloseCode.Forbidden;
 const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([
   CloseCode.InternalServerError,
   CloseCode.InternalClientError,
   CloseCode.BadRequest,
   CloseCode.BadResponse,
   CloseCode.Unauthorized,
-  CloseCode.Forbidden,
   CloseCode.SubprotocolNotAcceptable,
   CloseCode.SubscriberAlreadyExists,
   CloseCode.TooManyInitialisationRequests,
@@ -104,6 +110,7 @@ function openAttempt(
   transport: BoardChangesTransport,
   variables: BoardChangesSubscriptionVariables,
   onConnected: () => void,
+  expired: boolean,
 ) {
   let dropped: { code: number; reason: string } | undefined;
   const client = createClient({
@@ -111,8 +118,8 @@ function openAttempt(
     webSocketImpl: transport.webSocketImpl,
     lazy: true,
     retryAttempts: 0,
-    connectionParams: () => {
-      const token = transport.token();
+    connectionParams: async () => {
+      const token = await transport.token(expired);
       return token ? { authorization: `Bearer ${token}` } : {};
     },
     on: {
@@ -172,13 +179,16 @@ export async function* followBoardChanges(
   const maxAttempts = transport.reconnect.maxAttempts ?? Infinity;
   let cursor = options.after ?? null;
   let failures = 0;
+  let expired = false;
 
   while (!signal?.aborted) {
     const attempt = openAttempt(
       transport,
       cursor === null ? { boardId } : { boardId, after: cursor },
       () => (failures = 0),
+      expired,
     );
+    expired = false;
     const stop = () => void attempt.close();
     signal?.addEventListener('abort', stop, { once: true });
     let drop: unknown;
@@ -217,6 +227,11 @@ export async function* followBoardChanges(
       await attempt.close();
     }
 
+    if (isCloseEvent(drop) && drop.code === CREDENTIAL_ENDED_CLOSE_CODE) {
+      // A new token, at once: the server replays what was missed from the cursor.
+      expired = true;
+      continue;
+    }
     failures++;
     if (failures > maxAttempts) {
       throw new CorkboardRequestError(`gave up after ${maxAttempts} failed reconnects`, {

@@ -24,9 +24,14 @@ import {
   MoveCardDocument,
   MoveColumnDocument,
   NodeDocument,
+  MySessionsDocument,
   RegisterUserDocument,
   RenameBoardDocument,
+  RevokeSessionDocument,
+  SetPasswordDocument,
   SetWipLimitDocument,
+  SignInDocument,
+  SignOutDocument,
 } from './generated/graphql.js';
 
 /**
@@ -42,6 +47,11 @@ const operations = {
   column: ColumnDocument,
   card: CardDocument,
   registerUser: RegisterUserDocument,
+  signIn: SignInDocument,
+  setPassword: SetPasswordDocument,
+  signOut: SignOutDocument,
+  revokeSession: RevokeSessionDocument,
+  mySessions: MySessionsDocument,
   createBoard: CreateBoardDocument,
   renameBoard: RenameBoardDocument,
   addMember: AddMemberDocument,
@@ -100,16 +110,25 @@ export interface CorkboardClient extends CorkboardOperations {
   ): AsyncGenerator<BoardChange, void, undefined>;
 }
 
+/** Gives the bearer token to send; `expired` asks for a fresh one (refresh it). */
+export type TokenProvider = (context: {
+  expired: boolean;
+}) => string | null | undefined | Promise<string | null | undefined>;
+
 /** Where the server is and how to talk to it. */
 export interface CorkboardClientOptions {
   /** The GraphQL endpoint, e.g. `http://localhost:4000/graphql`. */
   url: string;
   /**
    * Sent as `Authorization: Bearer <token>` over HTTP and as
-   * `connectionParams.authorization` on the websocket. A function is asked again
-   * for every request and every (re)connection. Absent: anonymous.
+   * `connectionParams.authorization` on the websocket. A function (a token provider,
+   * which may be async) is asked again for every request and every (re)connection,
+   * with `{ expired: true }` after the server refused the last token as expired or
+   * ended (an HTTP `UNAUTHENTICATED` answer, which is then retried once with the new
+   * token; a websocket closed with 4403, which reconnects and resumes from its
+   * cursor). Absent: anonymous.
    */
-  token?: string | (() => string | null | undefined);
+  token?: string | TokenProvider;
   /** The Fetch implementation for queries and mutations. @default globalThis.fetch */
   fetch?: typeof fetch;
   /**
@@ -142,6 +161,16 @@ const operationNameOf = (document: DocumentNode): string => {
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null;
 
+/** Whether the server refused the request's bearer token (`UNAUTHENTICATED`, no data). */
+const refusedToken = (body: unknown): boolean =>
+  isObject(body) &&
+  !isObject(body['data']) &&
+  Array.isArray(body['errors']) &&
+  body['errors'].some(
+    (e: unknown) =>
+      isObject(e) && isObject(e['extensions']) && e['extensions']['code'] === 'UNAUTHENTICATED',
+  );
+
 /**
  * A Corkboard client: one typed method per query and mutation of the generated SDK
  * (over HTTP: `fetch`, POST, JSON), `request()` for any generated document, and
@@ -165,8 +194,8 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 export function createCorkboardClient(options: CorkboardClientOptions): CorkboardClient {
   const { url } = options;
   const doFetch = options.fetch ?? globalThis.fetch;
-  const token = (): string | null | undefined =>
-    typeof options.token === 'function' ? options.token() : options.token;
+  const token = async (expired = false): Promise<string | null | undefined> =>
+    typeof options.token === 'function' ? options.token({ expired }) : options.token;
   const webSocketUrl = new URL(options.webSocketUrl ?? url);
   webSocketUrl.protocol = webSocketUrl.protocol.replace(/^http/, 'ws');
 
@@ -177,20 +206,33 @@ export function createCorkboardClient(options: CorkboardClientOptions): Corkboar
     signal: AbortSignal | undefined,
   ): Promise<Record<string, unknown>> {
     const operationName = operationNameOf(document);
-    const bearer = token();
-    const response = await doFetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/graphql-response+json, application/json',
-        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
-      },
-      body: JSON.stringify({ query: queryOf(document), variables: variables ?? {}, operationName }),
-      signal: signal ?? null,
-    });
-    const body: unknown = (response.headers.get('content-type') ?? '').includes('json')
-      ? await response.json().catch(() => undefined)
-      : undefined;
+    const post = async (bearer: string | null | undefined) => {
+      const response = await doFetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/graphql-response+json, application/json',
+          ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+        },
+        body: JSON.stringify({
+          query: queryOf(document),
+          variables: variables ?? {},
+          operationName,
+        }),
+        signal: signal ?? null,
+      });
+      const body: unknown = (response.headers.get('content-type') ?? '').includes('json')
+        ? await response.json().catch(() => undefined)
+        : undefined;
+      return { response, body };
+    };
+    const bearer = await token();
+    let { response, body } = await post(bearer);
+    if (bearer && typeof options.token === 'function' && refusedToken(body)) {
+      // The token expired or its session ended: ask the provider for a fresh one, once.
+      const fresh = await token(true);
+      if (fresh && fresh !== bearer) ({ response, body } = await post(fresh));
+    }
     if (!isObject(body)) {
       throw new CorkboardRequestError(`HTTP ${response.status} without a GraphQL response`, {
         operationName,

@@ -11,6 +11,7 @@ export {
   type CorkboardOperations,
   type OperationArgs,
   type RequestOptions,
+  type TokenProvider,
 } from './createCorkboardClient.js';
 export {
   followBoardChanges,

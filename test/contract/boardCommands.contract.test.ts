@@ -120,7 +120,15 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
       });
       expect(Buffer.from(registered.token, 'base64url')).toHaveLength(32);
       const user = await stateOf('user', registered.user.id);
-      expect(user).toMatchObject({ status: 'registered', tokenHash: hashToken(registered.token) });
+      expect(user).toMatchObject({ status: 'registered' });
+      const [session] = (await store.readAll())
+        .flatMap((c) => c.events)
+        .filter((e) => e.type === 'SessionStarted');
+      expect(session?.data).toMatchObject({
+        userId: registered.user.id,
+        tokenHash: hashToken(registered.token),
+        method: 'registration',
+      });
       const stored = JSON.stringify(await store.readAll());
       expect(stored).not.toContain(registered.token);
     });

@@ -63,7 +63,7 @@ const clientOf = (s: TestServer, token?: string, webSocketImpl: unknown = WebSoc
 /** The mutations of the SDK: each resolves to a union with a `<Name>Success` member. */
 type Mutation = Exclude<
   keyof CorkboardOperations,
-  'me' | 'boards' | 'board' | 'node' | 'column' | 'card'
+  'me' | 'boards' | 'board' | 'node' | 'column' | 'card' | 'mySessions' | 'signOut'
 >;
 type InputOf<K extends Mutation> = Parameters<CorkboardClient[K]>[0]['input'];
 type SuccessOf<K extends Mutation> = Extract<

@@ -173,7 +173,7 @@ describe('operations (memory store)', () => {
     const byName = Object.fromEntries(
       (status.projections as { name: string }[]).map((p) => [p.name, p]),
     );
-    expect(Object.keys(byName).sort()).toEqual(['boards', 'cards', 'columns', 'users']);
+    expect(Object.keys(byName).sort()).toEqual(['boards', 'cards', 'columns', 'sessions', 'users']);
     expect(byName.cards).toMatchObject({
       checkpoint: 4,
       eventsProcessed: 1,

@@ -72,7 +72,7 @@ describe('the generated SDK types', () => {
       'CreateBoardSuccess' | 'ValidationError' | 'UnauthenticatedError'
     >();
     expectTypeOf<TypenameOf<'registerUser'>>().toEqualTypeOf<
-      'RegisterUserSuccess' | 'UsernameTakenError' | 'ValidationError'
+      'RegisterUserSuccess' | 'UsernameTakenError' | 'ValidationError' | 'ExternalIdentityError'
     >();
   });
 

@@ -86,11 +86,11 @@ export interface CommandSpec<
   errors: Errors;
   /** Joins the idempotency key's scope besides the caller and the command. */
   idempotencyScope?: (input: z.output<Schema>) => string;
-  /** Made once per run, before any attempt. */
+  /** Made once per run, before any attempt (e.g. a token, a password hash). */
   prepare?: (
     call: Omit<CommandCall<z.output<Schema>, ActorOf<Errors>, undefined>, 'prepared'>,
     context: PrepareContext,
-  ) => Prepared;
+  ) => Prepared | Promise<Prepared>;
   /** Loads the streams the command needs (each through `session`, the one place that reads). */
   load: (
     session: LoadSession,

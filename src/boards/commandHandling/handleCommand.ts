@@ -117,7 +117,7 @@ export async function handleCommand<S extends AnyCommandSpec>(
     idempotencyKey,
     requestFingerprint,
   };
-  const prepared: unknown = spec.prepare?.(base, runtime);
+  const prepared: unknown = await spec.prepare?.(base, runtime);
   return retrying(runtime, spec, { ...base, prepared, signal: options.signal });
 }
 

@@ -4,6 +4,8 @@ import { ExternalIdentityError, UsernameTakenError, ValidationError } from '../e
 import { normalizeUsername } from '../streams.js';
 import { idempotencyKey, inputLimits, text, username } from '../validation.js';
 import { decideUser } from './decide.js';
+import { decideSession } from '../session/decide.js';
+import { SessionMethod } from '../session/events.js';
 import type { UserState } from './state.js';
 import { deriveToken, generateToken, hashToken } from './token.js';
 
@@ -40,8 +42,21 @@ export const registerUser = defineCommand({
   }),
   decide: ({ input, prepared: token }, { claim }, context) => {
     const { username, displayName } = input;
-    const data = { username, displayName, tokenHash: hashToken(token) };
-    return decideUser({ type: 'RegisterUser', data }, { claim: claim.state }, context);
+    const user = decideUser(
+      { type: 'RegisterUser', data: { username, displayName } },
+      { claim: claim.state },
+      context,
+    );
+    // The new user's first session holds the token.
+    const userId = user[0]!.id;
+    const tokenHash = hashToken(token);
+    const method = SessionMethod.Registration;
+    const session = decideSession(
+      { type: 'StartSession', data: { userId, tokenHash, method } },
+      { status: 'none' },
+      context,
+    );
+    return [...user, ...session];
   },
   succeed: async (commit, { input, prepared: token }, readState) => {
     const user = headOfKind(commit.heads, 'user');
@@ -51,7 +66,12 @@ export const registerUser = defineCommand({
     }
     // The first registration's data, and its token derived again from the same key.
     const state = await readState('user', user.id);
-    if (state.status !== 'registered' || state.tokenHash !== hashToken(token)) {
+    const session = await readState('session', headOfKind(commit.heads, 'session').id);
+    if (
+      state.status !== 'registered' ||
+      session.status === 'none' ||
+      session.tokenHash !== hashToken(token)
+    ) {
       throw new Error('registerUser replay: cannot derive the token again (tokenSecret changed)');
     }
     const { username, displayName } = state;

@@ -1,6 +1,6 @@
 import type { DecideContext, Decision } from '../decision.js';
 import { unreachable } from '../unreachable.js';
-import { UsernameTakenError } from '../errors.js';
+import { InvalidCredentialsError, UnauthenticatedError, UsernameTakenError } from '../errors.js';
 import { normalizeUsername } from '../streams.js';
 import type { UserState, UsernameClaimState } from './state.js';
 
@@ -12,10 +12,9 @@ export type UserCommand =
         /** As the user typed it (after NFKC); uniqueness is decided on its normalized form. */
         username: string;
         displayName: string;
-        /** `hashToken` of the bearer token handed to the caller. */
-        tokenHash: string;
       };
     }
+  | { type: 'SetPassword'; data: { userId: string; passwordHash: string } }
   | {
       type: 'ProvisionUser';
       data: {
@@ -34,6 +33,9 @@ export interface UserDecisionState {
   claim: UsernameClaimState;
   /** `ProvisionUser`: the subject's user stream and the fallback username's claim. */
   provisioning?: { user: UserState; fallbackClaim: UsernameClaimState };
+  /** `SetPassword`: the user's stream, and whether the current password was given right. */
+  user?: UserState;
+  currentPasswordMatches?: boolean;
 }
 
 /**
@@ -42,6 +44,9 @@ export interface UserDecisionState {
  * `RegisterUser` -> `[user: UserRegistered, username: UsernameClaimed]` with a new
  * user id. Throws `UsernameTakenError` when the name is claimed; the command layer
  * appends the claim with `NO_STREAM`, so a claim that races in is caught by the store.
+ *
+ * `SetPassword` -> `PasswordSet` with the new hash; `InvalidCredentialsError` when the
+ * user has a password and the current one was not given right.
  *
  * `ProvisionUser` -> nothing when the subject's user exists; else the same two
  * events for the subject's own user id, with `username`, or `fallbackUsername` when
@@ -56,19 +61,31 @@ export function decideUser(
 ): Decision {
   switch (command.type) {
     case 'RegisterUser': {
-      const { username, displayName, tokenHash } = command.data;
+      const { username, displayName } = command.data;
       if (state.claim.status === 'claimed') throw new UsernameTakenError(username);
       const userId = context.newId();
       return [
         {
           aggregate: 'user',
           id: userId,
-          events: [{ type: 'UserRegistered', data: { userId, username, displayName, tokenHash } }],
+          events: [{ type: 'UserRegistered', data: { userId, username, displayName } }],
         },
         {
           aggregate: 'username',
           id: normalizeUsername(username),
           events: [{ type: 'UsernameClaimed', data: { userId } }],
+        },
+      ];
+    }
+    case 'SetPassword': {
+      const { userId, passwordHash } = command.data;
+      if (state.user?.status !== 'registered') throw new UnauthenticatedError();
+      if (state.currentPasswordMatches !== true) throw new InvalidCredentialsError();
+      return [
+        {
+          aggregate: 'user',
+          id: userId,
+          events: [{ type: 'PasswordSet', data: { passwordHash } }],
         },
       ];
     }

@@ -8,10 +8,13 @@ import { unreachable } from '../unreachable.js';
  * (see `hashToken`); the token itself is never stored. A user provisioned for an
  * identity provider's subject has no token of ours (`tokenHash` absent).
  */
-export type UserEvent = {
-  type: 'UserRegistered';
-  data: { userId: string; username: string; displayName: string; tokenHash?: string };
-};
+export type UserEvent =
+  | {
+      type: 'UserRegistered';
+      data: { userId: string; username: string; displayName: string; tokenHash?: string };
+    }
+  /** `setPassword`: the scrypt hash of the user's new password (`hashPassword`). */
+  | { type: 'PasswordSet'; data: { passwordHash: string } };
 
 /**
  * Events of a username claim stream (`username-<normalized>`). The claim is appended
@@ -20,7 +23,10 @@ export type UserEvent = {
  */
 export type UsernameClaimEvent = { type: 'UsernameClaimed'; data: { userId: string } };
 
-export const userEventSchemaVersions: SchemaVersions<UserEvent> = { UserRegistered: 1 };
+export const userEventSchemaVersions: SchemaVersions<UserEvent> = {
+  UserRegistered: 1,
+  PasswordSet: 1,
+};
 export const usernameClaimEventSchemaVersions: SchemaVersions<UsernameClaimEvent> = {
   UsernameClaimed: 1,
 };
@@ -33,8 +39,10 @@ export function userEventFields(event: UserEvent): readonly UserField[] {
   switch (event.type) {
     case 'UserRegistered':
       return ['username', 'displayName'];
+    case 'PasswordSet':
+      return [];
     default:
-      return unreachable(event.type);
+      return unreachable(event);
   }
 }
 

@@ -2,7 +2,7 @@ import type { Projection } from '../../projector/types.js';
 import { invalidationOf } from '../aggregates.js';
 import { unreachable } from '../unreachable.js';
 import { ReadCollection, type UserDoc } from '../readModel.js';
-import { normalizeUsername } from '../streams.js';
+import { normalizeUsername, parseStreamName } from '../streams.js';
 import { parseUserEvent, userEventSchemaVersions } from './events.js';
 
 /** Users, for `me`, `members`, assignees and token authentication. */
@@ -28,8 +28,20 @@ export const userProjection: Projection = {
           invalidate(null, invalidationOf(stored));
           break;
         }
+        case 'PasswordSet':
+          // Nothing readable changes (the hash stays in the stream); the version moves on.
+          await update<UserDoc>(
+            ReadCollection.Users,
+            parseStreamName(stored.stream)!.id,
+            stored,
+            (doc) => ({
+              ...doc!,
+              version: stored.version,
+            }),
+          );
+          break;
         default:
-          unreachable(event.type);
+          unreachable(event);
       }
     }
   },

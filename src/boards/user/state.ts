@@ -11,6 +11,8 @@ export type UserState =
       displayName: string;
       /** Absent for a user provisioned for an identity provider's subject. */
       tokenHash?: string;
+      /** From `setPassword`; absent until then. */
+      passwordHash?: string;
     };
 
 export const initialUserState: UserState = { status: 'unregistered' };
@@ -20,8 +22,12 @@ export function evolveUser(state: UserState, event: UserEvent): UserState {
   switch (event.type) {
     case 'UserRegistered':
       return { status: 'registered', ...event.data };
+    case 'PasswordSet':
+      return state.status === 'registered'
+        ? { ...state, passwordHash: event.data.passwordHash }
+        : state;
     default:
-      return unreachable(event.type);
+      return unreachable(event);
   }
 }
 

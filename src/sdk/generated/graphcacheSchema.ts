@@ -1169,11 +1169,19 @@ export default {
           },
           {
             "kind": "OBJECT",
+            "name": "InvalidCredentialsError"
+          },
+          {
+            "kind": "OBJECT",
             "name": "NotFoundError"
           },
           {
             "kind": "OBJECT",
             "name": "RebuildInProgressError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "TooManyAttemptsError"
           },
           {
             "kind": "OBJECT",
@@ -1245,6 +1253,40 @@ export default {
       {
         "kind": "OBJECT",
         "name": "ForbiddenError",
+        "fields": [
+          {
+            "name": "code",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "message",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": [
+          {
+            "kind": "INTERFACE",
+            "name": "Error"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
+        "name": "InvalidCredentialsError",
         "fields": [
           {
             "name": "code",
@@ -1830,6 +1872,52 @@ export default {
             ]
           },
           {
+            "name": "revokeSession",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "RevokeSessionResult",
+                "kind": "UNION",
+                "ofType": null
+              }
+            },
+            "args": [
+              {
+                "name": "input",
+                "type": {
+                  "kind": "NON_NULL",
+                  "ofType": {
+                    "kind": "SCALAR",
+                    "name": "Any"
+                  }
+                }
+              }
+            ]
+          },
+          {
+            "name": "setPassword",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "SetPasswordResult",
+                "kind": "UNION",
+                "ofType": null
+              }
+            },
+            "args": [
+              {
+                "name": "input",
+                "type": {
+                  "kind": "NON_NULL",
+                  "ofType": {
+                    "kind": "SCALAR",
+                    "name": "Any"
+                  }
+                }
+              }
+            ]
+          },
+          {
             "name": "setWipLimit",
             "type": {
               "kind": "NON_NULL",
@@ -1851,6 +1939,41 @@ export default {
                 }
               }
             ]
+          },
+          {
+            "name": "signIn",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "SignInResult",
+                "kind": "UNION",
+                "ofType": null
+              }
+            },
+            "args": [
+              {
+                "name": "input",
+                "type": {
+                  "kind": "NON_NULL",
+                  "ofType": {
+                    "kind": "SCALAR",
+                    "name": "Any"
+                  }
+                }
+              }
+            ]
+          },
+          {
+            "name": "signOut",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "SignOutResult",
+                "kind": "UNION",
+                "ofType": null
+              }
+            },
+            "args": []
           }
         ],
         "interfaces": []
@@ -2398,6 +2521,24 @@ export default {
             "args": []
           },
           {
+            "name": "mySessions",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "LIST",
+                "ofType": {
+                  "kind": "NON_NULL",
+                  "ofType": {
+                    "name": "Session",
+                    "kind": "OBJECT",
+                    "ofType": null
+                  }
+                }
+              }
+            },
+            "args": []
+          },
+          {
             "name": "node",
             "type": {
               "kind": "INTERFACE",
@@ -2758,6 +2899,168 @@ export default {
       },
       {
         "kind": "UNION",
+        "name": "RevokeSessionResult",
+        "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "ExternalIdentityError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "NotFoundError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "RevokeSessionSuccess"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "UnauthenticatedError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ValidationError"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
+        "name": "RevokeSessionSuccess",
+        "fields": [
+          {
+            "name": "sessionId",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": []
+      },
+      {
+        "kind": "OBJECT",
+        "name": "Session",
+        "fields": [
+          {
+            "name": "current",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "expiresAt",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "id",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "lastActiveAt",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "method",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "startedAt",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": []
+      },
+      {
+        "kind": "UNION",
+        "name": "SetPasswordResult",
+        "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "ExternalIdentityError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "InvalidCredentialsError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "SetPasswordSuccess"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "UnauthenticatedError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ValidationError"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
+        "name": "SetPasswordSuccess",
+        "fields": [
+          {
+            "name": "user",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "User",
+                "kind": "OBJECT",
+                "ofType": null
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": []
+      },
+      {
+        "kind": "UNION",
         "name": "SetWipLimitResult",
         "possibleTypes": [
           {
@@ -2804,6 +3107,109 @@ export default {
           },
           {
             "name": "merged",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": []
+      },
+      {
+        "kind": "UNION",
+        "name": "SignInResult",
+        "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "ExternalIdentityError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "InvalidCredentialsError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "SignInSuccess"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "TooManyAttemptsError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ValidationError"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
+        "name": "SignInSuccess",
+        "fields": [
+          {
+            "name": "sessionId",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "token",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "user",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "User",
+                "kind": "OBJECT",
+                "ofType": null
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": []
+      },
+      {
+        "kind": "UNION",
+        "name": "SignOutResult",
+        "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "ExternalIdentityError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "SignOutSuccess"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "UnauthenticatedError"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
+        "name": "SignOutSuccess",
+        "fields": [
+          {
+            "name": "sessionId",
             "type": {
               "kind": "NON_NULL",
               "ofType": {
@@ -2864,6 +3270,51 @@ export default {
           }
         ],
         "interfaces": []
+      },
+      {
+        "kind": "OBJECT",
+        "name": "TooManyAttemptsError",
+        "fields": [
+          {
+            "name": "code",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "message",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "retryAfterSeconds",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": [
+          {
+            "kind": "INTERFACE",
+            "name": "Error"
+          }
+        ]
       },
       {
         "kind": "OBJECT",

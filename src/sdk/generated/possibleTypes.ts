@@ -69,8 +69,10 @@
     "Error": [
       "ExternalIdentityError",
       "ForbiddenError",
+      "InvalidCredentialsError",
       "NotFoundError",
       "RebuildInProgressError",
+      "TooManyAttemptsError",
       "UnauthenticatedError",
       "UsernameTakenError",
       "ValidationError",
@@ -120,6 +122,20 @@
       "ValidationError",
       "VersionConflictError"
     ],
+    "RevokeSessionResult": [
+      "ExternalIdentityError",
+      "NotFoundError",
+      "RevokeSessionSuccess",
+      "UnauthenticatedError",
+      "ValidationError"
+    ],
+    "SetPasswordResult": [
+      "ExternalIdentityError",
+      "InvalidCredentialsError",
+      "SetPasswordSuccess",
+      "UnauthenticatedError",
+      "ValidationError"
+    ],
     "SetWipLimitResult": [
       "ForbiddenError",
       "NotFoundError",
@@ -127,6 +143,18 @@
       "UnauthenticatedError",
       "ValidationError",
       "VersionConflictError"
+    ],
+    "SignInResult": [
+      "ExternalIdentityError",
+      "InvalidCredentialsError",
+      "SignInSuccess",
+      "TooManyAttemptsError",
+      "ValidationError"
+    ],
+    "SignOutResult": [
+      "ExternalIdentityError",
+      "SignOutSuccess",
+      "UnauthenticatedError"
     ],
     "Versioned": [
       "Board",
