@@ -392,8 +392,11 @@ export class BoardSubscription implements BoardChangeStream {
       const head = await changeLog.head();
       if (this.#position > head) return this.#resync(head);
     }
+    // This board's entries only, through the change log's index: a replay costs what
+    // the board changed since the cursor, however much the rest of the log holds.
     const page = await changeLog.read(this.#position, {
       limit: limits.replayPageSize,
+      scope: this.boardId,
       ...(signal ? { signal } : {}),
     });
     if (page.kind === 'expired') return this.#resync(page.head);
@@ -405,7 +408,7 @@ export class BoardSubscription implements BoardChangeStream {
     }
     for (const entry of page.entries) {
       this.#position = entry.cursor;
-      if (entry.scopes.includes(this.boardId)) (this.#replay ??= []).push(entry);
+      (this.#replay ??= []).push(entry);
     }
     // A short page reached the head as of this read; queued live entries carry on
     // from there, unless some were dropped past it.

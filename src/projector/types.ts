@@ -205,8 +205,16 @@ export interface ChangeLog {
    * worst insert the very entry the new one would.
    */
   record(entry: ChangeLogEntry): Promise<void>;
-  /** Entries with cursor > after, oldest first, at most `limit`. */
-  read(after: number, options?: { limit?: number; signal?: AbortSignal }): Promise<ChangeLogRead>;
+  /**
+   * Entries with cursor > after, oldest first, at most `limit`. With `scope`, only the
+   * entries whose `scopes` include it, found through an index: a read costs what that
+   * scope (a board) recorded since `after`, not the whole log since then. `expired` as
+   * without it: `after` is older than the retained window.
+   */
+  read(
+    after: number,
+    options?: { limit?: number; signal?: AbortSignal; scope?: string },
+  ): Promise<ChangeLogRead>;
   /** Cursor of the newest entry, 0 when empty. */
   head(): Promise<number>;
   /** Entries with cursor > after, then new ones as they are recorded, until closed. */

@@ -679,4 +679,33 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
       Array.from({ length: 10 }, (_, i) => i + 16),
     );
   });
+
+  it('reads one scope through its index: its entries after a cursor, in order, by pages, expired as the whole log', async () => {
+    const side = await open({ changeLogRetention: 50 });
+    const { changeLog } = side.storage;
+    const at = new Date(0);
+    // 120 entries: every 7th names board b1 (and b2), the rest b3 only.
+    for (let cursor = 1; cursor <= 120; cursor += 1) {
+      await changeLog.record({
+        cursor,
+        commitId: `c${cursor}`,
+        scopes: cursor % 7 === 0 ? ['b1', 'b2'] : ['b3'],
+        operation: 'editCard',
+        actor: null,
+        at,
+        invalidated: [],
+      });
+    }
+    const cursors = async (after: number, scope: string, limit?: number) => {
+      const read = await changeLog.read(after, { scope, ...(limit ? { limit } : {}) });
+      return read.kind === 'entries' ? read.entries.map((e) => e.cursor) : read;
+    };
+    // Retained: 71..120; b1's there are 77, 84, ..., 119.
+    expect(await cursors(70, 'b1')).toEqual([77, 84, 91, 98, 105, 112, 119]);
+    expect(await cursors(84, 'b1', 2)).toEqual([91, 98]);
+    expect(await cursors(98, 'b2', 100)).toEqual([105, 112, 119]);
+    expect(await cursors(119, 'b1')).toEqual([]);
+    expect(await cursors(110, 'nobody')).toEqual([]);
+    expect(await cursors(3, 'b1')).toEqual({ kind: 'expired', oldest: 71, head: 120 });
+  });
 });

@@ -180,6 +180,20 @@ describe('BoardChangeHub', () => {
     await expect(stream.next()).rejects.toBeInstanceOf(SlowConsumerError);
   });
 
+  it("replays from an old cursor at the cost of the board's own changes, in a log of 42,000 entries of other boards", async () => {
+    const { hub, changeLog, record } = setUp({}, 100_000);
+    const others = Array.from({ length: 42_000 }, (_, i) => entry(i + 1, `other-${i % 50}`));
+    await record(...others.slice(0, 30_000), entry(30_001), ...others.slice(30_001));
+    const reads = vi.spyOn(changeLog, 'read');
+    const stream = hub.subscribe({ boardId: 'b1', after: 0, authorize: allowed });
+    expect((await take(stream, 1)).map((m) => m.cursor)).toEqual([30_001]);
+    await stream.return();
+    // One page of this board's entries, not 84 pages of everyone's.
+    const returned = await Promise.all(reads.mock.results.map((r) => r.value as Promise<any>));
+    expect(returned.reduce((sum, read) => sum + read.entries.length, 0)).toBe(1);
+    expect(reads.mock.calls.every(([, options]) => options?.scope === 'b1')).toBe(true);
+  });
+
   it('stops a subscriber whose access a members change revoked, before delivering that change', async () => {
     const { hub, follower } = setUp();
     const membership = { b1: true, b2: true };

@@ -28,6 +28,12 @@ export interface MongoChangeLogOptions {
   pollIntervalMs: number;
 }
 
+/**
+ * Entries by scope (multikey on `scopes`), in cursor order: a board's replay reads what
+ * that board recorded since its cursor, not the whole log since then.
+ */
+export const SCOPE_INDEX = { key: { scopes: 1, _id: 1 }, name: 'scopes_cursor' } as const;
+
 /** Entries per read while a tail catches up. */
 const CATCH_UP_BATCH = 500;
 
@@ -79,6 +85,8 @@ export class MongoChangeLog implements ChangeLog {
     } catch (error) {
       if (!isNamespaceExists(error)) throw error;
     }
+    // A no-op when it exists with this specification.
+    await db.collection(ProjectorCollection.ChangeLog).createIndexes([SCOPE_INDEX]);
   }
 
   async record(entry: ChangeLogEntry): Promise<void> {
@@ -110,16 +118,16 @@ export class MongoChangeLog implements ChangeLog {
 
   async read(
     after: number,
-    options: { limit?: number; signal?: AbortSignal } = {},
+    options: { limit?: number; signal?: AbortSignal; scope?: string } = {},
   ): Promise<ChangeLogRead> {
     return translateDriverError('change log read', () => this.#read(after, options));
   }
 
   async #read(
     after: number,
-    options: { limit?: number; signal?: AbortSignal },
+    options: { limit?: number; signal?: AbortSignal; scope?: string },
   ): Promise<ChangeLogRead> {
-    const { limit = 1_000, signal } = options;
+    const { limit = 1_000, signal, scope } = options;
     signal?.throwIfAborted();
     if (limit < 0 || !Number.isInteger(limit)) throw new RangeError(`invalid limit ${limit}`);
     // Both at once: one round trip of latency. Entries newer than the head read are fine.
@@ -129,11 +137,19 @@ export class MongoChangeLog implements ChangeLog {
       limit === 0
         ? Promise.resolve([])
         : this.#entries
-            .find({ _id: { $gt: after } }, { sort: { _id: 1 }, limit, signal })
+            .find(
+              // A scope's entries through the `scopes_cursor` index (SCOPE_INDEX).
+              scope === undefined
+                ? { _id: { $gt: after } }
+                : { scopes: scope, _id: { $gt: after } },
+              { sort: { _id: 1 }, limit, signal },
+            )
             .toArray(),
     ]);
     const expired = expiredRead(after, head, this.#options.retention);
     if (expired) return expired;
+    // A scope's entries are not consecutive cursors: no hole to look for.
+    if (scope !== undefined) return { kind: 'entries', entries: docs.map(fromChangeLogDoc) };
     const first = docs[0];
     if (first && first._id !== after + 1) {
       return { kind: 'expired', oldest: first._id, head: Math.max(head, docs.at(-1)!._id) };
