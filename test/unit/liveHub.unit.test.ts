@@ -187,7 +187,7 @@ describe('BoardChangeHub', () => {
     const reads = vi.spyOn(changeLog, 'read');
     const stream = hub.subscribe({ boardId: 'b1', after: 0, authorize: allowed });
     expect((await take(stream, 1)).map((m) => m.cursor)).toEqual([30_001]);
-    await stream.return();
+    await stream.return?.();
     // One page of this board's entries, not 84 pages of everyone's.
     const returned = await Promise.all(reads.mock.results.map((r) => r.value as Promise<any>));
     expect(returned.reduce((sum, read) => sum + read.entries.length, 0)).toBe(1);
