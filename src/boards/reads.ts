@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import type { ReadDoc, ReadView } from '../projector/types.js';
+import type { CarriedDoc, ReadDoc, ReadView } from '../projector/types.js';
 import {
   ReadCollection,
   type BoardDoc,
@@ -28,10 +28,43 @@ export class BoardReads {
   #cardsById: DataLoader<string, CardDoc | null> | undefined;
   #liveCardsOfBoard: DataLoader<string, CardDoc[]> | undefined;
 
+  readonly #boardScope: string | null;
+
+  /**
+   * @param options.boardScope A board every reader of these reads is a member of (a
+   * shared subscription execution runs without a viewer, for members of one board
+   * only): that board and what is in it read as visible whatever `viewerId` is given.
+   */
   constructor(
     private readonly view: ReadView,
     private readonly signal: AbortSignal,
-  ) {}
+    options: { boardScope?: string } = {},
+  ) {
+    this.#boardScope = options.boardScope ?? null;
+  }
+
+  /**
+   * Serves these documents instead of reading them: a commit's documents as it left
+   * them, so that one execution for that commit sees them, not a later state. Only
+   * Board, Column and Card documents are taken; documents already loaded stay.
+   */
+  prime(docs: readonly CarriedDoc[]): void {
+    for (const { collection, doc } of docs) {
+      switch (collection) {
+        case ReadCollection.Boards:
+          this.#boards.prime(doc._id, doc as BoardDoc);
+          break;
+        case ReadCollection.Columns:
+          this.#columns.prime(doc._id, doc as ColumnDoc);
+          break;
+        case ReadCollection.Cards:
+          this.#cards.prime(doc._id, doc as CardDoc);
+          break;
+        default:
+          break;
+      }
+    }
+  }
 
   /** Users by id, batched. */
   get users(): DataLoader<string, UserDoc | null> {
@@ -104,7 +137,9 @@ export class BoardReads {
   /** The board if `viewerId` is a member, else null (whether or not it exists). */
   async board(boardId: string, viewerId: string | null): Promise<BoardDoc | null> {
     const board = await this.#boards.load(boardId);
-    return board && viewerId !== null && board.members.includes(viewerId) ? board : null;
+    if (!board) return null;
+    if (board._id === this.#boardScope) return board;
+    return viewerId !== null && board.members.includes(viewerId) ? board : null;
   }
 
   /** Boards `userId` is a member of, newest first. */

@@ -1,14 +1,17 @@
+import { brandWithType } from '@pothos/core';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
 import { builder } from '../graphql/builder.js';
 import type { GraphQLContext, Services } from '../graphql/context.js';
 import { rawIdOf, toGlobalId } from '../graphql/globalIds.js';
-import { UserRef } from '../graphql/refs.js';
+import { BoardRef, CardRef, ColumnRef, UserRef } from '../graphql/refs.js';
 import { VIEWER_DEPENDENT } from '../graphql/sharedSubscriptions.js';
 import type { BoardChangeMessage, BoardSubscriptionOptions } from '../live/BoardChangeHub.js';
 import { AccessRevokedError, SlowConsumerError } from '../live/errors.js';
 import { LiveCloseCode, LiveErrorCode } from '../live/limits.js';
-import type { Invalidation } from '../projector/types.js';
+import type { CarriedDoc, Invalidation } from '../projector/types.js';
+import { CardEdgeRef, encodeCardCursor } from './column/graphql.js';
+import { ReadCollection, type BoardDoc, type CardDoc, type ColumnDoc } from './readModel.js';
 import { ErrorCode, type ResourceType } from './errors.js';
 import { BoardReads } from './reads.js';
 
@@ -46,6 +49,39 @@ const InvalidationRef = builder.objectRef<Invalidation>('Invalidation').implemen
   }),
 });
 
+/** A resource the commit changed, as it left it, with its GraphQL type. */
+type ChangedResource =
+  | { kind: 'Board'; doc: BoardDoc }
+  | { kind: 'Column'; doc: ColumnDoc }
+  | { kind: 'Card'; doc: CardDoc };
+
+const typeRefs = { Board: BoardRef, Column: ColumnRef, Card: CardRef } as const;
+
+/**
+ * The change's documents that belong to its board, typed. Every subscriber is a member
+ * of that board, so it may read each of them whole (as a query of theirs could).
+ */
+function changedOf(change: BoardChangeMessage): ChangedResource[] {
+  const resources: ChangedResource[] = [];
+  for (const carried of change.changed) resources.push(...resourceOf(carried, change.boardId));
+  return resources;
+}
+
+function resourceOf({ collection, doc }: CarriedDoc, boardId: string): ChangedResource[] {
+  switch (collection) {
+    case ReadCollection.Boards:
+      return doc._id === boardId ? [{ kind: 'Board', doc: doc as BoardDoc }] : [];
+    case ReadCollection.Columns:
+      return (doc as ColumnDoc).boardId === boardId
+        ? [{ kind: 'Column', doc: doc as ColumnDoc }]
+        : [];
+    case ReadCollection.Cards:
+      return (doc as CardDoc).boardId === boardId ? [{ kind: 'Card', doc: doc as CardDoc }] : [];
+    default:
+      return [];
+  }
+}
+
 const BoardChangeRef = builder.objectRef<BoardChangeMessage>('BoardChange').implement({
   description: 'One committed change, pushed once to every member of the board.',
   fields: (t) => ({
@@ -61,6 +97,29 @@ const BoardChangeRef = builder.objectRef<BoardChangeMessage>('BoardChange').impl
     }),
     at: t.field({ type: 'DateTime', resolve: (c) => c.at }),
     invalidated: t.field({ type: [InvalidationRef], resolve: (c) => c.invalidated }),
+    changed: t.field({
+      type: [builder.nodeInterfaceRef()],
+      description:
+        'The boards, columns and cards this commit changed, as the commit left them (not as they are when the message is sent): select them with the fragments your queries use and write them into your cache. Resources a commit changed in bulk past a size bound are left out (their invalidations stay): read those afresh. Empty on a resync.',
+      resolve: (c) =>
+        changedOf(c).map(({ kind, doc }) => {
+          // A copy: the change's documents are shared by every group of the board.
+          const node = { ...doc };
+          brandWithType(node, typeRefs[kind]);
+          return node;
+        }),
+    }),
+    cardEdges: t.field({
+      type: [CardEdgeRef],
+      description:
+        "Where each live card of `changed` now sits: its edge in its column's `cards` connection (cursor and card), so a cache can splice it into a cached page by `rank` and out of any other column's. Archived cards have no edge.",
+      resolve: (c) =>
+        changedOf(c).flatMap((resource) =>
+          resource.kind === 'Card' && !resource.doc.archived
+            ? [{ cursor: encodeCardCursor(resource.doc), node: resource.doc }]
+            : [],
+        ),
+    }),
     byViewer: t.boolean({
       description:
         'True when the subscriber made this change itself (a client may skip refetching what its own mutation already returned).',
@@ -190,5 +249,15 @@ builder.subscriptionField('boardChanges', (t) =>
       });
     },
     resolve: (change) => change,
+  }),
+);
+
+builder.queryField('changeHead', (t) =>
+  t.field({
+    type: 'Cursor',
+    nullable: true,
+    description:
+      'The newest change this server has delivered to its subscribers (null when anonymous). Subscribe to `boardChanges` with `after` it, then query: the queries see every change up to it (a change is delivered only once its documents are written), and the subscription replays every change after it, so nothing falls between them.',
+    resolve: (_root, _args, ctx) => (ctx.viewer ? String(ctx.services.follower.seen) : null),
   }),
 );

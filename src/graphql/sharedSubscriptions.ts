@@ -168,13 +168,21 @@ const eventKeyOf = (event: unknown): string => {
 const isBoardChangeStream = (stream: AsyncIterator<unknown>): stream is BoardChangeStream =>
   typeof (stream as Partial<BoardChangeStream>).deliverDirectly === 'function';
 
-/** A context for one shared execution: fresh reads, the given viewer (null when shared). */
+/**
+ * A context for one shared execution: fresh reads, the given viewer (null when shared).
+ * Its reads are scoped to the change's board (every member of the group may read it)
+ * and hold the commit's own documents, so the change's data is as the commit left it.
+ */
 async function executionContext(
   services: Services,
   viewer: UserDoc | null,
   signal: AbortSignal,
+  event: BoardChangeMessage,
 ): Promise<GraphQLContext> {
-  const reads = new BoardReads(await services.readModels.active({ signal }), signal);
+  const reads = new BoardReads(await services.readModels.active({ signal }), signal, {
+    boardScope: event.boardId,
+  });
+  reads.prime(event.changed);
   return {
     services,
     viewer,
@@ -308,7 +316,12 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Plu
     const membership =
       services.live.groups.join(key) ??
       services.live.groups.create(key, async (event, signal) => {
-        const contextValue = await executionContext(services, viewer, signal);
+        const contextValue = await executionContext(
+          services,
+          viewer,
+          signal,
+          event as BoardChangeMessage,
+        );
         const result = await execute({
           schema,
           document,

@@ -1,4 +1,4 @@
-import type { ChangeLog, ChangeLogEntry, Invalidation } from '../projector/types.js';
+import type { CarriedDoc, ChangeLog, ChangeLogEntry, Invalidation } from '../projector/types.js';
 import { AccessRevokedError, SlowConsumerError } from './errors.js';
 import { LiveCloseCode, type LiveLimits } from './limits.js';
 
@@ -17,6 +17,8 @@ export interface BoardChangeMessage {
   actor: string | null;
   at: Date;
   invalidated: Invalidation[];
+  /** The read documents the commit changed, as it left them (`ChangeLogEntry.changed`). */
+  changed: readonly CarriedDoc[];
   resyncRequired: boolean;
 }
 
@@ -127,6 +129,8 @@ export interface BoardChange {
   readonly membersChanged: boolean;
 }
 
+const NOTHING_CARRIED: readonly CarriedDoc[] = Object.freeze([]);
+
 /** `entry` for the subscribers of `boardId`. */
 export function boardChangeOf(entry: ChangeLogEntry, boardId: string): BoardChange {
   return {
@@ -137,6 +141,7 @@ export function boardChangeOf(entry: ChangeLogEntry, boardId: string): BoardChan
       actor: entry.actor,
       at: entry.at,
       invalidated: entry.invalidated,
+      changed: entry.changed ?? NOTHING_CARRIED,
       resyncRequired: false,
     },
     membersChanged: changesMembersOf(entry, boardId),
@@ -429,6 +434,7 @@ export class BoardSubscription implements BoardChangeStream {
       actor: null,
       at: this.host.now(),
       invalidated: [],
+      changed: NOTHING_CARRIED,
       resyncRequired: true,
     };
   }

@@ -513,6 +513,7 @@ export class ProjectorRuntime {
       actor: commit.actor,
       at: commit.occurredAt,
       invalidated: applied.invalidated,
+      ...(applied.changed.length > 0 ? { changed: applied.changed } : {}),
     });
   }
 

@@ -1,6 +1,8 @@
 import type { Commit } from '../eventstore/types.js';
 import {
+  CARRIED_DOCS_MAX_BYTES,
   StaleWrite,
+  type CarriedDoc,
   type Invalidation,
   type Projection,
   type ProjectionContext,
@@ -12,6 +14,8 @@ import {
 export interface AppliedCommit {
   scopes: string[];
   invalidated: Invalidation[];
+  /** Documents of carrying projections as this commit left them (see `ChangeLogEntry.changed`). */
+  changed: CarriedDoc[];
 }
 
 /**
@@ -28,10 +32,22 @@ export async function applyCommit(
 ): Promise<AppliedCommit> {
   const scopes = new Set<string>();
   const invalidations = new Map<string, Invalidation>();
+  /** The last state this commit gave each document of a carrying projection. */
+  const carried = new Map<string, CarriedDoc>();
+  let carrying = false;
   const context: ProjectionContext = {
     view,
     commit,
-    update: (collection, id, event, change) => updateOnce(view, collection, id, event, change),
+    update: async (collection, id, event, change) => {
+      const doc = await updateOnce(view, collection, id, event, change);
+      if (carrying && doc) {
+        const { _applied: _, ...rest } = doc;
+        const key = `${collection}:${id}`;
+        // Re-inserted: a document's place is that of its last write.
+        carried.delete(key);
+        carried.set(key, { collection, doc: rest });
+      }
+    },
     invalidate: (scope, invalidation) => {
       if (scope !== null) scopes.add(scope);
       const key = `${invalidation.typename}:${invalidation.id}`;
@@ -51,6 +67,7 @@ export async function applyCommit(
   const types = new Set(commit.events.map((e) => e.type));
   for (const projection of projections) {
     if (!projection.handles.some((t) => types.has(t))) continue;
+    carrying = projection.carriesDocuments === true;
     try {
       await projection.apply(context);
     } catch (error) {
@@ -58,14 +75,30 @@ export async function applyCommit(
       throw error;
     }
   }
-  return { scopes: [...scopes].sort(), invalidated: [...invalidations.values()] };
+  return {
+    scopes: [...scopes].sort(),
+    invalidated: [...invalidations.values()],
+    changed: withinBudget([...carried.values()]),
+  };
+}
+
+/** The first documents whose JSON fits in `CARRIED_DOCS_MAX_BYTES`; the rest are left out. */
+function withinBudget(docs: CarriedDoc[]): CarriedDoc[] {
+  let bytes = 0;
+  const kept: CarriedDoc[] = [];
+  for (const carried of docs) {
+    bytes += Buffer.byteLength(JSON.stringify(carried.doc));
+    if (bytes > CARRIED_DOCS_MAX_BYTES) continue;
+    kept.push(carried);
+  }
+  return kept;
 }
 
 /** Re-reads after a `StaleWrite` at most this many times per update. */
 const MAX_STALE_RETRIES = 10;
 
 /**
- * Read, skip if already applied, change, write. The write is conditional (`put` never
+ * Read, skip if already applied, change, write; returns the document as it now stands. The write is conditional (`put` never
  * regresses a document): when another writer applied something in between, it is refused
  * with `StaleWrite` and the update starts again from a fresh read, which then either finds
  * the event applied or applies it on top of the newer document.
@@ -76,19 +109,22 @@ async function updateOnce<T extends ReadDoc>(
   id: string,
   event: { stream: string; version: number },
   change: (current: T | null) => T,
-): Promise<void> {
+): Promise<T | null> {
   const documents = view.collection<T>(collection);
   for (let attempt = 1; ; attempt += 1) {
     const current = await documents.get(id);
-    if ((current?._applied?.[event.stream] ?? 0) >= event.version) return;
+    // Applied already (a replay after a crash): the document as it stands is this commit's
+    // state, since commits are applied in order and later ones have not been yet.
+    if ((current?._applied?.[event.stream] ?? 0) >= event.version) return current;
     const next = change(current);
+    const written: T = {
+      ...next,
+      _id: id,
+      _applied: { ...current?._applied, ...next._applied, [event.stream]: event.version },
+    };
     try {
-      await documents.put({
-        ...next,
-        _id: id,
-        _applied: { ...current?._applied, ...next._applied, [event.stream]: event.version },
-      });
-      return;
+      await documents.put(written);
+      return written;
     } catch (error) {
       if (!(error instanceof StaleWrite) || attempt >= MAX_STALE_RETRIES) throw error;
     }

@@ -177,6 +177,24 @@ export interface Invalidation {
   version: number;
 }
 
+/**
+ * A read document as one commit left it, carried in that commit's change log entry so
+ * that subscribers get the commit's data without reading the read model (which may have
+ * moved on by the time they are served, and never holds the past). `_applied` is left out.
+ */
+export interface CarriedDoc {
+  collection: string;
+  doc: ReadDoc;
+}
+
+/**
+ * The most a change log entry carries of documents (their JSON, summed). Documents past it
+ * are left out, in the order the projections wrote them: subscribers still get their
+ * invalidations and read them afresh. A big rebalance or `archiveDoneCards` of cards with
+ * long descriptions can pass it; most commits carry a few hundred bytes.
+ */
+export const CARRIED_DOCS_MAX_BYTES = 1024 * 1024;
+
 /** What one commit changed, as subscribers see it. */
 export interface ChangeLogEntry {
   /** The commit's position in the event store; a gap's entry (no scopes, nothing invalidated) keeps cursors dense: one per position, no cursor skipped. */
@@ -188,6 +206,12 @@ export interface ChangeLogEntry {
   actor: string | null;
   at: Date;
   invalidated: Invalidation[];
+  /**
+   * The documents of carrying projections (`Projection.carriesDocuments`) as this commit
+   * left them, up to `CARRIED_DOCS_MAX_BYTES`; absent on gaps and on entries recorded
+   * before documents were carried.
+   */
+  changed?: CarriedDoc[];
 }
 
 export type ChangeLogRead =
@@ -261,5 +285,11 @@ export interface Projection {
   readonly name: string;
   /** Event types it handles; commits with none of them are not given to it. */
   readonly handles: readonly string[];
+  /**
+   * Whether the documents it writes ride along in the commit's change log entry
+   * (`ChangeLogEntry.changed`), for subscribers. Only for documents any subscriber of the
+   * entry's scopes may see in whole (no secrets such as token hashes). @default false
+   */
+  readonly carriesDocuments?: boolean;
   apply(context: ProjectionContext): Promise<void>;
 }

@@ -35,6 +35,8 @@ const message = {
         version: 9,
       },
     ],
+    changed: [],
+    cardEdges: [],
   },
 };
 

@@ -107,6 +107,7 @@ describe('BoardChangeHub', () => {
       actor: 'u1',
       at: new Date(4_000),
       invalidated: [{ typename: 'Card', id: 'card-4', fields: ['title'], version: 4 }],
+      changed: [],
       resyncRequired: false,
     });
     await stream.return!();
@@ -225,6 +226,7 @@ describe('BoardChangeHub', () => {
         actor: null,
         at: new Date(0),
         invalidated: [],
+        changed: [],
         resyncRequired: true,
       },
     ]);

@@ -9,6 +9,8 @@ import { boardEventSchemaVersions, parseBoardEvent } from './events.js';
 export const boardProjection: Projection = {
   name: 'boards',
   handles: Object.keys(boardEventSchemaVersions),
+  // Members of the board may read all of it: subscribers get it with the change.
+  carriesDocuments: true,
   async apply({ commit, update, invalidate }) {
     for (const stored of commit.events) {
       if (!Object.hasOwn(boardEventSchemaVersions, stored.type)) continue;

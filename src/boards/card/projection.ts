@@ -12,6 +12,8 @@ import { cardEventSchemaVersions, parseCardEvent } from './events.js';
 export const cardProjection: Projection = {
   name: 'cards',
   handles: [...Object.keys(cardEventSchemaVersions), 'CardsRebalanced'],
+  // Members of the board may read all of it: subscribers get it with the change.
+  carriesDocuments: true,
   async apply({ commit, update, invalidate, view }) {
     const cards = view.collection<CardDoc>(ReadCollection.Cards);
     for (const stored of commit.events) {

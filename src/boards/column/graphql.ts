@@ -11,7 +11,7 @@ import { addCard, archiveDoneCards, setWipLimit } from './commands.js';
 export const CARD_PAGE = { default: 100, max: 500 } as const;
 
 /** Cursors of `Column.cards`: the card's rank and id, so pages stay stable under inserts. */
-const encodeCardCursor = (card: CardDoc) =>
+export const encodeCardCursor = (card: CardDoc): string =>
   Buffer.from(JSON.stringify([card.rank, card._id])).toString('base64url');
 
 function decodeCardCursor(cursor: string): [rank: string, id: string] | null {
@@ -44,6 +44,9 @@ function cursorArgument(field: 'after' | 'before', cursor: string | null | undef
 
 const isAfter = (card: CardDoc, [rank, id]: [string, string]) =>
   card.rank > rank || (card.rank === rank && card._id > id);
+
+/** An edge of `Column.cards`; `BoardChange.cardEdges` hands out the same edges. */
+export const CardEdgeRef = builder.edgeObject({ type: CardRef, name: 'CardEdge' });
 
 builder.node(ColumnRef, {
   description: 'A column of a board: an ordered list of cards, with an optional WIP limit.',
@@ -109,7 +112,7 @@ builder.node(ColumnRef, {
         },
       },
       { name: 'CardConnection' },
-      { name: 'CardEdge' },
+      CardEdgeRef,
     ),
   }),
 });

@@ -8,6 +8,8 @@ import { columnEventSchemaVersions, parseColumnEvent } from './events.js';
 export const columnProjection: Projection = {
   name: 'columns',
   handles: Object.keys(columnEventSchemaVersions),
+  // Members of the board may read all of it: subscribers get it with the change.
+  carriesDocuments: true,
   async apply({ commit, update, invalidate, view }) {
     for (const stored of commit.events) {
       if (!Object.hasOwn(columnEventSchemaVersions, stored.type)) continue;

@@ -2,7 +2,7 @@
  * The documents the mongo projector storage keeps, their collection names and their
  * mapping to the ports' types. Nothing here talks to the server.
  */
-import type { ChangeLogEntry, Invalidation } from '../types.js';
+import type { CarriedDoc, ChangeLogEntry, Invalidation } from '../types.js';
 
 /** Collection names, one database per deployment (shared with the event store). */
 export const ProjectorCollection = {
@@ -75,6 +75,8 @@ export interface ChangeLogDoc {
   actor: string | null;
   at: Date;
   invalidated: Invalidation[];
+  /** Absent when the commit carried no documents. */
+  changed?: CarriedDoc[];
 }
 
 export function toChangeLogDoc(entry: ChangeLogEntry): ChangeLogDoc {
@@ -86,6 +88,7 @@ export function toChangeLogDoc(entry: ChangeLogEntry): ChangeLogDoc {
     actor: entry.actor,
     at: entry.at,
     invalidated: entry.invalidated,
+    ...(entry.changed?.length ? { changed: entry.changed } : {}),
   };
 }
 
@@ -98,5 +101,6 @@ export function fromChangeLogDoc(doc: ChangeLogDoc): ChangeLogEntry {
     actor: doc.actor,
     at: doc.at,
     invalidated: doc.invalidated,
+    ...(doc.changed?.length ? { changed: doc.changed } : {}),
   };
 }
