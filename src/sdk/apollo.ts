@@ -8,24 +8,42 @@
  * ```
  */
 import type {
+  ApolloCache,
   ApolloClient,
   InMemoryCacheConfig,
   ObservableQuery,
+  Reference,
   TypePolicies,
   TypePolicy,
 } from '@apollo/client';
-import type { DocumentNode } from 'graphql';
-import type { BoardChange } from './boardChanges.js';
+import {
+  Kind,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
+import type { BoardChange, BoardChangesOptions } from './boardChanges.js';
 import { embeddedTypes, nodeTypes, possibleTypes } from './cacheSchema.js';
+import {
+  BoardChangesDocument,
+  ChangeHeadDocument,
+  type BoardChangesSubscription,
+  type BoardChangesSubscriptionVariables,
+} from './generated/graphql.js';
 import {
   isStale,
   mergeInvalidations,
+  splicePage,
   startLiveBoard,
+  uncovered,
   type AppliedChanges,
+  type CachedEdge,
   type Invalidation,
   type LiveBoard,
   type LiveBoardOptions,
   type LiveBoardSource,
+  type PageArguments,
 } from './liveChanges.js';
 
 export { possibleTypes };
@@ -110,33 +128,319 @@ function boardEntities(client: ApolloClient, boardId: string): string[] {
   return [...seen];
 }
 
+/** Options of the Apollo binding. */
+export interface ApolloLiveBoardOptions extends LiveBoardOptions {
+  /**
+   * The subscription to run through the client's link when no `source` is given: the
+   * SDK's `BoardChanges` by default. A document of your own must select, under
+   * `changed`, `__typename`, `id` and `version` of each type and every field your
+   * queries read of boards, columns and cards (see the README's SDK section), and
+   * `cardEdges { cursor node { id } }`.
+   */
+  document?: DocumentNode;
+}
+
+/** The `changed` selection of a BoardChanges document, as a fragment to write nodes with. */
+const changedFragments = new WeakMap<DocumentNode, DocumentNode | null>();
+const CHANGED_FRAGMENT = 'CorkboardChanged';
+function changedFragmentOf(document: DocumentNode): DocumentNode | null {
+  let fragment = changedFragments.get(document);
+  if (fragment !== undefined) return fragment;
+  let selectionSet: SelectionSetNode | undefined;
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
+    const root = definition.selectionSet.selections.find(
+      (s): s is FieldNode => s.kind === Kind.FIELD && s.name.value === 'boardChanges',
+    );
+    const changed = root?.selectionSet?.selections.find(
+      (s): s is FieldNode => s.kind === Kind.FIELD && s.name.value === 'changed' && !s.alias,
+    );
+    selectionSet = changed?.selectionSet;
+  }
+  fragment = selectionSet
+    ? {
+        kind: Kind.DOCUMENT,
+        definitions: [
+          {
+            kind: Kind.FRAGMENT_DEFINITION,
+            name: { kind: Kind.NAME, value: CHANGED_FRAGMENT },
+            typeCondition: { kind: Kind.NAMED_TYPE, name: { kind: Kind.NAME, value: 'Node' } },
+            selectionSet,
+          } satisfies FragmentDefinitionNode,
+          ...document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION),
+        ],
+      }
+    : null;
+  changedFragments.set(document, fragment);
+  return fragment;
+}
+
+/** What the binding reads of a cached card to place it. */
+const PLACEMENT = {
+  kind: Kind.DOCUMENT,
+  definitions: [
+    {
+      kind: Kind.FRAGMENT_DEFINITION,
+      name: { kind: Kind.NAME, value: 'CorkboardPlacement' },
+      typeCondition: { kind: Kind.NAMED_TYPE, name: { kind: Kind.NAME, value: 'Card' } },
+      selectionSet: {
+        kind: Kind.SELECTION_SET,
+        selections: ['version', 'rank', 'archived'].map((name) => ({
+          kind: Kind.FIELD,
+          name: { kind: Kind.NAME, value: name },
+        })),
+      },
+    },
+  ],
+} as DocumentNode;
+
+interface ApolloConnection {
+  __typename?: string;
+  edges?: { __typename?: string; cursor: string; node: Reference }[];
+  pageInfo?: { hasNextPage?: boolean; endCursor?: string | null } & Record<string, unknown>;
+}
+
+/** The arguments of a cached field from its store name, e.g. `cards({"first":100})`. */
+function argumentsOf(storeFieldName: string, fieldName: string): PageArguments | null {
+  if (storeFieldName === fieldName) return {};
+  const json = storeFieldName.slice(fieldName.length + 1, -1);
+  try {
+    return JSON.parse(json) as PageArguments;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Keeps `client`'s cache fresh while the board changes: subscribes to the board's
- * changes through `source` (a `CorkboardClient`; resumed from its cursor after a
- * dropped connection, with no gap) and, per change:
- *
- * - for each invalidated resource whose cached `version` is lower than the
- *   invalidation's, invalidates exactly the fields it names (`cache.modify` with
- *   `INVALIDATE`), and refetches the active queries that read one of them, each
- *   once (`client.refetchQueries` with `updateCache`);
- * - skips resources the cache already holds at that version: the result of the
- *   viewer's own mutation, or of a refetch that already saw the change;
- * - on `resyncRequired`, refetches every active query that reads the board or one
- *   of its columns or cards.
- *
- * Changes that arrive while refetches are in flight are applied together once they
- * settle: a burst costs one refetch per affected query. `cache-only` and `standby`
- * queries are never refetched. A mutation whose result writes a resource at a new
- * version must select every field the change touched, or the cache keeps the old
- * value of the others (the SDK's mutations select the columns' first card page,
- * as the `Board` query does).
+ * Writes one change's data into Apollo's cache, in one broadcast: each carried node
+ * (unless the cache holds it at a newer version), then each carried card spliced into
+ * and out of the cached pages of the columns whose cards the change names. Returns the
+ * fields it could not bring up to date, by cache ID, for a refetch.
  */
+function writeChange(
+  cache: ApolloCache,
+  change: BoardChange,
+  fragment: DocumentNode,
+): Map<string, Set<string>> {
+  const refetch = new Map<string, Set<string>>();
+  const cachedVersion = (id: string, typename: string) =>
+    cache.readFragment<{ version?: unknown }>({ id, fragment: versionFragment(typename) })?.version;
+  cache.batch({
+    update: (cache) => {
+      const placed: { id: string; ref: string; edge: { cursor: string } | null }[] = [];
+      for (const node of change.changed) {
+        const id = cache.identify(node);
+        if (!id) continue;
+        const version = (node as { version?: number }).version;
+        const cached = cachedVersion(id, node.__typename);
+        // Never older over newer (a refetch or a mutation result may have seen more).
+        const stale = typeof cached === 'number' && typeof version === 'number' && cached > version;
+        if (!stale) {
+          cache.writeFragment({ id, fragment, fragmentName: CHANGED_FRAGMENT, data: node });
+        }
+        if (node.__typename !== 'Card' || stale) continue;
+        const edge = change.cardEdges.find((e) => e.node.id === node.id) ?? null;
+        placed.push({ id: node.id, ref: id, edge: edge && { cursor: edge.cursor } });
+      }
+      if (placed.length === 0) return;
+      const columns = change.invalidated.filter(
+        (i) => i.typename === 'Column' && i.fields.includes('cards'),
+      );
+      for (const column of columns) {
+        const columnRef = cache.identify({ __typename: 'Column', id: column.id });
+        if (!columnRef) continue;
+        cache.modify({
+          id: columnRef,
+          fields: {
+            cards(value: unknown, { storeFieldName, readField, toReference }): unknown {
+              let page = value as ApolloConnection;
+              const args = argumentsOf(storeFieldName, 'cards');
+              if (!page?.edges || !args) return page;
+              for (const card of placed) {
+                const data = cache.readFragment<{ rank?: string; archived?: boolean }>({
+                  id: card.ref,
+                  fragment: PLACEMENT,
+                });
+                const columnOfCard = readField<Reference>('column', toReference(card.ref));
+                const here =
+                  card.edge !== null &&
+                  data?.archived === false &&
+                  typeof data.rank === 'string' &&
+                  columnOfCard?.__ref === columnRef;
+                const edges: CachedEdge<NonNullable<ApolloConnection['edges']>[number]>[] =
+                  page.edges!.map((edge) => ({
+                    edge,
+                    id: readField<string>('id', edge.node) ?? '',
+                    rank: readField<string>('rank', edge.node),
+                  }));
+                const cursor = card.edge?.cursor;
+                const splice = splicePage(edges, page.pageInfo?.hasNextPage === true, args, {
+                  id: card.id,
+                  edge:
+                    here && cursor !== undefined
+                      ? {
+                          rank: data.rank!,
+                          make: () => ({
+                            __typename: 'CardEdge',
+                            cursor,
+                            node: toReference(card.ref)!,
+                          }),
+                        }
+                      : null,
+                });
+                if (splice.kind === 'refetch') {
+                  const fields = refetch.get(columnRef) ?? new Set<string>();
+                  fields.add(storeFieldName);
+                  refetch.set(columnRef, fields);
+                  return page;
+                }
+                if (splice.kind === 'spliced') {
+                  page = {
+                    ...page,
+                    edges: splice.edges,
+                    pageInfo: page.pageInfo && {
+                      ...page.pageInfo,
+                      hasNextPage: splice.hasNextPage,
+                      endCursor: splice.edges.at(-1)?.cursor ?? null,
+                      ...('startCursor' in page.pageInfo
+                        ? { startCursor: splice.edges[0]?.cursor ?? null }
+                        : {}),
+                    },
+                  };
+                }
+              }
+              return page;
+            },
+          },
+        });
+      }
+    },
+  });
+  return refetch;
+}
+
+/** A `LiveBoardSource` over the client's own link (e.g. a `GraphQLWsLink` in a split). */
+function linkSource(client: ApolloClient, document: DocumentNode): LiveBoardSource {
+  return {
+    boardChanges(boardId: string, options: BoardChangesOptions = {}) {
+      return {
+        [Symbol.asyncIterator]: () => {
+          const pending: BoardChange[] = [];
+          let wake: (() => void) | null = null;
+          let ended = false;
+          let failure: unknown = null;
+          const variables: BoardChangesSubscriptionVariables = {
+            boardId,
+            ...(options.after != null ? { after: options.after } : {}),
+          };
+          const subscription = client
+            .subscribe<BoardChangesSubscription>({
+              query: document,
+              variables,
+              // The binding writes what it receives itself, version by version.
+              fetchPolicy: 'no-cache',
+            })
+            .subscribe({
+              next: (result) => {
+                if (result.error) {
+                  failure = result.error;
+                  ended = true;
+                } else if (result.data) pending.push(result.data.boardChanges);
+                wake?.();
+              },
+              error: (error: unknown) => {
+                failure = error;
+                ended = true;
+                wake?.();
+              },
+              complete: () => {
+                ended = true;
+                wake?.();
+              },
+            });
+          const stop = () => {
+            ended = true;
+            subscription.unsubscribe();
+            wake?.();
+          };
+          options.signal?.addEventListener('abort', stop, { once: true });
+          return {
+            async next(): Promise<IteratorResult<BoardChange, void>> {
+              for (;;) {
+                const change = pending.shift();
+                if (change) return { done: false, value: change };
+                if (failure !== null) {
+                  const error = failure;
+                  failure = null;
+                  throw error instanceof Error ? error : new Error(JSON.stringify(error));
+                }
+                if (ended || options.signal?.aborted) return { done: true, value: undefined };
+                await new Promise<void>((resolve) => (wake = resolve));
+                wake = null;
+              }
+            },
+            async return(): Promise<IteratorResult<BoardChange, void>> {
+              stop();
+              options.signal?.removeEventListener('abort', stop);
+              return { done: true, value: undefined };
+            },
+          };
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Keeps `client`'s cache fresh while the board changes.
+ *
+ * `liveBoard(client, boardId, options)` runs the `BoardChanges` subscription through
+ * the client's own link (a `GraphQLWsLink`, e.g. in a `split` with the HTTP link: one
+ * socket, auth configured once), starting from the server's `changeHead` (one small
+ * query when it starts) so that queries sent after `ready` miss nothing, and skipping
+ * changes it already applied when graphql-ws resubscribes after a drop.
+ * `liveBoard(client, source, boardId, options)` reads the changes from `source`
+ * instead (a `CorkboardClient`: its own socket, resumed from the last cursor).
+ *
+ * In `data` mode (the default), per change:
+ * - each resource of `changed` is written with `cache.writeFragment`, unless the cache
+ *   holds it at a newer version; a card is spliced by rank into the cached `cards`
+ *   pages of its column and out of the others the change names (`cache.modify`), all
+ *   in one broadcast;
+ * - what it cannot update that way is refetched: a page the card leaves while it has a
+ *   next page, a resource the change names but does not carry; on `resyncRequired`,
+ *   every active query that reads the board, its columns or its cards.
+ *
+ * In `refetch` mode, per change: for each invalidated resource whose cached `version`
+ * is lower, the named fields are invalidated and the active queries that read them
+ * refetched, once per batch of changes (`client.refetchQueries` with `updateCache`).
+ * `cache-only` and `standby` queries are never refetched.
+ */
+export function liveBoard(
+  client: ApolloClient,
+  boardId: string,
+  options?: ApolloLiveBoardOptions,
+): LiveBoard;
 export function liveBoard(
   client: ApolloClient,
   source: LiveBoardSource,
   boardId: string,
-  options: LiveBoardOptions = {},
+  options?: ApolloLiveBoardOptions,
+): LiveBoard;
+export function liveBoard(
+  client: ApolloClient,
+  sourceOrBoardId: LiveBoardSource | string,
+  boardIdOrOptions?: string | ApolloLiveBoardOptions,
+  maybeOptions?: ApolloLiveBoardOptions,
 ): LiveBoard {
+  const viaLink = typeof sourceOrBoardId === 'string';
+  const boardId = viaLink ? sourceOrBoardId : (boardIdOrOptions as string);
+  const options =
+    (viaLink ? (boardIdOrOptions as ApolloLiveBoardOptions | undefined) : maybeOptions) ?? {};
+  const document = options.document ?? BoardChangesDocument;
+  const source = viaLink ? linkSource(client, document) : sourceOrBoardId;
+  const fragment = changedFragmentOf(viaLink ? document : BoardChangesDocument);
+
   const cachedVersion = (invalidation: Invalidation): unknown => {
     const id = client.cache.identify({ __typename: invalidation.typename, id: invalidation.id });
     if (!id) return undefined;
@@ -155,20 +459,11 @@ export function liveBoard(
     return refetched.queries.length;
   }
 
-  async function apply(changes: BoardChange[]): Promise<Omit<AppliedChanges, 'changes'>> {
-    if (changes.some((change) => change.resyncRequired)) {
-      const entities = boardEntities(client, boardId);
-      const refetched = await refetch((cache) => {
-        for (const id of entities) {
-          cache.modify({ id, fields: (_value, { INVALIDATE }) => INVALIDATE });
-        }
-      });
-      return { stale: [], refetched, resynced: true };
-    }
-    const stale = mergeInvalidations(changes).filter((invalidation) =>
+  const invalidateStale = async (invalidations: Invalidation[]) => {
+    const stale = invalidations.filter((invalidation) =>
       isStale(cachedVersion(invalidation), invalidation),
     );
-    if (stale.length === 0) return { stale, refetched: 0, resynced: false };
+    if (stale.length === 0) return { stale, refetched: 0 };
     const refetched = await refetch((cache) => {
       for (const invalidation of stale) {
         const id = cache.identify({ __typename: invalidation.typename, id: invalidation.id });
@@ -184,8 +479,62 @@ export function liveBoard(
         });
       }
     });
-    return { stale, refetched, resynced: false };
+    return { stale, refetched };
+  };
+
+  async function apply(changes: BoardChange[]): Promise<Omit<AppliedChanges, 'changes'>> {
+    if (changes.some((change) => change.resyncRequired)) {
+      const entities = boardEntities(client, boardId);
+      const refetched = await refetch((cache) => {
+        for (const id of entities) {
+          cache.modify({ id, fields: (_value, { INVALIDATE }) => INVALIDATE });
+        }
+      });
+      return { stale: [], refetched, resynced: true };
+    }
+    if (options.mode === 'refetch' || !fragment) {
+      const { stale, refetched } = await invalidateStale(mergeInvalidations(changes));
+      return { stale, refetched, resynced: false };
+    }
+    const pages = new Map<string, Set<string>>();
+    for (const change of changes) {
+      for (const [id, fields] of writeChange(client.cache, change, fragment)) {
+        const all = pages.get(id) ?? new Set<string>();
+        fields.forEach((field) => all.add(field));
+        pages.set(id, all);
+      }
+    }
+    const { stale, refetched } = await invalidateStale(
+      mergeInvalidations(changes.map((change) => ({ ...change, invalidated: uncovered(change) }))),
+    );
+    let pageRefetches = 0;
+    if (pages.size > 0) {
+      pageRefetches = await refetch((cache) => {
+        for (const [id, fields] of pages) {
+          cache.modify({
+            id,
+            fields: (value: unknown, { storeFieldName, INVALIDATE }): unknown =>
+              fields.has(storeFieldName) ? INVALIDATE : value,
+          });
+        }
+      });
+    }
+    return { stale, refetched: refetched + pageRefetches, resynced: false };
   }
 
-  return startLiveBoard(source, boardId, options, apply);
+  return startLiveBoard(
+    source,
+    boardId,
+    options,
+    apply,
+    viaLink
+      ? async () => {
+          const { data } = await client.query({
+            query: ChangeHeadDocument,
+            fetchPolicy: 'network-only',
+          });
+          return data?.changeHead ?? null;
+        }
+      : undefined,
+  );
 }

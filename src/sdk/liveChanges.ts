@@ -16,23 +16,36 @@ export interface LiveBoardSource {
   me?: () => Promise<{ id: string } | null>;
 }
 
+/**
+ * What a live binding does with a change:
+ * - `data`: writes the resources the change carries (`BoardChange.changed`, as the
+ *   commit left them) into the cache and splices cards into and out of cached
+ *   `Column.cards` pages by rank; refetches only what it cannot update that way;
+ * - `refetch`: invalidates what the change names and refetches the active queries
+ *   that read it (one request per query per change), ignoring the carried data.
+ */
+export type LiveMode = 'data' | 'refetch';
+
 /** How a live binding follows a board. */
 export interface LiveBoardOptions {
+  /** @default 'data' */
+  mode?: LiveMode;
   /** Resume after this cursor (one `LiveBoard.cursor` gave earlier). Absent: from now on. */
   after?: string | null;
   /** Aborting it stops the binding, like `LiveBoard.stop()`. */
   signal?: AbortSignal;
   /**
-   * The viewer's user ID. Absent: asked once with `source.me()` when the source has
-   * it; `null`: no change counts as the viewer's own.
+   * `refetch` mode only. The viewer's user ID. Absent: asked with `source.me()` when
+   * the source has it, once per source; `null`: no change counts as the viewer's own.
    */
   viewerId?: string | null;
   /**
-   * How long a change made by the viewer waits before it is applied, so that the
-   * result of the viewer's own mutation (sent over HTTP, and racing the change over
-   * the websocket) is in the cache first and the change finds nothing stale. Changes
-   * by others are applied at once. Only costs a refetch when too short, never
-   * freshness. @default 250
+   * `refetch` mode only: how long a change made by the viewer waits before it is
+   * applied, so that the result of the viewer's own mutation (sent over HTTP, and
+   * racing the change over the websocket) is in the cache first and the change finds
+   * nothing stale. Changes by others are applied at once. In `data` mode every change
+   * applies at once: the mutation's result and the change carry the same versions, and
+   * a write never replaces a newer version with an older one. @default 250
    */
   ownChangeGraceMs?: number;
   /** Told about each applied batch of changes: how many queries it refetched. */
@@ -60,6 +73,13 @@ export interface AppliedChanges {
 
 /** A running live binding. */
 export interface LiveBoard {
+  /**
+   * Resolves once the subscription is started from a known cursor: a query sent after
+   * it misses no change (the subscription replays every change after that cursor; a
+   * change the query already shows is written again, harmlessly). Rejects like `done`
+   * when the binding ends first.
+   */
+  readonly ready: Promise<void>;
   /** The cursor of the last change applied; keep it to resume with `after`. */
   readonly cursor: string | null;
   /**
@@ -110,6 +130,35 @@ export function mergeInvalidations(changes: readonly BoardChange[]): Invalidatio
 export const isStale = (cachedVersion: unknown, invalidation: Invalidation): boolean =>
   typeof cachedVersion !== 'number' || cachedVersion < invalidation.version;
 
+/** The viewer of each source, asked once per source (`refetch` mode). */
+const viewers = new WeakMap<object, Promise<string | null>>();
+
+function viewerOf(source: LiveBoardSource, onError: (error: unknown) => void) {
+  let viewer = viewers.get(source);
+  if (!viewer) {
+    viewer = source.me
+      ? source.me().then(
+          (me) => me?.id ?? null,
+          (error: unknown) => {
+            onError(error);
+            viewers.delete(source);
+            return null;
+          },
+        )
+      : Promise.resolve(null);
+    viewers.set(source, viewer);
+  }
+  return viewer;
+}
+
+/**
+ * Whether `cursor` is at or before `last`: a change the binding already applied, sent
+ * again by a transport that resubscribed with the cursor it started from (graphql-ws's
+ * own retry does).
+ */
+const seenAlready = (cursor: string, last: string | null) =>
+  last !== null && /^\d+$/.test(cursor) && /^\d+$/.test(last) && BigInt(cursor) <= BigInt(last);
+
 /** Resolves after `ms`, or at once when `signal` aborts. */
 const pause = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -137,27 +186,30 @@ export function startLiveBoard(
   boardId: string,
   options: LiveBoardOptions,
   apply: (changes: BoardChange[]) => Promise<Omit<AppliedChanges, 'changes'>>,
+  /** Where to start when `options.after` is absent (e.g. the server's `changeHead`). */
+  startCursor?: () => Promise<string | null>,
 ): LiveBoard {
   const controller = new AbortController();
   const { signal } = controller;
   const stopOnAbort = () => controller.abort();
   options.signal?.addEventListener('abort', stopOnAbort, { once: true });
   if (options.signal?.aborted) controller.abort();
-  const graceMs = options.ownChangeGraceMs ?? 250;
+  const refetchMode = options.mode === 'refetch';
+  const graceMs = refetchMode ? (options.ownChangeGraceMs ?? 250) : 0;
   const onError = options.onError ?? ((error: unknown) => console.error(error));
 
-  const viewerId: Promise<string | null> =
-    options.viewerId !== undefined
+  const viewerId: Promise<string | null> = !refetchMode
+    ? Promise.resolve(null)
+    : options.viewerId !== undefined
       ? Promise.resolve(options.viewerId)
-      : source.me
-        ? source.me().then(
-            (me) => me?.id ?? null,
-            (error: unknown) => {
-              onError(error);
-              return null;
-            },
-          )
-        : Promise.resolve(null);
+      : viewerOf(source, onError);
+  let markReady!: () => void;
+  let failReady!: (error: unknown) => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    markReady = resolve;
+    failReady = reject;
+  });
+  ready.catch(() => {});
 
   let cursor = options.after ?? null;
   const queue: { change: BoardChange; receivedAt: number }[] = [];
@@ -196,13 +248,24 @@ export function startLiveBoard(
     });
   }
 
+  /** The cursor of the last change received (applied or queued). */
+  let received = cursor;
   const done = (async () => {
     try {
-      for await (const change of source.boardChanges(boardId, { after: cursor, signal })) {
+      if (cursor === null && startCursor) cursor = received = await startCursor();
+      const changes = source.boardChanges(boardId, { after: cursor, signal });
+      markReady();
+      for await (const change of changes) {
+        if (!change.resyncRequired && seenAlready(change.cursor, received)) continue;
+        received = change.cursor;
         queue.push({ change, receivedAt: Date.now() });
         kick();
       }
+    } catch (error) {
+      failReady(error);
+      throw error;
     } finally {
+      markReady();
       controller.abort();
       options.signal?.removeEventListener('abort', stopOnAbort);
       await state.applying;
@@ -215,6 +278,7 @@ export function startLiveBoard(
     get cursor() {
       return cursor;
     },
+    ready,
     idle: () =>
       state.applying === null && queue.length === 0
         ? Promise.resolve()
@@ -225,4 +289,109 @@ export function startLiveBoard(
     },
     done,
   };
+}
+
+/** The server's page size of `Column.cards` when `first` is not given. */
+export const DEFAULT_CARD_PAGE = 100;
+
+/** One edge of a cached `Column.cards` page, as a binding sees it. */
+export interface CachedEdge<E> {
+  /** The edge as the cache stores it, handed back untouched when kept. */
+  edge: E;
+  /** The card's global ID. */
+  id: string;
+  /** The card's rank, as cached; undefined when the cache lacks it. */
+  rank: string | undefined;
+}
+
+/** The arguments a cached `Column.cards` page was read with. */
+export interface PageArguments {
+  first?: number | null;
+  after?: string | null;
+  last?: number | null;
+  before?: string | null;
+}
+
+/** Where a card now is, for the pages of one column. */
+export interface CardPlacement<E> {
+  id: string;
+  /** Its edge in this column's pages, or null when it is not in this column (moved out, archived). */
+  edge: { make: () => E; rank: string } | null;
+}
+
+/** What to do with one cached page. */
+export type PageSplice<E> =
+  | { kind: 'unchanged' }
+  | { kind: 'spliced'; edges: E[]; hasNextPage: boolean }
+  /** The page cannot be brought up to date from the change alone: read it again. */
+  | { kind: 'refetch' };
+
+/**
+ * Splices one card into or out of one cached page of a column's cards, by rank:
+ *
+ * - out: its edge is dropped; a page with a next page is then one card short, a card
+ *   the cache does not hold: `refetch`;
+ * - in: placed by rank among the page's edges. A page with a next page takes it only
+ *   when it sorts before its last edge (otherwise it belongs to a later page), and a
+ *   page of `first: n` that grows past `n` gives up its last edge (and has a next page).
+ *   A page read `after` a cursor, whose card sorts before its first edge, may or may not
+ *   hold it (it could belong to an earlier page): `refetch`; so does any page read with
+ *   `last`/`before`, or whose edges' ranks are not cached.
+ *
+ * Idempotent: splicing a card where it already is leaves the page `unchanged`.
+ */
+export function splicePage<E>(
+  edges: readonly CachedEdge<E>[],
+  hasNextPage: boolean,
+  args: PageArguments,
+  card: CardPlacement<E>,
+): PageSplice<E> {
+  if (args.last != null || args.before != null) {
+    return edges.some((e) => e.id === card.id) || card.edge
+      ? { kind: 'refetch' }
+      : { kind: 'unchanged' };
+  }
+  const at = edges.findIndex((e) => e.id === card.id);
+  if (card.edge === null) {
+    if (at < 0) return { kind: 'unchanged' };
+    if (hasNextPage) return { kind: 'refetch' };
+    return {
+      kind: 'spliced',
+      edges: edges.filter((_, i) => i !== at).map((e) => e.edge),
+      hasNextPage,
+    };
+  }
+  const others = edges.filter((_, i) => i !== at);
+  if (others.some((e) => e.rank === undefined)) return { kind: 'refetch' };
+  const rank = card.edge.rank;
+  let position = others.findIndex((e) => e.rank! > rank || (e.rank === rank && e.id > card.id));
+  if (position < 0) position = others.length;
+  if (at === position && edges[at]!.rank === rank) return { kind: 'unchanged' };
+  if (args.after != null && position === 0 && others.length > 0) return { kind: 'refetch' };
+  if (position === others.length && hasNextPage) {
+    // It sorts after this page's last card: it belongs to a later page.
+    return at < 0 ? { kind: 'unchanged' } : { kind: 'refetch' };
+  }
+  const spliced = others.map((e) => e.edge);
+  spliced.splice(position, 0, card.edge.make());
+  let next = hasNextPage;
+  const size = args.first ?? DEFAULT_CARD_PAGE;
+  if (spliced.length > size) {
+    spliced.length = size;
+    next = true;
+  }
+  return { kind: 'spliced', edges: spliced, hasNextPage: next };
+}
+
+/**
+ * The invalidations a change's data does not cover: resources it names but does not
+ * carry (left out past the server's size bound, or not selected by the document).
+ */
+export function uncovered(change: BoardChange): Invalidation[] {
+  const carried = new Map<string, number>();
+  for (const node of change.changed ?? []) {
+    const version = (node as { version?: unknown }).version;
+    carried.set(node.id, typeof version === 'number' ? version : -1);
+  }
+  return change.invalidated.filter((i) => (carried.get(i.id) ?? -1) < i.version);
 }

@@ -3,21 +3,19 @@
  * the SDK's live binding, with every HTTP request it sends recorded by operation
  * name. Shared by the client e2e tests and scripts/bench/clients.ts.
  */
-import { ApolloClient, HttpLink, InMemoryCache } from '@apollo/client';
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
+import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
+import { isSubscriptionOperation } from '@apollo/client/utilities';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { Client, fetchExchange } from '@urql/core';
+import { Client, fetchExchange, subscriptionExchange } from '@urql/core';
 import { cacheExchange } from '@urql/exchange-graphcache';
+import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import { WebSocket } from 'ws';
 import { corkboardCacheConfig, liveBoard as liveApolloBoard } from '../../src/sdk/apollo.js';
 import type { BoardChange, ReconnectOptions } from '../../src/sdk/boardChanges.js';
-import { createCorkboardClient } from '../../src/sdk/createCorkboardClient.js';
 import { BoardDocument, type BoardQuery } from '../../src/sdk/generated/graphql.js';
-import type { AppliedChanges } from '../../src/sdk/liveChanges.js';
-import {
-  corkboardExchange,
-  corkboardGraphcache,
-  liveBoard as liveUrqlBoard,
-} from '../../src/sdk/urql.js';
+import type { AppliedChanges, LiveMode } from '../../src/sdk/liveChanges.js';
+import { corkboardGraphcache, liveBoard as liveUrqlBoard } from '../../src/sdk/urql.js';
 
 export type CacheLibrary = 'apollo' | 'urql';
 
@@ -58,6 +56,26 @@ export interface LiveCacheClientOptions {
   ownChangeGraceMs?: number;
   /** `null`: treat no change as the viewer's own (no grace period). */
   viewerId?: string | null;
+  /** What the binding does with a change. @default 'data' */
+  mode?: LiveMode;
+}
+
+/**
+ * The app's own graphql-ws client, as an Apollo or urql app configures it: the live
+ * binding rides it. It resubscribes by itself after a drop (with the variables of the
+ * first subscribe; the binding skips what it already applied).
+ */
+function appWebSocket(options: LiveCacheClientOptions): WsClient {
+  const url = options.webSocketUrl ?? `${options.graphqlUrl.replace(/^http/, 'ws')}`;
+  const delay = options.reconnect?.initialDelayMs ?? 250;
+  return createWsClient({
+    url,
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${options.token}` },
+    retryAttempts: Infinity,
+    shouldRetry: () => true,
+    retryWait: () => new Promise((resolve) => setTimeout(resolve, delay)),
+  });
 }
 
 /** A `fetch` that records each GraphQL operation's name (POST body or GET query string). */
@@ -73,22 +91,6 @@ function recordingFetch(requests: string[]): typeof fetch {
     return fetch(input, init);
   };
 }
-
-/** The SDK client whose `boardChanges` a binding follows (and whose `me` it asks). */
-const corkboardOf = (options: LiveCacheClientOptions) =>
-  createCorkboardClient({
-    url: options.graphqlUrl,
-    token: options.token,
-    webSocketImpl: WebSocket,
-    ...(options.webSocketUrl ? { webSocketUrl: options.webSocketUrl } : {}),
-    ...(options.reconnect ? { reconnect: options.reconnect } : {}),
-  });
-
-/** The binding options the harness passes through. */
-const bindingOptions = (options: LiveCacheClientOptions) => ({
-  ...(options.ownChangeGraceMs !== undefined ? { ownChangeGraceMs: options.ownChangeGraceMs } : {}),
-  ...(options.viewerId !== undefined ? { viewerId: options.viewerId } : {}),
-});
 
 function watcher() {
   let latest: WatchedBoard | undefined;
@@ -125,25 +127,33 @@ export async function openApolloClient(options: LiveCacheClientOptions): Promise
   const requests: string[] = [];
   const applied: BoardChange[] = [];
   const stale: AppliedChanges['stale'][] = [];
-  const corkboard = corkboardOf(options);
+  const ws = appWebSocket(options);
   const client = new ApolloClient({
-    link: new HttpLink({
-      uri: options.graphqlUrl,
-      headers: { authorization: `Bearer ${options.token}` },
-      fetch: recordingFetch(requests),
-    }),
+    // The app's links: subscriptions over its graphql-ws socket, the rest over HTTP.
+    link: ApolloLink.split(
+      ({ query }) => isSubscriptionOperation(query),
+      new GraphQLWsLink(ws),
+      new HttpLink({
+        uri: options.graphqlUrl,
+        headers: { authorization: `Bearer ${options.token}` },
+        fetch: recordingFetch(requests),
+      }),
+    ),
     cache: new InMemoryCache(corkboardCacheConfig),
   });
-  // Following first, then reading: no change can fall between the read and the subscription.
-  const live = liveApolloBoard(client, corkboard, options.boardId, {
+  const live = liveApolloBoard(client, options.boardId, {
+    ...(options.mode ? { mode: options.mode } : {}),
     ...(options.ownChangeGraceMs !== undefined
       ? { ownChangeGraceMs: options.ownChangeGraceMs }
       : {}),
+    ...(options.viewerId !== undefined ? { viewerId: options.viewerId } : {}),
     onApplied: (batch) => {
       applied.push(...batch.changes);
       stale.push(batch.stale);
     },
   });
+  // Subscribed from the server's change head first, then reading: nothing falls between.
+  await live.ready;
   const watched = watcher();
   const subscription = client
     .watchQuery({ query: BoardDocument, variables: { id: options.boardId } })
@@ -167,6 +177,7 @@ export async function openApolloClient(options: LiveCacheClientOptions): Promise
       subscription.unsubscribe();
       await live.stop();
       client.stop();
+      await ws.dispose();
     },
   };
 }
@@ -176,7 +187,7 @@ export async function openUrqlClient(options: LiveCacheClientOptions): Promise<L
   const requests: string[] = [];
   const applied: BoardChange[] = [];
   const stale: AppliedChanges['stale'][] = [];
-  const corkboard = corkboardOf(options);
+  const ws = appWebSocket(options);
   const client = new Client({
     url: options.graphqlUrl,
     fetch: recordingFetch(requests),
@@ -191,11 +202,19 @@ export async function openUrqlClient(options: LiveCacheClientOptions): Promise<L
           },
         }),
       ),
-      corkboardExchange(corkboard, bindingOptions(options)),
       fetchExchange,
+      // The app's own subscription transport: its graphql-ws socket.
+      subscriptionExchange({
+        forwardSubscription: (request) => ({
+          subscribe: (sink) => ({
+            unsubscribe: ws.subscribe({ ...request, query: request.query ?? '' }, sink),
+          }),
+        }),
+      }),
     ],
   });
-  const live = liveUrqlBoard(client, options.boardId);
+  const live = liveUrqlBoard(client, options.boardId, options.mode ? { mode: options.mode } : {});
+  await live.ready;
   const watched = watcher();
   const subscription = client
     .query(BoardDocument, { id: options.boardId })
@@ -216,6 +235,7 @@ export async function openUrqlClient(options: LiveCacheClientOptions): Promise<L
     async close() {
       live.stop();
       subscription.unsubscribe();
+      await ws.dispose();
     },
   };
 }
