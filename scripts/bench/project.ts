@@ -865,6 +865,11 @@ function report(results: Result[]): void {
     if (!ours || !base) continue;
     const ratio = ours.events / ours.seconds / (base.events / base.seconds);
     console.log(`ours/baseline (events/s), ${r.setup.adapter}: ${ratio.toFixed(3)} (${base.run})`);
+    const catchUp = r.throughput.find((t) => t.run === 'live catch-up');
+    if (catchUp) {
+      const caught = catchUp.events / catchUp.seconds / (base.events / base.seconds);
+      console.log(`live catch-up/baseline (events/s), ${r.setup.adapter}: ${caught.toFixed(3)}`);
+    }
   }
   console.log();
   console.log(`lag under load: editCard at ${RATE} commits/s for ${LAG_SECONDS} s`);

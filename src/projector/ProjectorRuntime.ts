@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Commit, EventStore, FeedPosition } from '../eventstore/types.js';
+import type { Commit, EventStore, FeedItem, FeedPosition } from '../eventstore/types.js';
 import type { Logger } from '../logger.js';
 import { superviseLoop, type LoopStatus, type SupervisedLoop } from '../supervision.js';
-import { applyCommit } from './applyCommit.js';
+import { applyCommit, type AppliedCommit } from './applyCommit.js';
 import { Mutex } from '../mutex.js';
 import { WriteBehindView } from './WriteBehindView.js';
 import {
@@ -46,6 +46,12 @@ export interface ProjectorRuntimeOptions {
   /** @default Date.now */
   now?: () => number;
 }
+
+/** Feed items applied as one batch at most, when the projector is far behind the store. */
+const CATCH_UP_BATCH = 500;
+
+/** Read documents a rebuild keeps in memory between batches (see `WriteBehindOptions.keepUpTo`). */
+const REBUILD_DOCUMENTS_KEPT = 200_000;
 
 /** Errors and gaps kept for operators, newest last. */
 export const RECENT_ISSUES_KEPT = 20;
@@ -408,8 +414,14 @@ export class ProjectorRuntime {
     signal.addEventListener('abort', stop);
     if (signal.aborted) stop();
     let lastSaved = performance.now();
+    const items = feed[Symbol.asyncIterator]();
+    // The store's head as last seen, and when: far behind it, items go in batches.
+    let head = 0;
+    let headSeenAt = -Infinity;
+    let batching = false;
     try {
-      for await (const item of feed) {
+      for (let next = await items.next(); !next.done; next = await items.next()) {
+        const item = next.value;
         if (!this.#active || signal.aborted) break;
         // No write starts once the lease may have lapsed; writes already started carry the
         // fence, which storage refuses once a newer holder has written.
@@ -426,12 +438,39 @@ export class ProjectorRuntime {
           continue;
         }
         lastSaved = performance.now();
+        // Far behind the store's head (after downtime, a burst): this item and the ones
+        // already in the store after it are applied as one batch (see `#applyBatch`). The
+        // head is looked up at most once a second while caught up, so a quiet projector
+        // does not pay a store call per commit.
+        const batch: FeedItem[] = [item];
+        if (item.kind !== 'heartbeat') {
+          const position = item.checkpoint.position;
+          if (position >= head && (batching || performance.now() - headSeenAt >= 1_000)) {
+            head = await store.headPosition();
+            headSeenAt = performance.now();
+          }
+          while (batch.length < CATCH_UP_BATCH && batch.at(-1)!.checkpoint.position < head) {
+            const more = await items.next();
+            if (more.done) break;
+            batch.push(more.value);
+            if (more.value.kind === 'heartbeat') break;
+          }
+          batching = batch.length > 1;
+        }
         await this.#lock.run(async () => {
           const fence = this.#fence();
-          if (item.kind === 'commit') await this.#applyLive(item.commit);
-          else if (item.kind === 'gap') await this.#recordGap(item.position);
-          await storage.checkpoints.save(this.#currentView().generation, item.checkpoint, fence);
-          this.#position = item.checkpoint.position;
+          const saveCheckpoint = async (done: FeedItem) => {
+            await storage.checkpoints.save(this.#currentView().generation, done.checkpoint, fence);
+            this.#position = done.checkpoint.position;
+          };
+          if (batch.length > 1 && (await this.#applyBatch(batch, saveCheckpoint))) return;
+          // One item at a time: as a caught-up projector goes, and where a batch failed (so
+          // that a failing commit stops the projector right before it, with its error).
+          for (const one of batch) {
+            if (one.kind === 'commit') await this.#applyLive(one.commit);
+            else if (one.kind === 'gap') await this.#recordGap(one.position);
+            await saveCheckpoint(one);
+          }
         });
         this.#lastError = null;
         progress();
@@ -467,17 +506,7 @@ export class ProjectorRuntime {
   }
 
   async #applyLive(commit: Commit): Promise<void> {
-    if (commit.position > this.#position + 1) {
-      this.#gapsDetected += 1;
-      this.#gaps = [
-        ...this.#gaps,
-        { after: this.#position, before: commit.position, at: new Date(this.#o.now()) },
-      ].slice(-RECENT_ISSUES_KEPT);
-      this.#o.logger.warn(
-        { after: this.#position, before: commit.position },
-        'feed skipped commit positions',
-      );
-    }
+    this.#noteGap(this.#position, commit);
     const applied = await applyCommit(
       commit,
       this.#currentView(),
@@ -493,6 +522,71 @@ export class ProjectorRuntime {
       },
     );
     for (const p of this.#o.projections) this.#projectionErrors.delete(p.name);
+    this.#count(commit);
+    await this.#record(commit, applied);
+  }
+
+  /**
+   * Applies feed items that are already in the store as one batch: every commit's
+   * projections write into a `WriteBehindView` of the active generation, which then writes
+   * each changed document once, with the same conditional, fenced `put` one commit would
+   * use. Only then are the change log entries recorded, in order (gaps included), so a
+   * reader waiting for one finds its documents written; the checkpoint is saved after
+   * the last entry recorded. Returns false, having recorded nothing, when a projection or
+   * a write failed (other than `FencedOut`): the caller then applies the items one at a
+   * time, which `update` makes harmless for documents this attempt wrote.
+   */
+  async #applyBatch(
+    batch: readonly FeedItem[],
+    saveCheckpoint: (done: FeedItem) => Promise<void>,
+  ): Promise<boolean> {
+    const view = new WriteBehindView(this.#currentView(), { write: 'put' });
+    const applied: (AppliedCommit | null)[] = [];
+    try {
+      for (const item of batch) {
+        applied.push(
+          item.kind === 'commit' ? await applyCommit(item.commit, view, this.#o.projections) : null,
+        );
+      }
+      await view.flush();
+    } catch (error) {
+      if (error instanceof FencedOut) throw error;
+      return false;
+    }
+    let recorded: FeedItem | undefined;
+    try {
+      for (const [i, item] of batch.entries()) {
+        if (item.kind === 'commit') {
+          this.#noteGap(recorded?.checkpoint.position ?? this.#position, item.commit);
+          this.#count(item.commit);
+          await this.#record(item.commit, applied[i]!);
+        } else if (item.kind === 'gap') {
+          await this.#recordGap(item.position);
+        }
+        recorded = item;
+      }
+    } finally {
+      if (recorded) await saveCheckpoint(recorded);
+    }
+    return true;
+  }
+
+  /** Notes a gap when the feed skipped positions between `previous` and `commit`. */
+  #noteGap(previous: number, commit: Commit): void {
+    if (commit.position <= previous + 1) return;
+    this.#gapsDetected += 1;
+    this.#gaps = [
+      ...this.#gaps,
+      { after: previous, before: commit.position, at: new Date(this.#o.now()) },
+    ].slice(-RECENT_ISSUES_KEPT);
+    this.#o.logger.warn(
+      { after: previous, before: commit.position },
+      'feed skipped commit positions',
+    );
+  }
+
+  /** Counts a commit applied live, in total and per projection. */
+  #count(commit: Commit): void {
     const types = commit.events.map((e) => e.type);
     for (const p of this.#o.projections) {
       const handled = types.filter((t) => p.handles.includes(t)).length;
@@ -505,6 +599,10 @@ export class ProjectorRuntime {
     }
     this.#processed.commits += 1;
     this.#processed.events += commit.events.length;
+  }
+
+  /** Records a projected commit's change log entry. */
+  async #record(commit: Commit, applied: AppliedCommit): Promise<void> {
     await this.#o.storage.changeLog.record({
       cursor: commit.position,
       commitId: commit.commitId,
@@ -606,6 +704,10 @@ export class ProjectorRuntime {
       to = await storage.readModels.createGeneration();
       status.to = to;
       const target = storage.readModels.view(to);
+      // Nobody reads or writes the new generation yet: batch its writes (one putMany per
+      // collection per batch), and keep the documents in memory between batches while
+      // they fit, so each is read from storage at most once.
+      const buffered = new WriteBehindView(target, { keepUpTo: REBUILD_DOCUMENTS_KEPT });
       let position = 0;
       let events = 0;
       const total = () => Math.max(this.#position, position);
@@ -620,8 +722,6 @@ export class ProjectorRuntime {
           // applied those yet, and they are left to it.
           const batch = read.filter((c) => c.position <= limit);
           if (batch.length === 0) return;
-          // Nobody reads the new generation yet: batch its writes, one putMany per collection.
-          const buffered = new WriteBehindView(target);
           for (const commit of batch) {
             await applyCommit(commit, buffered, projections);
             events += commit.events.length;

@@ -1,19 +1,40 @@
 import type { FindOptions, ReadCollection, ReadDoc, ReadFilter, ReadView } from './types.js';
 
+/** How a {@link WriteBehindView} writes back and what it keeps. */
+export interface WriteBehindOptions {
+  /**
+   * `putMany` (the default): one unconditional bulk write per collection, only for a
+   * generation nobody else writes (a rebuild's fresh one). `put`: each changed document
+   * with the view's own conditional `put` (never regressing a document; fenced in a fenced
+   * view), for the active generation while this process holds the projector lease.
+   */
+  write?: 'putMany' | 'put';
+  /**
+   * Documents kept in memory after a flush, so the next batch reads none of them again
+   * (the fold stays in memory while it fits); past this many, the cache is emptied.
+   * Only sound while nothing but this view writes the generation. @default 0
+   */
+  keepUpTo?: number;
+}
+
 /**
  * A read view that keeps what projections read and write in memory and writes the
- * changed documents back with one `putMany` per collection on `flush()`.
+ * changed documents back on `flush()`: one write per changed document, however many
+ * commits changed it.
  *
- * Only for a generation nobody else writes or reads (a rebuild's fresh one): it
- * trusts its cache. Documents are handed out by reference, so projections must
- * return new documents rather than modify what they were given (as `update` expects).
+ * It trusts its cache: only this view may write the generation meanwhile. Documents are
+ * handed out by reference, so projections must return new documents rather than modify
+ * what they were given (as `update` expects).
  */
 export class WriteBehindView implements ReadView {
   readonly #cache = new Map<string, Map<string, ReadDoc | null>>();
   readonly #dirty = new Map<string, Set<string>>();
   readonly #collections = new Map<string, ReadCollection<ReadDoc>>();
 
-  constructor(private readonly inner: ReadView) {}
+  constructor(
+    private readonly inner: ReadView,
+    private readonly options: WriteBehindOptions = {},
+  ) {}
 
   get generation(): string {
     return this.inner.generation;
@@ -63,17 +84,25 @@ export class WriteBehindView implements ReadView {
     };
   }
 
-  /** Writes every changed document back, then forgets the cache (it stays correct either way). */
+  /** Writes every changed document back; keeps the cache while it fits `keepUpTo`. */
   async flush(): Promise<void> {
     for (const [name, ids] of this.#dirty) {
       if (ids.size === 0) continue;
       const cache = this.#cacheOf(name);
       const docs = [...ids].map((id) => cache.get(id)).filter((d): d is ReadDoc => d != null);
       ids.clear();
-      await this.inner.collection(name).putMany(docs);
+      const collection = this.inner.collection(name);
+      if (this.options.write === 'put') {
+        await Promise.all(docs.map((doc) => collection.put(doc)));
+      } else {
+        await collection.putMany(docs);
+      }
     }
+    let kept = 0;
+    for (const cache of this.#cache.values()) kept += cache.size;
     // Empty the maps rather than drop them: the collections hold them.
-    for (const cache of this.#cache.values()) cache.clear();
+    if (kept > (this.options.keepUpTo ?? 0))
+      for (const cache of this.#cache.values()) cache.clear();
   }
 
   #cacheOf(name: string): Map<string, ReadDoc | null> {
