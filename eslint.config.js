@@ -3,7 +3,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules', 'src/sdk/generated*', 'coverage', 'dist'] },
+  {
+    ignores: ['node_modules', 'src/sdk/generated*', 'coverage', 'dist', 'reports', '.stryker-tmp'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
