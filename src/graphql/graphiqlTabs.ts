@@ -126,10 +126,13 @@ mutation Conflict {
 `;
 
 const live = `# Step 6: watch a board live (a websocket).
-# Paste the board's id and run; then write in
-# another tab (step 4, with its version) and see
-# one message per change. Pass the last "cursor"
-# as after: "<cursor>" to resume without a gap.
+# GraphiQL runs one operation at a time: open it
+# in a SECOND browser window, paste your token in
+# its Headers, paste the board's id here and run.
+# Then write from the first window (step 4, with
+# its version) and see one message per change.
+# Pass the last "cursor" as after: "<cursor>" to
+# resume without a gap.
 subscription BoardChanges {
   boardChanges(boardId: "<board id from step 3>") {
     cursor
