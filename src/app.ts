@@ -24,6 +24,7 @@ import { ChangeLogFollower } from './projector/ChangeLogFollower.js';
 import { ProjectorRuntime } from './projector/ProjectorRuntime.js';
 import type { Projection } from './projector/types.js';
 import { openStorage, type Storage } from './storage.js';
+import { RateLimiter } from './rateLimiter.js';
 
 export interface AppDependencies {
   /** Storage to run on instead of the configured one; the app does not close it. */
@@ -99,6 +100,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     onSnapshotError: (err, stream) => logger.warn({ err, stream }, 'stream snapshot failed'),
     ...(config.auth.oidc && { externalIssuer: config.auth.oidc.issuer }),
     signInRateLimit: { points: config.auth.signInAttemptsPerMinute, windowMs: 60_000 },
+    maxQueuedCommandsPerStream: config.clientLimits.maxQueuedCommandsPerStream || Infinity,
   });
   const oidc = config.auth.oidc;
   const credentials = new CredentialWatch();
@@ -138,6 +140,11 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     csrfPrevention: config.csrfPrevention,
     corsOrigins: config.corsOrigins,
     sseCloseGraceMs: liveLimits.slowConsumerCloseGraceMs,
+    clientLimits: new RateLimiter({
+      registrations: { points: config.clientLimits.registrationsPerMinute },
+      mutations: { points: config.clientLimits.mutationsPerMinute },
+      subscribes: { points: config.clientLimits.subscribesPerMinute },
+    }),
   });
   const graphiql = config.graphiql
     ? createGraphiQLPage({

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { pino, type Logger } from 'pino';
+import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -13,6 +13,40 @@ function prettyAvailable(): boolean {
   }
 }
 
+/** Longest string a log record carries in a top-level field or an error's message/stack. */
+export const MAX_LOGGED_STRING = 1_000;
+
+/** `value` cut to {@link MAX_LOGGED_STRING} characters, for text a client may have chosen. */
+export const boundedLogText = (value: string): string =>
+  value.length > MAX_LOGGED_STRING ? `${value.slice(0, MAX_LOGGED_STRING)}… (cut)` : value;
+const cut = boundedLogText;
+
+/**
+ * Record fields as logged: strings cut (a client's 20 KB id or operation name must not
+ * fill the log), errors through pino's serializer with their message and stack cut.
+ */
+const boundedRecords = {
+  serializers: {
+    err: (error: Error) => {
+      const serialized = stdSerializers.err(error);
+      return {
+        ...serialized,
+        message: cut(serialized.message),
+        ...(serialized.stack ? { stack: cut(serialized.stack) } : {}),
+      };
+    },
+  },
+  formatters: {
+    log: (record: Record<string, unknown>) => {
+      const bounded: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(record)) {
+        bounded[key] = typeof value === 'string' ? cut(value) : value;
+      }
+      return bounded;
+    },
+  },
+};
+
 /**
  * The process logger (pino, a maintained structured logger fast enough for the hot
  * path). JSON lines on stdout, for log collectors; when stdout is a terminal and
@@ -21,9 +55,11 @@ function prettyAvailable(): boolean {
  */
 export function createLogger(
   level: string,
-  options: { pretty?: boolean } = { pretty: process.stdout.isTTY === true },
+  options: { pretty?: boolean; destination?: DestinationStream } = {
+    pretty: process.stdout.isTTY === true,
+  },
 ): Logger {
-  const base = { level, base: { service: 'corkboard' } };
+  const base = { level, base: { service: 'corkboard' }, ...boundedRecords };
   if (options.pretty && prettyAvailable()) {
     return pino({
       ...base,
@@ -37,5 +73,5 @@ export function createLogger(
       },
     });
   }
-  return pino(base);
+  return options.destination ? pino(base, options.destination) : pino(base);
 }

@@ -19,6 +19,7 @@
 import { pino } from 'pino';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { NO_CLIENT_LIMITS } from '../../test/support/server.js';
 import { rawIdOf } from '../../src/graphql/globalIds.js';
 import { openMemoryStorage } from '../../src/storage.js';
 import { seedCards } from '../../test/support/seedCards.js';
@@ -41,7 +42,7 @@ process.on('disconnect', () => process.exit(0));
 const storage = openMemoryStorage({});
 const startApp = async () => {
   const started = await createApp(
-    loadConfig({ STORE: 'memory', LOG_LEVEL: 'silent', HOST: '127.0.0.1' }),
+    loadConfig({ STORE: 'memory', LOG_LEVEL: 'silent', HOST: '127.0.0.1', ...NO_CLIENT_LIMITS }),
     { storage, logger: pino({ level: 'silent' }) },
   );
   return { app: started, url: (await started.start(0)).url };

@@ -21,7 +21,7 @@ import {
   type WatchedBoard,
 } from '../../test/support/liveCaches.js';
 import { expectSuccess } from '../../test/support/expectSuccess.js';
-import { startTestServer, type TestServer } from '../../test/support/server.js';
+import { NO_CLIENT_LIMITS, startTestServer, type TestServer } from '../../test/support/server.js';
 import { percentile, printTable } from './report.js';
 
 const CHANGES = Number(process.env.CHANGES ?? 200);
@@ -134,7 +134,7 @@ async function measure(s: TestServer, library: CacheLibrary): Promise<Result> {
   return result;
 }
 
-const s = await startTestServer();
+const s = await startTestServer({ env: { ...NO_CLIENT_LIMITS } });
 try {
   const results: Result[] = [];
   for (const library of ['apollo', 'urql'] as const) results.push(await measure(s, library));

@@ -25,6 +25,7 @@ import { pino } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { NO_CLIENT_LIMITS } from '../../test/support/server.js';
 import { frameWrites } from '../../src/graphql/websocket.js';
 import { messageOf } from '../../src/live/frames.js';
 import type { AppendResult } from '../../src/eventstore/types.js';
@@ -121,7 +122,7 @@ async function startCorkboard(): Promise<Running> {
     return result;
   };
   const app = await createApp(
-    loadConfig({ STORE: 'memory', LOG_LEVEL: 'silent', HOST: '127.0.0.1' }),
+    loadConfig({ STORE: 'memory', LOG_LEVEL: 'silent', HOST: '127.0.0.1', ...NO_CLIENT_LIMITS }),
     { storage, logger: pino({ level: 'silent' }) },
   );
   // Registered before `start()` registers the hub's listener, so it runs just before it.

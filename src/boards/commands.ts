@@ -82,6 +82,12 @@ export interface BoardCommandsDependencies {
    * without checking the password. @default 10 a minute
    */
   signInRateLimit?: RateLimit;
+  /**
+   * Commands allowed to wait behind the running one on one stream, in this process; one
+   * more is refused at once with `KeyedQueueFull` (nothing read, nothing written), so a
+   * wave of writes on one column cannot queue without bound. @default Infinity
+   */
+  maxQueuedCommandsPerStream?: number;
 }
 
 /** `signIn` attempts per username when `signInRateLimit` is not given. */
@@ -126,7 +132,7 @@ export function createBoardCommands(deps: BoardCommandsDependencies): BoardComma
         ...(deps.snapshots && { snapshots: deps.snapshots }),
         ...(deps.onSnapshotError && { onSnapshotError: deps.onSnapshotError }),
       }),
-      writers: new KeyedQueue(),
+      writers: new KeyedQueue({ maxPending: deps.maxQueuedCommandsPerStream ?? Infinity }),
     },
     tokenSecret: deps.tokenSecret ?? randomBytes(32),
   };

@@ -1,5 +1,7 @@
 import type { ObjectFieldBuilder } from '@pothos/core';
 import { z } from 'zod';
+import { KeyedQueueFull } from '../keyedQueue.js';
+import { busyError } from './clientLimits.js';
 import type { AnyCommandSpec, SuccessOf } from '../boards/commandHandling/defineCommand.js';
 import type { WrittenResource } from '../boards/commandHandling/results.js';
 import type { DomainError, ResourceType } from '../boards/errors.js';
@@ -170,7 +172,13 @@ async function runCommand(
   const decoded = decodeIds(fields, input);
   if (!decoded.ok) return decoded.error;
   const run = ctx.services.commands[name as keyof typeof ctx.services.commands] as RunCommand;
-  const result = await run(viewerId(ctx), decoded.value, { signal: ctx.signal });
+  let result;
+  try {
+    result = await run(viewerId(ctx), decoded.value, { signal: ctx.signal });
+  } catch (error) {
+    if (error instanceof KeyedQueueFull) throw busyError(error);
+    throw error;
+  }
   if (!result.ok) return result.error;
   if (result.value.position !== null) await ctx.settle(result.value.position);
   return result.value;

@@ -492,6 +492,8 @@ export function attachWebSocketServer(
           params: payload,
           connection,
           operationId: id,
+          // Who rate limits count when the caller is anonymous (src/graphql/clientLimits.ts).
+          clientAddress: ctx.extra.request.socket.remoteAddress,
         });
         const { schema, execute, subscribe, contextFactory, parse, validate } = envelope;
         // Parsing and validation apply the query limits (tokens, depth, aliases, cost),

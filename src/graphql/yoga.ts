@@ -22,7 +22,12 @@ import { ProjectionTimeout } from '../projector/ChangeLogFollower.js';
 import { isAdminAuthorization } from './auth.js';
 import type { GraphQLContext, Services } from './context.js';
 import { buildSchema } from './schema.js';
+import { boundedLogText } from '../logger.js';
 import { useSharedSubscriptions } from './sharedSubscriptions.js';
+import { useClientLimits, type ClientLimitName } from './clientLimits.js';
+import type { RateLimiter } from '../rateLimiter.js';
+
+const logLine = (args: unknown[]) => boundedLogText(args.map(String).join(' '));
 
 /** Where GraphQL (and GraphiQL) is served. */
 export const GRAPHQL_PATH = '/graphql';
@@ -82,6 +87,8 @@ export interface GraphQLServerPosture {
   csrfPrevention?: boolean;
   /** Browser origins allowed by CORS; empty: none but the same origin. @default [] */
   corsOrigins?: readonly string[];
+  /** Per-client rate limits of registrations, mutations and subscribes. @default none */
+  clientLimits?: RateLimiter<ClientLimitName>;
   /** Further envelop plugins (metrics), after ours. */
   plugins?: Plugin[];
   /**
@@ -109,9 +116,54 @@ function boundedError(error: GraphQLError): GraphQLError {
     : `${error.message.slice(0, MAX_ERROR_MESSAGE_LENGTH)}… (cut)`;
   return new GraphQLError(message, {
     nodes: error.nodes ?? null,
+    source: error.source ?? null,
+    positions: error.positions ?? null,
     path: error.path ?? null,
     extensions: { ...error.extensions, code: error.extensions.code ?? 'BAD_USER_INPUT' },
   });
+}
+
+/**
+ * Whether `error` is (or wraps) the abort of an operation whose client went away: the
+ * request's signal reached a read or a wait, which stopped with an `AbortError`.
+ */
+export function isClientAbort(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current; depth += 1) {
+    if ((current as { name?: unknown }).name === 'AbortError') return true;
+    current =
+      current instanceof GraphQLError
+        ? current.originalError
+        : (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * Bounds the errors of parsing and validation too (graphql-js quotes names and tokens in
+ * full: a 20,000-character unknown field made a 20,037-character message). Parse and
+ * validation run through envelop on every transport (HTTP, SSE and the websocket), so
+ * this covers them all; execution errors pass `maskError`, which bounds them.
+ */
+function boundedParseAndValidationErrors(): Plugin {
+  return {
+    onParse() {
+      return ({ result, replaceParseResult }) => {
+        if (result instanceof GraphQLError) replaceParseResult(boundedError(result));
+      };
+    },
+    onValidate() {
+      return ({ result, setResult }) => {
+        if (result.length > 0) {
+          setResult(
+            (result as readonly Error[]).map((e) =>
+              e instanceof GraphQLError ? boundedError(e) : e,
+            ),
+          );
+        }
+      };
+    },
+  };
 }
 
 /**
@@ -163,9 +215,13 @@ export function createGraphQLServer(
   const corsOrigins = posture.corsOrigins ?? [];
   const maskUnexpected = (error: unknown, message = 'Unexpected error.', isDev = false) => {
     const masked = maskError(error, message, isDev);
-    // Only what yoga hides is unexpected; log it with its stack, server-side only.
-    if (masked !== error)
+    // Only what yoga hides is unexpected; log it with its stack, server-side only. A
+    // client that went away is no fault of the server's: one debug line.
+    if (masked !== error && isClientAbort(error)) {
+      services.logger.debug('client went away: its operation stopped');
+    } else if (masked !== error) {
       services.logger.error({ err: error }, 'unexpected error in a GraphQL operation');
+    }
     return masked instanceof GraphQLError ? boundedError(masked) : masked;
   };
   return createYoga<object, GraphQLContext>({
@@ -201,15 +257,20 @@ export function createGraphQLServer(
       isDev: !posture.production && process.env.NODE_ENV === 'development',
       maskError: maskUnexpected,
     },
+    // yoga's own log lines, cut (they may quote a request); a client's abort at debug.
     logging: {
-      debug: (...args) => services.logger.debug(args.map(String).join(' ')),
-      info: (...args) => services.logger.info(args.map(String).join(' ')),
-      warn: (...args) => services.logger.warn(args.map(String).join(' ')),
-      error: (...args) => services.logger.error(args.map(String).join(' ')),
+      debug: (...args) => services.logger.debug(logLine(args)),
+      info: (...args) => services.logger.info(logLine(args)),
+      warn: (...args) => services.logger.warn(logLine(args)),
+      error: (...args) =>
+        args.some(isClientAbort)
+          ? services.logger.debug(`client went away: ${logLine(args)}`)
+          : services.logger.error(logLine(args)),
     },
     plugins: [
       // Stops resolvers (and so store reads) once the client has gone away.
       useExecutionCancellation(),
+      boundedParseAndValidationErrors(),
       maxDepthPlugin({ n: 12, propagateOnRejection: false, onReject: [depthLimitError] }),
       maxAliasesPlugin({ n: 30 }),
       maxTokensPlugin({ n: 5_000 }),
@@ -225,6 +286,7 @@ export function createGraphQLServer(
             }),
           ]
         : []),
+      ...(posture.clientLimits ? [useClientLimits(posture.clientLimits)] : []),
       readModelBehindPlugin(),
       // graphql-js executes: it builds each result object in selection order, as the
       // spec asks. The @graphql-tools/executor yoga ships (pinned for Node 20) builds

@@ -156,7 +156,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const commits = new Counter({
     name: 'corkboard_commits_total',
-    help: 'Mutations that committed (their result is the success type), by mutation.',
+    help: 'Mutations that committed events (not replays, not writes of nothing), by mutation.',
+    labelNames: ['mutation'],
+    registers: [registry],
+  });
+  const replays = new Counter({
+    name: 'corkboard_replays_total',
+    help: 'Mutations answered from the first result of their idempotency key (nothing written), by mutation.',
     labelNames: ['mutation'],
     registers: [registry],
   });
@@ -298,8 +304,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       mutations.inc({ mutation, outcome: conflict ? 'conflict' : result.code });
       if (conflict) conflicts.inc({ mutation });
     } else if (typeof result === 'object' && result !== null && !(result instanceof Error)) {
-      mutations.inc({ mutation, outcome: 'committed' });
-      commits.inc({ mutation });
+      const { replayed, position } = result as { replayed?: unknown; position?: unknown };
+      if (replayed === true) {
+        mutations.inc({ mutation, outcome: 'replayed' });
+        replays.inc({ mutation });
+      } else if (position === null) {
+        // Decided to write nothing (already so): a success without a commit.
+        mutations.inc({ mutation, outcome: 'unchanged' });
+      } else {
+        mutations.inc({ mutation, outcome: 'committed' });
+        commits.inc({ mutation });
+      }
     }
   };
 

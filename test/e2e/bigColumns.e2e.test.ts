@@ -14,7 +14,7 @@ import { buildSchema } from '../../src/graphql/schema.js';
 import { appendLimits } from '../../src/eventstore/validation.js';
 import { openMemoryStorage, type Storage } from '../../src/storage.js';
 import { seedCards } from '../support/seedCards.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { NO_CLIENT_LIMITS, startTestServer, type TestServer } from '../support/server.js';
 
 /**
  * Big and busy columns over HTTP: columns of thousands of cards (seeded straight
@@ -122,7 +122,7 @@ describe('big and busy columns over HTTP (memory store)', () => {
   let s: TestServer;
   let token: string;
   beforeAll(async () => {
-    s = await startTestServer();
+    s = await startTestServer({ env: { ...NO_CLIENT_LIMITS } });
     ({ token } = await s.register('bigcolumns'));
   });
   afterAll(async () => {
@@ -304,8 +304,8 @@ describe('two instances and a restart on one store', () => {
   });
 
   it('sees every event after a restart and when another instance appends to the same column', async () => {
-    const one = await startTestServer({ storage });
-    const two = await startTestServer({ storage });
+    const one = await startTestServer({ storage, env: { ...NO_CLIENT_LIMITS } });
+    const two = await startTestServer({ storage, env: { ...NO_CLIENT_LIMITS } });
     servers.push(one, two);
     const { token } = await one.register('twoinstances');
     const ids = await boardWithColumn(one, token, 1_000);
@@ -330,7 +330,7 @@ describe('two instances and a restart on one store', () => {
     // A crash-restart: a new instance on the same store knows the column is full.
     servers.splice(servers.indexOf(one), 1);
     await one.close();
-    const restarted = await startTestServer({ storage });
+    const restarted = await startTestServer({ storage, env: { ...NO_CLIENT_LIMITS } });
     servers.push(restarted);
     const after = await addCard(restarted, token, { columnId: ids.columnId, title: 'one more' });
     expect(after.__typename).toBe('WipLimitReachedError');
@@ -339,7 +339,7 @@ describe('two instances and a restart on one store', () => {
     expectStrictlyIncreasing(column.cards.toArray().map((c) => c.rank));
   });
   it('starts a restarted instance from the column snapshot, and it still sees every event after it', async () => {
-    const one = await startTestServer({ storage });
+    const one = await startTestServer({ storage, env: { ...NO_CLIENT_LIMITS } });
     servers.push(one);
     const { token } = await one.register('snapshotrestart');
     const ids = await boardWithColumn(one, token);
@@ -416,7 +416,7 @@ describe('a write whose projection is slower than the read-your-writes timeout',
           },
     );
     s = await startTestServer({
-      env: { READ_YOUR_WRITES_TIMEOUT_MS: '200' },
+      env: { READ_YOUR_WRITES_TIMEOUT_MS: '200', ...NO_CLIENT_LIMITS },
       projections: delayed,
     });
   });

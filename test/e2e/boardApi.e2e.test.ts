@@ -10,7 +10,7 @@ import {
   createCorkboardClient,
   type CorkboardClient,
 } from '../../src/sdk/createCorkboardClient.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { NO_CLIENT_LIMITS, startTestServer, type TestServer } from '../support/server.js';
 
 /** Narrows a result union to one member, failing the test with the whole result otherwise. */
 function expectMember<
@@ -61,7 +61,7 @@ describe('board API over HTTP (memory store)', () => {
   let s: TestServer;
   let alice: CorkboardClient;
   beforeAll(async () => {
-    s = await startTestServer();
+    s = await startTestServer({ env: { ...NO_CLIENT_LIMITS } });
     alice = await register(s, 'alice');
   });
   afterAll(async () => {
@@ -425,6 +425,7 @@ describe('board queries', () => {
     const storage = openMemoryStorage({});
     const { store, counter } = countingReadModels(storage.projector.readModels);
     const s = await startTestServer({
+      env: { ...NO_CLIENT_LIMITS },
       storage: { ...storage, projector: { ...storage.projector, readModels: store } },
     });
     try {

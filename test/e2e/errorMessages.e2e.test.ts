@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeGlobalID } from '@pothos/plugin-relay';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { toGlobalId } from '../../src/graphql/globalIds.js';
+import { MAX_ERROR_MESSAGE_LENGTH } from '../../src/graphql/yoga.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 interface ErrorResult {
@@ -50,5 +53,59 @@ describe('error messages over HTTP', () => {
     });
     expect(JSON.stringify([stale, missing])).not.toContain(rawBoardId);
     expect(JSON.stringify(missing)).not.toContain('"Column no-such-column');
+  });
+});
+
+describe('the 300-character cap on every error message', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  const long = 'x'.repeat(20_000);
+  const cases: [string, string, Record<string, unknown>][] = [
+    ['an unknown field (validation)', `{ me { ${long} } }`, {}],
+    ['an unknown argument (validation)', `{ boards(${long}: 1) { id } }`, {}],
+    ['an unknown fragment (validation)', `{ me { ...${long} } }`, {}],
+    ['a syntax error quoting a token (parse)', `{ me { id } } "${long}`, {}],
+    [
+      'a variable of the wrong type (execution)',
+      `query ($id: ID!) { node(id: $id) { id } }`,
+      { id: { [long]: 1 } },
+    ],
+  ];
+  const limit = MAX_ERROR_MESSAGE_LENGTH + '… (cut)'.length;
+
+  it.each(cases)('cuts the message of %s over HTTP', async (_name, query, variables) => {
+    const result = await s.gql(query, variables);
+    expect(result.errors?.length).toBeGreaterThan(0);
+    for (const error of result.errors!) expect(error.message.length).toBeLessThanOrEqual(limit);
+    expect(JSON.stringify(result)).not.toContain('x'.repeat(400));
+  });
+
+  it.each(cases)('cuts the message of %s over the websocket', async (_name, query, variables) => {
+    const client = createClient({ url: s.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
+    try {
+      const errors = await new Promise<readonly { message: string }[]>((resolve, reject) => {
+        client.subscribe(
+          { query, variables },
+          {
+            next: (result) => resolve(result.errors ?? []),
+            error: (error) =>
+              Array.isArray(error)
+                ? resolve(error as { message: string }[])
+                : reject(error as Error),
+            complete: () => undefined,
+          },
+        );
+      });
+      expect(errors.length).toBeGreaterThan(0);
+      for (const error of errors) expect(error.message.length).toBeLessThanOrEqual(limit);
+    } finally {
+      await client.dispose();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { frameWrites } from '../../src/graphql/websocket.js';
 import { openSocket, until, type Received } from '../support/rawSocket.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { NO_CLIENT_LIMITS, startTestServer, type TestServer } from '../support/server.js';
 
 // Identical subscriptions of a board share one execution per change (see
 // src/graphql/sharedSubscriptions.ts). These tests speak graphql-transport-ws on raw
@@ -71,7 +71,10 @@ const cursorsOf = (received: Received) =>
 describe('shared execution of board subscriptions', () => {
   let s: TestServer;
   beforeAll(async () => {
-    s = await startTestServer({ live: { maxSubscriptionsPerConnection: 250 } });
+    s = await startTestServer({
+      live: { maxSubscriptionsPerConnection: 250 },
+      env: { ...NO_CLIENT_LIMITS },
+    });
   });
   afterAll(async () => {
     await s.close();

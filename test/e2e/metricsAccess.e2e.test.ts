@@ -82,4 +82,24 @@ describe('/metrics: who may scrape it, and a label set clients cannot grow', () 
       );
     expect(Number(requests?.split(' ').at(-1))).toBe(500);
   });
+
+  it('counts a commit once in corkboard_commits_total and its idempotent replays in corkboard_replays_total', async () => {
+    const { token } = await s.register('replayer');
+    const create = () =>
+      s.gql<{ createBoard: { board: { id: string } } }>(
+        `mutation { createBoard(input: { name: "Once", idempotencyKey: "same-key-1" }) {
+          ... on CreateBoardSuccess { board { id } } } }`,
+        {},
+        token,
+      );
+    const answers = [await create(), await create(), await create()];
+    const ids = new Set(answers.map((a) => a.data!.createBoard.board.id));
+    expect(ids.size).toBe(1);
+    const text = await (await scrape(s.app.admin.token)).text();
+    expect(text).toContain('corkboard_commits_total{mutation="createBoard"} 1\n');
+    expect(text).toContain('corkboard_replays_total{mutation="createBoard"} 2\n');
+    expect(text).toContain(
+      'corkboard_mutations_total{mutation="createBoard",outcome="replayed"} 2\n',
+    );
+  });
 });

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { exchange, postGraphQL } from '../support/rawHttp.js';
 import { freePort, startServerProcess, type ServerProcess } from '../support/serverProcess.js';
+import { NO_CLIENT_LIMITS } from '../support/server.js';
 
 const started: ServerProcess[] = [];
 afterEach(async () => {
@@ -53,7 +54,8 @@ const closed = (socket: Socket) =>
 
 describe('stopping a server process', () => {
   it('answers every request already received on SIGTERM, closes websockets with 1001, completes SSE streams and exits 0', async () => {
-    const s = await startServerProcess();
+    // 100 writes on one column at once: no per-client limit may refuse any of them.
+    const s = await startServerProcess({ env: { ...NO_CLIENT_LIMITS } });
     started.push(s);
     const { token, boardId } = await column(s);
     const { port } = new URL(s.url);

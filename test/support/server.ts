@@ -12,6 +12,17 @@ export interface GraphQLResponse<T = Record<string, any>> {
   extensions?: Record<string, unknown>;
 }
 
+/**
+ * Environment that turns every per-client limit off (rate limits and the per-stream
+ * command queue bound), for tests and benches that deliberately flood one server.
+ */
+export const NO_CLIENT_LIMITS: Readonly<Record<string, string>> = {
+  REGISTRATIONS_PER_MINUTE: '0',
+  MUTATIONS_PER_MINUTE: '0',
+  SUBSCRIBES_PER_MINUTE: '0',
+  MAX_QUEUED_COMMANDS_PER_STREAM: '0',
+};
+
 export interface TestServer {
   app: App;
   url: string;
