@@ -484,6 +484,11 @@ function fold(commits: readonly Commit[]): Folded {
           }
           break;
         }
+        // Sessions have a read model of their own, not compared here.
+        case 'SessionStarted':
+        case 'SessionRefreshed':
+        case 'SessionEnded':
+          break;
         default:
           throw new Error(`unexpected event type ${e.type}`);
       }
