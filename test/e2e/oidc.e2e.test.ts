@@ -4,6 +4,7 @@ import { SignJWT, base64url } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ErrorCode } from '../../src/boards/errors.js';
+import { createCorkboardClient } from '../../src/sdk/createCorkboardClient.js';
 import { subjectSuffix } from '../../src/identity/claims.js';
 import { LiveCloseCode } from '../../src/live/limits.js';
 import { openMemoryStorage } from '../../src/storage.js';
@@ -280,5 +281,44 @@ describe('OIDC mode: long-lived connections', () => {
     const code = await closed;
     expect(code).toBe(LiveCloseCode.CredentialEnded);
     expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000);
+  });
+
+  it("keeps the SDK's boardChanges going past expiry: the token provider is asked again and the stream resumes", async () => {
+    const subject = newSubject();
+    const asked: boolean[] = [];
+    const sdk = createCorkboardClient({
+      url: `${server.url}/graphql`,
+      webSocketImpl: WebSocket,
+      token: async ({ expired }) => {
+        asked.push(expired);
+        // The websocket's first connection (the second call, after createBoard) gets a token
+        // that expires in 2 s; every other call one that lasts an hour.
+        const exp = Math.floor(Date.now() / 1000) + (asked.length === 2 ? 2 : 3600);
+        return provider.sign({ sub: subject, exp });
+      },
+    });
+    const created = await sdk.createBoard({ input: { name: 'Refreshed' } });
+    if (created.__typename !== 'CreateBoardSuccess') throw new Error(created.__typename);
+    const board = created.board;
+    const abort = new AbortController();
+    cleanups.push(() => abort.abort());
+    const changes = sdk.boardChanges(board.id, { signal: abort.signal });
+    const first = changes.next();
+    // Wait for the server to close the first socket (4403) and the SDK to ask again.
+    for (let i = 0; i < 400 && !asked.includes(true); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(asked).toContain(true);
+    // ...and its new subscription to be registered (the write must come after it).
+    for (let i = 0; i < 400 && server.app.live.stats().subscribers < 1; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(server.app.live.stats().subscribers).toBe(1);
+    const renamed = await sdk.renameBoard({
+      input: { boardId: board.id, name: 'Still live', expectedVersion: board.version },
+    });
+    expect(renamed.__typename).toBe('RenameBoardSuccess');
+    const change = await first;
+    expect(change.value).toMatchObject({ operation: 'renameBoard' });
   });
 });
