@@ -19,12 +19,14 @@ import { checkGraphQLBody, RequestRejected, sendRejection } from './http/request
 import { RequestDrain, serverOptions } from './http/serverLimits.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './ops/metrics.js';
+import { checkHealth } from './ops/health.js';
 import { createOpsRoutes, OPS_PATHS } from './ops/routes.js';
 import { ChangeLogFollower } from './projector/ChangeLogFollower.js';
 import { ProjectorRuntime } from './projector/ProjectorRuntime.js';
 import type { Projection } from './projector/types.js';
 import { openStorage, type Storage } from './storage.js';
 import { RateLimiter } from './rateLimiter.js';
+import { graphqlTracingPlugins } from './telemetry/graphqlTracing.js';
 
 export interface AppDependencies {
   /** Storage to run on instead of the configured one; the app does not close it. */
@@ -134,7 +136,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     adminToken,
   };
   const yoga = createGraphQLServer(services, {
-    plugins: metrics.yogaPlugins,
+    plugins: [...metrics.yogaPlugins, ...graphqlTracingPlugins()],
     production: config.production,
     introspection: config.introspection,
     csrfPrevention: config.csrfPrevention,
@@ -229,6 +231,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       connections: () => websockets.connections,
       slowConsumers: () => live.stats().slowConsumers,
     },
+    ready: async () => !stopping && (await checkHealth(health)).status === 'ok',
   });
 
   return {

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
+import { activeLogIds } from './telemetry/spans.js';
 
 export type { Logger };
 
@@ -51,7 +52,8 @@ const boundedRecords = {
  * The process logger (pino, a maintained structured logger fast enough for the hot
  * path). JSON lines on stdout, for log collectors; when stdout is a terminal and
  * pino-pretty is installed, coloured one-line records for people instead (pino-pretty
- * runs in pino's transport worker, off the event loop). Errors carry their stack.
+ * runs in pino's transport worker, off the event loop). Errors carry their stack. A line
+ * logged while a span is active carries its `trace_id` and `span_id`.
  */
 export function createLogger(
   level: string,
@@ -59,7 +61,8 @@ export function createLogger(
     pretty: process.stdout.isTTY === true,
   },
 ): Logger {
-  const base = { level, base: { service: 'corkboard' }, ...boundedRecords };
+  // trace_id/span_id of the active span, so a request's log lines lead to its trace.
+  const base = { level, base: { service: 'corkboard' }, mixin: activeLogIds, ...boundedRecords };
   if (options.pretty && prettyAvailable()) {
     return pino({
       ...base,

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './config.js';
 import { adminBanner, adminTokenOutput } from './ops/banner.js';
 import { assertPortAvailable, PortUnavailable, stopOnSignals } from './processLifecycle.js';
+import { startTracing } from './telemetry/tracing.js';
 
 /** Process entry: config -> app -> listen; stops cleanly on SIGINT/SIGTERM. */
 async function main(): Promise<void> {
@@ -23,12 +24,22 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  // Tracing starts before the app is imported, so its instrumentations see `node:http`
+  // and `mongodb` load; nothing of the OpenTelemetry SDK is loaded when it is off.
+  let tracing;
+  try {
+    tracing = await startTracing(process.env);
+  } catch (error) {
+    console.error(`corkboard: tracing: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
   // Imported only now, so a bad config or a busy port is reported before the whole
   // server (and possibly an embedded mongod) is loaded.
   const { createApp } = await import('./app.js');
   const app = await createApp(config);
   const { url, metricsUrl } = await app.start();
   app.logger.info({ store: app.storage.description }, 'storage ready');
+  if (tracing) app.logger.info({ tracing: tracing.description }, 'tracing on');
   const graphiql = config.graphiql ? `\n  GraphiQL: ${url}/graphql` : '';
   const { lines, tokenLine } = adminBanner(url, app.admin, metricsUrl);
   console.log(
@@ -40,7 +51,11 @@ async function main(): Promise<void> {
     if (output === 'stdout') console.log(tokenLine);
     else if (output === 'stderr') console.error(tokenLine);
   }
-  stopOnSignals(() => app.stop(), app.logger);
+  stopOnSignals(async () => {
+    await app.stop();
+    // The spans of the drained requests are exported before the process exits.
+    await tracing?.shutdown();
+  }, app.logger);
 }
 
 main().catch((error: unknown) => {

@@ -24,10 +24,12 @@ export function digestOf(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('base64url');
 }
 
-/** The fingerprint an idempotency key is bound to: the given one, else the request's digest. */
+/**
+ * The fingerprint an idempotency key is bound to: the given one, else the request's digest
+ * (its trace context left out: a retry of the same request carries another one).
+ */
 export function fingerprintOf(request: AppendRequest): string {
-  return (
-    request.requestFingerprint ??
-    digestOf({ streams: request.streams, metadata: request.metadata ?? {} })
-  );
+  if (request.requestFingerprint !== undefined) return request.requestFingerprint;
+  const { traceContext: _traced, ...metadata } = request.metadata ?? {};
+  return digestOf({ streams: request.streams, metadata });
 }

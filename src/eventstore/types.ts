@@ -43,12 +43,26 @@ export interface RecordedEvent {
   occurredAt: Date;
 }
 
+/**
+ * W3C trace context (`traceparent`, `tracestate` headers' values) of the work that made a
+ * commit, so work done on the commit later, in any process, can link to that trace.
+ */
+export interface TraceContext {
+  traceparent: string;
+  tracestate?: string;
+}
+
 /** Free-form facts about a commit, recorded with it. */
 export interface CommitMetadata {
   /** Who caused the commit (a user id), or null for the system. */
   actor?: string | null;
   /** What caused it, e.g. the mutation name `moveCard`. */
   operation?: string;
+  /**
+   * The trace of the request that made the commit, when it was traced; not part of the
+   * request's default idempotency fingerprint (a retry is traced anew).
+   */
+  traceContext?: TraceContext;
   /** Anything else worth keeping; must be JSON-serialisable. */
   [key: string]: unknown;
 }

@@ -26,6 +26,7 @@ import { boundedLogText } from '../logger.js';
 import { useSharedSubscriptions } from './sharedSubscriptions.js';
 import { useClientLimits, type ClientLimitName } from './clientLimits.js';
 import type { RateLimiter } from '../rateLimiter.js';
+import { Attr, inSpan, SpanName } from '../telemetry/spans.js';
 
 const logLine = (args: unknown[]) => boundedLogText(args.map(String).join(' '));
 
@@ -54,17 +55,25 @@ export async function createContext(
     reads,
     readModelBehind: null,
     async settle(position) {
-      try {
-        await services.follower.waitFor(position, {
-          timeoutMs: services.readYourWritesTimeoutMs,
-          signal,
-        });
-      } catch (error) {
-        if (!(error instanceof ProjectionTimeout)) throw error;
-        // Answer anyway: the write is committed; the payload may lag behind it.
-        services.logger.warn({ position }, 'mutation answered before its commit was projected');
-        this.readModelBehind = Math.max(this.readModelBehind ?? 0, position);
-      }
+      await inSpan(
+        SpanName.ReadYourWrites,
+        { attributes: { [Attr.Position]: position } },
+        async (span) => {
+          try {
+            await services.follower.waitFor(position, {
+              timeoutMs: services.readYourWritesTimeoutMs,
+              signal,
+            });
+            span.setAttribute(Attr.WaitOutcome, 'projected');
+          } catch (error) {
+            if (!(error instanceof ProjectionTimeout)) throw error;
+            // Answer anyway: the write is committed; the payload may lag behind it.
+            span.setAttribute(Attr.WaitOutcome, 'timed_out');
+            services.logger.warn({ position }, 'mutation answered before its commit was projected');
+            this.readModelBehind = Math.max(this.readModelBehind ?? 0, position);
+          }
+        },
+      );
       // `this`, not `context`: yoga copies this object into the context resolvers see.
       // `fresh`: a cached pointer could still name the generation a rebuild just replaced,
       // which never receives the commit waited for.

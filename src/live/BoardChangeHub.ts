@@ -10,6 +10,7 @@ import {
 } from './BoardSubscription.js';
 import { DEFAULT_LIVE_LIMITS, type LiveLimits } from './limits.js';
 import { SubscriptionGroups } from './SubscriptionGroups.js';
+import { PushTraces, type PushTrace } from './liveTraces.js';
 
 export {
   RESYNC_OPERATION,
@@ -94,6 +95,8 @@ export class BoardChangeHub {
     targets: BoardSubscription[];
     next: number;
     since: number;
+    /** The change's push span, when traced. */
+    trace: PushTrace | undefined;
   }[] = [];
   readonly #counters = {
     peakQueued: 0,
@@ -110,6 +113,7 @@ export class BoardChangeHub {
   readonly groups = new SubscriptionGroups();
   /** Direct deliveries whose result is not written yet. */
   #delivering = 0;
+  readonly #traces = new PushTraces(this.groups);
 
   constructor(private readonly options: BoardChangeHubOptions) {
     const counters = this.#counters;
@@ -226,7 +230,8 @@ export class BoardChangeHub {
       for (const subscription of subscriptions) targets.push(subscription);
     }
     if (targets.length === 0) return;
-    this.#pending.push({ entry, changes, targets, next: 0, since: performance.now() });
+    const trace = this.#traces.begin(entry, targets.length, changes.length);
+    this.#pending.push({ entry, changes, targets, next: 0, since: performance.now(), trace });
     if (this.#pending.length === 1) this.#fanOut();
   }
 
@@ -242,18 +247,28 @@ export class BoardChangeHub {
     const job = this.#pending[0];
     if (!job) return;
     const end = Math.min(job.next + FAN_OUT_SLICE, job.targets.length);
-    for (let i = job.next; i < end; i++) {
-      const target = job.targets[i]!;
-      // Nearly always one board per entry: the first change is the one.
-      let change = job.changes[0]!;
-      if (change.message.boardId !== target.boardId) {
-        change = job.changes.find((c) => c.message.boardId === target.boardId) ?? change;
+    const handOut = () => {
+      for (let i = job.next; i < end; i++) {
+        const target = job.targets[i]!;
+        // Nearly always one board per entry: the first change is the one.
+        let change = job.changes[0]!;
+        if (change.message.boardId !== target.boardId) {
+          change = job.changes.find((c) => c.message.boardId === target.boardId) ?? change;
+        }
+        target.push(job.entry, change);
       }
-      target.push(job.entry, change);
+    };
+    if (job.trace) {
+      const dropped = this.#counters.slowConsumers;
+      job.trace.run(handOut);
+      job.trace.dropped += this.#counters.slowConsumers - dropped;
+    } else {
+      handOut();
     }
     job.next = end;
     if (end === job.targets.length) {
       this.#pending.shift();
+      job.trace?.finish(job.targets.length);
       const ms = performance.now() - job.since;
       this.#counters.fanOuts++;
       this.#counters.fanOutSeconds += ms / 1_000;

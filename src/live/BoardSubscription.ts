@@ -1,6 +1,7 @@
 import type { CarriedDoc, ChangeLog, ChangeLogEntry, Invalidation } from '../projector/types.js';
 import { AccessRevokedError, SlowConsumerError } from './errors.js';
 import { LiveCloseCode, type LiveLimits } from './limits.js';
+import { endTracedReplay, tracedReplayPage, tracedResync } from './liveTraces.js';
 
 /** `operation` of the message that tells a client its cursor is too old to replay from. */
 export const RESYNC_OPERATION = 'resync';
@@ -399,12 +400,14 @@ export class BoardSubscription implements BoardChangeStream {
     }
     // This board's entries only, through the change log's index: a replay costs what
     // the board changed since the cursor, however much the rest of the log holds.
-    const page = await changeLog.read(this.#position, {
+    const after = this.#position;
+    const page = await changeLog.read(after, {
       limit: limits.replayPageSize,
       scope: this.boardId,
       ...(signal ? { signal } : {}),
     });
     if (page.kind === 'expired') return this.#resync(page.head);
+    const replayed = this.#replay?.length ?? 0;
     if (page.entries.length === 0 && this.#droppedThrough > this.#position) {
       // The follower only delivers recorded entries, so the log must hold what was dropped.
       throw new Error(
@@ -415,15 +418,18 @@ export class BoardSubscription implements BoardChangeStream {
       this.#position = entry.cursor;
       (this.#replay ??= []).push(entry);
     }
+    tracedReplayPage(this, after, (this.#replay?.length ?? 0) - replayed);
     // A short page reached the head as of this read; queued live entries carry on
     // from there, unless some were dropped past it.
     if (page.entries.length < limits.replayPageSize && this.#droppedThrough <= this.#position) {
       this.#replaying = false;
+      endTracedReplay(this);
     }
     return null;
   }
 
   #resync(head: number): BoardChangeMessage {
+    tracedResync(this, this.#position, head);
     this.#position = head;
     this.#replay = null;
     // Keep replaying from the head: live entries dropped meanwhile may lie beyond it.
@@ -485,6 +491,7 @@ export class BoardSubscription implements BoardChangeStream {
       this.#queuedBytes = 0;
       this.#replay = null;
       this.#signal?.removeEventListener('abort', this);
+      endTracedReplay(this);
     }
     this.host.ended(this);
     this.#wakeUp();

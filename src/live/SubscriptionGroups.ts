@@ -47,7 +47,7 @@ class Group {
     /** The one copy of the key every member's key equals; members keep no key of their own. */
     readonly key: string,
     readonly execute: GroupExecutor,
-    private readonly counted: () => void,
+    private readonly counted: (event: unknown, result: Promise<unknown>) => void,
   ) {}
 
   /** The event asked for last, and its result: what most members of a fan-out ask for. */
@@ -59,7 +59,6 @@ class Group {
     const eventKey = keyOf(event);
     let result = this.results.get(eventKey);
     if (!result) {
-      this.counted();
       const previous = this.#latest;
       // Results resolve in the order they were asked for, whatever each execution takes,
       // so members that deliver as results resolve deliver in change order.
@@ -68,6 +67,7 @@ class Group {
         return share(executed);
       });
       this.#latest = result.catch(() => undefined);
+      this.counted(event, this.#latest);
       this.results.set(eventKey, result);
       // A failed execution is not kept: the next member to ask tries again.
       result.catch(() => this.#forget(eventKey, result!));
@@ -146,7 +146,13 @@ class Membership implements GroupMembership {
 export class SubscriptionGroups {
   readonly #groups = new Map<string, Group>();
   #executions = 0;
-  readonly #count = () => void this.#executions++;
+  readonly #count = (event: unknown, result: Promise<unknown>) => {
+    this.#executions++;
+    this.onExecution?.(event, result);
+  };
+
+  /** Told of every execution as it starts: its event and its result (settled, never failing). */
+  onExecution: ((event: unknown, settled: Promise<unknown>) => void) | undefined;
 
   /**
    * Joins the group of `key`, if it has members; null when it has none (then `create`).

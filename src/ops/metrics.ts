@@ -14,7 +14,7 @@ import type { Plugin } from 'graphql-yoga';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ErrorCode } from '../boards/errors.js';
 import type { AppendRequest, EventStore } from '../eventstore/types.js';
-import { VersionConflict } from '../eventstore/errors.js';
+import { EventStoreBusy, VersionConflict } from '../eventstore/errors.js';
 import type { ChangeLogEntrySource } from '../live/BoardChangeHub.js';
 import type { ChangeLogFollower } from '../projector/ChangeLogFollower.js';
 import type { ProjectorRuntime } from '../projector/ProjectorRuntime.js';
@@ -40,6 +40,8 @@ export interface MetricsSources {
   live: LiveMetricsSource;
   /** Every supervised loop of the process. */
   loops: () => LoopStatus[];
+  /** Whether `/readyz` would answer 200 now. */
+  ready?: () => Promise<boolean>;
 }
 
 /** One process's Prometheus metrics (prom-client), served at `/metrics`. */
@@ -172,9 +174,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['mutation'],
     registers: [registry],
   });
+  const merges = new Counter({
+    name: 'corkboard_merges_total',
+    help: 'Mutations that committed over changes the client had not seen (merged: true), by mutation.',
+    labelNames: ['mutation'],
+    registers: [registry],
+  });
   const appendDuration = new Histogram({
     name: 'corkboard_append_duration_seconds',
-    help: 'Event store append latency, by outcome (ok, conflict, error).',
+    help: 'Event store append latency, by outcome (ok, conflict, busy, error).',
     labelNames: ['outcome'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
@@ -277,6 +285,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     [],
     (g, s) => g.set(s.live.slowConsumers()),
   );
+  gauge('corkboard_ready', '1 when /readyz answers 200, else 0.', [], async (g, s) => {
+    if (s.ready) g.set((await s.ready()) ? 1 : 0);
+  });
   gauge(
     'corkboard_loop_up',
     '1 when a supervised loop is running (or starting), 0 in backoff or stopped.',
@@ -314,6 +325,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       } else {
         mutations.inc({ mutation, outcome: 'committed' });
         commits.inc({ mutation });
+        if ((result as { merged?: unknown }).merged === true) merges.inc({ mutation });
       }
     }
   };
@@ -431,7 +443,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
           appendDuration.observe({ outcome: 'ok' }, seconds(started));
           return result;
         } catch (error) {
-          const outcome = error instanceof VersionConflict ? 'conflict' : 'error';
+          const outcome =
+            error instanceof VersionConflict
+              ? 'conflict'
+              : error instanceof EventStoreBusy
+                ? 'busy'
+                : 'error';
           appendDuration.observe({ outcome }, seconds(started));
           throw error;
         }

@@ -4,6 +4,7 @@ import type { Commit, EventStore, FeedItem, FeedPosition } from '../eventstore/t
 import type { Logger } from '../logger.js';
 import { superviseLoop, type LoopStatus, type SupervisedLoop } from '../supervision.js';
 import { applyCommit, type AppliedCommit } from './applyCommit.js';
+import { Attr, inSpan, linksTo, SpanName } from '../telemetry/spans.js';
 import { Mutex } from '../mutex.js';
 import { WriteBehindView } from './WriteBehindView.js';
 import {
@@ -505,7 +506,31 @@ export class ProjectorRuntime {
     });
   }
 
+  /**
+   * Applies one commit and records its change log entry, in a span of its own linked to
+   * the trace that made the commit (its `metadata.traceContext`).
+   */
   async #applyLive(commit: Commit): Promise<void> {
+    const { traceContext } = commit.metadata;
+    await inSpan(
+      SpanName.Project,
+      {
+        root: true,
+        links: linksTo([traceContext]),
+        attributes: {
+          [Attr.Position]: commit.position,
+          ...(commit.operation !== null && { [Attr.Operation]: commit.operation }),
+        },
+      },
+      async (span) => {
+        const invalidated = await this.#applyAndRecord(commit);
+        span.setAttribute(Attr.Invalidated, invalidated);
+      },
+    );
+  }
+
+  /** Applies `commit` to the read models and records its entry; returns what it invalidated. */
+  async #applyAndRecord(commit: Commit): Promise<number> {
     this.#noteGap(this.#position, commit);
     const applied = await applyCommit(
       commit,
@@ -524,6 +549,7 @@ export class ProjectorRuntime {
     for (const p of this.#o.projections) this.#projectionErrors.delete(p.name);
     this.#count(commit);
     await this.#record(commit, applied);
+    return applied.invalidated.length;
   }
 
   /**
@@ -612,6 +638,7 @@ export class ProjectorRuntime {
       at: commit.occurredAt,
       invalidated: applied.invalidated,
       ...(applied.changed.length > 0 ? { changed: applied.changed } : {}),
+      ...(commit.metadata.traceContext && { traceContext: commit.metadata.traceContext }),
     });
   }
 

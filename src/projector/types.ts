@@ -2,7 +2,7 @@
  * Ports of the read side. Domain-agnostic: projections bring the meaning, the
  * runtime brings delivery, idempotency, checkpoints, the change log and the lease.
  */
-import type { Commit, FeedPosition } from '../eventstore/types.js';
+import type { Commit, FeedPosition, TraceContext } from '../eventstore/types.js';
 
 /**
  * A read document. `_id` is its key; `_applied` maps each stream that shaped the
@@ -212,6 +212,8 @@ export interface ChangeLogEntry {
    * before documents were carried.
    */
   changed?: CarriedDoc[];
+  /** The commit's `metadata.traceContext`, for the spans of its live push to link to. */
+  traceContext?: TraceContext;
 }
 
 export type ChangeLogRead =

@@ -76,6 +76,29 @@ describe.each(storeAdapters())('event store contract ($name)', (adapter) => {
     expect(await store.headPosition()).toBe(2);
   });
 
+  it("keeps a commit's trace context for its feed and readers, outside the key's fingerprint", async () => {
+    const store = await open();
+    const traceContext = {
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      tracestate: 'vendor=1',
+    };
+    const request = (traceparent: string): AppendRequest => ({
+      streams: [{ stream: 'traced', expected: ANY, events: [event('Traced')] }],
+      idempotencyKey: 'traced-key',
+      metadata: { actor: 'u1', operation: 'test', traceContext: { ...traceContext, traceparent } },
+    });
+    const first = await store.append(request(traceContext.traceparent));
+    // A retry of the same request is traced anew: same key, same request, another context.
+    const retried = await store.append(
+      request('00-11111111111111111111111111111111-2222222222222222-01'),
+    );
+    expect(retried.commitId).toBe(first.commitId);
+    const [read] = await store.readAll();
+    expect(read?.metadata.traceContext).toEqual(traceContext);
+    const { commits } = await takeCommits(store, { position: 0 }, 1);
+    expect(commits[0]?.metadata.traceContext).toEqual(traceContext);
+  });
+
   it('rejects a stale expected version with the stream, the expectation and the actual head', async () => {
     const store = await open();
     await store.append({

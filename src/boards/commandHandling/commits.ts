@@ -13,6 +13,13 @@ import { toNewEvent, type DomainEvent, type SchemaVersions } from '../domainEven
 import { toStreamName } from '../streams.js';
 import type { CommittedChange } from './defineCommand.js';
 import type { LoadSession } from './loadSession.js';
+import {
+  activeTraceContext,
+  Attr,
+  countRoundTripsOf,
+  inSpan,
+  SpanName,
+} from '../../telemetry/spans.js';
 
 /**
  * Turning a decision into one append, and an append (or the earlier commit an
@@ -21,19 +28,37 @@ import type { LoadSession } from './loadSession.js';
 
 /**
  * Appends `request`, or returns the store's `VersionConflict` when a stream moved on, or its
- * `IdempotencyKeyReused` when the key stands for another request.
+ * `IdempotencyKeyReused` when the key stands for another request. In a span of its own
+ * (position, outcome; the store client's commands are its children); a traced request's
+ * commit carries the span's trace context, for the projection and live push to link to.
  */
 export async function appendOnce(
   store: EventStore,
   request: AppendRequest,
   signal: AbortSignal | undefined,
 ): Promise<AppendResult | VersionConflict | IdempotencyKeyReused> {
-  try {
-    return await store.append(request, { signal });
-  } catch (error) {
-    if (error instanceof VersionConflict || error instanceof IdempotencyKeyReused) return error;
-    throw error;
-  }
+  const attributes = {
+    [Attr.AppendStreams]: request.streams.length,
+    [Attr.AppendEvents]: request.streams.reduce((n, s) => n + s.events.length, 0),
+  };
+  return inSpan(SpanName.Append, { attributes }, async (span) => {
+    countRoundTripsOf(span);
+    const traceContext = activeTraceContext();
+    const traced: AppendRequest = traceContext
+      ? { ...request, metadata: { ...request.metadata, traceContext } }
+      : request;
+    try {
+      const appended = await store.append(traced, { signal });
+      span.setAttributes({ [Attr.Position]: appended.position, [Attr.AppendOutcome]: 'committed' });
+      return appended;
+    } catch (error) {
+      if (error instanceof VersionConflict || error instanceof IdempotencyKeyReused) {
+        span.setAttribute(Attr.AppendOutcome, error.name);
+        return error;
+      }
+      throw error;
+    }
+  });
 }
 
 /** What one attempt appends: every stream of `decision` at the version `session` read. */

@@ -27,6 +27,7 @@ import { checkExpectedVersion, describeChanges } from './expectedVersion.js';
 import { appendCommits, replayedCommit } from './commits.js';
 import { LoadSession, type LoadInfrastructure } from './loadSession.js';
 import { failed, succeeded, type CommandOptions } from './results.js';
+import { Attr, CommandOutcome, inSpan, SpanName } from '../../telemetry/spans.js';
 
 /** How a command retries when a stream it read changed before its append. */
 export interface RetryOptions {
@@ -61,7 +62,8 @@ type Call = CommandCall<unknown, any, unknown> & { signal: AbortSignal | undefin
 
 /** How one attempt ended: with the command's result, or lost to a concurrent append. */
 type Attempt<S extends AnyCommandSpec> =
-  { kind: 'result'; result: ResultOf<S> } | { kind: 'raced'; conflict: VersionConflict };
+  | { kind: 'result'; result: ResultOf<S>; outcome: CommandOutcome }
+  | { kind: 'raced'; conflict: VersionConflict };
 
 /**
  * An idempotency key private to one actor and one mutation (and `scope`, e.g. the
@@ -121,20 +123,36 @@ export async function handleCommand<S extends AnyCommandSpec>(
   return retrying(runtime, spec, { ...base, prepared, signal: options.signal });
 }
 
-/** The retry loop: attempts until one ends with a result or the attempts run out. */
+/**
+ * The retry loop: attempts until one ends with a result or the attempts run out, in one
+ * span that says how many attempts it took and how the command ended.
+ */
 async function retrying<S extends AnyCommandSpec>(
   runtime: CommandRuntime,
   spec: S,
   call: Call,
 ): Promise<ResultOf<S>> {
   const { retry } = runtime;
-  for (let attempt = 1; ; attempt += 1) {
-    call.signal?.throwIfAborted();
-    const outcome = await attemptOnce(runtime, spec, call);
-    if (outcome.kind === 'result') return outcome.result;
-    if (attempt >= retry.maxAttempts) return exhausted(runtime, spec, call, outcome.conflict);
-    await sleep(retry.backoffMs(attempt), undefined, { signal: call.signal });
-  }
+  return inSpan(
+    SpanName.Command,
+    { attributes: { [Attr.CommandName]: spec.name } },
+    async (span) => {
+      for (let attempt = 1; ; attempt += 1) {
+        call.signal?.throwIfAborted();
+        span.setAttribute(Attr.CommandAttempts, attempt);
+        const outcome = await attemptOnce(runtime, spec, call);
+        if (outcome.kind === 'result') {
+          span.setAttribute(Attr.CommandOutcome, outcome.outcome);
+          return outcome.result;
+        }
+        if (attempt >= retry.maxAttempts) {
+          span.setAttribute(Attr.CommandOutcome, CommandOutcome.Conflict);
+          return exhausted(runtime, spec, call, outcome.conflict);
+        }
+        await sleep(retry.backoffMs(attempt), undefined, { signal: call.signal });
+      }
+    },
+  );
 }
 
 /**
@@ -151,7 +169,7 @@ async function attemptOnce<S extends AnyCommandSpec>(
   if (idempotencyKey !== undefined) {
     // A replay only if the key still stands for this very request (same actor, same input).
     const first = await firstResultOf(store, call);
-    if (first instanceof ValidationError) return result(failed(first));
+    if (first instanceof ValidationError) return result(failed(first), CommandOutcome.Rejected);
     if (first)
       return succeedWith(spec, call, store, await replayedCommit(store, first.position, signal));
   }
@@ -159,12 +177,14 @@ async function attemptOnce<S extends AnyCommandSpec>(
   try {
     const loaded: unknown = await spec.load(session, call);
     const decided = decideSafely(spec, call, loaded, { now: runtime.now(), newId: runtime.newId });
-    if (!decided.ok) return result(decided);
+    if (!decided.ok) return result(decided, CommandOutcome.Rejected);
     const checked = await checkVersion(spec, call, loaded);
-    if (checked instanceof VersionConflictError) return result(failed(checked));
+    if (checked instanceof VersionConflictError) {
+      return result(failed(checked), CommandOutcome.Conflict);
+    }
     if (decided.value.length === 0) {
       if (!spec.nothingToWrite) throw new Error(`${spec.name} decided to write nothing`);
-      return result(succeeded(spec.nothingToWrite(call, loaded)));
+      return result(succeeded(spec.nothingToWrite(call, loaded)), CommandOutcome.NothingToWrite);
     }
     const actor = call.actorId as string | null;
     const operation = {
@@ -176,7 +196,7 @@ async function attemptOnce<S extends AnyCommandSpec>(
     const appended = await appendCommits(operation, session, decided.value, checked.merged, signal);
     if (appended instanceof VersionConflict) return { kind: 'raced', conflict: appended };
     if (appended instanceof IdempotencyKeyReused) {
-      return result(failed(idempotencyKeyError('reused')));
+      return result(failed(idempotencyKeyError('reused')), CommandOutcome.Rejected);
     }
     return succeedWith(spec, call, store, appended);
   } finally {
@@ -190,7 +210,12 @@ async function succeedWith<S extends AnyCommandSpec>(
   store: EventStore,
   commit: CommittedChange,
 ): Promise<Attempt<S>> {
-  return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))));
+  const outcome = commit.replayed
+    ? CommandOutcome.Replayed
+    : commit.merged
+      ? CommandOutcome.Merged
+      : CommandOutcome.Committed;
+  return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))), outcome);
 }
 
 /** The answer to a reused or expired idempotency key: a `ValidationError` on the key. */
@@ -225,8 +250,9 @@ async function firstResultOf(
 
 function result<S extends AnyCommandSpec>(
   value: { ok: true; value: unknown } | { ok: false; error: unknown },
+  outcome: CommandOutcome,
 ): Attempt<S> {
-  return { kind: 'result', result: value as ResultOf<S> };
+  return { kind: 'result', result: value as ResultOf<S>, outcome };
 }
 
 /**

@@ -2,6 +2,7 @@
  * The documents the mongo projector storage keeps, their collection names and their
  * mapping to the ports' types. Nothing here talks to the server.
  */
+import type { TraceContext } from '../../eventstore/types.js';
 import type { CarriedDoc, ChangeLogEntry, Invalidation } from '../types.js';
 
 /** Collection names, one database per deployment (shared with the event store). */
@@ -77,6 +78,7 @@ export interface ChangeLogDoc {
   invalidated: Invalidation[];
   /** Absent when the commit carried no documents. */
   changed?: CarriedDoc[];
+  traceContext?: TraceContext;
 }
 
 export function toChangeLogDoc(entry: ChangeLogEntry): ChangeLogDoc {
@@ -89,6 +91,7 @@ export function toChangeLogDoc(entry: ChangeLogEntry): ChangeLogDoc {
     at: entry.at,
     invalidated: entry.invalidated,
     ...(entry.changed?.length ? { changed: entry.changed } : {}),
+    ...(entry.traceContext && { traceContext: entry.traceContext }),
   };
 }
 
@@ -102,5 +105,6 @@ export function fromChangeLogDoc(doc: ChangeLogDoc): ChangeLogEntry {
     at: doc.at,
     invalidated: doc.invalidated,
     ...(doc.changed?.length ? { changed: doc.changed } : {}),
+    ...(doc.traceContext && { traceContext: doc.traceContext }),
   };
 }

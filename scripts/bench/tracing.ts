@@ -1,0 +1,339 @@
+/**
+ * What tracing costs: the same servers with tracing off and on (OTLP http/protobuf to a
+ * sink on loopback that answers 200 and keeps nothing), at the default sampling ratio of
+ * production (NODE_ENV=production: 0.1 of new traces) and at 1 (every trace).
+ *
+ *   npm run bench:tracing
+ *   (BENCH_HTTP_ROUNDS=3, BENCH_HTTP_SECONDS=5, BENCH_LIVE_ROUNDS=7, BENCH_LIVE_CHANGES=40,
+ *   BENCH_LIVE_SUBSCRIBERS=200, BENCH_SKIP_BUILD=1 to reuse dist/)
+ *
+ * (a) HTTP: `bench:http` itself, once per setting, its servers given the OTEL variables
+ *     through BENCH_SERVER_ENV; each run's `ours/bare` (req/s medians against a bare yoga
+ *     in the same run) is compared between settings: on/off = (ours/bare on) / (ours/bare
+ *     off). The big neighbour is left out (BENCH_NEIGHBOUR_CARDS=0).
+ * (b) Live: three `node dist/main.js` processes side by side (off, on at 0.1, on at 1),
+ *     each with BENCH_LIVE_SUBSCRIBERS graphql-ws subscribers of one board; per round and
+ *     server, BENCH_LIVE_CHANGES editCard mutations one after another, each timed from
+ *     sending it to the last subscriber receiving its change. Rounds rotate the servers'
+ *     order. Medians per server, and on/off.
+ *
+ * The load average is printed before and after: the machine is shared.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, loadavg } from 'node:os';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import {
+  REPO_ROOT,
+  startServerProcess,
+  type ServerProcess,
+} from '../../test/support/serverProcess.js';
+import { median, printTable } from './report.js';
+
+const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
+const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
+const LIVE_ROUNDS = Number(process.env.BENCH_LIVE_ROUNDS ?? 7);
+const LIVE_CHANGES = Number(process.env.BENCH_LIVE_CHANGES ?? 40);
+const SUBSCRIBERS = Number(process.env.BENCH_LIVE_SUBSCRIBERS ?? 200);
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+/** An OTLP endpoint that takes every export and keeps nothing. */
+async function startSink(): Promise<{ endpoint: string; exports: () => number; close(): void }> {
+  let exports = 0;
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      exports += 1;
+      response.writeHead(200, { 'content-type': 'application/x-protobuf' });
+      response.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    exports: () => exports,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+interface Setting {
+  name: string;
+  env: Record<string, string>;
+}
+
+const settings = (endpoint: string): Setting[] => {
+  const traced = {
+    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+  };
+  return [
+    { name: 'off', env: { NODE_ENV: 'production' } },
+    { name: 'on, default ratio (0.1)', env: { NODE_ENV: 'production', ...traced } },
+    {
+      name: 'on, every trace',
+      env: { NODE_ENV: 'production', ...traced, OTEL_TRACES_SAMPLER_ARG: '1' },
+    },
+  ];
+};
+
+/** Runs `bench:http` with `env` for its servers; its `<query> query ours/bare: X` lines. */
+async function benchHttp(env: Record<string, string>): Promise<Map<string, number>> {
+  const serverEnv = Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/http.ts'], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        BENCH_SKIP_BUILD: '1',
+        BENCH_NEIGHBOUR_CARDS: '0',
+        BENCH_ROUNDS: String(HTTP_ROUNDS),
+        BENCH_SECONDS: String(HTTP_SECONDS),
+        BENCH_SERVER_ENV: serverEnv,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      process.stdout.write(chunk);
+    });
+    child.once('exit', (code) =>
+      code === 0 ? resolve(text) : reject(new Error(`bench:http exited with ${code}`)),
+    );
+  });
+  const ratios = new Map<string, number>();
+  for (const [, name, ratio] of output.matchAll(/^(\S+(?: \S+)*?) query ours\/bare: ([\d.]+)$/gm)) {
+    ratios.set(name!, Number(ratio));
+  }
+  return ratios;
+}
+
+async function gql(url: string, query: string, variables: object, token?: string) {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: any; errors?: unknown };
+  if (!body.data) throw new Error(JSON.stringify(body));
+  return body.data;
+}
+
+interface LiveTarget {
+  setting: Setting;
+  server: ServerProcess;
+  clients: Client[];
+  token: string;
+  card: { id: string; version: number };
+  /** Resolves when every subscriber has seen the card at `version` or later. */
+  seenBy(version: number): Promise<void>;
+}
+
+async function startLive(setting: Setting): Promise<LiveTarget> {
+  const server = await startServerProcess({
+    command: [process.execPath, 'dist/main.js'],
+    env: setting.env,
+  });
+  const { token } = (
+    await gql(
+      server.url,
+      `mutation { registerUser(input: { username: "bench", displayName: "B" }) {
+        ... on RegisterUserSuccess { token } } }`,
+      {},
+    )
+  ).registerUser;
+  const board = (
+    await gql(
+      server.url,
+      `mutation { createBoard(input: { name: "Live" }) { ... on CreateBoardSuccess { board { id version } } } }`,
+      {},
+      token,
+    )
+  ).createBoard.board;
+  const column = (
+    await gql(
+      server.url,
+      `mutation ($b: ID!, $v: Int!) { addColumn(input: { boardId: $b, expectedVersion: $v, name: "C" }) {
+        ... on AddColumnSuccess { column { id } } } }`,
+      { b: board.id, v: board.version },
+      token,
+    )
+  ).addColumn.column;
+  const card = (
+    await gql(
+      server.url,
+      `mutation ($c: ID!) { addCard(input: { columnId: $c, title: "t" }) { ... on AddCardSuccess { card { id version } } } }`,
+      { c: column.id },
+      token,
+    )
+  ).addCard.card as { id: string; version: number };
+  /** The card's newest version each subscriber has seen. */
+  const seen = new Array<number>(SUBSCRIBERS).fill(0);
+  let waiting: { version: number; done: () => void } | undefined;
+  const clients: Client[] = [];
+  for (let i = 0; i < SUBSCRIBERS; i += 1) {
+    const client = createClient({
+      url: `${server.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${token}` },
+      retryAttempts: 0,
+    });
+    clients.push(client);
+    client.subscribe(
+      {
+        query: `subscription ($b: ID!) { boardChanges(boardId: $b) { cursor invalidated { id version } } }`,
+        variables: { b: board.id },
+      },
+      {
+        next: (message) => {
+          const invalidated = (message.data as any).boardChanges.invalidated as {
+            id: string;
+            version: number;
+          }[];
+          const version = invalidated.find((r) => r.id === card.id)?.version;
+          if (version !== undefined) seen[i] = Math.max(seen[i]!, version);
+          if (waiting && seen.every((v) => v >= waiting!.version)) waiting.done();
+        },
+        error: (error) => console.error('subscriber', error),
+        complete: () => undefined,
+      },
+    );
+  }
+  const target: LiveTarget = {
+    setting,
+    server,
+    clients,
+    token,
+    card,
+    seenBy: (version) =>
+      new Promise<void>((done) => {
+        if (seen.every((v) => v >= version)) return done();
+        waiting = {
+          version,
+          done: () => {
+            waiting = undefined;
+            done();
+          },
+        };
+      }),
+  };
+  // Every subscriber is live once a change reaches all of them (edits until one does).
+  for (;;) {
+    const arrived = target.seenBy(card.version + 1);
+    await edit(target);
+    const reached = await Promise.race([
+      arrived.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 2_000)),
+    ]);
+    if (reached) break;
+  }
+  return target;
+}
+
+/** One editCard of the target's card (the only writer, so its next version is known). */
+async function edit(target: LiveTarget): Promise<void> {
+  const result = (
+    await gql(
+      target.server.url,
+      `mutation ($c: ID!, $v: Int!, $t: String) { editCard(input: { cardId: $c, expectedVersion: $v, title: $t }) {
+        ... on EditCardSuccess { card { version } } } }`,
+      { c: target.card.id, v: target.card.version, t: `t${target.card.version}` },
+      target.token,
+    )
+  ).editCard;
+  target.card.version = result.card.version;
+}
+
+/** Mutation sent -> its change received by every subscriber, in ms. */
+async function timeChange(target: LiveTarget): Promise<number> {
+  const started = performance.now();
+  const arrived = target.seenBy(target.card.version + 1);
+  await edit(target);
+  await arrived;
+  return performance.now() - started;
+}
+
+async function main() {
+  console.log(
+    `bench:tracing: ${cpus().length} cpus, load average ${load()}; http: bench:http x ${HTTP_ROUNDS} rounds of ` +
+      `${HTTP_SECONDS} s; live: ${SUBSCRIBERS} subscribers, ${LIVE_ROUNDS} rounds of ${LIVE_CHANGES} changes`,
+  );
+  if (!process.env.BENCH_SKIP_BUILD) {
+    execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  }
+  const sink = await startSink();
+  const all = settings(sink.endpoint);
+  const lines: string[] = [];
+  try {
+    // (b) live, all settings side by side.
+    const targets: LiveTarget[] = [];
+    try {
+      for (const setting of all) targets.push(await startLive(setting));
+      const samples = new Map<string, number[]>(all.map((s) => [s.name, []]));
+      for (let round = 0; round < LIVE_ROUNDS; round += 1) {
+        for (let k = 0; k < targets.length; k += 1) {
+          const target = targets[(round + k) % targets.length]!;
+          for (let i = 0; i < LIVE_CHANGES; i += 1) {
+            samples.get(target.setting.name)!.push(await timeChange(target));
+          }
+        }
+        console.log(`live round ${round + 1}/${LIVE_ROUNDS} done, load average ${load()}`);
+      }
+      const off = median(samples.get(all[0]!.name)!);
+      printTable(
+        ['live: mutation -> all subscribers', 'p50 ms', 'on/off'],
+        all.map((s) => {
+          const p50 = median(samples.get(s.name)!);
+          return [s.name, p50.toFixed(2), (p50 / off).toFixed(3)];
+        }),
+        1,
+      );
+      for (const s of all.slice(1)) {
+        lines.push(
+          `live p50 on/off (${s.name}): ${(median(samples.get(s.name)!) / off).toFixed(3)}`,
+        );
+      }
+    } finally {
+      for (const target of targets) {
+        for (const client of target.clients) void client.dispose();
+        await target.server.kill();
+      }
+    }
+    // (a) bench:http once per setting.
+    const ratios = new Map<string, Map<string, number>>();
+    for (const setting of all) {
+      console.log(`\nbench:http, tracing ${setting.name}`);
+      ratios.set(setting.name, await benchHttp(setting.env));
+    }
+    const off = ratios.get(all[0]!.name)!;
+    for (const s of all.slice(1)) {
+      for (const [query, ratio] of ratios.get(s.name)!) {
+        const base = off.get(query);
+        if (base === undefined) continue;
+        lines.push(`${query} query req/s on/off (${s.name}): ${(ratio / base).toFixed(3)}`);
+      }
+    }
+    console.log(`\nOTLP exports received by the sink: ${sink.exports()}`);
+  } finally {
+    sink.close();
+  }
+  for (const line of lines) console.log(line);
+  console.log(`load average after: ${load()}`);
+}
+
+await main();

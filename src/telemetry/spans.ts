@@ -1,0 +1,201 @@
+import {
+  context,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Attributes,
+  type Link,
+  type Span,
+  type TextMapGetter,
+  type TextMapSetter,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import type { TraceContext } from '../eventstore/types.js';
+
+/**
+ * Corkboard's own spans, for the work no library instrumentation reaches: the command,
+ * the append, the read-your-writes wait, the projector's work on a commit, the live push
+ * of its change, and subscription replays and resyncs. Through the OpenTelemetry API
+ * only: without an SDK (tracing off) every call here is a no-op of the API's.
+ */
+
+/** The instrumentation scope of these spans. */
+export const TRACER_NAME = 'corkboard';
+
+/** The names of Corkboard's own spans. */
+export const SpanName = {
+  /** A command: its attempts and how it ended. */
+  Command: 'corkboard.command',
+  /** One append to the event store: its position and round trips. */
+  Append: 'corkboard.append',
+  /** A mutation waiting until its commit is projected (read-your-writes). */
+  ReadYourWrites: 'corkboard.read_your_writes',
+  /** The projector applying one commit; linked to the trace that made the commit. */
+  Project: 'corkboard.project',
+  /** Pushing one commit's `BoardChange` to this instance's subscribers; linked likewise. */
+  Push: 'corkboard.live.push',
+  /** A subscription replaying the change log from its cursor. */
+  Replay: 'corkboard.live.replay',
+  /** A subscription told to resync (its cursor is older than the retained log). */
+  Resync: 'corkboard.live.resync',
+} as const;
+export type SpanName = (typeof SpanName)[keyof typeof SpanName];
+
+/** Attributes of Corkboard's own spans. */
+export const Attr = {
+  CommandName: 'corkboard.command.name',
+  CommandAttempts: 'corkboard.command.attempts',
+  CommandOutcome: 'corkboard.command.outcome',
+  AppendStreams: 'corkboard.append.streams',
+  AppendEvents: 'corkboard.append.events',
+  AppendOutcome: 'corkboard.append.outcome',
+  /** Commands the store's client sent during the append (its child database spans). */
+  AppendRoundTrips: 'corkboard.append.round_trips',
+  Position: 'corkboard.commit.position',
+  Operation: 'corkboard.commit.operation',
+  WaitOutcome: 'corkboard.read_your_writes.outcome',
+  Projections: 'corkboard.project.projections',
+  Invalidated: 'corkboard.change.invalidated',
+  Boards: 'corkboard.change.boards',
+  Groups: 'corkboard.live.groups',
+  Frames: 'corkboard.live.frames',
+  SlowConsumersDropped: 'corkboard.live.slow_consumers_dropped',
+  ReplayAfter: 'corkboard.live.replay.after',
+  ReplayEntries: 'corkboard.live.replay.entries',
+  ResyncHead: 'corkboard.live.resync.head',
+} as const;
+
+/** How a command ended, as its span says. */
+export const CommandOutcome = {
+  Committed: 'committed',
+  Merged: 'merged',
+  Replayed: 'replayed',
+  Conflict: 'conflict',
+  Rejected: 'rejected',
+  NothingToWrite: 'nothing_to_write',
+} as const;
+export type CommandOutcome = (typeof CommandOutcome)[keyof typeof CommandOutcome];
+
+let sdkStarted = false;
+
+/** Records that an SDK was started (see `startTracing`): library instrumentation is added. */
+export function markTracingStarted(): void {
+  sdkStarted = true;
+}
+
+/** Whether an OpenTelemetry SDK was started in this process. */
+export function tracingStarted(): boolean {
+  return sdkStarted;
+}
+
+/** The tracer of Corkboard's own spans (the API's proxy: it follows the SDK once started). */
+export const tracer = trace.getTracer(TRACER_NAME);
+
+const w3c = new W3CTraceContextPropagator();
+const setter: TextMapSetter<Partial<TraceContext>> = {
+  set: (carrier, key, value) => {
+    if (key === 'traceparent' || key === 'tracestate') carrier[key] = value;
+  },
+};
+const getter: TextMapGetter<TraceContext> = {
+  get: (carrier, key) =>
+    key === 'traceparent'
+      ? carrier.traceparent
+      : key === 'tracestate'
+        ? carrier.tracestate
+        : undefined,
+  keys: (carrier) => Object.keys(carrier),
+};
+
+/**
+ * The W3C trace context of the active span when it is sampled, to record on a commit so
+ * that later work on the commit (projection, live push, on any instance) can link to it;
+ * undefined otherwise, so an unsampled or untraced write records nothing.
+ */
+export function activeTraceContext(): TraceContext | undefined {
+  const span = trace.getActiveSpan();
+  if (!span || (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
+  const carrier: Partial<TraceContext> = {};
+  w3c.inject(context.active(), carrier, setter);
+  return carrier.traceparent ? (carrier as TraceContext) : undefined;
+}
+
+/** Span links to the traces whose contexts are given (malformed or absent ones are skipped). */
+export function linksTo(contexts: readonly (TraceContext | undefined)[]): Link[] {
+  const links: Link[] = [];
+  for (const carried of contexts) {
+    if (!carried || typeof carried.traceparent !== 'string') continue;
+    const spanContext = trace.getSpanContext(w3c.extract(ROOT_CONTEXT, carried, getter));
+    if (spanContext && trace.isSpanContextValid(spanContext)) links.push({ context: spanContext });
+  }
+  return links;
+}
+
+/**
+ * Runs `work` in a new active span named `name`, ending it when `work` settles. A
+ * rejection is recorded on the span (status ERROR) and passed on.
+ *
+ * `root`: a new trace rather than a child of the active span (work done for a commit, not
+ * for the request or loop that happens to run it), with `links` to the traces it serves.
+ */
+export async function inSpan<T>(
+  name: SpanName,
+  options: { attributes?: Attributes; links?: Link[]; root?: boolean; kind?: SpanKind },
+  work: (span: Span) => Promise<T>,
+): Promise<T> {
+  const parent = options.root ? ROOT_CONTEXT : context.active();
+  return tracer.startActiveSpan(
+    name,
+    {
+      kind: options.kind ?? SpanKind.INTERNAL,
+      ...(options.attributes && { attributes: options.attributes }),
+      ...(options.links && options.links.length > 0 && { links: options.links }),
+      ...(options.root && { root: true }),
+    },
+    parent,
+    async (span) => {
+      try {
+        return await work(span);
+      } catch (error) {
+        span.recordException(error instanceof Error ? error : String(error));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
+/** The trace and span ids of the active span, for log lines; empty when there is none. */
+export function activeLogIds(): { trace_id?: string; span_id?: string; trace_flags?: string } {
+  const span = trace.getActiveSpan();
+  if (!span) return {};
+  const { traceId, spanId, traceFlags } = span.spanContext();
+  if (!trace.isSpanContextValid(span.spanContext())) return {};
+  return {
+    trace_id: traceId,
+    span_id: spanId,
+    trace_flags: `0${traceFlags.toString(16)}`.slice(-2),
+  };
+}
+
+/** Round trips so far of the append spans open now. */
+const roundTrips = new WeakMap<Span, number>();
+
+/** Makes `span` (an append's) count the database commands started under it; 0 so far. */
+export function countRoundTripsOf(span: Span): void {
+  if (!span.isRecording()) return;
+  roundTrips.set(span, 0);
+  span.setAttribute(Attr.AppendRoundTrips, 0);
+}
+
+/** One database command started under `parent`: a round trip, if `parent` counts them. */
+export function countRoundTrip(parent: Span): void {
+  const count = roundTrips.get(parent);
+  if (count === undefined) return;
+  roundTrips.set(parent, count + 1);
+  parent.setAttribute(Attr.AppendRoundTrips, count + 1);
+}

@@ -1,0 +1,186 @@
+import { trace, type Attributes, type Context, type Link, type SpanKind } from '@opentelemetry/api';
+import type { Sampler, SamplingResult, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { countRoundTrip, markTracingStarted } from './spans.js';
+
+/**
+ * Starting OpenTelemetry tracing (the Node SDK) from the standard `OTEL_*` variables, before
+ * the app is imported, so the http and mongodb instrumentations patch those modules as the
+ * app loads them. Nothing of the SDK is loaded when tracing is off.
+ */
+
+/**
+ * The share of new traces sampled when `OTEL_TRACES_SAMPLER_ARG` is unset: every trace in
+ * development (one request is one trace to look at), one in ten with NODE_ENV=production.
+ */
+export const DEFAULT_SAMPLE_RATIO = { development: 1, production: 0.1 } as const;
+
+/** The instrumentation scope of the mongodb driver's spans: each is one round trip. */
+const MONGODB_SCOPE = '@opentelemetry/instrumentation-mongodb';
+
+/** Paths whose requests are not traced: probes and scrapes, many and uninteresting. */
+const UNTRACED_PATHS = new Set(['/livez', '/readyz', '/health', '/metrics']);
+
+/** Protocols of the OTLP trace exporter (`OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`). */
+export const OtlpProtocol = { Json: 'http/json', Protobuf: 'http/protobuf', Grpc: 'grpc' } as const;
+export type OtlpProtocol = (typeof OtlpProtocol)[keyof typeof OtlpProtocol];
+
+/**
+ * Whether `env` asks for traces: an OTLP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT` or
+ * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) or an `OTEL_TRACES_EXPORTER` other than `none`,
+ * and not `OTEL_SDK_DISABLED=true`. With none of them, tracing stays off.
+ */
+export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  if (exporters.length > 0) return exporters.some((name) => name !== 'none');
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+}
+
+/** The OTLP protocol `env` names for traces. @default http/protobuf (the SDK's default) */
+export function otlpProtocol(env: NodeJS.ProcessEnv): OtlpProtocol {
+  const named = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || '')
+    .trim()
+    .toLowerCase();
+  const protocols = Object.values(OtlpProtocol) as string[];
+  if (named === '') return OtlpProtocol.Protobuf;
+  if (!protocols.includes(named)) {
+    throw new Error(
+      `invalid OTEL_EXPORTER_OTLP_PROTOCOL=${JSON.stringify(named)}: must be one of ${protocols.join(', ')}`,
+    );
+  }
+  return named as OtlpProtocol;
+}
+
+/** Tracing as started: flush and stop it before the process exits. */
+export interface Tracing {
+  /** What was configured, for the start-up log line. */
+  readonly description: string;
+  /** Exports what is buffered and stops the SDK. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts tracing when `env` asks for it (see `tracingRequested`); resolves undefined
+ * otherwise. Registers import-in-the-middle's loader hook (Node's `module.register`) for
+ * exactly the modules the instrumentations patch, so ESM imports of `node:http` and
+ * `mongodb` made after this resolves are instrumented, under tsx and in `dist/` alike.
+ *
+ * Sampling: `OTEL_TRACES_SAMPLER` when set, as the SDK reads it; otherwise parent-based,
+ * new traces sampled at `OTEL_TRACES_SAMPLER_ARG` (default `DEFAULT_SAMPLE_RATIO`), and a
+ * span that starts a trace of its own for a commit (projection, live push) sampled
+ * whenever the request that made the commit was.
+ */
+export async function startTracing(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Tracing | undefined> {
+  if (!tracingRequested(env)) return undefined;
+  const { register } = await import('node:module');
+  const { createAddHookMessageChannel } = await import('import-in-the-middle');
+  const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
+  register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
+
+  const [{ NodeSDK }, { HttpInstrumentation }, { MongoDBInstrumentation }, sdkTrace] =
+    await Promise.all([
+      import('@opentelemetry/sdk-node'),
+      import('@opentelemetry/instrumentation-http'),
+      import('@opentelemetry/instrumentation-mongodb'),
+      import('@opentelemetry/sdk-trace'),
+    ]);
+  /** Samples a root span that links to a sampled trace; asks `fallback` otherwise. */
+  class LinkedTraceSampler implements Sampler {
+    constructor(private readonly fallback: Sampler) {}
+    shouldSample(
+      context: Context,
+      traceId: string,
+      name: string,
+      kind: SpanKind,
+      attributes: Attributes,
+      links: Link[],
+    ): SamplingResult {
+      if (links.some((link) => (link.context.traceFlags & 1) === 1)) {
+        return { decision: sdkTrace.SamplingDecision.RECORD_AND_SAMPLED };
+      }
+      return this.fallback.shouldSample(context, traceId, name, kind, attributes, links);
+    }
+    toString(): string {
+      return `LinkedTraceSampler{${this.fallback.toString()}}`;
+    }
+  }
+
+  const explicitSampler = Boolean(env.OTEL_TRACES_SAMPLER?.trim());
+  const argument = Number(env.OTEL_TRACES_SAMPLER_ARG);
+  const ratio =
+    env.OTEL_TRACES_SAMPLER_ARG?.trim() && argument >= 0 && argument <= 1
+      ? argument
+      : DEFAULT_SAMPLE_RATIO[env.NODE_ENV === 'production' ? 'production' : 'development'];
+  const sampler = explicitSampler
+    ? undefined
+    : new sdkTrace.ParentBasedSampler({
+        root: new LinkedTraceSampler(new sdkTrace.TraceIdRatioBasedSampler(ratio)),
+      });
+
+  /** Counts each database command under an append span as one of its round trips. */
+  const roundTrips: SpanProcessor = {
+    onStart(span: Span, parent: Context) {
+      if (span.instrumentationScope.name !== MONGODB_SCOPE) return;
+      const append = trace.getSpan(parent);
+      if (append) countRoundTrip(append);
+    },
+    onEnd() {},
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  };
+
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? '').trim();
+  const otlpOnly = exporters === '' || exporters === 'otlp';
+  const protocol = otlpProtocol(env);
+  const spanProcessors = otlpOnly
+    ? [roundTrips, new sdkTrace.BatchSpanProcessor({ exporter: await otlpExporter(protocol) })]
+    : undefined;
+
+  const sdk = new NodeSDK({
+    ...(!env.OTEL_SERVICE_NAME && { serviceName: 'corkboard' }),
+    instrumentations: [
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (request) =>
+          UNTRACED_PATHS.has(new URL(request.url ?? '/', 'http://localhost').pathname),
+      }),
+      new MongoDBInstrumentation(),
+    ],
+    ...(sampler && { sampler }),
+    ...(spanProcessors && { spanProcessors }),
+    // Traces only: /metrics serves the metrics, stdout the logs.
+    metricReaders: [],
+    logRecordProcessors: [],
+  });
+  sdk.start();
+  markTracingStarted();
+  // The loader has the instrumented modules' names before anything imports them.
+  await waitForAllMessagesAcknowledged();
+  const sampling = explicitSampler
+    ? `${env.OTEL_TRACES_SAMPLER} sampler`
+    : `parent-based sampling of ${ratio} of new traces`;
+  return {
+    description: `${otlpOnly ? `OTLP ${protocol}` : exporters} traces, ${sampling}`,
+    shutdown: () => sdk.shutdown(),
+  };
+}
+
+/** The OTLP trace exporter of `protocol`; it reads its endpoint, headers and timeout from env. */
+async function otlpExporter(protocol: OtlpProtocol) {
+  switch (protocol) {
+    case OtlpProtocol.Json:
+      return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
+    case OtlpProtocol.Protobuf:
+      return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
+    case OtlpProtocol.Grpc:
+      return new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter();
+    default: {
+      const unknown: never = protocol;
+      throw new Error(`unknown OTLP protocol ${String(unknown)}`);
+    }
+  }
+}
