@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const REGISTER = `mutation ($input: RegisterUserInput!) {
+  registerUser(input: $input) {
+    __typename
+    ... on RegisterUserSuccess { token user { id } }
+    ... on ValidationError { field }
+  }
+}`;
+
+interface Registered {
+  registerUser: { __typename: string; token?: string; user?: { id: string }; field?: string };
+}
+
+describe("registerUser's idempotency key, as the README states it", () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+  const register = (username: string, displayName: string, idempotencyKey: string) =>
+    s.gql<Registered>(REGISTER, { input: { username, displayName, idempotencyKey } });
+
+  it('replays the same request, refuses the same key and username with another input, and treats another username as another request', async () => {
+    const key = 'b2f7c1de-5a44-4c0e-9a57-3c1e0f6a2b91';
+    const first = (await register('keyholder', 'Key Holder', key)).data!.registerUser;
+    expect(first.__typename).toBe('RegisterUserSuccess');
+    const again = (await register('keyholder', 'Key Holder', key)).data!.registerUser;
+    expect(again).toEqual(first);
+    const changed = (await register('keyholder', 'Someone Else', key)).data!.registerUser;
+    expect(changed).toEqual({ __typename: 'ValidationError', field: 'input.idempotencyKey' });
+    const other = (await register('otherholder', 'Key Holder', key)).data!.registerUser;
+    expect(other.__typename).toBe('RegisterUserSuccess');
+    expect(other.user!.id).not.toBe(first.user!.id);
+  });
+});
