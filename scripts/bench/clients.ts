@@ -1,51 +1,77 @@
 /**
- * Live caches: client A's mutation -> client B's watched `Board` query updated,
- * for Apollo Client and for urql Graphcache kept fresh by `@corkboard/client`,
- * over CHANGES sequential changes (card edits and moves across columns,
- * alternating), and what each change cost in HTTP requests.
+ * Live caches, two measurements.
  *
- *   npm run bench:clients          # CHANGES=200 by default
+ * 1. Freshness and requests per change: client A's mutation -> client B's watched
+ *    `Board` query updated, for Apollo Client and for urql Graphcache kept fresh by
+ *    `@corkboard/client` (each riding its own graphql-ws link), ROUNDS rounds of every
+ *    kind of change (edit, rename, move within and across columns, add, archive,
+ *    column move), p50/p99 per kind, and the HTTP requests B sent per change. Baseline
+ *    in the same run: the same change's arrival at a plain `boardChanges` subscriber
+ *    (the SDK iterator alone): what the binding adds on top of the push itself.
  *
- * Baseline, measured in the same run: the same change's arrival at a plain
- * `boardChanges` subscriber of B's (the SDK iterator alone). The difference is
- * what the binding adds: invalidating, and one refetch of the watched query.
- * One in-process memory server; the machine is shared, so the numbers are noisy.
+ * 2. Audience scale: AUDIENCE Apollo clients (the real cache logic, each with its own
+ *    socket and watched `Board` query) on one board of a server running as its own
+ *    process, CHANGES changes, in `data` mode and in `refetch` mode (invalidate and
+ *    refetch): the server's CPU per change (from /proc) and HTTP requests per change.
+ *
+ *   npm run bench:clients          # ROUNDS=20 AUDIENCE=200 CHANGES=50
  */
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { WebSocket } from 'ws';
 import { createCorkboardClient } from '../../src/sdk/createCorkboardClient.js';
-import { EditCardDocument, MoveCardDocument } from '../../src/sdk/generated/graphql.js';
 import {
+  AddCardDocument,
+  ArchiveCardDocument,
+  EditCardDocument,
+  MoveCardDocument,
+  MoveColumnDocument,
+  RenameBoardDocument,
+} from '../../src/sdk/generated/graphql.js';
+import type { LiveMode } from '../../src/sdk/liveChanges.js';
+import { expectSuccess } from '../../test/support/expectSuccess.js';
+import {
+  openApolloClient,
   openLiveCacheClient,
   type CacheLibrary,
+  type LiveCacheClient,
   type WatchedBoard,
 } from '../../test/support/liveCaches.js';
-import { expectSuccess } from '../../test/support/expectSuccess.js';
+import { startServerProcess } from '../../test/support/serverProcess.js';
 import { NO_CLIENT_LIMITS, startTestServer, type TestServer } from '../../test/support/server.js';
 import { percentile, printTable } from './report.js';
 
-const CHANGES = Number(process.env.CHANGES ?? 200);
+const ROUNDS = Number(process.env.ROUNDS ?? 20);
+const AUDIENCE = Number(process.env.AUDIENCE ?? 200);
+const CHANGES = Number(process.env.CHANGES ?? 50);
 
-const cardIn = (board: WatchedBoard, cardId: string) => {
-  for (const column of board.columns) {
-    const edge = column.cards.edges.find((e) => e.node.id === cardId);
-    if (edge) return { column: column.id, card: edge.node };
-  }
-  return undefined;
-};
+const KINDS = ['edit', 'rename', 'move within', 'move across', 'add', 'archive', 'column move'];
+type Kind = (typeof KINDS)[number];
 
-interface Result {
-  library: CacheLibrary;
-  received: number[];
-  updated: number[];
-  watcherRequests: number;
-  writerExtraRequests: number;
-}
+const plain = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(plain)
+    : value && typeof value === 'object'
+      ? Object.fromEntries(
+          Object.entries(value)
+            .filter(([key]) => key !== '__typename')
+            .map(([key, v]) => [key, plain(v)]),
+        )
+      : value;
 
-async function measure(s: TestServer, library: CacheLibrary): Promise<Result> {
-  const graphqlUrl = `${s.url}/graphql`;
-  const alice = await s.register(`alice_${library}`);
-  const bob = await s.register(`bob_${library}`);
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+/** A board with two members, two columns and three cards. */
+async function fixture(
+  graphqlUrl: string,
+  register: (name: string) => Promise<{ token: string }>,
+  tag: string,
+) {
+  const alice = await register(`alice_${tag}`);
+  const bob = await register(`bob_${tag}`);
   const writer = createCorkboardClient({ url: graphqlUrl, token: alice.token });
   const board = expectSuccess(
     await writer.createBoard({ input: { name: 'bench' } }),
@@ -53,7 +79,7 @@ async function measure(s: TestServer, library: CacheLibrary): Promise<Result> {
   ).board;
   let version = expectSuccess(
     await writer.addMember({
-      input: { boardId: board.id, username: `bob_${library}`, expectedVersion: board.version },
+      input: { boardId: board.id, username: `bob_${tag}`, expectedVersion: board.version },
     }),
     'AddMemberSuccess',
   ).board.version;
@@ -66,111 +92,255 @@ async function measure(s: TestServer, library: CacheLibrary): Promise<Result> {
     version = added.board.version;
     columns.push(added.column.id);
   }
-  let card = expectSuccess(
-    await writer.addCard({ input: { columnId: columns[0]!, title: 'bench' } }),
-    'AddCardSuccess',
-  ).card;
+  for (const title of ['one', 'two', 'three']) {
+    await writer.addCard({ input: { columnId: columns[0]!, title } });
+  }
+  return { alice, bob, writer, boardId: board.id, columns };
+}
 
+/** Sends one change of `kind` through `a` (its own cache client), by what `a` shows. */
+async function change(a: LiveCacheClient, kind: Kind, i: number, boardId: string) {
+  const board = a.board()!;
+  const [first, second] = board.columns;
+  const cardsOf = (c: WatchedBoard['columns'][number]) => c.cards.edges.map((e) => e.node);
+  const card = cardsOf(first!)[0] ?? cardsOf(second!)[0]!;
+  switch (kind) {
+    case 'edit':
+      return a.mutate(EditCardDocument, {
+        input: { cardId: card.id, expectedVersion: card.version, title: `t${i}` },
+      });
+    case 'rename':
+      return a.mutate(RenameBoardDocument, {
+        input: { boardId, name: `b${i}`, expectedVersion: board.version },
+      });
+    case 'move within': {
+      const column = cardsOf(first!).length > 1 ? first! : second!;
+      const [top, ...rest] = cardsOf(column);
+      return a.mutate(MoveCardDocument, {
+        input: {
+          cardId: top!.id,
+          toColumnId: column.id,
+          afterCardId: rest.at(-1)!.id,
+          expectedVersion: top!.version,
+        },
+      });
+    }
+    case 'move across': {
+      const from = cardsOf(first!).length > 1 ? first! : second!;
+      const to = from === first ? second! : first!;
+      const moved = cardsOf(from)[0]!;
+      return a.mutate(MoveCardDocument, {
+        input: { cardId: moved.id, toColumnId: to.id, expectedVersion: moved.version },
+      });
+    }
+    case 'add':
+      return a.mutate(AddCardDocument, { input: { columnId: first!.id, title: `new ${i}` } });
+    case 'archive': {
+      const added = cardsOf(first!).find((c) => c.title === `new ${i - 1}`) ?? card;
+      return a.mutate(ArchiveCardDocument, {
+        input: { cardId: added.id, expectedVersion: added.version },
+      });
+    }
+    case 'column move':
+      return a.mutate(MoveColumnDocument, {
+        input: { columnId: first!.id, expectedVersion: board.version },
+      });
+    default:
+      throw new Error(`unknown kind ${kind}`);
+  }
+}
+
+interface KindResult {
+  updated: number[];
+  received: number[];
+  requests: number;
+  changes: number;
+}
+
+async function freshness(s: TestServer, library: CacheLibrary) {
+  const graphqlUrl = `${s.url}/graphql`;
+  const f = await fixture(graphqlUrl, (name) => s.register(name), library);
   const a = await openLiveCacheClient(library, {
     graphqlUrl,
-    token: alice.token,
-    boardId: board.id,
+    token: f.alice.token,
+    boardId: f.boardId,
   });
-  const b = await openLiveCacheClient(library, { graphqlUrl, token: bob.token, boardId: board.id });
+  const b = await openLiveCacheClient(library, {
+    graphqlUrl,
+    token: f.bob.token,
+    boardId: f.boardId,
+  });
   // The baseline: B's plain subscription, noting when each change arrives.
-  const arrivals = new Map<number, number>();
+  const arrivals: number[] = [];
   const abort = new AbortController();
   const bobSdk = createCorkboardClient({
     url: graphqlUrl,
-    token: bob.token,
+    token: f.bob.token,
     webSocketImpl: WebSocket,
   });
   const following = (async () => {
-    for await (const change of bobSdk.boardChanges(board.id, { signal: abort.signal })) {
-      const version = change.invalidated.find((i) => i.id === card.id)?.version;
-      if (version !== undefined) arrivals.set(version, performance.now());
+    for await (const _change of bobSdk.boardChanges(f.boardId, { signal: abort.signal })) {
+      arrivals.push(performance.now());
     }
   })();
   while (s.app.live.stats().subscribers < 3) await new Promise((r) => setTimeout(r, 10));
-
-  const received: number[] = [];
-  const updated: number[] = [];
-  const watcherBefore = b.requests.length;
-  const writerBefore = a.requests.length;
-  for (let i = 0; i < CHANGES; i++) {
-    const started = performance.now();
-    if (i % 2 === 0) {
-      const title = `t${i}`;
-      const { editCard } = await a.mutate(EditCardDocument, {
-        input: { cardId: card.id, expectedVersion: card.version, title },
-      });
-      card = expectSuccess(editCard, 'EditCardSuccess').card;
-      await b.waitForBoard((watched) => cardIn(watched, card.id)?.card.title === title);
-    } else {
-      const toColumnId = card.column.id === columns[0] ? columns[1]! : columns[0]!;
-      const { moveCard } = await a.mutate(MoveCardDocument, {
-        input: { cardId: card.id, toColumnId, expectedVersion: card.version },
-      });
-      card = expectSuccess(moveCard, 'MoveCardSuccess').card;
-      await b.waitForBoard((watched) => cardIn(watched, card.id)?.column === toColumnId);
+  const results = new Map<Kind, KindResult>(
+    KINDS.map((k) => [k, { updated: [], received: [], requests: 0, changes: 0 }]),
+  );
+  let i = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const kind of KINDS) {
+      i++;
+      const result = results.get(kind)!;
+      const sent = b.requests.length;
+      const arrived = arrivals.length;
+      const started = performance.now();
+      await change(a, kind, i, f.boardId);
+      // B is fresh when its watched board equals a fresh read of it.
+      const fresh = JSON.stringify(plain(await f.writer.board({ id: f.boardId })));
+      await b.waitForBoard((board) => JSON.stringify(plain(board)) === fresh);
+      await a.waitForBoard((board) => JSON.stringify(plain(board)) === fresh);
+      result.updated.push(b.updatedAt() - started);
+      while (arrivals.length === arrived) await new Promise((r) => setTimeout(r, 1));
+      result.received.push(arrivals[arrived]! - started);
+      result.requests += b.requests.length - sent;
+      result.changes++;
     }
-    updated.push(performance.now() - started);
-    while (!arrivals.has(card.version)) await new Promise((r) => setTimeout(r, 1));
-    received.push(arrivals.get(card.version)! - started);
   }
-  // Let the writer's own changes (applied after their grace period) settle.
-  await new Promise((r) => setTimeout(r, 500));
-  const result = {
-    library,
-    received,
-    updated,
-    watcherRequests: b.requests.length - watcherBefore,
-    writerExtraRequests: a.requests.length - writerBefore - CHANGES,
-  };
+  await new Promise((r) => setTimeout(r, 300));
   abort.abort();
   await following;
   await a.close();
   await b.close();
-  return result;
+  return results;
 }
 
-const s = await startTestServer({ env: { ...NO_CLIENT_LIMITS } });
+/** CPU time (user + system) of a process so far, in ms, from /proc. */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / 100;
+}
+
+async function audience(mode: LiveMode) {
+  const server = await startServerProcess({
+    env: { ...NO_CLIENT_LIMITS },
+  });
+  try {
+    const graphqlUrl = `${server.url}/graphql`;
+    const anonymous = createCorkboardClient({ url: graphqlUrl });
+    const register = async (username: string) => {
+      const result = await anonymous.registerUser({
+        input: { username, displayName: username },
+      });
+      return { token: expectSuccess(result, 'RegisterUserSuccess').token };
+    };
+    const f = await fixture(graphqlUrl, register, mode);
+    const clients: LiveCacheClient[] = [];
+    for (let n = 0; n < AUDIENCE; n += 20) {
+      clients.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(20, AUDIENCE - n) }, () =>
+            openApolloClient({
+              graphqlUrl,
+              token: f.bob.token,
+              boardId: f.boardId,
+              mode,
+              viewerId: null,
+            }),
+          ),
+        )),
+      );
+    }
+    const a = await openApolloClient({
+      graphqlUrl,
+      token: f.alice.token,
+      boardId: f.boardId,
+      mode,
+    });
+    const sent = clients.reduce((n, c) => n + c.requests.length, 0);
+    const cpuBefore = cpuMsOf(server.pid);
+    const started = performance.now();
+    for (let i = 0; i < CHANGES; i++) {
+      await change(a, i % 2 === 0 ? 'edit' : 'move across', i, f.boardId);
+      const fresh = JSON.stringify(plain(await f.writer.board({ id: f.boardId })));
+      await Promise.all(
+        clients.map((c) =>
+          c.waitForBoard((board) => JSON.stringify(plain(board)) === fresh, 60_000),
+        ),
+      );
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = cpuMsOf(server.pid) - cpuBefore;
+    const requests = clients.reduce((n, c) => n + c.requests.length, 0) - sent;
+    await Promise.all([a, ...clients].map((c) => c.close()));
+    // The writer's own requests (mutation, fresh read) are in the CPU of both modes alike.
+    return { mode, cpuPerChange: cpu / CHANGES, requestsPerChange: requests / CHANGES, seconds };
+  } finally {
+    await server.kill();
+  }
+}
+
+const s = await startTestServer({
+  env: { ...NO_CLIENT_LIMITS },
+});
+const byLibrary = new Map<CacheLibrary, Map<Kind, KindResult>>();
 try {
-  const results: Result[] = [];
-  for (const library of ['apollo', 'urql'] as const) results.push(await measure(s, library));
-  const ms = (values: number[], q: number) =>
-    percentile(
-      [...values].sort((x, y) => x - y),
-      q,
-    ).toFixed(1);
-  console.log(
-    `\n${CHANGES} changes per library; load average ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}\n`,
-  );
-  printTable(
-    [
-      'client',
-      'change received p50',
-      'p99',
-      'watched query updated p50',
-      'p99',
-      'added p50',
-      'B requests/change',
-      'A refetches',
-    ],
-    results.map((r) => [
-      r.library,
-      `${ms(r.received, 0.5)} ms`,
-      `${ms(r.received, 0.99)} ms`,
-      `${ms(r.updated, 0.5)} ms`,
-      `${ms(r.updated, 0.99)} ms`,
-      `${(Number(ms(r.updated, 0.5)) - Number(ms(r.received, 0.5))).toFixed(1)} ms`,
-      (r.watcherRequests / CHANGES).toFixed(2),
-      String(r.writerExtraRequests),
-    ]),
-    1,
-  );
+  for (const library of ['apollo', 'urql'] as const)
+    byLibrary.set(library, await freshness(s, library));
 } finally {
   await s.close();
 }
+const ms = (values: number[], q: number) =>
+  percentile(
+    [...values].sort((x, y) => x - y),
+    q,
+  ).toFixed(1);
+console.log(`\n${ROUNDS} rounds of ${KINDS.length} kinds per library; load average ${load()}\n`);
+const rows: string[][] = [];
+for (const [library, results] of byLibrary) {
+  for (const [kind, r] of results) {
+    rows.push([
+      library,
+      kind,
+      `${ms(r.received, 0.5)} ms`,
+      `${ms(r.updated, 0.5)} ms`,
+      `${ms(r.updated, 0.99)} ms`,
+      (r.requests / r.changes).toFixed(2),
+    ]);
+  }
+}
+printTable(
+  ['client', 'change', 'push received p50', 'B updated p50', 'p99', 'B requests/change'],
+  rows,
+  2,
+);
+console.log('');
+for (const [library, results] of byLibrary) {
+  const all = [...results.values()];
+  const updated = all.flatMap((r) => r.updated);
+  const requests = all.reduce((n, r) => n + r.requests, 0);
+  const changes = all.reduce((n, r) => n + r.changes, 0);
+  console.log(`freshness (${library}): p50 ${ms(updated, 0.5)} ms, p99 ${ms(updated, 0.99)} ms`);
+  console.log(`requests per change (${library}): ${(requests / changes).toFixed(2)}`);
+}
+
+const data = await audience('data');
+const refetch = await audience('refetch');
+console.log(
+  `\n${AUDIENCE} live Apollo clients on one board, ${CHANGES} changes (edits and moves across), server in its own process; load average ${load()}\n`,
+);
+printTable(
+  ['mode', 'server CPU/change', 'HTTP requests/change', 'wall'],
+  [data, refetch].map((r) => [
+    r.mode,
+    `${r.cpuPerChange.toFixed(1)} ms`,
+    r.requestsPerChange.toFixed(2),
+    `${r.seconds.toFixed(1)} s`,
+  ]),
+  1,
+);
+console.log(
+  `\nserver CPU per change data/refetch at ${AUDIENCE} clients: ${(data.cpuPerChange / refetch.cpuPerChange).toFixed(3)}`,
+);
+process.exit(0);

@@ -31,6 +31,8 @@ export interface LiveCacheClient {
   stale: AppliedChanges['stale'][];
   /** The latest result of the watched `Board` query. */
   board(): WatchedBoard | undefined;
+  /** When that result arrived (`performance.now()`). */
+  updatedAt(): number;
   /** Resolves when `predicate` holds for the watched board (checked on every update). */
   waitForBoard(
     predicate: (board: WatchedBoard) => boolean,
@@ -94,12 +96,15 @@ function recordingFetch(requests: string[]): typeof fetch {
 
 function watcher() {
   let latest: WatchedBoard | undefined;
+  let updatedAt = 0;
   const listeners = new Set<() => void>();
   return {
     board: () => latest,
+    updatedAt: () => updatedAt,
     update(board: WatchedBoard | null | undefined) {
       if (!board) return;
       latest = board;
+      updatedAt = performance.now();
       listeners.forEach((listener) => listener());
     },
     waitForBoard(predicate: (board: WatchedBoard) => boolean, timeoutMs = 10_000) {
