@@ -4,7 +4,7 @@ import base from './vitest.config.js';
 /**
  * The tests `npm run test:mutation` runs against each mutant of the mongo adapters: the
  * tiers that drive them through the real driver (wire, and the simulator when present),
- * the port contracts and the unit tests. End-to-end and browser tests add nothing there.
+ * the port contracts and the adapters' unit tests. Nothing else reaches them.
  */
 export default mergeConfig(
   base,
@@ -14,7 +14,8 @@ export default mergeConfig(
         'test/wire/**/*.test.ts',
         'test/sim/**/*.test.ts',
         'test/contract/**/*.test.ts',
-        'test/unit/**/*.test.ts',
+        // The unit tests of the mongo adapters (filters, error translation, append paths).
+        'test/unit/*[Mm]ongo*.test.ts',
       ],
     },
   }),

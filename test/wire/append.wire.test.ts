@@ -5,6 +5,7 @@ import {
   EventStoreBusy,
   EventStoreUnavailable,
   EventStoreValidationError,
+  IdempotencyKeyReused,
   VersionConflict,
 } from '../../src/eventstore/errors.js';
 import {
@@ -626,6 +627,35 @@ describe('MongoEventStore reads on the wire', () => {
   });
   afterEach(async () => {
     await wire.close();
+  });
+
+  it('creates the unique index on position that decides between a commit and a tombstone', async () => {
+    const { commands } = await wire.during(() =>
+      MongoEventStore.create({ client: wire.client, dbName: 'wire' }),
+    );
+    const indexes = commands
+      .filter(isCommand('createIndexes', 'commits'))
+      .flatMap((c) => c.body.indexes as Document[]);
+    expect(indexes).toContainEqual({
+      key: { position: 1 },
+      name: 'position_1_unique',
+      unique: true,
+    });
+  });
+
+  it('refuses an idempotency key recorded for another request with IdempotencyKeyReused', async () => {
+    const store = new MongoEventStore({ client: wire.client, dbName: 'wire' });
+    const first = {
+      commitId: 'first-commit',
+      position: 7,
+      streams: [{ stream: 'card-1', version: 4 }],
+      occurredAt: new Date('2026-01-01T00:00:00Z'),
+    };
+    wire.fake.script(idempotencyRecord('key-1', first, 'fingerprint-of-another-request'));
+    const error = await store
+      .idempotentResult('key-1', fingerprintOf({ ...oneStream, idempotencyKey: 'key-1' }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IdempotencyKeyReused);
   });
 
   it('reads streams, heads and the log at majority, so a replay never sees what a failover could undo', async () => {

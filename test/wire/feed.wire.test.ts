@@ -129,6 +129,10 @@ describe('the commit feed on the wire', () => {
       { $match: { operationType: 'insert' } },
       { $project: { operationType: 1, ns: 1, documentKey: 1, 'fullDocument.position': 1 } },
     ]);
+    // What it delivers is read at majority: never a commit a failover could take back.
+    const reads = wire.fake.commands.filter(isCommand('find', 'commits'));
+    expect(reads.length).toBeGreaterThan(0);
+    for (const read of reads) expect(read.body.readConcern).toEqual({ level: 'majority' });
   });
 
   it('passes on the post-batch resume token of an empty batch as a heartbeat', async () => {

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
 import { ProjectorRuntime } from '../../src/projector/ProjectorRuntime.js';
 import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
+import { notRegressedBy } from '../../src/projector/mongo/MongoReadModels.js';
 import type { Projection, ProjectorStorage, ReadDoc } from '../../src/projector/types.js';
 import type { WireCommand } from './fakePrimary.js';
 import { isCommand, openWire, sequence, type Wire } from './harness.js';
@@ -76,7 +77,8 @@ function scriptDatabase(wire: Wire, options: { leaseReply?: () => Document | und
       };
     }
     if (isCommand('find', 'commits')(command)) {
-      const gt = (command.body.filter as { position: { $gt: number } }).position.$gt;
+      // By position from the feed and readAll; with no filter, the head (sorted descending).
+      const gt = (command.body.filter as { position?: { $gt: number } }).position?.$gt ?? 0;
       return cursor(command, gt < 1 ? [commitDoc(1)] : []);
     }
     if (isCommand('aggregate', 'commits')(command)) {
@@ -188,6 +190,8 @@ describe('the mongo projector on the wire', () => {
       'aggregate commits',
       'getMore',
       'find commits',
+      // the store's head: is the projector far enough behind to batch its writes?
+      'find commits',
       // the commit: read the document, write it conditionally, record the entry, checkpoint
       'find rm_g1_accounts',
       'update rm_g1_accounts',
@@ -207,8 +211,23 @@ describe('the mongo projector on the wire', () => {
       update: { $set: { fence: { lease: 'projector', epoch: 1 } } },
       writeConcern: { w: 'majority' },
     });
+    // The write's conditions: it regresses no applied stream version, and no newer epoch wrote it.
+    expect(write.q.$expr.$and).toEqual([
+      notRegressedBy({ 'acc-1': 1 }),
+      {
+        $or: [
+          { $ne: [{ $ifNull: ['$_fence.lease', null] }, { $literal: 'projector' }] },
+          { $lte: ['$_fence.epoch', 1] },
+        ],
+      },
+    ]);
     const save = commands[checkpoint]!.body.updates[0];
     expect(save).toMatchObject({ u: { $set: { position: 1, epoch: 1 } }, upsert: true });
+    // The checkpoint never moves back, and no older epoch overwrites a newer one's.
+    expect(save.q.$expr.$and).toEqual([
+      { $lte: [{ $ifNull: ['$position', 0] }, 1] },
+      { $lte: [{ $ifNull: ['$epoch', 0] }, 1] },
+    ]);
     // Reads hide the fence.
     expect(commands.find(isCommand('find', 'rm_g1_accounts'))!.body.projection).toEqual({
       _fence: 0,
