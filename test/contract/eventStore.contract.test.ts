@@ -270,7 +270,10 @@ describe.each(storeAdapters())('event store contract ($name)', (adapter) => {
     now += 2_000;
     expect(await store.idempotentResult('ttl', 'same')).toBeUndefined();
     const second = await store.append(request);
-    expect(second.position).toBe(first.position + 1);
+    // A new commit. Not necessarily at first + 1: on mongo the replay above reserved a
+    // position before it found the key, and left a gap there.
+    expect(second.commitId).not.toBe(first.commitId);
+    expect(second.position).toBeGreaterThan(first.position);
     expect(await store.streamVersion('t')).toBe(2);
   });
 

@@ -229,11 +229,12 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     for (const c of cleanup.splice(0).reverse()) await c();
   });
 
-  it('projects 10,000 commits into documents equal to a fold of all events, with change log cursors 1..N', async () => {
+  const volume = Math.round(10_000 * adapter.scale);
+  it(`projects ${volume} commits into documents equal to a fold of all events, with change log cursors 1..N`, async () => {
     const side = await open();
     const projector = runtime(side);
     projector.start();
-    await commitDeposits(side.store, 10_000);
+    await commitDeposits(side.store, volume);
     await until(() => caughtUp(side), 60_000);
 
     expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
@@ -245,7 +246,7 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
       cursors.push(...read.entries.map((e) => e.cursor));
       after = read.entries.at(-1)!.cursor;
     }
-    expect(cursors).toEqual(Array.from({ length: 10_000 }, (_, i) => i + 1));
+    expect(cursors).toEqual(Array.from({ length: volume }, (_, i) => i + 1));
   });
 
   it('records an empty change log entry for a gap: cursors stay dense, waitFor passes it, a rebuild skips it', async () => {
@@ -464,7 +465,8 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     const side = await open();
     const projector = runtime(side);
     projector.start();
-    await commitDeposits(side.store, 2_000);
+    const initial = Math.round(2_000 * adapter.scale);
+    await commitDeposits(side.store, initial);
     await until(() => caughtUp(side));
     const before = await side.storage.readModels.active();
 
@@ -509,7 +511,7 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
 
     expect(report.from).toBe(before.generation);
     expect((await side.storage.readModels.active()).generation).toBe(report.to);
-    expect(report.commits).toBeGreaterThanOrEqual(2_000);
+    expect(report.commits).toBeGreaterThanOrEqual(initial);
     expect(progress.length).toBeGreaterThan(1);
     expect(Math.min(...observed)).toBeGreaterThanOrEqual(minimum);
     expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));

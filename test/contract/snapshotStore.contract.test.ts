@@ -7,17 +7,23 @@ import {
   type Snapshot,
   type SnapshotStore,
 } from '../../src/eventstore/snapshots/SnapshotStore.js';
-import { fileScopedMongoClient, uniqueDatabaseName } from '../support/mongo.js';
+import {
+  fileScopedMongoClient,
+  fileScopedMongoUri,
+  mongoTargetDescription,
+  uniqueDatabaseName,
+  useContractTimeout,
+} from '../support/mongo.js';
 
-/** A fresh, empty snapshot store of each adapter: memory always, mongo with MONGODB_URI. */
+/**
+ * A fresh, empty snapshot store of each adapter: memory, and mongo on MONGODB_URI's replica
+ * set or the MongoDB simulator.
+ */
 function snapshotAdapters(): { name: string; open: () => Promise<SnapshotStore> }[] {
   const memory = { name: 'memory', open: async () => new MemorySnapshotStore() };
-  const uri = process.env.MONGODB_URI;
-  if (!uri) {
-    console.info('[contract] mongo adapter skipped: MONGODB_URI is not set (no replica set here)');
-    return [memory];
-  }
-  const client = fileScopedMongoClient(uri);
+  console.info(`[contract] mongo adapter on ${mongoTargetDescription()}`);
+  useContractTimeout();
+  const client = fileScopedMongoClient(fileScopedMongoUri());
   const databases: string[] = [];
   afterAll(async () => {
     const connected = await client();

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MongoClient, type Db } from 'mongodb';
-import { afterAll } from 'vitest';
+import { afterAll, vi } from 'vitest';
+import { MongoSim } from '../sim/MongoSim.js';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
 import type { EventStore } from '../../src/eventstore/types.js';
 import type { StoreAdapter } from './storeAdapters.js';
@@ -10,16 +11,70 @@ export function uniqueDatabaseName(): string {
   return `corkboard_test_${randomBytes(6).toString('hex')}`;
 }
 
+/** Where a test file's mongo adapters connect, resolved on first use. */
+export type MongoUri = () => Promise<string>;
+
+/**
+ * The replica set the mongo adapters of a test file run against: MONGODB_URI when it is
+ * set (a real one), else a MongoDB simulator (`test/sim`) started for the file on first
+ * use and stopped after its tests. Call it at collection time, before any
+ * `fileScopedMongoClient` of the same file: hooks after tests run in reverse order, so
+ * the clients close before the simulator does.
+ */
+export function fileScopedMongoUri(): MongoUri {
+  const uri = process.env.MONGODB_URI;
+  if (uri) return async () => uri;
+  let starting: Promise<MongoSim> | undefined;
+  afterAll(async () => {
+    if (starting) await (await starting).close();
+  });
+  return async () => (await (starting ??= MongoSim.start())).uri;
+}
+
+/**
+ * The per-test timeout of the contract suites: the vitest default on a real replica set;
+ * four times it on the simulator, which evaluates every command in the test's own
+ * process and so slows down with the machine's load far more than a server would.
+ */
+export const CONTRACT_TIMEOUT_MS = process.env.MONGODB_URI ? 30_000 : 120_000;
+
+/**
+ * Sets the calling test file's per-test timeout to `CONTRACT_TIMEOUT_MS`. Call it at
+ * collection time (the adapter lists do), before the tests are declared.
+ */
+export function useContractTimeout(): void {
+  vi.setConfig({ testTimeout: CONTRACT_TIMEOUT_MS });
+}
+
+/**
+ * Event store options for the contract suites: none on a real replica set. On the
+ * simulator a transaction lasts some 50 times longer than on a server (every command is
+ * evaluated in the test's own process, on a loaded machine), so appends racing on one
+ * stream conflict for longer than the default 20 attempts cover; the append deadline
+ * (appendTimeoutMs) still bounds them.
+ */
+export const CONTRACT_STORE_OPTIONS: { maxAttempts?: number } = process.env.MONGODB_URI
+  ? {}
+  : { maxAttempts: 200 };
+
+/** Which replica set `fileScopedMongoUri` uses, for the line a suite prints. */
+export function mongoTargetDescription(): string {
+  return process.env.MONGODB_URI
+    ? 'the replica set MONGODB_URI names'
+    : 'the MongoDB simulator (test/sim: semantics modelled in-process, not a MongoDB server)';
+}
+
 /**
  * A client for this test file: connected on first use, closed after the file's tests (the
  * `afterAll` is registered when this is called, so call it at collection time).
  */
-export function fileScopedMongoClient(uri: string): () => Promise<MongoClient> {
+export function fileScopedMongoClient(uri: string | MongoUri): () => Promise<MongoClient> {
   let connecting: Promise<MongoClient> | undefined;
   afterAll(async () => {
     if (connecting) await (await connecting).close();
   });
-  return () => (connecting ??= new MongoClient(uri).connect());
+  const resolve = typeof uri === 'string' ? async () => uri : uri;
+  return () => (connecting ??= resolve().then((u) => new MongoClient(u).connect()));
 }
 
 /**
@@ -27,14 +82,19 @@ export function fileScopedMongoClient(uri: string): () => Promise<MongoClient> {
  * and closed after the file's tests (the `afterAll` is registered when this is called, at
  * collection time). Each store gets a fresh database, dropped when the store is closed.
  */
-export function mongoStoreAdapter(uri: string): StoreAdapter {
+export function mongoStoreAdapter(uri: MongoUri): StoreAdapter {
   const client = fileScopedMongoClient(uri);
   return {
     name: 'mongo',
     async createEventStore(options) {
       const connected = await client();
       const dbName = uniqueDatabaseName();
-      const store = await MongoEventStore.create({ client: connected, dbName, ...options });
+      const store = await MongoEventStore.create({
+        client: connected,
+        dbName,
+        ...CONTRACT_STORE_OPTIONS,
+        ...options,
+      });
       return droppingDatabaseOnClose(store, connected.db(dbName));
     },
     async createInstances(count) {
@@ -42,7 +102,9 @@ export function mongoStoreAdapter(uri: string): StoreAdapter {
       const instances: EventStore[] = [];
       for (let i = 0; i < count; i += 1) {
         // Each instance connects on its own, as separate processes would.
-        instances.push(await MongoEventStore.connect(uri, { dbName }));
+        instances.push(
+          await MongoEventStore.connect(await uri(), { dbName, ...CONTRACT_STORE_OPTIONS }),
+        );
       }
       let open = count;
       const db = (await client()).db(dbName);

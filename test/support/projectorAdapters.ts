@@ -11,7 +11,15 @@ import {
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
 import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
 import type { ProjectorStorage } from '../../src/projector/types.js';
-import { fileScopedMongoClient, uniqueDatabaseName } from './mongo.js';
+import {
+  CONTRACT_STORE_OPTIONS,
+  fileScopedMongoClient,
+  fileScopedMongoUri,
+  mongoTargetDescription,
+  useContractTimeout,
+  uniqueDatabaseName,
+  type MongoUri,
+} from './mongo.js';
 
 /** An event store and projector storage sharing one backing store. */
 export interface ReadSide {
@@ -28,11 +36,18 @@ export interface ReadSide {
 
 export interface ProjectorAdapter {
   name: 'memory' | 'mongo';
+  /**
+   * The share of the suite's volumes (commits appended) this adapter runs: 1, except on
+   * the MongoDB simulator, which evaluates every command in the test's own process and
+   * runs the volume tests at a twentieth (printed when it does).
+   */
+  scale: number;
   open(options?: { changeLogRetention?: number }): Promise<ReadSide>;
 }
 
 const memory: ProjectorAdapter = {
   name: 'memory',
+  scale: 1,
   async open(options) {
     const store = new MemoryEventStore();
     const storage = createMemoryProjectorStorage(options);
@@ -51,14 +66,19 @@ const memory: ProjectorAdapter = {
  * Each `open()` gets a fresh database shared by the event store and the projector storage,
  * dropped by its `close()`.
  */
-function mongoProjectorAdapter(uri: string): ProjectorAdapter {
+function mongoProjectorAdapter(uri: MongoUri, scale: number): ProjectorAdapter {
   const client = fileScopedMongoClient(uri);
   return {
     name: 'mongo',
+    scale,
     async open(options) {
       const connected = await client();
       const dbName = uniqueDatabaseName();
-      const store = await MongoEventStore.create({ client: connected, dbName });
+      const store = await MongoEventStore.create({
+        client: connected,
+        dbName,
+        ...CONTRACT_STORE_OPTIONS,
+      });
       const storage = await createMongoProjectorStorage({
         client: connected,
         dbName,
@@ -93,15 +113,17 @@ function mongoProjectorAdapter(uri: string): ProjectorAdapter {
 }
 
 /**
- * Adapters the projector contract suite runs against: memory always, mongo when
- * MONGODB_URI names a replica set. Call it at the top of a test file: the mongo adapter
- * registers an `afterAll` that closes its client.
+ * Adapters the projector contract suite runs against: memory, and mongo on the replica
+ * set MONGODB_URI names or, without it, on the MongoDB simulator. Call it at the top of a
+ * test file: the mongo adapter registers `afterAll` hooks that close its client (and the
+ * simulator).
  */
 export function projectorAdapters(): ProjectorAdapter[] {
-  const uri = process.env.MONGODB_URI;
-  if (!uri) {
-    console.info('[contract] mongo projector storage skipped: MONGODB_URI is not set');
-    return [memory];
+  console.info(`[contract] mongo projector storage on ${mongoTargetDescription()}`);
+  useContractTimeout();
+  const scale = process.env.MONGODB_URI ? 1 : 0.05;
+  if (scale < 1) {
+    console.info('[contract] volume tests run a twentieth of their commits on the simulator');
   }
-  return [memory, mongoProjectorAdapter(uri)];
+  return [memory, mongoProjectorAdapter(fileScopedMongoUri(), scale)];
 }

@@ -1,7 +1,12 @@
 import type { EventStore } from '../../src/eventstore/types.js';
 import type { UpcasterRegistry } from '../../src/eventstore/upcasters.js';
 import { MemoryEventLog, MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
-import { mongoStoreAdapter } from './mongo.js';
+import {
+  fileScopedMongoUri,
+  mongoStoreAdapter,
+  mongoTargetDescription,
+  useContractTimeout,
+} from './mongo.js';
 
 /** One storage adapter under the contract suite. */
 export interface StoreAdapter {
@@ -29,16 +34,13 @@ const memory: StoreAdapter = {
 };
 
 /**
- * The adapters the contract suites run against: memory always, mongo when
- * MONGODB_URI names a replica set. Prints one line when mongo is skipped.
- * Call it at the top of a test file: the mongo adapter registers an `afterAll`
- * that closes its client.
+ * The adapters the contract suites run against: memory, and mongo on the replica set
+ * MONGODB_URI names or, without it, on the MongoDB simulator. Prints which one.
+ * Call it at the top of a test file: the mongo adapter registers `afterAll` hooks that
+ * close its client (and the simulator).
  */
 export function storeAdapters(): StoreAdapter[] {
-  const uri = process.env.MONGODB_URI;
-  if (!uri) {
-    console.info('[contract] mongo adapter skipped: MONGODB_URI is not set (no replica set here)');
-    return [memory];
-  }
-  return [memory, mongoStoreAdapter(uri)];
+  console.info(`[contract] mongo adapter on ${mongoTargetDescription()}`);
+  useContractTimeout();
+  return [memory, mongoStoreAdapter(fileScopedMongoUri())];
 }

@@ -21,9 +21,9 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BSON, type Document } from 'mongodb';
 
-const OP_REPLY = 1;
-const OP_QUERY = 2004;
-const OP_MSG = 2013;
+export const OP_REPLY = 1;
+export const OP_QUERY = 2004;
+export const OP_MSG = 2013;
 
 /** One command the fake received (handshakes and monitoring `hello`s are not recorded). */
 export interface WireCommand {
@@ -291,7 +291,8 @@ export function duplicateKeyReply(ns: string, id: string, index = '_id_'): Docum
   };
 }
 
-function decodeMessage(message: Buffer): Document {
+/** The command body of an OP_MSG, with its document sequences folded in. */
+export function decodeMessage(message: Buffer): Document {
   let offset = 20;
   let body: Document | undefined;
   const sequences: Record<string, Document[]> = {};
@@ -335,7 +336,8 @@ function header(length: number, responseTo: number, opCode: number): Buffer {
   return head;
 }
 
-function encodeMessage(responseTo: number, reply: Document): Buffer {
+/** An OP_MSG reply to request `responseTo`. */
+export function encodeMessage(responseTo: number, reply: Document): Buffer {
   const body = BSON.serialize(reply);
   const flags = Buffer.alloc(5);
   flags.writeUInt32LE(0, 0);
@@ -343,7 +345,8 @@ function encodeMessage(responseTo: number, reply: Document): Buffer {
   return Buffer.concat([header(16 + 5 + body.length, responseTo, OP_MSG), flags, body]);
 }
 
-function encodeReply(responseTo: number, reply: Document): Buffer {
+/** An OP_REPLY (answer to the first, OP_QUERY handshake) to request `responseTo`. */
+export function encodeReply(responseTo: number, reply: Document): Buffer {
   const body = BSON.serialize(reply);
   const fields = Buffer.alloc(20);
   fields.writeInt32LE(0, 0);
