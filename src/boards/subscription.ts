@@ -7,7 +7,7 @@ import { rawIdOf, toGlobalId } from '../graphql/globalIds.js';
 import { BoardRef, CardRef, ColumnRef, UserRef } from '../graphql/refs.js';
 import { VIEWER_DEPENDENT } from '../graphql/sharedSubscriptions.js';
 import type { BoardChangeMessage, BoardSubscriptionOptions } from '../live/BoardChangeHub.js';
-import { AccessRevokedError, SlowConsumerError } from '../live/errors.js';
+import { AccessRevokedError, ReplayLimitError, SlowConsumerError } from '../live/errors.js';
 import { LiveCloseCode, LiveErrorCode } from '../live/limits.js';
 import type { CarriedDoc, Invalidation } from '../projector/types.js';
 import { CardEdgeRef, encodeCardCursor } from './column/graphql.js';
@@ -238,15 +238,22 @@ builder.subscriptionField('boardChanges', (t) =>
       // The hub's stream is the source as is: it keeps nothing of this context (no read
       // model view, no loaders, no closure); each change is resolved by a fresh execution
       // shared by the subscription's group (see src/graphql/sharedSubscriptions.ts).
-      return services.live.subscribe({
-        boardId: raw,
-        after: after == null ? null : Number(after),
-        authorize,
-        viewerId: viewer._id,
-        signal: endsWithCredential(ctx),
-        connection: ctx.connection,
-        clientError: clientErrorOf(services),
-      });
+      try {
+        return services.live.subscribe({
+          boardId: raw,
+          after: after == null ? null : Number(after),
+          authorize,
+          viewerId: viewer._id,
+          signal: endsWithCredential(ctx),
+          connection: ctx.connection,
+          clientError: clientErrorOf(services),
+        });
+      } catch (error) {
+        if (error instanceof ReplayLimitError) {
+          throw refusal(error.message, LiveErrorCode.TooManyReplays);
+        }
+        throw error;
+      }
     },
     resolve: (change) => change,
   }),

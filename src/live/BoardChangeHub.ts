@@ -6,8 +6,10 @@ import {
   type BoardChange,
   type BoardChangeStream,
   type BoardSubscriptionOptions,
+  type LiveConnection,
   type SubscriptionHost,
 } from './BoardSubscription.js';
+import { ReplayLimitError } from './errors.js';
 import { DEFAULT_LIVE_LIMITS, type LiveLimits } from './limits.js';
 import { SubscriptionGroups } from './SubscriptionGroups.js';
 import { PushTraces, type PushTrace } from './liveTraces.js';
@@ -33,7 +35,14 @@ export interface BoardChangeHubOptions {
   follower: ChangeLogEntrySource;
   logger: Logger;
   /** @default DEFAULT_LIVE_LIMITS */
-  limits?: Pick<LiveLimits, 'maxQueuedMessages' | 'maxBufferedBytes' | 'replayPageSize'>;
+  limits?: Pick<
+    LiveLimits,
+    | 'maxQueuedMessages'
+    | 'maxBufferedBytes'
+    | 'replayPageSize'
+    | 'maxConcurrentReplays'
+    | 'maxReplaysPerConnection'
+  >;
   /** Clock for resync messages. @default () => new Date() */
   now?: () => Date;
 }
@@ -114,6 +123,9 @@ export class BoardChangeHub {
   /** Direct deliveries whose result is not written yet. */
   #delivering = 0;
   readonly #traces = new PushTraces(this.groups);
+  /** Subscriptions replaying now, on the server and per connection. */
+  #replays = 0;
+  readonly #replaysOf = new WeakMap<LiveConnection, number>();
 
   constructor(private readonly options: BoardChangeHubOptions) {
     const counters = this.#counters;
@@ -140,6 +152,13 @@ export class BoardChangeHub {
       },
       delivering: (change) => {
         this.#delivering += change;
+      },
+      replayEnded: (connection) => {
+        this.#replays -= 1;
+        if (!connection) return;
+        const left = (this.#replaysOf.get(connection) ?? 1) - 1;
+        if (left > 0) this.#replaysOf.set(connection, left);
+        else this.#replaysOf.delete(connection);
       },
     };
   }
@@ -175,6 +194,7 @@ export class BoardChangeHub {
    * and with `AccessRevokedError` when a members change leaves it without access.
    */
   subscribe(options: BoardSubscriptionOptions): BoardChangeStream {
+    if (options.after != null) this.#reserveReplay(options.connection);
     let subscriptions = this.#boards.get(options.boardId);
     // The board's subscriptions share one copy of its id (the caller's is often a slice
     // of a decoded global id, which would keep the whole decoded string alive).
@@ -200,6 +220,24 @@ export class BoardChangeHub {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     return true;
+  }
+
+  /**
+   * Takes a replay slot of the server and of `connection`, or throws `ReplayLimitError`:
+   * replays read the change log at the client's pace, so their number is bounded.
+   */
+  #reserveReplay(connection: LiveConnection | undefined): void {
+    const { maxConcurrentReplays, maxReplaysPerConnection } =
+      this.options.limits ?? DEFAULT_LIVE_LIMITS;
+    if (this.#replays >= maxConcurrentReplays) {
+      throw new ReplayLimitError('server', maxConcurrentReplays);
+    }
+    const ofConnection = connection ? (this.#replaysOf.get(connection) ?? 0) : 0;
+    if (ofConnection >= maxReplaysPerConnection) {
+      throw new ReplayLimitError('connection', maxReplaysPerConnection);
+    }
+    this.#replays += 1;
+    if (connection) this.#replaysOf.set(connection, ofConnection + 1);
   }
 
   stats(): BoardChangeHubStats {

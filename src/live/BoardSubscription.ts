@@ -106,6 +106,8 @@ export interface SubscriptionHost {
   /** Read for replays (`after`) and resyncs. */
   readonly changeLog: Pick<ChangeLog, 'read' | 'head'>;
   readonly limits: Pick<LiveLimits, 'maxQueuedMessages' | 'maxBufferedBytes' | 'replayPageSize'>;
+  /** A replay this subscription counted (see `BoardChangeHub.subscribe`) is over. */
+  replayEnded(connection: LiveConnection | undefined): void;
   /** Clock for resync messages. */
   now(): Date;
   /** The subscription ended (for whatever reason); may be told more than once. */
@@ -188,6 +190,8 @@ export class BoardSubscription implements BoardChangeStream {
   /** Every entry with a cursor up to here has been considered (delivered or not ours). */
   #position: number;
   #replaying: boolean;
+  /** Whether it still holds a replay slot of the hub (and of its connection). */
+  #replayCounted: boolean;
   #checkedHead = false;
   /** Highest cursor of a live entry dropped while replaying; the replay must pass it. */
   #droppedThrough = 0;
@@ -223,7 +227,11 @@ export class BoardSubscription implements BoardChangeStream {
     this.#clientError = options.clientError;
     this.#position = options.after ?? 0;
     this.#replaying = options.after != null;
-    if (options.signal?.aborted) this.#closed = true;
+    this.#replayCounted = this.#replaying;
+    if (options.signal?.aborted) {
+      this.#closed = true;
+      this.#releaseReplay();
+    }
     // The subscription is its own listener (`handleEvent`): no closure per subscription.
     options.signal?.addEventListener('abort', this, { once: true });
   }
@@ -424,6 +432,7 @@ export class BoardSubscription implements BoardChangeStream {
     if (page.entries.length < limits.replayPageSize && this.#droppedThrough <= this.#position) {
       this.#replaying = false;
       endTracedReplay(this);
+      this.#releaseReplay();
     }
     return null;
   }
@@ -484,7 +493,14 @@ export class BoardSubscription implements BoardChangeStream {
     this.#close();
   }
 
+  #releaseReplay(): void {
+    if (!this.#replayCounted) return;
+    this.#replayCounted = false;
+    this.host.replayEnded(this.#connection);
+  }
+
   #close(): void {
+    this.#releaseReplay();
     if (!this.#closed) {
       this.#closed = true;
       this.#queue = null;

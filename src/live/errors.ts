@@ -22,3 +22,19 @@ export class AccessRevokedError extends Error {
     super(`No access to board ${boardId} any more`);
   }
 }
+
+/** A replay was asked for while too many run already (see `LiveLimits`). */
+export class ReplayLimitError extends Error {
+  override readonly name = 'ReplayLimitError';
+  constructor(
+    /** Which bound: the server's `maxConcurrentReplays` or the connection's. */
+    readonly bound: 'server' | 'connection',
+    limit: number,
+  ) {
+    super(
+      bound === 'server'
+        ? `At most ${limit} replays run at once on this server: retry shortly`
+        : `At most ${limit} replays run at once per connection: retry shortly`,
+    );
+  }
+}

@@ -36,6 +36,11 @@ export const LiveErrorCode = {
   TooManySubscriptions: 'TOO_MANY_SUBSCRIPTIONS',
   /** The subscription's queue passed its bound (SSE; a websocket is closed with 4008). */
   SlowConsumer: 'SLOW_CONSUMER',
+  /**
+   * A subscribe with `after` while `maxReplaysPerConnection` replays run on its
+   * connection or `maxConcurrentReplays` on the server: retry shortly (with backoff).
+   */
+  TooManyReplays: 'TOO_MANY_REPLAYS',
 } as const;
 export type LiveErrorCode = (typeof LiveErrorCode)[keyof typeof LiveErrorCode];
 
@@ -84,6 +89,14 @@ export interface LiveLimits {
   maxIncomingMessageBytes: number;
   /** Change log entries read per page while a subscription replays. @default 500 */
   replayPageSize: number;
+  /**
+   * Subscriptions replaying (`after`, until caught up) at once on the server; one more
+   * is refused with `TOO_MANY_REPLAYS`, so no client can keep the change log busy.
+   * @default 64
+   */
+  maxConcurrentReplays: number;
+  /** Subscriptions replaying at once on one connection; one more: `TOO_MANY_REPLAYS`. @default 4 */
+  maxReplaysPerConnection: number;
 }
 
 /** The bounds used when nothing else is configured. */
@@ -95,6 +108,8 @@ export const DEFAULT_LIVE_LIMITS: Readonly<LiveLimits> = Object.freeze({
   slowConsumerCloseGraceMs: 2_000,
   maxIncomingMessageBytes: 1_048_576,
   replayPageSize: 500,
+  maxConcurrentReplays: 64,
+  maxReplaysPerConnection: 4,
 });
 
 /**

@@ -5,7 +5,7 @@ import {
   type BoardChangeMessage,
   type LiveConnection,
 } from '../../src/live/BoardChangeHub.js';
-import { AccessRevokedError, SlowConsumerError } from '../../src/live/errors.js';
+import { AccessRevokedError, ReplayLimitError, SlowConsumerError } from '../../src/live/errors.js';
 import { DEFAULT_LIVE_LIMITS, LiveCloseCode } from '../../src/live/limits.js';
 import type { SharedResult } from '../../src/live/SubscriptionGroups.js';
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
@@ -193,6 +193,30 @@ describe('BoardChangeHub', () => {
     const returned = await Promise.all(reads.mock.results.map((r) => r.value as Promise<any>));
     expect(returned.reduce((sum, read) => sum + read.entries.length, 0)).toBe(1);
     expect(reads.mock.calls.every(([, options]) => options?.scope === 'b1')).toBe(true);
+  });
+
+  it('bounds replays running at once per connection and per server, freeing a slot when a replay catches up or ends', async () => {
+    const { hub, record } = setUp({ maxConcurrentReplays: 3, maxReplaysPerConnection: 2 });
+    await record(...range(1, 5).map((c) => entry(c)));
+    const connection = () => ({ bufferedAmount: 0, disconnect: vi.fn(), send: vi.fn(() => true) });
+    const [a, b, c] = [connection(), connection(), connection()];
+    const replay = (on: LiveConnection) =>
+      hub.subscribe({ boardId: 'b1', after: 1, authorize: allowed, connection: on });
+    const a1 = replay(a);
+    const a2 = replay(a);
+    expect(() => replay(a)).toThrow(new ReplayLimitError('connection', 2));
+    // Live subscriptions (no `after`) are not replays.
+    hub.subscribe({ boardId: 'b1', authorize: allowed, connection: a });
+    const b1 = replay(b);
+    expect(() => replay(c)).toThrow(new ReplayLimitError('server', 3));
+    // Caught up: a1's slot is free (for any connection); an ended one frees its slot too.
+    expect((await take(a1, 4)).map((m) => m.cursor)).toEqual([2, 3, 4, 5]);
+    const c1 = replay(c);
+    expect(() => replay(c)).toThrow(ReplayLimitError);
+    await b1.return?.();
+    replay(c);
+    expect((await take(a2, 1)).map((m) => m.cursor)).toEqual([2]);
+    await c1.return?.();
   });
 
   it('stops a subscriber whose access a members change revoked, before delivering that change', async () => {
