@@ -346,8 +346,14 @@ class WebSocketConnection implements LiveConnection {
  * cost about 2 KiB per connection, kept for as long as the connection lives.
  */
 class HandshakeRequest {
-  /** As a Fetch `Request` without a method says: yoga refuses mutations over GET. */
-  readonly method = 'GET';
+  /**
+   * What yoga checks to refuse mutations sent by `GET` (a link or a prefetch could
+   * trigger them): a websocket operation is a message the client sent on purpose, like
+   * a POST, so mutations over graphql-ws run, with the same context (auth), limits and
+   * idempotency keys as over HTTP. graphql-ws allows any operation; urql
+   * (`enableAllOperations`) and others send mutations this way.
+   */
+  readonly method = 'POST';
 
   constructor(
     private readonly upgrade: IncomingMessage,

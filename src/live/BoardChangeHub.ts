@@ -215,9 +215,19 @@ export class BoardChangeHub {
    */
   async settled(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (this.#pending.length > 0 || this.#delivering > 0 || this.stats().queued > 0) {
+    // Queues empty at their clients' pace: wait for them while they keep shrinking (a
+    // client that stopped reading would hold the shutdown to its deadline for nothing).
+    let queued = this.stats().queued;
+    let progressAt = Date.now();
+    while (this.#pending.length > 0 || this.#delivering > 0 || queued > 0) {
       if (Date.now() >= deadline) return false;
+      if (this.#pending.length === 0 && this.#delivering === 0 && Date.now() - progressAt > 250) {
+        return false;
+      }
       await new Promise((resolve) => setTimeout(resolve, 10));
+      const now = this.stats().queued;
+      if (now < queued) progressAt = Date.now();
+      queued = now;
     }
     return true;
   }

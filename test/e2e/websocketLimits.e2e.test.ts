@@ -167,4 +167,35 @@ describe('websocket operation limits', () => {
     expect(s.app.live.stats().subscribers - before).toBeLessThanOrEqual(limit);
     expect(probe.error).toBeNull();
   });
+
+  it('runs mutations sent over the websocket with the same auth and idempotency as over HTTP', async () => {
+    const { token, boardId } = await boardOf('ws-mutations');
+    const socket = await openSocket(s, token);
+    const rename = `mutation ($i: RenameBoardInput!) { renameBoard(input: $i) { __typename ... on RenameBoardSuccess { board { name version } } } }`;
+    const input = { boardId, name: 'Over the socket', expectedVersion: 1, idempotencyKey: 'ws-1' };
+    const first = socket.subscribe('m1', rename, { i: input });
+    await until(() => first.complete || first.error !== null, 'the first answer');
+    expect(first.error).toBeNull();
+    expect(first.next[0].data.renameBoard).toEqual({
+      __typename: 'RenameBoardSuccess',
+      board: { name: 'Over the socket', version: 2 },
+    });
+    // The same key again: the first result, nothing written.
+    const again = socket.subscribe('m2', rename, { i: input });
+    await until(() => again.complete, 'the replay');
+    expect(again.next[0]).toEqual(first.next[0]);
+    // An anonymous socket is refused as over HTTP.
+    const anonymous = await openSocket(s, 'not-a-token');
+    const refused = anonymous.subscribe('m3', rename, {
+      i: { ...input, idempotencyKey: 'ws-2', expectedVersion: 2 },
+    });
+    await until(() => refused.complete || refused.error !== null, 'the refusal');
+    expect(JSON.stringify(refused)).not.toContain('RenameBoardSuccess');
+    const board = await s.gql(
+      `query ($id: ID!) { board(id: $id) { version } }`,
+      { id: boardId },
+      token,
+    );
+    expect(board.data!.board.version).toBe(2);
+  });
 });
