@@ -25,6 +25,8 @@ describe('slow consumers, bounded by bytes when written', () => {
   let s: TestServer;
   beforeAll(async () => {
     s = await startTestServer({
+      // 200 subscribes from one client in a moment: past the default rate limit.
+      env: { SUBSCRIBES_PER_MINUTE: '0' },
       live: {
         maxBufferedBytes: MAX_BUFFERED_BYTES,
         maxSubscriptionsPerConnection: 250,
