@@ -42,6 +42,7 @@ import {
   startServerProcess,
   type ServerProcess,
 } from '../../test/support/serverProcess.js';
+import { NO_CLIENT_LIMITS } from '../../test/support/server.js';
 import type { BareFixtures } from './bareServer.js';
 import { median, printTable } from './report.js';
 
@@ -313,7 +314,7 @@ async function main() {
           ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${resolve(PROFILE_DIR)}`] : []),
           'dist/main.js',
         ],
-        env: SERVER_ENV,
+        env: { ...NO_CLIENT_LIMITS, ...SERVER_ENV },
       });
       servers.push(server);
       return server;

@@ -30,6 +30,7 @@ import {
   startServerProcess,
   type ServerProcess,
 } from '../../test/support/serverProcess.js';
+import { NO_CLIENT_LIMITS } from '../../test/support/server.js';
 import { median, printTable } from './report.js';
 
 const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
@@ -77,12 +78,7 @@ const settings = (endpoint: string): Setting[] => {
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
   };
   // Production posture, without the per-client rate limits (one client makes all the load).
-  const base = {
-    NODE_ENV: 'production',
-    MUTATIONS_PER_MINUTE: '0',
-    REGISTRATIONS_PER_MINUTE: '0',
-    SUBSCRIBES_PER_MINUTE: '0',
-  };
+  const base = { NODE_ENV: 'production', ...NO_CLIENT_LIMITS };
   return [
     { name: 'off', env: base },
     { name: 'on, default ratio (0.1)', env: { ...base, ...traced } },
