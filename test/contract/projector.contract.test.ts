@@ -653,6 +653,8 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
 
     projector.start();
     await follower.waitFor(30, { timeoutMs: 5_000 });
+    // The checkpoint is written after the commits' change log entries, so wait for that write.
+    await expect.poll(async () => (await projector.lag()).checkpoint, { timeout: 5_000 }).toBe(30);
     expect(await projector.lag()).toMatchObject({
       checkpoint: 30,
       commitsBehind: 0,
