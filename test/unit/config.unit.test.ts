@@ -56,7 +56,7 @@ describe('loadConfig', () => {
     ['MONGODB_URI', { STORE: 'mongo' }],
     ['MONGODB_URI', { NODE_ENV: 'production' }],
     ['STORE=memory', { NODE_ENV: 'production', STORE: 'auto' }],
-    ['GRAPHIQL', { TRUSTED_DOCUMENTS: 'only', GRAPHIQL: 'true' }],
+    ['TRUSTED_DOCUMENTS', { TRUSTED_DOCUMENTS: 'only' }],
     ['TRUSTED_DOCUMENTS', { TRUSTED_DOCUMENTS: 'some' }],
     ['MUTATIONS_PER_MINUTE', { MUTATIONS_PER_MINUTE: '-1' }],
     ['METRICS_PORT', { METRICS_PORT: '70000' }],
@@ -105,7 +105,6 @@ describe('loadConfig', () => {
         SUBSCRIBES_PER_MINUTE: '6',
         MAX_QUEUED_COMMANDS_PER_STREAM: '7',
         METRICS_PORT: '9464',
-        TRUSTED_DOCUMENTS: 'only',
       }),
     ).toMatchObject({
       clientLimits: {
@@ -115,9 +114,7 @@ describe('loadConfig', () => {
         maxQueuedCommandsPerStream: 7,
       },
       metricsListener: { host: '127.0.0.1', port: 9464 },
-      trustedDocuments: 'only',
-      graphiql: false,
-      introspection: false,
+      trustedDocuments: 'allow',
     });
   });
 });
