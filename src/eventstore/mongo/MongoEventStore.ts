@@ -422,12 +422,21 @@ export class MongoEventStore implements EventStore {
         if (!(error instanceof MongoError)) throw error;
         const unknown = error.hasErrorLabel(MongoErrorLabel.UnknownTransactionCommitResult);
         if (!unknown) {
+          // Even without UnknownTransactionCommitResult the commit may have been applied
+          // (its reply lost with a closed connection, and the driver's one retry failing
+          // otherwise), so the tombstone settles it: a committed write is never reported
+          // as failed, and only a position proven closed is safe to run again.
+          const outcome = await this.#closePosition(commit.position, commit._id);
+          if (outcome === 'committed') return { kind: 'committed' };
+          if (outcome === 'unknown') {
+            throw new CommitOutcomeUnknown(`append commit outcome unknown: ${error.message}`, {
+              cause: error,
+            });
+          }
           if (error.hasErrorLabel(MongoErrorLabel.TransientTransactionError)) {
-            await this.#closePosition(commit.position);
             return { kind: 'aborted', error };
           }
           // Neither label: the server refused the commit, and the transaction is over.
-          await this.#closePosition(commit.position);
           throw new EventStoreUnavailable(`append commit failed: ${error.message}`, {
             cause: error,
           });
