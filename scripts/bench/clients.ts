@@ -36,6 +36,7 @@ import {
   type CacheLibrary,
   type LiveCacheClient,
   type WatchedBoard,
+  plain,
 } from '../../test/support/liveCaches.js';
 import { startServerProcess } from '../../test/support/serverProcess.js';
 import { NO_CLIENT_LIMITS, startTestServer, type TestServer } from '../../test/support/server.js';
@@ -47,17 +48,6 @@ const CHANGES = Number(process.env.CHANGES ?? 50);
 
 const KINDS = ['edit', 'rename', 'move within', 'move across', 'add', 'archive', 'column move'];
 type Kind = (typeof KINDS)[number];
-
-const plain = (value: unknown): unknown =>
-  Array.isArray(value)
-    ? value.map(plain)
-    : value && typeof value === 'object'
-      ? Object.fromEntries(
-          Object.entries(value)
-            .filter(([key]) => key !== '__typename')
-            .map(([key, v]) => [key, plain(v)]),
-        )
-      : value;
 
 const load = () =>
   loadavg()

@@ -19,6 +19,7 @@ import {
   type CacheLibrary,
   type LiveCacheClient,
   type WatchedBoard,
+  plain,
 } from '../support/liveCaches.js';
 import { expectSuccess } from '../support/expectSuccess.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -46,18 +47,6 @@ const cardIds = (board: WatchedBoard, column: string) =>
   columnNamed(board, column).cards.edges.map((edge) => edge.node.id);
 const cardOf = (board: WatchedBoard, id: string) =>
   board.columns.flatMap((c) => c.cards.edges.map((e) => e.node)).find((card) => card.id === id);
-
-/** A value without the `__typename`s the caches add, for comparing with a plain fetch. */
-const plain = (value: unknown): unknown =>
-  Array.isArray(value)
-    ? value.map(plain)
-    : value && typeof value === 'object'
-      ? Object.fromEntries(
-          Object.entries(value)
-            .filter(([key]) => key !== '__typename')
-            .map(([key, v]) => [key, plain(v)]),
-        )
-      : value;
 
 describe.each<CacheLibrary>(['apollo', 'urql'])('live caches with %s', (library) => {
   let s: TestServer;

@@ -17,6 +17,18 @@ import { BoardDocument, type BoardQuery } from '../../src/sdk/generated/graphql.
 import type { AppliedChanges, LiveMode } from '../../src/sdk/liveChanges.js';
 import { corkboardGraphcache, liveBoard as liveUrqlBoard } from '../../src/sdk/urql.js';
 
+/** A value without the `__typename`s the caches add, for comparing with a plain fetch. */
+export const plain = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(plain)
+    : value && typeof value === 'object'
+      ? Object.fromEntries(
+          Object.entries(value)
+            .filter(([key]) => key !== '__typename')
+            .map(([key, v]) => [key, plain(v)]),
+        )
+      : value;
+
 export type CacheLibrary = 'apollo' | 'urql';
 
 export type WatchedBoard = NonNullable<BoardQuery['board']>;
