@@ -27,55 +27,10 @@ export const boardReadModelIndexes: ReadIndexes = {
   ],
 };
 
-/** A user as queries see it; found by token hash for authentication. */
-export interface UserDoc extends ReadDoc {
-  username: string;
-  /** NFKC + lowercase form, for lookups by username. */
-  usernameKey: string;
-  displayName: string;
-  /** Absent for a user provisioned for an identity provider's subject. */
-  tokenHash?: string;
-  version: number;
-  createdAt: Date;
-}
-
-export interface BoardDoc extends ReadDoc {
-  name: string;
-  ownerId: string;
-  /** Member user ids, owner first. */
-  members: string[];
-  /** Columns in board order (ascending rank). */
-  columns: { id: string; rank: string }[];
-  version: number;
-  createdAt: Date;
-  updatedAt: Date;
-}
-
-export interface ColumnDoc extends ReadDoc {
-  boardId: string;
-  name: string;
-  wipLimit: number | null;
-  /** Live cards. */
-  cardCount: number;
-  version: number;
-  createdAt: Date;
-  updatedAt: Date;
-}
-
-export interface CardDoc extends ReadDoc {
-  boardId: string;
-  columnId: string;
-  title: string;
-  description: string;
-  assigneeId: string | null;
-  labels: string[];
-  done: boolean;
-  archived: boolean;
-  rank: string;
-  version: number;
-  createdAt: Date;
-  updatedAt: Date;
-}
+export type { BoardDoc } from './board/readModel.js';
+export type { CardDoc } from './card/readModel.js';
+export type { ColumnDoc } from './column/readModel.js';
+export type { UserDoc } from './user/readModel.js';
 
 /** A session of the built-in issuer; found by token hash for authentication. */
 export interface SessionDoc extends ReadDoc {

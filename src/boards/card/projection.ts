@@ -1,9 +1,11 @@
 import type { Projection } from '../../projector/types.js';
 import { invalidationOf } from '../aggregates.js';
 import { parseColumnEvent } from '../column/events.js';
-import { unreachable } from '../unreachable.js';
-import { ReadCollection, type CardDoc } from '../readModel.js';
+import { stampsAfter } from '../docStamps.js';
+import { ReadCollection } from '../readModel.js';
 import { cardEventSchemaVersions, parseCardEvent } from './events.js';
+import { cardStateOf, toCardDoc, type CardDoc } from './readModel.js';
+import { evolveCard } from './state.js';
 
 /**
  * Cards, including their column and rank (so a column's cards are one indexed query
@@ -42,37 +44,11 @@ export const cardProjection: Projection = {
       const invalidation = invalidationOf(stored);
       const cardId = invalidation.id;
       await update<CardDoc>(ReadCollection.Cards, cardId, stored, (doc) => {
-        const touched = { version: stored.version, updatedAt: commit.occurredAt };
-        if (event.type === 'CardCreated') {
-          const { boardId, columnId, title, description, rank } = event.data;
-          return {
-            _id: cardId,
-            boardId,
-            columnId,
-            title,
-            description,
-            assigneeId: null,
-            labels: [],
-            done: false,
-            archived: false,
-            rank,
-            createdAt: commit.occurredAt,
-            ...touched,
-          };
+        const card = evolveCard(cardStateOf(doc), event);
+        if (card.status === 'absent') {
+          throw new Error(`card ${cardId}: ${event.type} before CardCreated`);
         }
-        if (!doc) throw new Error(`card ${cardId}: ${event.type} before CardCreated`);
-        switch (event.type) {
-          case 'CardEdited': {
-            const { labels, ...rest } = event.data.changes;
-            return { ...doc, ...rest, ...(labels ? { labels: [...labels] } : {}), ...touched };
-          }
-          case 'CardMoved':
-            return { ...doc, columnId: event.data.toColumnId, rank: event.data.rank, ...touched };
-          case 'CardArchived':
-            return { ...doc, archived: true, ...touched };
-          default:
-            return unreachable(event);
-        }
+        return toCardDoc(card, stampsAfter(doc, stored.version, commit.occurredAt));
       });
       const boardId =
         event.type === 'CardCreated'

@@ -1,8 +1,10 @@
 import type { Projection } from '../../projector/types.js';
 import { invalidationOf } from '../aggregates.js';
-import { unreachable } from '../unreachable.js';
-import { ReadCollection, type ColumnDoc } from '../readModel.js';
+import { stampsAfter } from '../docStamps.js';
+import { ReadCollection } from '../readModel.js';
 import { columnEventSchemaVersions, parseColumnEvent } from './events.js';
+import { columnStateOf, liveCardsDelta, toColumnDoc, type ColumnDoc } from './readModel.js';
+import { evolveColumn } from './state.js';
 
 /** Columns: name, WIP limit and live card count. Card order is read from the cards. */
 export const columnProjection: Projection = {
@@ -18,35 +20,12 @@ export const columnProjection: Projection = {
       const columnId = invalidation.id;
       let boardId = event.type === 'ColumnCreated' ? event.data.boardId : null;
       await update<ColumnDoc>(ReadCollection.Columns, columnId, stored, (doc) => {
-        const touched = { version: stored.version, updatedAt: commit.occurredAt };
-        if (event.type === 'ColumnCreated') {
-          const { name, wipLimit } = event.data;
-          return {
-            _id: columnId,
-            boardId: event.data.boardId,
-            name,
-            wipLimit,
-            cardCount: 0,
-            createdAt: commit.occurredAt,
-            ...touched,
-          };
+        const column = evolveColumn(columnStateOf(doc), event);
+        if (column.status === 'absent') {
+          throw new Error(`column ${columnId}: ${event.type} before ColumnCreated`);
         }
-        if (!doc) throw new Error(`column ${columnId}: ${event.type} before ColumnCreated`);
-        switch (event.type) {
-          case 'WipLimitSet':
-            return { ...doc, wipLimit: event.data.wipLimit, ...touched };
-          case 'CardEntered':
-            return { ...doc, cardCount: doc.cardCount + 1, ...touched };
-          case 'CardLeft':
-            return { ...doc, cardCount: doc.cardCount - 1, ...touched };
-          case 'CardsArchived':
-            return { ...doc, cardCount: doc.cardCount - event.data.cardIds.length, ...touched };
-          case 'CardRepositioned':
-          case 'CardsRebalanced':
-            return { ...doc, ...touched };
-          default:
-            return unreachable(event);
-        }
+        const cardCount = (doc?.cardCount ?? 0) + liveCardsDelta(event);
+        return toColumnDoc(column, stampsAfter(doc, stored.version, commit.occurredAt), cardCount);
       });
       // A column never changes boards, so its stored boardId is the one of this event.
       boardId ??=

@@ -1,9 +1,10 @@
 import type { Projection } from '../../projector/types.js';
 import { invalidationOf } from '../aggregates.js';
-import { unreachable } from '../unreachable.js';
-import { ReadCollection, type UserDoc } from '../readModel.js';
-import { normalizeUsername, parseStreamName } from '../streams.js';
+import { ReadCollection } from '../readModel.js';
+import { parseStreamName } from '../streams.js';
 import { parseUserEvent, userEventSchemaVersions } from './events.js';
+import { toUserDoc, userStateOf, type UserDoc } from './readModel.js';
+import { evolveUser } from './state.js';
 
 /** Users, for `me`, `members`, assignees and token authentication. */
 export const userProjection: Projection = {
@@ -13,36 +14,17 @@ export const userProjection: Projection = {
     for (const stored of commit.events) {
       if (!Object.hasOwn(userEventSchemaVersions, stored.type)) continue;
       const event = parseUserEvent(stored);
-      switch (event.type) {
-        case 'UserRegistered': {
-          const { userId, username, displayName, tokenHash } = event.data;
-          await update<UserDoc>(ReadCollection.Users, userId, stored, () => ({
-            _id: userId,
-            username,
-            usernameKey: normalizeUsername(username),
-            displayName,
-            ...(tokenHash !== undefined && { tokenHash }),
-            version: stored.version,
-            createdAt: commit.occurredAt,
-          }));
-          invalidate(null, invalidationOf(stored));
-          break;
+      const userId = parseStreamName(stored.stream)!.id;
+      await update<UserDoc>(ReadCollection.Users, userId, stored, (doc) => {
+        const user = evolveUser(userStateOf(doc), event);
+        if (user.status !== 'registered') {
+          throw new Error(`user ${userId}: ${event.type} before UserRegistered`);
         }
-        case 'PasswordSet':
-          // Nothing readable changes (the hash stays in the stream); the version moves on.
-          await update<UserDoc>(
-            ReadCollection.Users,
-            parseStreamName(stored.stream)!.id,
-            stored,
-            (doc) => ({
-              ...doc!,
-              version: stored.version,
-            }),
-          );
-          break;
-        default:
-          unreachable(event);
-      }
+        const createdAt = doc?.createdAt ?? commit.occurredAt;
+        return toUserDoc(user, { version: stored.version, createdAt });
+      });
+      // A password change changes nothing readable (the hash stays in the stream).
+      if (event.type === 'UserRegistered') invalidate(null, invalidationOf(stored));
     }
   },
 };

@@ -1,0 +1,59 @@
+import type { ReadDoc } from '../../projector/types.js';
+import type { DocStamps } from '../docStamps.js';
+import { RankedList } from '../rankedList.js';
+import { unreachable } from '../unreachable.js';
+import type { ColumnEvent } from './events.js';
+import type { ActiveColumn, ColumnState } from './state.js';
+
+/**
+ * A column as queries see it: its state but its id (`_id`) and its card list, of which
+ * it keeps the count of live cards (their order is read from the cards).
+ */
+export type ColumnDoc = ReadDoc &
+  Omit<ActiveColumn, 'status' | 'columnId' | 'cards'> & {
+    /** Live cards. */
+    cardCount: number;
+  } & DocStamps;
+
+/**
+ * The column's read document: the one place a column's state becomes its document.
+ * `cardCount` defaults to the state's live cards (a projection, which does not keep the
+ * card list in the document, passes its own count).
+ */
+export function toColumnDoc(
+  state: ActiveColumn,
+  stamps: DocStamps,
+  cardCount = state.cards.size,
+): ColumnDoc {
+  const { status: _s, columnId, cards: _c, ...data } = state;
+  return { _id: columnId, ...data, cardCount, ...stamps };
+}
+
+/**
+ * The state a column's read document was made from, with an empty card list (the document
+ * keeps only their count; see {@link liveCardsDelta}).
+ */
+export function columnStateOf(doc: ColumnDoc | null): ColumnState {
+  if (!doc) return { status: 'absent' };
+  const { _id, _applied, cardCount: _n, version: _v, createdAt: _ca, updatedAt: _u, ...data } = doc;
+  return { status: 'active', columnId: _id, ...data, cards: RankedList.empty };
+}
+
+/** How an event changes the number of live cards in its column. */
+export function liveCardsDelta(event: ColumnEvent): number {
+  switch (event.type) {
+    case 'CardEntered':
+      return 1;
+    case 'CardLeft':
+      return -1;
+    case 'CardsArchived':
+      return -event.data.cardIds.length;
+    case 'ColumnCreated':
+    case 'WipLimitSet':
+    case 'CardRepositioned':
+    case 'CardsRebalanced':
+      return 0;
+    default:
+      return unreachable(event);
+  }
+}
