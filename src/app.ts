@@ -230,6 +230,8 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       subscribers: () => live.stats().subscribers,
       connections: () => websockets.connections,
       slowConsumers: () => live.stats().slowConsumers,
+      groups: () => live.stats().groups,
+      groupExecutions: () => live.stats().executions,
     },
     ready: async () => !stopping && (await checkHealth(health)).status === 'ok',
   });

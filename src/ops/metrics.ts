@@ -31,6 +31,10 @@ export interface LiveMetricsSource {
   connections(): number;
   /** Subscriptions ended as slow consumers since start. */
   slowConsumers(): number;
+  /** Subscriber groups with a member now (subscriptions that share one execution per change). */
+  groups(): number;
+  /** Executions of the subscription document since start: one per group per change. */
+  groupExecutions(): number;
 }
 
 /** What the metrics read when scraped. */
@@ -284,6 +288,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     'Subscriptions ended as slow consumers since start.',
     [],
     (g, s) => g.set(s.live.slowConsumers()),
+  );
+  gauge(
+    'corkboard_live_groups',
+    'Subscriber groups now: subscriptions of the same document, variables and scope, executed once per change.',
+    [],
+    (g, s) => g.set(s.live.groups()),
+  );
+  gauge(
+    'corkboard_live_group_executions',
+    'Executions of subscription documents since start (one per group per change).',
+    [],
+    (g, s) => g.set(s.live.groupExecutions()),
   );
   gauge('corkboard_ready', '1 when /readyz answers 200, else 0.', [], async (g, s) => {
     if (s.ready) g.set((await s.ready()) ? 1 : 0);

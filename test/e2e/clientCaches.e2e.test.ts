@@ -1,4 +1,15 @@
 import { ApolloClient, HttpLink, InMemoryCache } from '@apollo/client';
+import { Client, fetchExchange } from '@urql/core';
+import { cacheExchange } from '@urql/exchange-graphcache';
+import { WebSocket } from 'ws';
+import { corkboardCacheConfig, liveBoard as liveApolloBoard } from '../../src/sdk/apollo.js';
+import type { BoardChange } from '../../src/sdk/boardChanges.js';
+import type { LiveBoardSource } from '../../src/sdk/liveChanges.js';
+import {
+  corkboardExchange,
+  corkboardGraphcache,
+  liveBoard as liveUrqlBoard,
+} from '../../src/sdk/urql.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -8,6 +19,7 @@ import {
 import {
   AddCardDocument,
   ArchiveCardDocument,
+  BoardDocument,
   EditCardDocument,
   MoveCardDocument,
   MoveColumnDocument,
@@ -152,6 +164,43 @@ describe.each<CacheLibrary>(['apollo', 'urql'])('live caches with %s', (library)
     };
   }
 
+  it("rides the app's socket, asks no viewer, and misses no change made between its first query and its subscription reaching the server", async () => {
+    // Each binding rides its app's graphql-ws client: one socket per client.
+    expect(s.app.websockets.connections).toBe(2);
+    // A third client whose socket cannot connect yet: its queries go over HTTP.
+    proxy.refusing = true;
+    let c: LiveCacheClient | undefined;
+    try {
+      c = await openLiveCacheClient(library, {
+        graphqlUrl: `${s.url}/graphql`,
+        token: aliceToken,
+        boardId,
+        webSocketUrl: `ws://127.0.0.1:${proxy.port}/graphql`,
+        reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
+      });
+      // Ready, and its first query answered, before its subscription reached the server.
+      expect(s.app.live.stats().subscribers).toBe(2);
+      const card = cardOf(c.board()!, cards[0]!.id)!;
+      expect(card.labels).toEqual([]);
+      expectSuccess(
+        await alice.editCard({
+          input: { cardId: card.id, expectedVersion: card.version, labels: ['between'] },
+        }),
+        'EditCardSuccess',
+      );
+      proxy.refusing = false;
+      // The subscription starts from the cursor taken before the query: the change comes.
+      await c.waitForBoard((board) => cardOf(board, card.id)?.labels[0] === 'between');
+      await expectCurrent();
+      expect(s.app.websockets.connections).toBe(3);
+      // The server's change head, then the board: no viewer, no refetch.
+      expect(c.requests).toEqual(['ChangeHead', 'Board']);
+    } finally {
+      proxy.refusing = false;
+      await c?.close();
+    }
+  });
+
   it('applies an edited card from the push alone: no refetch in either cache', async () => {
     const card = cardOf(b.board()!, cards[1]!.id)!;
     const requests = await observe(a, b, () =>
@@ -265,6 +314,40 @@ describe.each<CacheLibrary>(['apollo', 'urql'])('live caches with %s', (library)
     const first = titles.indexOf('three by bob');
     expect(first).toBeGreaterThanOrEqual(0);
     expect(titles.slice(first).every((title) => title === 'three by bob')).toBe(true);
+  });
+
+  it('takes two own changes made while its socket is down from their results; their late pushes change nothing and refetch nothing', async () => {
+    const card = cardOf(b.board()!, cards[2]!.id)!;
+    const appliedBefore = b.applied.length;
+    const sentBefore = b.requests.length;
+    // The viewer's socket is down: both pushes arrive after both mutation results.
+    proxy.refusing = true;
+    proxy.dropAll();
+    const first = expectSuccess(
+      (
+        await b.mutate(EditCardDocument, {
+          input: { cardId: card.id, expectedVersion: card.version, title: 'bob, first' },
+        })
+      ).editCard,
+      'EditCardSuccess',
+    ).card;
+    await b.mutate(EditCardDocument, {
+      input: { cardId: card.id, expectedVersion: first.version, title: 'bob, second' },
+    });
+    await b.waitForBoard((board) => cardOf(board, card.id)?.title === 'bob, second');
+    const shown = b.history.length - 1;
+    proxy.refusing = false;
+    await until(() => b.applied.length >= appliedBefore + 2, 'both pushes');
+    await expectCurrent();
+    await sleep(100);
+    // From the newer result on, the watched query never showed the older title again.
+    const titles = b.history.slice(shown).map((board) => cardOf(board, card.id)?.title);
+    expect(titles.every((title) => title === 'bob, second')).toBe(true);
+    expect(cardOf(b.board()!, card.id)).toMatchObject({
+      title: 'bob, second',
+      version: first.version + 1,
+    });
+    expect(b.requests.slice(sentBefore)).toEqual(['EditCard', 'EditCard']);
   });
 
   it('resumes after a forced disconnect and 20 missed changes, applying the replayed data with no refetch', async () => {
@@ -401,6 +484,148 @@ describe.each<CacheLibrary>(['apollo', 'urql'])(
         expect(watcher.requests.slice(sentBefore)).toEqual(['Board']);
       } finally {
         await watcher.close();
+      }
+    });
+  },
+);
+
+/**
+ * A source the test feeds by hand: the bindings' `source` form (Apollo) and
+ * `corkboardExchange` (urql) read changes from it, in the order they are fed.
+ */
+function handFed() {
+  const queue: BoardChange[] = [];
+  let wake: (() => void) | null = null;
+  const source: LiveBoardSource = {
+    boardChanges: (_boardId, options = {}) => ({
+      async *[Symbol.asyncIterator]() {
+        while (!options.signal?.aborted) {
+          const change = queue.shift();
+          if (change) {
+            yield change;
+            continue;
+          }
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            options.signal?.addEventListener('abort', () => resolve(), { once: true });
+          });
+          wake = null;
+        }
+      },
+    }),
+  };
+  return {
+    source,
+    feed(change: BoardChange) {
+      queue.push(change);
+      wake?.();
+    },
+  };
+}
+
+describe.each<CacheLibrary>(['apollo', 'urql'])(
+  'a live %s cache given an older change after a newer result',
+  (library) => {
+    let s: TestServer;
+    beforeAll(async () => {
+      s = await startTestServer();
+    });
+    afterAll(async () => {
+      await s.close();
+    });
+
+    it('keeps the newer version: no flicker back to the older data', async () => {
+      const graphqlUrl = `${s.url}/graphql`;
+      const dora = await s.register(`dora_${library}`);
+      const writer = createCorkboardClient({
+        url: graphqlUrl,
+        token: dora.token,
+        webSocketImpl: WebSocket,
+      });
+      const board = expectSuccess(
+        await writer.createBoard({ input: { name: 'versions' } }),
+        'CreateBoardSuccess',
+      ).board;
+      const column = expectSuccess(
+        await writer.addColumn({
+          input: { boardId: board.id, name: 'Todo', expectedVersion: board.version },
+        }),
+        'AddColumnSuccess',
+      ).column;
+      let card = expectSuccess(
+        await writer.addCard({ input: { columnId: column.id, title: 'zero' } }),
+        'AddCardSuccess',
+      ).card;
+      // Two edits, and the changes the server pushed for them.
+      const pushed: BoardChange[] = [];
+      const abort = new AbortController();
+      const following = (async () => {
+        for await (const change of writer.boardChanges(board.id, { signal: abort.signal })) {
+          pushed.push(change);
+        }
+      })();
+      await subscribed(s, 1);
+      for (const title of ['first', 'second']) {
+        card = expectSuccess(
+          await writer.editCard({
+            input: { cardId: card.id, expectedVersion: card.version, title },
+          }),
+          'EditCardSuccess',
+        ).card;
+      }
+      await until(() => pushed.length === 2, 'both changes');
+      abort.abort();
+      await following;
+
+      // A cache that holds the newer version (e.g. the viewer's own mutation result)...
+      const fed = handFed();
+      const applied: BoardChange[] = [];
+      const headers = { authorization: `Bearer ${dora.token}` };
+      let read: () => WatchedBoard | null | undefined;
+      let stop: () => void;
+      if (library === 'apollo') {
+        const apollo = new ApolloClient({
+          link: new HttpLink({ uri: graphqlUrl, headers }),
+          cache: new InMemoryCache(corkboardCacheConfig),
+        });
+        await apollo.query({ query: BoardDocument, variables: { id: board.id } });
+        const live = liveApolloBoard(apollo, fed.source, board.id, {
+          onApplied: (batch) => applied.push(...batch.changes),
+        });
+        read = () => apollo.readQuery({ query: BoardDocument, variables: { id: board.id } })?.board;
+        stop = () => {
+          void live.stop();
+          apollo.stop();
+        };
+      } else {
+        const urql = new Client({
+          url: graphqlUrl,
+          fetchOptions: { headers },
+          preferGetMethod: false,
+          exchanges: [
+            cacheExchange(corkboardGraphcache({ onInvalidated: (change) => applied.push(change) })),
+            corkboardExchange(fed.source),
+            fetchExchange,
+          ],
+        });
+        await urql.query(BoardDocument, { id: board.id }).toPromise();
+        const live = liveUrqlBoard(urql, board.id, { after: '0' });
+        await live.ready;
+        read = () => urql.readQuery(BoardDocument, { id: board.id })?.data?.board;
+        stop = () => live.stop();
+      }
+      try {
+        expect(cardOf(read()!, card.id)).toMatchObject({ title: 'second', version: card.version });
+        // ...is given the older change alone: it keeps the newer data.
+        fed.feed(pushed[0]!);
+        await until(() => applied.length === 1, 'the older change applied');
+        expect(cardOf(read()!, card.id)).toMatchObject({ title: 'second', version: card.version });
+        // The change of the version it holds writes the same values again.
+        fed.feed(pushed[1]!);
+        await until(() => applied.length === 2, 'the newer change applied');
+        expect(cardOf(read()!, card.id)).toMatchObject({ title: 'second', version: card.version });
+      } finally {
+        stop();
       }
     });
   },

@@ -483,6 +483,9 @@ describe('operations (memory store)', () => {
     expect(value('corkboard_live_subscribers')).toBe(1);
     expect(value('corkboard_live_connections')).toBe(1);
     expect(value('corkboard_live_slow_consumers')).toBe(0);
+    // One subscriber, one change since it subscribed: one group, executed once.
+    expect(value('corkboard_live_groups')).toBe(1);
+    expect(value('corkboard_live_group_executions')).toBe(1);
     expect(value('corkboard_live_fanout_seconds_count')).toBeGreaterThanOrEqual(1);
     expect(value('corkboard_loop_up{loop="projector"}')).toBe(1);
     expect(value('corkboard_loop_up{loop="change-log-follower"}')).toBe(1);

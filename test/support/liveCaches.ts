@@ -43,6 +43,8 @@ export interface LiveCacheClient {
   stale: AppliedChanges['stale'][];
   /** The latest result of the watched `Board` query. */
   board(): WatchedBoard | undefined;
+  /** Every result the watched `Board` query emitted, in order. */
+  history: WatchedBoard[];
   /** When that result arrived (`performance.now()`). */
   updatedAt(): number;
   /** Resolves when `predicate` holds for the watched board (checked on every update). */
@@ -110,12 +112,15 @@ function watcher() {
   let latest: WatchedBoard | undefined;
   let updatedAt = 0;
   const listeners = new Set<() => void>();
+  const history: WatchedBoard[] = [];
   return {
     board: () => latest,
+    history,
     updatedAt: () => updatedAt,
     update(board: WatchedBoard | null | undefined) {
       if (!board) return;
       latest = board;
+      history.push(board);
       updatedAt = performance.now();
       listeners.forEach((listener) => listener());
     },
