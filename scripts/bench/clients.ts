@@ -145,6 +145,10 @@ async function change(a: LiveCacheClient, kind: Kind, i: number, boardId: string
 }
 
 interface KindResult {
+  /** A's mutation answered, ms after it was sent. */
+  mutated: number[];
+  /** CPU of this process (server and clients) from the mutation to both caches updated. */
+  cpu: number[];
   updated: number[];
   received: number[];
   requests: number;
@@ -179,7 +183,10 @@ async function freshness(s: TestServer, library: CacheLibrary) {
   })();
   while (s.app.live.stats().subscribers < 3) await new Promise((r) => setTimeout(r, 10));
   const results = new Map<Kind, KindResult>(
-    KINDS.map((k) => [k, { updated: [], received: [], requests: 0, changes: 0 }]),
+    KINDS.map((k) => [
+      k,
+      { mutated: [], cpu: [], updated: [], received: [], requests: 0, changes: 0 },
+    ]),
   );
   let i = 0;
   for (let round = 0; round < ROUNDS; round++) {
@@ -188,15 +195,28 @@ async function freshness(s: TestServer, library: CacheLibrary) {
       const result = results.get(kind)!;
       const sent = b.requests.length;
       const arrived = arrivals.length;
+      const seen = { a: a.applied.length, b: b.applied.length, history: b.history.length };
+      const cpu = process.cpuUsage();
       const started = performance.now();
       await change(a, kind, i, f.boardId);
-      // B is fresh when its watched board equals a fresh read of it.
+      result.mutated.push(performance.now() - started);
+      // Nothing else runs until both bindings applied the change and the push arrived:
+      // the fresh read that checks B comes after, and B's time is that of its emission.
+      while (
+        a.applied.length === seen.a ||
+        b.applied.length === seen.b ||
+        arrivals.length === arrived
+      )
+        await new Promise((r) => setTimeout(r, 1));
+      result.cpu.push(cpuMs(process.cpuUsage(cpu)));
+      result.received.push(arrivals[arrived]! - started);
       const fresh = JSON.stringify(plain(await f.writer.board({ id: f.boardId })));
       await b.waitForBoard((board) => JSON.stringify(plain(board)) === fresh);
       await a.waitForBoard((board) => JSON.stringify(plain(board)) === fresh);
-      result.updated.push(b.updatedAt() - started);
-      while (arrivals.length === arrived) await new Promise((r) => setTimeout(r, 1));
-      result.received.push(arrivals[arrived]! - started);
+      const shown = b.history
+        .slice(seen.history)
+        .find((entry) => JSON.stringify(plain(entry.board)) === fresh)!;
+      result.updated.push(shown.at - started);
       result.requests += b.requests.length - sent;
       result.changes++;
     }
@@ -208,6 +228,8 @@ async function freshness(s: TestServer, library: CacheLibrary) {
   await b.close();
   return results;
 }
+
+const cpuMs = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1000;
 
 /** CPU time (user + system) of a process so far, in ms, from /proc. */
 function cpuMsOf(pid: number): number {
@@ -315,6 +337,8 @@ async function audience(mode: LiveMode) {
     const cpu = cpuMsOf(server.pid) - cpuBefore;
     const executions =
       (await metric(server.url, 'corkboard_live_group_executions')) - executionsBefore;
+    // A client too slow to read its socket is dropped and resubscribes with a replay.
+    const slowConsumers = await metric(server.url, 'corkboard_live_slow_consumers');
     const requests = clients.reduce((n, c) => n + c.requests.length, 0) - sent;
     await Promise.all([a, ...clients].map((c) => c.close()));
     // The writer's own requests (mutation, fresh read) are in the CPU of both modes alike.
@@ -324,6 +348,7 @@ async function audience(mode: LiveMode) {
       requestsPerChange: requests / CHANGES,
       groups,
       executionsPerChange: executions / CHANGES,
+      slowConsumers,
       seconds,
     };
   } finally {
@@ -337,22 +362,35 @@ function printFreshness(byLibrary: Map<CacheLibrary, Map<Kind, KindResult>>) {
       [...values].sort((x, y) => x - y),
       q,
     ).toFixed(1);
-  console.log(`\n${ROUNDS} rounds of ${KINDS.length} kinds per library; load average ${load()}\n`);
+  console.log(
+    `\n${ROUNDS} rounds of ${KINDS.length} kinds per library, server and clients in this process; times from A's mutation sent; CPU: this process's, from the mutation to both caches updated; load average ${load()}\n`,
+  );
   const rows: string[][] = [];
   for (const [library, results] of byLibrary) {
     for (const [kind, r] of results) {
       rows.push([
         library,
         kind,
+        `${ms(r.mutated, 0.5)} ms`,
         `${ms(r.received, 0.5)} ms`,
         `${ms(r.updated, 0.5)} ms`,
         `${ms(r.updated, 0.99)} ms`,
+        `${ms(r.cpu, 0.5)} ms`,
         (r.requests / r.changes).toFixed(2),
       ]);
     }
   }
   printTable(
-    ['client', 'change', 'push received p50', 'B updated p50', 'p99', 'B requests/change'],
+    [
+      'client',
+      'change',
+      'A answered p50',
+      'push received p50',
+      'B updated p50',
+      'p99',
+      'CPU p50',
+      'B requests/change',
+    ],
     rows,
     2,
   );
@@ -362,7 +400,13 @@ function printFreshness(byLibrary: Map<CacheLibrary, Map<Kind, KindResult>>) {
     const updated = all.flatMap((r) => r.updated);
     const requests = all.reduce((n, r) => n + r.requests, 0);
     const changes = all.reduce((n, r) => n + r.changes, 0);
+    const mutated = all.flatMap((r) => r.mutated);
+    const received = all.flatMap((r) => r.received);
+    const cpu = all.flatMap((r) => r.cpu);
     console.log(`freshness (${library}): p50 ${ms(updated, 0.5)} ms, p99 ${ms(updated, 0.99)} ms`);
+    console.log(
+      `  of which A's mutation answered p50 ${ms(mutated, 0.5)} ms, the push received p50 ${ms(received, 0.5)} ms; CPU of the whole process per change p50 ${ms(cpu, 0.5)} ms`,
+    );
     console.log(`requests per change (${library}): ${(requests / changes).toFixed(2)}`);
   }
 }
@@ -388,13 +432,22 @@ if (ONLY !== 'freshness') {
     `\n${AUDIENCE} live Apollo clients (${Math.min(MEMBERS, AUDIENCE)} members) on one board, ${CHANGES} changes (edits and moves across), server in its own process; load average ${load()}\n`,
   );
   printTable(
-    ['mode', 'server CPU/change', 'HTTP requests/change', 'groups', 'executions/change', 'wall'],
+    [
+      'mode',
+      'server CPU/change',
+      'HTTP requests/change',
+      'groups',
+      'executions/change',
+      'slow consumers',
+      'wall',
+    ],
     [data, refetch].map((r) => [
       r.mode,
       `${r.cpuPerChange.toFixed(1)} ms`,
       r.requestsPerChange.toFixed(2),
       String(r.groups),
       r.executionsPerChange.toFixed(2),
+      String(r.slowConsumers),
       `${r.seconds.toFixed(1)} s`,
     ]),
     1,

@@ -341,7 +341,7 @@ describe.each<CacheLibrary>(['apollo', 'urql'])('live caches with %s', (library)
     await expectCurrent();
     await sleep(100);
     // From the newer result on, the watched query never showed the older title again.
-    const titles = b.history.slice(shown).map((board) => cardOf(board, card.id)?.title);
+    const titles = b.history.slice(shown).map((entry) => cardOf(entry.board, card.id)?.title);
     expect(titles.every((title) => title === 'bob, second')).toBe(true);
     expect(cardOf(b.board()!, card.id)).toMatchObject({
       title: 'bob, second',

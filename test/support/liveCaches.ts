@@ -43,8 +43,8 @@ export interface LiveCacheClient {
   stale: AppliedChanges['stale'][];
   /** The latest result of the watched `Board` query. */
   board(): WatchedBoard | undefined;
-  /** Every result the watched `Board` query emitted, in order. */
-  history: WatchedBoard[];
+  /** Every result the watched `Board` query emitted, in order, and when (`performance.now()`). */
+  history: { board: WatchedBoard; at: number }[];
   /** When that result arrived (`performance.now()`). */
   updatedAt(): number;
   /** Resolves when `predicate` holds for the watched board (checked on every update). */
@@ -112,7 +112,7 @@ function watcher() {
   let latest: WatchedBoard | undefined;
   let updatedAt = 0;
   const listeners = new Set<() => void>();
-  const history: WatchedBoard[] = [];
+  const history: { board: WatchedBoard; at: number }[] = [];
   return {
     board: () => latest,
     history,
@@ -120,8 +120,8 @@ function watcher() {
     update(board: WatchedBoard | null | undefined) {
       if (!board) return;
       latest = board;
-      history.push(board);
       updatedAt = performance.now();
+      history.push({ board, at: updatedAt });
       listeners.forEach((listener) => listener());
     },
     waitForBoard(predicate: (board: WatchedBoard) => boolean, timeoutMs = 10_000) {
