@@ -469,6 +469,62 @@ describe('MongoEventStore.append on the wire', () => {
       expect(error).toBeInstanceOf(EventStoreUnavailable);
     });
 
+    it('answers committed when the commit applied but its reply was lost with an error carrying no unknown-result label', async () => {
+      // The server applies the commit and the reply is lost (connection cut): a network
+      // error, labelled retryable, that clears the pool. The driver retries the commit
+      // once, on a new connection; while that retry is in flight another operation's
+      // network error clears the pool again, so the retry's own network error comes from
+      // a stale connection, which the driver passes on undecorated: no RetryableWriteError,
+      // hence no UnknownTransactionCommitResult (driver `Server.decorateCommandError`,
+      // `ClientSession.commitTransaction`). Only the tombstone can tell what happened.
+      let commitId: string | undefined;
+      let sideFailure: Promise<unknown> | undefined;
+      let commitCalls = 0;
+      wire.fake.script((command) => {
+        if (isCommand('insert', 'commits')(command) && inTransaction(command)) {
+          commitId = String((command.body.documents as Document[])[0]!._id);
+          return undefined;
+        }
+        if (isCommand('ping')(command)) return { $hangUp: true };
+        if (isCommand('commitTransaction')(command)) {
+          commitCalls += 1;
+          // The first call: applied, its reply lost.
+          if (commitCalls === 1) return { $hangUp: true };
+          // The driver's retry: lost too, once another connection's failure cleared the pool.
+          sideFailure = wire.client.db('admin').command({ ping: 1 });
+          return { $await: sideFailure, reply: { $hangUp: true } };
+        }
+        // The tombstone finds the position taken, and a majority read shows by our commit.
+        if (isTombstone(command))
+          return duplicateKeyReply('wire.commits', 'gap-1', 'position_1_unique');
+        if (isCommand('find', 'commits')(command)) {
+          expect(command.body.filter).toEqual({ position: 1 });
+          expect(command.body.readConcern).toEqual({ level: 'majority' });
+          return {
+            cursor: { id: BSON.Long.ZERO, ns: 'wire.commits', firstBatch: [{ _id: commitId }] },
+            ok: 1,
+          };
+        }
+        return undefined;
+      });
+      const { value, commands } = await wire.during(() =>
+        store()
+          .append(onStream('card-1', ANY))
+          .catch((e: unknown) => e),
+      );
+      // The side operation really failed, so the retry's error was the unlabelled one.
+      await expect(sideFailure).rejects.toThrow();
+      expect(value).not.toBeInstanceOf(Error);
+      expect(value).toMatchObject({ commitId, position: 1 });
+      // The first call and the driver's one retry, and no commit call of ours after it:
+      // the error carried no unknown-result label.
+      expect(commands.filter(isCommand('commitTransaction'))).toHaveLength(2);
+      // Settled by the tombstone, and never run again: one reservation, one commit document.
+      expect(commands.filter(isTombstone)).toHaveLength(1);
+      expect(commands.filter(isCommand('findAndModify', 'counters'))).toHaveLength(1);
+      expect(commands.filter(isCommand('insert', 'commits')).filter(inTransaction)).toHaveLength(1);
+    });
+
     it('stops at an aborted request once the tombstone proves nothing was written', async () => {
       const controller = new AbortController();
       wire.fake.script((command) => {

@@ -42,7 +42,9 @@ export type ScriptedReply =
   | Document
   | { $delayMs: number; reply: Document }
   /** Closes the connection without answering: the driver sees a network error. */
-  | { $hangUp: true };
+  | { $hangUp: true }
+  /** Answers `reply` (a hang-up too) once `$await` settles, whichever way. */
+  | { $await: Promise<unknown>; reply: Document | { $hangUp: true } };
 
 /**
  * A per-test script step: answers a command, or returns undefined to leave it to the
@@ -167,6 +169,14 @@ export class FakePrimary {
     } else {
       this.commands.push(command);
       reply = this.#answer(command);
+    }
+    if ('$await' in reply) {
+      const { $await, reply: then } = reply as {
+        $await: Promise<unknown>;
+        reply: Document | { $hangUp: true };
+      };
+      await $await.catch(() => undefined);
+      reply = then;
     }
     if ('$hangUp' in reply) {
       socket.destroy();

@@ -1,0 +1,668 @@
+/**
+ * The mongo adapters' safety guards, each removed on its own, and the test that fails
+ * without it: `npm run test:guards` (all), `npm run test:guards -- --only <id>[,<id>]`,
+ * `npm run test:guards -- --list` (the table of guards, nothing run).
+ *
+ * Every guard is a text replacement in one source file (`from` must occur exactly once,
+ * so a guard that moved or changed is reported, not silently skipped). For each, a
+ * scratch copy of the repository (its own `src`, `test`, configs; `node_modules` linked)
+ * gets the replacement and runs vitest with `--bail 1`: first on the guard's `hint` files
+ * (where the test that catches it lives, so the run is short), then, if those pass, on
+ * the whole default-run mongo tiers (`TIERS`). It prints guard -> killing test, and exits
+ * non-zero if any guard survives or is not found. `--check` only checks that every guard's
+ * code is where the table says (fast; run it after editing an adapter).
+ */
+import { spawn } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The test files run against every guard that its hint files do not catch. */
+const TIERS = [
+  'test/wire',
+  'test/sim',
+  'test/contract',
+  'test/unit/mongoEventStoreAppend.unit.test.ts',
+  'test/unit/mongoProjectorFilters.unit.test.ts',
+  'test/unit/translateMongoError.unit.test.ts',
+];
+
+interface Guard {
+  /** Short id, for `--only`. */
+  id: string;
+  /** What the guard protects, in a few words. */
+  what: string;
+  file: string;
+  /** The guarded code, exactly as in `file` (must occur once). */
+  from: string;
+  /** The same code with the guard removed or neutralised. */
+  to: string;
+  /** Test files tried first (the ones expected to catch it). */
+  hint: string[];
+  /** One of the 16 guards an outside review removed one at a time. */
+  reviewed?: true;
+}
+
+const STORE = 'src/eventstore/mongo/MongoEventStore.ts';
+const FEED = 'src/eventstore/mongo/feed.ts';
+const TRANSLATE = 'src/eventstore/mongo/translateError.ts';
+const READ_MODELS = 'src/projector/mongo/MongoReadModels.ts';
+const CHECKPOINTS = 'src/projector/mongo/MongoCheckpoints.ts';
+const LEASE_OPS = 'src/projector/mongo/leaseOperations.ts';
+const LEASES = 'src/projector/mongo/MongoLeases.ts';
+const CHANGE_LOG = 'src/projector/mongo/MongoChangeLog.ts';
+const DRIVER_ERRORS = 'src/projector/mongo/driverErrors.ts';
+const RUNTIME = 'src/projector/ProjectorRuntime.ts';
+const SNAPSHOTS = 'src/eventstore/snapshots/MongoSnapshotStore.ts';
+
+const APPEND_WIRE = 'test/wire/append.wire.test.ts';
+const FEED_WIRE = 'test/wire/feed.wire.test.ts';
+const PROJECTOR_WIRE = 'test/wire/projector.wire.test.ts';
+const GUARDS_SIM = 'test/sim/guards.sim.test.ts';
+const STORE_CONTRACT = 'test/contract/eventStore.contract.test.ts';
+const PROJECTOR_CONTRACT = 'test/contract/projector.contract.test.ts';
+const LEASE_UNIT = 'test/unit/mongoProjectorFilters.unit.test.ts';
+
+export const GUARDS: Guard[] = [
+  // ---------------------------------------------------------------- event store: appends
+  {
+    id: 'head-version-filter',
+    what: "a stream head is updated only at the expected version (the update's filter)",
+    file: STORE,
+    from: 'filter: { _id: s.stream, version: base }',
+    to: 'filter: { _id: s.stream }',
+    hint: [APPEND_WIRE, STORE_CONTRACT],
+    reviewed: true,
+  },
+  {
+    id: 'head-matched-count',
+    what: 'a head update that matched nothing fails the expectation',
+    file: STORE,
+    from: 'if (updated.matchedCount !== updates.length) throw new ExpectationFailed();',
+    to: '',
+    hint: [APPEND_WIRE, STORE_CONTRACT],
+    reviewed: true,
+  },
+  {
+    id: 'position-unique-index',
+    what: 'the unique index on commits.position (commit vs tombstone)',
+    file: STORE,
+    from: '{ unique: true, name: IndexName.CommitsPosition }',
+    to: '{ name: IndexName.CommitsPosition }',
+    hint: [APPEND_WIRE, GUARDS_SIM],
+    reviewed: true,
+  },
+  {
+    id: 'txn-snapshot-read',
+    what: 'append transactions read at snapshot',
+    file: STORE,
+    from: "readConcern: { level: 'snapshot' },",
+    to: "readConcern: { level: 'local' },",
+    hint: [APPEND_WIRE],
+  },
+  {
+    id: 'txn-majority-commit',
+    what: 'append transactions commit with w: majority',
+    file: STORE,
+    from: "writeConcern: new WriteConcern('majority', commitWaitMs),",
+    to: 'writeConcern: new WriteConcern(1, commitWaitMs),',
+    hint: [APPEND_WIRE],
+    reviewed: true,
+  },
+  {
+    id: 'counter-outside-txn',
+    what: 'the position is reserved outside the transaction (no shared document held)',
+    file: STORE,
+    from: "{ upsert: true, returnDocument: 'after', writeConcern: { w: 1 } },",
+    to: "{ session, upsert: true, returnDocument: 'after' },",
+    hint: [APPEND_WIRE],
+  },
+  {
+    id: 'reservation-recorded',
+    what: "the reserving session is recorded, so a dead appender's transaction can be killed",
+    file: STORE,
+    from: 'await this.#recordReservation(session, commit.position);',
+    to: '',
+    hint: [APPEND_WIRE, FEED_WIRE],
+  },
+  {
+    id: 'failed-attempt-closes-position',
+    what: 'a failed attempt closes the position it reserved',
+    file: STORE,
+    from: 'if (draft.commit) await this.#closePosition(draft.commit.position);',
+    to: '',
+    hint: [APPEND_WIRE],
+  },
+  {
+    id: 'tombstone-majority',
+    what: 'a tombstone is written at w: majority (a failover cannot take it back)',
+    file: STORE,
+    from: "writeConcern: { w: 'majority', wtimeoutMS: this.#closePositionTimeoutMs },",
+    to: 'writeConcern: { w: 1, wtimeoutMS: this.#closePositionTimeoutMs },',
+    hint: [APPEND_WIRE],
+  },
+  {
+    id: 'tombstone-dup-means-committed',
+    what: 'a duplicate-key tombstone means "committed" only when our commit holds the position',
+    file: STORE,
+    from: "return holder._id === commitId ? 'committed' : 'closed';",
+    to: "return 'committed';",
+    hint: [APPEND_WIRE, GUARDS_SIM],
+    reviewed: true,
+  },
+  {
+    id: 'tombstone-dup-unseen-unknown',
+    what: 'a duplicate-key tombstone whose holder a majority read cannot see is unknown, not closed',
+    file: STORE,
+    from: "if (holder === null) return 'unknown';",
+    to: "if (holder === null) return 'closed';",
+    hint: [APPEND_WIRE],
+  },
+  {
+    id: 'tombstone-holder-majority-read',
+    what: "the tombstone's holder is read at majority",
+    file: STORE,
+    from: '{ projection: { _id: 1 }, readConcern: MAJORITY },',
+    to: '{ projection: { _id: 1 } },',
+    hint: [APPEND_WIRE, GUARDS_SIM],
+  },
+  {
+    id: 'commit-refused-settled-by-tombstone',
+    what: 'a commit refused without the unknown-result label is settled by the tombstone',
+    file: STORE,
+    from: "const outcome = await this.#closePosition(commit.position, commit._id);\n          if (outcome === 'committed') return { kind: 'committed' };\n          if (outcome === 'unknown') {",
+    to: "const outcome = await this.#closePosition(commit.position);\n          if (outcome === 'unknown') {",
+    hint: [APPEND_WIRE],
+  },
+  {
+    id: 'commit-attempts-bound',
+    what: 'an unknown commit outcome is retried at most maxCommitAttempts times',
+    file: STORE,
+    from: 'if (call >= this.#maxCommitAttempts || outOfTime || signal?.aborted) {',
+    to: 'if (outOfTime || signal?.aborted) {',
+    hint: [APPEND_WIRE],
+  },
+  {
+    id: 'unknown-commit-kills-session',
+    what: 'an unknown commit outcome ends its own session before the tombstone',
+    file: STORE,
+    from: 'await this.#killSessions(session.id ? [session.id] : []);',
+    to: '',
+    hint: [APPEND_WIRE],
+  },
+  {
+    id: 'abandoned-kills-sessions',
+    what: "closing a dead appender's position first kills the reserving session",
+    file: STORE,
+    from: 'await this.#killSessions(reserved.map((r) => r.lsid));',
+    to: '',
+    hint: [FEED_WIRE],
+  },
+  {
+    id: 'idempotency-fingerprint',
+    what: 'a key recorded for another request is refused (IdempotencyKeyReused)',
+    file: STORE,
+    from: 'if (doc.fingerprint !== fingerprint) throw new IdempotencyKeyReused(key);',
+    to: '',
+    hint: [APPEND_WIRE, STORE_CONTRACT],
+    reviewed: true,
+  },
+  {
+    id: 'idempotency-expiry-read',
+    what: 'an expired idempotency record is not a first result',
+    file: STORE,
+    from: 'if (!doc || doc.expiresAt <= this.#now()) return undefined;',
+    to: 'if (!doc) return undefined;',
+    hint: [STORE_CONTRACT],
+  },
+  {
+    id: 'idempotency-insert-unless-live',
+    what: 'the key is written only over a missing or expired record',
+    file: STORE,
+    from: 'replaceOne({ _id: key, expiresAt: { $lte: this.#now() } }, record,',
+    to: 'replaceOne({ _id: key }, record,',
+    hint: [APPEND_WIRE, STORE_CONTRACT],
+  },
+  {
+    id: 'replay-before-conflict',
+    what: "a replay that fails its expectations answers the key's first result",
+    file: STORE,
+    from: 'key === undefined ? undefined : await this.#firstResult(key, fingerprintOf(request));\n        if (first) return first;',
+    to: 'undefined;\n        if (first) return first;',
+    hint: [APPEND_WIRE, STORE_CONTRACT],
+  },
+  {
+    id: 'conflict-heads-majority-read',
+    what: 'after a failed expectation, the heads are read at majority',
+    file: STORE,
+    from: 'options.session ? { session: options.session } : { readConcern: MAJORITY },',
+    to: 'options.session ? { session: options.session } : {},',
+    hint: [APPEND_WIRE],
+  },
+  {
+    id: 'replay-majority-read',
+    what: "an idempotency key's first result is read at majority",
+    file: STORE,
+    from: 'this.#idempotency.findOne({ _id: key }, { readConcern: MAJORITY });',
+    to: 'this.#idempotency.findOne({ _id: key });',
+    hint: [APPEND_WIRE],
+  },
+  // ---------------------------------------------------------------- event store: reads
+  {
+    id: 'readall-contiguous',
+    what: 'readAll stops at the first position not there yet',
+    file: STORE,
+    from: 'if (doc.position !== next || found.length >= limit) break;',
+    to: 'if (found.length >= limit) break;',
+    hint: [GUARDS_SIM],
+    reviewed: true,
+  },
+  {
+    id: 'readall-majority',
+    what: 'readAll reads at majority',
+    file: STORE,
+    from: '.find({ position: { $gt: after } }, { readConcern: MAJORITY })',
+    to: '.find({ position: { $gt: after } }, {})',
+    hint: [APPEND_WIRE, GUARDS_SIM],
+  },
+  {
+    id: 'readstream-majority',
+    what: 'readStream reads at majority',
+    file: STORE,
+    from: '            { $sort: { position: 1 } },\n          ],\n          { readConcern: MAJORITY },',
+    to: '            { $sort: { position: 1 } },\n          ],\n          {},',
+    hint: [APPEND_WIRE],
+  },
+  {
+    id: 'streamversion-majority',
+    what: 'streamVersion reads at majority',
+    file: STORE,
+    from: 'this.#streams.findOne({ _id: stream }, { readConcern: MAJORITY }),',
+    to: 'this.#streams.findOne({ _id: stream }, {}),',
+    hint: [APPEND_WIRE],
+  },
+  // ---------------------------------------------------------------- event store: errors
+  {
+    id: 'unknown-result-not-retried-blindly',
+    what: 'an unknown commit result is retried only with an idempotency key',
+    file: TRANSLATE,
+    from: 'return context.idempotent ? AppendErrorAction.Retry : AppendErrorAction.Unavailable;',
+    to: 'return AppendErrorAction.Retry;',
+    hint: ['test/unit/translateMongoError.unit.test.ts'],
+  },
+  {
+    id: 'dup-key-idempotency',
+    what: 'a duplicate key on idempotency returns the first result',
+    file: TRANSLATE,
+    from: 'if (collection === CollectionName.Idempotency) return AppendErrorAction.DuplicateIdempotencyKey;',
+    to: '',
+    hint: ['test/unit/translateMongoError.unit.test.ts', APPEND_WIRE],
+  },
+  {
+    id: 'dup-key-stream-head',
+    what: 'a duplicate key on a stream head is a version conflict',
+    file: TRANSLATE,
+    from: 'if (collection === CollectionName.Streams) return AppendErrorAction.VersionConflict;',
+    to: '',
+    hint: ['test/unit/translateMongoError.unit.test.ts', APPEND_WIRE],
+  },
+  {
+    id: 'resume-token-refused',
+    what: 'a resume token the server refuses (286, 280, 260) is dropped',
+    file: TRANSLATE,
+    from: '  MongoErrorCode.ChangeStreamFatalError,\n',
+    to: '',
+    hint: ['test/unit/translateMongoError.unit.test.ts', FEED_WIRE],
+  },
+  // ---------------------------------------------------------------- feed
+  {
+    id: 'feed-majority-read',
+    what: 'the feed reads commits at majority (not local)',
+    file: FEED,
+    from: ".find({ position: { $gt: this.#position } }, { readConcern: { level: 'majority' } })",
+    to: ".find({ position: { $gt: this.#position } }, { readConcern: { level: 'local' } })",
+    hint: [GUARDS_SIM, FEED_WIRE],
+    reviewed: true,
+  },
+  {
+    id: 'feed-contiguous',
+    what: 'the feed delivers only the next owed position',
+    file: FEED,
+    from: 'if (doc.position !== this.#position + 1) return;',
+    to: '',
+    hint: [FEED_WIRE, GUARDS_SIM],
+  },
+  {
+    id: 'feed-grace-period',
+    what: 'a missing position is closed only after the grace period',
+    file: FEED,
+    from: 'if (now - this.#hole.since < this.#gapGraceMs) return;',
+    to: '',
+    hint: [FEED_WIRE, GUARDS_SIM],
+  },
+  {
+    id: 'feed-invalidate',
+    what: 'a change stream closed by the server (invalidate) ends the feed',
+    file: FEED,
+    from: "operationType !== 'insert'",
+    to: 'false',
+    hint: [FEED_WIRE],
+  },
+  // ---------------------------------------------------------------- read models
+  {
+    id: 'readmodel-no-regress',
+    what: 'a read document is never replaced by one that applied older versions',
+    file: READ_MODELS,
+    from: 'const conditions: Document[] = [notRegressedBy(doc._applied ?? {})];',
+    to: 'const conditions: Document[] = [true];',
+    hint: [GUARDS_SIM, PROJECTOR_CONTRACT],
+    reviewed: true,
+  },
+  {
+    id: 'readmodel-fence',
+    what: 'a read document written under a newer epoch refuses older ones',
+    file: READ_MODELS,
+    from: "if (fence) conditions.push(notFencedOutBy('_fence', fence));",
+    to: '',
+    hint: [PROJECTOR_CONTRACT, GUARDS_SIM],
+    reviewed: true,
+  },
+  {
+    id: 'pointer-claim-fence',
+    what: 'claiming the pointer is refused under an older epoch',
+    file: READ_MODELS,
+    from: "{ _id: ACTIVE_POINTER_ID, $expr: notFencedOutBy('fence', fence) },",
+    to: '{ _id: ACTIVE_POINTER_ID },',
+    hint: [PROJECTOR_CONTRACT, GUARDS_SIM],
+  },
+  {
+    id: 'activate-expected-generation',
+    what: 'a generation switch is a compare-and-set on the expected active generation',
+    file: READ_MODELS,
+    from: '        generation: expectedActive,\n',
+    to: '',
+    hint: [GUARDS_SIM, PROJECTOR_CONTRACT],
+    reviewed: true,
+  },
+  {
+    id: 'activate-fence',
+    what: 'a generation switch is refused under an older epoch',
+    file: READ_MODELS,
+    from: "...(fence ? { $expr: notFencedOutBy('fence', fence) } : {}),",
+    to: '',
+    hint: [PROJECTOR_WIRE, PROJECTOR_CONTRACT],
+    reviewed: true,
+  },
+  {
+    id: 'drop-skips-active',
+    what: 'a generation due for drop is not dropped while active',
+    file: READ_MODELS,
+    from: 'if (generation === active) continue;',
+    to: '',
+    hint: [GUARDS_SIM],
+  },
+  {
+    id: 'drop-refuses-active',
+    what: 'dropGeneration refuses the active generation',
+    file: READ_MODELS,
+    from: '    await this.#refuseActive(generation);\n',
+    to: '',
+    hint: [GUARDS_SIM, PROJECTOR_CONTRACT],
+  },
+  {
+    id: 'projector-majority-writes',
+    what: 'lease, checkpoint and read model writes use w: majority',
+    file: DRIVER_ERRORS,
+    from: "export const MAJORITY_WRITE = { w: 'majority' } as const;",
+    to: 'export const MAJORITY_WRITE = { w: 1 } as const;',
+    hint: [PROJECTOR_WIRE],
+  },
+  // ---------------------------------------------------------------- checkpoints
+  {
+    id: 'checkpoint-never-back',
+    what: 'a checkpoint never moves back',
+    file: CHECKPOINTS,
+    from: "const conditions: Document[] = [{ $lte: [{ $ifNull: ['$position', 0] }, position.position] }];",
+    to: 'const conditions: Document[] = [true];',
+    hint: [GUARDS_SIM],
+    reviewed: true,
+  },
+  {
+    id: 'checkpoint-epoch',
+    what: 'a checkpoint saved under a newer epoch refuses older ones',
+    file: CHECKPOINTS,
+    from: "if (fence) conditions.push({ $lte: [{ $ifNull: ['$epoch', 0] }, fence.epoch] });",
+    to: '',
+    hint: [GUARDS_SIM],
+    reviewed: true,
+  },
+  {
+    id: 'checkpoint-fenced-out',
+    what: 'a checkpoint refused for a newer epoch raises FencedOut',
+    file: CHECKPOINTS,
+    from: 'if (fence && (stored?.epoch ?? 0) > fence.epoch) {',
+    to: 'if (false) {',
+    hint: [GUARDS_SIM],
+  },
+  // ---------------------------------------------------------------- leases
+  {
+    id: 'lease-expiry',
+    what: 'a lease is taken only when expired or already ours',
+    file: LEASE_OPS,
+    from: "{ $or: [{ $lte: ['$expiresAt', NOW] }, { $eq: ['$owner', literal(owner)] }] },",
+    to: 'true,',
+    hint: [LEASE_UNIT, PROJECTOR_CONTRACT],
+    reviewed: true,
+  },
+  {
+    id: 'lease-epoch-bump',
+    what: 'the epoch grows when the lease changes owner',
+    file: LEASE_OPS,
+    from: "{ $add: [{ $ifNull: ['$epoch', 0] }, 1] },",
+    to: "{ $ifNull: ['$epoch', 1] },",
+    hint: [LEASE_UNIT, PROJECTOR_CONTRACT],
+    reviewed: true,
+  },
+  {
+    id: 'lease-handover-reserved',
+    what: 'a lease reserved by a handover request goes only to the requester',
+    file: LEASE_OPS,
+    from: '            notReservedForOther(owner, ttlMs),\n',
+    to: '',
+    hint: [LEASE_UNIT],
+  },
+  {
+    id: 'lease-holder-live',
+    what: 'holder() names only a live lease',
+    file: LEASE_OPS,
+    from: "return { _id: name, $expr: { $gt: ['$expiresAt', NOW] } };",
+    to: 'return { _id: name };',
+    hint: [LEASE_UNIT, GUARDS_SIM],
+  },
+  {
+    id: 'lease-late-renewal',
+    what: 'a renewal answered after the lease it grants expired does not count',
+    file: RUNTIME,
+    from: 'if (!grant || performance.now() >= validUntil) {',
+    to: 'if (!grant) {',
+    hint: [PROJECTOR_WIRE],
+    reviewed: true,
+  },
+  {
+    id: 'lease-epoch-changed',
+    what: 'a renewal under another epoch ends the tenure',
+    file: RUNTIME,
+    from: 'if (held && held.epoch !== grant.epoch) {',
+    to: 'if (false) {',
+    hint: [PROJECTOR_WIRE],
+    reviewed: true,
+  },
+  {
+    id: 'lease-acquire-refused',
+    what: 'an acquire refused by the filter (E11000) is "not acquired"',
+    file: LEASES,
+    from: 'if (lease?.owner === owner) return { epoch: lease.epoch };',
+    to: 'if (lease) return { epoch: lease.epoch };',
+    hint: [LEASE_UNIT, PROJECTOR_CONTRACT],
+  },
+  // ---------------------------------------------------------------- change log
+  {
+    id: 'changelog-no-gap',
+    what: 'the change log refuses to record a cursor past head + 1',
+    file: CHANGE_LOG,
+    from: 'if (entry.cursor !== head + 1) {',
+    to: 'if (false) {',
+    hint: [GUARDS_SIM],
+  },
+  {
+    id: 'changelog-read-hole-expired',
+    what: 'a read that finds a hole at its start answers expired, never a gap',
+    file: CHANGE_LOG,
+    from: 'if (first && first._id !== after + 1) {',
+    to: 'if (false) {',
+    hint: [GUARDS_SIM, PROJECTOR_CONTRACT],
+  },
+  {
+    id: 'changelog-tail-dedupe',
+    what: 'a tail skips entries at or below its cursor',
+    file: CHANGE_LOG,
+    from: 'if (doc._id <= this.#cursor) return;',
+    to: '',
+    hint: [GUARDS_SIM, PROJECTOR_CONTRACT],
+  },
+  // ---------------------------------------------------------------- snapshots
+  {
+    id: 'snapshot-newer-only',
+    what: 'a snapshot replaces only an older one (or another codec)',
+    file: SNAPSHOTS,
+    from: '{ version: { $lt: version } }',
+    to: '{}',
+    hint: ['test/wire/snapshots.wire.test.ts', 'test/contract/snapshotStore.contract.test.ts'],
+  },
+];
+
+interface Outcome {
+  guard: Guard;
+  result: 'killed' | 'survived' | 'not found';
+  /** The failing test (file > name), when killed. */
+  by?: string;
+  seconds: number;
+}
+
+/** The files of the repository a test run needs, copied so mutations never touch the clone. */
+const COPIED = ['src', 'test', 'schema', 'package.json', 'tsconfig.json', 'vitest.config.ts'];
+
+function scratchCopy(root: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'corkboard-guards-'));
+  for (const entry of COPIED) cpSync(join(root, entry), join(dir, entry), { recursive: true });
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  return dir;
+}
+
+/** Runs vitest on `files` in `dir`; resolves to the first failing test, or undefined. */
+async function firstFailure(dir: string, files: string[]): Promise<string | undefined> {
+  const report = join(dir, 'vitest-report.json');
+  rmSync(report, { force: true });
+  const code = await new Promise<number>((resolve) => {
+    const child = spawn(
+      'npx',
+      ['vitest', 'run', '--bail', '1', '--reporter', 'json', '--outputFile', report, ...files],
+      { cwd: dir, stdio: 'ignore' },
+    );
+    child.on('exit', (c) => resolve(c ?? 1));
+  });
+  if (code === 0) return undefined;
+  try {
+    const json = JSON.parse(readFileSync(report, 'utf8')) as {
+      testResults: {
+        name: string;
+        message?: string;
+        assertionResults: { status: string; fullName: string }[];
+      }[];
+    };
+    for (const file of json.testResults) {
+      const failed = file.assertionResults.find((a) => a.status === 'failed');
+      const name = file.name.slice(dir.length + 1);
+      if (failed) return `${name} > ${failed.fullName}`;
+      if (file.message) return `${name} (${file.message.split('\n')[0]})`;
+    }
+  } catch {
+    // No report: vitest itself failed (a mutant that does not compile or load).
+  }
+  return `vitest exited with ${code}`;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const onlyArg = args.indexOf('--only');
+  const only = onlyArg >= 0 ? new Set(args[onlyArg + 1]?.split(',')) : undefined;
+  const guards = only ? GUARDS.filter((g) => only.has(g.id)) : GUARDS;
+  if (args.includes('--list')) {
+    for (const g of guards) console.info(`${g.id}\t${g.file}\t${g.what}`);
+    return;
+  }
+  const root = process.cwd();
+  if (args.includes('--check')) {
+    const missing = guards.filter((g) => {
+      const text = readFileSync(join(root, g.file), 'utf8');
+      const at = text.indexOf(g.from);
+      return at < 0 || text.indexOf(g.from, at + 1) >= 0;
+    });
+    for (const g of missing) console.info(`${g.id}: not found once in ${g.file}`);
+    console.info(`${guards.length - missing.length} of ${guards.length} guards found`);
+    if (missing.length > 0) process.exitCode = 1;
+    return;
+  }
+  const dir = scratchCopy(root);
+  const outcomes: Outcome[] = [];
+  try {
+    for (const guard of guards) {
+      const started = performance.now();
+      const path = join(dir, guard.file);
+      const original = readFileSync(path, 'utf8');
+      const at = original.indexOf(guard.from);
+      if (at < 0 || original.indexOf(guard.from, at + 1) >= 0) {
+        outcomes.push({ guard, result: 'not found', seconds: 0 });
+        console.info(`${guard.id}: NOT FOUND (or found twice) in ${guard.file}`);
+        continue;
+      }
+      writeFileSync(path, original.replace(guard.from, guard.to));
+      try {
+        const hint = guard.hint.filter((f) => existsSync(join(dir, f)));
+        let by = hint.length > 0 ? await firstFailure(dir, hint) : undefined;
+        if (by === undefined) by = await firstFailure(dir, TIERS);
+        const seconds = Math.round((performance.now() - started) / 1000);
+        outcomes.push({
+          guard,
+          result: by ? 'killed' : 'survived',
+          ...(by ? { by } : {}),
+          seconds,
+        });
+        console.info(`${guard.id}: ${by ? `killed by ${by}` : 'SURVIVED'} (${seconds} s)`);
+      } finally {
+        writeFileSync(path, original);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.info('\n| guard | what | file | killed by |\n| --- | --- | --- | --- |');
+  for (const o of outcomes) {
+    const mark = o.guard.reviewed ? ' (reviewed)' : '';
+    const by = o.result === 'killed' ? o.by! : `**${o.result}**`;
+    console.info(`| \`${o.guard.id}\`${mark} | ${o.guard.what} | ${o.guard.file} | ${by} |`);
+  }
+  const bad = outcomes.filter((o) => o.result !== 'killed');
+  console.info(`\n${outcomes.length - bad.length} of ${outcomes.length} guards caught by a test`);
+  if (bad.length > 0) process.exitCode = 1;
+}
+
+await main();
