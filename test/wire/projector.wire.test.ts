@@ -254,7 +254,7 @@ describe('the mongo projector on the wire', () => {
     ]);
   });
 
-  it('stops writing when a renewal comes back after the lease expired', async () => {
+  it('stops writing when a renewal comes back after the lease expired, and takes no late grant as a lease', async () => {
     let slow = false;
     scriptDatabase(wire, {
       leaseReply: () =>
@@ -270,10 +270,21 @@ describe('the mongo projector on the wire', () => {
           : undefined,
     });
     const runtime = await start(300);
-    await until(() => runtime.active);
+    // The round is under way (its pointer claim and checkpoint read are behind it) once
+    // the feed polls its change stream.
+    await until(() => wire.fake.commands.some(isCommand('getMore')));
+    const from = wire.fake.commands.length;
     slow = true;
-    await until(() => !runtime.active, 3_000);
-    // The late "success" did not count: the runtime let the lease go.
+    // Every answer from now on comes 400 ms after its request: past the 300 ms lease it
+    // grants. Several of them, each durable in the record of commands sent.
+    const leaseCalls = () =>
+      wire.fake.commands.slice(from).filter(isCommand('findAndModify', 'leases')).length;
+    await until(() => leaseCalls() >= 6, 15_000);
+    // No late "success" counted: no new round started (no pointer claim, no checkpoint
+    // read), so nothing could be written under a lease another runtime may hold by then.
+    const since = sequence(wire.fake.commands.slice(from));
+    expect(since).not.toContain('findAndModify readmodel_meta');
+    expect(since).not.toContain('find projector_checkpoints');
     expect(runtime.active).toBe(false);
   });
 

@@ -1,0 +1,280 @@
+/**
+ * The mongo adapters' safety guards on the simulator, one behaviour each, where only a
+ * server that evaluates filters, updates and read concerns can show what a guard does
+ * (the wire tier pins what is sent). `npm run test:guards` removes each guard and names
+ * the test that then fails; the ones here are the semantic half of that table.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MongoClient, type Db } from 'mongodb';
+import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
+import type { CommitDoc } from '../../src/eventstore/mongo/documents.js';
+import type { FeedItem } from '../../src/eventstore/types.js';
+import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
+import {
+  FencedOut,
+  StaleWrite,
+  type Fence,
+  type ProjectorStorage,
+  type ReadDoc,
+} from '../../src/projector/types.js';
+import { MongoSim } from './MongoSim.js';
+
+let sim: MongoSim;
+let client: MongoClient;
+let dbCount = 0;
+const freshDbName = () => `guards_${++dbCount}`;
+
+beforeAll(async () => {
+  sim = await MongoSim.start();
+  client = await new MongoClient(sim.uri, { serverSelectionTimeoutMS: 10_000 }).connect();
+});
+
+afterAll(async () => {
+  await client.close();
+  await sim.close();
+});
+
+const fence = (epoch: number): Fence => ({ lease: 'projector', owner: `p${epoch}`, epoch });
+
+interface Counter extends ReadDoc {
+  n: number;
+}
+
+/** A commit document at `position` as the store writes one, outside any append. */
+function rawCommit(position: number, stream: string, version: number): CommitDoc {
+  return {
+    _id: `raw-${position}`,
+    position,
+    occurredAt: new Date('2026-01-01T00:00:00Z'),
+    actor: null,
+    operation: null,
+    metadata: {},
+    idempotencyKey: null,
+    events: [
+      {
+        eventId: `raw-event-${position}`,
+        stream,
+        version,
+        type: 'Raw',
+        data: {},
+        schemaVersion: 1,
+      },
+    ],
+  };
+}
+
+describe('projector storage guards on the simulator', () => {
+  let storage: ProjectorStorage;
+  beforeAll(async () => {
+    storage = await createMongoProjectorStorage({ client, dbName: freshDbName() });
+  });
+  afterAll(async () => {
+    await storage.close();
+  });
+
+  it('refuses to replace a read document with one that applied older stream versions', async () => {
+    const docs = (await storage.readModels.active()).collection<Counter>('counters');
+    await docs.put({ _id: 'c1', n: 2, _applied: { 's-1': 2, 's-2': 1 } });
+    // Older on one stream (s-1), newer on the other: a regression all the same.
+    await expect(docs.put({ _id: 'c1', n: 1, _applied: { 's-1': 1, 's-2': 5 } })).rejects.toThrow(
+      StaleWrite,
+    );
+    // A stream the new document lacks counts as version 0.
+    await expect(docs.put({ _id: 'c1', n: 0, _applied: { 's-2': 9 } })).rejects.toThrow(StaleWrite);
+    expect(await docs.get('c1')).toEqual({ _id: 'c1', n: 2, _applied: { 's-1': 2, 's-2': 1 } });
+    await docs.put({ _id: 'c1', n: 3, _applied: { 's-1': 3, 's-2': 1 } });
+    expect(await docs.get('c1')).toMatchObject({ n: 3 });
+  });
+
+  it('refuses a read document write under an older epoch of the lease than the stored one', async () => {
+    const generation = (await storage.readModels.active()).generation;
+    const newer = storage.readModels.view(generation, { fence: fence(2) });
+    const older = storage.readModels.view(generation, { fence: fence(1) });
+    await newer.collection<Counter>('fenced').put({ _id: 'd1', n: 1, _applied: { s: 1 } });
+    // Not a regression (it applied more), but written by a deposed holder: refused.
+    await expect(
+      older.collection<Counter>('fenced').put({ _id: 'd1', n: 9, _applied: { s: 9 } }),
+    ).rejects.toThrow(FencedOut);
+    expect(await newer.collection<Counter>('fenced').get('d1')).toMatchObject({ n: 1 });
+  });
+
+  it('never moves a checkpoint back', async () => {
+    await storage.checkpoints.save('gnoback', { position: 5 });
+    await storage.checkpoints.save('gnoback', { position: 3 });
+    expect(await storage.checkpoints.load('gnoback')).toEqual({ position: 5 });
+    await storage.checkpoints.save('gnoback', { position: 6 }, fence(1));
+    await storage.checkpoints.save('gnoback', { position: 4 }, fence(1));
+    expect(await storage.checkpoints.load('gnoback')).toEqual({ position: 6 });
+  });
+
+  it('refuses a checkpoint save under an older epoch than the stored one, with FencedOut', async () => {
+    await storage.checkpoints.save('gepoch', { position: 5 }, fence(2));
+    // Further on, but from a deposed holder: refused, and said so.
+    await expect(storage.checkpoints.save('gepoch', { position: 9 }, fence(1))).rejects.toThrow(
+      FencedOut,
+    );
+    expect(await storage.checkpoints.load('gepoch')).toEqual({ position: 5 });
+    await storage.checkpoints.save('gepoch', { position: 7 }, fence(2));
+    expect(await storage.checkpoints.load('gepoch')).toEqual({ position: 7 });
+  });
+});
+
+describe('read model generation guards on the simulator', () => {
+  let dbName: string;
+  let storage: ProjectorStorage;
+  beforeAll(async () => {
+    dbName = freshDbName();
+    storage = await createMongoProjectorStorage({ client, dbName, generationDropDelayMs: 0 });
+  });
+  afterAll(async () => {
+    await storage.close();
+  });
+
+  it('switches generations only from the expected active one (compare-and-set)', async () => {
+    const active = (await storage.readModels.active({ fresh: true })).generation;
+    const next = await storage.readModels.createGeneration();
+    const other = await storage.readModels.createGeneration();
+    // A switch that expected another active generation changes nothing.
+    expect(await storage.readModels.activate(next, other)).toBe(false);
+    expect((await storage.readModels.active({ fresh: true })).generation).toBe(active);
+    expect(await storage.readModels.activate(next, active)).toBe(true);
+    expect((await storage.readModels.active({ fresh: true })).generation).toBe(next);
+  });
+
+  it('refuses a pointer claim and a switch under an older epoch than the newest claim', async () => {
+    const active = (await storage.readModels.active({ fresh: true })).generation;
+    const next = await storage.readModels.createGeneration();
+    expect((await storage.readModels.active({ fence: fence(7) })).generation).toBe(active);
+    await expect(storage.readModels.active({ fence: fence(6) })).rejects.toThrow(FencedOut);
+    // A deposed holder's rebuild cannot switch under the holder that claimed the pointer.
+    expect(await storage.readModels.activate(next, active, fence(6))).toBe(false);
+    expect((await storage.readModels.active({ fresh: true })).generation).toBe(active);
+    expect(await storage.readModels.activate(next, active, fence(7))).toBe(true);
+  });
+
+  it('never drops the active generation, even one marked for a drop', async () => {
+    const active = (await storage.readModels.active({ fresh: true })).generation;
+    await expect(storage.readModels.dropGeneration(active)).rejects.toThrow(/active/);
+    const docs = storage.readModels.view(active).collection<Counter>('kept');
+    await docs.put({ _id: 'k1', n: 1 });
+    // Marked due (by a drop that raced a switch back to it), then an instance starts:
+    // its start-up drops what is due, except the active generation.
+    await client
+      .db(dbName)
+      .collection<{ _id: string; dropAfter?: Date }>('readmodel_generations')
+      .updateOne({ _id: active }, { $set: { dropAfter: new Date(0) } });
+    const restarted = await createMongoProjectorStorage({ client, dbName });
+    try {
+      expect(await restarted.readModels.view(active).collection<Counter>('kept').get('k1')).toEqual(
+        { _id: 'k1', n: 1 },
+      );
+    } finally {
+      await restarted.close();
+    }
+  });
+});
+
+describe('change log guards on the simulator', () => {
+  let dbName: string;
+  let storage: ProjectorStorage;
+  beforeAll(async () => {
+    dbName = freshDbName();
+    storage = await createMongoProjectorStorage({ client, dbName });
+  });
+  afterAll(async () => {
+    await storage.close();
+  });
+
+  const entry = (cursor: number) => ({
+    cursor,
+    commitId: `c${cursor}`,
+    scopes: ['board-1'],
+    operation: null,
+    actor: null,
+    at: new Date('2026-01-01T00:00:00Z'),
+    invalidated: [],
+  });
+
+  it('refuses to record a cursor past the head + 1 (no gap is ever written)', async () => {
+    for (const cursor of [1, 2, 3]) await storage.changeLog.record(entry(cursor));
+    await expect(storage.changeLog.record(entry(5))).rejects.toThrow(/gap/);
+    expect(await storage.changeLog.head()).toBe(3);
+  });
+
+  it('answers expired, never a gap, for a read whose first entries are gone', async () => {
+    for (const cursor of [4, 5, 6]) await storage.changeLog.record(entry(cursor));
+    // Trimmed by an instance configured with a smaller retention.
+    await client
+      .db(dbName)
+      .collection<{ _id: number }>('changelog')
+      .deleteMany({ _id: { $lte: 2 } });
+    expect(await storage.changeLog.read(0)).toMatchObject({ kind: 'expired', oldest: 3 });
+    const read = await storage.changeLog.read(2);
+    expect(read.kind === 'entries' && read.entries.map((e) => e.cursor)).toEqual([3, 4, 5, 6]);
+  });
+});
+
+describe('event store guards on the simulator', () => {
+  let db: Db;
+  let store: MongoEventStore;
+  beforeAll(async () => {
+    const dbName = freshDbName();
+    db = client.db(dbName);
+    store = await MongoEventStore.create({ client, dbName, feed: { maxAwaitTimeMS: 100 } });
+  });
+  afterAll(async () => {
+    await store.close();
+  });
+
+  it('reads the log only up to the first position not there yet', async () => {
+    const first = await store.append({
+      streams: [{ stream: 'a', expected: 'NO_STREAM', events: [{ type: 'T', data: {} }] }],
+    });
+    // The next position is reserved by an append still in flight; the one after it has
+    // already committed.
+    const commits = db.collection<CommitDoc>('commits');
+    await commits.insertOne(rawCommit(first.position + 2, 'b', 1));
+    const read = await store.readAll({ after: 0 });
+    expect(read.map((c) => c.position)).toEqual([first.position]);
+    // Once the missing position commits, both are read, in order.
+    await commits.insertOne(rawCommit(first.position + 1, 'c', 1));
+    expect((await store.readAll({ after: 0 })).map((c) => c.position)).toEqual([
+      first.position,
+      first.position + 1,
+      first.position + 2,
+    ]);
+  });
+
+  it('feeds nothing a failover could still roll back: a commit shows once a majority has it', async () => {
+    const commits = db.collection<CommitDoc>('commits');
+    const head = await store.headPosition();
+    sim.pauseReplication();
+    try {
+      // On the primary only (w: 1), not yet majority-committed.
+      await commits.insertOne(rawCommit(head + 1, 'd', 1), { writeConcern: { w: 1 } });
+      const getMoresBefore = sim.commandCounts.get('getMore') ?? 0;
+      const feed = store.subscribe({ from: { position: head } });
+      const items: FeedItem[] = [];
+      const consumed = (async () => {
+        for await (const item of feed) {
+          items.push(item);
+          if (item.kind === 'commit') return;
+        }
+      })();
+      // The feed has read the collection (catch-up) and gone on to wait on its change
+      // stream: anything it read was handed over before it asked for more.
+      while ((sim.commandCounts.get('getMore') ?? 0) < getMoresBefore + 2) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(items.filter((i) => i.kind === 'commit')).toEqual([]);
+      sim.resumeReplication();
+      await consumed;
+      expect(items.filter((i) => i.kind === 'commit').map((i) => i.checkpoint.position)).toEqual([
+        head + 1,
+      ]);
+      await feed.close();
+    } finally {
+      sim.resumeReplication();
+    }
+  });
+});
