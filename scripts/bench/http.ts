@@ -27,6 +27,9 @@
  * rounds are printed, and:
  *   board query ours/bare: X                               (req/s, medians)
  *   board query with a big neighbour / without: Y          (req/s, medians; both ours)
+ * and, per cell, the CPU time the server process spent per answered request (user +
+ * system, from /proc), with `CPU per request bare/ours` lines: on a shared, loaded
+ * machine req/s depends on how much CPU each server was given, CPU per request much less.
  * The machine is shared: compare numbers of the same run only. The load average is
  * printed before and after.
  */
@@ -258,6 +261,7 @@ const callOf = (name: QueryName, seeded: Seeded): Call => {
 interface Target {
   label: string;
   url: string;
+  pid: number;
   seeded: Seeded;
   queries: readonly QueryName[];
 }
@@ -266,10 +270,34 @@ interface Sample {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU time (user + system) the server spent per answered request, in ms; NaN without /proc. */
+  cpuMs: number;
+}
+
+/** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on Linux). */
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU time `pid` has used so far, in ms (user + system, from /proc); NaN when unknown. */
+function cpuTimeMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 async function load(target: Target, name: QueryName, seconds: number): Promise<Sample> {
   const call = callOf(name, target.seeded);
+  const cpuBefore = cpuTimeMs(target.pid);
   const result = await autocannon({
     url: `${target.url}/graphql`,
     method: 'POST',
@@ -287,7 +315,13 @@ async function load(target: Target, name: QueryName, seconds: number): Promise<S
       `${target.label} ${name}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`,
     );
   }
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+  const cpuMs = (cpuTimeMs(target.pid) - cpuBefore) / result.requests.total;
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    cpuMs,
+  };
 }
 
 const load1 = () =>
@@ -367,10 +401,18 @@ async function main() {
     );
 
     const targets: Target[] = [
-      { label: 'ours', url: ours.url, seeded, queries: QUERY_NAMES },
-      { label: 'bare', url: bare.url, seeded, queries: QUERY_NAMES },
+      { label: 'ours', url: ours.url, pid: ours.pid, seeded, queries: QUERY_NAMES },
+      { label: 'bare', url: bare.url, pid: bare.pid, seeded, queries: QUERY_NAMES },
       ...(big && seededBig
-        ? [{ label: 'ours, big neighbour', url: big.url, seeded: seededBig, queries: ['board'] }]
+        ? [
+            {
+              label: 'ours, big neighbour',
+              url: big.url,
+              pid: big.pid,
+              seeded: seededBig,
+              queries: ['board'],
+            },
+          ]
         : []),
     ] as Target[];
     const cells = QUERY_NAMES.flatMap((name) =>
@@ -393,25 +435,38 @@ async function main() {
         rps: median(s.map((x) => x.rps)),
         p50: median(s.map((x) => x.p50)),
         p99: median(s.map((x) => x.p99)),
+        cpuMs: median(s.map((x) => x.cpuMs)),
       };
     };
     printTable(
-      ['query', 'server', 'req/s', 'p50 ms', 'p99 ms'],
+      ['query', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU ms/req'],
       cells.map(({ name, target }) => {
         const m = med(name, target.label);
-        return [name, target.label, m.rps.toFixed(0), m.p50.toFixed(1), m.p99.toFixed(1)];
+        return [
+          name,
+          target.label,
+          m.rps.toFixed(0),
+          m.p50.toFixed(1),
+          m.p99.toFixed(1),
+          m.cpuMs.toFixed(2),
+        ];
       }),
       2,
     );
+    // req/s depends on how much of a shared machine each server got; CPU time per request
+    // does much less, so it is printed as a ratio too (bare/ours: higher is better, like req/s).
     for (const name of QUERY_NAMES) {
       const o = med(name, 'ours');
       const b = med(name, 'bare');
       console.log(`${name} query ours/bare: ${(o.rps / b.rps).toFixed(2)}`);
       console.log(`${name} query p99 ours/bare: ${(o.p99 / b.p99).toFixed(2)}`);
+      console.log(`${name} query CPU per request bare/ours: ${(b.cpuMs / o.cpuMs).toFixed(2)}`);
     }
     if (big) {
       const y = med('board', 'ours, big neighbour').rps / med('board', 'ours').rps;
+      const cpu = med('board', 'ours').cpuMs / med('board', 'ours, big neighbour').cpuMs;
       console.log(`board query with a big neighbour / without: ${y.toFixed(2)}`);
+      console.log(`board query CPU per request without / with a big neighbour: ${cpu.toFixed(2)}`);
     }
     console.log(`load average after: ${load1()}`);
   } finally {

@@ -10,8 +10,51 @@ import {
 } from './readModel.js';
 import { normalizeUsername } from './streams.js';
 
-const byId = <T extends ReadDoc>(view: ReadView, name: string, signal: AbortSignal) =>
-  new DataLoader<string, T | null>((ids) => view.collection<T>(name).getMany(ids, { signal }));
+/** A value at once, or a promise of it when it had to be read first. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** `next(value)`, at once when `value` is not a promise. */
+export const andThen = <T, R>(
+  value: MaybePromise<T>,
+  next: (value: T) => MaybePromise<R>,
+): MaybePromise<R> => (value instanceof Promise ? value.then(next) : next(value));
+
+/**
+ * Documents of one collection by id, batched (a DataLoader), that answers at once, without
+ * a promise, for the ids it has already read: a board's 200 cards all asking for one of
+ * its 5 columns cost 200 promise chains otherwise. What it answers at once is exactly
+ * what its loader would resolve with (read by the loader's own batch, or primed while
+ * the loader had not asked for the id yet).
+ */
+class DocsById<T extends ReadDoc> {
+  readonly #read = new Map<string, T | null>();
+  /** The loader's cache: ids it has read or is reading. */
+  readonly #asked = new Map<string, Promise<T | null>>();
+  readonly loader: DataLoader<string, T | null>;
+
+  constructor(view: ReadView, name: string, signal: AbortSignal) {
+    this.loader = new DataLoader<string, T | null>(
+      async (ids) => {
+        const docs = await view.collection<T>(name).getMany(ids, { signal });
+        ids.forEach((id, i) => this.#read.set(id, docs[i] ?? null));
+        return docs;
+      },
+      { cacheMap: this.#asked },
+    );
+  }
+
+  load(id: string): MaybePromise<T | null> {
+    const doc = this.#read.get(id);
+    return doc !== undefined ? doc : this.loader.load(id);
+  }
+
+  /** Serves `doc` for `id` unless the loader has read (or is reading) it already. */
+  prime(id: string, doc: T): void {
+    if (this.#asked.has(id)) return;
+    this.loader.prime(id, doc);
+    this.#read.set(id, doc);
+  }
+}
 
 /**
  * The read side of one request: every read goes to one read model generation
@@ -22,10 +65,10 @@ const byId = <T extends ReadDoc>(view: ReadView, name: string, signal: AbortSign
 export class BoardReads {
   // Loaders are made on first use: a subscription's context keeps its BoardReads for
   // as long as the socket lives, mostly without reading anything.
-  #users: DataLoader<string, UserDoc | null> | undefined;
-  #boardsById: DataLoader<string, BoardDoc | null> | undefined;
-  #columnsById: DataLoader<string, ColumnDoc | null> | undefined;
-  #cardsById: DataLoader<string, CardDoc | null> | undefined;
+  #usersById: DocsById<UserDoc> | undefined;
+  #boardsById: DocsById<BoardDoc> | undefined;
+  #columnsById: DocsById<ColumnDoc> | undefined;
+  #cardsById: DocsById<CardDoc> | undefined;
   #liveCardsOfBoard: DataLoader<string, CardDoc[]> | undefined;
 
   readonly #boardScope: string | null;
@@ -66,21 +109,30 @@ export class BoardReads {
     }
   }
 
-  /** Users by id, batched. */
-  get users(): DataLoader<string, UserDoc | null> {
-    return (this.#users ??= byId<UserDoc>(this.view, ReadCollection.Users, this.signal));
+  get #users() {
+    return (this.#usersById ??= new DocsById(this.view, ReadCollection.Users, this.signal));
   }
 
   get #boards() {
-    return (this.#boardsById ??= byId<BoardDoc>(this.view, ReadCollection.Boards, this.signal));
+    return (this.#boardsById ??= new DocsById(this.view, ReadCollection.Boards, this.signal));
   }
 
   get #columns() {
-    return (this.#columnsById ??= byId<ColumnDoc>(this.view, ReadCollection.Columns, this.signal));
+    return (this.#columnsById ??= new DocsById(this.view, ReadCollection.Columns, this.signal));
   }
 
   get #cards() {
-    return (this.#cardsById ??= byId<CardDoc>(this.view, ReadCollection.Cards, this.signal));
+    return (this.#cardsById ??= new DocsById(this.view, ReadCollection.Cards, this.signal));
+  }
+
+  /** Users by id, batched. */
+  get users(): DataLoader<string, UserDoc | null> {
+    return this.#users.loader;
+  }
+
+  /** A user by id: at once when already read by this request. */
+  user(userId: string): MaybePromise<UserDoc | null> {
+    return this.#users.load(userId);
   }
 
   /** Live cards of a board, in rank order: one query per board for all its columns. */
@@ -134,12 +186,16 @@ export class BoardReads {
     return user ?? null;
   }
 
-  /** The board if `viewerId` is a member, else null (whether or not it exists). */
-  async board(boardId: string, viewerId: string | null): Promise<BoardDoc | null> {
-    const board = await this.#boards.load(boardId);
-    if (!board) return null;
-    if (board._id === this.#boardScope) return board;
-    return viewerId !== null && board.members.includes(viewerId) ? board : null;
+  /**
+   * The board if `viewerId` is a member, else null (whether or not it exists); at once
+   * when this request has read it already (so are `column` and `card`).
+   */
+  board(boardId: string, viewerId: string | null): MaybePromise<BoardDoc | null> {
+    return andThen(this.#boards.load(boardId), (board) => {
+      if (!board) return null;
+      if (board._id === this.#boardScope) return board;
+      return viewerId !== null && board.members.includes(viewerId) ? board : null;
+    });
   }
 
   /** Boards `userId` is a member of, newest first. */
@@ -151,20 +207,24 @@ export class BoardReads {
     return boards;
   }
 
-  async column(columnId: string, viewerId: string | null): Promise<ColumnDoc | null> {
-    const column = await this.#columns.load(columnId);
-    return column && (await this.board(column.boardId, viewerId)) ? column : null;
+  column(columnId: string, viewerId: string | null): MaybePromise<ColumnDoc | null> {
+    return andThen(this.#columns.load(columnId), (column) =>
+      column
+        ? andThen(this.board(column.boardId, viewerId), (board) => (board ? column : null))
+        : null,
+    );
   }
 
   /** Columns of a board the viewer may see, in board order. */
   async columnsOf(board: BoardDoc): Promise<ColumnDoc[]> {
-    const columns = await this.#columns.loadMany(board.columns.map((c) => c.id));
+    const columns = await this.#columns.loader.loadMany(board.columns.map((c) => c.id));
     return columns.filter((c): c is ColumnDoc => c !== null && !(c instanceof Error));
   }
 
-  async card(cardId: string, viewerId: string | null): Promise<CardDoc | null> {
-    const card = await this.#cards.load(cardId);
-    return card && (await this.board(card.boardId, viewerId)) ? card : null;
+  card(cardId: string, viewerId: string | null): MaybePromise<CardDoc | null> {
+    return andThen(this.#cards.load(cardId), (card) =>
+      card ? andThen(this.board(card.boardId, viewerId), (board) => (board ? card : null)) : null,
+    );
   }
 
   /** Live cards of a column in rank order. */

@@ -7,6 +7,7 @@ import type { WrittenResource } from '../boards/commandHandling/results.js';
 import type { DomainError, ResourceType } from '../boards/errors.js';
 import { committedDoc, type DocOfType } from '../boards/committedDocs.js';
 import type { UserDoc } from '../boards/readModel.js';
+import type { MaybePromise } from '../boards/reads.js';
 import { builder } from './builder.js';
 import type { GraphQLContext } from './context.js';
 import { decodeGlobalId } from './globalIds.js';
@@ -108,7 +109,7 @@ const viewerId = (ctx: GraphQLContext) => ctx.viewer?._id ?? null;
 type NodeRef = typeof UserRef | typeof BoardRef | typeof ColumnRef | typeof CardRef;
 
 /** Reads a written resource for the payload from the read model. */
-const readers = new Map<NodeRef, (ctx: GraphQLContext, id: string) => Promise<object | null>>([
+const readers = new Map<NodeRef, (ctx: GraphQLContext, id: string) => MaybePromise<object | null>>([
   [UserRef, (ctx, id) => ctx.reads.users.load(id)],
   [BoardRef, (ctx, id) => ctx.reads.board(id, viewerId(ctx))],
   [ColumnRef, (ctx, id) => ctx.reads.column(id, viewerId(ctx))],

@@ -11,7 +11,7 @@ builder.node(BoardRef, {
   interfaces: [VersionedInterface],
   id: { resolve: (board) => board._id },
   loadMany: (ids, ctx) =>
-    brandable(Promise.all(ids.map((id) => ctx.reads.board(id, ctx.viewer?._id ?? null)))),
+    brandable(Promise.all(ids.map(async (id) => ctx.reads.board(id, ctx.viewer?._id ?? null)))),
   fields: (t) => ({
     version: t.exposeInt('version'),
     name: t.exposeString('name'),
@@ -38,7 +38,7 @@ builder.queryFields((t) => ({
     nullable: true,
     description: 'A board the caller is a member of; null otherwise (whether or not it exists).',
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
+    resolve: (_root, { id }, ctx) => {
       const raw = rawIdOf(id, 'Board');
       return raw ? ctx.reads.board(raw, ctx.viewer?._id ?? null) : null;
     },

@@ -2,6 +2,7 @@ import { builder } from '../../graphql/builder.js';
 import { commandMutation } from '../../graphql/commandMutation.js';
 import { BoardRef, CardRef, ColumnRef, UserRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
+import { andThen } from '../reads.js';
 import { archiveCard, editCard, moveCard } from './commands.js';
 
 builder.node(CardRef, {
@@ -9,32 +10,33 @@ builder.node(CardRef, {
   interfaces: [VersionedInterface],
   id: { resolve: (card) => card._id },
   loadMany: (ids, ctx) =>
-    brandable(Promise.all(ids.map((id) => ctx.reads.card(id, ctx.viewer?._id ?? null)))),
+    brandable(Promise.all(ids.map(async (id) => ctx.reads.card(id, ctx.viewer?._id ?? null)))),
   fields: (t) => ({
     version: t.exposeInt('version'),
+    // At once (no promise) when the request has read the board or column already, as a
+    // board query has for every card it shows.
     board: t.field({
       type: BoardRef,
-      resolve: async (card, _args, ctx) => {
-        const board = await ctx.reads.board(card.boardId, ctx.viewer?._id ?? null);
-        if (!board) throw new Error(`board ${card.boardId} of card ${card._id} not readable`);
-        return board;
-      },
+      resolve: (card, _args, ctx) =>
+        andThen(ctx.reads.board(card.boardId, ctx.viewer?._id ?? null), (board) => {
+          if (!board) throw new Error(`board ${card.boardId} of card ${card._id} not readable`);
+          return board;
+        }),
     }),
     column: t.field({
       type: ColumnRef,
-      resolve: async (card, _args, ctx) => {
-        const column = await ctx.reads.column(card.columnId, ctx.viewer?._id ?? null);
-        if (!column) throw new Error(`column ${card.columnId} of card ${card._id} not readable`);
-        return column;
-      },
+      resolve: (card, _args, ctx) =>
+        andThen(ctx.reads.column(card.columnId, ctx.viewer?._id ?? null), (column) => {
+          if (!column) throw new Error(`column ${card.columnId} of card ${card._id} not readable`);
+          return column;
+        }),
     }),
     title: t.exposeString('title'),
     description: t.exposeString('description'),
     assignee: t.field({
       type: UserRef,
       nullable: true,
-      resolve: (card, _args, ctx) =>
-        card.assigneeId ? ctx.reads.users.load(card.assigneeId) : null,
+      resolve: (card, _args, ctx) => (card.assigneeId ? ctx.reads.user(card.assigneeId) : null),
     }),
     labels: t.exposeStringList('labels'),
     done: t.exposeBoolean('done'),

@@ -5,6 +5,7 @@ import { ErrorCode } from '../errors.js';
 import { BoardRef, CardRef, ColumnRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { CardDoc } from '../readModel.js';
+import { andThen } from '../reads.js';
 import { addCard, archiveDoneCards, setWipLimit } from './commands.js';
 
 /** Page size of `Column.cards` when `first`/`last` are omitted, and the most one page holds. */
@@ -53,16 +54,18 @@ builder.node(ColumnRef, {
   interfaces: [VersionedInterface],
   id: { resolve: (column) => column._id },
   loadMany: (ids, ctx) =>
-    brandable(Promise.all(ids.map((id) => ctx.reads.column(id, ctx.viewer?._id ?? null)))),
+    brandable(Promise.all(ids.map(async (id) => ctx.reads.column(id, ctx.viewer?._id ?? null)))),
   fields: (t) => ({
     version: t.exposeInt('version'),
     board: t.field({
       type: BoardRef,
-      resolve: async (column, _args, ctx) => {
-        const board = await ctx.reads.board(column.boardId, ctx.viewer?._id ?? null);
-        if (!board) throw new Error(`board ${column.boardId} of column ${column._id} not readable`);
-        return board;
-      },
+      resolve: (column, _args, ctx) =>
+        andThen(ctx.reads.board(column.boardId, ctx.viewer?._id ?? null), (board) => {
+          if (!board) {
+            throw new Error(`board ${column.boardId} of column ${column._id} not readable`);
+          }
+          return board;
+        }),
     }),
     name: t.exposeString('name'),
     wipLimit: t.exposeInt('wipLimit', { nullable: true, description: 'null = no limit.' }),
