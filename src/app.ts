@@ -141,6 +141,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     introspection: config.introspection,
     csrfPrevention: config.csrfPrevention,
     corsOrigins: config.corsOrigins,
+    maxJsonDepth: config.http.maxJsonDepth,
     sseCloseGraceMs: liveLimits.slowConsumerCloseGraceMs,
     clientLimits: new RateLimiter({
       registrations: { points: config.clientLimits.registrationsPerMinute },
@@ -221,7 +222,11 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
           });
       })
     : undefined;
-  const websockets = attachWebSocketServer(server, yoga, { logger, limits: liveLimits });
+  const websockets = attachWebSocketServer(server, yoga, {
+    logger,
+    limits: liveLimits,
+    maxJsonDepth: config.http.maxJsonDepth,
+  });
   metrics.observe({
     projector,
     follower,

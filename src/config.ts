@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_MAX_JSON_DEPTH } from './http/requestBody.js';
 
 /** Where events and read documents live. `auto`: MONGODB_URI, else embedded MongoDB, else memory. */
 export const StoreKind = { Auto: 'auto', Memory: 'memory', Mongo: 'mongo' } as const;
@@ -68,7 +69,7 @@ const envSchema = z.object({
   NODE_ENV: z.string().optional(),
   IDEMPOTENCY_TTL_MS: positiveInt(24 * 60 * 60 * 1000),
   MAX_BODY_BYTES: positiveInt(1024 * 1024),
-  MAX_JSON_DEPTH: positiveInt(64),
+  MAX_JSON_DEPTH: positiveInt(DEFAULT_MAX_JSON_DEPTH),
   REQUEST_TIMEOUT_MS: positiveInt(30_000),
   HEADERS_TIMEOUT_MS: positiveInt(10_000),
   KEEP_ALIVE_TIMEOUT_MS: positiveInt(5_000),

@@ -20,7 +20,9 @@ import { messageOf, nextFrame } from '../live/frames.js';
 import { SERIALIZED_BYTES, type SharedResult } from '../live/SubscriptionGroups.js';
 import { LiveCloseCode, LiveErrorCode, type LiveLimits } from '../live/limits.js';
 import type { Logger } from '../logger.js';
+import { DEFAULT_MAX_JSON_DEPTH } from '../http/requestBody.js';
 import type { GraphQLContext } from './context.js';
+import { jsonDepthRefusal } from './yoga.js';
 
 type Yoga = YogaServerInstance<object, GraphQLContext>;
 
@@ -127,6 +129,11 @@ export interface WebSocketServerOptions {
     | 'slowConsumerCloseGraceMs'
     | 'maxIncomingMessageBytes'
   >;
+  /**
+   * Deepest nesting of an operation's `variables` and `extensions` (`MAX_JSON_DEPTH`), as
+   * over HTTP: past it the operation fails alone with `BAD_REQUEST`. @default 64
+   */
+  maxJsonDepth?: number;
   /**
    * How long `close()` lets sockets finish their close handshake before destroying
    * them. @default 1_000
@@ -418,6 +425,7 @@ export function attachWebSocketServer(
 ): AttachedWebSocketServer {
   const { logger, limits } = options;
   const closeGraceMs = options.closeGraceMs ?? 1_000;
+  const maxJsonDepth = options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
   const wss = new WebSocketServer({
     server: httpServer,
     path: yoga.graphqlEndpoint,
@@ -489,6 +497,12 @@ export function attachWebSocketServer(
         return true;
       },
       onSubscribe: async (ctx, id, payload) => {
+        // The depth rule of every transport, before anything reads the variables.
+        const tooDeep = jsonDepthRefusal(payload, maxJsonDepth);
+        if (tooDeep) {
+          logger.info({ operationName: payload.operationName }, 'websocket operation rejected');
+          return [tooDeep];
+        }
         const connection = connectionOf(ctx.extra.socket);
         // GraphiQL sends the headers of its editor with each operation, in `extensions`.
         const authorization =

@@ -27,6 +27,12 @@ import { useSharedSubscriptions } from './sharedSubscriptions.js';
 import { useClientLimits, type ClientLimitName } from './clientLimits.js';
 import type { RateLimiter } from '../rateLimiter.js';
 import { Attr, inSpan, SpanName } from '../telemetry/spans.js';
+import {
+  DEFAULT_MAX_JSON_DEPTH,
+  JSON_TOO_DEEP_CODE,
+  jsonTooDeepMessage,
+  valueNestsDeeperThan,
+} from '../http/requestBody.js';
 
 const logLine = (args: unknown[]) => boundedLogText(args.map(String).join(' '));
 
@@ -96,6 +102,11 @@ export interface GraphQLServerPosture {
   csrfPrevention?: boolean;
   /** Browser origins allowed by CORS; empty: none but the same origin. @default [] */
   corsOrigins?: readonly string[];
+  /**
+   * Deepest nesting of arrays and objects in an operation's `variables` and `extensions`
+   * (`MAX_JSON_DEPTH`), on every transport. @default 64
+   */
+  maxJsonDepth?: number;
   /** Per-client rate limits of registrations, mutations and subscribes. @default none */
   clientLimits?: RateLimiter<ClientLimitName>;
   /** Further envelop plugins (metrics), after ours. */
@@ -108,6 +119,54 @@ export interface GraphQLServerPosture {
 }
 
 const SSE = 'text/event-stream';
+
+/**
+ * The query limits of every operation, on every transport (HTTP GET and POST, multipart,
+ * SSE, graphql-ws): enforced by graphql-armor's plugins in parse and validation, which
+ * every transport runs through yoga's envelop.
+ */
+export const QUERY_LIMITS = {
+  /** Deepest selection nesting. */
+  maxDepth: 12,
+  /** Aliases in one document. */
+  maxAliases: 30,
+  /** Tokens of one document. */
+  maxTokens: 5_000,
+  /** graphql-armor's cost of one document. */
+  maxCost: 50_000,
+} as const;
+
+/**
+ * The refusal of an operation whose parameters (`variables`, `extensions`, within the
+ * parameters object, as a JSON body nests them) nest deeper than `maxDepth`, or null. The transports call it before anything else of the operation runs:
+ * HTTP (GET, POST, multipart, SSE) through `onParams`, graphql-ws in its `onSubscribe`;
+ * a JSON or multipart body is refused even earlier, by a byte scan before parsing
+ * (`checkGraphQLBody`), with the same message and code.
+ */
+export function jsonDepthRefusal(
+  params: { variables?: unknown; extensions?: unknown },
+  maxDepth: number,
+): GraphQLError | null {
+  // Counted as the byte scan counts a JSON body: the parameters object is one level.
+  if (
+    !valueNestsDeeperThan({ variables: params.variables, extensions: params.extensions }, maxDepth)
+  ) {
+    return null;
+  }
+  return new GraphQLError(jsonTooDeepMessage(maxDepth), {
+    extensions: { code: JSON_TOO_DEEP_CODE, http: { status: 400 } },
+  });
+}
+
+/** `jsonDepthRefusal` on every HTTP request (GET's query string included). */
+function jsonDepthLimit(maxDepth: number): Plugin {
+  return {
+    onParams({ params }) {
+      const refusal = jsonDepthRefusal(params, maxDepth);
+      if (refusal) throw refusal;
+    },
+  };
+}
 
 /** Longest error message sent to a client; longer ones are cut (they may quote input). */
 export const MAX_ERROR_MESSAGE_LENGTH = 300;
@@ -279,13 +338,18 @@ export function createGraphQLServer(
     plugins: [
       // Stops resolvers (and so store reads) once the client has gone away.
       useExecutionCancellation(),
+      jsonDepthLimit(posture.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH),
       boundedParseAndValidationErrors(),
-      maxDepthPlugin({ n: 12, propagateOnRejection: false, onReject: [depthLimitError] }),
-      maxAliasesPlugin({ n: 30 }),
-      maxTokensPlugin({ n: 5_000 }),
+      maxDepthPlugin({
+        n: QUERY_LIMITS.maxDepth,
+        propagateOnRejection: false,
+        onReject: [depthLimitError],
+      }),
+      maxAliasesPlugin({ n: QUERY_LIMITS.maxAliases }),
+      maxTokensPlugin({ n: QUERY_LIMITS.maxTokens }),
       // Depth weighs less than graphql-armor's default (1.5) so a whole board in one query
       // (board > columns > cards > fields) stays allowed; aliases and depth are capped above.
-      costLimitPlugin({ maxCost: 50_000, depthCostFactor: 1.2 }),
+      costLimitPlugin({ maxCost: QUERY_LIMITS.maxCost, depthCostFactor: 1.2 }),
       ...(posture.production ? [blockFieldSuggestionsPlugin()] : []),
       ...(posture.introspection === false ? [useDisableIntrospection()] : []),
       ...(posture.csrfPrevention

@@ -1,5 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+/** The default of `MAX_JSON_DEPTH`. */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+
 /** What a request body may be. */
 export interface BodyLimits {
   /** Largest body in bytes; a larger one is refused with 413 before it is all read. */
@@ -53,6 +56,38 @@ export function jsonNestsDeeperThan(body: Uint8Array, maxDepth: number): boolean
 }
 
 /**
+ * Whether a parsed JSON value (an operation's `variables` or `extensions`) nests arrays
+ * and objects deeper than `maxDepth`, counted as `jsonNestsDeeperThan` counts the text.
+ * Iterative: a value of a million levels is walked without a deep stack, and the walk
+ * stops at the first path past the bound.
+ */
+export function valueNestsDeeperThan(value: unknown, maxDepth: number): boolean {
+  const pending: { value: unknown; depth: number }[] = [{ value, depth: 0 }];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    if (typeof next.value !== 'object' || next.value === null) continue;
+    const depth = next.depth + 1;
+    if (depth > maxDepth) return true;
+    const children = Array.isArray(next.value) ? next.value : Object.values(next.value);
+    for (const child of children) {
+      if (typeof child === 'object' && child !== null) pending.push({ value: child, depth });
+    }
+  }
+  return false;
+}
+
+/**
+ * The one refusal of JSON nested past `MAX_JSON_DEPTH`, whichever transport carried it
+ * (a JSON or multipart body, a GET's query string, a websocket message): code
+ * `BAD_REQUEST`, HTTP 400 where there is HTTP. Nothing of the operation runs.
+ */
+export function jsonTooDeepMessage(maxDepth: number): string {
+  return `JSON nested deeper than ${maxDepth} levels (MAX_JSON_DEPTH).`;
+}
+
+/** The code of `jsonTooDeepMessage`'s refusal on every transport. */
+export const JSON_TOO_DEEP_CODE = 'BAD_REQUEST';
+
+/**
  * Reads a request body of at most `maxBytes`. A declared `content-length` over the limit
  * is refused before reading anything; a chunked body is refused as soon as it passes it.
  */
@@ -76,22 +111,40 @@ export async function readBoundedBody(req: IncomingMessage, maxBytes: number): P
 }
 
 /**
+ * The text fields of a `multipart/form-data` body (GraphQL multipart requests carry the
+ * operation as JSON in `operations` and `map`); files are skipped. Parsed by the Fetch
+ * API's own multipart parser. Throws `RequestRejected` when the body is not multipart.
+ */
+async function multipartFields(body: Buffer, type: string): Promise<string[]> {
+  try {
+    const form = await new Response(new Uint8Array(body), {
+      headers: { 'content-type': type },
+    }).formData();
+    return [...form.values()].filter((value): value is string => typeof value === 'string');
+  } catch {
+    throw new RequestRejected(400, 'BAD_REQUEST', 'POST body sent an invalid multipart body.');
+  }
+}
+
+/**
  * Reads and checks the body of a GraphQL POST before yoga sees it: its size, how deep its
- * JSON nests, and that JSON is JSON (yoga's own parse error would echo the body). Leaves
- * the checked bytes on `req.body`, where `@whatwg-node/server` takes a body already read.
- * Throws `RequestRejected`.
+ * JSON nests (in a JSON body, or in the fields of a multipart one), and that JSON is JSON
+ * (yoga's own parse error would echo the body). Leaves the checked bytes on `req.body`,
+ * where `@whatwg-node/server` takes a body already read. Throws `RequestRejected`.
+ * The same depth rule holds where no body is scanned (a GET's query string, a websocket
+ * message): see `valueNestsDeeperThan`.
  */
 export async function checkGraphQLBody(req: IncomingMessage, limits: BodyLimits): Promise<void> {
   const body = await readBoundedBody(req, limits.maxBodyBytes);
   const type = req.headers['content-type'] ?? '';
-  if (type.includes('json') || type === '') {
-    if (jsonNestsDeeperThan(body, limits.maxJsonDepth)) {
-      throw new RequestRejected(
-        400,
-        'BAD_REQUEST',
-        `JSON body nested deeper than ${limits.maxJsonDepth} levels (MAX_JSON_DEPTH).`,
-      );
+  const tooDeep = () =>
+    new RequestRejected(400, JSON_TOO_DEEP_CODE, jsonTooDeepMessage(limits.maxJsonDepth));
+  if (type.toLowerCase().startsWith('multipart/form-data')) {
+    for (const field of await multipartFields(body, type)) {
+      if (jsonNestsDeeperThan(Buffer.from(field), limits.maxJsonDepth)) throw tooDeep();
     }
+  } else if (type.includes('json') || type === '') {
+    if (jsonNestsDeeperThan(body, limits.maxJsonDepth)) throw tooDeep();
     if (body.length > 0) {
       try {
         JSON.parse(body.toString('utf8'));
