@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import type { Services } from './graphql/context.js';
 import { GRAPHIQL_TABS } from './graphql/graphiqlTabs.js';
 import { builtInAuthenticator, oidcAuthenticator } from './graphql/auth.js';
-import { SDK_OPERATION_NAMES } from './graphql/trustedDocuments.js';
+import { SDK_OPERATION_NAMES, trustedDocumentPolicy } from './graphql/trustedDocuments.js';
 import { attachWebSocketServer, type AttachedWebSocketServer } from './graphql/websocket.js';
 import { CredentialWatch } from './identity/credentialWatch.js';
 import { createOidcVerifier } from './identity/oidcVerifier.js';
@@ -135,7 +135,9 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     projector,
     adminToken,
   };
+  const trustedDocuments = trustedDocumentPolicy({ mode: config.trustedDocuments, adminToken });
   const yoga = createGraphQLServer(services, {
+    trustedDocuments,
     plugins: [...metrics.yogaPlugins, ...graphqlTracingPlugins()],
     production: config.production,
     introspection: config.introspection,
@@ -226,6 +228,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     logger,
     limits: liveLimits,
     maxJsonDepth: config.http.maxJsonDepth,
+    trustedDocuments,
   });
   metrics.observe({
     projector,

@@ -261,11 +261,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const onlyTrusted = e.TRUSTED_DOCUMENTS === TrustedDocuments.Only;
-  if (onlyTrusted) {
-    // The manifest is generated, but refusing ad-hoc operations on every transport is not
-    // wired yet: accepting the setting would promise a posture the server does not hold.
+  if (onlyTrusted && e.GRAPHIQL === true) {
+    // GraphiQL sends the documents typed into it: exactly what `only` refuses.
     throw new ConfigError(
-      'invalid TRUSTED_DOCUMENTS="only": this version cannot refuse ad-hoc operations yet; use "allow"',
+      'invalid GRAPHIQL="true": TRUSTED_DOCUMENTS="only" runs only manifest operations, so GraphiQL stays off',
     );
   }
   const graphiql = e.GRAPHIQL ?? (!production && !onlyTrusted);

@@ -23,6 +23,7 @@ import type { Logger } from '../logger.js';
 import { DEFAULT_MAX_JSON_DEPTH } from '../http/requestBody.js';
 import type { GraphQLContext } from './context.js';
 import { jsonDepthRefusal } from './yoga.js';
+import type { TrustedDocumentPolicy } from './trustedDocuments.js';
 
 type Yoga = YogaServerInstance<object, GraphQLContext>;
 
@@ -134,6 +135,13 @@ export interface WebSocketServerOptions {
    * over HTTP: past it the operation fails alone with `BAD_REQUEST`. @default 64
    */
   maxJsonDepth?: number;
+  /**
+   * Which documents run (`TRUSTED_DOCUMENTS`), as over HTTP: a manifest id (in
+   * `extensions.persistedQuery`, or as `query` itself) runs its document; a document's
+   * text is refused under `only` unless the operation carries the admin token.
+   * @default documents only, no ids
+   */
+  trustedDocuments?: Pick<TrustedDocumentPolicy, 'resolve'>;
   /**
    * How long `close()` lets sockets finish their close handshake before destroying
    * them. @default 1_000
@@ -426,6 +434,7 @@ export function attachWebSocketServer(
   const { logger, limits } = options;
   const closeGraceMs = options.closeGraceMs ?? 1_000;
   const maxJsonDepth = options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  const { trustedDocuments } = options;
   const wss = new WebSocketServer({
     server: httpServer,
     path: yoga.graphqlEndpoint,
@@ -518,8 +527,18 @@ export function attachWebSocketServer(
         const { schema, execute, subscribe, contextFactory, parse, validate } = envelope;
         // Parsing and validation apply the query limits (tokens, depth, aliases, cost),
         // which throw their GraphQLError: it fails this operation only, as over HTTP.
+        const source = trustedDocuments
+          ? trustedDocuments.resolve(payload, authorization)
+          : payload.query;
+        if (source instanceof GraphQLError) {
+          logger.info(
+            { operationName: payload.operationName, code: source.extensions.code },
+            'websocket operation refused',
+          );
+          return [source];
+        }
         const checked = rejectedAs(() => {
-          const document = parse(payload.query);
+          const document = typeof source === 'string' ? parse(source) : source;
           const errors = validate(schema, document);
           return errors.length > 0 ? errors : document;
         });

@@ -25,6 +25,7 @@ import { buildSchema } from './schema.js';
 import { boundedLogText } from '../logger.js';
 import { useSharedSubscriptions } from './sharedSubscriptions.js';
 import { useClientLimits, type ClientLimitName } from './clientLimits.js';
+import type { TrustedDocumentPolicy } from './trustedDocuments.js';
 import type { RateLimiter } from '../rateLimiter.js';
 import { Attr, inSpan, SpanName } from '../telemetry/spans.js';
 import {
@@ -107,6 +108,11 @@ export interface GraphQLServerPosture {
    * (`MAX_JSON_DEPTH`), on every transport. @default 64
    */
   maxJsonDepth?: number;
+  /**
+   * Which documents run (`TRUSTED_DOCUMENTS`): the policy's persisted-operations plugin.
+   * @default none: documents only, no ids
+   */
+  trustedDocuments?: TrustedDocumentPolicy;
   /** Per-client rate limits of registrations, mutations and subscribes. @default none */
   clientLimits?: RateLimiter<ClientLimitName>;
   /** Further envelop plugins (metrics), after ours. */
@@ -339,6 +345,8 @@ export function createGraphQLServer(
       // Stops resolvers (and so store reads) once the client has gone away.
       useExecutionCancellation(),
       jsonDepthLimit(posture.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH),
+      // Before parsing: a manifest id becomes its document; refused text is never parsed.
+      ...(posture.trustedDocuments ? [posture.trustedDocuments.plugin] : []),
       boundedParseAndValidationErrors(),
       maxDepthPlugin({
         n: QUERY_LIMITS.maxDepth,

@@ -44,8 +44,10 @@ export interface BoardChangesTransport {
    * server closed the last one because its token expired or its session ended.
    */
   token: (expired: boolean) => Promise<string | null | undefined>;
-  /** The printed `BoardChanges` subscription. */
+  /** The printed `BoardChanges` subscription, or `''` when `extensions` names it by id. */
   query: string;
+  /** Sent with each subscribe: the document id, when the client sends ids. */
+  extensions?: Record<string, unknown>;
   reconnect: ReconnectOptions;
 }
 
@@ -136,6 +138,7 @@ function openAttempt(
     query: transport.query,
     operationName: 'BoardChanges',
     variables,
+    ...(transport.extensions ? { extensions: transport.extensions } : {}),
   });
   return {
     results,

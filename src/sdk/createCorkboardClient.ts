@@ -7,6 +7,7 @@ import {
   type ReconnectOptions,
 } from './boardChanges.js';
 import { CorkboardRequestError } from './CorkboardRequestError.js';
+import { manifestIdOf, persistedQueryExtensions } from './documentIds.js';
 import {
   AddCardDocument,
   AddColumnDocument,
@@ -140,6 +141,17 @@ export interface CorkboardClientOptions {
   webSocketUrl?: string;
   /** How subscriptions reconnect after a drop. @default {} (see ReconnectOptions) */
   reconnect?: ReconnectOptions;
+  /**
+   * Send each of the SDK's operations by its id in the operations manifest
+   * (`generated/trusted/persisted-documents.json`), as
+   * `extensions: { persistedQuery: { version: 1, sha256Hash: "sha256:…" } }` and no
+   * document text, over HTTP and the websocket alike: what a server started with
+   * `TRUSTED_DOCUMENTS=only` requires (and one with `allow` accepts). A document that is
+   * not in the manifest (one passed to `request` that the SDK does not ship) is still
+   * sent as text, which such a server refuses with `PERSISTED_QUERY_ONLY`.
+   * @default false: every operation is sent as its text
+   */
+  documentIds?: boolean;
 }
 
 const printed = new WeakMap<DocumentNode, string>();
@@ -199,6 +211,15 @@ export function createCorkboardClient(options: CorkboardClientOptions): Corkboar
   const webSocketUrl = new URL(options.webSocketUrl ?? url);
   webSocketUrl.protocol = webSocketUrl.protocol.replace(/^http/, 'ws');
 
+  /** The document as sent: its manifest id (with `documentIds`), else its text. */
+  const sourceOf = (
+    document: DocumentNode,
+  ): { query: string } | { query?: never; extensions: Record<string, unknown> } => {
+    const query = queryOf(document);
+    const id = options.documentIds ? manifestIdOf(document, query) : undefined;
+    return id === undefined ? { query } : { extensions: persistedQueryExtensions(id) };
+  };
+
   /** POSTs one operation and resolves with its `data`, or rejects (see `request`). */
   async function send(
     document: DocumentNode,
@@ -214,11 +235,7 @@ export function createCorkboardClient(options: CorkboardClientOptions): Corkboar
           accept: 'application/graphql-response+json, application/json',
           ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
         },
-        body: JSON.stringify({
-          query: queryOf(document),
-          variables: variables ?? {},
-          operationName,
-        }),
+        body: JSON.stringify({ ...sourceOf(document), variables: variables ?? {}, operationName }),
         signal: signal ?? null,
       });
       const body: unknown = (response.headers.get('content-type') ?? '').includes('json')
@@ -266,7 +283,7 @@ export function createCorkboardClient(options: CorkboardClientOptions): Corkboar
     ]),
   ) as unknown as CorkboardOperations;
 
-  const boardChangesQuery = queryOf(BoardChangesDocument);
+  const boardChangesSource = sourceOf(BoardChangesDocument);
   return {
     ...methods,
     request,
@@ -276,7 +293,11 @@ export function createCorkboardClient(options: CorkboardClientOptions): Corkboar
           url: webSocketUrl.href,
           webSocketImpl: options.webSocketImpl,
           token,
-          query: boardChangesQuery,
+          // graphql-ws wants a string `query`: empty when the id names the document.
+          query: boardChangesSource.query ?? '',
+          ...('extensions' in boardChangesSource
+            ? { extensions: boardChangesSource.extensions }
+            : {}),
           reconnect: options.reconnect ?? {},
         },
         boardId,

@@ -1,108 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { QUERY_LIMITS } from '../../src/graphql/yoga.js';
-import { openSocket, until } from '../support/rawSocket.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import {
+  ALL_TRANSPORTS,
+  errorsOf,
+  transports,
+  type RawOperation as Operation,
+  type Transport,
+  type TransportAnswer as Answer,
+} from '../support/transports.js';
 
 // One rule for every transport: the same over-limit operation, sent over HTTP GET, a JSON
 // POST, a multipart POST, SSE and graphql-ws, gets the same typed refusal, and none of it
 // runs. A transport that skipped a rule would answer with `data` (each document below is
 // otherwise valid and cheap to execute) or commit the mutation.
-
-/** What one transport answered: the GraphQL result, as a client reads it. */
-interface Answer {
-  status: number | 'ws';
-  body: { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] };
-}
-
-/** One operation: its text and variables as JSON text (so nesting needs no stack here). */
-interface Operation {
-  query: string;
-  /** JSON text of the variables object. */
-  variables: string;
-}
-
-const bodyOf = ({ query, variables }: Operation) =>
-  `{"query":${JSON.stringify(query)},"variables":${variables}}`;
-
-const transports = {
-  async get(s: TestServer, token: string, op: Operation): Promise<Answer> {
-    const search = new URLSearchParams({ query: op.query, variables: op.variables });
-    const response = await fetch(`${s.url}/graphql?${search}`, {
-      headers: { accept: 'application/json', authorization: `Bearer ${token}` },
-    });
-    return { status: response.status, body: (await response.json()) as Answer['body'] };
-  },
-  async post(s: TestServer, token: string, op: Operation): Promise<Answer> {
-    const response = await fetch(`${s.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: bodyOf(op),
-    });
-    return { status: response.status, body: (await response.json()) as Answer['body'] };
-  },
-  async multipart(s: TestServer, token: string, op: Operation): Promise<Answer> {
-    const form = new FormData();
-    form.set('operations', bodyOf(op));
-    form.set('map', '{}');
-    const response = await fetch(`${s.url}/graphql`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
-      body: form,
-    });
-    return { status: response.status, body: (await response.json()) as Answer['body'] };
-  },
-  async sse(s: TestServer, token: string, op: Operation): Promise<Answer> {
-    const response = await fetch(`${s.url}/graphql`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'text/event-stream',
-        authorization: `Bearer ${token}`,
-      },
-      body: bodyOf(op),
-    });
-    const text = await response.text();
-    if (!(response.headers.get('content-type') ?? '').includes('text/event-stream')) {
-      // Refused before a stream was opened: a plain GraphQL answer.
-      return { status: response.status, body: JSON.parse(text) as Answer['body'] };
-    }
-    const next = /event: next\ndata: (.*)\n/.exec(text);
-    if (!next) throw new Error(`no next event in ${text.slice(0, 200)}`);
-    return { status: response.status, body: JSON.parse(next[1]!) as Answer['body'] };
-  },
-  async ws(s: TestServer, token: string, op: Operation): Promise<Answer> {
-    const socket = await openSocket(s, token);
-    const id = 'op';
-    const received: { next: unknown[]; error: unknown[] | null; complete: boolean } = {
-      next: [],
-      error: null,
-      complete: false,
-    };
-    socket.socket.on('message', (data: Buffer) => {
-      const message = JSON.parse(data.toString()) as { id?: string; type: string; payload: any };
-      if (message.id !== id) return;
-      if (message.type === 'next') received.next.push(message.payload);
-      if (message.type === 'error') received.error = message.payload as unknown[];
-      if (message.type === 'complete') received.complete = true;
-    });
-    socket.socket.send(`{"id":"${id}","type":"subscribe","payload":${bodyOf(op)}}`);
-    await until(() => received.error !== null || received.complete, 'the answer');
-    // The socket outlives the refusal: the operation failed alone.
-    expect(socket.socket.readyState).toBe(socket.socket.OPEN);
-    if (received.error) return { status: 'ws', body: { errors: received.error as never } };
-    return { status: 'ws', body: received.next[0] as Answer['body'] };
-  },
-} as const;
-
-type Transport = keyof typeof transports;
-
-/** Errors without `locations` (the one thing transports may render differently). */
-const errorsOf = (answer: Answer) =>
-  (answer.body.errors ?? []).map(({ message, extensions }) => ({
-    message,
-    ...(extensions ? { extensions } : {}),
-  }));
 
 /** A query whose selection is `levels` deep: boards > columns > board > columns … > id. */
 function queryOfDepth(levels: number): string {
@@ -141,7 +53,7 @@ describe('one set of query limits for every transport', () => {
     await s.close();
   });
 
-  const all = Object.keys(transports) as Transport[];
+  const all = ALL_TRANSPORTS;
 
   /** Sends `op` over every transport; asserts the same refusal everywhere, no data. */
   async function refusedEverywhere(op: Operation, over: readonly Transport[] = all) {

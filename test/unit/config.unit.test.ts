@@ -56,7 +56,7 @@ describe('loadConfig', () => {
     ['MONGODB_URI', { STORE: 'mongo' }],
     ['MONGODB_URI', { NODE_ENV: 'production' }],
     ['STORE=memory', { NODE_ENV: 'production', STORE: 'auto' }],
-    ['TRUSTED_DOCUMENTS', { TRUSTED_DOCUMENTS: 'only' }],
+    ['GRAPHIQL', { TRUSTED_DOCUMENTS: 'only', GRAPHIQL: 'true' }],
     ['TRUSTED_DOCUMENTS', { TRUSTED_DOCUMENTS: 'some' }],
     ['MUTATIONS_PER_MINUTE', { MUTATIONS_PER_MINUTE: '-1' }],
     ['METRICS_PORT', { METRICS_PORT: '70000' }],
@@ -71,6 +71,14 @@ describe('loadConfig', () => {
     const message = (error as Error).message;
     expect(message).toContain(name);
     expect(message).not.toContain('\n');
+  });
+
+  it('turns GraphiQL and introspection off by default under TRUSTED_DOCUMENTS=only', () => {
+    expect(loadConfig({ TRUSTED_DOCUMENTS: 'only' })).toMatchObject({
+      trustedDocuments: 'only',
+      graphiql: false,
+      introspection: false,
+    });
   });
 
   it('starts in production only with a database or an explicit STORE=memory', () => {
