@@ -183,6 +183,22 @@ export const GUARDS: Guard[] = [
     hint: [APPEND_WIRE],
   },
   {
+    id: 'commit-unknown-label',
+    what: 'a commit labelled UnknownTransactionCommitResult is sent again as the same transaction',
+    file: STORE,
+    from: 'const unknown = error.hasErrorLabel(MongoErrorLabel.UnknownTransactionCommitResult);',
+    to: 'const unknown = false;',
+    hint: [APPEND_WIRE],
+  },
+  {
+    id: 'commit-transient-label',
+    what: 'a commit refused as TransientTransactionError (and proven closed) runs the append again',
+    file: STORE,
+    from: "if (error.hasErrorLabel(MongoErrorLabel.TransientTransactionError)) {\n            return { kind: 'aborted', error };",
+    to: "if (false) {\n            return { kind: 'aborted', error };",
+    hint: [APPEND_WIRE],
+  },
+  {
     id: 'commit-attempts-bound',
     what: 'an unknown commit outcome is retried at most maxCommitAttempts times',
     file: STORE,
