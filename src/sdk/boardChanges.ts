@@ -1,6 +1,7 @@
 import type { GraphQLFormattedError } from 'graphql';
 import { CloseCode, createClient, type Client } from 'graphql-ws/client';
 import { CorkboardRequestError } from './CorkboardRequestError.js';
+import { isReplayLimit, replayRetryDelayMs } from './liveChanges.js';
 import type {
   BoardChangesSubscription,
   BoardChangesSubscriptionVariables,
@@ -158,7 +159,8 @@ function openAttempt(
  * It remembers the cursor of the last message it yielded; after a drop it waits
  * (exponential backoff with jitter) and subscribes again with `after` that cursor,
  * so the server replays exactly what was missed: every change arrives once, in
- * commit order.
+ * commit order. A subscribe refused because too many replays run on the server
+ * (`TOO_MANY_REPLAYS`) is sent again the same way, after `replayRetryDelayMs`.
  *
  * A message with `resyncRequired: true` means the cursor was too old to replay
  * from: changes were missed for good. It is yielded like any other; the app must
@@ -182,6 +184,7 @@ export async function* followBoardChanges(
   const maxAttempts = transport.reconnect.maxAttempts ?? Infinity;
   let cursor = options.after ?? null;
   let failures = 0;
+  let refused = 0;
   let expired = false;
 
   while (!signal?.aborted) {
@@ -205,12 +208,19 @@ export async function* followBoardChanges(
           );
         }
         cursor = change.cursor;
+        refused = 0;
         yield change;
       }
       if (signal?.aborted || !attempt.dropped) return;
       drop = attempt.dropped;
     } catch (error) {
       if (signal?.aborted) return;
+      if (isReplayLimit(error)) {
+        // Too many replays run at once on the server: again shortly, from the cursor.
+        await attempt.close();
+        await pause(replayRetryDelayMs(++refused), signal);
+        continue;
+      }
       if (error instanceof CorkboardRequestError) throw error;
       if (isGraphQLErrors(error)) {
         throw new CorkboardRequestError(error.map((e) => e.message).join('; '), {

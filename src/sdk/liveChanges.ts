@@ -152,6 +152,38 @@ function viewerOf(source: LiveBoardSource, onError: (error: unknown) => void) {
 }
 
 /**
+ * `extensions.code` of a subscribe with `after` the server refused because too many
+ * replays run at once (on the server or on the connection): retry shortly.
+ */
+export const TOO_MANY_REPLAYS = 'TOO_MANY_REPLAYS';
+
+/**
+ * Whether `error` is the server's refusal of a replay while too many run: a
+ * `CorkboardRequestError`, Apollo's `CombinedGraphQLErrors`, urql's `CombinedError`
+ * or a plain list of GraphQL errors, every one of them `TOO_MANY_REPLAYS`.
+ */
+export function isReplayLimit(error: unknown): boolean {
+  const holder = error as { errors?: unknown; graphQLErrors?: unknown } | null | undefined;
+  const errors = Array.isArray(error) ? error : (holder?.graphQLErrors ?? holder?.errors);
+  return (
+    Array.isArray(errors) &&
+    errors.length > 0 &&
+    errors.every(
+      (e) =>
+        (e as { extensions?: { code?: unknown } } | null)?.extensions?.code === TOO_MANY_REPLAYS,
+    )
+  );
+}
+
+/**
+ * The pause before subscribing again after the `n`th refused replay in a row:
+ * exponential from 100 ms to 5 s, with jitter, so that clients refused together
+ * (e.g. all reconnecting after a restart) do not come back together.
+ */
+export const replayRetryDelayMs = (n: number) =>
+  Math.min(5_000, 100 * 2 ** (n - 1)) * (0.5 + Math.random() / 2);
+
+/**
  * Whether `cursor` is at or before `last`: a change the binding already applied, sent
  * again by a transport that resubscribed with the cursor it started from (graphql-ws's
  * own retry does).
@@ -253,13 +285,24 @@ export function startLiveBoard(
   const done = (async () => {
     try {
       if (cursor === null && startCursor) cursor = received = await startCursor();
-      const changes = source.boardChanges(boardId, { after: cursor, signal });
-      markReady();
-      for await (const change of changes) {
-        if (!change.resyncRequired && seenAlready(change.cursor, received)) continue;
-        received = change.cursor;
-        queue.push({ change, receivedAt: Date.now() });
-        kick();
+      for (let refused = 0; !signal.aborted;) {
+        const changes = source.boardChanges(boardId, { after: received, signal });
+        markReady();
+        try {
+          for await (const change of changes) {
+            refused = 0;
+            if (!change.resyncRequired && seenAlready(change.cursor, received)) continue;
+            received = change.cursor;
+            queue.push({ change, receivedAt: Date.now() });
+            kick();
+          }
+          break;
+        } catch (error) {
+          // Too many replays run at once on the server: subscribe again shortly, from
+          // the last change received (nothing is lost meanwhile: the log keeps it).
+          if (signal.aborted || !isReplayLimit(error)) throw error;
+          await pause(replayRetryDelayMs(++refused), signal);
+        }
       }
     } catch (error) {
       failReady(error);

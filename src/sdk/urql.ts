@@ -26,7 +26,9 @@ import {
 } from './generated/graphql.js';
 import graphcacheSchema from './generated/graphcacheSchema.js';
 import {
+  isReplayLimit,
   isStale,
+  replayRetryDelayMs,
   splicePage,
   startLiveBoard,
   uncovered,
@@ -434,6 +436,8 @@ export function liveBoard(
     options.mode === 'refetch'
       ? (invalidationsOnly as typeof BoardChangesDocument)
       : BoardChangesDocument;
+  let refused = 0;
+  let retry: ReturnType<typeof setTimeout> | undefined;
   const ready = (async () => {
     if (cursor === null) {
       const head = await client
@@ -442,14 +446,30 @@ export function liveBoard(
       if (head.error) throw head.error;
       cursor = head.data?.changeHead ?? null;
     }
+    subscribe();
+  })();
+  function subscribe() {
     if (stopped) return;
+    let ended = false;
     const subscription = client
       .subscription(document, { boardId, after: cursor })
       .subscribe((result) => {
+        if (ended) return;
+        if (result.error && isReplayLimit(result.error)) {
+          // Too many replays run at once on the server: again shortly, from the cursor.
+          ended = true;
+          queueMicrotask(() => subscription.unsubscribe());
+          retry = setTimeout(subscribe, replayRetryDelayMs(++refused));
+          return;
+        }
+        if (result.data?.boardChanges) refused = 0;
         cursor = result.data?.boardChanges.cursor ?? cursor;
       });
-    unsubscribe = () => subscription.unsubscribe();
-  })();
+    unsubscribe = () => {
+      clearTimeout(retry);
+      subscription.unsubscribe();
+    };
+  }
   return {
     get cursor() {
       return cursor;

@@ -201,6 +201,29 @@ describe.each<CacheLibrary>(['apollo', 'urql'])('live caches with %s', (library)
     }
   });
 
+  it('subscribes again, from its cursor, while the server refuses replays (TOO_MANY_REPLAYS)', async () => {
+    const c = await openLiveCacheClient(library, {
+      graphqlUrl: `${s.url}/graphql`,
+      token: aliceToken,
+      boardId,
+      refuseReplays: 2,
+    });
+    try {
+      const card = cardOf(c.board()!, cards[0]!.id)!;
+      expectSuccess(
+        await alice.editCard({
+          input: { cardId: card.id, expectedVersion: card.version, labels: ['after refusals'] },
+        }),
+        'EditCardSuccess',
+      );
+      await c.waitForBoard((board) => cardOf(board, card.id)?.labels[0] === 'after refusals');
+      await expectCurrent();
+      expect(c.requests).toEqual(['ChangeHead', 'Board']);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('applies an edited card from the push alone: no refetch in either cache', async () => {
     const card = cardOf(b.board()!, cards[1]!.id)!;
     const requests = await observe(a, b, () =>

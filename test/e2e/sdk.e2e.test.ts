@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -244,6 +245,69 @@ describe('the typed SDK against a real server', () => {
       expect(await changes.next()).toEqual({ done: true, value: undefined });
     } finally {
       await small.close();
+    }
+  });
+
+  it('subscribes again, from its cursor, while the server refuses its replay (TOO_MANY_REPLAYS)', async () => {
+    const busy = await startTestServer({ live: { maxConcurrentReplays: 1 } });
+    const held = new AbortController();
+    try {
+      const { token } = await busy.register('dave');
+      const dave = createCorkboardClient({
+        url: `${busy.url}/graphql`,
+        token,
+        webSocketImpl: WebSocket,
+      });
+      const board = expectSuccess(
+        await dave.createBoard({ input: { name: 'Busy' } }),
+        'CreateBoardSuccess',
+      ).board;
+      const rawId = Buffer.from(board.id, 'base64').toString('utf8').split(':')[1]!;
+      // Another replay holds the server's one slot until it is iterated or ended.
+      const other = busy.app.live.subscribe({
+        boardId: rawId,
+        after: 0,
+        authorize: async () => true,
+        signal: held.signal,
+      });
+      const renamed = expectSuccess(
+        await dave.renameBoard({
+          input: { boardId: board.id, name: 'r1', expectedVersion: board.version },
+        }),
+        'RenameBoardSuccess',
+      ).board;
+      const hub = busy.app.live;
+      const subscribe = hub.subscribe.bind(hub);
+      let refused = 0;
+      hub.subscribe = (options) => {
+        try {
+          return subscribe(options);
+        } catch (error) {
+          refused++;
+          throw error;
+        }
+      };
+      const abort = new AbortController();
+      const changes = dave.boardChanges(board.id, { after: '0', signal: abort.signal });
+      const first = changes.next();
+      // Refused while the slot is held (the client is told to retry shortly)...
+      for (const deadline = Date.now() + 10_000; refused < 2; await sleep(10)) {
+        if (Date.now() > deadline) throw new Error(`subscribed ${refused} times, never again`);
+      }
+      held.abort();
+      await other.return?.();
+      // ...then replayed in full once it is free.
+      const replayed: BoardChange[] = [];
+      replayed.push((await first).value!);
+      while (replayed.at(-1)!.operation !== 'renameBoard') {
+        replayed.push((await changes.next()).value!);
+      }
+      expect(replayed.map((c) => c.operation)).toEqual(['createBoard', 'renameBoard']);
+      expect(replayed.at(-1)!.invalidated[0]).toMatchObject({ version: renamed.version });
+      abort.abort();
+    } finally {
+      held.abort();
+      await busy.close();
     }
   });
 

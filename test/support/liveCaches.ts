@@ -10,7 +10,9 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { Client, fetchExchange, subscriptionExchange } from '@urql/core';
 import { cacheExchange } from '@urql/exchange-graphcache';
 import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
+import { Observable } from 'rxjs';
 import { WebSocket } from 'ws';
+import { LiveErrorCode } from '../../src/live/limits.js';
 import { corkboardCacheConfig, liveBoard as liveApolloBoard } from '../../src/sdk/apollo.js';
 import type { BoardChange, ReconnectOptions } from '../../src/sdk/boardChanges.js';
 import { BoardDocument, type BoardQuery } from '../../src/sdk/generated/graphql.js';
@@ -74,7 +76,22 @@ export interface LiveCacheClientOptions {
   viewerId?: string | null;
   /** What the binding does with a change. @default 'data' */
   mode?: LiveMode;
+  /**
+   * The app's subscription transport answers the first `n` subscribes as the server
+   * does while too many replays run (`TOO_MANY_REPLAYS`), then lets them through.
+   */
+  refuseReplays?: number;
 }
+
+/** The server's refusal of a replay while too many run, as a subscription result. */
+const replayRefusal = () => ({
+  errors: [
+    {
+      message: 'At most 64 replays run at once on this server: retry shortly',
+      extensions: { code: LiveErrorCode.TooManyReplays },
+    },
+  ],
+});
 
 /**
  * The app's own graphql-ws client, as an Apollo or urql app configures it: the live
@@ -91,6 +108,19 @@ function appWebSocket(options: LiveCacheClientOptions): WsClient {
     retryAttempts: Infinity,
     shouldRetry: () => true,
     retryWait: () => new Promise((resolve) => setTimeout(resolve, delay)),
+  });
+}
+
+/** A link that answers the first `n` subscriptions with `replayRefusal`, then forwards. */
+function refusing(n: number): ApolloLink {
+  let refused = 0;
+  return new ApolloLink((operation, forward) => {
+    if (refused >= n) return forward(operation);
+    refused++;
+    return new Observable((observer) => {
+      observer.next(replayRefusal());
+      observer.complete();
+    });
   });
 }
 
@@ -154,7 +184,7 @@ export async function openApolloClient(options: LiveCacheClientOptions): Promise
     // The app's links: subscriptions over its graphql-ws socket, the rest over HTTP.
     link: ApolloLink.split(
       ({ query }) => isSubscriptionOperation(query),
-      new GraphQLWsLink(ws),
+      ApolloLink.from([refusing(options.refuseReplays ?? 0), new GraphQLWsLink(ws)]),
       new HttpLink({
         uri: options.graphqlUrl,
         headers: { authorization: `Bearer ${options.token}` },
@@ -210,6 +240,7 @@ export async function openUrqlClient(options: LiveCacheClientOptions): Promise<L
   const applied: BoardChange[] = [];
   const stale: AppliedChanges['stale'][] = [];
   const ws = appWebSocket(options);
+  let refused = 0;
   const client = new Client({
     url: options.graphqlUrl,
     fetch: recordingFetch(requests),
@@ -228,9 +259,17 @@ export async function openUrqlClient(options: LiveCacheClientOptions): Promise<L
       // The app's own subscription transport: its graphql-ws socket.
       subscriptionExchange({
         forwardSubscription: (request) => ({
-          subscribe: (sink) => ({
-            unsubscribe: ws.subscribe({ ...request, query: request.query ?? '' }, sink),
-          }),
+          subscribe: (sink) => {
+            if (refused < (options.refuseReplays ?? 0)) {
+              refused++;
+              sink.next(replayRefusal());
+              sink.complete();
+              return { unsubscribe: () => {} };
+            }
+            return {
+              unsubscribe: ws.subscribe({ ...request, query: request.query ?? '' }, sink),
+            };
+          },
         }),
       }),
     ],
