@@ -21,8 +21,12 @@ describe("registerUser's idempotency key, as the README states it", () => {
   afterAll(async () => {
     await s.close();
   });
-  const register = (username: string, displayName: string, idempotencyKey: string) =>
-    s.gql<Registered>(REGISTER, { input: { username, displayName, idempotencyKey } });
+  const register = (
+    username: string,
+    displayName: string,
+    idempotencyKey: string,
+    token?: string,
+  ) => s.gql<Registered>(REGISTER, { input: { username, displayName, idempotencyKey } }, token);
 
   it('replays the same request, refuses the same key and username with another input, and treats another username as another request', async () => {
     const key = 'b2f7c1de-5a44-4c0e-9a57-3c1e0f6a2b91';
@@ -35,5 +39,20 @@ describe("registerUser's idempotency key, as the README states it", () => {
     const other = (await register('otherholder', 'Key Holder', key)).data!.registerUser;
     expect(other.__typename).toBe('RegisterUserSuccess');
     expect(other.user!.id).not.toBe(first.user!.id);
+  });
+
+  it("replays the same request sent with a bearer token (its own, or another user's): a registration is anonymous whoever asks", async () => {
+    const key = '6d0f3f0e-93a4-4f4a-8a5e-0c9a3b1f7e22';
+    const first = (await register('tabbed', 'Tabbed', key)).data!.registerUser;
+    expect(first.__typename).toBe('RegisterUserSuccess');
+    const withOwnToken = await register('tabbed', 'Tabbed', key, first.token);
+    expect(withOwnToken.errors).toBeUndefined();
+    expect(withOwnToken.data!.registerUser).toEqual(first);
+    const someoneElse = await s.register('someone-else');
+    const withOtherToken = await register('tabbed', 'Tabbed', key, someoneElse.token);
+    expect(withOtherToken.data!.registerUser).toEqual(first);
+    // A replay writes nothing: the token still works and names the same user.
+    const me = await s.gql<{ me: { id: string } }>('{ me { id } }', {}, first.token);
+    expect(me.data!.me.id).toBe(first.user!.id);
   });
 });

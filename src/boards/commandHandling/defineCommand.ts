@@ -84,6 +84,12 @@ export interface CommandSpec<
    * `VersionConflictError` means losing every bounded retry is reported as one.
    */
   errors: Errors;
+  /**
+   * The command acts for no one: it runs as anonymous whatever credentials come with
+   * it, so its idempotency key, request fingerprint and recorded actor are the same
+   * with or without them (a registration retried once its token is sent replays).
+   */
+  anonymous?: boolean;
   /** Joins the idempotency key's scope besides the caller and the command. */
   idempotencyScope?: (input: z.output<Schema>) => string;
   /** Made once per run, before any attempt (e.g. a token, a password hash). */
@@ -155,8 +161,8 @@ export const reportsConflicts = (spec: AnyCommandSpec): boolean =>
 
 /**
  * Declares a command. Checks what its error list implies: every command can get
- * invalid input (`ValidationError`), and one that takes an expected version can
- * conflict (`VersionConflictError`).
+ * invalid input (`ValidationError`), one that takes an expected version can
+ * conflict (`VersionConflictError`), and an anonymous one cannot need a caller.
  */
 export function defineCommand<
   Name extends string,
@@ -175,6 +181,9 @@ export function defineCommand<
     throw new Error(
       `${spec.name}: a command with an expected version must list VersionConflictError`,
     );
+  }
+  if (spec.anonymous === true && requiresCaller(spec)) {
+    throw new Error(`${spec.name}: an anonymous command cannot need a signed-in caller`);
   }
   return spec;
 }

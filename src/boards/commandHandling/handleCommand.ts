@@ -84,7 +84,8 @@ export function scopeIdempotencyKey(
 }
 
 /**
- * Runs the command `spec` for `actorId` (null when anonymous) on `rawInput`.
+ * Runs the command `spec` for `callerId` (null when anonymous; ignored when the spec is
+ * `anonymous`) on `rawInput`.
  *
  * Checks the caller and the input, then attempts: load on fresh state, decide,
  * check the client's expected version (merging where the fields allow), append
@@ -99,10 +100,11 @@ export function scopeIdempotencyKey(
 export async function handleCommand<S extends AnyCommandSpec>(
   runtime: CommandRuntime,
   spec: S,
-  actorId: string | null,
+  callerId: string | null,
   rawInput: unknown,
   options: CommandOptions = {},
 ): Promise<ResultOf<S>> {
+  const actorId = spec.anonymous === true ? null : callerId;
   if (actorId === null && requiresCaller(spec)) {
     return failed(new UnauthenticatedError()) as ResultOf<S>;
   }

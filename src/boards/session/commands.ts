@@ -77,6 +77,8 @@ export const signIn = defineCommand({
     password: z.string().max(PASSWORD_LIMITS.max),
   }),
   errors: [InvalidCredentialsError, TooManyAttemptsError, ValidationError, ExternalIdentityError],
+  // Signing in acts for the user it signs in, not for whatever token came with it.
+  anonymous: true,
   prepare: () => generateToken(),
   load: async (session, { input }) => {
     const claim = await session.load('username', normalizeUsername(input.username));

@@ -28,7 +28,9 @@ export const registerUser = defineCommand({
     ),
   }),
   errors: [UsernameTakenError, ValidationError, ExternalIdentityError],
-  // Anonymous callers share one scope, so the username joins it.
+  // Whoever asks, a registration is anonymous: a retry sent with the token the first
+  // answer returned replays it. Anonymous callers share one scope, so the username joins it.
+  anonymous: true,
   idempotencyScope: (input) => normalizeUsername(input.username),
   // A replay may hand back a token only to the very request that minted it: the token is
   // derived from the key AND the request's fingerprint (its whole input), and the store
