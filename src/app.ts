@@ -155,7 +155,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     ? createGraphiQLPage({
         title: 'Corkboard',
         pagePath: GRAPHQL_PATH,
-        graphiql: { title: 'Corkboard', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS' },
+        graphiql: { title: 'Corkboard', defaultTabs: GRAPHIQL_TABS },
       })
     : undefined;
   const loops = () => [projector.status(), follower.status()];

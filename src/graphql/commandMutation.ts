@@ -212,7 +212,7 @@ export function commandMutation<S extends AnyCommandSpec>(
   });
 
   // Typed loosely: the fields are generated, and `payload` is typed by the spec.
-  type Success = { [field: string]: unknown; merged?: boolean };
+  type Success = { [field: string]: unknown; merged?: boolean; replayed?: boolean };
   const resources = Object.entries(payload.resources) as [string, NodeRef][];
   const Success = builder.objectRef<Success>(`${name}Success`).implement({
     fields: (t) => ({
@@ -228,6 +228,13 @@ export function commandMutation<S extends AnyCommandSpec>(
           }),
         ]),
       ),
+      ...(input.fields.some((f) => f.name === 'idempotencyKey') && {
+        replayed: t.boolean({
+          description:
+            'true when an earlier request with the same idempotencyKey wrote this result, and this one wrote nothing',
+          resolve: (value) => value.replayed === true,
+        }),
+      }),
       ...(spec.expectedVersion && {
         merged: t.boolean({
           description:

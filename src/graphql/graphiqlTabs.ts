@@ -13,15 +13,19 @@ export interface GraphiQLTab {
   query: string;
 }
 
-const register = `# Step 1 of 6: get a token.
-# Pick your own username, run this (the play
-# button), copy "token" from the result, then
-# open "Headers" (bottom left) and paste:
+const register = `# Step 1 of 6: sign in. Pick your own
+# username and run this (the play button):
+# the token it returns signs in every tab of
+# this page, kept in this browser. Nothing to
+# paste. (signIn, once you set a password with
+# setPassword, does the same.)
+# A tab's own "Headers" (bottom left), e.g.
 #   { "Authorization": "Bearer <token>" }
-# Every other tab needs that header. A retry with
-# the same idempotencyKey and the same input
-# returns the same result; other input with the
-# key is a ValidationError.
+# win for that tab; once one works, the other
+# tabs use it too.
+# A retry with the same idempotencyKey and the
+# same input returns the same result; other
+# input with the key is a ValidationError.
 mutation RegisterUser {
   registerUser(input: {
     username: "ada"
@@ -31,6 +35,7 @@ mutation RegisterUser {
     __typename
     ... on RegisterUserSuccess {
       token
+      replayed
       user { id username }
     }
     ... on Error { code message }
@@ -38,9 +43,11 @@ mutation RegisterUser {
 }
 `;
 
-const myBoards = `# Step 2: what you can see. Empty at first;
-# \`npm run seed\` fills a demo board and prints
-# a header to paste instead.
+const myBoards = `# Step 2: what you can see, as "me".
+# Empty at first; \`npm run seed\` fills a demo
+# board and prints a header: paste it into
+# this tab's Headers and run, and every tab
+# is signed in as the seeded user.
 query MyBoards {
   me { username displayName }
   boards {
@@ -126,13 +133,14 @@ mutation Conflict {
 `;
 
 const live = `# Step 6: watch a board live (a websocket).
-# GraphiQL runs one operation at a time: open it
-# in a SECOND browser window, paste your token in
-# its Headers, paste the board's id here and run.
-# Then write from the first window (step 4, with
-# its version) and see one message per change.
-# Pass the last "cursor" as after: "<cursor>" to
-# resume without a gap.
+# GraphiQL runs one operation at a time, and
+# switching tabs stops it: open this page in a
+# SECOND browser window (signed in already),
+# pick this tab, paste the board's id and run.
+# Then write from the first window (step 4,
+# with its version): one message per change.
+# Pass the last "cursor" as after: "<cursor>"
+# to resume without a gap.
 subscription BoardChanges {
   boardChanges(boardId: "<board id from step 3>") {
     cursor

@@ -10,9 +10,34 @@ import {
   js,
   jsonWorker,
 } from '@graphql-yoga/render-graphiql/graphiql';
+import { GRAPHIQL_BOOT_SCRIPT, GRAPHIQL_CONFIG_ID } from './graphiqlBoot.js';
+import { graphqlWsBrowserBuild } from './graphqlWsBrowser.js';
 
 /** Where GraphiQL's bundle is served from. */
 export const GRAPHIQL_ASSET_PATH = '/graphiql/';
+
+/**
+ * Headers of the page: scripts only from this server (no inline script, no eval),
+ * inline styles (the editor sets them), fonts and images also from `data:` URLs (the
+ * bundle's stylesheet embeds them), connections to this server and its websocket, no
+ * framing. Everything the page needs is served here, so it works offline.
+ */
+export const GRAPHIQL_SECURITY_HEADERS = {
+  'content-security-policy': [
+    "default-src 'self'",
+    "script-src 'self'",
+    "worker-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self' data:",
+    "connect-src 'self' ws: wss:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+  ].join('; '),
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+} as const;
 
 /** One immutable file, in every encoding it is served in. */
 interface Asset {
@@ -81,6 +106,16 @@ function graphiqlBundle(): Promise<Map<string, Asset>> {
         graphqlWorker,
       ],
       [hashedName('favicon', 'ico', iconBytes), icon?.[1] ?? 'image/x-icon', iconBytes],
+      [
+        hashedName('graphql-ws', 'js', graphqlWsBrowserBuild()),
+        'text/javascript; charset=utf-8',
+        graphqlWsBrowserBuild(),
+      ],
+      [
+        hashedName('boot', 'js', GRAPHIQL_BOOT_SCRIPT),
+        'text/javascript; charset=utf-8',
+        GRAPHIQL_BOOT_SCRIPT,
+      ],
     ];
     const assets = await Promise.all(files.map(([, type, text]) => makeAsset(type, text)));
     return new Map(files.map(([name], i) => [name, assets[i]!]));
@@ -93,11 +128,22 @@ function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c');
 }
 
-function pageHtml(names: string[], title: string, options: Record<string, unknown>): string {
-  const [styles, main, editor, json, graphql, icon] = names.map(
+function pageHtml(
+  names: string[],
+  title: string,
+  endpoint: string,
+  options: Record<string, unknown>,
+): string {
+  const [styles, main, editor, json, graphql, icon, graphqlWs, boot] = names.map(
     (n) => `${GRAPHIQL_ASSET_PATH}${n}`,
   );
-  const workers = { editorWorkerService: editor, json, graphql };
+  const config = {
+    endpoint,
+    workers: { editorWorkerService: editor, json, graphql },
+    graphiql: options,
+  };
+  // The boot script reads the JSON block (data, not script), sets up the editor's
+  // workers, and renders GraphiQL once the scripts after it have loaded.
   return `<!doctype html>
 <html lang="en">
   <head>
@@ -109,16 +155,10 @@ function pageHtml(names: string[], title: string, options: Record<string, unknow
   <body id="body" class="no-focus-outline">
     <noscript>You need to enable JavaScript to run this app.</noscript>
     <div id="root"></div>
-    <script>
-      self.MonacoEnvironment = {
-        globalAPI: false,
-        getWorkerUrl: (moduleId, label) => (${scriptJson(workers)})[label],
-      };
-    </script>
+    <script type="application/json" id="${GRAPHIQL_CONFIG_ID}">${scriptJson(config)}</script>
+    <script src="${boot}"></script>
+    <script src="${graphqlWs}"></script>
     <script src="${main}"></script>
-    <script>
-      YogaGraphiQL.renderYogaGraphiQL(document.querySelector('#root'), ${scriptJson(options)});
-    </script>
   </body>
 </html>
 `;
@@ -134,8 +174,19 @@ function pickEncoding(req: IncomingMessage): 'br' | 'gzip' | 'identity' {
   return 'identity';
 }
 
-function send(req: IncomingMessage, res: ServerResponse, asset: Asset, cacheControl: string): void {
-  const common = { etag: asset.etag, 'cache-control': cacheControl, vary: 'accept-encoding' };
+function send(
+  req: IncomingMessage,
+  res: ServerResponse,
+  asset: Asset,
+  cacheControl: string,
+  extra: Record<string, string> = {},
+): void {
+  const common = {
+    ...extra,
+    etag: asset.etag,
+    'cache-control': cacheControl,
+    vary: 'accept-encoding',
+  };
   if (req.headers['if-none-match'] === asset.etag) {
     res.writeHead(304, common);
     res.end();
@@ -157,13 +208,16 @@ function send(req: IncomingMessage, res: ServerResponse, asset: Asset, cacheCont
  * the bundle's stylesheet, script and Monaco workers as separate files with content
  * hashes in their names, served precompressed (brotli or gzip, by `accept-encoding`)
  * and cacheable for a year. Yoga's own renderer inlines the whole 9 MB bundle into every
- * page it sends, so a few hundred concurrent page loads exhausted the heap.
+ * page it sends, so a few hundred concurrent page loads exhausted the heap. The page
+ * has no inline script (`GRAPHIQL_SECURITY_HEADERS`): its boot script, served beside
+ * the bundle, starts GraphiQL with the fetcher that signs every tab in at once
+ * (`graphiqlBoot.ts`).
  */
 export function createGraphiQLPage(options: {
   title: string;
   /** Where the page answers: the GraphQL endpoint, for `accept: text/html` GETs. */
   pagePath: string;
-  /** What `YogaGraphiQL.renderYogaGraphiQL` is given (GraphiQL's props). */
+  /** GraphiQL's props for `YogaGraphiQL.renderYogaGraphiQL`; the boot script adds the fetcher. */
   graphiql: Record<string, unknown>;
 }): GraphiQLPage {
   let page: Promise<{ assets: Map<string, Asset>; html: Asset }> | undefined;
@@ -172,7 +226,7 @@ export function createGraphiQLPage(options: {
       assets,
       html: await makeAsset(
         'text/html; charset=utf-8',
-        pageHtml([...assets.keys()], options.title, options.graphiql),
+        pageHtml([...assets.keys()], options.title, options.pagePath, options.graphiql),
       ),
     })));
   return {
@@ -188,7 +242,7 @@ export function createGraphiQLPage(options: {
         (pathname === options.pagePath || pathname === `${options.pagePath}/`) &&
         String(req.headers.accept ?? '').includes('text/html');
       if (!wantsPage) return false;
-      send(req, res, (await rendered()).html, 'no-cache');
+      send(req, res, (await rendered()).html, 'no-cache', GRAPHIQL_SECURITY_HEADERS);
       return true;
     },
   };

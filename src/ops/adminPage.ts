@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { graphqlWsBrowserBuild } from '../http/graphqlWsBrowser.js';
 
 /**
  * The `/admin` status and command page: plain HTML, a small script, and
@@ -204,18 +202,6 @@ const SCRIPT = `'use strict';
   if (token) { $('token').value = token; sessionStorage.setItem('corkboard-admin-token', token); connect(); }
 })();
 `;
-
-let graphqlWsBundle: string | undefined;
-
-/** graphql-ws's UMD browser build (exposes `graphqlWs`), read once from node_modules. */
-function graphqlWsBrowserBuild(): string {
-  if (graphqlWsBundle === undefined) {
-    const require = createRequire(import.meta.url);
-    const root = dirname(require.resolve('graphql-ws/package.json'));
-    graphqlWsBundle = readFileSync(join(root, 'umd', 'graphql-ws.min.js'), 'utf8');
-  }
-  return graphqlWsBundle;
-}
 
 /** A static response of the admin page: body, content type. Null for other paths. */
 export function adminAsset(pathname: string): { contentType: string; body: string } | null {

@@ -1,7 +1,60 @@
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveChromium, launchChromium } from '../support/chromium.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+
+/** Records the page's Content-Security-Policy violations in `window.cspViolations`. */
+const RECORD_CSP_VIOLATIONS = `
+  window.cspViolations = [];
+  document.addEventListener('securitypolicyviolation', (e) => {
+    window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI);
+  });
+`;
+
+/** GraphiQL as a user drives it: tabs, the editors, the run button. */
+function graphiql(page: Page) {
+  const editor = (kind: string) => page.locator(`.monaco-editor[data-uri*="${kind}"]`);
+  // The editor shows spaces as no-break spaces.
+  const text = async (kind: string) => (await editor(kind).innerText()).replace(/\u00a0/g, ' ');
+  return {
+    /** Loads the page; answers its response once GraphiQL shows the tabs. */
+    async open(url: string) {
+      const response = await page.goto(url);
+      // A window opened over stored tabs may add one (GraphiQL's own rule), so no count.
+      await page.locator('.graphiql-tab', { hasText: 'BoardChanges' }).first().waitFor();
+      return response!;
+    },
+    async tab(name: string) {
+      const button = page.locator('.graphiql-tab', { hasText: name }).first().locator('button');
+      // GraphiQL animates its tab bar, and a tab that moves under the pointer takes the
+      // click for a drag: click again until the tab's operation shows.
+      await expect
+        .poll(
+          async () => {
+            await button.first().click();
+            return text('operation');
+          },
+          { timeout: 30_000, interval: 1_000 },
+        )
+        .toContain(name);
+    },
+    /** Replaces the operation; insertText types no keystrokes, so no brackets are added. */
+    async write(operation: string) {
+      await editor('operation').click();
+      await page.keyboard.press('Control+A');
+      await page.keyboard.press('Delete');
+      await page.keyboard.insertText(operation);
+    },
+    /** Runs the tab and answers the response once it contains `expected` (not there before). */
+    async run(expected: string): Promise<Record<string, any>> {
+      await page.locator('.graphiql-execute-button').click();
+      await expect.poll(() => text('response'), { timeout: 15_000 }).toContain(expected);
+      return JSON.parse(await text('response')) as Record<string, any>;
+    },
+    response: () => text('response'),
+    cspViolations: () => page.evaluate('window.cspViolations') as Promise<string[]>,
+  };
+}
 
 describe.skipIf(!haveChromium('GraphiQL'))('GraphiQL in a browser', () => {
   let server: TestServer;
@@ -101,5 +154,81 @@ describe.skipIf(!haveChromium('GraphiQL'))('GraphiQL in a browser', () => {
       },
     });
     await page.close();
+  });
+});
+
+describe.skipIf(!haveChromium('GraphiQL sign-in'))('GraphiQL signed in once for every tab', () => {
+  let server: TestServer;
+  let browser: Browser;
+  beforeAll(async () => {
+    server = await startTestServer();
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('signs every tab in with one registration, replays the RegisterUser tab, and shows a write of the first window in a subscription of a second one, under its CSP', async () => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    await context.addInitScript(RECORD_CSP_VIOLATIONS);
+    const first = await context.newPage();
+    const window1 = graphiql(first);
+    const loaded = await window1.open(`${server.url}/graphql`);
+    expect(loaded.headers()['content-security-policy']).toContain("script-src 'self'");
+
+    // Step 1 as shipped, then again: the token it set is sent, and the answer is a replay.
+    await window1.tab('RegisterUser');
+    const registered = await window1.run('RegisterUserSuccess');
+    const { user, replayed } = registered.data.registerUser as {
+      user: { id: string };
+      replayed: boolean;
+    };
+    expect(replayed).toBe(false);
+    const again = await window1.run('"replayed": true');
+    expect(again.data.registerUser).toEqual({ ...registered.data.registerUser, replayed: true });
+
+    // Other tabs, nothing pasted: signed in as the registered user.
+    await window1.tab('MyBoards');
+    const mine = await window1.run('"me"');
+    expect(mine.data.me).toEqual({ username: 'ada', displayName: 'Ada' });
+    await window1.tab('CreateBoard');
+    const created = await window1.run('CreateBoardSuccess');
+    const board = created.data.createBoard.board as { id: string; version: number };
+
+    // A second window: signed in already; it watches the board.
+    const second = await context.newPage();
+    const window2 = graphiql(second);
+    await window2.open(`${server.url}/graphql`);
+    await window2.tab('BoardChanges');
+    await window2.write(
+      `subscription BoardChanges { boardChanges(boardId: "${board.id}") { cursor operation actor { id } } }`,
+    );
+    await second.locator('.graphiql-execute-button').click();
+    await expect
+      .poll(() => server.app.services.live.stats().subscribers, { timeout: 15_000 })
+      .toBe(1);
+
+    // The first window writes (step 4); the second shows the change.
+    await window1.tab('RenameBoard');
+    await window1.write(
+      `mutation RenameBoard { renameBoard(input: { boardId: "${board.id}", name: "Launch v2", expectedVersion: ${board.version} }) { __typename } }`,
+    );
+    expect((await window1.run('__typename')).data).toEqual({
+      renameBoard: { __typename: 'RenameBoardSuccess' },
+    });
+    await expect.poll(() => window2.response(), { timeout: 15_000 }).toContain('"renameBoard"');
+    expect(JSON.parse(await window2.response())).toEqual({
+      data: {
+        boardChanges: {
+          cursor: expect.stringMatching(/^\d+$/),
+          operation: 'renameBoard',
+          actor: { id: user.id },
+        },
+      },
+    });
+    expect(await window1.cspViolations()).toEqual([]);
+    expect(await window2.cspViolations()).toEqual([]);
+    await context.close();
   });
 });

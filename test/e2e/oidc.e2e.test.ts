@@ -110,6 +110,19 @@ describe('OIDC mode: verifying tokens', () => {
     expect(result.errors?.[0]?.message).toContain('"iss"');
   });
 
+  it('refuses a token not valid yet (nbf), and accepts one within the clock skew', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const early = await provider.sign({ sub: newSubject(), nbf: now + 120 });
+    const refused = await server.gql(ME, {}, early);
+    expect(codeOf(refused)).toMatchObject({ code: ErrorCode.Unauthenticated, reason: 'claims' });
+    expect(refused.errors?.[0]?.message).toContain('"nbf"');
+    const skewed = await startTestServer({ env: oidcEnv({ AUTH_CLOCK_SKEW_SECONDS: '300' }) });
+    cleanups.push(() => skewed.close());
+    const accepted = await skewed.gql(ME, {}, early);
+    expect(accepted.errors).toBeUndefined();
+    expect(accepted.data?.me).not.toBeNull();
+  });
+
   it('refuses a token without exp', async () => {
     const token = await provider.sign({ sub: newSubject(), exp: undefined });
     const result = await server.gql(ME, {}, token);

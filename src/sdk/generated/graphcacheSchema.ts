@@ -76,6 +76,17 @@ export default {
               }
             },
             "args": []
+          },
+          {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
           }
         ],
         "interfaces": []
@@ -148,6 +159,17 @@ export default {
               }
             },
             "args": []
+          },
+          {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
           }
         ],
         "interfaces": []
@@ -200,6 +222,17 @@ export default {
           },
           {
             "name": "merged",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "replayed",
             "type": {
               "kind": "NON_NULL",
               "ofType": {
@@ -280,6 +313,17 @@ export default {
               }
             },
             "args": []
+          },
+          {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
           }
         ],
         "interfaces": []
@@ -337,6 +381,17 @@ export default {
                 "name": "Column",
                 "kind": "OBJECT",
                 "ofType": null
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
               }
             },
             "args": []
@@ -1102,6 +1157,17 @@ export default {
               }
             },
             "args": []
+          },
+          {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
           }
         ],
         "interfaces": []
@@ -1154,6 +1220,17 @@ export default {
           },
           {
             "name": "merged",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "replayed",
             "type": {
               "kind": "NON_NULL",
               "ofType": {
@@ -1552,6 +1629,17 @@ export default {
             "args": []
           },
           {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
             "name": "to",
             "type": {
               "kind": "NON_NULL",
@@ -1614,6 +1702,17 @@ export default {
           },
           {
             "name": "merged",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "replayed",
             "type": {
               "kind": "NON_NULL",
               "ofType": {
@@ -2856,6 +2955,17 @@ export default {
         "name": "RegisterUserSuccess",
         "fields": [
           {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
             "name": "token",
             "type": {
               "kind": "NON_NULL",
@@ -2937,6 +3047,17 @@ export default {
               }
             },
             "args": []
+          },
+          {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
           }
         ],
         "interfaces": []
@@ -2971,6 +3092,17 @@ export default {
         "kind": "OBJECT",
         "name": "RevokeSessionSuccess",
         "fields": [
+          {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
           {
             "name": "sessionId",
             "type": {
@@ -3089,6 +3221,17 @@ export default {
         "name": "SetPasswordSuccess",
         "fields": [
           {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
             "name": "user",
             "type": {
               "kind": "NON_NULL",
@@ -3151,6 +3294,17 @@ export default {
           },
           {
             "name": "merged",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "replayed",
             "type": {
               "kind": "NON_NULL",
               "ofType": {
