@@ -52,7 +52,7 @@ function graphiql(page: Page) {
       return JSON.parse(await text('response')) as Record<string, any>;
     },
     response: () => text('response'),
-    cspViolations: () => page.evaluate('window.cspViolations') as Promise<string[]>,
+    cspViolations: () => page.evaluate<string[]>('window.cspViolations'),
   };
 }
 
