@@ -102,15 +102,53 @@ export const GRAPHIQL_BOOT_SCRIPT = `'use strict';
     if (credentials.own && credentials.sent !== null) shared.set(credentials.sent);
   }
 
-  function operationOf(params, documentAST) {
-    var definitions = (documentAST && documentAST.definitions) || [];
-    var operations = definitions.filter(function (d) { return d.kind === 'OperationDefinition'; });
-    var named = operations.filter(function (d) { return d.name && d.name.value === params.operationName; });
-    var chosen = named[0] || (operations.length === 1 ? operations[0] : null);
-    return chosen ? chosen.operation : 'query';
+  /**
+   * The operations of a document, read from its text: GraphiQL's parsed document and
+   * operation name lag a few hundred ms behind the editor (right after a tab switch
+   * they are the previous tab's), and the text sent is the editor's own.
+   */
+  function operationsIn(query) {
+    var text = String(query).replace(/"""[\\s\\S]*?"""|"(?:[^"\\\\\\n]|\\\\.)*"|#[^\\n\\r]*/g, ' ');
+    var found = [];
+    var depth = 0;
+    var parens = 0;
+    var definition = null;
+    var tokens = /[{}()]|@?[_A-Za-z][_0-9A-Za-z]*/g;
+    var match;
+    while ((match = tokens.exec(text))) {
+      var token = match[0];
+      if (token === '(') parens += 1;
+      else if (token === ')') parens = Math.max(0, parens - 1);
+      else if (parens > 0) continue;
+      else if (token === '{') {
+        if (depth === 0) found.push(definition || { type: 'query', name: null });
+        definition = null;
+        depth += 1;
+      } else if (token === '}') depth = Math.max(0, depth - 1);
+      else if (depth === 0 && token.charAt(0) !== '@') {
+        if (definition === null) definition = { type: token, name: null };
+        else if (definition.name === null) definition.name = token;
+      }
+    }
+    return found.filter(function (d) {
+      return d.type === 'query' || d.type === 'mutation' || d.type === 'subscription';
+    });
   }
 
-  function post(params, credentials) {
+  /** The operation to run: the one named, else the document's only one. */
+  function chooseOperation(params) {
+    var operations = operationsIn(params.query);
+    var named = operations.filter(function (d) { return d.name !== null && d.name === params.operationName; });
+    var chosen = named[0] || (operations.length === 1 ? operations[0] : null);
+    return {
+      query: params.query,
+      variables: params.variables || undefined,
+      operationName: chosen ? chosen.name || undefined : params.operationName || undefined,
+      type: chosen ? chosen.type : 'query'
+    };
+  }
+
+  function post(request, credentials) {
     var headers = Object.assign(
       { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
       credentials.headers
@@ -120,9 +158,9 @@ export const GRAPHIQL_BOOT_SCRIPT = `'use strict';
       credentials: 'same-origin',
       headers: headers,
       body: JSON.stringify({
-        query: params.query,
-        variables: params.variables || undefined,
-        operationName: params.operationName || undefined
+        query: request.query,
+        variables: request.variables,
+        operationName: request.operationName
       })
     }).then(function (response) {
       return response.text().then(function (text) {
@@ -136,7 +174,7 @@ export const GRAPHIQL_BOOT_SCRIPT = `'use strict';
     });
   }
 
-  function subscribe(params, credentials) {
+  function subscribe(request, credentials) {
     return {
       subscribe: function (observer) {
         var client = graphqlWs.createClient({
@@ -146,9 +184,9 @@ export const GRAPHIQL_BOOT_SCRIPT = `'use strict';
         });
         var stop = client.subscribe(
           {
-            query: params.query,
-            variables: params.variables || undefined,
-            operationName: params.operationName || undefined
+            query: request.query,
+            variables: request.variables,
+            operationName: request.operationName
           },
           {
             next: function (result) { learn(result, credentials); observer.next(result); },
@@ -176,9 +214,10 @@ export const GRAPHIQL_BOOT_SCRIPT = `'use strict';
 
   function fetcher(params, options) {
     var credentials = credentialsFor(options && options.headers);
-    return operationOf(params, options && options.documentAST) === 'subscription'
-      ? subscribe(params, credentials)
-      : post(params, credentials);
+    var request = chooseOperation(params);
+    return request.type === 'subscription'
+      ? subscribe(request, credentials)
+      : post(request, credentials);
   }
 
   document.addEventListener('DOMContentLoaded', function () {
