@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createBoardCommands } from './boards/commands.js';
-import { boardProjections } from './boards/projections.js';
+import { projections } from './boards/readModel.js';
 import type { Config } from './config.js';
 import type { Services } from './graphql/context.js';
 import { GRAPHIQL_TABS } from './graphql/graphiqlTabs.js';
@@ -79,7 +79,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
   const projector = new ProjectorRuntime({
     store: storage.store,
     storage: storage.projector,
-    projections: deps.projections ?? boardProjections,
+    projections: deps.projections ?? projections,
     logger,
     leaseTtlMs: config.projectorLeaseTtlMs,
   });

@@ -1,5 +1,5 @@
 import { MongoClient } from 'mongodb';
-import { boardReadModelIndexes } from './boards/readModel.js';
+import { readModelIndexes } from './boards/readModel.js';
 import type { Config } from './config.js';
 import { MongoEventStore } from './eventstore/mongo/MongoEventStore.js';
 import { MongoSnapshotStore } from './eventstore/snapshots/MongoSnapshotStore.js';
@@ -10,7 +10,7 @@ import type { Storage } from './storage.js';
 export { startEmbeddedMongo } from './embeddedMongo.js';
 
 /** The board read models' secondary indexes, declared with the read model. */
-export { boardReadModelIndexes };
+export { readModelIndexes };
 
 /** Hides credentials in a connection string for logs and banners. */
 export function redactUri(uri: string): string {
@@ -42,7 +42,7 @@ export async function openMongoStorage(options: {
       client,
       dbName: options.dbName,
       changeLogRetention: options.config.changeLogRetention,
-      readModelIndexes: boardReadModelIndexes,
+      readModelIndexes: readModelIndexes,
     });
     return {
       kind: 'mongo',

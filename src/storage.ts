@@ -1,4 +1,4 @@
-import { boardReadModelIndexes } from './boards/readModel.js';
+import { readModelIndexes } from './boards/readModel.js';
 import type { Config } from './config.js';
 import type { EventStore } from './eventstore/types.js';
 import { MemoryEventStore } from './eventstore/memory/MemoryEventStore.js';
@@ -33,7 +33,7 @@ export function openMemoryStorage(options: {
     ...(options.idempotencyTtlMs ? { idempotencyTtlMs: options.idempotencyTtlMs } : {}),
   });
   const projector = createMemoryProjectorStorage({
-    readModelIndexes: boardReadModelIndexes,
+    readModelIndexes: readModelIndexes,
     ...(options.changeLogRetention ? { changeLogRetention: options.changeLogRetention } : {}),
   });
   return {

@@ -11,7 +11,7 @@
  * archived, appended directly as the events those commands decide (same types, shapes,
  * stream order and exact expected versions), until BENCH_EVENTS events exist.
  *
- * 1. Rebuild: a `ProjectorRuntime` with `boardProjections` catches up live (reported too:
+ * 1. Rebuild: a `ProjectorRuntime` with `projections` catches up live (reported too:
  *    the live loop also records the change log and a checkpoint per commit), then
  *    `runtime.rebuild()` is timed (memory: median of BENCH_REPEATS rebuilds, each followed
  *    by one baseline run; mongo: once). Baseline, same run: memory, reading the same
@@ -36,7 +36,7 @@ import { pino } from 'pino';
 import type { CardEvent } from '../../src/boards/card/events.js';
 import type { ColumnEvent } from '../../src/boards/column/events.js';
 import { createBoardCommands, type BoardCommands } from '../../src/boards/commands.js';
-import { boardProjections } from '../../src/boards/projections.js';
+import { projections } from '../../src/boards/readModel.js';
 import { aggregates } from '../../src/boards/aggregates.js';
 import { toBoardDoc, type BoardDoc } from '../../src/boards/board/readModel.js';
 import type { BoardState } from '../../src/boards/board/state.js';
@@ -44,7 +44,7 @@ import { toCardDoc, type CardDoc } from '../../src/boards/card/readModel.js';
 import type { CardState } from '../../src/boards/card/state.js';
 import { toColumnDoc, type ColumnDoc } from '../../src/boards/column/readModel.js';
 import type { ColumnState } from '../../src/boards/column/state.js';
-import { ReadCollection } from '../../src/boards/readModel.js';
+import { Collections } from '../../src/boards/readModel.js';
 import { cardStream, columnStream, parseStreamName } from '../../src/boards/streams.js';
 import { toUserDoc, type UserDoc } from '../../src/boards/user/readModel.js';
 import type { UserState } from '../../src/boards/user/state.js';
@@ -325,7 +325,7 @@ async function appendAll(
 }
 
 // ---------------------------------------------------------------------------------------
-// The baseline fold: the same documents as `boardProjections`, folded with each aggregate's
+// The baseline fold: the same documents as `projections`, folded with each aggregate's
 // own `evolve` and turned into documents by its own mapper (`toCardDoc`...), as plain objects.
 
 type Plain<T extends ReadDoc> = Omit<T, '_applied'>;
@@ -587,7 +587,7 @@ async function benchStorage(
   const runtime = new ProjectorRuntime({
     store,
     storage: projector,
-    projections: boardProjections,
+    projections: projections,
     logger,
   });
   const follower = new ChangeLogFollower(projector.changeLog, logger);
@@ -673,7 +673,7 @@ async function benchMemory(): Promise<Result> {
 }
 
 async function benchMongo(uri: string): Promise<Result> {
-  const { openMongoStorage, boardReadModelIndexes } = await import('../../src/mongoStorage.js');
+  const { openMongoStorage, readModelIndexes } = await import('../../src/mongoStorage.js');
   const dbName = `corkboard_bench_${randomBytes(6).toString('hex')}`;
   const client = await new MongoClient(uri).connect();
   try {
@@ -688,13 +688,13 @@ async function benchMongo(uri: string): Promise<Result> {
         // with the same indexes: what the rebuild's writes would cost with nothing of ours.
         const db = client.db(dbName);
         const byName = await Promise.all(
-          Object.values(ReadCollection).map(async (name) => ({
+          Object.values(Collections).map(async (name) => ({
             name,
             docs: await view.collection<ReadDoc>(name).find({}),
           })),
         );
         for (const { name } of byName) {
-          const indexes = boardReadModelIndexes[name] ?? [];
+          const indexes = readModelIndexes[name] ?? [];
           await db.createCollection(`bench_baseline_${name}`);
           if (indexes.length > 0)
             await db.collection(`bench_baseline_${name}`).createIndexes([...indexes]);
@@ -739,7 +739,7 @@ function report(results: Result[]): void {
   }
   console.log();
   console.log(
-    `rebuild throughput, boardProjections (memory: median of ${MEMORY_REPEATS} runs; mongo: 1)`,
+    `rebuild throughput, projections (memory: median of ${MEMORY_REPEATS} runs; mongo: 1)`,
   );
   printTable(
     ['adapter', 'run', 'commits', 'events', 'seconds', 'events/s'],

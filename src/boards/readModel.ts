@@ -1,46 +1,50 @@
-import type { ReadDoc, ReadIndexes } from '../projector/types.js';
-import type { SessionMethod } from './session/events.js';
-
-/** Names of the read collections the board projections write and queries read. */
-export const ReadCollection = {
-  Users: 'users',
-  Boards: 'boards',
-  Columns: 'columns',
-  Cards: 'cards',
-  Sessions: 'sessions',
-} as const;
-
 /**
- * Secondary indexes of the board read models: one per query shape in src/boards/reads.ts
- * (MongoDB builds them; the memory store keeps a hash index on each one's first key).
- * A sorted query's index ends with the sort AND the `_id` tie-breaker the adapter adds to
- * every sort (`translateSort`): equality fields, then `{ field: direction, _id: 1 }`, so the
- * server walks the index in order instead of sorting in memory (which fails past 100 MB).
+ * The board domain's read models, in the order the projector applies them, and what is
+ * derived from them: the storage indexes, the projections, the collection names. A read
+ * model itself (document, collection, indexes, queries, projection) is declared in one
+ * module beside its aggregate (`card/readModel.ts`...).
  */
-export const boardReadModelIndexes: ReadIndexes = {
-  [ReadCollection.Users]: [{ key: { tokenHash: 1 } }, { key: { usernameKey: 1 } }],
-  [ReadCollection.Boards]: [{ key: { members: 1, createdAt: -1, _id: 1 } }],
-  [ReadCollection.Cards]: [{ key: { boardId: 1, archived: 1, rank: 1, _id: 1 } }],
-  [ReadCollection.Sessions]: [
-    { key: { tokenHash: 1 } },
-    { key: { userId: 1, endedAt: 1, startedAt: -1, _id: 1 } },
-  ],
-};
+import { projectionsOf, readModelIndexesOf, type ReadModel } from '../projector/readModel.js';
+import type { Projection, ReadIndexes } from '../projector/types.js';
+import { boardReadModel } from './board/readModel.js';
+import { cardReadModel } from './card/readModel.js';
+import { columnReadModel } from './column/readModel.js';
+import { sessionReadModel } from './session/readModel.js';
+import { userReadModel } from './user/readModel.js';
 
 export type { BoardDoc } from './board/readModel.js';
 export type { CardDoc } from './card/readModel.js';
 export type { ColumnDoc } from './column/readModel.js';
+export type { SessionDoc } from './session/readModel.js';
 export type { UserDoc } from './user/readModel.js';
+export { boardReadModel, cardReadModel, columnReadModel, sessionReadModel, userReadModel };
 
-/** A session of the built-in issuer; found by token hash for authentication. */
-export interface SessionDoc extends ReadDoc {
-  userId: string;
-  tokenHash: string;
-  method: SessionMethod;
-  startedAt: Date;
-  /** Its expiry is this plus `SESSION_TTL` (sliding). */
-  lastActiveAt: Date;
-  /** When it was signed out or revoked; null while it lasts. */
-  endedAt: Date | null;
-  version: number;
-}
+/**
+ * Every read model of the domain, in projection order (a projection that reads another's
+ * documents or scopes declares it in `after`, checked by {@link projections}).
+ */
+export const readModels: readonly ReadModel[] = [
+  userReadModel,
+  boardReadModel,
+  columnReadModel,
+  cardReadModel,
+  sessionReadModel,
+];
+
+/** Every projection of the domain, in the order the runtime applies them. */
+export const projections: readonly Projection[] = projectionsOf(readModels);
+
+/**
+ * Secondary indexes of the read models, by collection (MongoDB builds them; the memory
+ * store keeps a hash index on each one's first key).
+ */
+export const readModelIndexes: ReadIndexes = readModelIndexesOf(readModels);
+
+/** The collection of each read model, by its resource's name. */
+export const Collections = {
+  Users: userReadModel.collection,
+  Boards: boardReadModel.collection,
+  Columns: columnReadModel.collection,
+  Cards: cardReadModel.collection,
+  Sessions: sessionReadModel.collection,
+} as const;

@@ -1,14 +1,18 @@
 import DataLoader from 'dataloader';
 import type { CarriedDoc, ReadDoc, ReadView } from '../projector/types.js';
+import { runQuery } from '../projector/readModel.js';
 import {
-  ReadCollection,
+  boardReadModel,
+  cardReadModel,
+  Collections,
+  sessionReadModel,
+  userReadModel,
   type BoardDoc,
   type CardDoc,
   type ColumnDoc,
   type SessionDoc,
   type UserDoc,
 } from './readModel.js';
-import { normalizeUsername } from './streams.js';
 
 /** A value at once, or a promise of it when it had to be read first. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -94,13 +98,13 @@ export class BoardReads {
   prime(docs: readonly CarriedDoc[]): void {
     for (const { collection, doc } of docs) {
       switch (collection) {
-        case ReadCollection.Boards:
+        case Collections.Boards:
           this.#boards.prime(doc._id, doc as BoardDoc);
           break;
-        case ReadCollection.Columns:
+        case Collections.Columns:
           this.#columns.prime(doc._id, doc as ColumnDoc);
           break;
-        case ReadCollection.Cards:
+        case Collections.Cards:
           this.#cards.prime(doc._id, doc as CardDoc);
           break;
         default:
@@ -110,19 +114,19 @@ export class BoardReads {
   }
 
   get #users() {
-    return (this.#usersById ??= new DocsById(this.view, ReadCollection.Users, this.signal));
+    return (this.#usersById ??= new DocsById(this.view, Collections.Users, this.signal));
   }
 
   get #boards() {
-    return (this.#boardsById ??= new DocsById(this.view, ReadCollection.Boards, this.signal));
+    return (this.#boardsById ??= new DocsById(this.view, Collections.Boards, this.signal));
   }
 
   get #columns() {
-    return (this.#columnsById ??= new DocsById(this.view, ReadCollection.Columns, this.signal));
+    return (this.#columnsById ??= new DocsById(this.view, Collections.Columns, this.signal));
   }
 
   get #cards() {
-    return (this.#cardsById ??= new DocsById(this.view, ReadCollection.Cards, this.signal));
+    return (this.#cardsById ??= new DocsById(this.view, Collections.Cards, this.signal));
   }
 
   /** Users by id, batched. */
@@ -142,9 +146,7 @@ export class BoardReads {
       (boardIds) =>
         Promise.all(
           boardIds.map((boardId) =>
-            view
-              .collection<CardDoc>(ReadCollection.Cards)
-              .find({ boardId, archived: false }, { sort: ['rank', 1], signal }),
+            runQuery(view, cardReadModel, cardReadModel.queries.liveOfBoard, boardId, signal),
           ),
         ),
       { batch: false },
@@ -158,31 +160,33 @@ export class BoardReads {
 
   /** The user holding the token with this hash, if any. */
   async userByTokenHash(tokenHash: string): Promise<UserDoc | null> {
-    const [user] = await this.view
-      .collection<UserDoc>(ReadCollection.Users)
-      .find({ tokenHash }, { limit: 1, signal: this.signal });
+    const { byTokenHash } = userReadModel.queries;
+    const [user] = await runQuery(this.view, userReadModel, byTokenHash, tokenHash, this.signal);
     return user ?? null;
   }
 
   /** The session of the token with this hash, if any (ended or not). */
   async sessionByTokenHash(tokenHash: string): Promise<SessionDoc | null> {
-    const [session] = await this.view
-      .collection<SessionDoc>(ReadCollection.Sessions)
-      .find({ tokenHash }, { limit: 1, signal: this.signal });
+    const { byTokenHash } = sessionReadModel.queries;
+    const [session] = await runQuery(
+      this.view,
+      sessionReadModel,
+      byTokenHash,
+      tokenHash,
+      this.signal,
+    );
     return session ?? null;
   }
 
   /** `userId`'s sessions that have not ended (some may have expired), newest first. */
   async openSessionsOf(userId: string): Promise<SessionDoc[]> {
-    return this.view
-      .collection<SessionDoc>(ReadCollection.Sessions)
-      .find({ userId, endedAt: null }, { sort: ['startedAt', -1], signal: this.signal });
+    const { openOf } = sessionReadModel.queries;
+    return runQuery(this.view, sessionReadModel, openOf, userId, this.signal);
   }
 
   async userByUsername(username: string): Promise<UserDoc | null> {
-    const [user] = await this.view
-      .collection<UserDoc>(ReadCollection.Users)
-      .find({ usernameKey: normalizeUsername(username) }, { limit: 1, signal: this.signal });
+    const { byUsername } = userReadModel.queries;
+    const [user] = await runQuery(this.view, userReadModel, byUsername, username, this.signal);
     return user ?? null;
   }
 
@@ -200,9 +204,8 @@ export class BoardReads {
 
   /** Boards `userId` is a member of, newest first. */
   async boardsOf(userId: string): Promise<BoardDoc[]> {
-    const boards = await this.view
-      .collection<BoardDoc>(ReadCollection.Boards)
-      .find({ members: userId }, { sort: ['createdAt', -1], signal: this.signal });
+    const { ofMember } = boardReadModel.queries;
+    const boards = await runQuery(this.view, boardReadModel, ofMember, userId, this.signal);
     for (const board of boards) this.#boards.prime(board._id, board);
     return boards;
   }

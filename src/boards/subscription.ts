@@ -11,7 +11,7 @@ import { AccessRevokedError, ReplayLimitError, SlowConsumerError } from '../live
 import { LiveCloseCode, LiveErrorCode } from '../live/limits.js';
 import type { CarriedDoc, Invalidation } from '../projector/types.js';
 import { CardEdgeRef, encodeCardCursor } from './column/graphql.js';
-import { ReadCollection, type BoardDoc, type CardDoc, type ColumnDoc } from './readModel.js';
+import { Collections, type BoardDoc, type CardDoc, type ColumnDoc } from './readModel.js';
 import { ErrorCode, type ResourceType } from './errors.js';
 import { BoardReads } from './reads.js';
 
@@ -69,13 +69,13 @@ function changedOf(change: BoardChangeMessage): ChangedResource[] {
 
 function resourceOf({ collection, doc }: CarriedDoc, boardId: string): ChangedResource[] {
   switch (collection) {
-    case ReadCollection.Boards:
+    case Collections.Boards:
       return doc._id === boardId ? [{ kind: 'Board', doc: doc as BoardDoc }] : [];
-    case ReadCollection.Columns:
+    case Collections.Columns:
       return (doc as ColumnDoc).boardId === boardId
         ? [{ kind: 'Column', doc: doc as ColumnDoc }]
         : [];
-    case ReadCollection.Cards:
+    case Collections.Cards:
       return (doc as CardDoc).boardId === boardId ? [{ kind: 'Card', doc: doc as CardDoc }] : [];
     default:
       return [];

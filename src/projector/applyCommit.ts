@@ -1,6 +1,7 @@
 import type { Commit } from '../eventstore/types.js';
 import {
   CARRIED_DOCS_MAX_BYTES,
+  COMMIT_APPLIED_KEY,
   StaleWrite,
   type CarriedDoc,
   type Invalidation,
@@ -35,18 +36,26 @@ export async function applyCommit(
   /** The last state this commit gave each document of a carrying projection. */
   const carried = new Map<string, CarriedDoc>();
   let carrying = false;
+  const carry = (collection: string, id: string, doc: ReadDoc | null) => {
+    if (!carrying || !doc) return;
+    const { _applied: _, ...rest } = doc;
+    const key = `${collection}:${id}`;
+    // Re-inserted: a document's place is that of its last write.
+    carried.delete(key);
+    carried.set(key, { collection, doc: rest });
+  };
   const context: ProjectionContext = {
     view,
     commit,
     update: async (collection, id, event, change) => {
-      const doc = await updateOnce(view, collection, id, event, change);
-      if (carrying && doc) {
-        const { _applied: _, ...rest } = doc;
-        const key = `${collection}:${id}`;
-        // Re-inserted: a document's place is that of its last write.
-        carried.delete(key);
-        carried.set(key, { collection, doc: rest });
-      }
+      carry(collection, id, await updateOnce(view, collection, id, event, change));
+    },
+    updateForCommit: async (collection, id, change) => {
+      const key = { stream: COMMIT_APPLIED_KEY, version: commit.position };
+      carry(collection, id, await updateOnce(view, collection, id, key, change));
+    },
+    get scopes() {
+      return [...scopes].sort();
     },
     invalidate: (scope, invalidation) => {
       if (scope !== null) scopes.add(scope);

@@ -278,9 +278,30 @@ export interface ProjectionContext {
     event: { stream: string; version: number },
     change: (current: T | null) => T,
   ) => Promise<void>;
+  /**
+   * `update` for a document that many streams shape (e.g. one per board fed by every card
+   * of it): applied at most once per commit, keyed by the commit's position under
+   * {@link COMMIT_APPLIED_KEY} in `_applied`, so the key stays one entry however many streams
+   * write the document. Commits are applied in position order, so a document that has
+   * applied a later commit has applied this one.
+   */
+  updateForCommit: <T extends ReadDoc>(
+    collection: string,
+    id: string,
+    change: (current: T | null) => T,
+  ) => Promise<void>;
   /** Reports a resource the commit made stale, for the change log. */
   invalidate: (scope: string | null, invalidation: Invalidation) => void;
+  /**
+   * The scopes (e.g. the board) that the projections applied before this one reported for
+   * this commit, sorted. A projection that needs its events' scope declares those
+   * projections in `Projection.after`.
+   */
+  readonly scopes: readonly string[];
 }
+
+/** The `_applied` key of `ProjectionContext.updateForCommit` (never a stream name: streams are `<kind>-<id>`). */
+export const COMMIT_APPLIED_KEY = '#commit';
 
 /** Turns commits into read documents. */
 export interface Projection {
@@ -293,5 +314,10 @@ export interface Projection {
    * entry's scopes may see in whole (no secrets such as token hashes). @default false
    */
   readonly carriesDocuments?: boolean;
+  /**
+   * Projections this one reads the documents or scopes of, for the same commit: they are
+   * applied before it (checked where the list is made, `projectionsOf`). @default none
+   */
+  readonly after?: readonly string[];
   apply(context: ProjectionContext): Promise<void>;
 }

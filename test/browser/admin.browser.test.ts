@@ -1,4 +1,4 @@
-import { boardProjections } from '../../src/boards/projections.js';
+import { projections } from '../../src/boards/readModel.js';
 import { mkdirSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,7 +54,7 @@ describe.skipIf(!haveChromium('/admin'))('/admin in a browser', () => {
     page.on('requestfailed', (request) => failures.push(`request failed: ${request.url()}`));
     // The token rides in the fragment, which the page removes from the address bar.
     await page.goto(`${server.url}/admin#token=${server.app.admin.token}`);
-    await expect.poll(() => page.locator('#projections tr').count()).toBe(boardProjections.length);
+    await expect.poll(() => page.locator('#projections tr').count()).toBe(projections.length);
     expect(page.url()).not.toContain('token');
     const generation = await page.locator('#generation').innerText();
     const cells = await page.locator('tr[data-projection="cards"] td').allInnerTexts();

@@ -3,7 +3,7 @@ import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { foldEvents } from '../../src/boards/aggregates.js';
-import { boardProjections } from '../../src/boards/projections.js';
+import { projections } from '../../src/boards/readModel.js';
 import { ARCHIVE_DONE_CARDS_PER_COMMIT } from '../../src/boards/column/decide.js';
 import type { Projection } from '../../src/projector/types.js';
 import type { BoardChange } from '../../src/sdk/boardChanges.js';
@@ -404,7 +404,7 @@ describe('a write whose projection is slower than the read-your-writes timeout',
   let gate: Promise<void> | null = null;
   let open: () => void = () => undefined;
   beforeAll(async () => {
-    const delayed = boardProjections.map((projection): Projection =>
+    const delayed = projections.map((projection): Projection =>
       projection.name !== 'cards'
         ? projection
         : {

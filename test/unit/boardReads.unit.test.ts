@@ -1,7 +1,7 @@
 import { executeSync, parse, type GraphQLObjectType, type GraphQLResolveInfo } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import {
-  ReadCollection,
+  Collections,
   type BoardDoc,
   type CardDoc,
   type ColumnDoc,
@@ -97,10 +97,10 @@ const isPromise = (value: unknown) => value instanceof Promise;
 
 function setup() {
   const store = fakeView({
-    [ReadCollection.Users]: [user],
-    [ReadCollection.Boards]: [board('b1', ['ada']), board('b2', ['bob'])],
-    [ReadCollection.Columns]: [column('b1-col', 'b1'), column('b2-col', 'b2')],
-    [ReadCollection.Cards]: [card('c1', 'b1-col', 'b1'), card('c2', 'b2-col', 'b2')],
+    [Collections.Users]: [user],
+    [Collections.Boards]: [board('b1', ['ada']), board('b2', ['bob'])],
+    [Collections.Columns]: [column('b1-col', 'b1'), column('b2-col', 'b2')],
+    [Collections.Cards]: [card('c1', 'b1-col', 'b1'), card('c2', 'b2-col', 'b2')],
   });
   return { store, reads: new BoardReads(store.view, signal) };
 }
@@ -146,7 +146,7 @@ describe('BoardReads', () => {
 
     // Read before the prime: the read's document stays.
     await reads.board('b1', 'ada');
-    reads.prime([{ collection: ReadCollection.Boards, doc: primed }]);
+    reads.prime([{ collection: Collections.Boards, doc: primed }]);
     expect(reads.board('b1', 'ada')).toMatchObject({ name: 'b1' });
     expect(reads.board('b1', 'bob')).toBeNull();
 
@@ -154,14 +154,14 @@ describe('BoardReads', () => {
     const second = new BoardReads(store.view, signal);
     const release = store.hold();
     const pending = second.board('b1', 'ada');
-    second.prime([{ collection: ReadCollection.Boards, doc: primed }]);
+    second.prime([{ collection: Collections.Boards, doc: primed }]);
     release();
     expect(await pending).toMatchObject({ name: 'b1' });
     expect(second.board('b1', 'ada')).toMatchObject({ name: 'b1' });
 
     // Primed before any read: the primed document, at once, with no store read.
     const third = new BoardReads(store.view, signal);
-    third.prime([{ collection: ReadCollection.Boards, doc: primed }]);
+    third.prime([{ collection: Collections.Boards, doc: primed }]);
     const before = store.reads();
     expect(third.board('b1', 'bob')).toMatchObject({ name: 'primed' });
     expect(store.reads()).toBe(before);

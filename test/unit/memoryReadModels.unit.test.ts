@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { boardReadModelIndexes, ReadCollection } from '../../src/boards/readModel.js';
+import { readModelIndexes, Collections } from '../../src/boards/readModel.js';
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
 import type { ReadDoc, ReadFilter, ReadView } from '../../src/projector/types.js';
 
@@ -17,7 +17,7 @@ async function viewOf(indexed: boolean): Promise<ReadView> {
     indexed
       ? {
           readModelIndexes: {
-            ...boardReadModelIndexes,
+            ...readModelIndexes,
             things: [
               { key: { boardId: 1, archived: 1, rank: 1, _id: 1 } },
               { key: { members: 1 } },
@@ -99,7 +99,7 @@ describe('memory read model', () => {
 
   it('hands out documents no reader can change, and keeps none of a writer’s objects', async () => {
     const view = await viewOf(true);
-    const cards = view.collection<Doc>(ReadCollection.Cards);
+    const cards = view.collection<Doc>(Collections.Cards);
     const written: Doc = {
       _id: 'c1',
       boardId: 'b1',

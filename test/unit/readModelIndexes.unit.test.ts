@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ReadCollection } from '../../src/boards/readModel.js';
+import { readModelIndexes, readModels } from '../../src/boards/readModel.js';
+import type { ReadQuery } from '../../src/projector/readModel.js';
 import {
   translateReadFilter,
   translateSort,
 } from '../../src/projector/mongo/translateReadFilter.js';
-import { boardReadModelIndexes } from '../../src/mongoStorage.js';
 import type { FindOptions, ReadFilter } from '../../src/projector/types.js';
 
 /**
@@ -29,15 +29,43 @@ function servesSortedQuery(
   return same || reversed;
 }
 
-describe('board read model indexes', () => {
-  // The sorted queries of src/boards/reads.ts.
-  it.each([
-    [ReadCollection.Cards, { boardId: 'b', archived: false }, ['rank', 1] as const],
-    [ReadCollection.Boards, { members: 'u' }, ['createdAt', -1] as const],
-  ])('%s: an index serves the sort, _id tie-breaker included', (collection, filter, sort) => {
-    const indexes = boardReadModelIndexes[collection] ?? [];
-    expect(
-      indexes.some((i) => servesSortedQuery(i.key as Record<string, number>, filter, sort)),
-    ).toBe(true);
+/** Every sorted query a read model declares, with a sample argument. */
+const sortedQueries = readModels.flatMap((model) =>
+  Object.entries(model.queries as Record<string, ReadQuery<string>>)
+    .filter(([, query]) => query.sort !== undefined)
+    .map(([name, query]) => ({ model, name, query })),
+);
+
+describe('read model indexes', () => {
+  it('are declared for every sorted query of every read model', () => {
+    // The queries of src/boards/reads.ts, counted so that dropping one from a model fails here.
+    expect(sortedQueries.map(({ model, name }) => `${model.name}.${name}`)).toEqual([
+      'boards.ofMember',
+      'cards.liveOfBoard',
+      'sessions.openOf',
+    ]);
+  });
+
+  it.each(sortedQueries.map((q) => [`${q.model.name}.${q.name}`, q] as const))(
+    '%s: an index serves the sort, _id tie-breaker included',
+    (_name, { model, query }) => {
+      const indexes = readModelIndexes[model.collection] ?? [];
+      expect(indexes).toEqual(model.indexes);
+      const filter = query.filter('x');
+      expect(
+        indexes.some((i) => servesSortedQuery(i.key as Record<string, number>, filter, query.sort)),
+      ).toBe(true);
+    },
+  );
+
+  it('every unsorted query filters on the first key of an index (the memory store hashes on it)', () => {
+    for (const model of readModels) {
+      for (const query of Object.values(model.queries as Record<string, ReadQuery<string>>)) {
+        if (query.sort) continue;
+        const fields = Object.keys(query.filter('x'));
+        const firstKeys = model.indexes.map((i) => Object.keys(i.key)[0]);
+        expect(fields.some((f) => firstKeys.includes(f))).toBe(true);
+      }
+    }
   });
 });

@@ -1,9 +1,11 @@
 import type { ReadDoc } from '../../projector/types.js';
-import type { DocStamps } from '../docStamps.js';
 import { RankedList } from '../rankedList.js';
 import { unreachable } from '../unreachable.js';
-import type { ColumnEvent } from './events.js';
-import type { ActiveColumn, ColumnState } from './state.js';
+import { defineReadModel, docType } from '../../projector/readModel.js';
+import { invalidationOf } from '../aggregates.js';
+import { stampsAfter, type DocStamps } from '../docStamps.js';
+import { columnEventSchemaVersions, parseColumnEvent, type ColumnEvent } from './events.js';
+import { evolveColumn, type ActiveColumn, type ColumnState } from './state.js';
 
 /**
  * A column as queries see it: its state but its id (`_id`) and its card list, of which
@@ -57,3 +59,36 @@ export function liveCardsDelta(event: ColumnEvent): number {
       return unreachable(event);
   }
 }
+
+/** Columns: name, WIP limit and live card count. Card order is read from the cards. */
+export const columnReadModel = defineReadModel({
+  name: 'columns',
+  collection: 'columns',
+  doc: docType<ColumnDoc>(),
+  projection: {
+    handles: Object.keys(columnEventSchemaVersions),
+    // Members of the board may read all of it: subscribers get it with the change.
+    carriesDocuments: true,
+    async apply({ commit, update, invalidate, view }) {
+      for (const stored of commit.events) {
+        if (!Object.hasOwn(columnEventSchemaVersions, stored.type)) continue;
+        const event = parseColumnEvent(stored);
+        const invalidation = invalidationOf(stored);
+        const columnId = invalidation.id;
+        let boardId = event.type === 'ColumnCreated' ? event.data.boardId : null;
+        await update<ColumnDoc>(columnReadModel.collection, columnId, stored, (doc) => {
+          const column = evolveColumn(columnStateOf(doc), event);
+          if (column.status === 'absent') {
+            throw new Error(`column ${columnId}: ${event.type} before ColumnCreated`);
+          }
+          const cardCount = (doc?.cardCount ?? 0) + liveCardsDelta(event);
+          const stamps = stampsAfter(doc, stored.version, commit.occurredAt);
+          return toColumnDoc(column, stamps, cardCount);
+        });
+        // A column never changes boards, so its stored boardId is the one of this event.
+        boardId ??= (await columnReadModel.documents(view).get(columnId))?.boardId ?? null;
+        invalidate(boardId, invalidation);
+      }
+    },
+  },
+});

@@ -1,7 +1,10 @@
 import type { ReadDoc } from '../../projector/types.js';
 import type { DocStamps } from '../docStamps.js';
-import { normalizeUsername } from '../streams.js';
-import type { UserState } from './state.js';
+import { defineReadModel, docType } from '../../projector/readModel.js';
+import { invalidationOf } from '../aggregates.js';
+import { normalizeUsername, parseStreamName } from '../streams.js';
+import { parseUserEvent, userEventSchemaVersions } from './events.js';
+import { evolveUser, type UserState } from './state.js';
 
 type RegisteredUser = Extract<UserState, { status: 'registered' }>;
 
@@ -34,3 +37,38 @@ export function userStateOf(doc: UserDoc | null): UserState {
   const { _id, _applied, usernameKey: _k, version: _v, createdAt: _c, ...data } = doc;
   return { status: 'registered', userId: _id, ...data };
 }
+
+/** Users, for `me`, `members`, assignees and token authentication. */
+export const userReadModel = defineReadModel({
+  name: 'users',
+  collection: 'users',
+  doc: docType<UserDoc>(),
+  indexes: [{ key: { tokenHash: 1 } }, { key: { usernameKey: 1 } }],
+  queries: {
+    byTokenHash: { filter: (tokenHash: string) => ({ tokenHash }), limit: 1 },
+    byUsername: {
+      filter: (username: string) => ({ usernameKey: normalizeUsername(username) }),
+      limit: 1,
+    },
+  },
+  projection: {
+    handles: Object.keys(userEventSchemaVersions),
+    async apply({ commit, update, invalidate }) {
+      for (const stored of commit.events) {
+        if (!Object.hasOwn(userEventSchemaVersions, stored.type)) continue;
+        const event = parseUserEvent(stored);
+        const userId = parseStreamName(stored.stream)!.id;
+        await update<UserDoc>(userReadModel.collection, userId, stored, (doc) => {
+          const user = evolveUser(userStateOf(doc), event);
+          if (user.status !== 'registered') {
+            throw new Error(`user ${userId}: ${event.type} before UserRegistered`);
+          }
+          const createdAt = doc?.createdAt ?? commit.occurredAt;
+          return toUserDoc(user, { version: stored.version, createdAt });
+        });
+        // A password change changes nothing readable (the hash stays in the stream).
+        if (event.type === 'UserRegistered') invalidate(null, invalidationOf(stored));
+      }
+    },
+  },
+});

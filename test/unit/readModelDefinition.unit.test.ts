@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { boardReadModel, cardReadModel } from '../../src/boards/readModel.js';
+import { defineReadModel, docType, projectionsOf } from '../../src/projector/readModel.js';
+import type { ReadDoc } from '../../src/projector/types.js';
+import { given } from './projectionTestKit.js';
+
+interface CountDoc extends ReadDoc {
+  events: number;
+}
+
+/** Counts each board's card events: one document per board, written by every card's stream. */
+const perBoard = defineReadModel({
+  name: 'cardEventsPerBoard',
+  collection: 'cardEventsPerBoard',
+  doc: docType<CountDoc>(),
+  projection: {
+    handles: ['CardCreated', 'CardEdited'],
+    after: ['cards'],
+    async apply({ commit, updateForCommit, scopes }) {
+      const events = commit.events.filter((e) => e.stream.startsWith('card-')).length;
+      for (const boardId of scopes) {
+        await updateForCommit<CountDoc>('cardEventsPerBoard', boardId, (doc) => ({
+          _id: boardId,
+          events: (doc?.events ?? 0) + events,
+        }));
+      }
+    },
+  },
+});
+
+const created = (cardId: string) => ({
+  stream: `card-${cardId}`,
+  type: 'CardCreated',
+  data: { cardId, boardId: 'b1', columnId: 'col1', title: cardId, description: '', rank: 'a0' },
+});
+
+describe('read models', () => {
+  it('refuses a projection listed before one it reads (after), naming both', () => {
+    expect(() => projectionsOf([perBoard, cardReadModel])).toThrow(
+      'projection cardEventsPerBoard reads cards, which must be applied before it',
+    );
+    expect(projectionsOf([cardReadModel, perBoard]).map((p) => p.name)).toEqual([
+      'cards',
+      'cardEventsPerBoard',
+    ]);
+  });
+
+  it('refuses two read models of one name or one collection', () => {
+    expect(() => projectionsOf([cardReadModel, cardReadModel])).toThrow('declared twice');
+    const sameCollection = defineReadModel({
+      ...perBoard,
+      doc: docType(),
+      name: 'x',
+      collection: 'boards',
+    });
+    expect(() => projectionsOf([boardReadModel, sameCollection])).toThrow(
+      'collection boards has two read models',
+    );
+  });
+
+  it('gives a projection the scopes of the projections before it, and applies a many-stream document once per commit with one idempotency key', async () => {
+    const { when } = await given([], [cardReadModel, perBoard]);
+    await when(created('c1'), created('c2'));
+    const then = await when(created('c3'), {
+      stream: 'card-c1',
+      type: 'CardEdited',
+      data: { changes: { title: 'new' } },
+    });
+    expect(then.scopes).toEqual(['b1']);
+    expect(await then.doc(perBoard, 'b1')).toEqual({ _id: 'b1', events: 4 });
+    // A replay after a crash changes nothing.
+    await then.replay();
+    expect(await then.doc(perBoard, 'b1')).toEqual({ _id: 'b1', events: 4 });
+    // Three streams wrote it; it keeps one key, the last commit's position.
+    const stored = await perBoard.documents(then.view).get('b1');
+    expect(stored?._applied).toEqual({ '#commit': then.commit.position });
+  });
+});
