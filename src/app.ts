@@ -19,7 +19,7 @@ import { checkGraphQLBody, RequestRejected, sendRejection } from './http/request
 import { RequestDrain, serverOptions } from './http/serverLimits.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './ops/metrics.js';
-import { checkHealth } from './ops/health.js';
+import { checkHealth, HealthReasonCode } from './ops/health.js';
 import { createOpsRoutes, OPS_PATHS } from './ops/routes.js';
 import { ChangeLogFollower } from './projector/ChangeLogFollower.js';
 import { ProjectorRuntime } from './projector/ProjectorRuntime.js';
@@ -168,7 +168,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     loops,
     maxLagSeconds: config.readyMaxLagSeconds,
   };
-  const ops = createOpsRoutes({ metrics, metricsToken: adminToken, health });
+  const ops = createOpsRoutes({ metrics, metricsToken: adminToken, health, logger });
 
   /** Set on `stop()`: not ready any more, whatever else holds. */
   let stopping = false;
@@ -176,7 +176,8 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (stopping && url.pathname === OPS_PATHS.readyz) {
       res.writeHead(503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(JSON.stringify({ ready: false, status: 'stopping', reasons: ['shutting down'] }));
+      const reasons = [HealthReasonCode.ShuttingDown];
+      res.end(JSON.stringify({ ready: false, status: 'stopping', reasons }));
       return;
     }
     if (await ops(req, res, url.pathname)) return;

@@ -24,10 +24,39 @@ export interface HealthSources {
 /** `ok`: all well; `degraded`: serving, but a loop restarts or the read side lags; `down`: not serving. */
 export type HealthStatus = 'ok' | 'degraded' | 'down';
 
+/**
+ * Why a process is not ready, as `/readyz` tells anyone who asks: stable codes from this
+ * fixed set (a loop's reasons end with `:<loop name>`, a name from the code), never an
+ * error message. The detail (errors, lag, loops) is the admin API's.
+ */
+export const HealthReasonCode = {
+  /** The store did not answer a probe (within the probe timeout). */
+  StoreUnreachable: 'STORE_UNREACHABLE',
+  /** A supervised loop is stopped. */
+  LoopStopped: 'LOOP_STOPPED',
+  /** A supervised loop failed and waits to restart. */
+  LoopRestarting: 'LOOP_RESTARTING',
+  /** The projector trails the store by more than `READY_MAX_LAG_SECONDS`. */
+  ProjectorBehind: 'PROJECTOR_BEHIND',
+  /** The change-log follower trails by more than `READY_MAX_LAG_SECONDS`. */
+  FollowerBehind: 'FOLLOWER_BEHIND',
+  /** The process received SIGTERM or SIGINT (set by the server, not by `checkHealth`). */
+  ShuttingDown: 'SHUTTING_DOWN',
+} as const;
+export type HealthReasonCode = (typeof HealthReasonCode)[keyof typeof HealthReasonCode];
+
+/** A reason as `/readyz` shows it: a code, with its loop's name for a loop's reasons. */
+export type HealthReason = HealthReasonCode | `${HealthReasonCode}:${string}`;
+
 export interface HealthReport {
   status: HealthStatus;
-  /** Why the status is not `ok`, one line each; empty when ok. */
-  reasons: string[];
+  /** Why the status is not `ok`, as stable codes; empty when ok. Safe to show anyone. */
+  reasons: HealthReason[];
+  /**
+   * The same reasons for an operator, one line each, with the errors' messages: for the
+   * server's log, never for an unauthenticated answer.
+   */
+  details: string[];
   store: string;
   projector: ProjectorLag | null;
   follower: { seen: number; secondsBehind: number } | null;
@@ -53,7 +82,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 export async function checkHealth(sources: HealthSources): Promise<HealthReport> {
   const timeoutMs = sources.probeTimeoutMs ?? 2_000;
   const now = sources.now ?? Date.now;
-  const reasons: string[] = [];
+  const reasons: HealthReason[] = [];
+  const details: string[] = [];
+  const because = (reason: HealthReason, detail: string) => {
+    reasons.push(reason);
+    details.push(detail);
+  };
   let down = false;
   let projector: ProjectorLag | null = null;
   let follower: HealthReport['follower'] = null;
@@ -73,30 +107,33 @@ export async function checkHealth(sources: HealthSources): Promise<HealthReport>
     };
   } catch (error) {
     down = true;
-    reasons.push(`store unreachable: ${describe(error)}`);
+    because(HealthReasonCode.StoreUnreachable, `store unreachable: ${describe(error)}`);
   }
   const loops = sources.loops();
   for (const loop of loops) {
     if (loop.state === 'stopped') {
       down = true;
-      reasons.push(`${loop.name} loop is stopped`);
+      because(`${HealthReasonCode.LoopStopped}:${loop.name}`, `${loop.name} loop is stopped`);
     } else if (loop.state === 'backoff') {
-      reasons.push(
+      because(
+        `${HealthReasonCode.LoopRestarting}:${loop.name}`,
         `${loop.name} loop is restarting after: ${loop.lastError?.message ?? 'a failure'}`,
       );
     }
   }
   const bound = sources.maxLagSeconds;
   if (projector && projector.secondsBehind > bound) {
-    reasons.push(
+    because(
+      HealthReasonCode.ProjectorBehind,
       `projector is ${projector.secondsBehind.toFixed(1)} s (${projector.commitsBehind} commits) behind, over ${bound} s`,
     );
   }
   if (follower && follower.secondsBehind > bound) {
-    reasons.push(
+    because(
+      HealthReasonCode.FollowerBehind,
       `change-log follower is ${follower.secondsBehind.toFixed(1)} s behind, over ${bound} s`,
     );
   }
   const status: HealthStatus = down ? 'down' : reasons.length > 0 ? 'degraded' : 'ok';
-  return { status, reasons, store: sources.storeKind, projector, follower, loops };
+  return { status, reasons, details, store: sources.storeKind, projector, follower, loops };
 }

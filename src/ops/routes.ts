@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ADMIN_SECURITY_HEADERS, adminAsset } from './adminPage.js';
 import { isAdminAuthorization } from '../graphql/auth.js';
 import { checkHealth, type HealthSources } from './health.js';
+import type { Logger } from '../logger.js';
 import type { Metrics } from './metrics.js';
 
 /** The operator endpoints besides GraphQL. */
@@ -22,6 +23,11 @@ export interface OpsRoutesOptions {
   metricsToken: string | null;
   /** Serve only `/metrics` (the separate metrics listener). @default false */
   metricsOnly?: boolean;
+  /**
+   * Where the detail behind `/readyz`'s codes goes (errors' messages included): one
+   * warning each time the reasons change, not one per probe. @default not logged
+   */
+  logger?: Pick<Logger, 'warn' | 'info'>;
 }
 
 const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -31,13 +37,15 @@ const json = (res: ServerResponse, status: number, body: unknown) => {
 
 /**
  * Serves `/livez` (the process answers), `/readyz` (200 when `checkHealth` says ok,
- * else 503 with the reasons), `/health` (`ok`, `degraded` or `down` and nothing else:
+ * else 503 with the reasons as `HealthReasonCode`s, never a message), `/health` (`ok`, `degraded` or `down` and nothing else:
  * the detail is the admin API's; 503 only when down), `/metrics` (Prometheus text, to
  * the bearer of `metricsToken`) and the `/admin` page. Returns whether it handled the
  * request, so the server can go on to GraphQL and its 404.
  */
 export function createOpsRoutes(options: OpsRoutesOptions) {
-  const { metricsToken } = options;
+  const { metricsToken, logger } = options;
+  /** The reasons `/readyz` answered with last, to log only their changes. */
+  let lastReasons = '';
   return async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> => {
     if (options.metricsOnly && pathname !== OPS_PATHS.metrics) return false;
     switch (pathname) {
@@ -47,6 +55,13 @@ export function createOpsRoutes(options: OpsRoutesOptions) {
       case OPS_PATHS.readyz: {
         const report = await checkHealth(options.health);
         const ready = report.status === 'ok';
+        const reasons = report.reasons.join(',');
+        if (reasons !== lastReasons) {
+          if (ready) logger?.info('ready again');
+          else logger?.warn({ reasons: report.reasons, details: report.details }, 'not ready');
+          lastReasons = reasons;
+        }
+        // Codes only: whoever can reach the port may ask, and error messages stay inside.
         json(res, ready ? 200 : 503, { ready, status: report.status, reasons: report.reasons });
         return true;
       }

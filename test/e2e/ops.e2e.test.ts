@@ -3,6 +3,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { EventStore } from '../../src/eventstore/types.js';
+import { HealthReasonCode } from '../../src/ops/health.js';
 import type { ChangeLog } from '../../src/projector/types.js';
 import { RebuildCancelledError } from '../../src/projector/ProjectorRuntime.js';
 import { openMemoryStorage, type Storage } from '../../src/storage.js';
@@ -391,7 +392,7 @@ describe('operations (memory store)', () => {
     await s.app.follower.stop();
     const stopped = await probe('/readyz');
     expect(stopped.status).toBe(503);
-    expect(stopped.body.reasons).toEqual(['change-log-follower loop is stopped']);
+    expect(stopped.body.reasons).toEqual([`${HealthReasonCode.LoopStopped}:change-log-follower`]);
     const health = await probe('/health');
     expect(health.status).toBe(503);
     // Public: the status word only; the detail is the admin API's.
@@ -403,7 +404,22 @@ describe('operations (memory store)', () => {
     await until(() => s.app.follower.status().state === 'backoff');
     const failing = await probe('/readyz');
     expect(failing.status).toBe(503);
-    expect(failing.body.reasons[0]).toContain('change log unreachable (test)');
+    // A stable code for anyone; the error's message only for the admin.
+    expect(failing.body).toEqual({
+      ready: false,
+      status: 'degraded',
+      reasons: [`${HealthReasonCode.LoopRestarting}:change-log-follower`],
+    });
+    expect(JSON.stringify(failing.body)).not.toContain('unreachable (test)');
+    const detail = await s.gql(
+      `{ projectorStatus { follower { state lastError } } }`,
+      {},
+      s.app.admin.token,
+    );
+    expect(detail.data!.projectorStatus.follower).toEqual({
+      state: 'BACKOFF',
+      lastError: 'change log unreachable (test)',
+    });
     expect(await probe('/health')).toEqual({ status: 200, body: { status: 'degraded' } });
 
     failTails = false;
