@@ -1,6 +1,11 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveChromium, launchChromium } from '../support/chromium.js';
+import {
+  startTestOidcProvider,
+  TEST_AUDIENCE,
+  type TestOidcProvider,
+} from '../support/oidcProvider.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /** Records the page's Content-Security-Policy violations in `window.cspViolations`. */
@@ -50,6 +55,14 @@ function graphiql(page: Page) {
       await page.locator('.graphiql-execute-button').click();
       await expect.poll(() => text('response'), { timeout: 15_000 }).toContain(expected);
       return JSON.parse(await text('response')) as Record<string, any>;
+    },
+    /** Types `json` into the tab's Headers editor. */
+    async headers(json: string) {
+      await page.getByText('Headers', { exact: true }).click();
+      await editor('request-headers').click();
+      await page.keyboard.press('Control+A');
+      await page.keyboard.press('Delete');
+      await page.keyboard.insertText(json);
     },
     response: () => text('response'),
     cspViolations: () => page.evaluate<string[]>('window.cspViolations'),
@@ -232,3 +245,42 @@ describe.skipIf(!haveChromium('GraphiQL sign-in'))('GraphiQL signed in once for 
     await context.close();
   });
 });
+
+describe.skipIf(!haveChromium('GraphiQL in OIDC mode'))(
+  'GraphiQL with an identity provider',
+  () => {
+    let provider: TestOidcProvider;
+    let server: TestServer;
+    let browser: Browser;
+    beforeAll(async () => {
+      provider = await startTestOidcProvider();
+      await provider.addKey('RS256');
+      server = await startTestServer({
+        env: { AUTH_ISSUER: provider.issuer, AUTH_AUDIENCE: TEST_AUDIENCE },
+      });
+      browser = await launchChromium();
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await server?.close();
+      await provider?.close();
+    });
+
+    it("signs every tab in with a provider's JWT pasted into one tab's Headers", async () => {
+      const jwt = await provider.sign({ sub: 'subject-1', preferred_username: 'grace' });
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      const ui = graphiql(page);
+      await ui.open(`${server.url}/graphql`);
+      await ui.tab('MyBoards');
+      await ui.headers(`{ "Authorization": "Bearer ${jwt}" }`);
+      expect((await ui.run('"grace"')).data.me).toMatchObject({ username: 'grace' });
+      // Another tab, its Headers empty: the same identity.
+      await ui.tab('CreateBoard');
+      const created = await ui.run('CreateBoardSuccess');
+      const boardId = created.data.createBoard.board.id as string;
+      const boards = await server.gql<{ boards: { id: string }[] }>('{ boards { id } }', {}, jwt);
+      expect(boards.data!.boards.map((b) => b.id)).toEqual([boardId]);
+      await page.close();
+    });
+  },
+);
