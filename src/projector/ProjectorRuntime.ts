@@ -519,6 +519,7 @@ export class ProjectorRuntime {
         links: linksTo([traceContext]),
         attributes: {
           [Attr.Position]: commit.position,
+          [Attr.ProjectCommits]: 1,
           ...(commit.operation !== null && { [Attr.Operation]: commit.operation }),
         },
       },
@@ -563,6 +564,38 @@ export class ProjectorRuntime {
    * time, which `update` makes harmless for documents this attempt wrote.
    */
   async #applyBatch(
+    batch: readonly FeedItem[],
+    saveCheckpoint: (done: FeedItem) => Promise<void>,
+  ): Promise<boolean> {
+    // One span for the batch, linked to (the first MAX_SPAN_LINKS of) its commits' traces.
+    const commits = batch.flatMap((item) => (item.kind === 'commit' ? [item.commit] : []));
+    const traced = commits.flatMap((c) =>
+      c.metadata.traceContext ? [c.metadata.traceContext] : [],
+    );
+    const links = linksTo(traced);
+    return inSpan(
+      SpanName.Project,
+      {
+        root: true,
+        links,
+        attributes: {
+          [Attr.Position]: batch[0]!.checkpoint.position,
+          [Attr.ProjectLastPosition]: batch.at(-1)!.checkpoint.position,
+          [Attr.ProjectCommits]: commits.length,
+          [Attr.LinksOmitted]: traced.length - links.length,
+        },
+      },
+      async (span) => {
+        const applied = await this.#applyBatchUntraced(batch, saveCheckpoint);
+        // Not applied: the commits are applied one at a time next, each in a span of its own.
+        if (!applied) span.setAttribute(Attr.ProjectBatchApplied, false);
+        return applied;
+      },
+    );
+  }
+
+  /** `#applyBatch`'s work, in its span. */
+  async #applyBatchUntraced(
     batch: readonly FeedItem[],
     saveCheckpoint: (done: FeedItem) => Promise<void>,
   ): Promise<boolean> {

@@ -57,6 +57,14 @@ export const Attr = {
   Operation: 'corkboard.commit.operation',
   WaitOutcome: 'corkboard.read_your_writes.outcome',
   Projections: 'corkboard.project.projections',
+  /** Commits one projection span covers: 1, or the commits of a catch-up batch. */
+  ProjectCommits: 'corkboard.project.commits',
+  /** The last position a catch-up batch's span covers (`Position` is its first). */
+  ProjectLastPosition: 'corkboard.project.last_position',
+  /** False on a catch-up batch's span when a failure had its commits applied one at a time. */
+  ProjectBatchApplied: 'corkboard.project.batch_applied',
+  /** Traces of a batch's commits left unlinked: past `MAX_SPAN_LINKS`. */
+  LinksOmitted: 'corkboard.links_omitted',
   Invalidated: 'corkboard.change.invalidated',
   Boards: 'corkboard.change.boards',
   Groups: 'corkboard.live.groups',
@@ -122,10 +130,20 @@ export function activeTraceContext(): TraceContext | undefined {
   return carrier.traceparent ? (carrier as TraceContext) : undefined;
 }
 
-/** Span links to the traces whose contexts are given (malformed or absent ones are skipped). */
+/**
+ * The most links one span of ours carries (a catch-up batch's span links to its commits'
+ * traces): well under the SDK's default limit of 128, so a span stays small to export.
+ */
+export const MAX_SPAN_LINKS = 32;
+
+/**
+ * Span links to the traces whose contexts are given (malformed or absent ones are
+ * skipped), the first `MAX_SPAN_LINKS` of them.
+ */
 export function linksTo(contexts: readonly (TraceContext | undefined)[]): Link[] {
   const links: Link[] = [];
   for (const carried of contexts) {
+    if (links.length === MAX_SPAN_LINKS) break;
     if (!carried || typeof carried.traceparent !== 'string') continue;
     const spanContext = trace.getSpanContext(w3c.extract(ROOT_CONTEXT, carried, getter));
     if (spanContext && trace.isSpanContextValid(spanContext)) links.push({ context: spanContext });
