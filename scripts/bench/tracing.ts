@@ -1,27 +1,32 @@
 /**
  * What tracing costs: the same servers with tracing off and on (OTLP http/protobuf to a
- * sink on loopback that answers 200 and keeps nothing), at the default sampling ratio of
- * production (NODE_ENV=production: 0.1 of new traces) and at 1 (every trace).
+ * sink on loopback that answers 200 and keeps nothing): at ratio 0 (instrumented, nothing
+ * sampled: what every request pays), at the default sampling ratio of production
+ * (NODE_ENV=production: 0.1 of new traces) and at 1 (every trace).
  *
  *   npm run bench:tracing
  *   (BENCH_HTTP_ROUNDS=3, BENCH_HTTP_SECONDS=5, BENCH_LIVE_ROUNDS=7, BENCH_LIVE_CHANGES=40,
- *   BENCH_LIVE_SUBSCRIBERS=200, BENCH_SKIP_BUILD=1 to reuse dist/)
+ *   BENCH_LIVE_SUBSCRIBERS=200, BENCH_SKIP_BUILD=1 to reuse dist/, BENCH_PARTS=live,http to
+ *   run one part only, BENCH_CPU_PROF=<dir> to write a CPU profile of each live server there)
  *
  * (a) HTTP: `bench:http` itself, once per setting, its servers given the OTEL variables
  *     through BENCH_SERVER_ENV; each run's `ours/bare` (req/s medians against a bare yoga
  *     in the same run) is compared between settings: on/off = (ours/bare on) / (ours/bare
  *     off). The big neighbour is left out (BENCH_NEIGHBOUR_CARDS=0).
- * (b) Live: three `node dist/main.js` processes side by side (off, on at 0.1, on at 1),
- *     each with BENCH_LIVE_SUBSCRIBERS graphql-ws subscribers of one board; per round and
- *     server, BENCH_LIVE_CHANGES editCard mutations one after another, each timed from
- *     sending it to the last subscriber receiving its change. Rounds rotate the servers'
- *     order. Medians per server, and on/off.
+ * (b) Live: one `node dist/main.js` process per setting, side by side, each with
+ *     BENCH_LIVE_SUBSCRIBERS graphql-ws subscribers of one board; per round, BENCH_LIVE_CHANGES
+ *     editCard mutations per server, the servers taking turns change by change, each timed
+ *     from sending it to the last subscriber receiving its change; and each server's CPU
+ *     time (user + system, from /proc) per change over the round. Medians of the latencies,
+ *     means of the CPU per change, and on/off for both. CPU is the steadier figure on a
+ *     shared machine: latency there is mostly other processes' scheduling.
  *
  * The load average is printed before and after: the machine is shared.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -38,11 +43,22 @@ const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
 const LIVE_ROUNDS = Number(process.env.BENCH_LIVE_ROUNDS ?? 7);
 const LIVE_CHANGES = Number(process.env.BENCH_LIVE_CHANGES ?? 40);
 const SUBSCRIBERS = Number(process.env.BENCH_LIVE_SUBSCRIBERS ?? 200);
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'live,http').split(',').map((p) => p.trim()));
+/** Where the live servers write their CPU profiles (`--cpu-prof`), one folder per setting. */
+const CPU_PROF = process.env.BENCH_CPU_PROF;
 
 const load = () =>
   loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
+
+const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
+/** CPU time (user + system) of a process so far, in ms, from /proc (USER_HZ = 100). */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
 
 /** An OTLP endpoint that takes every export and keeps nothing. */
 async function startSink(): Promise<{ endpoint: string; exports: () => number; close(): void }> {
@@ -81,6 +97,8 @@ const settings = (endpoint: string): Setting[] => {
   const base = { NODE_ENV: 'production', ...NO_CLIENT_LIMITS };
   return [
     { name: 'off', env: base },
+    // Instrumented, nothing sampled: what every request pays.
+    { name: 'on, ratio 0', env: { ...base, ...traced, OTEL_TRACES_SAMPLER_ARG: '0' } },
     { name: 'on, default ratio (0.1)', env: { ...base, ...traced } },
     { name: 'on, every trace', env: { ...base, ...traced, OTEL_TRACES_SAMPLER_ARG: '1' } },
   ];
@@ -145,8 +163,11 @@ interface LiveTarget {
 }
 
 async function startLive(setting: Setting): Promise<LiveTarget> {
+  const profile = CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}/${setting.name.replace(/\W+/g, '-')}`]
+    : [];
   const server = await startServerProcess({
-    command: [process.execPath, 'dist/main.js'],
+    command: [process.execPath, ...profile, 'dist/main.js'],
     env: setting.env,
   });
   const { token } = (
@@ -281,51 +302,96 @@ async function main() {
   const lines: string[] = [];
   try {
     // (b) live, all settings side by side.
-    const targets: LiveTarget[] = [];
-    try {
-      for (const setting of all) targets.push(await startLive(setting));
-      const samples = new Map<string, number[]>(all.map((s) => [s.name, []]));
-      for (let round = 0; round < LIVE_ROUNDS; round += 1) {
-        for (let k = 0; k < targets.length; k += 1) {
-          const target = targets[(round + k) % targets.length]!;
+    if (PARTS.has('live')) {
+      const targets: LiveTarget[] = [];
+      try {
+        for (const setting of all) targets.push(await startLive(setting));
+        const samples = new Map<string, number[]>(all.map((s) => [s.name, []]));
+        /** Server CPU ms per change, one figure per round. */
+        const cpu = new Map<string, number[]>(all.map((s) => [s.name, []]));
+        for (let round = 0; round < LIVE_ROUNDS; round += 1) {
+          // Changes alternate between the servers (the first one rotating), so what the
+          // machine's other load does in a round falls on all of them alike.
+          const cpuBefore = targets.map((target) => cpuMsOf(target.server.pid));
           for (let i = 0; i < LIVE_CHANGES; i += 1) {
-            samples.get(target.setting.name)!.push(await timeChange(target));
+            for (let k = 0; k < targets.length; k += 1) {
+              const target = targets[(round + i + k) % targets.length]!;
+              samples.get(target.setting.name)!.push(await timeChange(target));
+            }
           }
+          targets.forEach((target, k) =>
+            cpu
+              .get(target.setting.name)!
+              .push((cpuMsOf(target.server.pid) - cpuBefore[k]!) / LIVE_CHANGES),
+          );
+          console.log(`live round ${round + 1}/${LIVE_ROUNDS} done, load average ${load()}`);
         }
-        console.log(`live round ${round + 1}/${LIVE_ROUNDS} done, load average ${load()}`);
-      }
-      const off = median(samples.get(all[0]!.name)!);
-      printTable(
-        ['live: mutation -> all subscribers', 'p50 ms', 'on/off'],
-        all.map((s) => {
-          const p50 = median(samples.get(s.name)!);
-          return [s.name, p50.toFixed(2), (p50 / off).toFixed(3)];
-        }),
-        1,
-      );
-      for (const s of all.slice(1)) {
-        lines.push(
-          `live p50 on/off (${s.name}): ${(median(samples.get(s.name)!) / off).toFixed(3)}`,
+        const off = median(samples.get(all[0]!.name)!);
+        const offCpu = mean(cpu.get(all[0]!.name)!);
+        console.log(
+          `server cpu ms per change, per round: ${all
+            .map(
+              (s) =>
+                `${s.name}: ${cpu
+                  .get(s.name)!
+                  .map((c) => c.toFixed(2))
+                  .join(' ')}`,
+            )
+            .join('; ')}`,
         );
-      }
-    } finally {
-      for (const target of targets) {
-        for (const client of target.clients) void client.dispose();
-        await target.server.kill();
+        printTable(
+          [
+            'live: mutation -> all subscribers',
+            'p50 ms',
+            'on/off',
+            'server cpu ms/change (mean)',
+            'on/off',
+          ],
+          all.map((s) => {
+            const p50 = median(samples.get(s.name)!);
+            const cpuMs = mean(cpu.get(s.name)!);
+            return [
+              s.name,
+              p50.toFixed(2),
+              (p50 / off).toFixed(3),
+              cpuMs.toFixed(2),
+              (cpuMs / offCpu).toFixed(3),
+            ];
+          }),
+          1,
+        );
+        for (const s of all.slice(1)) {
+          lines.push(
+            `live p50 on/off (${s.name}): ${(median(samples.get(s.name)!) / off).toFixed(3)}`,
+            `live server cpu per change on/off (${s.name}): ${(mean(cpu.get(s.name)!) / offCpu).toFixed(3)}`,
+          );
+        }
+      } finally {
+        for (const target of targets) {
+          for (const client of target.clients) void client.dispose();
+          if (CPU_PROF) {
+            // A profile is written on a clean exit only.
+            target.server.child.kill('SIGTERM');
+            await Promise.race([target.server.exited, new Promise((r) => setTimeout(r, 15_000))]);
+          }
+          await target.server.kill();
+        }
       }
     }
     // (a) bench:http once per setting.
-    const ratios = new Map<string, Map<string, number>>();
-    for (const setting of all) {
-      console.log(`\nbench:http, tracing ${setting.name}`);
-      ratios.set(setting.name, await benchHttp(setting.env));
-    }
-    const off = ratios.get(all[0]!.name)!;
-    for (const s of all.slice(1)) {
-      for (const [query, ratio] of ratios.get(s.name)!) {
-        const base = off.get(query);
-        if (base === undefined) continue;
-        lines.push(`${query} query req/s on/off (${s.name}): ${(ratio / base).toFixed(3)}`);
+    if (PARTS.has('http')) {
+      const ratios = new Map<string, Map<string, number>>();
+      for (const setting of all) {
+        console.log(`\nbench:http, tracing ${setting.name}`);
+        ratios.set(setting.name, await benchHttp(setting.env));
+      }
+      const off = ratios.get(all[0]!.name)!;
+      for (const s of all.slice(1)) {
+        for (const [query, ratio] of ratios.get(s.name)!) {
+          const base = off.get(query);
+          if (base === undefined) continue;
+          lines.push(`${query} query req/s on/off (${s.name}): ${(ratio / base).toFixed(3)}`);
+        }
       }
     }
     console.log(`\nOTLP exports received by the sink: ${sink.exports()}`);

@@ -6,6 +6,7 @@ import {
   trace,
   TraceFlags,
   type Attributes,
+  type Context,
   type Link,
   type Span,
   type TextMapGetter,
@@ -42,6 +43,18 @@ export const SpanName = {
   Resync: 'corkboard.live.resync',
 } as const;
 export type SpanName = (typeof SpanName)[keyof typeof SpanName];
+
+/**
+ * Corkboard's spans that start a trace of their own (work for a commit or a
+ * subscription, not for the request that happens to run it). The others are children
+ * only: started with no span active, they are not recorded.
+ */
+export const ROOT_SPANS: ReadonlySet<string> = new Set<SpanName>([
+  SpanName.Project,
+  SpanName.Push,
+  SpanName.Replay,
+  SpanName.Resync,
+]);
 
 /** Attributes of Corkboard's own spans. */
 export const Attr = {
@@ -185,6 +198,27 @@ export async function inSpan<T>(
       }
     },
   );
+}
+
+/** The names of envelop's GraphQL operation spans: `<type>.<operation name>`. */
+export const OPERATION_SPAN_NAME = /^(query|mutation|subscription)\./;
+
+/** The span of each HTTP request being traced, by request (see `requestContextOf`). */
+const requestSpans = new WeakMap<object, Span>();
+
+/** Records `span` as the span of `request` (the http instrumentation's request hook). */
+export function rememberRequestSpan(span: Span, request: object): void {
+  requestSpans.set(request, span);
+}
+
+/**
+ * The context of `request`'s span, whatever the active context is now: the parent of the
+ * GraphQL operation's span (the request's body is read before it runs, and an unsampled
+ * request keeps no async context across that; see `SampledContextManager`).
+ */
+export function requestContextOf(request: object): Context | undefined {
+  const span = requestSpans.get(request);
+  return span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
 }
 
 /** The trace and span ids of the active span, for log lines; empty when there is none. */

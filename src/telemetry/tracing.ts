@@ -1,6 +1,12 @@
-import { trace, type Attributes, type Context, type Link, type SpanKind } from '@opentelemetry/api';
+import { SpanKind, trace, type Attributes, type Context, type Link } from '@opentelemetry/api';
 import type { Sampler, SamplingResult, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
-import { countRoundTrip, markTracingStarted } from './spans.js';
+import {
+  countRoundTrip,
+  markTracingStarted,
+  OPERATION_SPAN_NAME,
+  rememberRequestSpan,
+  ROOT_SPANS,
+} from './spans.js';
 
 /**
  * Starting OpenTelemetry tracing (the Node SDK) from the standard `OTEL_*` variables, before
@@ -82,14 +88,24 @@ export async function startTracing(
   const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
   register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
 
-  const [{ NodeSDK }, { HttpInstrumentation }, { MongoDBInstrumentation }, sdkTrace] =
-    await Promise.all([
-      import('@opentelemetry/sdk-node'),
-      import('@opentelemetry/instrumentation-http'),
-      import('@opentelemetry/instrumentation-mongodb'),
-      import('@opentelemetry/sdk-trace'),
-    ]);
-  /** Samples a root span that links to a sampled trace; asks `fallback` otherwise. */
+  const [
+    { NodeSDK },
+    { HttpInstrumentation },
+    { MongoDBInstrumentation },
+    sdkTrace,
+    { SampledContextManager },
+  ] = await Promise.all([
+    import('@opentelemetry/sdk-node'),
+    import('@opentelemetry/instrumentation-http'),
+    import('@opentelemetry/instrumentation-mongodb'),
+    import('@opentelemetry/sdk-trace'),
+    import('./contextManager.js'),
+  ]);
+  /**
+   * For a span with no parent: not recorded unless it may start a trace (an HTTP request,
+   * a GraphQL operation, one of `ROOT_SPANS`); sampled when it links to a sampled trace;
+   * `fallback` decides otherwise.
+   */
   class LinkedTraceSampler implements Sampler {
     constructor(private readonly fallback: Sampler) {}
     shouldSample(
@@ -100,6 +116,11 @@ export async function startTracing(
       attributes: Attributes,
       links: Link[],
     ): SamplingResult {
+      if (!mayStartTrace(name, kind)) return { decision: sdkTrace.SamplingDecision.NOT_RECORD };
+      // An HTTP request that gets a span at all was sampled already (see `traceRequest`).
+      if (kind === SpanKind.SERVER) {
+        return { decision: sdkTrace.SamplingDecision.RECORD_AND_SAMPLED };
+      }
       if (links.some((link) => (link.context.traceFlags & 1) === 1)) {
         return { decision: sdkTrace.SamplingDecision.RECORD_AND_SAMPLED };
       }
@@ -122,6 +143,13 @@ export async function startTracing(
         root: new LinkedTraceSampler(new sdkTrace.TraceIdRatioBasedSampler(ratio)),
       });
 
+  // Async context only while a sampled trace is recorded (see SampledContextManager); the
+  // SDK's own manager with a sampler of the SDK's (it may start a trace anywhere).
+  // A subscription's operation span lasts as long as the subscription: it does not count.
+  const contextManager = sampler
+    ? new SampledContextManager((span) => !span.name.startsWith('subscription.'))
+    : undefined;
+
   /** Counts each database command under an append span as one of its round trips. */
   const roundTrips: SpanProcessor = {
     onStart(span: Span, parent: Context) {
@@ -138,7 +166,11 @@ export async function startTracing(
   const otlpOnly = exporters === '' || exporters === 'otlp';
   const protocol = otlpProtocol(env);
   const spanProcessors = otlpOnly
-    ? [roundTrips, new sdkTrace.BatchSpanProcessor({ exporter: await otlpExporter(protocol) })]
+    ? [
+        roundTrips,
+        ...(contextManager ? [contextManager.spanProcessor] : []),
+        new sdkTrace.BatchSpanProcessor({ exporter: await otlpExporter(protocol) }),
+      ]
     : undefined;
 
   const sdk = new NodeSDK({
@@ -146,11 +178,17 @@ export async function startTracing(
     instrumentations: [
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (request) =>
-          UNTRACED_PATHS.has(new URL(request.url ?? '/', 'http://localhost').pathname),
+          UNTRACED_PATHS.has((request.url ?? '/').split('?', 1)[0]!) ||
+          (sampler !== undefined && !traceRequest(request.headers.traceparent, ratio)),
+        requestHook: rememberRequestSpan,
+        // The server's requests are what is traced; its own outgoing ones (the exporter's,
+        // an OIDC provider's keys) are not.
+        disableOutgoingRequestInstrumentation: true,
       }),
-      new MongoDBInstrumentation(),
+      new MongoDBInstrumentation({ requireParentSpan: true }),
     ],
     ...(sampler && { sampler }),
+    ...(contextManager && spanProcessors && { contextManager }),
     ...(spanProcessors && { spanProcessors }),
     // Traces only: /metrics serves the metrics, stdout the logs.
     metricReaders: [],
@@ -167,6 +205,29 @@ export async function startTracing(
     description: `${otlpOnly ? `OTLP ${protocol}` : exporters} traces, ${sampling}`,
     shutdown: () => sdk.shutdown(),
   };
+}
+
+/**
+ * Whether to trace an HTTP request, decided before the http instrumentation does any work
+ * for it (it computes the attributes of and starts a span for every request it does not
+ * ignore, sampled or not; that alone cost more than the 5 % budget on small queries): as
+ * its caller's `traceparent` says when it carries a valid one (parent-based), otherwise
+ * for a `ratio` share of requests.
+ */
+export function traceRequest(traceparent: string | string[] | undefined, ratio: number): boolean {
+  const flags =
+    typeof traceparent === 'string' ? TRACEPARENT.exec(traceparent.trim())?.[1] : undefined;
+  if (flags !== undefined) return (Number.parseInt(flags, 16) & 1) === 1;
+  return Math.random() < ratio;
+}
+
+/** A W3C traceparent of version 00 (or a later one, read as 00): its flags. */
+const TRACEPARENT =
+  /^(?!ff)[\da-f]{2}-(?!0{32})[\da-f]{32}-(?!0{16})[\da-f]{16}-([\da-f]{2})(?:-.*)?$/;
+
+/** Whether a span named `name` of `kind` may start a trace (see `LinkedTraceSampler`). */
+function mayStartTrace(name: string, kind: SpanKind): boolean {
+  return kind === SpanKind.SERVER || ROOT_SPANS.has(name) || OPERATION_SPAN_NAME.test(name);
 }
 
 /** The OTLP trace exporter of `protocol`; it reads its endpoint, headers and timeout from env. */

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { ASYNC_CONTEXT_LINGER_MS } from '../../src/telemetry/contextManager.js';
 import { Attr, CommandOutcome, SpanName } from '../../src/telemetry/spans.js';
 import { OtlpReceiver, type ReceivedSpan } from '../support/otlpReceiver.js';
 import { startServerProcess, type ServerProcess } from '../support/serverProcess.js';
@@ -229,4 +231,71 @@ describe('OpenTelemetry traces of a running server', () => {
       .map((line) => JSON.parse(line) as { trace_id?: string });
     expect(lines.some((line) => line.trace_id === traceId)).toBe(true);
   }, 180_000);
+
+  it('records nothing of a request its caller did not sample: no trace of its parts either', async () => {
+    const url = server.url;
+    const token = (
+      await gql(
+        url,
+        `mutation { registerUser(input: { username: "untraced", displayName: "U" }) {
+          ... on RegisterUserSuccess { token } } }`,
+        {},
+      )
+    ).registerUser.token as string;
+    const createBoard = `mutation ($n: String!) { createBoard(input: { name: $n }) {
+      __typename ... on CreateBoardSuccess { board { id } } } }`;
+    // The caller's trace, not sampled (flags 00): parent-based, the server records none of
+    // it. Sent once no sampled trace is open (async context is then off in the server).
+    await sleep(ASYNC_CONTEXT_LINGER_MS + 1_000);
+    const unsampled = newTraceparent();
+    const notSampled = unsampled.traceparent.replace(/-01$/, '-00');
+    const quiet = await gql(
+      url,
+      createBoard,
+      { n: 'Quiet' },
+      {
+        authorization: `Bearer ${token}`,
+        traceparent: notSampled,
+      },
+    );
+    expect(quiet.createBoard.__typename).toBe('CreateBoardSuccess');
+    // Then a sampled request: once its HTTP span (it ends last) is in, so is anything of
+    // the first request's.
+    const marker = newTraceparent();
+    await gql(
+      url,
+      createBoard,
+      { n: 'Marker' },
+      {
+        authorization: `Bearer ${token}`,
+        traceparent: marker.traceparent,
+      },
+    );
+    await receiver.waitFor(
+      (spans) =>
+        spans.find(
+          (s) => s.traceId === marker.traceId && s.scope === '@opentelemetry/instrumentation-http',
+        ),
+      'the marker request’s HTTP span',
+    );
+    expect(receiver.spans.filter((s) => s.traceId === unsampled.traceId)).toEqual([]);
+    // Nor traces of the request's parts on their own (a command or an append started with
+    // no active span): every span of a request's parts is in a request's trace.
+    const requestTraces = new Set(
+      receiver.spans
+        .filter((s) => s.scope === '@opentelemetry/instrumentation-http')
+        .map((s) => s.traceId),
+    );
+    const parts = receiver.spans.filter(
+      (s) =>
+        s.name === SpanName.Command ||
+        s.name === SpanName.Append ||
+        s.name === SpanName.ReadYourWrites ||
+        s.name.startsWith('mutation.'),
+    );
+    expect(parts.filter((s) => !requestTraces.has(s.traceId))).toEqual([]);
+    expect(parts.some((s) => s.traceId === marker.traceId && s.name === SpanName.Command)).toBe(
+      true,
+    );
+  }, 60_000);
 });
