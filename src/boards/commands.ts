@@ -1,97 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import type { SnapshotStore } from '../eventstore/snapshots/SnapshotStore.js';
 import { StreamStateCache } from '../eventstore/StreamStateCache.js';
-import type { EventStore } from '../eventstore/types.js';
 import { KeyedQueue } from '../keyedQueue.js';
-import { addColumn, addMember, createBoard, moveColumn, renameBoard } from './board/commands.js';
-import { archiveCard, editCard, moveCard } from './card/commands.js';
-import { addCard, archiveDoneCards, setWipLimit } from './column/commands.js';
+import {
+  DEFAULT_SIGN_IN_RATE_LIMIT,
+  type BoardCommandsDependencies,
+} from './commandHandling/dependencies.js';
+import { commandSpecs, internalCommandSpecs, type AllCommandSpecs } from './commandSpecs.js';
 import type { InputOf, ResultOf } from './commandHandling/defineCommand.js';
 import { handleCommand, type RetryOptions } from './commandHandling/handleCommand.js';
 import { failed, type CommandOptions } from './commandHandling/results.js';
 import { ExternalIdentityError, TooManyAttemptsError } from './errors.js';
-import { provisionUser, registerUser } from './user/commands.js';
-import { refreshSession, revokeSession, setPassword, signIn } from './session/commands.js';
 import { normalizeUsername } from './streams.js';
-import { RateLimited, RateLimiter, type RateLimit } from '../rateLimiter.js';
+import { RateLimited, RateLimiter } from '../rateLimiter.js';
 
-/**
- * Every mutation of the public contract, by name. Each spec (in its aggregate's
- * `commands.ts`) is the one place its input, errors, loading, decision and result
- * are declared; the GraphQL fields and {@link BoardCommands} are built from these.
- */
-export const commandSpecs = {
-  registerUser,
-  setPassword,
-  signIn,
-  revokeSession,
-  createBoard,
-  renameBoard,
-  addMember,
-  addColumn,
-  moveColumn,
-  setWipLimit,
-  addCard,
-  editCard,
-  moveCard,
-  archiveCard,
-  archiveDoneCards,
-} as const;
-export type CommandSpecs = typeof commandSpecs;
-export type CommandName = keyof CommandSpecs;
-
-/** Commands the server runs itself, not mutations: identity provisioning. */
-export const internalCommandSpecs = { provisionUser, refreshSession } as const;
-type AllCommandSpecs = CommandSpecs & typeof internalCommandSpecs;
-
-/** What the board commands are built from. */
-export interface BoardCommandsDependencies {
-  /** The book of record; commands read and append streams here and nowhere else. */
-  store: EventStore;
-  /** The clock, passed to deciders. */
-  now: () => Date;
-  /** Fresh unique ids for new users, boards, columns and cards. */
-  newId: () => string;
-  /**
-   * Secret that tokens of registrations carrying an idempotency key are derived from
-   * (HMAC), so that a retry with the same key can return the same token although
-   * only its hash is stored. Give the same value to every instance and keep it
-   * across restarts. @default a random secret per instance: a retry served by
-   * another instance, or after a restart, then fails with an unexpected error
-   * instead of returning a token that does not work.
-   */
-  tokenSecret?: string | Uint8Array;
-  /** How commands retry races on streams the client did not see. */
-  retry?: RetryOptions;
-  /**
-   * Where big streams' folded states (columns) are snapshotted, so that a process
-   * that has not folded a column yet reads only the events after its snapshot.
-   * @default none: a cold load folds the whole stream
-   */
-  snapshots?: SnapshotStore;
-  /** Told when loading or saving a snapshot failed (the command goes on without it). */
-  onSnapshotError?: (error: unknown, stream: string) => void;
-  /**
-   * Set when accounts belong to an identity provider (`AUTH_ISSUER`): `registerUser`
-   * then answers `ExternalIdentityError` naming this issuer and writes nothing.
-   * @default unset: registration is open
-   */
-  externalIssuer?: string;
-  /**
-   * `signIn` attempts allowed per username per window; past it, `TooManyAttemptsError`
-   * without checking the password. @default 10 a minute
-   */
-  signInRateLimit?: RateLimit;
-  /**
-   * Commands allowed to wait behind the running one on one stream, in this process; one
-   * more is refused at once with `KeyedQueueFull` (nothing read, nothing written), so a
-   * wave of writes on one column cannot queue without bound. @default Infinity
-   */
-  maxQueuedCommandsPerStream?: number;
-}
-
-/** `signIn` attempts per username when `signInRateLimit` is not given. */
-export const DEFAULT_SIGN_IN_RATE_LIMIT: RateLimit = { points: 10, windowMs: 60_000 };
+export { commandSpecs, type CommandName, type CommandSpecs } from './commandSpecs.js';
+export type { BoardCommandsDependencies } from './commandHandling/dependencies.js';
 
 /**
  * The board API's write side, one method per mutation: `(actorId, input, options)`

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IdempotencyKeyReused, VersionConflict } from '../../eventstore/errors.js';
 import { digestOf } from '../../eventstore/idempotency.js';
@@ -24,6 +23,7 @@ import {
   type ResultOf,
 } from './defineCommand.js';
 import { checkExpectedVersion, describeChanges } from './expectedVersion.js';
+import { firstResultOf, idempotencyKeyReusedError, scopeIdempotencyKey } from './idempotency.js';
 import { appendCommits, replayedCommit } from './commits.js';
 import { LoadSession, type LoadInfrastructure } from './loadSession.js';
 import { failed, succeeded, type CommandOptions } from './results.js';
@@ -64,24 +64,6 @@ type Call = CommandCall<unknown, any, unknown> & { signal: AbortSignal | undefin
 type Attempt<S extends AnyCommandSpec> =
   | { kind: 'result'; result: ResultOf<S>; outcome: CommandOutcome }
   | { kind: 'raced'; conflict: VersionConflict };
-
-/**
- * An idempotency key private to one actor and one mutation (and `scope`, e.g. the
- * username being registered), so users cannot collide or read each other's
- * results. Hashed, so any client key fits the store's key length.
- */
-export function scopeIdempotencyKey(
-  operation: string,
-  actorId: string | null,
-  key: string | undefined,
-  scope: string | null = null,
-): string | undefined {
-  if (key === undefined) return undefined;
-  const digest = createHash('sha256')
-    .update(JSON.stringify([operation, actorId, scope, key]))
-    .digest('base64url');
-  return `${operation}:${digest}`;
-}
 
 /**
  * Runs the command `spec` for `callerId` (null when anonymous; ignored when the spec is
@@ -170,7 +152,12 @@ async function attemptOnce<S extends AnyCommandSpec>(
   const { idempotencyKey, signal } = call;
   if (idempotencyKey !== undefined) {
     // A replay only if the key still stands for this very request (same actor, same input).
-    const first = await firstResultOf(store, call);
+    const first = await firstResultOf(
+      store,
+      call.idempotencyKey as string,
+      call.requestFingerprint as string,
+      call.signal,
+    );
     if (first instanceof ValidationError) return result(failed(first), CommandOutcome.Rejected);
     if (first)
       return succeedWith(spec, call, store, await replayedCommit(store, first.position, signal));
@@ -198,7 +185,7 @@ async function attemptOnce<S extends AnyCommandSpec>(
     const appended = await appendCommits(operation, session, decided.value, checked.merged, signal);
     if (appended instanceof VersionConflict) return { kind: 'raced', conflict: appended };
     if (appended instanceof IdempotencyKeyReused) {
-      return result(failed(idempotencyKeyError('reused')), CommandOutcome.Rejected);
+      return result(failed(idempotencyKeyReusedError()), CommandOutcome.Rejected);
     }
     return succeedWith(spec, call, store, appended);
   } finally {
@@ -218,36 +205,6 @@ async function succeedWith<S extends AnyCommandSpec>(
       ? CommandOutcome.Merged
       : CommandOutcome.Committed;
   return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))), outcome);
-}
-
-/** The answer to a reused or expired idempotency key: a `ValidationError` on the key. */
-function idempotencyKeyError(reason: 'reused'): ValidationError {
-  return new ValidationError(
-    'input.idempotencyKey',
-    reason === 'reused'
-      ? 'This idempotency key was already used for a different request; send a new key with a new request.'
-      : 'This idempotency key cannot be used.',
-  );
-}
-
-/**
- * The first result of the call's key (undefined when the key is new or expired), or the
- * `ValidationError` when the key stands for another request.
- */
-async function firstResultOf(
-  store: EventStore,
-  call: Call,
-): Promise<{ position: number } | undefined | ValidationError> {
-  try {
-    return await store.idempotentResult(
-      call.idempotencyKey as string,
-      call.requestFingerprint as string,
-      { signal: call.signal },
-    );
-  } catch (error) {
-    if (error instanceof IdempotencyKeyReused) return idempotencyKeyError('reused');
-    throw error;
-  }
 }
 
 function result<S extends AnyCommandSpec>(

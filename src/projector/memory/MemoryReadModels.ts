@@ -1,0 +1,294 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import {
+  FencedOut,
+  StaleWrite,
+  type Fence,
+  type FindOptions,
+  type ReadCollection,
+  type ReadDoc,
+  type ReadFilter,
+  type ReadIndex,
+  type ReadIndexes,
+  type ReadModelStore,
+  type ReadView,
+} from '../types.js';
+import { fencedOut } from './fencing.js';
+
+/** Whether `doc` passes `filter`; an array field matches when it contains the value. */
+export function matchesFilter(doc: Record<string, unknown>, filter: ReadFilter): boolean {
+  return Object.entries(filter).every(([field, wanted]) => {
+    const value = doc[field];
+    if (wanted !== null && typeof wanted === 'object') {
+      return (typeof value === 'string' || typeof value === 'number') && value > wanted.gt;
+    }
+    return Array.isArray(value) ? value.includes(wanted) : (value ?? null) === wanted;
+  });
+}
+
+/** Order of two field values (dates by their time: two equal dates are a tie). */
+function compare(a: unknown, b: unknown): number {
+  const x = a instanceof Date ? a.getTime() : (a as string | number);
+  const y = b instanceof Date ? b.getTime() : (b as string | number);
+  return x === y ? 0 : x < y ? -1 : 1;
+}
+
+/** Thrown by every setter of a stored document's dates. */
+function immutableDate(): never {
+  throw new TypeError('read documents handed out by the store are immutable: copy before changing');
+}
+
+/** A `Date` whose setters throw: the dates inside stored (frozen) read documents. */
+class StoredDate extends Date {}
+for (const name of Object.getOwnPropertyNames(Date.prototype)) {
+  if (name.startsWith('set')) {
+    Object.defineProperty(StoredDate.prototype, name, { value: immutableDate });
+  }
+}
+
+/**
+ * A deeply frozen copy of a read document's value: what the store keeps and hands out,
+ * so readers share one copy and none can change it (writes throw in strict code) or see
+ * a later write change it under them (a write stores a new copy).
+ */
+export function frozenCopy<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Date) return Object.freeze(new StoredDate(value.getTime())) as T;
+  if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy)) as T;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return Object.freeze(structuredClone(value));
+  const copy: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) copy[key] = frozenCopy(field);
+  return Object.freeze(copy) as T;
+}
+
+/**
+ * Documents of one collection by id, with a hash index on each field named by `indexed`
+ * (an array field is indexed under each element, as MongoDB's multikey indexes are): a
+ * `find` with an equality on an indexed field reads only the documents holding that value.
+ */
+class IndexedDocs<T extends ReadDoc> {
+  readonly #docs = new Map<string, T>();
+  readonly #indexes: Map<string, Map<unknown, Set<string>>>;
+
+  constructor(indexed: readonly string[]) {
+    this.#indexes = new Map(indexed.map((field) => [field, new Map<unknown, Set<string>>()]));
+  }
+
+  get(id: string): T | undefined {
+    return this.#docs.get(id);
+  }
+
+  set(doc: T): void {
+    const old = this.#docs.get(doc._id);
+    for (const [field, index] of this.#indexes) {
+      const before = old ? keysOf(old, field) : [];
+      const after = keysOf(doc, field);
+      for (const key of before) if (!after.includes(key)) index.get(key)?.delete(doc._id);
+      for (const key of after) {
+        let ids = index.get(key);
+        if (!ids) index.set(key, (ids = new Set()));
+        ids.add(doc._id);
+      }
+    }
+    this.#docs.set(doc._id, doc);
+  }
+
+  delete(id: string): void {
+    const old = this.#docs.get(id);
+    if (!old) return;
+    for (const [field, index] of this.#indexes) {
+      for (const key of keysOf(old, field)) {
+        const ids = index.get(key);
+        ids?.delete(id);
+        if (ids?.size === 0) index.delete(key);
+      }
+    }
+    this.#docs.delete(id);
+  }
+
+  /** Documents that may match `filter`: the smallest index bucket it selects, else all. */
+  candidates(filter: ReadFilter): Iterable<T> {
+    let best: Set<string> | undefined;
+    for (const [field, wanted] of Object.entries(filter)) {
+      const index = this.#indexes.get(field);
+      if (!index || (wanted !== null && typeof wanted === 'object')) continue;
+      const ids = index.get(wanted) ?? new Set<string>();
+      if (!best || ids.size < best.size) best = ids;
+    }
+    if (!best) return this.#docs.values();
+    const docs = this.#docs;
+    return [...best].map((id) => docs.get(id)!);
+  }
+}
+
+/** The index keys of `doc` for `field`: each element of an array, else the value (absent: null). */
+function keysOf(doc: ReadDoc, field: string): unknown[] {
+  const value = (doc as unknown as Record<string, unknown>)[field];
+  return Array.isArray(value) ? [...new Set(value)] : [value ?? null];
+}
+
+/**
+ * Whether writing `next` over `stored` would lose an applied stream version: `stored` has
+ * applied a stream version that `next` has not. Shared with the mongo adapter's tests.
+ */
+export function regresses(stored: ReadDoc | undefined, next: ReadDoc): boolean {
+  const before = stored?._applied ?? {};
+  const after = next._applied ?? {};
+  return Object.entries(before).some(([stream, version]) => (after[stream] ?? 0) < version);
+}
+
+/**
+ * One collection. Documents are stored as deeply frozen copies (`frozenCopy`) and handed
+ * out as they are stored, without a copy per read: a reader cannot change what the store
+ * holds, and a write replaces the stored document instead of changing it.
+ */
+class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
+  readonly #docs: IndexedDocs<T>;
+  /** The fence of the last fenced write of each document. */
+  readonly #fences = new Map<string, Fence>();
+
+  constructor(indexes: readonly ReadIndex[]) {
+    // The first key of each declared index: the equality every query of it starts with.
+    this.#docs = new IndexedDocs(
+      [...new Set(indexes.map((i) => Object.keys(i.key)[0]))].filter(
+        (field): field is string => field !== undefined && field !== '_id',
+      ),
+    );
+  }
+
+  async get(id: string, options: { signal?: AbortSignal } = {}): Promise<T | null> {
+    await nextTurn();
+    options.signal?.throwIfAborted();
+    return this.#docs.get(id) ?? null;
+  }
+
+  async getMany(ids: readonly string[], options: { signal?: AbortSignal } = {}) {
+    await nextTurn();
+    options.signal?.throwIfAborted();
+    return ids.map((id) => this.#docs.get(id) ?? null);
+  }
+
+  async find(filter: ReadFilter, options: FindOptions = {}): Promise<T[]> {
+    await nextTurn();
+    options.signal?.throwIfAborted();
+    const found: T[] = [];
+    for (const doc of this.#docs.candidates(filter)) {
+      if (matchesFilter(doc as unknown as Record<string, unknown>, filter)) found.push(doc);
+    }
+    if (options.sort) {
+      // As MongoDB is asked to (`translateSort`): the field, then `_id` to break ties.
+      const [field, direction] = options.sort;
+      found.sort(
+        (a, b) =>
+          direction *
+            compare((a as Record<string, unknown>)[field], (b as Record<string, unknown>)[field]) ||
+          compare(a._id, b._id),
+      );
+    }
+    return options.limit !== undefined ? found.slice(0, options.limit) : found;
+  }
+
+  async count(filter: ReadFilter, options: { signal?: AbortSignal } = {}): Promise<number> {
+    return (await this.find(filter, options)).length;
+  }
+
+  async put(doc: T, fence?: Fence): Promise<void> {
+    await nextTurn();
+    if (fencedOut(this.#fences.get(doc._id), fence)) {
+      throw new FencedOut(`read document ${doc._id} was written under a newer lease epoch`);
+    }
+    if (regresses(this.#docs.get(doc._id), doc)) {
+      throw new StaleWrite(`read document ${doc._id} has applied newer versions`);
+    }
+    this.#docs.set(frozenCopy(doc));
+    if (fence) this.#fences.set(doc._id, { ...fence });
+  }
+
+  async putMany(docs: readonly T[]): Promise<void> {
+    await nextTurn();
+    for (const doc of docs) this.#docs.set(frozenCopy(doc));
+  }
+
+  async delete(id: string): Promise<void> {
+    await nextTurn();
+    this.#docs.delete(id);
+  }
+}
+
+/** Read documents in generations, in one process: the memory adapter of `ReadModelStore`. */
+export class MemoryReadModels implements ReadModelStore {
+  readonly #generations = new Map<string, Map<string, MemoryCollection<ReadDoc>>>();
+  #active: string;
+  /** The newest fence that marked or switched the pointer. */
+  #fence: Fence | undefined;
+  #next = 1;
+
+  constructor(private readonly indexes: ReadIndexes) {
+    this.#active = this.#create();
+  }
+
+  #create(): string {
+    const generation = `g${this.#next++}`;
+    this.#generations.set(generation, new Map());
+    return generation;
+  }
+
+  async active(options: { signal?: AbortSignal; fence?: Fence } = {}): Promise<ReadView> {
+    options.signal?.throwIfAborted();
+    const { fence } = options;
+    if (fence) {
+      await nextTurn();
+      if (fencedOut(this.#fence, fence)) {
+        throw new FencedOut('the read model pointer was claimed under a newer lease epoch');
+      }
+      this.#fence = { ...fence };
+    }
+    return this.view(this.#active);
+  }
+
+  view(generation: string, options: { fence?: Fence } = {}): ReadView {
+    const collections = this.#generations.get(generation);
+    if (!collections) throw new Error(`unknown read model generation ${generation}`);
+    const { fence } = options;
+    return {
+      generation,
+      collection: <T extends ReadDoc>(name: string) => {
+        let c = collections.get(name);
+        if (!c) collections.set(name, (c = new MemoryCollection(this.indexes[name] ?? [])));
+        const collection = c as unknown as MemoryCollection<T>;
+        if (!fence) return collection;
+        // The same collection, with every put carrying the fence.
+        const fenced: ReadCollection<T> = {
+          get: (id, o) => collection.get(id, o),
+          getMany: (ids, o) => collection.getMany(ids, o),
+          find: (filter, o) => collection.find(filter, o),
+          count: (filter, o) => collection.count(filter, o),
+          put: (doc) => collection.put(doc, fence),
+          putMany: (docs) => collection.putMany(docs),
+          delete: (id) => collection.delete(id),
+        };
+        return fenced;
+      },
+    };
+  }
+
+  async createGeneration(): Promise<string> {
+    await nextTurn();
+    return this.#create();
+  }
+
+  async activate(generation: string, expectedActive: string, fence?: Fence): Promise<boolean> {
+    await nextTurn();
+    if (this.#active !== expectedActive || !this.#generations.has(generation)) return false;
+    if (fencedOut(this.#fence, fence)) return false;
+    this.#active = generation;
+    if (fence) this.#fence = { ...fence };
+    return true;
+  }
+
+  async dropGeneration(generation: string): Promise<void> {
+    await nextTurn();
+    if (generation === this.#active) throw new Error('cannot drop the active generation');
+    this.#generations.delete(generation);
+  }
+}
