@@ -57,7 +57,6 @@ const TRANSLATE = 'src/eventstore/mongo/translateError.ts';
 const READ_MODELS = 'src/projector/mongo/MongoReadModels.ts';
 const CHECKPOINTS = 'src/projector/mongo/MongoCheckpoints.ts';
 const LEASE_OPS = 'src/projector/mongo/leaseOperations.ts';
-const LEASES = 'src/projector/mongo/MongoLeases.ts';
 const CHANGE_LOG = 'src/projector/mongo/MongoChangeLog.ts';
 const DRIVER_ERRORS = 'src/projector/mongo/driverErrors.ts';
 const RUNTIME = 'src/projector/ProjectorRuntime.ts';
@@ -364,14 +363,6 @@ export const GUARDS: Guard[] = [
     to: '',
     hint: [FEED_WIRE, GUARDS_SIM],
   },
-  {
-    id: 'feed-invalidate',
-    what: 'a change stream closed by the server (invalidate) ends the feed',
-    file: FEED,
-    from: "operationType !== 'insert'",
-    to: 'false',
-    hint: [FEED_WIRE],
-  },
   // ---------------------------------------------------------------- read models
   {
     id: 'readmodel-no-regress',
@@ -521,14 +512,6 @@ export const GUARDS: Guard[] = [
     hint: [PROJECTOR_WIRE],
     reviewed: true,
   },
-  {
-    id: 'lease-acquire-refused',
-    what: 'an acquire refused by the filter (E11000) is "not acquired"',
-    file: LEASES,
-    from: 'if (lease?.owner === owner) return { epoch: lease.epoch };',
-    to: 'if (lease) return { epoch: lease.epoch };',
-    hint: [LEASE_UNIT, PROJECTOR_CONTRACT],
-  },
   // ---------------------------------------------------------------- change log
   {
     id: 'changelog-no-gap',
@@ -619,7 +602,14 @@ async function firstFailure(
         assertionResults: { status: string; fullName: string; title: string }[];
       }[];
     };
-    for (const result of json.testResults) {
+    // Files run in parallel: report the failure in the earliest of `files` (the hint
+    // order), not whichever file the report happens to list first.
+    const rank = (name: string) => {
+      const i = files.findIndex((f) => name.slice(dir.length + 1).startsWith(f));
+      return i < 0 ? files.length : i;
+    };
+    const results = [...json.testResults].sort((a, b) => rank(a.name) - rank(b.name));
+    for (const result of results) {
       const failed = result.assertionResults.find((a) => a.status === 'failed');
       const file = result.name.slice(dir.length + 1);
       if (failed) return { file, fullName: failed.fullName, title: failed.title };

@@ -6,8 +6,13 @@ import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
 import { ProjectorRuntime } from '../../src/projector/ProjectorRuntime.js';
 import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
 import { notRegressedBy } from '../../src/projector/mongo/MongoReadModels.js';
-import type { Projection, ProjectorStorage, ReadDoc } from '../../src/projector/types.js';
-import type { WireCommand } from './fakePrimary.js';
+import {
+  ProjectorStorageUnavailable,
+  type Projection,
+  type ProjectorStorage,
+  type ReadDoc,
+} from '../../src/projector/types.js';
+import { serverError, type WireCommand } from './fakePrimary.js';
 import { isCommand, openWire, sequence, type Wire } from './harness.js';
 
 const logger = pino({ level: 'silent' });
@@ -453,6 +458,38 @@ describe('mongo read model generations on the wire', () => {
       'update readmodel_generations',
     ]);
     for (const write of writes) expect(write.body.writeConcern).toEqual({ w: 'majority' });
+    await storage.close();
+  });
+
+  it('gives a lease up for a handover with w: majority, after an acquire refused by its filter (E11000)', async () => {
+    const storage = await createMongoProjectorStorage({ client: wire.client, dbName: 'wire' });
+    // The lease exists and the filter refused it: the upsert's insert collides on _id.
+    wire.fake.failNext(isCommand('findAndModify', 'leases'), {
+      ...serverError(11000, 'DuplicateKey'),
+      errmsg:
+        'E11000 duplicate key error collection: wire.leases index: _id_ dup key: { _id: "projector" }',
+    });
+    const { value, commands } = await wire.during(() =>
+      storage.leases.acquire('projector', 'p1', 1_000),
+    );
+    expect(value).toBeNull();
+    expect(sequence(commands)).toEqual(['findAndModify leases', 'update leases']);
+    expect(commands[1]!.body.writeConcern).toEqual({ w: 'majority' });
+    await storage.close();
+  });
+
+  it('reports a failed checkpoint or lease write as ProjectorStorageUnavailable, never as saved or refused', async () => {
+    const storage = await createMongoProjectorStorage({ client: wire.client, dbName: 'wire' });
+    // Not retryable (the driver sends it once) and not a duplicate key.
+    const refused = serverError(50, 'MaxTimeMSExpired');
+    wire.fake.failNext(isCommand('update', 'projector_checkpoints'), refused);
+    await expect(storage.checkpoints.save(GENERATION, { position: 3 })).rejects.toThrow(
+      ProjectorStorageUnavailable,
+    );
+    wire.fake.failNext(isCommand('findAndModify', 'leases'), refused);
+    await expect(storage.leases.acquire('projector', 'p1', 1_000)).rejects.toThrow(
+      ProjectorStorageUnavailable,
+    );
     await storage.close();
   });
 
