@@ -299,3 +299,38 @@ describe('OpenTelemetry traces of a running server', () => {
     );
   }, 60_000);
 });
+
+describe('OTLP over http/protobuf', () => {
+  it('exports a request’s spans as protobuf to /v1/traces', async () => {
+    const receiver = await OtlpReceiver.start();
+    const server = await startServerProcess({
+      env: { ...TRACED_ENV(receiver), OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' },
+      readyTimeoutMs: 90_000,
+    });
+    try {
+      const { traceparent, traceId } = newTraceparent();
+      await gql(
+        server.url,
+        `mutation { registerUser(input: { username: "protobuf", displayName: "P" }) {
+          __typename } }`,
+        {},
+        { traceparent },
+      );
+      // The trace id travels as its 16 raw bytes in the protobuf encoding.
+      const id = Buffer.from(traceId, 'hex');
+      const deadline = Date.now() + 60_000;
+      let carried: { path: string; contentType: string } | undefined;
+      while (!carried && Date.now() < deadline) {
+        carried = receiver.exports.find((e) => e.body.includes(id));
+        if (!carried) await sleep(50);
+      }
+      expect(carried).toMatchObject({
+        path: '/v1/traces',
+        contentType: 'application/x-protobuf',
+      });
+    } finally {
+      await server.kill();
+      await receiver.close();
+    }
+  }, 120_000);
+});
