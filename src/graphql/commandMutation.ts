@@ -43,6 +43,14 @@ interface JsonSchema {
   required?: string[];
 }
 
+/** Whether `schema` takes null (`z.….nullable()`). */
+function allowsNull(schema: JsonSchema): boolean {
+  return (
+    [schema.type ?? []].flat().includes('null') ||
+    (schema.anyOf ?? []).some((branch) => allowsNull(branch))
+  );
+}
+
 /** `schema` without its null alternative, and the id type found on either level. */
 function nonNull(schema: JsonSchema): JsonSchema {
   const branches = (schema.anyOf ?? []).filter((s) => s.type !== 'null');
@@ -79,7 +87,9 @@ export function inputFieldsOf(schema: z.ZodType, where: string) {
       name,
       scalar: scalarOf(item, `${where}.${name}`),
       list,
-      required: required.has(name),
+      // Non-null only when the spec requires it AND refuses null: `.nullable()` makes a
+      // nullable field (null clears a value), `.optional()` one the client may leave out.
+      required: required.has(name) && !allowsNull(property),
       description: property.description ?? value.description,
       globalIdOf: item.globalIdOf,
     };
