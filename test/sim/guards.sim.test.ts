@@ -243,6 +243,11 @@ describe('event store guards on the simulator', () => {
       first.position + 1,
       first.position + 2,
     ]);
+    // And never more than the limit asked for.
+    expect((await store.readAll({ after: 0, limit: 2 })).map((c) => c.position)).toEqual([
+      first.position,
+      first.position + 1,
+    ]);
   });
 
   it('feeds nothing a failover could still roll back: a commit shows once a majority has it', async () => {
