@@ -16,6 +16,7 @@ import {
 import { BoardChangesDocument } from '../../src/sdk/generated/graphql.js';
 import { openMemoryStorage } from '../../src/storage.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { cardFields } from '../../src/boards/card/events.js';
 
 // Clients talk to the server through the typed SDK. Raw graphql-ws, `ws` and HTTP are
 // used only for what the SDK hides on purpose: several subscriptions on one socket, a
@@ -315,17 +316,7 @@ describe('boardChanges over graphql-ws', () => {
     for (const title of ['a', 'b', 'c', 'd']) {
       const p = await step('addCard', { columnId: todo.id, title }, (p) => [
         inv('Column', p.column, ['cards', 'cardCount']),
-        inv('Card', p.card, [
-          'board',
-          'column',
-          'title',
-          'description',
-          'assignee',
-          'labels',
-          'done',
-          'archived',
-          'rank',
-        ]),
+        inv('Card', p.card, [...cardFields]),
       ]);
       todo = p.column;
       cards.push(p.card);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cardReadModel, columnReadModel } from '../../src/boards/readModel.js';
 import { commitTime, given, type GivenEvent } from './projectionTestKit.js';
+import { cardFields } from '../../src/boards/card/events.js';
 
 const columnCreated = (columnId: string, wipLimit: number | null = null): GivenEvent => ({
   stream: `column-${columnId}`,
@@ -41,17 +42,7 @@ describe('card projection', () => {
     expect(then.invalidated).toContainEqual({
       typename: 'Card',
       id: 'c1',
-      fields: [
-        'board',
-        'column',
-        'title',
-        'description',
-        'assignee',
-        'labels',
-        'done',
-        'archived',
-        'rank',
-      ],
+      fields: [...cardFields],
       version: 1,
     });
   });

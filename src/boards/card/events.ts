@@ -42,19 +42,21 @@ export const cardEventSchemaVersions: SchemaVersions<CardEvent> = {
 };
 
 /**
- * Fields of the GraphQL `Card` type that events can change. `version` changes with
- * every event and is not listed.
+ * Fields of the GraphQL `Card` type that events can change, all of which `CardCreated`
+ * touches. `version` changes with every event and is not listed.
  */
-export type CardField =
-  | 'board'
-  | 'column'
-  | 'title'
-  | 'description'
-  | 'assignee'
-  | 'labels'
-  | 'done'
-  | 'archived'
-  | 'rank';
+export const cardFields = [
+  'board',
+  'column',
+  'title',
+  'description',
+  'assignee',
+  'labels',
+  'done',
+  'archived',
+  'rank',
+] as const;
+export type CardField = (typeof cardFields)[number];
 
 /** The `Card` field each key of `CardChanges` sets. */
 export const cardFieldOfChange: Readonly<Record<keyof CardChanges, CardField>> = {
@@ -76,17 +78,7 @@ export function cardFieldsOfChanges(changes: CardChanges): CardField[] {
 export function cardEventFields(event: CardEvent): readonly CardField[] {
   switch (event.type) {
     case 'CardCreated':
-      return [
-        'board',
-        'column',
-        'title',
-        'description',
-        'assignee',
-        'labels',
-        'done',
-        'archived',
-        'rank',
-      ];
+      return cardFields;
     case 'CardEdited':
       return cardFieldsOfChanges(event.data.changes);
     case 'CardMoved':
