@@ -309,6 +309,8 @@ export class MongoSim {
   readonly commandCounts = new Map<string, number>();
   /** Commands answered CommandNotFound. */
   readonly unsupported: string[] = [];
+  /** Commands being run now, with when each started (to tell what a stuck run waits on). */
+  readonly #inFlight = new Map<SimCommand, number>();
   readonly #server: Server;
   readonly #connections = new Set<Connection>();
   readonly #sessions = new Map<string, Session>();
@@ -444,6 +446,15 @@ export class MongoSim {
     return this.#deadApps.has(appName);
   }
 
+  /** The commands running now, oldest first: name, client, how long so far, the body. */
+  inFlight(): string[] {
+    const now = performance.now();
+    return [...this.#inFlight].map(
+      ([c, at]) =>
+        `${c.name} from ${c.appName ?? '?'} for ${Math.round(now - at)} ms: ${JSON.stringify(c.body).slice(0, 300)}`,
+    );
+  }
+
   /** Places a fault on the next matching commands. */
   fault(fault: Fault): void {
     this.#faults.push({ ...fault, count: fault.count ?? 1 });
@@ -540,7 +551,13 @@ export class MongoSim {
       return;
     }
     const started = performance.now();
-    const reply = await this.#run(command);
+    this.#inFlight.set(command, started);
+    let reply: Document;
+    try {
+      reply = await this.#run(command);
+    } finally {
+      this.#inFlight.delete(command);
+    }
     // SIM_TRACE=<ms>: log every command slower than that (for finding what a test waits on).
     if (process.env.SIM_TRACE && performance.now() - started > Number(process.env.SIM_TRACE)) {
       console.info(

@@ -21,6 +21,7 @@
  *
  * Failing seeds are printed; the exit code is 1 if any failed.
  */
+import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
@@ -80,9 +81,23 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
   }
 }
 
-/** Runs one seed; resolves with the violations found (empty: the seed passed). */
-export async function runSeed(seed: number): Promise<string[]> {
+/** What one seed found, and what it exercised. */
+export interface SeedRun {
+  /** The violations found (empty: the seed passed). */
+  problems: string[];
+  /** How often each thing happened: append outcomes, faults fired, rebuilds, commits. */
+  tally: Map<string, number>;
+}
+
+/** Runs one seed. */
+export async function runSeed(seed: number): Promise<SeedRun> {
+  const tally = new Map<string, number>();
+  const note = (what: string, n = 1) => tally.set(what, (tally.get(what) ?? 0) + n);
   const rng = new Rng(seed);
+  const t0 = Date.now();
+  const phase = (name: string) => {
+    if (process.env.SIM_PHASES) console.info(`  ${name} at ${Date.now() - t0} ms`);
+  };
   const sim = await MongoSim.start({
     seed,
     transactionLifetimeLimitMs: 2_000,
@@ -94,6 +109,13 @@ export async function runSeed(seed: number): Promise<string[]> {
   const stores: MongoEventStore[] = [];
   const storages: ProjectorStorage[] = [];
   const runtimes: ProjectorRuntime[] = [];
+  /** Appends in flight: op -> instance and start time (reported when a run gets stuck). */
+  const pending = new Map<string, { instance: number; since: number }>();
+  let reaper: NodeJS.Timeout | undefined;
+  let reaped: Promise<unknown> | undefined;
+  let checkerStorage: ProjectorStorage | undefined;
+  /** The scheduled fault being carried out, if any (reported when a run gets stuck). */
+  let faultInProgress: string | undefined;
   try {
     for (let i = 0; i < INSTANCES; i += 1) {
       const client = await new MongoClient(sim.uri, {
@@ -132,6 +154,18 @@ export async function runSeed(seed: number): Promise<string[]> {
         }),
       );
     }
+    // The checks read through a client of their own: an instance's client may die (below).
+    const checkerClient = await new MongoClient(sim.uri, {
+      appName: 'checker',
+      serverSelectionTimeoutMS: 10_000,
+    }).connect();
+    const checker = await createMongoProjectorStorage({
+      client: checkerClient,
+      dbName: DB,
+      pointerCacheMs: 0,
+      ownsClient: true,
+    });
+    checkerStorage = checker;
     runtimes[0]!.start();
     if (rng.chance(0.7)) runtimes[1]!.start();
 
@@ -141,15 +175,38 @@ export async function runSeed(seed: number): Promise<string[]> {
       let left = rng.int(1, 4);
       sim.fault({
         action: 'killClient',
-        match: (c) =>
-          c.name === 'commitTransaction' && c.appName === `instance-${doomed}` && --left === 0,
+        match: (c) => {
+          const fire =
+            c.name === 'commitTransaction' && c.appName === `instance-${doomed}` && --left === 0;
+          if (fire) note('fault: client died before its commitTransaction');
+          return fire;
+        },
       });
+      // The client dies with its process: everything that process ran ends at once (no
+      // graceful close, no lease release), and what its transactions held stays held.
+      reaper = setInterval(() => {
+        if (reaped || !sim.isDead(`instance-${doomed}`)) return;
+        clearInterval(reaper);
+        reaped = clients[doomed]!.close()
+          .catch(() => undefined)
+          .then(() =>
+            Promise.allSettled([
+              runtimes[doomed]?.stop(),
+              storages[doomed]?.close(),
+              stores[doomed]!.close(),
+            ]),
+          );
+      }, 10);
     }
     if (rng.chance(0.4)) {
       let skip = rng.int(2, 15);
       sim.fault({
         action: 'hangUpAfter',
-        match: (c) => c.name === 'commitTransaction' && --skip === 0,
+        match: (c) => {
+          const fire = c.name === 'commitTransaction' && --skip === 0;
+          if (fire) note('fault: commitTransaction reply lost');
+          return fire;
+        },
       });
     }
 
@@ -159,7 +216,7 @@ export async function runSeed(seed: number): Promise<string[]> {
     const watcher = (async () => {
       while (watching) {
         try {
-          const view = await storages[1]!.readModels.active();
+          const view = await checker.readModels.active();
           for (const doc of await view.collection<Tally>('tallies').find({})) {
             const before = seenApplied.get(`${view.generation}/${doc._id}`);
             const now = doc._applied ?? {};
@@ -201,6 +258,7 @@ export async function runSeed(seed: number): Promise<string[]> {
             expected = ANY;
           }
         }
+        pending.set(op, { instance, since: Date.now() });
         try {
           const result = await store.append({
             streams: [
@@ -219,7 +277,13 @@ export async function runSeed(seed: number): Promise<string[]> {
             ...(rng.chance(0.3) ? { idempotencyKey: `key-${op}` } : {}),
           });
           outcomes.push({ op, kind: 'ok', commitId: result.commitId });
+          phase(`${op} on instance-${instance} ok after ${Date.now() - pending.get(op)!.since} ms`);
+          pending.delete(op);
         } catch (error) {
+          phase(
+            `${op} on instance-${instance} failed after ${Date.now() - pending.get(op)!.since} ms: ${String(error)}`,
+          );
+          pending.delete(op);
           const kind = error instanceof CommitOutcomeUnknown ? 'unknown' : 'failed';
           outcomes.push({
             op,
@@ -248,6 +312,8 @@ export async function runSeed(seed: number): Promise<string[]> {
           'handover',
           'rebuild',
         ] as const);
+        note(`fault: ${kind}`);
+        faultInProgress = kind;
         switch (kind) {
           case 'stepDown':
             await sim.stepDown();
@@ -271,7 +337,12 @@ export async function runSeed(seed: number): Promise<string[]> {
             break;
           case 'rebuild': {
             const holder = runtimes.find((r) => r.active);
-            await holder?.rebuild({ batchSize: 20 }).catch(() => undefined);
+            if (holder) {
+              await holder.rebuild({ batchSize: 20 }).then(
+                () => note('rebuild switched'),
+                () => note('rebuild refused or failed'),
+              );
+            }
             break;
           }
           default: {
@@ -279,6 +350,7 @@ export async function runSeed(seed: number): Promise<string[]> {
             throw new Error(String(never));
           }
         }
+        faultInProgress = undefined;
       }
     })();
 
@@ -287,6 +359,7 @@ export async function runSeed(seed: number): Promise<string[]> {
       for (let w = 0; w < 2; w += 1) writers.push(writer(i, w));
     }
     await withTimeout(Promise.all([...writers, faults]), 90_000, 'the appends');
+    phase('appends done');
     sim.resumeReplication();
 
     // Settle: a live store reads the whole log (the doomed client's open transaction ends
@@ -295,6 +368,7 @@ export async function runSeed(seed: number): Promise<string[]> {
     const feedA = readFeed(reader);
     const feedB = readFeed(stores.find((_, i) => i !== doomed && stores[i] !== reader) ?? reader);
     const head = await withTimeout(settledHead(reader), 30_000, 'settling the log');
+    phase('log settled');
     const log: Commit[] = [];
     for (let after = 0; ;) {
       const batch = await reader.readAll({ after, limit: 1_000 });
@@ -303,7 +377,11 @@ export async function runSeed(seed: number): Promise<string[]> {
       after = batch.at(-1)!.position;
     }
     const [a, b] = await withTimeout(Promise.all([feedA(head), feedB(head)]), 30_000, 'the feeds');
+    phase('feeds read');
 
+    for (const o of outcomes) note(`append ${o.kind}`);
+    note('commits in the log', log.length);
+    note('positions closed as gaps', head - log.length);
     // 1, 2: acknowledged appends once; failed ones absent.
     const byOp = new Map<string, Commit[]>();
     for (const c of log) {
@@ -348,14 +426,21 @@ export async function runSeed(seed: number): Promise<string[]> {
         version: e.version,
       });
     }
-    if (!runtimes.some((r) => r.active)) runtimes[0]!.start();
-    const caughtUp = await waitFor(
-      async () => (await storages[0]!.changeLog.head()) >= head,
-      30_000,
-    );
-    if (!caughtUp) problems.push(`the projector did not catch up to ${head}`);
-    else {
-      const view = await storages[0]!.readModels.active({ fresh: true });
+    // A dead process's runtime projects no more: a live one must catch up.
+    const live = runtimes.filter((_, i) => i !== doomed);
+    if (!live.some((r) => r.active)) live[0]!.start();
+    const caughtUp = await waitFor(async () => (await checker.changeLog.head()) >= head, 30_000);
+    if (!caughtUp) {
+      problems.push(`the projector did not catch up to ${head}`);
+      for (const r of runtimes) {
+        const lag = await r.lag().catch((e: unknown) => String(e));
+        problems.push(
+          `  ${r.owner} active=${r.active} position=${r.position} ${JSON.stringify(lag)}`,
+        );
+      }
+      problems.push(`  doomed instance ${doomed}`);
+    } else {
+      const view = await checker.readModels.active({ fresh: true });
       const docs = await view.collection<Tally>('tallies').find({});
       const got = new Map(
         docs.map((d) => [d._id, { count: d.count, sum: d.sum, version: d.version }]),
@@ -366,18 +451,33 @@ export async function runSeed(seed: number): Promise<string[]> {
         );
       }
     }
+    phase('projector checked');
     watching = false;
     await watcher;
-    return problems;
+    return { problems, tally };
   } catch (error) {
     problems.push(`run failed: ${error instanceof Error ? error.stack : String(error)}`);
-    return problems;
+    for (const [op, p] of pending) {
+      problems.push(`  ${op} on instance-${p.instance} pending for ${Date.now() - p.since} ms`);
+    }
+    for (const c of sim.inFlight()) problems.push(`  in flight: ${c}`);
+    if (faultInProgress) problems.push(`  fault in progress: ${faultInProgress}`);
+    for (const r of runtimes) {
+      const lag = await r.lag().catch((e: unknown) => String(e));
+      problems.push(`  ${r.owner} active=${r.active} ${JSON.stringify(lag).slice(0, 800)}`);
+    }
+    return { problems, tally };
   } finally {
+    phase('closing');
+    clearInterval(reaper);
+    await reaped;
     await Promise.all(runtimes.map((r) => r.stop().catch(() => undefined)));
     await Promise.all(storages.map((s) => s.close().catch(() => undefined)));
     await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await checkerStorage?.close().catch(() => undefined);
     await sim.close();
+    phase('closed');
   }
 }
 
@@ -456,19 +556,28 @@ async function main(): Promise<void> {
   const seeds = one !== undefined ? [one] : Array.from({ length: count }, (_, i) => first + i);
   const failed: number[] = [];
   const started = Date.now();
+  const totals = new Map<string, number>();
   for (const seed of seeds) {
     const t0 = Date.now();
-    const problems = await runSeed(seed);
+    const { problems, tally } = await runSeed(seed);
     const ms = Date.now() - t0;
+    for (const [what, n] of tally) totals.set(what, (totals.get(what) ?? 0) + n);
     if (problems.length > 0) {
       failed.push(seed);
       console.info(`seed ${seed}: FAILED (${ms} ms)`);
-      for (const p of problems.slice(0, 10)) console.info(`  - ${p}`);
+      for (const p of problems.slice(0, 20)) console.info(`  - ${p}`);
     } else {
       console.info(`seed ${seed}: ok (${ms} ms)`);
     }
   }
   const total = Math.round((Date.now() - started) / 1000);
+  console.info('exercised, over all seeds run:');
+  for (const [what, n] of [...totals].sort()) console.info(`  ${what}: ${n}`);
+  console.info(
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ')}`,
+  );
   console.info(
     `${seeds.length - failed.length} passed, ${failed.length} failed in ${total} s` +
       (failed.length > 0 ? `; replay with --seed N for N in ${failed.join(', ')}` : ''),
