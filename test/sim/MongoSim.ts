@@ -311,6 +311,8 @@ export class MongoSim {
   readonly unsupported: string[] = [];
   /** Commands being run now, with when each started (to tell what a stuck run waits on). */
   readonly #inFlight = new Map<SimCommand, number>();
+  /** Per client: connections accepted, handshakes answered, sockets the simulator ended and why. */
+  readonly #connectionEvents = new Map<string, Map<string, number>>();
   readonly #server: Server;
   readonly #connections = new Set<Connection>();
   readonly #sessions = new Map<string, Session>();
@@ -428,7 +430,7 @@ export class MongoSim {
 
   /** Cuts every open connection: commands in flight get a network error. */
   cutConnections(): void {
-    for (const c of this.#connections) c.socket.destroy();
+    for (const c of this.#connections) this.#end(c, 'cutConnections');
   }
 
   /**
@@ -438,7 +440,7 @@ export class MongoSim {
    */
   killClient(appName: string): void {
     this.#deadApps.add(appName);
-    for (const c of this.#connections) if (c.appName === appName) c.socket.destroy();
+    for (const c of this.#connections) if (c.appName === appName) this.#end(c, 'killClient');
   }
 
   /** Whether the client with this `appName` was killed. */
@@ -487,6 +489,7 @@ export class MongoSim {
     const connection: Connection = { id: ++this.#nextConnection, socket, appName: undefined };
     this.#connections.add(connection);
     socket.on('close', () => this.#connections.delete(connection));
+    socket.on('end', () => this.#noteConnection(connection, 'ended by the client'));
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
     let pending: Buffer = Buffer.alloc(0);
@@ -499,8 +502,8 @@ export class MongoSim {
         const message = pending.subarray(0, length);
         pending = pending.subarray(length);
         queue = queue.then(() =>
-          this.#handle(connection, message).catch(() => {
-            socket.destroy();
+          this.#handle(connection, message).catch((error: unknown) => {
+            this.#end(connection, `handler threw: ${String(error).slice(0, 200)}`);
           }),
         );
       }
@@ -542,12 +545,12 @@ export class MongoSim {
     this.commandCounts.set(name, (this.commandCounts.get(name) ?? 0) + 1);
     const fault = this.#takeFault(command);
     if (fault === 'hangUpBefore') {
-      socket.destroy();
+      this.#end(connection, 'hangUpBefore');
       return;
     }
     if (fault === 'killClient') {
       this.killClient(connection.appName ?? '');
-      socket.destroy();
+      this.#end(connection, 'killClient');
       return;
     }
     const started = performance.now();
@@ -569,10 +572,30 @@ export class MongoSim {
     // moreToCome (bit 1): an unacknowledged write expects no reply.
     if ((flags & 2) !== 0) return;
     if (fault === 'hangUpAfter' || socket.destroyed) {
-      socket.destroy();
+      this.#end(connection, fault === 'hangUpAfter' ? 'hangUpAfter' : 'already ended');
       return;
     }
     socket.write(encodeMessage(requestId, reply));
+  }
+
+  /** Ends a connection from the server side, noting why. */
+  #end(connection: Connection, why: string): void {
+    this.#noteConnection(connection, `ended: ${why}`);
+    connection.socket.destroy();
+  }
+
+  #noteConnection(connection: Connection, what: string): void {
+    const app = connection.appName ?? '(before its handshake)';
+    const events = this.#connectionEvents.get(app) ?? new Map<string, number>();
+    events.set(what, (events.get(what) ?? 0) + 1);
+    this.#connectionEvents.set(app, events);
+  }
+
+  /** Per client, what happened to its connections (to tell why a client lost the server). */
+  connectionEvents(): string[] {
+    return [...this.#connectionEvents].map(
+      ([app, events]) => `${app}: ${[...events].map(([what, n]) => `${what} x${n}`).join(', ')}`,
+    );
   }
 
   /** Records the client's appName from its handshake; false if that client is dead. */
@@ -580,8 +603,9 @@ export class MongoSim {
     const appName = (hello.client as { application?: { name?: string } } | undefined)?.application
       ?.name;
     if (appName !== undefined) connection.appName = appName;
+    this.#noteConnection(connection, 'handshake');
     if (connection.appName !== undefined && this.#deadApps.has(connection.appName)) {
-      connection.socket.destroy();
+      this.#end(connection, 'handshake of a dead client');
       return false;
     }
     return true;

@@ -113,7 +113,10 @@ export async function runSeed(seed: number): Promise<SeedRun> {
   const pending = new Map<string, { instance: number; since: number }>();
   let reaper: NodeJS.Timeout | undefined;
   let reaped: Promise<unknown> | undefined;
+  /** Aborted when the run ends, so no loop of it outlives it. */
+  const giveUp = new AbortController();
   let checkerStorage: ProjectorStorage | undefined;
+  let checkerClient: MongoClient | undefined;
   /** The scheduled fault being carried out, if any (reported when a run gets stuck). */
   let faultInProgress: string | undefined;
   try {
@@ -155,7 +158,7 @@ export async function runSeed(seed: number): Promise<SeedRun> {
       );
     }
     // The checks read through a client of their own: an instance's client may die (below).
-    const checkerClient = await new MongoClient(sim.uri, {
+    checkerClient = await new MongoClient(sim.uri, {
       appName: 'checker',
       serverSelectionTimeoutMS: 10_000,
     }).connect();
@@ -171,6 +174,7 @@ export async function runSeed(seed: number): Promise<SeedRun> {
 
     // The doomed instance: a client that dies between its commit insert and its commit.
     const doomed = rng.chance(0.3) ? rng.int(0, INSTANCES - 1) : -1;
+    phase(`doomed instance: ${doomed}`);
     if (doomed >= 0) {
       let left = rng.int(1, 4);
       sim.fault({
@@ -367,7 +371,7 @@ export async function runSeed(seed: number): Promise<SeedRun> {
     const reader = stores.find((_, i) => i !== doomed)!;
     const feedA = readFeed(reader);
     const feedB = readFeed(stores.find((_, i) => i !== doomed && stores[i] !== reader) ?? reader);
-    const head = await withTimeout(settledHead(reader), 30_000, 'settling the log');
+    const head = await withTimeout(settledHead(reader, giveUp.signal), 30_000, 'settling the log');
     phase('log settled');
     const log: Commit[] = [];
     for (let after = 0; ;) {
@@ -462,6 +466,25 @@ export async function runSeed(seed: number): Promise<SeedRun> {
     }
     for (const c of sim.inFlight()) problems.push(`  in flight: ${c}`);
     if (faultInProgress) problems.push(`  fault in progress: ${faultInProgress}`);
+    for (const line of sim.connectionEvents()) problems.push(`  connections of ${line}`);
+    problems.push(`  settling: ${JSON.stringify(settling)}`);
+    const tail = await checkerClient
+      ?.db(DB)
+      .collection('commits')
+      .find({ position: { $gt: settling.reached } }, { projection: { events: 0 } })
+      .toArray()
+      .catch((e: unknown) => String(e));
+    problems.push(`  commits past the position settling reached: ${JSON.stringify(tail)}`);
+    problems.push(
+      `  reservations: ${JSON.stringify(
+        await checkerClient
+          ?.db(DB)
+          .collection<{ _id: number }>('reservations')
+          .find({ _id: { $gt: settling.reached } })
+          .toArray()
+          .catch(String),
+      )}`,
+    );
     for (const r of runtimes) {
       const lag = await r.lag().catch((e: unknown) => String(e));
       problems.push(`  ${r.owner} active=${r.active} ${JSON.stringify(lag).slice(0, 800)}`);
@@ -469,6 +492,7 @@ export async function runSeed(seed: number): Promise<SeedRun> {
     return { problems, tally };
   } finally {
     phase('closing');
+    giveUp.abort();
     clearInterval(reaper);
     await reaped;
     await Promise.all(runtimes.map((r) => r.stop().catch(() => undefined)));
@@ -485,37 +509,48 @@ function clientDead(sim: MongoSim, instance: number): boolean {
   return sim.isDead(`instance-${instance}`);
 }
 
-/** The newest position, once nothing before it is missing (every hole closed). */
-async function settledHead(store: MongoEventStore): Promise<number> {
-  for (;;) {
-    const head = await store.headPosition().catch(() => -1);
-    if (head >= 0) {
-      const all: number[] = [];
-      // readAll stops at the first missing position: settled when it reaches the head.
-      let last = 0;
-      for (let after = 0; ;) {
-        const batch = await store.readAll({ after, limit: 1_000 }).catch(() => null);
-        if (!batch || batch.length === 0) break;
-        all.push(...batch.map((c) => c.position));
-        after = batch.at(-1)!.position;
-        last = after;
+/** Where `settledHead` is (reported when settling gets stuck). */
+const settling = { head: -1, reached: -1, feeds: 0, lastError: '' };
+
+/**
+ * The newest position, once nothing before it is missing (every hole closed): read by one
+ * feed, as a consumer would, which closes a hole once its grace period has passed. A new
+ * feed is opened only when one fails (from where the last one got to), since each new feed
+ * starts its grace period over. Ends when `signal` aborts (the run gave up on it).
+ */
+async function settledHead(store: MongoEventStore, signal: AbortSignal): Promise<number> {
+  Object.assign(settling, { head: -1, reached: -1, feeds: 0, lastError: '' });
+  const head = async () => {
+    settling.head = await store.headPosition().catch((e: unknown) => {
+      settling.lastError = String(e);
+      return -1;
+    });
+    return settling.head;
+  };
+  let reached = 0;
+  while (!signal.aborted) {
+    const now = await head();
+    if (now >= 0 && reached >= now) return now;
+    settling.feeds += 1;
+    const feed = store.subscribe({ from: { position: reached } });
+    const stop = () => void feed.close();
+    signal.addEventListener('abort', stop);
+    try {
+      for await (const item of feed) {
+        if (item.kind === 'heartbeat') continue;
+        reached = settling.reached = item.checkpoint.position;
+        const now = await head();
+        if (now >= 0 && reached >= now) return now;
       }
-      const feed = store.subscribe({ from: { position: last } });
-      // A short feed read closes holes past the grace period (as a consumer would).
-      const it = feed[Symbol.asyncIterator]();
-      const deadline = Date.now() + 1_500;
-      let reached = last;
-      while (Date.now() < deadline && reached < head) {
-        const next = await Promise.race([it.next(), sleep(600).then(() => null)]);
-        if (!next || next.done) continue;
-        const item = next.value;
-        if (item.kind !== 'heartbeat') reached = item.checkpoint.position;
-      }
+    } catch (error) {
+      settling.lastError = String(error);
+    } finally {
+      signal.removeEventListener('abort', stop);
       await feed.close();
-      if (reached >= head) return head;
     }
     await sleep(100);
   }
+  throw new Error('settling was given up');
 }
 
 /** A feed from the start, collecting commit ids up to `head`. */
@@ -565,7 +600,7 @@ async function main(): Promise<void> {
     if (problems.length > 0) {
       failed.push(seed);
       console.info(`seed ${seed}: FAILED (${ms} ms)`);
-      for (const p of problems.slice(0, 20)) console.info(`  - ${p}`);
+      for (const p of problems.slice(0, 30)) console.info(`  - ${p}`);
     } else {
       console.info(`seed ${seed}: ok (${ms} ms)`);
     }
