@@ -364,17 +364,33 @@ export class ProjectorRuntime {
     }
   }
 
-  /** Resolves once this runtime holds the lease and has its view; rejects on `signal`. */
+  /**
+   * Resolves once this runtime holds the lease and has its view; rejects on `signal`.
+   * Until then it asks the holder to hand the lease over, again every renewal period: a
+   * request is void when this runtime held the lease as it asked (the store records none
+   * for the holder itself), so a lease lost right after asking would otherwise pass to
+   * another holder that is never asked, and the wait would last forever. The first
+   * request's failure is thrown; a later one is logged and tried again the next period.
+   */
   async #untilProjecting(signal: AbortSignal): Promise<ReadView> {
-    for (;;) {
+    for (let round = 0; ; round += 1) {
       signal.throwIfAborted();
+      if (this.#active && this.#view) return this.#view;
+      const asking = this.#o.storage.leases.requestHandover(PROJECTOR_LEASE, this.owner);
+      await (round === 0
+        ? asking
+        : asking.catch((error: unknown) =>
+            this.#o.logger.warn({ err: error }, 'projector lease handover request failed'),
+          ));
       if (this.#active && this.#view) return this.#view;
       await new Promise<void>((resolve) => {
         const wake = () => {
           this.#onProjecting.delete(wake);
           signal.removeEventListener('abort', wake);
+          clearTimeout(timer);
           resolve();
         };
+        const timer = setTimeout(wake, this.#renewEvery);
         this.#onProjecting.add(wake);
         signal.addEventListener('abort', wake, { once: true });
       });
@@ -757,7 +773,6 @@ export class ProjectorRuntime {
     let to: string | undefined;
     try {
       this.start();
-      await storage.leases.requestHandover(PROJECTOR_LEASE, this.owner);
       const fromView = await this.#untilProjecting(signal);
       const from = fromView.generation;
       status.from = from;

@@ -573,6 +573,52 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
   });
 
+  it('rebuilds on a standby runtime that stalls right after asking for the lease: it asks the holder again', async () => {
+    const side = await open();
+    const gate = pauseGate();
+    const stalling = pausable(side.storage, gate);
+    // The rebuilder's process stalls right after its handover request, past the one ttl the
+    // request reserves the lease: the holder yields, nobody takes the lease in time, and the
+    // holder takes it back, asked by nobody.
+    let requests = 0;
+    const storage: ProjectorStorage = {
+      ...stalling,
+      leases: {
+        acquire: (n, o, t) => stalling.leases.acquire(n, o, t),
+        release: (n, o) => stalling.leases.release(n, o),
+        holder: (n) => stalling.leases.holder(n),
+        requestHandover: async (n, o) => {
+          await stalling.leases.requestHandover(n, o);
+          requests += 1;
+          if (requests > 1) return;
+          gate.pause();
+          await sleep(2_000);
+          gate.resume();
+        },
+      },
+    };
+    const holder = runtime(side, accountProjection(), 'holder');
+    holder.start();
+    await until(() => holder.active);
+    const rebuilder = runtime({ ...side, storage }, accountProjection(), 'rebuilder');
+    rebuilder.start();
+    await commitDeposits(side.store, 50);
+    await until(() => caughtUp(side));
+    const before = (await side.storage.readModels.active()).generation;
+
+    // Bounded, so that a rebuild waiting for a lease nobody hands over fails the test.
+    const report = await rebuilder.rebuild({ signal: AbortSignal.timeout(60_000) });
+    expect(requests).toBeGreaterThan(1);
+    expect(report.from).toBe(before);
+    expect(report.commits).toBe(50);
+    await rebuilder.stop();
+    await until(() => holder.active, 5_000);
+    await commitDeposits(side.store, 10);
+    await until(() => caughtUp(side));
+    expect((await side.storage.readModels.active()).generation).toBe(report.to);
+    expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
+  });
+
   it('resolves waitFor only once the commit is visible in the read documents', async () => {
     const side = await open();
     let release!: () => void;
