@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import type { CarriedDoc, ReadDoc, ReadView } from '../projector/types.js';
-import { runQuery } from '../projector/readModel.js';
+import { runQuery, type ReadModel, type ReadQuery } from '../projector/readModel.js';
 import {
   boardReadModel,
   cardReadModel,
@@ -151,6 +151,14 @@ export class BoardReads {
         ),
       { batch: false },
     ));
+  }
+
+  /**
+   * Runs one of a read model's named queries on this request's generation, so a resolver
+   * reads any read model (`ctx.reads.query(model, model.queries.x, arg)`) without a method here.
+   */
+  query<D extends ReadDoc, A>(model: ReadModel<D>, query: ReadQuery<A>, arg: A): Promise<D[]> {
+    return runQuery(this.view, model, query, arg, this.signal);
   }
 
   /** The generation this request reads. */

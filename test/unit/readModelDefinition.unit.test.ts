@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { boardReadModel, cardReadModel } from '../../src/boards/readModel.js';
+import { BoardReads } from '../../src/boards/reads.js';
 import { defineReadModel, docType, projectionsOf } from '../../src/projector/readModel.js';
 import type { ReadDoc } from '../../src/projector/types.js';
 import { given } from './projectionTestKit.js';
@@ -74,5 +75,13 @@ describe('read models', () => {
     // Three streams wrote it; it keeps one key, the last commit's position.
     const stored = await perBoard.documents(then.view).get('b1');
     expect(stored?._applied).toEqual({ '#commit': then.commit.position });
+  });
+
+  it("runs a read model's named query through a request's reads", async () => {
+    const { when } = await given([]);
+    const then = await when(created('c2'), created('c1'));
+    const reads = new BoardReads(then.view, new AbortController().signal);
+    const cards = await reads.query(cardReadModel, cardReadModel.queries.liveOfBoard, 'b1');
+    expect(cards.map((c) => c._id).sort()).toEqual(['c1', 'c2']);
   });
 });
