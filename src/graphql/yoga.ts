@@ -24,6 +24,7 @@ import type { GraphQLContext, Services } from './context.js';
 import { buildSchema } from './schema.js';
 import { boundedLogText } from '../logger.js';
 import { useSharedSubscriptions } from './sharedSubscriptions.js';
+import { useCompiledQueries } from './compiledQueries.js';
 import { useClientLimits, type ClientLimitName } from './clientLimits.js';
 import type { TrustedDocumentPolicy } from './trustedDocuments.js';
 import type { RateLimiter } from '../rateLimiter.js';
@@ -373,6 +374,8 @@ export function createGraphQLServer(
       // spec asks. The @graphql-tools/executor yoga ships (pinned for Node 20) builds
       // them in resolve order, so `{ id version name }` came back as version, name, id.
       useEngine({ execute, subscribe }),
+      // Repeated queries run compiled (after the engine, which it overrides for them).
+      useCompiledQueries(services.logger),
       // Identical subscriptions of a board: one execution and one serialisation per change.
       useSharedSubscriptions({
         services,

@@ -1,13 +1,14 @@
 import { builder } from '../../graphql/builder.js';
 import { commandMutation } from '../../graphql/commandMutation.js';
-import { UserRef } from '../../graphql/refs.js';
+import { UserRef, brandable } from '../../graphql/refs.js';
 import { registerUser } from './commands.js';
 
 builder.node(UserRef, {
   description: 'A person who can be a board member and a card assignee.',
   id: { resolve: (user) => user._id },
   // Users are public within the service: any signed-in caller may resolve one by ID.
-  loadMany: (ids, ctx) => ids.map((id) => (ctx.viewer ? ctx.reads.users.load(id) : null)),
+  loadMany: (ids, ctx) =>
+    brandable(Promise.all(ids.map(async (id) => (ctx.viewer ? ctx.reads.user(id) : null)))),
   fields: (t) => ({
     username: t.exposeString('username'),
     displayName: t.exposeString('displayName'),
