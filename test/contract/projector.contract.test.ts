@@ -209,13 +209,18 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     cleanup.push(() => side.close());
     return side;
   };
-  const runtime = (side: ReadSide, projection = accountProjection(), owner?: string) => {
+  const runtime = (
+    side: ReadSide,
+    projection = accountProjection(),
+    owner?: string,
+    leaseTtlMs = 300,
+  ) => {
     const r = new ProjectorRuntime({
       store: side.store,
       storage: side.storage,
       projections: [projection],
       logger,
-      leaseTtlMs: 300,
+      leaseTtlMs,
       retryDelayMs: 20,
       ...(owner ? { owner } : {}),
     });
@@ -358,14 +363,17 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
 
   it('lets only one of two runtimes project, and the other take over when it stops', async () => {
     const side = await open();
-    const first = runtime(side, accountProjection(), 'first');
-    const second = runtime(side, accountProjection(), 'second');
+    // A lease long enough that a loaded machine's event-loop stalls never outlast it, so the
+    // holder keeping it shows renewal, not luck; the wait below still outlasts one lease.
+    const lease = 2_000;
+    const first = runtime(side, accountProjection(), 'first', lease);
+    const second = runtime(side, accountProjection(), 'second', lease);
     first.start();
     await until(() => first.active);
     second.start();
     await commitDeposits(side.store, 200);
     await until(() => caughtUp(side));
-    await sleep(400); // longer than the lease: the holder keeps renewing it
+    await sleep(lease + 500); // longer than the lease: the holder keeps renewing it
     expect(first.active).toBe(true);
     expect(second.active).toBe(false);
     expect(await side.storage.leases.holder('projector')).toBe('first');

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { openMemoryStorage } from '../../src/storage.js';
 import type {
   ReadCollection,
@@ -158,73 +158,84 @@ describe('board API over HTTP (memory store)', () => {
     });
   });
 
-  it('keeps a total order and one column per card through 200 random concurrent moves, equal to a fresh rebuild', async () => {
-    const board = await createBoard(alice);
-    const columns: { id: string; version: number }[] = [];
-    for (const name of ['A', 'B', 'C']) columns.push(await addColumn(alice, board.id, name));
-    const cards: { id: string; version: number }[] = [];
-    for (let i = 0; i < 30; i++) cards.push(await addCard(alice, columns[i % 3]!.id, `c${i}`));
-    let seed = 7;
-    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
-    const plan = Array.from({ length: 200 }, () => ({
-      card: cards[random(cards.length)]!,
-      to: columns[random(3)]!,
-      place: random(3),
-    }));
-    let moved = 0;
-    await Promise.all(
-      plan.map(async ({ card, to, place }) => {
-        let version: number | null = null;
-        for (let attempt = 0; attempt < 50; attempt++) {
-          const [current, target] = await Promise.all([
-            alice.card({ id: card.id }),
-            alice.column({ id: to.id }),
-          ]);
-          // Another writer's move may not be projected yet: the conflict's actualVersion is fresher.
-          version = Math.max(version ?? 0, expectMember(current, 'Card').version);
-          const siblings = expectMember(target, 'Column')
-            .cards.edges.map((e) => e.node.id)
-            .filter((id) => id !== card.id);
-          const anchor =
-            place === 0 || siblings.length === 0
-              ? {}
-              : place === 1
-                ? { afterCardId: siblings[0] }
-                : { beforeCardId: siblings.at(-1) };
-          const payload = await alice.moveCard({
-            input: { cardId: card.id, toColumnId: to.id, expectedVersion: version, ...anchor },
-          });
-          if (payload.__typename === 'MoveCardSuccess') return void moved++;
-          // A sibling used as anchor may have moved away meanwhile: retry on fresh state.
-          expect(['VersionConflictError', 'ValidationError']).toContain(payload.__typename);
-          if (payload.__typename === 'VersionConflictError') version = payload.actualVersion;
+  // 200 moves in flight with their retries: on a loaded 2-core machine this takes far longer
+  // than a usual test, so it gets its own bound; if it still runs out, the moves stop with it
+  // instead of loading the server under the tests that follow.
+  it(
+    'keeps a total order and one column per card through 200 random concurrent moves, equal to a fresh rebuild',
+    { timeout: 180_000 },
+    async () => {
+      let finished = false;
+      onTestFinished(() => {
+        finished = true;
+      });
+      const board = await createBoard(alice);
+      const columns: { id: string; version: number }[] = [];
+      for (const name of ['A', 'B', 'C']) columns.push(await addColumn(alice, board.id, name));
+      const cards: { id: string; version: number }[] = [];
+      for (let i = 0; i < 30; i++) cards.push(await addCard(alice, columns[i % 3]!.id, `c${i}`));
+      let seed = 7;
+      const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+      const plan = Array.from({ length: 200 }, () => ({
+        card: cards[random(cards.length)]!,
+        to: columns[random(3)]!,
+        place: random(3),
+      }));
+      let moved = 0;
+      await Promise.all(
+        plan.map(async ({ card, to, place }) => {
+          let version: number | null = null;
+          for (let attempt = 0; attempt < 50 && !finished; attempt++) {
+            const [current, target] = await Promise.all([
+              alice.card({ id: card.id }),
+              alice.column({ id: to.id }),
+            ]);
+            // Another writer's move may not be projected yet: the conflict's actualVersion is fresher.
+            version = Math.max(version ?? 0, expectMember(current, 'Card').version);
+            const siblings = expectMember(target, 'Column')
+              .cards.edges.map((e) => e.node.id)
+              .filter((id) => id !== card.id);
+            const anchor =
+              place === 0 || siblings.length === 0
+                ? {}
+                : place === 1
+                  ? { afterCardId: siblings[0] }
+                  : { beforeCardId: siblings.at(-1) };
+            const payload = await alice.moveCard({
+              input: { cardId: card.id, toColumnId: to.id, expectedVersion: version, ...anchor },
+            });
+            if (payload.__typename === 'MoveCardSuccess') return void moved++;
+            // A sibling used as anchor may have moved away meanwhile: retry on fresh state.
+            expect(['VersionConflictError', 'ValidationError']).toContain(payload.__typename);
+            if (payload.__typename === 'VersionConflictError') version = payload.actualVersion;
+          }
+        }),
+      );
+      expect(moved).toBeGreaterThan(150);
+
+      const before = await readBoard(alice, board.id);
+      const seen = new Map<string, string>();
+      for (const column of before!.columns) {
+        const ranks = column.cards.edges.map((e) => e.node.rank);
+        expect(ranks).toEqual([...ranks].sort());
+        expect(new Set(ranks).size).toBe(ranks.length);
+        expect(column.cardCount).toBe(ranks.length);
+        for (const { node } of column.cards.edges) {
+          expect(seen.has(node.id)).toBe(false);
+          seen.set(node.id, column.id);
+          expect(node.column.id).toBe(column.id);
         }
-      }),
-    );
-    expect(moved).toBeGreaterThan(150);
-
-    const before = await readBoard(alice, board.id);
-    const seen = new Map<string, string>();
-    for (const column of before!.columns) {
-      const ranks = column.cards.edges.map((e) => e.node.rank);
-      expect(ranks).toEqual([...ranks].sort());
-      expect(new Set(ranks).size).toBe(ranks.length);
-      expect(column.cardCount).toBe(ranks.length);
-      for (const { node } of column.cards.edges) {
-        expect(seen.has(node.id)).toBe(false);
-        seen.set(node.id, column.id);
-        expect(node.column.id).toBe(column.id);
       }
-    }
-    expect(seen.size).toBe(cards.length);
-    // Every successful move, and nothing else, bumped its card's version by one.
-    const versions = before!.columns.flatMap((c) => c.cards.edges.map((e) => e.node.version - 1));
-    expect(versions.reduce((a, b) => a + b, 0)).toBe(moved);
+      expect(seen.size).toBe(cards.length);
+      // Every successful move, and nothing else, bumped its card's version by one.
+      const versions = before!.columns.flatMap((c) => c.cards.edges.map((e) => e.node.version - 1));
+      expect(versions.reduce((a, b) => a + b, 0)).toBe(moved);
 
-    await s.app.projector.rebuild();
-    const after = await readBoard(alice, board.id);
-    expect(after).toEqual(before);
-  });
+      await s.app.projector.rebuild();
+      const after = await readBoard(alice, board.id);
+      expect(after).toEqual(before);
+    },
+  );
 
   it('hides a board from a non-member on every read path and refuses every change', async () => {
     const board = await createBoard(alice, 'Secret');
