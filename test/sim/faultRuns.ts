@@ -621,3 +621,6 @@ async function main(): Promise<void> {
 }
 
 await main();
+// A failed seed may leave a stuck operation of its own behind (what made it fail): the
+// summary is printed, so exit rather than wait for it.
+process.exit();
