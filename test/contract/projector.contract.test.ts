@@ -534,7 +534,10 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
       ...side,
       storage: pausable(side.storage, gate, { freezeAtSwitch: true }),
     };
-    const first = runtime(frozen, accountProjection(), 'first');
+    // A lease that a loaded machine's event-loop stalls never outlast: the rebuild must reach
+    // its switch still holding it, so that only the freeze there makes it lapse.
+    const lease = 2_000;
+    const first = runtime(frozen, accountProjection(), 'first', lease);
     first.start();
     await commitDeposits(side.store, 200, 10);
     await until(() => caughtUp(side));
@@ -545,9 +548,9 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
       (error: unknown) => (error instanceof Error ? error.message : String(error)),
     );
     await until(() => gate.held > 0);
-    const second = runtime(side, accountProjection(), 'second');
+    const second = runtime(side, accountProjection(), 'second', lease);
     second.start();
-    await until(() => second.active, 5_000);
+    await until(() => second.active, 5 * lease);
     await commitDeposits(side.store, 100, 10);
     await until(() => caughtUp(side));
     gate.resume();
