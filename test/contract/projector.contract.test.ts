@@ -12,6 +12,7 @@ import type {
   ReadView,
 } from '../../src/projector/types.js';
 import { projectorAdapters, type ReadSide } from '../support/projectorAdapters.js';
+import { until } from '../support/until.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -115,14 +116,6 @@ async function commitDeposits(store: EventStore, count: number, accounts = 50, p
     }
   };
   await Promise.all(Array.from({ length: parallel }, writer));
-}
-
-async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(10);
-  }
 }
 
 /** A switch that holds calls while paused, as a frozen process would. */

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, MAX_LOGGED_STRING } from '../../src/logger.js';
 import { openMemoryStorage } from '../../src/storage.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { until } from '../support/until.js';
 
 interface LogRecord {
   level: number;
@@ -17,14 +18,6 @@ async function serveLogged(storage = openMemoryStorage({})) {
   });
   const s = await startTestServer({ logger, storage });
   return { s, lines, records: () => lines.map((l) => JSON.parse(l) as LogRecord) };
-}
-
-async function until(check: () => boolean, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 const ERROR_LEVEL = 50;

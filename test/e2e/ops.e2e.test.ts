@@ -8,6 +8,7 @@ import type { ChangeLog } from '../../src/projector/types.js';
 import { RebuildCancelledError } from '../../src/projector/ProjectorRuntime.js';
 import { openMemoryStorage, type Storage } from '../../src/storage.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { until } from '../support/until.js';
 
 const STATUS = `{ projectorStatus {
   activeGeneration checkpoint head commitsBehind leaseHolder instance gapsDetected
@@ -29,13 +30,6 @@ interface RebuildView {
 }
 
 /** Runs until `check` holds, or fails after `timeoutMs`. */
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
 
 /** One subscription over graphql-ws, collecting what it yields. */
 function subscribeWs(

@@ -2,15 +2,9 @@ import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT, startServerProcess, type ServerProcess } from '../support/serverProcess.js';
+import { until } from '../support/until.js';
 
 /** Waits until `check` holds (the banner is written just after the server answers). */
-async function until(check: () => boolean, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(25);
-  }
-}
 
 describe('what the server process writes at start', () => {
   const started: ServerProcess[] = [];

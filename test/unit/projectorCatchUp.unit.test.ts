@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
@@ -13,16 +12,9 @@ import type {
   ReadDoc,
   ReadView,
 } from '../../src/projector/types.js';
+import { until } from '../support/until.js';
 
 const logger = pino({ level: 'silent' });
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
 
 interface Total extends ReadDoc {
   count: number;

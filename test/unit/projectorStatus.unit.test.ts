@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
@@ -6,16 +5,9 @@ import { ANY, type CommitFeed, type EventStore } from '../../src/eventstore/type
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
 import { ProjectorRuntime, RebuildInProgressError } from '../../src/projector/ProjectorRuntime.js';
 import type { Projection } from '../../src/projector/types.js';
+import { until } from '../support/until.js';
 
 const logger = pino({ level: 'silent' });
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
 
 /** Counts deposits per account; throws on the commits `failing` names while it does. */
 function counting(failing: Set<number>): Projection {

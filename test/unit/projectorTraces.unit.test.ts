@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { trace } from '@opentelemetry/api';
 import {
   InMemorySpanExporter,
@@ -15,6 +14,7 @@ import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryP
 import { ProjectorRuntime } from '../../src/projector/ProjectorRuntime.js';
 import type { Projection, ReadDoc } from '../../src/projector/types.js';
 import { Attr, MAX_SPAN_LINKS, SpanName } from '../../src/telemetry/spans.js';
+import { until } from '../support/until.js';
 
 /**
  * The projector's spans, with an SDK in this process exporting to memory: one span per
@@ -33,14 +33,6 @@ afterAll(async () => {
 });
 
 const logger = pino({ level: 'silent' });
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
 
 interface Note extends ReadDoc {
   count: number;
