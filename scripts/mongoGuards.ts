@@ -52,6 +52,10 @@ interface Guard {
 }
 
 const STORE = 'src/eventstore/mongo/MongoEventStore.ts';
+const APPEND_PROTOCOL = 'src/eventstore/mongo/appendProtocol.ts';
+const COMMIT_WRITE = 'src/eventstore/mongo/commitWrite.ts';
+const POSITIONS = 'src/eventstore/mongo/positions.ts';
+const SCHEMA = 'src/eventstore/mongo/schema.ts';
 const FEED = 'src/eventstore/mongo/feed.ts';
 const TRANSLATE = 'src/eventstore/mongo/translateError.ts';
 const READ_MODELS = 'src/projector/mongo/MongoReadModels.ts';
@@ -75,7 +79,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'head-version-filter',
     what: "a stream head is updated only at the expected version (the update's filter)",
-    file: STORE,
+    file: COMMIT_WRITE,
     from: 'filter: { _id: s.stream, version: base }',
     to: 'filter: { _id: s.stream }',
     hint: [APPEND_WIRE, STORE_CONTRACT],
@@ -84,7 +88,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'head-matched-count',
     what: 'a head update that matched nothing fails the expectation',
-    file: STORE,
+    file: COMMIT_WRITE,
     from: 'if (updated.matchedCount !== updates.length) throw new ExpectationFailed();',
     to: '',
     hint: [APPEND_WIRE, STORE_CONTRACT],
@@ -93,7 +97,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'position-unique-index',
     what: 'the unique index on commits.position (commit vs tombstone)',
-    file: STORE,
+    file: SCHEMA,
     from: '{ unique: true, name: IndexName.CommitsPosition }',
     to: '{ name: IndexName.CommitsPosition }',
     hint: [APPEND_WIRE, GUARDS_SIM],
@@ -102,7 +106,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'txn-snapshot-read',
     what: 'append transactions read at snapshot',
-    file: STORE,
+    file: APPEND_PROTOCOL,
     from: "readConcern: { level: 'snapshot' },",
     to: "readConcern: { level: 'local' },",
     hint: [APPEND_WIRE],
@@ -110,7 +114,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'txn-majority-commit',
     what: 'append transactions commit with w: majority',
-    file: STORE,
+    file: APPEND_PROTOCOL,
     from: "writeConcern: new WriteConcern('majority', commitWaitMs),",
     to: 'writeConcern: new WriteConcern(1, commitWaitMs),',
     hint: [APPEND_WIRE],
@@ -119,7 +123,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'counter-outside-txn',
     what: 'the position is reserved outside the transaction (no shared document held)',
-    file: STORE,
+    file: POSITIONS,
     from: "{ upsert: true, returnDocument: 'after', writeConcern: { w: 1 } },",
     to: "{ session, upsert: true, returnDocument: 'after' },",
     hint: [APPEND_WIRE],
@@ -127,31 +131,31 @@ export const GUARDS: Guard[] = [
   {
     id: 'reservation-recorded',
     what: "the reserving session is recorded, so a dead appender's transaction can be killed",
-    file: STORE,
-    from: 'await this.#recordReservation(session, commit.position);',
+    file: COMMIT_WRITE,
+    from: 'await this.#positions.recordReservation(session, commit.position);',
     to: '',
     hint: [APPEND_WIRE, FEED_WIRE],
   },
   {
     id: 'failed-attempt-closes-position',
     what: 'a failed attempt closes the position it reserved',
-    file: STORE,
-    from: 'if (draft.commit) await this.#closePosition(draft.commit.position);',
+    file: APPEND_PROTOCOL,
+    from: 'if (draft.commit) await this.#positions.close(draft.commit.position);',
     to: '',
     hint: [APPEND_WIRE],
   },
   {
     id: 'tombstone-majority',
     what: 'a tombstone is written at w: majority (a failover cannot take it back)',
-    file: STORE,
-    from: "writeConcern: { w: 'majority', wtimeoutMS: this.#closePositionTimeoutMs },",
-    to: 'writeConcern: { w: 1, wtimeoutMS: this.#closePositionTimeoutMs },',
+    file: POSITIONS,
+    from: "writeConcern: { w: 'majority', wtimeoutMS: this.#closeTimeoutMs },",
+    to: 'writeConcern: { w: 1, wtimeoutMS: this.#closeTimeoutMs },',
     hint: [APPEND_WIRE],
   },
   {
     id: 'tombstone-dup-means-committed',
     what: 'a duplicate-key tombstone means "committed" only when our commit holds the position',
-    file: STORE,
+    file: POSITIONS,
     from: "return holder._id === commitId ? 'committed' : 'closed';",
     to: "return 'committed';",
     hint: [APPEND_WIRE, GUARDS_SIM],
@@ -160,7 +164,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'tombstone-dup-unseen-unknown',
     what: 'a duplicate-key tombstone whose holder a majority read cannot see is unknown, not closed',
-    file: STORE,
+    file: POSITIONS,
     from: "if (holder === null) return 'unknown';",
     to: "if (holder === null) return 'closed';",
     hint: [APPEND_WIRE],
@@ -168,7 +172,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'tombstone-holder-majority-read',
     what: "the tombstone's holder is read at majority",
-    file: STORE,
+    file: POSITIONS,
     from: '{ projection: { _id: 1 }, readConcern: MAJORITY },',
     to: '{ projection: { _id: 1 } },',
     hint: [APPEND_WIRE, GUARDS_SIM],
@@ -176,15 +180,15 @@ export const GUARDS: Guard[] = [
   {
     id: 'commit-refused-settled-by-tombstone',
     what: 'a commit refused without the unknown-result label is settled by the tombstone',
-    file: STORE,
-    from: "const outcome = await this.#closePosition(commit.position, commit._id);\n          if (outcome === 'committed') return { kind: 'committed' };\n          if (outcome === 'unknown') {",
-    to: "const outcome = await this.#closePosition(commit.position);\n          if (outcome === 'unknown') {",
+    file: APPEND_PROTOCOL,
+    from: "const outcome = await this.#positions.close(commit.position, commit._id);\n          if (outcome === 'committed') return { kind: 'committed' };\n          if (outcome === 'unknown') {",
+    to: "const outcome = await this.#positions.close(commit.position);\n          if (outcome === 'unknown') {",
     hint: [APPEND_WIRE],
   },
   {
     id: 'commit-unknown-label',
     what: 'a commit labelled UnknownTransactionCommitResult is sent again as the same transaction',
-    file: STORE,
+    file: APPEND_PROTOCOL,
     from: 'const unknown = error.hasErrorLabel(MongoErrorLabel.UnknownTransactionCommitResult);',
     to: 'const unknown = false;',
     hint: [APPEND_WIRE],
@@ -192,7 +196,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'commit-transient-label',
     what: 'a commit refused as TransientTransactionError (and proven closed) runs the append again',
-    file: STORE,
+    file: APPEND_PROTOCOL,
     from: "if (error.hasErrorLabel(MongoErrorLabel.TransientTransactionError)) {\n            return { kind: 'aborted', error };",
     to: "if (false) {\n            return { kind: 'aborted', error };",
     hint: [APPEND_WIRE],
@@ -200,7 +204,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'commit-attempts-bound',
     what: 'an unknown commit outcome is retried at most maxCommitAttempts times',
-    file: STORE,
+    file: APPEND_PROTOCOL,
     from: 'if (call >= this.#maxCommitAttempts || outOfTime || signal?.aborted) {',
     to: 'if (outOfTime || signal?.aborted) {',
     hint: [APPEND_WIRE],
@@ -208,23 +212,23 @@ export const GUARDS: Guard[] = [
   {
     id: 'unknown-commit-kills-session',
     what: 'an unknown commit outcome ends its own session before the tombstone',
-    file: STORE,
-    from: 'await this.#killSessions(session.id ? [session.id] : []);',
+    file: APPEND_PROTOCOL,
+    from: 'await this.#positions.killSessions(session.id ? [session.id] : []);',
     to: '',
     hint: [APPEND_WIRE],
   },
   {
     id: 'abandoned-kills-sessions',
     what: "closing a dead appender's position first kills the reserving session",
-    file: STORE,
-    from: 'await this.#killSessions(reserved.map((r) => r.lsid));',
+    file: POSITIONS,
+    from: 'await this.killSessions(reserved.map((r) => r.lsid));',
     to: '',
     hint: [FEED_WIRE],
   },
   {
     id: 'idempotency-fingerprint',
     what: 'a key recorded for another request is refused (IdempotencyKeyReused)',
-    file: STORE,
+    file: COMMIT_WRITE,
     from: 'if (doc.fingerprint !== fingerprint) throw new IdempotencyKeyReused(key);',
     to: '',
     hint: [APPEND_WIRE, STORE_CONTRACT],
@@ -233,7 +237,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'idempotency-expiry-read',
     what: 'an expired idempotency record is not a first result',
-    file: STORE,
+    file: COMMIT_WRITE,
     from: 'if (!doc || doc.expiresAt <= this.#now()) return undefined;',
     to: 'if (!doc) return undefined;',
     hint: [STORE_CONTRACT],
@@ -241,7 +245,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'idempotency-insert-unless-live',
     what: 'the key is written only over a missing or expired record',
-    file: STORE,
+    file: COMMIT_WRITE,
     from: 'replaceOne({ _id: key, expiresAt: { $lte: this.#now() } }, record,',
     to: 'replaceOne({ _id: key }, record,',
     hint: [APPEND_WIRE, STORE_CONTRACT],
@@ -249,15 +253,15 @@ export const GUARDS: Guard[] = [
   {
     id: 'replay-before-conflict',
     what: "a replay that fails its expectations answers the key's first result",
-    file: STORE,
-    from: 'key === undefined ? undefined : await this.#firstResult(key, fingerprintOf(request));\n        if (first) return first;',
-    to: 'undefined;\n        if (first) return first;',
+    file: APPEND_PROTOCOL,
+    from: ': await this.#writer.firstResult(key, fingerprintOf(request));\n        if (first) return first;',
+    to: ': undefined;\n        if (first) return first;',
     hint: [APPEND_WIRE, STORE_CONTRACT],
   },
   {
     id: 'conflict-heads-majority-read',
     what: 'after a failed expectation, the heads are read at majority',
-    file: STORE,
+    file: COMMIT_WRITE,
     from: 'options.session ? { session: options.session } : { readConcern: MAJORITY },',
     to: 'options.session ? { session: options.session } : {},',
     hint: [APPEND_WIRE],
@@ -265,7 +269,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'replay-majority-read',
     what: "an idempotency key's first result is read at majority",
-    file: STORE,
+    file: COMMIT_WRITE,
     from: 'this.#idempotency.findOne({ _id: key }, { readConcern: MAJORITY });',
     to: 'this.#idempotency.findOne({ _id: key });',
     hint: [APPEND_WIRE],

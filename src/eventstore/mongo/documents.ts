@@ -26,6 +26,17 @@ export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName
  */
 export const WRITE_BSON_OPTIONS = { ignoreUndefined: true } as const;
 
+/**
+ * Every read outside a transaction (stream reads and heads, the idempotency record, the
+ * commit log, the feed) uses majority read concern, so none shows a commit that a failover
+ * could roll back, and a replay reads the first result and its commit at the same level
+ * (a local read could see a key whose commit a majority read does not yet show). Appends
+ * commit with
+ * w: "majority", which waits until a majority read on the primary sees the write
+ * (SERVER-22841), so a caller still reads its own commits.
+ */
+export const MAJORITY = { level: 'majority' } as const;
+
 /** `_id` of the one counter document that hands out commit positions. */
 export const POSITION_COUNTER_ID = 'position';
 

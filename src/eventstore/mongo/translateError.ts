@@ -4,6 +4,7 @@
  * or `EventStoreUnavailable`. Pure: it only looks at the error.
  */
 import { MongoError, MongoErrorLabel, MongoNetworkError, MongoServerSelectionError } from 'mongodb';
+import { EventStoreUnavailable } from '../errors.js';
 import { CollectionName, IndexName } from './documents.js';
 
 /** Server error codes the adapter acts on (from the server's error_codes.yml). */
@@ -141,4 +142,16 @@ function hasStreamVersionKeyPattern(error: MongoError): boolean {
     'stream' in keyPattern &&
     'version' in keyPattern
   );
+}
+
+/** Driver errors become `EventStoreUnavailable`; anything else passes through. */
+export function unavailableIfDriverError(error: unknown, what: string): unknown {
+  return error instanceof MongoError
+    ? new EventStoreUnavailable(`${what} failed: ${error.message}`, { cause: error })
+    : error;
+}
+
+/** The message of an error, or the thrown value as text. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
