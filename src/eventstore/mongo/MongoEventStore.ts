@@ -1,9 +1,4 @@
-import {
-  MongoClient,
-  type Collection,
-  type Db,
-  type MongoClientOptions,
-} from 'mongodb';
+import { MongoClient, type Collection, type Db, type MongoClientOptions } from 'mongodb';
 import { DEFAULT_IDEMPOTENCY_TTL_MS } from '../idempotency.js';
 import { UpcasterRegistry } from '../upcasters.js';
 import type {
