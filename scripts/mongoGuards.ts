@@ -63,7 +63,7 @@ const CHECKPOINTS = 'src/projector/mongo/MongoCheckpoints.ts';
 const LEASE_OPS = 'src/projector/mongo/leaseOperations.ts';
 const CHANGE_LOG = 'src/projector/mongo/MongoChangeLog.ts';
 const DRIVER_ERRORS = 'src/projector/mongo/driverErrors.ts';
-const RUNTIME = 'src/projector/ProjectorRuntime.ts';
+const LEASE = 'src/projector/projectorLease.ts';
 const SNAPSHOTS = 'src/eventstore/snapshots/MongoSnapshotStore.ts';
 
 const APPEND_WIRE = 'test/wire/append.wire.test.ts';
@@ -501,7 +501,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'lease-late-renewal',
     what: 'a renewal answered after the lease it grants expired does not count',
-    file: RUNTIME,
+    file: LEASE,
     from: 'if (!grant || performance.now() >= validUntil) {',
     to: 'if (!grant) {',
     hint: [PROJECTOR_WIRE],
@@ -510,7 +510,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'lease-epoch-changed',
     what: 'a renewal under another epoch ends the tenure',
-    file: RUNTIME,
+    file: LEASE,
     from: 'if (held && held.epoch !== grant.epoch) {',
     to: 'if (false) {',
     hint: [PROJECTOR_WIRE],

@@ -55,7 +55,8 @@ import {
   type EventStore,
 } from '../../src/eventstore/types.js';
 import { ChangeLogFollower } from '../../src/projector/ChangeLogFollower.js';
-import { ProjectorRuntime, type RebuildReport } from '../../src/projector/ProjectorRuntime.js';
+import { ProjectorRuntime } from '../../src/projector/ProjectorRuntime.js';
+import type { RebuildReport } from '../../src/projector/projectorStatus.js';
 import type { ReadDoc, ReadView } from '../../src/projector/types.js';
 import { openMemoryStorage, type Storage } from '../../src/storage.js';
 import { median, paced, percentile, printTable } from './report.js';

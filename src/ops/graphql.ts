@@ -11,7 +11,7 @@ import {
   type ProjectorIssue,
   type ProjectorLag,
   type RebuildStatus,
-} from '../projector/ProjectorRuntime.js';
+} from '../projector/projectorStatus.js';
 import type { LoopStatus } from '../supervision.js';
 
 /**

@@ -1,6 +1,7 @@
 import type { EventStore } from '../eventstore/types.js';
 import type { ChangeLogFollower } from '../projector/ChangeLogFollower.js';
-import type { ProjectorLag, ProjectorRuntime } from '../projector/ProjectorRuntime.js';
+import type { ProjectorRuntime } from '../projector/ProjectorRuntime.js';
+import type { ProjectorLag } from '../projector/projectorStatus.js';
 import type { ChangeLog } from '../projector/types.js';
 import type { LoopStatus } from '../supervision.js';
 

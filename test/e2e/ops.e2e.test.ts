@@ -5,7 +5,7 @@ import { WebSocket } from 'ws';
 import type { EventStore } from '../../src/eventstore/types.js';
 import { HealthReasonCode } from '../../src/ops/health.js';
 import type { ChangeLog } from '../../src/projector/types.js';
-import { RebuildCancelledError } from '../../src/projector/ProjectorRuntime.js';
+import { RebuildCancelledError } from '../../src/projector/projectorStatus.js';
 import { openMemoryStorage, type Storage } from '../../src/storage.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { until } from '../support/until.js';

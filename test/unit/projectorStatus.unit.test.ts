@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
 import { ANY, type CommitFeed, type EventStore } from '../../src/eventstore/types.js';
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
-import { ProjectorRuntime, RebuildInProgressError } from '../../src/projector/ProjectorRuntime.js';
+import { ProjectorRuntime } from '../../src/projector/ProjectorRuntime.js';
+import { RebuildInProgressError } from '../../src/projector/projectorStatus.js';
 import type { Projection } from '../../src/projector/types.js';
 import { until } from '../support/until.js';
 

@@ -1,0 +1,219 @@
+/**
+ * Live projection of feed items on the active generation: one commit at a time in a span
+ * of its own, or a run of commits already in the store as one batch; each commit's change
+ * log entry recorded after its documents are written.
+ */
+import type { Commit, EventStore, FeedItem } from '../eventstore/types.js';
+import { Attr, inSpan, linksTo, SpanName } from '../telemetry/spans.js';
+import { applyCommit, type AppliedCommit } from './applyCommit.js';
+import type { ProjectorHealth } from './projectorStatus.js';
+import { FencedOut, type Projection, type ProjectorStorage, type ReadView } from './types.js';
+import { WriteBehindView } from './WriteBehindView.js';
+
+/** Feed items applied as one batch at most, when the projector is far behind the store. */
+const CATCH_UP_BATCH = 500;
+
+/**
+ * Far behind the store's head (after downtime, a burst), a feed item and the ones already
+ * in the store after it are applied as one batch (see `LiveApply.applyBatch`). The head is
+ * looked up at most once a second while caught up, so a quiet projector does not pay a
+ * store call per commit.
+ */
+export class CatchUp {
+  readonly #store: EventStore;
+  /** The store's head as last seen, and when. */
+  #head = 0;
+  #headSeenAt = -Infinity;
+  #batching = false;
+
+  constructor(store: EventStore) {
+    this.#store = store;
+  }
+
+  /** `item` and, when far behind, the items after it that the store already holds. */
+  async batchFrom(item: FeedItem, items: AsyncIterator<FeedItem>): Promise<FeedItem[]> {
+    const batch: FeedItem[] = [item];
+    if (item.kind === 'heartbeat') return batch;
+    const position = item.checkpoint.position;
+    if (
+      position >= this.#head &&
+      (this.#batching || performance.now() - this.#headSeenAt >= 1_000)
+    ) {
+      this.#head = await this.#store.headPosition();
+      this.#headSeenAt = performance.now();
+    }
+    while (batch.length < CATCH_UP_BATCH && batch.at(-1)!.checkpoint.position < this.#head) {
+      const more = await items.next();
+      if (more.done) break;
+      batch.push(more.value);
+      if (more.value.kind === 'heartbeat') break;
+    }
+    this.#batching = batch.length > 1;
+    return batch;
+  }
+}
+
+export interface LiveApplyOptions {
+  changeLog: ProjectorStorage['changeLog'];
+  projections: readonly Projection[];
+  health: ProjectorHealth;
+  now: () => number;
+  /** The view live projection writes: the active generation, swapped by a rebuild. */
+  view: () => ReadView;
+  /** The position the live loop has applied. */
+  position: () => number;
+}
+
+/** Applies feed items to the read models and records their change log entries. */
+export class LiveApply {
+  readonly #o: LiveApplyOptions;
+
+  constructor(options: LiveApplyOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * A position no commit will ever take still gets its change log entry, with nothing in
+   * it: cursors stay dense, so `after: cursor` resumes with no gap and no duplicate, and
+   * `waitFor` on a later position is not held up. No subscriber is sent anything for it.
+   */
+  async recordGap(position: number): Promise<void> {
+    await this.#o.changeLog.record({
+      cursor: position,
+      commitId: `gap-${position}`,
+      scopes: [],
+      operation: null,
+      actor: null,
+      at: new Date(this.#o.now()),
+      invalidated: [],
+    });
+  }
+
+  /**
+   * Applies one commit and records its change log entry, in a span of its own linked to
+   * the trace that made the commit (its `metadata.traceContext`).
+   */
+  async applyLive(commit: Commit): Promise<void> {
+    const { traceContext } = commit.metadata;
+    await inSpan(
+      SpanName.Project,
+      {
+        root: true,
+        links: linksTo([traceContext]),
+        attributes: {
+          [Attr.Position]: commit.position,
+          [Attr.ProjectCommits]: 1,
+          ...(commit.operation !== null && { [Attr.Operation]: commit.operation }),
+        },
+      },
+      async (span) => {
+        const invalidated = await this.#applyAndRecord(commit);
+        span.setAttribute(Attr.Invalidated, invalidated);
+      },
+    );
+  }
+
+  /** Applies `commit` to the read models and records its entry; returns what it invalidated. */
+  async #applyAndRecord(commit: Commit): Promise<number> {
+    this.#o.health.noteGap(this.#o.position(), commit);
+    const applied = await applyCommit(commit, this.#o.view(), this.#o.projections, (p, error) =>
+      this.#o.health.projectionFailed(p, commit.position, error),
+    );
+    this.#o.health.projectionsSucceeded();
+    this.#o.health.count(commit);
+    await this.#record(commit, applied);
+    return applied.invalidated.length;
+  }
+
+  /**
+   * Applies feed items that are already in the store as one batch: every commit's
+   * projections write into a `WriteBehindView` of the active generation, which then writes
+   * each changed document once, with the same conditional, fenced `put` one commit would
+   * use. Only then are the change log entries recorded, in order (gaps included), so a
+   * reader waiting for one finds its documents written; the checkpoint is saved after
+   * the last entry recorded. Returns false, having recorded nothing, when a projection or
+   * a write failed (other than `FencedOut`): the caller then applies the items one at a
+   * time, which `update` makes harmless for documents this attempt wrote.
+   */
+  async applyBatch(
+    batch: readonly FeedItem[],
+    saveCheckpoint: (done: FeedItem) => Promise<void>,
+  ): Promise<boolean> {
+    // One span for the batch, linked to (the first MAX_SPAN_LINKS of) its commits' traces.
+    const commits = batch.flatMap((item) => (item.kind === 'commit' ? [item.commit] : []));
+    const traced = commits.flatMap((c) =>
+      c.metadata.traceContext ? [c.metadata.traceContext] : [],
+    );
+    const links = linksTo(traced);
+    return inSpan(
+      SpanName.Project,
+      {
+        root: true,
+        links,
+        attributes: {
+          [Attr.Position]: batch[0]!.checkpoint.position,
+          [Attr.ProjectLastPosition]: batch.at(-1)!.checkpoint.position,
+          [Attr.ProjectCommits]: commits.length,
+          [Attr.LinksOmitted]: traced.length - links.length,
+        },
+      },
+      async (span) => {
+        const applied = await this.#applyBatchUntraced(batch, saveCheckpoint);
+        // Not applied: the commits are applied one at a time next, each in a span of its own.
+        if (!applied) span.setAttribute(Attr.ProjectBatchApplied, false);
+        return applied;
+      },
+    );
+  }
+
+  /** `#applyBatch`'s work, in its span. */
+  async #applyBatchUntraced(
+    batch: readonly FeedItem[],
+    saveCheckpoint: (done: FeedItem) => Promise<void>,
+  ): Promise<boolean> {
+    const view = new WriteBehindView(this.#o.view(), { write: 'put' });
+    const applied: (AppliedCommit | null)[] = [];
+    try {
+      for (const item of batch) {
+        applied.push(
+          item.kind === 'commit' ? await applyCommit(item.commit, view, this.#o.projections) : null,
+        );
+      }
+      await view.flush();
+    } catch (error) {
+      if (error instanceof FencedOut) throw error;
+      return false;
+    }
+    let recorded: FeedItem | undefined;
+    try {
+      for (const [i, item] of batch.entries()) {
+        if (item.kind === 'commit') {
+          this.#o.health.noteGap(recorded?.checkpoint.position ?? this.#o.position(), item.commit);
+          this.#o.health.count(item.commit);
+          await this.#record(item.commit, applied[i]!);
+        } else if (item.kind === 'gap') {
+          await this.recordGap(item.position);
+        }
+        recorded = item;
+      }
+    } finally {
+      if (recorded) await saveCheckpoint(recorded);
+    }
+    return true;
+  }
+
+  /** Records a projected commit's change log entry. */
+  async #record(commit: Commit, applied: AppliedCommit): Promise<void> {
+    await this.#o.changeLog.record({
+      cursor: commit.position,
+      commitId: commit.commitId,
+      scopes: applied.scopes,
+      operation: commit.operation,
+      actor: commit.actor,
+      at: commit.occurredAt,
+      invalidated: applied.invalidated,
+      ...(applied.changed.length > 0 ? { changed: applied.changed } : {}),
+      ...(commit.metadata.traceContext && { traceContext: commit.metadata.traceContext }),
+    });
+  }
+}
