@@ -59,6 +59,7 @@ const SCHEMA = 'src/eventstore/mongo/schema.ts';
 const FEED = 'src/eventstore/mongo/feed.ts';
 const TRANSLATE = 'src/eventstore/mongo/translateError.ts';
 const READ_MODELS = 'src/projector/mongo/MongoReadModels.ts';
+const READ_COLLECTION = 'src/projector/mongo/MongoReadCollection.ts';
 const CHECKPOINTS = 'src/projector/mongo/MongoCheckpoints.ts';
 const LEASE_OPS = 'src/projector/mongo/leaseOperations.ts';
 const CHANGE_LOG = 'src/projector/mongo/MongoChangeLog.ts';
@@ -371,7 +372,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'readmodel-no-regress',
     what: 'a read document is never replaced by one that applied older versions',
-    file: READ_MODELS,
+    file: READ_COLLECTION,
     from: 'const conditions: Document[] = [notRegressedBy(doc._applied ?? {})];',
     to: 'const conditions: Document[] = [true];',
     hint: [GUARDS_SIM, PROJECTOR_CONTRACT],
@@ -380,7 +381,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'readmodel-fence',
     what: 'a read document written under a newer epoch refuses older ones',
-    file: READ_MODELS,
+    file: READ_COLLECTION,
     from: "if (fence) conditions.push(notFencedOutBy('_fence', fence));",
     to: '',
     hint: [PROJECTOR_CONTRACT, GUARDS_SIM],

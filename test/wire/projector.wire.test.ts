@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
 import { ProjectorRuntime } from '../../src/projector/ProjectorRuntime.js';
 import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
-import { notRegressedBy } from '../../src/projector/mongo/MongoReadModels.js';
+import { notRegressedBy } from '../../src/projector/mongo/MongoReadCollection.js';
 import {
   ProjectorStorageUnavailable,
   type Projection,
