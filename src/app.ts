@@ -14,6 +14,7 @@ import { createOidcVerifier } from './identity/oidcVerifier.js';
 import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga.js';
 import { BoardChangeHub } from './live/BoardChangeHub.js';
 import { resolveLiveLimits, type LiveLimits } from './live/limits.js';
+import { createDemoPage } from './demo/demoPage.js';
 import { createGraphiQLPage } from './http/graphiqlAssets.js';
 import { checkGraphQLBody, RequestRejected, sendRejection } from './http/requestBody.js';
 import { RequestDrain, serverOptions } from './http/serverLimits.js';
@@ -158,6 +159,8 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
         graphiql: { title: 'Corkboard', defaultTabs: GRAPHIQL_TABS },
       })
     : undefined;
+  // The /demo board page: a development tool like GraphiQL, served when it is.
+  const demo = config.graphiql ? createDemoPage() : undefined;
   const loops = () => [projector.status(), follower.status()];
   const health = {
     storeKind: storage.kind,
@@ -182,6 +185,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     }
     if (await ops(req, res, url.pathname)) return;
     if (graphiql && (await graphiql.serve(req, res, url.pathname))) return;
+    if (demo && (await demo.serve(req, res, url.pathname))) return;
     if (url.pathname === GRAPHQL_PATH) {
       if (req.method === 'POST') {
         try {

@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from './config.js';
+import { DEMO_PATHS } from './demo/demoPage.js';
 import { adminBanner, adminTokenOutput } from './ops/banner.js';
 import { assertPortAvailable, PortUnavailable, stopOnSignals } from './processLifecycle.js';
 import { startTracing } from './telemetry/tracing.js';
@@ -40,7 +41,9 @@ async function main(): Promise<void> {
   const { url, metricsUrl } = await app.start();
   app.logger.info({ store: app.storage.description }, 'storage ready');
   if (tracing) app.logger.info({ tracing: tracing.description }, 'tracing on');
-  const graphiql = config.graphiql ? `\n  GraphiQL: ${url}/graphql` : '';
+  const graphiql = config.graphiql
+    ? `\n  GraphiQL: ${url}/graphql\n  Demo:     ${url}${DEMO_PATHS.page}`
+    : '';
   const { lines, tokenLine } = adminBanner(url, app.admin, metricsUrl);
   console.log(
     `\n  Corkboard is running on ${app.storage.description}${graphiql}\n  GraphQL:  ${url}/graphql\n  Health:   ${url}/health\n${lines}`,

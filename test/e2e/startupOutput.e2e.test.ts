@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DEMO_PATHS } from '../../src/demo/demoPage.js';
 import { REPO_ROOT, startServerProcess, type ServerProcess } from '../support/serverProcess.js';
 import { until } from '../support/until.js';
 
@@ -21,6 +22,15 @@ describe('what the server process writes at start', () => {
     await until(() => server.stdout().includes('Admin:'));
     expect(server.stdout()).not.toContain(token);
     expect(server.stdout()).toContain('storage ready'); // the JSON log is on stdout
+  });
+
+  it('prints the /demo URL beside GraphiQL', async () => {
+    const server = await startServerProcess({ env: { LOG_LEVEL: 'warn' } });
+    started.push(server);
+    await until(() => server.stdout().includes('Admin:'));
+    expect(server.stdout()).toMatch(
+      new RegExp(`GraphiQL: (http://\\S+)/graphql\\n  Demo: +\\1${DEMO_PATHS.page}\\n`),
+    );
   });
 
   it('writes a generated admin token nowhere in production (no terminal)', async () => {

@@ -1,0 +1,266 @@
+import { useDraggable, useDroppable } from '@dnd-kit/core';
+import { useApolloClient } from '@apollo/client/react';
+import { ArchiveCardDocument, EditCardDocument, type EditCardInput } from '@corkboard/client';
+import { useState, type FormEvent, type KeyboardEvent } from 'react';
+import type { Card, Column, Placement } from './BoardView.js';
+import { describeError, isApiError } from './errors.js';
+
+/** The card fields the editor writes. */
+type Draft = Pick<Card, 'title' | 'description'>;
+
+/** A same-field conflict, as the API explained it. */
+interface Conflict {
+  /** Who changed what since the version the edit started from. */
+  changes: { who: string; fields: string[]; version: number }[];
+  /** The card's version now: a retry over their change sends this. */
+  actualVersion: number;
+  /** The fields this edit sets. */
+  mine: Partial<Draft>;
+}
+
+/**
+ * A card: draggable (pointer and keyboard), a drop target (a card dropped on it goes
+ * before it), buttons to move it to the neighbouring columns, and an editor that sends
+ * only the fields changed, with the version the edit started from. A conflict is shown
+ * as the API explains it (who changed which field) with a choice: write mine over
+ * theirs, or keep theirs. Never a silent overwrite.
+ */
+export function CardView({
+  card,
+  changedBy,
+  neighbours,
+  onMove,
+  onKeyboardMove,
+}: {
+  card: Card;
+  changedBy: string | null;
+  neighbours: { left: Column | null; right: Column | null };
+  onMove: (card: Card, placement: Placement) => Promise<void>;
+  onKeyboardMove: (card: Card, key: string) => void;
+}) {
+  const apollo = useApolloClient();
+  const drag = useDraggable({ id: `drag:${card.id}`, data: { card } });
+  const drop = useDroppable({ id: `card:${card.id}` });
+  const [editing, setEditing] = useState<{ base: Card; draft: Draft } | null>(null);
+  const [conflict, setConflict] = useState<Conflict | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+
+  const style = drag.transform
+    ? { transform: `translate3d(${drag.transform.x}px, ${drag.transform.y}px, 0)`, zIndex: 10 }
+    : undefined;
+
+  const save = async (fields: Partial<Draft>, expectedVersion: number) => {
+    setMessage(null);
+    if (Object.keys(fields).length === 0) {
+      setEditing(null);
+      return;
+    }
+    const input: EditCardInput = { cardId: card.id, expectedVersion, ...fields };
+    const edited = await apollo.mutate({ mutation: EditCardDocument, variables: { input } });
+    const result = edited.data?.editCard;
+    if (!result) return;
+    if (result.__typename === 'EditCardSuccess') {
+      setEditing(null);
+      setConflict(null);
+      if (result.merged) setMessage('Saved, merged with changes by others to other fields.');
+      return;
+    }
+    if (result.__typename === 'VersionConflictError') {
+      setConflict({
+        changes: result.conflicts.map((c) => ({
+          who: c.actor?.displayName ?? 'someone',
+          fields: c.fields,
+          version: c.version,
+        })),
+        actualVersion: result.actualVersion,
+        mine: fields,
+      });
+      return;
+    }
+    setMessage(isApiError(result) ? describeError(result) : 'Not saved.');
+  };
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (!editing) return;
+    const changed: Partial<Draft> = {};
+    if (editing.draft.title !== editing.base.title) changed.title = editing.draft.title;
+    if (editing.draft.description !== editing.base.description) {
+      changed.description = editing.draft.description;
+    }
+    void save(changed, editing.base.version);
+  };
+
+  const archive = async () => {
+    const archived = await apollo.mutate({
+      mutation: ArchiveCardDocument,
+      variables: { input: { cardId: card.id, expectedVersion: card.version } },
+    });
+    const result = archived.data?.archiveCard;
+    if (result && isApiError(result)) setMessage(describeError(result));
+  };
+
+  const onKeyDown = (event: KeyboardEvent<HTMLElement>) => {
+    if (event.target !== event.currentTarget) return;
+    if (event.altKey && event.key.startsWith('Arrow')) {
+      event.preventDefault();
+      onKeyboardMove(card, event.key);
+      return;
+    }
+    drag.listeners?.onKeyDown?.(event);
+  };
+
+  const moveTo = (column: Column) =>
+    void onMove(card, {
+      toColumnId: column.id,
+      afterCardId: column.cards.edges.filter((e) => !e.node.archived).at(-1)?.node.id ?? null,
+    });
+
+  return (
+    <li
+      ref={(node) => {
+        drag.setNodeRef(node);
+        drop.setNodeRef(node);
+      }}
+      style={style}
+      className={`card${drag.isDragging ? ' dragging' : ''}${drop.isOver ? ' over' : ''}${changedBy ? ' flash' : ''}${card.done ? ' done' : ''}`}
+      data-testid="card"
+      data-card-id={card.id}
+      data-title={card.title}
+      data-version={card.version}
+      {...drag.attributes}
+      {...drag.listeners}
+      onKeyDown={onKeyDown}
+      aria-label={`Card ${card.title}`}
+    >
+      {changedBy && (
+        <span className="changed-by" data-testid="changed-by">
+          {changedBy}
+        </span>
+      )}
+      {editing ? (
+        <form className="editor" onSubmit={submit} onPointerDown={(e) => e.stopPropagation()}>
+          <input
+            aria-label="Title"
+            name="title"
+            value={editing.draft.title}
+            onChange={(e) =>
+              setEditing({ ...editing, draft: { ...editing.draft, title: e.target.value } })
+            }
+          />
+          <textarea
+            aria-label="Description"
+            name="description"
+            value={editing.draft.description}
+            onChange={(e) =>
+              setEditing({ ...editing, draft: { ...editing.draft, description: e.target.value } })
+            }
+          />
+          <div className="row">
+            <button type="submit">Save</button>
+            <button
+              type="button"
+              onClick={() => {
+                setEditing(null);
+                setConflict(null);
+              }}
+            >
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : (
+        <>
+          <div className="title" data-testid="card-title">
+            {card.title}
+          </div>
+          {card.description && (
+            <div className="description" data-testid="card-description">
+              {card.description}
+            </div>
+          )}
+          {card.labels.length > 0 && (
+            <div className="labels">
+              {card.labels.map((label) => (
+                <span key={label} className="label">
+                  {label}
+                </span>
+              ))}
+            </div>
+          )}
+          <div className="row actions" onPointerDown={(e) => e.stopPropagation()}>
+            {neighbours.left && (
+              <button
+                type="button"
+                aria-label={`Move to ${neighbours.left.name}`}
+                onClick={() => moveTo(neighbours.left!)}
+              >
+                ←
+              </button>
+            )}
+            <button
+              type="button"
+              onClick={() => {
+                setMessage(null);
+                setEditing({
+                  base: card,
+                  draft: { title: card.title, description: card.description },
+                });
+              }}
+            >
+              Edit
+            </button>
+            <button type="button" onClick={() => void archive()}>
+              Archive
+            </button>
+            {neighbours.right && (
+              <button
+                type="button"
+                aria-label={`Move to ${neighbours.right.name}`}
+                onClick={() => moveTo(neighbours.right!)}
+              >
+                →
+              </button>
+            )}
+          </div>
+        </>
+      )}
+      {conflict && (
+        <div className="conflict" role="alert" data-testid="conflict">
+          <strong>Not saved: this card changed since you started editing.</strong>
+          <ul>
+            {conflict.changes.map((change) => (
+              <li key={change.version}>
+                {change.who} changed {change.fields.join(', ')} (version {change.version})
+              </li>
+            ))}
+          </ul>
+          {(Object.keys(conflict.mine) as (keyof Draft)[]).map((field) => (
+            <p key={field}>
+              {field}: theirs <q>{card[field]}</q>, yours <q>{conflict.mine[field]}</q>
+            </p>
+          ))}
+          <div className="row">
+            <button type="button" onClick={() => void save(conflict.mine, conflict.actualVersion)}>
+              Save mine over theirs
+            </button>
+            <button
+              type="button"
+              onClick={() => {
+                setConflict(null);
+                setEditing(null);
+              }}
+            >
+              Keep theirs
+            </button>
+          </div>
+        </div>
+      )}
+      {message && (
+        <p className="message" role="status" data-testid="card-message">
+          {message}
+        </p>
+      )}
+    </li>
+  );
+}

@@ -1,0 +1,36 @@
+import type { ErrorFieldsFragment } from '@corkboard/client';
+
+/** An error member of a mutation's result union, as the SDK selects it. */
+export type ApiError = ErrorFieldsFragment;
+
+/** Every result union member that is an error has a `code` and a `message`. */
+export const isApiError = (result: { __typename: string }): result is ApiError =>
+  'code' in result && 'message' in result;
+
+/** One line a person can act on, from the API's own explanation of an error. */
+export function describeError(error: ApiError): string {
+  switch (error.__typename) {
+    case 'WipLimitReachedError':
+      return `Refused: the column is at its WIP limit of ${error.wipLimit}.`;
+    case 'VersionConflictError':
+      return `Conflict: ${error.conflicts
+        .map((c) => `${c.actor?.displayName ?? 'someone'} changed ${c.fields.join(', ')}`)
+        .join('; ')}.`;
+    case 'ValidationError':
+      return `${error.message}${error.field ? ` (${error.field})` : ''}`;
+    case 'UsernameTakenError':
+      return `The username ${error.username} is taken.`;
+    case 'NotFoundError':
+    case 'ForbiddenError':
+    case 'UnauthenticatedError':
+    case 'InvalidCredentialsError':
+    case 'TooManyAttemptsError':
+    case 'ExternalIdentityError':
+    case 'RebuildInProgressError':
+      return error.message;
+    default: {
+      const unexpected: never = error;
+      return String(unexpected);
+    }
+  }
+}
