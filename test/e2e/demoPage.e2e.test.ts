@@ -23,6 +23,8 @@ async function serve(dir: string): Promise<{ url: string; server: Server }> {
       if (!handled) res.writeHead(404).end();
     });
   });
+  // No idle timeout: on a loaded machine the next request could race the 5 s default.
+  server.keepAliveTimeout = 0;
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }

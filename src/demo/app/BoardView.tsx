@@ -115,14 +115,14 @@ export function BoardView({
   const [alert, setAlert] = useState<Alert | null>(null);
   const live = useRef<LiveBoard | null>(null);
   const left = useRef(false);
-  const leave = useCallback(
-    (reason: string) => {
-      if (left.current) return;
-      left.current = true;
-      onLeave(reason);
-    },
-    [onLeave],
-  );
+  // The parent's callback may change on every render; the live binding must not restart.
+  const onLeaveRef = useRef(onLeave);
+  onLeaveRef.current = onLeave;
+  const leave = useCallback((reason: string) => {
+    if (left.current) return;
+    left.current = true;
+    onLeaveRef.current(reason);
+  }, []);
 
   const onApplied = useCallback(
     ({ changes }: AppliedChanges) => {
@@ -179,7 +179,14 @@ export function BoardView({
     };
   }, [apollo, boardId, connection, onApplied, leave]);
 
-  const { data, error } = useQuery(BoardDocument, { variables: { id: boardId }, skip: !ready });
+  // Sent once the binding is ready, so the answer misses no change; from the network
+  // each time the board opens, as the binding was not following it before.
+  const { data, error } = useQuery(BoardDocument, {
+    variables: { id: boardId },
+    skip: !ready,
+    fetchPolicy: 'cache-and-network',
+    nextFetchPolicy: 'cache-first',
+  });
   const board = data?.board;
   useEffect(() => {
     if (data && !board) leave('That board does not exist, or you are not one of its members.');
