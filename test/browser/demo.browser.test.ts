@@ -156,7 +156,6 @@ describe.skipIf(!haveChromium('/demo'))('the /demo board, two users in Chromium'
     expect(response!.headers()['content-security-policy']).toContain("script-src 'self'");
     await page.getByLabel('Username').fill('carol');
     await page.getByLabel('Display name').fill('Carol');
-    await screenshot(page, 'demo-sign-in');
     await page.locator('form button[type=submit]').click();
     await page.getByRole('heading', { name: 'Your boards' }).waitFor();
     await page.getByLabel('New board').fill('Carol’s plans');

@@ -130,7 +130,14 @@ export function BoardView({
       if (others.length === 0) return;
       const touched = new Map<string, string>();
       for (const change of others) {
-        for (const node of change.changed) touched.set(node.id, change.actor!.displayName);
+        // A card's change names its columns too: flash the card, and a column only
+        // when the change was the column's own (its name or WIP limit).
+        const ofCards = change.changed.some((node) => node.__typename === 'Card');
+        for (const node of change.changed) {
+          if (node.__typename === 'Card' || (node.__typename === 'Column' && !ofCards)) {
+            touched.set(node.id, change.actor!.displayName);
+          }
+        }
       }
       setHighlights((current) => new Map([...current, ...touched]));
       setTimeout(() => {
