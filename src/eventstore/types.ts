@@ -157,6 +157,17 @@ export interface ReadStreamOptions {
   signal?: AbortSignal;
 }
 
+export interface ReadStreamBackwardOptions {
+  /**
+   * Only events with version < this (a cursor: the version of the last event the previous
+   * page held). @default the stream's head + 1 (start at the newest event)
+   */
+  before?: number;
+  /** At most this many events (>= 1). */
+  limit: number;
+  signal?: AbortSignal;
+}
+
 export interface ReadAllOptions {
   /** Only commits with position > after. @default 0 */
   after?: number;
@@ -187,6 +198,13 @@ export interface EventStore {
    * the stream's length).
    */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /**
+   * One page of a stream, newest first: the events with version < `before`, at most
+   * `limit` of them, upcast. Versions have no gaps, so the page is exactly the versions
+   * `[before - limit, before - 1]`: its cost follows `limit`, not the stream's length.
+   * Empty for an unknown stream or `before <= 1`.
+   */
+  readStreamBackward(stream: string, options: ReadStreamBackwardOptions): Promise<RecordedEvent[]>;
   /** Current head version of a stream, 0 when it does not exist. */
   streamVersion(stream: string, options?: { signal?: AbortSignal }): Promise<number>;
   /**

@@ -472,6 +472,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       return {
         append,
         readStream: (stream, options) => store.readStream(stream, options),
+        readStreamBackward: (stream, options) => store.readStreamBackward(stream, options),
         streamVersion: (stream, options) => store.streamVersion(stream, options),
         idempotentResult: (key, fingerprint, options) =>
           store.idempotentResult(key, fingerprint, options),

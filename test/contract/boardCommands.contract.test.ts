@@ -565,6 +565,10 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
           calls.push({ method: 'readStream', signal: options?.signal });
           return store.readStream(stream, options);
         },
+        readStreamBackward: (stream, options) => {
+          calls.push({ method: 'readStreamBackward', signal: options.signal });
+          return store.readStreamBackward(stream, options);
+        },
         streamVersion: (stream, options) => {
           calls.push({ method: 'streamVersion', signal: options?.signal });
           return store.streamVersion(stream, options);

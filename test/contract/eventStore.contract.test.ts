@@ -76,6 +76,79 @@ describe.each(storeAdapters())('event store contract ($name)', (adapter) => {
     expect(await store.headPosition()).toBe(2);
   });
 
+  it('reads one stream backward by version, a page at a time, upcast, other streams left out', async () => {
+    const upcasters = new UpcasterRegistry().register('Old', 1, (data) => ({
+      ...data,
+      lifted: true,
+    }));
+    const store = await open({ upcasters });
+    // Commits holding several events of the stream, interleaved with another stream's.
+    await store.append({
+      streams: [
+        {
+          stream: 'a',
+          expected: NO_STREAM,
+          events: [event('Old', { n: 1 }), event('E', { n: 2 })],
+        },
+        { stream: 'b', expected: NO_STREAM, events: [event('E', { n: 100 })] },
+      ],
+      metadata: { actor: 'u1' },
+    });
+    for (let n = 3; n <= 7; n += 1) {
+      await store.append({
+        streams: [
+          { stream: 'b', expected: ANY, events: [event('E', { n: 100 + n })] },
+          { stream: 'a', expected: n - 1, events: [event('E', { n })] },
+        ],
+      });
+    }
+    await store.append({
+      streams: [{ stream: 'a', expected: 7, events: [event('E', { n: 8 }), event('E', { n: 9 })] }],
+    });
+    const page = async (before: number | undefined, limit: number) =>
+      (await store.readStreamBackward('a', { before, limit })).map((e) => [e.version, e.data.n]);
+
+    expect(await page(undefined, 3)).toEqual([
+      [9, 9],
+      [8, 8],
+      [7, 7],
+    ]);
+    expect(await page(7, 3)).toEqual([
+      [6, 6],
+      [5, 5],
+      [4, 4],
+    ]);
+    expect(await page(4, 3)).toEqual([
+      [3, 3],
+      [2, 2],
+      [1, 1],
+    ]);
+    expect(await page(2, 3)).toEqual([[1, 1]]);
+    expect(await page(1, 3)).toEqual([]);
+    // The page is the versions [before - limit, before - 1], beyond the head or not.
+    expect(await page(11, 3)).toEqual([
+      [9, 9],
+      [8, 8],
+    ]);
+    expect(await page(100, 2)).toEqual([]);
+    const [oldest] = await store.readStreamBackward('a', { before: 2, limit: 1 });
+    expect(oldest).toMatchObject({ type: 'Old', schemaVersion: 2, actor: 'u1', stream: 'a' });
+    expect(oldest!.data).toEqual({ n: 1, lifted: true });
+    expect(await store.readStreamBackward('missing', { limit: 5 })).toEqual([]);
+    // Every version exactly once, across pages of every size.
+    for (const limit of [1, 2, 4, 9, 20]) {
+      const seen: number[] = [];
+      let before: number | undefined;
+      for (;;) {
+        const events = await store.readStreamBackward('a', { before, limit });
+        if (events.length === 0) break;
+        seen.push(...events.map((e) => e.version));
+        before = events.at(-1)!.version;
+      }
+      expect(seen).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1]);
+    }
+  });
+
   it("keeps a commit's trace context for its feed and readers, outside the key's fingerprint", async () => {
     const store = await open();
     const traceContext = {

@@ -301,6 +301,7 @@ describe('operations (memory store)', () => {
     const store: EventStore = {
       append: (r, o) => inner.append(r, o),
       readStream: (st, o) => inner.readStream(st, o),
+      readStreamBackward: (st, o) => inner.readStreamBackward(st, o),
       streamVersion: (st, o) => inner.streamVersion(st, o),
       idempotentResult: (k, f, o) => inner.idempotentResult(k, f, o),
       readAll: async (o) => {

@@ -125,6 +125,7 @@ function droppingDatabaseOnClose(store: EventStore, db: Db): EventStore {
   return {
     append: (request, options) => store.append(request, options),
     readStream: (stream, options) => store.readStream(stream, options),
+    readStreamBackward: (stream, options) => store.readStreamBackward(stream, options),
     streamVersion: (stream, options) => store.streamVersion(stream, options),
     readAll: (options) => store.readAll(options),
     headPosition: () => store.headPosition(),

@@ -93,6 +93,7 @@ describe('ProjectorRuntime status for operators', () => {
     const store: EventStore = {
       append: (r, o) => inner.append(r, o),
       readStream: (s, o) => inner.readStream(s, o),
+      readStreamBackward: (s, o) => inner.readStreamBackward(s, o),
       streamVersion: (s, o) => inner.streamVersion(s, o),
       idempotentResult: (k, f, o) => inner.idempotentResult(k, f, o),
       readAll: (o) => inner.readAll(o),

@@ -12,6 +12,7 @@ import type {
   EventStore,
   FeedItem,
   ReadAllOptions,
+  ReadStreamBackwardOptions,
   ReadStreamOptions,
   RecordedEvent,
   SubscribeOptions,
@@ -225,6 +226,21 @@ export class MemoryEventStore implements EventStore {
     const from = options.fromVersion ?? 1;
     const events = this.#data.streams.get(stream) ?? [];
     return events.slice(Math.max(0, from - 1)).map((e) => this.#read(e));
+  }
+
+  async readStreamBackward(
+    stream: string,
+    options: ReadStreamBackwardOptions,
+  ): Promise<RecordedEvent[]> {
+    await nextTurn();
+    options.signal?.throwIfAborted();
+    const events = this.#data.streams.get(stream) ?? [];
+    const before = options.before ?? events.length + 1;
+    const from = Math.max(1, before - options.limit);
+    return events
+      .slice(from - 1, Math.max(0, before - 1))
+      .reverse()
+      .map((e) => this.#read(e));
   }
 
   async streamVersion(stream: string, options: { signal?: AbortSignal } = {}): Promise<number> {

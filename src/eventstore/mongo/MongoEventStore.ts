@@ -8,6 +8,7 @@ import type {
   CommitFeed,
   EventStore,
   ReadAllOptions,
+  ReadStreamBackwardOptions,
   ReadStreamOptions,
   RecordedEvent,
   SubscribeOptions,
@@ -24,6 +25,7 @@ import {
 import { MongoCommitFeed, type CommitFeedOptions } from './feed.js';
 import { ensureSchema } from './schema.js';
 import { MongoPositions } from './positions.js';
+import { streamRangePipeline } from './streamPages.js';
 import { unavailableIfDriverError } from './translateError.js';
 
 export interface MongoEventStoreOptions {
@@ -255,6 +257,32 @@ export class MongoEventStore implements EventStore {
     );
     signal?.throwIfAborted();
     return docs.flatMap((d) => fromCommitDoc(d).events.map((e) => this.#upcasters.upcast(e)));
+  }
+
+  /**
+   * Without `before`, reads the stream's head first (one document by `_id`); then one
+   * aggregation over exactly the page's versions (see `streamRangePipeline`).
+   */
+  async readStreamBackward(
+    stream: string,
+    options: ReadStreamBackwardOptions,
+  ): Promise<RecordedEvent[]> {
+    const { signal } = options;
+    const before = options.before ?? (await this.streamVersion(stream, { signal })) + 1;
+    const to = before - 1;
+    const from = Math.max(1, before - options.limit);
+    if (to < from) return [];
+    signal?.throwIfAborted();
+    const docs = await this.#read('readStreamBackward', () =>
+      this.#commits
+        .aggregate<CommitDoc>(streamRangePipeline(stream, from, to), { readConcern: MAJORITY })
+        .toArray(),
+    );
+    signal?.throwIfAborted();
+    return docs
+      .flatMap((d) => fromCommitDoc(d).events)
+      .sort((a, b) => b.version - a.version)
+      .map((e) => this.#upcasters.upcast(e));
   }
 
   async streamVersion(stream: string, options: { signal?: AbortSignal } = {}): Promise<number> {
