@@ -153,6 +153,32 @@ subscription BoardChanges {
 }
 `;
 
+const history = `# History: who changed what, newest first,
+# from the first event on. Paste the id of a
+# card, a column or a board you are a member
+# of. Each change's from/to is JSON text. For
+# older entries, run again with
+# after: "<endCursor>" (pages hold at most 500).
+query History {
+  node(id: "<a card, column or board id>") {
+    ... on Card { history(first: 10) { ...Entries } }
+    ... on Column { history(first: 10) { ...Entries } }
+    ... on Board { history(first: 10) { ...Entries } }
+  }
+}
+
+fragment Entries on HistoryConnection {
+  edges {
+    node {
+      at operation version
+      actor { username }
+      changes { field from to }
+    }
+  }
+  pageInfo { hasNextPage endCursor }
+}
+`;
+
 /** The tabs, in the order a newcomer takes them. */
 export const GRAPHIQL_TABS: readonly GraphiQLTab[] = [
   register,
@@ -161,4 +187,5 @@ export const GRAPHIQL_TABS: readonly GraphiQLTab[] = [
   rename,
   conflict,
   live,
+  history,
 ].map((query) => ({ query }));

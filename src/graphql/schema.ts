@@ -19,6 +19,7 @@ import '../boards/session/graphql.js';
 import '../boards/board/graphql.js';
 import '../boards/column/graphql.js';
 import '../boards/card/graphql.js';
+import '../boards/history/graphql.js';
 import '../boards/subscription.js';
 import '../ops/graphql.js';
 

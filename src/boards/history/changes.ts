@@ -1,0 +1,226 @@
+/**
+ * What each event of a card, column or board stream means in that resource's history:
+ * one mapping per aggregate, an exhaustive switch over its event types, so a new event
+ * type does not typecheck until it says what it changes.
+ */
+import { parseBoardEvent, type BoardEvent } from '../board/events.js';
+import { parseCardEvent, type CardEvent } from '../card/events.js';
+import { parseColumnEvent, type ColumnEvent } from '../column/events.js';
+import type { ResourceType } from '../errors.js';
+import { StreamKind, toStreamName } from '../streams.js';
+import { unreachable } from '../unreachable.js';
+
+/** A resource a history value points at; shown to clients as its global ID. */
+export interface HistoryRef {
+  ref: ResourceType;
+  id: string;
+}
+
+/** A field's value in history, before it is written as JSON text. */
+export type HistoryValue =
+  | string
+  | number
+  | boolean
+  | null
+  | HistoryRef
+  | readonly HistoryValue[]
+  | { readonly [key: string]: HistoryValue };
+
+/**
+ * One field an event changed. `from: PREVIOUS` means "the value the last earlier event
+ * that set this field gave it" (null when none did), which the history reader looks up;
+ * otherwise the event itself says what was there before.
+ */
+export interface HistoryFieldChange {
+  field: string;
+  from: HistoryValue | typeof PREVIOUS;
+  to: HistoryValue;
+}
+
+/** See {@link HistoryFieldChange.from}. */
+export const PREVIOUS = Symbol('previous value of the field');
+
+/** One event as a history entry, before `from` values are looked up. */
+export interface RenderedEvent {
+  /** What happened, e.g. `CardEdited` or, on a column, `CardAdded`. */
+  operation: string;
+  changes: HistoryFieldChange[];
+}
+
+/** How one kind of resource's stream reads as history. */
+export interface HistorySpec {
+  kind: 'Card' | 'Column' | 'Board';
+  stream(id: string): string;
+  render(event: { type: string; data: Record<string, unknown> }): RenderedEvent;
+}
+
+const ref = (type: ResourceType, id: string): HistoryRef => ({ ref: type, id });
+const set = (field: string, to: HistoryValue): HistoryFieldChange => ({
+  field,
+  from: PREVIOUS,
+  to,
+});
+const created = (field: string, to: HistoryValue): HistoryFieldChange => ({
+  field,
+  from: null,
+  to,
+});
+
+function renderCard(event: CardEvent): RenderedEvent {
+  switch (event.type) {
+    case 'CardCreated': {
+      const d = event.data;
+      return {
+        operation: event.type,
+        changes: [
+          created('board', ref('Board', d.boardId)),
+          created('column', ref('Column', d.columnId)),
+          created('title', d.title),
+          created('description', d.description),
+          created('assignee', null),
+          created('labels', []),
+          created('done', false),
+          created('archived', false),
+          created('rank', d.rank),
+        ],
+      };
+    }
+    case 'CardEdited': {
+      const { title, description, assigneeId, labels, done } = event.data.changes;
+      const changes: HistoryFieldChange[] = [];
+      if (title !== undefined) changes.push(set('title', title));
+      if (description !== undefined) changes.push(set('description', description));
+      if (assigneeId !== undefined) {
+        changes.push(set('assignee', assigneeId === null ? null : ref('User', assigneeId)));
+      }
+      if (labels !== undefined) changes.push(set('labels', labels));
+      if (done !== undefined) changes.push(set('done', done));
+      return { operation: event.type, changes };
+    }
+    case 'CardMoved': {
+      const { fromColumnId, toColumnId, rank } = event.data;
+      const changes: HistoryFieldChange[] = [];
+      if (fromColumnId !== toColumnId) {
+        changes.push({
+          field: 'column',
+          from: ref('Column', fromColumnId),
+          to: ref('Column', toColumnId),
+        });
+      }
+      changes.push(set('rank', rank));
+      return { operation: event.type, changes };
+    }
+    case 'CardArchived':
+      return { operation: event.type, changes: [{ field: 'archived', from: false, to: true }] };
+    default:
+      return unreachable(event);
+  }
+}
+
+function renderColumn(event: ColumnEvent): RenderedEvent {
+  switch (event.type) {
+    case 'ColumnCreated': {
+      const d = event.data;
+      return {
+        operation: event.type,
+        changes: [
+          created('board', ref('Board', d.boardId)),
+          created('name', d.name),
+          created('wipLimit', d.wipLimit),
+        ],
+      };
+    }
+    case 'WipLimitSet':
+      return { operation: event.type, changes: [set('wipLimit', event.data.wipLimit)] };
+    case 'CardEntered':
+      return {
+        operation: 'CardAdded',
+        changes: [{ field: 'card', from: null, to: ref('Card', event.data.cardId) }],
+      };
+    case 'CardLeft':
+      return {
+        operation: 'CardRemoved',
+        changes: [{ field: 'card', from: ref('Card', event.data.cardId), to: null }],
+      };
+    case 'CardsArchived':
+      return {
+        operation: 'CardsArchived',
+        changes: event.data.cardIds.map((id) => ({
+          field: 'card',
+          from: ref('Card', id),
+          to: null,
+        })),
+      };
+    case 'CardRepositioned':
+      return {
+        operation: event.type,
+        changes: [
+          {
+            field: 'card',
+            from: null,
+            to: { card: ref('Card', event.data.cardId), rank: event.data.rank },
+          },
+        ],
+      };
+    case 'CardsRebalanced':
+      // New ranks, the same order: nothing a reader of the column sees changed.
+      return { operation: event.type, changes: [] };
+    default:
+      return unreachable(event);
+  }
+}
+
+function renderBoard(event: BoardEvent): RenderedEvent {
+  switch (event.type) {
+    case 'BoardCreated':
+      return {
+        operation: event.type,
+        changes: [
+          created('name', event.data.name),
+          created('owner', ref('User', event.data.ownerId)),
+          created('member', ref('User', event.data.ownerId)),
+        ],
+      };
+    case 'BoardRenamed':
+      return { operation: event.type, changes: [set('name', event.data.name)] };
+    case 'MemberAdded':
+      return {
+        operation: event.type,
+        changes: [{ field: 'member', from: null, to: ref('User', event.data.userId) }],
+      };
+    case 'ColumnPlaced':
+      return {
+        operation: event.type,
+        changes: [
+          {
+            field: 'column',
+            from: null,
+            to: { column: ref('Column', event.data.columnId), rank: event.data.rank },
+          },
+        ],
+      };
+    case 'ColumnsRebalanced':
+      return { operation: event.type, changes: [] };
+    default:
+      return unreachable(event);
+  }
+}
+
+/** The history of each kind of resource, by the GraphQL type that shows it. */
+export const historySpecs = {
+  Card: {
+    kind: 'Card',
+    stream: (id) => toStreamName(StreamKind.Card, id),
+    render: (event) => renderCard(parseCardEvent(event)),
+  },
+  Column: {
+    kind: 'Column',
+    stream: (id) => toStreamName(StreamKind.Column, id),
+    render: (event) => renderColumn(parseColumnEvent(event)),
+  },
+  Board: {
+    kind: 'Board',
+    stream: (id) => toStreamName(StreamKind.Board, id),
+    render: (event) => renderBoard(parseBoardEvent(event)),
+  },
+} as const satisfies Record<HistorySpec['kind'], HistorySpec>;

@@ -1,0 +1,125 @@
+/**
+ * A page of a resource's history, read from its event stream newest first.
+ *
+ * Each entry's `from` values are the values before its event. Within a page they come
+ * from the page's own older events; for the fields whose previous setter is older than
+ * the page, the reader looks back from the page's oldest event, a bounded chunk at a
+ * time, and stops as soon as every such field is found. So a page costs the page plus
+ * the distance back to the previous change of the fields it shows changing (the stream's
+ * creation event sets them all, so the look-back always ends), never the stream's length
+ * as such: a stream whose fields keep changing pages in constant time, whatever its
+ * length.
+ */
+import type { EventStore, RecordedEvent } from '../../eventstore/types.js';
+import { PREVIOUS, type HistorySpec, type HistoryValue, type RenderedEvent } from './changes.js';
+
+/** Events read per look-back step (one store read). */
+export const HISTORY_LOOKBACK_CHUNK = 100;
+
+/** One history entry with its `from` values resolved. */
+export interface HistoryEntryData {
+  at: Date;
+  /** User id, null for the system. */
+  actor: string | null;
+  operation: string;
+  version: number;
+  changes: { field: string; from: HistoryValue; to: HistoryValue }[];
+}
+
+export interface HistoryPage {
+  /** Newest first. */
+  entries: HistoryEntryData[];
+  /** Whether older entries exist. */
+  hasNextPage: boolean;
+}
+
+export interface ReadHistoryOptions {
+  /** The resource's id. */
+  id: string;
+  /** At most this many entries (>= 0). */
+  first: number;
+  /** Only entries older than this version (a cursor). @default from the newest */
+  beforeVersion?: number;
+  signal?: AbortSignal;
+}
+
+/** One page of the history of the resource `spec` reads, newest first. */
+export async function readHistory(
+  store: EventStore,
+  spec: HistorySpec,
+  options: ReadHistoryOptions,
+): Promise<HistoryPage> {
+  const { first, beforeVersion, signal } = options;
+  const stream = spec.stream(options.id);
+  if (first <= 0) {
+    const head = beforeVersion ?? (await store.streamVersion(stream, { signal })) + 1;
+    return { entries: [], hasNextPage: head > 1 };
+  }
+  const events = await store.readStreamBackward(stream, {
+    before: beforeVersion,
+    limit: first,
+    signal,
+  });
+  const rendered = events.map((event) => ({ event, ...spec.render(event) }));
+  const oldest = events.at(-1);
+  const known = await previousValues(store, spec, stream, rendered, oldest?.version, signal);
+  // Oldest first, so each change's `from` is the value the change before it left.
+  const entries: HistoryEntryData[] = [];
+  for (let i = rendered.length - 1; i >= 0; i -= 1) {
+    const { event, operation, changes } = rendered[i]!;
+    entries.push({
+      at: event.occurredAt,
+      actor: event.actor,
+      operation,
+      version: event.version,
+      changes: changes.map((change) => {
+        const from = change.from === PREVIOUS ? (known.get(change.field) ?? null) : change.from;
+        known.set(change.field, change.to);
+        return { field: change.field, from, to: change.to };
+      }),
+    });
+  }
+  return { entries: entries.reverse(), hasNextPage: (oldest?.version ?? 1) > 1 };
+}
+
+/**
+ * The value, before the page's oldest event, of every field whose first change in the
+ * page takes its `from` from an earlier event: found by reading backward from there.
+ */
+async function previousValues(
+  store: EventStore,
+  spec: HistorySpec,
+  stream: string,
+  page: readonly (RenderedEvent & { event: RecordedEvent })[],
+  oldestVersion: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Map<string, HistoryValue>> {
+  const known = new Map<string, HistoryValue>();
+  const wanted = new Set<string>();
+  const setInPage = new Set<string>();
+  for (let i = page.length - 1; i >= 0; i -= 1) {
+    for (const change of page[i]!.changes) {
+      if (change.from === PREVIOUS && !setInPage.has(change.field)) wanted.add(change.field);
+      setInPage.add(change.field);
+    }
+  }
+  let before = oldestVersion ?? 1;
+  while (wanted.size > 0 && before > 1) {
+    const older = await store.readStreamBackward(stream, {
+      before,
+      limit: HISTORY_LOOKBACK_CHUNK,
+      signal,
+    });
+    if (older.length === 0) break;
+    for (const event of older) {
+      for (const change of spec.render(event).changes) {
+        if (!wanted.has(change.field)) continue;
+        known.set(change.field, change.to);
+        wanted.delete(change.field);
+      }
+      if (wanted.size === 0) break;
+    }
+    before = older.at(-1)!.version;
+  }
+  return known;
+}
