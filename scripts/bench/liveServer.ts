@@ -26,7 +26,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { NO_CLIENT_LIMITS } from '../../test/support/server.js';
-import { frameWrites } from '../../src/graphql/websocket.js';
+import { watchWholeFrameWrites } from '../../test/support/frameWrites.js';
 import { messageOf } from '../../src/live/frames.js';
 import type { AppendResult } from '../../src/eventstore/types.js';
 import { openMemoryStorage } from '../../src/storage.js';
@@ -79,7 +79,7 @@ process.on('disconnect', () => process.exit(0));
 const gc = (globalThis as { gc?: () => void }).gc;
 
 // Every message either server sends leaves through `ws`'s `send` or, for Corkboard's
-// shared frames, through `frameWrites.write` (the whole frame in one write): note when.
+// shared frames, as one TCP write of the whole frame: note when.
 let sends: SendsReport = { count: 0, bytes: 0, first: 0, last: 0 };
 const noteSend = (bytes: number) => {
   const now = performance.now();
@@ -95,13 +95,8 @@ WebSocket.prototype.send = function (this: WebSocket, ...args: Parameters<WebSoc
   noteSend(typeof data === 'string' ? Buffer.byteLength(data) : (data as Buffer).length);
   return wsSend.apply(this, args);
 } as WebSocket['send'];
-// eslint-disable-next-line @typescript-eslint/unbound-method -- called with its object below
-const writeFrame = frameWrites.write;
-frameWrites.write = (raw, frame) => {
-  // The length of the message it carries, as for `ws`'s `send` (not the frame's header).
-  noteSend(messageOf(frame).length);
-  writeFrame.call(frameWrites, raw, frame);
-};
+// Corkboard's shared frames leave as one TCP write of the whole frame (not through `send`).
+watchWholeFrameWrites((_socket, frame) => noteSend(messageOf(frame).length));
 
 const committedAt = new Map<number, number>();
 const toHubAt = new Map<number, number>();

@@ -1,13 +1,10 @@
-import { setMaxListeners } from 'node:events';
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
-import { Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
 import {
   getOperationAST,
   GraphQLError,
   OperationTypeNode,
   type DocumentNode,
   type ExecutionArgs,
-  type ExecutionResult,
   type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
@@ -15,13 +12,12 @@ import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { maskError, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { LiveConnection } from '../live/BoardChangeHub.js';
-import { messageOf, nextFrame } from '../live/frames.js';
-import { SERIALIZED_BYTES, type SharedResult } from '../live/SubscriptionGroups.js';
 import { LiveCloseCode, LiveErrorCode, type LiveLimits } from '../live/limits.js';
 import type { Logger } from '../logger.js';
 import { DEFAULT_MAX_JSON_DEPTH } from '../http/requestBody.js';
 import type { GraphQLContext } from './context.js';
+import { WebSocketConnection } from './wsConnection.js';
+import { CountedSubscription, ENDED, SendingShared, isAsyncIterable } from './wsSubscriptions.js';
 import { jsonDepthRefusal } from './yoga.js';
 import type { TrustedDocumentPolicy } from './trustedDocuments.js';
 
@@ -41,83 +37,11 @@ interface Envelope {
 interface EnvelopedExecutionArgs extends ExecutionArgs {
   envelopedExecute: Envelope['execute'];
   envelopedSubscribe: Envelope['subscribe'];
-  /** Where the operation's shared results are written (see `sendingShared`). */
+  /** Where the operation's shared results are written (see `SendingShared`). */
   socket: WebSocket;
   id: string;
   /** A subscription's slot in its connection's count; absent for queries and mutations. */
   subscription?: CountedSubscription;
-}
-
-const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult> =>
-  typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
-
-/**
- * A subscription's stream as graphql-ws iterates it: each result shared by a group
- * (`SharedResult`, serialised once for all its members) is written straight to the
- * socket as a graphql-ws `next` frame, this subscription's id spliced around the
- * shared JSON, without stringifying it again; graphql-ws sees only the rest (none, for
- * `boardChanges` once caught up, see `DirectDelivery`) and the end. Frames are written
- * in order, and never after graphql-ws returned the stream (the client completed it,
- * or the socket closed).
- */
-class SendingShared implements AsyncIterableIterator<ExecutionResult> {
-  readonly #iterator: AsyncIterator<ExecutionResult>;
-  #returned = false;
-
-  constructor(
-    private readonly connection: WebSocketConnection,
-    private readonly id: string,
-    stream: AsyncIterable<ExecutionResult>,
-    /** Its slot in the connection's count, freed when the stream ends, whichever way. */
-    private readonly slot: CountedSubscription,
-  ) {
-    this.#iterator = stream[Symbol.asyncIterator]();
-  }
-
-  // Not an async function: a parked one would keep its frame (a generator) alive.
-  next(): Promise<IteratorResult<ExecutionResult, undefined>> {
-    return this.#iterator.next().then(
-      (next) => this.#take(next),
-      (error: unknown) => {
-        this.slot.release();
-        throw error;
-      },
-    );
-  }
-
-  #take(
-    next: IteratorResult<ExecutionResult, unknown>,
-  ):
-    | IteratorResult<ExecutionResult, undefined>
-    | Promise<IteratorResult<ExecutionResult, undefined>> {
-    if (this.#returned || next.done) {
-      this.slot.release();
-      return { done: true, value: undefined };
-    }
-    const bytes = (next.value as Partial<SharedResult>)[SERIALIZED_BYTES];
-    if (bytes === undefined) return next;
-    // Refused: the socket is being closed as a slow consumer, and this stream ends.
-    if (!this.connection.send(nextFrame(this.id, bytes))) return this.return();
-    return this.next();
-  }
-
-  async return(): Promise<IteratorResult<ExecutionResult, undefined>> {
-    this.#returned = true;
-    this.slot.release();
-    await this.#iterator.return?.();
-    return { done: true, value: undefined };
-  }
-
-  async throw(error?: unknown): Promise<IteratorResult<ExecutionResult, undefined>> {
-    this.#returned = true;
-    this.slot.release();
-    await this.#iterator.return?.();
-    throw error;
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
 }
 
 export interface WebSocketServerOptions {
@@ -175,222 +99,6 @@ function headerIn(headers: unknown, name: string): string | undefined {
     if (key.toLowerCase() === name && typeof value === 'string') return value;
   }
   return undefined;
-}
-
-/**
- * One subscription of a socket, from its `subscribe` message until its stream has ended:
- * what `maxSubscriptionsPerConnection` counts. graphql-ws's own record of a socket's
- * operations cannot be the count: it forgets an id when the client completes it, even
- * while the operation is still being prepared, so a client that subscribes and
- * completes one id back to back would start stream after stream that no record holds.
- *
- * While the subscription is prepared it stands in graphql-ws's record for its id (an
- * async iterable with `return`, never iterated), so the client completing that id, or
- * the socket closing, cancels it: its stream is then ended as soon as it exists and
- * never delivers. Its slot is freed once, when its stream ends (or it never gets one).
- */
-class CountedSubscription implements AsyncIterable<never> {
-  #cancelled = false;
-  #released = false;
-
-  constructor(private readonly connection: WebSocketConnection) {
-    connection.subscriptions += 1;
-  }
-
-  /** The client completed the id, or the socket closed, before the stream existed. */
-  get cancelled(): boolean {
-    return this.#cancelled;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<never> {
-    throw new Error('a subscription being prepared is not iterable');
-  }
-
-  /** graphql-ws's `complete` (or the socket's close) while the subscription is prepared. */
-  return(): Promise<IteratorReturnResult<undefined>> {
-    this.#cancelled = true;
-    return Promise.resolve({ done: true, value: undefined });
-  }
-
-  /** Frees the slot. Idempotent. */
-  release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.connection.subscriptions -= 1;
-  }
-}
-
-/** The stream of a subscription cancelled before it started: already over. */
-const ENDED: AsyncIterableIterator<never> = Object.freeze({
-  next: () => Promise.resolve({ done: true, value: undefined } as const),
-  return: () => Promise.resolve({ done: true, value: undefined } as const),
-  [Symbol.asyncIterator]() {
-    return this;
-  },
-});
-
-/** `ws` send options for a message given as bytes: a text message, as graphql-ws sends. */
-const AS_TEXT = Object.freeze({ binary: false, compress: false, fin: true });
-
-/** What of `ws`'s internals the direct write relies on (checked, never assumed). */
-interface WsInternals {
-  _socket?: unknown;
-  _sender?: { _state?: unknown; _queue?: unknown; _firstFragment?: unknown };
-}
-
-/**
- * The TCP socket under `socket`, when a whole frame (`nextFrame`) may be written to it
- * as it is: no extension was negotiated (a frame is sent as built, uncompressed) and
- * `ws`'s sender looks as this code knows it. Null otherwise: then frames go through
- * `ws.send`, which is always correct, only slower (it frames each message again and
- * writes header and payload as two corked writes).
- */
-function rawSocketOf(socket: WebSocket): Socket | null {
-  const { _socket: raw, _sender: sender } = socket as unknown as WsInternals;
-  if (socket.extensions !== '' || !(raw instanceof Socket) || !sender) return null;
-  if (sender._state !== 0 || !Array.isArray(sender._queue)) return null;
-  return raw;
-}
-
-/** Whether `ws` has nothing of its own under way on `socket` (a frame written now is next). */
-function senderIdle(socket: WebSocket): boolean {
-  const sender = (socket as unknown as WsInternals)._sender!;
-  return (
-    sender._state === 0 &&
-    (sender._queue as unknown[]).length === 0 &&
-    sender._firstFragment === true
-  );
-}
-
-/**
- * How a whole frame reaches a socket: one write of the bytes built once per member
- * (the bench wraps it to time the sends, as it wraps `ws`'s `send`).
- */
-export const frameWrites = {
-  write(raw: Socket, frame: Buffer): void {
-    raw.write(frame);
-  },
-};
-
-/**
- * One websocket as the live side sees it: its abort signal (aborted when it closes),
- * the caller's credentials from `connection_init`, handshake `Request`s for yoga's
- * context function, and how frames reach its TCP socket.
- */
-class WebSocketConnection implements LiveConnection {
-  readonly #abort = new AbortController();
-  /** From `connectionParams` (or the upgrade request); operations may bring their own. */
-  authorization: string | null = null;
-  /** The handshake request of the last authorization asked for (in practice the only one). */
-  #request: HandshakeRequest | null = null;
-  /** Where whole frames can be written as they are; null: through `ws`. Set at the first send. */
-  #raw: Socket | null | undefined;
-  /** Subscriptions being prepared or running (see `CountedSubscription`). */
-  subscriptions = 0;
-
-  constructor(
-    private readonly socket: WebSocket,
-    private readonly upgrade: IncomingMessage,
-    private readonly limits: Pick<LiveLimits, 'maxBufferedBytes' | 'slowConsumerCloseGraceMs'>,
-    /** How many listeners the signal may have before Node warns of a leak. */
-    maxSignalListeners: number,
-  ) {
-    setMaxListeners(maxSignalListeners, this.#abort.signal);
-  }
-
-  /** The socket closed: every operation on it stops. */
-  closed(): void {
-    this.#abort.abort(new DOMException('The websocket closed', 'AbortError'));
-  }
-
-  get bufferedAmount(): number {
-    return this.socket.bufferedAmount;
-  }
-
-  /**
-   * Writes `frame` unless that would leave more than `maxBufferedBytes` unsent on the
-   * socket: then it closes the socket as a slow consumer instead, and says so (false).
-   * Checked here, when the bytes are written, not when a change is handed out: one
-   * change reaches every subscription of a socket before any of its frames is written.
-   */
-  send(frame: Buffer): boolean {
-    const socket = this.socket;
-    if (socket.readyState !== WebSocket.OPEN) return true;
-    if (socket.bufferedAmount + frame.length > this.limits.maxBufferedBytes) {
-      this.disconnect(LiveCloseCode.SlowConsumer, 'slow consumer');
-      return false;
-    }
-    if (this.#raw === undefined) this.#raw = rawSocketOf(socket);
-    const raw = this.#raw;
-    if (raw && senderIdle(socket)) frameWrites.write(raw, frame);
-    else socket.send(messageOf(frame), AS_TEXT);
-    return true;
-  }
-
-  /**
-   * Ends every operation of the socket (its abort signal fires) and starts the close
-   * handshake with `code`; the close frame queues behind whatever is
-   * unsent, so the socket is destroyed after `slowConsumerCloseGraceMs` if it has
-   * not closed by then.
-   */
-  disconnect(code: LiveCloseCode, reason: string): void {
-    // Every operation of the socket stops now, not when its close handshake ends.
-    this.#abort.abort(new DOMException(`The websocket is closing: ${reason}`, 'AbortError'));
-    if (this.socket.readyState === WebSocket.CLOSED) return;
-    if (this.socket.readyState !== WebSocket.CLOSING) this.socket.close(code, reason);
-    setTimeout(() => this.socket.terminate(), this.limits.slowConsumerCloseGraceMs).unref();
-  }
-
-  /**
-   * The handshake as a request carrying `authorization` and the socket's abort signal:
-   * what yoga's context function and its execution cancellation read, so an operation
-   * over the websocket gets the same context as one over HTTP.
-   */
-  requestFor(authorization: string | null): Request {
-    if (this.#request?.authorization !== authorization) {
-      this.#request = new HandshakeRequest(this.upgrade, authorization, this.#abort.signal);
-    }
-    return this.#request as unknown as Request;
-  }
-}
-
-/**
- * The part of a Fetch `Request` that yoga and our context read of a websocket
- * operation (`headers.get`, `signal`, `url`, `method`), over the upgrade request. A real
- * `Request` (with its URL, Headers and a signal of its own following the socket's)
- * cost about 2 KiB per connection, kept for as long as the connection lives.
- */
-class HandshakeRequest {
-  /**
-   * What yoga checks to refuse mutations sent by `GET` (a link or a prefetch could
-   * trigger them): a websocket operation is a message the client sent on purpose, like
-   * a POST, so mutations over graphql-ws run, with the same context (auth), limits and
-   * idempotency keys as over HTTP. graphql-ws allows any operation; urql
-   * (`enableAllOperations`) and others send mutations this way.
-   */
-  readonly method = 'POST';
-
-  constructor(
-    private readonly upgrade: IncomingMessage,
-    readonly authorization: string | null,
-    readonly signal: AbortSignal,
-  ) {}
-
-  get url(): string {
-    return new URL(this.upgrade.url ?? '/', 'http://localhost').href;
-  }
-
-  /** Its own `Headers`: `get(name)`, the upgrade's headers but for `authorization`. */
-  get headers(): this {
-    return this;
-  }
-
-  get(name: string): string | null {
-    const key = name.toLowerCase();
-    if (key === 'authorization') return this.authorization;
-    const value = this.upgrade.headers[key];
-    return Array.isArray(value) ? value.join(', ') : (value ?? null);
-  }
 }
 
 /** What `check` returns, or the GraphQLError it throws (anything else propagates). */

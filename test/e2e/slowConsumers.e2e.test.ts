@@ -1,10 +1,9 @@
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { rawIdOf } from '../../src/graphql/globalIds.js';
-import { frameWrites } from '../../src/graphql/websocket.js';
 import { LiveCloseCode } from '../../src/live/limits.js';
 import { ResponseConnection } from '../../src/live/ResponseConnection.js';
+import { watchWholeFrameWrites } from '../support/frameWrites.js';
 import { openSocket, until } from '../support/rawSocket.js';
 import { seedCards } from '../support/seedCards.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -85,9 +84,7 @@ describe('slow consumers, bounded by bytes when written', () => {
     // Everything the server writes to the socket; what stays buffered after each write.
     let written = 0;
     let peakBuffered = 0;
-    const write = frameWrites.write.bind(frameWrites);
-    const writes = vi.spyOn(frameWrites, 'write').mockImplementation((raw: Socket, frame) => {
-      write(raw, frame);
+    const writes = watchWholeFrameWrites((raw, frame) => {
       written += frame.length;
       peakBuffered = Math.max(peakBuffered, raw.writableLength);
     });
@@ -115,7 +112,7 @@ describe('slow consumers, bounded by bytes when written', () => {
       const delivered = client.frames.filter((f) => f.includes('"type":"next"'));
       expect(delivered.length).toBeLessThan(subscriptions);
     } finally {
-      writes.mockRestore();
+      writes.restore();
     }
   });
 
