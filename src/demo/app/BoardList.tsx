@@ -6,7 +6,7 @@ import {
   type AddColumnMutation,
 } from '@corkboard/client';
 import { useState, type FormEvent } from 'react';
-import { describeError, isApiError } from './errors.js';
+import { describeError, failureText, isApiError } from './errors.js';
 
 /** The columns a board made here starts with. */
 const STARTER_COLUMNS = ['To do', 'Doing', 'Done'] as const;
@@ -21,10 +21,16 @@ export function BoardList({ onOpen }: { onOpen: (boardId: string) => void }) {
   const create = async (event: FormEvent) => {
     event.preventDefault();
     setFailure(null);
-    const created = await apollo.mutate({
-      mutation: CreateBoardDocument,
-      variables: { input: { name } },
-    });
+    let created;
+    try {
+      created = await apollo.mutate({
+        mutation: CreateBoardDocument,
+        variables: { input: { name } },
+      });
+    } catch (error) {
+      setFailure(failureText(error));
+      return;
+    }
     const result = created.data?.createBoard;
     if (!result || result.__typename !== 'CreateBoardSuccess') {
       setFailure(

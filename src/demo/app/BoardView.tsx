@@ -26,7 +26,7 @@ import { liveBoard } from '@corkboard/client/apollo';
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { CardView } from './CardView.js';
 import type { Connection, ConnectionState } from './connection.js';
-import { describeError, isApiError } from './errors.js';
+import { describeError, failureText, isApiError, sessionEnded } from './errors.js';
 import type { Viewer } from './SignIn.js';
 
 type Board = NonNullable<BoardQuery['board']>;
@@ -56,6 +56,9 @@ type Report = (
   retry?: (actualVersion: number) => void,
   columnId?: string,
 ) => boolean;
+
+/** Shows a request that failed outright. */
+type Failure = (error: unknown, columnId?: string) => void;
 
 /** A message about the last write, with the retry it offers (if any). */
 interface Alert {
@@ -199,7 +202,7 @@ export function BoardView({
     if (data && !board) leave('That board does not exist, or you are not one of its members.');
   }, [data, board, leave]);
   useEffect(() => {
-    if (error?.message.includes('UNAUTHENTICATED')) onSessionEnded();
+    if (sessionEnded(error)) onSessionEnded();
   }, [error, onSessionEnded]);
 
   /** Shows an error result (false when it is none); a conflict offers `retry` at its version. */
@@ -214,12 +217,22 @@ export function BoardView({
     return true;
   };
 
+  /** Shows a request that failed outright (offline, refused) beside the column it was for. */
+  const fail: Failure = (error, columnId) =>
+    setAlert({ text: failureText(error), ...(columnId ? { columnId } : {}) });
+
   const moveCard = async (card: Card, placement: Placement): Promise<void> => {
     setAlert(null);
-    const moved = await apollo.mutate({
-      mutation: MoveCardDocument,
-      variables: { input: { cardId: card.id, expectedVersion: card.version, ...placement } },
-    });
+    let moved;
+    try {
+      moved = await apollo.mutate({
+        mutation: MoveCardDocument,
+        variables: { input: { cardId: card.id, expectedVersion: card.version, ...placement } },
+      });
+    } catch (error) {
+      fail(error, placement.toColumnId);
+      return;
+    }
     const result = moved.data?.moveCard;
     if (!result) return;
     report(
@@ -322,6 +335,7 @@ export function BoardView({
               alert={alert?.columnId === column.id ? alert : null}
               onCloseAlert={() => setAlert(null)}
               onReport={report}
+              onFailure={fail}
               onKeyboardMove={keyboardMove}
               neighbours={{
                 left: board.columns[index - 1] ?? null,
@@ -333,7 +347,7 @@ export function BoardView({
         </div>
       </DndContext>
       <div className="side">
-        <Members board={board} onReport={report} />
+        <Members board={board} onReport={report} onFailure={fail} />
         <section className="activity" aria-label="Changes by others">
           <h2>Changes by others</h2>
           <ul data-testid="activity">
@@ -378,6 +392,7 @@ function ColumnView({
   alert,
   onCloseAlert,
   onReport,
+  onFailure,
   onKeyboardMove,
   neighbours,
   onMove,
@@ -387,6 +402,7 @@ function ColumnView({
   alert: Alert | null;
   onCloseAlert: () => void;
   onReport: Report;
+  onFailure: Failure;
   onKeyboardMove: (card: Card, key: string) => void;
   neighbours: { left: Column | null; right: Column | null };
   onMove: (card: Card, placement: Placement) => Promise<void>;
@@ -401,10 +417,16 @@ function ColumnView({
   const addCard = async (event: FormEvent) => {
     event.preventDefault();
     onCloseAlert();
-    const added = await apollo.mutate({
-      mutation: AddCardDocument,
-      variables: { input: { columnId: column.id, title, afterCardId: cards.at(-1)?.id ?? null } },
-    });
+    let added;
+    try {
+      added = await apollo.mutate({
+        mutation: AddCardDocument,
+        variables: { input: { columnId: column.id, title, afterCardId: cards.at(-1)?.id ?? null } },
+      });
+    } catch (error) {
+      onFailure(error, column.id);
+      return;
+    }
     const result = added.data?.addCard;
     if (result && !onReport(result, undefined, column.id)) setTitle('');
   };
@@ -412,16 +434,22 @@ function ColumnView({
   const setWipLimit = async (event: FormEvent) => {
     event.preventDefault();
     onCloseAlert();
-    const set = await apollo.mutate({
-      mutation: SetWipLimitDocument,
-      variables: {
-        input: {
-          columnId: column.id,
-          expectedVersion: column.version,
-          wipLimit: wip === '' ? null : Number(wip),
+    let set;
+    try {
+      set = await apollo.mutate({
+        mutation: SetWipLimitDocument,
+        variables: {
+          input: {
+            columnId: column.id,
+            expectedVersion: column.version,
+            wipLimit: wip === '' ? null : Number(wip),
+          },
         },
-      },
-    });
+      });
+    } catch (error) {
+      onFailure(error, column.id);
+      return;
+    }
     const result = set.data?.setWipLimit;
     if (result && !onReport(result, undefined, column.id)) setWip('');
   };
@@ -480,15 +508,29 @@ function ColumnView({
   );
 }
 
-function Members({ board, onReport }: { board: Board; onReport: Report }) {
+function Members({
+  board,
+  onReport,
+  onFailure,
+}: {
+  board: Board;
+  onReport: Report;
+  onFailure: Failure;
+}) {
   const apollo = useApolloClient();
   const [username, setUsername] = useState('');
   const add = async (event: FormEvent) => {
     event.preventDefault();
-    const added = await apollo.mutate({
-      mutation: AddMemberDocument,
-      variables: { input: { boardId: board.id, username, expectedVersion: board.version } },
-    });
+    let added;
+    try {
+      added = await apollo.mutate({
+        mutation: AddMemberDocument,
+        variables: { input: { boardId: board.id, username, expectedVersion: board.version } },
+      });
+    } catch (error) {
+      onFailure(error);
+      return;
+    }
     const result = added.data?.addMember;
     if (result && !onReport(result)) setUsername('');
   };

@@ -3,7 +3,7 @@ import { useApolloClient } from '@apollo/client/react';
 import { ArchiveCardDocument, EditCardDocument, type EditCardInput } from '@corkboard/client';
 import { useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { Card, Column, Placement } from './BoardView.js';
-import { describeError, isApiError } from './errors.js';
+import { describeError, failureText, isApiError } from './errors.js';
 
 /** The card fields the editor writes. */
 type Draft = Pick<Card, 'title' | 'description'>;
@@ -56,7 +56,13 @@ export function CardView({
       return;
     }
     const input: EditCardInput = { cardId: card.id, expectedVersion, ...fields };
-    const edited = await apollo.mutate({ mutation: EditCardDocument, variables: { input } });
+    let edited;
+    try {
+      edited = await apollo.mutate({ mutation: EditCardDocument, variables: { input } });
+    } catch (error) {
+      setMessage(failureText(error));
+      return;
+    }
     const result = edited.data?.editCard;
     if (!result) return;
     if (result.__typename === 'EditCardSuccess') {
@@ -92,10 +98,16 @@ export function CardView({
   };
 
   const archive = async () => {
-    const archived = await apollo.mutate({
-      mutation: ArchiveCardDocument,
-      variables: { input: { cardId: card.id, expectedVersion: card.version } },
-    });
+    let archived;
+    try {
+      archived = await apollo.mutate({
+        mutation: ArchiveCardDocument,
+        variables: { input: { cardId: card.id, expectedVersion: card.version } },
+      });
+    } catch (error) {
+      setMessage(failureText(error));
+      return;
+    }
     const result = archived.data?.archiveCard;
     if (result && isApiError(result)) setMessage(describeError(result));
   };

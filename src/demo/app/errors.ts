@@ -1,3 +1,4 @@
+import { CombinedGraphQLErrors } from '@apollo/client/errors';
 import type { ErrorFieldsFragment } from '@corkboard/client';
 
 /** An error member of a mutation's result union, as the SDK selects it. */
@@ -34,3 +35,15 @@ export function describeError(error: ApiError): string {
     }
   }
 }
+
+/** What to show of a request that failed outright (no result union to read). */
+export function failureText(error: unknown): string {
+  if (CombinedGraphQLErrors.is(error)) return error.errors.map((e) => e.message).join('; ');
+  if (!navigator.onLine) return 'Not sent: the browser is offline.';
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Whether the server refused the session's token (expired, ended, or unknown). */
+export const sessionEnded = (error: unknown): boolean =>
+  CombinedGraphQLErrors.is(error) &&
+  error.errors.some((e) => e.extensions?.['code'] === 'UNAUTHENTICATED');
