@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
 import { ANY, type EventStore, type NewEvent } from '../../src/eventstore/types.js';
 import { historySpecs } from '../../src/boards/history/changes.js';
-import { HISTORY_LOOKBACK_CHUNK, readHistory } from '../../src/boards/history/readHistory.js';
+import { lookbackLimit, readHistory } from '../../src/boards/history/readHistory.js';
 import { cardStream } from '../../src/boards/streams.js';
 
 /** The store, counting the reads history makes and the events they hand back. */
@@ -104,7 +104,7 @@ describe('card history paging', () => {
     // The page, plus one look-back read for the fields the page's oldest changes need.
     for (const c of costs) {
       expect(c.reads).toBeLessThanOrEqual(2);
-      expect(c.events).toBeLessThanOrEqual(first + HISTORY_LOOKBACK_CHUNK);
+      expect(c.events).toBeLessThanOrEqual(first + lookbackLimit(0));
     }
   });
 
@@ -151,6 +151,10 @@ describe('card history paging', () => {
     const { entries } = await readHistory(store, historySpecs.Card, { id: 'k', first: 1 });
     expect(entries[0]!.changes).toEqual([{ field: 'description', from: '', to: 'now' }]);
     // The page, then the look-back down to the creation event (300 events back).
-    expect(cost.reads).toBe(1 + Math.ceil(301 / HISTORY_LOOKBACK_CHUNK));
+    let steps = 0;
+    for (let read = 0; read < 301; steps += 1) read += lookbackLimit(steps);
+    expect(steps).toBeGreaterThan(1);
+    expect(cost.reads).toBe(1 + steps);
+    expect(cost.events).toBe(1 + 301);
   });
 });

@@ -4,7 +4,8 @@
  * Each entry's `from` values are the values before its event. Within a page they come
  * from the page's own older events; for the fields whose previous setter is older than
  * the page, the reader looks back from the page's oldest event, a bounded chunk at a
- * time, and stops as soon as every such field is found. So a page costs the page plus
+ * time (a few events first, then up to 100), and stops as soon as every such field is
+ * found. So a page costs the page plus
  * the distance back to the previous change of the fields it shows changing (the stream's
  * creation event sets them all, so the look-back always ends), never the stream's length
  * as such: a stream whose fields keep changing pages in constant time, whatever its
@@ -13,8 +14,15 @@
 import type { EventStore, RecordedEvent } from '../../eventstore/types.js';
 import { PREVIOUS, type HistorySpec, type HistoryValue, type RenderedEvent } from './changes.js';
 
-/** Events read per look-back step (one store read). */
+/** Most events one look-back step reads (one store read). */
 export const HISTORY_LOOKBACK_CHUNK = 100;
+
+/**
+ * Events look-back step `step` (0, 1, 2...) reads: a few first, since a field that keeps
+ * changing was changed just before, then whole chunks.
+ */
+export const lookbackLimit = (step: number): number =>
+  Math.min(HISTORY_LOOKBACK_CHUNK, 10 * 10 ** step);
 
 /** One history entry with its `from` values resolved. */
 export interface HistoryEntryData {
@@ -104,10 +112,10 @@ async function previousValues(
     }
   }
   let before = oldestVersion ?? 1;
-  while (wanted.size > 0 && before > 1) {
+  for (let step = 0; wanted.size > 0 && before > 1; step += 1) {
     const older = await store.readStreamBackward(stream, {
       before,
-      limit: HISTORY_LOOKBACK_CHUNK,
+      limit: lookbackLimit(step),
       signal,
     });
     if (older.length === 0) break;
