@@ -2,13 +2,13 @@ import type { Logger } from '../logger.js';
 import type { ChangeLog, ChangeLogEntry } from '../projector/types.js';
 import {
   boardChangeOf,
-  BoardSubscription,
   type BoardChange,
   type BoardChangeStream,
   type BoardSubscriptionOptions,
   type LiveConnection,
   type SubscriptionHost,
-} from './BoardSubscription.js';
+} from './boardChanges.js';
+import { BoardSubscription } from './BoardSubscription.js';
 import { ReplayLimitError } from './errors.js';
 import { DEFAULT_LIVE_LIMITS, type LiveLimits } from './limits.js';
 import { SubscriptionGroups } from './SubscriptionGroups.js';
@@ -21,7 +21,7 @@ export {
   type DirectDelivery,
   type BoardSubscriptionOptions,
   type LiveConnection,
-} from './BoardSubscription.js';
+} from './boardChanges.js';
 
 /** Where the hub gets live entries from: the process's `ChangeLogFollower`. */
 export interface ChangeLogEntrySource {

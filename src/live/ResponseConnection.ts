@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { LiveConnection } from './BoardSubscription.js';
+import type { LiveConnection } from './boardChanges.js';
 import type { LiveCloseCode } from './limits.js';
 
 /**

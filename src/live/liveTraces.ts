@@ -1,7 +1,7 @@
 import { context, ROOT_CONTEXT, trace, type Span } from '@opentelemetry/api';
 import type { ChangeLogEntry } from '../projector/types.js';
 import { Attr, linksTo, SpanName, tracer } from '../telemetry/spans.js';
-import type { BoardChangeMessage } from './BoardSubscription.js';
+import type { BoardChangeMessage } from './boardChanges.js';
 import type { SubscriptionGroups } from './SubscriptionGroups.js';
 
 /**
