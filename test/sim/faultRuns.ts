@@ -89,6 +89,52 @@ export interface SeedRun {
   tally: Map<string, number>;
 }
 
+/** Per client, its last SDAM events (heartbeats, server state, pool): printed when a seed fails. */
+const sdamLog = new Map<string, string[]>();
+/** Records `client`'s SDAM events under `app`, keeping the last 40. */
+function watchSdam(client: MongoClient, app: string): void {
+  const log: string[] = [];
+  sdamLog.set(app, log);
+  const t0 = Date.now();
+  const add = (what: string) => {
+    log.push(`${Date.now() - t0} ms ${what}`);
+    if (log.length > 40) log.shift();
+  };
+  client.on('serverHeartbeatStarted', (e) => add(`hb started awaited=${e.awaited}`));
+  client.on('serverHeartbeatSucceeded', (e) => add(`hb ok ${e.duration}ms`));
+  client.on('serverHeartbeatFailed', (e) => add(`hb failed ${String(e.failure).slice(0, 120)}`));
+  client.on('serverDescriptionChanged', (e) =>
+    add(
+      `server ${e.previousDescription.type} -> ${e.newDescription.type} ${String(e.newDescription.error ?? '').slice(0, 100)}`,
+    ),
+  );
+  client.on('serverClosed', () => add('server closed'));
+  client.on('topologyClosed', () => add('topology closed'));
+  client.on('connectionPoolCleared', () => add('pool cleared'));
+  client.on('connectionCreated', () => add('pool conn created'));
+  client.on('connectionCheckOutFailed', (e) => add(`checkout failed ${e.reason}`));
+}
+
+/**
+ * The driver's monitor of each server, from its internals: whether a heartbeat is running and
+ * for how long, and the state of its connection and socket (a heartbeat that never ends leaves
+ * the client unable to reconnect: see test/sim/driverConnection.sim.test.ts).
+ */
+function monitorState(client: MongoClient): string {
+  const topology = (client as any).topology;
+  if (!topology) return 'no topology';
+  const out: string[] = [];
+  for (const server of topology.s.servers.values()) {
+    const m = server.monitor;
+    const conn = m?.connection;
+    const sock = conn?.socket;
+    out.push(
+      `state=${m?.s?.state} exec=${m?.monitorId?.isExecutionInProgress} lastEnded=${Math.round(performance.now() - (m?.monitorId?.lastExecutionEnded ?? 0))}ms-ago conn=${conn ? `closed=${conn.closed} dataEvents=${conn.dataEvents != null} err=${String(conn.error ?? '').slice(0, 60)} sock destroyed=${sock?.destroyed} wEnded=${sock?.writableEnded} rEnded=${sock?.readableEnded} wLen=${sock?.writableLength} needDrain=${sock?.writableNeedDrain}` : 'none'}`,
+    );
+  }
+  return out.join(' | ');
+}
+
 /** Runs one seed. */
 export async function runSeed(seed: number): Promise<SeedRun> {
   const tally = new Map<string, number>();
@@ -98,6 +144,7 @@ export async function runSeed(seed: number): Promise<SeedRun> {
   const phase = (name: string) => {
     if (process.env.SIM_PHASES) console.info(`  ${name} at ${Date.now() - t0} ms`);
   };
+  sdamLog.clear();
   const sim = await MongoSim.start({
     seed,
     transactionLifetimeLimitMs: 2_000,
@@ -126,6 +173,7 @@ export async function runSeed(seed: number): Promise<SeedRun> {
         serverSelectionTimeoutMS: 10_000,
       }).connect();
       clients.push(client);
+      watchSdam(client, `instance-${i}`);
       stores.push(
         await MongoEventStore.create({
           client,
@@ -467,6 +515,12 @@ export async function runSeed(seed: number): Promise<SeedRun> {
     for (const c of sim.inFlight()) problems.push(`  in flight: ${c}`);
     if (faultInProgress) problems.push(`  fault in progress: ${faultInProgress}`);
     for (const line of sim.connectionEvents()) problems.push(`  connections of ${line}`);
+    for (const [i, c] of clients.entries())
+      problems.push(`  monitor of instance-${i}: ${monitorState(c)}`);
+    for (const [app, lines] of sdamLog) {
+      problems.push(`  sdam of ${app}:`);
+      for (const l of lines) problems.push(`    ${l}`);
+    }
     problems.push(`  settling: ${JSON.stringify(settling)}`);
     const tail = await checkerClient
       ?.db(DB)
