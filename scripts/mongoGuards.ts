@@ -57,6 +57,7 @@ const COMMIT_WRITE = 'src/eventstore/mongo/commitWrite.ts';
 const POSITIONS = 'src/eventstore/mongo/positions.ts';
 const SCHEMA = 'src/eventstore/mongo/schema.ts';
 const FEED = 'src/eventstore/mongo/feed.ts';
+const ARCHIVE = 'src/eventstore/mongo/archive.ts';
 const TRANSLATE = 'src/eventstore/mongo/translateError.ts';
 const READ_MODELS = 'src/projector/mongo/MongoReadModels.ts';
 const READ_COLLECTION = 'src/projector/mongo/MongoReadCollection.ts';
@@ -72,6 +73,9 @@ const FEED_WIRE = 'test/wire/feed.wire.test.ts';
 const PROJECTOR_WIRE = 'test/wire/projector.wire.test.ts';
 const GUARDS_SIM = 'test/sim/guards.sim.test.ts';
 const STORE_CONTRACT = 'test/contract/eventStore.contract.test.ts';
+const ARCHIVE_CONTRACT = 'test/contract/eventStoreArchive.contract.test.ts';
+const ARCHIVE_UNIT = 'test/unit/archiveReads.unit.test.ts';
+const ARCHIVE_SIM = 'test/sim/archiveMove.sim.test.ts';
 const PROJECTOR_CONTRACT = 'test/contract/projector.contract.test.ts';
 const LEASE_UNIT = 'test/unit/mongoProjectorFilters.unit.test.ts';
 
@@ -288,7 +292,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'readall-majority',
     what: 'readAll reads at majority',
-    file: STORE,
+    file: ARCHIVE,
     from: '.find({ position: { $gt: after } }, { readConcern: MAJORITY })',
     to: '.find({ position: { $gt: after } }, {})',
     hint: [APPEND_WIRE, GUARDS_SIM],
@@ -296,9 +300,9 @@ export const GUARDS: Guard[] = [
   {
     id: 'readstream-majority',
     what: 'readStream reads at majority',
-    file: STORE,
-    from: '            { $sort: { position: 1 } },\n          ],\n          { readConcern: MAJORITY },',
-    to: '            { $sort: { position: 1 } },\n          ],\n          {},',
+    file: ARCHIVE,
+    from: '        { $sort: { position: 1 } },\n      ],\n      { readConcern: MAJORITY },',
+    to: '        { $sort: { position: 1 } },\n      ],\n      {},',
     hint: [APPEND_WIRE],
   },
   {
@@ -347,8 +351,8 @@ export const GUARDS: Guard[] = [
     id: 'feed-majority-read',
     what: 'the feed reads commits at majority (not local)',
     file: FEED,
-    from: ".find({ position: { $gt: this.#position } }, { readConcern: { level: 'majority' } })",
-    to: ".find({ position: { $gt: this.#position } }, { readConcern: { level: 'local' } })",
+    from: ".find({ position: { $gt: after } }, { readConcern: { level: 'majority' } })",
+    to: ".find({ position: { $gt: after } }, { readConcern: { level: 'local' } })",
     hint: [GUARDS_SIM, FEED_WIRE],
     reviewed: true,
   },
@@ -367,6 +371,55 @@ export const GUARDS: Guard[] = [
     from: 'if (now - this.#hole.since < this.#gapGraceMs) return;',
     to: '',
     hint: [FEED_WIRE, GUARDS_SIM],
+  },
+  // ---------------------------------------------------------------- archive
+  {
+    id: 'archive-readall-joined',
+    what: 'readAll reads the archive too',
+    file: ARCHIVE,
+    from: 'const fromArchive = await archive.range(after, limit);',
+    to: 'const fromArchive: CommitDoc[] = [];',
+    hint: [ARCHIVE_CONTRACT],
+  },
+  {
+    id: 'archive-log-rereads-hot',
+    what: 'a log read looks in commits again for a position restored between its two reads',
+    file: ARCHIVE,
+    from: 'for (const doc of await hot.at(missing)) byPosition.set(doc.position, doc);',
+    to: '',
+    hint: [ARCHIVE_UNIT],
+  },
+  {
+    id: 'archive-stream-joined',
+    what: 'readStream reads the archive when commits miss versions up to the head',
+    file: ARCHIVE,
+    from: 'for (const d of await streamCommits(archive, stream, fromVersion)) found.set(d.position, d);',
+    to: '',
+    hint: [ARCHIVE_CONTRACT],
+  },
+  {
+    id: 'archive-head-position',
+    what: 'headPosition counts archived commits',
+    file: STORE,
+    from: 'return archived > hot ? Math.max(archived, await newest(this.#commits)) : hot;',
+    to: 'return hot;',
+    hint: [ARCHIVE_CONTRACT],
+  },
+  {
+    id: 'archive-feed-joined',
+    what: 'the feed reads the archive too (an archived position is no hole to close)',
+    file: FEED,
+    from: 'const archive = majoritySource(this.#deps.archive);',
+    to: 'const archive: CommitSource = { range: async () => [], at: async () => [] };',
+    hint: [ARCHIVE_CONTRACT],
+  },
+  {
+    id: 'archive-move-transaction',
+    what: 'a batch moves in one transaction: a crash never leaves a commit in both places',
+    file: ARCHIVE,
+    from: '      await session.withTransaction(async (s) => {\n        inBatch = await moveBatch(s, from, to, ids);\n      }, MOVE_TRANSACTION);',
+    to: '      inBatch = await moveBatch(undefined as never, from, to, ids);',
+    hint: [ARCHIVE_SIM],
   },
   // ---------------------------------------------------------------- read models
   {

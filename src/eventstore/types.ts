@@ -181,9 +181,24 @@ export interface SubscribeOptions {
   from?: FeedPosition;
 }
 
+/** What one move between the hot store and the archive did. */
+export interface ArchiveMoveResult {
+  /** Commits moved by this call (0 when everything was already where it was asked to be). */
+  commits: number;
+}
+
+export interface ArchiveMoveOptions {
+  signal?: AbortSignal;
+}
+
 /**
  * The book of record: append-only streams with atomic multi-stream commits and
  * an ordered feed of commits.
+ *
+ * Commits live in one of two places behind the same port: the hot store, where appends
+ * land, and the archive, where `archiveStreams` moves the commits of streams nobody
+ * works on any more. Every read (`readStream`, `readAll`, the feed, idempotent replays)
+ * covers both, with the same positions and versions; only where the data sits changes.
  */
 export interface EventStore {
   /**
@@ -235,6 +250,24 @@ export interface EventStore {
    * they settle. Every feed of a store yields the same sequence.
    */
   subscribe(options?: SubscribeOptions): CommitFeed;
+  /**
+   * Moves every commit holding an event of one of `streams` out of the hot store onto the
+   * archive (a commit that also holds events of other streams moves whole: those streams
+   * are then read from both places). Positions, versions and commit ids do not change, and
+   * feeds do not see the move. Idempotent and resumable: a move cut short moves the rest
+   * when called again, and no commit is ever in neither place or counted twice. Streams
+   * stay writable: an append to a moved stream lands in the hot store and its reads join
+   * both places.
+   */
+  archiveStreams(
+    streams: readonly string[],
+    options?: ArchiveMoveOptions,
+  ): Promise<ArchiveMoveResult>;
+  /** The reverse of `archiveStreams`: brings every archived commit of `streams` back hot. */
+  restoreStreams(
+    streams: readonly string[],
+    options?: ArchiveMoveOptions,
+  ): Promise<ArchiveMoveResult>;
   /** Releases what the store opened itself. */
   close(): Promise<void>;
 }

@@ -479,6 +479,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         readAll: (options) => store.readAll(options),
         headPosition: () => store.headPosition(),
         subscribe: (options) => store.subscribe(options),
+        archiveStreams: (streams, options) => store.archiveStreams(streams, options),
+        restoreStreams: (streams, options) => store.restoreStreams(streams, options),
         close: () => store.close(),
       };
     },

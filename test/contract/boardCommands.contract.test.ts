@@ -556,6 +556,8 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
           return store.idempotentResult(key, fingerprint, options);
         },
         subscribe: (options) => store.subscribe(options),
+        archiveStreams: (streams, options) => store.archiveStreams(streams, options),
+        restoreStreams: (streams, options) => store.restoreStreams(streams, options),
         close: () => store.close(),
         append: (request, options) => {
           calls.push({ method: 'append', signal: options?.signal });

@@ -310,6 +310,8 @@ describe('operations (memory store)', () => {
       },
       headPosition: () => inner.headPosition(),
       subscribe: (o) => inner.subscribe(o),
+      archiveStreams: (st, o) => inner.archiveStreams(st, o),
+      restoreStreams: (st, o) => inner.restoreStreams(st, o),
       close: () => inner.close(),
     };
     const s = await serve({ storage: { ...storage, store } });

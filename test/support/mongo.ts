@@ -3,6 +3,7 @@ import { MongoClient, type Db } from 'mongodb';
 import { afterAll, vi } from 'vitest';
 import { MongoSim } from '../sim/MongoSim.js';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
+import { CollectionName } from '../../src/eventstore/mongo/documents.js';
 import type { EventStore } from '../../src/eventstore/types.js';
 import type { StoreAdapter } from './storeAdapters.js';
 
@@ -84,7 +85,24 @@ export function fileScopedMongoClient(uri: string | MongoUri): () => Promise<Mon
  */
 export function mongoStoreAdapter(uri: MongoUri): StoreAdapter {
   const client = fileScopedMongoClient(uri);
+  const databases = new WeakMap<EventStore, Db>();
+  const positions = async (db: Db, name: string) =>
+    (
+      await db
+        .collection<{ position: number; gap?: true }>(name)
+        .find({ gap: { $exists: false } }, { projection: { position: 1 } })
+        .sort({ position: 1 })
+        .toArray()
+    ).map((d) => d.position);
   return {
+    async placement(store) {
+      const db = databases.get(store);
+      if (!db) throw new Error('not a store of this adapter');
+      return {
+        hot: await positions(db, CollectionName.Commits),
+        archived: await positions(db, CollectionName.ArchiveCommits),
+      };
+    },
     name: 'mongo',
     async createEventStore(options) {
       const connected = await client();
@@ -95,7 +113,9 @@ export function mongoStoreAdapter(uri: MongoUri): StoreAdapter {
         ...CONTRACT_STORE_OPTIONS,
         ...options,
       });
-      return droppingDatabaseOnClose(store, connected.db(dbName));
+      const wrapped = droppingDatabaseOnClose(store, connected.db(dbName));
+      databases.set(wrapped, connected.db(dbName));
+      return wrapped;
     },
     async createInstances(count) {
       const dbName = uniqueDatabaseName();
@@ -132,6 +152,8 @@ function droppingDatabaseOnClose(store: EventStore, db: Db): EventStore {
     idempotentResult: (key, fingerprint, options) =>
       store.idempotentResult(key, fingerprint, options),
     subscribe: (options) => store.subscribe(options),
+    archiveStreams: (streams, options) => store.archiveStreams(streams, options),
+    restoreStreams: (streams, options) => store.restoreStreams(streams, options),
     close: async () => {
       await store.close();
       await db.dropDatabase();

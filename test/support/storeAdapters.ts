@@ -22,6 +22,17 @@ export interface StoreAdapter {
    * a database (mongo: each with a client of its own). Closing them all empties it.
    */
   createInstances(count: number): Promise<EventStore[]>;
+  /**
+   * Where the commits of a store made by `createEventStore` sit: positions of the commits
+   * (not gaps) in the hot store and in the archive, each in order.
+   */
+  placement(store: EventStore): Promise<CommitPlacement>;
+}
+
+/** Positions of the commits in each place of a store. */
+export interface CommitPlacement {
+  hot: number[];
+  archived: number[];
 }
 
 const memory: StoreAdapter = {
@@ -30,6 +41,12 @@ const memory: StoreAdapter = {
   createInstances: async (count) => {
     const log = new MemoryEventLog();
     return Array.from({ length: count }, () => new MemoryEventStore({ log }));
+  },
+  placement: async (store) => {
+    if (!(store instanceof MemoryEventStore)) throw new Error('not a memory event store');
+    const hot = store.hotPositions();
+    const all = (await store.readAll({ limit: Number.MAX_SAFE_INTEGER })).map((c) => c.position);
+    return { hot, archived: all.filter((p) => !hot.includes(p)) };
   },
 };
 

@@ -7,6 +7,8 @@ import { satisfies, validateAppendRequest } from '../validation.js';
 import type {
   AppendRequest,
   AppendResult,
+  ArchiveMoveOptions,
+  ArchiveMoveResult,
   Commit,
   CommitFeed,
   EventStore,
@@ -58,6 +60,12 @@ export class MemoryEventLog {
   /** Entry i holds position i + 1. */
   readonly entries: (Commit | Gap)[] = [];
   readonly idempotency = new Map<string, IdempotencyRecord>();
+  /**
+   * Positions of the commits `archiveStreams` moved to the archive. One copy of each commit
+   * stays in `entries`: here the archive is where a commit is recorded to sit, which is
+   * what the port lets a caller observe (`hotPositions`); reads cover both places alike.
+   */
+  readonly archived = new Set<number>();
   nextSweep = 0;
   /** Wakes every waiting feed, of every store on this log. */
   readonly waiters = new Set<() => void>();
@@ -304,6 +312,48 @@ export class MemoryEventStore implements EventStore {
       },
     };
     return feed;
+  }
+
+  async archiveStreams(
+    streams: readonly string[],
+    options: ArchiveMoveOptions = {},
+  ): Promise<ArchiveMoveResult> {
+    return this.#move(streams, 'archive', options);
+  }
+
+  async restoreStreams(
+    streams: readonly string[],
+    options: ArchiveMoveOptions = {},
+  ): Promise<ArchiveMoveResult> {
+    return this.#move(streams, 'restore', options);
+  }
+
+  /** Moves the commits holding an event of `streams` in one synchronous section. */
+  async #move(
+    streams: readonly string[],
+    to: 'archive' | 'restore',
+    options: ArchiveMoveOptions,
+  ): Promise<ArchiveMoveResult> {
+    await nextTurn();
+    options.signal?.throwIfAborted();
+    const names = new Set(streams);
+    let commits = 0;
+    for (const entry of this.#data.entries) {
+      if (isGap(entry) || !entry.events.some((e) => names.has(e.stream))) continue;
+      const archived = this.#data.archived.has(entry.position);
+      if (to === 'archive' && !archived) this.#data.archived.add(entry.position);
+      else if (to === 'restore' && archived) this.#data.archived.delete(entry.position);
+      else continue;
+      commits += 1;
+    }
+    return { commits };
+  }
+
+  /** Positions of the commits in the hot store (not archived), in order. For tests. */
+  hotPositions(): number[] {
+    return this.#data.entries
+      .filter((e) => !isGap(e) && !this.#data.archived.has(e.position))
+      .map((e) => e.position);
   }
 
   /** Ends this store's feeds; other stores on the same log go on. */

@@ -4,6 +4,8 @@ import { UpcasterRegistry } from '../upcasters.js';
 import type {
   AppendRequest,
   AppendResult,
+  ArchiveMoveOptions,
+  ArchiveMoveResult,
   Commit,
   CommitFeed,
   EventStore,
@@ -23,6 +25,14 @@ import {
   type StreamHeadDoc,
 } from './documents.js';
 import { MongoCommitFeed, type CommitFeedOptions } from './feed.js';
+import {
+  commitSource,
+  ensureArchiveIndexes,
+  moveCommits,
+  readJoined,
+  readStreamJoined,
+} from './archive.js';
+import { EventStoreUnavailable } from '../errors.js';
 import { ensureSchema } from './schema.js';
 import { MongoPositions } from './positions.js';
 import { streamRangePipeline } from './streamPages.js';
@@ -108,6 +118,8 @@ export class MongoEventStore implements EventStore {
   readonly #db: Db;
   readonly #streams: Collection<StreamHeadDoc>;
   readonly #commits: Collection<CommitDoc>;
+  /** Commits moved off the hot store (see `./archive.ts`). */
+  readonly #archive: Collection<CommitDoc>;
   readonly #upcasters: UpcasterRegistry;
   readonly #ownsClient: boolean;
   readonly #feedOptions: CommitFeedOptions;
@@ -122,6 +134,7 @@ export class MongoEventStore implements EventStore {
     this.#db = options.client.db(options.dbName);
     this.#streams = this.#db.collection(CollectionName.Streams);
     this.#commits = this.#db.collection(CollectionName.Commits);
+    this.#archive = this.#db.collection(CollectionName.ArchiveCommits);
     this.#upcasters = options.upcasters ?? new UpcasterRegistry();
     this.#ownsClient = options.ownsClient ?? false;
     this.#feedOptions = options.feed ?? {};
@@ -189,6 +202,7 @@ export class MongoEventStore implements EventStore {
    */
   async ensureIndexes(): Promise<void> {
     await ensureSchema(this.#db);
+    await ensureArchiveIndexes(this.#db);
   }
 
   /** See `MongoAppender.append`: one transaction, bounded retries and deadline. */
@@ -217,44 +231,29 @@ export class MongoEventStore implements EventStore {
   /**
    * Events live once, in their commit document. A stream's events are read from the
    * commits that hold one of them at `fromVersion` or later (found by the
-   * `events.stream`/`events.version` index), keeping only that stream's events.
+   * `events.stream`/`events.version` index), keeping only that stream's events, in
+   * `commits` and, when the stream's head says some are missing there, in the archive
+   * (`readStreamJoined`).
    */
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     const { signal } = options;
     signal?.throwIfAborted();
     const fromVersion = options.fromVersion ?? 1;
     const docs = await this.#read('readStream', () =>
-      this.#commits
-        .aggregate<CommitDoc>(
-          [
-            { $match: { events: { $elemMatch: { stream, version: { $gte: fromVersion } } } } },
-            {
-              $project: {
-                position: 1,
-                occurredAt: 1,
-                actor: 1,
-                operation: 1,
-                metadata: 1,
-                idempotencyKey: 1,
-                events: {
-                  $filter: {
-                    input: '$events',
-                    cond: {
-                      $and: [
-                        { $eq: ['$$this.stream', { $literal: stream }] },
-                        { $gte: ['$$this.version', fromVersion] },
-                      ],
-                    },
-                  },
-                },
-              },
-            },
-            { $sort: { position: 1 } },
-          ],
-          { readConcern: MAJORITY },
-        )
-        .toArray(),
+      readStreamJoined(
+        this.#commits,
+        this.#archive,
+        async () =>
+          (await this.#streams.findOne({ _id: stream }, { readConcern: MAJORITY }))?.version ?? 0,
+        stream,
+        fromVersion,
+      ),
     );
+    if (docs === undefined) {
+      throw new EventStoreUnavailable(
+        `readStream failed: the events of '${stream}' kept moving between the hot store and the archive`,
+      );
+    }
     signal?.throwIfAborted();
     return docs.flatMap((d) => fromCommitDoc(d).events.map((e) => this.#upcasters.upcast(e)));
   }
@@ -295,10 +294,10 @@ export class MongoEventStore implements EventStore {
   }
 
   /**
-   * Reads `commits` (tombstones too) from `after` on, stopping at the first position not
-   * there yet: a reserved position whose transaction is still in flight may still commit,
-   * and nothing after it is returned before it settles (a rebuild replaying this must not
-   * pass a commit that appears later). Tombstones are skipped.
+   * Reads `commits` and the archive (tombstones too) from `after` on, stopping at the
+   * first position in neither: a reserved position whose transaction is still in flight
+   * may still commit, and nothing after it is returned before it settles (a rebuild
+   * replaying this must not pass a commit that appears later). Tombstones are skipped.
    */
   async readAll(options: ReadAllOptions = {}): Promise<Commit[]> {
     const { signal } = options;
@@ -308,19 +307,13 @@ export class MongoEventStore implements EventStore {
     const after = options.after ?? 0;
     const commits = await this.#read('readAll', async () => {
       const found: Commit[] = [];
-      const cursor = this.#commits
-        .find({ position: { $gt: after } }, { readConcern: MAJORITY })
-        .sort({ position: 1 })
-        .batchSize(Math.min(limit + 16, 1_000));
-      try {
-        let next = after + 1;
-        for await (const doc of cursor) {
-          if (doc.position !== next || found.length >= limit) break;
-          next += 1;
-          if (!doc.gap) found.push(this.#toCommit(doc));
-        }
-      } finally {
-        await cursor.close();
+      const hot = commitSource(this.#commits);
+      const { docs } = await readJoined(hot, commitSource(this.#archive), after, limit);
+      let next = after + 1;
+      for (const doc of docs) {
+        if (doc.position !== next || found.length >= limit) break;
+        next += 1;
+        if (!doc.gap) found.push(this.#toCommit(doc));
       }
       return found;
     });
@@ -328,20 +321,53 @@ export class MongoEventStore implements EventStore {
     return commits;
   }
 
+  /**
+   * The highest position in `commits` or the archive: `commits`, the archive, then
+   * `commits` again, so a commit moving either way during the call is seen once.
+   */
   async headPosition(): Promise<number> {
-    const newest = await this.#read('headPosition', () =>
-      this.#commits.findOne(
-        {},
-        { sort: { position: -1 }, projection: { position: 1 }, readConcern: MAJORITY },
-      ),
+    const newest = (collection: Collection<CommitDoc>) =>
+      collection
+        .findOne({}, { sort: { position: -1 }, projection: { position: 1 }, readConcern: MAJORITY })
+        .then((d) => d?.position ?? 0);
+    return this.#read('headPosition', async () => {
+      const hot = await newest(this.#commits);
+      const archived = await newest(this.#archive);
+      return archived > hot ? Math.max(archived, await newest(this.#commits)) : hot;
+    });
+  }
+
+  /**
+   * Moves the commits of `streams` to `archive_commits` in transactions of a few dozen
+   * commits each (see `./archive.ts`). Throws `EventStoreUnavailable` when the server
+   * fails it; what was moved stays moved, and calling again moves the rest.
+   */
+  async archiveStreams(
+    streams: readonly string[],
+    options: ArchiveMoveOptions = {},
+  ): Promise<ArchiveMoveResult> {
+    options.signal?.throwIfAborted();
+    return this.#read('archiveStreams', () =>
+      moveCommits(this.#client, this.#commits, this.#archive, streams, options.signal),
     );
-    return newest?.position ?? 0;
+  }
+
+  /** The reverse of `archiveStreams`, the same way. */
+  async restoreStreams(
+    streams: readonly string[],
+    options: ArchiveMoveOptions = {},
+  ): Promise<ArchiveMoveResult> {
+    options.signal?.throwIfAborted();
+    return this.#read('restoreStreams', () =>
+      moveCommits(this.#client, this.#archive, this.#commits, streams, options.signal),
+    );
   }
 
   subscribe(options: SubscribeOptions = {}): CommitFeed {
     const feed = new MongoCommitFeed(
       {
         commits: this.#commits,
+        archive: this.#archive,
         toCommit: (doc) => this.#toCommit(doc),
         onClose: (f) => this.#feeds.delete(f),
         closePositions: (positions) => this.#positions.closeAbandoned(positions),

@@ -12,6 +12,8 @@ export const CollectionName = {
   Counters: 'counters',
   Idempotency: 'idempotency',
   Reservations: 'reservations',
+  /** Commits moved off the hot store (`archiveStreams`); same documents as `commits`. */
+  ArchiveCommits: 'archive_commits',
 } as const;
 export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName];
 
@@ -52,6 +54,8 @@ export const IndexName = {
   CommitsEventsStreamVersion: 'events.stream_1_events.version_1',
   IdempotencyExpiry: 'expiresAt_1_ttl',
   ReservationsExpiry: 'reservations_expiresAt_1_ttl',
+  ArchivePosition: 'archive_position_1_unique',
+  ArchiveEventsStreamVersion: 'archive_events.stream_1_events.version_1',
 } as const;
 
 /** The head of one stream in `streams`; `_id` is the stream name. */

@@ -7,6 +7,7 @@ import type { ChangeStream, ChangeStreamInsertDocument, Collection } from 'mongo
 import { EventStoreError, EventStoreUnavailable } from '../errors.js';
 import type { Commit, CommitFeed, FeedItem, FeedPosition } from '../types.js';
 import type { CommitDoc } from './documents.js';
+import { readJoined, type CommitSource } from './archive.js';
 import { isResumeTokenRefused } from './translateError.js';
 
 /** An insert into `commits` as the feed's pipeline leaves it: the position only. */
@@ -40,6 +41,11 @@ export interface CommitFeedOptions {
 
 export interface MongoCommitFeedDeps {
   commits: Collection<CommitDoc>;
+  /**
+   * Commits moved off `commits` (see `./archive.ts`): read with it, so that a position
+   * whose commit is archived is delivered rather than taken for a hole and closed.
+   */
+  archive: Collection<CommitDoc>;
   /** Maps a stored commit to the port's shape, upcasting its events. */
   toCommit: (doc: CommitDoc) => Commit;
   /** Called once when the feed closes, so the store can forget it. */
@@ -234,48 +240,62 @@ export class MongoCommitFeed implements CommitFeed {
     yield* this.#readFromCollection(tokenAt);
   }
 
-  /** Positions after the last delivered one, up to `bound`, that hold no document. */
+  /**
+   * Positions after the last delivered one, up to `bound`, that hold no document in
+   * `commits` nor in the archive, read in that order: a commit being archived is found in
+   * one or the other. One being restored may be missed by both reads; closing its position
+   * then fails on the unique index of `commits`, where it now is.
+   */
   async #missingUpTo(bound: number): Promise<number[]> {
-    const present = await this.#deps.commits
-      .find(
-        { position: { $gt: this.#position, $lte: bound } },
-        { projection: { _id: 0, position: 1 }, readConcern: { level: 'majority' } },
-      )
-      .toArray();
-    const held = new Set(present.map((d) => d.position));
+    const range = { position: { $gt: this.#position, $lte: bound } };
+    const options = {
+      projection: { _id: 0, position: 1 },
+      readConcern: { level: 'majority' },
+    } as const;
+    const present = await this.#deps.commits.find(range, options).toArray();
+    const archived = await this.#deps.archive.find(range, options).toArray();
+    const held = new Set([...present, ...archived].map((d) => d.position));
     const missing: number[] = [];
     for (let p = this.#position + 1; p <= bound; p += 1) if (!held.has(p)) missing.push(p);
     return missing;
   }
 
   /**
-   * Delivers commits and gaps after the last delivered position from the collection, in
-   * order, stopping at the first position missing (and noting how far positions reach).
-   * Their checkpoints carry no token (resuming from a position alone is always possible),
-   * except the one of the change event being delivered (`tokenAt`).
+   * Delivers commits and gaps after the last delivered position from `commits` and the
+   * archive, in order, stopping at the first position missing from both (and noting how
+   * far positions reach). Their checkpoints carry no token (resuming from a position alone
+   * is always possible), except the one of the change event being delivered (`tokenAt`).
    */
   async *#readFromCollection(tokenAt?: {
     position: number;
     token: unknown;
   }): AsyncGenerator<FeedItem> {
+    const majority = { readConcern: { level: 'majority' } } as const;
     if (this.#known > this.#position + 1) {
       // Something beyond the next owed position exists, so that one may be missing: check
       // it alone first, rather than reading a batch of later commits only to stop before
       // the first, on every change while a hole lasts.
-      const next = await this.#deps.commits.findOne(
-        { position: this.#position + 1 },
-        { projection: { _id: 1 }, readConcern: { level: 'majority' } },
-      );
-      if (next === null) return;
+      const next = { position: this.#position + 1 };
+      const projection = { projection: { _id: 1 }, ...majority };
+      const there =
+        (await this.#deps.commits.findOne(next, projection)) ??
+        (await this.#deps.archive.findOne(next, projection)) ??
+        (await this.#deps.commits.findOne(next, projection));
+      if (there === null) return;
     }
-    const cursor = this.#deps.commits
-      .find({ position: { $gt: this.#position } }, { readConcern: { level: 'majority' } })
-      .sort({ position: 1 })
-      .batchSize(this.#catchUpBatchSize);
-    try {
-      for await (const doc of cursor) {
+    const hot = majoritySource(this.#deps.commits);
+    const archive = majoritySource(this.#deps.archive);
+    for (;;) {
+      if (this.#closed) return;
+      const { docs, highest } = await readJoined(
+        hot,
+        archive,
+        this.#position,
+        this.#catchUpBatchSize,
+      );
+      this.#known = Math.max(this.#known, highest);
+      for (const doc of docs) {
         if (this.#closed) return;
-        this.#known = Math.max(this.#known, doc.position);
         if (doc.position !== this.#position + 1) return;
         this.#position = doc.position;
         const checkpoint =
@@ -286,8 +306,7 @@ export class MongoCommitFeed implements CommitFeed {
           ? { kind: 'gap', position: doc.position, checkpoint }
           : { kind: 'commit', commit: this.#deps.toCommit(doc), checkpoint };
       }
-    } finally {
-      await cursor.close();
+      if (docs.length < this.#catchUpBatchSize) return;
     }
   }
 
@@ -320,6 +339,22 @@ export class MongoCommitFeed implements CommitFeed {
     // Closing is best effort: the cursor may already be dead on the server.
     await stream?.close().catch(() => undefined);
   }
+}
+
+/** A commit collection as the feed reads it, at majority (see the class comment). */
+function majoritySource(collection: Collection<CommitDoc>): CommitSource {
+  return {
+    range: (after, limit) =>
+      collection
+        .find({ position: { $gt: after } }, { readConcern: { level: 'majority' } })
+        .sort({ position: 1 })
+        .limit(limit)
+        .toArray(),
+    at: (positions) =>
+      collection
+        .find({ position: { $in: positions } }, { readConcern: { level: 'majority' } })
+        .toArray(),
+  };
 }
 
 /** Resume tokens are small documents (`{ _data: '82...' }`); equal when their JSON is. */
