@@ -194,9 +194,12 @@ describe('the mongo projector on the wire', () => {
       // the catch-up read, so nothing committed in between is missed
       'aggregate commits',
       'getMore',
+      // the catch-up read: commits, then the archive (commits moved off the hot store)
       'find commits',
+      'find archive_commits',
       // the store's head: is the projector far enough behind to batch its writes?
       'find commits',
+      'find archive_commits',
       // the commit: read the document, write it conditionally, record the entry, checkpoint
       'find rm_g1_accounts',
       'update rm_g1_accounts',
