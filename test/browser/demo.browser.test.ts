@@ -284,6 +284,16 @@ describe.skipIf(!haveChromium('/demo'))('the /demo board, two users in Chromium'
     for (const page of [a.page, b.page]) {
       await page.locator(`[data-card-id="${cardId}"][data-title="Release “Borealis”"]`).waitFor();
     }
+    // The card's history says who wrote what over what.
+    await card(b.page, cardId).getByRole('button', { name: 'History' }).click();
+    const history = card(b.page, cardId).getByTestId('history-entry');
+    await expect.poll(() => history.count()).toBeGreaterThanOrEqual(3);
+    const entries = await history.allInnerTexts();
+    expect(entries[0]).toContain('Bob');
+    expect(entries[0]).toContain('title: Release “Aurora” → Release “Borealis”');
+    expect(entries[1]).toContain('Alice');
+    expect(entries[1]).toContain('title: Name the release → Release “Aurora”');
+    await screenshot(b.page, 'demo-history');
   });
 
   it('a 4th card into a column with WIP limit 3 is refused on the page', async () => {

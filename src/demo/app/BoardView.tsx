@@ -256,6 +256,8 @@ export function BoardView({
     );
   }
 
+  const columnNames = new Map(board.columns.map((c) => [c.id, c.name]));
+
   const placementOf = (card: Card, overId: string): Placement | null => {
     const [kind, id] = overId.split(/:(.*)/s) as [string, string];
     if (kind === 'card') {
@@ -332,6 +334,7 @@ export function BoardView({
               key={column.id}
               column={column}
               highlightedBy={highlights}
+              columnNames={columnNames}
               alert={alert?.columnId === column.id ? alert : null}
               onCloseAlert={() => setAlert(null)}
               onReport={report}
@@ -389,6 +392,7 @@ function AlertBox({
 function ColumnView({
   column,
   highlightedBy,
+  columnNames,
   alert,
   onCloseAlert,
   onReport,
@@ -399,6 +403,7 @@ function ColumnView({
 }: {
   column: Column;
   highlightedBy: ReadonlyMap<string, string>;
+  columnNames: ReadonlyMap<string, string>;
   alert: Alert | null;
   onCloseAlert: () => void;
   onReport: Report;
@@ -477,6 +482,7 @@ function ColumnView({
             key={card.id}
             card={card}
             changedBy={highlightedBy.get(card.id) ?? null}
+            columnNames={columnNames}
             neighbours={neighbours}
             onMove={onMove}
             onKeyboardMove={onKeyboardMove}

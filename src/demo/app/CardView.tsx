@@ -3,6 +3,7 @@ import { useApolloClient } from '@apollo/client/react';
 import { ArchiveCardDocument, EditCardDocument, type EditCardInput } from '@corkboard/client';
 import { useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { Card, Column, Placement } from './BoardView.js';
+import { CardHistory } from './CardHistory.js';
 import { describeError, failureText, isApiError } from './errors.js';
 
 /** The card fields the editor writes. */
@@ -28,12 +29,14 @@ interface Conflict {
 export function CardView({
   card,
   changedBy,
+  columnNames,
   neighbours,
   onMove,
   onKeyboardMove,
 }: {
   card: Card;
   changedBy: string | null;
+  columnNames: ReadonlyMap<string, string>;
   neighbours: { left: Column | null; right: Column | null };
   onMove: (card: Card, placement: Placement) => Promise<void>;
   onKeyboardMove: (card: Card, key: string) => void;
@@ -44,6 +47,7 @@ export function CardView({
   const [editing, setEditing] = useState<{ base: Card; draft: Draft } | null>(null);
   const [conflict, setConflict] = useState<Conflict | null>(null);
   const [message, setMessage] = useState<string | null>(null);
+  const [historyOpen, setHistoryOpen] = useState(false);
 
   const style = drag.transform
     ? { transform: `translate3d(${drag.transform.x}px, ${drag.transform.y}px, 0)`, zIndex: 10 }
@@ -225,6 +229,13 @@ export function CardView({
             <button type="button" onClick={() => void archive()}>
               Archive
             </button>
+            <button
+              type="button"
+              aria-expanded={historyOpen}
+              onClick={() => setHistoryOpen(!historyOpen)}
+            >
+              History
+            </button>
             {neighbours.right && (
               <button
                 type="button"
@@ -266,6 +277,11 @@ export function CardView({
               Keep theirs
             </button>
           </div>
+        </div>
+      )}
+      {historyOpen && (
+        <div onPointerDown={(e) => e.stopPropagation()}>
+          <CardHistory key={card.version} cardId={card.id} columnNames={columnNames} />
         </div>
       )}
       {message && (
