@@ -398,6 +398,14 @@ export const GUARDS: Guard[] = [
     hint: [ARCHIVE_CONTRACT],
   },
   {
+    id: 'archive-history-joined',
+    what: 'a backward page of a stream reads the archive for versions missing in commits',
+    file: ARCHIVE,
+    from: 'for (const d of await read(archive)) found.set(d.position, d);',
+    to: '',
+    hint: [ARCHIVE_CONTRACT],
+  },
+  {
     id: 'archive-head-position',
     what: 'headPosition counts archived commits',
     file: STORE,

@@ -205,6 +205,12 @@ describe.each(storeAdapters())('event store contract, archive ($name)', (adapter
     expect((await store.readStream('old', { fromVersion: 5 })).map((e) => e.version)).toEqual([
       5, 6,
     ]);
+    // History pages, newest first, across both places.
+    const page = async (before: number | undefined, limit: number) =>
+      (await store.readStreamBackward('old', { before, limit })).map((e) => e.version);
+    expect(await page(undefined, 3)).toEqual([6, 5, 4]);
+    expect(await page(4, 10)).toEqual([3, 2, 1]);
+    expect(await page(3, 1)).toEqual([2]);
     // Restoring brings back what was archived; the hot one stays.
     expect(await store.restoreStreams(['old'])).toEqual({ commits: 4 });
     expect((await adapter.placement(store)).archived).toEqual([]);

@@ -31,6 +31,7 @@ import {
   moveCommits,
   readJoined,
   readStreamJoined,
+  readVersionsJoined,
 } from './archive.js';
 import { EventStoreUnavailable } from '../errors.js';
 import { ensureSchema } from './schema.js';
@@ -249,11 +250,7 @@ export class MongoEventStore implements EventStore {
         fromVersion,
       ),
     );
-    if (docs === undefined) {
-      throw new EventStoreUnavailable(
-        `readStream failed: the events of '${stream}' kept moving between the hot store and the archive`,
-      );
-    }
+    if (docs === undefined) throw movingStream('readStream', stream);
     signal?.throwIfAborted();
     return docs.flatMap((d) => fromCommitDoc(d).events.map((e) => this.#upcasters.upcast(e)));
   }
@@ -273,10 +270,16 @@ export class MongoEventStore implements EventStore {
     if (to < from) return [];
     signal?.throwIfAborted();
     const docs = await this.#read('readStreamBackward', () =>
-      this.#commits
-        .aggregate<CommitDoc>(streamRangePipeline(stream, from, to), { readConcern: MAJORITY })
-        .toArray(),
+      readVersionsJoined(
+        this.#commits,
+        this.#archive,
+        streamRangePipeline(stream, from, to),
+        () => this.streamVersion(stream),
+        from,
+        to,
+      ),
     );
+    if (docs === undefined) throw movingStream('readStreamBackward', stream);
     signal?.throwIfAborted();
     return docs
       .flatMap((d) => fromCommitDoc(d).events)
@@ -401,4 +404,11 @@ export class MongoEventStore implements EventStore {
       throw unavailableIfDriverError(error, what);
     }
   }
+}
+
+/** A stream read whose versions never came together (see `./archive.ts`). */
+function movingStream(what: string, stream: string): EventStoreUnavailable {
+  return new EventStoreUnavailable(
+    `${what} failed: the events of '${stream}' kept moving between the hot store and the archive`,
+  );
 }

@@ -31,7 +31,14 @@
  * are never seen; a restore inserts commits at old positions, which a feed past them
  * ignores and one behind them reads in order like any other.
  */
-import type { ClientSession, Collection, Db, MongoClient, TransactionOptions } from 'mongodb';
+import type {
+  ClientSession,
+  Collection,
+  Db,
+  Document,
+  MongoClient,
+  TransactionOptions,
+} from 'mongodb';
 import type { ArchiveMoveResult } from '../types.js';
 import {
   CollectionName,
@@ -281,4 +288,32 @@ function reaches(docs: Map<number, CommitDoc>, fromVersion: number, head: number
   for (const doc of docs.values()) for (const e of doc.events) versions.add(e.version);
   for (let v = fromVersion; v <= head; v += 1) if (!versions.has(v)) return false;
   return true;
+}
+
+/**
+ * The commits holding versions `from` to `to` of `stream` (`pipeline` selects them and
+ * keeps only those events), wherever they are: `commits` first; when versions are missing
+ * there, the stream's head (versions above it do not exist yet) and the archive. A round
+ * that still misses versions (events restored between its reads) runs again. Returns
+ * undefined when the versions never came together.
+ */
+export async function readVersionsJoined(
+  hot: Collection<CommitDoc>,
+  archive: Collection<CommitDoc>,
+  pipeline: Document[],
+  headVersion: () => Promise<number>,
+  from: number,
+  to: number,
+): Promise<CommitDoc[] | undefined> {
+  const read = (collection: Collection<CommitDoc>) =>
+    collection.aggregate<CommitDoc>(pipeline, { readConcern: MAJORITY }).toArray();
+  for (let round = 0; round < STREAM_READ_ROUNDS; round += 1) {
+    const found = new Map((await read(hot)).map((d) => [d.position, d]));
+    if (reaches(found, from, to)) return [...found.values()];
+    const top = Math.min(to, await headVersion());
+    if (reaches(found, from, top)) return [...found.values()];
+    for (const d of await read(archive)) found.set(d.position, d);
+    if (reaches(found, from, top)) return [...found.values()];
+  }
+  return undefined;
 }
