@@ -8,21 +8,13 @@
  * ```
  */
 import type {
-  ApolloCache,
   ApolloClient,
   InMemoryCacheConfig,
   ObservableQuery,
-  Reference,
   TypePolicies,
   TypePolicy,
 } from '@apollo/client';
-import {
-  Kind,
-  type DocumentNode,
-  type FieldNode,
-  type FragmentDefinitionNode,
-  type SelectionSetNode,
-} from 'graphql';
+import type { DocumentNode } from 'graphql';
 import type { BoardChange, BoardChangesOptions } from './boardChanges.js';
 import { embeddedTypes, nodeTypes, possibleTypes } from './cacheSchema.js';
 import {
@@ -34,17 +26,15 @@ import {
 import {
   isStale,
   mergeInvalidations,
-  splicePage,
   startLiveBoard,
-  uncovered,
   type AppliedChanges,
-  type CachedEdge,
   type Invalidation,
   type LiveBoard,
   type LiveBoardOptions,
   type LiveBoardSource,
-  type PageArguments,
 } from './liveChanges.js';
+import { changedFragmentOf, versionFragment, writeChange } from './apolloCacheWrites.js';
+import { uncovered } from './cardPages.js';
 
 export { possibleTypes };
 
@@ -71,31 +61,6 @@ export const corkboardCacheConfig: InMemoryCacheConfig = {
 };
 
 /** `fragment _ on <Type> { version }`, built once per type, for reading cached versions. */
-const versionFragments = new Map<string, DocumentNode>();
-function versionFragment(typename: string): DocumentNode {
-  let fragment = versionFragments.get(typename);
-  if (!fragment) {
-    const name = (value: string) => ({ kind: 'Name', value }) as const;
-    fragment = {
-      kind: 'Document',
-      definitions: [
-        {
-          kind: 'FragmentDefinition',
-          name: name('CorkboardCachedVersion'),
-          typeCondition: { kind: 'NamedType', name: name(typename) },
-          selectionSet: {
-            kind: 'SelectionSet',
-            selections: [{ kind: 'Field', name: name('version') }],
-          },
-        },
-      ],
-    } as DocumentNode;
-    versionFragments.set(typename, fragment);
-  }
-  return fragment;
-}
-
-/** Whether the binding may refetch a query: not one that must never touch the network. */
 const refetchable = (query: ObservableQuery<unknown>) =>
   query.options.fetchPolicy !== 'cache-only' && query.options.fetchPolicy !== 'standby';
 
@@ -138,185 +103,6 @@ export interface ApolloLiveBoardOptions extends LiveBoardOptions {
    * `cardEdges { cursor node { id } }`.
    */
   document?: DocumentNode;
-}
-
-/** The `changed` selection of a BoardChanges document, as a fragment to write nodes with. */
-const changedFragments = new WeakMap<DocumentNode, DocumentNode | null>();
-const CHANGED_FRAGMENT = 'CorkboardChanged';
-function changedFragmentOf(document: DocumentNode): DocumentNode | null {
-  let fragment = changedFragments.get(document);
-  if (fragment !== undefined) return fragment;
-  let selectionSet: SelectionSetNode | undefined;
-  for (const definition of document.definitions) {
-    if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
-    const root = definition.selectionSet.selections.find(
-      (s): s is FieldNode => s.kind === Kind.FIELD && s.name.value === 'boardChanges',
-    );
-    const changed = root?.selectionSet?.selections.find(
-      (s): s is FieldNode => s.kind === Kind.FIELD && s.name.value === 'changed' && !s.alias,
-    );
-    selectionSet = changed?.selectionSet;
-  }
-  fragment = selectionSet
-    ? {
-        kind: Kind.DOCUMENT,
-        definitions: [
-          {
-            kind: Kind.FRAGMENT_DEFINITION,
-            name: { kind: Kind.NAME, value: CHANGED_FRAGMENT },
-            typeCondition: { kind: Kind.NAMED_TYPE, name: { kind: Kind.NAME, value: 'Node' } },
-            selectionSet,
-          } satisfies FragmentDefinitionNode,
-          ...document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION),
-        ],
-      }
-    : null;
-  changedFragments.set(document, fragment);
-  return fragment;
-}
-
-/** What the binding reads of a cached card to place it. */
-const PLACEMENT = {
-  kind: Kind.DOCUMENT,
-  definitions: [
-    {
-      kind: Kind.FRAGMENT_DEFINITION,
-      name: { kind: Kind.NAME, value: 'CorkboardPlacement' },
-      typeCondition: { kind: Kind.NAMED_TYPE, name: { kind: Kind.NAME, value: 'Card' } },
-      selectionSet: {
-        kind: Kind.SELECTION_SET,
-        selections: ['version', 'rank', 'archived'].map((name) => ({
-          kind: Kind.FIELD,
-          name: { kind: Kind.NAME, value: name },
-        })),
-      },
-    },
-  ],
-} as DocumentNode;
-
-interface ApolloConnection {
-  __typename?: string;
-  edges?: { __typename?: string; cursor: string; node: Reference }[];
-  pageInfo?: { hasNextPage?: boolean; endCursor?: string | null } & Record<string, unknown>;
-}
-
-/** The arguments of a cached field from its store name, e.g. `cards({"first":100})`. */
-function argumentsOf(storeFieldName: string, fieldName: string): PageArguments | null {
-  if (storeFieldName === fieldName) return {};
-  const json = storeFieldName.slice(fieldName.length + 1, -1);
-  try {
-    return JSON.parse(json) as PageArguments;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Writes one change's data into Apollo's cache, in one broadcast: each carried node
- * (unless the cache holds it at a newer version), then each carried card spliced into
- * and out of the cached pages of the columns whose cards the change names. Returns the
- * fields it could not bring up to date, by cache ID, for a refetch.
- */
-function writeChange(
-  cache: ApolloCache,
-  change: BoardChange,
-  fragment: DocumentNode,
-): Map<string, Set<string>> {
-  const refetch = new Map<string, Set<string>>();
-  const cachedVersion = (id: string, typename: string) =>
-    cache.readFragment<{ version?: unknown }>({ id, fragment: versionFragment(typename) })?.version;
-  cache.batch({
-    update: (cache) => {
-      const placed: { id: string; ref: string; edge: { cursor: string } | null }[] = [];
-      for (const node of change.changed) {
-        const id = cache.identify(node);
-        if (!id) continue;
-        const version = (node as { version?: number }).version;
-        const cached = cachedVersion(id, node.__typename);
-        // Never older over newer (a refetch or a mutation result may have seen more).
-        const stale = typeof cached === 'number' && typeof version === 'number' && cached > version;
-        if (!stale) {
-          cache.writeFragment({ id, fragment, fragmentName: CHANGED_FRAGMENT, data: node });
-        }
-        if (node.__typename !== 'Card' || stale) continue;
-        const edge = change.cardEdges.find((e) => e.node.id === node.id) ?? null;
-        placed.push({ id: node.id, ref: id, edge: edge && { cursor: edge.cursor } });
-      }
-      if (placed.length === 0) return;
-      const columns = change.invalidated.filter(
-        (i) => i.typename === 'Column' && i.fields.includes('cards'),
-      );
-      for (const column of columns) {
-        const columnRef = cache.identify({ __typename: 'Column', id: column.id });
-        if (!columnRef) continue;
-        cache.modify({
-          id: columnRef,
-          fields: {
-            cards(value: unknown, { storeFieldName, readField, toReference }): unknown {
-              let page = value as ApolloConnection;
-              const args = argumentsOf(storeFieldName, 'cards');
-              if (!page?.edges || !args) return page;
-              for (const card of placed) {
-                const data = cache.readFragment<{ rank?: string; archived?: boolean }>({
-                  id: card.ref,
-                  fragment: PLACEMENT,
-                });
-                const columnOfCard = readField<Reference>('column', toReference(card.ref));
-                const here =
-                  card.edge !== null &&
-                  data?.archived === false &&
-                  typeof data.rank === 'string' &&
-                  columnOfCard?.__ref === columnRef;
-                const edges: CachedEdge<NonNullable<ApolloConnection['edges']>[number]>[] =
-                  page.edges!.map((edge) => ({
-                    edge,
-                    id: readField<string>('id', edge.node) ?? '',
-                    rank: readField<string>('rank', edge.node),
-                  }));
-                const cursor = card.edge?.cursor;
-                const splice = splicePage(edges, page.pageInfo?.hasNextPage === true, args, {
-                  id: card.id,
-                  edge:
-                    here && cursor !== undefined
-                      ? {
-                          rank: data.rank!,
-                          make: () => ({
-                            __typename: 'CardEdge',
-                            cursor,
-                            node: toReference(card.ref)!,
-                          }),
-                        }
-                      : null,
-                });
-                if (splice.kind === 'refetch') {
-                  const fields = refetch.get(columnRef) ?? new Set<string>();
-                  fields.add(storeFieldName);
-                  refetch.set(columnRef, fields);
-                  return page;
-                }
-                if (splice.kind === 'spliced') {
-                  page = {
-                    ...page,
-                    edges: splice.edges,
-                    pageInfo: page.pageInfo && {
-                      ...page.pageInfo,
-                      hasNextPage: splice.hasNextPage,
-                      endCursor: splice.edges.at(-1)?.cursor ?? null,
-                      ...('startCursor' in page.pageInfo
-                        ? { startCursor: splice.edges[0]?.cursor ?? null }
-                        : {}),
-                    },
-                  };
-                }
-              }
-              return page;
-            },
-          },
-        });
-      }
-    },
-  });
-  return refetch;
 }
 
 /** A `LiveBoardSource` over the client's own link (e.g. a `GraphQLWsLink` in a split). */

@@ -1,0 +1,218 @@
+/**
+ * Writing a board change into urql's Graphcache: stale fields invalidated, carried cards
+ * spliced into the cached pages of their columns, never older data over newer.
+ */
+import type { Cache } from '@urql/exchange-graphcache';
+import { parse } from 'graphql';
+import type { BoardChange } from './boardChanges.js';
+import { splicePage, uncovered, type CachedEdge, type PageArguments } from './cardPages.js';
+import { isStale, type Invalidation } from './liveChanges.js';
+
+/** The types whose entities belong to one board; a resync invalidates them. */
+const BOARD_RESOURCE_TYPES: ReadonlySet<string> = new Set(['Board', 'Column', 'Card']);
+/** Fields that link a board to its columns and cards (connections included). */
+const BOARD_LINK_FIELDS: ReadonlySet<string> = new Set(['columns', 'cards', 'edges', 'node']);
+
+/** Keys of the board and every Column and Card reachable from it. */
+function boardEntities(cache: Cache, boardId: string): string[] {
+  const root = cache.keyOfEntity({ __typename: 'Board', id: boardId });
+  if (!root) return [];
+  const seen = new Set<string>([root]);
+  const pending = [root];
+  const visit = (link: unknown): void => {
+    if (Array.isArray(link)) return link.forEach(visit);
+    if (typeof link !== 'string' || seen.has(link)) return;
+    seen.add(link);
+    pending.push(link);
+  };
+  while (pending.length > 0) {
+    const key = pending.pop()!;
+    for (const field of cache.inspectFields(key)) {
+      if (BOARD_LINK_FIELDS.has(field.fieldName)) {
+        visit(cache.resolve(key, field.fieldName, field.arguments ?? undefined));
+      }
+    }
+  }
+  return [...seen].filter((key) => {
+    const typename = cache.resolve(key, '__typename');
+    return typeof typename === 'string' && BOARD_RESOURCE_TYPES.has(typename);
+  });
+}
+
+/** Invalidates exactly the named fields of each resource the cache holds at an older version. */
+function invalidateStale(cache: Cache, invalidations: readonly Invalidation[]): Invalidation[] {
+  const stale: Invalidation[] = [];
+  for (const invalidation of invalidations) {
+    const entity = { __typename: invalidation.typename, id: invalidation.id };
+    if (!isStale(cache.resolve(entity, 'version'), invalidation)) continue;
+    stale.push(invalidation);
+    const fields = new Set(invalidation.fields);
+    // `invalidate(entity, name)` erases only the field without arguments: every
+    // cached variant (e.g. `cards({"first":100})`) is listed and erased by its own key.
+    for (const field of cache.inspectFields(entity)) {
+      if (fields.has(field.fieldName)) {
+        cache.invalidate(entity, field.fieldName, field.arguments ?? undefined);
+      }
+    }
+  }
+  return stale;
+}
+
+/** Writes one cached page of a column's cards: its edges and what pageInfo says of them. */
+const PAGE_FRAGMENT = parse(`
+  fragment CorkboardCardPage on Column {
+    id
+    cards(first: $first, after: $after) {
+      edges { cursor node { id } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);
+
+interface GraphcacheEdge {
+  __typename: 'CardEdge';
+  cursor: string;
+  node: { __typename: 'Card'; id: string };
+}
+
+/**
+ * Splices the change's cards into and out of every cached page of the columns whose
+ * cards it names (Graphcache has written the cards themselves by now); invalidates a
+ * page it cannot bring up to date, so Graphcache reads that page again.
+ */
+function spliceCards(cache: Cache, change: BoardChange): void {
+  const cards = change.changed.filter((node) => node.__typename === 'Card');
+  if (cards.length === 0) return;
+  for (const column of change.invalidated) {
+    if (column.typename !== 'Column' || !column.fields.includes('cards')) continue;
+    const entity = { __typename: 'Column', id: column.id };
+    for (const field of cache.inspectFields(entity)) {
+      if (field.fieldName !== 'cards') continue;
+      const args = (field.arguments ?? {}) as PageArguments;
+      const connection = cache.resolve(entity, 'cards', field.arguments ?? undefined);
+      if (typeof connection !== 'string') continue;
+      const pageInfo = cache.resolve(connection, 'pageInfo');
+      const edgeKeys = cache.resolve(connection, 'edges');
+      if (!Array.isArray(edgeKeys) || typeof pageInfo !== 'string') continue;
+      let edges: CachedEdge<GraphcacheEdge>[] = (edgeKeys as string[]).map((key) => {
+        const node = cache.resolve(key, 'node') as string;
+        const id = cache.resolve(node, 'id') as string;
+        const rank = cache.resolve(node, 'rank');
+        return {
+          id,
+          rank: typeof rank === 'string' ? rank : undefined,
+          edge: {
+            __typename: 'CardEdge',
+            cursor: cache.resolve(key, 'cursor') as string,
+            node: { __typename: 'Card', id },
+          },
+        };
+      });
+      let hasNextPage = cache.resolve(pageInfo, 'hasNextPage') === true;
+      let changed = false;
+      let refetch = false;
+      for (const card of cards) {
+        const key = { __typename: 'Card', id: card.id };
+        const rank = cache.resolve(key, 'rank');
+        const columnKey = cache.resolve(key, 'column');
+        const here =
+          cache.resolve(key, 'archived') === false &&
+          typeof rank === 'string' &&
+          typeof columnKey === 'string' &&
+          cache.resolve(columnKey, 'id') === column.id;
+        const cursor = change.cardEdges.find((e) => e.node.id === card.id)?.cursor;
+        const splice = splicePage<GraphcacheEdge>(edges, hasNextPage, args, {
+          id: card.id,
+          edge:
+            here && cursor !== undefined
+              ? {
+                  rank: rank,
+                  make: (): GraphcacheEdge => ({
+                    __typename: 'CardEdge',
+                    cursor,
+                    node: { __typename: 'Card', id: card.id },
+                  }),
+                }
+              : null,
+        });
+        if (splice.kind === 'refetch') {
+          refetch = true;
+          break;
+        }
+        if (splice.kind === 'spliced') {
+          changed = true;
+          hasNextPage = splice.hasNextPage;
+          edges = splice.edges.map((edge) => ({
+            edge,
+            id: edge.node.id,
+            rank: cache.resolve({ __typename: 'Card', id: edge.node.id }, 'rank') as string,
+          }));
+        }
+      }
+      if (refetch) {
+        cache.invalidate(entity, 'cards', field.arguments ?? undefined);
+      } else if (changed) {
+        cache.writeFragment(
+          PAGE_FRAGMENT,
+          {
+            __typename: 'Column',
+            id: column.id,
+            cards: {
+              __typename: 'CardConnection',
+              edges: edges.map((e) => e.edge),
+              pageInfo: {
+                __typename: 'PageInfo',
+                hasNextPage,
+                endCursor: edges.at(-1)?.edge.cursor ?? null,
+              },
+            },
+          },
+          { first: args.first ?? null, after: args.after ?? null },
+        );
+      }
+    }
+  }
+}
+
+/** Applies one change to Graphcache: the updater of `Subscription.boardChanges`. */
+export function applyChange(
+  cache: Cache,
+  change: BoardChange,
+  onInvalidated: ((change: BoardChange, stale: readonly Invalidation[]) => void) | undefined,
+): void {
+  if (change.resyncRequired) {
+    // Each entity whole: every query that read any of it is reexecuted.
+    for (const key of boardEntities(cache, change.boardId)) cache.invalidate(key);
+    onInvalidated?.(change, []);
+    return;
+  }
+  if (!Array.isArray(change.changed)) {
+    // A document without the data: invalidate what the change names.
+    onInvalidated?.(change, invalidateStale(cache, change.invalidated));
+    return;
+  }
+  spliceCards(cache, change);
+  onInvalidated?.(change, invalidateStale(cache, uncovered(change)));
+}
+
+/**
+ * Drops, before Graphcache writes them, the carried resources the cache holds at a newer
+ * version (a refetch or the viewer's own mutation result saw more): Graphcache writes a
+ * subscription's data as it comes, so this runs as the updater of a field of
+ * `BoardChange` selected before `changed` (`invalidated`, in the SDK's document).
+ */
+export function dropOlderVersions(parent: unknown, cache: Cache): void {
+  const change = parent as Partial<BoardChange>;
+  if (!Array.isArray(change.changed)) return;
+  const newer = new Set<string>();
+  for (const node of change.changed) {
+    const version = (node as { version?: unknown }).version;
+    const cached = cache.resolve({ __typename: node.__typename, id: node.id }, 'version');
+    if (typeof cached === 'number' && typeof version === 'number' && cached > version) {
+      newer.add(node.id);
+    }
+  }
+  if (newer.size === 0) return;
+  change.changed = change.changed.filter((node) => !newer.has(node.id));
+  change.cardEdges = change.cardEdges?.filter((edge) => !newer.has(edge.node.id));
+}
