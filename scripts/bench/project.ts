@@ -4,7 +4,9 @@
  * dropped at the end.
  *
  *   npx tsx scripts/bench/project.ts
- *   (BENCH_EVENTS=100000, BENCH_LAG_SECONDS=10, BENCH_RATE=200, BENCH_REPEATS=3 by default)
+ *   (BENCH_EVENTS=100000, BENCH_LAG_SECONDS=10, BENCH_RATE=200, BENCH_REPEATS=3 by default;
+ *   BENCH_PROFILE=<dir>: a CPU profile of each timed phase, catch-up and every rebuild,
+ *   written to <dir>/<adapter>-<phase>.cpuprofile, so a profile shows that phase alone)
  *
  * Setup: users, boards, members and columns through the command layer
  * (`createBoardCommands`), then cards added, edited, moved within and across columns and
@@ -28,7 +30,10 @@
  *    the same commit (the feed alone, no projection).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKeyBetween } from 'fractional-indexing';
 import { MongoClient } from 'mongodb';
@@ -76,7 +81,26 @@ const SETUP_CONCURRENCY = 8;
 const READ_BATCH = 500;
 const LABELS = ['bug', 'feature', 'chore', 'urgent', 'design', 'backend', 'frontend', 'docs'];
 
+const PROFILE_DIR = process.env.BENCH_PROFILE;
+
 const logger = pino({ level: 'silent' });
+
+/** Runs `phase`, under the CPU profiler when BENCH_PROFILE names a folder. */
+async function profiled<T>(name: string, phase: () => Promise<T>): Promise<T> {
+  if (!PROFILE_DIR) return phase();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await phase();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    await mkdir(PROFILE_DIR, { recursive: true });
+    await writeFile(join(PROFILE_DIR, `${name}.cpuprofile`), JSON.stringify(profile));
+  }
+}
 const seconds = (since: number) => (performance.now() - since) / 1_000;
 
 // ---------------------------------------------------------------------------------------
@@ -594,8 +618,10 @@ async function benchStorage(
   const follower = new ChangeLogFollower(projector.changeLog, logger);
   try {
     const catchUpStarted = performance.now();
-    runtime.start();
-    await waitForCatchUp(runtime, head, 600_000);
+    await profiled(`${adapter}-catch-up`, async () => {
+      runtime.start();
+      await waitForCatchUp(runtime, head, 600_000);
+    });
     const catchUpSeconds = seconds(catchUpStarted);
 
     // Rebuild and baseline alternate, `repeats` times each; the medians are reported.
@@ -608,7 +634,7 @@ async function benchStorage(
     let folded: Folded | undefined;
     for (let run = 0; run < repeats; run += 1) {
       const rebuildStarted = performance.now();
-      report = await runtime.rebuild();
+      report = await profiled(`${adapter}-rebuild-${run + 1}`, () => runtime.rebuild());
       rebuildRuns.push(seconds(rebuildStarted));
       const readStarted = performance.now();
       commits = await readAllCommits(store);

@@ -30,6 +30,7 @@ export class WriteBehindView implements ReadView {
   readonly #cache = new Map<string, Map<string, ReadDoc | null>>();
   readonly #dirty = new Map<string, Set<string>>();
   readonly #collections = new Map<string, ReadCollection<ReadDoc>>();
+  #pending = 0;
 
   constructor(
     private readonly inner: ReadView,
@@ -50,20 +51,28 @@ export class WriteBehindView implements ReadView {
     const inner = this.inner.collection<T>(name);
     const cache = this.#cacheOf(name) as Map<string, T | null>;
     const dirty = this.#dirtyOf(name);
+    /** Loads the ids not cached; one written meanwhile keeps its written document. */
     const load = async (ids: readonly string[]) => {
       const missing = ids.filter((id) => !cache.has(id));
       if (missing.length > 0) {
         const loaded = await inner.getMany(missing);
-        missing.forEach((id, i) => cache.set(id, loaded[i] ?? null));
+        missing.forEach((id, i) => {
+          if (!cache.has(id)) cache.set(id, loaded[i] ?? null);
+        });
       }
       return ids.map((id) => cache.get(id) ?? null);
     };
     const put = (doc: T) => {
+      if (!dirty.has(doc._id)) this.#pending += 1;
       cache.set(doc._id, doc);
       dirty.add(doc._id);
     };
     return {
-      get: async (id) => (await load([id]))[0] ?? null,
+      // A cached document is answered without a store call (the hot path of a replay).
+      get: (id) =>
+        cache.has(id)
+          ? Promise.resolve(cache.get(id) ?? null)
+          : load([id]).then((docs) => docs[0] ?? null),
       getMany: (ids) => load(ids),
       // Queries see the store, so everything written so far goes there first.
       find: async (filter: ReadFilter, options?: FindOptions) => {
@@ -84,12 +93,18 @@ export class WriteBehindView implements ReadView {
     };
   }
 
+  /** Changed documents not written back yet. */
+  get pending(): number {
+    return this.#pending;
+  }
+
   /** Writes every changed document back; keeps the cache while it fits `keepUpTo`. */
   async flush(): Promise<void> {
     for (const [name, ids] of this.#dirty) {
       if (ids.size === 0) continue;
       const cache = this.#cacheOf(name);
       const docs = [...ids].map((id) => cache.get(id)).filter((d): d is ReadDoc => d != null);
+      this.#pending -= ids.size;
       ids.clear();
       const collection = this.inner.collection(name);
       if (this.options.write === 'put') {

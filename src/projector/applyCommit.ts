@@ -19,6 +19,19 @@ export interface AppliedCommit {
   changed: CarriedDoc[];
 }
 
+/** How {@link applyCommit} runs. */
+export interface ApplyCommitOptions {
+  /** Called with the projection that threw, before the error is rethrown. */
+  onProjectionError?: (projection: Projection, error: unknown) => void;
+  /**
+   * Whether to work out what the commit changed for its change log entry (invalidations
+   * merged, carried documents and their size). A rebuild records no entries and passes
+   * false: it gets empty lists back. Scopes are collected either way (projections read
+   * them). @default true
+   */
+  report?: boolean;
+}
+
 /**
  * Applies one commit to every projection that handles one of its event types,
  * writing into `view`. Safe to call again for the same commit: `update` skips
@@ -29,15 +42,16 @@ export async function applyCommit(
   commit: Commit,
   view: ReadView,
   projections: readonly Projection[],
-  onProjectionError?: (projection: Projection, error: unknown) => void,
+  options: ApplyCommitOptions = {},
 ): Promise<AppliedCommit> {
+  const { onProjectionError, report = true } = options;
   const scopes = new Set<string>();
   const invalidations = new Map<string, Invalidation>();
   /** The last state this commit gave each document of a carrying projection. */
   const carried = new Map<string, CarriedDoc>();
   let carrying = false;
   const carry = (collection: string, id: string, doc: ReadDoc | null) => {
-    if (!carrying || !doc) return;
+    if (!carrying || !doc || !report) return;
     const { _applied: _, ...rest } = doc;
     const key = `${collection}:${id}`;
     // Re-inserted: a document's place is that of its last write.
@@ -59,6 +73,7 @@ export async function applyCommit(
     },
     invalidate: (scope, invalidation) => {
       if (scope !== null) scopes.add(scope);
+      if (!report) return;
       const key = `${invalidation.typename}:${invalidation.id}`;
       const seen = invalidations.get(key);
       invalidations.set(
@@ -92,7 +107,15 @@ export async function applyCommit(
 }
 
 /** The first documents whose JSON fits in `CARRIED_DOCS_MAX_BYTES`; the rest are left out. */
-function withinBudget(docs: CarriedDoc[]): CarriedDoc[] {
+export function withinBudget(docs: CarriedDoc[]): CarriedDoc[] {
+  // Most commits carry a few small documents: a bound on their JSON's size, found without
+  // serialising them, shows that all fit, and only larger sets are measured exactly.
+  let bound = 0;
+  for (const carried of docs) {
+    bound += jsonBytesAtMost(carried.doc);
+    if (bound > CARRIED_DOCS_MAX_BYTES) break;
+  }
+  if (bound <= CARRIED_DOCS_MAX_BYTES) return docs;
   let bytes = 0;
   const kept: CarriedDoc[] = [];
   for (const carried of docs) {
@@ -101,6 +124,46 @@ function withinBudget(docs: CarriedDoc[]): CarriedDoc[] {
     kept.push(carried);
   }
   return kept;
+}
+
+/**
+ * At least the UTF-8 size of `JSON.stringify(value)`, without serialising it: a string's
+ * UTF-16 unit takes at most 6 bytes in JSON (a `\\u` escape), a number at most 24
+ * characters, a `Date` its ISO string; anything else with a `toJSON` counts as too big.
+ */
+export function jsonBytesAtMost(value: unknown): number {
+  switch (typeof value) {
+    case 'string':
+      return 6 * value.length + 2;
+    case 'number':
+      return 24;
+    case 'boolean':
+      return 5;
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return 4;
+    case 'bigint':
+      return Infinity;
+    case 'object': {
+      if (value === null) return 4;
+      if (value instanceof Date) return 32;
+      if (Array.isArray(value)) {
+        let bytes = 2;
+        for (const item of value) bytes += jsonBytesAtMost(item) + 1;
+        return bytes;
+      }
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return Infinity;
+      let bytes = 2;
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) continue;
+        bytes += 6 * key.length + 4 + jsonBytesAtMost((value as Record<string, unknown>)[key]);
+      }
+      return bytes;
+    }
+    default:
+      return Infinity;
+  }
 }
 
 /** Re-reads after a `StaleWrite` at most this many times per update. */

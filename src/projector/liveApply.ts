@@ -7,7 +7,13 @@ import type { Commit, EventStore, FeedItem } from '../eventstore/types.js';
 import { Attr, inSpan, linksTo, SpanName } from '../telemetry/spans.js';
 import { applyCommit, type AppliedCommit } from './applyCommit.js';
 import type { ProjectorHealth } from './projectorStatus.js';
-import { FencedOut, type Projection, type ProjectorStorage, type ReadView } from './types.js';
+import {
+  FencedOut,
+  type ChangeLogEntry,
+  type Projection,
+  type ProjectorStorage,
+  type ReadView,
+} from './types.js';
 import { WriteBehindView } from './WriteBehindView.js';
 
 /** Feed items applied as one batch at most, when the projector is far behind the store. */
@@ -78,7 +84,12 @@ export class LiveApply {
    * `waitFor` on a later position is not held up. No subscriber is sent anything for it.
    */
   async recordGap(position: number): Promise<void> {
-    await this.#o.changeLog.record({
+    await this.#o.changeLog.record(this.#gapEntry(position));
+  }
+
+  /** The (empty) change log entry of a position no commit will take. */
+  #gapEntry(position: number): ChangeLogEntry {
+    return {
       cursor: position,
       commitId: `gap-${position}`,
       scopes: [],
@@ -86,7 +97,7 @@ export class LiveApply {
       actor: null,
       at: new Date(this.#o.now()),
       invalidated: [],
-    });
+    };
   }
 
   /**
@@ -116,9 +127,9 @@ export class LiveApply {
   /** Applies `commit` to the read models and records its entry; returns what it invalidated. */
   async #applyAndRecord(commit: Commit): Promise<number> {
     this.#o.health.noteGap(this.#o.position(), commit);
-    const applied = await applyCommit(commit, this.#o.view(), this.#o.projections, (p, error) =>
-      this.#o.health.projectionFailed(p, commit.position, error),
-    );
+    const applied = await applyCommit(commit, this.#o.view(), this.#o.projections, {
+      onProjectionError: (p, error) => this.#o.health.projectionFailed(p, commit.position, error),
+    });
     this.#o.health.projectionsSucceeded();
     this.#o.health.count(commit);
     await this.#record(commit, applied);
@@ -129,9 +140,9 @@ export class LiveApply {
    * Applies feed items that are already in the store as one batch: every commit's
    * projections write into a `WriteBehindView` of the active generation, which then writes
    * each changed document once, with the same conditional, fenced `put` one commit would
-   * use. Only then are the change log entries recorded, in order (gaps included), so a
-   * reader waiting for one finds its documents written; the checkpoint is saved after
-   * the last entry recorded. Returns false, having recorded nothing, when a projection or
+   * use. Only then are the change log entries recorded, in order (gaps included), in runs
+   * of consecutive cursors (`recordMany`), so a reader waiting for one finds its documents
+   * written; the checkpoint is saved after the last run recorded. Returns false, having recorded nothing, when a projection or
    * a write failed (other than `FencedOut`): the caller then applies the items one at a
    * time, which `update` makes harmless for documents this attempt wrote.
    */
@@ -184,18 +195,31 @@ export class LiveApply {
       if (error instanceof FencedOut) throw error;
       return false;
     }
+    // Entries go in runs of consecutive cursors, one `recordMany` each; the checkpoint
+    // moves to the last item whose run was recorded, never past an entry not recorded.
     let recorded: FeedItem | undefined;
+    let last: FeedItem | undefined;
+    const run: ChangeLogEntry[] = [];
+    const recordRun = async () => {
+      if (run.length > 0) await this.#o.changeLog.recordMany(run);
+      run.length = 0;
+      recorded = last;
+    };
     try {
       for (const [i, item] of batch.entries()) {
+        let entry: ChangeLogEntry | undefined;
         if (item.kind === 'commit') {
-          this.#o.health.noteGap(recorded?.checkpoint.position ?? this.#o.position(), item.commit);
+          this.#o.health.noteGap(last?.checkpoint.position ?? this.#o.position(), item.commit);
           this.#o.health.count(item.commit);
-          await this.#record(item.commit, applied[i]!);
+          entry = this.#entryOf(item.commit, applied[i]!);
         } else if (item.kind === 'gap') {
-          await this.recordGap(item.position);
+          entry = this.#gapEntry(item.position);
         }
-        recorded = item;
+        if (entry && run.length > 0 && entry.cursor !== run.at(-1)!.cursor + 1) await recordRun();
+        if (entry) run.push(entry);
+        last = item;
       }
+      await recordRun();
     } finally {
       if (recorded) await saveCheckpoint(recorded);
     }
@@ -204,7 +228,12 @@ export class LiveApply {
 
   /** Records a projected commit's change log entry. */
   async #record(commit: Commit, applied: AppliedCommit): Promise<void> {
-    await this.#o.changeLog.record({
+    await this.#o.changeLog.record(this.#entryOf(commit, applied));
+  }
+
+  /** A projected commit's change log entry. */
+  #entryOf(commit: Commit, applied: AppliedCommit): ChangeLogEntry {
+    return {
       cursor: commit.position,
       commitId: commit.commitId,
       scopes: applied.scopes,
@@ -214,6 +243,6 @@ export class LiveApply {
       invalidated: applied.invalidated,
       ...(applied.changed.length > 0 ? { changed: applied.changed } : {}),
       ...(commit.metadata.traceContext && { traceContext: commit.metadata.traceContext }),
-    });
+    };
   }
 }

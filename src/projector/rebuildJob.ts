@@ -151,9 +151,10 @@ export class RebuildJob {
       to = await storage.readModels.createGeneration();
       status.to = to;
       const target = storage.readModels.view(to);
-      // Nobody reads or writes the new generation yet: batch its writes (one putMany per
-      // collection per batch), and keep the documents in memory between batches while
-      // they fit, so each is read from storage at most once.
+      // Nobody reads or writes the new generation yet: the fold stays in memory while it
+      // fits (each document read from storage at most once), and is written back, one
+      // putMany per collection, when it outgrows that and at the end of each replay; a
+      // document changed by many commits is written once.
       const buffered = new WriteBehindView(target, { keepUpTo: REBUILD_DOCUMENTS_KEPT });
       let position = 0;
       let events = 0;
@@ -170,10 +171,10 @@ export class RebuildJob {
           const batch = read.filter((c) => c.position <= limit);
           if (batch.length === 0) return;
           for (const commit of batch) {
-            await applyCommit(commit, buffered, projections);
+            await applyCommit(commit, buffered, projections, { report: false });
             events += commit.events.length;
           }
-          await buffered.flush();
+          if (buffered.pending >= REBUILD_DOCUMENTS_KEPT) await buffered.flush();
           position = batch.length < read.length ? limit : batch.at(-1)!.position;
           const seconds = Math.max(0.001, (this.#o.now() - started) / 1000);
           const progress = { applied: position, total: total(), rate: position / seconds };
@@ -190,12 +191,14 @@ export class RebuildJob {
       };
       // Most of the work happens beside live projection, chasing its checkpoint...
       await replayUpTo(this.#o.position());
+      await buffered.flush();
       // ...then the last few commits and the switch happen between two live commits.
       await this.#o.betweenLiveCommits(async () => {
         signal.throwIfAborted();
         if (!this.#o.active())
           throw new Error('projector lease lost during rebuild; nothing switched');
         await replayUpTo(this.#o.position());
+        await buffered.flush();
         // The lease is renewed right before the switch, and the switch carries its epoch:
         // refused if a newer holder has claimed the pointer meanwhile.
         const fence = await this.#o.renewForSwitch();

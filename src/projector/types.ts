@@ -232,6 +232,13 @@ export interface ChangeLog {
    */
   record(entry: ChangeLogEntry): Promise<void>;
   /**
+   * Records the entries of consecutive cursors, oldest first, with the outcome of `record`
+   * called on each in turn (those already recorded are no-ops; a first cursor past the
+   * head + 1 is a gap and throws), in as few writes as the adapter can. Entries become
+   * visible in cursor order. Throws on entries whose cursors are not consecutive.
+   */
+  recordMany(entries: readonly ChangeLogEntry[]): Promise<void>;
+  /**
    * Entries with cursor > after, oldest first, at most `limit`. With `scope`, only the
    * entries whose `scopes` include it, found through an index: a read costs what that
    * scope (a board) recorded since `after`, not the whole log since then. `expired` as
@@ -245,6 +252,17 @@ export interface ChangeLog {
   head(): Promise<number>;
   /** Entries with cursor > after, then new ones as they are recorded, until closed. */
   tail(after: number): ChangeLogTail;
+}
+
+/** Throws unless the cursors of `entries` follow each other (see `ChangeLog.recordMany`). */
+export function assertConsecutive(entries: readonly ChangeLogEntry[]): void {
+  entries.forEach((entry, i) => {
+    if (i > 0 && entry.cursor !== entries[i - 1]!.cursor + 1) {
+      throw new Error(
+        `change log entries not consecutive: ${entries[i - 1]!.cursor} then ${entry.cursor}`,
+      );
+    }
+  });
 }
 
 export interface ChangeLogTail extends AsyncIterable<ChangeLogEntry> {

@@ -734,6 +734,123 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     );
   });
 
+  it('records a run of entries (recordMany) as record one by one would: in order, each once, whichever instance recorded some first; a gap or a broken run is refused', async () => {
+    const side = await open({ changeLogRetention: 10 });
+    const first = side.storage.changeLog;
+    const second = (await side.anotherStorage()).changeLog;
+    const entry = (cursor: number) => ({
+      cursor,
+      commitId: `c${cursor}`,
+      scopes: [`s${cursor % 2}`],
+      operation: 'deposit',
+      actor: null,
+      at: new Date(cursor * 1_000),
+      invalidated: [],
+    });
+    const run = (from: number, to: number) =>
+      Array.from({ length: to - from + 1 }, (_, i) => entry(from + i));
+    await second.recordMany(run(1, 2));
+    // 1..2 are there already: skipped.
+    await first.recordMany(run(1, 5));
+    // The second instance last wrote 2; 3..5 were written by the first meanwhile.
+    await second.recordMany(run(3, 8));
+    await first.recordMany([]);
+    await expect(first.recordMany(run(10, 12))).rejects.toThrow(/gap/);
+    await expect(first.recordMany([entry(9), entry(11)])).rejects.toThrow(/consecutive/);
+    await expect(second.recordMany(run(6, 9).reverse())).rejects.toThrow(/consecutive/);
+    expect(await first.head()).toBe(8);
+    await second.recordMany(run(7, 25));
+
+    const read = await first.read(15);
+    expect(read).toEqual({ kind: 'entries', entries: run(16, 25) });
+    expect(await first.read(3)).toEqual({ kind: 'expired', oldest: 16, head: 25 });
+    const odd = await second.read(15, { scope: 's1' });
+    expect(odd.kind === 'entries' && odd.entries.map((e) => e.cursor)).toEqual([
+      17, 19, 21, 23, 25,
+    ]);
+  });
+
+  it('catches up far behind in batches across gaps and a change log write failing halfway: every commit applied and recorded once, the checkpoint never past an entry not recorded', async () => {
+    const side = await open();
+    const stretches = 4;
+    const perStretch = Math.max(30, Math.round(300 * adapter.scale));
+    for (let i = 0; i < stretches; i += 1) {
+      await commitDeposits(side.store, perStretch, 10, 5);
+      await side.makeGap();
+    }
+    await commitDeposits(side.store, perStretch, 10, 5);
+    const head = await side.store.headPosition();
+
+    const inner = side.storage;
+    const runs: number[] = [];
+    let failed = false;
+    const overshoots: string[] = [];
+    const storage: ProjectorStorage = {
+      ...inner,
+      changeLog: {
+        record: (e) => inner.changeLog.record(e),
+        read: (a, o) => inner.changeLog.read(a, o),
+        head: () => inner.changeLog.head(),
+        tail: (after) => inner.changeLog.tail(after),
+        recordMany: async (entries) => {
+          runs.push(entries.length);
+          if (!failed && entries.length >= 10) {
+            failed = true;
+            await inner.changeLog.recordMany(entries.slice(0, entries.length >> 1));
+            throw new Error('change log write failed halfway (test)');
+          }
+          await inner.changeLog.recordMany(entries);
+        },
+      },
+      checkpoints: {
+        load: (g) => inner.checkpoints.load(g),
+        save: async (g, position, fence) => {
+          const recorded = await inner.changeLog.head();
+          if (position.position > recorded) {
+            overshoots.push(`checkpoint ${position.position} saved with entries up to ${recorded}`);
+          }
+          await inner.checkpoints.save(g, position, fence);
+        },
+      },
+    };
+    const projector = new ProjectorRuntime({
+      store: side.store,
+      storage,
+      projections: [accountProjection()],
+      logger,
+      leaseTtlMs: 2_000,
+      retryDelayMs: 20,
+    });
+    cleanup.push(() => projector.stop());
+    projector.start();
+    await until(async () => (await projector.lag()).checkpoint === head, 60_000);
+
+    expect(failed).toBe(true);
+    expect((await projector.lag()).errors.map((e) => e.message)).toContain(
+      'change log write failed halfway (test)',
+    );
+    // Batches: far fewer change log writes than entries.
+    expect(runs.length).toBeLessThan(head / 5);
+    expect(overshoots).toEqual([]);
+    expect(await readAccounts(inner)).toEqual(await foldAccounts(side.store));
+    const cursors: number[] = [];
+    for (let after = 0; ;) {
+      const read = await inner.changeLog.read(after, { limit: 2_000 });
+      if (read.kind !== 'entries') throw new Error('change log expired unexpectedly');
+      if (read.entries.length === 0) break;
+      cursors.push(...read.entries.map((e) => e.cursor));
+      after = read.entries.at(-1)!.cursor;
+    }
+    expect(cursors).toEqual(Array.from({ length: head }, (_, i) => i + 1));
+    const commits = await side.store.readAll({ limit: head });
+    const read = await inner.changeLog.read(0, { limit: head });
+    if (read.kind !== 'entries') throw new Error('change log expired unexpectedly');
+    const entries = new Map(read.entries.map((e) => [e.cursor, e]));
+    for (const commit of commits) {
+      expect(entries.get(commit.position)?.commitId).toBe(commit.commitId);
+    }
+  });
+
   it('reads one scope through its index: its entries after a cursor, in order, by pages, expired as the whole log', async () => {
     const side = await open({ changeLogRetention: 50 });
     const { changeLog } = side.storage;

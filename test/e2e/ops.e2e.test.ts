@@ -367,6 +367,7 @@ describe('operations (memory store)', () => {
     const inner = storage.projector.changeLog;
     const changeLog: ChangeLog = {
       record: (e) => inner.record(e),
+      recordMany: (e) => inner.recordMany(e),
       read: (a, o) => inner.read(a, o),
       head: () => inner.head(),
       tail: (after) => {

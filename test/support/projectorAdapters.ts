@@ -31,6 +31,11 @@ export interface ReadSide {
    * does (mongo: the counter moved and a tombstone holds the position). Returns it.
    */
   makeGap(): Promise<number>;
+  /**
+   * Another projector storage on the same data, as a second process opens it (memory: the
+   * same instance, the only one there can be). Closed by `close()`.
+   */
+  anotherStorage(): Promise<ProjectorStorage>;
   close(): Promise<void>;
 }
 
@@ -55,6 +60,7 @@ const memory: ProjectorAdapter = {
       store,
       storage,
       makeGap: () => store.skipPosition(),
+      anotherStorage: async () => storage,
       close: async () => store.close(),
     };
   },
@@ -79,11 +85,16 @@ function mongoProjectorAdapter(uri: MongoUri, scale: number): ProjectorAdapter {
         dbName,
         ...CONTRACT_STORE_OPTIONS,
       });
-      const storage = await createMongoProjectorStorage({
-        client: connected,
-        dbName,
-        ...(options?.changeLogRetention ? { changeLogRetention: options.changeLogRetention } : {}),
-      });
+      const openStorage = () =>
+        createMongoProjectorStorage({
+          client: connected,
+          dbName,
+          ...(options?.changeLogRetention
+            ? { changeLogRetention: options.changeLogRetention }
+            : {}),
+        });
+      const storage = await openStorage();
+      const others: ProjectorStorage[] = [];
       const db = connected.db(dbName);
       return {
         store,
@@ -102,7 +113,13 @@ function mongoProjectorAdapter(uri: MongoUri, scale: number): ProjectorAdapter {
             .insertOne(gapDoc(position, new Date()), { writeConcern: { w: 'majority' } });
           return position;
         },
+        anotherStorage: async () => {
+          const other = await openStorage();
+          others.push(other);
+          return other;
+        },
         close: async () => {
+          for (const other of others) await other.close();
           await storage.close();
           await store.close();
           await connected.db(dbName).dropDatabase();

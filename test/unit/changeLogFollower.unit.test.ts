@@ -22,6 +22,7 @@ function flakyChangeLog(inner: ChangeLog, failures: number, failAfter: number): 
   let left = failures;
   return {
     record: (e) => inner.record(e),
+    recordMany: (e) => inner.recordMany(e),
     read: (after, options) => inner.read(after, options),
     head: () => inner.head(),
     tail(after): ChangeLogTail {

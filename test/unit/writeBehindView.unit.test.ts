@@ -55,4 +55,25 @@ describe('WriteBehindView', () => {
     await docs.put({ _id: 'x', n: 1 });
     expect(await docs.count({ n: 1 })).toBe(1);
   });
+  it('counts changed documents until flushed, and keeps a document written while it was being loaded', async () => {
+    const storage = createMemoryProjectorStorage();
+    const view = await storage.readModels.active();
+    await view.collection<Doc>('docs').put({ _id: 'a', n: 1 });
+    const buffered = new WriteBehindView(view);
+    const docs = buffered.collection<Doc>('docs');
+    const loading = docs.get('a');
+    await docs.put({ _id: 'a', n: 2 });
+    expect(await loading).toEqual({ _id: 'a', n: 2 });
+    expect(await docs.get('a')).toEqual({ _id: 'a', n: 2 });
+    await docs.put({ _id: 'a', n: 3 });
+    await docs.putMany([{ _id: 'b', n: 1 }]);
+    expect(buffered.pending).toBe(2);
+
+    await buffered.flush();
+    expect(buffered.pending).toBe(0);
+    expect(await view.collection<Doc>('docs').find({}, { sort: ['_id', 1] })).toEqual([
+      { _id: 'a', n: 3 },
+      { _id: 'b', n: 1 },
+    ]);
+  });
 });

@@ -1,10 +1,12 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
+  assertConsecutive,
   type ChangeLog,
   type ChangeLogEntry,
   type ChangeLogRead,
   type ChangeLogTail,
 } from '../types.js';
+import { frozenCopy } from './MemoryReadModels.js';
 
 /** The cursors of one scope's entries, ascending; those before `start` were trimmed. */
 interface ScopeIndex {
@@ -26,7 +28,13 @@ function firstAbove(cursors: number[], from: number, after: number): number {
 
 /** The change log in one process: the memory adapter of `ChangeLog`. */
 export class MemoryChangeLog implements ChangeLog {
-  readonly #entries: ChangeLogEntry[] = [];
+  /**
+   * Entries with cursors above `#base`, oldest first; those up to `#trimmedThrough` are
+   * trimmed but still held until `#compact` drops them in one go (a splice per record would
+   * move the whole retained window each time).
+   */
+  #entries: ChangeLogEntry[] = [];
+  #base = 0;
   readonly #waiters = new Set<() => void>();
   #trimmedThrough = 0;
   /** Per scope, the cursors of its entries: a scoped read is a binary search. */
@@ -36,24 +44,58 @@ export class MemoryChangeLog implements ChangeLog {
 
   async record(entry: ChangeLogEntry): Promise<void> {
     await nextTurn();
-    const head = this.#trimmedThrough + this.#entries.length;
+    this.#append(entry);
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
+  }
+
+  async recordMany(entries: readonly ChangeLogEntry[]): Promise<void> {
+    await nextTurn();
+    assertConsecutive(entries);
+    try {
+      for (const entry of entries) this.#append(entry);
+    } finally {
+      for (const wake of this.#waiters) wake();
+      this.#waiters.clear();
+    }
+  }
+
+  get #head(): number {
+    return this.#base + this.#entries.length;
+  }
+
+  #append(entry: ChangeLogEntry): void {
+    const head = this.#head;
     if (entry.cursor <= head) return;
     if (entry.cursor !== head + 1) {
       throw new Error(`change log gap: head ${head}, recording ${entry.cursor}`);
     }
-    this.#entries.push(structuredClone(entry));
+    // A plain deep copy (see `frozenCopy`), much cheaper than `structuredClone` for these
+    // small objects; reads hand out copies of it as before.
+    this.#entries.push(frozenCopy(entry));
     for (const scope of new Set(entry.scopes)) {
       let index = this.#byScope.get(scope);
       if (!index) this.#byScope.set(scope, (index = { cursors: [], start: 0 }));
       index.cursors.push(entry.cursor);
     }
-    const excess = this.#entries.length - this.retention;
-    if (excess > 0) {
-      for (const trimmed of this.#entries.splice(0, excess)) this.#unindex(trimmed);
-      this.#trimmedThrough += excess;
+    while (this.#head - this.#trimmedThrough > this.retention) {
+      this.#trimmedThrough += 1;
+      this.#unindex(this.#entryAt(this.#trimmedThrough));
     }
-    for (const wake of this.#waiters) wake();
-    this.#waiters.clear();
+    this.#compact();
+  }
+
+  /** The entry of `cursor`, which must be held (above `#base`, at most the head). */
+  #entryAt(cursor: number): ChangeLogEntry {
+    return this.#entries[cursor - this.#base - 1]!;
+  }
+
+  /** Drops the trimmed entries once they are as many as the retained ones (amortised O(1)). */
+  #compact(): void {
+    const trimmed = this.#trimmedThrough - this.#base;
+    if (trimmed < 1_024 || trimmed < this.#entries.length - trimmed) return;
+    this.#entries = this.#entries.slice(trimmed);
+    this.#base = this.#trimmedThrough;
   }
 
   /** Drops a trimmed entry (the oldest of each of its scopes) from the scope index. */
@@ -76,20 +118,20 @@ export class MemoryChangeLog implements ChangeLog {
   ): Promise<ChangeLogRead> {
     await nextTurn();
     options.signal?.throwIfAborted();
-    const head = this.#trimmedThrough + this.#entries.length;
+    const head = this.#head;
     if (after < this.#trimmedThrough) {
       return { kind: 'expired', oldest: this.#trimmedThrough + 1, head };
     }
     const limit = options.limit ?? 1_000;
     let entries: ChangeLogEntry[];
     if (options.scope === undefined) {
-      const start = after - this.#trimmedThrough;
+      const start = after - this.#base;
       entries = this.#entries.slice(start, start + limit);
     } else {
       const index = this.#byScope.get(options.scope);
       const from = index ? firstAbove(index.cursors, index.start, after) : 0;
-      entries = (index?.cursors.slice(from, from + limit) ?? []).map(
-        (cursor) => this.#entries[cursor - this.#trimmedThrough - 1]!,
+      entries = (index?.cursors.slice(from, from + limit) ?? []).map((cursor) =>
+        this.#entryAt(cursor),
       );
     }
     return { kind: 'entries', entries: entries.map((e) => structuredClone(e)) };
@@ -97,7 +139,7 @@ export class MemoryChangeLog implements ChangeLog {
 
   async head(): Promise<number> {
     await nextTurn();
-    return this.#trimmedThrough + this.#entries.length;
+    return this.#head;
   }
 
   tail(after: number): ChangeLogTail {

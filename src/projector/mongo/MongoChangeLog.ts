@@ -9,7 +9,13 @@ import {
   type Collection,
   type Db,
 } from 'mongodb';
-import type { ChangeLog, ChangeLogEntry, ChangeLogRead, ChangeLogTail } from '../types.js';
+import {
+  assertConsecutive,
+  type ChangeLog,
+  type ChangeLogEntry,
+  type ChangeLogRead,
+  type ChangeLogTail,
+} from '../types.js';
 import { expiredRead, isTrimPoint } from './changeLogWindow.js';
 import {
   ProjectorCollection,
@@ -113,6 +119,54 @@ export class MongoChangeLog implements ChangeLog {
     const { retention, trimEvery } = this.#options;
     if (isTrimPoint(entry.cursor, trimEvery) && entry.cursor > retention) {
       await this.#entries.deleteMany({ _id: { $lte: entry.cursor - retention } });
+    }
+  }
+
+  /**
+   * One ordered `insertMany` of the entries not recorded yet. Ordered, so the server inserts
+   * them one after the other in cursor order and stops at the first failure (manual,
+   * db.collection.insertMany(), "Execution of Operations"): a tail never sees a cursor
+   * before the ones below it, and no gap is left behind a failed insert. The driver reports
+   * that failure as a `MongoBulkWriteError` carrying the first write error's code: on a
+   * duplicate `_id` (a retry of a write that landed, or a deposed projector inserting the
+   * same entries), the rest are recorded one at a time, each a no-op when already there.
+   * Default write concern, as `record`'s `insertOne`.
+   */
+  async recordMany(entries: readonly ChangeLogEntry[]): Promise<void> {
+    assertConsecutive(entries);
+    await translateDriverError('change log record', () => this.#recordMany(entries));
+  }
+
+  async #recordMany(entries: readonly ChangeLogEntry[]): Promise<void> {
+    const first = entries[0];
+    if (!first) return;
+    let pending = entries;
+    if (this.#recorded === undefined || first.cursor !== this.#recorded + 1) {
+      const head = await this.head();
+      if (first.cursor > head + 1) {
+        throw new Error(`change log gap: head ${head}, recording ${first.cursor}`);
+      }
+      pending = entries.slice(head + 1 - first.cursor);
+      if (pending.length === 0) {
+        this.#recorded = head;
+        return;
+      }
+    }
+    try {
+      await this.#entries.insertMany(pending.map(toChangeLogDoc), { ordered: true });
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      this.#recorded = undefined;
+      for (const entry of pending) await this.#record(entry);
+      return;
+    }
+    const last = pending.at(-1)!.cursor;
+    this.#recorded = last;
+    const { retention, trimEvery } = this.#options;
+    // The newest trim point among the cursors just recorded, as `record` would have trimmed.
+    const trimAt = pending.findLast((e) => isTrimPoint(e.cursor, trimEvery))?.cursor;
+    if (trimAt !== undefined && trimAt > retention) {
+      await this.#entries.deleteMany({ _id: { $lte: trimAt - retention } });
     }
   }
 
