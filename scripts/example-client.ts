@@ -81,6 +81,7 @@ await runScript('example-client', url, async () => {
     case 'VersionConflictError':
       throw new Error(`someone else changed the card: ${JSON.stringify(moved.conflicts)}`);
     case 'WipLimitReachedError':
+    case 'BoardArchivedError':
     case 'NotFoundError':
     case 'ForbiddenError':
     case 'ValidationError':

@@ -1,4 +1,12 @@
-import { addColumn, addMember, createBoard, moveColumn, renameBoard } from './board/commands.js';
+import {
+  addColumn,
+  addMember,
+  archiveBoard,
+  createBoard,
+  moveColumn,
+  renameBoard,
+  restoreBoard,
+} from './board/commands.js';
 import { archiveCard, editCard, moveCard } from './card/commands.js';
 import { addCard, archiveDoneCards, setWipLimit } from './column/commands.js';
 import { refreshSession, revokeSession, setPassword, signIn } from './session/commands.js';
@@ -25,6 +33,8 @@ export const commandSpecs = {
   moveCard,
   archiveCard,
   archiveDoneCards,
+  archiveBoard,
+  restoreBoard,
 } as const;
 export type CommandSpecs = typeof commandSpecs;
 export type CommandName = keyof CommandSpecs;

@@ -23,6 +23,10 @@ export const ErrorCode = {
   InvalidCredentials: 'INVALID_CREDENTIALS',
   /** `signIn`: too many attempts for this username; retry after `retryAfterSeconds`. */
   TooManyAttempts: 'TOO_MANY_ATTEMPTS',
+  /** The board is archived: it is read-only until `restoreBoard`. */
+  BoardArchived: 'BOARD_ARCHIVED',
+  /** `archiveColumn`: the column still holds live cards. */
+  ColumnNotEmpty: 'COLUMN_NOT_EMPTY',
   /** Not a board error: the admin API's `rebuildReadModels` while a rebuild runs. */
   RebuildInProgress: 'REBUILD_IN_PROGRESS',
 } as const;
@@ -156,6 +160,53 @@ export class WipLimitReachedError extends DomainError {
   override describe(formatId: ResourceIdFormat): string {
     return wipLimitMessage(formatId, this.columnId, this.wipLimit);
   }
+}
+
+/**
+ * The board is archived, so it is read-only: every write on it (or on its columns and
+ * cards) answers this until its owner restores it (`restoreBoard`).
+ */
+export class BoardArchivedError extends DomainError {
+  readonly code = ErrorCode.BoardArchived;
+  override readonly name = 'BoardArchivedError';
+  constructor(
+    /** The archived board's raw id. */
+    readonly boardId: string,
+  ) {
+    super(boardArchivedMessage(rawId, boardId));
+  }
+
+  override describe(formatId: ResourceIdFormat): string {
+    return boardArchivedMessage(formatId, this.boardId);
+  }
+}
+
+function boardArchivedMessage(formatId: ResourceIdFormat, boardId: string): string {
+  return `Board ${formatId('Board', boardId)} is archived: it is read-only until its owner restores it`;
+}
+
+/**
+ * `archiveColumn` on a column that still holds live cards: archive or move them first
+ * (`archiveCard`, `archiveDoneCards`, `moveCard`). Nothing was changed.
+ */
+export class ColumnNotEmptyError extends DomainError {
+  readonly code = ErrorCode.ColumnNotEmpty;
+  override readonly name = 'ColumnNotEmptyError';
+  constructor(
+    readonly columnId: string,
+    /** Live cards the column holds. */
+    readonly cardCount: number,
+  ) {
+    super(columnNotEmptyMessage(rawId, columnId, cardCount));
+  }
+
+  override describe(formatId: ResourceIdFormat): string {
+    return columnNotEmptyMessage(formatId, this.columnId, this.cardCount);
+  }
+}
+
+function columnNotEmptyMessage(formatId: ResourceIdFormat, columnId: string, n: number): string {
+  return `Column ${formatId('Column', columnId)} still holds ${n} live card${n === 1 ? '' : 's'}: archive or move them first`;
 }
 
 function notFoundMessage(formatId: ResourceIdFormat, type: ResourceType, id: string): string {

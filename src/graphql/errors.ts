@@ -1,4 +1,6 @@
 import {
+  BoardArchivedError,
+  ColumnNotEmptyError,
   DomainError,
   ErrorCode,
   ExternalIdentityError,
@@ -89,6 +91,27 @@ builder.objectType(WipLimitReachedError, {
   fields: (t) => ({
     columnId: t.id({ resolve: (e) => toGlobalId('Column', e.columnId) }),
     wipLimit: t.exposeInt('wipLimit'),
+  }),
+});
+
+builder.objectType(BoardArchivedError, {
+  name: 'BoardArchivedError',
+  ...errorOptions(
+    BoardArchivedError,
+    'The board is archived, so read-only: its owner may restore it (restoreBoard).',
+  ),
+  fields: (t) => ({ boardId: t.id({ resolve: (e) => toGlobalId('Board', e.boardId) }) }),
+});
+
+builder.objectType(ColumnNotEmptyError, {
+  name: 'ColumnNotEmptyError',
+  ...errorOptions(
+    ColumnNotEmptyError,
+    'archiveColumn: the column still holds live cards; archive or move them first.',
+  ),
+  fields: (t) => ({
+    columnId: t.id({ resolve: (e) => toGlobalId('Column', e.columnId) }),
+    cardCount: t.exposeInt('cardCount', { description: 'Live cards the column holds.' }),
   }),
 });
 

@@ -17,6 +17,7 @@ import {
   BoardChangesDocument,
   BoardDocument,
   BoardsDocument,
+  ArchiveBoardDocument,
   CardDocument,
   ColumnDocument,
   CreateBoardDocument,
@@ -28,6 +29,7 @@ import {
   MySessionsDocument,
   RegisterUserDocument,
   RenameBoardDocument,
+  RestoreBoardDocument,
   RevokeSessionDocument,
   SetPasswordDocument,
   SetWipLimitDocument,
@@ -64,6 +66,8 @@ const operations = {
   editCard: EditCardDocument,
   moveCard: MoveCardDocument,
   archiveCard: ArchiveCardDocument,
+  archiveBoard: ArchiveBoardDocument,
+  restoreBoard: RestoreBoardDocument,
 };
 
 type Operations = typeof operations;

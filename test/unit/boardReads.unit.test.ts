@@ -20,6 +20,7 @@ const board = (id: string, members: string[]): BoardDoc => ({
   ownerId: members[0]!,
   members,
   columns: [{ id: `${id}-col`, rank: 'a' }],
+  archived: false,
   version: 1,
   createdAt: at,
   updatedAt: at,

@@ -4,6 +4,7 @@ import type { moveCard } from '../../src/boards/card/commands.js';
 import type { ErrorsOf } from '../../src/boards/commandHandling/defineCommand.js';
 import { commandSpecs } from '../../src/boards/commands.js';
 import {
+  type BoardArchivedError,
   ErrorCode,
   type ForbiddenError,
   type NotFoundError,
@@ -54,6 +55,7 @@ describe('command specs and the mutations built from them', () => {
     expectTypeOf<ErrorsOf<typeof moveCard>>().toEqualTypeOf<
       | VersionConflictError
       | WipLimitReachedError
+      | BoardArchivedError
       | NotFoundError
       | ForbiddenError
       | ValidationError

@@ -34,7 +34,13 @@ type Member<K extends keyof CorkboardClient, T extends string> = Extract<
 /** The keys of T that a caller must give. */
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
 
-type MemberErrors = 'NotFoundError' | 'ForbiddenError' | 'ValidationError' | 'UnauthenticatedError';
+/** What every write on a board, its columns or its cards may answer. */
+type MemberErrors =
+  | 'NotFoundError'
+  | 'ForbiddenError'
+  | 'ValidationError'
+  | 'UnauthenticatedError'
+  | 'BoardArchivedError';
 
 describe('the generated SDK types', () => {
   it('types every mutation result as its exact union of success and error members', () => {
@@ -67,6 +73,12 @@ describe('the generated SDK types', () => {
     >();
     expectTypeOf<TypenameOf<'addMember'>>().toEqualTypeOf<
       'AddMemberSuccess' | 'VersionConflictError' | MemberErrors
+    >();
+    expectTypeOf<TypenameOf<'archiveBoard'>>().toEqualTypeOf<
+      'ArchiveBoardSuccess' | 'VersionConflictError' | MemberErrors
+    >();
+    expectTypeOf<TypenameOf<'restoreBoard'>>().toEqualTypeOf<
+      'RestoreBoardSuccess' | 'VersionConflictError' | Exclude<MemberErrors, 'BoardArchivedError'>
     >();
     expectTypeOf<TypenameOf<'createBoard'>>().toEqualTypeOf<
       'CreateBoardSuccess' | 'ValidationError' | 'UnauthenticatedError'

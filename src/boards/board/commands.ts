@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineCommand, written } from '../commandHandling/defineCommand.js';
 import {
+  BoardArchivedError,
   ForbiddenError,
   NotFoundError,
   UnauthenticatedError,
@@ -22,9 +23,13 @@ import { decideBoard } from './decide.js';
 import type { BoardField } from './events.js';
 import { initialBoardState } from './state.js';
 
-/** The expected failures of a member's versioned edit of a board, column or card. */
+/**
+ * The expected failures of a member's versioned edit of a board, column or card
+ * (`BoardArchivedError`: the board is archived, so read-only).
+ */
 export const memberEditErrors = [
   VersionConflictError,
+  BoardArchivedError,
   NotFoundError,
   ForbiddenError,
   ValidationError,
@@ -154,5 +159,43 @@ export const moveColumn = defineCommand({
     return decideBoard({ type: 'MoveColumn', data }, board?.state ?? initialBoardState, context);
   },
   expectedVersion: { of: ({ board }) => board, sets: ['columns'] satisfies BoardField[] },
+  succeed: written({ board: 'board' }),
+});
+
+/**
+ * Archives a board. Owner only. The board becomes read-only (every write on it, its
+ * columns and its cards answers `BoardArchivedError`) and leaves `boards` unless
+ * `includeArchived: true`; its members can still read it and follow its changes.
+ * `BoardArchivedError` when it is archived already. Sets `archived`.
+ */
+export const archiveBoard = defineCommand({
+  name: 'archiveBoard',
+  input: z.object({ boardId: resourceId('Board'), expectedVersion, idempotencyKey }),
+  errors: memberEditErrors,
+  load: async (session, { input }) => ({ board: await session.load('board', input.boardId) }),
+  decide: ({ input: { boardId }, actorId }, { board }, context) =>
+    decideBoard({ type: 'ArchiveBoard', data: { actorId, boardId } }, board.state, context),
+  expectedVersion: { of: ({ board }) => board, sets: ['archived'] satisfies BoardField[] },
+  succeed: written({ board: 'board' }),
+});
+
+/**
+ * Restores an archived board: writable again and back in `boards`. Owner only.
+ * `ValidationError` on `input.boardId` when the board is not archived. Sets `archived`.
+ */
+export const restoreBoard = defineCommand({
+  name: 'restoreBoard',
+  input: z.object({ boardId: resourceId('Board'), expectedVersion, idempotencyKey }),
+  errors: [
+    VersionConflictError,
+    NotFoundError,
+    ForbiddenError,
+    ValidationError,
+    UnauthenticatedError,
+  ],
+  load: async (session, { input }) => ({ board: await session.load('board', input.boardId) }),
+  decide: ({ input: { boardId }, actorId }, { board }, context) =>
+    decideBoard({ type: 'RestoreBoard', data: { actorId, boardId } }, board.state, context),
+  expectedVersion: { of: ({ board }) => board, sets: ['archived'] satisfies BoardField[] },
   succeed: written({ board: 'board' }),
 });

@@ -1,7 +1,13 @@
 import type { ColumnEvent } from '../column/events.js';
 import type { DecideContext, Decision } from '../decision.js';
 import { unreachable } from '../unreachable.js';
-import { ForbiddenError, NotFoundError, ValidationError, type ResourceType } from '../errors.js';
+import {
+  BoardArchivedError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+  type ResourceType,
+} from '../errors.js';
 import { assignRank, type Placement } from '../ranks.js';
 import type { BoardEvent } from './events.js';
 import { isMember, type ActiveBoard, type BoardState } from './state.js';
@@ -40,19 +46,37 @@ export type BoardCommand =
         afterColumnId?: string | undefined;
         beforeColumnId?: string | undefined;
       };
-    };
+    }
+  | { type: 'ArchiveBoard'; data: { actorId: string; boardId: string } }
+  | { type: 'RestoreBoard'; data: { actorId: string; boardId: string } };
 
 /**
  * The board if `actorId` is one of its members. Otherwise `NotFoundError` naming
  * what the caller asked for: a non-member must not learn that it exists.
  */
-export function requireMember(
+export function requireVisibleBoard(
   board: BoardState,
   actorId: string,
   asked: { id: string; type: ResourceType },
 ): ActiveBoard {
   if (!isMember(board, actorId)) throw new NotFoundError(asked.id, asked.type);
   return board;
+}
+
+/**
+ * The board if `actorId` is one of its members and it may be written: `NotFoundError`
+ * for a non-member (naming what the caller asked for), then `BoardArchivedError` when
+ * the board is archived (read-only). Every write on a board, its columns and its cards
+ * decides through this.
+ */
+export function requireMember(
+  board: BoardState,
+  actorId: string,
+  asked: { id: string; type: ResourceType },
+): ActiveBoard {
+  const visible = requireVisibleBoard(board, actorId, asked);
+  if (visible.archived) throw new BoardArchivedError(visible.boardId);
+  return visible;
 }
 
 /** Throws `ForbiddenError` unless `actorId` owns the board. */
@@ -87,7 +111,11 @@ function placeColumn(board: ActiveBoard, columnId: string, placement: Placement)
  *   with a new column id, placed after `afterColumnId` / before `beforeColumnId`
  *   (both omitted: at the end).
  * - `MoveColumn` -> `[board: (ColumnsRebalanced,) ColumnPlaced]`; both omitted: to the end.
+ * - `ArchiveBoard` (owner only) -> `[board: BoardArchived]`.
+ * - `RestoreBoard` (owner only) -> `[board: BoardRestored]`; `ValidationError` on
+ *   `input.boardId` when the board is not archived.
  *
+ * An archived board answers `BoardArchivedError` to every command but `RestoreBoard`.
  * Non-members get `NotFoundError` for the board (for `MoveColumn`, the column);
  * members who are not the owner get `ForbiddenError` where the owner is required.
  */
@@ -158,6 +186,23 @@ export function decideBoard(
         beforeId: beforeColumnId,
       });
       return [{ aggregate: 'board', id: active.boardId, events: placed }];
+    }
+    case 'ArchiveBoard': {
+      const { actorId, boardId } = command.data;
+      const active = requireMember(board, actorId, { id: boardId, type: 'Board' });
+      requireOwner(active, actorId);
+      const archived: BoardEvent = { type: 'BoardArchived', data: { boardId } };
+      return [{ aggregate: 'board', id: boardId, events: [archived] }];
+    }
+    case 'RestoreBoard': {
+      const { actorId, boardId } = command.data;
+      const visible = requireVisibleBoard(board, actorId, { id: boardId, type: 'Board' });
+      requireOwner(visible, actorId);
+      if (!visible.archived) {
+        throw new ValidationError('input.boardId', 'the board is not archived');
+      }
+      const restored: BoardEvent = { type: 'BoardRestored', data: { boardId } };
+      return [{ aggregate: 'board', id: boardId, events: [restored] }];
     }
     default:
       return unreachable(command);

@@ -4,7 +4,15 @@ import { rawIdOf } from '../../graphql/globalIds.js';
 import { ColumnRef, UserRef, BoardRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { UserDoc } from '../readModel.js';
-import { addColumn, addMember, createBoard, moveColumn, renameBoard } from './commands.js';
+import {
+  addColumn,
+  addMember,
+  archiveBoard,
+  createBoard,
+  moveColumn,
+  renameBoard,
+  restoreBoard,
+} from './commands.js';
 
 builder.node(BoardRef, {
   description: 'A planning board: ordered columns of ordered cards, shared by its members.',
@@ -27,6 +35,11 @@ builder.node(BoardRef, {
       description: 'In board order.',
       resolve: (board, _args, ctx) => ctx.reads.columnsOf(board),
     }),
+    archived: t.boolean({
+      description:
+        'An archived board is read-only (every write answers BoardArchivedError) and left out of `boards` unless `includeArchived: true`.',
+      resolve: (board) => board.archived === true,
+    }),
     createdAt: t.field({ type: 'DateTime', resolve: (board) => board.createdAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (board) => board.updatedAt }),
   }),
@@ -45,8 +58,14 @@ builder.queryFields((t) => ({
   }),
   boards: t.field({
     type: [BoardRef],
-    description: 'Boards the caller is a member of, newest first. Empty when anonymous.',
-    resolve: (_root, _args, ctx) => (ctx.viewer ? ctx.reads.boardsOf(ctx.viewer._id) : []),
+    description:
+      'Boards the caller is a member of, newest first. Empty when anonymous. Archived boards only with `includeArchived: true`.',
+    args: { includeArchived: t.arg.boolean({ required: true, defaultValue: false }) },
+    resolve: async (_root, { includeArchived }, ctx) => {
+      if (!ctx.viewer) return [];
+      const boards = await ctx.reads.boardsOf(ctx.viewer._id);
+      return includeArchived ? boards : boards.filter((board) => board.archived !== true);
+    },
   }),
 }));
 
@@ -55,3 +74,5 @@ commandMutation(renameBoard, { resources: { board: BoardRef } });
 commandMutation(addMember, { resources: { board: BoardRef } });
 commandMutation(addColumn, { resources: { column: ColumnRef, board: BoardRef } });
 commandMutation(moveColumn, { resources: { board: BoardRef } });
+commandMutation(archiveBoard, { resources: { board: BoardRef } });
+commandMutation(restoreBoard, { resources: { board: BoardRef } });

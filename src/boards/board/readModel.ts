@@ -30,7 +30,14 @@ export function toBoardDoc(state: ActiveBoard, stamps: DocStamps): BoardDoc {
 export function boardStateOf(doc: BoardDoc | null): BoardState {
   if (!doc) return { status: 'absent' };
   const { _id, _applied, members, version: _v, createdAt: _c, updatedAt: _u, ...data } = doc;
-  return { status: 'active', boardId: _id, memberIds: members, ...data };
+  // Documents written before boards could be archived lack the field.
+  return {
+    status: 'active',
+    boardId: _id,
+    memberIds: members,
+    ...data,
+    archived: doc.archived === true,
+  };
 }
 
 /** Boards: name, members and column order. */

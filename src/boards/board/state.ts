@@ -12,8 +12,10 @@ export interface ActiveBoard {
   ownerId: string;
   /** Member user ids in the order they joined; the owner first. */
   memberIds: readonly string[];
-  /** The board's columns (`id` = column id), sorted by rank. */
+  /** The board's live columns (`id` = column id), sorted by rank. */
   columns: readonly Ranked[];
+  /** Archived boards are read-only and left out of `boards` (unless asked for). */
+  archived: boolean;
 }
 
 export const initialBoardState: BoardState = { status: 'absent' };
@@ -22,7 +24,15 @@ export const initialBoardState: BoardState = { status: 'absent' };
 export function evolveBoard(state: BoardState, event: BoardEvent): BoardState {
   if (event.type === 'BoardCreated') {
     const { boardId, name, ownerId } = event.data;
-    return { status: 'active', boardId, name, ownerId, memberIds: [ownerId], columns: [] };
+    return {
+      status: 'active',
+      boardId,
+      name,
+      ownerId,
+      memberIds: [ownerId],
+      columns: [],
+      archived: false,
+    };
   }
   if (state.status === 'absent') return state;
   switch (event.type) {
@@ -42,6 +52,12 @@ export function evolveBoard(state: BoardState, event: BoardEvent): BoardState {
       const columns = state.columns.map((c) => ({ id: c.id, rank: ranks[c.id] ?? c.rank }));
       return { ...state, columns: sortByRank(columns) };
     }
+    case 'ColumnRemoved':
+      return { ...state, columns: state.columns.filter((c) => c.id !== event.data.columnId) };
+    case 'BoardArchived':
+      return { ...state, archived: true };
+    case 'BoardRestored':
+      return { ...state, archived: false };
     default:
       return unreachable(event);
   }

@@ -10,6 +10,7 @@ import {
 } from '../commandHandling/defineCommand.js';
 import type { LoadSession } from '../commandHandling/loadSession.js';
 import {
+  BoardArchivedError,
   ForbiddenError,
   NotFoundError,
   UnauthenticatedError,
@@ -113,6 +114,7 @@ export const moveCard = defineCommand({
   errors: [
     VersionConflictError,
     WipLimitReachedError,
+    BoardArchivedError,
     NotFoundError,
     ForbiddenError,
     ValidationError,

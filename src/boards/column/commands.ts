@@ -11,6 +11,7 @@ import {
 import type { LoadSession } from '../commandHandling/loadSession.js';
 import type { WrittenResource } from '../commandHandling/results.js';
 import {
+  BoardArchivedError,
   ForbiddenError,
   NotFoundError,
   UnauthenticatedError,
@@ -85,6 +86,7 @@ export const addCard = defineCommand({
   // VersionConflictError: the column kept changing (other instances) through every retry.
   errors: [
     WipLimitReachedError,
+    BoardArchivedError,
     NotFoundError,
     ForbiddenError,
     ValidationError,
@@ -138,6 +140,7 @@ export const archiveDoneCards = defineCommand({
     ),
   errors: [
     NotFoundError,
+    BoardArchivedError,
     ForbiddenError,
     UnauthenticatedError,
     ValidationError,

@@ -25,6 +25,10 @@ export default {
           },
           {
             "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
+          {
+            "kind": "OBJECT",
             "name": "ForbiddenError"
           },
           {
@@ -98,6 +102,10 @@ export default {
           {
             "kind": "OBJECT",
             "name": "AddColumnSuccess"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "BoardArchivedError"
           },
           {
             "kind": "OBJECT",
@@ -184,6 +192,10 @@ export default {
           },
           {
             "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
+          {
+            "kind": "OBJECT",
             "name": "ForbiddenError"
           },
           {
@@ -247,11 +259,90 @@ export default {
       },
       {
         "kind": "UNION",
+        "name": "ArchiveBoardResult",
+        "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "ArchiveBoardSuccess"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ForbiddenError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "NotFoundError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "UnauthenticatedError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ValidationError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "VersionConflictError"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
+        "name": "ArchiveBoardSuccess",
+        "fields": [
+          {
+            "name": "board",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "Board",
+                "kind": "OBJECT",
+                "ofType": null
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "merged",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": []
+      },
+      {
+        "kind": "UNION",
         "name": "ArchiveCardResult",
         "possibleTypes": [
           {
             "kind": "OBJECT",
             "name": "ArchiveCardSuccess"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "BoardArchivedError"
           },
           {
             "kind": "OBJECT",
@@ -338,6 +429,10 @@ export default {
           },
           {
             "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
+          {
+            "kind": "OBJECT",
             "name": "ForbiddenError"
           },
           {
@@ -403,6 +498,17 @@ export default {
         "kind": "OBJECT",
         "name": "Board",
         "fields": [
+          {
+            "name": "archived",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
           {
             "name": "columns",
             "type": {
@@ -530,6 +636,51 @@ export default {
           {
             "kind": "INTERFACE",
             "name": "Versioned"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
+        "name": "BoardArchivedError",
+        "fields": [
+          {
+            "name": "boardId",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "code",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "message",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": [
+          {
+            "kind": "INTERFACE",
+            "name": "Error"
           }
         ]
       },
@@ -1101,6 +1252,62 @@ export default {
       },
       {
         "kind": "OBJECT",
+        "name": "ColumnNotEmptyError",
+        "fields": [
+          {
+            "name": "cardCount",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "code",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "columnId",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "message",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": [
+          {
+            "kind": "INTERFACE",
+            "name": "Error"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
         "name": "CommitGap",
         "fields": [
           {
@@ -1259,6 +1466,10 @@ export default {
         "possibleTypes": [
           {
             "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
+          {
+            "kind": "OBJECT",
             "name": "EditCardSuccess"
           },
           {
@@ -1353,6 +1564,14 @@ export default {
         ],
         "interfaces": [],
         "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ColumnNotEmptyError"
+          },
           {
             "kind": "OBJECT",
             "name": "ExternalIdentityError"
@@ -1810,6 +2029,10 @@ export default {
         "possibleTypes": [
           {
             "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
+          {
+            "kind": "OBJECT",
             "name": "ForbiddenError"
           },
           {
@@ -1907,6 +2130,10 @@ export default {
         "kind": "UNION",
         "name": "MoveColumnResult",
         "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
           {
             "kind": "OBJECT",
             "name": "ForbiddenError"
@@ -2030,6 +2257,29 @@ export default {
               "kind": "NON_NULL",
               "ofType": {
                 "name": "AddMemberResult",
+                "kind": "UNION",
+                "ofType": null
+              }
+            },
+            "args": [
+              {
+                "name": "input",
+                "type": {
+                  "kind": "NON_NULL",
+                  "ofType": {
+                    "kind": "SCALAR",
+                    "name": "Any"
+                  }
+                }
+              }
+            ]
+          },
+          {
+            "name": "archiveBoard",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "ArchiveBoardResult",
                 "kind": "UNION",
                 "ofType": null
               }
@@ -2238,6 +2488,29 @@ export default {
               "kind": "NON_NULL",
               "ofType": {
                 "name": "RenameBoardResult",
+                "kind": "UNION",
+                "ofType": null
+              }
+            },
+            "args": [
+              {
+                "name": "input",
+                "type": {
+                  "kind": "NON_NULL",
+                  "ofType": {
+                    "kind": "SCALAR",
+                    "name": "Any"
+                  }
+                }
+              }
+            ]
+          },
+          {
+            "name": "restoreBoard",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "RestoreBoardResult",
                 "kind": "UNION",
                 "ofType": null
               }
@@ -2893,7 +3166,18 @@ export default {
                 }
               }
             },
-            "args": []
+            "args": [
+              {
+                "name": "includeArchived",
+                "type": {
+                  "kind": "NON_NULL",
+                  "ofType": {
+                    "kind": "SCALAR",
+                    "name": "Any"
+                  }
+                }
+              }
+            ]
           },
           {
             "name": "changeHead",
@@ -3246,6 +3530,10 @@ export default {
         "possibleTypes": [
           {
             "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
+          {
+            "kind": "OBJECT",
             "name": "ForbiddenError"
           },
           {
@@ -3273,6 +3561,77 @@ export default {
       {
         "kind": "OBJECT",
         "name": "RenameBoardSuccess",
+        "fields": [
+          {
+            "name": "board",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "Board",
+                "kind": "OBJECT",
+                "ofType": null
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "merged",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": []
+      },
+      {
+        "kind": "UNION",
+        "name": "RestoreBoardResult",
+        "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "ForbiddenError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "NotFoundError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "RestoreBoardSuccess"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "UnauthenticatedError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ValidationError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "VersionConflictError"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
+        "name": "RestoreBoardSuccess",
         "fields": [
           {
             "name": "board",
@@ -3499,6 +3858,10 @@ export default {
         "kind": "UNION",
         "name": "SetWipLimitResult",
         "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
           {
             "kind": "OBJECT",
             "name": "ForbiddenError"

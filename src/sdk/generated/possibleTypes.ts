@@ -9,6 +9,7 @@
   "possibleTypes": {
     "AddCardResult": [
       "AddCardSuccess",
+      "BoardArchivedError",
       "ForbiddenError",
       "NotFoundError",
       "UnauthenticatedError",
@@ -18,6 +19,7 @@
     ],
     "AddColumnResult": [
       "AddColumnSuccess",
+      "BoardArchivedError",
       "ForbiddenError",
       "NotFoundError",
       "UnauthenticatedError",
@@ -26,6 +28,16 @@
     ],
     "AddMemberResult": [
       "AddMemberSuccess",
+      "BoardArchivedError",
+      "ForbiddenError",
+      "NotFoundError",
+      "UnauthenticatedError",
+      "ValidationError",
+      "VersionConflictError"
+    ],
+    "ArchiveBoardResult": [
+      "ArchiveBoardSuccess",
+      "BoardArchivedError",
       "ForbiddenError",
       "NotFoundError",
       "UnauthenticatedError",
@@ -34,6 +46,7 @@
     ],
     "ArchiveCardResult": [
       "ArchiveCardSuccess",
+      "BoardArchivedError",
       "ForbiddenError",
       "NotFoundError",
       "UnauthenticatedError",
@@ -42,6 +55,7 @@
     ],
     "ArchiveDoneCardsResult": [
       "ArchiveDoneCardsSuccess",
+      "BoardArchivedError",
       "ForbiddenError",
       "NotFoundError",
       "UnauthenticatedError",
@@ -59,6 +73,7 @@
       "ValidationError"
     ],
     "EditCardResult": [
+      "BoardArchivedError",
       "EditCardSuccess",
       "ForbiddenError",
       "NotFoundError",
@@ -67,6 +82,8 @@
       "VersionConflictError"
     ],
     "Error": [
+      "BoardArchivedError",
+      "ColumnNotEmptyError",
       "ExternalIdentityError",
       "ForbiddenError",
       "InvalidCredentialsError",
@@ -80,6 +97,7 @@
       "WipLimitReachedError"
     ],
     "MoveCardResult": [
+      "BoardArchivedError",
       "ForbiddenError",
       "MoveCardSuccess",
       "NotFoundError",
@@ -89,6 +107,7 @@
       "WipLimitReachedError"
     ],
     "MoveColumnResult": [
+      "BoardArchivedError",
       "ForbiddenError",
       "MoveColumnSuccess",
       "NotFoundError",
@@ -115,9 +134,18 @@
       "ValidationError"
     ],
     "RenameBoardResult": [
+      "BoardArchivedError",
       "ForbiddenError",
       "NotFoundError",
       "RenameBoardSuccess",
+      "UnauthenticatedError",
+      "ValidationError",
+      "VersionConflictError"
+    ],
+    "RestoreBoardResult": [
+      "ForbiddenError",
+      "NotFoundError",
+      "RestoreBoardSuccess",
       "UnauthenticatedError",
       "ValidationError",
       "VersionConflictError"
@@ -137,6 +165,7 @@
       "ValidationError"
     ],
     "SetWipLimitResult": [
+      "BoardArchivedError",
       "ForbiddenError",
       "NotFoundError",
       "SetWipLimitSuccess",

@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { decideBoard, type BoardCommand } from '../../src/boards/board/decide.js';
+import type { BoardEvent } from '../../src/boards/board/events.js';
+import { decideCard } from '../../src/boards/card/decide.js';
+import { decideColumn } from '../../src/boards/column/decide.js';
+import {
+  BoardArchivedError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+} from '../../src/boards/errors.js';
+import {
+  boardEvents,
+  boardId,
+  cardCreated,
+  columnEvents,
+  contextWithIds,
+  eventsOf,
+  given,
+  member,
+  owner,
+  stranger,
+  thrown,
+} from './deciderTestKit.js';
+
+const archived: BoardEvent = { type: 'BoardArchived', data: { boardId } };
+const archive = (actorId: string): BoardCommand => ({
+  type: 'ArchiveBoard',
+  data: { actorId, boardId },
+});
+const restore = (actorId: string): BoardCommand => ({
+  type: 'RestoreBoard',
+  data: { actorId, boardId },
+});
+
+describe('archiving and restoring a board', () => {
+  it('lets the owner archive the board, and restore it', () => {
+    const live = given.board(...boardEvents(['c1', 'a0']));
+    const archiving = decideBoard(archive(owner), live, contextWithIds());
+    expect(eventsOf(archiving, 'board')).toEqual([archived]);
+    const board = given.board(...boardEvents(['c1', 'a0']), ...eventsOf(archiving, 'board'));
+    expect(board).toMatchObject({ archived: true, columns: [{ id: 'c1' }] });
+    const restoring = decideBoard(restore(owner), board, contextWithIds());
+    expect(eventsOf(restoring, 'board')).toEqual([{ type: 'BoardRestored', data: { boardId } }]);
+    expect(given.board(...boardEvents(), archived, ...eventsOf(restoring, 'board'))).toMatchObject({
+      archived: false,
+    });
+  });
+
+  it('forbids members who are not the owner to archive or restore, and hides the board from strangers', () => {
+    const live = given.board(...boardEvents());
+    const gone = given.board(...boardEvents(), archived);
+    expect(thrown(() => decideBoard(archive(member), live, contextWithIds()))).toBeInstanceOf(
+      ForbiddenError,
+    );
+    expect(thrown(() => decideBoard(restore(member), gone, contextWithIds()))).toBeInstanceOf(
+      ForbiddenError,
+    );
+    expect(thrown(() => decideBoard(archive(stranger), live, contextWithIds()))).toBeInstanceOf(
+      NotFoundError,
+    );
+    expect(thrown(() => decideBoard(restore(stranger), gone, contextWithIds()))).toBeInstanceOf(
+      NotFoundError,
+    );
+  });
+
+  it('refuses to archive an archived board and to restore a live one', () => {
+    const gone = given.board(...boardEvents(), archived);
+    expect(thrown(() => decideBoard(archive(owner), gone, contextWithIds()))).toBeInstanceOf(
+      BoardArchivedError,
+    );
+    const error = thrown(() =>
+      decideBoard(restore(owner), given.board(...boardEvents()), contextWithIds()),
+    );
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ field: 'input.boardId' });
+  });
+
+  it('answers BoardArchivedError to every write on an archived board, its columns and its cards', () => {
+    const board = given.board(...boardEvents(['c1', 'a0']), archived);
+    const column = given.column(...columnEvents('c1', null, ['k1', 'a0']));
+    const card = given.card(cardCreated('k1', 'c1', 'a0'));
+    const columns = new Map([['c1', column]]);
+    const writes: (() => unknown)[] = [
+      () =>
+        decideBoard(
+          { type: 'RenameBoard', data: { actorId: owner, boardId, name: 'x' } },
+          board,
+          contextWithIds(),
+        ),
+      () =>
+        decideBoard(
+          { type: 'AddMember', data: { actorId: owner, boardId, username: 'z', userId: 'u-z' } },
+          board,
+          contextWithIds(),
+        ),
+      () =>
+        decideBoard(
+          { type: 'AddColumn', data: { actorId: member, boardId, name: 'x', wipLimit: null } },
+          board,
+          contextWithIds('c2'),
+        ),
+      () =>
+        decideBoard(
+          { type: 'MoveColumn', data: { actorId: member, columnId: 'c1' } },
+          board,
+          contextWithIds(),
+        ),
+      () =>
+        decideColumn(
+          {
+            type: 'AddCard',
+            data: { actorId: member, columnId: 'c1', title: 't', description: '' },
+          },
+          { column, board },
+          contextWithIds('k2'),
+        ),
+      () =>
+        decideColumn(
+          { type: 'SetWipLimit', data: { actorId: member, columnId: 'c1', wipLimit: 3 } },
+          { column, board },
+          contextWithIds(),
+        ),
+      () =>
+        decideCard(
+          { type: 'EditCard', data: { actorId: member, cardId: 'k1', changes: { title: 'x' } } },
+          { card, board, columns },
+          contextWithIds(),
+        ),
+      () =>
+        decideCard(
+          { type: 'MoveCard', data: { actorId: member, cardId: 'k1', toColumnId: 'c1' } },
+          { card, board, columns },
+          contextWithIds(),
+        ),
+      () =>
+        decideCard(
+          { type: 'ArchiveCard', data: { actorId: member, cardId: 'k1' } },
+          { card, board, columns },
+          contextWithIds(),
+        ),
+    ];
+    for (const write of writes) expect(thrown(write)).toBeInstanceOf(BoardArchivedError);
+    // A stranger still learns nothing: not found, not archived.
+    expect(
+      thrown(() =>
+        decideCard(
+          { type: 'EditCard', data: { actorId: stranger, cardId: 'k1', changes: { title: 'x' } } },
+          { card, board, columns },
+          contextWithIds(),
+        ),
+      ),
+    ).toBeInstanceOf(NotFoundError);
+  });
+});
