@@ -257,7 +257,7 @@ describe('boardChanges over graphql-ws', () => {
     const expected: { operation: string; invalidated: Invalidation[] }[] = [
       {
         operation: 'createBoard',
-        invalidated: [inv('Board', board, ['name', 'members', 'columns'])],
+        invalidated: [inv('Board', board, ['name', 'members', 'columns', 'archived'])],
       },
     ];
     const step = async <K extends Mutation>(
