@@ -201,6 +201,16 @@ function renderBoard(event: BoardEvent): RenderedEvent {
       };
     case 'ColumnsRebalanced':
       return { operation: event.type, changes: [] };
+    case 'ColumnRemoved':
+      // The column was archived: it leaves the board's columns.
+      return {
+        operation: event.type,
+        changes: [{ field: 'column', from: ref('Column', event.data.columnId), to: null }],
+      };
+    case 'BoardArchived':
+      return { operation: event.type, changes: [{ field: 'archived', from: false, to: true }] };
+    case 'BoardRestored':
+      return { operation: event.type, changes: [{ field: 'archived', from: true, to: false }] };
     default:
       return unreachable(event);
   }

@@ -21,6 +21,8 @@ export function describeError(error: ApiError): string {
       return `${error.message}${error.field ? ` (${error.field})` : ''}`;
     case 'UsernameTakenError':
       return `The username ${error.username} is taken.`;
+    case 'BoardArchivedError':
+    case 'ColumnNotEmptyError':
     case 'NotFoundError':
     case 'ForbiddenError':
     case 'UnauthenticatedError':
