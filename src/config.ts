@@ -120,6 +120,15 @@ const envSchema = z.object({
     .pipe(z.number().min(10_000, 'must be at least 10 s'))
     .default(30 * DAY_MS),
   SIGN_IN_RATE_LIMIT: z.coerce.number().int().min(0).default(10),
+  /**
+   * Days an archived board stays in the hot store before its streams move to the archive
+   * (README "Archiving old boards"); unset: never. Fractions allowed (0.5 = 12 h).
+   */
+  ARCHIVE_AFTER_DAYS: z.coerce
+    .number()
+    .min(0, 'must be a number of days >= 0')
+    .max(36_500, 'must be at most 36500 days')
+    .optional(),
 });
 
 /** The process configuration, parsed once from the environment. */
@@ -133,6 +142,8 @@ export interface Config {
   readYourWritesTimeoutMs: number;
   changeLogRetention: number;
   projectorLeaseTtlMs: number;
+  /** `ARCHIVE_AFTER_DAYS` in milliseconds; undefined: archived boards' streams never move. */
+  archiveAfterMs: number | undefined;
   embeddedMongoTimeoutMs: number;
   /** Unset: a random secret per process (a retried registration then works only on it). */
   tokenSecret: string | undefined;
@@ -278,6 +289,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readYourWritesTimeoutMs: e.READ_YOUR_WRITES_TIMEOUT_MS,
     changeLogRetention: e.CHANGE_LOG_RETENTION,
     projectorLeaseTtlMs: e.PROJECTOR_LEASE_TTL_MS,
+    archiveAfterMs: e.ARCHIVE_AFTER_DAYS === undefined ? undefined : e.ARCHIVE_AFTER_DAYS * DAY_MS,
     embeddedMongoTimeoutMs: e.EMBEDDED_MONGO_TIMEOUT_MS,
     tokenSecret: e.TOKEN_SECRET,
     adminToken: e.ADMIN_TOKEN,

@@ -12,6 +12,19 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads ARCHIVE_AFTER_DAYS in days (fractions too), unset meaning never, and refuses a bad one', () => {
+    const day = 24 * 60 * 60 * 1000;
+    expect(loadConfig({}).archiveAfterMs).toBeUndefined();
+    expect(loadConfig({ ARCHIVE_AFTER_DAYS: '' }).archiveAfterMs).toBeUndefined();
+    expect(loadConfig({ ARCHIVE_AFTER_DAYS: '30' }).archiveAfterMs).toBe(30 * day);
+    expect(loadConfig({ ARCHIVE_AFTER_DAYS: '0.5' }).archiveAfterMs).toBe(day / 2);
+    expect(loadConfig({ ARCHIVE_AFTER_DAYS: '0' }).archiveAfterMs).toBe(0);
+    for (const bad of ['-1', 'soon', '30d', '40000']) {
+      expect(() => loadConfig({ ARCHIVE_AFTER_DAYS: bad })).toThrow(ConfigError);
+      expect(() => loadConfig({ ARCHIVE_AFTER_DAYS: bad })).toThrow(/ARCHIVE_AFTER_DAYS/);
+    }
+  });
+
   it('leaves the admin token unset unless ADMIN_TOKEN is given, and reads the readiness lag bound', () => {
     expect(loadConfig({})).toMatchObject({ adminToken: undefined, readyMaxLagSeconds: 30 });
     const token = 'a'.repeat(32);
