@@ -11,7 +11,7 @@ import {
   OperationTypeNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ErrorCode } from '../boards/errors.js';
 import type { AppendRequest, EventStore } from '../eventstore/types.js';
 import { EventStoreBusy, VersionConflict } from '../eventstore/errors.js';
@@ -19,6 +19,7 @@ import type { ChangeLogEntrySource } from '../live/BoardChangeHub.js';
 import type { ChangeLogFollower } from '../projector/ChangeLogFollower.js';
 import type { ProjectorRuntime } from '../projector/ProjectorRuntime.js';
 import type { LoopStatus } from '../supervision.js';
+import { registerScrapeGauges } from './scrapeGauges.js';
 
 /**
  * What the metrics read from the live side. One small adapter, so the numbers can
@@ -198,130 +199,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers: [registry],
   });
 
-  // Scrape-time gauges: read from the sources, never kept up to date by hand.
-  const gauge = (
-    name: string,
-    help: string,
-    labelNames: string[],
-    collect: (g: Gauge, s: MetricsSources) => void | Promise<void>,
-  ) =>
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      async collect() {
-        this.reset();
-        if (sources) await collect(this, sources);
-      },
-    });
-  // One lag() per scrape, shared by the projector gauges.
-  let lagOfScrape: ReturnType<ProjectorRuntime['lag']> | undefined;
-  const lag = (s: MetricsSources) => (lagOfScrape ??= s.projector.lag());
-  gauge(
-    'corkboard_projector_commits_behind',
-    'Commits in the store not yet applied, per projection.',
-    ['projection'],
-    async (g, s) => {
-      const l = await lag(s);
-      for (const p of l.projections) g.set({ projection: p.name }, l.commitsBehind);
-    },
-  );
-  gauge(
-    'corkboard_projector_seconds_behind',
-    'Age of the oldest commit not yet applied (0 when caught up), per projection.',
-    ['projection'],
-    async (g, s) => {
-      const l = await lag(s);
-      for (const p of l.projections) g.set({ projection: p.name }, l.secondsBehind);
-    },
-  );
-  gauge(
-    'corkboard_projector_checkpoint',
-    'Position of the last commit applied to the active generation.',
-    [],
-    async (g, s) => g.set((await lag(s)).checkpoint),
-  );
-  gauge(
-    'corkboard_store_head',
-    'Position of the newest commit in the event store.',
-    [],
-    async (g, s) => g.set((await lag(s)).head),
-  );
-  gauge(
-    'corkboard_projector_events_processed',
-    'Events this process applied live since start, per projection.',
-    ['projection'],
-    async (g, s) => {
-      for (const p of (await lag(s)).projections) g.set({ projection: p.name }, p.eventsProcessed);
-    },
-  );
-  gauge(
-    'corkboard_projector_gaps_detected',
-    'Gaps in the feed positions this process saw.',
-    [],
-    async (g, s) => g.set((await lag(s)).gapsDetected),
-  );
-  gauge(
-    'corkboard_projector_active',
-    '1 when this process holds the projector lease.',
-    [],
-    async (g, s) => {
-      const l = await lag(s);
-      g.set(l.activeProjector === l.owner ? 1 : 0);
-    },
-  );
-  gauge(
-    'corkboard_follower_position',
-    "Cursor of the newest change log entry this process's follower has seen.",
-    [],
-    (g, s) => g.set(s.follower.seen),
-  );
-  gauge('corkboard_live_subscribers', 'Board subscriptions open now.', [], (g, s) =>
-    g.set(s.live.subscribers()),
-  );
-  gauge('corkboard_live_connections', 'Websockets open now.', [], (g, s) =>
-    g.set(s.live.connections()),
-  );
-  gauge(
-    'corkboard_live_slow_consumers',
-    'Subscriptions ended as slow consumers since start.',
-    [],
-    (g, s) => g.set(s.live.slowConsumers()),
-  );
-  gauge(
-    'corkboard_live_groups',
-    'Subscriber groups now: subscriptions of the same document, variables and scope, executed once per change.',
-    [],
-    (g, s) => g.set(s.live.groups()),
-  );
-  gauge(
-    'corkboard_live_group_executions',
-    'Executions of subscription documents since start (one per group per change).',
-    [],
-    (g, s) => g.set(s.live.groupExecutions()),
-  );
-  gauge('corkboard_ready', '1 when /readyz answers 200, else 0.', [], async (g, s) => {
-    if (s.ready) g.set((await s.ready()) ? 1 : 0);
-  });
-  gauge(
-    'corkboard_loop_up',
-    '1 when a supervised loop is running (or starting), 0 in backoff or stopped.',
-    ['loop'],
-    (g, s) => {
-      for (const l of s.loops()) {
-        g.set({ loop: l.name }, l.state === 'running' || l.state === 'starting' ? 1 : 0);
-      }
-    },
-  );
-  gauge(
-    'corkboard_loop_restarts',
-    'Times a supervised loop restarted after a failure.',
-    ['loop'],
-    (g, s) => {
-      for (const l of s.loops()) g.set({ loop: l.name }, l.restarts);
-    },
-  );
+  const scrape = registerScrapeGauges(registry, () => sources);
 
   const countMutation = (info: GraphQLResolveInfo, result: unknown) => {
     const mutation = info.fieldName;
@@ -501,11 +379,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       sources = next;
     },
     async render() {
-      lagOfScrape = undefined;
+      scrape.newScrape();
       try {
         return { contentType: registry.contentType, body: await registry.metrics() };
       } finally {
-        lagOfScrape = undefined;
+        scrape.newScrape();
       }
     },
   };
