@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
 import { ANY, type EventStore, type NewEvent } from '../../src/eventstore/types.js';
+import { UpcasterRegistry } from '../../src/eventstore/upcasters.js';
 import { historySpecs } from '../../src/boards/history/changes.js';
 import { lookbackLimit, readHistory } from '../../src/boards/history/readHistory.js';
 import { cardStream } from '../../src/boards/streams.js';
@@ -139,6 +140,31 @@ describe('card history paging', () => {
     expect(last.hasNextPage).toBe(false);
     expect(last.entries.map((e) => e.operation)).toEqual(['CardCreated']);
     expect(last.entries[0]!.changes.every((c) => c.from === null)).toBe(true);
+  });
+
+  it("reads old event shapes through the store's upcasters, and shows a system change with no actor", async () => {
+    // A former CardEdited shape kept the new title at the top level.
+    const upcasters = new UpcasterRegistry().register('CardEdited', 1, (data) => ({
+      changes: { title: data.newTitle },
+    }));
+    const store = new MemoryEventStore({ upcasters });
+    await store.append({
+      streams: [{ stream: cardStream('k'), expected: ANY, events: [created] }],
+      metadata: { actor: 'alice' },
+    });
+    await store.append({
+      streams: [
+        {
+          stream: cardStream('k'),
+          expected: ANY,
+          events: [{ type: 'CardEdited', data: { newTitle: 'lifted' } }],
+        },
+      ],
+    });
+    const { entries } = await readHistory(store, historySpecs.Card, { id: 'k', first: 10 });
+    expect(entries[0]).toMatchObject({ version: 2, actor: null, operation: 'CardEdited' });
+    expect(entries[0]!.changes).toEqual([{ field: 'title', from: 't0', to: 'lifted' }]);
+    expect(entries[1]!.actor).toBe('alice');
   });
 
   it('looks back past a whole chunk for a field untouched since the card was created', async () => {
