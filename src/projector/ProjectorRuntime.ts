@@ -2,14 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventStore, FeedItem, FeedPosition } from '../eventstore/types.js';
 import type { Logger } from '../logger.js';
-import { superviseLoop, type LoopStatus, type SupervisedLoop } from '../supervision.js';
+import {
+  superviseLoop,
+  type LoopStatus,
+  type SupervisedLoop,
+  type SupervisedLoopOptions,
+} from '../supervision.js';
 import { Mutex } from '../mutex.js';
 import { CatchUp, LiveApply } from './liveApply.js';
 import { DEFAULT_LEASE_TTL_MS, PROJECTOR_LEASE, ProjectorLease } from './projectorLease.js';
 import {
   ProjectorHealth,
   type ProjectorLag,
-  type RebuildProgress,
+  type RebuildOptions,
   type RebuildReport,
   type RebuildStatus,
 } from './projectorStatus.js';
@@ -120,29 +125,27 @@ export class ProjectorRuntime {
         this.#view = view;
       },
     });
-    this.#loop = superviseLoop({
-      name: 'projector',
-      logger,
-      initialMs: this.#o.retryDelayMs,
-      maxMs: Math.max(this.#o.retryDelayMs, 5_000),
-      run: async (signal, progress) => {
-        try {
-          await this.#leaseAndProject(signal, progress);
-        } catch (error) {
-          this.#health.loopFailed(error);
-          throw error;
-        } finally {
-          this.#active = false;
-        }
-      },
+    const supervised = (name: string, run: SupervisedLoopOptions['run']) =>
+      superviseLoop({
+        name,
+        logger,
+        initialMs: this.#o.retryDelayMs,
+        maxMs: Math.max(this.#o.retryDelayMs, 5_000),
+        run,
+      });
+    this.#loop = supervised('projector', async (signal, progress) => {
+      try {
+        await this.#leaseAndProject(signal, progress);
+      } catch (error) {
+        this.#health.loopFailed(error);
+        throw error;
+      } finally {
+        this.#active = false;
+      }
     });
-    this.#renewal = superviseLoop({
-      name: 'projector-lease',
-      logger,
-      initialMs: this.#o.retryDelayMs,
-      maxMs: Math.max(this.#o.retryDelayMs, 5_000),
-      run: (signal, progress) => this.#lease.renewWhileHeld(signal, progress),
-    });
+    this.#renewal = supervised('projector-lease', (signal, progress) =>
+      this.#lease.renewWhileHeld(signal, progress),
+    );
   }
 
   /** The projection loop's supervision state, for health and readiness. */
@@ -344,13 +347,7 @@ export class ProjectorRuntime {
    * cancelled (by `cancelRebuild()`, `signal` or `stop()`), after dropping the new
    * generation.
    */
-  rebuild(
-    options: {
-      onProgress?: (p: RebuildProgress) => void;
-      batchSize?: number;
-      signal?: AbortSignal;
-    } = {},
-  ): Promise<RebuildReport> {
+  rebuild(options: RebuildOptions = {}): Promise<RebuildReport> {
     return this.#rebuilds.run(options);
   }
 

@@ -104,6 +104,14 @@ export class RebuildCancelledError extends Error {
   }
 }
 
+/** How a rebuild runs: its progress callback, replay batch size and cancellation. */
+export interface RebuildOptions {
+  onProgress?: (p: RebuildProgress) => void;
+  /** Commits read per batch. @default 500 */
+  batchSize?: number;
+  signal?: AbortSignal;
+}
+
 export interface RebuildProgress {
   applied: number;
   total: number;

@@ -10,7 +10,7 @@ import {
   describeError,
   RebuildCancelledError,
   RebuildInProgressError,
-  type RebuildProgress,
+  type RebuildOptions,
   type RebuildReport,
   type RebuildState,
   type RebuildStatus,
@@ -94,22 +94,8 @@ export class RebuildJob {
     return true;
   }
 
-  /**
-   * Replays every commit into a fresh generation, then switches reads to it
-   * atomically; queries keep being served from the old generation meanwhile, and
-   * live projection goes on. Must run on the active projector: when another holds
-   * the lease, this asks it to hand over and waits. One at a time per process:
-   * throws `RebuildInProgressError` while another runs; `RebuildCancelledError` when
-   * cancelled (by `cancelRebuild()`, `signal` or `stop()`), after dropping the new
-   * generation.
-   */
-  async run(
-    options: {
-      onProgress?: (p: RebuildProgress) => void;
-      batchSize?: number;
-      signal?: AbortSignal;
-    } = {},
-  ): Promise<RebuildReport> {
+  /** Runs one rebuild (see `ProjectorRuntime.rebuild`). */
+  async run(options: RebuildOptions = {}): Promise<RebuildReport> {
     if (this.#current?.state === 'running') throw new RebuildInProgressError({ ...this.#current });
     const { store, storage, projections } = this.#o;
     const started = this.#o.now();
