@@ -24,6 +24,19 @@ function commitDoc(position: number, versions: number[]): Document {
   };
 }
 
+/** Scripts `commits` to hold the versions `from..to` of card-1 (one commit), as a live stream's are. */
+function scriptHotPage(wire: Wire, from: number, to: number): void {
+  const versions = Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  wire.fake.script((command) =>
+    isCommand('aggregate', 'commits')(command)
+      ? {
+          cursor: { id: BSON.Long.ZERO, ns: 'wire.commits', firstBatch: [commitDoc(to, versions)] },
+          ok: 1,
+        }
+      : undefined,
+  );
+}
+
 describe('MongoEventStore backward stream pages on the wire', () => {
   let wire: Wire;
   let store: MongoEventStore;
@@ -36,6 +49,7 @@ describe('MongoEventStore backward stream pages on the wire', () => {
   });
 
   it('reads a page from a cursor with one aggregation bounded on stream and version, at majority', async () => {
+    scriptHotPage(wire, 8_951, 9_000);
     const { commands } = await wire.during(() =>
       store.readStreamBackward('card-1', { before: 9_001, limit: 50 }),
     );
@@ -56,6 +70,7 @@ describe('MongoEventStore backward stream pages on the wire', () => {
   });
 
   it('without a cursor reads the head first, by _id, then the newest page', async () => {
+    scriptHotPage(wire, 9_981, 10_000);
     wire.fake.script((command) =>
       isCommand('find', 'streams')(command)
         ? {
