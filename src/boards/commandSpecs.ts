@@ -7,8 +7,14 @@ import {
   renameBoard,
   restoreBoard,
 } from './board/commands.js';
-import { archiveCard, editCard, moveCard } from './card/commands.js';
-import { addCard, archiveDoneCards, setWipLimit } from './column/commands.js';
+import { archiveCard, editCard, moveCard, restoreCard } from './card/commands.js';
+import {
+  addCard,
+  archiveColumn,
+  archiveDoneCards,
+  renameColumn,
+  setWipLimit,
+} from './column/commands.js';
 import { refreshSession, revokeSession, setPassword, signIn } from './session/commands.js';
 import { provisionUser, registerUser } from './user/commands.js';
 
@@ -35,6 +41,9 @@ export const commandSpecs = {
   archiveDoneCards,
   archiveBoard,
   restoreBoard,
+  renameColumn,
+  archiveColumn,
+  restoreCard,
 } as const;
 export type CommandSpecs = typeof commandSpecs;
 export type CommandName = keyof CommandSpecs;

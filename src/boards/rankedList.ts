@@ -96,6 +96,13 @@ export class RankedList implements Iterable<Ranked> {
     return this.#byId.get(id);
   }
 
+  /** Whether an item holds exactly `rank`. */
+  hasRank(rank: string): boolean {
+    // `keyOf(rank, '')` sorts right before every key of that rank (ids are never empty).
+    const next = this.#byRank.nextHigherKey(keyOf(rank, ''));
+    return next !== undefined && rankOfKey(next) === rank;
+  }
+
   /** This list with `id` at `rank` (added, or moved from its old rank). */
   with(id: string, rank: string): RankedList {
     const byRank = this.#byRank.clone();

@@ -18,6 +18,7 @@ import {
   BoardDocument,
   BoardsDocument,
   ArchiveBoardDocument,
+  ArchiveColumnDocument,
   CardDocument,
   ColumnDocument,
   CreateBoardDocument,
@@ -29,7 +30,9 @@ import {
   MySessionsDocument,
   RegisterUserDocument,
   RenameBoardDocument,
+  RenameColumnDocument,
   RestoreBoardDocument,
+  RestoreCardDocument,
   RevokeSessionDocument,
   SetPasswordDocument,
   SetWipLimitDocument,
@@ -68,6 +71,9 @@ const operations = {
   archiveCard: ArchiveCardDocument,
   archiveBoard: ArchiveBoardDocument,
   restoreBoard: RestoreBoardDocument,
+  renameColumn: RenameColumnDocument,
+  archiveColumn: ArchiveColumnDocument,
+  restoreCard: RestoreCardDocument,
 };
 
 type Operations = typeof operations;

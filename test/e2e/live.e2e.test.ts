@@ -292,7 +292,7 @@ describe('boardChanges over graphql-ws', () => {
         { boardId: board.id, name, expectedVersion: board.version },
         (p) => [
           inv('Board', p.board, ['columns']),
-          inv('Column', p.column, ['board', 'name', 'wipLimit', 'cards', 'cardCount']),
+          inv('Column', p.column, ['board', 'name', 'wipLimit', 'cards', 'cardCount', 'archived']),
         ],
       );
       board = p.board;

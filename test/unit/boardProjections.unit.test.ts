@@ -113,6 +113,7 @@ describe('column projection', () => {
       name: 'k1',
       wipLimit: 3,
       cardCount: 0,
+      archived: false,
       version: 6,
       createdAt: commitTime(1),
       updatedAt: commitTime(6),

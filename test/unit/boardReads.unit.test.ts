@@ -30,6 +30,7 @@ const column = (id: string, boardId: string): ColumnDoc => ({
   boardId,
   name: id,
   wipLimit: null,
+  archived: false,
   cardCount: 1,
   version: 1,
   createdAt: at,

@@ -192,6 +192,7 @@ describe('decideCard: MoveCard', () => {
       name: 'x',
       wipLimit: null,
       cards: RankedList.empty,
+      archived: false,
     };
     const cases: Record<string, ColumnState>[] = [
       { c1: given.column(...todo) },
@@ -218,7 +219,7 @@ describe('decideCard: ArchiveCard', () => {
       contextWithIds(),
     );
     expect(decision).toEqual([
-      { aggregate: 'card', id: 'k1', events: [{ type: 'CardArchived', data: {} }] },
+      { aggregate: 'card', id: 'k1', events: [{ type: 'CardArchived', data: { rank: 'a0' } }] },
       {
         aggregate: 'column',
         id: 'c1',

@@ -179,8 +179,8 @@ describe('decideColumn', () => {
         id: 'c1',
         events: [{ type: 'CardsArchived', data: { cardIds: ['k1', 'k3'] } }],
       },
-      { aggregate: 'card', id: 'k1', events: [{ type: 'CardArchived', data: {} }] },
-      { aggregate: 'card', id: 'k3', events: [{ type: 'CardArchived', data: {} }] },
+      { aggregate: 'card', id: 'k1', events: [{ type: 'CardArchived', data: { rank: 'a0' } }] },
+      { aggregate: 'card', id: 'k3', events: [{ type: 'CardArchived', data: { rank: 'a2' } }] },
     ]);
   });
 

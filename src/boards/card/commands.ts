@@ -34,14 +34,20 @@ import { cardFieldsOfChanges, type CardChanges, type CardField } from './events.
 
 /**
  * A card and its board (absent when the card is) and, with `columnIds`, the columns
- * the command touches: the live card's own and those named.
+ * the command touches: the card's own and those named, when the card is live (with
+ * `archived: true`, when it is archived).
  */
-async function loadCard(session: LoadSession, cardId: string, columnIds?: readonly string[]) {
+async function loadCard(
+  session: LoadSession,
+  cardId: string,
+  columnIds?: readonly string[],
+  options: { archived?: boolean } = {},
+) {
   const card = await session.load('card', cardId);
   if (card.state.status === 'absent') {
     return { card, board: initialBoardState, columns: new Map<string, ColumnState>() };
   }
-  const live = columnIds && card.state.status === 'live';
+  const live = columnIds && card.state.status === (options.archived === true ? 'archived' : 'live');
   const ids = live ? [card.state.columnId, ...columnIds] : [];
   const [board, ...columns] = await Promise.all([
     session.load('board', card.state.boardId),
@@ -155,5 +161,49 @@ export const archiveCard = defineCommand({
     ),
   expectedVersion: { of: ({ card }) => card, sets: ['archived'] satisfies CardField[] },
   // `column`: the column the card was archived from.
+  succeed: written({ card: 'card', column: 'column' }),
+});
+
+/**
+ * Restores an archived card to its column (or to `toColumnId`, another live column of
+ * its board), at its rank when it was archived, or at the end when a live card holds
+ * that rank now; in one commit over the card and the column (the column at the version
+ * read). Entering a full column is refused (`WipLimitReachedError`). A card whose column
+ * is archived needs `toColumnId` (`ValidationError` on it otherwise). Sets `archived`,
+ * `column` and `rank`.
+ */
+export const restoreCard = defineCommand({
+  name: 'restoreCard',
+  input: z.object({
+    cardId: resourceId('Card'),
+    toColumnId: optionalResourceId('Column').describe(
+      "Restore into this live column of the card's board; omitted = the card's own column.",
+    ),
+    expectedVersion: expectedVersion.describe("The card's version as the client saw it."),
+    idempotencyKey,
+  }),
+  errors: [
+    VersionConflictError,
+    WipLimitReachedError,
+    BoardArchivedError,
+    NotFoundError,
+    ForbiddenError,
+    ValidationError,
+    UnauthenticatedError,
+  ],
+  load: (session, { input }) =>
+    loadCard(session, input.cardId, input.toColumnId ? [input.toColumnId] : [], {
+      archived: true,
+    }),
+  decide: ({ input: { cardId, toColumnId }, actorId }, { card, board, columns }, context) =>
+    decideCard(
+      { type: 'RestoreCard', data: { actorId, cardId, toColumnId } },
+      { card: card.state, board, columns },
+      context,
+    ),
+  expectedVersion: {
+    of: ({ card }) => card,
+    sets: ['archived', 'column', 'rank'] satisfies CardField[],
+  },
   succeed: written({ card: 'card', column: 'column' }),
 });

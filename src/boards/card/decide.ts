@@ -1,12 +1,15 @@
 import { requireMember } from '../board/decide.js';
+import type { ColumnEvent } from '../column/events.js';
 import type { ActiveBoard, BoardState } from '../board/state.js';
-import { placeCardInColumn } from '../column/decide.js';
+import { placeCardInColumn, requireRoomFor, requireVisibleColumn } from '../column/decide.js';
 import type { ActiveColumn, ColumnState } from '../column/state.js';
 import type { DecideContext, Decision } from '../decision.js';
 import { unreachable } from '../unreachable.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { CardChanges } from './events.js';
 import type { CardState, LiveCard } from './state.js';
+
+type ArchivedCard = Extract<CardState, { status: 'archived' }>;
 
 /** Commands whose target is an existing card. Inputs are already validated. */
 export type CardCommand =
@@ -21,7 +24,16 @@ export type CardCommand =
         beforeCardId?: string | undefined;
       };
     }
-  | { type: 'ArchiveCard'; data: { actorId: string; cardId: string } };
+  | { type: 'ArchiveCard'; data: { actorId: string; cardId: string } }
+  | {
+      type: 'RestoreCard';
+      data: {
+        actorId: string;
+        cardId: string;
+        /** Restore into this column; undefined: the card's own. */
+        toColumnId?: string | undefined;
+      };
+    };
 
 /** What card commands are decided on. */
 export interface CardDecisionState {
@@ -29,23 +41,52 @@ export interface CardDecisionState {
   /** The card's board (absent when the card is). */
   board: BoardState;
   /**
-   * Column states by id: the card's column for `MoveCard` and `ArchiveCard`, and the
-   * target column for `MoveCard`. A missing target reads as an absent column.
+   * Column states by id: the card's column for `MoveCard`, `ArchiveCard` and
+   * `RestoreCard`, and the target column for `MoveCard` and `RestoreCard`. A missing
+   * target reads as an absent column.
    */
   columns: ReadonlyMap<string, ColumnState>;
 }
 
-/** The card, live, with its board; `NotFoundError` when absent or the actor is no member. */
+/**
+ * The card with its board: `NotFoundError` when absent or the actor is no member,
+ * `BoardArchivedError` when the board is archived.
+ */
+function requireCard(
+  state: CardDecisionState,
+  actorId: string,
+  cardId: string,
+): { card: LiveCard | ArchivedCard; board: ActiveBoard } {
+  const { card } = state;
+  if (card.status === 'absent') throw new NotFoundError(cardId, 'Card');
+  const board = requireMember(state.board, actorId, { id: cardId, type: 'Card' });
+  return { card, board };
+}
+
+/** The card, live, with its board (see {@link requireCard}); `ValidationError` when archived. */
 function requireLiveCard(
   state: CardDecisionState,
   actorId: string,
   cardId: string,
 ): { card: LiveCard; board: ActiveBoard } {
-  const { card } = state;
-  if (card.status === 'absent') throw new NotFoundError(cardId, 'Card');
-  const board = requireMember(state.board, actorId, { id: cardId, type: 'Card' });
+  const { card, board } = requireCard(state, actorId, cardId);
   if (card.status === 'archived') throw new ValidationError('input.cardId', 'the card is archived');
   return { card, board };
+}
+
+/**
+ * The events putting an archived card back among `column`'s live cards: at `rank` (its
+ * rank when archived) when no live card holds it, else at the end. Entering is refused
+ * with `WipLimitReachedError` when the column is full.
+ */
+function restoreInto(
+  column: ActiveColumn,
+  cardId: string,
+  rank: string,
+): { rank: string; events: ColumnEvent[] } {
+  if (column.cards.hasRank(rank)) return placeCardInColumn(column, cardId, {}, 'enter');
+  requireRoomFor(column);
+  return { rank, events: [{ type: 'CardEntered', data: { cardId, rank } }] };
 }
 
 /** The card's current column; its absence means the streams disagree, a bug. */
@@ -78,6 +119,7 @@ export function decideCard(
   _context: DecideContext,
 ): Decision {
   const { actorId, cardId } = command.data;
+  if (command.type === 'RestoreCard') return restoreCard(command.data, state);
   const { card, board } = requireLiveCard(state, actorId, cardId);
   switch (command.type) {
     case 'EditCard': {
@@ -129,8 +171,9 @@ export function decideCard(
     }
     case 'ArchiveCard': {
       const column = currentColumn(state, card);
+      const rank = column.cards.rankOf(cardId) ?? card.rank;
       return [
-        { aggregate: 'card', id: cardId, events: [{ type: 'CardArchived', data: {} }] },
+        { aggregate: 'card', id: cardId, events: [{ type: 'CardArchived', data: { rank } }] },
         {
           aggregate: 'column',
           id: column.columnId,
@@ -141,4 +184,48 @@ export function decideCard(
     default:
       return unreachable(command);
   }
+}
+
+/**
+ * `RestoreCard`: the archived card back among the live cards of its column (or of
+ * `toColumnId`, another live column of its board), at its rank when archived unless a
+ * live card holds that rank now, else at the end -> `[card: CardRestored, column:
+ * (CardsRebalanced,) CardEntered]`. `ValidationError` on `input.cardId` when the card is
+ * live, on `input.toColumnId` when the target column is archived (the card's own
+ * included: then name another); `NotFoundError` for a target column that does not exist
+ * or is on another board; `WipLimitReachedError` when the target is full.
+ */
+function restoreCard(
+  data: Extract<CardCommand, { type: 'RestoreCard' }>['data'],
+  state: CardDecisionState,
+): Decision {
+  const { actorId, cardId, toColumnId } = data;
+  const { card, board } = requireCard(state, actorId, cardId);
+  if (card.status !== 'archived') {
+    throw new ValidationError('input.cardId', 'the card is not archived');
+  }
+  const targetId = toColumnId ?? card.columnId;
+  const target = state.columns.get(targetId);
+  if (target?.status !== 'active' || target.boardId !== card.boardId) {
+    if (toColumnId === undefined) {
+      throw new Error(`card ${cardId}: column ${targetId} not loaded or absent`);
+    }
+    throw new NotFoundError(targetId, 'Column');
+  }
+  if (target.archived && toColumnId === undefined) {
+    throw new ValidationError(
+      'input.toColumnId',
+      "the card's column is archived: name a live column to restore it into",
+    );
+  }
+  const column = requireVisibleColumn(target, board, actorId, targetId, 'input.toColumnId');
+  const placed = restoreInto(column, cardId, card.rank);
+  return [
+    {
+      aggregate: 'card',
+      id: cardId,
+      events: [{ type: 'CardRestored', data: { columnId: targetId, rank: placed.rank } }],
+    },
+    { aggregate: 'column', id: targetId, events: placed.events },
+  ];
 }

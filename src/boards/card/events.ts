@@ -32,13 +32,21 @@ export type CardEvent =
   | { type: 'CardEdited'; data: { changes: CardChanges } }
   /** `fromColumnId === toColumnId` for a move within one column. */
   | { type: 'CardMoved'; data: { fromColumnId: string; toColumnId: string; rank: string } }
-  | { type: 'CardArchived'; data: Record<string, never> };
+  /**
+   * The card leaves its column's live cards. `rank`: its rank there at that moment (the
+   * column's, after any rebalance), where `CardRestored` puts it back; absent from
+   * events written before restoring existed.
+   */
+  | { type: 'CardArchived'; data: { rank?: string } }
+  /** The archived card is live again, in `columnId` at `rank`. */
+  | { type: 'CardRestored'; data: { columnId: string; rank: string } };
 
 export const cardEventSchemaVersions: SchemaVersions<CardEvent> = {
   CardCreated: 1,
   CardEdited: 1,
   CardMoved: 1,
   CardArchived: 1,
+  CardRestored: 1,
 };
 
 /**
@@ -85,6 +93,8 @@ export function cardEventFields(event: CardEvent): readonly CardField[] {
       return event.data.fromColumnId === event.data.toColumnId ? ['rank'] : ['column', 'rank'];
     case 'CardArchived':
       return ['archived'];
+    case 'CardRestored':
+      return ['archived', 'column', 'rank'];
     default:
       return unreachable(event);
   }

@@ -3,7 +3,7 @@ import { commandMutation } from '../../graphql/commandMutation.js';
 import { BoardRef, CardRef, ColumnRef, UserRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import { andThen } from '../reads.js';
-import { archiveCard, editCard, moveCard } from './commands.js';
+import { archiveCard, editCard, moveCard, restoreCard } from './commands.js';
 
 builder.node(CardRef, {
   description: 'A card on a board, in exactly one column.',
@@ -50,3 +50,4 @@ builder.node(CardRef, {
 commandMutation(editCard, { resources: { card: CardRef } });
 commandMutation(moveCard, { resources: { card: CardRef, from: ColumnRef, to: ColumnRef } });
 commandMutation(archiveCard, { resources: { card: CardRef, column: ColumnRef } });
+commandMutation(restoreCard, { resources: { card: CardRef, column: ColumnRef } });

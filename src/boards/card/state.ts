@@ -11,7 +11,10 @@ export interface CardData {
   assigneeId: string | null;
   labels: readonly string[];
   done: boolean;
-  /** Rank as of the card's last create/move; the column's state is the authority. */
+  /**
+   * Rank as of the card's last create/move/restore (archived: its rank when archived);
+   * while it is live, the column's state is the authority.
+   */
   rank: string;
 }
 
@@ -43,8 +46,12 @@ export function evolveCard(state: CardState, event: CardEvent): CardState {
     }
     case 'CardMoved':
       return { ...state, columnId: event.data.toColumnId, rank: event.data.rank };
-    case 'CardArchived':
-      return { ...state, status: 'archived' };
+    case 'CardArchived': {
+      const { rank } = event.data;
+      return { ...state, status: 'archived', ...(rank !== undefined && { rank }) };
+    }
+    case 'CardRestored':
+      return { ...state, status: 'live', columnId: event.data.columnId, rank: event.data.rank };
     default:
       return unreachable(event);
   }

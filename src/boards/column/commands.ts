@@ -12,6 +12,7 @@ import type { LoadSession } from '../commandHandling/loadSession.js';
 import type { WrittenResource } from '../commandHandling/results.js';
 import {
   BoardArchivedError,
+  ColumnNotEmptyError,
   ForbiddenError,
   NotFoundError,
   UnauthenticatedError,
@@ -175,4 +176,47 @@ export const archiveDoneCards = defineCommand({
       ...commitRef(commit),
     };
   },
+});
+
+/** Renames a column. Sets `name`, so it merges over changes to the column's cards or limit. */
+export const renameColumn = defineCommand({
+  name: 'renameColumn',
+  input: z.object({
+    columnId: resourceId('Column'),
+    name: text(inputLimits.columnNameMax),
+    expectedVersion,
+    idempotencyKey,
+  }),
+  errors: memberEditErrors,
+  load: (session, { input }) => loadColumnAndBoard(session, input.columnId),
+  decide: ({ input: { columnId, name }, actorId }, { column, board }, context) =>
+    decideColumn(
+      { type: 'RenameColumn', data: { actorId, columnId, name } },
+      { column: column.state, board },
+      context,
+    ),
+  expectedVersion: { of: ({ column }) => column, sets: ['name'] satisfies ColumnField[] },
+  succeed: written({ column: 'column' }),
+});
+
+/**
+ * Archives an empty column: it leaves its board's column order, in one commit over the
+ * column and the board (the board at the version read). A column that still holds live
+ * cards is refused with `ColumnNotEmptyError` and nothing changes: archive or move them
+ * first. `expectedVersion` is the column's; sets `archived`, so a stale version merges
+ * over a rename or a limit change, and the emptiness check is made on the current state.
+ */
+export const archiveColumn = defineCommand({
+  name: 'archiveColumn',
+  input: z.object({ columnId: resourceId('Column'), expectedVersion, idempotencyKey }),
+  errors: [...memberEditErrors, ColumnNotEmptyError],
+  load: (session, { input }) => loadColumnAndBoard(session, input.columnId),
+  decide: ({ input: { columnId }, actorId }, { column, board }, context) =>
+    decideColumn(
+      { type: 'ArchiveColumn', data: { actorId, columnId } },
+      { column: column.state, board },
+      context,
+    ),
+  expectedVersion: { of: ({ column }) => column, sets: ['archived'] satisfies ColumnField[] },
+  succeed: written({ column: 'column', board: 'board' }),
 });

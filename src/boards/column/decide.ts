@@ -4,8 +4,13 @@ import type { CardEvent } from '../card/events.js';
 import type { CardState } from '../card/state.js';
 import type { DecideContext, Decision, StreamChange } from '../decision.js';
 import { unreachable } from '../unreachable.js';
-import { NotFoundError, WipLimitReachedError } from '../errors.js';
-import { assignRank, chunkRanks, type Placement } from '../ranks.js';
+import {
+  ColumnNotEmptyError,
+  NotFoundError,
+  ValidationError,
+  WipLimitReachedError,
+} from '../errors.js';
+import { assignRank, chunkRanks, type Placement, type Ranked } from '../ranks.js';
 import type { ColumnEvent } from './events.js';
 import type { ActiveColumn, ColumnState } from './state.js';
 
@@ -23,7 +28,9 @@ export type ColumnCommand =
         beforeCardId?: string | undefined;
       };
     }
-  | { type: 'ArchiveDoneCards'; data: { actorId: string; columnId: string } };
+  | { type: 'ArchiveDoneCards'; data: { actorId: string; columnId: string } }
+  | { type: 'RenameColumn'; data: { actorId: string; columnId: string; name: string } }
+  | { type: 'ArchiveColumn'; data: { actorId: string; columnId: string } };
 
 /** What column commands are decided on. */
 export interface ColumnDecisionState {
@@ -38,18 +45,28 @@ export interface ColumnDecisionState {
 }
 
 /**
- * The column if it exists and `actorId` is a member of its board; otherwise
- * `NotFoundError` for the column.
+ * The column if it exists and `actorId` is a member of its board (otherwise
+ * `NotFoundError` for the column), its board writable (`BoardArchivedError`) and the
+ * column not archived (`ValidationError` on `field`).
  */
 export function requireVisibleColumn(
   column: ColumnState,
   board: BoardState,
   actorId: string,
   columnId: string,
+  field = 'input.columnId',
 ): ActiveColumn {
   if (column.status !== 'active') throw new NotFoundError(columnId, 'Column');
   requireMember(board, actorId, { id: columnId, type: 'Column' });
+  if (column.archived) throw new ValidationError(field, 'the column is archived');
   return column;
+}
+
+/** `WipLimitReachedError` unless one more live card may enter the column. */
+export function requireRoomFor(column: ActiveColumn): void {
+  if (column.wipLimit !== null && column.cards.size >= column.wipLimit) {
+    throw new WipLimitReachedError(column.columnId, column.wipLimit);
+  }
 }
 
 /** How a card comes to its place: from outside the column, or from within it. */
@@ -78,9 +95,7 @@ export function placeCardInColumn(
   placement: Placement,
   arrival: CardArrival,
 ): { rank: string; events: ColumnEvent[] } {
-  if (arrival === 'enter' && column.wipLimit !== null && column.cards.size >= column.wipLimit) {
-    throw new WipLimitReachedError(column.columnId, column.wipLimit);
-  }
+  if (arrival === 'enter') requireRoomFor(column);
   const { rank, rebalanced } = assignRank(column.cards, placement, cardPlacementFields, {
     itemId: cardId,
   });
@@ -119,25 +134,25 @@ export function archiveDoneCardsCommits(
   cards: ReadonlyMap<string, CardState> | undefined,
   perCommit: number = ARCHIVE_DONE_CARDS_PER_COMMIT,
 ): Decision[] {
-  const done: string[] = [];
-  for (const { id } of column.cards) {
-    const card = cards?.get(id);
-    if (!card) throw new Error(`ArchiveDoneCards: state of card ${id} not loaded`);
-    if (card.status === 'live' && card.done) done.push(id);
+  const done: Ranked[] = [];
+  for (const item of column.cards) {
+    const card = cards?.get(item.id);
+    if (!card) throw new Error(`ArchiveDoneCards: state of card ${item.id} not loaded`);
+    if (card.status === 'live' && card.done) done.push(item);
   }
   const commits: Decision[] = [];
   for (let start = 0; start < done.length; start += perCommit) {
-    const cardIds = done.slice(start, start + perCommit);
+    const archived = done.slice(start, start + perCommit);
     commits.push([
       {
         aggregate: 'column',
         id: column.columnId,
-        events: [{ type: 'CardsArchived', data: { cardIds } }],
+        events: [{ type: 'CardsArchived', data: { cardIds: archived.map((c) => c.id) } }],
       },
-      ...cardIds.map((id): StreamChange => ({
+      ...archived.map(({ id, rank }): StreamChange => ({
         aggregate: 'card',
         id,
-        events: [{ type: 'CardArchived', data: {} }],
+        events: [{ type: 'CardArchived', data: { rank } }],
       })),
     ]);
   }
@@ -155,6 +170,11 @@ export function archiveDoneCardsCommits(
  *   done live card, in column order; `[]` when there is none. Past
  *   {@link ARCHIVE_DONE_CARDS_PER_COMMIT} cards, the column is named again where each
  *   next commit starts (see `splitIntoCommits`).
+ * - `RenameColumn` -> `[column: ColumnRenamed]`.
+ * - `ArchiveColumn` -> `[column: ColumnArchived, board: ColumnRemoved]`, refused with
+ *   `ColumnNotEmptyError` while the column holds live cards.
+ *
+ * An archived column takes no command: `ValidationError` on `input.columnId`.
  */
 export function decideColumn(
   command: ColumnCommand,
@@ -192,6 +212,28 @@ export function decideColumn(
     }
     case 'ArchiveDoneCards':
       return archiveDoneCardsCommits(column, state.cards).flat();
+    case 'RenameColumn':
+      return [
+        {
+          aggregate: 'column',
+          id: columnId,
+          events: [{ type: 'ColumnRenamed', data: { name: command.data.name } }],
+        },
+      ];
+    case 'ArchiveColumn':
+      if (column.cards.size > 0) throw new ColumnNotEmptyError(columnId, column.cards.size);
+      return [
+        {
+          aggregate: 'column',
+          id: columnId,
+          events: [{ type: 'ColumnArchived', data: { columnId } }],
+        },
+        {
+          aggregate: 'board',
+          id: column.boardId,
+          events: [{ type: 'ColumnRemoved', data: { columnId } }],
+        },
+      ];
     default:
       return unreachable(command);
   }

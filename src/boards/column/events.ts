@@ -22,7 +22,10 @@ export type ColumnEvent =
   /** These cards were archived and are no longer live. */
   | { type: 'CardsArchived'; data: { cardIds: readonly string[] } }
   /** Every listed card gets a new, shorter rank; the order does not change. */
-  | { type: 'CardsRebalanced'; data: { ranks: Record<string, string> } };
+  | { type: 'CardsRebalanced'; data: { ranks: Record<string, string> } }
+  | { type: 'ColumnRenamed'; data: { name: string } }
+  /** The column (empty of live cards) is archived: it leaves its board's column order. */
+  | { type: 'ColumnArchived'; data: { columnId: string } };
 
 export const columnEventSchemaVersions: SchemaVersions<ColumnEvent> = {
   ColumnCreated: 1,
@@ -32,19 +35,21 @@ export const columnEventSchemaVersions: SchemaVersions<ColumnEvent> = {
   CardRepositioned: 1,
   CardsArchived: 1,
   CardsRebalanced: 1,
+  ColumnRenamed: 1,
+  ColumnArchived: 1,
 };
 
 /**
  * Fields of the GraphQL `Column` type that events can change. `version` changes
  * with every event and is not listed.
  */
-export type ColumnField = 'board' | 'name' | 'wipLimit' | 'cards' | 'cardCount';
+export type ColumnField = 'board' | 'name' | 'wipLimit' | 'cards' | 'cardCount' | 'archived';
 
 /** The `Column` fields an event touches. */
 export function columnEventFields(event: ColumnEvent): readonly ColumnField[] {
   switch (event.type) {
     case 'ColumnCreated':
-      return ['board', 'name', 'wipLimit', 'cards', 'cardCount'];
+      return ['board', 'name', 'wipLimit', 'cards', 'cardCount', 'archived'];
     case 'WipLimitSet':
       return ['wipLimit'];
     case 'CardEntered':
@@ -54,6 +59,10 @@ export function columnEventFields(event: ColumnEvent): readonly ColumnField[] {
     case 'CardRepositioned':
     case 'CardsRebalanced':
       return ['cards'];
+    case 'ColumnRenamed':
+      return ['name'];
+    case 'ColumnArchived':
+      return ['archived'];
     default:
       return unreachable(event);
   }

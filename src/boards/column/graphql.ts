@@ -6,7 +6,7 @@ import { BoardRef, CardRef, ColumnRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { CardDoc } from '../readModel.js';
 import { andThen } from '../reads.js';
-import { addCard, archiveDoneCards, setWipLimit } from './commands.js';
+import { addCard, archiveColumn, archiveDoneCards, renameColumn, setWipLimit } from './commands.js';
 
 /** Page size of `Column.cards` when `first`/`last` are omitted, and the most one page holds. */
 export const CARD_PAGE = { default: 100, max: 500 } as const;
@@ -69,6 +69,11 @@ builder.node(ColumnRef, {
     }),
     name: t.exposeString('name'),
     wipLimit: t.exposeInt('wipLimit', { nullable: true, description: 'null = no limit.' }),
+    archived: t.boolean({
+      description:
+        "An archived column is out of its board's `columns` and takes no write; it holds no live card.",
+      resolve: (column) => column.archived === true,
+    }),
     cardCount: t.exposeInt('cardCount', {
       description: 'Live (not archived) cards in this column.',
     }),
@@ -126,3 +131,5 @@ commandMutation(archiveDoneCards, {
   resources: { column: ColumnRef },
   fields: (t) => ({ archivedCount: t.exposeInt('archivedCount') }),
 });
+commandMutation(renameColumn, { resources: { column: ColumnRef } });
+commandMutation(archiveColumn, { resources: { column: ColumnRef, board: BoardRef } });

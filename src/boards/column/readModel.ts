@@ -38,7 +38,9 @@ export function toColumnDoc(
 export function columnStateOf(doc: ColumnDoc | null): ColumnState {
   if (!doc) return { status: 'absent' };
   const { _id, _applied, cardCount: _n, version: _v, createdAt: _ca, updatedAt: _u, ...data } = doc;
-  return { status: 'active', columnId: _id, ...data, cards: RankedList.empty };
+  // Documents written before columns could be archived lack the field.
+  const archived = doc.archived === true;
+  return { status: 'active', columnId: _id, ...data, cards: RankedList.empty, archived };
 }
 
 /** How an event changes the number of live cards in its column. */
@@ -54,6 +56,8 @@ export function liveCardsDelta(event: ColumnEvent): number {
     case 'WipLimitSet':
     case 'CardRepositioned':
     case 'CardsRebalanced':
+    case 'ColumnRenamed':
+    case 'ColumnArchived':
       return 0;
     default:
       return unreachable(event);

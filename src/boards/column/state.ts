@@ -19,6 +19,8 @@ export interface ActiveColumn {
    * O(log n) (per card it names), so a column of any size folds in O(n log n).
    */
   cards: RankedList;
+  /** An archived column is out of its board's order and takes no write. */
+  archived: boolean;
 }
 
 export const initialColumnState: ColumnState = { status: 'absent' };
@@ -27,7 +29,15 @@ export const initialColumnState: ColumnState = { status: 'absent' };
 export function evolveColumn(state: ColumnState, event: ColumnEvent): ColumnState {
   if (event.type === 'ColumnCreated') {
     const { columnId, boardId, name, wipLimit } = event.data;
-    return { status: 'active', columnId, boardId, name, wipLimit, cards: RankedList.empty };
+    return {
+      status: 'active',
+      columnId,
+      boardId,
+      name,
+      wipLimit,
+      cards: RankedList.empty,
+      archived: false,
+    };
   }
   if (state.status === 'absent') return state;
   switch (event.type) {
@@ -44,6 +54,10 @@ export function evolveColumn(state: ColumnState, event: ColumnEvent): ColumnStat
       return { ...state, cards: state.cards.without(event.data.cardIds) };
     case 'CardsRebalanced':
       return { ...state, cards: state.cards.withRanks(event.data.ranks) };
+    case 'ColumnRenamed':
+      return { ...state, name: event.data.name };
+    case 'ColumnArchived':
+      return { ...state, archived: true };
     default:
       return unreachable(event);
   }
@@ -60,7 +74,7 @@ interface EncodedColumn extends Omit<ActiveColumn, 'cards'> {
  * older snapshots are then ignored.
  */
 export const columnStateCodec: StateCodec<ColumnState> = {
-  name: 'column/1',
+  name: 'column/2',
   encode: (state) => {
     if (state.status === 'absent') return JSON.stringify(state);
     const cards: string[] = [];
@@ -70,12 +84,13 @@ export const columnStateCodec: StateCodec<ColumnState> = {
   decode: (encoded) => {
     const parsed = JSON.parse(encoded) as ColumnState | EncodedColumn;
     if (parsed.status === 'absent') return initialColumnState;
-    const { columnId, boardId, name, wipLimit } = parsed;
+    const { columnId, boardId, name, wipLimit, archived } = parsed;
     const flat = parsed.cards as string[];
     const items = Array.from({ length: flat.length / 2 }, (_, i) => ({
       id: flat[2 * i]!,
       rank: flat[2 * i + 1]!,
     }));
-    return { status: 'active', columnId, boardId, name, wipLimit, cards: RankedList.from(items) };
+    const cards = RankedList.from(items);
+    return { status: 'active', columnId, boardId, name, wipLimit, cards, archived };
   },
 };

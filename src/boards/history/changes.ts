@@ -112,6 +112,17 @@ function renderCard(event: CardEvent): RenderedEvent {
     }
     case 'CardArchived':
       return { operation: event.type, changes: [{ field: 'archived', from: false, to: true }] };
+    case 'CardRestored': {
+      const { columnId, rank } = event.data;
+      return {
+        operation: event.type,
+        changes: [
+          { field: 'archived', from: true, to: false },
+          set('column', ref('Column', columnId)),
+          set('rank', rank),
+        ],
+      };
+    }
     default:
       return unreachable(event);
   }
@@ -165,6 +176,10 @@ function renderColumn(event: ColumnEvent): RenderedEvent {
     case 'CardsRebalanced':
       // New ranks, the same order: nothing a reader of the column sees changed.
       return { operation: event.type, changes: [] };
+    case 'ColumnRenamed':
+      return { operation: event.type, changes: [set('name', event.data.name)] };
+    case 'ColumnArchived':
+      return { operation: event.type, changes: [{ field: 'archived', from: false, to: true }] };
     default:
       return unreachable(event);
   }

@@ -421,6 +421,97 @@ export default {
       },
       {
         "kind": "UNION",
+        "name": "ArchiveColumnResult",
+        "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "ArchiveColumnSuccess"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ColumnNotEmptyError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ForbiddenError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "NotFoundError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "UnauthenticatedError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ValidationError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "VersionConflictError"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
+        "name": "ArchiveColumnSuccess",
+        "fields": [
+          {
+            "name": "board",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "Board",
+                "kind": "OBJECT",
+                "ofType": null
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "column",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "Column",
+                "kind": "OBJECT",
+                "ofType": null
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "merged",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": []
+      },
+      {
+        "kind": "UNION",
         "name": "ArchiveDoneCardsResult",
         "possibleTypes": [
           {
@@ -1106,6 +1197,17 @@ export default {
         "kind": "OBJECT",
         "name": "Column",
         "fields": [
+          {
+            "name": "archived",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
           {
             "name": "board",
             "type": {
@@ -2321,6 +2423,29 @@ export default {
             ]
           },
           {
+            "name": "archiveColumn",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "ArchiveColumnResult",
+                "kind": "UNION",
+                "ofType": null
+              }
+            },
+            "args": [
+              {
+                "name": "input",
+                "type": {
+                  "kind": "NON_NULL",
+                  "ofType": {
+                    "kind": "SCALAR",
+                    "name": "Any"
+                  }
+                }
+              }
+            ]
+          },
+          {
             "name": "archiveDoneCards",
             "type": {
               "kind": "NON_NULL",
@@ -2506,11 +2631,57 @@ export default {
             ]
           },
           {
+            "name": "renameColumn",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "RenameColumnResult",
+                "kind": "UNION",
+                "ofType": null
+              }
+            },
+            "args": [
+              {
+                "name": "input",
+                "type": {
+                  "kind": "NON_NULL",
+                  "ofType": {
+                    "kind": "SCALAR",
+                    "name": "Any"
+                  }
+                }
+              }
+            ]
+          },
+          {
             "name": "restoreBoard",
             "type": {
               "kind": "NON_NULL",
               "ofType": {
                 "name": "RestoreBoardResult",
+                "kind": "UNION",
+                "ofType": null
+              }
+            },
+            "args": [
+              {
+                "name": "input",
+                "type": {
+                  "kind": "NON_NULL",
+                  "ofType": {
+                    "kind": "SCALAR",
+                    "name": "Any"
+                  }
+                }
+              }
+            ]
+          },
+          {
+            "name": "restoreCard",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "RestoreCardResult",
                 "kind": "UNION",
                 "ofType": null
               }
@@ -3601,6 +3772,81 @@ export default {
       },
       {
         "kind": "UNION",
+        "name": "RenameColumnResult",
+        "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ForbiddenError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "NotFoundError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "RenameColumnSuccess"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "UnauthenticatedError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ValidationError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "VersionConflictError"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
+        "name": "RenameColumnSuccess",
+        "fields": [
+          {
+            "name": "column",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "Column",
+                "kind": "OBJECT",
+                "ofType": null
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "merged",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": []
+      },
+      {
+        "kind": "UNION",
         "name": "RestoreBoardResult",
         "possibleTypes": [
           {
@@ -3639,6 +3885,97 @@ export default {
               "kind": "NON_NULL",
               "ofType": {
                 "name": "Board",
+                "kind": "OBJECT",
+                "ofType": null
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "merged",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "replayed",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "kind": "SCALAR",
+                "name": "Any"
+              }
+            },
+            "args": []
+          }
+        ],
+        "interfaces": []
+      },
+      {
+        "kind": "UNION",
+        "name": "RestoreCardResult",
+        "possibleTypes": [
+          {
+            "kind": "OBJECT",
+            "name": "BoardArchivedError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ForbiddenError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "NotFoundError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "RestoreCardSuccess"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "UnauthenticatedError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "ValidationError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "VersionConflictError"
+          },
+          {
+            "kind": "OBJECT",
+            "name": "WipLimitReachedError"
+          }
+        ]
+      },
+      {
+        "kind": "OBJECT",
+        "name": "RestoreCardSuccess",
+        "fields": [
+          {
+            "name": "card",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "Card",
+                "kind": "OBJECT",
+                "ofType": null
+              }
+            },
+            "args": []
+          },
+          {
+            "name": "column",
+            "type": {
+              "kind": "NON_NULL",
+              "ofType": {
+                "name": "Column",
                 "kind": "OBJECT",
                 "ofType": null
               }

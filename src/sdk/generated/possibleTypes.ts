@@ -53,6 +53,16 @@
       "ValidationError",
       "VersionConflictError"
     ],
+    "ArchiveColumnResult": [
+      "ArchiveColumnSuccess",
+      "BoardArchivedError",
+      "ColumnNotEmptyError",
+      "ForbiddenError",
+      "NotFoundError",
+      "UnauthenticatedError",
+      "ValidationError",
+      "VersionConflictError"
+    ],
     "ArchiveDoneCardsResult": [
       "ArchiveDoneCardsSuccess",
       "BoardArchivedError",
@@ -142,6 +152,15 @@
       "ValidationError",
       "VersionConflictError"
     ],
+    "RenameColumnResult": [
+      "BoardArchivedError",
+      "ForbiddenError",
+      "NotFoundError",
+      "RenameColumnSuccess",
+      "UnauthenticatedError",
+      "ValidationError",
+      "VersionConflictError"
+    ],
     "RestoreBoardResult": [
       "ForbiddenError",
       "NotFoundError",
@@ -149,6 +168,16 @@
       "UnauthenticatedError",
       "ValidationError",
       "VersionConflictError"
+    ],
+    "RestoreCardResult": [
+      "BoardArchivedError",
+      "ForbiddenError",
+      "NotFoundError",
+      "RestoreCardSuccess",
+      "UnauthenticatedError",
+      "ValidationError",
+      "VersionConflictError",
+      "WipLimitReachedError"
     ],
     "RevokeSessionResult": [
       "ExternalIdentityError",
