@@ -579,6 +579,9 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
 
   it('rebuilds on a standby runtime that stalls right after asking for the lease: it asks the holder again', async () => {
     const side = await open();
+    // A lease a loaded machine's stalls never outlast, so the holder really holds it when the
+    // rebuild asks (with 300 ms a stall could pass it to the rebuilder, which then never asks).
+    const ttl = 1_500;
     const gate = pauseGate();
     const stalling = pausable(side.storage, gate);
     // The rebuilder's process stalls right after its handover request, past the one ttl the
@@ -596,15 +599,15 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
           requests += 1;
           if (requests > 1) return;
           gate.pause();
-          await sleep(2_000);
+          await sleep(2 * ttl);
           gate.resume();
         },
       },
     };
-    const holder = runtime(side, accountProjection(), 'holder');
+    const holder = runtime(side, accountProjection(), 'holder', ttl);
     holder.start();
     await until(() => holder.active);
-    const rebuilder = runtime({ ...side, storage }, accountProjection(), 'rebuilder');
+    const rebuilder = runtime({ ...side, storage }, accountProjection(), 'rebuilder', ttl);
     rebuilder.start();
     await commitDeposits(side.store, 50);
     await until(() => caughtUp(side));
