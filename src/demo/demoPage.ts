@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { makeStaticAsset, sendStaticAsset, type StaticAsset } from '../http/staticAssets.js';
 
 /**
  * The `/demo` board page: a small React + Apollo Client app on `@corkboard/client`
@@ -64,20 +62,6 @@ export const DEMO_SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
 } as const;
 
-interface Asset {
-  contentType: string;
-  etag: string;
-  identity: Buffer;
-  gzip: Buffer;
-}
-
-const gzipped = promisify(gzip);
-
-async function makeAsset(contentType: string, identity: Buffer): Promise<Asset> {
-  const etag = `"${createHash('sha256').update(identity).digest('base64url').slice(0, 22)}"`;
-  return { contentType, etag, identity, gzip: await gzipped(identity, { level: 9 }) };
-}
-
 function pageHtml(manifest: DemoManifest): string {
   return `<!doctype html>
 <html lang="en">
@@ -103,34 +87,6 @@ const NOT_BUILT = `<!doctype html>
 </html>
 `;
 
-const acceptsGzip = (req: IncomingMessage) =>
-  /(^|[\s,])gzip(\s*;\s*q=(?!0(\.0*)?\b)[\d.]+)?\s*(,|$)/.test(
-    String(req.headers['accept-encoding'] ?? ''),
-  );
-
-function send(req: IncomingMessage, res: ServerResponse, asset: Asset, cacheControl: string) {
-  const common = {
-    ...DEMO_SECURITY_HEADERS,
-    etag: asset.etag,
-    'cache-control': cacheControl,
-    vary: 'accept-encoding',
-  };
-  if (req.headers['if-none-match'] === asset.etag) {
-    res.writeHead(304, common);
-    res.end();
-    return;
-  }
-  const encoded = acceptsGzip(req);
-  const body = encoded ? asset.gzip : asset.identity;
-  res.writeHead(200, {
-    ...common,
-    'content-type': asset.contentType,
-    'content-length': body.length,
-    ...(encoded ? { 'content-encoding': 'gzip' } : {}),
-  });
-  res.end(req.method === 'HEAD' ? undefined : body);
-}
-
 /** Answers the demo's requests; false for any other path. */
 export interface DemoPage {
   serve(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean>;
@@ -141,7 +97,7 @@ export interface DemoPage {
  * compressed in memory). Without a bundle the page says how to build it (HTTP 503).
  */
 export function createDemoPage(dir: string = DEMO_BUNDLE_DIR): DemoPage {
-  let loaded: Promise<{ html: Asset; files: Map<string, Asset> } | null> | undefined;
+  let loaded: Promise<{ html: StaticAsset; files: Map<string, StaticAsset> } | null> | undefined;
   const load = () =>
     (loaded ??= (async () => {
       let manifest: DemoManifest;
@@ -153,10 +109,12 @@ export function createDemoPage(dir: string = DEMO_BUNDLE_DIR): DemoPage {
       }
       const [js, css, html] = await Promise.all([
         readFile(join(dir, manifest.js)).then((b) =>
-          makeAsset('text/javascript; charset=utf-8', b),
+          makeStaticAsset('text/javascript; charset=utf-8', b),
         ),
-        readFile(join(dir, manifest.css)).then((b) => makeAsset('text/css; charset=utf-8', b)),
-        makeAsset('text/html; charset=utf-8', Buffer.from(pageHtml(manifest))),
+        readFile(join(dir, manifest.css)).then((b) =>
+          makeStaticAsset('text/css; charset=utf-8', b),
+        ),
+        makeStaticAsset('text/html; charset=utf-8', Buffer.from(pageHtml(manifest))),
       ]);
       return {
         html,
@@ -186,7 +144,7 @@ export function createDemoPage(dir: string = DEMO_BUNDLE_DIR): DemoPage {
         return true;
       }
       if (page) {
-        send(req, res, bundle.html, 'no-cache');
+        sendStaticAsset(req, res, bundle.html, 'no-cache', DEMO_SECURITY_HEADERS);
         return true;
       }
       const file = bundle.files.get(pathname.slice(DEMO_PATHS.assets.length));
@@ -195,7 +153,7 @@ export function createDemoPage(dir: string = DEMO_BUNDLE_DIR): DemoPage {
         res.end('not found');
         return true;
       }
-      send(req, res, file, 'public, max-age=31536000, immutable');
+      sendStaticAsset(req, res, file, 'public, max-age=31536000, immutable', DEMO_SECURITY_HEADERS);
       return true;
     },
   };

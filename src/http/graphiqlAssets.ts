@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { promisify } from 'node:util';
-import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import {
   css,
   editorWorkerService,
@@ -12,6 +10,7 @@ import {
 } from '@graphql-yoga/render-graphiql/graphiql';
 import { GRAPHIQL_BOOT_SCRIPT, GRAPHIQL_CONFIG_ID } from './graphiqlBoot.js';
 import { graphqlWsBrowserBuild } from './graphqlWsBrowser.js';
+import { makeStaticAsset, sendStaticAsset, type StaticAsset } from './staticAssets.js';
 
 /** Where GraphiQL's bundle is served from. */
 export const GRAPHIQL_ASSET_PATH = '/graphiql/';
@@ -39,39 +38,10 @@ export const GRAPHIQL_SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
 } as const;
 
-/** One immutable file, in every encoding it is served in. */
-interface Asset {
-  contentType: string;
-  etag: string;
-  identity: Buffer;
-  gzip: Buffer;
-  br: Buffer;
-}
-
 /** A page and the assets it links, as `GraphiQLPage.serve` answers them. */
 export interface GraphiQLPage {
   /** Answers a request for the page or one of its assets; false when it is neither. */
   serve(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean>;
-}
-
-const brotli = promisify(brotliCompress);
-const gzipped = promisify(gzip);
-
-async function makeAsset(contentType: string, content: string | Buffer): Promise<Asset> {
-  const identity = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-  // Compressed once per process, off the event loop (zlib's thread pool). Brotli at a
-  // middle quality: a ninth of the size in well under a second, where 11 takes many.
-  const [gz, br] = await Promise.all([
-    gzipped(identity, { level: 6 }),
-    brotli(identity, {
-      params: {
-        [zlib.BROTLI_PARAM_QUALITY]: 5,
-        [zlib.BROTLI_PARAM_SIZE_HINT]: identity.length,
-      },
-    }),
-  ]);
-  const etag = `"${createHash('sha256').update(identity).digest('base64url').slice(0, 22)}"`;
-  return { contentType, etag, identity, gzip: gz, br };
 }
 
 /** A name that changes whenever the content does, so the file can be cached for good. */
@@ -85,9 +55,9 @@ function hashedName(base: string, ext: string, content: string | Buffer): string
  * ~9 MB), split out of the page it would inline, each compressed once. Shared by every
  * app of the process: they are a pure function of the installed package.
  */
-let bundle: Promise<Map<string, Asset>> | undefined;
+let bundle: Promise<Map<string, StaticAsset>> | undefined;
 
-function graphiqlBundle(): Promise<Map<string, Asset>> {
+function graphiqlBundle(): Promise<Map<string, StaticAsset>> {
   bundle ??= (async () => {
     const icon = /^data:([^;,]+);base64,(.*)$/s.exec(favicon);
     const iconBytes = Buffer.from(icon?.[2] ?? '', 'base64');
@@ -117,7 +87,7 @@ function graphiqlBundle(): Promise<Map<string, Asset>> {
         GRAPHIQL_BOOT_SCRIPT,
       ],
     ];
-    const assets = await Promise.all(files.map(([, type, text]) => makeAsset(type, text)));
+    const assets = await Promise.all(files.map(([, type, text]) => makeStaticAsset(type, text)));
     return new Map(files.map(([name], i) => [name, assets[i]!]));
   })();
   return bundle;
@@ -164,45 +134,6 @@ function pageHtml(
 `;
 }
 
-/** The best encoding the client accepts of those we have. */
-function pickEncoding(req: IncomingMessage): 'br' | 'gzip' | 'identity' {
-  const accepted = String(req.headers['accept-encoding'] ?? '');
-  const offers = (name: string) =>
-    new RegExp(`(^|[\\s,])${name}(\\s*;\\s*q=(?!0(\\.0*)?\\b)[\\d.]+)?\\s*(,|$)`).test(accepted);
-  if (offers('br')) return 'br';
-  if (offers('gzip')) return 'gzip';
-  return 'identity';
-}
-
-function send(
-  req: IncomingMessage,
-  res: ServerResponse,
-  asset: Asset,
-  cacheControl: string,
-  extra: Record<string, string> = {},
-): void {
-  const common = {
-    ...extra,
-    etag: asset.etag,
-    'cache-control': cacheControl,
-    vary: 'accept-encoding',
-  };
-  if (req.headers['if-none-match'] === asset.etag) {
-    res.writeHead(304, common);
-    res.end();
-    return;
-  }
-  const encoding = pickEncoding(req);
-  const body = encoding === 'identity' ? asset.identity : asset[encoding];
-  res.writeHead(200, {
-    ...common,
-    'content-type': asset.contentType,
-    'content-length': body.length,
-    ...(encoding === 'identity' ? {} : { 'content-encoding': encoding }),
-  });
-  res.end(req.method === 'HEAD' ? undefined : body);
-}
-
 /**
  * GraphiQL rendered once: a page of a few kB (no-cache, revalidated by ETag) that links
  * the bundle's stylesheet, script and Monaco workers as separate files with content
@@ -220,11 +151,11 @@ export function createGraphiQLPage(options: {
   /** GraphiQL's props for `YogaGraphiQL.renderYogaGraphiQL`; the boot script adds the fetcher. */
   graphiql: Record<string, unknown>;
 }): GraphiQLPage {
-  let page: Promise<{ assets: Map<string, Asset>; html: Asset }> | undefined;
+  let page: Promise<{ assets: Map<string, StaticAsset>; html: StaticAsset }> | undefined;
   const rendered = () =>
     (page ??= graphiqlBundle().then(async (assets) => ({
       assets,
-      html: await makeAsset(
+      html: await makeStaticAsset(
         'text/html; charset=utf-8',
         pageHtml([...assets.keys()], options.title, options.pagePath, options.graphiql),
       ),
@@ -235,14 +166,14 @@ export function createGraphiQLPage(options: {
       if (pathname.startsWith(GRAPHIQL_ASSET_PATH)) {
         const asset = (await rendered()).assets.get(pathname.slice(GRAPHIQL_ASSET_PATH.length));
         if (!asset) return false;
-        send(req, res, asset, 'public, max-age=31536000, immutable');
+        sendStaticAsset(req, res, asset, 'public, max-age=31536000, immutable');
         return true;
       }
       const wantsPage =
         (pathname === options.pagePath || pathname === `${options.pagePath}/`) &&
         String(req.headers.accept ?? '').includes('text/html');
       if (!wantsPage) return false;
-      send(req, res, (await rendered()).html, 'no-cache', GRAPHIQL_SECURITY_HEADERS);
+      sendStaticAsset(req, res, (await rendered()).html, 'no-cache', GRAPHIQL_SECURITY_HEADERS);
       return true;
     },
   };
