@@ -40,6 +40,7 @@ import type {
   TransactionOptions,
 } from 'mongodb';
 import type { ArchiveMoveResult } from '../types.js';
+import { streamVersionsMatch, streamVersionsProjection } from './streamPages.js';
 import {
   CollectionName,
   IndexName,
@@ -218,28 +219,8 @@ function streamCommits(
   return collection
     .aggregate<CommitDoc>(
       [
-        { $match: { events: { $elemMatch: { stream, version: { $gte: fromVersion } } } } },
-        {
-          $project: {
-            position: 1,
-            occurredAt: 1,
-            actor: 1,
-            operation: 1,
-            metadata: 1,
-            idempotencyKey: 1,
-            events: {
-              $filter: {
-                input: '$events',
-                cond: {
-                  $and: [
-                    { $eq: ['$$this.stream', { $literal: stream }] },
-                    { $gte: ['$$this.version', fromVersion] },
-                  ],
-                },
-              },
-            },
-          },
-        },
+        streamVersionsMatch(stream, { from: fromVersion }),
+        streamVersionsProjection(stream, { from: fromVersion }),
         { $sort: { position: 1 } },
       ],
       { readConcern: MAJORITY },
