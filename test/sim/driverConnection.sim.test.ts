@@ -83,6 +83,21 @@ describe('driver connection on a socket destroyed before its close event', () =>
     expect(outcome).toBeInstanceOf(MongoNetworkError);
   });
 
+  it('ends a write waiting for drain when the connection closes meanwhile', async () => {
+    const connection = (await idleMonitor()).connection!;
+    const { ns } = createRequire(import.meta.url)('mongodb/lib/utils.js') as {
+      ns: (name: string) => unknown;
+    };
+    // A full socket buffer: the write is accepted and the driver waits for 'drain'; the
+    // socket then closes without an error, so neither 'drain' nor 'error' ever comes.
+    const socket = connection.socket as unknown as { write: () => boolean; destroy(): void };
+    socket.write = () => false;
+    const command = connection.command(ns('admin.$cmd'), { hello: 1 }, {});
+    await new Promise((resolve) => setImmediate(resolve));
+    socket.destroy();
+    expect(await within(command, 5_000)).toBeInstanceOf(MongoNetworkError);
+  });
+
   it('keeps the monitor checking when its heartbeat meets such a socket, so the client reconnects', async () => {
     const monitor = await idleMonitor();
     // A check requested within 500 ms of the last one is deferred; past that it runs at once.
