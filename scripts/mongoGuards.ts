@@ -51,7 +51,7 @@ interface Guard {
   reviewed?: true;
 }
 
-const STORE = 'src/eventstore/mongo/MongoEventStore.ts';
+const STORE_READS = 'src/eventstore/mongo/storeReads.ts';
 const APPEND_PROTOCOL = 'src/eventstore/mongo/appendProtocol.ts';
 const COMMIT_WRITE = 'src/eventstore/mongo/commitWrite.ts';
 const POSITIONS = 'src/eventstore/mongo/positions.ts';
@@ -283,7 +283,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'readall-contiguous',
     what: 'readAll stops at the first position not there yet',
-    file: STORE,
+    file: STORE_READS,
     from: 'if (doc.position !== next || found.length >= limit) break;',
     to: 'if (found.length >= limit) break;',
     hint: [GUARDS_SIM],
@@ -308,7 +308,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'streamversion-majority',
     what: 'streamVersion reads at majority',
-    file: STORE,
+    file: STORE_READS,
     from: 'this.#streams.findOne({ _id: stream }, { readConcern: MAJORITY }),',
     to: 'this.#streams.findOne({ _id: stream }, {}),',
     hint: [APPEND_WIRE],
@@ -408,7 +408,7 @@ export const GUARDS: Guard[] = [
   {
     id: 'archive-head-position',
     what: 'headPosition counts archived commits',
-    file: STORE,
+    file: STORE_READS,
     from: 'return archived > hot ? Math.max(archived, await newest(this.#commits)) : hot;',
     to: 'return hot;',
     hint: [ARCHIVE_CONTRACT],

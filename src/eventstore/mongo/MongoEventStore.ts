@@ -17,27 +17,12 @@ import type {
 } from '../types.js';
 import { MongoAppender } from './appendProtocol.js';
 import { CommitWriter } from './commitWrite.js';
-import {
-  CollectionName,
-  MAJORITY,
-  fromCommitDoc,
-  type CommitDoc,
-  type StreamHeadDoc,
-} from './documents.js';
+import { CollectionName, type CommitDoc, type StreamHeadDoc } from './documents.js';
 import { MongoCommitFeed, type CommitFeedOptions } from './feed.js';
-import {
-  commitSource,
-  ensureArchiveIndexes,
-  moveCommits,
-  readJoined,
-  readStreamJoined,
-  readVersionsJoined,
-} from './archive.js';
-import { EventStoreUnavailable } from '../errors.js';
+import { ensureArchiveIndexes, moveCommits } from './archive.js';
 import { ensureSchema } from './schema.js';
 import { MongoPositions } from './positions.js';
-import { streamRangePipeline } from './streamPages.js';
-import { unavailableIfDriverError } from './translateError.js';
+import { MongoStoreReads, driverRead } from './storeReads.js';
 
 export interface MongoEventStoreOptions {
   /** A client for a replica set: transactions and change streams need one. */
@@ -117,11 +102,10 @@ export interface MongoEventStoreOptions {
 export class MongoEventStore implements EventStore {
   readonly #client: MongoClient;
   readonly #db: Db;
-  readonly #streams: Collection<StreamHeadDoc>;
   readonly #commits: Collection<CommitDoc>;
   /** Commits moved off the hot store (see `./archive.ts`). */
   readonly #archive: Collection<CommitDoc>;
-  readonly #upcasters: UpcasterRegistry;
+  readonly #reads: MongoStoreReads;
   readonly #ownsClient: boolean;
   readonly #feedOptions: CommitFeedOptions;
   readonly #feeds = new Set<MongoCommitFeed>();
@@ -133,10 +117,15 @@ export class MongoEventStore implements EventStore {
   constructor(options: MongoEventStoreOptions) {
     this.#client = options.client;
     this.#db = options.client.db(options.dbName);
-    this.#streams = this.#db.collection(CollectionName.Streams);
+    const streams = this.#db.collection<StreamHeadDoc>(CollectionName.Streams);
     this.#commits = this.#db.collection(CollectionName.Commits);
     this.#archive = this.#db.collection(CollectionName.ArchiveCommits);
-    this.#upcasters = options.upcasters ?? new UpcasterRegistry();
+    this.#reads = new MongoStoreReads({
+      streams,
+      commits: this.#commits,
+      archive: this.#archive,
+      upcasters: options.upcasters ?? new UpcasterRegistry(),
+    });
     this.#ownsClient = options.ownsClient ?? false;
     this.#feedOptions = options.feed ?? {};
     const now = options.now ?? (() => new Date());
@@ -149,7 +138,7 @@ export class MongoEventStore implements EventStore {
       closeTimeoutMs: Math.max(1, options.closePositionTimeoutMs ?? 5_000),
     });
     this.#writer = new CommitWriter({
-      streams: this.#streams,
+      streams,
       commits: this.#commits,
       idempotency: this.#db.collection(CollectionName.Idempotency),
       positions: this.#positions,
@@ -217,127 +206,29 @@ export class MongoEventStore implements EventStore {
     options: { signal?: AbortSignal } = {},
   ): Promise<AppendResult | undefined> {
     options.signal?.throwIfAborted();
-    return this.#read('idempotentResult', () =>
+    return driverRead('idempotentResult', () =>
       this.#writer.firstResult(idempotencyKey, requestFingerprint),
     );
   }
 
-  /*
-   * Reads check `signal` before and after the round trip rather than passing it to the
-   * driver: the driver's `signal` option is experimental and closes the connection when
-   * it fires mid-I/O (driver `Abortable` docs), too costly for routine cancellations of
-   * reads that take milliseconds.
-   */
-
-  /**
-   * Events live once, in their commit document. A stream's events are read from the
-   * commits that hold one of them at `fromVersion` or later (found by the
-   * `events.stream`/`events.version` index), keeping only that stream's events, in
-   * `commits` and, when the stream's head says some are missing there, in the archive
-   * (`readStreamJoined`).
-   */
-  async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
-    const { signal } = options;
-    signal?.throwIfAborted();
-    const fromVersion = options.fromVersion ?? 1;
-    const docs = await this.#read('readStream', () =>
-      readStreamJoined(
-        this.#commits,
-        this.#archive,
-        async () =>
-          (await this.#streams.findOne({ _id: stream }, { readConcern: MAJORITY }))?.version ?? 0,
-        stream,
-        fromVersion,
-      ),
-    );
-    if (docs === undefined) throw movingStream('readStream', stream);
-    signal?.throwIfAborted();
-    return docs.flatMap((d) => fromCommitDoc(d).events.map((e) => this.#upcasters.upcast(e)));
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
+    return this.#reads.readStream(stream, options);
   }
 
-  /**
-   * Without `before`, reads the stream's head first (one document by `_id`); then one
-   * aggregation over exactly the page's versions (see `streamRangePipeline`).
-   */
-  async readStreamBackward(
-    stream: string,
-    options: ReadStreamBackwardOptions,
-  ): Promise<RecordedEvent[]> {
-    const { signal } = options;
-    const before = options.before ?? (await this.streamVersion(stream, { signal })) + 1;
-    const to = before - 1;
-    const from = Math.max(1, before - options.limit);
-    if (to < from) return [];
-    signal?.throwIfAborted();
-    const docs = await this.#read('readStreamBackward', () =>
-      readVersionsJoined(
-        this.#commits,
-        this.#archive,
-        streamRangePipeline(stream, from, to),
-        () => this.streamVersion(stream),
-        from,
-        to,
-      ),
-    );
-    if (docs === undefined) throw movingStream('readStreamBackward', stream);
-    signal?.throwIfAborted();
-    return docs
-      .flatMap((d) => fromCommitDoc(d).events)
-      .sort((a, b) => b.version - a.version)
-      .map((e) => this.#upcasters.upcast(e));
+  readStreamBackward(stream: string, options: ReadStreamBackwardOptions): Promise<RecordedEvent[]> {
+    return this.#reads.readStreamBackward(stream, options);
   }
 
-  async streamVersion(stream: string, options: { signal?: AbortSignal } = {}): Promise<number> {
-    options.signal?.throwIfAborted();
-    const head = await this.#read('streamVersion', () =>
-      this.#streams.findOne({ _id: stream }, { readConcern: MAJORITY }),
-    );
-    options.signal?.throwIfAborted();
-    return head?.version ?? 0;
+  streamVersion(stream: string, options?: { signal?: AbortSignal }): Promise<number> {
+    return this.#reads.streamVersion(stream, options);
   }
 
-  /**
-   * Reads `commits` and the archive (tombstones too) from `after` on, stopping at the
-   * first position in neither: a reserved position whose transaction is still in flight
-   * may still commit, and nothing after it is returned before it settles (a rebuild
-   * replaying this must not pass a commit that appears later). Tombstones are skipped.
-   */
-  async readAll(options: ReadAllOptions = {}): Promise<Commit[]> {
-    const { signal } = options;
-    signal?.throwIfAborted();
-    const limit = options.limit ?? 1_000;
-    if (limit <= 0) return [];
-    const after = options.after ?? 0;
-    const commits = await this.#read('readAll', async () => {
-      const found: Commit[] = [];
-      const hot = commitSource(this.#commits);
-      const { docs } = await readJoined(hot, commitSource(this.#archive), after, limit);
-      let next = after + 1;
-      for (const doc of docs) {
-        if (doc.position !== next || found.length >= limit) break;
-        next += 1;
-        if (!doc.gap) found.push(this.#toCommit(doc));
-      }
-      return found;
-    });
-    signal?.throwIfAborted();
-    return commits;
+  readAll(options?: ReadAllOptions): Promise<Commit[]> {
+    return this.#reads.readAll(options);
   }
 
-  /**
-   * The highest position in `commits` or the archive: `commits`, the archive, then
-   * `commits` again, so a commit moving either way during the call is seen once.
-   */
-  async headPosition(): Promise<number> {
-    const newest = (collection: Collection<CommitDoc>) =>
-      collection
-        .findOne({}, { sort: { position: -1 }, projection: { position: 1 }, readConcern: MAJORITY })
-        .then((d) => d?.position ?? 0);
-    return this.#read('headPosition', async () => {
-      const hot = await newest(this.#commits);
-      const archived = await newest(this.#archive);
-      return archived > hot ? Math.max(archived, await newest(this.#commits)) : hot;
-    });
+  headPosition(): Promise<number> {
+    return this.#reads.headPosition();
   }
 
   /**
@@ -350,7 +241,7 @@ export class MongoEventStore implements EventStore {
     options: ArchiveMoveOptions = {},
   ): Promise<ArchiveMoveResult> {
     options.signal?.throwIfAborted();
-    return this.#read('archiveStreams', () =>
+    return driverRead('archiveStreams', () =>
       moveCommits(this.#client, this.#commits, this.#archive, streams, options.signal),
     );
   }
@@ -361,7 +252,7 @@ export class MongoEventStore implements EventStore {
     options: ArchiveMoveOptions = {},
   ): Promise<ArchiveMoveResult> {
     options.signal?.throwIfAborted();
-    return this.#read('restoreStreams', () =>
+    return driverRead('restoreStreams', () =>
       moveCommits(this.#client, this.#archive, this.#commits, streams, options.signal),
     );
   }
@@ -371,7 +262,7 @@ export class MongoEventStore implements EventStore {
       {
         commits: this.#commits,
         archive: this.#archive,
-        toCommit: (doc) => this.#toCommit(doc),
+        toCommit: (doc) => this.#reads.toCommit(doc),
         onClose: (f) => this.#feeds.delete(f),
         closePositions: (positions) => this.#positions.closeAbandoned(positions),
       },
@@ -391,24 +282,4 @@ export class MongoEventStore implements EventStore {
     await Promise.all([...this.#feeds].map((f) => f.close()));
     if (this.#ownsClient) await this.#client.close();
   }
-
-  #toCommit(doc: CommitDoc): Commit {
-    const commit = fromCommitDoc(doc);
-    return { ...commit, events: commit.events.map((e) => this.#upcasters.upcast(e)) };
-  }
-
-  async #read<T>(what: string, run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      throw unavailableIfDriverError(error, what);
-    }
-  }
-}
-
-/** A stream read whose versions never came together (see `./archive.ts`). */
-function movingStream(what: string, stream: string): EventStoreUnavailable {
-  return new EventStoreUnavailable(
-    `${what} failed: the events of '${stream}' kept moving between the hot store and the archive`,
-  );
 }
