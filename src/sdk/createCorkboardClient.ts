@@ -8,79 +8,15 @@ import {
 } from './boardChanges.js';
 import { CorkboardRequestError } from './CorkboardRequestError.js';
 import { manifestIdOf, persistedQueryExtensions } from './documentIds.js';
-import {
-  AddCardDocument,
-  AddColumnDocument,
-  AddMemberDocument,
-  ArchiveCardDocument,
-  ArchiveDoneCardsDocument,
-  BoardChangesDocument,
-  BoardDocument,
-  BoardsDocument,
-  ArchiveBoardDocument,
-  ArchiveColumnDocument,
-  CardDocument,
-  ColumnDocument,
-  CreateBoardDocument,
-  EditCardDocument,
-  MeDocument,
-  MoveCardDocument,
-  MoveColumnDocument,
-  NodeDocument,
-  MySessionsDocument,
-  RegisterUserDocument,
-  RenameBoardDocument,
-  RenameColumnDocument,
-  RestoreBoardDocument,
-  RestoreCardDocument,
-  RevokeSessionDocument,
-  SetPasswordDocument,
-  SetWipLimitDocument,
-  SignInDocument,
-  SignOutDocument,
-} from './generated/graphql.js';
+import { BoardChangesDocument } from './generated/graphql.js';
+import { operations } from './generated/operations.js';
 
 /**
- * The named operations of the client. Each key is also the operation's root
- * response key (`Card` and `Column` alias `node`), so `client.moveCard(...)`
- * resolves to `data.moveCard`: the mutation's result union.
+ * The client's queries and mutations: every one of src/sdk/operations, by its camelCased
+ * name (generated: `src/sdk/generated/operations.ts`). `client.moveCard(...)` resolves to
+ * `data.moveCard`, the mutation's result union; `client.cardHistory(...)` to `data.card`.
  */
-const operations = {
-  me: MeDocument,
-  boards: BoardsDocument,
-  board: BoardDocument,
-  node: NodeDocument,
-  column: ColumnDocument,
-  card: CardDocument,
-  registerUser: RegisterUserDocument,
-  signIn: SignInDocument,
-  setPassword: SetPasswordDocument,
-  signOut: SignOutDocument,
-  revokeSession: RevokeSessionDocument,
-  mySessions: MySessionsDocument,
-  createBoard: CreateBoardDocument,
-  renameBoard: RenameBoardDocument,
-  addMember: AddMemberDocument,
-  addColumn: AddColumnDocument,
-  moveColumn: MoveColumnDocument,
-  setWipLimit: SetWipLimitDocument,
-  archiveDoneCards: ArchiveDoneCardsDocument,
-  addCard: AddCardDocument,
-  editCard: EditCardDocument,
-  moveCard: MoveCardDocument,
-  archiveCard: ArchiveCardDocument,
-  archiveBoard: ArchiveBoardDocument,
-  restoreBoard: RestoreBoardDocument,
-  renameColumn: RenameColumnDocument,
-  archiveColumn: ArchiveColumnDocument,
-  restoreCard: RestoreCardDocument,
-};
-
 type Operations = typeof operations;
-
-/** Fails to compile when a key of `operations` is not its document's root response key. */
-const _keyedByRootField: { [K in keyof Operations]: TypedDocumentNode<Record<K, unknown>, never> } =
-  operations;
 
 /** Per-call options of every query and mutation. */
 export interface RequestOptions {
@@ -97,8 +33,11 @@ export type OperationArgs<V> =
 /** One method per operation: typed variables in, the root field's typed value out. */
 export type CorkboardOperations = {
   [K in keyof Operations]: (
-    ...args: OperationArgs<VariablesOf<Operations[K]>>
-  ) => Promise<ResultOf<Operations[K]>[K & keyof ResultOf<Operations[K]>]>;
+    ...args: OperationArgs<VariablesOf<Operations[K]['document']>>
+  ) => Promise<
+    ResultOf<Operations[K]['document']>[Operations[K]['field'] &
+      keyof ResultOf<Operations[K]['document']>]
+  >;
 };
 
 /** What `createCorkboardClient` returns: the named operations, `request` and `boardChanges`. */
@@ -286,8 +225,8 @@ export function createCorkboardClient(options: CorkboardClientOptions): Corkboar
   }
 
   const methods = Object.fromEntries(
-    Object.entries(operations).map(([field, document]) => [
-      field,
+    Object.entries(operations).map(([name, { document, field }]) => [
+      name,
       async (variables?: unknown, requestOptions?: RequestOptions) =>
         (await send(document, variables, requestOptions?.signal))[field],
     ]),

@@ -61,11 +61,17 @@ const clientOf = (s: TestServer, token?: string, webSocketImpl: unknown = WebSoc
     reconnect: { maxAttempts: 0 },
   });
 
-/** The mutations of the SDK: each resolves to a union with a `<Name>Success` member. */
-type Mutation = Exclude<
-  keyof CorkboardOperations,
-  'me' | 'boards' | 'board' | 'node' | 'column' | 'card' | 'mySessions' | 'signOut'
->;
+/**
+ * The mutations of the SDK that take an `input`: each resolves to a union with a
+ * `<Name>Success` member.
+ */
+type Mutation = {
+  [K in keyof CorkboardOperations]: NonNullable<Parameters<CorkboardClient[K]>[0]> extends {
+    input: unknown;
+  }
+    ? K
+    : never;
+}[keyof CorkboardOperations];
 type InputOf<K extends Mutation> = Parameters<CorkboardClient[K]>[0]['input'];
 type SuccessOf<K extends Mutation> = Extract<
   Awaited<ReturnType<CorkboardClient[K]>>,
