@@ -9,9 +9,11 @@ import base from './vitest.config.js';
  *
  * `MUTATION_TESTS=fast` leaves the contract suites out (wire, simulator and unit tests
  * only): a run that fits a loaded 2-core machine, whose score is a lower bound of the
- * full one's.
+ * full one's. `MUTATION_TEST_FILES=a,b` runs only those test files: for a run on one
+ * source file with the tests written for it (a lower bound too).
  */
 const fast = process.env.MUTATION_TESTS === 'fast';
+const only = process.env.MUTATION_TEST_FILES?.split(',').filter((f) => f !== '');
 
 export default defineConfig({
   ...base,
@@ -21,15 +23,17 @@ export default defineConfig({
     // must fail the same way three times to count: otherwise Stryker's initial run stops
     // on it, and a mutant is credited with a failure it did not cause.
     retry: 2,
-    include: [
-      'test/wire/**/*.test.ts',
-      'test/sim/**/*.test.ts',
-      ...(fast ? [] : ['test/contract/**/*.test.ts']),
-      'test/unit/*[Mm]ongo*.test.ts',
-      // Unit tests of adapter code that names no adapter: the archive's joined reads and
-      // the read-filter translation.
-      'test/unit/archiveReads.unit.test.ts',
-      'test/unit/readModelIndexes.unit.test.ts',
-    ],
+    include: only?.length
+      ? only
+      : [
+          'test/wire/**/*.test.ts',
+          'test/sim/**/*.test.ts',
+          ...(fast ? [] : ['test/contract/**/*.test.ts']),
+          'test/unit/*[Mm]ongo*.test.ts',
+          // Unit tests of adapter code that names no adapter: the archive's joined reads and
+          // the read-filter translation.
+          'test/unit/archiveReads.unit.test.ts',
+          'test/unit/readModelIndexes.unit.test.ts',
+        ],
   },
 });

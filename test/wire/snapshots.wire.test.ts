@@ -2,7 +2,7 @@ import { BSON } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MongoSnapshotStore } from '../../src/eventstore/snapshots/MongoSnapshotStore.js';
 import type { Snapshot } from '../../src/eventstore/snapshots/SnapshotStore.js';
-import { duplicateKeyReply } from './fakePrimary.js';
+import { duplicateKeyReply, serverError } from './fakePrimary.js';
 import { isCommand, openWire, sequence, type Wire } from './harness.js';
 
 const DB = 'corkboard_wire';
@@ -60,6 +60,15 @@ describe('MongoSnapshotStore on the wire', () => {
     const [retry] = commands[1]!.body.updates as { q: unknown; upsert?: boolean }[];
     expect(retry!.q).toEqual(olderOrOtherCodec);
     expect(retry!.upsert ?? false).toBe(false);
+  });
+
+  it('reports a save the server refused for any other reason as failed, and sends nothing more', async () => {
+    // Not a duplicate key: the snapshot was not written, and a plain update (which applies
+    // only over an existing document) must not stand in for the upsert.
+    wire.fake.failNext(isCommand('update', 'snapshots'), serverError(50, 'MaxTimeMSExpired'));
+    const commandsBefore = wire.fake.commands.length;
+    await expect(store.save(snapshot)).rejects.toThrow(/MaxTimeMSExpired/);
+    expect(sequence(wire.fake.commands.slice(commandsBefore))).toEqual(['update snapshots']);
   });
 
   it('loads by stream with one find, and gives back the stored fields', async () => {
