@@ -36,6 +36,17 @@ import {
 } from './session/events.js';
 import { evolveSession, initialSessionState, type SessionState } from './session/state.js';
 import type { ResourceType } from './errors.js';
+import {
+  membershipEventFields,
+  membershipEventSchemaVersions,
+  parseMembershipEvent,
+  type MembershipEvent,
+} from './membership/events.js';
+import {
+  evolveMembership,
+  initialMembershipState,
+  type MembershipState,
+} from './membership/state.js';
 import { parseStreamName, type StreamKind } from './streams.js';
 import {
   parseUserEvent,
@@ -82,6 +93,7 @@ export interface AggregateStates {
   column: ColumnState;
   card: CardState;
   session: SessionState;
+  membership: MembershipState;
 }
 
 /** Event type of each stream kind. */
@@ -92,6 +104,7 @@ export interface AggregateEvents {
   column: ColumnEvent;
   card: CardEvent;
   session: SessionEvent;
+  membership: MembershipEvent;
 }
 
 /** The board domain's aggregates by stream kind. */
@@ -146,6 +159,14 @@ export const aggregates: {
     parseEvent: parseSessionEvent,
     fieldsTouchedBy: sessionEventFields,
     schemaVersions: sessionEventSchemaVersions,
+  },
+  membership: {
+    resourceType: null,
+    initialState: initialMembershipState,
+    evolve: evolveMembership,
+    parseEvent: parseMembershipEvent,
+    fieldsTouchedBy: membershipEventFields,
+    schemaVersions: membershipEventSchemaVersions,
   },
 };
 

@@ -4,8 +4,10 @@ import {
   archiveBoard,
   createBoard,
   moveColumn,
+  removeMember,
   renameBoard,
   restoreBoard,
+  setMemberRole,
 } from './board/commands.js';
 import { archiveCard, editCard, moveCard, restoreCard } from './card/commands.js';
 import {
@@ -31,6 +33,8 @@ export const commandSpecs = {
   createBoard,
   renameBoard,
   addMember,
+  setMemberRole,
+  removeMember,
   addColumn,
   moveColumn,
   setWipLimit,

@@ -1,6 +1,6 @@
-import type { EventStore } from '../eventstore/types.js';
+import type { EventStore, RecordedEvent } from '../eventstore/types.js';
 import { foldEvents } from './aggregates.js';
-import { toBoardDoc, type BoardDoc } from './board/readModel.js';
+import { nextBoardDoc, type BoardDoc } from './board/readModel.js';
 import { toCardDoc, type CardDoc } from './card/readModel.js';
 import { toColumnDoc, type ColumnDoc } from './column/readModel.js';
 import { stampsOfStream } from './docStamps.js';
@@ -40,7 +40,7 @@ export async function committedDoc<T extends keyof DocOfType>(
 
 function docOf(
   kind: 'user' | 'board' | 'column' | 'card',
-  events: Parameters<typeof foldEvents>[1],
+  events: readonly RecordedEvent[],
   stamps: ReturnType<typeof stampsOfStream>,
 ): UserDoc | BoardDoc | ColumnDoc | CardDoc | null {
   switch (kind) {
@@ -49,8 +49,10 @@ function docOf(
       return user.status === 'registered' ? toUserDoc(user, stamps) : null;
     }
     case 'board': {
-      const board = foldEvents('board', events);
-      return board.status === 'active' ? toBoardDoc(board, stamps) : null;
+      // Event by event, as the projection does: each member's `since` is their commit's time.
+      let doc: BoardDoc | null = null;
+      for (const event of events) doc = nextBoardDoc(doc, event, event.occurredAt);
+      return doc;
     }
     case 'column': {
       const column = foldEvents('column', events);

@@ -1,6 +1,7 @@
 import type { BoardEvent } from './board/events.js';
 import type { CardEvent } from './card/events.js';
 import type { ColumnEvent } from './column/events.js';
+import type { MembershipEvent } from './membership/events.js';
 import type { SessionEvent } from './session/events.js';
 import type { UserEvent, UsernameClaimEvent } from './user/events.js';
 
@@ -22,7 +23,8 @@ export type StreamChange =
   | { aggregate: 'board'; id: string; events: readonly BoardEvent[] }
   | { aggregate: 'column'; id: string; events: readonly ColumnEvent[] }
   | { aggregate: 'card'; id: string; events: readonly CardEvent[] }
-  | { aggregate: 'session'; id: string; events: readonly SessionEvent[] };
+  | { aggregate: 'session'; id: string; events: readonly SessionEvent[] }
+  | { aggregate: 'membership'; id: string; events: readonly MembershipEvent[] };
 
 /**
  * What a decider returns: the events of every stream the command writes, to be

@@ -27,6 +27,8 @@ export const ErrorCode = {
   BoardArchived: 'BOARD_ARCHIVED',
   /** `archiveColumn`: the column still holds live cards. */
   ColumnNotEmpty: 'COLUMN_NOT_EMPTY',
+  /** `setMemberRole` / `removeMember`: the board would be left without an owner. */
+  LastOwner: 'LAST_OWNER',
   /** Not a board error: the admin API's `rebuildReadModels` while a rebuild runs. */
   RebuildInProgress: 'REBUILD_IN_PROGRESS',
 } as const;
@@ -97,6 +99,26 @@ export class ForbiddenError extends DomainError {
   constructor(message = 'Only the board owner may do this') {
     super(message);
   }
+}
+
+/** The change would leave the board without an owner: every board keeps at least one. */
+export class LastOwnerError extends DomainError {
+  readonly code = ErrorCode.LastOwner;
+  override readonly name = 'LastOwnerError';
+  constructor(
+    /** Raw id of the board. */
+    readonly boardId: string,
+  ) {
+    super(lastOwnerMessage(rawId, boardId));
+  }
+
+  override describe(formatId: ResourceIdFormat): string {
+    return lastOwnerMessage(formatId, this.boardId);
+  }
+}
+
+function lastOwnerMessage(formatId: ResourceIdFormat, boardId: string): string {
+  return `Board ${formatId('Board', boardId)} would have no owner left: make another member an owner first`;
 }
 
 /** The operation needs a signed-in caller (or the caller's user does not exist). */

@@ -13,6 +13,8 @@ export const StreamKind = {
   Card: 'card',
   /** A session of the built-in issuer: one bearer token. */
   Session: 'session',
+  /** One user's access to one board (id `<boardId>~<userId>`): what commands assert. */
+  Membership: 'membership',
 } as const;
 export type StreamKind = (typeof StreamKind)[keyof typeof StreamKind];
 

@@ -67,6 +67,12 @@ export interface CommitMetadata {
   [key: string]: unknown;
 }
 
+/**
+ * One stream of an append. With no events it is a condition: the commit goes ahead only if
+ * the stream (which must exist: `expected` an exact version >= 1) is still at `expected`
+ * when it commits, and nothing is written to it. A commit that changes the stream
+ * concurrently makes one of the two fail, as if both had written it.
+ */
 export interface StreamAppend {
   stream: string;
   expected: ExpectedVersion;
@@ -74,7 +80,10 @@ export interface StreamAppend {
 }
 
 export interface AppendRequest {
-  /** One or more distinct streams, all committed together or not at all. */
+  /**
+   * One or more distinct streams, all committed together or not at all; at least one of
+   * them with events.
+   */
   streams: readonly StreamAppend[];
   /**
    * A retry with the same key returns the first commit's result and writes nothing,

@@ -47,10 +47,11 @@ const appendRequest = z.object({
           .max(appendLimits.maxStreamNameLength)
           .refine((s) => s.trim() === s, 'must not start or end with white space'),
         expected: expectedVersion,
-        events: z.array(newEvent).min(1, 'must hold at least one event'),
+        events: z.array(newEvent),
       }),
     )
-    .min(1, 'must name at least one stream'),
+    .min(1, 'must name at least one stream')
+    .refine((streams) => streams.some((s) => s.events.length > 0), 'must hold at least one event'),
   idempotencyKey: z.string().min(1).max(appendLimits.maxIdempotencyKeyLength).optional(),
   requestFingerprint: z.string().min(1).max(appendLimits.maxIdempotencyKeyLength).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
@@ -75,6 +76,12 @@ export function validateAppendRequest(request: AppendRequest): void {
       throw new EventStoreValidationError(`streams.${i}.stream`, `stream ${s.stream} named twice`);
     }
     seen.add(s.stream);
+    if (s.events.length === 0 && (typeof s.expected !== 'number' || s.expected < 1)) {
+      throw new EventStoreValidationError(
+        `streams.${i}.expected`,
+        'a stream with no events is a condition: it needs the exact version of an existing stream',
+      );
+    }
     s.events.forEach((e, j) => {
       if (byteLength(e.data) > appendLimits.maxEventBytes) {
         throw new EventStoreValidationError(

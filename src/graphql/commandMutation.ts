@@ -31,6 +31,28 @@ export interface InputField {
   description: string | undefined;
   /** For ids: the resource type whose global ID the field takes and decodes. */
   globalIdOf: ResourceType | undefined;
+  /** For a `z.enum`: the GraphQL enum registered for its values (see {@link inputEnum}). */
+  enumRef: EnumRef | undefined;
+}
+
+type EnumRef = ReturnType<typeof builder.enumType>;
+
+/** GraphQL enums of command inputs, by their values (sorted, joined). */
+const inputEnums = new Map<string, EnumRef>();
+const enumKey = (values: readonly unknown[]) => [...values].map(String).sort().join('|');
+
+/**
+ * Declares the GraphQL enum `name` with `values` and makes every command input field whose
+ * zod schema is a `z.enum` of exactly these values take it.
+ */
+export function inputEnum<const T extends string>(
+  name: string,
+  values: readonly T[],
+  description: string,
+) {
+  const ref = builder.enumType(name, { description, values: values as T[] });
+  inputEnums.set(enumKey(values), ref);
+  return ref;
 }
 
 interface JsonSchema {
@@ -39,6 +61,7 @@ interface JsonSchema {
   items?: JsonSchema;
   description?: string;
   globalIdOf?: ResourceType;
+  enum?: unknown[];
   properties?: Record<string, JsonSchema>;
   required?: string[];
 }
@@ -75,6 +98,14 @@ function scalarOf(schema: JsonSchema, where: string): Scalar {
   }
 }
 
+/** The GraphQL enum of a `z.enum` field; one must be declared (`inputEnum`) for its values. */
+function enumOf(schema: JsonSchema, where: string): EnumRef | undefined {
+  if (!schema.enum) return undefined;
+  const ref = inputEnums.get(enumKey(schema.enum));
+  if (!ref) throw new Error(`${where}: no GraphQL enum declared for ${schema.enum.join(', ')}`);
+  return ref;
+}
+
 /** The fields and description of the GraphQL input type a zod object schema declares. */
 export function inputFieldsOf(schema: z.ZodType, where: string) {
   const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
@@ -92,6 +123,7 @@ export function inputFieldsOf(schema: z.ZodType, where: string) {
       required: required.has(name) && !allowsNull(property),
       description: property.description ?? value.description,
       globalIdOf: item.globalIdOf,
+      enumRef: enumOf(item, `${where}.${name}`),
     };
   });
   return { description: json.description, fields };
@@ -213,7 +245,7 @@ export function commandMutation<S extends AnyCommandSpec>(
         input.fields.map((f) => [
           f.name,
           t.field({
-            type: f.list ? [f.scalar] : f.scalar,
+            type: f.enumRef ?? (f.list ? [f.scalar] : f.scalar),
             required: f.required,
             ...(f.description && { description: f.description }),
           }),

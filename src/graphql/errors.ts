@@ -5,6 +5,7 @@ import {
   ErrorCode,
   ExternalIdentityError,
   InvalidCredentialsError,
+  LastOwnerError,
   TooManyAttemptsError,
   ForbiddenError,
   NotFoundError,
@@ -99,6 +100,15 @@ builder.objectType(BoardArchivedError, {
   ...errorOptions(
     BoardArchivedError,
     'The board is archived, so read-only: its owner may restore it (restoreBoard).',
+  ),
+  fields: (t) => ({ boardId: t.id({ resolve: (e) => toGlobalId('Board', e.boardId) }) }),
+});
+
+builder.objectType(LastOwnerError, {
+  name: 'LastOwnerError',
+  ...errorOptions(
+    LastOwnerError,
+    'The change would leave the board without an owner (removing or demoting its last one): make another member an owner first.',
   ),
   fields: (t) => ({ boardId: t.id({ resolve: (e) => toGlobalId('Board', e.boardId) }) }),
 });

@@ -9,6 +9,7 @@ import { createBoardCommands, type BoardCommands } from '../../src/boards/comman
 import type { DomainError } from '../../src/boards/errors.js';
 import {
   ForbiddenError,
+  LastOwnerError,
   NotFoundError,
   UnauthenticatedError,
   UsernameTakenError,
@@ -679,6 +680,173 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
         expect(state.status).toBe('live');
         if (state.status === 'live') expect(state.columnId).toBe(seen.get(card.id));
       }
+    });
+  });
+  describe('membership and roles', () => {
+    /** The board of `boardWithColumns(null)` with a third user added as `role`. */
+    async function boardWithRole(role: 'EDITOR' | 'VIEWER' | 'OWNER') {
+      const board = await boardWithColumns(null);
+      const name = `third_${randomUUID().slice(0, 8)}`;
+      const third = await register(name);
+      const added = ok(
+        await commands.addMember(board.owner, {
+          boardId: board.boardId,
+          username: name,
+          role,
+          expectedVersion: board.boardVersion,
+        }),
+      );
+      return { ...board, third, boardVersion: added.board.version };
+    }
+
+    it('adds members as editors by default and lets a viewer write nothing', async () => {
+      const { owner, member, third, boardId, boardVersion, columnIds } =
+        await boardWithRole('VIEWER');
+      const board = (await stateOf('board', boardId)) as ActiveBoard;
+      expect(board.members).toEqual([
+        { userId: owner, role: 'OWNER' },
+        { userId: member, role: 'EDITOR' },
+        { userId: third, role: 'VIEWER' },
+      ]);
+      const [column] = columnIds as [string];
+      const [card] = await addCards(member, column, 1);
+      const writes = [
+        commands.addCard(third, { columnId: column, title: 'x' }),
+        commands.editCard(third, { cardId: card!.id, expectedVersion: 1, title: 'y' }),
+        commands.addColumn(third, { boardId, name: 'z', expectedVersion: boardVersion }),
+        commands.setWipLimit(third, { columnId: column, wipLimit: 3, expectedVersion: 2 }),
+        commands.archiveCard(third, { cardId: card!.id, expectedVersion: 1 }),
+      ];
+      for (const result of await Promise.all(writes)) {
+        expect(failure(result)).toBeInstanceOf(ForbiddenError);
+      }
+      expect(await store.streamVersion(toStreamName('card', card!.id))).toBe(1);
+    });
+
+    it('lets only owners change roles, and never demotes or removes the last owner', async () => {
+      const { owner, member, third, boardId, boardVersion } = await boardWithRole('VIEWER');
+      expect(
+        failure(
+          await commands.setMemberRole(member, {
+            boardId,
+            userId: third,
+            role: 'EDITOR',
+            expectedVersion: boardVersion,
+          }),
+        ),
+      ).toBeInstanceOf(ForbiddenError);
+      expect(
+        failure(
+          await commands.removeMember(owner, {
+            boardId,
+            userId: owner,
+            expectedVersion: boardVersion,
+          }),
+        ),
+      ).toBeInstanceOf(LastOwnerError);
+      const promoted = ok(
+        await commands.setMemberRole(owner, {
+          boardId,
+          userId: member,
+          role: 'OWNER',
+          expectedVersion: boardVersion,
+        }),
+      );
+      // Now the first owner may leave, and the second may not.
+      const left = ok(
+        await commands.removeMember(owner, {
+          boardId,
+          userId: owner,
+          expectedVersion: promoted.board.version,
+        }),
+      );
+      expect(
+        failure(
+          await commands.setMemberRole(member, {
+            boardId,
+            userId: member,
+            role: 'EDITOR',
+            expectedVersion: left.board.version,
+          }),
+        ),
+      ).toBeInstanceOf(LastOwnerError);
+      // The one who left sees the board as absent.
+      expect(
+        failure(await commands.renameBoard(owner, { boardId, name: 'n', expectedVersion: 9 })),
+      ).toBeInstanceOf(NotFoundError);
+    });
+
+    it('lets exactly one of two owners demoting each other at once succeed', async () => {
+      const { owner, member, boardId, boardVersion } = await boardWithRole('EDITOR');
+      const promoted = ok(
+        await commands.setMemberRole(owner, {
+          boardId,
+          userId: member,
+          role: 'OWNER',
+          expectedVersion: boardVersion,
+        }),
+      ).board.version;
+      const results = await Promise.all(
+        [
+          [owner, member],
+          [member, owner],
+        ].map(([actor, target]) =>
+          commands.setMemberRole(actor!, {
+            boardId,
+            userId: target!,
+            role: 'EDITOR',
+            expectedVersion: promoted,
+          }),
+        ),
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(1);
+      const board = (await stateOf('board', boardId)) as ActiveBoard;
+      expect(board.members.filter((m) => m.role === 'OWNER')).toHaveLength(1);
+    });
+
+    it("fails a member's write when their removal commits between its read and its append", async () => {
+      const { owner, member, boardId, boardVersion, columnIds } = await boardWithColumns(null);
+      const [card] = await addCards(member, columnIds[0]!, 1);
+      let removal: Promise<unknown> | undefined;
+      // The member's edit has read everything (its membership included) when the owner's
+      // removal commits; then its append runs.
+      const racing: EventStore = {
+        headPosition: () => store.headPosition(),
+        idempotentResult: (key, fingerprint, options) =>
+          store.idempotentResult(key, fingerprint, options),
+        subscribe: (options) => store.subscribe(options),
+        close: () => store.close(),
+        readStream: (stream, options) => store.readStream(stream, options),
+        readStreamBackward: (stream, options) => store.readStreamBackward(stream, options),
+        archiveStreams: (streams, options) => store.archiveStreams(streams, options),
+        restoreStreams: (streams, options) => store.restoreStreams(streams, options),
+        streamVersion: (stream, options) => store.streamVersion(stream, options),
+        readAll: (options) => store.readAll(options),
+        append: async (request, options) => {
+          if (request.metadata?.operation === 'editCard' && !removal) {
+            removal = commands.removeMember(owner, {
+              boardId,
+              userId: member,
+              expectedVersion: boardVersion,
+            });
+            ok((await removal) as CommandResult<unknown, DomainError>);
+          }
+          return store.append(request, options);
+        },
+      };
+      const racingCommands = createBoardCommands({
+        store: racing,
+        now: () => new Date(),
+        newId: randomUUID,
+      });
+      const edit = await racingCommands.editCard(member, {
+        cardId: card!.id,
+        expectedVersion: 1,
+        title: 'after the removal',
+      });
+      expect(removal).toBeDefined();
+      expect(failure(edit)).toBeInstanceOf(NotFoundError);
+      expect(await store.streamVersion(toStreamName('card', card!.id))).toBe(1);
     });
   });
 });

@@ -87,6 +87,13 @@ export interface Fault {
   count?: number;
 }
 
+/** A command to hold before it runs (see `MongoSim.hold`). */
+interface Hold {
+  match: (command: SimCommand) => boolean;
+  release: Promise<void>;
+  held: () => void;
+}
+
 /** A command as the simulator received it. */
 export interface SimCommand {
   name: string;
@@ -318,6 +325,7 @@ export class MongoSim {
   readonly #sessions = new Map<string, Session>();
   readonly #cursors = new Map<bigint, Cursor>();
   readonly #faults: Fault[] = [];
+  readonly #holds: Hold[] = [];
   readonly #deadApps = new Set<string>();
   readonly #options: Required<SimOptions>;
   readonly #rng: Rng;
@@ -457,6 +465,15 @@ export class MongoSim {
     );
   }
 
+  /**
+   * Holds the next command matching `match` (before it runs) until `release` resolves, to
+   * place another client's commands inside a transaction deterministically. Resolves once
+   * the command is held.
+   */
+  hold(match: (command: SimCommand) => boolean, release: Promise<void>): Promise<void> {
+    return new Promise((held) => this.#holds.push({ match, release, held }));
+  }
+
   /** Places a fault on the next matching commands. */
   fault(fault: Fault): void {
     this.#faults.push({ ...fault, count: fault.count ?? 1 });
@@ -543,6 +560,12 @@ export class MongoSim {
       inTransaction: body.autocommit === false,
     };
     this.commandCounts.set(name, (this.commandCounts.get(name) ?? 0) + 1);
+    const hold = this.#holds.findIndex((h) => h.match(command));
+    if (hold >= 0) {
+      const [{ release, held }] = this.#holds.splice(hold, 1) as [Hold];
+      held();
+      await release;
+    }
     const fault = this.#takeFault(command);
     if (fault === 'hangUpBefore') {
       this.#end(connection, 'hangUpBefore');

@@ -283,3 +283,58 @@ describe('event store guards on the simulator', () => {
     }
   });
 });
+
+describe('event store condition guard on the simulator', () => {
+  it('stops a commit to a stream asserted by another transaction that is still open, though that one writes no event there', async () => {
+    const dbName = freshDbName();
+    // Two instances, each with a client of its own: A asserts `s`, B appends to it.
+    const clientA = await new MongoClient(sim.uri, { appName: 'asserting' }).connect();
+    const clientB = await new MongoClient(sim.uri, { monitorCommands: true }).connect();
+    const storeA = await MongoEventStore.create({ client: clientA, dbName });
+    const storeB = await MongoEventStore.create({ client: clientB, dbName });
+    try {
+      const event = { type: 'T', data: {} };
+      await storeB.append({ streams: [{ stream: 's', expected: 'NO_STREAM', events: [event] }] });
+      // A's transaction has written its heads (its condition on `s` included) and is held
+      // before its commit document.
+      let release!: () => void;
+      const held = sim.hold(
+        (c) =>
+          c.appName === 'asserting' &&
+          c.inTransaction &&
+          c.name === 'insert' &&
+          c.body.insert === 'commits',
+        new Promise<void>((resolve) => (release = resolve)),
+      );
+      const asserting = storeA.append({
+        streams: [
+          { stream: 'x', expected: 'NO_STREAM', events: [event] },
+          { stream: 's', expected: 1, events: [] },
+        ],
+      });
+      await held;
+      const conflicted = new Promise<'conflicted'>((resolve) =>
+        clientB.on('commandFailed', (failed) => {
+          if ((failed.failure as { code?: number }).code === 112) resolve('conflicted');
+        }),
+      );
+      const writing = storeB.append({
+        streams: [{ stream: 's', expected: 1, events: [event] }],
+      });
+      // Either B's write to `s` meets A's open transaction (a write conflict), or it commits
+      // although A, which asserts `s` at version 1, is about to commit.
+      const first = await Promise.race([writing.then(() => 'committed' as const), conflicted]);
+      release();
+      expect(first).toBe('conflicted');
+      await asserting;
+      // B's append retried after A committed and then went ahead: `s` is at 2.
+      expect((await writing).streams).toEqual([{ stream: 's', version: 2 }]);
+      expect(await storeA.streamVersion('s')).toBe(2);
+    } finally {
+      await storeA.close();
+      await storeB.close();
+      await clientA.close();
+      await clientB.close();
+    }
+  });
+});

@@ -197,7 +197,7 @@ describe('archiveDoneCardsCommits', () => {
     // The decider's one decision splits back into the same commits.
     const decision = decideColumn(
       { type: 'ArchiveDoneCards', data: { actorId: member, columnId: 'c1' } },
-      { column, board: given.board(...boardEvents(['c1', 'a0'])), cards },
+      { column, ...given.access(boardEvents(['c1', 'a0'])), cards },
       contextWithIds(),
     );
     expect(splitIntoCommits(decision)).toEqual(commits);

@@ -36,11 +36,19 @@ const restore = (actorId: string): BoardCommand => ({
 describe('archiving and restoring a board', () => {
   it('lets the owner archive the board, and restore it', () => {
     const live = given.board(...boardEvents(['c1', 'a0']));
-    const archiving = decideBoard(archive(owner), live, contextWithIds());
+    const archiving = decideBoard(
+      archive(owner),
+      { board: live, membership: { status: 'absent' } },
+      contextWithIds(),
+    );
     expect(eventsOf(archiving, 'board')).toEqual([archived]);
     const board = given.board(...boardEvents(['c1', 'a0']), ...eventsOf(archiving, 'board'));
     expect(board).toMatchObject({ archived: true, columns: [{ id: 'c1' }] });
-    const restoring = decideBoard(restore(owner), board, contextWithIds());
+    const restoring = decideBoard(
+      restore(owner),
+      { board: board, membership: { status: 'absent' } },
+      contextWithIds(),
+    );
     expect(eventsOf(restoring, 'board')).toEqual([{ type: 'BoardRestored', data: { boardId } }]);
     expect(given.board(...boardEvents(), archived, ...eventsOf(restoring, 'board'))).toMatchObject({
       archived: false,
@@ -50,34 +58,65 @@ describe('archiving and restoring a board', () => {
   it('forbids members who are not the owner to archive or restore, and hides the board from strangers', () => {
     const live = given.board(...boardEvents());
     const gone = given.board(...boardEvents(), archived);
-    expect(thrown(() => decideBoard(archive(member), live, contextWithIds()))).toBeInstanceOf(
-      ForbiddenError,
-    );
-    expect(thrown(() => decideBoard(restore(member), gone, contextWithIds()))).toBeInstanceOf(
-      ForbiddenError,
-    );
-    expect(thrown(() => decideBoard(archive(stranger), live, contextWithIds()))).toBeInstanceOf(
-      NotFoundError,
-    );
-    expect(thrown(() => decideBoard(restore(stranger), gone, contextWithIds()))).toBeInstanceOf(
-      NotFoundError,
-    );
+    expect(
+      thrown(() =>
+        decideBoard(
+          archive(member),
+          { board: live, membership: { status: 'absent' } },
+          contextWithIds(),
+        ),
+      ),
+    ).toBeInstanceOf(ForbiddenError);
+    expect(
+      thrown(() =>
+        decideBoard(
+          restore(member),
+          { board: gone, membership: { status: 'absent' } },
+          contextWithIds(),
+        ),
+      ),
+    ).toBeInstanceOf(ForbiddenError);
+    expect(
+      thrown(() =>
+        decideBoard(
+          archive(stranger),
+          { board: live, membership: { status: 'absent' } },
+          contextWithIds(),
+        ),
+      ),
+    ).toBeInstanceOf(NotFoundError);
+    expect(
+      thrown(() =>
+        decideBoard(
+          restore(stranger),
+          { board: gone, membership: { status: 'absent' } },
+          contextWithIds(),
+        ),
+      ),
+    ).toBeInstanceOf(NotFoundError);
   });
 
   it('refuses to archive an archived board and to restore a live one', () => {
     const gone = given.board(...boardEvents(), archived);
-    expect(thrown(() => decideBoard(archive(owner), gone, contextWithIds()))).toBeInstanceOf(
-      BoardArchivedError,
-    );
+    expect(
+      thrown(() =>
+        decideBoard(
+          archive(owner),
+          { board: gone, membership: { status: 'absent' } },
+          contextWithIds(),
+        ),
+      ),
+    ).toBeInstanceOf(BoardArchivedError);
     const error = thrown(() =>
-      decideBoard(restore(owner), given.board(...boardEvents()), contextWithIds()),
+      decideBoard(restore(owner), given.access(boardEvents()), contextWithIds()),
     );
     expect(error).toBeInstanceOf(ValidationError);
     expect(error).toMatchObject({ field: 'input.boardId' });
   });
 
   it('answers BoardArchivedError to every write on an archived board, its columns and its cards', () => {
-    const board = given.board(...boardEvents(['c1', 'a0']), archived);
+    const { board, membership } = given.access([...boardEvents(['c1', 'a0']), archived]);
+    const access = { board, membership };
     const column = given.column(...columnEvents('c1', null, ['k1', 'a0']));
     const card = given.card(cardCreated('k1', 'c1', 'a0'));
     const columns = new Map([['c1', column]]);
@@ -85,25 +124,28 @@ describe('archiving and restoring a board', () => {
       () =>
         decideBoard(
           { type: 'RenameBoard', data: { actorId: owner, boardId, name: 'x' } },
-          board,
+          access,
           contextWithIds(),
         ),
       () =>
         decideBoard(
-          { type: 'AddMember', data: { actorId: owner, boardId, username: 'z', userId: 'u-z' } },
-          board,
+          {
+            type: 'AddMember',
+            data: { actorId: owner, boardId, username: 'z', userId: 'u-z', role: 'EDITOR' },
+          },
+          access,
           contextWithIds(),
         ),
       () =>
         decideBoard(
           { type: 'AddColumn', data: { actorId: member, boardId, name: 'x', wipLimit: null } },
-          board,
+          access,
           contextWithIds('c2'),
         ),
       () =>
         decideBoard(
           { type: 'MoveColumn', data: { actorId: member, columnId: 'c1' } },
-          board,
+          access,
           contextWithIds(),
         ),
       () =>
@@ -112,31 +154,31 @@ describe('archiving and restoring a board', () => {
             type: 'AddCard',
             data: { actorId: member, columnId: 'c1', title: 't', description: '' },
           },
-          { column, board },
+          { column, board, membership },
           contextWithIds('k2'),
         ),
       () =>
         decideColumn(
           { type: 'SetWipLimit', data: { actorId: member, columnId: 'c1', wipLimit: 3 } },
-          { column, board },
+          { column, board, membership },
           contextWithIds(),
         ),
       () =>
         decideCard(
           { type: 'EditCard', data: { actorId: member, cardId: 'k1', changes: { title: 'x' } } },
-          { card, board, columns },
+          { card, board, membership, columns },
           contextWithIds(),
         ),
       () =>
         decideCard(
           { type: 'MoveCard', data: { actorId: member, cardId: 'k1', toColumnId: 'c1' } },
-          { card, board, columns },
+          { card, board, membership, columns },
           contextWithIds(),
         ),
       () =>
         decideCard(
           { type: 'ArchiveCard', data: { actorId: member, cardId: 'k1' } },
-          { card, board, columns },
+          { card, board, membership, columns },
           contextWithIds(),
         ),
     ];
@@ -146,7 +188,7 @@ describe('archiving and restoring a board', () => {
       thrown(() =>
         decideCard(
           { type: 'EditCard', data: { actorId: stranger, cardId: 'k1', changes: { title: 'x' } } },
-          { card, board, columns },
+          { card, board, membership, columns },
           contextWithIds(),
         ),
       ),

@@ -7,6 +7,7 @@ import {
   type ColumnDoc,
   type UserDoc,
 } from '../../src/boards/readModel.js';
+import { BoardRole } from '../../src/boards/board/access.js';
 import { BoardReads } from '../../src/boards/reads.js';
 import type { GraphQLContext } from '../../src/graphql/context.js';
 import { toGlobalId } from '../../src/graphql/globalIds.js';
@@ -19,6 +20,11 @@ const board = (id: string, members: string[]): BoardDoc => ({
   name: id,
   ownerId: members[0]!,
   members,
+  memberships: members.map((userId, i) => ({
+    userId,
+    role: i === 0 ? BoardRole.Owner : BoardRole.Editor,
+    since: at,
+  })),
   columns: [{ id: `${id}-col`, rank: 'a' }],
   archived: false,
   version: 1,

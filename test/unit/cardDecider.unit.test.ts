@@ -18,11 +18,11 @@ import {
   thrown,
 } from './deciderTestKit.js';
 
-const board = given.board(...boardEvents(['c1', 'a0'], ['c2', 'a1']));
+const { board, membership } = given.access(boardEvents(['c1', 'a0'], ['c2', 'a1']));
 const todo = columnEvents('c1', null, ['k1', 'a0'], ['k2', 'a1']);
 
 function state(card: CardState, columns: Record<string, ColumnState> = {}): CardDecisionState {
-  return { card, board, columns: new Map(Object.entries(columns)) };
+  return { card, board, membership, columns: new Map(Object.entries(columns)) };
 }
 
 describe('decideCard: EditCard', () => {

@@ -20,7 +20,7 @@ import {
   thrown,
 } from './deciderTestKit.js';
 
-const board = given.board(...boardEvents(['c1', 'a0'], ['c2', 'a1']));
+const access = given.access(boardEvents(['c1', 'a0'], ['c2', 'a1']));
 const archivedAt = (rank: string): CardEvent => ({ type: 'CardArchived', data: { rank } });
 const columnArchived: ColumnEvent = { type: 'ColumnArchived', data: { columnId: 'c1' } };
 
@@ -28,7 +28,7 @@ function restore(columns: Record<string, ColumnState>, toColumnId?: string) {
   const card = given.card(cardCreated('k1', 'c1', 'a0'), archivedAt('a0'));
   return decideCard(
     { type: 'RestoreCard', data: { actorId: member, cardId: 'k1', toColumnId } },
-    { card, board, columns: new Map(Object.entries(columns)) },
+    { card, ...access, columns: new Map(Object.entries(columns)) },
     contextWithIds(),
   );
 }
@@ -37,7 +37,7 @@ describe('renaming and archiving a column', () => {
   it('renames a column', () => {
     const decision = decideColumn(
       { type: 'RenameColumn', data: { actorId: member, columnId: 'c1', name: 'Doing' } },
-      { column: given.column(...columnEvents('c1', null)), board },
+      { column: given.column(...columnEvents('c1', null)), ...access },
       contextWithIds(),
     );
     expect(eventsOf(decision, 'column')).toEqual([
@@ -48,7 +48,7 @@ describe('renaming and archiving a column', () => {
   it('archives an empty column and takes it out of the board in the same decision', () => {
     const decision = decideColumn(
       { type: 'ArchiveColumn', data: { actorId: member, columnId: 'c1' } },
-      { column: given.column(...columnEvents('c1', null)), board },
+      { column: given.column(...columnEvents('c1', null)), ...access },
       contextWithIds(),
     );
     expect(decision).toEqual([
@@ -70,7 +70,10 @@ describe('renaming and archiving a column', () => {
     const error = thrown(() =>
       decideColumn(
         { type: 'ArchiveColumn', data: { actorId: member, columnId: 'c1' } },
-        { column: given.column(...columnEvents('c1', null, ['k1', 'a0'], ['k2', 'a1'])), board },
+        {
+          column: given.column(...columnEvents('c1', null, ['k1', 'a0'], ['k2', 'a1'])),
+          ...access,
+        },
         contextWithIds(),
       ),
     );
@@ -85,7 +88,9 @@ describe('renaming and archiving a column', () => {
       { type: 'AddCard', data: { actorId: member, columnId: 'c1', title: 't', description: '' } },
       { type: 'ArchiveColumn', data: { actorId: member, columnId: 'c1' } },
     ] as const) {
-      const error = thrown(() => decideColumn(command, { column, board }, contextWithIds('k9')));
+      const error = thrown(() =>
+        decideColumn(command, { column, ...access }, contextWithIds('k9')),
+      );
       expect(error).toBeInstanceOf(ValidationError);
       expect(error).toMatchObject({ field: 'input.columnId' });
     }
@@ -145,7 +150,7 @@ describe('restoring a card', () => {
     const error = thrown(() =>
       decideCard(
         { type: 'RestoreCard', data: { actorId: member, cardId: 'k1' } },
-        { card, board, columns: new Map([['c1', given.column(...columnEvents('c1', null))]]) },
+        { card, ...access, columns: new Map([['c1', given.column(...columnEvents('c1', null))]]) },
         contextWithIds(),
       ),
     );

@@ -17,13 +17,13 @@ import {
   thrown,
 } from './deciderTestKit.js';
 
-const board = given.board(...boardEvents(['c1', 'a0']));
+const { board, membership } = given.access(boardEvents(['c1', 'a0']));
 
 describe('decideColumn', () => {
   it('sets a WIP limit', () => {
     const decision = decideColumn(
       { type: 'SetWipLimit', data: { actorId: member, columnId: 'c1', wipLimit: 2 } },
-      { column: given.column(...columnEvents('c1', null)), board },
+      { column: given.column(...columnEvents('c1', null)), board, membership },
       contextWithIds(),
     );
     expect(decision).toEqual([
@@ -38,7 +38,7 @@ describe('decideColumn', () => {
         type: 'AddCard',
         data: { actorId: member, columnId: 'c1', title: 'Write tests', description: '' },
       },
-      { column, board },
+      { column, board, membership },
       contextWithIds('k2'),
     );
     expect(decision).toEqual([
@@ -74,7 +74,7 @@ describe('decideColumn', () => {
         type: 'AddCard',
         data: { actorId: member, columnId: 'c1', title: 't', description: '', beforeCardId: 'k2' },
       },
-      { column: given.column(...before), board },
+      { column: given.column(...before), board, membership },
       contextWithIds('k3'),
     );
     const column = given.column(...before, ...eventsOf(decision, 'column')) as ActiveColumn;
@@ -86,7 +86,7 @@ describe('decideColumn', () => {
     const error = thrown(() =>
       decideColumn(
         { type: 'AddCard', data: { actorId: member, columnId: 'c1', title: 't', description: '' } },
-        { column, board },
+        { column, board, membership },
         contextWithIds('k3'),
       ),
     );
@@ -98,7 +98,7 @@ describe('decideColumn', () => {
     const error = thrown(() =>
       decideColumn(
         { type: 'AddCard', data: { actorId: member, columnId: 'c1', title: 't', description: '' } },
-        { column: given.column(...columnEvents('c1', 0)), board },
+        { column: given.column(...columnEvents('c1', 0)), board, membership },
         contextWithIds('k1'),
       ),
     );
@@ -113,7 +113,7 @@ describe('decideColumn', () => {
           type: 'AddCard',
           data: { actorId: member, columnId: 'c1', title: 't', description: '', afterCardId: 'k9' },
         },
-        { column, board },
+        { column, board, membership },
         contextWithIds('k2'),
       ),
     );
@@ -129,7 +129,7 @@ describe('decideColumn', () => {
         type: 'AddCard',
         data: { actorId: member, columnId: 'c1', title: 't', description: '', afterCardId: 'k1' },
       },
-      { column: given.column(...before), board },
+      { column: given.column(...before), board, membership },
       contextWithIds('k3'),
     );
     const events = eventsOf(decision, 'column');
@@ -146,7 +146,7 @@ describe('decideColumn', () => {
     const error = thrown(() =>
       decideColumn(
         { type: 'SetWipLimit', data: { actorId: stranger, columnId: 'c1', wipLimit: 1 } },
-        { column: given.column(...columnEvents('c1', null)), board },
+        { column: given.column(...columnEvents('c1', null)), board, membership },
         contextWithIds(),
       ),
     );
@@ -170,7 +170,7 @@ describe('decideColumn', () => {
     ]);
     const decision = decideColumn(
       { type: 'ArchiveDoneCards', data: { actorId: member, columnId: 'c1' } },
-      { column, board, cards },
+      { column, board, membership, cards },
       contextWithIds(),
     );
     expect(decision).toEqual([
@@ -189,7 +189,7 @@ describe('decideColumn', () => {
     const cards = new Map([['k1', given.card(cardCreated('k1', 'c1', 'a0'))]]);
     const decision = decideColumn(
       { type: 'ArchiveDoneCards', data: { actorId: member, columnId: 'c1' } },
-      { column, board, cards },
+      { column, board, membership, cards },
       contextWithIds(),
     );
     expect(decision).toEqual([]);

@@ -1,5 +1,7 @@
 import { generateKeyBetween } from 'fractional-indexing';
+import { BoardRole, type BoardAccess } from '../../src/boards/board/access.js';
 import type { BoardEvent } from '../../src/boards/board/events.js';
+import type { MembershipState } from '../../src/boards/membership/state.js';
 import { evolveBoard, initialBoardState, type BoardState } from '../../src/boards/board/state.js';
 import type { CardEvent } from '../../src/boards/card/events.js';
 import { evolveCard, initialCardState, type CardState } from '../../src/boards/card/state.js';
@@ -20,6 +22,14 @@ import {
 /** Given: the state each aggregate reaches after these events. */
 export const given = {
   board: (...events: BoardEvent[]): BoardState => events.reduce(evolveBoard, initialBoardState),
+  /**
+   * Access to the board after these events, decided on the board stream alone (as for a
+   * member whose membership stream is empty); `membership` to decide on that instead.
+   */
+  access: (
+    events: BoardEvent[],
+    membership: MembershipState = { status: 'absent' },
+  ): BoardAccess => ({ board: events.reduce(evolveBoard, initialBoardState), membership }),
   column: (...events: ColumnEvent[]): ColumnState =>
     events.reduce(evolveColumn, initialColumnState),
   card: (...events: CardEvent[]): CardState => events.reduce(evolveCard, initialCardState),
@@ -57,7 +67,7 @@ export const boardId = 'b1';
 export function boardEvents(...columns: [id: string, rank: string][]): BoardEvent[] {
   return [
     { type: 'BoardCreated', data: { boardId, name: 'Roadmap', ownerId: owner } },
-    { type: 'MemberAdded', data: { userId: member } },
+    { type: 'MemberAdded', data: { userId: member, role: BoardRole.Editor } },
     ...columns.map(([columnId, rank]): BoardEvent => ({
       type: 'ColumnPlaced',
       data: { columnId, rank },

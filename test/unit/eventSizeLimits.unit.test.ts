@@ -40,7 +40,7 @@ function parsed<S extends Parameters<typeof parseInput>[0]>(schema: S, input: un
   return result.value;
 }
 
-const board = given.board(...boardEvents(['c1', 'a0']));
+const { board, membership } = given.access(boardEvents(['c1', 'a0']));
 
 describe('input limits keep every event under the store limits', () => {
   it('takes the largest possible addCard input', () => {
@@ -51,7 +51,7 @@ describe('input limits keep every event under the store limits', () => {
     });
     const decision = decideColumn(
       { type: 'AddCard', data: { actorId: member, ...input } },
-      { column: given.column(...columnEvents('c1', null, ['k1', 'a0'])), board },
+      { column: given.column(...columnEvents('c1', null, ['k1', 'a0'])), board, membership },
       contextWithIds(randomUUID()),
     );
     expect(() => appendDecision(decision)).not.toThrow();
@@ -74,7 +74,7 @@ describe('input limits keep every event under the store limits', () => {
     expect(changes.labels).toHaveLength(inputLimits.labelsMax);
     const decision = decideCard(
       { type: 'EditCard', data: { actorId: member, cardId: 'k1', changes } },
-      { card: given.card(cardCreated('k1', 'c1', 'a0')), board, columns: new Map() },
+      { card: given.card(cardCreated('k1', 'c1', 'a0')), board, membership, columns: new Map() },
       contextWithIds(),
     );
     expect(() => appendDecision(decision)).not.toThrow();

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { defineCommand, written } from '../commandHandling/defineCommand.js';
+import type { LoadSession } from '../commandHandling/loadSession.js';
 import {
   BoardArchivedError,
   ForbiddenError,
+  LastOwnerError,
   NotFoundError,
   UnauthenticatedError,
   ValidationError,
@@ -19,9 +21,37 @@ import {
   username,
   wipLimit,
 } from '../validation.js';
+import {
+  accessOf,
+  BoardRole,
+  boardRoles,
+  loadBoardAccess,
+  membershipId,
+  noAccess,
+  type LoadedBoardAccess,
+} from './access.js';
 import { decideBoard } from './decide.js';
 import type { BoardField } from './events.js';
-import { initialBoardState } from './state.js';
+
+/** A board role as a command input. */
+const role = z.enum(boardRoles as [BoardRole, ...BoardRole[]]);
+
+/**
+ * The board and the actor's access (see `loadBoardAccess`), and the membership stream of
+ * the member a command changes (`userId`), so its new event goes at the version read.
+ */
+async function loadMemberChange(
+  session: LoadSession,
+  boardId: string,
+  actorId: string,
+  userId: string,
+): Promise<LoadedBoardAccess> {
+  const [access] = await Promise.all([
+    loadBoardAccess(session, boardId, actorId),
+    session.load('membership', membershipId(boardId, userId)),
+  ]);
+  return access;
+}
 
 /**
  * The expected failures of a member's versioned edit of a board, column or card
@@ -47,12 +77,12 @@ export const createBoard = defineCommand({
       throw new UnauthenticatedError('The signed-in user does not exist');
     }
     const command = { type: 'CreateBoard', data: { actorId, name: input.name } } as const;
-    return decideBoard(command, initialBoardState, context);
+    return decideBoard(command, noAccess, context);
   },
   succeed: written({ board: 'board' }),
 });
 
-/** Renames a board. Owner only (`ForbiddenError` for other members). Sets `name`. */
+/** Renames a board. Owners only (`ForbiddenError` for other members). Sets `name`. */
 export const renameBoard = defineCommand({
   name: 'renameBoard',
   input: z.object({
@@ -62,33 +92,100 @@ export const renameBoard = defineCommand({
     idempotencyKey,
   }),
   errors: memberEditErrors,
-  load: async (session, { input }) => ({ board: await session.load('board', input.boardId) }),
-  decide: ({ input: { boardId, name }, actorId }, { board }, context) =>
-    decideBoard({ type: 'RenameBoard', data: { actorId, boardId, name } }, board.state, context),
+  load: (session, { input, actorId }) => loadBoardAccess(session, input.boardId, actorId),
+  decide: ({ input: { boardId, name }, actorId }, loaded, context) =>
+    decideBoard(
+      { type: 'RenameBoard', data: { actorId, boardId, name } },
+      accessOf(loaded),
+      context,
+    ),
   expectedVersion: { of: ({ board }) => board, sets: ['name'] satisfies BoardField[] },
   succeed: written({ board: 'board' }),
 });
 
 /**
- * Adds the user holding `username` to the board. Owner only. `ValidationError` on
- * `input.username` when nobody has it or they are a member already. Sets `members`.
+ * Adds the user holding `username` to the board with `role` (default `EDITOR`). Owners
+ * only. `ValidationError` on `input.username` when nobody has it or they are a member
+ * already. Sets `members`, `memberships` (and the new member's `viewerRole`).
  */
 export const addMember = defineCommand({
   name: 'addMember',
-  input: z.object({ boardId: resourceId('Board'), username, expectedVersion, idempotencyKey }),
+  input: z.object({
+    boardId: resourceId('Board'),
+    username,
+    role: role.default(BoardRole.Editor).describe('Omitted: EDITOR.'),
+    expectedVersion,
+    idempotencyKey,
+  }),
   errors: memberEditErrors,
-  load: async (session, { input }) => {
-    const [board, claim] = await Promise.all([
-      session.load('board', input.boardId),
+  load: async (session, { input, actorId }) => {
+    const [access, claim] = await Promise.all([
+      loadBoardAccess(session, input.boardId, actorId),
       session.load('username', normalizeUsername(input.username)),
     ]);
-    return { board, claim };
-  },
-  decide: ({ input: { boardId, username }, actorId }, { board, claim }, context) => {
     const userId = claim.state.status === 'claimed' ? claim.state.userId : null;
-    const data = { actorId, boardId, username, userId };
-    return decideBoard({ type: 'AddMember', data }, board.state, context);
+    // Read so that its new event goes at the version read.
+    if (userId !== null) await session.load('membership', membershipId(input.boardId, userId));
+    return { ...access, userId };
   },
+  decide: ({ input: { boardId, username, role }, actorId }, loaded, context) => {
+    const data = { actorId, boardId, username, userId: loaded.userId, role };
+    return decideBoard({ type: 'AddMember', data }, accessOf(loaded), context);
+  },
+  expectedVersion: { of: ({ board }) => board, sets: ['members'] satisfies BoardField[] },
+  succeed: written({ board: 'board' }),
+});
+
+/**
+ * Gives a member another role. Owners only. `LastOwnerError` when it would leave the board
+ * without an owner; `ValidationError` on `input.userId` for a non-member, on `input.role`
+ * when it is their role already. Sets `memberships` (and that member's `viewerRole`).
+ */
+export const setMemberRole = defineCommand({
+  name: 'setMemberRole',
+  input: z.object({
+    boardId: resourceId('Board'),
+    userId: resourceId('User'),
+    role,
+    expectedVersion,
+    idempotencyKey,
+  }),
+  errors: [...memberEditErrors, LastOwnerError],
+  load: (session, { input, actorId }) =>
+    loadMemberChange(session, input.boardId, actorId, input.userId),
+  decide: ({ input: { boardId, userId, role }, actorId }, loaded, context) =>
+    decideBoard(
+      { type: 'SetMemberRole', data: { actorId, boardId, userId, role } },
+      accessOf(loaded),
+      context,
+    ),
+  expectedVersion: { of: ({ board }) => board, sets: ['memberships'] satisfies BoardField[] },
+  succeed: written({ board: 'board' }),
+});
+
+/**
+ * Removes a member from the board: owners remove anyone, any member removes themselves
+ * (leaves). The removed member's access ends with this commit: their writes committed
+ * after it fail, their reads and subscriptions of the board end (see the README). A board
+ * never loses its last owner (`LastOwnerError`). Sets `members`, `memberships`.
+ */
+export const removeMember = defineCommand({
+  name: 'removeMember',
+  input: z.object({
+    boardId: resourceId('Board'),
+    userId: resourceId('User').describe('The member to remove; your own id to leave the board.'),
+    expectedVersion,
+    idempotencyKey,
+  }),
+  errors: [...memberEditErrors, LastOwnerError],
+  load: (session, { input, actorId }) =>
+    loadMemberChange(session, input.boardId, actorId, input.userId),
+  decide: ({ input: { boardId, userId }, actorId }, loaded, context) =>
+    decideBoard(
+      { type: 'RemoveMember', data: { actorId, boardId, userId } },
+      accessOf(loaded),
+      context,
+    ),
   expectedVersion: { of: ({ board }) => board, sets: ['members'] satisfies BoardField[] },
   succeed: written({ board: 'board' }),
 });
@@ -111,8 +208,8 @@ export const addColumn = defineCommand({
     idempotencyKey,
   }),
   errors: memberEditErrors,
-  load: async (session, { input }) => ({ board: await session.load('board', input.boardId) }),
-  decide: ({ input, actorId }, { board }, context) => {
+  load: (session, { input, actorId }) => loadBoardAccess(session, input.boardId, actorId),
+  decide: ({ input, actorId }, loaded, context) => {
     const { boardId, name, afterColumnId, beforeColumnId } = input;
     const data = {
       actorId,
@@ -122,7 +219,7 @@ export const addColumn = defineCommand({
       afterColumnId,
       beforeColumnId,
     };
-    return decideBoard({ type: 'AddColumn', data }, board.state, context);
+    return decideBoard({ type: 'AddColumn', data }, accessOf(loaded), context);
   },
   expectedVersion: { of: ({ board }) => board, sets: ['columns'] satisfies BoardField[] },
   succeed: written({ column: 'column', board: 'board' }),
@@ -147,18 +244,22 @@ export const moveColumn = defineCommand({
     idempotencyKey,
   }),
   errors: memberEditErrors,
-  load: async (session, { input }) => {
+  load: async (session, { input, actorId }) => {
     const column = await session.load('column', input.columnId);
-    const board =
-      column.state.status === 'active' ? await session.load('board', column.state.boardId) : null;
-    return { board };
+    return column.state.status === 'active'
+      ? loadBoardAccess(session, column.state.boardId, actorId)
+      : null;
   },
-  decide: ({ input, actorId }, { board }, context) => {
+  decide: ({ input, actorId }, loaded, context) => {
     const { columnId, afterColumnId, beforeColumnId } = input;
     const data = { actorId, columnId, afterColumnId, beforeColumnId };
-    return decideBoard({ type: 'MoveColumn', data }, board?.state ?? initialBoardState, context);
+    const access = loaded ? accessOf(loaded) : noAccess;
+    return decideBoard({ type: 'MoveColumn', data }, access, context);
   },
-  expectedVersion: { of: ({ board }) => board, sets: ['columns'] satisfies BoardField[] },
+  expectedVersion: {
+    of: (loaded) => loaded?.board ?? null,
+    sets: ['columns'] satisfies BoardField[],
+  },
   succeed: written({ board: 'board' }),
 });
 
@@ -172,9 +273,9 @@ export const archiveBoard = defineCommand({
   name: 'archiveBoard',
   input: z.object({ boardId: resourceId('Board'), expectedVersion, idempotencyKey }),
   errors: memberEditErrors,
-  load: async (session, { input }) => ({ board: await session.load('board', input.boardId) }),
-  decide: ({ input: { boardId }, actorId }, { board }, context) =>
-    decideBoard({ type: 'ArchiveBoard', data: { actorId, boardId } }, board.state, context),
+  load: (session, { input, actorId }) => loadBoardAccess(session, input.boardId, actorId),
+  decide: ({ input: { boardId }, actorId }, loaded, context) =>
+    decideBoard({ type: 'ArchiveBoard', data: { actorId, boardId } }, accessOf(loaded), context),
   expectedVersion: { of: ({ board }) => board, sets: ['archived'] satisfies BoardField[] },
   succeed: written({ board: 'board' }),
 });
@@ -193,9 +294,9 @@ export const restoreBoard = defineCommand({
     ValidationError,
     UnauthenticatedError,
   ],
-  load: async (session, { input }) => ({ board: await session.load('board', input.boardId) }),
-  decide: ({ input: { boardId }, actorId }, { board }, context) =>
-    decideBoard({ type: 'RestoreBoard', data: { actorId, boardId } }, board.state, context),
+  load: (session, { input, actorId }) => loadBoardAccess(session, input.boardId, actorId),
+  decide: ({ input: { boardId }, actorId }, loaded, context) =>
+    decideBoard({ type: 'RestoreBoard', data: { actorId, boardId } }, accessOf(loaded), context),
   expectedVersion: { of: ({ board }) => board, sets: ['archived'] satisfies BoardField[] },
   succeed: written({ board: 'board' }),
 });

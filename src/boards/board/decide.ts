@@ -1,16 +1,11 @@
 import type { ColumnEvent } from '../column/events.js';
-import type { DecideContext, Decision } from '../decision.js';
+import type { DecideContext, Decision, StreamChange } from '../decision.js';
 import { unreachable } from '../unreachable.js';
-import {
-  BoardArchivedError,
-  ForbiddenError,
-  NotFoundError,
-  ValidationError,
-  type ResourceType,
-} from '../errors.js';
+import { LastOwnerError, NotFoundError, ValidationError } from '../errors.js';
 import { assignRank, type Placement } from '../ranks.js';
+import { authorize, BoardAction, BoardRole, membershipId, type BoardAccess } from './access.js';
 import type { BoardEvent } from './events.js';
-import { isMember, type ActiveBoard, type BoardState } from './state.js';
+import { memberOf, ownerCount, type ActiveBoard } from './state.js';
 
 /** Commands whose target is a board. Inputs are already validated (trimmed, in range). */
 export type BoardCommand =
@@ -25,8 +20,14 @@ export type BoardCommand =
         username: string;
         /** The user holding `username`, resolved from its claim stream; null when nobody does. */
         userId: string | null;
+        role: BoardRole;
       };
     }
+  | {
+      type: 'SetMemberRole';
+      data: { actorId: string; boardId: string; userId: string; role: BoardRole };
+    }
+  | { type: 'RemoveMember'; data: { actorId: string; boardId: string; userId: string } }
   | {
       type: 'AddColumn';
       data: {
@@ -50,38 +51,27 @@ export type BoardCommand =
   | { type: 'ArchiveBoard'; data: { actorId: string; boardId: string } }
   | { type: 'RestoreBoard'; data: { actorId: string; boardId: string } };
 
-/**
- * The board if `actorId` is one of its members. Otherwise `NotFoundError` naming
- * what the caller asked for: a non-member must not learn that it exists.
- */
-export function requireVisibleBoard(
-  board: BoardState,
-  actorId: string,
-  asked: { id: string; type: ResourceType },
-): ActiveBoard {
-  if (!isMember(board, actorId)) throw new NotFoundError(asked.id, asked.type);
-  return board;
+/** What board commands are decided on: the board and the actor's access to it. */
+export type BoardDecisionState = BoardAccess;
+
+/** The membership stream change that goes with a member event of the board. */
+function membershipChange(boardId: string, userId: string, role: BoardRole | null): StreamChange {
+  return {
+    aggregate: 'membership',
+    id: membershipId(boardId, userId),
+    events: [
+      role === null
+        ? { type: 'MembershipEnded', data: { boardId, userId } }
+        : { type: 'MembershipGranted', data: { boardId, userId, role } },
+    ],
+  };
 }
 
-/**
- * The board if `actorId` is one of its members and it may be written: `NotFoundError`
- * for a non-member (naming what the caller asked for), then `BoardArchivedError` when
- * the board is archived (read-only). Every write on a board, its columns and its cards
- * decides through this.
- */
-export function requireMember(
-  board: BoardState,
-  actorId: string,
-  asked: { id: string; type: ResourceType },
-): ActiveBoard {
-  const visible = requireVisibleBoard(board, actorId, asked);
-  if (visible.archived) throw new BoardArchivedError(visible.boardId);
-  return visible;
-}
-
-/** Throws `ForbiddenError` unless `actorId` owns the board. */
-export function requireOwner(board: ActiveBoard, actorId: string): void {
-  if (board.ownerId !== actorId) throw new ForbiddenError();
+/** `userId` as a member of the board; `ValidationError` on `input.userId` otherwise. */
+function requireTarget(board: ActiveBoard, userId: string) {
+  const member = memberOf(board, userId);
+  if (!member) throw new ValidationError('input.userId', 'the user is not a member of the board');
+  return member;
 }
 
 const columnPlacementFields = {
@@ -101,12 +91,22 @@ function placeColumn(board: ActiveBoard, columnId: string, placement: Placement)
 }
 
 /**
- * Decides a board command against the board's current state.
+ * Decides a board command against the board's current state and the actor's access to it
+ * (the access policy, `authorize`: a non-member gets `NotFoundError`, a member whose role
+ * does not allow the command `ForbiddenError`).
  *
- * - `CreateBoard` -> `[board: BoardCreated]` with a new board id; the actor owns it.
- * - `RenameBoard` (owner only) -> `[board: BoardRenamed]`.
- * - `AddMember` (owner only) -> `[board: MemberAdded]`; `ValidationError` on
- *   `input.username` when no user has that name or they are already a member.
+ * - `CreateBoard` -> `[board: BoardCreated, membership: MembershipGranted OWNER]` with a
+ *   new board id; the actor owns it.
+ * - `RenameBoard` (owners) -> `[board: BoardRenamed]`.
+ * - `AddMember` (owners) -> `[board: MemberAdded, membership: MembershipGranted]`;
+ *   `ValidationError` on `input.username` when no user has that name or they are already a
+ *   member.
+ * - `SetMemberRole` (owners) -> `[board: MemberRoleChanged, membership: MembershipGranted]`;
+ *   `ValidationError` on `input.userId` for a non-member, on `input.role` when it is their
+ *   role already; `LastOwnerError` when it would demote the last owner.
+ * - `RemoveMember` (owners; any member for themselves: leaving) -> `[board: MemberRemoved,
+ *   membership: MembershipEnded]`; `ValidationError` on `input.userId` for a non-member;
+ *   `LastOwnerError` for the last owner.
  * - `AddColumn` -> `[board: (ColumnsRebalanced,) ColumnPlaced, column: ColumnCreated]`
  *   with a new column id, placed after `afterColumnId` / before `beforeColumnId`
  *   (both omitted: at the end).
@@ -116,12 +116,11 @@ function placeColumn(board: ActiveBoard, columnId: string, placement: Placement)
  *   `input.boardId` when the board is not archived.
  *
  * An archived board answers `BoardArchivedError` to every command but `RestoreBoard`.
- * Non-members get `NotFoundError` for the board (for `MoveColumn`, the column);
- * members who are not the owner get `ForbiddenError` where the owner is required.
+ * Non-members get `NotFoundError` for the board (for `MoveColumn`, the column).
  */
 export function decideBoard(
   command: BoardCommand,
-  board: BoardState,
+  state: BoardDecisionState,
   context: DecideContext,
 ): Decision {
   switch (command.type) {
@@ -134,33 +133,78 @@ export function decideBoard(
           id: boardId,
           events: [{ type: 'BoardCreated', data: { boardId, name, ownerId: actorId } }],
         },
+        membershipChange(boardId, actorId, BoardRole.Owner),
       ];
     }
     case 'RenameBoard': {
       const { actorId, boardId, name } = command.data;
-      const active = requireMember(board, actorId, { id: boardId, type: 'Board' });
-      requireOwner(active, actorId);
+      authorize(state, actorId, BoardAction.Manage, { id: boardId, type: 'Board' });
       return [
         { aggregate: 'board', id: boardId, events: [{ type: 'BoardRenamed', data: { name } }] },
       ];
     }
     case 'AddMember': {
-      const { actorId, boardId, username, userId } = command.data;
-      const active = requireMember(board, actorId, { id: boardId, type: 'Board' });
-      requireOwner(active, actorId);
+      const { actorId, boardId, username, userId, role } = command.data;
+      const { board } = authorize(state, actorId, BoardAction.Manage, {
+        id: boardId,
+        type: 'Board',
+      });
       if (userId === null) {
         throw new ValidationError('input.username', `no user is called ${username}`);
       }
-      if (active.memberIds.includes(userId)) {
+      if (memberOf(board, userId)) {
         throw new ValidationError('input.username', `${username} is already a member`);
       }
       return [
-        { aggregate: 'board', id: boardId, events: [{ type: 'MemberAdded', data: { userId } }] },
+        {
+          aggregate: 'board',
+          id: boardId,
+          events: [{ type: 'MemberAdded', data: { userId, role } }],
+        },
+        membershipChange(boardId, userId, role),
+      ];
+    }
+    case 'SetMemberRole': {
+      const { actorId, boardId, userId, role } = command.data;
+      const { board } = authorize(state, actorId, BoardAction.Manage, {
+        id: boardId,
+        type: 'Board',
+      });
+      const member = requireTarget(board, userId);
+      if (member.role === role) {
+        throw new ValidationError('input.role', `the member is ${role} already`);
+      }
+      if (member.role === BoardRole.Owner && ownerCount(board) === 1) {
+        throw new LastOwnerError(boardId);
+      }
+      return [
+        {
+          aggregate: 'board',
+          id: boardId,
+          events: [{ type: 'MemberRoleChanged', data: { userId, role } }],
+        },
+        membershipChange(boardId, userId, role),
+      ];
+    }
+    case 'RemoveMember': {
+      const { actorId, boardId, userId } = command.data;
+      const action = userId === actorId ? BoardAction.Leave : BoardAction.Manage;
+      const { board } = authorize(state, actorId, action, { id: boardId, type: 'Board' });
+      const member = requireTarget(board, userId);
+      if (member.role === BoardRole.Owner && ownerCount(board) === 1) {
+        throw new LastOwnerError(boardId);
+      }
+      return [
+        { aggregate: 'board', id: boardId, events: [{ type: 'MemberRemoved', data: { userId } }] },
+        membershipChange(boardId, userId, null),
       ];
     }
     case 'AddColumn': {
       const { actorId, boardId, name, wipLimit, afterColumnId, beforeColumnId } = command.data;
-      const active = requireMember(board, actorId, { id: boardId, type: 'Board' });
+      const { board: active } = authorize(state, actorId, BoardAction.Edit, {
+        id: boardId,
+        type: 'Board',
+      });
       const columnId = context.newId();
       const placed = placeColumn(active, columnId, {
         afterId: afterColumnId,
@@ -177,7 +221,10 @@ export function decideBoard(
     }
     case 'MoveColumn': {
       const { actorId, columnId, afterColumnId, beforeColumnId } = command.data;
-      const active = requireMember(board, actorId, { id: columnId, type: 'Column' });
+      const { board: active } = authorize(state, actorId, BoardAction.Edit, {
+        id: columnId,
+        type: 'Column',
+      });
       if (!active.columns.some((c) => c.id === columnId)) {
         throw new NotFoundError(columnId, 'Column');
       }
@@ -189,15 +236,16 @@ export function decideBoard(
     }
     case 'ArchiveBoard': {
       const { actorId, boardId } = command.data;
-      const active = requireMember(board, actorId, { id: boardId, type: 'Board' });
-      requireOwner(active, actorId);
+      authorize(state, actorId, BoardAction.Manage, { id: boardId, type: 'Board' });
       const archived: BoardEvent = { type: 'BoardArchived', data: { boardId } };
       return [{ aggregate: 'board', id: boardId, events: [archived] }];
     }
     case 'RestoreBoard': {
       const { actorId, boardId } = command.data;
-      const visible = requireVisibleBoard(board, actorId, { id: boardId, type: 'Board' });
-      requireOwner(visible, actorId);
+      const { board: visible } = authorize(state, actorId, BoardAction.Restore, {
+        id: boardId,
+        type: 'Board',
+      });
       if (!visible.archived) {
         throw new ValidationError('input.boardId', 'the board is not archived');
       }

@@ -1,18 +1,44 @@
 import { builder } from '../../graphql/builder.js';
-import { commandMutation } from '../../graphql/commandMutation.js';
-import { rawIdOf } from '../../graphql/globalIds.js';
+import { commandMutation, inputEnum } from '../../graphql/commandMutation.js';
+import { rawIdOf, toGlobalId } from '../../graphql/globalIds.js';
 import { ColumnRef, UserRef, BoardRef, brandable } from '../../graphql/refs.js';
+import { VIEWER_DEPENDENT } from '../../graphql/sharedSubscriptions.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { UserDoc } from '../readModel.js';
+import { boardRoles } from './access.js';
 import {
   addColumn,
   addMember,
   archiveBoard,
   createBoard,
   moveColumn,
+  removeMember,
   renameBoard,
   restoreBoard,
+  setMemberRole,
 } from './commands.js';
+import type { MembershipDoc } from './readModel.js';
+
+const BoardRoleRef = inputEnum(
+  'BoardRole',
+  boardRoles,
+  'What a member may do on a board. OWNER: everything, also rename the board, manage its members and archive it. EDITOR: read, subscribe and change columns and cards. VIEWER: read and subscribe only (every write answers ForbiddenError).',
+);
+
+const BoardMembershipRef = builder
+  .objectRef<MembershipDoc & { user: UserDoc }>('BoardMembership')
+  .implement({
+    description: 'A member of a board, with their role.',
+    fields: (t) => ({
+      user: t.field({ type: UserRef, resolve: (m) => m.user }),
+      role: t.field({ type: BoardRoleRef, resolve: (m) => m.role }),
+      since: t.field({
+        type: 'DateTime',
+        description: 'When they became a member.',
+        resolve: (m) => m.since,
+      }),
+    }),
+  });
 
 builder.node(BoardRef, {
   description: 'A planning board: ordered columns of ordered cards, shared by its members.',
@@ -29,6 +55,26 @@ builder.node(BoardRef, {
         (await ctx.reads.users.loadMany(board.members)).filter(
           (u): u is UserDoc => u !== null && !(u instanceof Error),
         ),
+    }),
+    memberships: t.field({
+      type: [BoardMembershipRef],
+      description: 'The members with their roles, in the order they joined.',
+      resolve: async (board, _args, ctx) => {
+        const users = await ctx.reads.users.loadMany(board.memberships.map((m) => m.userId));
+        return board.memberships.flatMap((m, i) => {
+          const user = users[i];
+          return user && !(user instanceof Error) ? [{ ...m, user }] : [];
+        });
+      },
+    }),
+    viewerRole: t.field({
+      type: BoardRoleRef,
+      nullable: true,
+      description: "The caller's role on the board; null when they are not a member.",
+      // Resolved per subscriber: a selection with it is executed for its subscriber alone.
+      extensions: { [VIEWER_DEPENDENT]: true },
+      resolve: (board, _args, ctx) =>
+        board.memberships.find((m) => m.userId === ctx.viewer?._id)?.role ?? null,
     }),
     columns: t.field({
       type: [ColumnRef],
@@ -72,6 +118,23 @@ builder.queryFields((t) => ({
 commandMutation(createBoard, { resources: { board: BoardRef } });
 commandMutation(renameBoard, { resources: { board: BoardRef } });
 commandMutation(addMember, { resources: { board: BoardRef } });
+commandMutation(setMemberRole, { resources: { board: BoardRef } });
+commandMutation(removeMember, {
+  resources: {},
+  fields: (t) => ({
+    boardId: t.id({ resolve: (value) => toGlobalId('Board', value.board.id) }),
+    version: t.int({
+      description: "The board's version after the removal.",
+      resolve: (value) => value.board.version,
+    }),
+    board: t.field({
+      type: BoardRef,
+      nullable: true,
+      description: 'The board as the caller now sees it: null when the caller left it.',
+      resolve: (value, _args, ctx) => ctx.reads.board(value.board.id, ctx.viewer?._id ?? null),
+    }),
+  }),
+});
 commandMutation(addColumn, { resources: { column: ColumnRef, board: BoardRef } });
 commandMutation(moveColumn, { resources: { board: BoardRef } });
 commandMutation(archiveBoard, { resources: { board: BoardRef } });

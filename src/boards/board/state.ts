@@ -1,5 +1,6 @@
 import { unreachable } from '../unreachable.js';
 import { sortByRank, type Ranked } from '../ranks.js';
+import { BoardRole } from './access.js';
 import type { BoardEvent } from './events.js';
 
 /** A board as its stream tells it. */
@@ -9,13 +10,20 @@ export interface ActiveBoard {
   status: 'active';
   boardId: string;
   name: string;
+  /** Who created the board (its first owner). */
   ownerId: string;
-  /** Member user ids in the order they joined; the owner first. */
-  memberIds: readonly string[];
+  /** Members in the order they joined, the creator first, each with their role. */
+  members: readonly BoardMember[];
   /** The board's live columns (`id` = column id), sorted by rank. */
   columns: readonly Ranked[];
   /** Archived boards are read-only and left out of `boards` (unless asked for). */
   archived: boolean;
+}
+
+/** A member of a board and what they may do there. */
+export interface BoardMember {
+  userId: string;
+  role: BoardRole;
 }
 
 export const initialBoardState: BoardState = { status: 'absent' };
@@ -24,24 +32,26 @@ export const initialBoardState: BoardState = { status: 'absent' };
 export function evolveBoard(state: BoardState, event: BoardEvent): BoardState {
   if (event.type === 'BoardCreated') {
     const { boardId, name, ownerId } = event.data;
-    return {
-      status: 'active',
-      boardId,
-      name,
-      ownerId,
-      memberIds: [ownerId],
-      columns: [],
-      archived: false,
-    };
+    const members = [{ userId: ownerId, role: BoardRole.Owner }];
+    return { status: 'active', boardId, name, ownerId, members, columns: [], archived: false };
   }
   if (state.status === 'absent') return state;
   switch (event.type) {
     case 'BoardRenamed':
       return { ...state, name: event.data.name };
-    case 'MemberAdded':
-      return state.memberIds.includes(event.data.userId)
+    case 'MemberAdded': {
+      const { userId, role } = event.data;
+      return memberOf(state, userId)
         ? state
-        : { ...state, memberIds: [...state.memberIds, event.data.userId] };
+        : { ...state, members: [...state.members, { userId, role }] };
+    }
+    case 'MemberRoleChanged': {
+      const { userId, role } = event.data;
+      const members = state.members.map((m) => (m.userId === userId ? { userId, role } : m));
+      return { ...state, members };
+    }
+    case 'MemberRemoved':
+      return { ...state, members: state.members.filter((m) => m.userId !== event.data.userId) };
     case 'ColumnPlaced': {
       const { columnId, rank } = event.data;
       const others = state.columns.filter((c) => c.id !== columnId);
@@ -63,7 +73,12 @@ export function evolveBoard(state: BoardState, event: BoardEvent): BoardState {
   }
 }
 
-/** Whether `userId` is a member (the owner included) of the board. */
-export function isMember(board: BoardState, userId: string): board is ActiveBoard {
-  return board.status === 'active' && board.memberIds.includes(userId);
+/** `userId`'s membership of the board, if they are a member. */
+export function memberOf(board: BoardState, userId: string): BoardMember | undefined {
+  return board.status === 'active' ? board.members.find((m) => m.userId === userId) : undefined;
+}
+
+/** How many owners the board has. */
+export function ownerCount(board: ActiveBoard): number {
+  return board.members.filter((m) => m.role === BoardRole.Owner).length;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { memberEditErrors } from '../board/commands.js';
-import { initialBoardState } from '../board/state.js';
+import { accessOf, loadBoardAccess, noAccess } from '../board/access.js';
 import {
   commitRef,
   defineCommand,
@@ -33,27 +33,30 @@ import { decideCard } from './decide.js';
 import { cardFieldsOfChanges, type CardChanges, type CardField } from './events.js';
 
 /**
- * A card and its board (absent when the card is) and, with `columnIds`, the columns
+ * A card, its board and the actor's access to it (asserted by the commit: see
+ * `loadBoardAccess`; none when the card is absent) and, with `columnIds`, the columns
  * the command touches: the card's own and those named, when the card is live (with
  * `archived: true`, when it is archived).
  */
 async function loadCard(
   session: LoadSession,
   cardId: string,
+  actorId: string,
   columnIds?: readonly string[],
   options: { archived?: boolean } = {},
 ) {
   const card = await session.load('card', cardId);
   if (card.state.status === 'absent') {
-    return { card, board: initialBoardState, columns: new Map<string, ColumnState>() };
+    return { card, ...noAccess, columns: new Map<string, ColumnState>() };
   }
   const live = columnIds && card.state.status === (options.archived === true ? 'archived' : 'live');
   const ids = live ? [card.state.columnId, ...columnIds] : [];
-  const [board, ...columns] = await Promise.all([
-    session.load('board', card.state.boardId),
+  const [access, ...columns] = await Promise.all([
+    loadBoardAccess(session, card.state.boardId, actorId),
     ...ids.map((id) => session.load('column', id)),
   ]);
-  return { card, board: board.state, columns: new Map(columns.map((c) => [c.id, c.state])) };
+  const columnStates = new Map(columns.map((c) => [c.id, c.state]));
+  return { card, ...accessOf(access), columns: columnStates };
 }
 
 /**
@@ -90,11 +93,15 @@ export const editCard = defineCommand({
       return { cardId, expectedVersion, idempotencyKey, changes };
     }),
   errors: memberEditErrors,
-  load: (session, { input }) => loadCard(session, input.cardId),
-  decide: ({ input: { cardId, changes }, actorId }, { card, board, columns }, context) =>
+  load: (session, { input, actorId }) => loadCard(session, input.cardId, actorId),
+  decide: (
+    { input: { cardId, changes }, actorId },
+    { card, board, membership, columns },
+    context,
+  ) =>
     decideCard(
       { type: 'EditCard', data: { actorId, cardId, changes } },
-      { card: card.state, board, columns },
+      { card: card.state, board, membership, columns },
       context,
     ),
   expectedVersion: { of: ({ card }) => card, sets: ({ changes }) => cardFieldsOfChanges(changes) },
@@ -126,11 +133,16 @@ export const moveCard = defineCommand({
     ValidationError,
     UnauthenticatedError,
   ],
-  load: (session, { input }) => loadCard(session, input.cardId, [input.toColumnId]),
-  decide: ({ input, actorId }, { card, board, columns }, context) => {
+  load: (session, { input, actorId }) =>
+    loadCard(session, input.cardId, actorId, [input.toColumnId]),
+  decide: ({ input, actorId }, { card, board, membership, columns }, context) => {
     const { cardId, toColumnId, afterCardId, beforeCardId } = input;
     const data = { actorId, cardId, toColumnId, afterCardId, beforeCardId };
-    return decideCard({ type: 'MoveCard', data }, { card: card.state, board, columns }, context);
+    return decideCard(
+      { type: 'MoveCard', data },
+      { card: card.state, board, membership, columns },
+      context,
+    );
   },
   expectedVersion: { of: ({ card }) => card, sets: ['column', 'rank'] satisfies CardField[] },
   succeed: (commit) => {
@@ -152,11 +164,11 @@ export const archiveCard = defineCommand({
   name: 'archiveCard',
   input: z.object({ cardId: resourceId('Card'), expectedVersion, idempotencyKey }),
   errors: memberEditErrors,
-  load: (session, { input }) => loadCard(session, input.cardId, []),
-  decide: ({ input: { cardId }, actorId }, { card, board, columns }, context) =>
+  load: (session, { input, actorId }) => loadCard(session, input.cardId, actorId, []),
+  decide: ({ input: { cardId }, actorId }, { card, board, membership, columns }, context) =>
     decideCard(
       { type: 'ArchiveCard', data: { actorId, cardId } },
-      { card: card.state, board, columns },
+      { card: card.state, board, membership, columns },
       context,
     ),
   expectedVersion: { of: ({ card }) => card, sets: ['archived'] satisfies CardField[] },
@@ -191,14 +203,18 @@ export const restoreCard = defineCommand({
     ValidationError,
     UnauthenticatedError,
   ],
-  load: (session, { input }) =>
-    loadCard(session, input.cardId, input.toColumnId ? [input.toColumnId] : [], {
+  load: (session, { input, actorId }) =>
+    loadCard(session, input.cardId, actorId, input.toColumnId ? [input.toColumnId] : [], {
       archived: true,
     }),
-  decide: ({ input: { cardId, toColumnId }, actorId }, { card, board, columns }, context) =>
+  decide: (
+    { input: { cardId, toColumnId }, actorId },
+    { card, board, membership, columns },
+    context,
+  ) =>
     decideCard(
       { type: 'RestoreCard', data: { actorId, cardId, toColumnId } },
-      { card: card.state, board, columns },
+      { card: card.state, board, membership, columns },
       context,
     ),
   expectedVersion: {

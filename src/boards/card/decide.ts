@@ -1,7 +1,7 @@
-import { requireMember } from '../board/decide.js';
+import { authorize, BoardAction, type BoardAccess } from '../board/access.js';
+import { memberOf, type ActiveBoard } from '../board/state.js';
 import type { ColumnEvent } from '../column/events.js';
-import type { ActiveBoard, BoardState } from '../board/state.js';
-import { placeCardInColumn, requireRoomFor, requireVisibleColumn } from '../column/decide.js';
+import { placeCardInColumn, requireEditableColumn, requireRoomFor } from '../column/decide.js';
 import type { ActiveColumn, ColumnState } from '../column/state.js';
 import type { DecideContext, Decision } from '../decision.js';
 import { unreachable } from '../unreachable.js';
@@ -35,11 +35,9 @@ export type CardCommand =
       };
     };
 
-/** What card commands are decided on. */
-export interface CardDecisionState {
+/** What card commands are decided on: the card, its board and the actor's access to it. */
+export interface CardDecisionState extends BoardAccess {
   card: CardState;
-  /** The card's board (absent when the card is). */
-  board: BoardState;
   /**
    * Column states by id: the card's column for `MoveCard`, `ArchiveCard` and
    * `RestoreCard`, and the target column for `MoveCard` and `RestoreCard`. A missing
@@ -49,7 +47,8 @@ export interface CardDecisionState {
 }
 
 /**
- * The card with its board: `NotFoundError` when absent or the actor is no member,
+ * The card with its board, if the access policy lets the actor edit it: `NotFoundError`
+ * when absent or the actor is no member, `ForbiddenError` for a viewer,
  * `BoardArchivedError` when the board is archived.
  */
 function requireCard(
@@ -59,7 +58,7 @@ function requireCard(
 ): { card: LiveCard | ArchivedCard; board: ActiveBoard } {
   const { card } = state;
   if (card.status === 'absent') throw new NotFoundError(cardId, 'Card');
-  const board = requireMember(state.board, actorId, { id: cardId, type: 'Card' });
+  const { board } = authorize(state, actorId, BoardAction.Edit, { id: cardId, type: 'Card' });
   return { card, board };
 }
 
@@ -130,7 +129,7 @@ export function decideCard(
       if (
         changes.assigneeId !== undefined &&
         changes.assigneeId !== null &&
-        !board.memberIds.includes(changes.assigneeId)
+        !memberOf(board, changes.assigneeId)
       ) {
         throw new ValidationError('input.assigneeId', 'the assignee must be a member of the board');
       }
@@ -200,7 +199,7 @@ function restoreCard(
   state: CardDecisionState,
 ): Decision {
   const { actorId, cardId, toColumnId } = data;
-  const { card, board } = requireCard(state, actorId, cardId);
+  const { card } = requireCard(state, actorId, cardId);
   if (card.status !== 'archived') {
     throw new ValidationError('input.cardId', 'the card is not archived');
   }
@@ -218,7 +217,12 @@ function restoreCard(
       "the card's column is archived: name a live column to restore it into",
     );
   }
-  const column = requireVisibleColumn(target, board, actorId, targetId, 'input.toColumnId');
+  const column = requireEditableColumn(
+    { ...state, column: target },
+    actorId,
+    targetId,
+    'input.toColumnId',
+  );
   const placed = restoreInto(column, cardId, card.rank);
   return [
     {

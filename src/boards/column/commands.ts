@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { memberEditErrors } from '../board/commands.js';
-import { initialBoardState } from '../board/state.js';
+import { accessOf, loadBoardAccess, noAccess } from '../board/access.js';
 import {
   commitRef,
   defineCommand,
@@ -33,14 +33,17 @@ import {
 import { decideColumn } from './decide.js';
 import type { ColumnField } from './events.js';
 
-/** A column and its board; the board reads as absent when the column is. */
-async function loadColumnAndBoard(session: LoadSession, columnId: string) {
+/**
+ * A column, its board and the actor's access to it (asserted by the commit: see
+ * `loadBoardAccess`); no access when the column is absent.
+ */
+async function loadColumnAndBoard(session: LoadSession, columnId: string, actorId: string) {
   const column = await session.load('column', columnId);
-  const board =
+  const access =
     column.state.status === 'active'
-      ? (await session.load('board', column.state.boardId)).state
-      : initialBoardState;
-  return { column, board };
+      ? accessOf(await loadBoardAccess(session, column.state.boardId, actorId))
+      : noAccess;
+  return { column, ...access };
 }
 
 /**
@@ -56,11 +59,11 @@ export const setWipLimit = defineCommand({
     idempotencyKey,
   }),
   errors: memberEditErrors,
-  load: (session, { input }) => loadColumnAndBoard(session, input.columnId),
-  decide: ({ input: { columnId, wipLimit }, actorId }, { column, board }, context) =>
+  load: (session, { input, actorId }) => loadColumnAndBoard(session, input.columnId, actorId),
+  decide: ({ input: { columnId, wipLimit }, actorId }, { column, board, membership }, context) =>
     decideColumn(
       { type: 'SetWipLimit', data: { actorId, columnId, wipLimit } },
-      { column: column.state, board },
+      { column: column.state, board, membership },
       context,
     ),
   expectedVersion: { of: ({ column }) => column, sets: ['wipLimit'] satisfies ColumnField[] },
@@ -94,8 +97,8 @@ export const addCard = defineCommand({
     UnauthenticatedError,
     VersionConflictError,
   ],
-  load: (session, { input }) => loadColumnAndBoard(session, input.columnId),
-  decide: ({ input, actorId }, { column, board }, context) => {
+  load: (session, { input, actorId }) => loadColumnAndBoard(session, input.columnId, actorId),
+  decide: ({ input, actorId }, { column, board, membership }, context) => {
     const { columnId, title, afterCardId, beforeCardId } = input;
     const data = {
       actorId,
@@ -105,7 +108,8 @@ export const addCard = defineCommand({
       afterCardId,
       beforeCardId,
     };
-    return decideColumn({ type: 'AddCard', data }, { column: column.state, board }, context);
+    const state = { column: column.state, board, membership };
+    return decideColumn({ type: 'AddCard', data }, state, context);
   },
   succeed: written({ card: 'card', column: 'column' }),
 });
@@ -147,16 +151,17 @@ export const archiveDoneCards = defineCommand({
     ValidationError,
     VersionConflictError,
   ],
-  load: async (session, { input }) => {
-    const { column, board } = await loadColumnAndBoard(session, input.columnId);
+  load: async (session, { input, actorId }) => {
+    const loaded = await loadColumnAndBoard(session, input.columnId, actorId);
+    const { column } = loaded;
     const live = column.state.status === 'active' ? column.state.cards.toArray() : [];
     const cards = await Promise.all(live.map((c) => session.load('card', c.id)));
-    return { column, board, cards: new Map(cards.map((card) => [card.id, card.state])) };
+    return { ...loaded, cards: new Map(cards.map((card) => [card.id, card.state])) };
   },
-  decide: ({ input: { columnId }, actorId }, { column, board, cards }, context) =>
+  decide: ({ input: { columnId }, actorId }, { column, board, membership, cards }, context) =>
     decideColumn(
       { type: 'ArchiveDoneCards', data: { actorId, columnId } },
-      { column: column.state, board, cards },
+      { column: column.state, board, membership, cards },
       context,
     ),
   nothingToWrite: ({ input }, { column }): DoneCardsArchived => ({
@@ -188,11 +193,11 @@ export const renameColumn = defineCommand({
     idempotencyKey,
   }),
   errors: memberEditErrors,
-  load: (session, { input }) => loadColumnAndBoard(session, input.columnId),
-  decide: ({ input: { columnId, name }, actorId }, { column, board }, context) =>
+  load: (session, { input, actorId }) => loadColumnAndBoard(session, input.columnId, actorId),
+  decide: ({ input: { columnId, name }, actorId }, { column, board, membership }, context) =>
     decideColumn(
       { type: 'RenameColumn', data: { actorId, columnId, name } },
-      { column: column.state, board },
+      { column: column.state, board, membership },
       context,
     ),
   expectedVersion: { of: ({ column }) => column, sets: ['name'] satisfies ColumnField[] },
@@ -210,11 +215,11 @@ export const archiveColumn = defineCommand({
   name: 'archiveColumn',
   input: z.object({ columnId: resourceId('Column'), expectedVersion, idempotencyKey }),
   errors: [...memberEditErrors, ColumnNotEmptyError],
-  load: (session, { input }) => loadColumnAndBoard(session, input.columnId),
-  decide: ({ input: { columnId }, actorId }, { column, board }, context) =>
+  load: (session, { input, actorId }) => loadColumnAndBoard(session, input.columnId, actorId),
+  decide: ({ input: { columnId }, actorId }, { column, board, membership }, context) =>
     decideColumn(
       { type: 'ArchiveColumn', data: { actorId, columnId } },
-      { column: column.state, board },
+      { column: column.state, board, membership },
       context,
     ),
   expectedVersion: { of: ({ column }) => column, sets: ['archived'] satisfies ColumnField[] },

@@ -1,5 +1,4 @@
-import { requireMember } from '../board/decide.js';
-import type { BoardState } from '../board/state.js';
+import { authorize, BoardAction, type BoardAccess } from '../board/access.js';
 import type { CardEvent } from '../card/events.js';
 import type { CardState } from '../card/state.js';
 import type { DecideContext, Decision, StreamChange } from '../decision.js';
@@ -32,11 +31,9 @@ export type ColumnCommand =
   | { type: 'RenameColumn'; data: { actorId: string; columnId: string; name: string } }
   | { type: 'ArchiveColumn'; data: { actorId: string; columnId: string } };
 
-/** What column commands are decided on. */
-export interface ColumnDecisionState {
+/** What column commands are decided on: the column, its board and the actor's access to it. */
+export interface ColumnDecisionState extends BoardAccess {
   column: ColumnState;
-  /** The column's board (absent when the column is). */
-  board: BoardState;
   /**
    * States of the column's live cards by id. Needed by `ArchiveDoneCards` only; it
    * must then hold every live card of the column.
@@ -45,19 +42,20 @@ export interface ColumnDecisionState {
 }
 
 /**
- * The column if it exists and `actorId` is a member of its board (otherwise
- * `NotFoundError` for the column), its board writable (`BoardArchivedError`) and the
- * column not archived (`ValidationError` on `field`).
+ * The column if it exists and the access policy lets `actorId` edit its board; otherwise
+ * `NotFoundError` for the column (a non-member), `ForbiddenError` (a viewer),
+ * `BoardArchivedError` (an archived board), or `ValidationError` on `field` (an archived
+ * column).
  */
-export function requireVisibleColumn(
-  column: ColumnState,
-  board: BoardState,
+export function requireEditableColumn(
+  state: ColumnDecisionState,
   actorId: string,
   columnId: string,
   field = 'input.columnId',
 ): ActiveColumn {
+  const { column } = state;
   if (column.status !== 'active') throw new NotFoundError(columnId, 'Column');
-  requireMember(board, actorId, { id: columnId, type: 'Column' });
+  authorize(state, actorId, BoardAction.Edit, { id: columnId, type: 'Column' });
   if (column.archived) throw new ValidationError(field, 'the column is archived');
   return column;
 }
@@ -182,7 +180,7 @@ export function decideColumn(
   context: DecideContext,
 ): Decision {
   const { actorId, columnId } = command.data;
-  const column = requireVisibleColumn(state.column, state.board, actorId, columnId);
+  const column = requireEditableColumn(state, actorId, columnId);
   switch (command.type) {
     case 'SetWipLimit':
       return [

@@ -83,6 +83,15 @@ export function toAppendRequest(
       events: change.events.map((event: DomainEvent) => toNewEvent(schemaVersions, event)),
     };
   });
+  // Streams the decision rests on but does not write: asserted at the version read (a
+  // condition, no event). A stream read as absent cannot be asserted this way; the
+  // loaders assert an existing one instead (see `loadBoardAccess`).
+  const written = new Set(streams.map((s) => s.stream));
+  for (const { stream, version } of session.assertedStreams()) {
+    if (written.has(stream)) continue;
+    if (version === 0) throw new Error(`cannot assert ${stream}: it was read as absent`);
+    streams.push({ stream, expected: version, events: [] });
+  }
   return {
     streams,
     ...(idempotencyKey !== undefined && { idempotencyKey, requestFingerprint }),
@@ -138,12 +147,17 @@ export async function appendCommits(
       return appended;
     }
     session.advance(appended.streams);
-    for (const head of appended.streams) heads.set(head.stream, head.version);
+    // A condition's head is no stream the commit wrote.
+    const conditions = new Set(
+      request.streams.filter((s) => s.events.length === 0).map((s) => s.stream),
+    );
+    const writtenHeads = appended.streams.filter((head) => !conditions.has(head.stream));
+    for (const head of writtenHeads) heads.set(head.stream, head.version);
     const own = isOwnCommit(request, appended.streams);
     commit = {
       commitId: appended.commitId,
       position: appended.position,
-      heads: appended.streams,
+      heads: writtenHeads,
       merged: own && merged,
       replayed: !own,
     };

@@ -45,7 +45,11 @@ export class LoadSession {
   readonly #infrastructure: LoadInfrastructure;
   readonly #loads = new Map<string, Promise<LoadedStream>>();
   readonly #versions = new Map<string, number>();
+  readonly #asserted = new Set<string>();
+  /** Streams held besides the first: the asserted ones. */
+  readonly #holds: Promise<() => void>[] = [];
   #held: Promise<() => void> | null = null;
+  #heldStream: string | null = null;
 
   constructor(
     store: EventStore,
@@ -66,12 +70,44 @@ export class LoadSession {
     let load = this.#loads.get(stream);
     if (!load) {
       const { writers } = this.#infrastructure;
-      if (writers && !this.#held) this.#held = writers.acquire([stream]);
+      if (writers && !this.#held) {
+        this.#held = writers.acquire([stream]);
+        this.#heldStream = stream;
+      }
       const held = this.#held;
       load = held ? held.then(() => this.#read(kind, id, stream)) : this.#read(kind, id, stream);
       this.#loads.set(stream, load);
     }
     return load as Promise<LoadedStream<K>>;
+  }
+
+  /**
+   * Makes every commit of this attempt assert that `stream` (loaded already, and existing)
+   * is still at the version read, even when the decision writes nothing to it: a commit that
+   * changed it meanwhile fails the append (see `toAppendRequest`). For facts a decision
+   * rests on that live in a stream it does not write, e.g. the actor's membership.
+   */
+  async assertUnchanged(stream: string): Promise<void> {
+    if (this.#asserted.has(stream)) return;
+    this.#asserted.add(stream);
+    // Held like the first stream: commands of this process asserting one stream (one
+    // member's writes) take turns instead of conflicting on it in the store, where an
+    // assertion is a write (see `StreamAppend`). Always the last stream a session takes,
+    // and nothing waits while holding it, so no two sessions wait on each other.
+    const { writers } = this.#infrastructure;
+    if (writers && stream !== this.#heldStream) {
+      const hold = writers.acquire([stream]);
+      this.#holds.push(hold);
+      await hold;
+    }
+  }
+
+  /** Streams to assert unchanged (see {@link assertUnchanged}) with the version read. */
+  assertedStreams(): { stream: string; version: number }[] {
+    return [...this.#asserted].flatMap((stream) => {
+      const version = this.#versions.get(stream);
+      return version === undefined ? [] : [{ stream, version }];
+    });
   }
 
   /** The version this attempt read of `stream`, or undefined if it did not read it. */
@@ -88,6 +124,8 @@ export class LoadSession {
   async release(): Promise<void> {
     const held = this.#held;
     this.#held = null;
+    const holds = this.#holds.splice(0);
+    for (const hold of holds) (await hold.catch(() => null))?.();
     if (held) (await held)();
   }
 

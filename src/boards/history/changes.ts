@@ -201,7 +201,30 @@ function renderBoard(event: BoardEvent): RenderedEvent {
     case 'MemberAdded':
       return {
         operation: event.type,
-        changes: [{ field: 'member', from: null, to: ref('User', event.data.userId) }],
+        changes: [
+          { field: 'member', from: null, to: ref('User', event.data.userId) },
+          {
+            field: 'role',
+            from: null,
+            to: { user: ref('User', event.data.userId), role: event.data.role },
+          },
+        ],
+      };
+    case 'MemberRoleChanged':
+      return {
+        operation: event.type,
+        changes: [
+          {
+            field: 'role',
+            from: null,
+            to: { user: ref('User', event.data.userId), role: event.data.role },
+          },
+        ],
+      };
+    case 'MemberRemoved':
+      return {
+        operation: event.type,
+        changes: [{ field: 'member', from: ref('User', event.data.userId), to: null }],
       };
     case 'ColumnPlaced':
       return {

@@ -30,6 +30,7 @@ export function describeError(error: ApiError): string {
     case 'TooManyAttemptsError':
     case 'ExternalIdentityError':
     case 'RebuildInProgressError':
+    case 'LastOwnerError':
       return error.message;
     default: {
       const unexpected: never = error;

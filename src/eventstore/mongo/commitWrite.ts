@@ -4,7 +4,7 @@
  * Retries, commit outcomes and deadlines are the append protocol's (`appendProtocol.ts`).
  */
 import { randomUUID } from 'node:crypto';
-import type { AnyBulkWriteOperation, ClientSession, Collection } from 'mongodb';
+import type { AnyBulkWriteOperation, ClientSession, Collection, UpdateFilter } from 'mongodb';
 import { IdempotencyKeyReused, VersionConflict } from '../errors.js';
 import { fingerprintOf } from '../idempotency.js';
 import { NO_STREAM, type StreamAppend } from '../types.js';
@@ -81,7 +81,7 @@ export class CommitWriter {
       if (base === 0) inserts.push({ _id: s.stream, version });
       else
         updates.push({
-          updateOne: { filter: { _id: s.stream, version: base }, update: { $set: { version } } },
+          updateOne: { filter: { _id: s.stream, version: base }, update: headUpdate(s, version) },
         });
     }
     // One command for the updates, one for the inserts (as one bulk write would send them),
@@ -224,6 +224,21 @@ export class ExpectationFailed extends Error {
 }
 
 /** Heads after the commit, in request order. */
+/**
+ * The update of an existing stream's head. A condition (a stream with no events) must
+ * still modify the document: under snapshot isolation only a write makes a concurrent
+ * write of the same document a WriteConflict, and an update that leaves a document as it
+ * was writes nothing (MongoDB manual, "In-progress Transactions and Stale Reads": modify
+ * the document you read, e.g. set a new lock id; SERVER-77616: a no-op findOneAndUpdate
+ * gives no write conflict). Without it a commit that moved the stream after this
+ * transaction's snapshot would not stop this one.
+ */
+function headUpdate(s: StreamAppend, version: number): UpdateFilter<StreamHeadDoc> {
+  return s.events.length === 0
+    ? { $set: { version }, $inc: { conditions: 1 } }
+    : { $set: { version } };
+}
+
 function headsAfter(request: AppendRequest, actual: Map<string, number>): StreamHead[] {
   return request.streams.map((s) => ({
     stream: s.stream,

@@ -62,6 +62,8 @@ export const IndexName = {
 export interface StreamHeadDoc {
   _id: string;
   version: number;
+  /** How many commits asserted the stream without writing to it (each one modifies the head). */
+  conditions?: number;
 }
 
 /** An event, stored once, inside its commit: what it holds beyond the commit's own fields. */

@@ -97,6 +97,7 @@
       "ExternalIdentityError",
       "ForbiddenError",
       "InvalidCredentialsError",
+      "LastOwnerError",
       "NotFoundError",
       "RebuildInProgressError",
       "TooManyAttemptsError",
@@ -143,6 +144,16 @@
       "UsernameTakenError",
       "ValidationError"
     ],
+    "RemoveMemberResult": [
+      "BoardArchivedError",
+      "ForbiddenError",
+      "LastOwnerError",
+      "NotFoundError",
+      "RemoveMemberSuccess",
+      "UnauthenticatedError",
+      "ValidationError",
+      "VersionConflictError"
+    ],
     "RenameBoardResult": [
       "BoardArchivedError",
       "ForbiddenError",
@@ -185,6 +196,16 @@
       "RevokeSessionSuccess",
       "UnauthenticatedError",
       "ValidationError"
+    ],
+    "SetMemberRoleResult": [
+      "BoardArchivedError",
+      "ForbiddenError",
+      "LastOwnerError",
+      "NotFoundError",
+      "SetMemberRoleSuccess",
+      "UnauthenticatedError",
+      "ValidationError",
+      "VersionConflictError"
     ],
     "SetPasswordResult": [
       "ExternalIdentityError",

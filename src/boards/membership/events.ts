@@ -1,0 +1,39 @@
+import { castEvent, type SchemaVersions } from '../domainEvent.js';
+import type { BoardRole } from '../board/access.js';
+import { unreachable } from '../unreachable.js';
+
+/**
+ * Events of one member's membership stream (`membership-<boardId>~<userId>`): every change
+ * to that member's access to that board, in the same commit as the board's own member
+ * event. A command a member makes on the board asserts this stream's version in its commit
+ * (see `loadBoardAccess`), so a removal or demotion that commits first makes it fail.
+ */
+export type MembershipEvent =
+  /** The member joins the board with `role`, or their role becomes `role`. */
+  | { type: 'MembershipGranted'; data: { boardId: string; userId: string; role: BoardRole } }
+  /** The member left or was removed: no access from here on. */
+  | { type: 'MembershipEnded'; data: { boardId: string; userId: string } };
+
+export const membershipEventSchemaVersions: SchemaVersions<MembershipEvent> = {
+  MembershipGranted: 1,
+  MembershipEnded: 1,
+};
+
+/** A membership stream is not a GraphQL resource: its events touch no field of one. */
+export function membershipEventFields(event: MembershipEvent): readonly string[] {
+  switch (event.type) {
+    case 'MembershipGranted':
+    case 'MembershipEnded':
+      return [];
+    default:
+      return unreachable(event);
+  }
+}
+
+/** A stored event of a membership stream as a `MembershipEvent`; throws on an unknown type. */
+export function parseMembershipEvent(event: {
+  type: string;
+  data: Record<string, unknown>;
+}): MembershipEvent {
+  return castEvent(membershipEventSchemaVersions, event);
+}
