@@ -50,8 +50,7 @@ const appendRequest = z.object({
         events: z.array(newEvent),
       }),
     )
-    .min(1, 'must name at least one stream')
-    .refine((streams) => streams.some((s) => s.events.length > 0), 'must hold at least one event'),
+    .min(1, 'must name at least one stream'),
   idempotencyKey: z.string().min(1).max(appendLimits.maxIdempotencyKeyLength).optional(),
   requestFingerprint: z.string().min(1).max(appendLimits.maxIdempotencyKeyLength).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
@@ -78,8 +77,8 @@ export function validateAppendRequest(request: AppendRequest): void {
     seen.add(s.stream);
     if (s.events.length === 0 && (typeof s.expected !== 'number' || s.expected < 1)) {
       throw new EventStoreValidationError(
-        `streams.${i}.expected`,
-        'a stream with no events is a condition: it needs the exact version of an existing stream',
+        `streams.${i}.events`,
+        'must hold at least one event (a stream with none is a condition, on the exact version of an existing stream)',
       );
     }
     s.events.forEach((e, j) => {
@@ -92,6 +91,9 @@ export function validateAppendRequest(request: AppendRequest): void {
     });
     total += s.events.length;
   });
+  if (total === 0) {
+    throw new EventStoreValidationError('streams', 'must hold at least one event');
+  }
   if (total > appendLimits.maxEventsPerCommit) {
     throw new EventStoreValidationError(
       'streams',

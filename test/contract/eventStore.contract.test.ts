@@ -223,6 +223,33 @@ describe.each(storeAdapters())('event store contract ($name)', (adapter) => {
     expect(events.map((e) => e.type)).toEqual(['Seed', 'Race']);
   });
 
+  it('commits with a condition (a stream with no events) only while that stream is at its version, writing nothing to it', async () => {
+    const store = await open();
+    await store.append({ streams: [{ stream: 's', expected: NO_STREAM, events: [event('A')] }] });
+    const asserted = await store.append({
+      streams: [
+        { stream: 't', expected: NO_STREAM, events: [event('B')] },
+        { stream: 's', expected: 1, events: [] },
+      ],
+    });
+    expect(asserted.streams).toEqual([
+      { stream: 't', version: 1 },
+      { stream: 's', version: 1 },
+    ]);
+    expect(await store.streamVersion('s')).toBe(1);
+    const [commit] = await store.readAll({ after: asserted.position - 1, limit: 1 });
+    expect(commit!.events.map((e) => e.stream)).toEqual(['t']);
+    await store.append({ streams: [{ stream: 's', expected: 1, events: [event('C')] }] });
+    const stale = store.append({
+      streams: [
+        { stream: 't', expected: 1, events: [event('D')] },
+        { stream: 's', expected: 1, events: [] },
+      ],
+    });
+    await expect(stale).rejects.toMatchObject({ name: 'VersionConflict', stream: 's', actual: 2 });
+    expect(await store.streamVersion('t')).toBe(1);
+  });
+
   it('commits nothing to any stream when the third of three expectations fails', async () => {
     const store = await open();
     await store.append({ streams: [{ stream: 'c', expected: NO_STREAM, events: [event('A')] }] });
@@ -372,6 +399,17 @@ describe.each(storeAdapters())('event store contract ($name)', (adapter) => {
     [
       'an empty event list',
       { streams: [{ stream: 's', expected: ANY, events: [] }] },
+      'streams.0.events',
+    ],
+    ['only conditions', { streams: [{ stream: 's', expected: 1, events: [] }] }, 'streams'],
+    [
+      'a condition on a stream that may not exist',
+      {
+        streams: [
+          { stream: 's', expected: NO_STREAM, events: [] },
+          { stream: 't', expected: ANY, events: [event('E')] },
+        ],
+      },
       'streams.0.events',
     ],
     [
