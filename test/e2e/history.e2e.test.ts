@@ -228,6 +228,7 @@ describe.each(adapters)('history of cards, columns and boards ($name)', (adapter
     ]);
     expect(boardHistory[2]!.node.changes).toEqual([
       { field: 'member', from: null, to: json(bob.id) },
+      { field: 'role', from: null, to: json({ user: bob.id, role: 'EDITOR' }) },
     ]);
   });
 
