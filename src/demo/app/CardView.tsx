@@ -2,7 +2,7 @@ import { useDraggable, useDroppable } from '@dnd-kit/core';
 import { useApolloClient } from '@apollo/client/react';
 import { ArchiveCardDocument, EditCardDocument, type EditCardInput } from '@corkboard/client';
 import { useState, type FormEvent, type KeyboardEvent } from 'react';
-import type { Card, Column, Placement } from './BoardView.js';
+import type { Card, Column, Placement } from './boardTypes.js';
 import { CardHistory } from './CardHistory.js';
 import { describeError, failureText, isApiError } from './errors.js';
 

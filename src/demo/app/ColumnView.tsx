@@ -1,0 +1,144 @@
+import { useDroppable } from '@dnd-kit/core';
+import { useApolloClient } from '@apollo/client/react';
+import { AddCardDocument, SetWipLimitDocument } from '@corkboard/client';
+import { useState, type FormEvent } from 'react';
+import { AlertBox } from './AlertBox.js';
+import {
+  liveCards,
+  type Alert,
+  type Card,
+  type Column,
+  type Failure,
+  type Placement,
+  type Report,
+} from './boardTypes.js';
+import { CardView } from './CardView.js';
+
+/**
+ * A column: its live cards in order (a drop target for dragged cards), its card count
+ * against its WIP limit, a form to add a card at its end and one to set the limit.
+ */
+export function ColumnView({
+  column,
+  highlightedBy,
+  columnNames,
+  alert,
+  onCloseAlert,
+  onReport,
+  onFailure,
+  onKeyboardMove,
+  neighbours,
+  onMove,
+}: {
+  column: Column;
+  highlightedBy: ReadonlyMap<string, string>;
+  columnNames: ReadonlyMap<string, string>;
+  alert: Alert | null;
+  onCloseAlert: () => void;
+  onReport: Report;
+  onFailure: Failure;
+  onKeyboardMove: (card: Card, key: string) => void;
+  neighbours: { left: Column | null; right: Column | null };
+  onMove: (card: Card, placement: Placement) => Promise<void>;
+}) {
+  const apollo = useApolloClient();
+  const { setNodeRef, isOver } = useDroppable({ id: `column:${column.id}` });
+  const [title, setTitle] = useState('');
+  const [wip, setWip] = useState('');
+  const cards = liveCards(column);
+  const full = column.wipLimit !== null && column.cardCount >= column.wipLimit;
+
+  const addCard = async (event: FormEvent) => {
+    event.preventDefault();
+    onCloseAlert();
+    let added;
+    try {
+      added = await apollo.mutate({
+        mutation: AddCardDocument,
+        variables: { input: { columnId: column.id, title, afterCardId: cards.at(-1)?.id ?? null } },
+      });
+    } catch (error) {
+      onFailure(error, column.id);
+      return;
+    }
+    const result = added.data?.addCard;
+    if (result && !onReport(result, undefined, column.id)) setTitle('');
+  };
+
+  const setWipLimit = async (event: FormEvent) => {
+    event.preventDefault();
+    onCloseAlert();
+    let set;
+    try {
+      set = await apollo.mutate({
+        mutation: SetWipLimitDocument,
+        variables: {
+          input: {
+            columnId: column.id,
+            expectedVersion: column.version,
+            wipLimit: wip === '' ? null : Number(wip),
+          },
+        },
+      });
+    } catch (error) {
+      onFailure(error, column.id);
+      return;
+    }
+    const result = set.data?.setWipLimit;
+    if (result && !onReport(result, undefined, column.id)) setWip('');
+  };
+
+  return (
+    <section
+      ref={setNodeRef}
+      className={`column${isOver ? ' over' : ''}${full ? ' full' : ''}${highlightedBy.has(column.id) ? ' flash' : ''}`}
+      data-testid="column"
+      data-column-id={column.id}
+      data-column-name={column.name}
+      aria-label={`Column ${column.name}`}
+    >
+      <header>
+        <h2>{column.name}</h2>
+        <span className="wip" data-testid="wip" title="cards / WIP limit">
+          {column.cardCount}
+          {column.wipLimit !== null ? ` / ${column.wipLimit}` : ''}
+        </span>
+      </header>
+      {alert && <AlertBox alert={alert} onClose={onCloseAlert} testId="column-alert" />}
+      <ol className="cards">
+        {cards.map((card) => (
+          <CardView
+            key={card.id}
+            card={card}
+            changedBy={highlightedBy.get(card.id) ?? null}
+            columnNames={columnNames}
+            neighbours={neighbours}
+            onMove={onMove}
+            onKeyboardMove={onKeyboardMove}
+          />
+        ))}
+      </ol>
+      <form className="add-card" onSubmit={(event) => void addCard(event)}>
+        <input
+          aria-label={`New card in ${column.name}`}
+          placeholder="New card"
+          required
+          value={title}
+          onChange={(e) => setTitle(e.target.value)}
+        />
+        <button type="submit">Add</button>
+      </form>
+      <form className="wip-form" onSubmit={(event) => void setWipLimit(event)}>
+        <input
+          aria-label={`WIP limit of ${column.name}`}
+          type="number"
+          min={0}
+          placeholder={column.wipLimit === null ? 'no WIP limit' : `WIP ${column.wipLimit}`}
+          value={wip}
+          onChange={(e) => setWip(e.target.value)}
+        />
+        <button type="submit">Set WIP</button>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,143 @@
+import { useApolloClient, useQuery } from '@apollo/client/react';
+import { BoardDocument, type AppliedChanges } from '@corkboard/client';
+import { liveBoard } from '@corkboard/client/apollo';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { Board } from './boardTypes.js';
+import type { Connection } from './connection.js';
+import { sessionEnded } from './errors.js';
+
+/** How long a change by another member stays highlighted. */
+const HIGHLIGHT_MS = 2_500;
+/** How many changes by others the activity list keeps. */
+const ACTIVITY_LENGTH = 30;
+
+/** One line of the "Changes by others" list. */
+export interface Activity {
+  key: string;
+  text: string;
+}
+
+/** What `useLiveBoard` answers. */
+export interface LiveBoardState {
+  /** The board, once read (null until then). */
+  board: Board | null;
+  /** Who (display name) changed each highlighted card or column, by ID. */
+  highlights: ReadonlyMap<string, string>;
+  /** Changes by other members, newest first. */
+  activity: Activity[];
+}
+
+/**
+ * One board, live: `liveBoard` keeps the cache fresh from the board's changes alone (no
+ * refetch per change), and the Board query reads it once the binding is ready. Changes by
+ * other members are highlighted for a moment and listed. `onLeave` is called once, with
+ * the reason, when the board is gone for this viewer (its subscription ended with an
+ * error, or the board reads as null); `onSessionEnded` when the server refused the token.
+ */
+export function useLiveBoard({
+  boardId,
+  viewerId,
+  connection,
+  onLeave,
+  onSessionEnded,
+}: {
+  boardId: string;
+  viewerId: string;
+  connection: Connection;
+  onLeave: (reason: string) => void;
+  onSessionEnded: () => void;
+}): LiveBoardState {
+  const apollo = useApolloClient();
+  const [ready, setReady] = useState(false);
+  const [highlights, setHighlights] = useState<ReadonlyMap<string, string>>(new Map());
+  const [activity, setActivity] = useState<Activity[]>([]);
+  const left = useRef(false);
+  // The parent's callback may change on every render; the live binding must not restart.
+  const onLeaveRef = useRef(onLeave);
+  onLeaveRef.current = onLeave;
+  const leave = useCallback((reason: string) => {
+    if (left.current) return;
+    left.current = true;
+    onLeaveRef.current(reason);
+  }, []);
+
+  const onApplied = useCallback(
+    ({ changes }: AppliedChanges) => {
+      const others = changes.filter((change) => change.actor && change.actor.id !== viewerId);
+      if (others.length === 0) return;
+      const touched = new Map<string, string>();
+      for (const change of others) {
+        // A card's change names its columns too: flash the card, and a column only
+        // when the change was the column's own (its name or WIP limit).
+        const ofCards = change.changed.some((node) => node.__typename === 'Card');
+        for (const node of change.changed) {
+          if (node.__typename === 'Card' || (node.__typename === 'Column' && !ofCards)) {
+            touched.set(node.id, change.actor!.displayName);
+          }
+        }
+      }
+      setHighlights((current) => new Map([...current, ...touched]));
+      setTimeout(() => {
+        setHighlights((current) => {
+          const next = new Map(current);
+          for (const [id, who] of touched) if (next.get(id) === who) next.delete(id);
+          return next;
+        });
+      }, HIGHLIGHT_MS);
+      setActivity((current) =>
+        [
+          ...others.map((change) => ({
+            key: change.cursor,
+            text: `${change.actor!.displayName}: ${change.operation}${change.changed
+              .filter((node) => node.__typename === 'Card')
+              .map((node) => ` “${'title' in node ? node.title : ''}”`)
+              .join(',')}`,
+          })),
+          ...current,
+        ].slice(0, ACTIVITY_LENGTH),
+      );
+    },
+    [viewerId],
+  );
+
+  useEffect(() => {
+    const binding = liveBoard(apollo, boardId, { onApplied });
+    binding.ready.then(
+      () => setReady(true),
+      () => {},
+    );
+    binding.done.catch(() => leave('You no longer have access to that board.'));
+    const unsubscribe = connection.onReconnected(() => {
+      // Catch up with what changed while the socket was down: the subscription replays
+      // it, and the board is read afresh in case the replay was cut short.
+      void apollo
+        .refetchQueries({ include: [BoardDocument] })
+        .then(() => binding.idle())
+        .finally(() => connection.caughtUp());
+    });
+    return () => {
+      unsubscribe();
+      void binding.stop();
+    };
+  }, [apollo, boardId, connection, onApplied, leave]);
+
+  // Sent once the binding is ready, so the answer misses no change; from the network
+  // each time the board opens, as the binding was not following it before.
+  const { data, error } = useQuery(BoardDocument, {
+    variables: { id: boardId },
+    skip: !ready,
+    fetchPolicy: 'cache-and-network',
+    nextFetchPolicy: 'cache-first',
+  });
+  const board = data?.board ?? null;
+  useEffect(() => {
+    if (data && !data.board) {
+      leave('That board does not exist, or you are not one of its members.');
+    }
+  }, [data, leave]);
+  useEffect(() => {
+    if (sessionEnded(error)) onSessionEnded();
+  }, [error, onSessionEnded]);
+
+  return { board, highlights, activity };
+}
