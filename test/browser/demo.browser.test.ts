@@ -322,6 +322,87 @@ describe.skipIf(!haveChromium('/demo'))('the /demo board, two users in Chromium'
     await screenshot(a.page, 'demo-wip-refused');
   });
 
+  it('archived cards of a column are shown and restored, on both pages; the owner archives the board (read-only on both pages) and restores it', async () => {
+    const board = await newBoard('Restore');
+    const old = await addCard(alice, board.columns['To do'], 'Old idea');
+    await addCard(alice, board.columns['To do'], 'Current idea');
+    const archived = await alice.api.archiveCard({
+      input: { cardId: old.id, expectedVersion: old.version },
+    });
+    expect(archived.__typename).toBe('ArchiveCardSuccess');
+    await open(a.page, board);
+    await open(b.page, board);
+    expect(await card(a.page, old.id).count()).toBe(0);
+    for (const page of [a.page, b.page]) {
+      await column(page, 'To do').getByRole('button', { name: 'Show archived' }).click();
+      await column(page, 'To do')
+        .locator(`[data-testid=archived-card][data-card-id="${old.id}"]`)
+        .waitFor();
+    }
+    await screenshot(a.page, 'demo-archived-cards');
+    await column(a.page, 'To do').getByRole('button', { name: 'Restore Old idea' }).click();
+    // Back where it was (before the card added after it), on both pages; out of both lists.
+    const restored = [
+      [
+        'To do',
+        [
+          ['Old idea', ''],
+          ['Current idea', ''],
+        ],
+      ],
+      ['Doing', []],
+      ['Done', []],
+    ];
+    for (const page of [a.page, b.page]) {
+      await expect.poll(() => shown(page)).toEqual(restored);
+      await expect
+        .poll(() => column(page, 'To do').locator('[data-testid=archived-card]').count())
+        .toBe(0);
+    }
+
+    // A card archived by another member shows in the open lists (read again as the column moves).
+    const current = await alice.api.column({ id: board.columns['To do'] });
+    const currentCard =
+      current?.__typename === 'Column' &&
+      current.cards.edges.find((edge) => edge.node.title === 'Current idea')!.node;
+    if (!currentCard) throw new Error('no Current idea card');
+    const archivedAgain = await alice.api.archiveCard({
+      input: { cardId: currentCard.id, expectedVersion: currentCard.version },
+    });
+    expect(archivedAgain.__typename).toBe('ArchiveCardSuccess');
+    for (const page of [a.page, b.page]) {
+      await column(page, 'To do')
+        .locator(`[data-testid=archived-card][data-card-id="${currentCard.id}"]`)
+        .waitFor();
+    }
+
+    // The owner archives the board: both pages say it is read-only and disable writing.
+    await a.page.getByRole('button', { name: 'Archive board' }).click();
+    for (const page of [a.page, b.page]) {
+      await expect.poll(() => page.getByTestId('read-only').innerText()).toContain('archived');
+      expect(await column(page, 'To do').getByRole('button', { name: 'Add' }).isDisabled()).toBe(
+        true,
+      );
+      expect(await card(page, old.id).getByRole('button', { name: 'Edit' }).isDisabled()).toBe(
+        true,
+      );
+    }
+    const write = await bob.api.addCard({
+      input: { columnId: board.columns['To do'], title: 'Sneaked in' },
+    });
+    expect(write.__typename).toBe('BoardArchivedError');
+    await a.page.getByRole('button', { name: 'Restore board' }).click();
+    for (const page of [a.page, b.page]) {
+      await expect.poll(() => page.getByTestId('read-only').count()).toBe(0);
+      expect(await column(page, 'To do').getByRole('button', { name: 'Add' }).isEnabled()).toBe(
+        true,
+      );
+    }
+    await column(b.page, 'To do').getByLabel('New card in To do').fill('After the restore');
+    await column(b.page, 'To do').getByRole('button', { name: 'Add' }).click();
+    await column(a.page, 'To do').locator('[data-title="After the restore"]').waitFor();
+  });
+
   it('B goes offline, A makes 20 changes, B comes back and converges without a reload', async () => {
     const board = await newBoard('Offline');
     const { id: first } = await addCard(alice, board.columns['To do'], 'Card 0');

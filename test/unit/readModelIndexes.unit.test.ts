@@ -42,6 +42,7 @@ describe('read model indexes', () => {
     expect(sortedQueries.map(({ model, name }) => `${model.name}.${name}`)).toEqual([
       'boards.ofMember',
       'cards.liveOfBoard',
+      'cards.archivedOfColumn',
       'sessions.openOf',
     ]);
   });

@@ -6,6 +6,9 @@ import { stampsAfter, type DocStamps } from '../docStamps.js';
 import { cardEventSchemaVersions, parseCardEvent } from './events.js';
 import { evolveCard, type CardData, type CardState } from './state.js';
 
+/** How many archived cards `Column.archivedCards` answers: by default, and at most. */
+export const ARCHIVED_CARDS_PAGE = { default: 50, max: 200 } as const;
+
 /**
  * A card as queries see it: its state's data (every field of `CardData` but its id, which
  * is `_id`), `archived`, and the stamps.
@@ -42,12 +45,24 @@ export const cardReadModel = defineReadModel({
   doc: docType<CardDoc>(),
   // A sorted query's index ends with the sort AND the `_id` tie-breaker the adapter adds to
   // every sort (`translateSort`), so the server walks the index in order.
-  indexes: [{ key: { boardId: 1, archived: 1, rank: 1, _id: 1 } }],
+  indexes: [
+    { key: { boardId: 1, archived: 1, rank: 1, _id: 1 } },
+    { key: { columnId: 1, archived: 1, updatedAt: -1, _id: 1 } },
+  ],
   queries: {
     /** Live cards of a board, in rank order. */
     liveOfBoard: {
       filter: (boardId: string) => ({ boardId, archived: false }),
       sort: ['rank', 1],
+    },
+    /**
+     * Archived cards of a column, last changed (so last archived: an archived card takes
+     * no other write) first; at most a page's worth.
+     */
+    archivedOfColumn: {
+      filter: (columnId: string) => ({ columnId, archived: true }),
+      sort: ['updatedAt', -1],
+      limit: ARCHIVED_CARDS_PAGE.max,
     },
   },
   projection: {

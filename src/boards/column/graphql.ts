@@ -5,6 +5,7 @@ import { ErrorCode } from '../errors.js';
 import { BoardRef, CardRef, ColumnRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { CardDoc } from '../readModel.js';
+import { ARCHIVED_CARDS_PAGE, cardReadModel } from '../card/readModel.js';
 import { andThen } from '../reads.js';
 import { addCard, archiveColumn, archiveDoneCards, renameColumn, setWipLimit } from './commands.js';
 
@@ -76,6 +77,22 @@ builder.node(ColumnRef, {
     }),
     cardCount: t.exposeInt('cardCount', {
       description: 'Live (not archived) cards in this column.',
+    }),
+    archivedCards: t.field({
+      type: [CardRef],
+      description: `Archived cards of this column, the last archived first (default ${ARCHIVED_CARDS_PAGE.default}, at most ${ARCHIVED_CARDS_PAGE.max}): what restoreCard can bring back.`,
+      args: { first: t.arg.int() },
+      resolve: async (column, args, ctx) => {
+        if (args.first != null && args.first < 0) {
+          throw badPageArgument('first', 'must not be negative');
+        }
+        const { archivedOfColumn } = cardReadModel.queries;
+        const cards = await ctx.reads.query(cardReadModel, archivedOfColumn, column._id);
+        return cards.slice(
+          0,
+          Math.min(args.first ?? ARCHIVED_CARDS_PAGE.default, ARCHIVED_CARDS_PAGE.max),
+        );
+      },
     }),
     cards: t.connection(
       {

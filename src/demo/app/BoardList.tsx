@@ -14,7 +14,11 @@ const STARTER_COLUMNS = ['To do', 'Doing', 'Done'] as const;
 /** The viewer's boards, and a form for a new one. */
 export function BoardList({ onOpen }: { onOpen: (boardId: string) => void }) {
   const apollo = useApolloClient();
-  const { data, loading, error } = useQuery(BoardsDocument, { fetchPolicy: 'cache-and-network' });
+  const [includeArchived, setIncludeArchived] = useState(false);
+  const { data, loading, error } = useQuery(BoardsDocument, {
+    variables: { includeArchived },
+    fetchPolicy: 'cache-and-network',
+  });
   const [name, setName] = useState('');
   const [failure, setFailure] = useState<string | null>(null);
 
@@ -70,6 +74,7 @@ export function BoardList({ onOpen }: { onOpen: (boardId: string) => void }) {
         {data?.boards.map((board) => (
           <li key={board.id}>
             <a href={`#/board/${encodeURIComponent(board.id)}`}>{board.name}</a>{' '}
+            {board.archived && <span className="tag">archived</span>}{' '}
             <span className="muted">
               {board.columns.length} columns, {board.members.length} members
             </span>
@@ -77,6 +82,14 @@ export function BoardList({ onOpen }: { onOpen: (boardId: string) => void }) {
         ))}
         {data && data.boards.length === 0 && <li className="muted">No boards yet.</li>}
       </ul>
+      <label className="muted">
+        <input
+          type="checkbox"
+          checked={includeArchived}
+          onChange={(e) => setIncludeArchived(e.target.checked)}
+        />{' '}
+        Show archived boards
+      </label>
       <form onSubmit={(event) => void create(event)} className="inline">
         <label>
           New board{' '}

@@ -9,7 +9,9 @@ import {
 import { useApolloClient } from '@apollo/client/react';
 import { MoveCardDocument } from '@corkboard/client';
 import { useState } from 'react';
+import { accessOf } from './access.js';
 import { AlertBox } from './AlertBox.js';
+import { BoardActions } from './BoardActions.js';
 import type { Alert, Card, Failure, Placement, Report } from './boardTypes.js';
 import { ColumnView } from './ColumnView.js';
 import type { Connection } from './connection.js';
@@ -100,6 +102,7 @@ export function BoardView({
   }
 
   const columnNames = new Map(board.columns.map((c) => [c.id, c.name]));
+  const access = accessOf(board);
 
   const onDragEnd = ({ active, over }: DragEndEvent) => {
     const card = (active.data.current as { card?: Card } | undefined)?.card;
@@ -119,11 +122,17 @@ export function BoardView({
       <div className="board-head">
         <h1>{board.name}</h1>
         <ConnectionIndicator connection={connection} />
+        <BoardActions board={board} access={access} onReport={report} onFailure={fail} />
       </div>
       <p className="muted hint">
         Drag cards between columns, or focus a card and press Alt+←/→ to move it across, Alt+↑/↓ to
         reorder (Space picks a card up for the keyboard drag).
       </p>
+      {access.readOnlyReason && (
+        <p className="read-only" role="status" data-testid="read-only">
+          {access.readOnlyReason}
+        </p>
+      )}
       {alert && !alert.columnId && (
         <AlertBox alert={alert} onClose={() => setAlert(null)} testId="board-alert" />
       )}
@@ -145,6 +154,7 @@ export function BoardView({
                 right: board.columns[index + 1] ?? null,
               }}
               onMove={moveCard}
+              readOnly={!access.canEdit}
             />
           ))}
         </div>

@@ -33,6 +33,7 @@ export function CardView({
   neighbours,
   onMove,
   onKeyboardMove,
+  readOnly,
 }: {
   card: Card;
   changedBy: string | null;
@@ -40,9 +41,11 @@ export function CardView({
   neighbours: { left: Column | null; right: Column | null };
   onMove: (card: Card, placement: Placement) => Promise<void>;
   onKeyboardMove: (card: Card, key: string) => void;
+  /** The viewer may not write (a viewer, or the board is archived): no drag, edit, move or archive. */
+  readOnly: boolean;
 }) {
   const apollo = useApolloClient();
-  const drag = useDraggable({ id: `drag:${card.id}`, data: { card } });
+  const drag = useDraggable({ id: `drag:${card.id}`, data: { card }, disabled: readOnly });
   const drop = useDroppable({ id: `card:${card.id}` });
   const [editing, setEditing] = useState<{ base: Card; draft: Draft } | null>(null);
   const [conflict, setConflict] = useState<Conflict | null>(null);
@@ -118,6 +121,7 @@ export function CardView({
 
   const onKeyDown = (event: KeyboardEvent<HTMLElement>) => {
     if (event.target !== event.currentTarget) return;
+    if (readOnly) return;
     if (event.altKey && event.key.startsWith('Arrow')) {
       event.preventDefault();
       onKeyboardMove(card, event.key);
@@ -209,6 +213,7 @@ export function CardView({
               <button
                 type="button"
                 aria-label={`Move to ${neighbours.left.name}`}
+                disabled={readOnly}
                 onClick={() => moveTo(neighbours.left!)}
               >
                 ←
@@ -216,6 +221,7 @@ export function CardView({
             )}
             <button
               type="button"
+              disabled={readOnly}
               onClick={() => {
                 setMessage(null);
                 setEditing({
@@ -226,7 +232,7 @@ export function CardView({
             >
               Edit
             </button>
-            <button type="button" onClick={() => void archive()}>
+            <button type="button" disabled={readOnly} onClick={() => void archive()}>
               Archive
             </button>
             <button
@@ -240,6 +246,7 @@ export function CardView({
               <button
                 type="button"
                 aria-label={`Move to ${neighbours.right.name}`}
+                disabled={readOnly}
                 onClick={() => moveTo(neighbours.right!)}
               >
                 →

@@ -3,6 +3,7 @@ import { useApolloClient } from '@apollo/client/react';
 import { AddCardDocument, SetWipLimitDocument } from '@corkboard/client';
 import { useState, type FormEvent } from 'react';
 import { AlertBox } from './AlertBox.js';
+import { ArchivedCards } from './ArchivedCards.js';
 import {
   liveCards,
   type Alert,
@@ -29,6 +30,7 @@ export function ColumnView({
   onKeyboardMove,
   neighbours,
   onMove,
+  readOnly,
 }: {
   column: Column;
   highlightedBy: ReadonlyMap<string, string>;
@@ -40,11 +42,14 @@ export function ColumnView({
   onKeyboardMove: (card: Card, key: string) => void;
   neighbours: { left: Column | null; right: Column | null };
   onMove: (card: Card, placement: Placement) => Promise<void>;
+  /** The viewer may not write here (a viewer, or the board is archived): controls disabled. */
+  readOnly: boolean;
 }) {
   const apollo = useApolloClient();
   const { setNodeRef, isOver } = useDroppable({ id: `column:${column.id}` });
   const [title, setTitle] = useState('');
   const [wip, setWip] = useState('');
+  const [showArchived, setShowArchived] = useState(false);
   const cards = liveCards(column);
   const full = column.wipLimit !== null && column.cardCount >= column.wipLimit;
 
@@ -115,30 +120,49 @@ export function ColumnView({
             neighbours={neighbours}
             onMove={onMove}
             onKeyboardMove={onKeyboardMove}
+            readOnly={readOnly}
           />
         ))}
       </ol>
-      <form className="add-card" onSubmit={(event) => void addCard(event)}>
-        <input
-          aria-label={`New card in ${column.name}`}
-          placeholder="New card"
-          required
-          value={title}
-          onChange={(e) => setTitle(e.target.value)}
+      <fieldset className="column-controls" disabled={readOnly}>
+        <form className="add-card" onSubmit={(event) => void addCard(event)}>
+          <input
+            aria-label={`New card in ${column.name}`}
+            placeholder="New card"
+            required
+            value={title}
+            onChange={(e) => setTitle(e.target.value)}
+          />
+          <button type="submit">Add</button>
+        </form>
+        <form className="wip-form" onSubmit={(event) => void setWipLimit(event)}>
+          <input
+            aria-label={`WIP limit of ${column.name}`}
+            type="number"
+            min={0}
+            placeholder={column.wipLimit === null ? 'no WIP limit' : `WIP ${column.wipLimit}`}
+            value={wip}
+            onChange={(e) => setWip(e.target.value)}
+          />
+          <button type="submit">Set WIP</button>
+        </form>
+      </fieldset>
+      <button
+        type="button"
+        className="link"
+        aria-expanded={showArchived}
+        onClick={() => setShowArchived(!showArchived)}
+      >
+        {showArchived ? 'Hide archived' : 'Show archived'}
+      </button>
+      {showArchived && (
+        <ArchivedCards
+          column={column}
+          readOnly={readOnly}
+          onReport={onReport}
+          onFailure={onFailure}
         />
-        <button type="submit">Add</button>
-      </form>
-      <form className="wip-form" onSubmit={(event) => void setWipLimit(event)}>
-        <input
-          aria-label={`WIP limit of ${column.name}`}
-          type="number"
-          min={0}
-          placeholder={column.wipLimit === null ? 'no WIP limit' : `WIP ${column.wipLimit}`}
-          value={wip}
-          onChange={(e) => setWip(e.target.value)}
-        />
-        <button type="submit">Set WIP</button>
-      </form>
+      )}
     </section>
   );
 }

@@ -1,0 +1,85 @@
+import { useApolloClient, useQuery } from '@apollo/client/react';
+import { ArchivedCardsDocument, RestoreCardDocument } from '@corkboard/client';
+import { useEffect } from 'react';
+import type { Card, Column, Failure, Report } from './boardTypes.js';
+
+/**
+ * A column's archived cards, the last archived first, each with a Restore button
+ * (restoreCard puts it back where it was, within the column's WIP limit). Read from the
+ * network when it opens and again whenever the column's version moves (a card archived
+ * or restored there, by anyone).
+ */
+export function ArchivedCards({
+  column,
+  readOnly,
+  onReport,
+  onFailure,
+}: {
+  column: Column;
+  /** The viewer may not write (a viewer, or the board is archived): no Restore. */
+  readOnly: boolean;
+  onReport: Report;
+  onFailure: Failure;
+}) {
+  const apollo = useApolloClient();
+  const { data, loading, error, refetch } = useQuery(ArchivedCardsDocument, {
+    variables: { columnId: column.id },
+    fetchPolicy: 'network-only',
+    nextFetchPolicy: 'cache-first',
+  });
+  useEffect(() => {
+    void refetch().catch(() => {});
+  }, [column.version, refetch]);
+  const cards =
+    data?.column?.__typename === 'Column'
+      ? data.column.archivedCards.filter((card) => card.archived)
+      : [];
+
+  const restore = async (card: Card) => {
+    let restored;
+    try {
+      restored = await apollo.mutate({
+        mutation: RestoreCardDocument,
+        variables: { input: { cardId: card.id, expectedVersion: card.version } },
+      });
+    } catch (failure) {
+      onFailure(failure, column.id);
+      return;
+    }
+    const result = restored.data?.restoreCard;
+    if (result) onReport(result, undefined, column.id);
+  };
+
+  return (
+    <div
+      className="archived"
+      data-testid="archived-cards"
+      aria-label={`Archived in ${column.name}`}
+    >
+      {loading && !data && <p className="muted">Loading…</p>}
+      {error && <p className="error">{error.message}</p>}
+      {data && cards.length === 0 && <p className="muted">No archived cards.</p>}
+      <ul>
+        {cards.map((card) => (
+          <li
+            key={card.id}
+            data-testid="archived-card"
+            data-card-id={card.id}
+            data-title={card.title}
+          >
+            <span className="title">{card.title}</span>
+            {!readOnly && (
+              <button
+                type="button"
+                aria-label={`Restore ${card.title}`}
+                onClick={() => void restore(card)}
+              >
+                Restore
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
