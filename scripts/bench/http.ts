@@ -5,7 +5,8 @@
  *   npm run bench:http
  *   (BENCH_CONNECTIONS=20, BENCH_SECONDS=5, BENCH_ROUNDS=5, BENCH_NEIGHBOUR_CARDS=20000,
  *   BENCH_SKIP_BUILD=1 to reuse dist/, BENCH_SERVER_ENV="NAME=value NAME2=value2",
- *   BENCH_PROFILE=<dir>: CPU profiles of ours, written to <dir> when they stop)
+ *   BENCH_PROFILE=<dir>: CPU profiles of ours, written to <dir> when they stop,
+ *   BENCH_QUERIES=board,me,page: the queries measured, e.g. `board` alone to profile it)
  *
  * `npm run build`, then three server processes on 127.0.0.1:
  * - ours: `node dist/main.js` on the memory store, seeded through its own API with a
@@ -233,7 +234,13 @@ async function seedNeighbour(url: string): Promise<void> {
 }
 
 type QueryName = 'board' | 'me' | 'page';
-const QUERY_NAMES: readonly QueryName[] = ['board', 'me', 'page'];
+const ALL_QUERIES: readonly QueryName[] = ['board', 'me', 'page'];
+const QUERY_NAMES: readonly QueryName[] = (() => {
+  const asked = process.env.BENCH_QUERIES?.split(',').filter(Boolean) ?? ALL_QUERIES;
+  const unknown = asked.filter((name) => !ALL_QUERIES.includes(name as QueryName));
+  if (unknown.length > 0) throw new Error(`BENCH_QUERIES: unknown ${unknown.join(', ')}`);
+  return ALL_QUERIES.filter((name) => asked.includes(name));
+})();
 
 const callOf = (name: QueryName, seeded: Seeded): Call => {
   switch (name) {
@@ -354,7 +361,7 @@ async function main() {
       return server;
     };
     const ours = await startOurs();
-    const big = NEIGHBOUR_CARDS > 0 ? await startOurs() : null;
+    const big = NEIGHBOUR_CARDS > 0 && QUERY_NAMES.includes('board') ? await startOurs() : null;
     let started = performance.now();
     const [seeded, seededBig] = await Promise.all([
       seed(ours.url),
@@ -372,7 +379,7 @@ async function main() {
     // The bare server answers what ours answered.
     const answers = Object.fromEntries(
       await Promise.all(
-        QUERY_NAMES.map(async (name) => [name, await post(ours.url, callOf(name, seeded))]),
+        ALL_QUERIES.map(async (name) => [name, await post(ours.url, callOf(name, seeded))]),
       ),
     ) as Record<QueryName, any>;
     const fixtures: BareFixtures = {
@@ -388,7 +395,7 @@ async function main() {
       env: { BARE_FIXTURES: fixturesFile },
     });
     servers.push(bare);
-    for (const name of QUERY_NAMES) {
+    for (const name of ALL_QUERIES) {
       const got = await post(bare.url, callOf(name, seeded));
       if (!isDeepStrictEqual(got, answers[name])) {
         throw new Error(`the bare server's ${name} answer differs from ours`);

@@ -4,9 +4,9 @@ import type { FindOptions, ReadCollection, ReadDoc, ReadFilter, ReadView } from 
 export interface WriteBehindOptions {
   /**
    * `putMany` (the default): one unconditional bulk write per collection, only for a
-   * generation nobody else writes (a rebuild's fresh one). `put`: each changed document
-   * with the view's own conditional `put` (never regressing a document; fenced in a fenced
-   * view), for the active generation while this process holds the projector lease.
+   * generation nobody else writes (a rebuild's fresh one). `put`: the changed documents
+   * with the view's own conditional `putEach` (as `put` would: never regressing a document;
+   * fenced in a fenced view), for the active generation while this process holds the projector lease.
    */
   write?: 'putMany' | 'put';
   /**
@@ -84,6 +84,7 @@ export class WriteBehindView implements ReadView {
         return inner.count(filter, options);
       },
       put: async (doc) => put(doc),
+      putEach: async (docs) => docs.forEach(put),
       putMany: async (docs) => docs.forEach(put),
       delete: async (id) => {
         await this.flush();
@@ -108,7 +109,7 @@ export class WriteBehindView implements ReadView {
       ids.clear();
       const collection = this.inner.collection(name);
       if (this.options.write === 'put') {
-        await Promise.all(docs.map((doc) => collection.put(doc)));
+        await collection.putEach(docs);
       } else {
         await collection.putMany(docs);
       }

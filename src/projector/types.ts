@@ -59,11 +59,22 @@ export interface ReadCollection<T extends ReadDoc> {
    */
   put(doc: T): Promise<void>;
   /**
+   * `put` of each document, in one round trip where the adapter can (the last one given
+   * per `_id`). Not atomic: every document `put` would write is written; when some are
+   * refused, it then throws `FencedOut` if any was fenced out, else `StaleWrite`.
+   */
+  putEach(docs: readonly T[]): Promise<void>;
+  /**
    * Unconditional `put` of many documents in one round trip where the adapter can; not
    * atomic. Only for a generation nobody else writes (a rebuild's fresh one).
    */
   putMany(docs: readonly T[]): Promise<void>;
   delete(id: string): Promise<void>;
+}
+
+/** The last document given for each `_id` (in the order of their first appearance). */
+export function lastPerId<T extends ReadDoc>(docs: readonly T[]): T[] {
+  return [...new Map(docs.map((doc) => [doc._id, doc])).values()];
 }
 
 /** The read documents of one generation. */

@@ -166,6 +166,10 @@ function pausable(
           await gate.pass();
           await c.put(doc);
         },
+        putEach: async (docs) => {
+          await gate.pass();
+          await c.putEach(docs);
+        },
       };
       return paused;
     },

@@ -415,6 +415,7 @@ function countingReadModels(inner: ReadModelStore) {
         find: (...a) => (counter.reads++, c.find(...a)),
         count: (...a) => (counter.reads++, c.count(...a)),
         put: (d) => c.put(d),
+        putEach: (d) => c.putEach(d),
         putMany: (d) => c.putMany(d),
         delete: (id) => c.delete(id),
       };

@@ -151,6 +151,7 @@ describe('GraphQL protocol details', () => {
           getMany: c.getMany.bind(c),
           count: c.count.bind(c),
           put: c.put.bind(c),
+          putEach: c.putEach.bind(c),
           putMany: c.putMany.bind(c),
           delete: c.delete.bind(c),
           // Token lookups hang until the request's signal fires.

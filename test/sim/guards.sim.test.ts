@@ -5,7 +5,7 @@
  * the test that then fails; the ones here are the semantic half of that table.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MongoClient, type Db } from 'mongodb';
+import { MongoClient, type CommandStartedEvent, type Db } from 'mongodb';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
 import type { CommitDoc } from '../../src/eventstore/mongo/documents.js';
 import type { FeedItem } from '../../src/eventstore/types.js';
@@ -26,7 +26,10 @@ const freshDbName = () => `guards_${++dbCount}`;
 
 beforeAll(async () => {
   sim = await MongoSim.start();
-  client = await new MongoClient(sim.uri, { serverSelectionTimeoutMS: 10_000 }).connect();
+  client = await new MongoClient(sim.uri, {
+    serverSelectionTimeoutMS: 10_000,
+    monitorCommands: true,
+  }).connect();
 });
 
 afterAll(async () => {
@@ -96,6 +99,51 @@ describe('projector storage guards on the simulator', () => {
       older.collection<Counter>('fenced').put({ _id: 'd1', n: 9, _applied: { s: 9 } }),
     ).rejects.toThrow(FencedOut);
     expect(await newer.collection<Counter>('fenced').get('d1')).toMatchObject({ n: 1 });
+  });
+
+  it('writes many read documents as put would, in one bulk update, refusing the regressing and the fenced-out ones', async () => {
+    const generation = (await storage.readModels.active()).generation;
+    const newer = storage.readModels
+      .view(generation, { fence: fence(2) })
+      .collection<Counter>('each');
+    const older = storage.readModels
+      .view(generation, { fence: fence(1) })
+      .collection<Counter>('each');
+    await newer.put({ _id: 'e1', n: 1, _applied: { s: 5 } });
+    await older.put({ _id: 'e2', n: 1, _applied: { s: 5 } });
+    const updates: number[] = [];
+    const watch = (event: CommandStartedEvent) => {
+      if (event.commandName === 'update') updates.push(event.command.updates.length);
+    };
+    client.on('commandStarted', watch);
+    try {
+      // e2 regresses (s: 4 < 5); e3 and e4 are new: StaleWrite, and the others written.
+      await expect(
+        older.putEach([
+          { _id: 'e3', n: 3, _applied: { s: 1 } },
+          { _id: 'e2', n: 9, _applied: { s: 4 } },
+          { _id: 'e4', n: 4, _applied: { s: 1 } },
+        ]),
+      ).rejects.toThrow(StaleWrite);
+      // e1 was written under epoch 2: FencedOut wins over e2's regression; e5 is written.
+      await expect(
+        older.putEach([
+          { _id: 'e2', n: 9, _applied: { s: 4 } },
+          { _id: 'e1', n: 9, _applied: { s: 9 } },
+          { _id: 'e5', n: 5, _applied: { s: 1 } },
+        ]),
+      ).rejects.toThrow(FencedOut);
+      // Nothing refused: no error; the last document given for an id is the one written.
+      await older.putEach([
+        { _id: 'e2', n: 6, _applied: { s: 6 } },
+        { _id: 'e2', n: 7, _applied: { s: 7 } },
+      ]);
+    } finally {
+      client.off('commandStarted', watch);
+    }
+    expect(updates).toEqual([3, 3, 1]);
+    const stored = await Promise.all(['e1', 'e2', 'e3', 'e4', 'e5'].map((id) => newer.get(id)));
+    expect(stored.map((doc) => doc?.n)).toEqual([1, 7, 3, 4, 5]);
   });
 
   it('never moves a checkpoint back', async () => {

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { readModelIndexes, Collections } from '../../src/boards/readModel.js';
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
-import type { ReadDoc, ReadFilter, ReadView } from '../../src/projector/types.js';
+import {
+  FencedOut,
+  StaleWrite,
+  type Fence,
+  type ReadDoc,
+  type ReadFilter,
+  type ReadView,
+} from '../../src/projector/types.js';
 
 interface Doc extends ReadDoc {
   boardId?: string | null;
@@ -154,5 +161,39 @@ describe('memory read model', () => {
     copy.members.push('u2');
     expect(copy.members).toEqual(['u1', 'u2']);
     expect((await cards.get('c1'))!.members).toEqual(['u1']);
+  });
+});
+
+describe('memory read model putEach', () => {
+  const fence = (epoch: number): Fence => ({ lease: 'projector', owner: `p${epoch}`, epoch });
+
+  it('writes each document as put would, then throws FencedOut before StaleWrite for the refused ones', async () => {
+    const storage = createMemoryProjectorStorage();
+    const { generation } = await storage.readModels.active();
+    const newer = storage.readModels.view(generation, { fence: fence(2) });
+    const older = storage.readModels.view(generation, { fence: fence(1) });
+    type Counter = ReadDoc & { n: number };
+    await newer.collection<Counter>('c').put({ _id: 'a', n: 1, _applied: { s: 5 } });
+    await older.collection<Counter>('c').put({ _id: 'b', n: 1, _applied: { s: 5 } });
+    const each = (docs: Counter[]) => older.collection<Counter>('c').putEach(docs);
+    await expect(
+      each([
+        { _id: 'b', n: 9, _applied: { s: 4 } },
+        { _id: 'a', n: 9, _applied: { s: 9 } },
+        { _id: 'c', n: 3, _applied: { s: 1 } },
+      ]),
+    ).rejects.toThrow(FencedOut);
+    await expect(
+      each([
+        { _id: 'b', n: 9, _applied: { s: 4 } },
+        { _id: 'd', n: 4, _applied: { s: 1 } },
+      ]),
+    ).rejects.toThrow(StaleWrite);
+    await each([
+      { _id: 'b', n: 6, _applied: { s: 6 } },
+      { _id: 'b', n: 7, _applied: { s: 7 } },
+    ]);
+    const docs = await newer.collection<Counter>('c').getMany(['a', 'b', 'c', 'd']);
+    expect(docs.map((d) => d?.n)).toEqual([1, 7, 3, 4]);
   });
 });

@@ -72,6 +72,7 @@ function countingStorage() {
               putMany: (docs) => c.putMany(docs),
               delete: (id) => c.delete(id),
               put: (doc) => (puts.push(options?.fence), c.put(doc)),
+              putEach: (docs) => (docs.forEach(() => puts.push(options?.fence)), c.putEach(docs)),
             };
           },
         };

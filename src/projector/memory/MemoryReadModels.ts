@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   FencedOut,
+  lastPerId,
   StaleWrite,
   type Fence,
   type FindOptions,
@@ -194,6 +195,25 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
 
   async put(doc: T, fence?: Fence): Promise<void> {
     await nextTurn();
+    this.#write(doc, fence);
+  }
+
+  async putEach(docs: readonly T[], fence?: Fence): Promise<void> {
+    await nextTurn();
+    const refusals: Error[] = [];
+    for (const doc of lastPerId(docs)) {
+      try {
+        this.#write(doc, fence);
+      } catch (error) {
+        refusals.push(error as Error);
+      }
+    }
+    const refusal = refusals.find((e) => e instanceof FencedOut) ?? refusals[0];
+    if (refusal) throw refusal;
+  }
+
+  /** `put`'s conditional write, at once. */
+  #write(doc: T, fence: Fence | undefined): void {
     if (fencedOut(this.#fences.get(doc._id), fence)) {
       throw new FencedOut(`read document ${doc._id} was written under a newer lease epoch`);
     }
@@ -264,6 +284,7 @@ export class MemoryReadModels implements ReadModelStore {
           find: (filter, o) => collection.find(filter, o),
           count: (filter, o) => collection.count(filter, o),
           put: (doc) => collection.put(doc, fence),
+          putEach: (docs) => collection.putEach(docs, fence),
           putMany: (docs) => collection.putMany(docs),
           delete: (id) => collection.delete(id),
         };

@@ -2,9 +2,15 @@
  * One read collection of one generation on MongoDB: reads that hide storage fields, and
  * writes conditional on the document's applied stream versions and the writer's fence.
  */
-import type { AnyBulkWriteOperation, Collection, Document } from 'mongodb';
+import {
+  MongoBulkWriteError,
+  type AnyBulkWriteOperation,
+  type Collection,
+  type Document,
+} from 'mongodb';
 import {
   FencedOut,
+  lastPerId,
   StaleWrite,
   type Fence,
   type FindOptions,
@@ -12,7 +18,12 @@ import {
   type ReadDoc,
   type ReadFilter,
 } from '../types.js';
-import { MAJORITY_WRITE, isDuplicateKey, translateDriverError } from './driverErrors.js';
+import {
+  MAJORITY_WRITE,
+  ServerErrorCode,
+  isDuplicateKey,
+  translateDriverError,
+} from './driverErrors.js';
 import { translateReadFilter, translateSort, type StoredReadDoc } from './translateReadFilter.js';
 
 /** Storage fields readers never see: the fence of the last fenced write. */
@@ -165,29 +176,87 @@ export class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T>
    * ever compared as values (`$objectToArray`), never used as paths.
    */
   async put(doc: T): Promise<void> {
-    const fence = this.fence;
-    const replacement = fence
-      ? { ...doc, _fence: { lease: fence.lease, epoch: fence.epoch } }
-      : { ...doc };
-    const conditions: Document[] = [notRegressedBy(doc._applied ?? {})];
-    if (fence) conditions.push(notFencedOutBy('_fence', fence));
+    const { filter, replacement } = this.#conditionalWrite(doc);
     await translateDriverError('read document write', async () => {
       try {
-        await this.docs.replaceOne({ _id: doc._id, $expr: { $and: conditions } }, replacement, {
+        await this.docs.replaceOne(filter, replacement, {
           upsert: true,
           ignoreUndefined: true,
           writeConcern: MAJORITY_WRITE,
         });
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
-        const stored = await this.docs.findOne({ _id: doc._id }, { projection: { _fence: 1 } });
-        const storedFence = stored?._fence as { lease: string; epoch: number } | undefined;
-        if (fence && storedFence?.lease === fence.lease && storedFence.epoch > fence.epoch) {
-          throw new FencedOut(`read document ${doc._id} was written under a newer lease epoch`);
-        }
-        throw new StaleWrite(`read document ${doc._id} has applied newer versions`);
+        await this.#refused([doc._id]);
       }
     });
+  }
+
+  /**
+   * `put` of each document (the last one per `_id`) as one unordered bulk write of the
+   * same conditional upserts: MongoDB goes on past a failed write of an unordered list and
+   * reports each failure in `writeErrors`, by its index in the list (manual, "Ordered vs
+   * Unordered Operations"); the driver throws them as one `MongoBulkWriteError`
+   * (bulk/common.js `handleWriteError`). Refusals (E11000, as for `put`) are told apart
+   * by one re-read of their `_fence`; any other write error, or a write concern error, is
+   * the storage failing.
+   */
+  async putEach(docs: readonly T[]): Promise<void> {
+    const latest = lastPerId(docs);
+    if (latest.length === 0) return;
+    await translateDriverError('read documents write', async () => {
+      try {
+        await this.docs.bulkWrite(
+          latest.map((doc): AnyBulkWriteOperation<StoredReadDoc> => {
+            const { filter, replacement } = this.#conditionalWrite(doc);
+            return { replaceOne: { filter, replacement, upsert: true } };
+          }),
+          { ordered: false, ignoreUndefined: true, writeConcern: MAJORITY_WRITE },
+        );
+      } catch (error) {
+        if (!(error instanceof MongoBulkWriteError)) throw error;
+        const failed = [error.writeErrors].flat();
+        if (
+          failed.length === 0 ||
+          !failed.every((e) => e.code === ServerErrorCode.DuplicateKey) ||
+          error.result.getWriteConcernError() !== undefined
+        ) {
+          throw error;
+        }
+        await this.#refused(failed.map((e) => latest[e.index]!._id));
+      }
+    });
+  }
+
+  /** The filter and replacement of `put`'s conditional upsert of `doc`. */
+  #conditionalWrite(doc: T): { filter: Document; replacement: StoredReadDoc } {
+    const fence = this.fence;
+    const replacement = fence
+      ? { ...doc, _fence: { lease: fence.lease, epoch: fence.epoch } }
+      : { ...doc };
+    const conditions: Document[] = [notRegressedBy(doc._applied ?? {})];
+    if (fence) conditions.push(notFencedOutBy('_fence', fence));
+    return { filter: { _id: doc._id, $expr: { $and: conditions } }, replacement };
+  }
+
+  /**
+   * Throws for the documents whose conditional upsert the filter refused: `FencedOut` when
+   * one was written under a newer epoch of this view's lease (its `_fence`), else `StaleWrite`.
+   */
+  async #refused(ids: readonly string[]): Promise<never> {
+    const fence = this.fence;
+    if (fence) {
+      const stored = await this.docs
+        .find({ _id: { $in: [...ids] } }, { projection: { _fence: 1 } })
+        .toArray();
+      const newer = stored.find((doc) => {
+        const storedFence = doc._fence as { lease: string; epoch: number } | undefined;
+        return storedFence?.lease === fence.lease && storedFence.epoch > fence.epoch;
+      });
+      if (newer) {
+        throw new FencedOut(`read document ${newer._id} was written under a newer lease epoch`);
+      }
+    }
+    throw new StaleWrite(`read document ${ids.join(', ')} has applied newer versions`);
   }
 
   async putMany(docs: readonly T[]): Promise<void> {
@@ -195,7 +264,7 @@ export class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T>
     // unordered, and MongoDB may apply an unordered list in any order (manual,
     // db.collection.initializeUnorderedBulkOp(), "Order of Operation": "applications should
     // not depend on the ordering"), so two writes of one `_id` could land either way.
-    const latest = [...new Map(docs.map((doc) => [doc._id, doc])).values()];
+    const latest = lastPerId(docs);
     if (latest.length === 0) return;
     // One bulkWrite of replaceOne upserts: the same write as `put` per document, in one
     // round trip. Unordered, so the server may apply them in parallel; `ignoreUndefined`
