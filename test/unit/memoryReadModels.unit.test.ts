@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { readModelIndexes, Collections } from '../../src/boards/readModel.js';
+import {
+  cardReadModel,
+  Collections,
+  readModelIndexes,
+  type CardDoc,
+} from '../../src/boards/readModel.js';
+import { runQuery } from '../../src/projector/readModel.js';
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
 import {
   FencedOut,
@@ -195,5 +201,32 @@ describe('memory read model putEach', () => {
     ]);
     const docs = await newer.collection<Counter>('c').getMany(['a', 'b', 'c', 'd']);
     expect(docs.map((d) => d?.n)).toEqual([1, 7, 3, 4]);
+  });
+});
+
+describe('memory read model indexes', () => {
+  it("reads a board's live cards by looking at that board's cards only, however many other boards hold", async () => {
+    const view = await createMemoryProjectorStorage({ readModelIndexes }).readModels.active();
+    const cards = cardReadModel.documents(view);
+    const card = (boardId: string, i: number, archived = false) =>
+      ({
+        _id: `${boardId}-${i}`,
+        boardId,
+        archived,
+        rank: `r${String(i).padStart(6, '0')}`,
+      }) as CardDoc;
+    const examined = () => (cards as unknown as { examined: number }).examined;
+    await cards.putMany(Array.from({ length: 200 }, (_, i) => card('mine', i, i % 10 === 0)));
+    const before = examined();
+    const alone = await runQuery(view, cardReadModel, cardReadModel.queries.liveOfBoard, 'mine');
+    const lookedAt = examined() - before;
+    await cards.putMany(Array.from({ length: 20_000 }, (_, i) => card('big', i)));
+    const after = examined();
+    const beside = await runQuery(view, cardReadModel, cardReadModel.queries.liveOfBoard, 'mine');
+    expect(beside).toEqual(alone);
+    expect(alone).toHaveLength(180);
+    // The board's 200 cards (its archived ones too: the index's first key is boardId).
+    expect(lookedAt).toBe(200);
+    expect(examined() - after).toBe(lookedAt);
   });
 });

@@ -17,13 +17,24 @@ import { fencedOut } from './fencing.js';
 
 /** Whether `doc` passes `filter`; an array field matches when it contains the value. */
 export function matchesFilter(doc: Record<string, unknown>, filter: ReadFilter): boolean {
-  return Object.entries(filter).every(([field, wanted]) => {
-    const value = doc[field];
-    if (wanted !== null && typeof wanted === 'object') {
-      return (typeof value === 'string' || typeof value === 'number') && value > wanted.gt;
+  return matcherOf(filter)(doc);
+}
+
+/** `matchesFilter` for one filter, its fields listed once for every document it is asked about. */
+function matcherOf(filter: ReadFilter): (doc: Record<string, unknown>) => boolean {
+  const conditions = Object.entries(filter);
+  return (doc) => {
+    for (const [field, wanted] of conditions) {
+      const value = doc[field];
+      if (wanted !== null && typeof wanted === 'object') {
+        if (!((typeof value === 'string' || typeof value === 'number') && value > wanted.gt))
+          return false;
+      } else if (!(Array.isArray(value) ? value.includes(wanted) : (value ?? null) === wanted)) {
+        return false;
+      }
     }
-    return Array.isArray(value) ? value.includes(wanted) : (value ?? null) === wanted;
-  });
+    return true;
+  };
 }
 
 /** Order of two field values (dates by their time: two equal dates are a tie). */
@@ -66,13 +77,16 @@ export function frozenCopy<T>(value: T): T {
  * Documents of one collection by id, with a hash index on each field named by `indexed`
  * (an array field is indexed under each element, as MongoDB's multikey indexes are): a
  * `find` with an equality on an indexed field reads only the documents holding that value.
+ * An index bucket holds the documents themselves, so a query never looks its matches up
+ * in the collection's map: the cost of reading a board's cards does not grow with the
+ * number of documents of other boards.
  */
 class IndexedDocs<T extends ReadDoc> {
   readonly #docs = new Map<string, T>();
-  readonly #indexes: Map<string, Map<unknown, Set<string>>>;
+  readonly #indexes: Map<string, Map<unknown, Map<string, T>>>;
 
   constructor(indexed: readonly string[]) {
-    this.#indexes = new Map(indexed.map((field) => [field, new Map<unknown, Set<string>>()]));
+    this.#indexes = new Map(indexed.map((field) => [field, new Map<unknown, Map<string, T>>()]));
   }
 
   get(id: string): T | undefined {
@@ -84,11 +98,16 @@ class IndexedDocs<T extends ReadDoc> {
     for (const [field, index] of this.#indexes) {
       const before = old ? keysOf(old, field) : [];
       const after = keysOf(doc, field);
-      for (const key of before) if (!after.includes(key)) index.get(key)?.delete(doc._id);
+      for (const key of before) {
+        if (after.includes(key)) continue;
+        const docs = index.get(key);
+        docs?.delete(doc._id);
+        if (docs?.size === 0) index.delete(key);
+      }
       for (const key of after) {
-        let ids = index.get(key);
-        if (!ids) index.set(key, (ids = new Set()));
-        ids.add(doc._id);
+        let docs = index.get(key);
+        if (!docs) index.set(key, (docs = new Map<string, T>()));
+        docs.set(doc._id, doc);
       }
     }
     this.#docs.set(doc._id, doc);
@@ -99,9 +118,9 @@ class IndexedDocs<T extends ReadDoc> {
     if (!old) return;
     for (const [field, index] of this.#indexes) {
       for (const key of keysOf(old, field)) {
-        const ids = index.get(key);
-        ids?.delete(id);
-        if (ids?.size === 0) index.delete(key);
+        const docs = index.get(key);
+        docs?.delete(id);
+        if (docs?.size === 0) index.delete(key);
       }
     }
     this.#docs.delete(id);
@@ -109,18 +128,18 @@ class IndexedDocs<T extends ReadDoc> {
 
   /** Documents that may match `filter`: the smallest index bucket it selects, else all. */
   candidates(filter: ReadFilter): Iterable<T> {
-    let best: Set<string> | undefined;
+    let best: ReadonlyMap<string, T> | undefined;
     for (const [field, wanted] of Object.entries(filter)) {
       const index = this.#indexes.get(field);
       if (!index || (wanted !== null && typeof wanted === 'object')) continue;
-      const ids = index.get(wanted) ?? new Set<string>();
-      if (!best || ids.size < best.size) best = ids;
+      const docs: ReadonlyMap<string, T> = index.get(wanted) ?? NO_DOCS;
+      if (!best || docs.size < best.size) best = docs;
     }
-    if (!best) return this.#docs.values();
-    const docs = this.#docs;
-    return [...best].map((id) => docs.get(id)!);
+    return (best ?? this.#docs).values();
   }
 }
+
+const NO_DOCS: ReadonlyMap<string, never> = new Map<string, never>();
 
 /** The index keys of `doc` for `field`: each element of an array, else the value (absent: null). */
 function keysOf(doc: ReadDoc, field: string): unknown[] {
@@ -147,6 +166,15 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
   readonly #docs: IndexedDocs<T>;
   /** The fence of the last fenced write of each document. */
   readonly #fences = new Map<string, Fence>();
+  #examined = 0;
+
+  /**
+   * Documents the queries of this collection have looked at so far, matching or not (as
+   * MongoDB's `totalDocsExamined`): shows which documents a query's index let it skip.
+   */
+  get examined(): number {
+    return this.#examined;
+  }
 
   constructor(indexes: readonly ReadIndex[]) {
     // The first key of each declared index: the equality every query of it starts with.
@@ -173,8 +201,10 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
     await nextTurn();
     options.signal?.throwIfAborted();
     const found: T[] = [];
+    const matches = matcherOf(filter);
     for (const doc of this.#docs.candidates(filter)) {
-      if (matchesFilter(doc as unknown as Record<string, unknown>, filter)) found.push(doc);
+      this.#examined += 1;
+      if (matches(doc as unknown as Record<string, unknown>)) found.push(doc);
     }
     if (options.sort) {
       // As MongoDB is asked to (`translateSort`): the field, then `_id` to break ties.
