@@ -31,7 +31,8 @@ export type BoardCommands = {
   ) => Promise<ResultOf<AllCommandSpecs[K]>>;
 };
 
-const defaultRetry: Required<RetryOptions> = {
+/** How a command retries when its streams moved under it (README: "command attempts"). */
+export const defaultRetry: Required<RetryOptions> = {
   maxAttempts: 10,
   backoffMs: (attempt) => Math.random() * Math.min(100, 2 ** attempt),
 };

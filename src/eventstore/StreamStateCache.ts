@@ -33,6 +33,9 @@ export interface FoldedStream<S> {
   read: readonly RecordedEvent[];
 }
 
+/** `StreamStateCacheOptions.maxEvents` when not given. */
+export const DEFAULT_MAX_CACHED_EVENTS = 2_000_000;
+
 export interface StreamStateCacheOptions {
   /**
    * Most events, summed over the cached streams, whose folded states are kept (a
@@ -111,7 +114,7 @@ export class StreamStateCache {
   constructor(store: EventStore, options: StreamStateCacheOptions = {}) {
     this.#store = store;
     this.#entries = new LRUCache<string, Entry>({
-      maxSize: options.maxEvents ?? 2_000_000,
+      maxSize: options.maxEvents ?? DEFAULT_MAX_CACHED_EVENTS,
       sizeCalculation: (entry) => Math.max(1, entry.version),
     });
     this.#snapshots = options.snapshots;
