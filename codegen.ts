@@ -35,7 +35,7 @@ const config: CodegenConfig = {
         useTypeImports: true,
         enumsAsTypes: true,
         strictScalars: true,
-        scalars: { DateTime: 'string', Cursor: 'string' },
+        scalars: { Date: 'string', DateTime: 'string', Cursor: 'string' },
         // __typename is typed only where a document selects it, as the server returns it.
         skipTypename: true,
         skipTypeNameForRoot: true,

@@ -12,6 +12,7 @@ export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
+    Date: { Input: Date; Output: Date | string };
     Cursor: { Input: string; Output: string };
     ID: { Input: string; Output: string };
   };

@@ -12,6 +12,7 @@ import { builder } from './builder.js';
 import type { GraphQLContext } from './context.js';
 import { decodeGlobalId } from './globalIds.js';
 import { BoardRef, CardRef, ColumnRef, UserRef } from './refs.js';
+import { DateScalar, DateTimeScalar } from './scalars.js';
 
 /**
  * Builds a mutation's GraphQL field from its command spec: the input type from the
@@ -20,7 +21,7 @@ import { BoardRef, CardRef, ColumnRef, UserRef } from './refs.js';
  * are returned as union members (values), never thrown.
  */
 
-type Scalar = 'String' | 'Int' | 'Float' | 'Boolean' | 'ID';
+type Scalar = 'String' | 'Int' | 'Float' | 'Boolean' | 'ID' | 'Date' | 'DateTime';
 
 /** One field of an input type, as read from the schema's JSON Schema (input side). */
 export interface InputField {
@@ -60,6 +61,8 @@ interface JsonSchema {
   anyOf?: JsonSchema[];
   items?: JsonSchema;
   description?: string;
+  /** `date` for `z.iso.date()`, `date-time` for `z.iso.datetime()`. */
+  format?: string;
   globalIdOf?: ResourceType;
   enum?: unknown[];
   properties?: Record<string, JsonSchema>;
@@ -85,7 +88,12 @@ function nonNull(schema: JsonSchema): JsonSchema {
 function scalarOf(schema: JsonSchema, where: string): Scalar {
   switch (schema.type) {
     case 'string':
-      return schema.globalIdOf ? 'ID' : 'String';
+      if (schema.globalIdOf) return 'ID';
+      // Dates are written in the spec as the strings the domain keeps (`z.iso.date()`,
+      // `z.iso.datetime()`); GraphQL checks them with the Date and DateTime scalars.
+      if (schema.format === 'date') return 'Date';
+      if (schema.format === 'date-time') return 'DateTime';
+      return 'String';
     case 'integer':
       return 'Int';
     case 'number':
@@ -129,14 +137,34 @@ export function inputFieldsOf(schema: z.ZodType, where: string) {
   return { description: json.description, fields };
 }
 
-/** `input` with every global ID replaced by its raw id, or the error to answer with. */
-function decodeIds(
+/**
+ * The string a command spec takes for a date its scalar parsed (`Date` -> `YYYY-MM-DD`,
+ * `DateTime` -> `toISOString()`), what `z.iso.date()` / `z.iso.datetime()` accept.
+ */
+const specFormOfDate: Partial<Record<Scalar, (value: Date) => string>> = {
+  Date: (value) => DateScalar.serialize(value),
+  DateTime: (value) => DateTimeScalar.serialize(value),
+};
+
+/**
+ * `input` as the command spec takes it: every global ID replaced by its raw id and every
+ * parsed date by its string, or the error to answer with.
+ */
+export function commandInputOf(
   fields: readonly InputField[],
   input: Record<string, unknown>,
 ): { ok: true; value: Record<string, unknown> } | { ok: false; error: DomainError } {
   const decoded = { ...input };
-  for (const { name, globalIdOf } of fields) {
+  for (const { name, globalIdOf, scalar } of fields) {
     const value = input[name];
+    const dateForm = specFormOfDate[scalar];
+    if (dateForm) {
+      decoded[name] = Array.isArray(value)
+        ? value.map((v: unknown) => (v instanceof Date ? dateForm(v) : v))
+        : value instanceof Date
+          ? dateForm(value)
+          : value;
+    }
     if (!globalIdOf || typeof value !== 'string') continue;
     const id = decodeGlobalId(value, globalIdOf, `input.${name}`);
     if (!id.ok) return id;
@@ -212,7 +240,7 @@ async function runCommand(
   input: Record<string, unknown>,
   ctx: GraphQLContext,
 ): Promise<object> {
-  const decoded = decodeIds(fields, input);
+  const decoded = commandInputOf(fields, input);
   if (!decoded.ok) return decoded.error;
   const run = ctx.services.commands[name as keyof typeof ctx.services.commands] as RunCommand;
   let result;

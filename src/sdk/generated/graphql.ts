@@ -16,7 +16,9 @@ export type Scalars = {
   Float: { input: number; output: number; }
   /** Opaque position in the change feed. Clients store it and hand it back. */
   Cursor: { input: string; output: string; }
-  /** An instant, as an ISO-8601 string in UTC, e.g. `2026-11-22T05:34:11.000Z`. */
+  /** A calendar date, `YYYY-MM-DD` (RFC 3339 full-date), e.g. `2026-11-22`. */
+  Date: { input: string; output: string; }
+  /** An instant, as an ISO-8601 string in UTC, e.g. `2026-11-22T05:34:11.000Z`. As input, any RFC 3339 date-time with an offset. */
   DateTime: { input: string; output: string; }
 };
 
