@@ -11,6 +11,7 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import type { BoardChange } from './boardChanges.js';
+import { updateBoardList, type BoardListArguments, type CachedBoard } from './boardLists.js';
 import { splicePage, type CachedEdge, type PageArguments } from './cardPages.js';
 
 const versionFragments = new Map<string, DocumentNode>();
@@ -100,13 +101,62 @@ interface ApolloConnection {
 }
 
 /** The arguments of a cached field from its store name, e.g. `cards({"first":100})`. */
-function argumentsOf(storeFieldName: string, fieldName: string): PageArguments | null {
+function argumentsOf<A>(storeFieldName: string, fieldName: string): Partial<A> | null {
   if (storeFieldName === fieldName) return {};
   const json = storeFieldName.slice(fieldName.length + 1, -1);
   try {
-    return JSON.parse(json) as PageArguments;
+    return JSON.parse(json) as Partial<A>;
   } catch {
     return null;
+  }
+}
+
+/** Adds `field` of the entity `id` to what a change could not bring up to date. */
+function refetchLater(refetch: Map<string, Set<string>>, id: string, field: string): void {
+  const fields = refetch.get(id) ?? new Set<string>();
+  fields.add(field);
+  refetch.set(id, fields);
+}
+
+/**
+ * Brings every cached `Query.boards` list in step with the boards the change carries
+ * (as the cache now holds them): an archived board leaves the lists that leave archived
+ * boards out, a restored one comes back in its place.
+ */
+function updateBoardLists(
+  cache: ApolloCache,
+  change: BoardChange,
+  refetch: Map<string, Set<string>>,
+): void {
+  for (const node of change.changed) {
+    if (node.__typename !== 'Board') continue;
+    const id = cache.identify(node);
+    if (!id) continue;
+    cache.modify({
+      id: 'ROOT_QUERY',
+      fields: {
+        boards(value: unknown, { storeFieldName, readField, toReference }): unknown {
+          const args = argumentsOf<BoardListArguments>(storeFieldName, 'boards');
+          if (!Array.isArray(value) || !args) return value;
+          const board = toReference(id)!;
+          const archived = readField<boolean>('archived', board);
+          if (typeof archived !== 'boolean') return value;
+          const entries: CachedBoard<Reference>[] = (value as Reference[]).map((ref) => ({
+            ref,
+            id: readField<string>('id', ref) ?? '',
+            createdAt: readField<string>('createdAt', ref),
+          }));
+          const update = updateBoardList(entries, args, {
+            id: node.id,
+            archived,
+            createdAt: readField<string>('createdAt', board),
+            make: () => board,
+          });
+          if (update.kind === 'refetch') refetchLater(refetch, 'ROOT_QUERY', storeFieldName);
+          return update.kind === 'updated' ? update.refs : value;
+        },
+      },
+    });
   }
 }
 
@@ -141,6 +191,7 @@ export function writeChange(
         const edge = change.cardEdges.find((e) => e.node.id === node.id) ?? null;
         placed.push({ id: node.id, ref: id, edge: edge && { cursor: edge.cursor } });
       }
+      updateBoardLists(cache, change, refetch);
       if (placed.length === 0) return;
       const columns = change.invalidated.filter(
         (i) => i.typename === 'Column' && i.fields.includes('cards'),
@@ -153,7 +204,7 @@ export function writeChange(
           fields: {
             cards(value: unknown, { storeFieldName, readField, toReference }): unknown {
               let page = value as ApolloConnection;
-              const args = argumentsOf(storeFieldName, 'cards');
+              const args = argumentsOf<PageArguments>(storeFieldName, 'cards');
               if (!page?.edges || !args) return page;
               for (const card of placed) {
                 const data = cache.readFragment<{ rank?: string; archived?: boolean }>({
@@ -188,9 +239,7 @@ export function writeChange(
                       : null,
                 });
                 if (splice.kind === 'refetch') {
-                  const fields = refetch.get(columnRef) ?? new Set<string>();
-                  fields.add(storeFieldName);
-                  refetch.set(columnRef, fields);
+                  refetchLater(refetch, columnRef, storeFieldName);
                   return page;
                 }
                 if (splice.kind === 'spliced') {

@@ -5,6 +5,7 @@
 import type { Cache } from '@urql/exchange-graphcache';
 import { parse } from 'graphql';
 import type { BoardChange } from './boardChanges.js';
+import { updateBoardList, type BoardListArguments, type CachedBoard } from './boardLists.js';
 import { splicePage, uncovered, type CachedEdge, type PageArguments } from './cardPages.js';
 import { isStale, type Invalidation } from './liveChanges.js';
 
@@ -174,6 +175,46 @@ function spliceCards(cache: Cache, change: BoardChange): void {
   }
 }
 
+/**
+ * Brings every cached `Query.boards` list in step with the boards the change carries
+ * (as Graphcache now holds them): an archived board leaves the lists that leave archived
+ * boards out, a restored one comes back in its place. A list that cannot place it is
+ * invalidated, so Graphcache reads it again.
+ */
+function updateBoardLists(cache: Cache, change: BoardChange): void {
+  for (const node of change.changed) {
+    if (node.__typename !== 'Board') continue;
+    const key = cache.keyOfEntity({ __typename: 'Board', id: node.id });
+    const archived = key ? cache.resolve(key, 'archived') : undefined;
+    if (!key || typeof archived !== 'boolean') continue;
+    const createdAtOf = (entity: string) => {
+      const createdAt = cache.resolve(entity, 'createdAt');
+      return typeof createdAt === 'string' ? createdAt : undefined;
+    };
+    for (const field of cache.inspectFields('Query')) {
+      if (field.fieldName !== 'boards') continue;
+      const links = cache.resolve('Query', 'boards', field.arguments ?? undefined);
+      if (!Array.isArray(links)) continue;
+      const entries: CachedBoard<string>[] = (links as string[]).map((link) => ({
+        ref: link,
+        id: cache.resolve(link, 'id') as string,
+        createdAt: createdAtOf(link),
+      }));
+      const update = updateBoardList(entries, (field.arguments ?? {}) as BoardListArguments, {
+        id: node.id,
+        archived,
+        createdAt: createdAtOf(key),
+        make: () => key,
+      });
+      if (update.kind === 'refetch') {
+        cache.invalidate('Query', 'boards', field.arguments ?? undefined);
+      } else if (update.kind === 'updated') {
+        cache.link('Query', 'boards', field.arguments ?? {}, update.refs);
+      }
+    }
+  }
+}
+
 /** Applies one change to Graphcache: the updater of `Subscription.boardChanges`. */
 export function applyChange(
   cache: Cache,
@@ -192,6 +233,7 @@ export function applyChange(
     return;
   }
   spliceCards(cache, change);
+  updateBoardLists(cache, change);
   onInvalidated?.(change, invalidateStale(cache, uncovered(change)));
 }
 
