@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient } from 'mongodb';
 import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
+import { SCOPE_INDEX } from '../../src/projector/mongo/MongoChangeLog.js';
 import { ProjectorCollection } from '../../src/projector/mongo/documents.js';
 import type { ChangeLogEntry, ChangeLogRead, ProjectorStorage } from '../../src/projector/types.js';
 import { MongoSim } from './MongoSim.js';
@@ -109,5 +110,45 @@ describe('the mongo change log on the simulator', () => {
     expect(cursors(await changeLog.read(0, { limit: 0 }))).toEqual([]);
     await expect(changeLog.read(0, { limit: -1 })).rejects.toThrow(RangeError);
     await expect(changeLog.read(0, { limit: 1.5 })).rejects.toThrow(RangeError);
+  });
+  it('creates changelog with its scope index, and opens again over an existing one', async () => {
+    const dbName = `changelog_${++dbCount}`;
+    await open(dbName);
+    await open(dbName);
+    const indexes = await client.db(dbName).collection(ProjectorCollection.ChangeLog).indexes();
+    expect(indexes).toContainEqual(
+      expect.objectContaining({ name: SCOPE_INDEX.name, key: SCOPE_INDEX.key }),
+    );
+  });
+
+  it('takes a cursor recorded already, by this instance or another, as a no-op', async () => {
+    const dbName = `changelog_${++dbCount}`;
+    const first = await open(dbName);
+    const second = await open(dbName);
+    for (const c of [1, 2, 3]) await first.changeLog.record(entry(c));
+    // A deposed projector replaying what is recorded: nothing changes, nothing fails.
+    for (const c of [2, 3]) await second.changeLog.record(entry(c, 'replayed'));
+    await first.changeLog.record(entry(3, 'replayed'));
+    const read = await first.changeLog.read(0);
+    expect(read.kind === 'entries' && read.entries.map((e) => e.scopes[0])).toEqual([
+      'board-1',
+      'board-1',
+      'board-1',
+    ]);
+    await second.changeLog.record(entry(4));
+    expect(await first.changeLog.head()).toBe(4);
+  });
+
+  it("ends an open tail's iteration when the storage closes", async () => {
+    const dbName = `changelog_${++dbCount}`;
+    const storage = await createMongoProjectorStorage({ client, dbName });
+    await storage.changeLog.record(entry(1));
+    const iterator = storage.changeLog.tail(0)[Symbol.asyncIterator]();
+    expect((await iterator.next()).value).toMatchObject({ cursor: 1 });
+    // Nothing more is recorded: this waits until the tail is closed.
+    const pending = iterator.next();
+    await storage.close();
+    const bound = new Promise((resolve) => setTimeout(() => resolve('still waiting'), 10_000));
+    expect(await Promise.race([pending, bound])).toEqual({ done: true, value: undefined });
   });
 });
