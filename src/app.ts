@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createBoardArchivePlan } from './boards/archive/plan.js';
 import { createBoardCommands } from './boards/commands.js';
 import { projections } from './boards/readModel.js';
 import type { Config } from './config.js';
@@ -9,6 +10,7 @@ import { GRAPHIQL_TABS } from './graphql/graphiqlTabs.js';
 import { builtInAuthenticator, oidcAuthenticator } from './graphql/auth.js';
 import { SDK_OPERATION_NAMES, trustedDocumentPolicy } from './graphql/trustedDocuments.js';
 import { attachWebSocketServer, type AttachedWebSocketServer } from './graphql/websocket.js';
+import { ArchiveSweeper } from './eventstore/archiveSweeper.js';
 import { CredentialWatch } from './identity/credentialWatch.js';
 import { createOidcVerifier } from './identity/oidcVerifier.js';
 import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga.js';
@@ -86,6 +88,26 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
   });
   const adminToken = config.adminToken ?? randomBytes(24).toString('base64url');
   const follower = new ChangeLogFollower(storage.projector.changeLog, logger);
+  // ARCHIVE_AFTER_DAYS: archived boards' streams move to the archive; only the instance
+  // holding the projector lease sweeps. A board archived or restored wakes it.
+  const sweeper =
+    config.archiveAfterMs === undefined
+      ? undefined
+      : new ArchiveSweeper({
+          store: storage.store,
+          plan: createBoardArchivePlan({
+            store: storage.store,
+            readModels: storage.projector.readModels,
+          }),
+          archiveAfterMs: config.archiveAfterMs,
+          mayRun: () => projector.active,
+          logger,
+        });
+  const stopWakingSweeper = follower.onEntry((entry) => {
+    if (entry.invalidated.some((i) => i.typename === 'Board' && i.fields.includes('archived'))) {
+      sweeper?.wake();
+    }
+  });
   const metrics = createMetrics({ knownOperations: SDK_OPERATION_NAMES });
   const liveLimits = resolveLiveLimits(deps.live);
   const live = new BoardChangeHub({
@@ -161,7 +183,11 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     : undefined;
   // The /demo board page: a development tool like GraphiQL, served when it is.
   const demo = config.graphiql ? createDemoPage() : undefined;
-  const loops = () => [projector.status(), follower.status()];
+  const loops = () => [
+    projector.status(),
+    follower.status(),
+    ...(sweeper ? [sweeper.status()] : []),
+  ];
   const health = {
     storeKind: storage.kind,
     store: storage.store,
@@ -262,6 +288,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       await follower.start();
       live.start();
       projector.start();
+      sweeper?.start();
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, config.host, () => resolve());
@@ -311,6 +338,8 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
         metricsServer.closeAllConnections();
         await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       }
+      await sweeper?.stop();
+      stopWakingSweeper();
       await projector.stop();
       stopWatchingSessions();
       await follower.stop();

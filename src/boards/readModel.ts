@@ -6,6 +6,7 @@
  */
 import { projectionsOf, readModelIndexesOf, type ReadModel } from '../projector/readModel.js';
 import type { Projection, ReadIndexes } from '../projector/types.js';
+import { boardPlacementReadModel } from './archive/readModel.js';
 import { boardReadModel } from './board/readModel.js';
 import { cardReadModel } from './card/readModel.js';
 import { columnReadModel } from './column/readModel.js';
@@ -29,6 +30,7 @@ export const readModels: readonly ReadModel[] = [
   columnReadModel,
   cardReadModel,
   sessionReadModel,
+  boardPlacementReadModel,
 ];
 
 /** Every projection of the domain, in the order the runtime applies them. */

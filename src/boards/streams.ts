@@ -46,6 +46,13 @@ export const usernameStream = (username: string): string =>
 export const columnStream = (columnId: string): string => `${StreamKind.Column}-${columnId}`;
 export const cardStream = (cardId: string): string => `${StreamKind.Card}-${cardId}`;
 
+/**
+ * Where a board's archive placement is recorded (`archive-<boardId>`): not an aggregate
+ * (no kind of {@link StreamKind}, so `parseStreamName` answers null), written by the archive
+ * sweeper only, and never moved to the archive itself.
+ */
+export const archiveRecordStream = (boardId: string): string => `archive-${boardId}`;
+
 /** The stream of an aggregate given its kind and id (the normalized name for `username`). */
 export function toStreamName(kind: StreamKind, id: string): string {
   return `${kind}-${id}`;

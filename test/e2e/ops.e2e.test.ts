@@ -168,7 +168,14 @@ describe('operations (memory store)', () => {
     const byName = Object.fromEntries(
       (status.projections as { name: string }[]).map((p) => [p.name, p]),
     );
-    expect(Object.keys(byName).sort()).toEqual(['boards', 'cards', 'columns', 'sessions', 'users']);
+    expect(Object.keys(byName).sort()).toEqual([
+      'boardPlacements',
+      'boards',
+      'cards',
+      'columns',
+      'sessions',
+      'users',
+    ]);
     expect(byName.cards).toMatchObject({
       checkpoint: 4,
       eventsProcessed: 1,

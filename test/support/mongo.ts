@@ -78,6 +78,16 @@ export function fileScopedMongoClient(uri: string | MongoUri): () => Promise<Mon
   return () => (connecting ??= resolve().then((u) => new MongoClient(u).connect()));
 }
 
+/** Positions of the commits (not gaps) of one commit collection, in order. */
+export async function commitPositions(db: Db, name: string): Promise<number[]> {
+  const docs = await db
+    .collection<{ position: number; gap?: true }>(name)
+    .find({ gap: { $exists: false } }, { projection: { position: 1 } })
+    .sort({ position: 1 })
+    .toArray();
+  return docs.map((d) => d.position);
+}
+
 /**
  * The mongo adapter for a contract suite. One client per test file, connected on first use
  * and closed after the file's tests (the `afterAll` is registered when this is called, at
@@ -86,21 +96,13 @@ export function fileScopedMongoClient(uri: string | MongoUri): () => Promise<Mon
 export function mongoStoreAdapter(uri: MongoUri): StoreAdapter {
   const client = fileScopedMongoClient(uri);
   const databases = new WeakMap<EventStore, Db>();
-  const positions = async (db: Db, name: string) =>
-    (
-      await db
-        .collection<{ position: number; gap?: true }>(name)
-        .find({ gap: { $exists: false } }, { projection: { position: 1 } })
-        .sort({ position: 1 })
-        .toArray()
-    ).map((d) => d.position);
   return {
     async placement(store) {
       const db = databases.get(store);
       if (!db) throw new Error('not a store of this adapter');
       return {
-        hot: await positions(db, CollectionName.Commits),
-        archived: await positions(db, CollectionName.ArchiveCommits),
+        hot: await commitPositions(db, CollectionName.Commits),
+        archived: await commitPositions(db, CollectionName.ArchiveCommits),
       };
     },
     name: 'mongo',

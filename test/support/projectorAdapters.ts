@@ -12,6 +12,7 @@ import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryP
 import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
 import type { ProjectorStorage } from '../../src/projector/types.js';
 import {
+  commitPositions,
   CONTRACT_STORE_OPTIONS,
   fileScopedMongoClient,
   fileScopedMongoUri,
@@ -20,6 +21,7 @@ import {
   uniqueDatabaseName,
   type MongoUri,
 } from './mongo.js';
+import type { CommitPlacement } from './storeAdapters.js';
 
 /** An event store and projector storage sharing one backing store. */
 export interface ReadSide {
@@ -36,6 +38,8 @@ export interface ReadSide {
    * same instance, the only one there can be). Closed by `close()`.
    */
   anotherStorage(): Promise<ProjectorStorage>;
+  /** Positions of the commits (not gaps) in the hot store and in the archive, each in order. */
+  placement(): Promise<CommitPlacement>;
   close(): Promise<void>;
 }
 
@@ -61,6 +65,13 @@ const memory: ProjectorAdapter = {
       storage,
       makeGap: () => store.skipPosition(),
       anotherStorage: async () => storage,
+      placement: async () => {
+        const hot = store.hotPositions();
+        const all = (await store.readAll({ limit: Number.MAX_SAFE_INTEGER })).map(
+          (c) => c.position,
+        );
+        return { hot, archived: all.filter((p) => !hot.includes(p)) };
+      },
       close: async () => store.close(),
     };
   },
@@ -113,6 +124,10 @@ function mongoProjectorAdapter(uri: MongoUri, scale: number): ProjectorAdapter {
             .insertOne(gapDoc(position, new Date()), { writeConcern: { w: 'majority' } });
           return position;
         },
+        placement: async () => ({
+          hot: await commitPositions(db, CollectionName.Commits),
+          archived: await commitPositions(db, CollectionName.ArchiveCommits),
+        }),
         anotherStorage: async () => {
           const other = await openStorage();
           others.push(other);

@@ -5,7 +5,8 @@ import {
   ARCHIVE_SWEEPER_LOOP,
   ArchiveSweeper,
   type ArchivePlan,
-  type StreamGroup,
+  type MoveDirection,
+  type PlannedMove,
 } from '../../src/eventstore/archiveSweeper.js';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
 import { ANY } from '../../src/eventstore/types.js';
@@ -26,19 +27,53 @@ function recordingLogger() {
   return { logger: pino({ level: 'info' }, destination), lines };
 }
 
-/** Boards archived at given times; `restored` lists the ones in use again. */
-function plan(archivedAt: Record<string, Date>, restored: string[] = []): ArchivePlan {
-  const group = (id: string): StreamGroup => ({ id, streams: [`board-${id}`, `card-${id}`] });
+interface FakeGroup {
+  /** Out of use since; null: in use. */
+  since: Date | null;
+  placement: 'hot' | 'mixed' | 'archive';
+  token: number;
+}
+
+/** A plan over groups `<id>` with streams `board-<id>` and `card-<id>`, its record kept in memory. */
+function fakePlan(groups: Record<string, FakeGroup>): ArchivePlan {
+  const dueOf = (g: FakeGroup): MoveDirection | null =>
+    g.since
+      ? g.placement === 'archive'
+        ? null
+        : 'archive'
+      : g.placement === 'hot'
+        ? null
+        : 'restore';
   return {
-    archivedBefore: async (cutoff) =>
-      Object.entries(archivedAt)
-        .filter(([, at]) => at <= cutoff)
-        .map(([id]) => group(id)),
-    restored: async () => restored.map(group),
+    async due(direction, limit) {
+      return Object.entries(groups)
+        .filter(([, g]) => dueOf(g) === direction)
+        .sort(([, a], [, b]) => (a.since?.getTime() ?? 0) - (b.since?.getTime() ?? 0))
+        .slice(0, limit)
+        .map(([group, g]): PlannedMove => ({ group, direction, since: g.since, token: g.token }));
+    },
+    async streamsOf(group) {
+      return { streams: [`board-${group}`, `card-${group}`], since: groups[group]!.since };
+    },
+    async begin(move) {
+      const g = groups[move.group]!;
+      if (g.token !== move.token) return null;
+      Object.assign(g, { placement: 'mixed', token: g.token + 1 });
+      return { ...move, token: g.token };
+    },
+    async end(move) {
+      const g = groups[move.group]!;
+      if (g.token !== move.token) return false;
+      Object.assign(g, {
+        placement: move.direction === 'archive' ? 'archive' : 'hot',
+        token: g.token + 1,
+      });
+      return true;
+    },
   };
 }
 
-async function storeWithBoards(ids: string[]): Promise<MemoryEventStore> {
+async function storeWithGroups(ids: string[]): Promise<MemoryEventStore> {
   const store = new MemoryEventStore();
   for (const id of ids) {
     for (const stream of [`board-${id}`, `card-${id}`]) {
@@ -50,16 +85,16 @@ async function storeWithBoards(ids: string[]): Promise<MemoryEventStore> {
   return store;
 }
 
+const daysAgo = (days: number) => new Date(NOW.getTime() - days * DAY_MS);
+const hot = (since: Date | null): FakeGroup => ({ since, placement: 'hot', token: 0 });
+
 describe('archive sweeper', () => {
-  it('moves the streams of boards archived longer than the delay, and no others, once', async () => {
-    const store = await storeWithBoards(['old', 'recent', 'live']);
+  it('moves the streams of groups out of use longer than the delay, and no others, once; says when the next is due', async () => {
+    const store = await storeWithGroups(['old', 'recent', 'live']);
     const { logger, lines } = recordingLogger();
     const sweeper = new ArchiveSweeper({
       store,
-      plan: plan({
-        old: new Date(NOW.getTime() - 31 * DAY_MS),
-        recent: new Date(NOW.getTime() - 29 * DAY_MS),
-      }),
+      plan: fakePlan({ old: hot(daysAgo(31)), recent: hot(daysAgo(29)), live: hot(null) }),
       archiveAfterMs: 30 * DAY_MS,
       logger,
       now: () => NOW,
@@ -69,39 +104,46 @@ describe('archive sweeper', () => {
       archivedGroups: 1,
       restoredGroups: 0,
       commits: 2,
+      skippedGroups: 0,
+      nextDueAt: new Date(NOW.getTime() + DAY_MS),
+      full: false,
     });
     expect(store.hotPositions()).toEqual([3, 4, 5, 6]);
     expect(lines).toContainEqual(
       expect.objectContaining({
         group: 'old',
+        direction: 'archive',
         commits: 2,
         msg: 'archive: commits moved to the archive',
       }),
     );
-    // Already moved: the next sweep moves nothing and says nothing.
+    // Recorded as moved: the next sweep moves nothing and says nothing.
     const logged = lines.length;
     expect(await sweeper.sweep()).toMatchObject({ archivedGroups: 0, commits: 0 });
     expect(lines).toHaveLength(logged);
-    expect(sweeper.lastSweep()).toMatchObject({ commits: 0 });
   });
 
-  it('brings back the streams of restored boards', async () => {
-    const store = await storeWithBoards(['a', 'b']);
-    await store.archiveStreams(['board-a', 'card-a', 'board-b', 'card-b']);
+  it('brings back the streams of groups in use again, and of groups left mixed by a move cut short', async () => {
+    const store = await storeWithGroups(['a', 'b', 'c']);
+    await store.archiveStreams(['board-a', 'card-a', 'board-b', 'card-b', 'board-c']);
     const { logger, lines } = recordingLogger();
     const sweeper = new ArchiveSweeper({
       store,
-      plan: plan({ b: new Date(0) }, ['a']),
+      plan: fakePlan({
+        a: { since: null, placement: 'archive', token: 2 },
+        b: { since: daysAgo(90), placement: 'archive', token: 2 },
+        c: { since: null, placement: 'mixed', token: 1 },
+      }),
       archiveAfterMs: DAY_MS,
       logger,
       now: () => NOW,
     });
     expect(await sweeper.sweep()).toMatchObject({
-      restoredGroups: 1,
+      restoredGroups: 2,
       archivedGroups: 0,
-      commits: 2,
+      commits: 3,
     });
-    expect(store.hotPositions()).toEqual([1, 2]);
+    expect(store.hotPositions()).toEqual([1, 2, 5, 6]);
     expect(lines).toContainEqual(
       expect.objectContaining({
         group: 'a',
@@ -110,33 +152,76 @@ describe('archive sweeper', () => {
     );
   });
 
-  it('sweeps in the background as a supervised loop operators see, and retries a failed sweep', async () => {
-    const store = await storeWithBoards(['old']);
+  it('skips a group the event log says is no longer due, and one whose record changed since it was listed', async () => {
+    const store = await storeWithGroups(['restored', 'taken']);
+    const groups = { restored: hot(daysAgo(40)), taken: hot(daysAgo(40)) };
+    const plan = fakePlan(groups);
+    const racing: ArchivePlan = {
+      ...plan,
+      async due(direction, limit, signal) {
+        const listed = await plan.due(direction, limit, signal);
+        // After listing: one group is in use again, another sweeper took the other.
+        if (direction === 'archive') {
+          groups.restored.since = null;
+          groups.taken.token += 1;
+        }
+        return listed;
+      },
+    };
+    const sweeper = new ArchiveSweeper({
+      store,
+      plan: racing,
+      archiveAfterMs: 30 * DAY_MS,
+      logger: pino({ level: 'silent' }),
+      now: () => NOW,
+    });
+    expect(await sweeper.sweep()).toMatchObject({
+      archivedGroups: 0,
+      skippedGroups: 2,
+      commits: 0,
+    });
+    expect(store.hotPositions()).toEqual([1, 2, 3, 4]);
+  });
+
+  it('sweeps in the background as a supervised loop operators see, retries a failed sweep, and sweeps again when woken or when a group becomes due', async () => {
+    const store = await storeWithGroups(['old', 'soon', 'woken']);
+    const started = Date.now();
+    const groups = {
+      old: hot(new Date(0)),
+      // Due 300 ms after the sweeper starts, long before the 10-minute interval ends.
+      soon: hot(new Date(started + 300 - DAY_MS)),
+      woken: hot(null),
+    };
+    const plan = fakePlan(groups);
     let failures = 1;
     const failingOnce: ArchivePlan = {
-      ...plan({ old: new Date(0) }),
-      restored: async () => {
+      ...plan,
+      due: async (direction, limit, signal) => {
         if (failures-- > 0) throw new Error('read model unavailable');
-        return [];
+        return plan.due(direction, limit, signal);
       },
     };
     const sweeper = new ArchiveSweeper({
       store,
       plan: failingOnce,
       archiveAfterMs: DAY_MS,
-      intervalMs: 60_000,
+      intervalMs: 600_000,
       logger: pino({ level: 'silent' }),
     });
     sweeper.start();
     try {
-      await until(() => sweeper.lastSweep() !== undefined, 20_000, 'the first sweep to end');
-      expect(store.hotPositions()).toEqual([]);
+      await until(() => groups.old.placement === 'archive', 20_000, 'the first sweep');
       expect(sweeper.status()).toMatchObject({
         name: ARCHIVE_SWEEPER_LOOP,
-        state: 'running',
         restarts: 1,
         lastError: { message: 'read model unavailable' },
       });
+      await until(() => groups.soon.placement === 'archive', 20_000, 'the sweep when due');
+      groups.woken.since = new Date(0);
+      sweeper.wake();
+      await until(() => groups.woken.placement === 'archive', 20_000, 'the sweep when woken');
+      expect(store.hotPositions()).toEqual([]);
+      expect(sweeper.status().state).toBe('running');
     } finally {
       await sweeper.stop();
     }

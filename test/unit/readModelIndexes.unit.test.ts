@@ -44,6 +44,7 @@ describe('read model indexes', () => {
       'cards.liveOfBoard',
       'cards.archivedOfColumn',
       'sessions.openOf',
+      'boardPlacements.due',
     ]);
   });
 
