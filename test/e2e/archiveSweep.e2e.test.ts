@@ -4,6 +4,7 @@
  * fractions of a day), driven by the SDK. Where the board's commits are is read from the
  * simulator's `commits` and `archive_commits` collections directly.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, type Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CardHistoryDocument } from '../../src/sdk/generated/graphql.js';
@@ -13,7 +14,9 @@ import {
 } from '../../src/sdk/createCorkboardClient.js';
 import { CollectionName } from '../../src/eventstore/mongo/documents.js';
 import { rawIdOf } from '../../src/graphql/globalIds.js';
+import { openMemoryStorage } from '../../src/storage.js';
 import { MongoSim } from '../sim/MongoSim.js';
+import { startTestServer } from '../support/server.js';
 import { startServerProcess, type ServerProcess } from '../support/serverProcess.js';
 import { until } from '../support/until.js';
 
@@ -166,5 +169,62 @@ describe('archived boards leave the hot store after ARCHIVE_AFTER_DAYS (server p
     expect(await readBoard()).toEqual([[...titlesBefore[0]!, 'four']]);
     expect(await history()).toEqual(historyBefore);
     expect(sim.unsupported).toEqual([]);
+  }, 150_000);
+});
+
+describe('a failing archive sweep (in-process server, memory store)', () => {
+  it('is retried and shown in /metrics, and never makes /readyz fail: serving does not need it', async () => {
+    const storage = openMemoryStorage({});
+    const store = storage.store;
+    let attempts = 0;
+    storage.store = new Proxy(store, {
+      get(target, key) {
+        if (key === 'archiveStreams') {
+          return async () => {
+            attempts += 1;
+            throw new Error('archive unavailable');
+          };
+        }
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const s = await startTestServer({ storage, env: { ARCHIVE_AFTER_DAYS: '0' } });
+    try {
+      const ada = await s.register('ada');
+      const created = await s.gql<{ createBoard: { board: { id: string; version: number } } }>(
+        `mutation { createBoard(input: { name: "Old" }) { ... on CreateBoardSuccess { board { id version } } } }`,
+        {},
+        ada.token,
+      );
+      const board = created.data!.createBoard.board;
+      const archived = await s.gql<{ archiveBoard: { __typename: string } }>(
+        `mutation ($input: ArchiveBoardInput!) { archiveBoard(input: $input) { __typename } }`,
+        { input: { boardId: board.id, expectedVersion: board.version } },
+        ada.token,
+      );
+      expect(archived.data!.archiveBoard.__typename).toBe('ArchiveBoardSuccess');
+      const metrics = async () =>
+        (
+          await fetch(`${s.url}/metrics`, {
+            headers: { authorization: `Bearer ${s.app.admin.token}` },
+          })
+        ).text();
+      await until(
+        async () =>
+          attempts >= 3 &&
+          /corkboard_loop_restarts\{loop="archive-sweeper"\} [1-9]/.test(await metrics()),
+        60_000,
+        'the sweep to fail and restart',
+      );
+      // The loop spends nearly all its time in backoff now; readiness must not follow it.
+      for (let i = 0; i < 10; i += 1) {
+        expect((await fetch(`${s.url}/readyz`)).status).toBe(200);
+        await sleep(50);
+      }
+    } finally {
+      await s.close();
+      await storage.close();
+    }
   });
 });
