@@ -80,6 +80,11 @@ describe('the mongo change log on the simulator', () => {
       [4, 'board-2'],
       [5, 'board-2'],
     ]);
+    // A batch that would leave a gap after the head is refused whole, from any instance.
+    const third = await open(dbName);
+    await expect(third.changeLog.recordMany([entry(7), entry(8)])).rejects.toThrow(/gap/);
+    await expect(second.changeLog.recordMany([entry(7), entry(8)])).rejects.toThrow(/gap/);
+    expect(await stored(dbName)).toEqual(range(1, 5));
     // The first instance goes on from what is stored, overlapping its own batch too.
     await first.changeLog.recordMany(range(4, 7).map((c) => entry(c)));
     expect(await stored(dbName)).toEqual(range(1, 7));
