@@ -403,6 +403,88 @@ describe.skipIf(!haveChromium('/demo'))('the /demo board, two users in Chromium'
     await column(a.page, 'To do').locator('[data-title="After the restore"]').waitFor();
   });
 
+  it("A removes B from the board and B's page leaves the board at once, saying why", async () => {
+    const board = await newBoard('Removal');
+    await addCard(alice, board.columns['To do'], 'Secret plan');
+    await open(a.page, board);
+    await open(b.page, board);
+    // Each page shows the members with their roles; only the owner gets the controls.
+    const bobRow = a.page.locator('[data-testid=member][data-username=bob]');
+    await expect.poll(() => bobRow.getAttribute('data-role')).toBe('EDITOR');
+    await expect
+      .poll(() =>
+        b.page.locator('[data-testid=member][data-username=alice]').getAttribute('data-role'),
+      )
+      .toBe('OWNER');
+    expect(await b.page.getByRole('button', { name: 'Remove alice' }).count()).toBe(0);
+    await screenshot(a.page, 'demo-members');
+    let sentAt = 0;
+    a.page.on('request', (request) => {
+      if (request.postData()?.includes('removeMember')) sentAt ||= Date.now();
+    });
+    // B notes when its board disappears (a DOM observer: no polling delay).
+    const goneAt = b.page.evaluate(
+      () =>
+        new Promise<number>((resolve) => {
+          const gone = () => !document.querySelector('[data-testid=board]');
+          if (gone()) return resolve(Date.now());
+          new MutationObserver((_, observer) => {
+            if (gone()) {
+              observer.disconnect();
+              resolve(Date.now());
+            }
+          }).observe(document.body, { subtree: true, childList: true });
+        }),
+    );
+    await a.page.getByRole('button', { name: 'Remove bob' }).click();
+    await expect.poll(() => bobRow.count()).toBe(0);
+    const gone = await goneAt;
+    expect(sentAt).toBeGreaterThan(0);
+    expect(gone - sentAt).toBeLessThan(1_000);
+    expect(await b.page.getByTestId('notice').innerText()).toContain('no longer a member');
+    // B's boards list (the page it went to) no longer offers the board.
+    await b.page.getByRole('heading', { name: 'Your boards' }).waitFor();
+    await expect.poll(() => b.page.getByTestId('boards').innerText()).not.toContain('Removal');
+    expect(await bob.api.board({ id: board.id })).toBeNull();
+    await screenshot(b.page, 'demo-removed');
+  });
+
+  it('a viewer sees a read-only board, and a write the server refuses is explained', async () => {
+    const board = await newBoard('Viewer');
+    const { id: cardId } = await addCard(alice, board.columns['To do'], 'Read me');
+    await open(a.page, board);
+    await open(b.page, board);
+    // B opens the editor while still an editor; then A makes B a viewer.
+    const editor = await edit(b.page, cardId);
+    await editor.getByLabel('Title').fill('Changed by a viewer');
+    await a.page.getByLabel('Role of bob').selectOption('VIEWER');
+    await expect
+      .poll(() =>
+        b.page.locator('[data-testid=member][data-username=bob]').getAttribute('data-role'),
+      )
+      .toBe('VIEWER');
+    expect(await b.page.getByTestId('read-only').innerText()).toContain('viewer');
+    expect(await column(b.page, 'To do').getByRole('button', { name: 'Add' }).isDisabled()).toBe(
+      true,
+    );
+    expect(
+      await column(b.page, 'To do').getByRole('button', { name: 'Set WIP' }).isDisabled(),
+    ).toBe(true);
+    expect(await b.page.getByRole('button', { name: 'Archive board' }).count()).toBe(0);
+    // The editor opened before the change still sends; the server refuses and the page says why.
+    await editor.getByRole('button', { name: 'Save' }).click();
+    const message = card(b.page, cardId).getByTestId('card-message');
+    await message.waitFor();
+    expect(await message.innerText()).toContain('Viewers may not change the board');
+    const fresh = await alice.api.card({ id: cardId });
+    expect(fresh?.__typename === 'Card' && fresh.title).toBe('Read me');
+    await card(b.page, cardId).getByRole('button', { name: 'Cancel' }).click();
+    expect(await card(b.page, cardId).getByRole('button', { name: 'Edit' }).isDisabled()).toBe(
+      true,
+    );
+    await screenshot(b.page, 'demo-viewer');
+  });
+
   it('B goes offline, A makes 20 changes, B comes back and converges without a reload', async () => {
     const board = await newBoard('Offline');
     const { id: first } = await addCard(alice, board.columns['To do'], 'Card 0');

@@ -42,7 +42,7 @@ export function BoardView({
 }) {
   const apollo = useApolloClient();
   const [alert, setAlert] = useState<Alert | null>(null);
-  const { board, highlights, activity } = useLiveBoard({
+  const { board, highlights, activity, members, leave } = useLiveBoard({
     boardId,
     viewerId: viewer.id,
     connection,
@@ -102,7 +102,7 @@ export function BoardView({
   }
 
   const columnNames = new Map(board.columns.map((c) => [c.id, c.name]));
-  const access = accessOf(board);
+  const access = accessOf(board, members.role);
 
   const onDragEnd = ({ active, over }: DragEndEvent) => {
     const card = (active.data.current as { card?: Card } | undefined)?.card;
@@ -160,7 +160,15 @@ export function BoardView({
         </div>
       </DndContext>
       <div className="side">
-        <Members board={board} onReport={report} onFailure={fail} />
+        <Members
+          board={board}
+          memberships={members.memberships}
+          viewerId={viewer.id}
+          access={access}
+          onReport={report}
+          onFailure={fail}
+          onLeft={() => leave('You left the board.')}
+        />
         <section className="activity" aria-label="Changes by others">
           <h2>Changes by others</h2>
           <ul data-testid="activity">

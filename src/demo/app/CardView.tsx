@@ -45,7 +45,7 @@ export function CardView({
   readOnly: boolean;
 }) {
   const apollo = useApolloClient();
-  const drag = useDraggable({ id: `drag:${card.id}`, data: { card }, disabled: readOnly });
+  const drag = useDraggable({ id: `drag:${card.id}`, data: { card } });
   const drop = useDroppable({ id: `card:${card.id}` });
   const [editing, setEditing] = useState<{ base: Card; draft: Draft } | null>(null);
   const [conflict, setConflict] = useState<Conflict | null>(null);
@@ -148,8 +148,9 @@ export function CardView({
       data-card-id={card.id}
       data-title={card.title}
       data-version={card.version}
-      {...drag.attributes}
-      {...drag.listeners}
+      // Read-only: no drag handles (not dnd-kit's `disabled`, whose aria-disabled would mark
+      // the whole card, History included, as disabled).
+      {...(readOnly ? { tabIndex: 0 } : { ...drag.attributes, ...drag.listeners })}
       onKeyDown={onKeyDown}
       aria-label={`Card ${card.title}`}
     >

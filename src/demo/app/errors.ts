@@ -19,12 +19,15 @@ export function describeError(error: ApiError): string {
         .join('; ')}.`;
     case 'ValidationError':
       return `${error.message}${error.field ? ` (${error.field})` : ''}`;
+    case 'ForbiddenError':
+      // The page disables what the viewer's role does not allow; this is reached when the
+      // role changed before the page heard of it.
+      return `Refused by the server: ${error.message}. Your role on this board does not allow it.`;
     case 'UsernameTakenError':
       return `The username ${error.username} is taken.`;
     case 'BoardArchivedError':
     case 'ColumnNotEmptyError':
     case 'NotFoundError':
-    case 'ForbiddenError':
     case 'UnauthenticatedError':
     case 'InvalidCredentialsError':
     case 'TooManyAttemptsError':

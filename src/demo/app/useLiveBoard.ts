@@ -1,10 +1,18 @@
+import { CombinedGraphQLErrors } from '@apollo/client/errors';
 import { useApolloClient, useQuery } from '@apollo/client/react';
-import { BoardDocument, type AppliedChanges } from '@corkboard/client';
+import {
+  BoardDocument,
+  BoardMembersDocument,
+  CorkboardRequestError,
+  type AppliedChanges,
+  type BoardRole,
+} from '@corkboard/client';
 import { liveBoard } from '@corkboard/client/apollo';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Board } from './boardTypes.js';
 import type { Connection } from './connection.js';
 import { sessionEnded } from './errors.js';
+import type { Membership } from './Members.js';
 
 /** How long a change by another member stays highlighted. */
 const HIGHLIGHT_MS = 2_500;
@@ -25,6 +33,31 @@ export interface LiveBoardState {
   highlights: ReadonlyMap<string, string>;
   /** Changes by other members, newest first. */
   activity: Activity[];
+  /** The members with their roles, and the viewer's own role (null until read). */
+  members: { memberships: readonly Membership[]; role: BoardRole | null };
+  /** Leaves the board with this reason (once: later calls do nothing). */
+  leave: (reason: string) => void;
+}
+
+/** The `extensions.code`s of an error from the SDK or from Apollo Client. */
+function errorCodes(error: unknown): string[] {
+  if (error instanceof CorkboardRequestError) return error.codes;
+  if (CombinedGraphQLErrors.is(error)) {
+    return error.errors.flatMap((e) => {
+      const code = e.extensions?.['code'];
+      return typeof code === 'string' ? [code] : [];
+    });
+  }
+  return [];
+}
+
+/** Why the page left the board, from what ended its live subscription. */
+export function whyEnded(error: unknown): string {
+  if (errorCodes(error).includes('NOT_FOUND')) {
+    return 'You are no longer a member of that board: an owner removed you (or it is gone).';
+  }
+  const detail = error instanceof Error ? ` (${error.message})` : '';
+  return `The board's live updates stopped${detail}; open it again to retry.`;
 }
 
 /**
@@ -106,7 +139,12 @@ export function useLiveBoard({
       () => setReady(true),
       () => {},
     );
-    binding.done.catch(() => leave('You no longer have access to that board.'));
+    binding.done.catch((error: unknown) => {
+      // What the cache holds of a board the viewer lost goes with it (Apollo's own API).
+      apollo.cache.evict({ id: apollo.cache.identify({ __typename: 'Board', id: boardId }) });
+      apollo.cache.gc();
+      leave(whyEnded(error));
+    });
     const unsubscribe = connection.onReconnected(() => {
       // Catch up with what changed while the socket was down: the subscription replays
       // it, and the board is read afresh in case the replay was cut short.
@@ -139,5 +177,28 @@ export function useLiveBoard({
     if (sessionEnded(error)) onSessionEnded();
   }, [error, onSessionEnded]);
 
-  return { board, highlights, activity };
+  // The members and roles: read when the board opens and again whenever its version moves
+  // (a member added, removed or given another role is a change of the board's own).
+  const membersQuery = useQuery(BoardMembersDocument, {
+    variables: { id: boardId },
+    skip: !board,
+    fetchPolicy: 'network-only',
+    nextFetchPolicy: 'cache-first',
+  });
+  const { refetch: refetchMembers } = membersQuery;
+  const boardVersion = board?.version;
+  const membersOf = useRef<number | undefined>(undefined);
+  useEffect(() => {
+    // The first version is the one the query above reads already.
+    const seen = membersOf.current;
+    membersOf.current = boardVersion;
+    if (seen !== undefined && boardVersion !== seen) void refetchMembers().catch(() => {});
+  }, [boardVersion, refetchMembers]);
+  const read = membersQuery.data?.board;
+  const members = {
+    memberships: read?.memberships ?? [],
+    role: read?.viewerRole ?? null,
+  };
+
+  return { board, highlights, activity, members, leave };
 }
