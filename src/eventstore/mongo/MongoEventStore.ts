@@ -236,25 +236,30 @@ export class MongoEventStore implements EventStore {
    * commits each (see `./archive.ts`). Throws `EventStoreUnavailable` when the server
    * fails it; what was moved stays moved, and calling again moves the rest.
    */
-  async archiveStreams(
+  archiveStreams(
     streams: readonly string[],
     options: ArchiveMoveOptions = {},
   ): Promise<ArchiveMoveResult> {
-    options.signal?.throwIfAborted();
-    return driverRead('archiveStreams', () =>
-      moveCommits(this.#client, this.#commits, this.#archive, streams, options.signal),
-    );
+    return this.#move('archiveStreams', this.#commits, this.#archive, streams, options);
   }
 
   /** The reverse of `archiveStreams`, the same way. */
-  async restoreStreams(
+  restoreStreams(
     streams: readonly string[],
     options: ArchiveMoveOptions = {},
   ): Promise<ArchiveMoveResult> {
+    return this.#move('restoreStreams', this.#archive, this.#commits, streams, options);
+  }
+
+  async #move(
+    what: string,
+    from: Collection<CommitDoc>,
+    to: Collection<CommitDoc>,
+    streams: readonly string[],
+    options: ArchiveMoveOptions,
+  ): Promise<ArchiveMoveResult> {
     options.signal?.throwIfAborted();
-    return driverRead('restoreStreams', () =>
-      moveCommits(this.#client, this.#archive, this.#commits, streams, options.signal),
-    );
+    return driverRead(what, () => moveCommits(this.#client, from, to, streams, options.signal));
   }
 
   subscribe(options: SubscribeOptions = {}): CommitFeed {
