@@ -5,14 +5,14 @@
  * (NODE_ENV=production: 0.1 of new traces) and at 1 (every trace).
  *
  *   npm run bench:tracing
- *   (BENCH_HTTP_ROUNDS=3, BENCH_HTTP_SECONDS=5, BENCH_LIVE_ROUNDS=7, BENCH_LIVE_CHANGES=40,
- *   BENCH_LIVE_SUBSCRIBERS=200, BENCH_SKIP_BUILD=1 to reuse dist/, BENCH_PARTS=live,http to
- *   run one part only, BENCH_CPU_PROF=<dir> to write a CPU profile of each live server there)
+ *   (BENCH_HTTP_ROUNDS=10, BENCH_HTTP_SECONDS=2, BENCH_HTTP_CONNECTIONS=10,
+ *   BENCH_LIVE_ROUNDS=7, BENCH_LIVE_CHANGES=40, BENCH_LIVE_SUBSCRIBERS=200,
+ *   BENCH_SKIP_BUILD=1 to reuse dist/, BENCH_PARTS=live or http to run one part only,
+ *   BENCH_CPU_PROF=<dir> to write a CPU profile of each live server there)
  *
- * (a) HTTP: `bench:http` itself, once per setting, its servers given the OTEL variables
- *     through BENCH_SERVER_ENV; each run's `ours/bare` (req/s medians against a bare yoga
- *     in the same run) is compared between settings: on/off = (ours/bare on) / (ours/bare
- *     off). The big neighbour is left out (BENCH_NEIGHBOUR_CARDS=0).
+ * (a) HTTP (tracingHttp.ts): reads over HTTP with autocannon, one server per setting and
+ *     a second `off` one (the control: the noise floor), side by side, taking turns cell
+ *     by cell; req/s and server CPU time per request (from /proc), medians of the rounds.
  * (b) Live: one `node dist/main.js` process per setting, side by side, each with
  *     BENCH_LIVE_SUBSCRIBERS graphql-ws subscribers of one board; per round, BENCH_LIVE_CHANGES
  *     editCard mutations per server, the servers taking turns change by change, each timed
@@ -21,12 +21,14 @@
  *     means of the CPU per change, and on/off for both. CPU is the steadier figure on a
  *     shared machine: latency there is mostly other processes' scheduling.
  *
- * The load average is printed before and after: the machine is shared.
+ * Ends with one line per part, `http on/off (default ratio): X` and `live on/off (default
+ * ratio): X`: server CPU per request (per change) at the default ratio over off (for HTTP,
+ * the geometric mean over its queries). The load average is printed before and after:
+ * the machine is shared.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -37,9 +39,14 @@ import {
 } from '../../test/support/serverProcess.js';
 import { NO_CLIENT_LIMITS } from '../../test/support/server.js';
 import { median, printTable } from './report.js';
+import {
+  cpuMsOf,
+  geometricMean,
+  HTTP_PARAMETERS,
+  httpOverhead,
+  type Setting,
+} from './tracingHttp.js';
 
-const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
-const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
 const LIVE_ROUNDS = Number(process.env.BENCH_LIVE_ROUNDS ?? 7);
 const LIVE_CHANGES = Number(process.env.BENCH_LIVE_CHANGES ?? 40);
 const SUBSCRIBERS = Number(process.env.BENCH_LIVE_SUBSCRIBERS ?? 200);
@@ -53,12 +60,6 @@ const load = () =>
     .join(' ');
 
 const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-
-/** CPU time (user + system) of a process so far, in ms, from /proc (USER_HZ = 100). */
-function cpuMsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 /** An OTLP endpoint that takes every export and keeps nothing. */
 async function startSink(): Promise<{ endpoint: string; exports: () => number; close(): void }> {
@@ -83,10 +84,8 @@ async function startSink(): Promise<{ endpoint: string; exports: () => number; c
   };
 }
 
-interface Setting {
-  name: string;
-  env: Record<string, string>;
-}
+/** The setting of the production default: no sampling variable set. */
+const DEFAULT_RATIO = 'on, default ratio (0.1)';
 
 const settings = (endpoint: string): Setting[] => {
   const traced = {
@@ -99,44 +98,10 @@ const settings = (endpoint: string): Setting[] => {
     { name: 'off', env: base },
     // Instrumented, nothing sampled: what every request pays.
     { name: 'on, ratio 0', env: { ...base, ...traced, OTEL_TRACES_SAMPLER_ARG: '0' } },
-    { name: 'on, default ratio (0.1)', env: { ...base, ...traced } },
+    { name: DEFAULT_RATIO, env: { ...base, ...traced } },
     { name: 'on, every trace', env: { ...base, ...traced, OTEL_TRACES_SAMPLER_ARG: '1' } },
   ];
 };
-
-/** Runs `bench:http` with `env` for its servers; its `<query> query ours/bare: X` lines. */
-async function benchHttp(env: Record<string, string>): Promise<Map<string, number>> {
-  const serverEnv = Object.entries(env)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/http.ts'], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        BENCH_SKIP_BUILD: '1',
-        BENCH_NEIGHBOUR_CARDS: '0',
-        BENCH_ROUNDS: String(HTTP_ROUNDS),
-        BENCH_SECONDS: String(HTTP_SECONDS),
-        BENCH_SERVER_ENV: serverEnv,
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let text = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      process.stdout.write(chunk);
-    });
-    child.once('exit', (code) =>
-      code === 0 ? resolve(text) : reject(new Error(`bench:http exited with ${code}`)),
-    );
-  });
-  const ratios = new Map<string, number>();
-  for (const [, name, ratio] of output.matchAll(/^(\S+(?: \S+)*?) query ours\/bare: ([\d.]+)$/gm)) {
-    ratios.set(name!, Number(ratio));
-  }
-  return ratios;
-}
 
 async function gql(url: string, query: string, variables: object, token?: string) {
   const response = await fetch(`${url}/graphql`, {
@@ -291,8 +256,8 @@ async function timeChange(target: LiveTarget): Promise<number> {
 
 async function main() {
   console.log(
-    `bench:tracing: ${cpus().length} cpus, load average ${load()}; http: bench:http x ${HTTP_ROUNDS} rounds of ` +
-      `${HTTP_SECONDS} s; live: ${SUBSCRIBERS} subscribers, ${LIVE_ROUNDS} rounds of ${LIVE_CHANGES} changes`,
+    `bench:tracing: ${cpus().length} cpus, load average ${load()}; http: ${HTTP_PARAMETERS}; ` +
+      `live: ${SUBSCRIBERS} subscribers, ${LIVE_ROUNDS} rounds of ${LIVE_CHANGES} changes`,
   );
   if (!process.env.BENCH_SKIP_BUILD) {
     execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
@@ -300,6 +265,8 @@ async function main() {
   const sink = await startSink();
   const all = settings(sink.endpoint);
   const lines: string[] = [];
+  /** `http on/off (default ratio): X`, `live on/off (default ratio): X`. */
+  const summary: string[] = [];
   try {
     // (b) live, all settings side by side.
     if (PARTS.has('live')) {
@@ -360,6 +327,9 @@ async function main() {
           }),
           1,
         );
+        summary.push(
+          `live on/off (default ratio): ${(mean(cpu.get(DEFAULT_RATIO)!) / offCpu).toFixed(3)}`,
+        );
         for (const s of all.slice(1)) {
           lines.push(
             `live p50 on/off (${s.name}): ${(median(samples.get(s.name)!) / off).toFixed(3)}`,
@@ -378,27 +348,23 @@ async function main() {
         }
       }
     }
-    // (a) bench:http once per setting.
+    // (a) HTTP, all settings side by side.
     if (PARTS.has('http')) {
-      const ratios = new Map<string, Map<string, number>>();
-      for (const setting of all) {
-        console.log(`\nbench:http, tracing ${setting.name}`);
-        ratios.set(setting.name, await benchHttp(setting.env));
-      }
-      const off = ratios.get(all[0]!.name)!;
-      for (const s of all.slice(1)) {
-        for (const [query, ratio] of ratios.get(s.name)!) {
-          const base = off.get(query);
-          if (base === undefined) continue;
-          lines.push(`${query} query req/s on/off (${s.name}): ${(ratio / base).toFixed(3)}`);
-        }
-      }
+      const http = await httpOverhead(all, load);
+      lines.push(...http.lines);
+      const cpuRatio = (setting: string) =>
+        geometricMean([...http.ratios.get(setting)!.values()].map((r) => r.cpu)).toFixed(3);
+      // The control: two servers both off, what the figure differs by with nothing changed.
+      summary.unshift(
+        `http on/off (default ratio): ${cpuRatio(DEFAULT_RATIO)}`,
+        `http off/off (control, the noise floor): ${cpuRatio('off (control)')}`,
+      );
     }
     console.log(`\nOTLP exports received by the sink: ${sink.exports()}`);
   } finally {
     sink.close();
   }
-  for (const line of lines) console.log(line);
+  for (const line of [...lines, ...summary]) console.log(line);
   console.log(`load average after: ${load()}`);
 }
 

@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { ObjectFieldBuilder } from '@pothos/core';
 import { z } from 'zod';
 import { KeyedQueueFull } from '../keyedQueue.js';
@@ -8,6 +9,7 @@ import type { DomainError, ResourceType } from '../boards/errors.js';
 import { committedDoc, type DocOfType } from '../boards/committedDocs.js';
 import type { UserDoc } from '../boards/readModel.js';
 import type { MaybePromise } from '../boards/reads.js';
+import { operationTraceOf } from '../telemetry/graphqlTracing.js';
 import { builder } from './builder.js';
 import type { GraphQLContext } from './context.js';
 import { decodeGlobalId } from './globalIds.js';
@@ -226,7 +228,7 @@ export interface PayloadOptions<S> {
 type RunCommand = (
   actorId: string | null,
   input: unknown,
-  options: { signal: AbortSignal },
+  options: { signal: AbortSignal; trace: Context | undefined },
 ) => Promise<{ ok: true; value: { position: number | null } } | { ok: false; error: DomainError }>;
 
 /**
@@ -245,7 +247,10 @@ async function runCommand(
   const run = ctx.services.commands[name as keyof typeof ctx.services.commands] as RunCommand;
   let result;
   try {
-    result = await run(viewerId(ctx), decoded.value, { signal: ctx.signal });
+    result = await run(viewerId(ctx), decoded.value, {
+      signal: ctx.signal,
+      trace: operationTraceOf(ctx),
+    });
   } catch (error) {
     if (error instanceof KeyedQueueFull) throw busyError(error);
     throw error;

@@ -29,6 +29,7 @@ import { useClientLimits, type ClientLimitName } from './clientLimits.js';
 import type { TrustedDocumentPolicy } from './trustedDocuments.js';
 import type { RateLimiter } from '../rateLimiter.js';
 import { Attr, inSpan, SpanName } from '../telemetry/spans.js';
+import { operationTraceOf } from '../telemetry/graphqlTracing.js';
 import {
   DEFAULT_MAX_JSON_DEPTH,
   JSON_TOO_DEEP_CODE,
@@ -65,7 +66,7 @@ export async function createContext(
     async settle(position) {
       await inSpan(
         SpanName.ReadYourWrites,
-        { attributes: { [Attr.Position]: position } },
+        { attributes: { [Attr.Position]: position }, parent: operationTraceOf(this) },
         async (span) => {
           try {
             await services.follower.waitFor(position, {

@@ -4,7 +4,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 
 /** What the manager looks at of a span. */
-type SpanFacts = Pick<ReadableSpan, 'name' | 'spanContext'>;
+type SpanFacts = Pick<ReadableSpan, 'name' | 'kind' | 'spanContext'>;
 
 /**
  * How long the async context stays on after the last sampled span ended, so a burst of
@@ -31,10 +31,17 @@ export const ASYNC_CONTEXT_LINGER_MS = 10;
  *   GraphQL operation, Corkboard's root spans), so an unsampled request never turns into
  *   traces of its parts;
  * - `spanProcessor` counts the sampled spans open; `ASYNC_CONTEXT_LINGER_MS` after the
- *   count drops to zero the AsyncLocalStorage is switched off again.
+ *   count drops to zero the AsyncLocalStorage is switched off again;
+ * - spans whose children are given their parent explicitly (`entersSynchronously`: an
+ *   HTTP request's, a GraphQL query's or mutation's) never switch it on and do not count:
+ *   their contexts are entered like unsampled ones (unless async context is on anyway).
+ *   With 10 requests in flight and one in ten sampled, some sampled request is open
+ *   nearly all the time: were they to switch it on, every request would pay for it.
+ *   Work under such a span that needs async context (a command, with its database
+ *   commands) opens a span of its own, which switches it on for as long as it lasts.
  *
- * What this gives up: log lines of an unsampled request carry its trace id only when
- * logged before its first await (sampled requests carry it throughout).
+ * What this gives up: log lines of a request carry its trace id when logged in one of
+ * the spans that switch async context on, or before the request's first await.
  */
 export class SampledContextManager extends AsyncLocalStorageContextManager {
   /** The context of the `with` running synchronously now, when entered without async context. */
@@ -44,18 +51,27 @@ export class SampledContextManager extends AsyncLocalStorageContextManager {
   /** The async context, switched on by its first `run`, off by `disable()`. */
   readonly #storage = new AsyncLocalStorage<Context>();
   #asyncOn = false;
+  /** The open spans `entersSynchronously` named. */
+  readonly #synchronous = new WeakSet<object>();
 
   /**
    * @param keepsContextOn whether a sampled span counts as open work, keeping async
    * context on while it lasts; not a span that lasts as long as a subscription.
+   * @param entersSynchronously whether a span's children get it as their parent
+   * explicitly, so that its context is entered for the synchronous part of `with` only
+   * and never switches async context on.
    */
-  constructor(private readonly keepsContextOn: (span: SpanFacts) => boolean = () => true) {
+  constructor(
+    private readonly keepsContextOn: (span: SpanFacts) => boolean = () => true,
+    private readonly entersSynchronously: (span: SpanFacts) => boolean = () => false,
+  ) {
     super();
   }
 
   /** Counts the sampled spans open, for switching async context off once there are none. */
   readonly spanProcessor: SpanProcessor = {
     onStart: (span) => {
+      if (this.entersSynchronously(span)) this.#synchronous.add(span);
       if (!this.#counts(span)) return;
       this.#openSampledSpans += 1;
       if (this.#lingering) {
@@ -85,7 +101,21 @@ export class SampledContextManager extends AsyncLocalStorageContextManager {
   }
 
   #counts(span: SpanFacts): boolean {
-    return (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0 && this.keepsContextOn(span);
+    return (
+      (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0 &&
+      !this.#synchronous.has(span) &&
+      this.keepsContextOn(span)
+    );
+  }
+
+  /** Whether entering `context` switches async context on: a sampled span's, not entered synchronously. */
+  #needsAsync(context: Context): boolean {
+    const span = trace.getSpan(context);
+    return (
+      span !== undefined &&
+      (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0 &&
+      !this.#synchronous.has(span)
+    );
   }
 
   override active(): Context {
@@ -101,7 +131,7 @@ export class SampledContextManager extends AsyncLocalStorageContextManager {
     ...args: A
   ): ReturnType<F> {
     const outer = this.#sync;
-    if (this.#asyncOn || isSampled(context)) {
+    if (this.#asyncOn || this.#needsAsync(context)) {
       this.#sync = undefined;
       if (!this.#asyncOn) {
         this.#asyncOn = true;
@@ -123,13 +153,14 @@ export class SampledContextManager extends AsyncLocalStorageContextManager {
   }
 
   /**
-   * Binds `target` (a function or an event emitter) to `context`; not when `context` is
-   * unsampled and async context is off: it would be active in the synchronous part of
-   * `target`'s calls only, for no span to record (the http instrumentation binds every
-   * request and response it sees).
+   * Binds `target` (a function or an event emitter) to `context`; not when async context
+   * is off and `context` would not switch it on (unsampled, or entered synchronously): it
+   * would be active in the synchronous part of `target`'s calls only, for no span to
+   * record or one whose children are parented explicitly (the http instrumentation binds
+   * every request and response it sees).
    */
   override bind<T>(context: Context, target: T): T {
-    if (!this.#asyncOn && !isSampled(context)) return target;
+    if (!this.#asyncOn && !this.#needsAsync(context)) return target;
     return super.bind(context, target);
   }
 
@@ -146,10 +177,4 @@ export class SampledContextManager extends AsyncLocalStorageContextManager {
   get asyncContextOn(): boolean {
     return this.#asyncOn;
   }
-}
-
-/** Whether `context` holds a span of a sampled trace. */
-function isSampled(context: Context): boolean {
-  const span = trace.getSpan(context);
-  return span !== undefined && (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0;
 }

@@ -1,5 +1,9 @@
-import { setCurrentOtelContext, useOpenTelemetry } from '@envelop/opentelemetry';
-import { SpanKind, trace } from '@opentelemetry/api';
+import {
+  getCurrentOtelContext,
+  setCurrentOtelContext,
+  useOpenTelemetry,
+} from '@envelop/opentelemetry';
+import { SpanKind, trace, type Context } from '@opentelemetry/api';
 import type { Plugin } from 'graphql-yoga';
 import { requestContextOf, tracingStarted } from './spans.js';
 
@@ -12,6 +16,8 @@ import { requestContextOf, tracingStarted } from './spans.js';
  *
  * An operation of an HTTP request that is not traced (not sampled) skips the plugin
  * altogether; one over a websocket starts a trace of its own, sampled as new traces are.
+ * A traced query's or mutation's span is the explicit parent of Corkboard's spans of its
+ * work (see `operationTraceOf`).
  */
 export function graphqlTracingPlugins(): Plugin[] {
   if (!tracingStarted()) return [];
@@ -37,10 +43,27 @@ export function graphqlTracingPlugins(): Plugin[] {
   };
   return [
     {
-      onExecute: (payload) =>
-        traced(payload.args.contextValue) ? plugin.onExecute?.(payload) : undefined,
+      onExecute: (payload) => {
+        const { contextValue } = payload.args;
+        if (!traced(contextValue)) return undefined;
+        const hooks = plugin.onExecute?.(payload);
+        operations.set(contextValue, getCurrentOtelContext(contextValue));
+        return hooks;
+      },
       onSubscribe: (payload) =>
         traced(payload.args.contextValue) ? plugin.onSubscribe?.(payload) : undefined,
     },
   ];
+}
+
+/** The context of each traced query's or mutation's span, by its GraphQL context value. */
+const operations = new WeakMap<object, Context>();
+
+/**
+ * The context of the span of the operation whose GraphQL context is `contextValue`, to
+ * give Corkboard's spans of its work (the command, the read-your-writes wait) their parent
+ * explicitly; undefined when the operation is not traced.
+ */
+export function operationTraceOf(contextValue: object): Context | undefined {
+  return operations.get(contextValue);
 }

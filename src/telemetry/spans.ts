@@ -168,15 +168,23 @@ export function linksTo(contexts: readonly (TraceContext | undefined)[]): Link[]
  * Runs `work` in a new active span named `name`, ending it when `work` settles. A
  * rejection is recorded on the span (status ERROR) and passed on.
  *
- * `root`: a new trace rather than a child of the active span (work done for a commit, not
- * for the request or loop that happens to run it), with `links` to the traces it serves.
+ * `parent`: the context of the span's parent, given explicitly (a request's work keeps
+ * no async context of its own: see `SampledContextManager`); the active one by default.
+ * `root`: a new trace instead (work done for a commit, not for the request or loop that
+ * happens to run it), with `links` to the traces it serves.
  */
 export async function inSpan<T>(
   name: SpanName,
-  options: { attributes?: Attributes; links?: Link[]; root?: boolean; kind?: SpanKind },
+  options: {
+    attributes?: Attributes;
+    links?: Link[];
+    parent?: Context | undefined;
+    root?: boolean;
+    kind?: SpanKind;
+  },
   work: (span: Span) => Promise<T>,
 ): Promise<T> {
-  const parent = options.root ? ROOT_CONTEXT : context.active();
+  const parent = options.root ? ROOT_CONTEXT : (options.parent ?? context.active());
   return tracer.startActiveSpan(
     name,
     {

@@ -143,11 +143,16 @@ export async function startTracing(
         root: new LinkedTraceSampler(new sdkTrace.TraceIdRatioBasedSampler(ratio)),
       });
 
-  // Async context only while a sampled trace is recorded (see SampledContextManager); the
-  // SDK's own manager with a sampler of the SDK's (it may start a trace anywhere).
-  // A subscription's operation span lasts as long as the subscription: it does not count.
+  // Async context only while a sampled trace's work that needs it is recorded (see
+  // SampledContextManager); the SDK's own manager with a sampler of the SDK's (it may
+  // start a trace anywhere). A subscription's operation span lasts as long as the
+  // subscription: it does not count. The HTTP request's and a query's or mutation's spans
+  // are their children's parents explicitly (`requestContextOf`, `operationTraceOf`).
   const contextManager = sampler
-    ? new SampledContextManager((span) => !span.name.startsWith('subscription.'))
+    ? new SampledContextManager(
+        (span) => !span.name.startsWith('subscription.'),
+        (span) => span.kind === SpanKind.SERVER || PARENTS_EXPLICITLY.test(span.name),
+      )
     : undefined;
 
   /** Counts each database command under an append span as one of its round trips. */
@@ -224,6 +229,9 @@ export function traceRequest(traceparent: string | string[] | undefined, ratio: 
 /** A W3C traceparent of version 00 (or a later one, read as 00): its flags. */
 const TRACEPARENT =
   /^(?!ff)[\da-f]{2}-(?!0{32})[\da-f]{32}-(?!0{16})[\da-f]{16}-([\da-f]{2})(?:-.*)?$/;
+
+/** The GraphQL operation spans whose children get them as their parent explicitly. */
+const PARENTS_EXPLICITLY = /^(query|mutation)\./;
 
 /** Whether a span named `name` of `kind` may start a trace (see `LinkedTraceSampler`). */
 function mayStartTrace(name: string, kind: SpanKind): boolean {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { context, trace, type Span } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, trace, type Span } from '@opentelemetry/api';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
@@ -19,7 +19,10 @@ import { traceRequest } from '../../src/telemetry/tracing.js';
  * the process on Node 20) on only while a sampled trace is recorded.
  */
 
-const manager = new SampledContextManager((span) => !span.name.startsWith('long.'));
+const manager = new SampledContextManager(
+  (span) => !span.name.startsWith('long.'),
+  (span) => span.name.startsWith('explicit.'),
+);
 const exporter = new InMemorySpanExporter();
 const processors = [manager.spanProcessor, new SimpleSpanProcessor({ exporter })];
 const sampled = new TracerProvider({ sampler: new AlwaysOnSampler(), spanProcessors: processors });
@@ -111,6 +114,44 @@ describe('SampledContextManager', () => {
     expect(manager.asyncContextOn).toBe(false);
     release();
     await open;
+  });
+});
+
+describe('SampledContextManager, spans whose children get them explicitly', () => {
+  it('leaves async context off for such a span, and switches it on for a child given it as its parent', async () => {
+    await sleep(ASYNC_CONTEXT_LINGER_MS + 200);
+    expect(manager.asyncContextOn).toBe(false);
+    const tracer = sampled.getTracer('test');
+    const seen = await inSpan(sampled, 'explicit.request', async (request) => {
+      const before = activeSpan();
+      await sleep(1);
+      const after = activeSpan();
+      const onInRequest = manager.asyncContextOn;
+      // Its child, given its parent explicitly (as a command is given its operation's).
+      const child = await tracer.startActiveSpan(
+        'command',
+        {},
+        trace.setSpan(ROOT_CONTEXT, request),
+        async (c) => {
+          await sleep(1);
+          const active = activeSpan();
+          c.end();
+          return { active, id: c.spanContext().spanId, on: manager.asyncContextOn };
+        },
+      );
+      return { request, before, after, onInRequest, child };
+    });
+    // The request's context: for the synchronous part of its work only, async context off.
+    expect(seen.before).toBe(seen.request);
+    expect(seen.after).toBeUndefined();
+    expect(seen.onInRequest).toBe(false);
+    // Its child's: across awaits, async context on while it lasts.
+    expect(seen.child.on).toBe(true);
+    expect(seen.child.active?.spanContext().spanId).toBe(seen.child.id);
+    const command = exporter.getFinishedSpans().find((s) => s.name === 'command');
+    expect(command?.parentSpanContext?.spanId).toBe(seen.request.spanContext().spanId);
+    await sleep(ASYNC_CONTEXT_LINGER_MS + 200);
+    expect(manager.asyncContextOn).toBe(false);
   });
 });
 

@@ -104,7 +104,7 @@ export async function handleCommand<S extends AnyCommandSpec>(
     requestFingerprint,
   };
   const prepared: unknown = await spec.prepare?.(base, runtime);
-  return retrying(runtime, spec, { ...base, prepared, signal: options.signal });
+  return retrying(runtime, spec, { ...base, prepared, signal: options.signal }, options.trace);
 }
 
 /**
@@ -115,11 +115,12 @@ async function retrying<S extends AnyCommandSpec>(
   runtime: CommandRuntime,
   spec: S,
   call: Call,
+  trace: CommandOptions['trace'],
 ): Promise<ResultOf<S>> {
   const { retry } = runtime;
   return inSpan(
     SpanName.Command,
-    { attributes: { [Attr.CommandName]: spec.name } },
+    { attributes: { [Attr.CommandName]: spec.name }, parent: trace },
     async (span) => {
       for (let attempt = 1; ; attempt += 1) {
         call.signal?.throwIfAborted();

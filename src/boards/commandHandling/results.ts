@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { DomainError } from '../errors.js';
 
 /**
@@ -21,6 +22,8 @@ export const failed = <E extends DomainError>(error: E): { ok: false; error: E }
 export interface CommandOptions {
   /** Aborts the command; passed to every store call. */
   signal?: AbortSignal;
+  /** The trace context the command's span is a child of (its operation's); else the active one. */
+  trace?: Context | undefined;
 }
 
 /** The commit a successful command made; wait for the projector to reach `position` to read it. */
