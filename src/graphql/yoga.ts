@@ -74,6 +74,7 @@ export async function createContext(
               signal,
             });
             span.setAttribute(Attr.WaitOutcome, 'projected');
+            services.logger.debug({ position }, 'mutation answered: its commit is projected');
           } catch (error) {
             if (!(error instanceof ProjectionTimeout)) throw error;
             // Answer anyway: the write is committed; the payload may lag behind it.
