@@ -375,6 +375,8 @@ function fold(commits: readonly Commit[]): Folded {
   const streams = new Map<string, FoldedStream>();
   /** Card ranks set by a column rebalance after the card's own last create/move. */
   const rebalanced = new Map<string, string>();
+  /** Per board, since when each current member is one (the commit that added them). */
+  const memberSince = new Map<string, Map<string, Date>>();
   let events = 0;
   for (const commit of commits) {
     const at = commit.occurredAt;
@@ -393,6 +395,15 @@ function fold(commits: readonly Commit[]): Folded {
         last: at,
         version: e.version,
       });
+      if (kind === 'board') {
+        const board = streams.get(e.stream)!.state as BoardState;
+        const before = memberSince.get(e.stream) ?? new Map<string, Date>();
+        const members = board.status === 'absent' ? [] : board.members;
+        memberSince.set(
+          e.stream,
+          new Map(members.map(({ userId }) => [userId, before.get(userId) ?? at])),
+        );
+      }
       if (e.type === 'CardsRebalanced') {
         const { ranks } = e.data as Extract<ColumnEvent, { type: 'CardsRebalanced' }>['data'];
         for (const [cardId, rank] of Object.entries(ranks)) rebalanced.set(cardId, rank);
@@ -416,7 +427,11 @@ function fold(commits: readonly Commit[]): Folded {
       if (user.status === 'registered') f.users.set(id, toUserDoc(user, stamps));
     } else if (kind === 'board') {
       const board = state as BoardState;
-      if (board.status === 'active') f.boards.set(id, toBoardDoc(board, stamps));
+      if (board.status === 'active') {
+        const since = memberSince.get(stream) ?? new Map<string, Date>();
+        const memberships = [...since].map(([userId, at]) => ({ userId, since: at }));
+        f.boards.set(id, toBoardDoc(board, stamps, { memberships } as unknown as BoardDoc));
+      }
     } else if (kind === 'column') {
       const column = state as ColumnState;
       if (column.status === 'active') f.columns.set(id, toColumnDoc(column, stamps));
