@@ -158,6 +158,7 @@ describe.each(projectorAdapters())('archiving old boards ($name)', (adapter) => 
     version = await w.side.store.streamVersion(`board-${boardId}`);
     const streams = [
       `board-${boardId}`,
+      `membership-${boardId}~${owner}`,
       ...columnIds.map((id) => `column-${id}`),
       ...cards.map((c) => `card-${c.id}`),
     ];
@@ -194,7 +195,7 @@ describe.each(projectorAdapters())('archiving old boards ($name)', (adapter) => 
   const streamsRead = async (store: EventStore, streams: readonly string[]) =>
     Promise.all(streams.map((s) => store.readStream(s)));
 
-  it('lists every stream of a board from the event log: board, columns (archived ones too), cards (moved and archived ones too)', async () => {
+  it('lists every stream of a board from the event log: board, memberships, columns (archived ones too), cards (moved and archived ones too)', async () => {
     const w = await world();
     const board = await boardWithCards(w);
     const listed = await boardStreams(w.side.store, board.boardId);

@@ -7,6 +7,7 @@ import type {
 import { VersionConflict } from '../../eventstore/errors.js';
 import { NO_STREAM, type EventStore } from '../../eventstore/types.js';
 import type { ReadModelStore } from '../../projector/types.js';
+import { membershipId } from '../board/access.js';
 import { parseBoardEvent } from '../board/events.js';
 import { parseColumnEvent } from '../column/events.js';
 import { toNewEvent } from '../domainEvent.js';
@@ -25,7 +26,8 @@ const COLUMN_READS_IN_FLIGHT = 8;
 
 /**
  * Every stream of a board, from the event log (archived commits included): the board's,
- * every column ever placed on it (archived ones too), every card that ever entered one of
+ * the membership stream of everyone ever added to it (its creator included), every column
+ * ever placed on it (archived ones too), every card that ever entered one of
  * them. `since`: when the board was last archived, null when it is live (or absent).
  */
 export async function boardStreams(
@@ -35,10 +37,13 @@ export async function boardStreams(
 ): Promise<GroupStreams> {
   const board = toStreamName(StreamKind.Board, boardId);
   const columnIds = new Set<string>();
+  const memberIds = new Set<string>();
   let since: Date | null = null;
   for (const stored of await store.readStream(board, signal ? { signal } : {})) {
     const event = parseBoardEvent(stored);
     if (event.type === 'ColumnPlaced') columnIds.add(event.data.columnId);
+    else if (event.type === 'BoardCreated') memberIds.add(event.data.ownerId);
+    else if (event.type === 'MemberAdded') memberIds.add(event.data.userId);
     else if (event.type === 'BoardArchived') since = stored.occurredAt;
     else if (event.type === 'BoardRestored') since = null;
   }
@@ -57,7 +62,14 @@ export async function boardStreams(
     await Promise.all(reads);
   }
   return {
-    streams: [board, ...columns.map(columnStream), ...[...cardIds].map(cardStream)],
+    streams: [
+      board,
+      ...[...memberIds].map((userId) =>
+        toStreamName(StreamKind.Membership, membershipId(boardId, userId)),
+      ),
+      ...columns.map(columnStream),
+      ...[...cardIds].map(cardStream),
+    ],
     since,
   };
 }
