@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createBoardArchivePlan } from './boards/archive/plan.js';
+import { BoardAccessView } from './boards/board/accessView.js';
 import { createBoardCommands } from './boards/commands.js';
 import { projections } from './boards/readModel.js';
 import type { Config } from './config.js';
@@ -116,8 +117,12 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     logger,
     limits: liveLimits,
   });
+  // Reads decide access on the event store: this process's own member changes reach the
+  // view as their appends return, other processes' through the change log.
+  const access = new BoardAccessView(storage.store);
+  const stopWatchingAccess = access.watch(follower);
   const commands = createBoardCommands({
-    store: metrics.instrumentStore(storage.store),
+    store: access.observe(metrics.instrumentStore(storage.store)),
     now: () => new Date(),
     newId: randomUUID,
     ...(config.tokenSecret ? { tokenSecret: config.tokenSecret } : {}),
@@ -151,6 +156,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
     sessionTtlMs: config.auth.sessionTtlMs,
     readModels: storage.projector.readModels,
     store: storage.store,
+    access,
     follower,
     live,
     logger,
@@ -339,6 +345,7 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
       stopWakingSweeper();
       await projector.stop();
       stopWatchingSessions();
+      stopWatchingAccess();
       await follower.stop();
       if (ownsStorage) await storage.close();
     },

@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { CarriedDoc, ReadDoc, ReadView } from '../projector/types.js';
 import { runQuery, type ReadModel, type ReadQuery } from '../projector/readModel.js';
+import { BoardAction, mayTake, type BoardRole } from './board/access.js';
 import {
   boardReadModel,
   cardReadModel,
@@ -60,11 +61,27 @@ class DocsById<T extends ReadDoc> {
   }
 }
 
+/** Who may read a board: `BoardAccessView`, which decides on the event store. */
+export interface BoardAccessSource {
+  /** `userId`'s role on `boardId`, null for a non-member. */
+  roleOf(boardId: string, userId: string, signal?: AbortSignal): MaybePromise<BoardRole | null>;
+}
+
+/** Roles as the read model's board document lists them: for reads without an event store. */
+const rolesOfDocs = (docs: DocsById<BoardDoc>): BoardAccessSource => ({
+  roleOf: (boardId, userId) =>
+    andThen(
+      docs.load(boardId),
+      (board) => board?.memberships.find((m) => m.userId === userId)?.role ?? null,
+    ),
+});
+
 /**
  * The read side of one request: every read goes to one read model generation
  * (pinned when the request starts) and is batched per collection, so a board
  * with any number of columns and cards costs a constant number of store reads.
- * Membership is enforced here: what a viewer may not see reads as absent.
+ * Membership is enforced here, decided by the `access` source (the app's
+ * `BoardAccessView`, on the event store): what a viewer may not see reads as absent.
  */
 export class BoardReads {
   // Loaders are made on first use: a subscription's context keeps its BoardReads for
@@ -76,18 +93,29 @@ export class BoardReads {
   #liveCardsOfBoard: DataLoader<string, CardDoc[]> | undefined;
 
   readonly #boardScope: string | null;
+  readonly #access: BoardAccessSource | null;
 
   /**
    * @param options.boardScope A board every reader of these reads is a member of (a
    * shared subscription execution runs without a viewer, for members of one board
    * only): that board and what is in it read as visible whatever `viewerId` is given.
+   * @param options.access Who may read a board. @default the read model's member lists
+   * (only for tools and tests without an event store: they lag behind removals)
    */
   constructor(
     private readonly view: ReadView,
     private readonly signal: AbortSignal,
-    options: { boardScope?: string } = {},
+    options: { boardScope?: string; access?: BoardAccessSource } = {},
   ) {
     this.#boardScope = options.boardScope ?? null;
+    this.#access = options.access ?? null;
+  }
+
+  /** `viewerId`'s role on the board (null for a non-member or nobody), as reads decide it. */
+  roleOf(boardId: string, viewerId: string | null): MaybePromise<BoardRole | null> {
+    if (viewerId === null) return null;
+    const access = this.#access ?? rolesOfDocs(this.#boards);
+    return access.roleOf(boardId, viewerId, this.signal);
   }
 
   /**
@@ -203,19 +231,26 @@ export class BoardReads {
    * when this request has read it already (so are `column` and `card`).
    */
   board(boardId: string, viewerId: string | null): MaybePromise<BoardDoc | null> {
-    return andThen(this.#boards.load(boardId), (board) => {
-      if (!board) return null;
-      if (board._id === this.#boardScope) return board;
-      return viewerId !== null && board.members.includes(viewerId) ? board : null;
-    });
+    if (boardId === this.#boardScope) return this.#boards.load(boardId);
+    // Access first: nothing of a board is read for whom may not read it.
+    return andThen(this.roleOf(boardId, viewerId), (role) =>
+      role !== null && mayTake(role, BoardAction.Read) ? this.#boards.load(boardId) : null,
+    );
   }
 
-  /** Boards `userId` is a member of, newest first. */
+  /**
+   * Boards `userId` is a member of, newest first: those the read model lists, each
+   * checked like {@link board} (a board whose member list lags behind a removal is left out).
+   */
   async boardsOf(userId: string): Promise<BoardDoc[]> {
     const { ofMember } = boardReadModel.queries;
-    const boards = await runQuery(this.view, boardReadModel, ofMember, userId, this.signal);
-    for (const board of boards) this.#boards.prime(board._id, board);
-    return boards;
+    const listed = await runQuery(this.view, boardReadModel, ofMember, userId, this.signal);
+    for (const board of listed) this.#boards.prime(board._id, board);
+    const roles = await Promise.all(listed.map(async (board) => this.roleOf(board._id, userId)));
+    return listed.filter((_, i) => {
+      const role = roles[i];
+      return role != null && mayTake(role, BoardAction.Read);
+    });
   }
 
   column(columnId: string, viewerId: string | null): MaybePromise<ColumnDoc | null> {

@@ -13,7 +13,7 @@ import type { CarriedDoc, Invalidation } from '../projector/types.js';
 import { CardEdgeRef, encodeCardCursor } from './column/graphql.js';
 import { Collections, type BoardDoc, type CardDoc, type ColumnDoc } from './readModel.js';
 import { ErrorCode, type ResourceType } from './errors.js';
-import { BoardReads } from './reads.js';
+import { BoardAction, mayTake } from './board/access.js';
 
 /**
  * `Subscription.boardChanges`: one `BoardChange` per committed change of a board,
@@ -171,19 +171,19 @@ function clientErrorOf(services: Services) {
 }
 
 /**
- * Whether a viewer may (still) see a board: a fresh read of the active generation, the
+ * Whether a viewer may (still) see a board: asked of the app's `BoardAccessView`, which
+ * decides on the event store (not on the read model, which may lag behind a removal): the
  * membership of now, not of the subscribe. One function per app, given what it needs,
  * so a waiting subscription holds no closure of its own.
  */
-const NEVER = new AbortController().signal;
 const accessChecks = new WeakMap<Services, BoardSubscriptionOptions['authorize']>();
 function accessCheckOf(services: Services): BoardSubscriptionOptions['authorize'] {
   let check = accessChecks.get(services);
   if (!check) {
     check = async (boardId, viewerId, signal) => {
       if (viewerId === undefined) return false;
-      const view = await services.readModels.active(signal ? { signal } : {});
-      return (await new BoardReads(view, signal ?? NEVER).board(boardId, viewerId)) !== null;
+      const role = await services.access.roleOf(boardId, viewerId, signal);
+      return role !== null && mayTake(role, BoardAction.Read);
     };
     accessChecks.set(services, check);
   }

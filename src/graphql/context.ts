@@ -1,3 +1,4 @@
+import type { BoardAccessView } from '../boards/board/accessView.js';
 import type { BoardCommands } from '../boards/commands.js';
 import type { Credential, CredentialWatch } from '../identity/credentialWatch.js';
 import type { Authenticator } from './auth.js';
@@ -16,6 +17,8 @@ export interface Services {
   readModels: ReadModelStore;
   /** The book of record, for answers the read model cannot give yet. */
   store: EventStore;
+  /** Who may read a board, decided on the event store: every read's access check. */
+  access: BoardAccessView;
   follower: ChangeLogFollower;
   /** Fans the change log out to `boardChanges` subscriptions. */
   live: BoardChangeHub;

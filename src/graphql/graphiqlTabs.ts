@@ -179,6 +179,34 @@ fragment Entries on HistoryConnection {
 }
 `;
 
+const roles = `# Roles: OWNER, EDITOR or VIEWER. Add a
+# member first (addMember with a registered
+# username; role optional, EDITOR by default),
+# then run this with their id (MyBoards:
+# memberships { user { id } }) and the board's
+# current version. A VIEWER reads and
+# subscribes; their writes answer
+# ForbiddenError. Only owners change roles,
+# and the last owner stays (LastOwnerError).
+mutation SetMemberRole {
+  setMemberRole(input: {
+    boardId: "<board id from step 3>"
+    userId: "<a member's user id>"
+    role: VIEWER
+    expectedVersion: 3
+  }) {
+    __typename
+    ... on SetMemberRoleSuccess {
+      board {
+        id version viewerRole
+        memberships { role since user { username } }
+      }
+    }
+    ... on Error { code message }
+  }
+}
+`;
+
 /** The tabs, in the order a newcomer takes them. */
 export const GRAPHIQL_TABS: readonly GraphiQLTab[] = [
   register,
@@ -187,5 +215,6 @@ export const GRAPHIQL_TABS: readonly GraphiQLTab[] = [
   rename,
   conflict,
   live,
+  roles,
   history,
 ].map((query) => ({ query }));

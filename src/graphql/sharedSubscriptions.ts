@@ -181,6 +181,7 @@ async function executionContext(
 ): Promise<GraphQLContext> {
   const reads = new BoardReads(await services.readModels.active({ signal }), signal, {
     boardScope: event.boardId,
+    access: services.access,
   });
   reads.prime(event.changed);
   return {

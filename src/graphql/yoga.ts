@@ -51,7 +51,9 @@ export async function createContext(
   authorization: string | null | undefined,
   signal: AbortSignal,
 ): Promise<GraphQLContext> {
-  const reads = new BoardReads(await services.readModels.active({ signal }), signal);
+  const reads = new BoardReads(await services.readModels.active({ signal }), signal, {
+    access: services.access,
+  });
   // The admin token is nobody's user token: it authenticates the admin, not a viewer.
   const isAdmin = isAdminAuthorization(services.adminToken, authorization);
   const caller = isAdmin ? null : await services.auth.authenticate(authorization, reads, signal);
@@ -90,6 +92,7 @@ export async function createContext(
       this.reads = new BoardReads(
         await services.readModels.active({ signal, fresh: true }),
         signal,
+        { access: services.access },
       );
     },
   };

@@ -95,6 +95,7 @@ describe.skipIf(!haveChromium('GraphiQL'))('GraphiQL in a browser', () => {
         'RenameBoard',
         'Conflict',
         'BoardChanges',
+        'SetMemberRole',
         'History',
       ]);
     const operation = page.locator('.monaco-editor[data-uri*="operation"]');

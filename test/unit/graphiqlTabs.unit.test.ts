@@ -13,5 +13,6 @@ describe('GraphiQL tabs', () => {
       expect(operations, query).toHaveLength(1);
     }
     expect(GRAPHIQL_TABS.some((t) => /history\(first:/.test(t.query))).toBe(true);
+    expect(GRAPHIQL_TABS.some((t) => /setMemberRole\(input:/.test(t.query))).toBe(true);
   });
 });

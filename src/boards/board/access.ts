@@ -1,6 +1,7 @@
 /**
  * The board's access policy: who may do what on a board. Every command's decision on a
- * board, a column or a card asks {@link authorize}; the read side asks {@link canRead}.
+ * board, a column or a card asks {@link authorize}; the read side asks `BoardAccessView`
+ * (accessView.ts), which decides with {@link roleOf} and {@link mayTake} on the same streams.
  * Nothing else decides access.
  *
  * The truth it decides on is the actor's membership stream (`membership-<boardId>~<userId>`),
@@ -115,6 +116,9 @@ export function authorize(
 
 /** The id of `userId`'s membership stream of `boardId`. */
 export const membershipId = (boardId: string, userId: string): string => `${boardId}~${userId}`;
+
+/** The board of a membership stream's id (see {@link membershipId}; board ids hold no `~`). */
+export const boardOfMembership = (id: string): string => id.slice(0, id.indexOf('~'));
 
 /** What {@link loadBoardAccess} read, for the decision ({@link BoardAccess}) and the spec. */
 export interface LoadedBoardAccess {

@@ -73,8 +73,8 @@ builder.node(BoardRef, {
       description: "The caller's role on the board; null when they are not a member.",
       // Resolved per subscriber: a selection with it is executed for its subscriber alone.
       extensions: { [VIEWER_DEPENDENT]: true },
-      resolve: (board, _args, ctx) =>
-        board.memberships.find((m) => m.userId === ctx.viewer?._id)?.role ?? null,
+      // As access is decided (on the event store), not as the read model lists it.
+      resolve: (board, _args, ctx) => ctx.reads.roleOf(board._id, ctx.viewer?._id ?? null),
     }),
     columns: t.field({
       type: [ColumnRef],
