@@ -155,7 +155,9 @@ function clientErrorOf(services: Services) {
         return refusal(error.message, LiveErrorCode.SlowConsumer);
       }
       if (error instanceof AccessRevokedError) {
-        return refusal(`Board ${toGlobalId('Board', boardId)} not found`, ErrorCode.NotFound);
+        return new GraphQLError(`Board ${toGlobalId('Board', boardId)} not found`, {
+          extensions: { code: ErrorCode.NotFound, reason: error.reason },
+        });
       }
       if (isAbort(error)) {
         // The client went away (e.g. mid-replay) and its reads were cancelled: routine.

@@ -13,7 +13,7 @@ import {
   type LiveConnection,
   type SubscriptionHost,
 } from './boardChanges.js';
-import { AccessRevokedError, SlowConsumerError } from './errors.js';
+import { AccessRevokedError, AccessRevokedReason, SlowConsumerError } from './errors.js';
 import { LiveCloseCode } from './limits.js';
 import { endTracedReplay, tracedReplayPage, tracedResync } from './liveTraces.js';
 
@@ -310,7 +310,12 @@ export class BoardSubscription implements BoardChangeStream {
       if (this.#closed) return this.#end();
       if (!allowed) {
         this.host.revoked(this.boardId);
-        this.#fail(new AccessRevokedError(this.boardId));
+        // The members change that cut the subscriber off was their own: they left.
+        const reason =
+          entry.actor !== null && entry.actor === this.#viewerId
+            ? AccessRevokedReason.Left
+            : AccessRevokedReason.Removed;
+        this.#fail(new AccessRevokedError(this.boardId, reason));
         return this.#end();
       }
     }

@@ -15,10 +15,20 @@ export class SlowConsumerError extends Error {
   }
 }
 
+/**
+ * How a subscriber lost access, as the client is told it (`extensions.reason` beside
+ * `NOT_FOUND`): an owner removed them, or they removed themself.
+ */
+export const AccessRevokedReason = { Removed: 'REMOVED', Left: 'LEFT' } as const;
+export type AccessRevokedReason = (typeof AccessRevokedReason)[keyof typeof AccessRevokedReason];
+
 /** A change to the board's members left the subscriber without access to it. */
 export class AccessRevokedError extends Error {
   override readonly name = 'AccessRevokedError';
-  constructor(readonly boardId: string) {
+  constructor(
+    readonly boardId: string,
+    readonly reason: AccessRevokedReason,
+  ) {
     super(`No access to board ${boardId} any more`);
   }
 }

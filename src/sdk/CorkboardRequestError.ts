@@ -24,7 +24,7 @@ export interface CorkboardRequestErrorDetails {
  * errors: they are members of the mutation's result union.
  */
 export class CorkboardRequestError extends Error {
-  override readonly name = 'CorkboardRequestError';
+  override readonly name: string = 'CorkboardRequestError';
   readonly operationName: string;
   readonly errors: readonly GraphQLFormattedError[];
   readonly status: number | undefined;

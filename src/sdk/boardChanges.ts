@@ -1,5 +1,6 @@
 import type { GraphQLFormattedError } from 'graphql';
 import { CloseCode, createClient, type Client } from 'graphql-ws/client';
+import { accessEndedOf } from './accessEnded.js';
 import { CorkboardRequestError } from './CorkboardRequestError.js';
 import { isReplayLimit, replayRetryDelayMs } from './liveChanges.js';
 import type {
@@ -168,10 +169,14 @@ function openAttempt(
  * cursor by itself.
  *
  * Ends when `signal` aborts, when the consumer stops (`break`), or when the server
- * completes the subscription. Throws `CorkboardRequestError` when the server
- * refuses it (GraphQL errors such as `UNAUTHENTICATED` or `NOT_FOUND`, e.g. after
- * the caller lost access to the board), closes the socket with a fatal code, or
- * after `reconnect.maxAttempts` failed reconnects.
+ * completes the subscription. Throws `BoardAccessEndedError` (a `CorkboardRequestError`)
+ * when the viewer cannot see the board, or no longer can: its `reason` says whether an
+ * owner removed them (`REMOVED`), they left (`LEFT`), or the server said only
+ * `NOT_FOUND`; it is thrown the same whether the subscription was open when access
+ * ended or resumed after it (a replay from an old cursor is refused). Throws
+ * `CorkboardRequestError` when the server refuses it otherwise (e.g. `UNAUTHENTICATED`),
+ * closes the socket with a fatal code, or after `reconnect.maxAttempts` failed
+ * reconnects.
  */
 export async function* followBoardChanges(
   transport: BoardChangesTransport,
@@ -202,9 +207,12 @@ export async function* followBoardChanges(
       for await (const result of attempt.results) {
         const change = result.data?.boardChanges;
         if (result.errors?.length || !change) {
-          throw new CorkboardRequestError(
-            result.errors?.map((e) => e.message).join('; ') ?? 'a message without data',
-            { operationName: 'BoardChanges', errors: result.errors ?? [] },
+          throw (
+            (result.errors && accessEndedOf(result.errors, boardId)) ??
+            new CorkboardRequestError(
+              result.errors?.map((e) => e.message).join('; ') ?? 'a message without data',
+              { operationName: 'BoardChanges', errors: result.errors ?? [] },
+            )
           );
         }
         cursor = change.cursor;
@@ -223,10 +231,13 @@ export async function* followBoardChanges(
       }
       if (error instanceof CorkboardRequestError) throw error;
       if (isGraphQLErrors(error)) {
-        throw new CorkboardRequestError(error.map((e) => e.message).join('; '), {
-          operationName: 'BoardChanges',
-          errors: error,
-        });
+        throw (
+          accessEndedOf(error, boardId) ??
+          new CorkboardRequestError(error.map((e) => e.message).join('; '), {
+            operationName: 'BoardChanges',
+            errors: error,
+          })
+        );
       }
       if (isCloseEvent(error) && isFatalClose(error.code)) {
         throw new CorkboardRequestError(`socket closed: ${error.code} ${error.reason}`, {

@@ -24,6 +24,7 @@ export {
   CorkboardRequestError,
   type CorkboardRequestErrorDetails,
 } from './CorkboardRequestError.js';
+export { AccessEndReason, BoardAccessEndedError, accessEndedOf } from './accessEnded.js';
 export { withConflictRetry, type ConflictRetryOptions } from './conflicts.js';
 export { embeddedTypes, nodeTypes, possibleTypes } from './cacheSchema.js';
 export type {

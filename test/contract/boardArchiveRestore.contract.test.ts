@@ -178,9 +178,15 @@ describe.each(adapters)('archive, restore and rename on the $name store', (adapt
       expect((await column(first)).archived).toBe(true);
       expect((await board(boardId)).columns.map((c) => c.id)).toEqual([second]);
 
+      const [other] = await addCards(member, second, 1);
       const head = await store.headPosition();
       const refusals: CommandResult<unknown, DomainError>[] = [
         await commands.addCard(member, { columnId: first, title: 'late' }),
+        await commands.moveCard(member, {
+          cardId: other!.id,
+          toColumnId: first,
+          expectedVersion: other!.version,
+        }),
         await commands.renameColumn(member, {
           columnId: first,
           name: 'again',
@@ -190,6 +196,37 @@ describe.each(adapters)('archive, restore and rename on the $name store', (adapt
       ];
       for (const refused of refusals) expect(failure(refused)).toBeInstanceOf(ValidationError);
       expect(await store.headPosition()).toBe(head);
+      expect(await cardIdsOf(second)).toEqual([other!.id]);
+    });
+
+    it('never leaves an archived column holding a live card when its archive races 20 arriving cards', async () => {
+      const { member, boardId, columnIds } = await boardWithColumns(null, null);
+      const [target, source] = columnIds as [string, string];
+      const cards = await addCards(member, source, 20);
+      const version = (await store.readStream(toStreamName('column', target))).length;
+      const [archived, ...moves] = await Promise.all([
+        commands.archiveColumn(member, { columnId: target, expectedVersion: version }),
+        ...cards.map((card) =>
+          commands.moveCard(member, {
+            cardId: card.id,
+            toColumnId: target,
+            expectedVersion: card.version,
+          }),
+        ),
+      ]);
+      const moved = moves.filter((m) => m.ok).length;
+      const state = await column(target);
+      if (archived.ok) {
+        // Archived while empty: every move after it was refused, none entered.
+        expect(state.archived).toBe(true);
+        expect(state.cards.size).toBe(0);
+        expect((await board(boardId)).columns.map((c) => c.id)).toEqual([source]);
+      } else {
+        expect(archived.error).toBeInstanceOf(ColumnNotEmptyError);
+        expect(state.archived).toBe(false);
+      }
+      expect(state.cards.size).toBe(moved);
+      expect((await column(source)).cards.size).toBe(20 - moved);
     });
   });
 

@@ -107,7 +107,8 @@ function currentColumn(state: CardDecisionState, card: LiveCard): ActiveColumn {
  *   assignee is not a member of the board.
  * - `MoveCard` to another column -> `[card: CardMoved, from: CardLeft,
  *   to: (CardsRebalanced,) CardEntered]`, refused with `WipLimitReachedError` when
- *   the target is full; within its column -> `[card: CardMoved, column:
+ *   the target is full (`ValidationError` on `input.toColumnId` when it is archived);
+ *   within its column -> `[card: CardMoved, column:
  *   (CardsRebalanced,) CardRepositioned]`, always allowed. A target column that does
  *   not exist or is on another board is `NotFoundError` for it.
  * - `ArchiveCard` -> `[card: CardArchived, column: CardsArchived]`.
@@ -144,6 +145,7 @@ export function decideCard(
       if (to?.status !== 'active' || to.boardId !== card.boardId) {
         throw new NotFoundError(toColumnId, 'Column');
       }
+      if (to.archived) throw new ValidationError('input.toColumnId', 'the column is archived');
       const placement = { afterId: afterCardId, beforeId: beforeCardId };
       const within = to.columnId === from.columnId;
       const placed = placeCardInColumn(to, cardId, placement, within ? 'reposition' : 'enter');
