@@ -18,19 +18,24 @@ export interface DocOfType {
 
 /**
  * A resource's read document as its committed events tell it, for a mutation that
- * committed but whose commit is not projected yet (the read-your-writes wait ran
- * out): the payload then still shows what was written. Built from the event store,
- * the book of record, by the aggregate's own document mapper (`toCardDoc`...), the one
- * the projections use. Null when the stream holds no such resource.
+ * committed but whose payload the read model cannot show (the read-your-writes wait ran
+ * out, or the author lost access to the resource after the commit): the payload then
+ * still shows what was written. Built from the event store, the book of record, by the
+ * aggregate's own document mapper (`toCardDoc`...), the one the projections use; up to
+ * `upToVersion` when given (the version the mutation wrote: nothing newer). Null when the
+ * stream holds no such resource.
  */
 export async function committedDoc<T extends keyof DocOfType>(
   store: EventStore,
   type: T,
   id: string,
   signal?: AbortSignal,
+  upToVersion?: number,
 ): Promise<DocOfType[T] | null> {
   const kind = ({ User: 'user', Board: 'board', Column: 'column', Card: 'card' } as const)[type];
-  const events = await store.readStream(toStreamName(kind, id), { signal });
+  const stream = await store.readStream(toStreamName(kind, id), { signal });
+  const events =
+    upToVersion === undefined ? stream : stream.filter((e) => e.version <= upToVersion);
   const first = events[0];
   const last = events.at(-1);
   if (!first || !last) return null;

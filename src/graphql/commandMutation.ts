@@ -197,17 +197,26 @@ const typeOfRef = new Map<NodeRef, keyof DocOfType>([
 /**
  * A written resource for the payload: from the read model, or, when the commit was
  * not projected in time (`ctx.readModelBehind`) and the read model does not have it
- * yet, built from its committed events. A committed write is never reported as a
+ * yet, built from its committed events. When the commit is projected but the read side
+ * no longer shows it to the author (they lost access to the board after their commit,
+ * a removal racing their write), it is built from the events up to the version the
+ * write made: what they wrote, nothing newer. A committed write is never reported as a
  * failure.
  */
-async function readWritten(ctx: GraphQLContext, ref: NodeRef, id: string): Promise<object> {
+async function readWritten(
+  ctx: GraphQLContext,
+  ref: NodeRef,
+  { id, version }: WrittenResource,
+): Promise<object> {
+  const type = typeOfRef.get(ref)!;
+  const { store } = ctx.services;
   const doc =
     (await readers.get(ref)!(ctx, id)) ??
     (ctx.readModelBehind !== null
-      ? await committedDoc(ctx.services.store, typeOfRef.get(ref)!, id, ctx.signal)
-      : null);
-  // The command committed and its commit is projected: a bug.
-  if (!doc) throw new Error(`${typeOfRef.get(ref)} ${id} not readable after its write`);
+      ? await committedDoc(store, type, id, ctx.signal)
+      : await committedDoc(store, type, id, ctx.signal, version));
+  // The command committed and its events hold no such resource: a bug.
+  if (!doc) throw new Error(`${type} ${id} not readable after its write`);
   return doc;
 }
 
@@ -297,8 +306,7 @@ export function commandMutation<S extends AnyCommandSpec>(
           t.field({
             type: ref as typeof UserRef,
             resolve: async (value, _args, ctx) => {
-              const { id } = value[field] as WrittenResource;
-              return (await readWritten(ctx, ref, id)) as UserDoc;
+              return (await readWritten(ctx, ref, value[field] as WrittenResource)) as UserDoc;
             },
           }),
         ]),
