@@ -9,15 +9,7 @@ import {
   written,
 } from '../commandHandling/defineCommand.js';
 import type { LoadSession } from '../commandHandling/loadSession.js';
-import {
-  BoardArchivedError,
-  ForbiddenError,
-  NotFoundError,
-  UnauthenticatedError,
-  ValidationError,
-  VersionConflictError,
-  WipLimitReachedError,
-} from '../errors.js';
+import { WipLimitReachedError } from '../errors.js';
 import {
   description,
   expectedVersion,
@@ -124,15 +116,7 @@ export const moveCard = defineCommand({
     expectedVersion: expectedVersion.describe("The card's version as the client saw it."),
     idempotencyKey,
   }),
-  errors: [
-    VersionConflictError,
-    WipLimitReachedError,
-    BoardArchivedError,
-    NotFoundError,
-    ForbiddenError,
-    ValidationError,
-    UnauthenticatedError,
-  ],
+  errors: [...memberEditErrors, WipLimitReachedError],
   load: (session, { input, actorId }) =>
     loadCard(session, input.cardId, actorId, [input.toColumnId]),
   decide: ({ input, actorId }, { card, board, membership, columns }, context) => {
@@ -194,15 +178,7 @@ export const restoreCard = defineCommand({
     expectedVersion: expectedVersion.describe("The card's version as the client saw it."),
     idempotencyKey,
   }),
-  errors: [
-    VersionConflictError,
-    WipLimitReachedError,
-    BoardArchivedError,
-    NotFoundError,
-    ForbiddenError,
-    ValidationError,
-    UnauthenticatedError,
-  ],
+  errors: [...memberEditErrors, WipLimitReachedError],
   load: (session, { input, actorId }) =>
     loadCard(session, input.cardId, actorId, input.toColumnId ? [input.toColumnId] : [], {
       archived: true,
