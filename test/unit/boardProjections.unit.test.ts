@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cardReadModel, columnReadModel } from '../../src/boards/readModel.js';
 import { commitTime, given, type GivenEvent } from './projectionTestKit.js';
-import { cardFields } from '../../src/boards/card/events.js';
+import { cardFields, newCardDefaults } from '../../src/boards/card/events.js';
 
 const columnCreated = (columnId: string, wipLimit: number | null = null): GivenEvent => ({
   stream: `column-${columnId}`,
@@ -29,9 +29,7 @@ describe('card projection', () => {
       columnId: 'k1',
       title: 'T c1',
       description: '',
-      assigneeId: null,
-      labels: [],
-      done: false,
+      ...newCardDefaults,
       archived: false,
       rank: 'a0',
       version: 1,

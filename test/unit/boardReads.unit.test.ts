@@ -8,6 +8,8 @@ import {
   type UserDoc,
 } from '../../src/boards/readModel.js';
 import { BoardRole } from '../../src/boards/board/access.js';
+import { newCardDefaults } from '../../src/boards/card/events.js';
+import { toCardDoc } from '../../src/boards/card/readModel.js';
 import { BoardReads } from '../../src/boards/reads.js';
 import type { GraphQLContext } from '../../src/graphql/context.js';
 import { toGlobalId } from '../../src/graphql/globalIds.js';
@@ -42,21 +44,20 @@ const column = (id: string, boardId: string): ColumnDoc => ({
   createdAt: at,
   updatedAt: at,
 });
-const card = (id: string, columnId: string, boardId: string): CardDoc => ({
-  _id: id,
-  boardId,
-  columnId,
-  title: id,
-  description: '',
-  assigneeId: null,
-  labels: [],
-  done: false,
-  archived: false,
-  rank: 'a',
-  version: 1,
-  createdAt: at,
-  updatedAt: at,
-});
+const card = (id: string, columnId: string, boardId: string): CardDoc =>
+  toCardDoc(
+    {
+      status: 'live',
+      cardId: id,
+      boardId,
+      columnId,
+      title: id,
+      description: '',
+      rank: 'a',
+      ...newCardDefaults,
+    },
+    { version: 1, createdAt: at, updatedAt: at },
+  );
 const user: UserDoc = {
   _id: 'ada',
   username: 'ada',

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { GraphQLObjectType, buildSchema } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { cardFieldOfChange, cardFields } from '../../src/boards/card/events.js';
+import { cardChangeFields, cardFields } from '../../src/boards/card/events.js';
 import { ARCHIVE_DONE_CARDS_PER_COMMIT } from '../../src/boards/column/decide.js';
 import { CARD_PAGE } from '../../src/boards/column/graphql.js';
 import { commandSpecs, defaultRetry } from '../../src/boards/commands.js';
@@ -41,7 +41,7 @@ describe("README's invalidation table", () => {
 
   it('names the card fields CardCreated and CardEdited touch, as the code lists them', () => {
     expect(table.get('addCard')?.[0]).toContain(`Card \`${cardFields.join(', ')}\``);
-    const editable = Object.values(cardFieldOfChange).map((field) => `\`${field}\``);
+    const editable = Object.values(cardChangeFields).map(({ field }) => `\`${field}\``);
     expect(table.get('editCard')?.[0]).toContain(`(${editable.join(', ')})`);
   });
 

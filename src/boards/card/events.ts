@@ -1,4 +1,5 @@
 import { castEvent, type SchemaVersions } from '../domainEvent.js';
+import type { ResourceType } from '../errors.js';
 import { unreachable } from '../unreachable.js';
 
 /** The card fields an edit can set; absent keys are left unchanged. */
@@ -49,37 +50,64 @@ export const cardEventSchemaVersions: SchemaVersions<CardEvent> = {
   CardRestored: 1,
 };
 
+/** A `Card` field an edit sets, for one key of `CardChanges`. */
+export interface CardChangeField {
+  /** The field of the GraphQL `Card` type the key sets. */
+  field: string;
+  /** For an id: the type of resource it names (history shows a reference to it). */
+  refersTo?: ResourceType;
+}
+
+/**
+ * Every key of `CardChanges` and the `Card` field it sets: the one list that the
+ * card's state, its read document, the `Card` fields an event touches (live
+ * invalidation, merges) and its history are derived from.
+ */
+export const cardChangeFields = {
+  title: { field: 'title' },
+  description: { field: 'description' },
+  assigneeId: { field: 'assignee', refersTo: 'User' },
+  labels: { field: 'labels' },
+  done: { field: 'done' },
+} as const satisfies Record<keyof CardChanges, CardChangeField>;
+
+/** What `CardCreated` gives a new card. */
+export type CardCreatedData = Extract<CardEvent, { type: 'CardCreated' }>['data'];
+
+/** What a new card holds for each key of `CardChanges` that `CardCreated` does not give. */
+export const newCardDefaults: {
+  [K in Exclude<keyof CardChanges, keyof CardCreatedData>]-?: Exclude<CardChanges[K], undefined>;
+} = { assigneeId: null, labels: [], done: false };
+
 /**
  * Fields of the GraphQL `Card` type that events can change, all of which `CardCreated`
  * touches. `version` changes with every event and is not listed.
  */
-export const cardFields = [
+export type CardField =
+  'board' | 'column' | (typeof cardChangeFields)[keyof CardChanges]['field'] | 'archived' | 'rank';
+export const cardFields: readonly CardField[] = [
   'board',
   'column',
-  'title',
-  'description',
-  'assignee',
-  'labels',
-  'done',
+  ...Object.values(cardChangeFields).map((change) => change.field),
   'archived',
   'rank',
-] as const;
-export type CardField = (typeof cardFields)[number];
+];
 
-/** The `Card` field each key of `CardChanges` sets. */
-export const cardFieldOfChange: Readonly<Record<keyof CardChanges, CardField>> = {
-  title: 'title',
-  description: 'description',
-  assigneeId: 'assignee',
-  labels: 'labels',
-  done: 'done',
-};
+/** The keys `changes` gives (not undefined), in the order of {@link cardChangeFields}. */
+export function givenChanges(changes: CardChanges): (keyof CardChanges)[] {
+  return (Object.keys(cardChangeFields) as (keyof CardChanges)[]).filter(
+    (key) => changes[key] !== undefined,
+  );
+}
+
+/** `changes` without its undefined keys: what an edit sets. */
+export function definedChanges(changes: CardChanges): CardChanges {
+  return Object.fromEntries(givenChanges(changes).map((key) => [key, changes[key]]));
+}
 
 /** The `Card` fields an edit with these changes sets, e.g. `{title, assigneeId}` -> `['title', 'assignee']`. */
 export function cardFieldsOfChanges(changes: CardChanges): CardField[] {
-  return (Object.keys(cardFieldOfChange) as (keyof CardChanges)[])
-    .filter((key) => changes[key] !== undefined)
-    .map((key) => cardFieldOfChange[key]);
+  return givenChanges(changes).map((key) => cardChangeFields[key].field);
 }
 
 /** The `Card` fields an event touches. */

@@ -1,16 +1,14 @@
 import { unreachable } from '../unreachable.js';
-import type { CardEvent } from './events.js';
+import {
+  definedChanges,
+  newCardDefaults,
+  type CardChanges,
+  type CardCreatedData,
+  type CardEvent,
+} from './events.js';
 
-/** What a card holds, live or archived. */
-export interface CardData {
-  cardId: string;
-  boardId: string;
-  columnId: string;
-  title: string;
-  description: string;
-  assigneeId: string | null;
-  labels: readonly string[];
-  done: boolean;
+/** What a card holds, live or archived: what `CardCreated` gave it and every field an edit sets. */
+export interface CardData extends Omit<CardCreatedData, 'rank'>, Required<CardChanges> {
   /**
    * Rank as of the card's last create/move/restore (archived: its rank when archived);
    * while it is live, the column's state is the authority.
@@ -29,21 +27,12 @@ export const initialCardState: CardState = { status: 'absent' };
 /** The card after one more event of its stream. */
 export function evolveCard(state: CardState, event: CardEvent): CardState {
   if (event.type === 'CardCreated') {
-    return { status: 'live', ...event.data, assigneeId: null, labels: [], done: false };
+    return { status: 'live', ...newCardDefaults, ...event.data };
   }
   if (state.status === 'absent') return state;
   switch (event.type) {
-    case 'CardEdited': {
-      const { title, description, assigneeId, labels, done } = event.data.changes;
-      return {
-        ...state,
-        ...(title !== undefined && { title }),
-        ...(description !== undefined && { description }),
-        ...(assigneeId !== undefined && { assigneeId }),
-        ...(labels !== undefined && { labels }),
-        ...(done !== undefined && { done }),
-      };
-    }
+    case 'CardEdited':
+      return { ...state, ...definedChanges(event.data.changes) };
     case 'CardMoved':
       return { ...state, columnId: event.data.toColumnId, rank: event.data.rank };
     case 'CardArchived': {

@@ -4,7 +4,15 @@
  * type does not typecheck until it says what it changes.
  */
 import { parseBoardEvent, type BoardEvent } from '../board/events.js';
-import { parseCardEvent, type CardEvent } from '../card/events.js';
+import {
+  cardChangeFields,
+  givenChanges,
+  newCardDefaults,
+  parseCardEvent,
+  type CardChangeField,
+  type CardChanges,
+  type CardEvent,
+} from '../card/events.js';
 import { parseColumnEvent, type ColumnEvent } from '../column/events.js';
 import type { ResourceType } from '../errors.js';
 import { StreamKind, toStreamName } from '../streams.js';
@@ -66,36 +74,41 @@ const created = (field: string, to: HistoryValue): HistoryFieldChange => ({
   to,
 });
 
+const cardChangeKeys = Object.keys(cardChangeFields) as (keyof CardChanges)[];
+
+/** The value of `key` in `changes` as history shows it: an id as a reference. */
+function cardValue(key: keyof CardChanges, changes: CardChanges): HistoryValue {
+  const value = changes[key] ?? null;
+  const { refersTo }: CardChangeField = cardChangeFields[key];
+  return refersTo && typeof value === 'string' ? ref(refersTo, value) : value;
+}
+
 function renderCard(event: CardEvent): RenderedEvent {
   switch (event.type) {
     case 'CardCreated': {
       const d = event.data;
+      const card = { ...newCardDefaults, ...d };
       return {
         operation: event.type,
         changes: [
           created('board', ref('Board', d.boardId)),
           created('column', ref('Column', d.columnId)),
-          created('title', d.title),
-          created('description', d.description),
-          created('assignee', null),
-          created('labels', []),
-          created('done', false),
+          ...cardChangeKeys.map((key) =>
+            created(cardChangeFields[key].field, cardValue(key, card)),
+          ),
           created('archived', false),
           created('rank', d.rank),
         ],
       };
     }
     case 'CardEdited': {
-      const { title, description, assigneeId, labels, done } = event.data.changes;
-      const changes: HistoryFieldChange[] = [];
-      if (title !== undefined) changes.push(set('title', title));
-      if (description !== undefined) changes.push(set('description', description));
-      if (assigneeId !== undefined) {
-        changes.push(set('assignee', assigneeId === null ? null : ref('User', assigneeId)));
-      }
-      if (labels !== undefined) changes.push(set('labels', labels));
-      if (done !== undefined) changes.push(set('done', done));
-      return { operation: event.type, changes };
+      const { changes } = event.data;
+      return {
+        operation: event.type,
+        changes: givenChanges(changes).map((key) =>
+          set(cardChangeFields[key].field, cardValue(key, changes)),
+        ),
+      };
     }
     case 'CardMoved': {
       const { fromColumnId, toColumnId, rank } = event.data;
