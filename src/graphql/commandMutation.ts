@@ -1,20 +1,23 @@
 import type { Context } from '@opentelemetry/api';
 import type { ObjectFieldBuilder } from '@pothos/core';
-import { z } from 'zod';
 import { KeyedQueueFull } from '../keyedQueue.js';
 import { busyError } from './clientLimits.js';
-import type { AnyCommandSpec, SuccessOf } from '../boards/commandHandling/defineCommand.js';
+import {
+  writesOf,
+  type AnyCommandSpec,
+  type SuccessOf,
+} from '../boards/commandHandling/defineCommand.js';
 import type { WrittenResource } from '../boards/commandHandling/results.js';
-import type { DomainError, ResourceType } from '../boards/errors.js';
+import type { DomainError } from '../boards/errors.js';
 import { committedDoc, type DocOfType } from '../boards/committedDocs.js';
 import type { UserDoc } from '../boards/readModel.js';
 import type { MaybePromise } from '../boards/reads.js';
+import type { StreamKind } from '../boards/streams.js';
 import { operationTraceOf } from '../telemetry/graphqlTracing.js';
 import { builder } from './builder.js';
+import { commandInputOf, inputFieldsOf, type InputField } from './commandInputs.js';
 import type { GraphQLContext } from './context.js';
-import { decodeGlobalId } from './globalIds.js';
 import { BoardRef, CardRef, ColumnRef, UserRef } from './refs.js';
-import { DateScalar, DateTimeScalar } from './scalars.js';
 
 /**
  * Builds a mutation's GraphQL field from its command spec: the input type from the
@@ -23,176 +26,30 @@ import { DateScalar, DateTimeScalar } from './scalars.js';
  * are returned as union members (values), never thrown.
  */
 
-type Scalar = 'String' | 'Int' | 'Float' | 'Boolean' | 'ID' | 'Date' | 'DateTime';
-
-/** One field of an input type, as read from the schema's JSON Schema (input side). */
-export interface InputField {
-  name: string;
-  scalar: Scalar;
-  list: boolean;
-  required: boolean;
-  description: string | undefined;
-  /** For ids: the resource type whose global ID the field takes and decodes. */
-  globalIdOf: ResourceType | undefined;
-  /** For a `z.enum`: the GraphQL enum registered for its values (see {@link inputEnum}). */
-  enumRef: EnumRef | undefined;
-}
-
-type EnumRef = ReturnType<typeof builder.enumType>;
-
-/** GraphQL enums of command inputs, by their values (sorted, joined). */
-const inputEnums = new Map<string, EnumRef>();
-const enumKey = (values: readonly unknown[]) => [...values].map(String).sort().join('|');
-
-/**
- * Declares the GraphQL enum `name` with `values` and makes every command input field whose
- * zod schema is a `z.enum` of exactly these values take it.
- */
-export function inputEnum<const T extends string>(
-  name: string,
-  values: readonly T[],
-  description: string,
-) {
-  const ref = builder.enumType(name, { description, values: values as T[] });
-  inputEnums.set(enumKey(values), ref);
-  return ref;
-}
-
-interface JsonSchema {
-  type?: string | string[];
-  anyOf?: JsonSchema[];
-  items?: JsonSchema;
-  description?: string;
-  /** `date` for `z.iso.date()`, `date-time` for `z.iso.datetime()`. */
-  format?: string;
-  globalIdOf?: ResourceType;
-  enum?: unknown[];
-  properties?: Record<string, JsonSchema>;
-  required?: string[];
-}
-
-/** Whether `schema` takes null (`z.….nullable()`). */
-function allowsNull(schema: JsonSchema): boolean {
-  return (
-    [schema.type ?? []].flat().includes('null') ||
-    (schema.anyOf ?? []).some((branch) => allowsNull(branch))
-  );
-}
-
-/** `schema` without its null alternative, and the id type found on either level. */
-function nonNull(schema: JsonSchema): JsonSchema {
-  const branches = (schema.anyOf ?? []).filter((s) => s.type !== 'null');
-  const inner = branches.length === 1 && branches[0] ? branches[0] : schema;
-  const types = [inner.type ?? []].flat().filter((t) => t !== 'null');
-  return { ...inner, type: types[0], globalIdOf: schema.globalIdOf ?? inner.globalIdOf };
-}
-
-function scalarOf(schema: JsonSchema, where: string): Scalar {
-  switch (schema.type) {
-    case 'string':
-      if (schema.globalIdOf) return 'ID';
-      // Dates are written in the spec as the strings the domain keeps (`z.iso.date()`,
-      // `z.iso.datetime()`); GraphQL checks them with the Date and DateTime scalars.
-      if (schema.format === 'date') return 'Date';
-      if (schema.format === 'date-time') return 'DateTime';
-      return 'String';
-    case 'integer':
-      return 'Int';
-    case 'number':
-      return 'Float';
-    case 'boolean':
-      return 'Boolean';
-    case undefined:
-    default:
-      throw new Error(`${where}: no GraphQL input type for ${JSON.stringify(schema)}`);
-  }
-}
-
-/** The GraphQL enum of a `z.enum` field; one must be declared (`inputEnum`) for its values. */
-function enumOf(schema: JsonSchema, where: string): EnumRef | undefined {
-  if (!schema.enum) return undefined;
-  const ref = inputEnums.get(enumKey(schema.enum));
-  if (!ref) throw new Error(`${where}: no GraphQL enum declared for ${schema.enum.join(', ')}`);
-  return ref;
-}
-
-/** The fields and description of the GraphQL input type a zod object schema declares. */
-export function inputFieldsOf(schema: z.ZodType, where: string) {
-  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
-  const required = new Set(json.required ?? []);
-  const fields = Object.entries(json.properties ?? {}).map(([name, property]): InputField => {
-    const value = nonNull(property);
-    const list = value.type === 'array';
-    const item = list ? nonNull(value.items ?? {}) : value;
-    return {
-      name,
-      scalar: scalarOf(item, `${where}.${name}`),
-      list,
-      // Non-null only when the spec requires it AND refuses null: `.nullable()` makes a
-      // nullable field (null clears a value), `.optional()` one the client may leave out.
-      required: required.has(name) && !allowsNull(property),
-      description: property.description ?? value.description,
-      globalIdOf: item.globalIdOf,
-      enumRef: enumOf(item, `${where}.${name}`),
-    };
-  });
-  return { description: json.description, fields };
-}
-
-/**
- * The string a command spec takes for a date its scalar parsed (`Date` -> `YYYY-MM-DD`,
- * `DateTime` -> `toISOString()`), what `z.iso.date()` / `z.iso.datetime()` accept.
- */
-const specFormOfDate: Partial<Record<Scalar, (value: Date) => string>> = {
-  Date: (value) => DateScalar.serialize(value),
-  DateTime: (value) => DateTimeScalar.serialize(value),
-};
-
-/**
- * `input` as the command spec takes it: every global ID replaced by its raw id and every
- * parsed date by its string, or the error to answer with.
- */
-export function commandInputOf(
-  fields: readonly InputField[],
-  input: Record<string, unknown>,
-): { ok: true; value: Record<string, unknown> } | { ok: false; error: DomainError } {
-  const decoded = { ...input };
-  for (const { name, globalIdOf, scalar } of fields) {
-    const value = input[name];
-    const dateForm = specFormOfDate[scalar];
-    if (dateForm) {
-      decoded[name] = Array.isArray(value)
-        ? value.map((v: unknown) => (v instanceof Date ? dateForm(v) : v))
-        : value instanceof Date
-          ? dateForm(value)
-          : value;
-    }
-    if (!globalIdOf || typeof value !== 'string') continue;
-    const id = decodeGlobalId(value, globalIdOf, `input.${name}`);
-    if (!id.ok) return id;
-    decoded[name] = id.value;
-  }
-  return { ok: true, value: decoded };
-}
-
 const capitalize = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
 const viewerId = (ctx: GraphQLContext) => ctx.viewer?._id ?? null;
 
-type NodeRef = typeof UserRef | typeof BoardRef | typeof ColumnRef | typeof CardRef;
-
-/** Reads a written resource for the payload from the read model. */
-const readers = new Map<NodeRef, (ctx: GraphQLContext, id: string) => MaybePromise<object | null>>([
-  [UserRef, (ctx, id) => ctx.reads.users.load(id)],
-  [BoardRef, (ctx, id) => ctx.reads.board(id, viewerId(ctx))],
-  [ColumnRef, (ctx, id) => ctx.reads.column(id, viewerId(ctx))],
-  [CardRef, (ctx, id) => ctx.reads.card(id, viewerId(ctx))],
-]);
-const typeOfRef = new Map<NodeRef, keyof DocOfType>([
-  [UserRef, 'User'],
-  [BoardRef, 'Board'],
-  [ColumnRef, 'Column'],
-  [CardRef, 'Card'],
-]);
+/** How a payload shows a resource the command wrote, by the kind of its stream. */
+const writtenNodes = {
+  user: { ref: UserRef, type: 'User', read: (ctx, id) => ctx.reads.users.load(id) },
+  board: { ref: BoardRef, type: 'Board', read: (ctx, id) => ctx.reads.board(id, viewerId(ctx)) },
+  column: {
+    ref: ColumnRef,
+    type: 'Column',
+    read: (ctx, id) => ctx.reads.column(id, viewerId(ctx)),
+  },
+  card: { ref: CardRef, type: 'Card', read: (ctx, id) => ctx.reads.card(id, viewerId(ctx)) },
+} as const satisfies Partial<
+  Record<
+    StreamKind,
+    {
+      ref: typeof UserRef | typeof BoardRef | typeof ColumnRef | typeof CardRef;
+      type: keyof DocOfType;
+      read: (ctx: GraphQLContext, id: string) => MaybePromise<object | null>;
+    }
+  >
+>;
+type WrittenKind = keyof typeof writtenNodes;
 
 /**
  * A written resource for the payload: from the read model, or, when the commit was
@@ -205,13 +62,13 @@ const typeOfRef = new Map<NodeRef, keyof DocOfType>([
  */
 async function readWritten(
   ctx: GraphQLContext,
-  ref: NodeRef,
+  kind: WrittenKind,
   { id, version }: WrittenResource,
 ): Promise<object> {
-  const type = typeOfRef.get(ref)!;
+  const { type, read } = writtenNodes[kind];
   const { store } = ctx.services;
   const doc =
-    (await readers.get(ref)!(ctx, id)) ??
+    (await read(ctx, id)) ??
     (ctx.readModelBehind !== null
       ? await committedDoc(store, type, id, ctx.signal)
       : await committedDoc(store, type, id, ctx.signal, version));
@@ -228,8 +85,11 @@ type PayloadFieldBuilder<S> = ObjectFieldBuilder<BuilderTypes, S>;
 
 /** How a mutation's success payload shows the command's success value. */
 export interface PayloadOptions<S> {
-  /** Fields holding a resource the command wrote, each read (projected) by id. */
-  resources: { [K in ResourceKeys<S>]?: NodeRef };
+  /**
+   * Fields holding a resource the command wrote, each read (projected) by id, by the kind
+   * of its stream. Omitted: those `written(...)` names (see `writesOf`), else none.
+   */
+  resources?: { [K in ResourceKeys<S>]?: WrittenKind };
   /** Any other fields of the payload. */
   fields?: (t: PayloadFieldBuilder<S>) => Record<string, unknown>;
 }
@@ -274,10 +134,7 @@ async function runCommand(
  * where `<Name>Result` is `<Name>Success` or one of `spec.errors`. The payload has a
  * `merged` field whenever the command takes an expected version (a merge can happen).
  */
-export function commandMutation<S extends AnyCommandSpec>(
-  spec: S,
-  payload: PayloadOptions<SuccessOf<S>>,
-): void {
+function commandMutation(spec: AnyCommandSpec, payload: PayloadOptions<object>): void {
   const name = capitalize(spec.name);
   const input = inputFieldsOf(spec.input, `${name}Input`);
   const InputType = builder.inputType(`${name}Input`, {
@@ -297,16 +154,22 @@ export function commandMutation<S extends AnyCommandSpec>(
 
   // Typed loosely: the fields are generated, and `payload` is typed by the spec.
   type Success = { [field: string]: unknown; merged?: boolean; replayed?: boolean };
-  const resources = Object.entries(payload.resources) as [string, NodeRef][];
+  const declared: Readonly<Record<string, string>> = payload.resources ?? writesOf(spec) ?? {};
+  const resources = Object.entries(declared).map(([field, kind]) => {
+    if (!Object.hasOwn(writtenNodes, kind)) {
+      throw new Error(`${spec.name}.${field}: a payload cannot show a written ${kind} stream`);
+    }
+    return [field, kind as WrittenKind] as const;
+  });
   const Success = builder.objectRef<Success>(`${name}Success`).implement({
     fields: (t) => ({
       ...Object.fromEntries(
-        resources.map(([field, ref]) => [
+        resources.map(([field, kind]) => [
           field,
           t.field({
-            type: ref as typeof UserRef,
+            type: writtenNodes[kind].ref as typeof UserRef,
             resolve: async (value, _args, ctx) => {
-              return (await readWritten(ctx, ref, value[field] as WrittenResource)) as UserDoc;
+              return (await readWritten(ctx, kind, value[field] as WrittenResource)) as UserDoc;
             },
           }),
         ]),
@@ -346,4 +209,32 @@ export function commandMutation<S extends AnyCommandSpec>(
         runCommand(spec.name, input.fields, args.input, ctx) as Promise<Success>,
     }),
   );
+}
+
+/** Payloads declared by {@link commandPayload}, by spec. */
+const payloads = new Map<AnyCommandSpec, PayloadOptions<object>>();
+
+/**
+ * Declares how `spec`'s mutation payload shows its success value, for a command whose
+ * payload is not just the resources its `written(...)` names: other fields, or resources
+ * of a `succeed` of its own. Takes effect when {@link commandMutations} adds the mutation.
+ */
+export function commandPayload<S extends AnyCommandSpec>(
+  spec: S,
+  payload: PayloadOptions<SuccessOf<S>>,
+): void {
+  payloads.set(spec, payload as PayloadOptions<object>);
+}
+
+/**
+ * Adds every command's mutation to the schema, each once, from its spec (see
+ * `commandMutation`) and the payload declared for it, if any (`commandPayload`).
+ */
+export function commandMutations(specs: Readonly<Record<string, AnyCommandSpec>>): void {
+  const all = Object.values(specs);
+  for (const spec of payloads.keys()) {
+    if (!all.includes(spec))
+      throw new Error(`${spec.name}: a payload for a command that is not a mutation`);
+  }
+  for (const spec of all) commandMutation(spec, payloads.get(spec) ?? {});
 }

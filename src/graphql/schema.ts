@@ -7,7 +7,9 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import type { ResourceType } from '../boards/errors.js';
+import { commandSpecs } from '../boards/commandSpecs.js';
 import { builder } from './builder.js';
+import { commandMutations } from './commandMutation.js';
 import { toGlobalId } from './globalIds.js';
 // Feature files register their types on the builder when imported.
 import './root.js';
@@ -22,6 +24,9 @@ import '../boards/card/graphql.js';
 import '../boards/history/graphql.js';
 import '../boards/subscription.js';
 import '../ops/graphql.js';
+
+// Every command's mutation, once the features have declared their payloads.
+commandMutations(commandSpecs);
 
 let schema: GraphQLSchema | undefined;
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { GraphQLInputObjectType, isNonNullType } from 'graphql';
 import { commandSpecs } from '../../src/boards/commands.js';
-import { commandInputOf, inputFieldsOf } from '../../src/graphql/commandMutation.js';
+import { commandInputOf, inputFieldsOf } from '../../src/graphql/commandInputs.js';
 import { DateScalar, DateTimeScalar } from '../../src/graphql/scalars.js';
 import { buildSchema } from '../../src/graphql/schema.js';
 

@@ -300,3 +300,16 @@ export const restoreBoard = defineCommand({
   expectedVersion: { of: ({ board }) => board, sets: ['archived'] satisfies BoardField[] },
   succeed: written({ board: 'board' }),
 });
+
+/** The mutations of a board stream, by name: each is a mutation of the public contract (see `commandSpecs`). */
+export const boardCommands = {
+  createBoard,
+  renameBoard,
+  addMember,
+  setMemberRole,
+  removeMember,
+  addColumn,
+  moveColumn,
+  archiveBoard,
+  restoreBoard,
+} as const;

@@ -1,22 +1,13 @@
 import { builder } from '../../graphql/builder.js';
-import { commandMutation, inputEnum } from '../../graphql/commandMutation.js';
+import { commandPayload } from '../../graphql/commandMutation.js';
+import { inputEnum } from '../../graphql/commandInputs.js';
 import { rawIdOf, toGlobalId } from '../../graphql/globalIds.js';
 import { ColumnRef, UserRef, BoardRef, brandable } from '../../graphql/refs.js';
 import { VIEWER_DEPENDENT } from '../../graphql/sharedSubscriptions.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { UserDoc } from '../readModel.js';
 import { boardRoles } from './access.js';
-import {
-  addColumn,
-  addMember,
-  archiveBoard,
-  createBoard,
-  moveColumn,
-  removeMember,
-  renameBoard,
-  restoreBoard,
-  setMemberRole,
-} from './commands.js';
+import { removeMember } from './commands.js';
 import type { MembershipDoc } from './readModel.js';
 
 const BoardRoleRef = inputEnum(
@@ -115,11 +106,7 @@ builder.queryFields((t) => ({
   }),
 }));
 
-commandMutation(createBoard, { resources: { board: BoardRef } });
-commandMutation(renameBoard, { resources: { board: BoardRef } });
-commandMutation(addMember, { resources: { board: BoardRef } });
-commandMutation(setMemberRole, { resources: { board: BoardRef } });
-commandMutation(removeMember, {
+commandPayload(removeMember, {
   resources: {},
   fields: (t) => ({
     boardId: t.id({ resolve: (value) => toGlobalId('Board', value.board.id) }),
@@ -135,7 +122,3 @@ commandMutation(removeMember, {
     }),
   }),
 });
-commandMutation(addColumn, { resources: { column: ColumnRef, board: BoardRef } });
-commandMutation(moveColumn, { resources: { board: BoardRef } });
-commandMutation(archiveBoard, { resources: { board: BoardRef } });
-commandMutation(restoreBoard, { resources: { board: BoardRef } });

@@ -199,3 +199,6 @@ export const restoreCard = defineCommand({
   },
   succeed: written({ card: 'card', column: 'column' }),
 });
+
+/** The mutations of a card stream, by name: each is a mutation of the public contract (see `commandSpecs`). */
+export const cardCommands = { editCard, moveCard, archiveCard, restoreCard } as const;

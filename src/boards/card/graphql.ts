@@ -1,9 +1,9 @@
 import { builder } from '../../graphql/builder.js';
-import { commandMutation } from '../../graphql/commandMutation.js';
+import { commandPayload } from '../../graphql/commandMutation.js';
 import { BoardRef, CardRef, ColumnRef, UserRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import { andThen } from '../reads.js';
-import { archiveCard, editCard, moveCard, restoreCard } from './commands.js';
+import { moveCard } from './commands.js';
 
 builder.node(CardRef, {
   description: 'A card on a board, in exactly one column.',
@@ -47,7 +47,4 @@ builder.node(CardRef, {
   }),
 });
 
-commandMutation(editCard, { resources: { card: CardRef } });
-commandMutation(moveCard, { resources: { card: CardRef, from: ColumnRef, to: ColumnRef } });
-commandMutation(archiveCard, { resources: { card: CardRef, column: ColumnRef } });
-commandMutation(restoreCard, { resources: { card: CardRef, column: ColumnRef } });
+commandPayload(moveCard, { resources: { card: 'card', from: 'column', to: 'column' } });

@@ -225,3 +225,12 @@ export const archiveColumn = defineCommand({
   expectedVersion: { of: ({ column }) => column, sets: ['archived'] satisfies ColumnField[] },
   succeed: written({ column: 'column', board: 'board' }),
 });
+
+/** The mutations of a column stream, by name: each is a mutation of the public contract (see `commandSpecs`). */
+export const columnCommands = {
+  setWipLimit,
+  addCard,
+  archiveDoneCards,
+  renameColumn,
+  archiveColumn,
+} as const;

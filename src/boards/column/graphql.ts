@@ -1,13 +1,13 @@
 import { GraphQLError } from 'graphql';
 import { builder } from '../../graphql/builder.js';
-import { commandMutation } from '../../graphql/commandMutation.js';
+import { commandPayload } from '../../graphql/commandMutation.js';
 import { ErrorCode } from '../errors.js';
 import { BoardRef, CardRef, ColumnRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { CardDoc } from '../readModel.js';
 import { ARCHIVED_CARDS_PAGE, cardReadModel } from '../card/readModel.js';
 import { andThen } from '../reads.js';
-import { addCard, archiveColumn, archiveDoneCards, renameColumn, setWipLimit } from './commands.js';
+import { archiveDoneCards } from './commands.js';
 
 /** Page size of `Column.cards` when `first`/`last` are omitted, and the most one page holds. */
 export const CARD_PAGE = { default: 100, max: 500 } as const;
@@ -142,11 +142,7 @@ builder.node(ColumnRef, {
   }),
 });
 
-commandMutation(setWipLimit, { resources: { column: ColumnRef } });
-commandMutation(addCard, { resources: { card: CardRef, column: ColumnRef } });
-commandMutation(archiveDoneCards, {
-  resources: { column: ColumnRef },
+commandPayload(archiveDoneCards, {
+  resources: { column: 'column' },
   fields: (t) => ({ archivedCount: t.exposeInt('archivedCount') }),
 });
-commandMutation(renameColumn, { resources: { column: ColumnRef } });
-commandMutation(archiveColumn, { resources: { column: ColumnRef, board: BoardRef } });

@@ -193,14 +193,24 @@ export function commitRef(commit: CommittedChange): CommitRef {
   return { commitId: commit.commitId, position: commit.position, replayed: commit.replayed };
 }
 
+/** A `succeed` made by {@link written}: it also says which kind of stream each key holds. */
+export type WrittenSucceed<R extends Record<string, StreamKind>> = ((
+  commit: CommittedChange,
+) => CommitRef & { merged: boolean } & { [K in keyof R]: WrittenResource }) & {
+  readonly writes: R;
+};
+
 /**
  * A `succeed` for commands whose result is the resources they wrote: the commit,
- * `merged`, and for each key the first written stream of the kind named.
+ * `merged`, and for each key the first written stream of the kind named. The mutation's
+ * payload shows each key as that resource (see {@link writesOf}).
  *
  * @example succeed: written({ card: 'card', column: 'column' })
  */
-export function written<const R extends Record<string, StreamKind>>(resources: R) {
-  return (commit: CommittedChange) => {
+export function written<const R extends Record<string, StreamKind>>(
+  resources: R,
+): WrittenSucceed<R> {
+  const succeed = (commit: CommittedChange) => {
     const heads = Object.entries(resources).map(([key, kind]) => [
       key,
       headOfKind(commit.heads, kind),
@@ -211,6 +221,12 @@ export function written<const R extends Record<string, StreamKind>>(resources: R
       ...(Object.fromEntries(heads) as { [K in keyof R]: WrittenResource }),
     };
   };
+  return Object.assign(succeed, { writes: resources });
+}
+
+/** The kind of stream each key of the success value holds, when `succeed` is {@link written}'s. */
+export function writesOf(spec: AnyCommandSpec): Readonly<Record<string, StreamKind>> | undefined {
+  return (spec.succeed as Partial<WrittenSucceed<Record<string, StreamKind>>>).writes;
 }
 
 /** `{ id, version }` of each head of `kind`, in commit order. */

@@ -153,3 +153,6 @@ export const refreshSession = defineCommand({
   nothingToWrite: (): { position: number | null } => ({ position: null }),
   succeed: (commit) => ({ position: commit.position }),
 });
+
+/** The mutations of sessions and passwords, by name: each is a mutation of the public contract (see `commandSpecs`). */
+export const sessionCommands = { setPassword, signIn, revokeSession } as const;

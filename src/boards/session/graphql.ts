@@ -1,8 +1,7 @@
 import { builder } from '../../graphql/builder.js';
-import { commandMutation } from '../../graphql/commandMutation.js';
+import { commandPayload } from '../../graphql/commandMutation.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { toGlobalId } from '../../graphql/globalIds.js';
-import { UserRef } from '../../graphql/refs.js';
 import { ExternalIdentityError, UnauthenticatedError } from '../errors.js';
 import type { SessionDoc } from '../readModel.js';
 import { revokeSession, setPassword, signIn } from './commands.js';
@@ -51,10 +50,10 @@ builder.queryField('mySessions', (t) =>
   }),
 );
 
-commandMutation(setPassword, { resources: { user: UserRef } });
+commandPayload(setPassword, { resources: { user: 'user' } });
 
-commandMutation(signIn, {
-  resources: { user: UserRef },
+commandPayload(signIn, {
+  resources: { user: 'user' },
   fields: (t) => ({
     token: t.exposeString('token', {
       description: 'Send as `Authorization: Bearer <token>`. Shown once.',
@@ -65,7 +64,7 @@ commandMutation(signIn, {
   }),
 });
 
-commandMutation(revokeSession, {
+commandPayload(revokeSession, {
   resources: {},
   fields: (t) => ({
     sessionId: t.id({ resolve: (value) => toGlobalId('Session', value.sessionId) }),

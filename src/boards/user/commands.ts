@@ -130,3 +130,6 @@ function provisionedUserOf(state: UserState, version: number, position: number |
   const { userId, username, displayName } = state;
   return { userId, username, displayName, version, position };
 }
+
+/** The mutations of a user stream, by name: each is a mutation of the public contract (see `commandSpecs`). */
+export const userCommands = { registerUser } as const;

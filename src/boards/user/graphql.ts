@@ -1,5 +1,5 @@
 import { builder } from '../../graphql/builder.js';
-import { commandMutation } from '../../graphql/commandMutation.js';
+import { commandPayload } from '../../graphql/commandMutation.js';
 import { UserRef, brandable } from '../../graphql/refs.js';
 import { registerUser } from './commands.js';
 
@@ -24,8 +24,8 @@ builder.queryField('me', (t) =>
   }),
 );
 
-commandMutation(registerUser, {
-  resources: { user: UserRef },
+commandPayload(registerUser, {
+  resources: { user: 'user' },
   fields: (t) => ({
     token: t.exposeString('token', {
       description: 'Send as `Authorization: Bearer <token>`. Shown once.',
