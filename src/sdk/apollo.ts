@@ -39,14 +39,27 @@ import { uncovered } from './cardPages.js';
 export { possibleTypes };
 
 /**
+ * Fields of a `Node` that hold a list of embedded objects, which every write carries
+ * whole: a write replaces the cached list (`merge: false`), as Apollo would anyway,
+ * without its warning that data may be lost.
+ */
+const wholeLists: Readonly<Record<string, TypePolicy['fields']>> = {
+  Board: { memberships: { merge: false } },
+};
+
+/**
  * Type policies for Corkboard's schema:
  * - every `Node` (Board, Column, Card, User) is normalized by its global `id`;
  * - every other object type stays embedded in its parent (`keyFields: false`). That
  *   matters for `Invalidation` and `NotFoundError`, whose `id` names *another*
- *   resource: Apollo would otherwise normalize them as `Invalidation:<id>`.
+ *   resource: Apollo would otherwise normalize them as `Invalidation:<id>`;
+ * - `Board.memberships`, a list of embedded objects, is replaced whole by each write.
  */
 export const corkboardTypePolicies: TypePolicies = Object.fromEntries<TypePolicy>([
-  ...nodeTypes.map((type): [string, TypePolicy] => [type, { keyFields: ['id'] }]),
+  ...nodeTypes.map((type): [string, TypePolicy] => [
+    type,
+    { keyFields: ['id'], ...(wholeLists[type] ? { fields: wholeLists[type] } : {}) },
+  ]),
   ...embeddedTypes.map((type): [string, TypePolicy] => [type, { keyFields: false }]),
 ]);
 

@@ -114,21 +114,25 @@ const typed = (change: BoardChange) => ({
   })),
 });
 
+/** The type of each object field below a carried node, by field name (the schema's). */
+const NESTED_TYPES: Readonly<Record<string, string>> = {
+  members: 'User',
+  memberships: 'BoardMembership',
+  user: 'User',
+  assignee: 'User',
+  columns: 'Column',
+  column: 'Column',
+};
+
 /** The `__typename` of every object below a carried node, from the schema's field types. */
-function withTypenames(node: BoardChange['changed'][number]): unknown {
-  const nested: Record<string, string> = {
-    members: 'User',
-    assignee: 'User',
-    columns: 'Column',
-    column: 'Column',
-  };
+function withTypenames(node: object): Record<string, unknown> {
   const typed: Record<string, unknown> = { ...node };
-  for (const [field, typename] of Object.entries(nested)) {
+  for (const [field, typename] of Object.entries(NESTED_TYPES)) {
     const value = typed[field];
     if (Array.isArray(value)) {
-      typed[field] = value.map((v: object) => ({ __typename: typename, ...v }));
+      typed[field] = value.map((v: object) => ({ __typename: typename, ...withTypenames(v) }));
     } else if (value && typeof value === 'object') {
-      typed[field] = { __typename: typename, ...value };
+      typed[field] = { __typename: typename, ...withTypenames(value) };
     }
   }
   return typed;

@@ -1,7 +1,7 @@
 /**
- * Archive, restore and rename from three users' points of view, through the SDK's live
- * Apollo and urql caches: Alice (the owner) writes, Bob and Carol watch the board, and
- * every change must reach their caches from the push alone, with no refetch.
+ * Archive, restore, rename and member changes from three users' points of view, through
+ * the SDK's live Apollo and urql caches: Alice (the owner) writes, Bob and Carol watch the
+ * board, and every change must reach their caches from the push alone, with no refetch.
  */
 import { ApolloClient } from '@apollo/client';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,13 +11,16 @@ import {
   type CorkboardClient,
 } from '../../src/sdk/createCorkboardClient.js';
 import {
+  AddMemberDocument,
   ArchiveBoardDocument,
   ArchiveCardDocument,
   ArchiveColumnDocument,
   BoardsDocument,
+  RemoveMemberDocument,
   RenameColumnDocument,
   RestoreBoardDocument,
   RestoreCardDocument,
+  SetMemberRoleDocument,
   type BoardsQuery,
 } from '../../src/sdk/generated/graphql.js';
 import { expectSuccess } from '../support/expectSuccess.js';
@@ -80,6 +83,7 @@ describe.each<CacheLibrary>(['apollo', 'urql'])(
     let b: LiveCacheClient;
     let c: LiveCacheClient;
     let boardLists: ReturnType<typeof watchBoards>[];
+    let bobId: string;
 
     beforeAll(async () => {
       s = await startTestServer();
@@ -88,6 +92,7 @@ describe.each<CacheLibrary>(['apollo', 'urql'])(
         ['alice', 'bob', 'carol'].map((name) => s.register(name)),
       );
       alice = createCorkboardClient({ url: graphqlUrl, token: aliceUser!.token });
+      bobId = bobUser!.id;
       // An older board each member also sees: `boards` holds two, newest first.
       const older = expectSuccess(
         await alice.createBoard({ input: { name: 'Older' } }),
@@ -157,13 +162,14 @@ describe.each<CacheLibrary>(['apollo', 'urql'])(
 
     const watchers = () => [b, c];
 
-    /** Every cache equals a fresh query of the board once it has applied its changes. */
+    /**
+     * Every cache equals a fresh query of the board made with its own user's token (the
+     * board's `viewerRole` is each viewer's) once it has applied its changes.
+     */
     async function expectCurrent() {
-      const fresh = plain(await alice.board({ id: boardId }));
       for (const client of [a, b, c]) {
-        await client.waitForBoard(
-          (board) => JSON.stringify(plain(board)) === JSON.stringify(fresh),
-        );
+        const fresh = JSON.stringify(plain(await client.fresh()));
+        await client.waitForBoard((board) => JSON.stringify(plain(board)) === fresh);
       }
     }
 
@@ -316,6 +322,69 @@ describe.each<CacheLibrary>(['apollo', 'urql'])(
       for (const client of [a, b, c]) {
         expect(client.requests.filter((name) => name === 'Boards')).toEqual(['Boards']);
       }
+    });
+
+    it("shows a changed role, an added and a removed member in every cache, and each viewer's own role: no refetch", async () => {
+      const roles = () => [a, b, c].map((client) => client.board()!.viewerRole);
+      const roleOf = (board: WatchedBoard, username: string) =>
+        board.memberships.find((m) => m.user.username === username)?.role;
+      expect(roles()).toEqual(['OWNER', 'EDITOR', 'EDITOR']);
+
+      const demoted = await observe(async () => {
+        const { setMemberRole } = await a.mutate(SetMemberRoleDocument, {
+          input: { boardId, userId: bobId, role: 'VIEWER', expectedVersion: b.board()!.version },
+        });
+        expectSuccess(setMemberRole, 'SetMemberRoleSuccess');
+      });
+      // Bob's own role changed; Alice and Carol see his new role in the memberships.
+      expect(roles()).toEqual(['OWNER', 'VIEWER', 'EDITOR']);
+      for (const client of [a, b, c]) expect(roleOf(client.board()!, 'bob')).toBe('VIEWER');
+      expect(demoted).toEqual([['SetMemberRole'], [], []]);
+
+      const dave = await s.register('dave');
+      const added = await observe(async () => {
+        const { addMember } = await a.mutate(AddMemberDocument, {
+          input: { boardId, username: 'dave', role: 'VIEWER', expectedVersion: b.board()!.version },
+        });
+        expectSuccess(addMember, 'AddMemberSuccess');
+      });
+      for (const client of [a, b, c]) {
+        expect(client.board()!.memberships.map((m) => m.user.username)).toEqual([
+          'alice',
+          'bob',
+          'carol',
+          'dave',
+        ]);
+        expect(client.board()!.members.map((m) => m.id)).toContain(dave.id);
+        expect(roleOf(client.board()!, 'dave')).toBe('VIEWER');
+      }
+      expect(added).toEqual([['AddMember'], [], []]);
+
+      const removed = await observe(async () => {
+        const { removeMember } = await a.mutate(RemoveMemberDocument, {
+          input: { boardId, userId: dave.id, expectedVersion: b.board()!.version },
+        });
+        expectSuccess(removeMember, 'RemoveMemberSuccess');
+      });
+      for (const client of [a, b, c]) {
+        expect(client.board()!.memberships.map((m) => m.user.username)).toEqual([
+          'alice',
+          'bob',
+          'carol',
+        ]);
+        expect(client.board()!.members.map((m) => m.id)).not.toContain(dave.id);
+      }
+      expect(removed).toEqual([['RemoveMember'], [], []]);
+
+      // Bob again an editor: his own role comes back from the push alone.
+      const promoted = await observe(async () => {
+        const { setMemberRole } = await a.mutate(SetMemberRoleDocument, {
+          input: { boardId, userId: bobId, role: 'EDITOR', expectedVersion: b.board()!.version },
+        });
+        expectSuccess(setMemberRole, 'SetMemberRoleSuccess');
+      });
+      expect(roles()).toEqual(['OWNER', 'EDITOR', 'EDITOR']);
+      expect(promoted).toEqual([['SetMemberRole'], [], []]);
     });
   },
 );

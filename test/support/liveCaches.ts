@@ -15,6 +15,7 @@ import { WebSocket } from 'ws';
 import { LiveErrorCode } from '../../src/live/limits.js';
 import { corkboardCacheConfig, liveBoard as liveApolloBoard } from '../../src/sdk/apollo.js';
 import type { BoardChange, ReconnectOptions } from '../../src/sdk/boardChanges.js';
+import { createCorkboardClient } from '../../src/sdk/createCorkboardClient.js';
 import { BoardDocument, type BoardQuery } from '../../src/sdk/generated/graphql.js';
 import type { AppliedChanges, LiveMode } from '../../src/sdk/liveChanges.js';
 import { corkboardGraphcache, liveBoard as liveUrqlBoard } from '../../src/sdk/urql.js';
@@ -59,6 +60,12 @@ export interface LiveCacheClient {
     document: TypedDocumentNode<R, V>,
     variables: V,
   ): Promise<R>;
+  /**
+   * The board as a fresh query made with this client's own token reads it now (not
+   * through the cache, not counted in `requests`): what the cache must come to equal.
+   * `viewerRole` is per viewer, so each cache is compared with its own viewer's query.
+   */
+  fresh(): Promise<WatchedBoard | null>;
   /** The underlying library client. */
   client: ApolloClient | Client;
   close(): Promise<void>;
@@ -136,6 +143,12 @@ function recordingFetch(requests: string[]): typeof fetch {
     requests.push(typeof name === 'string' ? name : '?');
     return fetch(input, init);
   };
+}
+
+/** `LiveCacheClient.fresh` for the client's token. */
+function freshQuery(options: LiveCacheClientOptions) {
+  const sdk = createCorkboardClient({ url: options.graphqlUrl, token: options.token });
+  return () => sdk.board({ id: options.boardId });
 }
 
 function watcher() {
@@ -219,6 +232,7 @@ export async function openApolloClient(options: LiveCacheClientOptions): Promise
     applied,
     stale,
     client,
+    fresh: freshQuery(options),
     ...watched,
     async mutate(document, variables) {
       const result = await client.mutate({ mutation: document, variables: variables });
@@ -287,6 +301,7 @@ export async function openUrqlClient(options: LiveCacheClientOptions): Promise<L
     applied,
     stale,
     client,
+    fresh: freshQuery(options),
     ...watched,
     async mutate(document, variables) {
       const result = await client.mutation(document, variables).toPromise();

@@ -1,10 +1,10 @@
 import { InMemoryCache } from '@apollo/client';
 import { buildSchema, isObjectType } from 'graphql';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { corkboardCacheConfig } from '../../src/sdk/apollo.js';
 import { embeddedTypes, nodeTypes, possibleTypes } from '../../src/sdk/cacheSchema.js';
-import { BoardChangesDocument } from '../../src/sdk/generated/graphql.js';
+import { BoardChangesDocument, BoardMembersDocument } from '../../src/sdk/generated/graphql.js';
 import { mergeInvalidations } from '../../src/sdk/liveChanges.js';
 
 const schema = buildSchema(readFileSync('schema/schema.graphql', 'utf8'));
@@ -62,6 +62,47 @@ describe('the cache configuration shipped with the client', () => {
     expect(nodeTypes).toEqual(possibleTypes['Node']);
     expect(possibleTypes['Error']).toContain('VersionConflictError');
     expect(embeddedTypes).toEqual(expect.arrayContaining(['Invalidation', 'NotFoundError']));
+  });
+
+  it("replaces a board's cached memberships with each write, silently, where a default cache warns that data may be lost", () => {
+    const membership = (n: number) => ({
+      __typename: 'BoardMembership',
+      role: 'EDITOR' as const,
+      since: '2026-11-27T00:00:00.000Z',
+      user: { __typename: 'User', id: `VXNlcjo${n}`, username: `u${n}`, displayName: `U${n}` },
+    });
+    const board = (members: number) => ({
+      board: {
+        __typename: 'Board',
+        id: 'Qm9hcmQ6MQ==',
+        version: members,
+        viewerRole: 'OWNER' as const,
+        memberships: Array.from({ length: members }, (_, i) => membership(i + 1)),
+      },
+    });
+    const writes = (cache: InMemoryCache) => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      try {
+        for (const members of [3, 2]) {
+          cache.writeQuery({
+            query: BoardMembersDocument,
+            variables: { id: 'b' },
+            data: board(members),
+          });
+        }
+        const read = cache.readQuery({ query: BoardMembersDocument, variables: { id: 'b' } });
+        return { warned: warn.mock.calls.length, read: read?.board?.memberships.length };
+      } finally {
+        warn.mockRestore();
+      }
+    };
+    expect(
+      writes(new InMemoryCache({ possibleTypes: corkboardCacheConfig.possibleTypes })),
+    ).toMatchObject({
+      warned: 1,
+      read: 2,
+    });
+    expect(writes(new InMemoryCache(corkboardCacheConfig))).toEqual({ warned: 0, read: 2 });
   });
 
   it('merges the invalidations of several changes into one per resource: the union of fields, the latest version', () => {
