@@ -11,10 +11,12 @@ import type {
   ApolloClient,
   InMemoryCacheConfig,
   ObservableQuery,
+  Reference,
   TypePolicies,
   TypePolicy,
 } from '@apollo/client';
-import type { DocumentNode } from 'graphql';
+import type { DocumentNode, GraphQLFormattedError } from 'graphql';
+import { CorkboardRequestError } from './CorkboardRequestError.js';
 import type { BoardChange, BoardChangesOptions } from './boardChanges.js';
 import { embeddedTypes, nodeTypes, possibleTypes } from './cacheSchema.js';
 import {
@@ -106,6 +108,51 @@ function boardEntities(client: ApolloClient, boardId: string): string[] {
   return [...seen];
 }
 
+/** The argument `id` of a cached root field from its store name, e.g. `board({"id":"…"})`. */
+function idArgumentOf(storeFieldName: string): unknown {
+  const open = storeFieldName.indexOf('(');
+  if (open < 0) return undefined;
+  try {
+    return (JSON.parse(storeFieldName.slice(open + 1, -1)) as { id?: unknown }).id;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Clears a board the viewer can no longer see from `client`'s cache, in one broadcast:
+ * evicts the board and every column and card reachable from it, sets the root fields
+ * that point at them (`board(id:)`, `node(id:)`) to null, so that the queries reading
+ * them read null from the cache with no request, and takes the board out of every
+ * cached `boards` list. `liveBoard` calls it when its subscription ends with a
+ * `BoardAccessEndedError`; an app that follows `boardChanges` itself calls it on that
+ * error. Nothing else is collected (`cache.gc()` stays the app's choice).
+ */
+export function forgetBoard(client: ApolloClient, boardId: string): void {
+  const { cache } = client;
+  const entities = boardEntities(client, boardId);
+  const store = cache.extract() as Record<string, { id?: unknown } | undefined>;
+  const ids = new Set<unknown>([boardId, ...entities.map((entity) => store[entity]?.id)]);
+  cache.batch({
+    update: (cache) => {
+      for (const id of entities) cache.evict({ id });
+      cache.modify({
+        id: 'ROOT_QUERY',
+        fields: {
+          boards: (value: unknown, { readField }): unknown =>
+            Array.isArray(value)
+              ? (value as Reference[]).filter((ref) => readField<string>('id', ref) !== boardId)
+              : value,
+          board: (value: unknown, { storeFieldName }): unknown =>
+            idArgumentOf(storeFieldName) === boardId ? null : value,
+          node: (value: unknown, { storeFieldName }): unknown =>
+            ids.has(idArgumentOf(storeFieldName)) ? null : value,
+        },
+      });
+    },
+  });
+}
+
 /** Options of the Apollo binding. */
 export interface ApolloLiveBoardOptions extends LiveBoardOptions {
   /**
@@ -171,7 +218,12 @@ function linkSource(client: ApolloClient, document: DocumentNode): LiveBoardSour
                 if (failure !== null) {
                   const error = failure;
                   failure = null;
-                  throw error instanceof Error ? error : new Error(JSON.stringify(error));
+                  if (error instanceof Error) throw error;
+                  // graphql-ws hands a subscription's GraphQL errors over as a plain list.
+                  throw new CorkboardRequestError(JSON.stringify(error), {
+                    operationName: 'BoardChanges',
+                    errors: Array.isArray(error) ? (error as GraphQLFormattedError[]) : [],
+                  });
                 }
                 if (ended || options.signal?.aborted) return { done: true, value: undefined };
                 await new Promise<void>((resolve) => (wake = resolve));
@@ -214,6 +266,11 @@ function linkSource(client: ApolloClient, document: DocumentNode): LiveBoardSour
  * is lower, the named fields are invalidated and the active queries that read them
  * refetched, once per batch of changes (`client.refetchQueries` with `updateCache`).
  * `cache-only` and `standby` queries are never refetched.
+ *
+ * When the viewer loses access to the board (an owner removed them, they left), the
+ * subscription ends: the binding clears the board, its columns and cards from the cache
+ * (`forgetBoard`: `board(id:)` then reads null, and `boards` lists lose it) and `done`
+ * rejects with a `BoardAccessEndedError` whose `reason` says why.
  */
 export function liveBoard(
   client: ApolloClient,
@@ -335,5 +392,6 @@ export function liveBoard(
           return data?.changeHead ?? null;
         }
       : undefined,
+    () => forgetBoard(client, boardId),
   );
 }

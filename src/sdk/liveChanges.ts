@@ -1,3 +1,4 @@
+import { accessEndedOf } from './accessEnded.js';
 import type { BoardChange, BoardChangesOptions } from './boardChanges.js';
 
 /** One resource a change made stale: `BoardChange.invalidated[number]`. */
@@ -91,7 +92,9 @@ export interface LiveBoard {
   stop(): Promise<void>;
   /**
    * Settles when the binding ends: resolves after `stop()` or an abort, rejects with
-   * the `CorkboardRequestError` that ended the subscription (e.g. lost access).
+   * the `CorkboardRequestError` that ended the subscription. When the viewer lost access
+   * to the board (removed, left), it rejects with a `BoardAccessEndedError` saying why,
+   * once the board, its columns and its cards are cleared from the cache.
    */
   readonly done: Promise<void>;
 }
@@ -220,6 +223,11 @@ export function startLiveBoard(
   apply: (changes: BoardChange[]) => Promise<Omit<AppliedChanges, 'changes'>>,
   /** Where to start when `options.after` is absent (e.g. the server's `changeHead`). */
   startCursor?: () => Promise<string | null>,
+  /**
+   * Clears the board from the cache: run when the subscription ends because the viewer
+   * lost access, after the last batch was applied and before `done` rejects.
+   */
+  forgetBoard?: () => void | Promise<void>,
 ): LiveBoard {
   const controller = new AbortController();
   const { signal } = controller;
@@ -305,8 +313,15 @@ export function startLiveBoard(
         }
       }
     } catch (error) {
-      failReady(error);
-      throw error;
+      const ended = accessEndedOf(error, boardId);
+      if (ended) {
+        // Nothing more is applied once the board is forgotten.
+        controller.abort();
+        await state.applying;
+        if (forgetBoard) await Promise.resolve().then(forgetBoard).catch(onError);
+      }
+      failReady(ended ?? error);
+      throw ended ?? error;
     } finally {
       markReady();
       controller.abort();

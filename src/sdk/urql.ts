@@ -21,6 +21,7 @@ import { embeddedTypes } from './cacheSchema.js';
 import {
   BoardChangesDocument,
   ChangeHeadDocument,
+  NodeDocument,
   type BoardChangesSubscription,
   type BoardChangesSubscriptionVariables,
 } from './generated/graphql.js';
@@ -34,7 +35,8 @@ import {
   type LiveBoardSource,
   type LiveMode,
 } from './liveChanges.js';
-import { applyChange, dropOlderVersions } from './urqlCacheWrites.js';
+import { applyChange, dropOlderVersions, forgetBoard } from './urqlCacheWrites.js';
+import { accessEndedOf, type BoardAccessEndedError } from './accessEnded.js';
 
 /** What `corkboardGraphcache` adds to Graphcache's own options. */
 export interface CorkboardGraphcacheOptions extends CacheExchangeOpts {
@@ -75,6 +77,21 @@ export function corkboardGraphcache(options: CorkboardGraphcacheOptions = {}): C
         invalidated(parent, args, cache, info) {
           dropOlderVersions(parent, cache);
           ownInvalidated?.(parent, args, cache, info);
+        },
+      },
+      Query: {
+        ...graphcache.updates?.Query,
+        // The server answers null for a board the viewer cannot see (any more): forget it.
+        board(result, args, cache, info) {
+          if ((result as { board?: unknown }).board === null && typeof args['id'] === 'string') {
+            forgetBoard(cache, args['id']);
+          }
+          graphcache.updates?.Query?.['board']?.(result, args, cache, info);
+        },
+        node(result, args, cache, info) {
+          const node = (result as Record<string, unknown>)[info.fieldName];
+          if (node === null && typeof args['id'] === 'string') forgetBoard(cache, args['id']);
+          graphcache.updates?.Query?.['node']?.(result, args, cache, info);
         },
       },
       Subscription: {
@@ -188,6 +205,15 @@ export interface UrqlLiveBoard {
   readonly ready: Promise<void>;
   /** Stops following the board (ends the subscription). */
   stop(): void;
+  /**
+   * Settles when the binding ends: resolves after `stop()`; rejects with a
+   * `BoardAccessEndedError` (its `reason` says why) when the viewer lost access to the
+   * board, once the board, its columns and cards are cleared from the cache (the binding
+   * asks the server's `node(id)` of the board once: its null answer goes through
+   * `corkboardGraphcache`'s updater, which clears them). Other errors of the subscription
+   * reach the app through its exchanges, as before; `done` does not settle on them.
+   */
+  readonly done: Promise<void>;
 }
 
 /** `BoardChanges` without the carried data: what `refetch` mode subscribes to. */
@@ -229,6 +255,27 @@ export function liveBoard(
       : BoardChangesDocument;
   let refused = 0;
   let retry: ReturnType<typeof setTimeout> | undefined;
+  let finish!: () => void;
+  let fail!: (error: BoardAccessEndedError) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  /**
+   * The viewer lost access: ask the server for the board once more. Its null answer goes
+   * through Graphcache, whose `Query.node` updater (corkboardGraphcache) forgets the board;
+   * Graphcache takes no updater from a subscription's error, which carries no data.
+   */
+  async function accessEnded(error: BoardAccessEndedError) {
+    stopped = true;
+    unsubscribe();
+    await client
+      .query(NodeDocument, { id: boardId }, { requestPolicy: 'network-only' })
+      .toPromise();
+    fail(error);
+  }
+  // Observed through the returned object; unobserved, an ended binding is no crash.
+  done.catch(() => {});
   const ready = (async () => {
     if (cursor === null) {
       const head = await client
@@ -253,6 +300,12 @@ export function liveBoard(
           retry = setTimeout(subscribe, replayRetryDelayMs(++refused));
           return;
         }
+        const accessEndedError = result.error ? accessEndedOf(result.error, boardId) : null;
+        if (accessEndedError) {
+          ended = true;
+          queueMicrotask(() => void accessEnded(accessEndedError));
+          return;
+        }
         if (result.data?.boardChanges) refused = 0;
         cursor = result.data?.boardChanges.cursor ?? cursor;
       });
@@ -269,6 +322,8 @@ export function liveBoard(
     stop: () => {
       stopped = true;
       unsubscribe();
+      finish();
     },
+    done,
   };
 }

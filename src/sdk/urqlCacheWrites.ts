@@ -215,6 +215,44 @@ function updateBoardLists(cache: Cache, change: BoardChange): void {
   }
 }
 
+/**
+ * Clears a board the viewer can no longer see from Graphcache: every root field that
+ * points at the board, its columns or its cards (`board(id:)`, `node(id:)`) now reads
+ * null, the board leaves every cached `boards` list, and the board and every column and
+ * card reachable from it are invalidated whole. Queries that read them are run again over
+ * the cleared cache (a `board(id:)` reads null from it, with no request). Run by the
+ * updaters of `Query.board` and `Query.node` when the server answers null for the board.
+ */
+export function forgetBoard(cache: Cache, boardId: string): void {
+  const key = cache.keyOfEntity({ __typename: 'Board', id: boardId });
+  if (!key) return;
+  const entities = boardEntities(cache, boardId);
+  // Not cached (or forgotten already): nothing to clear.
+  if (entities.length === 0) return;
+  const ids = new Set<unknown>([boardId, ...entities.map((entity) => cache.resolve(entity, 'id'))]);
+  for (const field of cache.inspectFields('Query')) {
+    const args = field.arguments ?? {};
+    if (field.fieldName === 'boards') {
+      const links = cache.resolve('Query', 'boards', args);
+      if (Array.isArray(links) && (links as unknown[]).includes(key)) {
+        cache.link(
+          'Query',
+          'boards',
+          args,
+          (links as string[]).filter((link) => link !== key),
+        );
+      }
+    } else if (
+      (field.fieldName === 'board' || field.fieldName === 'node') &&
+      ids.has(args['id']) &&
+      cache.resolve('Query', field.fieldName, args) !== null
+    ) {
+      cache.link('Query', field.fieldName, args, null);
+    }
+  }
+  for (const entity of entities) cache.invalidate(entity);
+}
+
 /** Applies one change to Graphcache: the updater of `Subscription.boardChanges`. */
 export function applyChange(
   cache: Cache,

@@ -20,6 +20,12 @@ import { BoardDocument, type BoardQuery } from '../../src/sdk/generated/graphql.
 import type { AppliedChanges, LiveMode } from '../../src/sdk/liveChanges.js';
 import { corkboardGraphcache, liveBoard as liveUrqlBoard } from '../../src/sdk/urql.js';
 
+// Apollo's GraphQLWsLink reads the global `WebSocket` when it is handed a subscription's
+// GraphQL errors (to tell them from a socket's error event); Node 20 has none, so without
+// it the link throws, graphql-ws closes the socket (4004) and the errors never arrive.
+// An app on Node 20 does the same (Apollo Client issue 11761).
+globalThis.WebSocket ??= WebSocket as unknown as typeof globalThis.WebSocket;
+
 /** A value without the `__typename`s the caches add, for comparing with a plain fetch. */
 export const plain = (value: unknown): unknown =>
   Array.isArray(value)
@@ -66,6 +72,8 @@ export interface LiveCacheClient {
    * `viewerRole` is per viewer, so each cache is compared with its own viewer's query.
    */
   fresh(): Promise<WatchedBoard | null>;
+  /** The binding's `done`: rejects with `BoardAccessEndedError` when the viewer lost access. */
+  done: Promise<void>;
   /** The underlying library client. */
   client: ApolloClient | Client;
   close(): Promise<void>;
@@ -233,6 +241,7 @@ export async function openApolloClient(options: LiveCacheClientOptions): Promise
     stale,
     client,
     fresh: freshQuery(options),
+    done: live.done,
     ...watched,
     async mutate(document, variables) {
       const result = await client.mutate({ mutation: document, variables: variables });
@@ -302,6 +311,7 @@ export async function openUrqlClient(options: LiveCacheClientOptions): Promise<L
     stale,
     client,
     fresh: freshQuery(options),
+    done: live.done,
     ...watched,
     async mutate(document, variables) {
       const result = await client.mutation(document, variables).toPromise();
