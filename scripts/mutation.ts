@@ -1,0 +1,326 @@
+/**
+ * Mutation testing of the mongo adapters, file group by file group:
+ *
+ *   npm run test:mutation:groups                    # every group, one after the other
+ *   npm run test:mutation:groups -- --lanes 2       # two groups at a time
+ *   npm run test:mutation:groups -- --only feed,changeLog
+ *   npm run test:mutation:groups -- --report        # run nothing: print the score of the last runs
+ *   npm run test:mutation:groups -- --list          # the groups, their files and tests
+ *
+ * Each group mutates a few source files and runs only the test files that reach them (the
+ * cheap wire, simulator and unit tests, and the contract suite of that port), with
+ * per-test coverage: a mutant runs only the tests that executed its code. Each group keeps
+ * its results in its own Stryker incremental file (`reports/mutation/<group>.json`), so a
+ * group stopped half way or a rerun after a test change tests only what changed, and the
+ * groups can run side by side. The files of every group together are exactly the files
+ * `stryker.config.json` mutates (checked before anything runs). At the end it prints each
+ * source file's score and the overall one, computed by mutation-testing-metrics (the
+ * library Stryker's own reports use) from the groups' incremental files.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { calculateMetrics } from 'mutation-testing-metrics';
+
+/** A Stryker report's files, as its JSON and incremental files hold them. */
+type ReportFiles = Parameters<typeof calculateMetrics>[0];
+
+/** The test files of each port that reach the mongo adapters, cheapest first. */
+const EVENT_STORE_TESTS = [
+  'test/unit/translateMongoError.unit.test.ts',
+  'test/unit/archiveReads.unit.test.ts',
+  'test/unit/mongoEventStoreAppend.unit.test.ts',
+  'test/wire/append.wire.test.ts',
+  'test/wire/streamPages.wire.test.ts',
+  'test/sim/guards.sim.test.ts',
+  'test/sim/archiveMove.sim.test.ts',
+  'test/sim/feedHoles.sim.test.ts',
+  'test/contract/eventStore.contract.test.ts',
+  'test/contract/eventStoreArchive.contract.test.ts',
+];
+const FEED_TESTS = [
+  'test/wire/feed.wire.test.ts',
+  'test/sim/feedHoles.sim.test.ts',
+  'test/sim/guards.sim.test.ts',
+  'test/sim/archiveMove.sim.test.ts',
+  'test/contract/eventStore.contract.test.ts',
+];
+const PROJECTOR_TESTS = [
+  'test/unit/mongoProjectorFilters.unit.test.ts',
+  'test/unit/mongoProjectorStorageOptions.unit.test.ts',
+  'test/unit/readModelIndexes.unit.test.ts',
+  'test/wire/projector.wire.test.ts',
+  'test/sim/guards.sim.test.ts',
+  'test/sim/changeLog.sim.test.ts',
+  'test/contract/projector.contract.test.ts',
+];
+const CHANGE_LOG_TESTS = [
+  'test/unit/mongoProjectorFilters.unit.test.ts',
+  'test/sim/changeLog.sim.test.ts',
+  'test/sim/guards.sim.test.ts',
+  'test/wire/feed.wire.test.ts',
+  'test/wire/projector.wire.test.ts',
+  'test/contract/projector.contract.test.ts',
+];
+
+interface Group {
+  name: string;
+  /** Source files (globs) to mutate. */
+  mutate: string[];
+  tests: string[];
+}
+
+const GROUPS: Group[] = [
+  {
+    name: 'snapshots',
+    mutate: ['src/eventstore/snapshots/MongoSnapshotStore.ts'],
+    tests: ['test/wire/snapshots.wire.test.ts', 'test/contract/snapshotStore.contract.test.ts'],
+  },
+  { name: 'feed', mutate: ['src/eventstore/mongo/feed.ts'], tests: FEED_TESTS },
+  {
+    name: 'changeLog',
+    mutate: [
+      'src/projector/mongo/MongoChangeLog.ts',
+      'src/projector/mongo/MongoChangeLogTail.ts',
+      'src/projector/mongo/changeLogWindow.ts',
+    ],
+    tests: CHANGE_LOG_TESTS,
+  },
+  {
+    name: 'append',
+    mutate: ['src/eventstore/mongo/appendProtocol.ts', 'src/eventstore/mongo/positions.ts'],
+    tests: EVENT_STORE_TESTS,
+  },
+  {
+    name: 'commitWrite',
+    mutate: [
+      'src/eventstore/mongo/commitWrite.ts',
+      'src/eventstore/mongo/translateError.ts',
+      'src/eventstore/mongo/schema.ts',
+    ],
+    tests: EVENT_STORE_TESTS,
+  },
+  {
+    name: 'eventStoreReads',
+    mutate: [
+      'src/eventstore/mongo/MongoEventStore.ts',
+      'src/eventstore/mongo/archive.ts',
+      'src/eventstore/mongo/storeReads.ts',
+      'src/eventstore/mongo/streamPages.ts',
+      'src/eventstore/mongo/documents.ts',
+    ],
+    tests: EVENT_STORE_TESTS,
+  },
+  {
+    name: 'readModels',
+    mutate: [
+      'src/projector/mongo/MongoReadCollection.ts',
+      'src/projector/mongo/MongoReadModels.ts',
+      'src/projector/mongo/translateReadFilter.ts',
+      'src/projector/mongo/generations.ts',
+    ],
+    tests: PROJECTOR_TESTS,
+  },
+  {
+    name: 'leases',
+    mutate: [
+      'src/projector/mongo/MongoLeases.ts',
+      'src/projector/mongo/leaseOperations.ts',
+      'src/projector/mongo/MongoCheckpoints.ts',
+      'src/projector/mongo/MongoProjectorStorage.ts',
+      'src/projector/mongo/documents.ts',
+      'src/projector/mongo/driverErrors.ts',
+    ],
+    tests: PROJECTOR_TESTS,
+  },
+];
+
+const REPORT_DIR = 'reports/mutation';
+const incrementalFile = (group: Group) => `${REPORT_DIR}/${group.name}.json`;
+
+/** Files named literally or by a directory pattern (`dir` + `/**` + `/*.ts`, as stryker.config.json has). */
+function expand(patterns: string[]): string[] {
+  const files = patterns.flatMap((pattern) => {
+    const dir = /^(.*)\/\*\*\/\*\.ts$/.exec(pattern)?.[1];
+    if (dir === undefined) return [pattern];
+    return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => `${dir}/${f}`);
+  });
+  return [...new Set(files)].sort();
+}
+
+/** Every file stryker.config.json mutates is in exactly one group, and no group mutates more. */
+function checkScope(): void {
+  const config = JSON.parse(readFileSync('stryker.config.json', 'utf8')) as { mutate: string[] };
+  const scope = expand(config.mutate);
+  const seen = new Map<string, string>();
+  const problems: string[] = [];
+  for (const group of GROUPS) {
+    for (const file of expand(group.mutate)) {
+      const other = seen.get(file);
+      if (other) problems.push(`${file} is in both ${other} and ${group.name}`);
+      seen.set(file, group.name);
+      if (!scope.includes(file)) problems.push(`${file} (${group.name}) is outside the scope`);
+    }
+    for (const test of group.tests) {
+      if (!existsSync(test)) problems.push(`${group.name}'s test file ${test} does not exist`);
+    }
+  }
+  for (const file of scope) if (!seen.has(file)) problems.push(`${file} is in no group`);
+  if (problems.length > 0) {
+    throw new Error(`mutation groups do not match the scope:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+function runGroup(group: Group, extra: string[]): Promise<number> {
+  const args = [
+    'stryker',
+    'run',
+    '--mutate',
+    expand(group.mutate).join(','),
+    '--incremental',
+    '--incrementalFile',
+    incrementalFile(group),
+    '--tempDirName',
+    `.stryker-tmp-${group.name}`,
+    '--reporters',
+    'clear-text,progress-append-only',
+    ...extra,
+  ];
+  const started = Date.now();
+  const load = loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
+  console.info(`[${group.name}] start ${new Date().toISOString()} load ${load}`);
+  return new Promise((resolve) => {
+    const child = spawn('npx', args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, MUTATION_TEST_FILES: group.tests.join(',') },
+    });
+    const prefix = (chunk: Buffer) =>
+      chunk
+        .toString()
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => `[${group.name}] ${line}\n`)
+        .join('');
+    child.stdout.on('data', (chunk: Buffer) => process.stdout.write(prefix(chunk)));
+    child.stderr.on('data', (chunk: Buffer) => process.stderr.write(prefix(chunk)));
+    child.on('close', (code) => {
+      const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+      const endLoad = loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ');
+      console.info(`[${group.name}] exit ${code} after ${minutes} min, load ${endLoad}`);
+      resolve(code ?? 1);
+    });
+  });
+}
+
+const pct = (n: number) => (Number.isNaN(n) ? '   -  ' : `${n.toFixed(1).padStart(5)}%`);
+
+/** Prints each file's and the whole scope's score from the groups' incremental files. */
+function report(): void {
+  const files: ReportFiles = {};
+  const missing: string[] = [];
+  for (const group of GROUPS) {
+    const path = incrementalFile(group);
+    if (!existsSync(path)) {
+      missing.push(group.name);
+      continue;
+    }
+    const result = JSON.parse(readFileSync(path, 'utf8')) as { files: ReportFiles };
+    for (const [name, file] of Object.entries(result.files)) {
+      // Only the group's own files: a group's report names nothing else, but be sure.
+      if (expand(group.mutate).includes(name)) files[name] = file;
+    }
+  }
+  const all = calculateMetrics(files);
+  const rows: string[][] = [];
+  const visit = (node: typeof all) => {
+    if (node.file) {
+      const m = node.metrics;
+      rows.push([
+        node.name,
+        String(m.totalValid),
+        String(m.killed),
+        String(m.timeout),
+        String(m.survived),
+        String(m.noCoverage),
+        String(m.ignored),
+        pct(m.mutationScore),
+      ]);
+    }
+    node.childResults.forEach(visit);
+  };
+  visit(all);
+  rows.sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? ''));
+  const m = all.metrics;
+  const header = ['file', 'mutants', 'killed', 'timeout', 'survived', 'no cov', 'ignored', 'score'];
+  const total = [
+    'all files',
+    String(m.totalValid),
+    String(m.killed),
+    String(m.timeout),
+    String(m.survived),
+    String(m.noCoverage),
+    String(m.ignored),
+    pct(m.mutationScore),
+  ];
+  const table = [header, ...rows, total];
+  const widths = header.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
+  for (const row of table) {
+    console.info(
+      row
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+        .join('  '),
+    );
+  }
+  if (m.pending > 0) console.info(`${m.pending} mutants pending (a run was stopped)`);
+  if (missing.length > 0) console.info(`not run yet: ${missing.join(', ')}`);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const flag = (name: string) => argv.includes(name);
+  const value = (name: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  checkScope();
+  if (flag('--list')) {
+    for (const group of GROUPS) {
+      console.info(
+        `${group.name}\n  mutates ${expand(group.mutate).join(', ')}\n  tests   ${group.tests.join(', ')}`,
+      );
+    }
+    return;
+  }
+  if (!flag('--report')) {
+    const only = value('--only')?.split(',');
+    const unknown = only?.filter((n) => !GROUPS.some((g) => g.name === n)) ?? [];
+    if (unknown.length > 0) throw new Error(`no such group: ${unknown.join(', ')}`);
+    const queue = GROUPS.filter((g) => !only || only.includes(g.name));
+    const lanes = Math.max(1, Math.min(Number(value('--lanes') ?? 1), cpus().length));
+    // Anything after `--` goes to each Stryker run, e.g. `-- --force` or `-- --timeoutMS 20000`.
+    const dashes = argv.indexOf('--');
+    const extra = dashes >= 0 ? argv.slice(dashes + 1) : [];
+    mkdirSync(REPORT_DIR, { recursive: true });
+    const failed: string[] = [];
+    await Promise.all(
+      Array.from({ length: lanes }, async () => {
+        for (let group = queue.shift(); group; group = queue.shift()) {
+          if ((await runGroup(group, extra)) !== 0) failed.push(group.name);
+        }
+      }),
+    );
+    if (failed.length > 0) console.info(`groups that did not finish: ${failed.join(', ')}`);
+  }
+  report();
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
