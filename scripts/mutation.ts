@@ -25,7 +25,10 @@ import { calculateMetrics } from 'mutation-testing-metrics';
 /** A Stryker report's files, as its JSON and incremental files hold them. */
 type ReportFiles = Parameters<typeof calculateMetrics>[0];
 
-/** The test files of each port that reach the mongo adapters, cheapest first. */
+/**
+ * The test files of each port that reach the mongo adapters, cheapest first: they run in
+ * this order (vitest.mutation.config.ts), and a mutant's run stops at its first failure.
+ */
 const EVENT_STORE_TESTS = [
   'test/unit/translateMongoError.unit.test.ts',
   'test/unit/archiveReads.unit.test.ts',
@@ -33,15 +36,15 @@ const EVENT_STORE_TESTS = [
   'test/wire/append.wire.test.ts',
   'test/wire/streamPages.wire.test.ts',
   'test/sim/guards.sim.test.ts',
-  'test/sim/archiveMove.sim.test.ts',
   'test/sim/feedHoles.sim.test.ts',
+  'test/sim/archiveMove.sim.test.ts',
   'test/contract/eventStore.contract.test.ts',
   'test/contract/eventStoreArchive.contract.test.ts',
 ];
 const FEED_TESTS = [
   'test/wire/feed.wire.test.ts',
-  'test/sim/feedHoles.sim.test.ts',
   'test/sim/guards.sim.test.ts',
+  'test/sim/feedHoles.sim.test.ts',
   'test/sim/archiveMove.sim.test.ts',
   'test/contract/eventStore.contract.test.ts',
 ];
