@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventStoreUnavailable } from '../../src/eventstore/errors.js';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
-import type { FeedItem } from '../../src/eventstore/types.js';
+import type { FeedItem, FeedPosition } from '../../src/eventstore/types.js';
 import { ChangeLogFollower } from '../../src/projector/ChangeLogFollower.js';
 import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
 import { duplicateKeyReply, serverError, type WireCommand } from './fakePrimary.js';
@@ -237,6 +237,114 @@ describe('the commit feed on the wire', () => {
     const feed = store.subscribe()[Symbol.asyncIterator]();
     const error = await take(feed, 1).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EventStoreUnavailable);
+  });
+});
+
+describe("the commit feed's checkpoints and heartbeats on the wire", () => {
+  let wire: Wire;
+  let store: MongoEventStore;
+
+  beforeEach(async () => {
+    wire = await openWire();
+    store = new MongoEventStore({
+      client: wire.client,
+      dbName: 'wire',
+      feed: { maxAwaitTimeMS: 20 },
+    });
+  });
+  afterEach(async () => {
+    await store.close();
+    await wire.close();
+  });
+
+  /** The next `count` items of any kind, as `kind position token`. */
+  async function described(feed: AsyncIterator<FeedItem>, count: number): Promise<string[]> {
+    const items: string[] = [];
+    while (items.length < count) {
+      const next = await feed.next();
+      if (next.done) break;
+      const { kind, checkpoint } = next.value;
+      const tokenText = checkpoint.token === undefined ? '-' : JSON.stringify(checkpoint.token);
+      items.push(`${kind} ${checkpoint.position} ${tokenText}`);
+    }
+    return items;
+  }
+  const t = (n: number) => JSON.stringify(token(n));
+
+  it('sends a heartbeat only when the resume token moved past the last checkpoint given', async () => {
+    let stored = 0;
+    scriptCommitsCollection(wire, () => stored);
+    let getMores = 0;
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) return batch(command, [], token(0), true);
+      if (!isCommand('getMore')(command)) return undefined;
+      getMores += 1;
+      if (getMores <= 3) return batch(command, [], token(0), false);
+      if (getMores === 4) {
+        stored = 1;
+        return batch(command, [insertChange(1)], token(1), false);
+      }
+      // Quiet batches whose token is the commit's own, then one that moved on.
+      return batch(command, [], token(getMores <= 7 ? 1 : 2), false);
+    });
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const items = await described(feed, 3);
+    await feed.return?.();
+    expect(items).toEqual([`heartbeat 0 ${t(0)}`, `commit 1 ${t(1)}`, `heartbeat 1 ${t(2)}`]);
+    expect(getMores).toBeGreaterThanOrEqual(8);
+  });
+
+  it('resumes from a checkpoint with its token: the change stream starts after it, and no heartbeat repeats it', async () => {
+    let stored = 1;
+    scriptCommitsCollection(wire, () => stored);
+    let getMores = 0;
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) return batch(command, [], token(1), true);
+      if (!isCommand('getMore')(command)) return undefined;
+      getMores += 1;
+      if (getMores < 4) return batch(command, [], token(1), false);
+      stored = 2;
+      return batch(command, [insertChange(2)], token(2), false);
+    });
+    const subscription = store.subscribe({ from: { position: 1, token: token(1) } });
+    const feed = subscription[Symbol.asyncIterator]();
+    const items = await described(feed, 1);
+    await feed.return?.();
+    expect(items).toEqual([`commit 2 ${t(2)}`]);
+    const [aggregate] = wire.fake.commands.filter(isCommand('aggregate', 'commits'));
+    expect((aggregate!.body.pipeline as Document[])[0]!.$changeStream).toMatchObject({
+      startAfter: token(1),
+    });
+  });
+
+  it('fails with EventStoreUnavailable, opening nothing more, when the change stream is refused and it gave no token', async () => {
+    scriptCommitsCollection(wire, () => 1);
+    let aggregates = 0;
+    wire.fake.script((command) => {
+      if (!isCommand('aggregate', 'commits')(command)) return undefined;
+      aggregates += 1;
+      return aggregates <= 3
+        ? serverError(280, 'ChangeStreamFatalError', ['NonResumableChangeStreamError'])
+        : batch(command, [], token(1), true);
+    });
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const error = await feed.next().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect((error as Error).cause).toMatchObject({ code: 280 });
+    expect(aggregates).toBe(1);
+  });
+
+  it('fails with EventStoreUnavailable, carrying the cause, on a getMore error a resume cannot fix', async () => {
+    scriptCommitsCollection(wire, () => 0);
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) return batch(command, [], token(0), true);
+      if (isCommand('getMore')(command)) return serverError(2, 'BadValue');
+      return undefined;
+    });
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const error = await take(feed, 1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect((error as Error).cause).toMatchObject({ code: 2 });
   });
 });
 
@@ -484,6 +592,40 @@ describe('the commit feed on the wire, with positions settling out of order', ()
     const probes = reads.filter((c) => (c.body.filter as Document).position === 1);
     expect(probes.length).toBeGreaterThan(1);
     expect(probes[0]!.body).toMatchObject({ limit: 1, projection: { _id: 1 } });
+  });
+
+  it("gives the resume token only to the checkpoint of the change's own commit, not to those read with it", async () => {
+    openStore(60_000);
+    held.set(1, commitDoc(1));
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const checkpoints: FeedPosition[] = [];
+    const next = async () => {
+      for (;;) {
+        const item = await feed.next();
+        if (item.done) throw new Error('the feed ended');
+        if (item.value.kind !== 'heartbeat') return checkpoints.push(item.value.checkpoint);
+      }
+    };
+    await next();
+    // 2 and 3 commit between two getMores; only the change of 3 is seen first: 2 is read
+    // with it.
+    let committed = false;
+    wire.fake.script((command) => {
+      if (!isCommand('getMore')(command) || committed) return undefined;
+      committed = true;
+      held.set(2, commitDoc(2));
+      held.set(3, commitDoc(3));
+      changes.push(2);
+      return batch(command, [insertChange(3)], token(3), false);
+    });
+    await next();
+    await next();
+    await feed.return?.();
+    expect(checkpoints).toEqual([
+      { position: 1 },
+      { position: 2 },
+      { position: 3, token: token(3) },
+    ]);
   });
 
   it('closes a position whose appender died with a tombstone after the grace period, and yields a gap', async () => {
