@@ -4,12 +4,15 @@
  *   npm run test:mutation:groups                    # every group, one after the other
  *   npm run test:mutation:groups -- --lanes 2       # two groups at a time
  *   npm run test:mutation:groups -- --only feed,changeLog
+ *   npm run test:mutation:groups -- --contract      # the contract suites too (slow on the simulator)
  *   npm run test:mutation:groups -- --report        # run nothing: print the score of the last runs
  *   npm run test:mutation:groups -- --list          # the groups, their files and tests
  *
- * Each group mutates a few source files and runs only the test files that reach them (the
- * cheap wire, simulator and unit tests, and the contract suite of that port), with
- * per-test coverage: a mutant runs only the tests that executed its code. Each group keeps
+ * Each group mutates a few source files and runs only the test files that reach them, with
+ * per-test coverage: a mutant runs only the tests that executed its code. A first pass runs
+ * the cheap wire, simulator and unit tests; a second with `--contract` adds the port's
+ * contract suites, and (incremental) tests again only the mutants those reach that the
+ * first pass left alive. Each group keeps
  * its results in its own Stryker incremental file (`reports/mutation/<group>.json`), so a
  * group stopped half way or a rerun after a test change tests only what changed, and the
  * groups can run side by side. The files of every group together are exactly the files
@@ -38,6 +41,8 @@ const EVENT_STORE_TESTS = [
   'test/sim/guards.sim.test.ts',
   'test/sim/feedHoles.sim.test.ts',
   'test/sim/archiveMove.sim.test.ts',
+];
+const EVENT_STORE_CONTRACT = [
   'test/contract/eventStore.contract.test.ts',
   'test/contract/eventStoreArchive.contract.test.ts',
 ];
@@ -46,7 +51,6 @@ const FEED_TESTS = [
   'test/sim/guards.sim.test.ts',
   'test/sim/feedHoles.sim.test.ts',
   'test/sim/archiveMove.sim.test.ts',
-  'test/contract/eventStore.contract.test.ts',
 ];
 const PROJECTOR_TESTS = [
   'test/unit/mongoProjectorFilters.unit.test.ts',
@@ -55,31 +59,39 @@ const PROJECTOR_TESTS = [
   'test/wire/projector.wire.test.ts',
   'test/sim/guards.sim.test.ts',
   'test/sim/changeLog.sim.test.ts',
-  'test/contract/projector.contract.test.ts',
 ];
+const PROJECTOR_CONTRACT = ['test/contract/projector.contract.test.ts'];
 const CHANGE_LOG_TESTS = [
   'test/unit/mongoProjectorFilters.unit.test.ts',
   'test/sim/changeLog.sim.test.ts',
   'test/sim/guards.sim.test.ts',
   'test/wire/feed.wire.test.ts',
   'test/wire/projector.wire.test.ts',
-  'test/contract/projector.contract.test.ts',
 ];
 
 interface Group {
   name: string;
-  /** Source files (globs) to mutate. */
+  /** Source files to mutate. */
   mutate: string[];
+  /** The wire, simulator and unit tests that reach them. */
   tests: string[];
+  /** The port's contract suites (slow on the simulator): run with `--contract`. */
+  contract: string[];
 }
 
 const GROUPS: Group[] = [
   {
     name: 'snapshots',
     mutate: ['src/eventstore/snapshots/MongoSnapshotStore.ts'],
-    tests: ['test/wire/snapshots.wire.test.ts', 'test/contract/snapshotStore.contract.test.ts'],
+    tests: ['test/wire/snapshots.wire.test.ts'],
+    contract: ['test/contract/snapshotStore.contract.test.ts'],
   },
-  { name: 'feed', mutate: ['src/eventstore/mongo/feed.ts'], tests: FEED_TESTS },
+  {
+    name: 'feed',
+    mutate: ['src/eventstore/mongo/feed.ts'],
+    tests: FEED_TESTS,
+    contract: EVENT_STORE_CONTRACT,
+  },
   {
     name: 'changeLog',
     mutate: [
@@ -88,11 +100,13 @@ const GROUPS: Group[] = [
       'src/projector/mongo/changeLogWindow.ts',
     ],
     tests: CHANGE_LOG_TESTS,
+    contract: PROJECTOR_CONTRACT,
   },
   {
     name: 'append',
     mutate: ['src/eventstore/mongo/appendProtocol.ts', 'src/eventstore/mongo/positions.ts'],
     tests: EVENT_STORE_TESTS,
+    contract: EVENT_STORE_CONTRACT,
   },
   {
     name: 'commitWrite',
@@ -102,6 +116,7 @@ const GROUPS: Group[] = [
       'src/eventstore/mongo/schema.ts',
     ],
     tests: EVENT_STORE_TESTS,
+    contract: EVENT_STORE_CONTRACT,
   },
   {
     name: 'eventStoreReads',
@@ -113,6 +128,7 @@ const GROUPS: Group[] = [
       'src/eventstore/mongo/documents.ts',
     ],
     tests: EVENT_STORE_TESTS,
+    contract: EVENT_STORE_CONTRACT,
   },
   {
     name: 'readModels',
@@ -123,6 +139,7 @@ const GROUPS: Group[] = [
       'src/projector/mongo/generations.ts',
     ],
     tests: PROJECTOR_TESTS,
+    contract: PROJECTOR_CONTRACT,
   },
   {
     name: 'leases',
@@ -135,6 +152,7 @@ const GROUPS: Group[] = [
       'src/projector/mongo/driverErrors.ts',
     ],
     tests: PROJECTOR_TESTS,
+    contract: PROJECTOR_CONTRACT,
   },
 ];
 
@@ -166,7 +184,7 @@ function checkScope(): void {
       seen.set(file, group.name);
       if (!scope.includes(file)) problems.push(`${file} (${group.name}) is outside the scope`);
     }
-    for (const test of group.tests) {
+    for (const test of [...group.tests, ...group.contract]) {
       if (!existsSync(test)) problems.push(`${group.name}'s test file ${test} does not exist`);
     }
   }
@@ -176,7 +194,8 @@ function checkScope(): void {
   }
 }
 
-function runGroup(group: Group, extra: string[]): Promise<number> {
+function runGroup(group: Group, contract: boolean, extra: string[]): Promise<number> {
+  const tests = contract ? [...group.tests, ...group.contract] : group.tests;
   const args = [
     'stryker',
     'run',
@@ -195,11 +214,12 @@ function runGroup(group: Group, extra: string[]): Promise<number> {
   const load = loadavg()
     .map((l) => l.toFixed(1))
     .join(' ');
-  console.info(`[${group.name}] start ${new Date().toISOString()} load ${load}`);
+  const what = contract ? 'with the contract suites' : 'without the contract suites';
+  console.info(`[${group.name}] start ${new Date().toISOString()} load ${load}, ${what}`);
   return new Promise((resolve) => {
     const child = spawn('npx', args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, MUTATION_TEST_FILES: group.tests.join(',') },
+      env: { ...process.env, MUTATION_TEST_FILES: tests.join(',') },
     });
     const prefix = (chunk: Buffer) =>
       chunk
@@ -295,7 +315,7 @@ async function main(): Promise<void> {
   if (flag('--list')) {
     for (const group of GROUPS) {
       console.info(
-        `${group.name}\n  mutates ${expand(group.mutate).join(', ')}\n  tests   ${group.tests.join(', ')}`,
+        `${group.name}\n  mutates  ${expand(group.mutate).join(', ')}\n  tests    ${group.tests.join(', ')}\n  contract ${group.contract.join(', ')}`,
       );
     }
     return;
@@ -314,7 +334,7 @@ async function main(): Promise<void> {
     await Promise.all(
       Array.from({ length: lanes }, async () => {
         for (let group = queue.shift(); group; group = queue.shift()) {
-          if ((await runGroup(group, extra)) !== 0) failed.push(group.name);
+          if ((await runGroup(group, flag('--contract'), extra)) !== 0) failed.push(group.name);
         }
       }),
     );
