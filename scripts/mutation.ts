@@ -6,6 +6,7 @@
  *   npm run test:mutation:groups -- --only feed,changeLog
  *   npm run test:mutation:groups -- --contract      # the contract suites too (slow on the simulator)
  *   npm run test:mutation:groups -- --report        # run nothing: print the score of the last runs
+ *   npm run test:mutation:groups -- --report --survivors   # and every mutant left alive
  *   npm run test:mutation:groups -- --list          # the groups, their files and tests
  *
  * Each group mutates a few source files and runs only the test files that reach them, with
@@ -244,7 +245,7 @@ function runGroup(group: Group, contract: boolean, extra: string[]): Promise<num
 const pct = (n: number) => (Number.isNaN(n) ? '   -  ' : `${n.toFixed(1).padStart(5)}%`);
 
 /** Prints each file's and the whole scope's score from the groups' incremental files. */
-function report(): void {
+function report(survivors: boolean): void {
   const files: ReportFiles = {};
   const missing: string[] = [];
   for (const group of GROUPS) {
@@ -260,6 +261,24 @@ function report(): void {
     }
   }
   const all = calculateMetrics(files);
+  if (survivors) {
+    // One line per survivor: where, which mutator, what it became.
+    for (const [name, file] of Object.entries(files)) {
+      for (const m of file.mutants) {
+        if (m.status !== 'Survived' && m.status !== 'NoCoverage') continue;
+        const at = `${name}:${m.location.start.line}:${m.location.start.column}`;
+        const replacement = (m.replacement ?? '').replace(/\s+/g, ' ').slice(0, 100);
+        console.info(
+          `${m.status === 'NoCoverage' ? 'nocov' : 'alive'} ${at} ${m.mutatorName}: ${replacement}`,
+        );
+      }
+    }
+  }
+  // A known fault of the vitest runner: a mutant whose run completed no test at all is
+  // reported as Survived. Counted so a score is not read as a test gap it is not.
+  const unmeasured = Object.values(files)
+    .flatMap((f) => f.mutants)
+    .filter((m) => m.status === 'Survived' && m.testsCompleted === 0).length;
   const rows: string[][] = [];
   const visit = (node: typeof all) => {
     if (node.file) {
@@ -301,6 +320,11 @@ function report(): void {
     );
   }
   if (m.pending > 0) console.info(`${m.pending} mutants pending (a run was stopped)`);
+  if (unmeasured > 0) {
+    console.info(
+      `${unmeasured} of the survivors completed no test in their run (the runner's fault, not a kill)`,
+    );
+  }
   if (missing.length > 0) console.info(`not run yet: ${missing.join(', ')}`);
 }
 
@@ -340,7 +364,7 @@ async function main(): Promise<void> {
     );
     if (failed.length > 0) console.info(`groups that did not finish: ${failed.join(', ')}`);
   }
-  report();
+  report(flag('--survivors'));
 }
 
 main().catch((error: unknown) => {
