@@ -45,6 +45,10 @@ export default defineConfig({
     // must fail the same way three times to count: otherwise Stryker's initial run stops
     // on it, and a mutant is credited with a failure it did not cause.
     retry: 2,
+    // Stryker's own timeout (from each test's time in the initial run) ends a mutant that
+    // hangs; this one only keeps a slow test of the initial run, niced on a loaded machine
+    // (an archive move on the simulator took over 30 s at load 25), from failing it.
+    testTimeout: 120_000,
     sequence: { ...base.test?.sequence, sequencer: CheapestFirst },
     include: only?.length
       ? only
