@@ -317,6 +317,46 @@ describe("the commit feed's checkpoints and heartbeats on the wire", () => {
     });
   });
 
+  it('catches a backlog up in reads of catchUpBatchSize commits, all of it before it waits on the change stream', async () => {
+    await store.close();
+    store = new MongoEventStore({
+      client: wire.client,
+      dbName: 'wire',
+      feed: { maxAwaitTimeMS: 20, catchUpBatchSize: 2 },
+    });
+    wire.fake.script((command) => {
+      if (!isCommand('find', 'commits')(command)) return undefined;
+      const after = (command.body.filter as { position: { $gt: number } }).position.$gt;
+      const limit = command.body.limit as number;
+      const docs = [1, 2, 3, 4, 5]
+        .filter((p) => p > after)
+        .slice(0, limit)
+        .map(commitDoc);
+      return {
+        cursor: { id: BSON.Long.ZERO, ns: `${command.db}.commits`, firstBatch: docs },
+        ok: 1,
+      };
+    });
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) return batch(command, [], token(0), true);
+      if (isCommand('getMore')(command)) return batch(command, [], token(0), false);
+      return undefined;
+    });
+    const getMores = () => wire.fake.commands.filter(isCommand('getMore')).length;
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const items = await take(feed, 1);
+    const atFirst = getMores();
+    items.push(...(await take(feed, 4)));
+    const atLast = getMores();
+    await feed.return?.();
+    expect(items.map((i) => i.kind === 'commit' && i.commit.position)).toEqual([1, 2, 3, 4, 5]);
+    // No wait on the stream (a getMore, up to maxAwaitTimeMS on a server) between them.
+    expect(atLast).toBe(atFirst);
+    const reads = wire.fake.commands.filter(isCommand('find', 'commits'));
+    expect(reads.length).toBeGreaterThanOrEqual(3);
+    for (const read of reads) expect(read.body.limit).toBe(2);
+  });
+
   it('fails with EventStoreUnavailable, opening nothing more, when the change stream is refused and it gave no token', async () => {
     scriptCommitsCollection(wire, () => 1);
     let aggregates = 0;
