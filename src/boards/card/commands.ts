@@ -52,36 +52,49 @@ async function loadCard(
 }
 
 /**
+ * How an input gives each key of `CardChanges`: `editCard` takes every one, each optional;
+ * a command that sets one field takes its entry.
+ */
+const cardChangeInputs = {
+  title: text(inputLimits.cardTitleMax),
+  description,
+  assigneeId: resourceId('User')
+    .nullable()
+    .describe('A member of the board; explicit null unassigns.'),
+  labels,
+  done: z.boolean(),
+} satisfies { [K in keyof CardChanges]-?: z.ZodType<CardChanges[K]> };
+type CardChangeInputs = typeof cardChangeInputs;
+
+/** Whether null is a value of `key` (it clears the field) rather than "not given". */
+const takesNull = (key: string) =>
+  cardChangeInputs[key as keyof CardChangeInputs].safeParse(null).success;
+
+/** Every key of `CardChanges` as an optional input field that may be null. */
+const optionalChanges = Object.fromEntries(
+  Object.entries(cardChangeInputs).map(([key, schema]) => [
+    key,
+    takesNull(key) ? schema.optional() : schema.nullish(),
+  ]),
+) as { [K in keyof CardChangeInputs]: z.ZodOptional<z.ZodNullable<CardChangeInputs[K]>> };
+
+/**
  * Changes the given fields of a card; merges over changes to other fields. null
- * means "not given", except for `assigneeId`, where null unassigns and omitted
- * leaves it as is.
+ * means "not given", except for a field that can be empty (`assigneeId`), where null
+ * clears it and omitted leaves it as is.
  */
 export const editCard = defineCommand({
   name: 'editCard',
   input: z
-    .object({
-      cardId: resourceId('Card'),
-      expectedVersion,
-      title: text(inputLimits.cardTitleMax).nullish(),
-      description: description.nullish(),
-      assigneeId: resourceId('User')
-        .nullable()
-        .optional()
-        .describe('A member of the board; explicit null unassigns.'),
-      labels: labels.nullish(),
-      done: z.boolean().nullish(),
-      idempotencyKey,
-    })
+    .object({ cardId: resourceId('Card'), expectedVersion, ...optionalChanges, idempotencyKey })
     .describe(
       'Only the fields given are changed. A stale expectedVersion still succeeds when no change since then touched any of the given fields (the edits merge); otherwise VersionConflictError.',
     )
     .transform(({ cardId, expectedVersion, idempotencyKey, ...fields }) => {
-      const changes: CardChanges = {};
-      if (fields.title != null) changes.title = fields.title;
-      if (fields.description != null) changes.description = fields.description;
-      if (fields.assigneeId !== undefined) changes.assigneeId = fields.assigneeId;
-      if (fields.labels != null) changes.labels = fields.labels;
-      if (fields.done != null) changes.done = fields.done;
+      const given = Object.entries(fields).filter(
+        ([key, value]) => value !== undefined && (value !== null || takesNull(key)),
+      );
+      const changes = Object.fromEntries(given) as CardChanges;
       return { cardId, expectedVersion, idempotencyKey, changes };
     }),
   errors: memberEditErrors,
