@@ -9,6 +9,22 @@ export interface DomainEvent {
 /** Current `schemaVersion` of each event type of one aggregate. */
 export type SchemaVersions<E extends DomainEvent> = Readonly<Record<E['type'], number>>;
 
+/** What the domain reads of a stored event: its type and its (upcast) data. */
+export interface StoredData {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * The parser of one aggregate's stored events: each as one of its event types (see
+ * {@link castEvent}); throws on an unknown type.
+ */
+export function eventParser<E extends DomainEvent>(
+  schemaVersions: SchemaVersions<E>,
+): (event: StoredData) => E {
+  return (event) => castEvent(schemaVersions, event);
+}
+
 /**
  * A stored event as one of the aggregate's event types. The store has already
  * upcast it to the current shape; an unknown type means the stream holds events of
@@ -16,7 +32,7 @@ export type SchemaVersions<E extends DomainEvent> = Readonly<Record<E['type'], n
  */
 export function castEvent<E extends DomainEvent>(
   schemaVersions: SchemaVersions<E>,
-  event: { type: string; data: Record<string, unknown> },
+  event: StoredData,
 ): E {
   if (!Object.hasOwn(schemaVersions, event.type)) {
     throw new Error(`unknown event type ${event.type}`);

@@ -1,5 +1,5 @@
 import type { MoveDirection } from '../../eventstore/archiveSweeper.js';
-import { castEvent, type SchemaVersions } from '../domainEvent.js';
+import { eventParser, type SchemaVersions } from '../domainEvent.js';
 
 /**
  * Events of a board's archive record (`archive-<boardId>`, see `archiveRecordStream`): where
@@ -19,9 +19,4 @@ export const archiveRecordSchemaVersions: SchemaVersions<ArchiveRecordEvent> = {
 };
 
 /** A stored event of an archive record; throws on an unknown type. */
-export function parseArchiveRecordEvent(event: {
-  type: string;
-  data: Record<string, unknown>;
-}): ArchiveRecordEvent {
-  return castEvent(archiveRecordSchemaVersions, event);
-}
+export const parseArchiveRecordEvent = eventParser<ArchiveRecordEvent>(archiveRecordSchemaVersions);

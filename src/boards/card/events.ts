@@ -1,4 +1,4 @@
-import { castEvent, type SchemaVersions } from '../domainEvent.js';
+import { eventParser, type SchemaVersions } from '../domainEvent.js';
 import type { ResourceType } from '../errors.js';
 import { unreachable } from '../unreachable.js';
 
@@ -129,6 +129,4 @@ export function cardEventFields(event: CardEvent): readonly CardField[] {
 }
 
 /** A stored event of a card stream as a `CardEvent`; throws on an unknown type. */
-export function parseCardEvent(event: { type: string; data: Record<string, unknown> }): CardEvent {
-  return castEvent(cardEventSchemaVersions, event);
-}
+export const parseCardEvent = eventParser<CardEvent>(cardEventSchemaVersions);

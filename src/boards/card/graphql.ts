@@ -2,7 +2,7 @@ import { builder } from '../../graphql/builder.js';
 import { commandPayload } from '../../graphql/commandMutation.js';
 import { BoardRef, CardRef, ColumnRef, UserRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
-import { andThen } from '../reads.js';
+import { readableHolder } from '../reads.js';
 import { moveCard } from './commands.js';
 
 builder.node(CardRef, {
@@ -18,18 +18,18 @@ builder.node(CardRef, {
     board: t.field({
       type: BoardRef,
       resolve: (card, _args, ctx) =>
-        andThen(ctx.reads.board(card.boardId, ctx.viewer?._id ?? null), (board) => {
-          if (!board) throw new Error(`board ${card.boardId} of card ${card._id} not readable`);
-          return board;
-        }),
+        readableHolder(
+          ctx.reads.board(card.boardId, ctx.viewer?._id ?? null),
+          `board ${card.boardId} of card ${card._id}`,
+        ),
     }),
     column: t.field({
       type: ColumnRef,
       resolve: (card, _args, ctx) =>
-        andThen(ctx.reads.column(card.columnId, ctx.viewer?._id ?? null), (column) => {
-          if (!column) throw new Error(`column ${card.columnId} of card ${card._id} not readable`);
-          return column;
-        }),
+        readableHolder(
+          ctx.reads.column(card.columnId, ctx.viewer?._id ?? null),
+          `column ${card.columnId} of card ${card._id}`,
+        ),
     }),
     title: t.exposeString('title'),
     description: t.exposeString('description'),

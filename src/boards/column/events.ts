@@ -1,4 +1,4 @@
-import { castEvent, type SchemaVersions } from '../domainEvent.js';
+import { eventParser, type SchemaVersions } from '../domainEvent.js';
 import { unreachable } from '../unreachable.js';
 
 /**
@@ -69,9 +69,4 @@ export function columnEventFields(event: ColumnEvent): readonly ColumnField[] {
 }
 
 /** A stored event of a column stream as a `ColumnEvent`; throws on an unknown type. */
-export function parseColumnEvent(event: {
-  type: string;
-  data: Record<string, unknown>;
-}): ColumnEvent {
-  return castEvent(columnEventSchemaVersions, event);
-}
+export const parseColumnEvent = eventParser<ColumnEvent>(columnEventSchemaVersions);

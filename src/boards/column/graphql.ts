@@ -6,7 +6,7 @@ import { BoardRef, CardRef, ColumnRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
 import type { CardDoc } from '../readModel.js';
 import { ARCHIVED_CARDS_PAGE, cardReadModel } from '../card/readModel.js';
-import { andThen } from '../reads.js';
+import { readableHolder } from '../reads.js';
 import { archiveDoneCards } from './commands.js';
 
 /** Page size of `Column.cards` when `first`/`last` are omitted, and the most one page holds. */
@@ -61,12 +61,10 @@ builder.node(ColumnRef, {
     board: t.field({
       type: BoardRef,
       resolve: (column, _args, ctx) =>
-        andThen(ctx.reads.board(column.boardId, ctx.viewer?._id ?? null), (board) => {
-          if (!board) {
-            throw new Error(`board ${column.boardId} of column ${column._id} not readable`);
-          }
-          return board;
-        }),
+        readableHolder(
+          ctx.reads.board(column.boardId, ctx.viewer?._id ?? null),
+          `board ${column.boardId} of column ${column._id}`,
+        ),
     }),
     name: t.exposeString('name'),
     wipLimit: t.exposeInt('wipLimit', { nullable: true, description: 'null = no limit.' }),

@@ -1,4 +1,4 @@
-import { castEvent, type SchemaVersions } from '../domainEvent.js';
+import { eventParser, type SchemaVersions } from '../domainEvent.js';
 import { unreachable } from '../unreachable.js';
 
 /** How a session of the built-in issuer began. */
@@ -57,9 +57,4 @@ export function sessionEventFields(event: SessionEvent): readonly SessionField[]
 }
 
 /** A stored event of a session stream as a `SessionEvent`; throws on an unknown type. */
-export function parseSessionEvent(event: {
-  type: string;
-  data: Record<string, unknown>;
-}): SessionEvent {
-  return castEvent(sessionEventSchemaVersions, event);
-}
+export const parseSessionEvent = eventParser<SessionEvent>(sessionEventSchemaVersions);

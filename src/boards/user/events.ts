@@ -1,4 +1,4 @@
-import { castEvent, type SchemaVersions } from '../domainEvent.js';
+import { eventParser, type SchemaVersions } from '../domainEvent.js';
 import { unreachable } from '../unreachable.js';
 
 /**
@@ -60,14 +60,9 @@ export function usernameClaimEventFields(event: UsernameClaimEvent): readonly ne
 }
 
 /** A stored event of a user stream as a `UserEvent`; throws on an unknown type. */
-export function parseUserEvent(event: { type: string; data: Record<string, unknown> }): UserEvent {
-  return castEvent(userEventSchemaVersions, event);
-}
+export const parseUserEvent = eventParser<UserEvent>(userEventSchemaVersions);
 
 /** A stored event of a claim stream as a `UsernameClaimEvent`; throws on an unknown type. */
-export function parseUsernameClaimEvent(event: {
-  type: string;
-  data: Record<string, unknown>;
-}): UsernameClaimEvent {
-  return castEvent(usernameClaimEventSchemaVersions, event);
-}
+export const parseUsernameClaimEvent = eventParser<UsernameClaimEvent>(
+  usernameClaimEventSchemaVersions,
+);
