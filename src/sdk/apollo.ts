@@ -22,6 +22,7 @@ import { embeddedTypes, nodeTypes, possibleTypes } from './cacheSchema.js';
 import {
   BoardChangesDocument,
   ChangeHeadDocument,
+  MeDocument,
   type BoardChangesSubscription,
   type BoardChangesSubscriptionVariables,
 } from './generated/graphql.js';
@@ -297,6 +298,20 @@ export function liveBoard(
   const source = viaLink ? linkSource(client, document) : sourceOrBoardId;
   const fragment = changedFragmentOf(viaLink ? document : BoardChangesDocument);
 
+  /** The viewer's id, asked once (from the cache when a `Me` query is there). */
+  let viewer: Promise<string | null> | undefined;
+  const viewerId = () =>
+    (viewer ??= client.query({ query: MeDocument }).then(
+      ({ data }) => data?.me?.id ?? null,
+      (error: unknown) => {
+        viewer = undefined;
+        options.onError?.(error);
+        return null;
+      },
+    ));
+  // Asked from the start, beside the change head, so the first change does not wait.
+  if (options.mode !== 'refetch' && fragment) void viewerId();
+
   const cachedVersion = (invalidation: Invalidation): unknown => {
     const id = client.cache.identify({ __typename: invalidation.typename, id: invalidation.id });
     if (!id) return undefined;
@@ -353,8 +368,9 @@ export function liveBoard(
       return { stale, refetched, resynced: false };
     }
     const pages = new Map<string, Set<string>>();
+    const me = await viewerId();
     for (const change of changes) {
-      for (const [id, fields] of writeChange(client.cache, change, fragment)) {
+      for (const [id, fields] of writeChange(client.cache, change, fragment, me)) {
         const all = pages.get(id) ?? new Set<string>();
         fields.forEach((field) => all.add(field));
         pages.set(id, all);

@@ -13,6 +13,7 @@ import {
 import type { BoardChange } from './boardChanges.js';
 import { updateBoardList, type BoardListArguments, type CachedBoard } from './boardLists.js';
 import { splicePage, type CachedEdge, type PageArguments } from './cardPages.js';
+import { viewerRoleOf } from './viewerRole.js';
 
 const versionFragments = new Map<string, DocumentNode>();
 /** A fragment reading a cached `typename`'s `version`. */
@@ -163,13 +164,16 @@ function updateBoardLists(
 /**
  * Writes one change's data into Apollo's cache, in one broadcast: each carried node
  * (unless the cache holds it at a newer version), then each carried card spliced into
- * and out of the cached pages of the columns whose cards the change names. Returns the
- * fields it could not bring up to date, by cache ID, for a refetch.
+ * and out of the cached pages of the columns whose cards the change names. A carried
+ * board's cached `viewerRole` (the push leaves it out) is derived from its `memberships`
+ * and `viewerId` (null: unknown, left as cached). Returns the fields it could not bring up
+ * to date, by cache ID, for a refetch.
  */
 export function writeChange(
   cache: ApolloCache,
   change: BoardChange,
   fragment: DocumentNode,
+  viewerId: string | null,
 ): Map<string, Set<string>> {
   const refetch = new Map<string, Set<string>>();
   const cachedVersion = (id: string, typename: string) =>
@@ -186,6 +190,9 @@ export function writeChange(
         const stale = typeof cached === 'number' && typeof version === 'number' && cached > version;
         if (!stale) {
           cache.writeFragment({ id, fragment, fragmentName: CHANGED_FRAGMENT, data: node });
+          const role = viewerId === null ? undefined : viewerRoleOf(node, viewerId);
+          // Only where a query cached it: modify adds no field.
+          if (role !== undefined) cache.modify({ id, fields: { viewerRole: () => role } });
         }
         if (node.__typename !== 'Card' || stale) continue;
         const edge = change.cardEdges.find((e) => e.node.id === node.id) ?? null;

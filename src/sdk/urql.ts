@@ -21,6 +21,7 @@ import { embeddedTypes } from './cacheSchema.js';
 import {
   BoardChangesDocument,
   ChangeHeadDocument,
+  MeDocument,
   NodeDocument,
   type BoardChangesSubscription,
   type BoardChangesSubscriptionVariables,
@@ -277,6 +278,9 @@ export function liveBoard(
   // Observed through the returned object; unobserved, an ended binding is no crash.
   done.catch(() => {});
   const ready = (async () => {
+    // The viewer, for the `viewerRole` of the boards the changes carry (Graphcache's
+    // `Query.me`; from the cache when the app asked already).
+    const me = client.query(MeDocument, {}).toPromise();
     if (cursor === null) {
       const head = await client
         .query(ChangeHeadDocument, {}, { requestPolicy: 'network-only' })
@@ -284,6 +288,7 @@ export function liveBoard(
       if (head.error) throw head.error;
       cursor = head.data?.changeHead ?? null;
     }
+    await me;
     subscribe();
   })();
   function subscribe() {

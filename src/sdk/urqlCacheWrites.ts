@@ -8,6 +8,7 @@ import type { BoardChange } from './boardChanges.js';
 import { updateBoardList, type BoardListArguments, type CachedBoard } from './boardLists.js';
 import { splicePage, uncovered, type CachedEdge, type PageArguments } from './cardPages.js';
 import { isStale, type Invalidation } from './liveChanges.js';
+import { viewerRoleOf } from './viewerRole.js';
 
 /** The types whose entities belong to one board; a resync invalidates them. */
 const BOARD_RESOURCE_TYPES: ReadonlySet<string> = new Set(['Board', 'Column', 'Card']);
@@ -253,6 +254,31 @@ export function forgetBoard(cache: Cache, boardId: string): void {
   for (const entity of entities) cache.invalidate(entity);
 }
 
+const VIEWER_ROLE = parse('fragment CorkboardViewerRole on Board { id viewerRole }');
+
+/**
+ * A carried board's `viewerRole` (the push leaves it out): derived from its `memberships`
+ * and the cached `Query.me` (liveBoard asks `Me` first); without a cached viewer, the
+ * cached field is invalidated, so the queries that read it are reexecuted.
+ */
+function writeViewerRoles(cache: Cache, change: BoardChange): void {
+  const me = cache.resolve('Query', 'me');
+  const viewerId = typeof me === 'string' ? cache.resolve(me, 'id') : null;
+  for (const node of change.changed) {
+    if (node.__typename !== 'Board') continue;
+    if (typeof viewerId !== 'string') {
+      const key = cache.keyOfEntity(node);
+      if (key && cache.resolve(key, 'viewerRole') !== undefined)
+        cache.invalidate(key, 'viewerRole');
+      continue;
+    }
+    const viewerRole = viewerRoleOf(node, viewerId);
+    if (viewerRole !== undefined) {
+      cache.writeFragment(VIEWER_ROLE, { __typename: 'Board', id: node.id, viewerRole });
+    }
+  }
+}
+
 /** Applies one change to Graphcache: the updater of `Subscription.boardChanges`. */
 export function applyChange(
   cache: Cache,
@@ -272,6 +298,7 @@ export function applyChange(
   }
   spliceCards(cache, change);
   updateBoardLists(cache, change);
+  writeViewerRoles(cache, change);
   onInvalidated?.(change, invalidateStale(cache, uncovered(change)));
 }
 

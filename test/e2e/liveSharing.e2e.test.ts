@@ -1,4 +1,6 @@
+import { print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BoardChangesDocument } from '../../src/sdk/generated/graphql.js';
 import { watchWholeFrameWrites } from '../support/frameWrites.js';
 import { openSocket, until, type Received } from '../support/rawSocket.js';
 import { NO_CLIENT_LIMITS, startTestServer, type TestServer } from '../support/server.js';
@@ -361,5 +363,35 @@ describe('shared execution of board subscriptions', () => {
       () => s.app.live.stats().subscribers === before.subscribers + 2,
       'the SSE subscribers to go',
     );
+  });
+  it("executes the SDK's own BoardChanges once per change for every member: its push carries nothing viewer-dependent", async () => {
+    const f = await fixture(s, 'sdkowner');
+    const names = ['sdkeditor', 'sdkthird'];
+    const others = [];
+    for (const name of names) {
+      others.push(await s.register(name));
+      await f.addMember(name);
+    }
+    const query = print(BoardChangesDocument);
+    const before = s.app.live.stats();
+    const members = [f.user, ...others];
+    const sockets = await Promise.all(members.map((member) => openSocket(s, member.token)));
+    const subscriptions = sockets.map((socket, i) =>
+      socket.subscribe(`sdk${i}`, query, { boardId: f.boardId }),
+    );
+    await until(
+      () => s.app.live.stats().subscribers === before.subscribers + members.length,
+      'every member subscribed',
+    );
+    const changes = 3;
+    for (let i = 0; i < changes; i += 1) await f.edit(`sdk ${i}`);
+    await until(
+      () => subscriptions.every((r) => r.next.length === changes),
+      'every change at every member',
+    );
+    expect(subscriptions.map((r) => r.error)).toEqual(members.map(() => null));
+    expect(subscriptions.flatMap((r) => r.next.filter((p) => p.errors))).toEqual([]);
+    expect(s.app.live.stats().groups - before.groups).toBe(1);
+    expect(s.app.live.stats().executions - before.executions).toBe(changes);
   });
 });
