@@ -1,4 +1,4 @@
-import { accessEndedOf } from './accessEnded.js';
+import { accessEndedOf, type BoardAccessEndedError } from './accessEnded.js';
 import type { BoardChange, BoardChangesOptions } from './boardChanges.js';
 
 /** One resource a change made stale: `BoardChange.invalidated[number]`. */
@@ -56,6 +56,12 @@ export interface LiveBoardOptions {
    * with the next one. @default console.error
    */
   onError?: (error: unknown) => void;
+  /**
+   * Told first when the viewer loses access to the board (an owner removed them, they
+   * left): before the binding clears the board from the cache and `done` rejects with
+   * the same error. A page can leave the board here, before its queries read null.
+   */
+  onAccessEnded?: (error: BoardAccessEndedError) => void;
 }
 
 /** What one batch of changes did to the cache. */
@@ -318,6 +324,11 @@ export function startLiveBoard(
         // Nothing more is applied once the board is forgotten.
         controller.abort();
         await state.applying;
+        try {
+          options.onAccessEnded?.(ended);
+        } catch (callbackError) {
+          onError(callbackError);
+        }
         if (forgetBoard) await Promise.resolve().then(forgetBoard).catch(onError);
       }
       failReady(ended ?? error);

@@ -405,6 +405,8 @@ describe.skipIf(!haveChromium('/demo'))('the /demo board, two users in Chromium'
 
   it("A removes B from the board and B's page leaves the board at once, saying why", async () => {
     const board = await newBoard('Removal');
+    // Another board of B's, opened once B is off the first one.
+    const next = await newBoard('After the removal');
     await addCard(alice, board.columns['To do'], 'Secret plan');
     await open(a.page, board);
     await open(b.page, board);
@@ -441,12 +443,31 @@ describe.skipIf(!haveChromium('/demo'))('the /demo board, two users in Chromium'
     const gone = await goneAt;
     expect(sentAt).toBeGreaterThan(0);
     expect(gone - sentAt).toBeLessThan(1_000);
-    expect(await b.page.getByTestId('notice').innerText()).toContain('no longer a member');
+    // The reason is the SDK's typed one: removed by an owner (not "gone", not "left").
+    const notice = await b.page.getByTestId('notice').innerText();
+    expect(notice).toContain('An owner removed you');
+    expect(notice).toContain('no longer a member');
     // B's boards list (the page it went to) no longer offers the board.
     await b.page.getByRole('heading', { name: 'Your boards' }).waitFor();
     await expect.poll(() => b.page.getByTestId('boards').innerText()).not.toContain('Removal');
     expect(await bob.api.board({ id: board.id })).toBeNull();
     await screenshot(b.page, 'demo-removed');
+    // The notice was about that board: it goes when B opens another one.
+    await b.page.getByTestId('boards').getByText('After the removal').click();
+    await b.page.locator(`[data-testid=board][data-board-id="${next.id}"]`).waitFor();
+    expect(await b.page.getByTestId('notice').count()).toBe(0);
+  });
+
+  it('B leaves the board: the page says B left, not that someone removed B', async () => {
+    const board = await newBoard('Leaving');
+    await open(b.page, board);
+    await b.page.getByRole('button', { name: 'Leave board' }).click();
+    await b.page.getByRole('heading', { name: 'Your boards' }).waitFor();
+    const notice = await b.page.getByTestId('notice').innerText();
+    expect(notice).toContain('You left the board.');
+    expect(notice).not.toContain('removed');
+    await expect.poll(() => b.page.getByTestId('boards').innerText()).not.toContain('Leaving');
+    expect(await bob.api.board({ id: board.id })).toBeNull();
   });
 
   it('a viewer sees a read-only board, and a write the server refuses is explained', async () => {

@@ -169,6 +169,10 @@ describe.each<CacheLibrary>(['apollo', 'urql'])('losing access in live %s caches
     );
     expect(ended).toBeInstanceOf(BoardAccessEndedError);
     expect(ended).toMatchObject({ boardId, reason: AccessEndReason.Removed });
+    if (library === 'apollo') {
+      // Told first, while the board was still cached (a page can leave it before it reads null).
+      expect(b.accessEnded).toEqual([{ reason: AccessEndReason.Removed, boardCached: true }]);
+    }
     // urql hands an active query's last result to a new reader until Graphcache has
     // run that query again over the cleared cache: wait for it (it is never undone).
     await until(() => heldOf(b, entityIds).board === null, 10_000, 'the board to read null');

@@ -74,6 +74,11 @@ export interface LiveCacheClient {
   fresh(): Promise<WatchedBoard | null>;
   /** The binding's `done`: rejects with `BoardAccessEndedError` when the viewer lost access. */
   done: Promise<void>;
+  /**
+   * Apollo: each `onAccessEnded` call, with its reason and whether the cache still held
+   * the board then (it is told before the board is cleared). urql: empty.
+   */
+  accessEnded: { reason: string; boardCached: boolean }[];
   /** The underlying library client. */
   client: ApolloClient | Client;
   close(): Promise<void>;
@@ -214,7 +219,15 @@ export async function openApolloClient(options: LiveCacheClientOptions): Promise
     ),
     cache: new InMemoryCache(corkboardCacheConfig),
   });
+  const accessEnded: LiveCacheClient['accessEnded'] = [];
   const live = liveApolloBoard(client, options.boardId, {
+    onAccessEnded: (error) =>
+      accessEnded.push({
+        reason: error.reason,
+        boardCached:
+          client.readQuery({ query: BoardDocument, variables: { id: options.boardId } })?.board !=
+          null,
+      }),
     ...(options.mode ? { mode: options.mode } : {}),
     ...(options.ownChangeGraceMs !== undefined
       ? { ownChangeGraceMs: options.ownChangeGraceMs }
@@ -236,6 +249,7 @@ export async function openApolloClient(options: LiveCacheClientOptions): Promise
   await watched.waitForBoard(() => true);
   return {
     library: 'apollo',
+    accessEnded,
     requests,
     applied,
     stale,
@@ -306,6 +320,7 @@ export async function openUrqlClient(options: LiveCacheClientOptions): Promise<L
   await watched.waitForBoard(() => true);
   return {
     library: 'urql',
+    accessEnded: [],
     requests,
     applied,
     stale,

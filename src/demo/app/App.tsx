@@ -37,6 +37,10 @@ export function App() {
   const [viewer, setViewer] = useState<Viewer | null>(storedSession);
   const [boardId, openBoard] = useRoute();
   const [notice, setNotice] = useState<string | null>(null);
+  // A notice is about the board the viewer just lost: opening a board clears it.
+  useEffect(() => {
+    if (boardId) setNotice(null);
+  }, [boardId]);
   const connection = useMemo(() => (viewer ? connect(viewer.token) : null), [viewer]);
   useEffect(() => () => connection?.close(), [connection]);
 

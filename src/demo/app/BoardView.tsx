@@ -20,7 +20,7 @@ import { describeError, failureText, isApiError } from './errors.js';
 import { Members } from './Members.js';
 import { collisions, dropPlacement, keyboardPlacement } from './moves.js';
 import type { Viewer } from './SignIn.js';
-import { useLiveBoard } from './useLiveBoard.js';
+import { LEFT_NOTICE, useLiveBoard } from './useLiveBoard.js';
 
 /**
  * One board, live: its columns and cards in order, kept fresh by `liveBoard` from the
@@ -167,7 +167,7 @@ export function BoardView({
           access={access}
           onReport={report}
           onFailure={fail}
-          onLeft={() => leave('You left the board.')}
+          onLeft={() => leave(LEFT_NOTICE)}
         />
         <section className="activity" aria-label="Changes by others">
           <h2>Changes by others</h2>

@@ -1,9 +1,8 @@
-import { CombinedGraphQLErrors } from '@apollo/client/errors';
 import { useApolloClient, useQuery } from '@apollo/client/react';
 import {
+  AccessEndReason,
   BoardDocument,
-  BoardMembersDocument,
-  CorkboardRequestError,
+  accessEndedOf,
   type AppliedChanges,
   type BoardRole,
 } from '@corkboard/client';
@@ -39,26 +38,34 @@ export interface LiveBoardState {
   leave: (reason: string) => void;
 }
 
-/** The `extensions.code`s of an error from the SDK or from Apollo Client. */
-function errorCodes(error: unknown): string[] {
-  if (error instanceof CorkboardRequestError) return error.codes;
-  if (CombinedGraphQLErrors.is(error)) {
-    return error.errors.flatMap((e) => {
-      const code = e.extensions?.['code'];
-      return typeof code === 'string' ? [code] : [];
-    });
-  }
-  return [];
-}
-
-/** Why the page left the board, from what ended its live subscription. */
-export function whyEnded(error: unknown): string {
-  if (errorCodes(error).includes('NOT_FOUND')) {
-    return 'You are no longer a member of that board: an owner removed you (or it is gone).';
+/**
+ * Why the page left the board, from what ended its live subscription: the SDK's
+ * `BoardAccessEndedError` says whether an owner removed the viewer or they left (the
+ * binding has cleared the board from the cache by then); anything else stopped the
+ * updates.
+ */
+export function whyEnded(error: unknown, boardId: string): string {
+  const ended = accessEndedOf(error, boardId);
+  if (ended) {
+    switch (ended.reason) {
+      case AccessEndReason.Removed:
+        return 'An owner removed you from that board: you are no longer a member.';
+      case AccessEndReason.Left:
+        return LEFT_NOTICE;
+      case AccessEndReason.NotFound:
+        return 'That board is gone, or you are no longer one of its members.';
+      default: {
+        const unknown: never = ended.reason;
+        return unknown;
+      }
+    }
   }
   const detail = error instanceof Error ? ` (${error.message})` : '';
   return `The board's live updates stopped${detail}; open it again to retry.`;
 }
+
+/** What the page says when the viewer left the board (their own removeMember). */
+export const LEFT_NOTICE = 'You left the board.';
 
 /**
  * One board, live: `liveBoard` keeps the cache fresh from the board's changes alone (no
@@ -134,17 +141,17 @@ export function useLiveBoard({
   );
 
   useEffect(() => {
-    const binding = liveBoard(apollo, boardId, { onApplied });
+    const binding = liveBoard(apollo, boardId, {
+      onApplied,
+      // Before the binding clears the board from the cache (the Board query would then
+      // read null and say less): an owner removed the viewer, or they left.
+      onAccessEnded: (ended) => leave(whyEnded(ended, boardId)),
+    });
     binding.ready.then(
       () => setReady(true),
       () => {},
     );
-    binding.done.catch((error: unknown) => {
-      // What the cache holds of a board the viewer lost goes with it (Apollo's own API).
-      apollo.cache.evict({ id: apollo.cache.identify({ __typename: 'Board', id: boardId }) });
-      apollo.cache.gc();
-      leave(whyEnded(error));
-    });
+    binding.done.catch((error: unknown) => leave(whyEnded(error, boardId)));
     const unsubscribe = connection.onReconnected(() => {
       // Catch up with what changed while the socket was down: the subscription replays
       // it, and the board is read afresh in case the replay was cut short.
@@ -177,27 +184,11 @@ export function useLiveBoard({
     if (sessionEnded(error)) onSessionEnded();
   }, [error, onSessionEnded]);
 
-  // The members and roles: read when the board opens and again whenever its version moves
-  // (a member added, removed or given another role is a change of the board's own).
-  const membersQuery = useQuery(BoardMembersDocument, {
-    variables: { id: boardId },
-    skip: !board,
-    fetchPolicy: 'network-only',
-    nextFetchPolicy: 'cache-first',
-  });
-  const { refetch: refetchMembers } = membersQuery;
-  const boardVersion = board?.version;
-  const membersOf = useRef<number | undefined>(undefined);
-  useEffect(() => {
-    // The first version is the one the query above reads already.
-    const seen = membersOf.current;
-    membersOf.current = boardVersion;
-    if (seen !== undefined && boardVersion !== seen) void refetchMembers().catch(() => {});
-  }, [boardVersion, refetchMembers]);
-  const read = membersQuery.data?.board;
+  // The members and roles come with the board (the SDK's BoardFields select them, and
+  // each change the push carries writes them): no query of their own, no refetch.
   const members = {
-    memberships: read?.memberships ?? [],
-    role: read?.viewerRole ?? null,
+    memberships: board?.memberships ?? [],
+    role: board?.viewerRole ?? null,
   };
 
   return { board, highlights, activity, members, leave };
