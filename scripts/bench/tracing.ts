@@ -5,26 +5,32 @@
  * (NODE_ENV=production: 0.1 of new traces) and at 1 (every trace).
  *
  *   npm run bench:tracing
- *   (BENCH_HTTP_ROUNDS=10, BENCH_HTTP_SECONDS=2, BENCH_HTTP_CONNECTIONS=10,
- *   BENCH_LIVE_ROUNDS=7, BENCH_LIVE_CHANGES=40, BENCH_LIVE_SUBSCRIBERS=200,
- *   BENCH_SKIP_BUILD=1 to reuse dist/, BENCH_PARTS=live or http to run one part only,
- *   BENCH_CPU_PROF=<dir> to write a CPU profile of each live server there)
+ *   (BENCH_HTTP_SERVERS=3, BENCH_HTTP_ROUNDS=8, BENCH_HTTP_SECONDS=1, BENCH_HTTP_CONNECTIONS=10,
+ *   BENCH_HTTP_RATE_BOARD=60, BENCH_HTTP_RATE_ME=150, BENCH_LIVE_SERVERS=2, BENCH_LIVE_ROUNDS=7,
+ *   BENCH_LIVE_CHANGES=40, BENCH_LIVE_SUBSCRIBERS=200, BENCH_SKIP_BUILD=1 to reuse dist/,
+ *   BENCH_PARTS=live or http to run one part only, BENCH_CPU_PROF=<dir> to write a CPU
+ *   profile of each live server there)
  *
- * (a) HTTP (tracingHttp.ts): reads over HTTP with autocannon, one server per setting and
- *     a second `off` one (the control: the noise floor), side by side, taking turns cell
- *     by cell; req/s and server CPU time per request (from /proc), medians of the rounds.
- * (b) Live: one `node dist/main.js` process per setting, side by side, each with
- *     BENCH_LIVE_SUBSCRIBERS graphql-ws subscribers of one board; per round, BENCH_LIVE_CHANGES
- *     editCard mutations per server, the servers taking turns change by change, each timed
- *     from sending it to the last subscriber receiving its change; and each server's CPU
- *     time (user + system, from /proc) per change over the round. Medians of the latencies,
- *     means of the CPU per change, and on/off for both. CPU is the steadier figure on a
- *     shared machine: latency there is mostly other processes' scheduling.
+ * Every setting runs on several server processes, plus a group of `off` servers more (the
+ * control: the noise floor), all side by side, taking turns: two processes of one build
+ * and setting differ by up to 15 % for as long as they run, more than the rounds' noise
+ * (see `overOff`).
  *
- * Ends with one line per part, `http on/off (default ratio): X` and `live on/off (default
- * ratio): X`: server CPU per request (per change) at the default ratio over off (for HTTP,
- * the geometric mean over its queries). The load average is printed before and after:
- * the machine is shared.
+ * (a) HTTP (tracingHttp.ts): reads over HTTP with autocannon at a fixed request rate, cell
+ *     by cell; server CPU time per request (per thread, from /proc) and req/s.
+ * (b) Live: each server with BENCH_LIVE_SUBSCRIBERS graphql-ws subscribers of one board;
+ *     per round, BENCH_LIVE_CHANGES editCard mutations per server, the servers taking
+ *     turns change by change, each timed from sending it to the last subscriber receiving
+ *     its change; and each server's CPU time (per thread, from /proc) per change over the
+ *     round. CPU is the steadier figure on a shared machine: latency there is mostly other
+ *     processes' scheduling.
+ *
+ * On/off: the mean over a setting's servers of each one's median over the rounds, over
+ * the same of the `off` servers; in brackets, the lowest and highest of its servers.
+ * Ends with `http on/off (default ratio): X` and `live on/off (default ratio): X`: server
+ * CPU per request (per change) at the default ratio over off (for HTTP, the geometric
+ * mean over its queries), each with the control's `off/off` line. The load average is
+ * printed before and after: the machine is shared.
  */
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -41,8 +47,10 @@ import { NO_CLIENT_LIMITS } from '../../test/support/server.js';
 import { median, printTable } from './report.js';
 import {
   CONTROL,
-  cpuMsOf,
+  cpuUsOf,
+  formatSpread,
   geometricMean,
+  overOff,
   HTTP_PARAMETERS,
   httpOverhead,
   type Setting,
@@ -51,6 +59,8 @@ import {
 const LIVE_ROUNDS = Number(process.env.BENCH_LIVE_ROUNDS ?? 7);
 const LIVE_CHANGES = Number(process.env.BENCH_LIVE_CHANGES ?? 40);
 const SUBSCRIBERS = Number(process.env.BENCH_LIVE_SUBSCRIBERS ?? 200);
+/** Server processes per setting (see `overOff`). */
+const LIVE_SERVERS = Number(process.env.BENCH_LIVE_SERVERS ?? 2);
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'live,http').split(',').map((p) => p.trim()));
 /** Where the live servers write their CPU profiles (`--cpu-prof`), one folder per setting. */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
@@ -59,8 +69,6 @@ const load = () =>
   loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
-
-const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
 /** An OTLP endpoint that takes every export and keeps nothing. */
 async function startSink(): Promise<{ endpoint: string; exports: () => number; close(): void }> {
@@ -135,6 +143,8 @@ async function startLive(setting: Setting): Promise<LiveTarget> {
   const server = await startServerProcess({
     command: [process.execPath, ...profile, 'dist/main.js'],
     env: setting.env,
+    // Five servers start at once on a shared machine: give them time.
+    readyTimeoutMs: 120_000,
   });
   const { token } = (
     await gql(
@@ -258,7 +268,7 @@ async function timeChange(target: LiveTarget): Promise<number> {
 async function main() {
   console.log(
     `bench:tracing: ${cpus().length} cpus, load average ${load()}; http: ${HTTP_PARAMETERS}; ` +
-      `live: ${SUBSCRIBERS} subscribers, ${LIVE_ROUNDS} rounds of ${LIVE_CHANGES} changes`,
+      `live: ${LIVE_SERVERS} servers per setting, ${SUBSCRIBERS} subscribers each, ${LIVE_ROUNDS} rounds of ${LIVE_CHANGES} changes`,
   );
   if (!process.env.BENCH_SKIP_BUILD) {
     execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
@@ -271,16 +281,21 @@ async function main() {
   try {
     // (b) live, all settings side by side.
     if (PARTS.has('live')) {
+      // A second group of `off` servers, the control: what identical servers differ by.
+      const live: Setting[] = [...all, { name: CONTROL, env: all[0]!.env }];
       const targets: LiveTarget[] = [];
       try {
-        for (const setting of all) targets.push(await startLive(setting));
-        const samples = new Map<string, number[]>(all.map((s) => [s.name, []]));
-        /** Server CPU ms per change, one figure per round. */
-        const cpu = new Map<string, number[]>(all.map((s) => [s.name, []]));
+        // Server k of every setting, then server k + 1: settings alternate in the turns.
+        for (let k = 0; k < LIVE_SERVERS; k += 1) {
+          for (const setting of live) targets.push(await startLive(setting));
+        }
+        const samples = new Map<string, number[]>(live.map((s) => [s.name, []]));
+        /** Server CPU ms per change, one figure per round, by server. */
+        const cpu = new Map<LiveTarget, number[]>(targets.map((t) => [t, []]));
         for (let round = 0; round < LIVE_ROUNDS; round += 1) {
           // Changes alternate between the servers (the first one rotating), so what the
           // machine's other load does in a round falls on all of them alike.
-          const cpuBefore = targets.map((target) => cpuMsOf(target.server.pid));
+          const cpuBefore = targets.map((target) => cpuUsOf(target.server.pid));
           for (let i = 0; i < LIVE_CHANGES; i += 1) {
             for (let k = 0; k < targets.length; k += 1) {
               const target = targets[(round + i + k) % targets.length]!;
@@ -289,52 +304,46 @@ async function main() {
           }
           targets.forEach((target, k) =>
             cpu
-              .get(target.setting.name)!
-              .push((cpuMsOf(target.server.pid) - cpuBefore[k]!) / LIVE_CHANGES),
+              .get(target)!
+              .push((cpuUsOf(target.server.pid) - cpuBefore[k]!) / 1000 / LIVE_CHANGES),
           );
           console.log(`live round ${round + 1}/${LIVE_ROUNDS} done, load average ${load()}`);
         }
-        const off = median(samples.get(all[0]!.name)!);
-        const offCpu = mean(cpu.get(all[0]!.name)!);
-        console.log(
-          `server cpu ms per change, per round: ${all
-            .map(
-              (s) =>
-                `${s.name}: ${cpu
-                  .get(s.name)!
-                  .map((c) => c.toFixed(2))
-                  .join(' ')}`,
-            )
-            .join('; ')}`,
-        );
+        const off = median(samples.get(live[0]!.name)!);
+        /** Each of `setting`'s servers' median CPU per change over the rounds. */
+        const perServer = (setting: string) =>
+          targets.filter((t) => t.setting.name === setting).map((t) => median(cpu.get(t)!));
+        const cpuRatio = (setting: string) => overOff(perServer(setting), perServer(live[0]!.name));
         printTable(
           [
             'live: mutation -> all subscribers',
             'p50 ms',
             'on/off',
-            'server cpu ms/change (mean)',
-            'on/off',
+            'server cpu ms/change, by server',
+            'on/off (servers: lowest-highest)',
           ],
-          all.map((s) => {
+          live.map((s) => {
             const p50 = median(samples.get(s.name)!);
-            const cpuMs = mean(cpu.get(s.name)!);
             return [
               s.name,
               p50.toFixed(2),
               (p50 / off).toFixed(3),
-              cpuMs.toFixed(2),
-              (cpuMs / offCpu).toFixed(3),
+              perServer(s.name)
+                .map((c) => c.toFixed(2))
+                .join(' '),
+              formatSpread(cpuRatio(s.name)),
             ];
           }),
           1,
         );
         summary.push(
-          `live on/off (default ratio): ${(mean(cpu.get(DEFAULT_RATIO)!) / offCpu).toFixed(3)}`,
+          `live on/off (default ratio): ${cpuRatio(DEFAULT_RATIO).ratio.toFixed(3)}`,
+          `live off/off (control, the noise floor): ${cpuRatio(CONTROL).ratio.toFixed(3)}`,
         );
-        for (const s of all.slice(1)) {
+        for (const s of live.slice(1)) {
           lines.push(
             `live p50 on/off (${s.name}): ${(median(samples.get(s.name)!) / off).toFixed(3)}`,
-            `live server cpu per change on/off (${s.name}): ${(mean(cpu.get(s.name)!) / offCpu).toFixed(3)}`,
+            `live server cpu per change on/off (${s.name}): ${formatSpread(cpuRatio(s.name))}`,
           );
         }
       } finally {
@@ -353,14 +362,12 @@ async function main() {
     if (PARTS.has('http')) {
       const http = await httpOverhead(all, load);
       lines.push(...http.lines);
-      const cpuRatio = (setting: string, figure: 'cpu' | 'bestCpu' = 'cpu') =>
-        geometricMean([...http.ratios.get(setting)!.values()].map((r) => r[figure])).toFixed(3);
-      // The control: two servers both off, what the figure differs by with nothing changed.
+      const cpuRatio = (setting: string) =>
+        geometricMean([...http.ratios.get(setting)!.values()].map((r) => r.cpu.ratio)).toFixed(3);
+      // The control: servers all off, what the figure differs by with nothing changed.
       summary.unshift(
         `http on/off (default ratio): ${cpuRatio(DEFAULT_RATIO)}`,
         `http off/off (control, the noise floor): ${cpuRatio(CONTROL)}`,
-        `http on/off (default ratio), best rounds: ${cpuRatio(DEFAULT_RATIO, 'bestCpu')} ` +
-          `(control: ${cpuRatio(CONTROL, 'bestCpu')})`,
       );
     }
     console.log(`\nOTLP exports received by the sink: ${sink.exports()}`);

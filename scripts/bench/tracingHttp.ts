@@ -1,18 +1,17 @@
 /**
  * bench:tracing's HTTP part: what tracing costs a read over HTTP, with every setting's
- * server running side by side and taking turns, so the machine's other load falls on all
+ * servers running side by side and taking turns, so the machine's other load falls on all
  * of them alike (see tracing.ts for how to run it).
  *
- * One `node dist/main.js` per setting (memory store, production posture), each seeded
- * through its own API with a board of BOARD_COLUMNS x CARDS_PER_COLUMN cards. Queries:
- * the SDK's `Board` query (as `bench:http` runs it) and a small one (`me` and `boards`),
- * where a fixed cost per request weighs most. Load: autocannon, BENCH_HTTP_CONNECTIONS
- * keep-alive connections (requests in flight), BENCH_HTTP_SECONDS per cell. One warm-up
+ * SERVERS `node dist/main.js` processes per setting (memory store, production posture),
+ * each seeded through its own API with a board of BOARD_COLUMNS x CARDS_PER_COLUMN cards.
+ * Queries: the SDK's `Board` query (as `bench:http` runs it) and a small one (`me` and
+ * `boards`), where a fixed cost per request weighs most. Load: autocannon at a fixed rate,
+ * BENCH_HTTP_CONNECTIONS keep-alive connections, BENCH_HTTP_SECONDS per cell. One warm-up
  * cell per server and query, then BENCH_HTTP_ROUNDS rounds; in each, every query is run
  * against every server in turn, the order rotating from round to round. Per cell: req/s
- * and the server's CPU time (user + system, from /proc) per answered request. Medians of
- * the rounds, and on/off ratios against the `off` server. A second `off` server (the
- * control) shows what two identical servers differ by in the same run: the noise floor.
+ * and the server's CPU time per answered request. A group of `off` servers more (the
+ * control) shows what identical servers differ by in the same run: the noise floor.
  */
 import autocannon from 'autocannon';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -27,8 +26,10 @@ export interface Setting {
   env: Record<string, string>;
 }
 
-const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 10);
-const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 8);
+const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 1);
+/** Server processes per setting (see `overOff`). */
+const SERVERS = Number(process.env.BENCH_HTTP_SERVERS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 10);
 /**
  * Requests per second each cell sends, by query (autocannon's `overallRate`): the same
@@ -45,15 +46,7 @@ const BOARD_COLUMNS = 5;
 const CARDS_PER_COLUMN = 20;
 
 /** The parameters of the HTTP part, for the bench's first line. */
-export const HTTP_PARAMETERS = `${CONNECTIONS} connections at ${RATES.board} (board) and ${RATES.me} (me) req/s, ${ROUNDS} rounds of ${SECONDS} s per cell`;
-
-/** CPU time (user + system) of a process so far, in ms, from /proc (USER_HZ = 100). */
-export function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
+export const HTTP_PARAMETERS = `${SERVERS} servers per setting, ${CONNECTIONS} connections at ${RATES.board} (board) and ${RATES.me} (me) req/s, ${ROUNDS} rounds of ${SECONDS} s per cell`;
 
 /**
  * CPU time of a process so far, in µs: the sum over its threads of the time they ran
@@ -69,6 +62,18 @@ export function cpuUsOf(pid: number): number {
     }
   }
   return ns / 1000;
+}
+
+/** A ratio to off, with the lowest and highest of the servers' ratios it comes from. */
+export interface Spread {
+  ratio: number;
+  low: number;
+  high: number;
+}
+
+/** `1.012 (0.990-1.031)`: a ratio and its servers' range. */
+export function formatSpread(spread: Spread): string {
+  return `${spread.ratio.toFixed(3)} (${spread.low.toFixed(3)}-${spread.high.toFixed(3)})`;
 }
 
 /** The geometric mean of positive `values`: one ratio for several queries. */
@@ -112,6 +117,8 @@ async function startTarget(setting: Setting): Promise<Target> {
   const server = await startServerProcess({
     command: [process.execPath, 'dist/main.js'],
     env: setting.env,
+    // Five servers start at once on a shared machine: give them time.
+    readyTimeoutMs: 120_000,
   });
   const { token } = (
     await post(
@@ -207,18 +214,37 @@ export const CONTROL = 'off (control)';
 /** The HTTP part's results, by setting (the `off` baseline excluded). */
 export interface HttpOverhead {
   /**
-   * Per query, on/off of server CPU per request and of req/s: the median over the rounds
-   * of each round's ratio to the `off` server's cell of the same round (paired, so what
-   * the machine's load does from one round to the next cancels out).
+   * Per query, on/off of server CPU per request (see `overOff`: its median is the ratio
+   * of the setting's servers' mean to the `off` servers' mean; low and high, the range of
+   * the setting's servers one by one) and of req/s.
    */
-  ratios: Map<string, Map<QueryName, { cpu: number; rps: number; bestCpu: number }>>;
+  ratios: Map<string, Map<QueryName, { cpu: Spread; rps: number }>>;
   /** Lines to print at the end. */
   lines: string[];
 }
 
 /**
+ * A setting's figure over off's, from each server's figure (its median over the rounds):
+ * the mean of the setting's servers over the mean of off's, and each of the setting's
+ * servers over off's mean (the lowest and highest of them). Two processes of the same
+ * build and setting differ by up to 15 % on this machine for as long as they run (code
+ * the JIT happened to produce, heap sizing), more than the rounds' noise: hence several
+ * servers per setting.
+ */
+export function overOff(servers: readonly number[], offServers: readonly number[]): Spread {
+  const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  const off = mean(offServers);
+  return {
+    ratio: mean(servers) / off,
+    low: Math.min(...servers) / off,
+    high: Math.max(...servers) / off,
+  };
+}
+
+/**
  * Runs the HTTP part over `settings` (the first one is `off`, the baseline) plus a second
- * `off` server, the control.
+ * group of `off` servers, the control: SERVERS server processes per setting, taking
+ * turns cell by cell, settings interleaved.
  */
 export async function httpOverhead(
   settings: readonly Setting[],
@@ -228,31 +254,35 @@ export async function httpOverhead(
   const all: Setting[] = [...settings, { name: CONTROL, env: off.env }];
   const targets: Target[] = [];
   try {
-    for (const setting of all) targets.push(await startTarget(setting));
+    // Server k of every setting, then server k + 1: settings alternate in the turns.
+    for (let k = 0; k < SERVERS; k += 1) {
+      targets.push(...(await Promise.all(all.map((setting) => startTarget(setting)))));
+    }
     const cells = QUERY_NAMES.flatMap((name) => targets.map((target) => ({ name, target })));
     for (const { name, target } of cells) await load(target, name, Math.min(2, SECONDS));
-    const samples = new Map<string, Sample[]>();
-    const record = (target: Target, name: QueryName, sample: Sample) => {
-      const key = `${target.setting.name}\t${name}`;
-      samples.set(key, [...(samples.get(key) ?? []), sample]);
-    };
+    /** Each server's cells, by query. */
+    const samples = new Map<Target, Map<QueryName, Sample[]>>(
+      targets.map((t) => [t, new Map(QUERY_NAMES.map((name) => [name, []]))]),
+    );
     for (let round = 0; round < ROUNDS; round += 1) {
       for (const name of QUERY_NAMES) {
         for (let k = 0; k < targets.length; k += 1) {
           const target = targets[(round + k) % targets.length]!;
-          record(target, name, await load(target, name, SECONDS));
+          samples
+            .get(target)!
+            .get(name)!
+            .push(await load(target, name, SECONDS));
         }
       }
       console.log(`http round ${round + 1}/${ROUNDS} done, load average ${load1()}`);
     }
-    const list = (setting: string, name: QueryName) => samples.get(`${setting}\t${name}`)!;
-    /** Median over the rounds of `setting`'s figure over off's in the same round. */
-    const paired = (setting: string, name: QueryName, figure: (s: Sample) => number) => {
-      const base = list(off.name, name);
-      return median(list(setting, name).map((s, round) => figure(s) / figure(base[round]!)));
-    };
-    const best = (setting: string, name: QueryName) =>
-      Math.min(...list(setting, name).map((x) => x.cpuUs));
+    /** Each of `setting`'s servers' median over the rounds of `figure`. */
+    const perServer = (setting: string, name: QueryName, figure: (s: Sample) => number) =>
+      targets
+        .filter((t) => t.setting.name === setting)
+        .map((t) => median(samples.get(t)!.get(name)!.map(figure)));
+    const ratio = (setting: string, name: QueryName, figure: (s: Sample) => number) =>
+      overOff(perServer(setting, name, figure), perServer(off.name, name, figure));
     const ratios: HttpOverhead['ratios'] = new Map(
       all.slice(1).map((s) => [
         s.name,
@@ -260,44 +290,49 @@ export async function httpOverhead(
           QUERY_NAMES.map((name) => [
             name,
             {
-              cpu: paired(s.name, name, (x) => x.cpuUs),
-              rps: paired(s.name, name, (x) => x.rps),
-              // Load from elsewhere only adds CPU time per request (caches, frequency):
-              // each server's best round is its least disturbed one.
-              bestCpu: best(s.name, name) / best(off.name, name),
+              cpu: ratio(s.name, name, (x) => x.cpuUs),
+              rps: ratio(s.name, name, (x) => x.rps).ratio,
             },
           ]),
         ),
       ]),
     );
     printTable(
-      ['http: query', 'tracing', 'req/s', 'on/off', 'server CPU µs/req', 'on/off'],
+      [
+        'http: query',
+        'tracing',
+        'req/s',
+        'on/off',
+        'server CPU µs/req, by server',
+        'on/off (servers: lowest-highest)',
+      ],
       QUERY_NAMES.flatMap((name) =>
         all.map((s) => {
-          const rounds = list(s.name, name);
-          const ratio = ratios.get(s.name)?.get(name) ?? { cpu: 1, rps: 1 };
+          const r = ratios.get(s.name)?.get(name);
           return [
             name,
             s.name,
-            median(rounds.map((x) => x.rps)).toFixed(0),
-            ratio.rps.toFixed(3),
-            median(rounds.map((x) => x.cpuUs)).toFixed(0),
-            ratio.cpu.toFixed(3),
+            median(perServer(s.name, name, (x) => x.rps)).toFixed(0),
+            (r?.rps ?? 1).toFixed(3),
+            perServer(s.name, name, (x) => x.cpuUs)
+              .map((c) => c.toFixed(0))
+              .join(' '),
+            r ? formatSpread(r.cpu) : '1',
           ];
         }),
       ),
       2,
     );
     console.log(
-      `(req/s and CPU: medians of the rounds; on/off: medians of each round's ratio to off)`,
+      `(per server: medians of its rounds; on/off: the mean of the setting's servers over ` +
+        `the mean of off's, and each of its servers over that mean, lowest and highest)`,
     );
     const lines: string[] = [];
     for (const [setting, byQuery] of ratios) {
       const figures = [...byQuery];
       lines.push(
-        `http server cpu per request on/off (${setting}): ${figures.map(([n, r]) => `${n} ${r.cpu.toFixed(3)}`).join(', ')}; ` +
-          `req/s on/off: ${figures.map(([n, r]) => `${n} ${r.rps.toFixed(3)}`).join(', ')}; ` +
-          `best round's cpu per request on/off: ${figures.map(([n, r]) => `${n} ${r.bestCpu.toFixed(3)}`).join(', ')}`,
+        `http server cpu per request on/off (${setting}): ${figures.map(([n, r]) => `${n} ${formatSpread(r.cpu)}`).join(', ')}; ` +
+          `req/s on/off: ${figures.map(([n, r]) => `${n} ${r.rps.toFixed(3)}`).join(', ')}`,
       );
     }
     return { ratios, lines };
