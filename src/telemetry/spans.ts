@@ -1,5 +1,6 @@
 import {
   context,
+  INVALID_SPAN_CONTEXT,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -100,10 +101,17 @@ export const CommandOutcome = {
 export type CommandOutcome = (typeof CommandOutcome)[keyof typeof CommandOutcome];
 
 let sdkStarted = false;
+/** Whether a child span (not one of `ROOT_SPANS`) is recorded only under a sampled parent. */
+let childrenNeedSampledParent = false;
 
-/** Records that an SDK was started (see `startTracing`): library instrumentation is added. */
-export function markTracingStarted(): void {
+/**
+ * Records that an SDK was started (see `startTracing`): library instrumentation is added.
+ * `childrenNeedSampledParent`: its sampler records a child span of Corkboard's only under
+ * a sampled parent (it never starts a trace), so `inSpan` need not ask it otherwise.
+ */
+export function markTracingStarted(options: { childrenNeedSampledParent: boolean }): void {
   sdkStarted = true;
+  childrenNeedSampledParent = options.childrenNeedSampledParent;
 }
 
 /** Whether an OpenTelemetry SDK was started in this process. */
@@ -185,6 +193,11 @@ export async function inSpan<T>(
   work: (span: Span) => Promise<T>,
 ): Promise<T> {
   const parent = options.root ? ROOT_CONTEXT : (options.parent ?? context.active());
+  // The work of a request not sampled (or not traced): the sampler would not record the
+  // span; no ids, no sampling decision, no context to enter for it.
+  if (!options.root && childrenNeedSampledParent && !sampled(parent)) {
+    return work(UNRECORDED);
+  }
   return tracer.startActiveSpan(
     name,
     {
@@ -206,6 +219,15 @@ export async function inSpan<T>(
       }
     },
   );
+}
+
+/** The span `inSpan` gives work it does not record: no ids, every call a no-op. */
+const UNRECORDED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** Whether `parent`'s span is sampled. */
+function sampled(parent: Context): boolean {
+  const span = trace.getSpan(parent);
+  return span !== undefined && (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0;
 }
 
 /** The names of envelop's GraphQL operation spans: `<type>.<operation name>`. */

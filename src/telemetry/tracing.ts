@@ -1,12 +1,6 @@
-import { SpanKind, trace, type Attributes, type Context, type Link } from '@opentelemetry/api';
-import type { Sampler, SamplingResult, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
-import {
-  countRoundTrip,
-  markTracingStarted,
-  OPERATION_SPAN_NAME,
-  rememberRequestSpan,
-  ROOT_SPANS,
-} from './spans.js';
+import { SpanKind, trace, type Context } from '@opentelemetry/api';
+import type { Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { countRoundTrip, markTracingStarted, rememberRequestSpan } from './spans.js';
 
 /**
  * Starting OpenTelemetry tracing (the Node SDK) from the standard `OTEL_*` variables, before
@@ -77,7 +71,7 @@ export interface Tracing {
  * Sampling: `OTEL_TRACES_SAMPLER` when set, as the SDK reads it; otherwise parent-based,
  * new traces sampled at `OTEL_TRACES_SAMPLER_ARG` (default `DEFAULT_SAMPLE_RATIO`), and a
  * span that starts a trace of its own for a commit (projection, live push) sampled
- * whenever the request that made the commit was.
+ * when the request that made the commit was, and only then (see `LinkedTraceSampler`).
  */
 export async function startTracing(
   env: NodeJS.ProcessEnv = process.env,
@@ -94,43 +88,15 @@ export async function startTracing(
     { MongoDBInstrumentation },
     sdkTrace,
     { SampledContextManager },
+    { LinkedTraceSampler },
   ] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/instrumentation-http'),
     import('@opentelemetry/instrumentation-mongodb'),
     import('@opentelemetry/sdk-trace'),
     import('./contextManager.js'),
+    import('./sampler.js'),
   ]);
-  /**
-   * For a span with no parent: not recorded unless it may start a trace (an HTTP request,
-   * a GraphQL operation, one of `ROOT_SPANS`); sampled when it links to a sampled trace;
-   * `fallback` decides otherwise.
-   */
-  class LinkedTraceSampler implements Sampler {
-    constructor(private readonly fallback: Sampler) {}
-    shouldSample(
-      context: Context,
-      traceId: string,
-      name: string,
-      kind: SpanKind,
-      attributes: Attributes,
-      links: Link[],
-    ): SamplingResult {
-      if (!mayStartTrace(name, kind)) return { decision: sdkTrace.SamplingDecision.NOT_RECORD };
-      // An HTTP request that gets a span at all was sampled already (see `traceRequest`).
-      if (kind === SpanKind.SERVER) {
-        return { decision: sdkTrace.SamplingDecision.RECORD_AND_SAMPLED };
-      }
-      if (links.some((link) => (link.context.traceFlags & 1) === 1)) {
-        return { decision: sdkTrace.SamplingDecision.RECORD_AND_SAMPLED };
-      }
-      return this.fallback.shouldSample(context, traceId, name, kind, attributes, links);
-    }
-    toString(): string {
-      return `LinkedTraceSampler{${this.fallback.toString()}}`;
-    }
-  }
-
   const explicitSampler = Boolean(env.OTEL_TRACES_SAMPLER?.trim());
   const argument = Number(env.OTEL_TRACES_SAMPLER_ARG);
   const ratio =
@@ -200,7 +166,8 @@ export async function startTracing(
     logRecordProcessors: [],
   });
   sdk.start();
-  markTracingStarted();
+  // With Corkboard's sampler, a child span is recorded under a sampled parent only.
+  markTracingStarted({ childrenNeedSampledParent: sampler !== undefined });
   // The loader has the instrumented modules' names before anything imports them.
   await waitForAllMessagesAcknowledged();
   const sampling = explicitSampler
@@ -232,11 +199,6 @@ const TRACEPARENT =
 
 /** The GraphQL operation spans whose children get them as their parent explicitly. */
 const PARENTS_EXPLICITLY = /^(query|mutation)\./;
-
-/** Whether a span named `name` of `kind` may start a trace (see `LinkedTraceSampler`). */
-function mayStartTrace(name: string, kind: SpanKind): boolean {
-  return kind === SpanKind.SERVER || ROOT_SPANS.has(name) || OPERATION_SPAN_NAME.test(name);
-}
 
 /** The OTLP trace exporter of `protocol`; it reads its endpoint, headers and timeout from env. */
 async function otlpExporter(protocol: OtlpProtocol) {

@@ -183,6 +183,8 @@ describe('OpenTelemetry traces of a running server', () => {
       'POST',
     );
     expect(operation.parentSpanId).toBe(request.spanId);
+    // Its document, recorded (it takes its values as variables only).
+    expect(operation.attributes['graphql.execute.document']).toContain('moveCard(');
     expect(command.parentSpanId).toBe(operation.spanId);
     expect(append.parentSpanId).toBe(command.spanId);
     expect(wait.parentSpanId).toBe(operation.spanId);
@@ -300,6 +302,15 @@ describe('OpenTelemetry traces of a running server', () => {
     expect(parts.some((s) => s.traceId === marker.traceId && s.name === SpanName.Command)).toBe(
       true,
     );
+    // Nor a projection of its commit, sampled on its own: the work on a commit is sampled
+    // when the request that made it was (the marker's is), never without a link to it.
+    await receiver.waitFor(
+      (spans) => spans.find((s) => s.name === SpanName.Project && isLinkedTo(s, marker.traceId)),
+      'the marker commit’s projection span',
+    );
+    expect(
+      receiver.spans.filter((s) => s.name === SpanName.Project && s.links.length === 0),
+    ).toEqual([]);
   }, 60_000);
 });
 
