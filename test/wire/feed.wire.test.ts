@@ -357,6 +357,21 @@ describe("the commit feed's checkpoints and heartbeats on the wire", () => {
     for (const read of reads) expect(read.body.limit).toBe(2);
   });
 
+  it('yields nothing more once closed, even with commits of a read batch not delivered yet', async () => {
+    scriptCommitsCollection(wire, () => 5);
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) return batch(command, [], token(0), true);
+      if (isCommand('getMore')(command)) return batch(command, [], token(0), false);
+      return undefined;
+    });
+    const subscription = store.subscribe();
+    const feed = subscription[Symbol.asyncIterator]();
+    const [first] = await take(feed, 1);
+    expect(first).toMatchObject({ kind: 'commit', commit: { position: 1 } });
+    await subscription.close();
+    expect(await feed.next()).toEqual({ done: true, value: undefined });
+  });
+
   it('fails with EventStoreUnavailable, opening nothing more, when the change stream is refused and it gave no token', async () => {
     scriptCommitsCollection(wire, () => 1);
     let aggregates = 0;
