@@ -636,6 +636,12 @@ describe('the commit feed on the wire, with positions settling out of order', ()
     // Several quiet batches later, nothing is delivered; then 1 commits.
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(seen).toEqual([]);
+    // While 1 is missing, each probe reads position 1 alone: the batch after it is read
+    // once (the first catch-up), not again on every change and quiet batch.
+    const batchReads = wire.fake.commands
+      .filter(isCommand('find', 'commits'))
+      .filter((c) => (c.body.filter as { position: { $gt?: number } }).position.$gt !== undefined);
+    expect(batchReads).toHaveLength(1);
     held.set(1, commitDoc(1));
     changes.push(1);
     expect(await done).toEqual(['commit 1', 'commit 2']);
