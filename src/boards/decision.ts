@@ -17,14 +17,23 @@ export interface DecideContext {
  * New events for one aggregate instance. `id` is the aggregate's id; for
  * `username` it is the normalized username.
  */
-export type StreamChange =
+export type StreamChange = (
   | { aggregate: 'user'; id: string; events: readonly UserEvent[] }
   | { aggregate: 'username'; id: string; events: readonly UsernameClaimEvent[] }
   | { aggregate: 'board'; id: string; events: readonly BoardEvent[] }
   | { aggregate: 'column'; id: string; events: readonly ColumnEvent[] }
   | { aggregate: 'card'; id: string; events: readonly CardEvent[] }
   | { aggregate: 'session'; id: string; events: readonly SessionEvent[] }
-  | { aggregate: 'membership'; id: string; events: readonly MembershipEvent[] };
+  | { aggregate: 'membership'; id: string; events: readonly MembershipEvent[] }
+) & {
+  /**
+   * Appended after whatever the stream's head is when the commit lands, for a stream the
+   * command did not read because its decision does not rest on it (another stream of the
+   * commit, asserted at the version read, stands for it). @default false: at the version
+   * read, or as a new stream when not read
+   */
+  atAnyVersion?: boolean;
+};
 
 /**
  * What a decider returns: the events of every stream the command writes, to be

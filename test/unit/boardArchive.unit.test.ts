@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { decideBoard, type BoardCommand } from '../../src/boards/board/decide.js';
+import { foldEvents } from '../../src/boards/aggregates.js';
+import { BoardRole, membershipId, roleOf } from '../../src/boards/board/access.js';
+import {
+  decideBoard,
+  MAX_BOARD_MEMBERS,
+  type BoardCommand,
+} from '../../src/boards/board/decide.js';
 import type { BoardEvent } from '../../src/boards/board/events.js';
 import { decideCard } from '../../src/boards/card/decide.js';
 import { decideColumn } from '../../src/boards/column/decide.js';
@@ -42,6 +48,16 @@ describe('archiving and restoring a board', () => {
       contextWithIds(),
     );
     expect(eventsOf(archiving, 'board')).toEqual([archived]);
+    // The same decision writes each member's membership stream (at whatever version it is
+    // at), so that their writes decided on the live board cannot commit after it.
+    expect(archiving.filter((c) => c.aggregate === 'membership')).toEqual(
+      [owner, member].map((userId) => ({
+        aggregate: 'membership',
+        id: membershipId(boardId, userId),
+        events: [{ type: 'BoardArchivedForMember', data: { boardId, userId } }],
+        atAnyVersion: true,
+      })),
+    );
     const board = given.board(...boardEvents(['c1', 'a0']), ...eventsOf(archiving, 'board'));
     expect(board).toMatchObject({ archived: true, columns: [{ id: 'c1' }] });
     const restoring = decideBoard(
@@ -94,6 +110,48 @@ describe('archiving and restoring a board', () => {
         ),
       ),
     ).toBeInstanceOf(NotFoundError);
+  });
+
+  it("changes no one's access by the archive's membership events: a member keeps their role, a stream that held nothing still defers to the board", () => {
+    const fence = { type: 'BoardArchivedForMember', data: { boardId, userId: member } };
+    const granted = {
+      type: 'MembershipGranted',
+      data: { boardId, userId: member, role: BoardRole.Viewer },
+    };
+    const ended = { type: 'MembershipEnded', data: { boardId, userId: member } };
+    expect(foldEvents('membership', [granted, fence])).toEqual(foldEvents('membership', [granted]));
+    expect(foldEvents('membership', [granted, ended, fence])).toEqual({ status: 'ended' });
+    // A member of a board older than membership streams: their role is the board's.
+    const legacy = foldEvents('membership', [fence]);
+    expect(legacy).toEqual({ status: 'absent' });
+    const board = given.board(...boardEvents(), archived);
+    expect(roleOf({ board, membership: legacy }, member)).toBe(BoardRole.Editor);
+  });
+
+  it('refuses to archive a board with more members than one commit can fence, and lets one at the limit be archived', () => {
+    const crowd = (n: number): BoardEvent[] =>
+      Array.from({ length: n }, (_, i) => ({
+        type: 'MemberAdded',
+        data: { userId: `u-${i}`, role: BoardRole.Viewer },
+      }));
+    // The creator and the member of boardEvents() are two.
+    const full = given.board(...boardEvents(), ...crowd(MAX_BOARD_MEMBERS - 2));
+    const fits = decideBoard(
+      archive(owner),
+      { board: full, membership: { status: 'absent' } },
+      contextWithIds(),
+    );
+    expect(fits.reduce((n, c) => n + c.events.length, 0)).toBe(MAX_BOARD_MEMBERS + 1);
+    const over = given.board(...boardEvents(), ...crowd(MAX_BOARD_MEMBERS - 1));
+    const error = thrown(() =>
+      decideBoard(
+        archive(owner),
+        { board: over, membership: { status: 'absent' } },
+        contextWithIds(),
+      ),
+    );
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ field: 'input.boardId' });
   });
 
   it('refuses to archive an archived board and to restore a live one', () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { GraphQLObjectType, buildSchema } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import { MAX_BOARD_MEMBERS } from '../../src/boards/board/decide.js';
 import { cardChangeFields, cardFields } from '../../src/boards/card/events.js';
 import { ARCHIVE_DONE_CARDS_PER_COMMIT } from '../../src/boards/column/decide.js';
 import { CARD_PAGE } from '../../src/boards/column/graphql.js';
@@ -171,6 +172,10 @@ describe("README's limits tables", () => {
         `${count(appendLimits.maxEventsPerCommit)} events, ${size(appendLimits.maxEventBytes)} an event, ${size(appendLimits.maxCommitBytes)} a commit`,
       ],
       setBy: 'appendLimits',
+    },
+    'members of one board': {
+      default: [`${count(MAX_BOARD_MEMBERS)} (the events a commit holds, less the board's own)`],
+      setBy: 'MAX_BOARD_MEMBERS',
     },
     'cards archived in one commit': {
       default: [count(ARCHIVE_DONE_CARDS_PER_COMMIT)],

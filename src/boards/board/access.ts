@@ -6,9 +6,10 @@
  *
  * The truth it decides on is the actor's membership stream (`membership-<boardId>~<userId>`),
  * which every change of that member's access writes. A command loads it through
- * {@link loadBoardAccess}, which makes its commit assert the stream's version: a removal or
- * demotion committed concurrently fails the command's append, and its retry decides on the
- * new role. (A member of a board made before membership streams, whose stream is still
+ * {@link loadBoardAccess}, which makes its commit assert the stream's version: a removal,
+ * demotion or archive of the board committed concurrently (`archiveBoard` writes every
+ * member's stream) fails the command's append, and its retry decides on the new role or
+ * the archived board. (A member of a board made before membership streams, whose stream is still
  * empty, is checked against the board stream instead, and the commit asserts that.)
  */
 import type { LoadSession, LoadedStream } from '../commandHandling/loadSession.js';

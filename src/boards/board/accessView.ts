@@ -156,8 +156,8 @@ export class BoardAccessView {
     const membership = await session.load('membership', membershipId(boardId, userId));
     if (membership.state.status === 'ended') return null;
     if (membership.state.status === 'member') {
-      // A membership stream is only written with its board's member event: the board
-      // exists. Whether it is archived does not matter for reading.
+      // A membership stream is only written with its board's member event or archive: the
+      // board exists. Whether it is archived does not matter for reading.
       return membership.state.role;
     }
     const board = await session.load('board', boardId);

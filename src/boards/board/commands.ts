@@ -267,7 +267,9 @@ export const moveColumn = defineCommand({
  * Archives a board. Owner only. The board becomes read-only (every write on it, its
  * columns and its cards answers `BoardArchivedError`) and leaves `boards` unless
  * `includeArchived: true`; its members can still read it and follow its changes.
- * `BoardArchivedError` when it is archived already. Sets `archived`.
+ * The same commit writes every member's membership stream, so no write decided on the
+ * live board commits after it. `BoardArchivedError` when it is archived already. Sets
+ * `archived`.
  */
 export const archiveBoard = defineCommand({
   name: 'archiveBoard',

@@ -1,3 +1,4 @@
+import { appendLimits } from '../../eventstore/validation.js';
 import type { ColumnEvent } from '../column/events.js';
 import type { DecideContext, Decision, StreamChange } from '../decision.js';
 import { unreachable } from '../unreachable.js';
@@ -54,6 +55,13 @@ export type BoardCommand =
 /** What board commands are decided on: the board and the actor's access to it. */
 export type BoardDecisionState = BoardAccess;
 
+/**
+ * Most members a board has at once. `archiveBoard` writes the board and every member's
+ * membership stream in one commit (one event each), which must stay within the store's
+ * cap on events per commit: so the cap less the board's own event.
+ */
+export const MAX_BOARD_MEMBERS = appendLimits.maxEventsPerCommit - 1;
+
 /** The membership stream change that goes with a member event of the board. */
 function membershipChange(boardId: string, userId: string, role: BoardRole | null): StreamChange {
   return {
@@ -100,7 +108,7 @@ function placeColumn(board: ActiveBoard, columnId: string, placement: Placement)
  * - `RenameBoard` (owners) -> `[board: BoardRenamed]`.
  * - `AddMember` (owners) -> `[board: MemberAdded, membership: MembershipGranted]`;
  *   `ValidationError` on `input.username` when no user has that name or they are already a
- *   member.
+ *   member, on `input.boardId` when the board has {@link MAX_BOARD_MEMBERS} members.
  * - `SetMemberRole` (owners) -> `[board: MemberRoleChanged, membership: MembershipGranted]`;
  *   `ValidationError` on `input.userId` for a non-member, on `input.role` when it is their
  *   role already; `LastOwnerError` when it would demote the last owner.
@@ -111,9 +119,16 @@ function placeColumn(board: ActiveBoard, columnId: string, placement: Placement)
  *   with a new column id, placed after `afterColumnId` / before `beforeColumnId`
  *   (both omitted: at the end).
  * - `MoveColumn` -> `[board: (ColumnsRebalanced,) ColumnPlaced]`; both omitted: to the end.
- * - `ArchiveBoard` (owner only) -> `[board: BoardArchived]`.
+ * - `ArchiveBoard` (owner only) -> `[board: BoardArchived, membership:
+ *   BoardArchivedForMember]` with one membership change per member, in one commit: every
+ *   member's write decided on the live board asserts its author's membership stream (or
+ *   the board stream), so it cannot commit after the archive; its retry is refused.
+ *   `ValidationError` on `input.boardId` when the board has more than
+ *   {@link MAX_BOARD_MEMBERS} members (only boards older than that limit can).
  * - `RestoreBoard` (owner only) -> `[board: BoardRestored]`; `ValidationError` on
- *   `input.boardId` when the board is not archived.
+ *   `input.boardId` when the board is not archived. It writes no membership stream: a
+ *   write decided on the archived board is refused before it appends anything, so there
+ *   is no write of it for the restore to fence off.
  *
  * An archived board answers `BoardArchivedError` to every command but `RestoreBoard`.
  * Non-members get `NotFoundError` for the board (for `MoveColumn`, the column).
@@ -154,6 +169,12 @@ export function decideBoard(
       }
       if (memberOf(board, userId)) {
         throw new ValidationError('input.username', `${username} is already a member`);
+      }
+      if (board.members.length >= MAX_BOARD_MEMBERS) {
+        throw new ValidationError(
+          'input.boardId',
+          `the board has ${board.members.length} members, its limit of ${MAX_BOARD_MEMBERS}`,
+        );
       }
       return [
         {
@@ -236,9 +257,28 @@ export function decideBoard(
     }
     case 'ArchiveBoard': {
       const { actorId, boardId } = command.data;
-      authorize(state, actorId, BoardAction.Manage, { id: boardId, type: 'Board' });
+      const { board } = authorize(state, actorId, BoardAction.Manage, {
+        id: boardId,
+        type: 'Board',
+      });
+      if (board.members.length > MAX_BOARD_MEMBERS) {
+        throw new ValidationError(
+          'input.boardId',
+          `the board has ${board.members.length} members, more than the ${MAX_BOARD_MEMBERS} one commit can fence: remove some first`,
+        );
+      }
       const archived: BoardEvent = { type: 'BoardArchived', data: { boardId } };
-      return [{ aggregate: 'board', id: boardId, events: [archived] }];
+      return [
+        { aggregate: 'board', id: boardId, events: [archived] },
+        // At any version: every other change of a membership stream goes with a board
+        // event, and this commit asserts the board's version read.
+        ...board.members.map(({ userId }): StreamChange => ({
+          aggregate: 'membership',
+          id: membershipId(boardId, userId),
+          events: [{ type: 'BoardArchivedForMember', data: { boardId, userId } }],
+          atAnyVersion: true,
+        })),
+      ];
     }
     case 'RestoreBoard': {
       const { actorId, boardId } = command.data;

@@ -1,5 +1,6 @@
 import { IdempotencyKeyReused, VersionConflict } from '../../eventstore/errors.js';
 import {
+  ANY,
   NO_STREAM,
   type AppendRequest,
   type AppendResult,
@@ -78,8 +79,10 @@ export function toAppendRequest(
       .schemaVersions as SchemaVersions<DomainEvent>;
     return {
       stream,
-      // A stream the attempt did not read is one the command creates.
-      expected: read === undefined || read === 0 ? NO_STREAM : read,
+      // A stream the attempt did not read is one the command creates, unless the
+      // decision appends to it at any version.
+      expected:
+        read !== undefined && read > 0 ? read : change.atAnyVersion === true ? ANY : NO_STREAM,
       events: change.events.map((event: DomainEvent) => toNewEvent(schemaVersions, event)),
     };
   });
@@ -99,13 +102,19 @@ export function toAppendRequest(
   };
 }
 
-/** Whether `heads` are what appending `request` would produce (else the store replayed a key). */
+/**
+ * Whether `heads` are what appending `request` would produce (else the store replayed a
+ * key). A stream appended at `ANY` version says nothing either way; the request's other
+ * streams do.
+ */
 export function isOwnCommit(request: AppendRequest, heads: readonly StreamHead[]): boolean {
   return (
     heads.length === request.streams.length &&
     request.streams.every((s, i) => {
+      if (heads[i]?.stream !== s.stream) return false;
+      if (s.expected === ANY) return true;
       const base = typeof s.expected === 'number' ? s.expected : 0;
-      return heads[i]?.stream === s.stream && heads[i].version === base + s.events.length;
+      return heads[i].version === base + s.events.length;
     })
   );
 }

@@ -5,18 +5,27 @@ import { unreachable } from '../unreachable.js';
 /**
  * Events of one member's membership stream (`membership-<boardId>~<userId>`): every change
  * to that member's access to that board, in the same commit as the board's own member
- * event. A command a member makes on the board asserts this stream's version in its commit
- * (see `loadBoardAccess`), so a removal or demotion that commits first makes it fail.
+ * event, and the board's archiving. A command a member makes on the board asserts this
+ * stream's version in its commit (see `loadBoardAccess`), so a removal, a demotion or an
+ * archive that commits first makes it fail.
  */
 export type MembershipEvent =
   /** The member joins the board with `role`, or their role becomes `role`. */
   | { type: 'MembershipGranted'; data: { boardId: string; userId: string; role: BoardRole } }
   /** The member left or was removed: no access from here on. */
-  | { type: 'MembershipEnded'; data: { boardId: string; userId: string } };
+  | { type: 'MembershipEnded'; data: { boardId: string; userId: string } }
+  /**
+   * The board was archived (the same commit's `BoardArchived`). It changes nothing of the
+   * membership: it moves the stream's version, so every write of this member decided on
+   * the live board, whose commit asserts the version it read, fails and is decided again
+   * on the archived board (refused). Written for each member by `archiveBoard`.
+   */
+  | { type: 'BoardArchivedForMember'; data: { boardId: string; userId: string } };
 
 export const membershipEventSchemaVersions: SchemaVersions<MembershipEvent> = {
   MembershipGranted: 1,
   MembershipEnded: 1,
+  BoardArchivedForMember: 1,
 };
 
 /** A membership stream is not a GraphQL resource: its events touch no field of one. */
@@ -24,6 +33,7 @@ export function membershipEventFields(event: MembershipEvent): readonly string[]
   switch (event.type) {
     case 'MembershipGranted':
     case 'MembershipEnded':
+    case 'BoardArchivedForMember':
       return [];
     default:
       return unreachable(event);

@@ -13,12 +13,15 @@ export type MembershipState =
 export const initialMembershipState: MembershipState = { status: 'absent' };
 
 /** The membership after one more event of its stream. */
-export function evolveMembership(_state: MembershipState, event: MembershipEvent): MembershipState {
+export function evolveMembership(state: MembershipState, event: MembershipEvent): MembershipState {
   switch (event.type) {
     case 'MembershipGranted':
       return { status: 'member', role: event.data.role };
     case 'MembershipEnded':
       return { status: 'ended' };
+    case 'BoardArchivedForMember':
+      // A fence for the member's writes, not a change of their access.
+      return state;
     default:
       return unreachable(event);
   }
