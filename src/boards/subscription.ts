@@ -233,9 +233,13 @@ builder.subscriptionField('boardChanges', (t) =>
       // read through reads of its own (no loader is left on the context).
       const { services, signal } = ctx;
       const authorize = accessCheckOf(services);
-      // A board the caller is no member of reads as absent, as everywhere else.
+      // A board the caller is no member of reads as absent, as everywhere else. One who was
+      // a member is told how that ended (`extensions.reason`), as an open subscription is.
       if (!raw || !(await authorize(raw, viewer._id, signal))) {
-        throw refusal(`Board ${boardId} not found`, ErrorCode.NotFound);
+        const reason = raw ? await services.access.endedHow(raw, viewer._id, signal) : null;
+        throw new GraphQLError(`Board ${boardId} not found`, {
+          extensions: { code: ErrorCode.NotFound, ...(reason && { reason }) },
+        });
       }
       // The hub's stream is the source as is: it keeps nothing of this context (no read
       // model view, no loaders, no closure); each change is resolved by a fresh execution

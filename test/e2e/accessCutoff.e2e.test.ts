@@ -285,11 +285,11 @@ describe.each(stores)('access ends at once, on every path ($name)', ({ open }) =
     for (const c of bobsCards) expect(c.position).toBeLessThan(removalCommit.position);
 
     // A replay from an old cursor is refused, with nothing delivered (the read model, and
-    // the change log, still hold bob as a member).
+    // the change log, still hold bob as a member), saying he was removed.
     const replay = followWs(s, bob.token, board.id, '0');
     await until(() => replay.completed || replay.changes.length > 0, 20_000, 'the replay refusal');
     expect(replay.changes).toEqual([]);
-    expect(replay.errors).toMatchObject([{ extensions: { code: 'NOT_FOUND' } }]);
+    expect(replay.errors).toMatchObject([{ extensions: { code: 'NOT_FOUND', reason: 'REMOVED' } }]);
 
     // Live: once the removal reaches the change log, bob's subscriptions end with NOT_FOUND,
     // having delivered nothing from the removal on.
@@ -403,6 +403,16 @@ describe('access ends on every instance, for every way of losing it (memory)', (
     expect(await s.gql(BOARD, { id: board.id }, bob.token)).toMatchObject({
       data: { board: null },
     });
+    // Subscribing again (a resume from the last cursor) is refused, saying he left; a user
+    // who never was a member is refused with no reason.
+    const resumed = followWs(s, bob.token, board.id, bobFeed.changes.at(-1)!.cursor);
+    const stranger = await s.register('dave');
+    const probe = followWs(s, stranger.token, board.id, '0');
+    await until(() => resumed.completed && probe.completed, 20_000, 'the two refusals');
+    expect(resumed.changes).toEqual([]);
+    expect(resumed.errors).toMatchObject([{ extensions: { code: 'NOT_FOUND', reason: 'LEFT' } }]);
+    expect(probe.errors).toMatchObject([{ extensions: { code: 'NOT_FOUND' } }]);
+    expect(probe.errors[0]!.extensions).not.toHaveProperty('reason');
 
     // The viewer still reads and follows the board, and every write of theirs is refused.
     await until(

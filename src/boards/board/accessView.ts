@@ -3,7 +3,8 @@ import { StreamStateCache } from '../../eventstore/StreamStateCache.js';
 import type { AppendRequest, AppendResult, EventStore } from '../../eventstore/types.js';
 import type { ChangeLogEntry } from '../../projector/types.js';
 import { LoadSession } from '../commandHandling/loadSession.js';
-import { parseStreamName, StreamKind } from '../streams.js';
+import { AccessRevokedReason } from '../../live/errors.js';
+import { parseStreamName, StreamKind, toStreamName } from '../streams.js';
 import { boardOfMembership, membershipId, roleOf, type BoardRole } from './access.js';
 
 /** A value at once, or a promise of it when it had to be read first. */
@@ -90,6 +91,26 @@ export class BoardAccessView {
       },
     );
     return read;
+  }
+
+  /**
+   * How `userId`'s access to `boardId` ended, for a caller the board was refused to: `LEFT`
+   * when the last event of their membership stream ends it and they committed it
+   * themselves, `REMOVED` when someone else did; null when it does not end there (they
+   * never were a member). One backward read of one event, not cached: refusals are rare.
+   */
+  async endedHow(
+    boardId: string,
+    userId: string,
+    signal?: AbortSignal,
+  ): Promise<AccessRevokedReason | null> {
+    const stream = toStreamName(StreamKind.Membership, membershipId(boardId, userId));
+    const [last] = await this.#store.readStreamBackward(stream, {
+      limit: 1,
+      ...(signal && { signal }),
+    });
+    if (last?.type !== 'MembershipEnded') return null;
+    return last.actor === userId ? AccessRevokedReason.Left : AccessRevokedReason.Removed;
   }
 
   /** Drops every answer cached for `boardId`: a change of its members committed. */
