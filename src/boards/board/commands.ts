@@ -106,7 +106,8 @@ export const renameBoard = defineCommand({
 /**
  * Adds the user holding `username` to the board with `role` (default `EDITOR`). Owners
  * only. `ValidationError` on `input.username` when nobody has it or they are a member
- * already. Sets `members`, `memberships` (and the new member's `viewerRole`).
+ * already, on `input.boardId` when the board has `MAX_BOARD_MEMBERS` members. Sets
+ * `members`, `memberships` (and the new member's `viewerRole`).
  */
 export const addMember = defineCommand({
   name: 'addMember',
