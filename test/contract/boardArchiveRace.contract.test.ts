@@ -88,6 +88,65 @@ function holdWritesAcrossTheArchive(store: EventStore, heldToCommit: number) {
   };
 }
 
+/**
+ * `store`, whose reads of the writers' membership streams wait, once `archiveBoard` has
+ * started, until its append has returned, while their reads of the board go ahead; and whose
+ * `archiveBoard` append waits until `heldToCommit` such reads wait and no board read is in
+ * flight. So those writes read the board live, and their own membership stream (the one
+ * their commit asserts) only after the archive committed: a read torn across the commit.
+ */
+function tearReadsAcrossTheArchive(store: EventStore, heldToCommit: number, exempt: string) {
+  let archiving = false;
+  let held = 0;
+  let boardReads = 0;
+  let release!: () => void;
+  const archived = new Promise<void>((resolve) => (release = resolve));
+  const readStream: EventStore['readStream'] = async (stream, options) => {
+    if (archiving && stream.startsWith('membership-') && stream !== exempt) {
+      held += 1;
+      await archived;
+    }
+    if (!archiving || !stream.startsWith('board-')) return store.readStream(stream, options);
+    boardReads += 1;
+    try {
+      return await store.readStream(stream, options);
+    } finally {
+      boardReads -= 1;
+    }
+  };
+  const append = async (request: AppendRequest, options?: { signal?: AbortSignal }) => {
+    if (request.metadata?.operation !== 'archiveBoard') return store.append(request, options);
+    // Until enough writes wait on their membership stream and every board read they made
+    // with it has returned (reads start a tick apart: look again after one).
+    for (;;) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (held >= heldToCommit && boardReads === 0) break;
+    }
+    try {
+      return await store.append(request, options);
+    } finally {
+      release();
+    }
+  };
+  const gated = new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'append') return append;
+      if (property === 'readStream') return readStream;
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function'
+        ? ((value as (...args: unknown[]) => unknown).bind(target) as unknown)
+        : value;
+    },
+  });
+  return {
+    store: gated,
+    startArchiving: () => {
+      archiving = true;
+    },
+    held: () => held,
+  };
+}
+
 describe.each(adapters)('archiveBoard racing members’ writes on the $name store', (adapter) => {
   let store: EventStore;
 
@@ -231,6 +290,25 @@ describe.each(adapters)('archiveBoard racing members’ writes on the $name stor
         ]),
       ].sort(),
     );
+  });
+
+  it(`refuses each of ${WRITERS * WRITES_EACH} writes that read the board before the archive's commit and their membership after it`, async () => {
+    const setup = commandsOn(store);
+    const team = await teamBoard(setup);
+    const ownerStream = toStreamName('membership', membershipId(team.boardId, team.owner));
+    const gate = tearReadsAcrossTheArchive(store, WRITERS, ownerStream);
+    const commands = commandsOn(gate.store);
+    gate.startArchiving();
+    const archiving = commands.archiveBoard(team.owner, {
+      boardId: team.boardId,
+      expectedVersion: team.version,
+    });
+    const writes = await Promise.all(allWrites(commands, team));
+    const archivedAt = ok(await archiving).position;
+    expect(gate.held()).toBeGreaterThanOrEqual(WRITERS);
+    const { committed, refused } = await expectNothingAfter(archivedAt, writes);
+    expect(committed).toBe(0);
+    expect(refused).toBe(writes.length);
   });
 
   it(`lets no write land after the archive's commit when ${WRITERS * WRITES_EACH} writes race it freely`, async () => {

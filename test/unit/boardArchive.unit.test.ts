@@ -66,6 +66,14 @@ describe('archiving and restoring a board', () => {
       contextWithIds(),
     );
     expect(eventsOf(restoring, 'board')).toEqual([{ type: 'BoardRestored', data: { boardId } }]);
+    expect(restoring.filter((c) => c.aggregate === 'membership')).toEqual(
+      [owner, member].map((userId) => ({
+        aggregate: 'membership',
+        id: membershipId(boardId, userId),
+        events: [{ type: 'BoardRestoredForMember', data: { boardId, userId } }],
+        atAnyVersion: true,
+      })),
+    );
     expect(given.board(...boardEvents(), archived, ...eventsOf(restoring, 'board'))).toMatchObject({
       archived: false,
     });
@@ -112,20 +120,41 @@ describe('archiving and restoring a board', () => {
     ).toBeInstanceOf(NotFoundError);
   });
 
-  it("changes no one's access by the archive's membership events: a member keeps their role, a stream that held nothing still defers to the board", () => {
+  it("keeps each member's role through the archive's and restore's membership events, and marks their stream archived in between", () => {
     const fence = { type: 'BoardArchivedForMember', data: { boardId, userId: member } };
+    const unfence = { type: 'BoardRestoredForMember', data: { boardId, userId: member } };
     const granted = {
       type: 'MembershipGranted',
       data: { boardId, userId: member, role: BoardRole.Viewer },
     };
-    const ended = { type: 'MembershipEnded', data: { boardId, userId: member } };
-    expect(foldEvents('membership', [granted, fence])).toEqual(foldEvents('membership', [granted]));
-    expect(foldEvents('membership', [granted, ended, fence])).toEqual({ status: 'ended' });
-    // A member of a board older than membership streams: their role is the board's.
+    expect(foldEvents('membership', [granted, fence])).toEqual({
+      status: 'member',
+      role: BoardRole.Viewer,
+      boardArchived: true,
+    });
+    expect(foldEvents('membership', [granted, fence, unfence])).toEqual(
+      foldEvents('membership', [granted]),
+    );
+    // A member of a board older than membership streams: their role is still the board's.
     const legacy = foldEvents('membership', [fence]);
-    expect(legacy).toEqual({ status: 'absent' });
+    expect(legacy).toEqual({ status: 'absent', boardArchived: true });
     const board = given.board(...boardEvents(), archived);
     expect(roleOf({ board, membership: legacy }, member)).toBe(BoardRole.Editor);
+  });
+
+  it('refuses a write whose membership stream says archived although the board it read is live (read before the archive committed, the stream after)', () => {
+    const live = given.board(...boardEvents(['c1', 'a0']));
+    const fenced = foldEvents('membership', [
+      { type: 'MembershipGranted', data: { boardId, userId: member, role: BoardRole.Editor } },
+      { type: 'BoardArchivedForMember', data: { boardId, userId: member } },
+    ]);
+    const adding: BoardCommand = {
+      type: 'AddColumn',
+      data: { actorId: member, boardId, name: 'Late', wipLimit: null },
+    };
+    expect(
+      thrown(() => decideBoard(adding, { board: live, membership: fenced }, contextWithIds('c2'))),
+    ).toBeInstanceOf(BoardArchivedError);
   });
 
   it('refuses to archive a board with more members than one commit can fence, and lets one at the limit be archived', () => {

@@ -109,9 +109,13 @@ export function authorize(
     throw new NotFoundError(asked.id, asked.type);
   }
   if (!mayTake(role, action)) throw new ForbiddenError(forbiddenMessages[action]);
-  // An archived board is read-only: it takes no write but its restoring.
+  // An archived board is read-only: it takes no write but its restoring. Archived as the
+  // board stream or as the actor's membership stream tells it: the two may be read on
+  // either side of the archive's commit, and the membership stream is the one the commit
+  // asserts (see `MembershipState.boardArchived`).
   const writes = action !== BoardAction.Read && action !== BoardAction.Restore;
-  if (writes && access.board.archived) throw new BoardArchivedError(access.board.boardId);
+  const archived = access.board.archived || access.membership.boardArchived === true;
+  if (writes && archived) throw new BoardArchivedError(access.board.boardId);
   return { board: access.board, role };
 }
 

@@ -62,6 +62,34 @@ export type BoardDecisionState = BoardAccess;
  */
 export const MAX_BOARD_MEMBERS = appendLimits.maxEventsPerCommit - 1;
 
+/**
+ * One `event` on the membership stream of each member, appended at any version: every other
+ * change of a membership stream goes with a board event, and the commit these go in
+ * asserts the board's version read.
+ */
+function toEveryMember(
+  board: ActiveBoard,
+  type: 'BoardArchivedForMember' | 'BoardRestoredForMember',
+): StreamChange[] {
+  const { boardId } = board;
+  return board.members.map(({ userId }) => ({
+    aggregate: 'membership',
+    id: membershipId(boardId, userId),
+    events: [{ type, data: { boardId, userId } }],
+    atAnyVersion: true,
+  }));
+}
+
+/** `ValidationError` for a board with more members than one commit can write to. */
+function requireWithinMemberLimit(board: ActiveBoard): void {
+  if (board.members.length > MAX_BOARD_MEMBERS) {
+    throw new ValidationError(
+      'input.boardId',
+      `the board has ${board.members.length} members, more than the ${MAX_BOARD_MEMBERS} one commit can write to: remove some first`,
+    );
+  }
+}
+
 /** The membership stream change that goes with a member event of the board. */
 function membershipChange(boardId: string, userId: string, role: BoardRole | null): StreamChange {
   return {
@@ -122,13 +150,14 @@ function placeColumn(board: ActiveBoard, columnId: string, placement: Placement)
  * - `ArchiveBoard` (owner only) -> `[board: BoardArchived, membership:
  *   BoardArchivedForMember]` with one membership change per member, in one commit: every
  *   member's write decided on the live board asserts its author's membership stream (or
- *   the board stream), so it cannot commit after the archive; its retry is refused.
- *   `ValidationError` on `input.boardId` when the board has more than
+ *   the board stream), so it cannot commit after the archive; its retry is refused, and
+ *   so is a write that reads the membership stream after the archive (whatever board
+ *   state it read). `ValidationError` on `input.boardId` when the board has more than
  *   {@link MAX_BOARD_MEMBERS} members (only boards older than that limit can).
- * - `RestoreBoard` (owner only) -> `[board: BoardRestored]`; `ValidationError` on
- *   `input.boardId` when the board is not archived. It writes no membership stream: a
- *   write decided on the archived board is refused before it appends anything, so there
- *   is no write of it for the restore to fence off.
+ * - `RestoreBoard` (owner only) -> `[board: BoardRestored, membership:
+ *   BoardRestoredForMember]`, one per member, clearing what the archive wrote there;
+ *   `ValidationError` on `input.boardId` when the board is not archived, or has more than
+ *   {@link MAX_BOARD_MEMBERS} members.
  *
  * An archived board answers `BoardArchivedError` to every command but `RestoreBoard`.
  * Non-members get `NotFoundError` for the board (for `MoveColumn`, the column).
@@ -261,23 +290,11 @@ export function decideBoard(
         id: boardId,
         type: 'Board',
       });
-      if (board.members.length > MAX_BOARD_MEMBERS) {
-        throw new ValidationError(
-          'input.boardId',
-          `the board has ${board.members.length} members, more than the ${MAX_BOARD_MEMBERS} one commit can fence: remove some first`,
-        );
-      }
+      requireWithinMemberLimit(board);
       const archived: BoardEvent = { type: 'BoardArchived', data: { boardId } };
       return [
         { aggregate: 'board', id: boardId, events: [archived] },
-        // At any version: every other change of a membership stream goes with a board
-        // event, and this commit asserts the board's version read.
-        ...board.members.map(({ userId }): StreamChange => ({
-          aggregate: 'membership',
-          id: membershipId(boardId, userId),
-          events: [{ type: 'BoardArchivedForMember', data: { boardId, userId } }],
-          atAnyVersion: true,
-        })),
+        ...toEveryMember(board, 'BoardArchivedForMember'),
       ];
     }
     case 'RestoreBoard': {
@@ -289,8 +306,12 @@ export function decideBoard(
       if (!visible.archived) {
         throw new ValidationError('input.boardId', 'the board is not archived');
       }
+      requireWithinMemberLimit(visible);
       const restored: BoardEvent = { type: 'BoardRestored', data: { boardId } };
-      return [{ aggregate: 'board', id: boardId, events: [restored] }];
+      return [
+        { aggregate: 'board', id: boardId, events: [restored] },
+        ...toEveryMember(visible, 'BoardRestoredForMember'),
+      ];
     }
     default:
       return unreachable(command);
