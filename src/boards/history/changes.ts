@@ -68,11 +68,20 @@ const set = (field: string, to: HistoryValue): HistoryFieldChange => ({
   from: PREVIOUS,
   to,
 });
+/** A value where there was none: a field of a new resource, or an element added to a list. */
 const created = (field: string, to: HistoryValue): HistoryFieldChange => ({
   field,
   from: null,
   to,
 });
+/** An element that left the list `field`. */
+const removed = (field: string, from: HistoryValue): HistoryFieldChange => ({
+  field,
+  from,
+  to: null,
+});
+/** The resource was archived (`true`) or restored. */
+const archived = (to: boolean): HistoryFieldChange => ({ field: 'archived', from: !to, to });
 
 const cardChangeKeys = Object.keys(cardChangeFields) as (keyof CardChanges)[];
 
@@ -124,16 +133,12 @@ function renderCard(event: CardEvent): RenderedEvent {
       return { operation: event.type, changes };
     }
     case 'CardArchived':
-      return { operation: event.type, changes: [{ field: 'archived', from: false, to: true }] };
+      return { operation: event.type, changes: [archived(true)] };
     case 'CardRestored': {
       const { columnId, rank } = event.data;
       return {
         operation: event.type,
-        changes: [
-          { field: 'archived', from: true, to: false },
-          set('column', ref('Column', columnId)),
-          set('rank', rank),
-        ],
+        changes: [archived(false), set('column', ref('Column', columnId)), set('rank', rank)],
       };
     }
     default:
@@ -159,12 +164,12 @@ function renderColumn(event: ColumnEvent): RenderedEvent {
     case 'CardEntered':
       return {
         operation: 'CardAdded',
-        changes: [{ field: 'card', from: null, to: ref('Card', event.data.cardId) }],
+        changes: [created('card', ref('Card', event.data.cardId))],
       };
     case 'CardLeft':
       return {
         operation: 'CardRemoved',
-        changes: [{ field: 'card', from: ref('Card', event.data.cardId), to: null }],
+        changes: [removed('card', ref('Card', event.data.cardId))],
       };
     case 'CardsArchived':
       return {
@@ -192,7 +197,7 @@ function renderColumn(event: ColumnEvent): RenderedEvent {
     case 'ColumnRenamed':
       return { operation: event.type, changes: [set('name', event.data.name)] };
     case 'ColumnArchived':
-      return { operation: event.type, changes: [{ field: 'archived', from: false, to: true }] };
+      return { operation: event.type, changes: [archived(true)] };
     default:
       return unreachable(event);
   }
@@ -215,7 +220,7 @@ function renderBoard(event: BoardEvent): RenderedEvent {
       return {
         operation: event.type,
         changes: [
-          { field: 'member', from: null, to: ref('User', event.data.userId) },
+          created('member', ref('User', event.data.userId)),
           {
             field: 'role',
             from: null,
@@ -237,7 +242,7 @@ function renderBoard(event: BoardEvent): RenderedEvent {
     case 'MemberRemoved':
       return {
         operation: event.type,
-        changes: [{ field: 'member', from: ref('User', event.data.userId), to: null }],
+        changes: [removed('member', ref('User', event.data.userId))],
       };
     case 'ColumnPlaced':
       return {
@@ -256,12 +261,12 @@ function renderBoard(event: BoardEvent): RenderedEvent {
       // The column was archived: it leaves the board's columns.
       return {
         operation: event.type,
-        changes: [{ field: 'column', from: ref('Column', event.data.columnId), to: null }],
+        changes: [removed('column', ref('Column', event.data.columnId))],
       };
     case 'BoardArchived':
-      return { operation: event.type, changes: [{ field: 'archived', from: false, to: true }] };
+      return { operation: event.type, changes: [archived(true)] };
     case 'BoardRestored':
-      return { operation: event.type, changes: [{ field: 'archived', from: true, to: false }] };
+      return { operation: event.type, changes: [archived(false)] };
     default:
       return unreachable(event);
   }
