@@ -12,9 +12,29 @@ export interface WriteBehindOptions {
   /**
    * Documents kept in memory after a flush, so the next batch reads none of them again
    * (the fold stays in memory while it fits); past this many, the cache is emptied.
-   * Only sound while nothing but this view writes the generation. @default 0
+   * With `putMany`, only sound while nothing but this view writes the generation; with
+   * `put`, a document another writer changed meanwhile is refused at the next flush
+   * (`StaleWrite`, or `FencedOut`) rather than regressed. @default 0
    */
   keepUpTo?: number;
+}
+
+/**
+ * A collection of a {@link WriteBehindView}: a `ReadCollection` that also answers from its
+ * memory at once, so that a read-modify-write on a cached document costs no turn.
+ */
+export interface BufferedCollection<T extends ReadDoc> extends ReadCollection<T> {
+  /** The document as this view holds it (null: known absent); undefined when not cached. */
+  cached(id: string): T | null | undefined;
+  /** `put` at once: the view keeps the document, to be written back on `flush()`. */
+  keep(doc: T): void;
+}
+
+/** Whether `collection` is a {@link WriteBehindView}'s. */
+export function isBuffered<T extends ReadDoc>(
+  collection: ReadCollection<T>,
+): collection is BufferedCollection<T> {
+  return typeof (collection as Partial<BufferedCollection<T>>).keep === 'function';
 }
 
 /**
@@ -47,7 +67,7 @@ export class WriteBehindView implements ReadView {
     return collection as unknown as ReadCollection<T>;
   }
 
-  #createCollection<T extends ReadDoc>(name: string): ReadCollection<T> {
+  #createCollection<T extends ReadDoc>(name: string): BufferedCollection<T> {
     const inner = this.inner.collection<T>(name);
     const cache = this.#cacheOf(name) as Map<string, T | null>;
     const dirty = this.#dirtyOf(name);
@@ -68,6 +88,8 @@ export class WriteBehindView implements ReadView {
       dirty.add(doc._id);
     };
     return {
+      cached: (id) => cache.get(id),
+      keep: put,
       // A cached document is answered without a store call (the hot path of a replay).
       get: (id) =>
         cache.has(id)

@@ -10,6 +10,7 @@ import {
   type ReadDoc,
   type ReadView,
 } from './types.js';
+import { isBuffered } from './WriteBehindView.js';
 
 /** What applying one commit reported, for its change log entry. */
 export interface AppliedCommit {
@@ -88,9 +89,8 @@ export async function applyCommit(
       );
     },
   };
-  const types = new Set(commit.events.map((e) => e.type));
   for (const projection of projections) {
-    if (!projection.handles.some((t) => types.has(t))) continue;
+    if (!handlesAny(projection, commit)) continue;
     carrying = projection.carriesDocuments === true;
     try {
       await projection.apply(context);
@@ -104,6 +104,17 @@ export async function applyCommit(
     invalidated: [...invalidations.values()],
     changed: withinBudget([...carried.values()]),
   };
+}
+
+/** The event types each projection handles, as a set. */
+const handledTypes = new WeakMap<Projection, ReadonlySet<string>>();
+
+/** Whether `projection` handles one of `commit`'s event types. */
+function handlesAny(projection: Projection, commit: Commit): boolean {
+  let types = handledTypes.get(projection);
+  if (!types) handledTypes.set(projection, (types = new Set(projection.handles)));
+  for (const event of commit.events) if (types.has(event.type)) return true;
+  return false;
 }
 
 /** The first documents whose JSON fits in `CARRIED_DOCS_MAX_BYTES`; the rest are left out. */
@@ -173,7 +184,9 @@ const MAX_STALE_RETRIES = 10;
  * Read, skip if already applied, change, write; returns the document as it now stands. The write is conditional (`put` never
  * regresses a document): when another writer applied something in between, it is refused
  * with `StaleWrite` and the update starts again from a fresh read, which then either finds
- * the event applied or applies it on top of the newer document.
+ * the event applied or applies it on top of the newer document. On a `WriteBehindView`
+ * (a replay, a catch-up batch), whose writes are conditional only when written back, a
+ * cached document is read and kept at once, without a turn.
  */
 async function updateOnce<T extends ReadDoc>(
   view: ReadView,
@@ -183,17 +196,25 @@ async function updateOnce<T extends ReadDoc>(
   change: (current: T | null) => T,
 ): Promise<T | null> {
   const documents = view.collection<T>(collection);
+  const buffered = isBuffered(documents) ? documents : undefined;
   for (let attempt = 1; ; attempt += 1) {
-    const current = await documents.get(id);
+    const cached = buffered?.cached(id);
+    const current = cached !== undefined ? cached : await documents.get(id);
     // Applied already (a replay after a crash): the document as it stands is this commit's
     // state, since commits are applied in order and later ones have not been yet.
     if ((current?._applied?.[event.stream] ?? 0) >= event.version) return current;
     const next = change(current);
-    const written: T = {
-      ...next,
-      _id: id,
-      _applied: { ...current?._applied, ...next._applied, [event.stream]: event.version },
-    };
+    const before = current?._applied;
+    const applied =
+      next._applied === undefined || next._applied === before
+        ? { ...before }
+        : { ...before, ...next._applied };
+    applied[event.stream] = event.version;
+    const written: T = { ...next, _id: id, _applied: applied };
+    if (buffered) {
+      buffered.keep(written);
+      return written;
+    }
     try {
       await documents.put(written);
       return written;

@@ -20,6 +20,13 @@ import { WriteBehindView } from './WriteBehindView.js';
 const CATCH_UP_BATCH = 500;
 
 /**
+ * Read documents a catch-up keeps in memory from one batch to the next (see
+ * `WriteBehindOptions.keepUpTo`), so that a document changed in many batches is read from
+ * storage once, not once per batch.
+ */
+const CATCH_UP_DOCUMENTS_KEPT = 100_000;
+
+/**
  * Far behind the store's head (after downtime, a burst), a feed item and the ones already
  * in the store after it are applied as one batch (see `LiveApply.applyBatch`). The head is
  * looked up at most once a second while caught up, so a quiet projector does not pay a
@@ -73,6 +80,14 @@ export interface LiveApplyOptions {
 /** Applies feed items to the read models and records their change log entries. */
 export class LiveApply {
   readonly #o: LiveApplyOptions;
+  /**
+   * The write-behind view of the last batch, kept for the next one while batches follow
+   * each other on the same view: its documents are what this projector wrote last. Dropped
+   * as soon as anything else may have written (a commit applied alone, a failed batch,
+   * another view after a rebuild or a new tenure); the conditional, fenced writes of a flush
+   * refuse what a stale copy would regress, and the batch is then applied commit by commit.
+   */
+  #kept: { view: ReadView; buffered: WriteBehindView } | undefined;
 
   constructor(options: LiveApplyOptions) {
     this.#o = options;
@@ -105,6 +120,7 @@ export class LiveApply {
    * the trace that made the commit (its `metadata.traceContext`).
    */
   async applyLive(commit: Commit): Promise<void> {
+    this.#kept = undefined;
     const { traceContext } = commit.metadata;
     await inSpan(
       SpanName.Project,
@@ -182,7 +198,11 @@ export class LiveApply {
     batch: readonly FeedItem[],
     saveCheckpoint: (done: FeedItem) => Promise<void>,
   ): Promise<boolean> {
-    const view = new WriteBehindView(this.#o.view(), { write: 'put' });
+    const target = this.#o.view();
+    const kept = this.#kept?.view === target ? this.#kept.buffered : undefined;
+    this.#kept = undefined;
+    const view =
+      kept ?? new WriteBehindView(target, { write: 'put', keepUpTo: CATCH_UP_DOCUMENTS_KEPT });
     const applied: (AppliedCommit | null)[] = [];
     try {
       for (const item of batch) {
@@ -195,6 +215,7 @@ export class LiveApply {
       if (error instanceof FencedOut) throw error;
       return false;
     }
+    this.#kept = { view: target, buffered: view };
     // Entries go in runs of consecutive cursors, one `recordMany` each; the checkpoint
     // moves to the last item whose run was recorded, never past an entry not recorded.
     let recorded: FeedItem | undefined;

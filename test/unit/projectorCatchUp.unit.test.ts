@@ -1,9 +1,11 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
-import { ANY, type EventStore } from '../../src/eventstore/types.js';
+import { ANY, type EventStore, type FeedItem } from '../../src/eventstore/types.js';
+import { LiveApply } from '../../src/projector/liveApply.js';
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
 import { ProjectorRuntime } from '../../src/projector/ProjectorRuntime.js';
+import { ProjectorHealth } from '../../src/projector/projectorStatus.js';
 import type {
   Fence,
   Projection,
@@ -124,5 +126,84 @@ describe('ProjectorRuntime catching up', () => {
     await deposit(store, 'acc-0');
     await until(async () => (await runtime.lag()).checkpoint === commits + 1);
     expect(puts).toHaveLength(1);
+  });
+});
+
+describe('LiveApply batches in a row', () => {
+  const feedItems = async (store: EventStore, after: number): Promise<FeedItem[]> =>
+    (await store.readAll({ after, limit: 10_000 })).map((commit) => ({
+      kind: 'commit',
+      commit,
+      checkpoint: { position: commit.position },
+    }));
+
+  it('keeps its documents from one batch to the next, yet regresses none another writer changed meanwhile', async () => {
+    const store = new MemoryEventStore();
+    const storage = createMemoryProjectorStorage();
+    const view = await storage.readModels.active();
+    const reads: string[] = [];
+    const counted: ReadView = {
+      generation: view.generation,
+      collection: <T extends ReadDoc>(name: string) => {
+        const c = view.collection<T>(name);
+        return {
+          ...c,
+          get: (id: string) => (reads.push(id), c.get(id)),
+          getMany: (ids: readonly string[]) => (reads.push(...ids), c.getMany(ids)),
+          find: c.find.bind(c),
+          count: c.count.bind(c),
+          put: c.put.bind(c),
+          putEach: c.putEach.bind(c),
+          putMany: c.putMany.bind(c),
+          delete: c.delete.bind(c),
+        };
+      },
+    };
+    const live = new LiveApply({
+      changeLog: storage.changeLog,
+      projections: [totals],
+      health: new ProjectorHealth([totals], logger, Date.now),
+      now: Date.now,
+      view: () => counted,
+      position: () => 0,
+    });
+    const save = async () => {};
+    for (let i = 0; i < 4; i++) await deposit(store, `acc-${i % 2}`);
+    expect(await live.applyBatch(await feedItems(store, 0), save)).toBe(true);
+    for (let i = 0; i < 4; i++) await deposit(store, `acc-${i % 2}`);
+    reads.length = 0;
+    expect(await live.applyBatch(await feedItems(store, 4), save)).toBe(true);
+    // The second batch found both documents where the first left them.
+    expect(reads).toEqual([]);
+    const totalsOf = async () =>
+      (await view.collection<Total>('totals').find({}, { sort: ['_id', 1] })).map((d) => [
+        d._id,
+        d.count,
+        d._applied,
+      ]);
+    expect(await totalsOf()).toEqual([
+      ['acc-0', 4, { 'acc-0': 4 }],
+      ['acc-1', 4, { 'acc-1': 4 }],
+    ]);
+
+    // Another writer has applied acc-0's deposits up to its 7th before this projector's next
+    // batch (its 5th and 6th): the kept copy of acc-0 is stale, and writing from it must not
+    // undo that.
+    for (let i = 0; i < 3; i++) await deposit(store, 'acc-0');
+    await view
+      .collection<Total>('totals')
+      .put({ _id: 'acc-0', count: 7, _applied: { 'acc-0': 7 } });
+    const next = (await feedItems(store, 8)).slice(0, 2);
+    expect(await live.applyBatch(next, save)).toBe(false);
+    expect(await totalsOf()).toEqual([
+      ['acc-0', 7, { 'acc-0': 7 }],
+      ['acc-1', 4, { 'acc-1': 4 }],
+    ]);
+    // Refused, the batch goes commit by commit from the stored documents, which have them.
+    for (const item of next) if (item.kind === 'commit') await live.applyLive(item.commit);
+    expect(await totalsOf()).toEqual([
+      ['acc-0', 7, { 'acc-0': 7 }],
+      ['acc-1', 4, { 'acc-1': 4 }],
+    ]);
   });
 });

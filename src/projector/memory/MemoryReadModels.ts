@@ -57,20 +57,41 @@ for (const name of Object.getOwnPropertyNames(Date.prototype)) {
   }
 }
 
+/** The last stored date made: the documents one commit writes share their time. */
+let lastStoredDate: StoredDate = Object.freeze(new StoredDate(0));
+
+/** A stored date of `date`'s time (dates of equal times are interchangeable once frozen). */
+function storedDate(date: Date): StoredDate {
+  const time = date.getTime();
+  // NaN never equals itself: an invalid date gets a copy of its own, as any date would.
+  if (lastStoredDate.getTime() !== time) lastStoredDate = Object.freeze(new StoredDate(time));
+  return lastStoredDate;
+}
+
 /**
  * A deeply frozen copy of a read document's value: what the store keeps and hands out,
  * so readers share one copy and none can change it (writes throw in strict code) or see
- * a later write change it under them (a write stores a new copy).
+ * a later write change it under them (a write stores a new copy). Stored dates (which
+ * nothing can change) are shared, not copied again.
  */
 export function frozenCopy<T>(value: T): T {
-  if (value === null || typeof value !== 'object') return value;
-  if (value instanceof Date) return Object.freeze(new StoredDate(value.getTime())) as T;
-  if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy)) as T;
+  if (value === null || typeof value !== 'object' || value instanceof StoredDate) return value;
+  if (value instanceof Date) return storedDate(value) as T;
+  if (Array.isArray(value)) {
+    const items: unknown[] = value.slice();
+    for (let i = 0; i < items.length; i += 1) items[i] = frozenCopy(items[i]);
+    return Object.freeze(items) as T;
+  }
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) return Object.freeze(structuredClone(value));
-  const copy: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(value)) copy[key] = frozenCopy(field);
-  return Object.freeze(copy) as T;
+  // A spread copies a plain object's own fields at once (a null prototype becomes
+  // Object's); only the fields holding objects are then replaced by their copies.
+  const fields: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const key of Object.keys(fields)) {
+    const field = fields[key];
+    if (field !== null && typeof field === 'object') fields[key] = frozenCopy(field);
+  }
+  return Object.freeze(fields) as T;
 }
 
 /**
@@ -96,13 +117,21 @@ class IndexedDocs<T extends ReadDoc> {
   set(doc: T): void {
     const old = this.#docs.get(doc._id);
     for (const [field, index] of this.#indexes) {
+      const value = (doc as unknown as Record<string, unknown>)[field];
+      const was = old && (old as unknown as Record<string, unknown>)[field];
+      if (!Array.isArray(value) && !Array.isArray(was)) {
+        // One key before and after (the common case): move the document only if it changed.
+        const key = value ?? null;
+        if (old && (was ?? null) !== key) this.#unindex(index, was ?? null, doc._id);
+        let docs = index.get(key);
+        if (!docs) index.set(key, (docs = new Map<string, T>()));
+        docs.set(doc._id, doc);
+        continue;
+      }
       const before = old ? keysOf(old, field) : [];
       const after = keysOf(doc, field);
       for (const key of before) {
-        if (after.includes(key)) continue;
-        const docs = index.get(key);
-        docs?.delete(doc._id);
-        if (docs?.size === 0) index.delete(key);
+        if (!after.includes(key)) this.#unindex(index, key, doc._id);
       }
       for (const key of after) {
         let docs = index.get(key);
@@ -117,13 +146,16 @@ class IndexedDocs<T extends ReadDoc> {
     const old = this.#docs.get(id);
     if (!old) return;
     for (const [field, index] of this.#indexes) {
-      for (const key of keysOf(old, field)) {
-        const docs = index.get(key);
-        docs?.delete(id);
-        if (docs?.size === 0) index.delete(key);
-      }
+      for (const key of keysOf(old, field)) this.#unindex(index, key, id);
     }
     this.#docs.delete(id);
+  }
+
+  /** Takes document `id` out of `index`'s bucket for `key`, dropping the bucket once empty. */
+  #unindex(index: Map<unknown, Map<string, T>>, key: unknown, id: string): void {
+    const docs = index.get(key);
+    docs?.delete(id);
+    if (docs?.size === 0) index.delete(key);
   }
 
   /** Documents that may match `filter`: the smallest index bucket it selects, else all. */
@@ -152,9 +184,13 @@ function keysOf(doc: ReadDoc, field: string): unknown[] {
  * applied a stream version that `next` has not. Shared with the mongo adapter's tests.
  */
 export function regresses(stored: ReadDoc | undefined, next: ReadDoc): boolean {
-  const before = stored?._applied ?? {};
+  const before = stored?._applied;
+  if (!before) return false;
   const after = next._applied ?? {};
-  return Object.entries(before).some(([stream, version]) => (after[stream] ?? 0) < version);
+  for (const stream of Object.keys(before)) {
+    if ((after[stream] ?? 0) < before[stream]!) return true;
+  }
+  return false;
 }
 
 /**
@@ -225,15 +261,17 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
 
   async put(doc: T, fence?: Fence): Promise<void> {
     await nextTurn();
-    this.#write(doc, fence);
+    this.#write(doc, fence && { ...fence });
   }
 
   async putEach(docs: readonly T[], fence?: Fence): Promise<void> {
     await nextTurn();
     const refusals: Error[] = [];
+    // One copy of the fence, shared by the documents it writes.
+    const kept = fence && { ...fence };
     for (const doc of lastPerId(docs)) {
       try {
-        this.#write(doc, fence);
+        this.#write(doc, kept);
       } catch (error) {
         refusals.push(error as Error);
       }
@@ -242,7 +280,7 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
     if (refusal) throw refusal;
   }
 
-  /** `put`'s conditional write, at once. */
+  /** `put`'s conditional write, at once; `fence` is kept as it is (the caller's copy). */
   #write(doc: T, fence: Fence | undefined): void {
     if (fencedOut(this.#fences.get(doc._id), fence)) {
       throw new FencedOut(`read document ${doc._id} was written under a newer lease epoch`);
@@ -251,7 +289,7 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
       throw new StaleWrite(`read document ${doc._id} has applied newer versions`);
     }
     this.#docs.set(frozenCopy(doc));
-    if (fence) this.#fences.set(doc._id, { ...fence });
+    if (fence) this.#fences.set(doc._id, fence);
   }
 
   async putMany(docs: readonly T[]): Promise<void> {
