@@ -72,6 +72,8 @@ const PAGE = 500;
 /** The page query's column holds more than a page, so `hasNextPage` is true. */
 const PAGE_COLUMN_CARDS = 600;
 const NEIGHBOUR_COLUMNS = 20;
+/** How long a server process may take to answer /health after it starts. */
+const SERVER_READY_MS = 180_000;
 /** addCard requests in flight while seeding (each on its own column). */
 const SEED_WRITERS = 10;
 
@@ -356,6 +358,8 @@ async function main() {
           'dist/main.js',
         ],
         env: { ...NO_CLIENT_LIMITS, ...SERVER_ENV },
+        // A machine shared with other work can take well over the default to start one.
+        readyTimeoutMs: SERVER_READY_MS,
       });
       servers.push(server);
       return server;
@@ -393,6 +397,7 @@ async function main() {
     const bare = await startServerProcess({
       command: [process.execPath, '--import', 'tsx', 'scripts/bench/bareServer.ts'],
       env: { BARE_FIXTURES: fixturesFile },
+      readyTimeoutMs: SERVER_READY_MS,
     });
     servers.push(bare);
     for (const name of ALL_QUERIES) {

@@ -936,7 +936,7 @@ function report(results: Result[]): void {
 
 const uri = process.env.MONGODB_URI;
 // The run is bounded: a stuck projector must not keep the process alive.
-const limitMinutes = uri ? 20 : 3;
+const limitMinutes = uri ? 20 : 10;
 setTimeout(() => {
   console.error(`bench exceeded ${limitMinutes} minutes; giving up`);
   process.exit(1);
