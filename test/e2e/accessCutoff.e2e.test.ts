@@ -4,18 +4,16 @@
  * is held back on the removal (the read model lags behind it, as it may on a loaded server
  * or another instance), so only a check made on the event store can refuse what follows.
  */
-import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { projections } from '../../src/boards/readModel.js';
-import { loadConfig } from '../../src/config.js';
 import { rawIdOf } from '../../src/graphql/globalIds.js';
 import type { Projection } from '../../src/projector/types.js';
 import { CorkboardRequestError } from '../../src/sdk/CorkboardRequestError.js';
 import { createCorkboardClient } from '../../src/sdk/createCorkboardClient.js';
-import { openMemoryStorage, openStorage, type Storage } from '../../src/storage.js';
-import { MongoSim } from '../sim/MongoSim.js';
+import { openMemoryStorage } from '../../src/storage.js';
 import { NO_CLIENT_LIMITS, startTestServer, type TestServer } from '../support/server.js';
+import { serverStorages } from '../support/serverStorages.js';
 import { until } from '../support/until.js';
 
 const RACERS = 50;
@@ -141,38 +139,7 @@ async function followSse(s: TestServer, token: string, boardId: string): Promise
   return feed;
 }
 
-const stores: {
-  name: string;
-  open: () => Promise<{ storage: Storage; close: () => Promise<void> }>;
-}[] = [
-  {
-    name: 'memory',
-    open: async () => {
-      const storage = openMemoryStorage({});
-      return { storage, close: () => storage.close() };
-    },
-  },
-  {
-    name: 'mongo adapter on the MongoDB simulator (test/sim)',
-    open: async () => {
-      const sim = await MongoSim.start();
-      const config = loadConfig({
-        STORE: 'mongo',
-        MONGODB_URI: sim.uri,
-        MONGODB_DB: 'corkboard_cutoff',
-        LOG_LEVEL: 'silent',
-      });
-      const storage = await openStorage(config, pino({ level: 'silent' }));
-      return {
-        storage,
-        close: async () => {
-          await storage.close();
-          await sim.close();
-        },
-      };
-    },
-  },
-];
+const stores = serverStorages('corkboard_cutoff');
 
 describe.each(stores)('access ends at once, on every path ($name)', ({ open }) => {
   let s: TestServer;

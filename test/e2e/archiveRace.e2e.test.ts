@@ -4,12 +4,9 @@
  * success or `BoardArchivedError` (a rename or move may also lose to another write of the
  * same resource), and the event log holds no commit after the archive's.
  */
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { openMemoryStorage, openStorage, type Storage } from '../../src/storage.js';
-import { MongoSim } from '../sim/MongoSim.js';
 import { NO_CLIENT_LIMITS, startTestServer, type TestServer } from '../support/server.js';
+import { serverStorages } from '../support/serverStorages.js';
 
 /** Members writing at once, and how many writes each has in flight. */
 const WRITERS = ['bob', 'carol', 'dave'];
@@ -35,38 +32,7 @@ const MOVE_CARD = MUTATION('moveCard', 'MoveCardSuccess', 'card { id version }')
 const RENAME_COLUMN = MUTATION('renameColumn', 'RenameColumnSuccess', 'column { id version }');
 const ARCHIVE_BOARD = MUTATION('archiveBoard', 'ArchiveBoardSuccess', 'board { id archived }');
 
-const stores: {
-  name: string;
-  open: () => Promise<{ storage: Storage; close: () => Promise<void> }>;
-}[] = [
-  {
-    name: 'memory',
-    open: async () => {
-      const storage = openMemoryStorage({});
-      return { storage, close: () => storage.close() };
-    },
-  },
-  {
-    name: 'mongo adapter on the MongoDB simulator (test/sim)',
-    open: async () => {
-      const sim = await MongoSim.start();
-      const config = loadConfig({
-        STORE: 'mongo',
-        MONGODB_URI: sim.uri,
-        MONGODB_DB: 'corkboard_archive_race',
-        LOG_LEVEL: 'silent',
-      });
-      const storage = await openStorage(config, pino({ level: 'silent' }));
-      return {
-        storage,
-        close: async () => {
-          await storage.close();
-          await sim.close();
-        },
-      };
-    },
-  },
-];
+const stores = serverStorages('corkboard_archive_race');
 
 describe.each(stores)('archiveBoard racing members’ writes ($name)', ({ open }) => {
   let s: TestServer;
