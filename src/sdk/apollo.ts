@@ -134,6 +134,7 @@ export function forgetBoard(client: ApolloClient, boardId: string): void {
   const entities = boardEntities(client, boardId);
   const store = cache.extract() as Record<string, { id?: unknown } | undefined>;
   const ids = new Set<unknown>([boardId, ...entities.map((entity) => store[entity]?.id)]);
+  const boardRef = cache.identify({ __typename: 'Board', id: boardId });
   cache.batch({
     update: (cache) => {
       for (const id of entities) cache.evict({ id });
@@ -142,7 +143,10 @@ export function forgetBoard(client: ApolloClient, boardId: string): void {
         fields: {
           boards: (value: unknown, { readField }): unknown =>
             Array.isArray(value)
-              ? (value as Reference[]).filter((ref) => readField<string>('id', ref) !== boardId)
+              ? // By reference: the board is evicted already, so its id no longer reads.
+                (value as Reference[]).filter(
+                  (ref) => ref.__ref !== boardRef && readField<string>('id', ref) !== boardId,
+                )
               : value,
           board: (value: unknown, { storeFieldName }): unknown =>
             idArgumentOf(storeFieldName) === boardId ? null : value,
