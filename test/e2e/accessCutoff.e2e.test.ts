@@ -12,20 +12,14 @@ import type { Projection } from '../../src/projector/types.js';
 import { CorkboardRequestError } from '../../src/sdk/CorkboardRequestError.js';
 import { createCorkboardClient } from '../../src/sdk/createCorkboardClient.js';
 import { openMemoryStorage } from '../../src/storage.js';
+import { mutationDocument } from '../support/mutationDocument.js';
 import { NO_CLIENT_LIMITS, startTestServer, type TestServer } from '../support/server.js';
 import { serverStorages } from '../support/serverStorages.js';
 import { until } from '../support/until.js';
 
 const RACERS = 50;
 
-const MUTATION = (name: string, success: string, selection: string) => `
-  mutation ($input: ${name[0]!.toUpperCase()}${name.slice(1)}Input!) {
-    ${name}(input: $input) {
-      __typename
-      ... on ${success} { ${selection} }
-      ... on Error { code message }
-    }
-  }`;
+const MUTATION = mutationDocument;
 const CREATE_BOARD = MUTATION('createBoard', 'CreateBoardSuccess', 'board { id version }');
 const ADD_MEMBER = MUTATION('addMember', 'AddMemberSuccess', 'board { id version }');
 const ADD_COLUMN = MUTATION('addColumn', 'AddColumnSuccess', 'column { id } board { id version }');

@@ -5,6 +5,7 @@
  * same resource), and the event log holds no commit after the archive's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mutationDocument } from '../support/mutationDocument.js';
 import { NO_CLIENT_LIMITS, startTestServer, type TestServer } from '../support/server.js';
 import { serverStorages } from '../support/serverStorages.js';
 
@@ -12,14 +13,7 @@ import { serverStorages } from '../support/serverStorages.js';
 const WRITERS = ['bob', 'carol', 'dave'];
 const WRITES_EACH = 15;
 
-const MUTATION = (name: string, success: string, selection: string) => `
-  mutation ($input: ${name[0]!.toUpperCase()}${name.slice(1)}Input!) {
-    ${name}(input: $input) {
-      __typename
-      ... on ${success} { ${selection} }
-      ... on Error { code message }
-    }
-  }`;
+const MUTATION = mutationDocument;
 const CREATE_BOARD = MUTATION('createBoard', 'CreateBoardSuccess', 'board { id version }');
 const ADD_MEMBER = MUTATION('addMember', 'AddMemberSuccess', 'board { id version }');
 const ADD_COLUMN = MUTATION(
