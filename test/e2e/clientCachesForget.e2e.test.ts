@@ -186,6 +186,9 @@ describe.each<CacheLibrary>(['apollo', 'urql'])('losing access in live %s caches
   });
 
   it("clears the board from Carol's cache when she leaves (done rejects with LEFT)", async () => {
+    // Carol leaves from the version her cache shows: once it has applied Bob's removal.
+    const current = (await alice.board({ id: boardId }))!.version;
+    await c.waitForBoard((w) => w.version === current);
     const { removeMember } = await c.mutate(RemoveMemberDocument, {
       input: { boardId, userId: ids.carol, expectedVersion: c.board()!.version },
     });
