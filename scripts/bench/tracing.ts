@@ -8,8 +8,8 @@
  *   (BENCH_HTTP_SERVERS=3, BENCH_HTTP_ROUNDS=8, BENCH_HTTP_SECONDS=1, BENCH_HTTP_CONNECTIONS=10,
  *   BENCH_HTTP_RATE_BOARD=60, BENCH_HTTP_RATE_ME=150, BENCH_LIVE_SERVERS=2, BENCH_LIVE_ROUNDS=7,
  *   BENCH_LIVE_CHANGES=40, BENCH_LIVE_SUBSCRIBERS=200, BENCH_SKIP_BUILD=1 to reuse dist/,
- *   BENCH_PARTS=live or http to run one part only, BENCH_CPU_PROF=<dir> to write a CPU
- *   profile of each live server there)
+ *   BENCH_PARTS=live or http to run one part only, BENCH_LIVE_SETTINGS to run some
+ *   settings only, BENCH_CPU_PROF=<dir> to write a CPU profile of each live server there)
  *
  * Every setting runs on several server processes, plus a group of `off` servers more (the
  * control: the noise floor), all side by side, taking turns: two processes of one build
@@ -29,8 +29,10 @@
  * the same of the `off` servers; in brackets, the lowest and highest of its servers.
  * Ends with `http on/off (default ratio): X` and `live on/off (default ratio): X`: server
  * CPU per request (per change) at the default ratio over off (for HTTP, the geometric
- * mean over its queries), each with the control's `off/off` line. The load average is
- * printed before and after: the machine is shared.
+ * mean over its queries), each with the control's `off/off` line; each also of the
+ * servers' main threads alone (see `cpuUsOf`: V8's helper threads swing by a tenth of the
+ * total from round to round). The load average is printed before and after: the machine
+ * is shared.
  */
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -62,6 +64,12 @@ const SUBSCRIBERS = Number(process.env.BENCH_LIVE_SUBSCRIBERS ?? 200);
 /** Server processes per setting (see `overOff`). */
 const LIVE_SERVERS = Number(process.env.BENCH_LIVE_SERVERS ?? 2);
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'live,http').split(',').map((p) => p.trim()));
+/**
+ * The settings the live part runs (`off` always): some of `ratio0`, `default`, `every`,
+ * `control` (BENCH_LIVE_SETTINGS, comma separated; all by default), e.g. `ratio0` alone
+ * with BENCH_CPU_PROF to compare profiles of `off` and ratio 0 servers.
+ */
+const LIVE_SETTINGS = process.env.BENCH_LIVE_SETTINGS?.split(',').map((s) => s.trim());
 /** Where the live servers write their CPU profiles (`--cpu-prof`), one folder per setting. */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 
@@ -95,6 +103,15 @@ async function startSink(): Promise<{ endpoint: string; exports: () => number; c
 
 /** The setting of the production default: no sampling variable set. */
 const DEFAULT_RATIO = 'on, default ratio (0.1)';
+
+/** The short names of the settings, for BENCH_LIVE_SETTINGS. */
+const SHORT_NAMES: Record<string, string> = {
+  off: 'off',
+  'on, ratio 0': 'ratio0',
+  [DEFAULT_RATIO]: 'default',
+  'on, every trace': 'every',
+  [CONTROL]: 'control',
+};
 
 const settings = (endpoint: string): Setting[] => {
   const traced = {
@@ -282,7 +299,9 @@ async function main() {
     // (b) live, all settings side by side.
     if (PARTS.has('live')) {
       // A second group of `off` servers, the control: what identical servers differ by.
-      const live: Setting[] = [...all, { name: CONTROL, env: all[0]!.env }];
+      const live: Setting[] = [...all, { name: CONTROL, env: all[0]!.env }].filter(
+        (s) => s.name === 'off' || !LIVE_SETTINGS || LIVE_SETTINGS.includes(SHORT_NAMES[s.name]!),
+      );
       const targets: LiveTarget[] = [];
       try {
         // Server k of every setting, then server k + 1: settings alternate in the turns.
@@ -292,28 +311,35 @@ async function main() {
         const samples = new Map<string, number[]>(live.map((s) => [s.name, []]));
         /** Server CPU ms per change, one figure per round, by server. */
         const cpu = new Map<LiveTarget, number[]>(targets.map((t) => [t, []]));
+        /** The same, of each server's main thread (see `cpuUsOf`). */
+        const main = new Map<LiveTarget, number[]>(targets.map((t) => [t, []]));
         for (let round = 0; round < LIVE_ROUNDS; round += 1) {
           // Changes alternate between the servers (the first one rotating), so what the
           // machine's other load does in a round falls on all of them alike.
           const cpuBefore = targets.map((target) => cpuUsOf(target.server.pid));
+          const mainBefore = targets.map((target) => cpuUsOf(target.server.pid, true));
           for (let i = 0; i < LIVE_CHANGES; i += 1) {
             for (let k = 0; k < targets.length; k += 1) {
               const target = targets[(round + i + k) % targets.length]!;
               samples.get(target.setting.name)!.push(await timeChange(target));
             }
           }
-          targets.forEach((target, k) =>
+          targets.forEach((target, k) => {
             cpu
               .get(target)!
-              .push((cpuUsOf(target.server.pid) - cpuBefore[k]!) / 1000 / LIVE_CHANGES),
-          );
+              .push((cpuUsOf(target.server.pid) - cpuBefore[k]!) / 1000 / LIVE_CHANGES);
+            main
+              .get(target)!
+              .push((cpuUsOf(target.server.pid, true) - mainBefore[k]!) / 1000 / LIVE_CHANGES);
+          });
           console.log(`live round ${round + 1}/${LIVE_ROUNDS} done, load average ${load()}`);
         }
         const off = median(samples.get(live[0]!.name)!);
         /** Each of `setting`'s servers' median CPU per change over the rounds. */
-        const perServer = (setting: string) =>
-          targets.filter((t) => t.setting.name === setting).map((t) => median(cpu.get(t)!));
-        const cpuRatio = (setting: string) => overOff(perServer(setting), perServer(live[0]!.name));
+        const perServer = (setting: string, figure = cpu) =>
+          targets.filter((t) => t.setting.name === setting).map((t) => median(figure.get(t)!));
+        const cpuRatio = (setting: string, figure = cpu) =>
+          overOff(perServer(setting, figure), perServer(live[0]!.name, figure));
         printTable(
           [
             'live: mutation -> all subscribers',
@@ -321,6 +347,8 @@ async function main() {
             'on/off',
             'server cpu ms/change, by server',
             'on/off (servers: lowest-highest)',
+            'main thread ms/change',
+            'main thread on/off',
           ],
           live.map((s) => {
             const p50 = median(samples.get(s.name)!);
@@ -332,18 +360,29 @@ async function main() {
                 .map((c) => c.toFixed(2))
                 .join(' '),
               formatSpread(cpuRatio(s.name)),
+              perServer(s.name, main)
+                .map((c) => c.toFixed(2))
+                .join(' '),
+              formatSpread(cpuRatio(s.name, main)),
             ];
           }),
           1,
         );
-        summary.push(
-          `live on/off (default ratio): ${cpuRatio(DEFAULT_RATIO).ratio.toFixed(3)}`,
-          `live off/off (control, the noise floor): ${cpuRatio(CONTROL).ratio.toFixed(3)}`,
-        );
+        for (const [name, line] of [
+          [DEFAULT_RATIO, 'live on/off (default ratio)'],
+          [CONTROL, 'live off/off (control, the noise floor)'],
+        ] as const) {
+          if (samples.has(name)) {
+            summary.push(
+              `${line}: ${cpuRatio(name).ratio.toFixed(3)}; main thread: ${cpuRatio(name, main).ratio.toFixed(3)}`,
+            );
+          }
+        }
         for (const s of live.slice(1)) {
           lines.push(
             `live p50 on/off (${s.name}): ${(median(samples.get(s.name)!) / off).toFixed(3)}`,
-            `live server cpu per change on/off (${s.name}): ${formatSpread(cpuRatio(s.name))}`,
+            `live server cpu per change on/off (${s.name}): ${formatSpread(cpuRatio(s.name))}; ` +
+              `main thread: ${formatSpread(cpuRatio(s.name, main))}`,
           );
         }
       } finally {
@@ -362,12 +401,14 @@ async function main() {
     if (PARTS.has('http')) {
       const http = await httpOverhead(all, load);
       lines.push(...http.lines);
-      const cpuRatio = (setting: string) =>
-        geometricMean([...http.ratios.get(setting)!.values()].map((r) => r.cpu.ratio)).toFixed(3);
+      const cpuRatio = (setting: string, figure: 'cpu' | 'main' = 'cpu') =>
+        geometricMean([...http.ratios.get(setting)!.values()].map((r) => r[figure].ratio)).toFixed(
+          3,
+        );
       // The control: servers all off, what the figure differs by with nothing changed.
       summary.unshift(
-        `http on/off (default ratio): ${cpuRatio(DEFAULT_RATIO)}`,
-        `http off/off (control, the noise floor): ${cpuRatio(CONTROL)}`,
+        `http on/off (default ratio): ${cpuRatio(DEFAULT_RATIO)}; main thread: ${cpuRatio(DEFAULT_RATIO, 'main')}`,
+        `http off/off (control, the noise floor): ${cpuRatio(CONTROL)}; main thread: ${cpuRatio(CONTROL, 'main')}`,
       );
     }
     console.log(`\nOTLP exports received by the sink: ${sink.exports()}`);

@@ -51,10 +51,13 @@ export const HTTP_PARAMETERS = `${SERVERS} servers per setting, ${CONNECTIONS} c
 /**
  * CPU time of a process so far, in µs: the sum over its threads of the time they ran
  * (/proc/<pid>/task/<tid>/schedstat, in ns; finer than the 10 ms ticks of /proc/<pid>/stat).
+ * `mainOnly`: its main thread's alone (the event loop: JavaScript, the scavenges, the
+ * pauses of major GCs), without V8's helper threads (concurrent marking, compiling),
+ * whose share swings by a tenth of the total from round to round on a loaded machine.
  */
-export function cpuUsOf(pid: number): number {
+export function cpuUsOf(pid: number, mainOnly = false): number {
   let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+  for (const tid of mainOnly ? [String(pid)] : readdirSync(`/proc/${pid}/task`)) {
     try {
       ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
     } catch {
@@ -177,11 +180,14 @@ interface Sample {
   rps: number;
   /** Server CPU time per answered request, in µs. */
   cpuUs: number;
+  /** The same, of the server's main thread (see `cpuUsOf`). */
+  mainUs: number;
 }
 
 async function load(target: Target, name: QueryName, seconds: number): Promise<Sample> {
   const call = target.calls[name];
   const cpuBefore = cpuUsOf(target.server.pid);
+  const mainBefore = cpuUsOf(target.server.pid, true);
   const result = await autocannon({
     ...(RATES[name] > 0 && { overallRate: RATES[name] }),
     url: `${target.server.url}/graphql`,
@@ -205,6 +211,7 @@ async function load(target: Target, name: QueryName, seconds: number): Promise<S
   return {
     rps: result.requests.average,
     cpuUs: (cpuUsOf(target.server.pid) - cpuBefore) / result.requests.total,
+    mainUs: (cpuUsOf(target.server.pid, true) - mainBefore) / result.requests.total,
   };
 }
 
@@ -218,7 +225,7 @@ export interface HttpOverhead {
    * of the setting's servers' mean to the `off` servers' mean; low and high, the range of
    * the setting's servers one by one) and of req/s.
    */
-  ratios: Map<string, Map<QueryName, { cpu: Spread; rps: number }>>;
+  ratios: Map<string, Map<QueryName, { cpu: Spread; main: Spread; rps: number }>>;
   /** Lines to print at the end. */
   lines: string[];
 }
@@ -291,6 +298,7 @@ export async function httpOverhead(
             name,
             {
               cpu: ratio(s.name, name, (x) => x.cpuUs),
+              main: ratio(s.name, name, (x) => x.mainUs),
               rps: ratio(s.name, name, (x) => x.rps).ratio,
             },
           ]),
@@ -305,6 +313,7 @@ export async function httpOverhead(
         'on/off',
         'server CPU µs/req, by server',
         'on/off (servers: lowest-highest)',
+        'main thread on/off',
       ],
       QUERY_NAMES.flatMap((name) =>
         all.map((s) => {
@@ -318,6 +327,7 @@ export async function httpOverhead(
               .map((c) => c.toFixed(0))
               .join(' '),
             r ? formatSpread(r.cpu) : '1',
+            r ? formatSpread(r.main) : '1',
           ];
         }),
       ),
@@ -332,6 +342,7 @@ export async function httpOverhead(
       const figures = [...byQuery];
       lines.push(
         `http server cpu per request on/off (${setting}): ${figures.map(([n, r]) => `${n} ${formatSpread(r.cpu)}`).join(', ')}; ` +
+          `main thread: ${figures.map(([n, r]) => `${n} ${formatSpread(r.main)}`).join(', ')}; ` +
           `req/s on/off: ${figures.map(([n, r]) => `${n} ${r.rps.toFixed(3)}`).join(', ')}`,
       );
     }
