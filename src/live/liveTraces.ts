@@ -1,6 +1,6 @@
 import { context, ROOT_CONTEXT, trace, type Span } from '@opentelemetry/api';
 import type { ChangeLogEntry } from '../projector/types.js';
-import { Attr, linksTo, SpanName, tracer } from '../telemetry/spans.js';
+import { Attr, linksTo, mayBeRecorded, SpanName, tracer } from '../telemetry/spans.js';
 import type { BoardChangeMessage } from './boardChanges.js';
 import type { SubscriptionGroups } from './SubscriptionGroups.js';
 
@@ -19,7 +19,10 @@ export class PushTrace {
     private readonly done: () => void,
   ) {}
 
-  /** Runs `work` with the push span active, so what it starts (executions) is its child. */
+  /**
+   * Runs `work` with the push span active for its synchronous part (entered without async
+   * context: see `corkboardContextManager`), so a log line written there carries its ids.
+   */
   run<T>(work: () => T): T {
     return context.with(trace.setSpan(ROOT_CONTEXT, this.span), work);
   }
@@ -54,11 +57,14 @@ export class PushTraces {
 
   /** A push span for `entry`, or undefined when it is not recorded (tracing off, unsampled). */
   begin(entry: ChangeLogEntry, subscribers: number, boards: number): PushTrace | undefined {
+    const links = linksTo([entry.traceContext]);
+    // A change of a mutation not sampled: no span at all (see `mayBeRecorded`).
+    if (!mayBeRecorded(SpanName.Push, links)) return undefined;
     const span = tracer.startSpan(
       SpanName.Push,
       {
         root: true,
-        links: linksTo([entry.traceContext]),
+        links,
         attributes: {
           [Attr.Position]: entry.cursor,
           [Attr.Boards]: boards,

@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { ROOT_CONTEXT, trace, TraceFlags, type Context } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, trace, TraceFlags, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { SpanName } from './spans.js';
 
 /** What the manager looks at of a span. */
 type SpanFacts = Pick<ReadableSpan, 'name' | 'kind' | 'spanContext'>;
@@ -33,7 +34,8 @@ export const ASYNC_CONTEXT_LINGER_MS = 10;
  * - `spanProcessor` counts the sampled spans open; `ASYNC_CONTEXT_LINGER_MS` after the
  *   count drops to zero the AsyncLocalStorage is switched off again;
  * - spans whose children are given their parent explicitly (`entersSynchronously`: an
- *   HTTP request's, a GraphQL query's or mutation's) never switch it on and do not count:
+ *   HTTP request's, a GraphQL query's or mutation's; or that have none, a live push's)
+ *   never switch it on and do not count:
  *   their contexts are entered like unsampled ones (unless async context is on anyway).
  *   With 10 requests in flight and one in ten sampled, some sampled request is open
  *   nearly all the time: were they to switch it on, every request would pay for it.
@@ -177,4 +179,28 @@ export class SampledContextManager extends AsyncLocalStorageContextManager {
   get asyncContextOn(): boolean {
     return this.#asyncOn;
   }
+}
+
+/** The GraphQL operation spans whose children get them as their parent explicitly. */
+const PARENTS_EXPLICITLY = /^(query|mutation)\./;
+
+/**
+ * The context manager `startTracing` uses with Corkboard's sampler:
+ * - a subscription's operation span lasts as long as the subscription: it does not keep
+ *   async context on;
+ * - the HTTP request's and a query's or mutation's spans are their children's parents
+ *   explicitly (`requestContextOf`, `operationTraceOf`): entered synchronously;
+ * - so is a live push's: it records the fan-out of one change (executions, frames,
+ *   consumers dropped) in attributes, and starts no span under it, so it needs no async
+ *   context across the hundreds of deliveries (each a few promises and a socket write) of
+ *   a sampled change, which would cost each of them an async hook.
+ */
+export function corkboardContextManager(): SampledContextManager {
+  return new SampledContextManager(
+    (span) => !span.name.startsWith('subscription.'),
+    (span) =>
+      span.kind === SpanKind.SERVER ||
+      PARENTS_EXPLICITLY.test(span.name) ||
+      span.name === SpanName.Push,
+  );
 }

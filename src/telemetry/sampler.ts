@@ -1,18 +1,6 @@
 import { SpanKind, type Attributes, type Context, type Link } from '@opentelemetry/api';
 import { SamplingDecision, type Sampler, type SamplingResult } from '@opentelemetry/sdk-trace';
-import { OPERATION_SPAN_NAME, ROOT_SPANS, SpanName } from './spans.js';
-
-/**
- * Corkboard's spans that start a trace only for a sampled mutation: the work on a commit
- * (its projection, its live push), sampled when it links to the trace of a sampled
- * request, never on a ratio of its own. A commit of a request not sampled thus costs no
- * sampled work anywhere (a push sampled on its own would keep async context on for a
- * whole fan-out), and leaves no trace without the request it came from.
- */
-const SAMPLED_BY_LINK_ONLY: ReadonlySet<string> = new Set<SpanName>([
-  SpanName.Project,
-  SpanName.Push,
-]);
+import { OPERATION_SPAN_NAME, ROOT_SPANS, SAMPLED_BY_LINK_ONLY } from './spans.js';
 
 /**
  * The root sampler of Corkboard's parent-based sampling, for a span with no parent:

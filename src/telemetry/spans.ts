@@ -57,6 +57,19 @@ export const ROOT_SPANS: ReadonlySet<string> = new Set<SpanName>([
   SpanName.Resync,
 ]);
 
+/**
+ * Corkboard's spans that start a trace only for a sampled mutation: the work on a commit
+ * (its projection, its live push), sampled when it links to the trace of a sampled
+ * request, never on a ratio of its own (see `LinkedTraceSampler`). A commit of a request
+ * not sampled thus costs no sampled work anywhere (a push sampled on its own would keep
+ * async context on for a whole fan-out), and leaves no trace without the request it
+ * came from.
+ */
+export const SAMPLED_BY_LINK_ONLY: ReadonlySet<string> = new Set<SpanName>([
+  SpanName.Project,
+  SpanName.Push,
+]);
+
 /** Attributes of Corkboard's own spans. */
 export const Attr = {
   CommandName: 'corkboard.command.name',
@@ -101,17 +114,38 @@ export const CommandOutcome = {
 export type CommandOutcome = (typeof CommandOutcome)[keyof typeof CommandOutcome];
 
 let sdkStarted = false;
-/** Whether a child span (not one of `ROOT_SPANS`) is recorded only under a sampled parent. */
-let childrenNeedSampledParent = false;
+/**
+ * Whether Corkboard's sampler decides (see `markTracingStarted`): a child span (not one
+ * of `ROOT_SPANS`) is recorded only under a sampled parent, and one of
+ * `SAMPLED_BY_LINK_ONLY` only with a link to a sampled trace.
+ */
+let corkboardSampler = false;
 
 /**
  * Records that an SDK was started (see `startTracing`): library instrumentation is added.
- * `childrenNeedSampledParent`: its sampler records a child span of Corkboard's only under
- * a sampled parent (it never starts a trace), so `inSpan` need not ask it otherwise.
+ * `childrenNeedSampledParent`: its sampler is Corkboard's (`LinkedTraceSampler` at the
+ * root of a parent-based one): it records a child span of Corkboard's only under a sampled
+ * parent (a child never starts a trace), and the work on a commit only when it links to a
+ * sampled trace; so `inSpan` and `mayBeRecorded` need not ask it otherwise.
  */
 export function markTracingStarted(options: { childrenNeedSampledParent: boolean }): void {
   sdkStarted = true;
-  childrenNeedSampledParent = options.childrenNeedSampledParent;
+  corkboardSampler = options.childrenNeedSampledParent;
+}
+
+/**
+ * Whether a span of Corkboard's named `name` that starts a trace of its own (`root`), with
+ * `links`, may be recorded: false when Corkboard's sampler is sure to leave it unrecorded
+ * (the work on a commit of a request not sampled, see `SAMPLED_BY_LINK_ONLY`), so that no
+ * span is started for it at all (no ids, no sampling decision, no context to enter); true
+ * otherwise (the sampler decides).
+ */
+export function mayBeRecorded(name: SpanName, links: readonly Link[]): boolean {
+  return (
+    !corkboardSampler ||
+    !SAMPLED_BY_LINK_ONLY.has(name) ||
+    links.some((link) => (link.context.traceFlags & TraceFlags.SAMPLED) !== 0)
+  );
 }
 
 /** Whether an OpenTelemetry SDK was started in this process. */
@@ -193,9 +227,11 @@ export async function inSpan<T>(
   work: (span: Span) => Promise<T>,
 ): Promise<T> {
   const parent = options.root ? ROOT_CONTEXT : (options.parent ?? context.active());
-  // The work of a request not sampled (or not traced): the sampler would not record the
-  // span; no ids, no sampling decision, no context to enter for it.
-  if (!options.root && childrenNeedSampledParent && !sampled(parent)) {
+  // The work of a request not sampled (or not traced), or on a commit of one: the sampler
+  // would not record the span; no ids, no sampling decision, no context to enter for it.
+  if (
+    options.root ? !mayBeRecorded(name, options.links ?? []) : corkboardSampler && !sampled(parent)
+  ) {
     return work(UNRECORDED);
   }
   return tracer.startActiveSpan(

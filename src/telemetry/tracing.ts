@@ -1,4 +1,4 @@
-import { SpanKind, trace, type Context } from '@opentelemetry/api';
+import { trace, type Context } from '@opentelemetry/api';
 import type { Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { countRoundTrip, markTracingStarted, rememberRequestSpan } from './spans.js';
 
@@ -87,7 +87,7 @@ export async function startTracing(
     { HttpInstrumentation },
     { MongoDBInstrumentation },
     sdkTrace,
-    { SampledContextManager },
+    { corkboardContextManager },
     { LinkedTraceSampler },
   ] = await Promise.all([
     import('@opentelemetry/sdk-node'),
@@ -110,16 +110,9 @@ export async function startTracing(
       });
 
   // Async context only while a sampled trace's work that needs it is recorded (see
-  // SampledContextManager); the SDK's own manager with a sampler of the SDK's (it may
-  // start a trace anywhere). A subscription's operation span lasts as long as the
-  // subscription: it does not count. The HTTP request's and a query's or mutation's spans
-  // are their children's parents explicitly (`requestContextOf`, `operationTraceOf`).
-  const contextManager = sampler
-    ? new SampledContextManager(
-        (span) => !span.name.startsWith('subscription.'),
-        (span) => span.kind === SpanKind.SERVER || PARENTS_EXPLICITLY.test(span.name),
-      )
-    : undefined;
+  // `corkboardContextManager`); the SDK's own manager with a sampler of the SDK's (it may
+  // start a trace anywhere).
+  const contextManager = sampler ? corkboardContextManager() : undefined;
 
   /** Counts each database command under an append span as one of its round trips. */
   const roundTrips: SpanProcessor = {
@@ -196,9 +189,6 @@ export function traceRequest(traceparent: string | string[] | undefined, ratio: 
 /** A W3C traceparent of version 00 (or a later one, read as 00): its flags. */
 const TRACEPARENT =
   /^(?!ff)[\da-f]{2}-(?!0{32})[\da-f]{32}-(?!0{16})[\da-f]{16}-([\da-f]{2})(?:-.*)?$/;
-
-/** The GraphQL operation spans whose children get them as their parent explicitly. */
-const PARENTS_EXPLICITLY = /^(query|mutation)\./;
 
 /** The OTLP trace exporter of `protocol`; it reads its endpoint, headers and timeout from env. */
 async function otlpExporter(protocol: OtlpProtocol) {

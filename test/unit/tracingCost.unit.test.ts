@@ -7,18 +7,33 @@ import {
   TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, type DocumentNode } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SampledContextManager } from '../../src/telemetry/contextManager.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { PushTraces } from '../../src/live/liveTraces.js';
+import type { SubscriptionGroups } from '../../src/live/SubscriptionGroups.js';
+import type { ChangeLogEntry } from '../../src/projector/types.js';
+import {
+  ASYNC_CONTEXT_LINGER_MS,
+  corkboardContextManager,
+} from '../../src/telemetry/contextManager.js';
 import { documentAttribute } from '../../src/telemetry/graphqlTracing.js';
 import { LinkedTraceSampler } from '../../src/telemetry/sampler.js';
-import { inSpan, markTracingStarted, SpanName, TRACER_NAME } from '../../src/telemetry/spans.js';
+import {
+  Attr,
+  inSpan,
+  linksTo,
+  markTracingStarted,
+  SpanName,
+  TRACER_NAME,
+} from '../../src/telemetry/spans.js';
 
 /**
  * What tracing costs the work it does not record: a request not sampled starts no span
- * of Corkboard's (no ids, no sampling decision), a commit of such a request gets no
- * sampled projection or push of its own, and a traced operation's document is looked
- * through once per document, not on every execution.
+ * of Corkboard's (no ids, no sampling decision), nor does the work on a commit of such a
+ * request (its projection, its push); a sampled push does not switch async context on
+ * for its fan-out; and a traced operation's document is looked through once per
+ * document, not on every execution.
  */
 
 const exporter = new InMemorySpanExporter();
@@ -26,9 +41,11 @@ const exporter = new InMemorySpanExporter();
 const sampler = new ParentBasedSampler({
   root: new LinkedTraceSampler(new TraceIdRatioBasedSampler(1)),
 });
+// The context manager of `startTracing`, counting the sampled spans open as it does there.
+const manager = corkboardContextManager();
 const provider = new TracerProvider({
   sampler,
-  spanProcessors: [new SimpleSpanProcessor({ exporter })],
+  spanProcessors: [manager.spanProcessor, new SimpleSpanProcessor({ exporter })],
 });
 /** The names of the spans started through Corkboard's tracer, recorded or not. */
 const started: string[] = [];
@@ -42,8 +59,6 @@ const counted = (tracer: Tracer): Tracer => ({
     return (tracer.startActiveSpan as (...args: unknown[]) => unknown)(name, ...rest);
   },
 });
-const manager = new SampledContextManager();
-
 beforeAll(() => {
   context.setGlobalContextManager(manager.enable());
   trace.setGlobalTracerProvider({
@@ -152,4 +167,81 @@ describe('tracing cost of unrecorded work', () => {
     expect(documentAttribute(inline.document)).toBeUndefined();
     expect(inline.reads()).toBe(inlineReads);
   });
+
+  it('starts no projection or push span for a commit of a request not sampled', async () => {
+    started.length = 0;
+    const pushes = new PushTraces({} as SubscriptionGroups);
+    const projected = (carried?: { traceparent: string }) =>
+      inSpan(SpanName.Project, { root: true, links: linksTo([carried]) }, (span) =>
+        Promise.resolve(span.isRecording()),
+      );
+    // No trace context on the commit (its request was not sampled), or an unsampled one.
+    expect(await projected()).toBe(false);
+    expect(await projected(carried(0))).toBe(false);
+    expect(pushes.begin(entryOf(), 200, 1)).toBeUndefined();
+    expect(pushes.begin(entryOf(carried(0)), 200, 1)).toBeUndefined();
+    expect(started).toEqual([]);
+
+    // A commit of a sampled request: both recorded.
+    expect(await projected(carried(1))).toBe(true);
+    const push = pushes.begin(entryOf(carried(1)), 200, 1);
+    expect(push).toBeDefined();
+    push!.finish(200);
+    expect(started).toEqual([SpanName.Project, SpanName.Push]);
+  });
+
+  it('keeps async context off across the fan-out of a sampled push', async () => {
+    await vi.waitFor(() => expect(manager.asyncContextOn).toBe(false), {
+      timeout: ASYNC_CONTEXT_LINGER_MS + 5_000,
+    });
+    exporter.reset();
+    const pushes = new PushTraces({} as SubscriptionGroups);
+    const push = pushes.begin(entryOf(carried(1)), 200, 1)!;
+    // A delivery started in the push, as the hub starts each subscriber's.
+    const delivery = push.run(() => {
+      const before = trace.getActiveSpan();
+      return (async () => {
+        await sleep(1);
+        return { before, after: trace.getActiveSpan(), on: manager.asyncContextOn };
+      })();
+    });
+    push.executed(delivery);
+    push.finish(200);
+    const seen = await delivery;
+    // The push's span is active for the synchronous part only: no async context switched on.
+    expect(seen.before?.spanContext().traceId).not.toBe(TRACE_ID);
+    expect(seen.before?.isRecording()).toBe(true);
+    expect(seen.after).toBeUndefined();
+    expect(seen.on).toBe(false);
+    expect(manager.asyncContextOn).toBe(false);
+    // Its span, linked to the mutation's trace, ends once the executions it started settle.
+    const span = await vi.waitFor(() => {
+      const found = exporter.getFinishedSpans().find((s) => s.name === SpanName.Push);
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(span.links.map((l) => l.context.traceId)).toEqual([TRACE_ID]);
+    expect(span.attributes[Attr.Frames]).toBe(200);
+    expect(span.spanContext().spanId).toBe(seen.before?.spanContext().spanId);
+  });
+});
+
+/** The trace a commit's carried trace context names. */
+const TRACE_ID = 'a'.repeat(32);
+
+/** A commit's carried trace context, with `flags` (1: sampled). */
+const carried = (flags: 0 | 1) => ({
+  traceparent: `00-${TRACE_ID}-${'b'.repeat(16)}-0${flags}`,
+});
+
+/** A change log entry of one board's change, carrying `traceContext`. */
+const entryOf = (traceContext?: { traceparent: string }): ChangeLogEntry => ({
+  cursor: 7,
+  commitId: 'c7',
+  scopes: ['board-1'],
+  operation: 'editCard',
+  actor: null,
+  at: new Date(),
+  invalidated: [],
+  ...(traceContext && { traceContext }),
 });
