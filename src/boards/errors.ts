@@ -43,9 +43,22 @@ export type ResourceIdFormat = (resourceType: ResourceType, id: string) => strin
 /** Names a resource by its raw id (the default `message`). */
 const rawId: ResourceIdFormat = (_type, id) => id;
 
+/** A message that names resources, written with their ids in a given format. */
+export type MessageWithIds = (formatId: ResourceIdFormat) => string;
+
 /** Base of every expected failure of the board domain. */
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
+  readonly #withIds: MessageWithIds | undefined;
+
+  /**
+   * @param message The message; when it names resources, the function that writes it
+   *   for an id format (`message` then names them by their raw ids).
+   */
+  constructor(message: string | MessageWithIds) {
+    super(typeof message === 'string' ? message : message(rawId));
+    this.#withIds = typeof message === 'string' ? undefined : message;
+  }
 
   /**
    * The message with every resource id written by `formatId`, so the GraphQL layer
@@ -53,8 +66,7 @@ export abstract class DomainError extends Error {
    * no resource return `message`.
    */
   describe(formatId: ResourceIdFormat): string {
-    void formatId;
-    return this.message;
+    return this.#withIds ? this.#withIds(formatId) : this.message;
   }
 }
 
@@ -84,11 +96,7 @@ export class NotFoundError extends DomainError {
     /** What kind of resource was looked up. */
     readonly resourceType: ResourceType,
   ) {
-    super(notFoundMessage(rawId, resourceType, id));
-  }
-
-  override describe(formatId: ResourceIdFormat): string {
-    return notFoundMessage(formatId, this.resourceType, this.id);
+    super((formatId) => `${resourceType} ${formatId(resourceType, id)} not found`);
   }
 }
 
@@ -109,16 +117,11 @@ export class LastOwnerError extends DomainError {
     /** Raw id of the board. */
     readonly boardId: string,
   ) {
-    super(lastOwnerMessage(rawId, boardId));
+    super(
+      (formatId) =>
+        `Board ${formatId('Board', boardId)} would have no owner left: make another member an owner first`,
+    );
   }
-
-  override describe(formatId: ResourceIdFormat): string {
-    return lastOwnerMessage(formatId, this.boardId);
-  }
-}
-
-function lastOwnerMessage(formatId: ResourceIdFormat, boardId: string): string {
-  return `Board ${formatId('Board', boardId)} would have no owner left: make another member an owner first`;
 }
 
 /** The operation needs a signed-in caller (or the caller's user does not exist). */
@@ -176,11 +179,10 @@ export class WipLimitReachedError extends DomainError {
     readonly columnId: string,
     readonly wipLimit: number,
   ) {
-    super(wipLimitMessage(rawId, columnId, wipLimit));
-  }
-
-  override describe(formatId: ResourceIdFormat): string {
-    return wipLimitMessage(formatId, this.columnId, this.wipLimit);
+    super(
+      (formatId) =>
+        `Column ${formatId('Column', columnId)} already holds its limit of ${wipLimit} cards`,
+    );
   }
 }
 
@@ -195,16 +197,11 @@ export class BoardArchivedError extends DomainError {
     /** The archived board's raw id. */
     readonly boardId: string,
   ) {
-    super(boardArchivedMessage(rawId, boardId));
+    super(
+      (formatId) =>
+        `Board ${formatId('Board', boardId)} is archived: it is read-only until its owner restores it`,
+    );
   }
-
-  override describe(formatId: ResourceIdFormat): string {
-    return boardArchivedMessage(formatId, this.boardId);
-  }
-}
-
-function boardArchivedMessage(formatId: ResourceIdFormat, boardId: string): string {
-  return `Board ${formatId('Board', boardId)} is archived: it is read-only until its owner restores it`;
 }
 
 /**
@@ -219,24 +216,11 @@ export class ColumnNotEmptyError extends DomainError {
     /** Live cards the column holds. */
     readonly cardCount: number,
   ) {
-    super(columnNotEmptyMessage(rawId, columnId, cardCount));
+    super(
+      (formatId) =>
+        `Column ${formatId('Column', columnId)} still holds ${cardCount} live card${cardCount === 1 ? '' : 's'}: archive or move them first`,
+    );
   }
-
-  override describe(formatId: ResourceIdFormat): string {
-    return columnNotEmptyMessage(formatId, this.columnId, this.cardCount);
-  }
-}
-
-function columnNotEmptyMessage(formatId: ResourceIdFormat, columnId: string, n: number): string {
-  return `Column ${formatId('Column', columnId)} still holds ${n} live card${n === 1 ? '' : 's'}: archive or move them first`;
-}
-
-function notFoundMessage(formatId: ResourceIdFormat, type: ResourceType, id: string): string {
-  return `${type} ${formatId(type, id)} not found`;
-}
-
-function wipLimitMessage(formatId: ResourceIdFormat, columnId: string, wipLimit: number): string {
-  return `Column ${formatId('Column', columnId)} already holds its limit of ${wipLimit} cards`;
 }
 
 /** Another user already holds this username (compared after NFKC and lowercasing). */
@@ -289,17 +273,13 @@ export class VersionConflictError extends DomainError {
     actualVersion: number;
     conflicts: readonly ConflictingChange[];
   }) {
-    super(versionConflictMessage(rawId, details));
+    super((formatId) => versionConflictMessage(formatId, details));
     this.resourceType = details.resourceType;
     this.resourceId = details.resourceId;
     this.stream = details.stream;
     this.expectedVersion = details.expectedVersion;
     this.actualVersion = details.actualVersion;
     this.conflicts = details.conflicts;
-  }
-
-  override describe(formatId: ResourceIdFormat): string {
-    return versionConflictMessage(formatId, this);
   }
 }
 
