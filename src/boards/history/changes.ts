@@ -80,6 +80,14 @@ const removed = (field: string, from: HistoryValue): HistoryFieldChange => ({
   from,
   to: null,
 });
+/** Where an element of a ranked list (a column's cards, a board's columns) now stands. */
+const placed = (type: 'Card' | 'Column', id: string, rank: string): HistoryFieldChange => {
+  const field = type === 'Card' ? 'card' : 'column';
+  return created(field, { [field]: ref(type, id), rank });
+};
+/** A member's role, given or changed: the previous one is in the earlier event. */
+const role = (userId: string, to: string): HistoryFieldChange =>
+  created('role', { user: ref('User', userId), role: to });
 /** The resource was archived (`true`) or restored. */
 const archived = (to: boolean): HistoryFieldChange => ({ field: 'archived', from: !to, to });
 
@@ -183,13 +191,7 @@ function renderColumn(event: ColumnEvent): RenderedEvent {
     case 'CardRepositioned':
       return {
         operation: event.type,
-        changes: [
-          {
-            field: 'card',
-            from: null,
-            to: { card: ref('Card', event.data.cardId), rank: event.data.rank },
-          },
-        ],
+        changes: [placed('Card', event.data.cardId, event.data.rank)],
       };
     case 'CardsRebalanced':
       // New ranks, the same order: nothing a reader of the column sees changed.
@@ -221,24 +223,11 @@ function renderBoard(event: BoardEvent): RenderedEvent {
         operation: event.type,
         changes: [
           created('member', ref('User', event.data.userId)),
-          {
-            field: 'role',
-            from: null,
-            to: { user: ref('User', event.data.userId), role: event.data.role },
-          },
+          role(event.data.userId, event.data.role),
         ],
       };
     case 'MemberRoleChanged':
-      return {
-        operation: event.type,
-        changes: [
-          {
-            field: 'role',
-            from: null,
-            to: { user: ref('User', event.data.userId), role: event.data.role },
-          },
-        ],
-      };
+      return { operation: event.type, changes: [role(event.data.userId, event.data.role)] };
     case 'MemberRemoved':
       return {
         operation: event.type,
@@ -247,13 +236,7 @@ function renderBoard(event: BoardEvent): RenderedEvent {
     case 'ColumnPlaced':
       return {
         operation: event.type,
-        changes: [
-          {
-            field: 'column',
-            from: null,
-            to: { column: ref('Column', event.data.columnId), rank: event.data.rank },
-          },
-        ],
+        changes: [placed('Column', event.data.columnId, event.data.rank)],
       };
     case 'ColumnsRebalanced':
       return { operation: event.type, changes: [] };
