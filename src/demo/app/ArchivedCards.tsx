@@ -2,6 +2,7 @@ import { useApolloClient, useQuery } from '@apollo/client/react';
 import { ArchivedCardsDocument, RestoreCardDocument } from '@corkboard/client';
 import { useEffect } from 'react';
 import type { Card, Column, Failure, Report } from './boardTypes.js';
+import { mutateOr } from './mutate.js';
 
 /**
  * A column's archived cards, the last archived first, each with a Restore button
@@ -36,17 +37,15 @@ export function ArchivedCards({
       : [];
 
   const restore = async (card: Card) => {
-    let restored;
-    try {
-      restored = await apollo.mutate({
+    const restored = await mutateOr(
+      apollo,
+      {
         mutation: RestoreCardDocument,
         variables: { input: { cardId: card.id, expectedVersion: card.version } },
-      });
-    } catch (failure) {
-      onFailure(failure, column.id);
-      return;
-    }
-    const result = restored.data?.restoreCard;
+      },
+      (failure) => onFailure(failure, column.id),
+    );
+    const result = restored?.restoreCard;
     if (result) onReport(result, undefined, column.id);
   };
 

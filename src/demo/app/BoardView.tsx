@@ -21,6 +21,7 @@ import { Members } from './Members.js';
 import { collisions, dropPlacement, keyboardPlacement } from './moves.js';
 import type { Viewer } from './SignIn.js';
 import { LEFT_NOTICE, useLiveBoard } from './useLiveBoard.js';
+import { mutateOr } from './mutate.js';
 
 /**
  * One board, live: its columns and cards in order, kept fresh by `liveBoard` from the
@@ -68,17 +69,15 @@ export function BoardView({
 
   const moveCard = async (card: Card, placement: Placement): Promise<void> => {
     setAlert(null);
-    let moved;
-    try {
-      moved = await apollo.mutate({
+    const moved = await mutateOr(
+      apollo,
+      {
         mutation: MoveCardDocument,
         variables: { input: { cardId: card.id, expectedVersion: card.version, ...placement } },
-      });
-    } catch (error) {
-      fail(error, placement.toColumnId);
-      return;
-    }
-    const result = moved.data?.moveCard;
+      },
+      (error) => fail(error, placement.toColumnId),
+    );
+    const result = moved?.moveCard;
     if (!result) return;
     report(
       result,

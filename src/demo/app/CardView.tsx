@@ -5,6 +5,7 @@ import { useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { Card, Column, Placement } from './boardTypes.js';
 import { CardHistory } from './CardHistory.js';
 import { describeError, failureText, isApiError } from './errors.js';
+import { mutateOr } from './mutate.js';
 
 /** The card fields the editor writes. */
 type Draft = Pick<Card, 'title' | 'description'>;
@@ -63,14 +64,12 @@ export function CardView({
       return;
     }
     const input: EditCardInput = { cardId: card.id, expectedVersion, ...fields };
-    let edited;
-    try {
-      edited = await apollo.mutate({ mutation: EditCardDocument, variables: { input } });
-    } catch (error) {
-      setMessage(failureText(error));
-      return;
-    }
-    const result = edited.data?.editCard;
+    const edited = await mutateOr(
+      apollo,
+      { mutation: EditCardDocument, variables: { input } },
+      (error) => setMessage(failureText(error)),
+    );
+    const result = edited?.editCard;
     if (!result) return;
     if (result.__typename === 'EditCardSuccess') {
       setEditing(null);
@@ -105,17 +104,15 @@ export function CardView({
   };
 
   const archive = async () => {
-    let archived;
-    try {
-      archived = await apollo.mutate({
+    const archived = await mutateOr(
+      apollo,
+      {
         mutation: ArchiveCardDocument,
         variables: { input: { cardId: card.id, expectedVersion: card.version } },
-      });
-    } catch (error) {
-      setMessage(failureText(error));
-      return;
-    }
-    const result = archived.data?.archiveCard;
+      },
+      (error) => setMessage(failureText(error)),
+    );
+    const result = archived?.archiveCard;
     if (result && isApiError(result)) setMessage(describeError(result));
   };
 

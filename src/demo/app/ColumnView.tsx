@@ -14,6 +14,7 @@ import {
   type Report,
 } from './boardTypes.js';
 import { CardView } from './CardView.js';
+import { mutateOr } from './mutate.js';
 
 /**
  * A column: its live cards in order (a drop target for dragged cards), its card count
@@ -56,26 +57,24 @@ export function ColumnView({
   const addCard = async (event: FormEvent) => {
     event.preventDefault();
     onCloseAlert();
-    let added;
-    try {
-      added = await apollo.mutate({
+    const added = await mutateOr(
+      apollo,
+      {
         mutation: AddCardDocument,
         variables: { input: { columnId: column.id, title, afterCardId: cards.at(-1)?.id ?? null } },
-      });
-    } catch (error) {
-      onFailure(error, column.id);
-      return;
-    }
-    const result = added.data?.addCard;
+      },
+      (error) => onFailure(error, column.id),
+    );
+    const result = added?.addCard;
     if (result && !onReport(result, undefined, column.id)) setTitle('');
   };
 
   const setWipLimit = async (event: FormEvent) => {
     event.preventDefault();
     onCloseAlert();
-    let set;
-    try {
-      set = await apollo.mutate({
+    const set = await mutateOr(
+      apollo,
+      {
         mutation: SetWipLimitDocument,
         variables: {
           input: {
@@ -84,12 +83,10 @@ export function ColumnView({
             wipLimit: wip === '' ? null : Number(wip),
           },
         },
-      });
-    } catch (error) {
-      onFailure(error, column.id);
-      return;
-    }
-    const result = set.data?.setWipLimit;
+      },
+      (error) => onFailure(error, column.id),
+    );
+    const result = set?.setWipLimit;
     if (result && !onReport(result, undefined, column.id)) setWip('');
   };
 

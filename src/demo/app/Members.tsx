@@ -9,6 +9,7 @@ import { useState, type FormEvent } from 'react';
 import type { Access } from './access.js';
 import type { Board, Failure, Report } from './boardTypes.js';
 import { ROLES, roleName } from './roles.js';
+import { mutateOr } from './mutate.js';
 
 /** One member as the panel shows it. */
 export interface Membership {
@@ -45,48 +46,46 @@ export function Members({
 
   const add = async (event: FormEvent) => {
     event.preventDefault();
-    let added;
-    try {
-      added = await apollo.mutate({
+    const added = await mutateOr(
+      apollo,
+      {
         mutation: AddMemberDocument,
         variables: {
           input: { boardId: board.id, username, role, expectedVersion: board.version },
         },
-      });
-    } catch (error) {
-      onFailure(error);
-      return;
-    }
-    const result = added.data?.addMember;
+      },
+      onFailure,
+    );
+    const result = added?.addMember;
     if (result && !onReport(result)) setUsername('');
   };
 
   const setMemberRole = async (userId: string, next: BoardRole) => {
-    try {
-      const set = await apollo.mutate({
+    const set = await mutateOr(
+      apollo,
+      {
         mutation: SetMemberRoleDocument,
         variables: {
           input: { boardId: board.id, userId, role: next, expectedVersion: board.version },
         },
-      });
-      const result = set.data?.setMemberRole;
-      if (result) onReport(result);
-    } catch (error) {
-      onFailure(error);
-    }
+      },
+      onFailure,
+    );
+    const result = set?.setMemberRole;
+    if (result) onReport(result);
   };
 
   const remove = async (userId: string) => {
-    try {
-      const removed = await apollo.mutate({
+    const removed = await mutateOr(
+      apollo,
+      {
         mutation: RemoveMemberDocument,
         variables: { input: { boardId: board.id, userId, expectedVersion: board.version } },
-      });
-      const result = removed.data?.removeMember;
-      if (result && !onReport(result) && userId === viewerId) onLeft();
-    } catch (error) {
-      onFailure(error);
-    }
+      },
+      onFailure,
+    );
+    const result = removed?.removeMember;
+    if (result && !onReport(result) && userId === viewerId) onLeft();
   };
 
   return (
