@@ -14,13 +14,12 @@ import { AlertBox } from './AlertBox.js';
 import { BoardActions } from './BoardActions.js';
 import type { Alert, Card, Failure, Placement, Report } from './boardTypes.js';
 import { ColumnView } from './ColumnView.js';
-import type { Connection } from './connection.js';
 import { ConnectionIndicator } from './ConnectionIndicator.js';
 import { describeError, failureText, isApiError } from './errors.js';
 import { Members } from './Members.js';
 import { collisions, dropPlacement, keyboardPlacement } from './moves.js';
 import type { Viewer } from './SignIn.js';
-import { LEFT_NOTICE, useLiveBoard } from './useLiveBoard.js';
+import { LEFT_NOTICE, useLiveBoard, type LiveBoardProps } from './useLiveBoard.js';
 import { mutateOr } from './mutate.js';
 
 /**
@@ -29,26 +28,15 @@ import { mutateOr } from './mutate.js';
  * WIP limits, members, and a brief highlight of what other members change.
  */
 export function BoardView({
-  boardId,
   viewer,
-  connection,
-  onLeave,
-  onSessionEnded,
-}: {
-  boardId: string;
-  viewer: Viewer;
-  connection: Connection;
-  onLeave: (reason: string) => void;
-  onSessionEnded: () => void;
-}) {
+  ...live
+}: Omit<LiveBoardProps, 'viewerId'> & { viewer: Viewer }) {
+  const { connection } = live;
   const apollo = useApolloClient();
   const [alert, setAlert] = useState<Alert | null>(null);
   const { board, highlights, activity, members, leave } = useLiveBoard({
-    boardId,
+    ...live,
     viewerId: viewer.id,
-    connection,
-    onLeave,
-    onSessionEnded,
   });
 
   /** Shows an error result (false when it is none); a conflict offers `retry` at its version. */

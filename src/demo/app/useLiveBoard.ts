@@ -67,6 +67,17 @@ export function whyEnded(error: unknown, boardId: string): string {
 /** What the page says when the viewer left the board (their own removeMember). */
 export const LEFT_NOTICE = 'You left the board.';
 
+/** The board to follow, for whom, and what to call when following it ends. */
+export interface LiveBoardProps {
+  boardId: string;
+  viewerId: string;
+  connection: Connection;
+  /** Called once, with the reason, when the board is gone for this viewer. */
+  onLeave: (reason: string) => void;
+  /** Called when the server refused the viewer's token. */
+  onSessionEnded: () => void;
+}
+
 /**
  * One board, live: `liveBoard` keeps the cache fresh from the board's changes alone (no
  * refetch per change), and the Board query reads it once the binding is ready. Changes by
@@ -80,13 +91,7 @@ export function useLiveBoard({
   connection,
   onLeave,
   onSessionEnded,
-}: {
-  boardId: string;
-  viewerId: string;
-  connection: Connection;
-  onLeave: (reason: string) => void;
-  onSessionEnded: () => void;
-}): LiveBoardState {
+}: LiveBoardProps): LiveBoardState {
   const apollo = useApolloClient();
   const [ready, setReady] = useState(false);
   const [highlights, setHighlights] = useState<ReadonlyMap<string, string>>(new Map());
