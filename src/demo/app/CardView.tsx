@@ -133,6 +133,19 @@ export function CardView({
       afterCardId: column.cards.edges.filter((e) => !e.node.archived).at(-1)?.node.id ?? null,
     });
 
+  /** The button moving the card to the neighbouring column `to`, when there is one. */
+  const moveButton = (to: Column | null, arrow: string) =>
+    to && (
+      <button
+        type="button"
+        aria-label={`Move to ${to.name}`}
+        disabled={readOnly}
+        onClick={() => moveTo(to)}
+      >
+        {arrow}
+      </button>
+    );
+
   return (
     <li
       ref={(node) => {
@@ -207,16 +220,7 @@ export function CardView({
             </div>
           )}
           <div className="row actions" onPointerDown={(e) => e.stopPropagation()}>
-            {neighbours.left && (
-              <button
-                type="button"
-                aria-label={`Move to ${neighbours.left.name}`}
-                disabled={readOnly}
-                onClick={() => moveTo(neighbours.left!)}
-              >
-                ←
-              </button>
-            )}
+            {moveButton(neighbours.left, '←')}
             <button
               type="button"
               disabled={readOnly}
@@ -240,16 +244,7 @@ export function CardView({
             >
               History
             </button>
-            {neighbours.right && (
-              <button
-                type="button"
-                aria-label={`Move to ${neighbours.right.name}`}
-                disabled={readOnly}
-                onClick={() => moveTo(neighbours.right!)}
-              >
-                →
-              </button>
-            )}
+            {moveButton(neighbours.right, '→')}
           </div>
         </>
       )}
