@@ -1,5 +1,5 @@
 import { createCorkboardClient } from '@corkboard/client';
-import { useState, type FormEvent } from 'react';
+import { useState, type FormEvent, type InputHTMLAttributes } from 'react';
 import { describeError } from './errors.js';
 
 /** The signed-in user and the bearer token every request sends. */
@@ -97,45 +97,36 @@ export function SignIn({ onSignedIn }: { onSignedIn: (viewer: Viewer) => void })
       </div>
       <form onSubmit={(event) => void submit(event)}>
         {mode !== 'token' && (
-          <label>
-            Username
-            <input
-              name="username"
-              autoComplete="username"
-              required
-              value={username}
-              onChange={(e) => setUsername(e.target.value)}
-            />
-          </label>
+          <TextField
+            label="Username"
+            name="username"
+            autoComplete="username"
+            required
+            value={username}
+            onChange={setUsername}
+          />
         )}
         {mode === 'register' && (
-          <label>
-            Display name
-            <input
-              name="displayName"
-              value={displayName}
-              onChange={(e) => setDisplayName(e.target.value)}
-            />
-          </label>
+          <TextField
+            label="Display name"
+            name="displayName"
+            value={displayName}
+            onChange={setDisplayName}
+          />
         )}
         {mode === 'signIn' && (
-          <label>
-            Password
-            <input
-              name="password"
-              type="password"
-              autoComplete="current-password"
-              required
-              value={password}
-              onChange={(e) => setPassword(e.target.value)}
-            />
-          </label>
+          <TextField
+            label="Password"
+            name="password"
+            type="password"
+            autoComplete="current-password"
+            required
+            value={password}
+            onChange={setPassword}
+          />
         )}
         {mode === 'token' && (
-          <label>
-            Bearer token
-            <input name="token" required value={token} onChange={(e) => setToken(e.target.value)} />
-          </label>
+          <TextField label="Bearer token" name="token" required value={token} onChange={setToken} />
         )}
         <button type="submit" disabled={busy}>
           {mode === 'register' ? 'Register' : mode === 'signIn' ? 'Sign in' : 'Use token'}
@@ -147,5 +138,22 @@ export function SignIn({ onSignedIn }: { onSignedIn: (viewer: Viewer) => void })
         )}
       </form>
     </main>
+  );
+}
+
+/** A labelled text input showing `value`; `onChange` gets each new text. */
+function TextField({
+  label,
+  onChange,
+  ...input
+}: { label: string; value: string; onChange: (value: string) => void } & Omit<
+  InputHTMLAttributes<HTMLInputElement>,
+  'value' | 'onChange'
+>) {
+  return (
+    <label>
+      {label}
+      <input {...input} onChange={(e) => onChange(e.target.value)} />
+    </label>
   );
 }
