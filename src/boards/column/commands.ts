@@ -19,6 +19,7 @@ import {
   ValidationError,
   VersionConflictError,
   WipLimitReachedError,
+  type ErrorCode,
 } from '../errors.js';
 import {
   description,
@@ -126,15 +127,24 @@ interface DoneCardsArchived {
   /** Null when nothing was written. */
   position: number | null;
   replayed: boolean;
+  /**
+   * False when the run stopped between two of its commits: the board was archived or the
+   * caller lost access meanwhile (`stoppedBy`). The cards listed are archived all the same.
+   */
+  complete: boolean;
+  /** What stopped the run before every done card was archived; null when `complete`. */
+  stoppedBy: ErrorCode | null;
 }
 
 /**
  * Archives every done live card of a column (the column and each card at the version
  * read): in one commit up to 500 cards, else in consecutive commits of 500, each
  * atomic and each one `BoardChange` (`ARCHIVE_DONE_CARDS_PER_COMMIT`). Writes nothing
- * when no card is done. The answer lists every card archived and the last commit; a
- * retry with the idempotency key after all commits landed returns the last commit's
- * cards, one after a partial run archives what is still done.
+ * when no card is done. The answer lists every card archived and the last commit, also
+ * when the run stops between two commits (the board archived, the caller's access ended):
+ * then `complete` is false and `stoppedBy` says why. A retry with the idempotency key
+ * after all commits landed returns the last commit's cards, one after a partial run
+ * archives what is still done.
  */
 export const archiveDoneCards = defineCommand({
   name: 'archiveDoneCards',
@@ -171,6 +181,8 @@ export const archiveDoneCards = defineCommand({
     commitId: null,
     position: null,
     replayed: false,
+    complete: true,
+    stoppedBy: null,
   }),
   succeed: (commit): DoneCardsArchived => {
     const archivedCards = headsOfKind(commit.heads, 'card');
@@ -179,6 +191,8 @@ export const archiveDoneCards = defineCommand({
       archivedCount: archivedCards.length,
       archivedCards,
       ...commitRef(commit),
+      complete: commit.stoppedBy === undefined,
+      stoppedBy: commit.stoppedBy ?? null,
     };
   },
 });

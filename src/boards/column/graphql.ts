@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { builder } from '../../graphql/builder.js';
 import { commandPayload } from '../../graphql/commandMutation.js';
+import { ErrorCodeEnum } from '../../graphql/errors.js';
 import { ErrorCode } from '../errors.js';
 import { BoardRef, CardRef, ColumnRef, brandable } from '../../graphql/refs.js';
 import { VersionedInterface } from '../../graphql/versioned.js';
@@ -142,5 +143,18 @@ builder.node(ColumnRef, {
 
 commandPayload(archiveDoneCards, {
   resources: { column: 'column' },
-  fields: (t) => ({ archivedCount: t.exposeInt('archivedCount') }),
+  fields: (t) => ({
+    archivedCount: t.exposeInt('archivedCount'),
+    complete: t.exposeBoolean('complete', {
+      description:
+        'False when the run stopped between two of its commits (the board was archived, or the caller lost access, meanwhile): the cards counted are archived all the same, and `stoppedBy` says why the rest are not.',
+    }),
+    stoppedBy: t.field({
+      type: ErrorCodeEnum,
+      nullable: true,
+      description:
+        'What stopped the run before every done card was archived; null when `complete`.',
+      resolve: (result) => result.stoppedBy,
+    }),
+  }),
 });

@@ -11,6 +11,7 @@ import {
 import { aggregates } from '../aggregates.js';
 import { splitIntoCommits, type Decision } from '../decision.js';
 import { toNewEvent, type DomainEvent, type SchemaVersions } from '../domainEvent.js';
+import type { ErrorCode } from '../errors.js';
 import { toStreamName } from '../streams.js';
 import type { CommittedChange } from './defineCommand.js';
 import type { LoadSession } from './loadSession.js';
@@ -122,8 +123,10 @@ export function isOwnCommit(request: AppendRequest, heads: readonly StreamHead[]
 /**
  * Appends `decision` as one commit, or as consecutive commits when it is too big
  * for one (`splitIntoCommits`), each at the heads the previous one left; the
- * idempotency key goes on the last. A later commit losing a race returns the conflict:
- * the attempt is redone on fresh state, where what was committed is no longer to do.
+ * idempotency key goes on the last. Each commit made is handed to `landed` as it lands:
+ * a later commit losing a race returns the conflict, and the commits before it stand
+ * (the attempt is redone on fresh state, where what was committed is no longer to do).
+ * Returns the last commit.
  */
 export async function appendCommits(
   operation: {
@@ -135,10 +138,10 @@ export async function appendCommits(
   session: LoadSession,
   decision: Decision,
   merged: boolean,
+  landed: LandedCommits,
   signal: AbortSignal | undefined,
 ): Promise<CommittedChange | VersionConflict | IdempotencyKeyReused> {
   const commits = splitIntoCommits(decision);
-  const heads = new Map<string, number>();
   let commit: CommittedChange | undefined;
   for (const [index, part] of commits.entries()) {
     const key = index === commits.length - 1 ? operation.idempotencyKey : undefined;
@@ -160,21 +163,49 @@ export async function appendCommits(
     const conditions = new Set(
       request.streams.filter((s) => s.events.length === 0).map((s) => s.stream),
     );
-    const writtenHeads = appended.streams.filter((head) => !conditions.has(head.stream));
-    for (const head of writtenHeads) heads.set(head.stream, head.version);
     const own = isOwnCommit(request, appended.streams);
     commit = {
       commitId: appended.commitId,
       position: appended.position,
-      heads: writtenHeads,
+      heads: appended.streams.filter((head) => !conditions.has(head.stream)),
       merged: own && merged,
       replayed: !own,
     };
+    landed.add(commit);
   }
   if (!commit) throw new Error(`${operation.name}: nothing to append`);
-  if (commits.length === 1) return commit;
-  // The last commit's id and position, and the head of every stream any commit wrote.
-  return { ...commit, heads: [...heads].map(([stream, version]) => ({ stream, version })) };
+  return commit;
+}
+
+/**
+ * The commits one command has made so far, over all its attempts: more than one when
+ * its decision spans several commits. What they wrote stands whatever happens to the
+ * rest, so the command answers with them (`commit`), never with a failure.
+ */
+export class LandedCommits {
+  readonly #heads = new Map<string, number>();
+  #last: CommittedChange | undefined;
+
+  add(commit: CommittedChange): void {
+    for (const head of commit.heads) this.#heads.set(head.stream, head.version);
+    this.#last = commit;
+  }
+
+  /** Whether any commit landed. */
+  get any(): boolean {
+    return this.#last !== undefined;
+  }
+
+  /**
+   * The last commit's id, position and flags, with the head of every stream any commit
+   * wrote, and what stopped the rest, if anything did.
+   */
+  commit(stoppedBy?: ErrorCode): CommittedChange {
+    const last = this.#last;
+    if (!last) throw new Error('no commit landed');
+    const heads = [...this.#heads].map(([stream, version]) => ({ stream, version }));
+    return { ...last, heads, ...(stoppedBy !== undefined && { stoppedBy }) };
+  }
 }
 
 /** The commit at `position`, which carried the command's idempotency key. */

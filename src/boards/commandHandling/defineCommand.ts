@@ -4,6 +4,7 @@ import type { AggregateStates } from '../aggregates.js';
 import type { DecideContext, Decision } from '../decision.js';
 import {
   type DomainError,
+  type ErrorCode,
   UnauthenticatedError,
   ValidationError,
   VersionConflictError,
@@ -56,6 +57,13 @@ export interface CommittedChange {
   merged: boolean;
   /** True when this is the result of an earlier commit with the same idempotency key. */
   replayed: boolean;
+  /**
+   * Set when the decision spanned several commits (`splitIntoCommits`) and a later one
+   * could not be made: the expected failure that stopped the rest. The commits made
+   * stand, `heads` names what they wrote, and `commitId`/`position` are the last of
+   * them. A spec whose decision can span commits says so in its answer.
+   */
+  stoppedBy?: ErrorCode;
 }
 
 /** Reads a stream's current state after the commit (for a replay that needs the first data). */

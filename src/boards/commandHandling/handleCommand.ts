@@ -5,7 +5,9 @@ import type { EventStore } from '../../eventstore/types.js';
 import { aggregates, foldEvents } from '../aggregates.js';
 import type { DecideContext, Decision } from '../decision.js';
 import {
+  ErrorCode,
   RetriesExhaustedError,
+  type DomainError,
   UnauthenticatedError,
   ValidationError,
   VersionConflictError,
@@ -24,7 +26,7 @@ import {
 } from './defineCommand.js';
 import { checkExpectedVersion, describeChanges } from './expectedVersion.js';
 import { firstResultOf, idempotencyKeyReusedError, scopeIdempotencyKey } from './idempotency.js';
-import { appendCommits, replayedCommit } from './commits.js';
+import { appendCommits, LandedCommits, replayedCommit } from './commits.js';
 import { LoadSession, type LoadInfrastructure } from './loadSession.js';
 import { failed, succeeded, type CommandOptions } from './results.js';
 import { Attr, CommandOutcome, inSpan, SpanName } from '../../telemetry/spans.js';
@@ -58,7 +60,11 @@ export interface CommandRuntime {
  * without a caller), which is what the spec's own, narrower type says.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Call = CommandCall<unknown, any, unknown> & { signal: AbortSignal | undefined };
+type Call = CommandCall<unknown, any, unknown> & {
+  signal: AbortSignal | undefined;
+  /** The commits made so far, over every attempt (see `LandedCommits`). */
+  landed: LandedCommits;
+};
 
 /** How one attempt ended: with the command's result, or lost to a concurrent append. */
 type Attempt<S extends AnyCommandSpec> =
@@ -97,14 +103,15 @@ export async function handleCommand<S extends AnyCommandSpec>(
   const idempotencyKey = scopeIdempotencyKey(spec.name, actorId, input.idempotencyKey, scope);
   const requestFingerprint =
     idempotencyKey === undefined ? undefined : digestOf({ operation: spec.name, actorId, input });
-  const base: Omit<Call, 'prepared' | 'signal'> = {
+  const base: Omit<Call, 'prepared' | 'signal' | 'landed'> = {
     input,
     actorId,
     idempotencyKey,
     requestFingerprint,
   };
   const prepared: unknown = await spec.prepare?.(base, runtime);
-  return retrying(runtime, spec, { ...base, prepared, signal: options.signal }, options.trace);
+  const call = { ...base, prepared, signal: options.signal, landed: new LandedCommits() };
+  return retrying(runtime, spec, call, options.trace);
 }
 
 /**
@@ -132,6 +139,9 @@ async function retrying<S extends AnyCommandSpec>(
         }
         if (attempt >= retry.maxAttempts) {
           span.setAttribute(Attr.CommandOutcome, CommandOutcome.Conflict);
+          if (call.landed.any) {
+            return succeedWithLanded(spec, call, runtime.store, ErrorCode.VersionConflict);
+          }
           return exhausted(runtime, spec, call, outcome.conflict);
         }
         await sleep(retry.backoffMs(attempt), undefined, { signal: call.signal });
@@ -167,12 +177,14 @@ async function attemptOnce<S extends AnyCommandSpec>(
   try {
     const loaded: unknown = await spec.load(session, call);
     const decided = decideSafely(spec, call, loaded, { now: runtime.now(), newId: runtime.newId });
-    if (!decided.ok) return result(decided, CommandOutcome.Rejected);
+    if (!decided.ok) return stopped(spec, call, store, decided, CommandOutcome.Rejected);
     const checked = await checkVersion(spec, call, loaded);
     if (checked instanceof VersionConflictError) {
-      return result(failed(checked), CommandOutcome.Conflict);
+      return stopped(spec, call, store, failed(checked), CommandOutcome.Conflict);
     }
     if (decided.value.length === 0) {
+      // An earlier attempt's commits did what is left to do.
+      if (call.landed.any) return succeedWith(spec, call, store, call.landed.commit());
       if (!spec.nothingToWrite) throw new Error(`${spec.name} decided to write nothing`);
       return result(succeeded(spec.nothingToWrite(call, loaded)), CommandOutcome.NothingToWrite);
     }
@@ -183,12 +195,20 @@ async function attemptOnce<S extends AnyCommandSpec>(
       idempotencyKey,
       requestFingerprint: call.requestFingerprint,
     };
-    const appended = await appendCommits(operation, session, decided.value, checked.merged, signal);
+    const appended = await appendCommits(
+      operation,
+      session,
+      decided.value,
+      checked.merged,
+      call.landed,
+      signal,
+    );
     if (appended instanceof VersionConflict) return { kind: 'raced', conflict: appended };
     if (appended instanceof IdempotencyKeyReused) {
-      return result(failed(idempotencyKeyReusedError()), CommandOutcome.Rejected);
+      const reused = failed(idempotencyKeyReusedError());
+      return stopped(spec, call, store, reused, CommandOutcome.Rejected);
     }
-    return succeedWith(spec, call, store, appended);
+    return succeedWith(spec, call, store, call.landed.commit());
   } finally {
     await session.release();
   }
@@ -206,6 +226,35 @@ async function succeedWith<S extends AnyCommandSpec>(
       ? CommandOutcome.Merged
       : CommandOutcome.Committed;
   return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))), outcome);
+}
+
+/**
+ * An attempt that ends with the expected failure `failure`: the command's answer, unless
+ * earlier commits of its decision landed. Those stand, so it answers them, saying what
+ * stopped the rest: a committed write is never reported as a failure.
+ */
+async function stopped<S extends AnyCommandSpec>(
+  spec: S,
+  call: Call,
+  store: EventStore,
+  failure: { ok: false; error: unknown },
+  outcome: CommandOutcome,
+): Promise<Attempt<S>> {
+  if (!call.landed.any) return result(failure, outcome);
+  const { code } = failure.error as DomainError;
+  return succeedWith(spec, call, store, call.landed.commit(code));
+}
+
+/** The answer from the commits landed so far, stopped by `stoppedBy`. */
+async function succeedWithLanded<S extends AnyCommandSpec>(
+  spec: S,
+  call: Call,
+  store: EventStore,
+  stoppedBy: ErrorCode,
+): Promise<ResultOf<S>> {
+  const landed = await succeedWith(spec, call, store, call.landed.commit(stoppedBy));
+  if (landed.kind !== 'result') throw new Error('unreachable');
+  return landed.result;
 }
 
 function result<S extends AnyCommandSpec>(
