@@ -9,7 +9,8 @@ import {
   type SupervisedLoopOptions,
 } from '../supervision.js';
 import { Mutex } from '../mutex.js';
-import { CatchUp, LiveApply } from './liveApply.js';
+import { CATCH_UP_BATCH, followStore } from './catchUp.js';
+import { LiveApply } from './liveApply.js';
 import { DEFAULT_LEASE_TTL_MS, PROJECTOR_LEASE, ProjectorLease } from './projectorLease.js';
 import {
   ProjectorHealth,
@@ -20,13 +21,6 @@ import {
 } from './projectorStatus.js';
 import { RebuildJob } from './rebuildJob.js';
 import { FencedOut, type Projection, type ProjectorStorage, type ReadView } from './types.js';
-
-/**
- * A quiet feed yields a heartbeat per empty batch (about once a second) with a fresher
- * resume token; saving each would write forever on an idle system. They are saved at most
- * this often: a resume from a slightly older token costs the server a little more, nothing else.
- */
-const HEARTBEAT_SAVE_INTERVAL_MS = 60_000;
 
 export interface ProjectorRuntimeOptions {
   store: EventStore;
@@ -46,6 +40,11 @@ export interface ProjectorRuntimeOptions {
   retryDelayMs?: number;
   /** @default Date.now */
   now?: () => number;
+  /**
+   * Commits applied as one batch at most when far behind the store; at least this many
+   * behind, they are read from the store a batch at a time. @default CATCH_UP_BATCH
+   */
+  catchUpBatchSize?: number;
 }
 
 /**
@@ -76,6 +75,7 @@ export class ProjectorRuntime {
   constructor(options: ProjectorRuntimeOptions) {
     this.owner = options.owner ?? `projector-${randomUUID()}`;
     this.#o = {
+      catchUpBatchSize: CATCH_UP_BATCH,
       leaseTtlMs: DEFAULT_LEASE_TTL_MS,
       retryDelayMs: 500,
       now: Date.now,
@@ -262,63 +262,60 @@ export class ProjectorRuntime {
     const from = (await storage.checkpoints.load(this.#view.generation)) ?? { position: 0 };
     this.#position = from.position;
     for (const wake of this.#onProjecting) wake();
-    const feed = store.subscribe({ from });
-    const stop = () => void feed.close();
-    this.#endRound = stop;
-    signal.addEventListener('abort', stop);
-    if (signal.aborted) stop();
-    let lastSaved = performance.now();
-    const items = feed[Symbol.asyncIterator]();
-    const catchUp = new CatchUp(store);
+    // No write starts once the lease may have lapsed; writes already started carry the
+    // fence, which storage refuses once a newer holder has written.
+    const leased = () => {
+      if (!this.#active || signal.aborted) return false;
+      if (this.#lease.valid()) return true;
+      this.#lease.lose();
+      return false;
+    };
     try {
-      for (let next = await items.next(); !next.done; next = await items.next()) {
-        const item = next.value;
-        if (!this.#active || signal.aborted) break;
-        // No write starts once the lease may have lapsed; writes already started carry the
-        // fence, which storage refuses once a newer holder has written.
-        if (!this.#lease.valid()) {
-          this.#lease.lose();
-          break;
-        }
-        if (
-          item.kind === 'heartbeat' &&
-          item.checkpoint.position === this.#position &&
-          performance.now() - lastSaved < HEARTBEAT_SAVE_INTERVAL_MS
-        ) {
+      await followStore({
+        store,
+        from,
+        batchSize: this.#o.catchUpBatchSize,
+        position: () => this.#position,
+        leased,
+        signal,
+        apply: (batch) => this.#applyItems(batch),
+        applied: () => {
+          this.#health.progressed();
           progress();
-          continue;
-        }
-        lastSaved = performance.now();
-        const batch = await catchUp.batchFrom(item, items);
-        await this.#lock.run(async () => {
-          const fence = this.#lease.fence();
-          const saveCheckpoint = async (done: FeedItem) => {
-            await storage.checkpoints.save(this.#currentView().generation, done.checkpoint, fence);
-            this.#position = done.checkpoint.position;
-          };
-          if (batch.length > 1 && (await this.#live.applyBatch(batch, saveCheckpoint))) return;
-          // One item at a time: as a caught-up projector goes, and where a batch failed (so
-          // that a failing commit stops the projector right before it, with its error).
-          for (const one of batch) {
-            if (one.kind === 'commit') await this.#live.applyLive(one.commit);
-            else if (one.kind === 'gap') await this.#live.recordGap(one.position);
-            await saveCheckpoint(one);
-          }
-        });
-        this.#health.progressed();
-        progress();
-      }
+        },
+        alive: progress,
+        following: (close) => (this.#endRound = close),
+      });
     } catch (error) {
       if (error instanceof FencedOut) {
         this.#lease.lose();
         return;
       }
       throw error;
-    } finally {
-      this.#endRound = undefined;
-      signal.removeEventListener('abort', stop);
-      await feed.close();
     }
+  }
+
+  /** Applies feed items, as one batch when there are several, between two rebuild steps. */
+  async #applyItems(batch: readonly FeedItem[]): Promise<void> {
+    await this.#lock.run(async () => {
+      const fence = this.#lease.fence();
+      const saveCheckpoint = async (done: FeedItem) => {
+        await this.#o.storage.checkpoints.save(
+          this.#currentView().generation,
+          done.checkpoint,
+          fence,
+        );
+        this.#position = done.checkpoint.position;
+      };
+      if (batch.length > 1 && (await this.#live.applyBatch(batch, saveCheckpoint))) return;
+      // One item at a time: as a caught-up projector goes, and where a batch failed (so
+      // that a failing commit stops the projector right before it, with its error).
+      for (const one of batch) {
+        if (one.kind === 'commit') await this.#live.applyLive(one.commit);
+        else if (one.kind === 'gap') await this.#live.recordGap(one.position);
+        await saveCheckpoint(one);
+      }
+    });
   }
 
   /**

@@ -3,7 +3,7 @@
  * of its own, or a run of commits already in the store as one batch; each commit's change
  * log entry recorded after its documents are written.
  */
-import type { Commit, EventStore, FeedItem } from '../eventstore/types.js';
+import type { Commit, FeedItem } from '../eventstore/types.js';
 import { Attr, inSpan, linksTo, SpanName } from '../telemetry/spans.js';
 import { applyCommit, type AppliedCommit } from './applyCommit.js';
 import type { ProjectorHealth } from './projectorStatus.js';
@@ -16,55 +16,12 @@ import {
 } from './types.js';
 import { WriteBehindView } from './WriteBehindView.js';
 
-/** Feed items applied as one batch at most, when the projector is far behind the store. */
-const CATCH_UP_BATCH = 500;
-
 /**
  * Read documents a catch-up keeps in memory from one batch to the next (see
  * `WriteBehindOptions.keepUpTo`), so that a document changed in many batches is read from
  * storage once, not once per batch.
  */
 const CATCH_UP_DOCUMENTS_KEPT = 100_000;
-
-/**
- * Far behind the store's head (after downtime, a burst), a feed item and the ones already
- * in the store after it are applied as one batch (see `LiveApply.applyBatch`). The head is
- * looked up at most once a second while caught up, so a quiet projector does not pay a
- * store call per commit.
- */
-export class CatchUp {
-  readonly #store: EventStore;
-  /** The store's head as last seen, and when. */
-  #head = 0;
-  #headSeenAt = -Infinity;
-  #batching = false;
-
-  constructor(store: EventStore) {
-    this.#store = store;
-  }
-
-  /** `item` and, when far behind, the items after it that the store already holds. */
-  async batchFrom(item: FeedItem, items: AsyncIterator<FeedItem>): Promise<FeedItem[]> {
-    const batch: FeedItem[] = [item];
-    if (item.kind === 'heartbeat') return batch;
-    const position = item.checkpoint.position;
-    if (
-      position >= this.#head &&
-      (this.#batching || performance.now() - this.#headSeenAt >= 1_000)
-    ) {
-      this.#head = await this.#store.headPosition();
-      this.#headSeenAt = performance.now();
-    }
-    while (batch.length < CATCH_UP_BATCH && batch.at(-1)!.checkpoint.position < this.#head) {
-      const more = await items.next();
-      if (more.done) break;
-      batch.push(more.value);
-      if (more.value.kind === 'heartbeat') break;
-    }
-    this.#batching = batch.length > 1;
-    return batch;
-  }
-}
 
 export interface LiveApplyOptions {
   changeLog: ProjectorStorage['changeLog'];

@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ANY, type EventStore, type StreamAppend } from '../../src/eventstore/types.js';
+import {
+  ANY,
+  type EventStore,
+  type ReadAllOptions,
+  type StreamAppend,
+  type SubscribeOptions,
+} from '../../src/eventstore/types.js';
 import { ChangeLogFollower } from '../../src/projector/ChangeLogFollower.js';
 import { ProjectorRuntime } from '../../src/projector/ProjectorRuntime.js';
 import type {
@@ -873,6 +879,127 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     for (const commit of commits) {
       expect(entries.get(commit.position)?.commitId).toBe(commit.commitId);
     }
+  });
+
+  it("catches up by pages read from the store when down for many commits: gaps recorded, the feed opened only near the head, another writer's newer document kept", async () => {
+    const side = await open();
+    const batch = 20;
+    const perStretch = Math.max(30, Math.round(200 * adapter.scale));
+    for (let i = 0; i < 3; i += 1) {
+      await commitDeposits(side.store, perStretch, 10, 5);
+      await side.makeGap();
+    }
+    await commitDeposits(side.store, perStretch, 10, 5);
+    const head = await side.store.headPosition();
+
+    // What the runtime asks the store: pages (readAll of a batch) and where feeds start.
+    const pages: number[] = [];
+    const feedsFrom: number[] = [];
+    const store = new Proxy(side.store, {
+      get(target, name) {
+        if (name === 'readAll')
+          return (o?: ReadAllOptions) => {
+            if (o?.limit === batch) pages.push(o.after ?? 0);
+            return target.readAll(o);
+          };
+        if (name === 'subscribe')
+          return (o?: SubscribeOptions) => {
+            feedsFrom.push(o?.from?.position ?? 0);
+            return target.subscribe(o);
+          };
+        const value: unknown = Reflect.get(target, name);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    // Another writer has already applied far more to account 0 when the first batch is
+    // written: the batch must not regress it.
+    const newer: Account = {
+      _id: '0',
+      label: 'newer',
+      balance: -1,
+      version: 1_000_000,
+      group: 'g0',
+      _applied: { 'acc-0': 1_000_000 },
+    };
+    let wroteNewer = false;
+    const inner = side.storage;
+    const writeNewerBefore = async (generation: string, name: string, docs: readonly ReadDoc[]) => {
+      if (wroteNewer || !docs.some((d) => d._id === newer._id)) return;
+      wroteNewer = true;
+      await inner.readModels.view(generation).collection<Account>(name).put(newer);
+    };
+    const storage: ProjectorStorage = {
+      ...inner,
+      readModels: {
+        active: (o) => inner.readModels.active(o),
+        createGeneration: () => inner.readModels.createGeneration(),
+        activate: (g, e, f) => inner.readModels.activate(g, e, f),
+        dropGeneration: (g) => inner.readModels.dropGeneration(g),
+        view: (generation, o) => {
+          const view = inner.readModels.view(generation, o);
+          return {
+            generation,
+            collection: <T extends ReadDoc>(name: string) => {
+              const c = view.collection<T>(name);
+              return {
+                get: (id, options) => c.get(id, options),
+                getMany: (ids, options) => c.getMany(ids, options),
+                find: (f, options) => c.find(f, options),
+                count: (f, options) => c.count(f, options),
+                put: (doc: T) => c.put(doc),
+                delete: (id) => c.delete(id),
+                putEach: async (docs) => {
+                  await writeNewerBefore(generation, name, docs);
+                  await c.putEach(docs);
+                },
+                putMany: async (docs) => {
+                  await writeNewerBefore(generation, name, docs);
+                  await c.putMany(docs);
+                },
+              } satisfies ReadCollection<T>;
+            },
+          };
+        },
+      },
+    };
+    const projector = new ProjectorRuntime({
+      store,
+      storage,
+      projections: [accountProjection()],
+      logger,
+      leaseTtlMs: 2_000,
+      retryDelayMs: 20,
+      catchUpBatchSize: batch,
+    });
+    cleanup.push(() => projector.stop());
+    projector.start();
+    await until(async () => (await projector.lag()).checkpoint === head, 60_000);
+
+    // Read by pages from the checkpoint (0) on, each after the last one applied; the feed
+    // was first opened within a batch of the head, not from the start.
+    expect(pages[0]).toBe(0);
+    expect(pages.length).toBeGreaterThanOrEqual(Math.floor(head / batch) - 1);
+    expect(pages).toEqual([...pages].sort((a, b) => a - b));
+    expect(feedsFrom[0]).toBeGreaterThan(head - batch);
+    expect(wroteNewer).toBe(true);
+    const { [newer._id]: _, ...rest } = Object.fromEntries(await foldAccounts(side.store));
+    const { _applied, ...newest } = newer;
+    expect(Object.fromEntries(await readAccounts(inner))).toEqual({ ...rest, '0': newest });
+    const read = await inner.changeLog.read(0, { limit: head });
+    if (read.kind !== 'entries') throw new Error('change log expired unexpectedly');
+    expect(read.entries.map((e) => e.cursor)).toEqual(
+      Array.from({ length: head }, (_, i) => i + 1),
+    );
+    const commits = await side.store.readAll({ limit: head });
+    const entries = new Map(read.entries.map((e) => [e.cursor, e.commitId]));
+    for (const commit of commits) expect(entries.get(commit.position)).toBe(commit.commitId);
+    expect(read.entries.filter((e) => e.commitId.startsWith('gap-'))).toHaveLength(3);
+
+    // Caught up, it follows the feed: a new commit is applied with no page read.
+    const paged = pages.length;
+    await commitDeposits(side.store, 1, 1);
+    await until(async () => (await projector.lag()).checkpoint === head + 1);
+    expect(pages).toHaveLength(paged);
   });
 
   it('reads one scope through its index: its entries after a cursor, in order, by pages, expired as the whole log', async () => {

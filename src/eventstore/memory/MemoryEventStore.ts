@@ -76,6 +76,12 @@ export class MemoryEventLog {
   }
 }
 
+/**
+ * Feed items delivered in one turn at most, as a change stream hands out a batch of
+ * changes per `getMore`: one turn per item made a long catch-up mostly wait for turns.
+ */
+const FEED_BATCH = 500;
+
 const isGap = (entry: Commit | Gap): entry is Gap => 'gap' in entry;
 
 /**
@@ -290,15 +296,18 @@ export class MemoryEventStore implements EventStore {
       },
       [Symbol.asyncIterator]: async function* (): AsyncGenerator<FeedItem> {
         while (!closed && !isStoreClosed()) {
-          const entry = log[position];
-          if (entry) {
-            // Delivery is asynchronous, as a change stream's is.
+          if (log[position]) {
+            // Delivery is asynchronous, as a change stream's is, a batch per turn: what the
+            // log holds by then, up to FEED_BATCH items.
             await nextTurn();
-            if (closed) return;
-            position = entry.position;
-            yield isGap(entry)
-              ? { kind: 'gap', position, checkpoint: { position } }
-              : { kind: 'commit', commit: readCommit(entry), checkpoint: { position } };
+            for (let n = 0; n < FEED_BATCH; n += 1) {
+              const entry = log[position];
+              if (!entry || closed || isStoreClosed()) break;
+              position = entry.position;
+              yield isGap(entry)
+                ? { kind: 'gap', position, checkpoint: { position } }
+                : { kind: 'commit', commit: readCommit(entry), checkpoint: { position } };
+            }
             continue;
           }
           await new Promise<void>((resolve) => {
