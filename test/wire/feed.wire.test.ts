@@ -6,7 +6,14 @@ import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
 import type { FeedItem, FeedPosition } from '../../src/eventstore/types.js';
 import { ChangeLogFollower } from '../../src/projector/ChangeLogFollower.js';
 import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
-import { duplicateKeyReply, serverError, type WireCommand } from './fakePrimary.js';
+import { TAIL_REOPEN_MIN_MS } from '../../src/projector/mongo/MongoChangeLogTail.js';
+import { ProjectorStorageUnavailable, type ChangeLogEntry } from '../../src/projector/types.js';
+import {
+  duplicateKeyReply,
+  serverError,
+  type ScriptedReply,
+  type WireCommand,
+} from './fakePrimary.js';
 import { isCommand, openWire, type Wire } from './harness.js';
 
 const CURSOR_ID = BSON.Long.fromNumber(777);
@@ -549,6 +556,271 @@ describe('a change log tail on the wire', () => {
       await iterating;
       await storage.close();
       await wire.close();
+    }
+  });
+});
+
+/**
+ * The change log on a scripted primary: `changelog` holds the cursors of `stored`, its
+ * change streams answer as `aggregate` and `getMore` say, and every command's time is kept.
+ */
+interface ChangeLogScript {
+  stored: number[];
+  /** The n-th (from 1) `aggregate` on `changelog`: its reply. */
+  aggregate?: (n: number, command: WireCommand) => Document;
+  /** A `getMore` on the change stream: its reply. */
+  getMore?: (command: WireCommand) => ScriptedReply;
+  /** A write to `changelog`: its reply (default: refused, BadValue). */
+  insert?: (command: WireCommand) => Document;
+}
+
+const entryAt = (cursor: number): ChangeLogEntry => ({
+  cursor,
+  commitId: `commit-${cursor}`,
+  scopes: [],
+  operation: null,
+  actor: null,
+  at: new Date(0),
+  invalidated: [],
+});
+
+const changeLogDoc = (cursor: number) => ({
+  _id: cursor,
+  commitId: `commit-${cursor}`,
+  scopes: [],
+  operation: null,
+  actor: null,
+  at: new Date(0),
+  invalidated: [],
+});
+
+/** An insert change event of `changelog`, as a change stream sends it. */
+const changeLogInsert = (cursor: number) => ({
+  _id: token(cursor),
+  operationType: 'insert',
+  fullDocument: changeLogDoc(cursor),
+  ns: { db: 'wire', coll: 'changelog' },
+  documentKey: { _id: cursor },
+});
+
+const changeStreamBatch = (command: WireCommand, docs: Document[], first: boolean) => ({
+  cursor: {
+    id: CURSOR_ID,
+    ns: `${command.db}.changelog`,
+    [first ? 'firstBatch' : 'nextBatch']: docs,
+    postBatchResumeToken: token(0),
+  },
+  ok: 1,
+});
+
+async function openChangeLogWire(script: ChangeLogScript, tailPollIntervalMs = 20) {
+  const wire = await openWire();
+  const at = new Map<WireCommand, number>();
+  let aggregates = 0;
+  wire.fake.script((command) => {
+    at.set(command, performance.now());
+    if (isCommand('find', 'readmodel_meta')(command)) {
+      return {
+        cursor: {
+          id: BSON.Long.ZERO,
+          ns: `${command.db}.readmodel_meta`,
+          firstBatch: [{ _id: 'active', generation: 'g1' }],
+        },
+        ok: 1,
+      };
+    }
+    if (isCommand('find', 'changelog')(command)) {
+      const after = (command.body.filter as { _id?: { $gt: number } })._id?.$gt;
+      const limit = (command.body.limit as number | undefined) ?? Infinity;
+      const sorted = [...script.stored].sort((a, b) => a - b);
+      // The head read sorts by _id descending with limit 1; the others ask for _id > after.
+      const docs =
+        after === undefined ? sorted.slice(-1) : sorted.filter((c) => c > after).slice(0, limit);
+      return {
+        cursor: {
+          id: BSON.Long.ZERO,
+          ns: `${command.db}.changelog`,
+          firstBatch: docs.map(changeLogDoc),
+        },
+        ok: 1,
+      };
+    }
+    if (isCommand('aggregate', 'changelog')(command)) {
+      aggregates += 1;
+      return script.aggregate?.(aggregates, command) ?? changeStreamBatch(command, [], true);
+    }
+    if (isCommand('getMore')(command)) {
+      return (
+        script.getMore?.(command) ?? { $delayMs: 20, reply: changeStreamBatch(command, [], false) }
+      );
+    }
+    if (isCommand('insert', 'changelog')(command)) {
+      return script.insert?.(command) ?? serverError(2, 'BadValue');
+    }
+    return undefined;
+  });
+  const storage = await createMongoProjectorStorage({
+    client: wire.client,
+    dbName: 'wire',
+    tailPollIntervalMs,
+  });
+  const times = (name: string, target?: string) =>
+    wire.fake.commands.filter(isCommand(name, target)).map((c) => at.get(c)!);
+  return {
+    wire,
+    storage,
+    times,
+    async close() {
+      await storage.close();
+      await wire.close();
+    },
+  };
+}
+
+/** Waits until `done()`, failing after `ms`. */
+async function until(done: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** What `promise` settles to, or 'still waiting' after `ms`. */
+const within = <T>(promise: Promise<T>, ms = 5_000) =>
+  Promise.race([
+    promise,
+    new Promise<'still waiting'>((resolve) =>
+      setTimeout(() => resolve('still waiting'), ms).unref(),
+    ),
+  ]);
+
+describe('a change log tail on the wire, when its change stream fails or jumps', () => {
+  it('tries a change stream again after 1 s, then 2 s, polling meanwhile, and delivers what was recorded', async () => {
+    const script: ChangeLogScript = {
+      stored: [],
+      // The first two change streams cannot open (an error the driver does not retry).
+      aggregate: (n, command) =>
+        n <= 2 ? serverError(40573, 'Location40573') : changeStreamBatch(command, [], true),
+    };
+    const on = await openChangeLogWire(script);
+    const tail = on.storage.changeLog.tail(0);
+    const iterator = tail[Symbol.asyncIterator]();
+    try {
+      const first = iterator.next();
+      await until(() => on.times('aggregate', 'changelog').length === 1, 'the first change stream');
+      // Polling: an entry recorded while change streams fail still comes.
+      script.stored.push(1);
+      expect(await within(first)).toMatchObject({ value: { cursor: 1 } });
+      const pending = iterator.next();
+      await until(
+        () => on.times('aggregate', 'changelog').length === 3,
+        'the third change stream',
+        15_000,
+      );
+      const [a1, a2, a3] = on.times('aggregate', 'changelog') as [number, number, number];
+      expect(a2 - a1).toBeGreaterThanOrEqual(TAIL_REOPEN_MIN_MS - 1);
+      expect(a3 - a2).toBeGreaterThanOrEqual(2 * TAIL_REOPEN_MIN_MS - 1);
+      // Polled meanwhile, every 20 ms.
+      expect(on.times('find', 'changelog').filter((t) => t > a1 && t < a2).length).toBeGreaterThan(
+        2,
+      );
+      await tail.close();
+      expect(await within(pending)).toEqual({ done: true, value: undefined });
+    } finally {
+      await tail.close();
+      await on.close();
+    }
+  });
+
+  it('ends at once when closed while it polls, however long its interval', async () => {
+    const on = await openChangeLogWire(
+      { stored: [], aggregate: () => serverError(40573, 'Location40573') },
+      60_000,
+    );
+    const tail = on.storage.changeLog.tail(0);
+    const pending = tail[Symbol.asyncIterator]().next();
+    try {
+      await until(() => on.times('find', 'changelog').length >= 2, 'the catch-up read');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await tail.close();
+      expect(await within(pending)).toEqual({ done: true, value: undefined });
+    } finally {
+      await tail.close();
+      await on.close();
+    }
+  });
+
+  it('ends at once when closed while a getMore of its change stream is pending', async () => {
+    let getMores = 0;
+    const on = await openChangeLogWire({
+      stored: [],
+      getMore: (command) => {
+        getMores += 1;
+        return { $delayMs: 30_000, reply: changeStreamBatch(command, [], false) };
+      },
+    });
+    const tail = on.storage.changeLog.tail(0);
+    const pending = tail[Symbol.asyncIterator]().next();
+    try {
+      await until(() => getMores === 1, 'the getMore');
+      await tail.close();
+      expect(await within(pending)).toEqual({ done: true, value: undefined });
+    } finally {
+      await tail.close();
+      await on.close();
+    }
+  });
+
+  it('reads the cursors it missed from the collection when its change stream jumps past them', async () => {
+    const script: ChangeLogScript = { stored: [1] };
+    const changes: number[] = [];
+    script.getMore = (command) => {
+      const next = changes.shift();
+      return next === undefined
+        ? { $delayMs: 20, reply: changeStreamBatch(command, [], false) }
+        : changeStreamBatch(command, [changeLogInsert(next)], false);
+    };
+    const on = await openChangeLogWire(script, 60_000);
+    const tail = on.storage.changeLog.tail(0);
+    const iterator = tail[Symbol.asyncIterator]();
+    try {
+      expect(await within(iterator.next())).toMatchObject({ value: { cursor: 1 } });
+      // 2 and 3 are stored, the stream shows 3 only: 2 is read, then 3.
+      script.stored.push(2, 3);
+      changes.push(3);
+      expect(await within(iterator.next())).toMatchObject({ value: { cursor: 2 } });
+      expect(await within(iterator.next())).toMatchObject({ value: { cursor: 3 } });
+      // The stream shows 2 and 3 again, then 4: only 4 is new.
+      script.stored.push(4);
+      changes.push(2, 3, 4);
+      expect(await within(iterator.next())).toMatchObject({ value: { cursor: 4 } });
+    } finally {
+      await tail.close();
+      await on.close();
+    }
+  });
+});
+
+describe('the change log on the wire, when the server refuses', () => {
+  it('reports a failed record, batch or head read as ProjectorStorageUnavailable naming it, trying a refused batch once', async () => {
+    const script: ChangeLogScript = { stored: [] };
+    const on = await openChangeLogWire(script);
+    try {
+      const { changeLog } = on.storage;
+      const inserts = () => on.times('insert', 'changelog').length;
+      const refused = await changeLog.record(entryAt(1)).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(ProjectorStorageUnavailable);
+      expect((refused as Error).message).toMatch(/^change log record failed/);
+      const before = inserts();
+      await expect(changeLog.recordMany([entryAt(1), entryAt(2)])).rejects.toThrow(
+        /^change log record failed/,
+      );
+      expect(inserts() - before).toBe(1);
+      on.wire.fake.failNext(isCommand('find', 'changelog'), serverError(2, 'BadValue'));
+      await expect(changeLog.head()).rejects.toThrow(/^change log head failed/);
+    } finally {
+      await on.close();
     }
   });
 });
