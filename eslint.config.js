@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules', 'src/sdk/generated*', 'coverage', 'dist', 'reports', '.stryker-tmp'],
+    ignores: ['node_modules', 'src/sdk/generated*', 'coverage', 'dist', 'reports', '.stryker-tmp*'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
