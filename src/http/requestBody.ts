@@ -145,7 +145,8 @@ export async function checkGraphQLBody(req: IncomingMessage, limits: BodyLimits)
     }
   } else if (type.includes('json') || type === '') {
     if (jsonNestsDeeperThan(body, limits.maxJsonDepth)) throw tooDeep();
-    if (body.length > 0) {
+    // An empty body is no JSON either (yoga's own refusal would carry the parser's error).
+    if (body.length > 0 || type !== '') {
       try {
         JSON.parse(body.toString('utf8'));
       } catch {

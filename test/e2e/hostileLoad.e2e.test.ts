@@ -118,6 +118,14 @@ describe('a server process under hostile load', () => {
     expect(garbage.status).toBe(400);
     expect(garbage.bytes).toBeLessThan(1_000);
     expect(garbage.body.toString()).not.toContain('xxxxxxxxxx');
+    // Nothing of the parser's error either, for an empty body as for any other.
+    for (const body of ['', '{']) {
+      const refused = await postGraphQLRaw(s, body);
+      expect(refused.status).toBe(400);
+      expect(JSON.parse(refused.body.toString())).toEqual({
+        errors: [{ message: 'POST body sent invalid JSON.', extensions: { code: 'BAD_REQUEST' } }],
+      });
+    }
 
     const longId = await postGraphQL(s.url, `{ node(id: "${'y'.repeat(100_000)}") { id } }`);
     const error = JSON.parse(longId.body.toString()).errors[0];

@@ -61,6 +61,21 @@ describe('the JSON depth rule', () => {
     expect((req as IncomingMessage & { body?: Buffer }).body?.toString()).toContain('__typename');
   });
 
+  it('refuses a JSON body that is not JSON, an empty one included, with one message', async () => {
+    for (const body of ['', '{"query": x', '\u00ff']) {
+      const refused = await checkGraphQLBody(
+        requestOf(Buffer.from(body), 'application/json'),
+        limits,
+      ).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(RequestRejected);
+      expect(refused).toMatchObject({
+        status: 400,
+        code: 'BAD_REQUEST',
+        message: 'POST body sent invalid JSON.',
+      });
+    }
+  });
+
   it('refuses a body that says multipart but is not', async () => {
     const req = requestOf(Buffer.from('not multipart'), 'multipart/form-data; boundary=x');
     await expect(checkGraphQLBody(req, limits)).rejects.toMatchObject({
