@@ -8,6 +8,7 @@
  *   npm run test:mutation:groups -- --report        # run nothing: print the score of the last runs
  *   npm run test:mutation:groups -- --report --survivors   # and every mutant left alive
  *   npm run test:mutation:groups -- --list          # the groups, their files and tests
+ *   npm run test:mutation:groups -- --guards        # the reviewed guards' mutants, and who killed them
  *
  * Each group mutates a few source files and runs only the test files that reach them, with
  * per-test coverage: a mutant runs only the tests that executed its code. A first pass runs
@@ -25,6 +26,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { calculateMetrics } from 'mutation-testing-metrics';
+import { GUARDS } from './guardList.js';
 
 /** A Stryker report's files, as its JSON and incremental files hold them. */
 type ReportFiles = Parameters<typeof calculateMetrics>[0];
@@ -244,9 +246,10 @@ function runGroup(group: Group, contract: boolean, extra: string[]): Promise<num
 
 const pct = (n: number) => (Number.isNaN(n) ? '   -  ' : `${n.toFixed(1).padStart(5)}%`);
 
-/** Prints each file's and the whole scope's score from the groups' incremental files. */
-function report(survivors: boolean): void {
+/** The groups' incremental files: each group's own source files, and every test by id. */
+function loadReports(): { files: ReportFiles; tests: Map<string, string>; missing: string[] } {
   const files: ReportFiles = {};
+  const tests = new Map<string, string>();
   const missing: string[] = [];
   for (const group of GROUPS) {
     const path = incrementalFile(group);
@@ -254,12 +257,77 @@ function report(survivors: boolean): void {
       missing.push(group.name);
       continue;
     }
-    const result = JSON.parse(readFileSync(path, 'utf8')) as { files: ReportFiles };
+    const result = JSON.parse(readFileSync(path, 'utf8')) as {
+      files: ReportFiles;
+      testFiles?: Record<string, { tests: { id: string; name: string }[] }>;
+    };
     for (const [name, file] of Object.entries(result.files)) {
       // Only the group's own files: a group's report names nothing else, but be sure.
       if (expand(group.mutate).includes(name)) files[name] = file;
     }
+    for (const [testFile, { tests: inFile }] of Object.entries(result.testFiles ?? {})) {
+      for (const test of inFile) tests.set(test.id, `${testFile} > ${test.name}`);
+    }
   }
+  return { files, tests, missing };
+}
+
+interface Position {
+  line: number;
+  column: number;
+}
+
+const atOrBefore = (a: Position, b: Position) =>
+  a.line < b.line || (a.line === b.line && a.column <= b.column);
+
+/** The 1-based line and column of `index` in `text`. */
+function positionOf(text: string, index: number): Position {
+  const lines = text.slice(0, index).split('\n');
+  return { line: lines.length, column: (lines.at(-1) ?? '').length + 1 };
+}
+
+/**
+ * The guard table: for each guard an outside review removed (scripts/guardList.ts), the
+ * mutants Stryker made of its code, their status in the last runs, and a test that killed
+ * each. A guard in a file outside the mutated scope is named as such.
+ */
+function guardTable(): void {
+  const { files, tests } = loadReports();
+  console.info('| guard | where | mutant | status | killed by |');
+  console.info('| --- | --- | --- | --- | --- |');
+  for (const guard of GUARDS.filter((g) => g.reviewed)) {
+    const report = files[guard.file];
+    const source = report?.source ?? readFileSync(guard.file, 'utf8');
+    const at = source.indexOf(guard.from);
+    const start = positionOf(source, at);
+    const end = positionOf(source, at + guard.from.length);
+    const where = `${guard.file}:${start.line}`;
+    if (!report) {
+      const why = expand(JSON.parse(readFileSync('stryker.config.json', 'utf8')).mutate).includes(
+        guard.file,
+      )
+        ? 'its group has not run'
+        : 'outside the mutated scope';
+      console.info(`| ${guard.id} | ${where} | (${why}) | | |`);
+      continue;
+    }
+    const on = report.mutants.filter(
+      (m) => atOrBefore(start, m.location.end) && atOrBefore(m.location.start, end),
+    );
+    if (on.length === 0) console.info(`| ${guard.id} | ${where} | (no mutant) | | |`);
+    for (const m of on) {
+      const replacement = (m.replacement ?? '').replace(/\s+/g, ' ').slice(0, 60);
+      const by = (m.killedBy ?? []).map((id) => tests.get(id) ?? id)[0] ?? '';
+      console.info(
+        `| ${guard.id} | ${guard.file}:${m.location.start.line}:${m.location.start.column} | ${m.mutatorName}: \`${replacement}\` | ${m.status} | ${by} |`,
+      );
+    }
+  }
+}
+
+/** Prints each file's and the whole scope's score from the groups' incremental files. */
+function report(survivors: boolean): void {
+  const { files, missing } = loadReports();
   const all = calculateMetrics(files);
   if (survivors) {
     // One line per survivor: where, which mutator, what it became.
@@ -336,6 +404,10 @@ async function main(): Promise<void> {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   checkScope();
+  if (flag('--guards')) {
+    guardTable();
+    return;
+  }
   if (flag('--list')) {
     for (const group of GROUPS) {
       console.info(
