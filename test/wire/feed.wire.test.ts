@@ -224,6 +224,35 @@ describe('the commit feed on the wire', () => {
     },
   );
 
+  it('drops a resume token the server refuses on a getMore (286) and catches up by position from a stream without it', async () => {
+    let stored = 1;
+    scriptCommitsCollection(wire, () => stored);
+    let getMores = 0;
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) return batch(command, [], token(1), true);
+      if (isCommand('getMore')(command)) {
+        getMores += 1;
+        // The first getMore (the stream's first tryNext) finds nothing; the second fails.
+        if (getMores !== 2) return batch(command, [], token(1), false);
+        // The oplog moved past the token while the stream waited; 2 and 3 commit meanwhile.
+        stored = 3;
+        return serverError(286, 'ChangeStreamHistoryLost', ['NonResumableChangeStreamError']);
+      }
+      return undefined;
+    });
+    const subscription = store.subscribe({ from: { position: 1, token: token(1) } });
+    const feed = subscription[Symbol.asyncIterator]();
+    const items = await take(feed, 2);
+    await feed.return?.();
+    expect(items.map((i) => i.kind === 'commit' && i.commit.position)).toEqual([2, 3]);
+    const [first, second] = wire.fake.commands.filter(isCommand('aggregate', 'commits'));
+    expect((first!.body.pipeline as Document[])[0]!.$changeStream).toMatchObject({
+      startAfter: token(1),
+    });
+    expect(second).toBeDefined();
+    expect((second!.body.pipeline as Document[])[0]!.$changeStream.startAfter).toBeUndefined();
+  });
+
   it('ends with EventStoreUnavailable on an invalidate event (commits dropped or renamed)', async () => {
     scriptCommitsCollection(wire, () => 0);
     wire.fake.script((command) => {
