@@ -190,14 +190,15 @@ describe('the mongo projector on the wire', () => {
       // the tenure claims the pointer: the active generation, marked with its epoch
       'findAndModify readmodel_meta',
       'find projector_checkpoints',
-      // the change stream opens (tryNext sends the aggregate and a first getMore) before
-      // the catch-up read, so nothing committed in between is missed
+      // the store's head: is the projector a page or more behind (read in pages), or
+      // close enough to follow the feed?
+      'find commits',
+      'find archive_commits',
+      // the feed's change stream opens (tryNext sends the aggregate and a first getMore)
+      // before its catch-up read, so nothing committed in between is missed
       'aggregate commits',
       'getMore',
       // the catch-up read: commits, then the archive (commits moved off the hot store)
-      'find commits',
-      'find archive_commits',
-      // the store's head: is the projector far enough behind to batch its writes?
       'find commits',
       'find archive_commits',
       // the commit: read the document, write it conditionally, record the entry, checkpoint
