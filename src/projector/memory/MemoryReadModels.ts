@@ -57,15 +57,23 @@ for (const name of Object.getOwnPropertyNames(Date.prototype)) {
   }
 }
 
-/** The last stored date made: the documents one commit writes share their time. */
+/**
+ * The last two stored dates made: the documents one commit writes share its time, and a
+ * document also holds the time it was created (`createdAt`, then `updatedAt`).
+ */
 let lastStoredDate: StoredDate = Object.freeze(new StoredDate(0));
+let otherStoredDate: StoredDate = lastStoredDate;
 
 /** A stored date of `date`'s time (dates of equal times are interchangeable once frozen). */
 function storedDate(date: Date): StoredDate {
   const time = date.getTime();
   // NaN never equals itself: an invalid date gets a copy of its own, as any date would.
-  if (lastStoredDate.getTime() !== time) lastStoredDate = Object.freeze(new StoredDate(time));
-  return lastStoredDate;
+  if (lastStoredDate.getTime() === time) return lastStoredDate;
+  const stored =
+    otherStoredDate.getTime() === time ? otherStoredDate : Object.freeze(new StoredDate(time));
+  otherStoredDate = lastStoredDate;
+  lastStoredDate = stored;
+  return stored;
 }
 
 /**
@@ -79,17 +87,23 @@ export function frozenCopy<T>(value: T): T {
   if (value instanceof Date) return storedDate(value) as T;
   if (Array.isArray(value)) {
     const items: unknown[] = value.slice();
-    for (let i = 0; i < items.length; i += 1) items[i] = frozenCopy(items[i]);
+    for (let i = 0; i < items.length; i += 1) {
+      const item = items[i];
+      if (item !== null && typeof item === 'object') items[i] = frozenCopy(item);
+    }
     return Object.freeze(items) as T;
   }
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) return Object.freeze(structuredClone(value));
   // A spread copies a plain object's own fields at once (a null prototype becomes
   // Object's); only the fields holding objects are then replaced by their copies.
+  // (`for in` walks the copy's own keys without making an array of them; an inherited
+  // enumerable field, were `Object.prototype` ever given one, is not the document's.)
   const fields: Record<string, unknown> = { ...(value as Record<string, unknown>) };
-  for (const key of Object.keys(fields)) {
+  for (const key in fields) {
     const field = fields[key];
-    if (field !== null && typeof field === 'object') fields[key] = frozenCopy(field);
+    if (field !== null && typeof field === 'object' && Object.hasOwn(fields, key))
+      fields[key] = frozenCopy(field);
   }
   return Object.freeze(fields) as T;
 }
