@@ -9,7 +9,9 @@
  *   BENCH_HTTP_RATE_BOARD=60, BENCH_HTTP_RATE_ME=150, BENCH_LIVE_SERVERS=2, BENCH_LIVE_ROUNDS=7,
  *   BENCH_LIVE_CHANGES=40, BENCH_LIVE_SUBSCRIBERS=200, BENCH_SKIP_BUILD=1 to reuse dist/,
  *   BENCH_PARTS=live or http to run one part only, BENCH_LIVE_SETTINGS to run some
- *   settings only, BENCH_CPU_PROF=<dir> to write a CPU profile of each live server there)
+ *   settings only, BENCH_CPU_PROF=<dir> to write a CPU profile of each live server there
+ *   and print tracing code's share of their samples (see tracingProfile.ts),
+ *   BENCH_BASELINE=<another checkout, built> to run its build at the default ratio beside)
  *
  * Every setting runs on several server processes, plus a group of `off` servers more (the
  * control: the noise floor), all side by side, taking turns: two processes of one build
@@ -25,7 +27,7 @@
  *     round. CPU is the steadier figure on a shared machine: latency there is mostly other
  *     processes' scheduling.
  *
- * On/off: the mean over a setting's servers of each one's median over the rounds, over
+ * On/off: the median over a setting's servers of each one's median over the rounds, over
  * the same of the `off` servers; in brackets, the lowest and highest of its servers.
  * Ends with `http on/off (default ratio): X` and `live on/off (default ratio): X`: server
  * CPU per request (per change) at the default ratio over off (for HTTP, the geometric
@@ -47,6 +49,7 @@ import {
 } from '../../test/support/serverProcess.js';
 import { NO_CLIENT_LIMITS } from '../../test/support/server.js';
 import { median, printTable } from './report.js';
+import { formatShares, profileShares } from './tracingProfile.js';
 import {
   CONTROL,
   cpuUsOf,
@@ -70,8 +73,19 @@ const PARTS = new Set((process.env.BENCH_PARTS ?? 'live,http').split(',').map((p
  * with BENCH_CPU_PROF to compare profiles of `off` and ratio 0 servers.
  */
 const LIVE_SETTINGS = process.env.BENCH_LIVE_SETTINGS?.split(',').map((s) => s.trim());
+/**
+ * Another checkout, built (BENCH_BASELINE=<its directory>): its servers at the default
+ * ratio run beside this one's, as one setting more (`baseline`), to compare two versions
+ * of the code under the same load.
+ */
+const BASELINE = process.env.BENCH_BASELINE;
+/** The setting of the production default on BASELINE's build. */
+const BASELINE_RATIO = 'on, default ratio (0.1), baseline build';
 /** Where the live servers write their CPU profiles (`--cpu-prof`), one folder per setting. */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
+/** The profiles' sampling interval, µs (V8's default: 1,000). */
+const PROFILE_INTERVAL_US = 250;
+const profileDir = (setting: Setting) => `${CPU_PROF}/${setting.name.replace(/\W+/g, '-')}`;
 
 const load = () =>
   loadavg()
@@ -111,6 +125,7 @@ const SHORT_NAMES: Record<string, string> = {
   [DEFAULT_RATIO]: 'default',
   'on, every trace': 'every',
   [CONTROL]: 'control',
+  [BASELINE_RATIO]: 'baseline',
 };
 
 const settings = (endpoint: string): Setting[] => {
@@ -126,6 +141,9 @@ const settings = (endpoint: string): Setting[] => {
     { name: 'on, ratio 0', env: { ...base, ...traced, OTEL_TRACES_SAMPLER_ARG: '0' } },
     { name: DEFAULT_RATIO, env: { ...base, ...traced } },
     { name: 'on, every trace', env: { ...base, ...traced, OTEL_TRACES_SAMPLER_ARG: '1' } },
+    ...(BASELINE
+      ? [{ name: BASELINE_RATIO, env: { ...base, ...traced }, main: `${BASELINE}/dist/main.js` }]
+      : []),
   ];
 };
 
@@ -155,10 +173,14 @@ interface LiveTarget {
 
 async function startLive(setting: Setting): Promise<LiveTarget> {
   const profile = CPU_PROF
-    ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}/${setting.name.replace(/\W+/g, '-')}`]
+    ? [
+        '--cpu-prof',
+        `--cpu-prof-interval=${PROFILE_INTERVAL_US}`,
+        `--cpu-prof-dir=${profileDir(setting)}`,
+      ]
     : [];
   const server = await startServerProcess({
-    command: [process.execPath, ...profile, 'dist/main.js'],
+    command: [process.execPath, ...profile, setting.main ?? 'dist/main.js'],
     env: setting.env,
     // Five servers start at once on a shared machine: give them time.
     readyTimeoutMs: 120_000,
@@ -223,7 +245,14 @@ async function startLive(setting: Setting): Promise<LiveTarget> {
           if (version !== undefined) seen[i] = Math.max(seen[i]!, version);
           if (waiting && seen.every((v) => v >= waiting!.version)) waiting.done();
         },
-        error: (error) => console.error('subscriber', error),
+        // A close event prints as the whole socket: its code and reason say enough.
+        error: (error) =>
+          console.error(
+            `subscriber of ${setting.name}:`,
+            error instanceof Error
+              ? error.message
+              : `${(error as CloseEvent).code} ${(error as CloseEvent).reason}`,
+          ),
         complete: () => undefined,
       },
     );
@@ -303,6 +332,8 @@ async function main() {
         (s) => s.name === 'off' || !LIVE_SETTINGS || LIVE_SETTINGS.includes(SHORT_NAMES[s.name]!),
       );
       const targets: LiveTarget[] = [];
+      /** When the rounds ran (µs, monotonic clock), for the profiles. */
+      let roundsWindow: [number, number] | undefined;
       try {
         // Server k of every setting, then server k + 1: settings alternate in the turns.
         for (let k = 0; k < LIVE_SERVERS; k += 1) {
@@ -313,6 +344,8 @@ async function main() {
         const cpu = new Map<LiveTarget, number[]>(targets.map((t) => [t, []]));
         /** The same, of each server's main thread (see `cpuUsOf`). */
         const main = new Map<LiveTarget, number[]>(targets.map((t) => [t, []]));
+        const hrtimeUs = () => Number(process.hrtime.bigint() / 1000n);
+        const roundsFrom = hrtimeUs();
         for (let round = 0; round < LIVE_ROUNDS; round += 1) {
           // Changes alternate between the servers (the first one rotating), so what the
           // machine's other load does in a round falls on all of them alike.
@@ -321,7 +354,14 @@ async function main() {
           for (let i = 0; i < LIVE_CHANGES; i += 1) {
             for (let k = 0; k < targets.length; k += 1) {
               const target = targets[(round + i + k) % targets.length]!;
-              samples.get(target.setting.name)!.push(await timeChange(target));
+              samples.get(target.setting.name)!.push(
+                await timeChange(target).catch((error: unknown) => {
+                  throw new Error(
+                    `${target.setting.name} (${target.server.url}): ${String(error)}; its stderr: ${target.server.stderr().slice(-2_000)}`,
+                    { cause: error },
+                  );
+                }),
+              );
             }
           }
           targets.forEach((target, k) => {
@@ -334,6 +374,7 @@ async function main() {
           });
           console.log(`live round ${round + 1}/${LIVE_ROUNDS} done, load average ${load()}`);
         }
+        roundsWindow = [roundsFrom, hrtimeUs()];
         const off = median(samples.get(live[0]!.name)!);
         /** Each of `setting`'s servers' median CPU per change over the rounds. */
         const perServer = (setting: string, figure = cpu) =>
@@ -394,6 +435,14 @@ async function main() {
             await Promise.race([target.server.exited, new Promise((r) => setTimeout(r, 15_000))]);
           }
           await target.server.kill();
+        }
+      }
+      if (CPU_PROF && roundsWindow) {
+        for (const s of live) {
+          const shares = profileShares(profileDir(s), roundsWindow);
+          lines.push(
+            `live tracing code's share of main-thread profile samples (${s.name}): ${formatShares(shares)}`,
+          );
         }
       }
     }

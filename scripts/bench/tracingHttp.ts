@@ -24,6 +24,8 @@ import { median, printTable } from './report.js';
 export interface Setting {
   name: string;
   env: Record<string, string>;
+  /** The server's entry point, when not this checkout's `dist/main.js` (another build). */
+  main?: string;
 }
 
 const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 8);
@@ -118,7 +120,7 @@ const ME_QUERY = `query MeAndBoards { me { id username displayName } boards { id
 /** Starts `setting`'s server and seeds it: a user and their board. */
 async function startTarget(setting: Setting): Promise<Target> {
   const server = await startServerProcess({
-    command: [process.execPath, 'dist/main.js'],
+    command: [process.execPath, setting.main ?? 'dist/main.js'],
     env: setting.env,
     // Five servers start at once on a shared machine: give them time.
     readyTimeoutMs: 120_000,
@@ -232,17 +234,17 @@ export interface HttpOverhead {
 
 /**
  * A setting's figure over off's, from each server's figure (its median over the rounds):
- * the mean of the setting's servers over the mean of off's, and each of the setting's
- * servers over off's mean (the lowest and highest of them). Two processes of the same
+ * the median of the setting's servers over the median of off's, and each of the setting's
+ * servers over off's median (the lowest and highest of them). Two processes of the same
  * build and setting differ by up to 15 % on this machine for as long as they run (code
  * the JIT happened to produce, heap sizing), more than the rounds' noise: hence several
- * servers per setting.
+ * servers per setting, and medians, since one process in a dozen or so runs 20-30 % above
+ * its peers (seen in the control group) and would move a mean of four by 5-7 %.
  */
 export function overOff(servers: readonly number[], offServers: readonly number[]): Spread {
-  const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-  const off = mean(offServers);
+  const off = median(offServers);
   return {
-    ratio: mean(servers) / off,
+    ratio: median(servers) / off,
     low: Math.min(...servers) / off,
     high: Math.max(...servers) / off,
   };
@@ -334,8 +336,8 @@ export async function httpOverhead(
       2,
     );
     console.log(
-      `(per server: medians of its rounds; on/off: the mean of the setting's servers over ` +
-        `the mean of off's, and each of its servers over that mean, lowest and highest)`,
+      `(per server: medians of its rounds; on/off: the median of the setting's servers over ` +
+        `the median of off's, and each of its servers over that median, lowest and highest)`,
     );
     const lines: string[] = [];
     for (const [setting, byQuery] of ratios) {
