@@ -438,6 +438,9 @@ async function main() {
         }
       }
       if (CPU_PROF && roundsWindow) {
+        lines.push(
+          "(profiled: the CPU figures above include the profiler's own work, which dwarfs tracing's; compare the shares)",
+        );
         for (const s of live) {
           const shares = profileShares(profileDir(s), roundsWindow);
           lines.push(
