@@ -18,11 +18,16 @@ export interface StoredData {
 /**
  * The parser of one aggregate's stored events: each as one of its event types (see
  * {@link castEvent}); throws on an unknown type.
+ *
+ * @param lift Brings an event stored in an older shape the store does not upcast to
+ *   the current one (e.g. a field added later, with the value it had then); default:
+ *   none.
  */
 export function eventParser<E extends DomainEvent>(
   schemaVersions: SchemaVersions<E>,
+  lift: (event: StoredData) => StoredData = (event) => event,
 ): (event: StoredData) => E {
-  return (event) => castEvent(schemaVersions, event);
+  return (event) => castEvent(schemaVersions, lift(event));
 }
 
 /**

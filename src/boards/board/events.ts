@@ -1,4 +1,4 @@
-import { castEvent, type SchemaVersions } from '../domainEvent.js';
+import { eventParser, type SchemaVersions } from '../domainEvent.js';
 import { unreachable } from '../unreachable.js';
 import { BoardRole } from './access.js';
 
@@ -75,15 +75,8 @@ export function boardEventFields(event: BoardEvent): readonly BoardField[] {
  * A stored event of a board stream as a `BoardEvent`; throws on an unknown type. Lifts
  * `MemberAdded` of schema version 1 (members were all editors then): `role: EDITOR`.
  */
-export function parseBoardEvent(event: {
-  type: string;
-  data: Record<string, unknown>;
-}): BoardEvent {
-  if (event.type === 'MemberAdded' && event.data.role === undefined) {
-    return castEvent(boardEventSchemaVersions, {
-      type: event.type,
-      data: { ...event.data, role: BoardRole.Editor },
-    });
-  }
-  return castEvent(boardEventSchemaVersions, event);
-}
+export const parseBoardEvent = eventParser<BoardEvent>(boardEventSchemaVersions, (event) =>
+  event.type === 'MemberAdded' && event.data.role === undefined
+    ? { type: event.type, data: { ...event.data, role: BoardRole.Editor } }
+    : event,
+);

@@ -1,4 +1,4 @@
-import { castEvent, type SchemaVersions } from '../domainEvent.js';
+import { eventParser, type SchemaVersions } from '../domainEvent.js';
 import type { BoardRole } from '../board/access.js';
 import { unreachable } from '../unreachable.js';
 
@@ -45,9 +45,4 @@ export function membershipEventFields(event: MembershipEvent): readonly string[]
 }
 
 /** A stored event of a membership stream as a `MembershipEvent`; throws on an unknown type. */
-export function parseMembershipEvent(event: {
-  type: string;
-  data: Record<string, unknown>;
-}): MembershipEvent {
-  return castEvent(membershipEventSchemaVersions, event);
-}
+export const parseMembershipEvent = eventParser<MembershipEvent>(membershipEventSchemaVersions);
