@@ -17,7 +17,7 @@ import { operationTraceOf } from '../telemetry/graphqlTracing.js';
 import { builder } from './builder.js';
 import { commandInputOf, inputFieldsOf, type InputField } from './commandInputs.js';
 import type { GraphQLContext } from './context.js';
-import { BoardRef, CardRef, ColumnRef, UserRef } from './refs.js';
+import { BoardRef, CardRef, ColumnRef, UserRef, readNode, viewerIdOf } from './refs.js';
 
 /**
  * Builds a mutation's GraphQL field from its command spec: the input type from the
@@ -27,18 +27,13 @@ import { BoardRef, CardRef, ColumnRef, UserRef } from './refs.js';
  */
 
 const capitalize = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
-const viewerId = (ctx: GraphQLContext) => ctx.viewer?._id ?? null;
 
 /** How a payload shows a resource the command wrote, by the kind of its stream. */
 const writtenNodes = {
-  user: { ref: UserRef, type: 'User', read: (ctx, id) => ctx.reads.users.load(id) },
-  board: { ref: BoardRef, type: 'Board', read: (ctx, id) => ctx.reads.board(id, viewerId(ctx)) },
-  column: {
-    ref: ColumnRef,
-    type: 'Column',
-    read: (ctx, id) => ctx.reads.column(id, viewerId(ctx)),
-  },
-  card: { ref: CardRef, type: 'Card', read: (ctx, id) => ctx.reads.card(id, viewerId(ctx)) },
+  user: { ref: UserRef, type: 'User', read: readNode.User },
+  board: { ref: BoardRef, type: 'Board', read: readNode.Board },
+  column: { ref: ColumnRef, type: 'Column', read: readNode.Column },
+  card: { ref: CardRef, type: 'Card', read: readNode.Card },
 } as const satisfies Partial<
   Record<
     StreamKind,
@@ -116,7 +111,7 @@ async function runCommand(
   const run = ctx.services.commands[name as keyof typeof ctx.services.commands] as RunCommand;
   let result;
   try {
-    result = await run(viewerId(ctx), decoded.value, {
+    result = await run(viewerIdOf(ctx), decoded.value, {
       signal: ctx.signal,
       trace: operationTraceOf(ctx),
     });

@@ -1,5 +1,8 @@
 import type { BoardDoc, CardDoc, ColumnDoc, UserDoc } from '../boards/readModel.js';
+import type { MaybePromise } from '../boards/reads.js';
 import { builder } from './builder.js';
+import type { GraphQLContext } from './context.js';
+import { VersionedInterface } from './versioned.js';
 
 /**
  * References to the node types, declared apart from their implementations (in
@@ -18,4 +21,41 @@ export const CardRef = builder.objectRef<CardDoc>('Card');
  */
 export async function brandable<T extends object>(docs: Promise<(T | null)[]>) {
   return (await docs).map((doc) => (doc ? { ...doc } : null));
+}
+
+/** The caller's user id; null when anonymous. */
+export const viewerIdOf = (ctx: GraphQLContext): string | null => ctx.viewer?._id ?? null;
+
+/** The read document of each node type by raw id, as the caller may see it (else null). */
+export const readNode: {
+  readonly [T in keyof NodeDocs]: (
+    ctx: GraphQLContext,
+    id: string,
+  ) => MaybePromise<NodeDocs[T] | null>;
+} = {
+  User: (ctx, id) => ctx.reads.users.load(id),
+  Board: (ctx, id) => ctx.reads.board(id, viewerIdOf(ctx)),
+  Column: (ctx, id) => ctx.reads.column(id, viewerIdOf(ctx)),
+  Card: (ctx, id) => ctx.reads.card(id, viewerIdOf(ctx)),
+};
+
+/** The read document behind each node type. */
+interface NodeDocs {
+  User: UserDoc;
+  Board: BoardDoc;
+  Column: ColumnDoc;
+  Card: CardDoc;
+}
+
+/**
+ * What the node types of a board's resources (Board, Column, Card) share: `Versioned`,
+ * the global ID from the document's `_id`, and `node(id:)` loading as the caller may see.
+ */
+export function boardResourceNode<T extends 'Board' | 'Column' | 'Card'>(type: T) {
+  return {
+    interfaces: [VersionedInterface],
+    id: { resolve: (doc: NodeDocs[T]) => doc._id },
+    loadMany: (ids: readonly string[], ctx: GraphQLContext) =>
+      brandable(Promise.all(ids.map(async (id) => readNode[type](ctx, id)))),
+  };
 }

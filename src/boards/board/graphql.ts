@@ -2,9 +2,8 @@ import { builder } from '../../graphql/builder.js';
 import { commandPayload } from '../../graphql/commandMutation.js';
 import { inputEnum } from '../../graphql/commandInputs.js';
 import { rawIdOf, toGlobalId } from '../../graphql/globalIds.js';
-import { ColumnRef, UserRef, BoardRef, brandable } from '../../graphql/refs.js';
+import { ColumnRef, UserRef, BoardRef, boardResourceNode, viewerIdOf } from '../../graphql/refs.js';
 import { VIEWER_DEPENDENT } from '../../graphql/sharedSubscriptions.js';
-import { VersionedInterface } from '../../graphql/versioned.js';
 import type { UserDoc } from '../readModel.js';
 import { boardRoles } from './access.js';
 import { removeMember } from './commands.js';
@@ -33,12 +32,8 @@ const BoardMembershipRef = builder
 
 builder.node(BoardRef, {
   description: 'A planning board: ordered columns of ordered cards, shared by its members.',
-  interfaces: [VersionedInterface],
-  id: { resolve: (board) => board._id },
-  loadMany: (ids, ctx) =>
-    brandable(Promise.all(ids.map(async (id) => ctx.reads.board(id, ctx.viewer?._id ?? null)))),
+  ...boardResourceNode('Board'),
   fields: (t) => ({
-    version: t.exposeInt('version'),
     name: t.exposeString('name'),
     members: t.field({
       type: [UserRef],
@@ -65,7 +60,7 @@ builder.node(BoardRef, {
       // Resolved per subscriber: a selection with it is executed for its subscriber alone.
       extensions: { [VIEWER_DEPENDENT]: true },
       // As access is decided (on the event store), not as the read model lists it.
-      resolve: (board, _args, ctx) => ctx.reads.roleOf(board._id, ctx.viewer?._id ?? null),
+      resolve: (board, _args, ctx) => ctx.reads.roleOf(board._id, viewerIdOf(ctx)),
     }),
     columns: t.field({
       type: [ColumnRef],
@@ -90,7 +85,7 @@ builder.queryFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, ctx) => {
       const raw = rawIdOf(id, 'Board');
-      return raw ? ctx.reads.board(raw, ctx.viewer?._id ?? null) : null;
+      return raw ? ctx.reads.board(raw, viewerIdOf(ctx)) : null;
     },
   }),
   boards: t.field({
@@ -118,7 +113,7 @@ commandPayload(removeMember, {
       type: BoardRef,
       nullable: true,
       description: 'The board as the caller now sees it: null when the caller left it.',
-      resolve: (value, _args, ctx) => ctx.reads.board(value.board.id, ctx.viewer?._id ?? null),
+      resolve: (value, _args, ctx) => ctx.reads.board(value.board.id, viewerIdOf(ctx)),
     }),
   }),
 });

@@ -1,25 +1,27 @@
 import { builder } from '../../graphql/builder.js';
 import { commandPayload } from '../../graphql/commandMutation.js';
-import { BoardRef, CardRef, ColumnRef, UserRef, brandable } from '../../graphql/refs.js';
-import { VersionedInterface } from '../../graphql/versioned.js';
+import {
+  BoardRef,
+  CardRef,
+  ColumnRef,
+  UserRef,
+  boardResourceNode,
+  readNode,
+} from '../../graphql/refs.js';
 import { readableHolder } from '../reads.js';
 import { moveCard } from './commands.js';
 
 builder.node(CardRef, {
   description: 'A card on a board, in exactly one column.',
-  interfaces: [VersionedInterface],
-  id: { resolve: (card) => card._id },
-  loadMany: (ids, ctx) =>
-    brandable(Promise.all(ids.map(async (id) => ctx.reads.card(id, ctx.viewer?._id ?? null)))),
+  ...boardResourceNode('Card'),
   fields: (t) => ({
-    version: t.exposeInt('version'),
     // At once (no promise) when the request has read the board or column already, as a
     // board query has for every card it shows.
     board: t.field({
       type: BoardRef,
       resolve: (card, _args, ctx) =>
         readableHolder(
-          ctx.reads.board(card.boardId, ctx.viewer?._id ?? null),
+          readNode.Board(ctx, card.boardId),
           `board ${card.boardId} of card ${card._id}`,
         ),
     }),
@@ -27,7 +29,7 @@ builder.node(CardRef, {
       type: ColumnRef,
       resolve: (card, _args, ctx) =>
         readableHolder(
-          ctx.reads.column(card.columnId, ctx.viewer?._id ?? null),
+          readNode.Column(ctx, card.columnId),
           `column ${card.columnId} of card ${card._id}`,
         ),
     }),

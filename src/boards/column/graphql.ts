@@ -3,8 +3,7 @@ import { builder } from '../../graphql/builder.js';
 import { commandPayload } from '../../graphql/commandMutation.js';
 import { ErrorCodeEnum } from '../../graphql/errors.js';
 import { ErrorCode } from '../errors.js';
-import { BoardRef, CardRef, ColumnRef, brandable } from '../../graphql/refs.js';
-import { VersionedInterface } from '../../graphql/versioned.js';
+import { BoardRef, CardRef, ColumnRef, boardResourceNode, readNode } from '../../graphql/refs.js';
 import type { CardDoc } from '../readModel.js';
 import { ARCHIVED_CARDS_PAGE, cardReadModel } from '../card/readModel.js';
 import { readableHolder } from '../reads.js';
@@ -53,17 +52,13 @@ export const CardEdgeRef = builder.edgeObject({ type: CardRef, name: 'CardEdge' 
 
 builder.node(ColumnRef, {
   description: 'A column of a board: an ordered list of cards, with an optional WIP limit.',
-  interfaces: [VersionedInterface],
-  id: { resolve: (column) => column._id },
-  loadMany: (ids, ctx) =>
-    brandable(Promise.all(ids.map(async (id) => ctx.reads.column(id, ctx.viewer?._id ?? null)))),
+  ...boardResourceNode('Column'),
   fields: (t) => ({
-    version: t.exposeInt('version'),
     board: t.field({
       type: BoardRef,
       resolve: (column, _args, ctx) =>
         readableHolder(
-          ctx.reads.board(column.boardId, ctx.viewer?._id ?? null),
+          readNode.Board(ctx, column.boardId),
           `board ${column.boardId} of column ${column._id}`,
         ),
     }),
