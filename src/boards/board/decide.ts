@@ -90,6 +90,21 @@ function requireWithinMemberLimit(board: ActiveBoard): void {
   }
 }
 
+/** A board event about one member: whoever holds a membership stream of the board. */
+type MemberEvent = Extract<
+  BoardEvent,
+  { type: 'MemberAdded' | 'MemberRoleChanged' | 'MemberRemoved' }
+>;
+
+/** A member event of the board, with the change of the member's membership stream it makes. */
+function memberChange(boardId: string, event: MemberEvent): Decision {
+  const role = event.type === 'MemberRemoved' ? null : event.data.role;
+  return [
+    { aggregate: 'board', id: boardId, events: [event] },
+    membershipChange(boardId, event.data.userId, role),
+  ];
+}
+
 /** The membership stream change that goes with a member event of the board. */
 function membershipChange(boardId: string, userId: string, role: BoardRole | null): StreamChange {
   return {
@@ -205,14 +220,7 @@ export function decideBoard(
           `the board has ${board.members.length} members, its limit of ${MAX_BOARD_MEMBERS}`,
         );
       }
-      return [
-        {
-          aggregate: 'board',
-          id: boardId,
-          events: [{ type: 'MemberAdded', data: { userId, role } }],
-        },
-        membershipChange(boardId, userId, role),
-      ];
+      return memberChange(boardId, { type: 'MemberAdded', data: { userId, role } });
     }
     case 'SetMemberRole': {
       const { actorId, boardId, userId, role } = command.data;
@@ -227,14 +235,7 @@ export function decideBoard(
       if (member.role === BoardRole.Owner && ownerCount(board) === 1) {
         throw new LastOwnerError(boardId);
       }
-      return [
-        {
-          aggregate: 'board',
-          id: boardId,
-          events: [{ type: 'MemberRoleChanged', data: { userId, role } }],
-        },
-        membershipChange(boardId, userId, role),
-      ];
+      return memberChange(boardId, { type: 'MemberRoleChanged', data: { userId, role } });
     }
     case 'RemoveMember': {
       const { actorId, boardId, userId } = command.data;
@@ -244,10 +245,7 @@ export function decideBoard(
       if (member.role === BoardRole.Owner && ownerCount(board) === 1) {
         throw new LastOwnerError(boardId);
       }
-      return [
-        { aggregate: 'board', id: boardId, events: [{ type: 'MemberRemoved', data: { userId } }] },
-        membershipChange(boardId, userId, null),
-      ];
+      return memberChange(boardId, { type: 'MemberRemoved', data: { userId } });
     }
     case 'AddColumn': {
       const { actorId, boardId, name, wipLimit, afterColumnId, beforeColumnId } = command.data;
