@@ -45,6 +45,13 @@ export const sessionReadModel = defineReadModel({
         const event = parseSessionEvent(stored);
         const at = commit.occurredAt;
         const sessionId = sessionIdOf(stored.stream);
+        /** Sets `fields` of the session's document, at this event's version. */
+        const set = (fields: Partial<SessionDoc>) =>
+          update<SessionDoc>(collection, sessionId, stored, (doc) => ({
+            ...doc!,
+            ...fields,
+            version: stored.version,
+          }));
         switch (event.type) {
           case 'SessionStarted': {
             const { userId, tokenHash, method } = event.data;
@@ -61,18 +68,10 @@ export const sessionReadModel = defineReadModel({
             break;
           }
           case 'SessionRefreshed':
-            await update<SessionDoc>(collection, sessionId, stored, (doc) => ({
-              ...doc!,
-              lastActiveAt: at,
-              version: stored.version,
-            }));
+            await set({ lastActiveAt: at });
             break;
           case 'SessionEnded':
-            await update<SessionDoc>(collection, sessionId, stored, (doc) => ({
-              ...doc!,
-              endedAt: at,
-              version: stored.version,
-            }));
+            await set({ endedAt: at });
             break;
           default:
             unreachable(event);
