@@ -17,6 +17,13 @@ export const TrustedDocuments = { Allow: 'allow', Only: 'only' } as const;
 export type TrustedDocuments = (typeof TrustedDocuments)[keyof typeof TrustedDocuments];
 
 const booleanFlag = z.enum(['true', 'false']).transform((v) => v === 'true');
+/** A comma-separated list: each entry trimmed, empty ones dropped. */
+const commaList = z.string().transform((list) =>
+  list
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean),
+);
 
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -87,14 +94,7 @@ const envSchema = z.object({
   MUTATIONS_PER_MINUTE: limitOrOff(600),
   SUBSCRIBES_PER_MINUTE: limitOrOff(120),
   MAX_QUEUED_COMMANDS_PER_STREAM: limitOrOff(100),
-  CORS_ORIGINS: z
-    .string()
-    .transform((list) =>
-      list
-        .split(',')
-        .map((origin) => origin.trim())
-        .filter(Boolean),
-    )
+  CORS_ORIGINS: commaList
     .pipe(z.array(z.url('each entry must be an origin like https://app.example.com')))
     .optional(),
   // Identity (README "Identity"): without AUTH_ISSUER, the built-in issuer.
@@ -102,14 +102,7 @@ const envSchema = z.object({
   AUTH_JWKS_URL: z.url('must be a URL').optional(),
   AUTH_AUDIENCE: z.string().min(1).optional(),
   AUTH_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
-  AUTH_USERNAME_CLAIM: z
-    .string()
-    .transform((list) =>
-      list
-        .split(',')
-        .map((claim) => claim.trim())
-        .filter(Boolean),
-    )
+  AUTH_USERNAME_CLAIM: commaList
     .pipe(z.array(z.string()).min(1, 'must name at least one claim'))
     .optional(),
   AUTH_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
