@@ -161,30 +161,25 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['mutation', 'outcome'],
     registers: [registry],
   });
-  const commits = new Counter({
-    name: 'corkboard_commits_total',
-    help: 'Mutations that committed events (not replays, not writes of nothing), by mutation.',
-    labelNames: ['mutation'],
-    registers: [registry],
-  });
-  const replays = new Counter({
-    name: 'corkboard_replays_total',
-    help: 'Mutations answered from the first result of their idempotency key (nothing written), by mutation.',
-    labelNames: ['mutation'],
-    registers: [registry],
-  });
-  const conflicts = new Counter({
-    name: 'corkboard_conflicts_total',
-    help: 'Mutations answered with VersionConflictError, by mutation.',
-    labelNames: ['mutation'],
-    registers: [registry],
-  });
-  const merges = new Counter({
-    name: 'corkboard_merges_total',
-    help: 'Mutations that committed over changes the client had not seen (merged: true), by mutation.',
-    labelNames: ['mutation'],
-    registers: [registry],
-  });
+  /** A counter of mutations, by mutation. */
+  const perMutation = (name: string, help: string) =>
+    new Counter({ name, help, labelNames: ['mutation'], registers: [registry] });
+  const commits = perMutation(
+    'corkboard_commits_total',
+    'Mutations that committed events (not replays, not writes of nothing), by mutation.',
+  );
+  const replays = perMutation(
+    'corkboard_replays_total',
+    'Mutations answered from the first result of their idempotency key (nothing written), by mutation.',
+  );
+  const conflicts = perMutation(
+    'corkboard_conflicts_total',
+    'Mutations answered with VersionConflictError, by mutation.',
+  );
+  const merges = perMutation(
+    'corkboard_merges_total',
+    'Mutations that committed over changes the client had not seen (merged: true), by mutation.',
+  );
   const appendDuration = new Histogram({
     name: 'corkboard_append_duration_seconds',
     help: 'Event store append latency, by outcome (ok, conflict, busy, error).',
