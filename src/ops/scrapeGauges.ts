@@ -31,25 +31,24 @@ export function registerScrapeGauges(
       },
     });
   // One lag() per scrape, shared by the projector gauges.
+  type ProjectorLag = Awaited<ReturnType<ProjectorRuntime['lag']>>;
   let lagOfScrape: ReturnType<ProjectorRuntime['lag']> | undefined;
   const lag = (s: MetricsSources) => (lagOfScrape ??= s.projector.lag());
-  gauge(
+  /** A gauge of the projector's lag, set for each projection. */
+  const perProjection = (name: string, help: string, value: (l: ProjectorLag) => number) =>
+    gauge(name, help, ['projection'], async (g, s) => {
+      const l = await lag(s);
+      for (const p of l.projections) g.set({ projection: p.name }, value(l));
+    });
+  perProjection(
     'corkboard_projector_commits_behind',
     'Commits in the store not yet applied, per projection.',
-    ['projection'],
-    async (g, s) => {
-      const l = await lag(s);
-      for (const p of l.projections) g.set({ projection: p.name }, l.commitsBehind);
-    },
+    (l) => l.commitsBehind,
   );
-  gauge(
+  perProjection(
     'corkboard_projector_seconds_behind',
     'Age of the oldest commit not yet applied (0 when caught up), per projection.',
-    ['projection'],
-    async (g, s) => {
-      const l = await lag(s);
-      for (const p of l.projections) g.set({ projection: p.name }, l.secondsBehind);
-    },
+    (l) => l.secondsBehind,
   );
   gauge(
     'corkboard_projector_checkpoint',
