@@ -52,6 +52,9 @@ export function CardView({
   const [conflict, setConflict] = useState<Conflict | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [historyOpen, setHistoryOpen] = useState(false);
+  /** Sets one field of the draft being edited. */
+  const setDraft = (current: { base: Card; draft: Draft }, field: keyof Draft, value: string) =>
+    setEditing({ ...current, draft: { ...current.draft, [field]: value } });
 
   const style = drag.transform
     ? { transform: `translate3d(${drag.transform.x}px, ${drag.transform.y}px, 0)`, zIndex: 10 }
@@ -175,17 +178,13 @@ export function CardView({
             aria-label="Title"
             name="title"
             value={editing.draft.title}
-            onChange={(e) =>
-              setEditing({ ...editing, draft: { ...editing.draft, title: e.target.value } })
-            }
+            onChange={(e) => setDraft(editing, 'title', e.target.value)}
           />
           <textarea
             aria-label="Description"
             name="description"
             value={editing.draft.description}
-            onChange={(e) =>
-              setEditing({ ...editing, draft: { ...editing.draft, description: e.target.value } })
-            }
+            onChange={(e) => setDraft(editing, 'description', e.target.value)}
           />
           <div className="row">
             <button type="submit">Save</button>
