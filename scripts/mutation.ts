@@ -162,6 +162,8 @@ const GROUPS: Group[] = [
 
 const REPORT_DIR = 'reports/mutation';
 const incrementalFile = (group: Group) => `${REPORT_DIR}/${group.name}.json`;
+/** The incremental file of a Stryker run on the reviewed guards' lines only. */
+const GUARD_RUN = `${REPORT_DIR}/guards.json`;
 
 /** Files named literally or by a directory pattern (`dir` + `/**` + `/*.ts`, as stryker.config.json has). */
 function expand(patterns: string[]): string[] {
@@ -301,6 +303,19 @@ function positionOf(text: string, index: number): Position {
  */
 function guardTable(): void {
   const { files, tests } = loadReports();
+  // A run on the guards' lines alone (see the README), for files whose group has not run
+  // and for guards outside the scope.
+  if (existsSync(GUARD_RUN)) {
+    const run = JSON.parse(readFileSync(GUARD_RUN, 'utf8')) as {
+      files: ReportFiles;
+      testFiles?: Record<string, { tests: { id: string; name: string }[] }>;
+    };
+    for (const [name, file] of Object.entries(run.files)) files[name] ??= file;
+    for (const [testFile, { tests: inFile }] of Object.entries(run.testFiles ?? {})) {
+      for (const test of inFile)
+        if (!tests.has(test.id)) tests.set(test.id, `${testFile} > ${test.name}`);
+    }
+  }
   console.info('| guard | where | mutant | status | killed by |');
   console.info('| --- | --- | --- | --- | --- |');
   for (const guard of GUARDS.filter((g) => g.reviewed)) {

@@ -142,6 +142,43 @@ describe('the commit feed on the wire', () => {
     for (const read of reads) expect(read.body.readConcern).toEqual({ level: 'majority' });
   });
 
+  it('reads a commit restored from the archive between its two catch-up reads again from commits, at majority, waiting with maxAwaitTimeMS', async () => {
+    // Commit 2 was archived when commits was read, and back in commits (restored) when the
+    // archive was: neither read had it.
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) return batch(command, [], token(0), true);
+      if (isCommand('getMore')(command)) return batch(command, [], token(0), false);
+      if (isCommand('find', 'commits')(command) || isCommand('find', 'archive_commits')(command)) {
+        const filter = (command.body.filter as { position: { $gt?: number; $in?: number[] } })
+          .position;
+        const archived = command.body.find === 'archive_commits';
+        const positions =
+          filter.$in ?? (archived ? [] : [1, 3].filter((p) => p > (filter.$gt ?? 0)));
+        return {
+          cursor: {
+            id: BSON.Long.ZERO,
+            ns: `${command.db}.${String(command.body.find)}`,
+            firstBatch: archived ? [] : positions.map(commitDoc),
+          },
+          ok: 1,
+        };
+      }
+      return undefined;
+    });
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const items = await take(feed, 3);
+    await feed.return?.();
+    expect(items.map((i) => i.kind === 'commit' && i.commit.position)).toEqual([1, 2, 3]);
+    const again = wire.fake.commands
+      .filter(isCommand('find', 'commits'))
+      .find((c) => (c.body.filter as { position: { $in?: number[] } }).position.$in);
+    expect(again?.body.filter).toEqual({ position: { $in: [2] } });
+    expect(again?.body.readConcern).toEqual({ level: 'majority' });
+    for (const getMore of wire.fake.commands.filter(isCommand('getMore'))) {
+      expect(getMore.body.maxTimeMS).toBe(20);
+    }
+  });
+
   it('passes on the post-batch resume token of an empty batch as a heartbeat', async () => {
     scriptCommitsCollection(wire, () => 0);
     wire.fake.script((command) => {
