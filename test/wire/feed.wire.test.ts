@@ -179,6 +179,15 @@ describe('the commit feed on the wire', () => {
     }
   });
 
+  it('closes a feed never iterated at once, twice, sending nothing', async () => {
+    const feed = store.subscribe();
+    const sent = wire.fake.commands.length;
+    await expect(feed.close()).resolves.toBeUndefined();
+    await expect(feed.close()).resolves.toBeUndefined();
+    expect(await feed[Symbol.asyncIterator]().next()).toEqual({ done: true, value: undefined });
+    expect(wire.fake.commands.slice(sent).filter((c) => c.name !== 'endSessions')).toEqual([]);
+  });
+
   it('passes on the post-batch resume token of an empty batch as a heartbeat', async () => {
     scriptCommitsCollection(wire, () => 0);
     wire.fake.script((command) => {
