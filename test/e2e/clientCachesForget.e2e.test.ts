@@ -18,6 +18,7 @@ import {
   NodeDocument,
   RemoveMemberDocument,
 } from '../../src/sdk/generated/graphql.js';
+import { boardWithMembers } from '../support/boardWithMembers.js';
 import { expectSuccess } from '../support/expectSuccess.js';
 import {
   openLiveCacheClient,
@@ -98,20 +99,12 @@ describe.each<CacheLibrary>(['apollo', 'urql'])('losing access in live %s caches
     );
     alice = createCorkboardClient({ url: graphqlUrl, token: aliceUser!.token });
     ids = { bob: bobUser!.id, carol: carolUser!.id };
-    const board = expectSuccess(
-      await alice.createBoard({ input: { name: 'Removal' } }),
-      'CreateBoardSuccess',
-    ).board;
-    boardId = board.id;
-    let version = board.version;
-    for (const username of ['bob', 'carol']) {
-      version = expectSuccess(
-        await alice.addMember({ input: { boardId, username, expectedVersion: version } }),
-        'AddMemberSuccess',
-      ).board.version;
-    }
+    const shared = await boardWithMembers(alice, 'Removal', ['bob', 'carol']);
+    boardId = shared.boardId;
     const column = expectSuccess(
-      await alice.addColumn({ input: { boardId, name: 'Todo', expectedVersion: version } }),
+      await alice.addColumn({
+        input: { boardId, name: 'Todo', expectedVersion: shared.version },
+      }),
       'AddColumnSuccess',
     ).column;
     const card = expectSuccess(

@@ -13,6 +13,7 @@ import {
   type CorkboardClient,
 } from '../../src/sdk/createCorkboardClient.js';
 import { ChangeHeadDocument } from '../../src/sdk/generated/graphql.js';
+import { boardWithMembers } from '../support/boardWithMembers.js';
 import { expectSuccess } from '../support/expectSuccess.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { until } from '../support/until.js';
@@ -52,18 +53,7 @@ describe('losing access to a board, through the SDK iterator', () => {
     bob = sdk(bobUser!.token);
     carol = sdk(carolUser!.token);
     ids = { bob: bobUser!.id, carol: carolUser!.id };
-    const board = expectSuccess(
-      await alice.createBoard({ input: { name: 'Removal' } }),
-      'CreateBoardSuccess',
-    ).board;
-    boardId = board.id;
-    let version = board.version;
-    for (const username of ['bob', 'carol']) {
-      version = expectSuccess(
-        await alice.addMember({ input: { boardId, username, expectedVersion: version } }),
-        'AddMemberSuccess',
-      ).board.version;
-    }
+    ({ boardId } = await boardWithMembers(alice, 'Removal', ['bob', 'carol']));
   });
   afterAll(async () => {
     await s?.close();
