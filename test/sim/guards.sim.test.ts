@@ -7,7 +7,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type CommandStartedEvent, type Db } from 'mongodb';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
-import type { CommitDoc } from '../../src/eventstore/mongo/documents.js';
+import {
+  CollectionName,
+  IndexName,
+  POSITION_COUNTER_ID,
+  type CommitDoc,
+} from '../../src/eventstore/mongo/documents.js';
 import type { FeedItem } from '../../src/eventstore/types.js';
 import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProjectorStorage.js';
 import {
@@ -384,5 +389,55 @@ describe('event store condition guard on the simulator', () => {
       await clientA.close();
       await clientB.close();
     }
+  });
+});
+
+describe('the event store schema on the simulator', () => {
+  it('creates every collection, index and the position counter, from two instances at once, and again without resetting the counter', async () => {
+    const dbName = `schema_${++dbCount}`;
+    const open = () => MongoEventStore.create({ client, dbName });
+    // Two instances starting together: one of them meets NamespaceExists (48) and goes on.
+    const [first, second] = await Promise.all([open(), open()]);
+    await first.close();
+    await second.close();
+    const db = client.db(dbName);
+    const names = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
+    for (const name of Object.values(CollectionName)) expect(names).toContain(name);
+    const indexes = async (name: string) =>
+      (await db.collection(name).indexes()).map(({ key, name, unique, expireAfterSeconds }) => ({
+        key,
+        name,
+        ...(unique === undefined ? {} : { unique }),
+        ...(expireAfterSeconds === undefined ? {} : { expireAfterSeconds }),
+      }));
+    expect(await indexes(CollectionName.Commits)).toEqual(
+      expect.arrayContaining([
+        {
+          key: { 'events.stream': 1, 'events.version': 1 },
+          name: IndexName.CommitsEventsStreamVersion,
+        },
+        { key: { position: 1 }, name: IndexName.CommitsPosition, unique: true },
+      ]),
+    );
+    expect(await indexes(CollectionName.Idempotency)).toContainEqual({
+      key: { expiresAt: 1 },
+      name: IndexName.IdempotencyExpiry,
+      expireAfterSeconds: 0,
+    });
+    expect(await indexes(CollectionName.Reservations)).toContainEqual({
+      key: { expiresAt: 1 },
+      name: IndexName.ReservationsExpiry,
+      expireAfterSeconds: 0,
+    });
+    const counter = () =>
+      db.collection<{ _id: string; value: number }>(CollectionName.Counters).findOne({
+        _id: POSITION_COUNTER_ID,
+      });
+    expect(await counter()).toEqual({ _id: POSITION_COUNTER_ID, value: 0 });
+    await db
+      .collection<{ _id: string; value: number }>(CollectionName.Counters)
+      .updateOne({ _id: POSITION_COUNTER_ID }, { $set: { value: 7 } });
+    await (await open()).close();
+    expect(await counter()).toEqual({ _id: POSITION_COUNTER_ID, value: 7 });
   });
 });
