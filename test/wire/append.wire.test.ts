@@ -12,6 +12,7 @@ import {
   MongoEventStore,
   type MongoEventStoreOptions,
 } from '../../src/eventstore/mongo/MongoEventStore.js';
+import { RESERVATION_TTL_MS } from '../../src/eventstore/mongo/documents.js';
 import { ANY, type AppendRequest } from '../../src/eventstore/types.js';
 import { duplicateKeyReply, serverError, type WireCommand } from './fakePrimary.js';
 import { isCommand, openWire, sequence, type Wire } from './harness.js';
@@ -139,6 +140,11 @@ describe('MongoEventStore.append on the wire', () => {
         _id: 1,
         lsid: head.body.lsid,
       });
+      // It expires (TTL index) well after any transaction could still hold the position,
+      // and is acknowledged by the primary alone, as the counter is.
+      const expiresAt = (reservation.body.documents as { expiresAt: Date }[])[0]!.expiresAt;
+      expect(expiresAt.getTime()).toBeGreaterThan(Date.now() + RESERVATION_TTL_MS - 60_000);
+      expect(reservation.body.writeConcern).toEqual({ w: 1 });
       // The commit document and the commit belong to the head's transaction.
       for (const c of [commit, commitTransaction]) {
         expect(inTransaction(c)).toBe(true);
