@@ -12,7 +12,7 @@ import {
   MongoEventStore,
   type MongoEventStoreOptions,
 } from '../../src/eventstore/mongo/MongoEventStore.js';
-import { RESERVATION_TTL_MS } from '../../src/eventstore/mongo/documents.js';
+import { POSITION_COUNTER_ID, RESERVATION_TTL_MS } from '../../src/eventstore/mongo/documents.js';
 import { ANY, type AppendRequest } from '../../src/eventstore/types.js';
 import { duplicateKeyReply, serverError, type WireCommand } from './fakePrimary.js';
 import { isCommand, openWire, sequence, type Wire } from './harness.js';
@@ -133,6 +133,13 @@ describe('MongoEventStore.append on the wire', () => {
       expect(counter.body.startTransaction).toBeUndefined();
       expect(lsidOf(counter)).not.toEqual(lsidOf(head));
       expect(counter.body.writeConcern).toEqual({ w: 1 });
+      // One atomic increment of the one counter document, created if missing, read after.
+      expect(counter.body).toMatchObject({
+        query: { _id: POSITION_COUNTER_ID },
+        update: { $inc: { value: 1 } },
+        upsert: true,
+        new: true,
+      });
       // Which session reserved the position is recorded before the commit document exists,
       // outside the transaction, so a dead appender's transaction can be ended by lsid.
       expect(reservation.body.autocommit).toBeUndefined();
