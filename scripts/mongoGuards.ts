@@ -36,7 +36,6 @@ const TIERS = [
   'test/unit/translateMongoError.unit.test.ts',
 ];
 
-
 interface Outcome {
   guard: Guard;
   result: 'killed' | 'survived' | 'not found';
