@@ -26,6 +26,7 @@ import {
   type StreamAppend,
 } from '../../src/eventstore/types.js';
 import { storeAdapters } from '../support/storeAdapters.js';
+import { withOverrides } from '../support/storeOverrides.js';
 
 const adapters = storeAdapters();
 
@@ -69,15 +70,7 @@ function holdWritesAcrossTheArchive(store: EventStore, heldToCommit: number) {
     }
     return store.append(request, options);
   };
-  const gated = new Proxy(store, {
-    get(target, property, receiver) {
-      if (property === 'append') return append;
-      const value: unknown = Reflect.get(target, property, receiver);
-      return typeof value === 'function'
-        ? ((value as (...args: unknown[]) => unknown).bind(target) as unknown)
-        : value;
-    },
-  });
+  const gated = withOverrides(store, { append });
   return {
     store: gated,
     /** From now on, writes' appends wait for the archive's. */
@@ -128,16 +121,7 @@ function tearReadsAcrossTheArchive(store: EventStore, heldToCommit: number, exem
       release();
     }
   };
-  const gated = new Proxy(store, {
-    get(target, property, receiver) {
-      if (property === 'append') return append;
-      if (property === 'readStream') return readStream;
-      const value: unknown = Reflect.get(target, property, receiver);
-      return typeof value === 'function'
-        ? ((value as (...args: unknown[]) => unknown).bind(target) as unknown)
-        : value;
-    },
-  });
+  const gated = withOverrides(store, { append, readStream });
   return {
     store: gated,
     startArchiving: () => {

@@ -25,6 +25,7 @@ import {
 import { toStreamName } from '../../src/boards/streams.js';
 import { MemoryEventStore } from '../../src/eventstore/memory/MemoryEventStore.js';
 import { NO_STREAM, type AppendRequest, type EventStore } from '../../src/eventstore/types.js';
+import { withOverrides } from '../support/storeOverrides.js';
 
 const stores: EventStore[] = [];
 afterEach(async () => {
@@ -60,15 +61,7 @@ function interleaved(
     }
     return store.append(request, options);
   };
-  return new Proxy(store, {
-    get(target, property, receiver) {
-      if (property === 'append') return append;
-      const value: unknown = Reflect.get(target, property, receiver);
-      return typeof value === 'function'
-        ? ((value as (...args: unknown[]) => unknown).bind(target) as unknown)
-        : value;
-    },
-  });
+  return withOverrides(store, { append });
 }
 
 describe('a decision spanning commits, stopped part way', () => {
