@@ -2,7 +2,9 @@ import type { CodegenConfig } from '@graphql-codegen/cli';
 
 /**
  * The typed SDK: TypedDocumentNodes plus result and variable types for every
- * operation in src/sdk/operations, generated from the committed schema; and what
+ * operation in src/sdk/operations and every mutation document that
+ * scripts/codegen/mutations.ts writes from the schema (src/sdk/generated/mutations.graphql,
+ * written first by `npm run codegen`), generated from the committed schema; and what
  * normalized caches need to know about the schema: Apollo's `possibleTypes` (so
  * `... on Error` matches every error type), urql Graphcache's minified schema
  * (without one, Graphcache writes every fragment's fields into every type and
@@ -14,7 +16,7 @@ import type { CodegenConfig } from '@graphql-codegen/cli';
 const config: CodegenConfig = {
   overwrite: true,
   schema: 'schema/schema.graphql',
-  documents: ['src/sdk/operations/*.graphql'],
+  documents: ['src/sdk/operations/*.graphql', 'src/sdk/generated/mutations.graphql'],
   // A wrong documents glob fails instead of producing an SDK without operations.
   ignoreNoDocuments: false,
   generates: {

@@ -41,7 +41,7 @@ export const plugin = (_schema, documents) => {
     `} from './graphql.js';`,
     '',
     '/**',
-    ' * Every query and mutation of src/sdk/operations by its camelCased name: its document, and',
+    " * Every query and mutation of the SDK's documents by its camelCased name: its document, and",
     " * the response key of its root field, whose value the client's method resolves to.",
     ' */',
     'export const operations = {',

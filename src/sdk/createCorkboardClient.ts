@@ -12,8 +12,8 @@ import { BoardChangesDocument } from './generated/graphql.js';
 import { operations } from './generated/operations.js';
 
 /**
- * The client's queries and mutations: every one of src/sdk/operations, by its camelCased
- * name (generated: `src/sdk/generated/operations.ts`). `client.moveCard(...)` resolves to
+ * The client's queries and mutations: every one of src/sdk/operations and of the generated
+ * mutation documents, by its camelCased name (generated: `src/sdk/generated/operations.ts`). `client.moveCard(...)` resolves to
  * `data.moveCard`, the mutation's result union; `client.cardHistory(...)` to `data.card`.
  */
 type Operations = typeof operations;

@@ -10,7 +10,7 @@ let idsByText: Map<string, string> | undefined;
  * The manifest id (`sha256:<hex>`, a key of `generated/trusted/persisted-documents.json`)
  * of the operation whose printed text is `query`, or undefined when it is not one of the
  * SDK's operations. The SDK's documents and the manifest's come from the same
- * `src/sdk/operations`, and print alike.
+ * documents (`src/sdk/operations` and the generated mutations), and print alike.
  */
 export function manifestIdOf(document: DocumentNode, query: string): string | undefined {
   const embedded = (document as HashedDocument).__meta__?.hash;

@@ -1,11 +1,13 @@
 /**
- * The client's operations map is generated from the operation documents: every query and
- * mutation of src/sdk/operations is a method of the client, resolving to its root field,
- * and every subscription is served by a live method of the client.
+ * The client's operations map is generated from the operation documents: every query of
+ * src/sdk/operations and every generated mutation document is a method of the client,
+ * resolving to its root field, and every subscription is served by a live method of the
+ * client. Every mutation of the schema but the admin API's has its document.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  buildSchema,
   Kind,
   OperationTypeNode,
   parse,
@@ -19,9 +21,14 @@ import { createCorkboardClient } from '../../src/sdk/createCorkboardClient.js';
 import { operations } from '../../src/sdk/generated/operations.js';
 
 const dir = 'src/sdk/operations';
-const definitions: OperationDefinitionNode[] = readdirSync(dir)
-  .filter((file) => file.endsWith('.graphql'))
-  .flatMap((file) => parse(readFileSync(join(dir, file), 'utf8')).definitions)
+const files = [
+  ...readdirSync(dir)
+    .filter((file) => file.endsWith('.graphql'))
+    .map((file) => join(dir, file)),
+  'src/sdk/generated/mutations.graphql',
+];
+const definitions: OperationDefinitionNode[] = files
+  .flatMap((file) => parse(readFileSync(file, 'utf8')).definitions)
   .filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
 
 const camel = (name: string) => name.charAt(0).toLowerCase() + name.slice(1);
@@ -54,6 +61,18 @@ describe('the SDK operations map', () => {
       expect(root?.kind).toBe(Kind.FIELD);
       if (root?.kind === Kind.FIELD) expect(entry.field).toBe((root.alias ?? root.name).value);
     }
+  });
+
+  it("has a document for every mutation of the schema but the admin API's", () => {
+    const schema = buildSchema(readFileSync('schema/schema.graphql', 'utf8'));
+    const mutations = Object.keys(schema.getMutationType()!.getFields());
+    const documented = definitions
+      .filter((d) => d.operation === OperationTypeNode.MUTATION)
+      .map((d) => camel(d.name!.value));
+    expect(mutations.filter((m) => !documented.includes(m)).sort()).toEqual([
+      'cancelRebuild',
+      'rebuildReadModels',
+    ]);
   });
 
   it('gives the client a method for every operation, subscriptions included', () => {
