@@ -62,6 +62,7 @@ const PROJECTOR_TESTS = [
   'test/unit/readModelIndexes.unit.test.ts',
   'test/wire/projector.wire.test.ts',
   'test/sim/guards.sim.test.ts',
+  'test/sim/readModels.sim.test.ts',
   'test/sim/changeLog.sim.test.ts',
 ];
 const PROJECTOR_CONTRACT = ['test/contract/projector.contract.test.ts'];

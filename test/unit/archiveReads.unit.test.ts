@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import {
   readJoined,
   readStreamJoined,
+  readVersionsJoined,
   type CommitSource,
 } from '../../src/eventstore/mongo/archive.js';
 import type { CommitDoc } from '../../src/eventstore/mongo/documents.js';
@@ -28,6 +29,8 @@ const commit = (position: number, stream = 's', version = position): CommitDoc =
 class Places {
   readonly hot = new Map<number, CommitDoc>();
   readonly archive = new Map<number, CommitDoc>();
+  /** Reads of each place so far. */
+  readonly reads = { hot: 0, archive: 0 };
   afterRead: (place: 'hot' | 'archive') => void = () => undefined;
 
   /** Moves the commit at `position` from one place to the other, as one transaction does. */
@@ -40,6 +43,7 @@ class Places {
   source(place: 'hot' | 'archive'): CommitSource {
     const docs = () => [...this[place].values()].sort((a, b) => a.position - b.position);
     const read = <T>(result: T): T => {
+      this.reads[place] += 1;
       this.afterRead(place);
       return result;
     };
@@ -60,6 +64,7 @@ class Places {
       aggregate: () => ({
         toArray: async () => {
           const found = [...this[place].values()].sort((a, b) => a.position - b.position);
+          this.reads[place] += 1;
           this.afterRead(place);
           return found;
         },
@@ -142,5 +147,88 @@ describe('reads joining commits and the archive while a move commits between the
       1,
     );
     expect(docs).toBeUndefined();
+  });
+
+  it('reads nothing for a limit of 0 or less', async () => {
+    const places = new Places();
+    places.hot.set(1, commit(1));
+    for (const limit of [0, -1]) {
+      expect(await readJoined(places.source('hot'), places.source('archive'), 0, limit)).toEqual({
+        docs: [],
+        highest: 0,
+      });
+    }
+    expect(places.reads).toEqual({ hot: 0, archive: 0 });
+  });
+
+  it("returns a stream's archived commits and its live ones in position order", async () => {
+    const places = new Places();
+    for (const v of [1, 2]) places.archive.set(v, commit(v));
+    for (const v of [3, 4]) places.hot.set(v, commit(v));
+    const docs = await readStreamJoined(
+      places.collection('hot'),
+      places.collection('archive'),
+      async () => 4,
+      's',
+      1,
+    );
+    expect(docs?.map((d) => d.position)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('gives up on a stream after five rounds', async () => {
+    const places = new Places();
+    places.hot.set(1, commit(1));
+    await readStreamJoined(
+      places.collection('hot'),
+      places.collection('archive'),
+      async () => 2,
+      's',
+      1,
+    );
+    expect(places.reads).toEqual({ hot: 5, archive: 5 });
+  });
+});
+
+describe('reads of a range of versions joining commits and the archive', () => {
+  /** Versions `from`..`to` of stream `s`, whose head is at `head`. */
+  const versions = (places: Places, from: number, to: number, head: number) =>
+    readVersionsJoined(
+      places.collection('hot'),
+      places.collection('archive'),
+      [],
+      async () => head,
+      from,
+      to,
+    );
+
+  it('reads only commits when they hold every version asked for', async () => {
+    const places = new Places();
+    for (const v of [1, 2, 3]) places.hot.set(v, commit(v));
+    expect((await versions(places, 1, 3, 3))?.map((d) => d.position)).toEqual([1, 2, 3]);
+    expect(places.reads).toEqual({ hot: 1, archive: 0 });
+  });
+
+  it('reads no archive when the versions missing are above the head (they do not exist yet)', async () => {
+    const places = new Places();
+    for (const v of [1, 2]) places.hot.set(v, commit(v));
+    expect((await versions(places, 1, 5, 2))?.map((d) => d.position)).toEqual([1, 2]);
+    expect(places.reads).toEqual({ hot: 1, archive: 0 });
+  });
+
+  it('reads the archive for versions below the head that commits lacks', async () => {
+    const places = new Places();
+    for (const v of [1, 2]) places.archive.set(v, commit(v));
+    for (const v of [3, 4]) places.hot.set(v, commit(v));
+    const docs = await versions(places, 1, 6, 4);
+    expect(docs?.map((d) => d.position).sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
+    expect(places.reads).toEqual({ hot: 1, archive: 1 });
+  });
+
+  it('gives up (undefined) after five rounds when versions up to the head stay missing', async () => {
+    const places = new Places();
+    places.hot.set(1, commit(1));
+    places.archive.set(3, commit(3));
+    expect(await versions(places, 1, 3, 3)).toBeUndefined();
+    expect(places.reads).toEqual({ hot: 5, archive: 5 });
   });
 });

@@ -1,4 +1,4 @@
-import { BSON, type Document } from 'mongodb';
+import { BSON, MongoError, type Document } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   CommitOutcomeUnknown,
@@ -844,14 +844,192 @@ describe('MongoEventStore BSON sizes on the wire', () => {
     expect(String(error)).toMatch(/bytes of BSON/);
     expect(commands).toEqual([]);
   });
+});
 
-  it('still writes a commit of several MiB of BSON below the limit', async () => {
-    const events = Array.from({ length: 10 }, () => ({
-      type: 'Bulk',
-      data: { xs: Array.from({ length: 32_000 }, () => 0) },
-    }));
-    const store = new MongoEventStore({ client: wire.client, dbName: 'wire' });
-    const result = await store.append({ streams: [{ stream: 'big', expected: ANY, events }] });
-    expect(result.position).toBe(1);
+describe('MongoEventStore.append on the wire, when the server refuses or time runs out', () => {
+  let wire: Wire;
+  const store = (options: Partial<MongoEventStoreOptions> = {}) =>
+    new MongoEventStore({ client: wire.client, dbName: 'wire', ...options });
+  const failure = (append: Promise<unknown>) =>
+    append.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+  beforeEach(async () => {
+    wire = await openWire();
+  });
+  afterEach(async () => {
+    await wire.close();
+  });
+
+  it('answers EventStoreUnavailable at once, aborting the transaction, when a write is refused for good', async () => {
+    wire.fake.failNext(isCommand('update', 'streams'), serverError(2, 'BadValue'));
+    const { value: error, commands } = await wire.during(() => failure(store().append(oneStream)));
+    expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect(error).toMatchObject({ message: 'append failed: BadValue (scripted)' });
+    expect((error as Error).cause).toBeInstanceOf(MongoError);
+    // Not tried again: one head write, aborted, and nothing reserved.
+    expect(sequence(commands)).toEqual(['update streams', 'abortTransaction']);
+  });
+
+  it('answers EventStoreUnavailable, not running again, when the commit is refused without a label and the tombstone goes in', async () => {
+    wire.fake.failNext(isCommand('commitTransaction'), serverError(2, 'BadValue'));
+    const { value: error, commands } = await wire.during(() => failure(store().append(oneStream)));
+    expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect(error).not.toBeInstanceOf(CommitOutcomeUnknown);
+    expect(error).toMatchObject({ message: 'append commit failed: BadValue (scripted)' });
+    expect((error as Error).cause).toBeInstanceOf(MongoError);
+    expect(commands.filter(isCommand('commitTransaction'))).toHaveLength(1);
+    expect(commands.filter(isTombstone)).toHaveLength(1);
+    expect(commands.filter(isCommand('findAndModify', 'counters'))).toHaveLength(1);
+  });
+
+  it('answers CommitOutcomeUnknown when the commit is refused without a label and the tombstone fails too', async () => {
+    wire.fake.failNext(isCommand('commitTransaction'), serverError(2, 'BadValue'));
+    wire.fake.script((command) =>
+      isTombstone(command) ? serverError(50, 'MaxTimeMSExpired') : undefined,
+    );
+    const error = await failure(store().append(oneStream));
+    expect(error).toBeInstanceOf(CommitOutcomeUnknown);
+    expect(error).toMatchObject({
+      message: 'append commit outcome unknown: BadValue (scripted)',
+    });
+    expect((error as Error).cause).toBeInstanceOf(MongoError);
+  });
+
+  it('names the last error when the attempts run out: aborted commits', async () => {
+    wire.fake.failNext(
+      isCommand('commitTransaction'),
+      serverError(251, 'NoSuchTransaction', ['TransientTransactionError']),
+      100,
+    );
+    const { value: error, commands } = await wire.during(() =>
+      failure(store({ maxAttempts: 2 }).append(oneStream)),
+    );
+    expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect(error).toMatchObject({
+      message: 'append gave up after 2 transaction attempts: NoSuchTransaction (scripted)',
+    });
+    expect((error as Error).cause).toBeInstanceOf(MongoError);
+    expect(commands.filter(isCommand('commitTransaction'))).toHaveLength(2);
+    expect(commands.filter(isTombstone)).toHaveLength(2);
+  });
+
+  it('names the last error when the attempts run out: commits whose outcome stayed unknown', async () => {
+    wire.fake.failNext(isCommand('commitTransaction'), writeConcernTimeout, 100);
+    const { value: error, commands } = await wire.during(() =>
+      failure(store({ maxAttempts: 1, maxCommitAttempts: 2 }).append(oneStream)),
+    );
+    expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect(error).toMatchObject({
+      message: 'append gave up after 1 transaction attempts: waiting for replication timed out',
+    });
+    expect(commands.filter(isCommand('commitTransaction'))).toHaveLength(2);
+  });
+
+  it('stops retrying an unknown commit outcome at the append deadline, and says so once the tombstone proves nothing was written', async () => {
+    wire.fake.script((command) =>
+      isCommand('commitTransaction')(command)
+        ? { $delayMs: 50, reply: writeConcernTimeout }
+        : undefined,
+    );
+    const { value: error, commands } = await wire.during(() =>
+      failure(store({ maxCommitAttempts: 10_000, appendTimeoutMs: 300 }).append(oneStream)),
+    );
+    expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect(error).toMatchObject({
+      message: 'append did not commit within its time: waiting for replication timed out',
+    });
+    expect((error as Error).cause).toBeInstanceOf(MongoError);
+    // One transaction, settled by its tombstone, and not run again.
+    expect(commands.filter(isTombstone)).toHaveLength(1);
+    expect(commands.filter(isCommand('findAndModify', 'counters'))).toHaveLength(1);
+  });
+
+  it('names the conflicts it met when the deadline stops the retries', async () => {
+    wire.fake.failNext(isCommand('update', 'streams'), writeConflict, 10_000);
+    const error = await failure(
+      store({ maxAttempts: 10_000, appendTimeoutMs: 300 }).append(oneStream),
+    );
+    expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect((error as Error).message).toMatch(
+      /^append timed out after 300 ms and \d+ transaction attempts: WriteConflict \(scripted\)$/,
+    );
+    expect((error as Error).cause).toBeInstanceOf(MongoError);
+  });
+
+  it('times out an append that waited in the queue past its deadline, having sent nothing', async () => {
+    wire.fake.script((command) =>
+      isCommand('commitTransaction')(command) ? { $delayMs: 400, reply: { ok: 1 } } : undefined,
+    );
+    const s = store({ maxConcurrentAppends: 1, appendTimeoutMs: 200 });
+    const running = s.append(onStream('s-1', 'NO_STREAM'));
+    const queued = failure(s.append(onStream('s-2', 'NO_STREAM')));
+    expect((await running).position).toBe(1);
+    const error = await queued;
+    expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect(error).toMatchObject({
+      message: 'append timed out after 200 ms and 0 transaction attempts',
+    });
+    const streams = wire.fake.commands
+      .filter(isCommand('insert', 'streams'))
+      .flatMap((c) => (c.body.documents as Document[]).map((d) => d._id));
+    expect(streams).toEqual(['s-1']);
+  });
+
+  it('runs an ANY append again when its head insert meets a racing one that left its expectation satisfied', async () => {
+    let collided = false;
+    wire.fake.script((command) => {
+      if (!collided && isCommand('insert', 'streams')(command)) {
+        collided = true;
+        return duplicateKeyReply('wire.streams', 'card-1');
+      }
+      if (collided && isCommand('find', 'streams')(command)) return cardAt(3)(command);
+      return undefined;
+    });
+    const { value, commands } = await wire.during(() => store().append(onStream('card-1', ANY)));
+    expect(value.position).toBe(1);
+    expect(commands.filter(isCommand('commitTransaction'))).toHaveLength(1);
+  });
+
+  it('writes a commit of exactly the BSON limit, and refuses one byte more', async () => {
+    // 49 events of 32,000 zeros (about 16.7 MB of BSON), and a padding string (under the
+    // port's 64 KiB per event) sized from the size the refusal reports, so that the
+    // commit is exactly the limit.
+    const request = (pad: number): AppendRequest => ({
+      streams: [
+        {
+          stream: 'big',
+          expected: ANY,
+          events: [
+            ...Array.from({ length: 49 }, () => ({
+              type: 'Bulk',
+              data: { xs: Array.from({ length: 32_000 }, () => 0) },
+            })),
+            { type: 'Pad', data: { pad: 'x'.repeat(pad) } },
+          ],
+        },
+      ],
+    });
+    const s = store();
+    const refusal = async (pad: number) => {
+      const error = await failure(s.append(request(pad)));
+      expect(error).toBeInstanceOf(EventStoreValidationError);
+      expect(error).toMatchObject({ path: 'streams' });
+      const [, bytes, limit] =
+        /the commit would be (\d+) bytes of BSON, over MongoDB's limit of (\d+)$/.exec(
+          (error as Error).message,
+        ) ?? [];
+      return { bytes: Number(bytes), limit: Number(limit) };
+    };
+    const widest = 60_000;
+    const { bytes, limit } = await refusal(widest);
+    const exact = widest - (bytes - limit);
+    expect(exact).toBeGreaterThan(0);
+    expect(await refusal(exact + 1)).toEqual({ bytes: limit + 1, limit });
+    const { value, commands } = await wire.during(() => s.append(request(exact)));
+    expect(value.position).toBe(1);
+    expect(commands.filter(isCommand('insert', 'commits'))).toHaveLength(1);
   });
 });
