@@ -57,6 +57,22 @@ export const optionalResourceId = (type: ResourceType) =>
     .transform((v) => v ?? undefined)
     .meta({ globalIdOf: type });
 
+/**
+ * Where a card or column goes among its siblings: `after<Type>Id`, `before<Type>Id`, both
+ * (the item goes right after the first; the second must come after it), or neither (at the end).
+ */
+export const placement = (type: 'Card' | 'Column') => {
+  const sibling = type.toLowerCase();
+  return {
+    after: optionalResourceId(type).describe(
+      `Place right after this ${sibling}; with neither this nor before${type}Id, at the end.`,
+    ),
+    before: optionalResourceId(type).describe(
+      `Place right before this ${sibling}. With after${type}Id as well, it must come after that ${sibling}, and the place is right after after${type}Id.`,
+    ),
+  };
+};
+
 /** Retrying with the same key returns the first result and appends nothing new. */
 export const idempotencyKey = z
   .string()

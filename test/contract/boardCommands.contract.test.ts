@@ -385,6 +385,45 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
       expect((await activeColumn(source)).cards.size).toBe(27);
     });
 
+    it('never leaves a column holding more cards than its WIP limit when the limit comes down while 20 cards are added', async () => {
+      const { owner, member, columnIds } = await boardWithColumns(null);
+      const columnId = columnIds[0]!;
+      await addCards(member, columnId, 2);
+      const expectedVersion = await store.streamVersion(`column-${columnId}`);
+      const [lowered, ...added] = await Promise.all([
+        commands.setWipLimit(owner, { columnId, wipLimit: 5, expectedVersion }),
+        ...Array.from({ length: 20 }, (_, i) =>
+          commands.addCard(member, { columnId, title: `Racing ${i}` }),
+        ),
+      ]);
+      const column = await activeColumn(columnId);
+      if (lowered.ok) {
+        // The limit landed when the column held at most 5 cards; no card entered past it.
+        expect(column.wipLimit).toBe(5);
+        expect(column.cards.size).toBeLessThanOrEqual(5);
+      } else {
+        // More than 5 cards had entered first: the limit is refused and nothing else changes.
+        expect(lowered.error).toBeInstanceOf(ValidationError);
+        expect(lowered.error).toMatchObject({ field: 'input.wipLimit' });
+        expect(column.wipLimit).toBeNull();
+        expect(column.cards.size).toBe(22);
+      }
+      expect(column.cards.size).toBe(2 + added.filter((r) => r.ok).length);
+      for (const result of added) {
+        if (!result.ok) expect(result.error).toBeInstanceOf(WipLimitReachedError);
+      }
+      // Lowering below what the column holds is refused, whatever the order was.
+      const below = failure(
+        await commands.setWipLimit(owner, {
+          columnId,
+          wipLimit: column.cards.size - 1,
+          expectedVersion: await store.streamVersion(`column-${columnId}`),
+        }),
+      );
+      expect(below).toMatchObject({ field: 'input.wipLimit' });
+      expect((await activeColumn(columnId)).wipLimit).toBe(column.wipLimit);
+    });
+
     it('lets exactly one of 50 simultaneous title edits at one version succeed and tells the others what changed', async () => {
       const { member, columnIds } = await boardWithColumns(null);
       const [card] = await addCards(member, columnIds[0]!, 1);
@@ -453,7 +492,7 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
       const conflict = failure(
         await commands.setWipLimit(member, {
           columnId,
-          wipLimit: 1,
+          wipLimit: 3,
           expectedVersion: columnVersion,
         }),
       );

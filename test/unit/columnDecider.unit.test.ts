@@ -31,6 +31,23 @@ describe('decideColumn', () => {
     ]);
   });
 
+  it('refuses a WIP limit below the live cards the column holds, and takes one equal to them', () => {
+    const column = given.column(...columnEvents('c1', null, ['k1', 'a0'], ['k2', 'a1']));
+    const setTo = (wipLimit: number) => () =>
+      decideColumn(
+        { type: 'SetWipLimit', data: { actorId: member, columnId: 'c1', wipLimit } },
+        { column, board, membership },
+        contextWithIds(),
+      );
+    const error = thrown(setTo(1));
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ field: 'input.wipLimit' });
+    expect((error as ValidationError).message).toContain('at least 2');
+    expect(setTo(2)()).toEqual([
+      { aggregate: 'column', id: 'c1', events: [{ type: 'WipLimitSet', data: { wipLimit: 2 } }] },
+    ]);
+  });
+
   it('adds a card at the end of its column, creating the card stream first', () => {
     const column = given.column(...columnEvents('c1', null, ['k1', 'a0']));
     const decision = decideColumn(

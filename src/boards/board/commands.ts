@@ -15,7 +15,7 @@ import {
   expectedVersion,
   idempotencyKey,
   inputLimits,
-  optionalResourceId,
+  placement,
   resourceId,
   text,
   username,
@@ -201,10 +201,8 @@ export const addColumn = defineCommand({
     boardId: resourceId('Board'),
     name: text(inputLimits.columnNameMax),
     wipLimit: wipLimit.describe('null or omitted = no limit.'),
-    afterColumnId: optionalResourceId('Column').describe(
-      'Insert after this column; omitted = at the end.',
-    ),
-    beforeColumnId: optionalResourceId('Column').describe('Insert before this column.'),
+    afterColumnId: placement('Column').after,
+    beforeColumnId: placement('Column').before,
     expectedVersion: expectedVersion.describe("The board's version."),
     idempotencyKey,
   }),
@@ -235,10 +233,8 @@ export const moveColumn = defineCommand({
   name: 'moveColumn',
   input: z.object({
     columnId: resourceId('Column'),
-    afterColumnId: optionalResourceId('Column').describe(
-      'Place after this column; omitted (and no beforeColumnId) = at the end.',
-    ),
-    beforeColumnId: optionalResourceId('Column'),
+    afterColumnId: placement('Column').after,
+    beforeColumnId: placement('Column').before,
     expectedVersion: expectedVersion.describe(
       "The board's version: the board owns the column order.",
     ),

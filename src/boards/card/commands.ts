@@ -17,6 +17,7 @@ import {
   inputLimits,
   labels,
   optionalResourceId,
+  placement,
   resourceId,
   text,
 } from '../validation.js';
@@ -124,8 +125,8 @@ export const moveCard = defineCommand({
   input: z.object({
     cardId: resourceId('Card'),
     toColumnId: resourceId('Column'),
-    afterCardId: optionalResourceId('Card'),
-    beforeCardId: optionalResourceId('Card'),
+    afterCardId: placement('Card').after,
+    beforeCardId: placement('Card').before,
     expectedVersion: expectedVersion.describe("The card's version as the client saw it."),
     idempotencyKey,
   }),

@@ -26,7 +26,7 @@ import {
   expectedVersion,
   idempotencyKey,
   inputLimits,
-  optionalResourceId,
+  placement,
   resourceId,
   text,
   wipLimit,
@@ -49,13 +49,16 @@ async function loadColumnAndBoard(session: LoadSession, columnId: string, actorI
 
 /**
  * Sets or clears (null) a column's WIP limit. Sets `wipLimit`, so it merges over
- * cards entering or leaving the column since the client's version.
+ * cards entering or leaving the column since the client's version. A limit below
+ * the live cards the column holds now is a `ValidationError` on `input.wipLimit`.
  */
 export const setWipLimit = defineCommand({
   name: 'setWipLimit',
   input: z.object({
     columnId: resourceId('Column'),
-    wipLimit: wipLimit.describe('null = no limit.'),
+    wipLimit: wipLimit.describe(
+      'null = no limit; otherwise at least the live cards the column holds (cardCount).',
+    ),
     expectedVersion,
     idempotencyKey,
   }),
@@ -82,10 +85,8 @@ export const addCard = defineCommand({
     columnId: resourceId('Column'),
     title: text(inputLimits.cardTitleMax),
     description: description.nullish().transform((v) => v ?? ''),
-    afterCardId: optionalResourceId('Card').describe(
-      'Place right after this sibling; both omitted = at the end.',
-    ),
-    beforeCardId: optionalResourceId('Card').describe('Place right before this sibling.'),
+    afterCardId: placement('Card').after,
+    beforeCardId: placement('Card').before,
     idempotencyKey,
   }),
   // VersionConflictError: the column kept changing (other instances) through every retry.

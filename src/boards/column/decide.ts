@@ -67,6 +67,20 @@ export function requireRoomFor(column: ActiveColumn): void {
   }
 }
 
+/**
+ * `ValidationError` on `input.wipLimit` when the column already holds more live cards
+ * than `wipLimit`: a column never holds more live cards than its limit, so a limit
+ * comes down only as far as the cards it holds.
+ */
+function requireLimitHolds(column: ActiveColumn, wipLimit: number | null): void {
+  if (wipLimit !== null && column.cards.size > wipLimit) {
+    throw new ValidationError(
+      'input.wipLimit',
+      `must be at least ${column.cards.size}, the live cards the column holds: archive or move cards first`,
+    );
+  }
+}
+
 /** How a card comes to its place: from outside the column, or from within it. */
 export type CardArrival = 'enter' | 'reposition';
 
@@ -160,8 +174,8 @@ export function archiveDoneCardsCommits(
 /**
  * Decides a column command. Non-members get `NotFoundError` for the column.
  *
- * - `SetWipLimit` -> `[column: WipLimitSet]`. A limit below the current count is
- *   allowed: it only stops further cards from entering.
+ * - `SetWipLimit` -> `[column: WipLimitSet]`; `ValidationError` on `input.wipLimit`
+ *   when the column holds more live cards than the new limit.
  * - `AddCard` -> `[card: CardCreated, column: (CardsRebalanced,) CardEntered]` with a
  *   new card id; `WipLimitReachedError` when the column is full.
  * - `ArchiveDoneCards` -> `[column: CardsArchived, card: CardArchived, ...]` for every
@@ -183,6 +197,7 @@ export function decideColumn(
   const column = requireEditableColumn(state, actorId, columnId);
   switch (command.type) {
     case 'SetWipLimit':
+      requireLimitHolds(column, command.data.wipLimit);
       return [
         {
           aggregate: 'column',

@@ -23,9 +23,9 @@ export type Scalars = {
 };
 
 export type AddCardInput = {
-  /** Place right after this sibling; both omitted = at the end. */
+  /** Place right after this card; with neither this nor beforeCardId, at the end. */
   afterCardId?: InputMaybe<Scalars['ID']['input']>;
-  /** Place right before this sibling. */
+  /** Place right before this card. With afterCardId as well, it must come after that card, and the place is right after afterCardId. */
   beforeCardId?: InputMaybe<Scalars['ID']['input']>;
   columnId: Scalars['ID']['input'];
   description?: InputMaybe<Scalars['String']['input']>;
@@ -34,9 +34,9 @@ export type AddCardInput = {
 };
 
 export type AddColumnInput = {
-  /** Insert after this column; omitted = at the end. */
+  /** Place right after this column; with neither this nor beforeColumnId, at the end. */
   afterColumnId?: InputMaybe<Scalars['ID']['input']>;
-  /** Insert before this column. */
+  /** Place right before this column. With afterColumnId as well, it must come after that column, and the place is right after afterColumnId. */
   beforeColumnId?: InputMaybe<Scalars['ID']['input']>;
   boardId: Scalars['ID']['input'];
   /** The board's version. */
@@ -133,7 +133,9 @@ export type LoopState =
   | 'STOPPED';
 
 export type MoveCardInput = {
+  /** Place right after this card; with neither this nor beforeCardId, at the end. */
   afterCardId?: InputMaybe<Scalars['ID']['input']>;
+  /** Place right before this card. With afterCardId as well, it must come after that card, and the place is right after afterCardId. */
   beforeCardId?: InputMaybe<Scalars['ID']['input']>;
   cardId: Scalars['ID']['input'];
   /** The card's version as the client saw it. */
@@ -143,8 +145,9 @@ export type MoveCardInput = {
 };
 
 export type MoveColumnInput = {
-  /** Place after this column; omitted (and no beforeColumnId) = at the end. */
+  /** Place right after this column; with neither this nor beforeColumnId, at the end. */
   afterColumnId?: InputMaybe<Scalars['ID']['input']>;
+  /** Place right before this column. With afterColumnId as well, it must come after that column, and the place is right after afterColumnId. */
   beforeColumnId?: InputMaybe<Scalars['ID']['input']>;
   columnId: Scalars['ID']['input'];
   /** The board's version: the board owns the column order. */
@@ -234,7 +237,7 @@ export type SetWipLimitInput = {
   columnId: Scalars['ID']['input'];
   expectedVersion: Scalars['Int']['input'];
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
-  /** null = no limit. */
+  /** null = no limit; otherwise at least the live cards the column holds (cardCount). */
   wipLimit?: InputMaybe<Scalars['Int']['input']>;
 };
 

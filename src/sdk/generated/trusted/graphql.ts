@@ -5,9 +5,9 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
 export type AddCardInput = {
-  /** Place right after this sibling; both omitted = at the end. */
+  /** Place right after this card; with neither this nor beforeCardId, at the end. */
   afterCardId?: string | number | null | undefined;
-  /** Place right before this sibling. */
+  /** Place right before this card. With afterCardId as well, it must come after that card, and the place is right after afterCardId. */
   beforeCardId?: string | number | null | undefined;
   columnId: string | number;
   description?: string | null | undefined;
@@ -16,9 +16,9 @@ export type AddCardInput = {
 };
 
 export type AddColumnInput = {
-  /** Insert after this column; omitted = at the end. */
+  /** Place right after this column; with neither this nor beforeColumnId, at the end. */
   afterColumnId?: string | number | null | undefined;
-  /** Insert before this column. */
+  /** Place right before this column. With afterColumnId as well, it must come after that column, and the place is right after afterColumnId. */
   beforeColumnId?: string | number | null | undefined;
   boardId: string | number;
   /** The board's version. */
@@ -104,7 +104,9 @@ export type ErrorCode =
   | 'WIP_LIMIT_REACHED';
 
 export type MoveCardInput = {
+  /** Place right after this card; with neither this nor beforeCardId, at the end. */
   afterCardId?: string | number | null | undefined;
+  /** Place right before this card. With afterCardId as well, it must come after that card, and the place is right after afterCardId. */
   beforeCardId?: string | number | null | undefined;
   cardId: string | number;
   /** The card's version as the client saw it. */
@@ -114,8 +116,9 @@ export type MoveCardInput = {
 };
 
 export type MoveColumnInput = {
-  /** Place after this column; omitted (and no beforeColumnId) = at the end. */
+  /** Place right after this column; with neither this nor beforeColumnId, at the end. */
   afterColumnId?: string | number | null | undefined;
+  /** Place right before this column. With afterColumnId as well, it must come after that column, and the place is right after afterColumnId. */
   beforeColumnId?: string | number | null | undefined;
   columnId: string | number;
   /** The board's version: the board owns the column order. */
@@ -196,7 +199,7 @@ export type SetWipLimitInput = {
   columnId: string | number;
   expectedVersion: number;
   idempotencyKey?: string | null | undefined;
-  /** null = no limit. */
+  /** null = no limit; otherwise at least the live cards the column holds (cardCount). */
   wipLimit?: number | null | undefined;
 };
 
