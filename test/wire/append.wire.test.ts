@@ -704,6 +704,38 @@ describe('MongoEventStore reads on the wire', () => {
     await wire.close();
   });
 
+  it('names the read in the error when the server refuses it', async () => {
+    const store = new MongoEventStore({ client: wire.client, dbName: 'wire' });
+    const refused = serverError(2, 'BadValue');
+    const cases: [string, (c: WireCommand) => boolean, () => Promise<unknown>][] = [
+      ['streamVersion', isCommand('find', 'streams'), () => store.streamVersion('s')],
+      ['readStream', isCommand('aggregate', 'commits'), () => store.readStream('s')],
+      [
+        'readStreamBackward',
+        isCommand('aggregate', 'commits'),
+        () => store.readStreamBackward('s', { before: 3, limit: 2 }),
+      ],
+      ['readAll', isCommand('find', 'commits'), () => store.readAll()],
+      ['headPosition', isCommand('find', 'commits'), () => store.headPosition()],
+      [
+        'idempotentResult',
+        isCommand('find', 'idempotency'),
+        () => store.idempotentResult('k', 'f'),
+      ],
+      ['archiveStreams', isCommand('find', 'commits'), () => store.archiveStreams(['s'])],
+      ['restoreStreams', isCommand('find', 'archive_commits'), () => store.restoreStreams(['s'])],
+    ];
+    for (const [what, match, read] of cases) {
+      wire.fake.failNext(match, refused);
+      const error: unknown = await read().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(EventStoreUnavailable);
+      expect(error).toMatchObject({ message: `${what} failed: BadValue (scripted)` });
+    }
+  });
+
   it('creates the unique index on position that decides between a commit and a tombstone', async () => {
     const { commands } = await wire.during(() =>
       MongoEventStore.create({ client: wire.client, dbName: 'wire' }),
@@ -896,6 +928,28 @@ describe('MongoEventStore.append on the wire, when the server refuses or time ru
       message: 'append commit outcome unknown: BadValue (scripted)',
     });
     expect((error as Error).cause).toBeInstanceOf(MongoError);
+  });
+
+  it('answers CommitOutcomeUnknown when the commit is refused without a label and its position is taken by what a majority read cannot see or cannot read', async () => {
+    for (const holderRead of [
+      undefined, // the majority read finds nothing
+      serverError(2, 'BadValue'), // the majority read fails
+    ]) {
+      wire.fake.failNext(isCommand('commitTransaction'), serverError(2, 'BadValue'));
+      wire.fake.failNext(
+        isTombstone,
+        duplicateKeyReply('wire.commits', 'gap-1', 'position_1_unique'),
+      );
+      if (holderRead) wire.fake.failNext(isCommand('find', 'commits'), holderRead);
+      const { value: error, commands } = await wire.during(() =>
+        failure(store().append(oneStream)),
+      );
+      expect(error).toBeInstanceOf(CommitOutcomeUnknown);
+      expect(error).toMatchObject({
+        message: 'append commit outcome unknown: BadValue (scripted)',
+      });
+      expect(commands.filter(isCommand('find', 'commits'))).toHaveLength(1);
+    }
   });
 
   it('names the last error when the attempts run out: aborted commits', async () => {

@@ -1053,6 +1053,9 @@ describe('the commit feed on the wire, with positions settling out of order', ()
       expect(c.body.autocommit).toBeUndefined();
       expect(c.body.writeConcern).toMatchObject({ w: 'majority' });
     }
+    // No reservation names a session: none is ended (an empty killSessions would end
+    // every session of the user, live appenders' too).
+    expect(wire.fake.commands.filter(isCommand('killSessions'))).toEqual([]);
   });
 
   it("ends the dead appender's session, found by its reservation, before closing its position", async () => {
