@@ -319,6 +319,34 @@ describe('the commit feed on the wire', () => {
     const feed = store.subscribe()[Symbol.asyncIterator]();
     const error = await take(feed, 1).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect(error).toMatchObject({
+      message: "the change stream on commits ended with 'invalidate'",
+    });
+  });
+
+  it('ends with EventStoreUnavailable when the server closes the change stream without an event', async () => {
+    scriptCommitsCollection(wire, () => 0);
+    wire.fake.script((command) => {
+      if (isCommand('aggregate', 'commits')(command)) return batch(command, [], token(0), true);
+      if (isCommand('getMore')(command)) {
+        return {
+          cursor: {
+            id: BSON.Long.ZERO,
+            ns: `${command.db}.commits`,
+            nextBatch: [],
+            postBatchResumeToken: token(1),
+          },
+          ok: 1,
+        };
+      }
+      return undefined;
+    });
+    const feed = store.subscribe()[Symbol.asyncIterator]();
+    const error = await take(feed, 1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect(error).toMatchObject({
+      message: 'the change stream on commits was closed by the server',
+    });
   });
 });
 
@@ -467,6 +495,7 @@ describe("the commit feed's checkpoints and heartbeats on the wire", () => {
     const feed = store.subscribe()[Symbol.asyncIterator]();
     const error = await feed.next().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect(error).toMatchObject({ message: 'the commit feed failed' });
     expect((error as Error).cause).toMatchObject({ code: 280 });
     expect(aggregates).toBe(1);
   });
@@ -481,6 +510,7 @@ describe("the commit feed's checkpoints and heartbeats on the wire", () => {
     const feed = store.subscribe()[Symbol.asyncIterator]();
     const error = await take(feed, 1).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect(error).toMatchObject({ message: 'the commit feed failed' });
     expect((error as Error).cause).toMatchObject({ code: 2 });
   });
 });
