@@ -66,6 +66,7 @@ const PROJECTOR_TESTS = [
   'test/wire/projector.wire.test.ts',
   'test/sim/guards.sim.test.ts',
   'test/sim/readModels.sim.test.ts',
+  'test/sim/projectorStorage.sim.test.ts',
   'test/sim/changeLog.sim.test.ts',
 ];
 const PROJECTOR_CONTRACT = ['test/contract/projector.contract.test.ts'];
