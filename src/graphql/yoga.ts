@@ -246,16 +246,25 @@ function boundedParseAndValidationErrors(): Plugin {
   };
 }
 
+/** The `extensions.code` of each query limit's refusal (the token limit is a parse error). */
+export const QUERY_LIMIT_CODES = {
+  depth: 'QUERY_TOO_DEEP',
+  aliases: 'TOO_MANY_ALIASES',
+  cost: 'QUERY_TOO_COSTLY',
+} as const;
+
 /**
- * graphql-armor's depth limit reports "Syntax Error: Query depth limit…"; the query is
- * well-formed, so it is reported as the validation error it is.
+ * graphql-armor reports a limit as "Syntax Error: Query depth limit…" with no code; the
+ * query is well-formed, so it is reported as the validation error it is, with its code
+ * (and the cost, a weighted sum, to the unit).
  */
-function depthLimitError(context: ValidationContext | null, error: GraphQLError): void {
-  context?.reportError(
-    new GraphQLError(error.message.replace(/^Syntax Error: /, ''), {
-      extensions: { code: 'QUERY_TOO_DEEP' },
-    }),
-  );
+function limitRefusal(code: string) {
+  return (context: ValidationContext | null, error: GraphQLError): void => {
+    const message = error.message
+      .replace(/^Syntax Error: /, '')
+      .replace(/found (\d+\.\d+)\.$/, (_, found: string) => `found ${Math.ceil(Number(found))}.`);
+    context?.reportError(new GraphQLError(message, { extensions: { code } }));
+  };
 }
 
 /**
@@ -357,13 +366,24 @@ export function createGraphQLServer(
       maxDepthPlugin({
         n: QUERY_LIMITS.maxDepth,
         propagateOnRejection: false,
-        onReject: [depthLimitError],
+        onReject: [limitRefusal(QUERY_LIMIT_CODES.depth)],
       }),
-      maxAliasesPlugin({ n: QUERY_LIMITS.maxAliases }),
+      // Aliases of `__typename` are not counted (graphql-armor's default allow list): they
+      // cost nothing, and the token limit bounds them.
+      maxAliasesPlugin({
+        n: QUERY_LIMITS.maxAliases,
+        propagateOnRejection: false,
+        onReject: [limitRefusal(QUERY_LIMIT_CODES.aliases)],
+      }),
       maxTokensPlugin({ n: QUERY_LIMITS.maxTokens }),
       // Depth weighs less than graphql-armor's default (1.5) so a whole board in one query
       // (board > columns > cards > fields) stays allowed; aliases and depth are capped above.
-      costLimitPlugin({ maxCost: QUERY_LIMITS.maxCost, depthCostFactor: 1.2 }),
+      costLimitPlugin({
+        maxCost: QUERY_LIMITS.maxCost,
+        depthCostFactor: 1.2,
+        propagateOnRejection: false,
+        onReject: [limitRefusal(QUERY_LIMIT_CODES.cost)],
+      }),
       ...(posture.production ? [blockFieldSuggestionsPlugin()] : []),
       ...(posture.introspection === false ? [useDisableIntrospection()] : []),
       ...(posture.csrfPrevention

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { QUERY_LIMITS } from '../../src/graphql/yoga.js';
+import { QUERY_LIMIT_CODES, QUERY_LIMITS } from '../../src/graphql/yoga.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import {
   ALL_TRANSPORTS,
@@ -73,6 +73,11 @@ describe('one set of query limits for every transport', () => {
     const within: Operation[] = [
       { query: queryOfDepth(QUERY_LIMITS.maxDepth), variables: '{}' },
       { query: `query { me { id } }`, variables: variablesNesting(maxJsonDepth) },
+      {
+        // As many aliases as allowed, plus aliases of `__typename`, which are not counted.
+        query: `query { ${Array.from({ length: QUERY_LIMITS.maxAliases }, (_, i) => `a${i}: me { id }`).join(' ')} ${Array.from({ length: 10 }, (_, i) => `t${i}: __typename`).join(' ')} }`,
+        variables: '{}',
+      },
     ];
     for (const op of within) {
       for (const transport of all) {
@@ -91,7 +96,7 @@ describe('one set of query limits for every transport', () => {
     expect(errors).toEqual([
       {
         message: `Query depth limit of ${QUERY_LIMITS.maxDepth} exceeded, found ${QUERY_LIMITS.maxDepth + 1}.`,
-        extensions: { code: 'QUERY_TOO_DEEP' },
+        extensions: { code: QUERY_LIMIT_CODES.depth },
       },
     ]);
   });
@@ -105,9 +110,12 @@ describe('one set of query limits for every transport', () => {
       query: `query { ${aliases.join(' ')} }`,
       variables: '{}',
     });
-    expect(tooManyAliases[0]!.message).toContain(
-      `Aliases limit of ${QUERY_LIMITS.maxAliases} exceeded`,
-    );
+    expect(tooManyAliases).toEqual([
+      {
+        message: `Aliases limit of ${QUERY_LIMITS.maxAliases} exceeded, found ${QUERY_LIMITS.maxAliases + 1}.`,
+        extensions: { code: QUERY_LIMIT_CODES.aliases },
+      },
+    ]);
     // A GET cannot carry that many tokens: Node refuses a URL past its 16 KiB of headers.
     const tooManyTokens = await refusedEverywhere(
       { query: `query { ${'__typename '.repeat(QUERY_LIMITS.maxTokens)} }`, variables: '{}' },
@@ -116,6 +124,21 @@ describe('one set of query limits for every transport', () => {
     expect(tooManyTokens[0]!.message).toContain(
       `Token limit of ${QUERY_LIMITS.maxTokens} exceeded`,
     );
+  });
+
+  it('refuses a document past the cost limit with its code and a whole-number cost on every transport', async () => {
+    // graphql-armor weighs a selection by its literal `first`: this one is far past the limit.
+    const errors = await refusedEverywhere({
+      query: `query { boards { columns { cards(first: 100000) { edges { node { id title } } } } } }`,
+      variables: '{}',
+    });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({
+      message: expect.stringMatching(
+        new RegExp(`^Query Cost limit of ${QUERY_LIMITS.maxCost} exceeded, found \\d+\\.$`),
+      ),
+      extensions: { code: QUERY_LIMIT_CODES.cost },
+    });
   });
 
   it('refuses variables nested past MAX_JSON_DEPTH with BAD_REQUEST on every transport, and runs nothing', async () => {

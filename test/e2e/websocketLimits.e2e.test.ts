@@ -71,7 +71,10 @@ describe('websocket operation limits', () => {
         },
       ]);
       expect(rejected[1]!.error).toEqual([
-        { message: expect.stringContaining('Aliases limit of 30 exceeded') },
+        {
+          message: expect.stringContaining('Aliases limit of 30 exceeded'),
+          extensions: { code: 'TOO_MANY_ALIASES' },
+        },
       ]);
       expect(rejected[2]!.error).toMatchObject([
         { message: expect.stringContaining('Token limit of 5000 exceeded') },
