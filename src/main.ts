@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, StoreKind } from './config.js';
 import { DEMO_PATHS } from './demo/demoPage.js';
 import { adminBanner, adminTokenOutput } from './ops/banner.js';
 import { assertPortAvailable, PortUnavailable, stopOnSignals } from './processLifecycle.js';
@@ -29,7 +29,8 @@ async function main(): Promise<void> {
   // and `mongodb` load; nothing of the OpenTelemetry SDK is loaded when it is off.
   let tracing;
   try {
-    tracing = await startTracing(process.env);
+    // The mongodb instrumentation only when the store may be MongoDB.
+    tracing = await startTracing(process.env, { mongodb: config.store !== StoreKind.Memory });
   } catch (error) {
     console.error(`corkboard: tracing: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);

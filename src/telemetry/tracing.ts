@@ -1,11 +1,23 @@
-import { trace, type Context } from '@opentelemetry/api';
+import {
+  context,
+  diag,
+  DiagConsoleLogger,
+  propagation,
+  trace,
+  type Context,
+} from '@opentelemetry/api';
 import type { Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { countRoundTrip, markTracingStarted, rememberRequestSpan } from './spans.js';
+import { exporterNames, listFrom, otlpProtocol } from './sdkFromEnv.js';
+
+export { OtlpProtocol, otlpProtocol } from './sdkFromEnv.js';
 
 /**
- * Starting OpenTelemetry tracing (the Node SDK) from the standard `OTEL_*` variables, before
- * the app is imported, so the http and mongodb instrumentations patch those modules as the
- * app loads them. Nothing of the SDK is loaded when tracing is off.
+ * Starting OpenTelemetry tracing from the standard `OTEL_*` variables, before the app is
+ * imported, so the http and mongodb instrumentations patch those modules as the app loads
+ * them. Nothing of the SDK is loaded when tracing is off; when it is on, the trace SDK,
+ * the instrumentations that apply and the exporters named, nothing more (see
+ * `sdkFromEnv.ts`).
  */
 
 /**
@@ -14,15 +26,14 @@ import { countRoundTrip, markTracingStarted, rememberRequestSpan } from './spans
  */
 export const DEFAULT_SAMPLE_RATIO = { development: 1, production: 0.1 } as const;
 
+/** The service name of the traces unless `OTEL_SERVICE_NAME` (or the resource attributes) say. */
+export const DEFAULT_SERVICE_NAME = 'corkboard';
+
 /** The instrumentation scope of the mongodb driver's spans: each is one round trip. */
 const MONGODB_SCOPE = '@opentelemetry/instrumentation-mongodb';
 
 /** Paths whose requests are not traced: probes and scrapes, many and uninteresting. */
 const UNTRACED_PATHS = new Set(['/livez', '/readyz', '/health', '/metrics']);
-
-/** Protocols of the OTLP trace exporter (`OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`). */
-export const OtlpProtocol = { Json: 'http/json', Protobuf: 'http/protobuf', Grpc: 'grpc' } as const;
-export type OtlpProtocol = (typeof OtlpProtocol)[keyof typeof OtlpProtocol];
 
 /**
  * Whether `env` asks for traces: an OTLP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT` or
@@ -31,27 +42,9 @@ export type OtlpProtocol = (typeof OtlpProtocol)[keyof typeof OtlpProtocol];
  */
 export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
-  const exporters = (env.OTEL_TRACES_EXPORTER ?? '')
-    .split(',')
-    .map((name) => name.trim())
-    .filter(Boolean);
+  const exporters = listFrom(env, 'OTEL_TRACES_EXPORTER') ?? [];
   if (exporters.length > 0) return exporters.some((name) => name !== 'none');
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
-}
-
-/** The OTLP protocol `env` names for traces. @default http/protobuf (the SDK's default) */
-export function otlpProtocol(env: NodeJS.ProcessEnv): OtlpProtocol {
-  const named = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || '')
-    .trim()
-    .toLowerCase();
-  const protocols = Object.values(OtlpProtocol) as string[];
-  if (named === '') return OtlpProtocol.Protobuf;
-  if (!protocols.includes(named)) {
-    throw new Error(
-      `invalid OTEL_EXPORTER_OTLP_PROTOCOL=${JSON.stringify(named)}: must be one of ${protocols.join(', ')}`,
-    );
-  }
-  return named as OtlpProtocol;
 }
 
 /** Tracing as started: flush and stop it before the process exits. */
@@ -62,11 +55,26 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
+/** What the process will use, which decides the instrumentations loaded. */
+export interface TracingOptions {
+  /**
+   * Whether the process talks to MongoDB (any store but `memory`): only then is the
+   * mongodb instrumentation loaded and its module hooked. @default true
+   */
+  mongodb?: boolean;
+}
+
 /**
  * Starts tracing when `env` asks for it (see `tracingRequested`); resolves undefined
  * otherwise. Registers import-in-the-middle's loader hook (Node's `module.register`) for
  * exactly the modules the instrumentations patch, so ESM imports of `node:http` and
  * `mongodb` made after this resolves are instrumented, under tsx and in `dist/` alike.
+ *
+ * What starts is what the Node SDK (`@opentelemetry/sdk-node`) would start for traces from
+ * the same variables (exporters of `OTEL_TRACES_EXPORTER` and the OTLP ones' variables,
+ * `OTEL_BSP_*`, `OTEL_SPAN_*` limits, `OTEL_PROPAGATORS`, `OTEL_NODE_RESOURCE_DETECTORS`,
+ * `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_LOG_LEVEL`), built from the trace
+ * SDK's parts so that only the modules those variables name are loaded.
  *
  * Sampling: `OTEL_TRACES_SAMPLER` when set, as the SDK reads it; otherwise parent-based,
  * new traces sampled at `OTEL_TRACES_SAMPLER_ARG` (default `DEFAULT_SAMPLE_RATIO`), and a
@@ -75,29 +83,40 @@ export interface Tracing {
  */
 export async function startTracing(
   env: NodeJS.ProcessEnv = process.env,
+  options: TracingOptions = {},
 ): Promise<Tracing | undefined> {
   if (!tracingRequested(env)) return undefined;
+  const exporters = exporterNames(env);
+  const protocol = otlpProtocol(env);
+  const logLevel = env.OTEL_LOG_LEVEL?.trim();
+  if (logLevel) {
+    const { diagLogLevelFromString } = await import('@opentelemetry/core');
+    diag.setLogger(new DiagConsoleLogger(), { logLevel: diagLogLevelFromString(logLevel) });
+  }
   const { register } = await import('node:module');
   const { createAddHookMessageChannel } = await import('import-in-the-middle');
   const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
   register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
 
+  const mongodb = options.mongodb ?? true;
   const [
-    { NodeSDK },
-    { HttpInstrumentation },
-    { MongoDBInstrumentation },
     sdkTrace,
+    fromEnv,
+    { registerInstrumentations },
+    { HttpInstrumentation },
+    mongodbInstrumentation,
     { corkboardContextManager },
     { LinkedTraceSampler },
   ] = await Promise.all([
-    import('@opentelemetry/sdk-node'),
-    import('@opentelemetry/instrumentation-http'),
-    import('@opentelemetry/instrumentation-mongodb'),
     import('@opentelemetry/sdk-trace'),
+    import('./sdkFromEnv.js'),
+    import('@opentelemetry/instrumentation'),
+    import('@opentelemetry/instrumentation-http'),
+    mongodb ? import('@opentelemetry/instrumentation-mongodb') : undefined,
     import('./contextManager.js'),
     import('./sampler.js'),
   ]);
-  const explicitSampler = Boolean(env.OTEL_TRACES_SAMPLER?.trim());
+  const explicitSampler = await fromEnv.samplerFromEnv(env);
   const argument = Number(env.OTEL_TRACES_SAMPLER_ARG);
   const ratio =
     env.OTEL_TRACES_SAMPLER_ARG?.trim() && argument >= 0 && argument <= 1
@@ -112,7 +131,10 @@ export async function startTracing(
   // Async context only while a sampled trace's work that needs it is recorded (see
   // `corkboardContextManager`); the SDK's own manager with a sampler of the SDK's (it may
   // start a trace anywhere).
-  const contextManager = sampler ? corkboardContextManager() : undefined;
+  const sampledContext = sampler ? corkboardContextManager() : undefined;
+  const contextManager =
+    sampledContext ??
+    new (await import('@opentelemetry/context-async-hooks')).AsyncLocalStorageContextManager();
 
   /** Counts each database command under an append span as one of its round trips. */
   const roundTrips: SpanProcessor = {
@@ -126,19 +148,8 @@ export async function startTracing(
     shutdown: () => Promise.resolve(),
   };
 
-  const exporters = (env.OTEL_TRACES_EXPORTER ?? '').trim();
-  const otlpOnly = exporters === '' || exporters === 'otlp';
-  const protocol = otlpProtocol(env);
-  const spanProcessors = otlpOnly
-    ? [
-        roundTrips,
-        ...(contextManager ? [contextManager.spanProcessor] : []),
-        new sdkTrace.BatchSpanProcessor({ exporter: await otlpExporter(protocol) }),
-      ]
-    : undefined;
-
-  const sdk = new NodeSDK({
-    ...(!env.OTEL_SERVICE_NAME && { serviceName: 'corkboard' }),
+  // As the Node SDK starts: instrumentations, context manager, propagator, tracer provider.
+  registerInstrumentations({
     instrumentations: [
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (request) =>
@@ -149,26 +160,38 @@ export async function startTracing(
         // an OIDC provider's keys) are not.
         disableOutgoingRequestInstrumentation: true,
       }),
-      new MongoDBInstrumentation({ requireParentSpan: true }),
+      ...(mongodbInstrumentation
+        ? [new mongodbInstrumentation.MongoDBInstrumentation({ requireParentSpan: true })]
+        : []),
     ],
-    ...(sampler && { sampler }),
-    ...(contextManager && spanProcessors && { contextManager }),
-    ...(spanProcessors && { spanProcessors }),
-    // Traces only: /metrics serves the metrics, stdout the logs.
-    metricReaders: [],
-    logRecordProcessors: [],
   });
-  sdk.start();
+  context.setGlobalContextManager(contextManager.enable());
+  const propagator = await fromEnv.propagatorFromEnv(env);
+  if (propagator) propagation.setGlobalPropagator(propagator);
+  const provider = new sdkTrace.TracerProvider({
+    sampler: sampler ?? explicitSampler,
+    spanLimits: fromEnv.spanLimitsFromEnv(env),
+    resource: await fromEnv.resourceFromEnv(env, DEFAULT_SERVICE_NAME),
+    spanProcessors: [
+      roundTrips,
+      ...(sampledContext ? [sampledContext.spanProcessor] : []),
+      ...(await fromEnv.spanProcessorsFor(exporters, env)),
+    ],
+  });
+  trace.setGlobalTracerProvider(provider);
   // With Corkboard's sampler, a child span is recorded under a sampled parent only.
   markTracingStarted({ childrenNeedSampledParent: sampler !== undefined });
   // The loader has the instrumented modules' names before anything imports them.
   await waitForAllMessagesAcknowledged();
   const sampling = explicitSampler
-    ? `${env.OTEL_TRACES_SAMPLER} sampler`
+    ? `${env.OTEL_TRACES_SAMPLER!.trim()} sampler`
     : `parent-based sampling of ${ratio} of new traces`;
+  const exported = exporters
+    .map((name) => (name === 'otlp' ? `OTLP ${protocol}` : name))
+    .join(' and ');
   return {
-    description: `${otlpOnly ? `OTLP ${protocol}` : exporters} traces, ${sampling}`,
-    shutdown: () => sdk.shutdown(),
+    description: `${exported} traces, ${sampling}`,
+    shutdown: () => provider.shutdown(),
   };
 }
 
@@ -189,19 +212,3 @@ export function traceRequest(traceparent: string | string[] | undefined, ratio: 
 /** A W3C traceparent of version 00 (or a later one, read as 00): its flags. */
 const TRACEPARENT =
   /^(?!ff)[\da-f]{2}-(?!0{32})[\da-f]{32}-(?!0{16})[\da-f]{16}-([\da-f]{2})(?:-.*)?$/;
-
-/** The OTLP trace exporter of `protocol`; it reads its endpoint, headers and timeout from env. */
-async function otlpExporter(protocol: OtlpProtocol) {
-  switch (protocol) {
-    case OtlpProtocol.Json:
-      return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
-    case OtlpProtocol.Protobuf:
-      return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
-    case OtlpProtocol.Grpc:
-      return new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter();
-    default: {
-      const unknown: never = protocol;
-      throw new Error(`unknown OTLP protocol ${String(unknown)}`);
-    }
-  }
-}

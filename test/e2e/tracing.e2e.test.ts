@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ASYNC_CONTEXT_LINGER_MS } from '../../src/telemetry/contextManager.js';
 import { Attr, CommandOutcome, SpanName } from '../../src/telemetry/spans.js';
+import { DEFAULT_SERVICE_NAME } from '../../src/telemetry/tracing.js';
 import { OtlpReceiver, type ReceivedSpan } from '../support/otlpReceiver.js';
 import { startServerProcess, type ServerProcess } from '../support/serverProcess.js';
 
@@ -182,6 +183,13 @@ describe('OpenTelemetry traces of a running server', () => {
     expect(request.attributes['http.request.method'] ?? request.attributes['http.method']).toBe(
       'POST',
     );
+    // The resource: Corkboard's service name (no OTEL_SERVICE_NAME), the process's and
+    // host's attributes (the detectors the Node SDK runs by default).
+    expect(request.resource).toMatchObject({
+      'service.name': DEFAULT_SERVICE_NAME,
+      'process.pid': expect.any(Number),
+      'host.name': expect.any(String),
+    });
     expect(operation.parentSpanId).toBe(request.spanId);
     // Its document, recorded (it takes its values as variables only).
     expect(operation.attributes['graphql.execute.document']).toContain('moveCard(');
@@ -315,10 +323,14 @@ describe('OpenTelemetry traces of a running server', () => {
 });
 
 describe('OTLP over http/protobuf', () => {
-  it('exports a request’s spans as protobuf to /v1/traces', async () => {
+  it('exports a request’s spans as protobuf to /v1/traces, as the service OTEL_SERVICE_NAME names', async () => {
     const receiver = await OtlpReceiver.start();
     const server = await startServerProcess({
-      env: { ...TRACED_ENV(receiver), OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' },
+      env: {
+        ...TRACED_ENV(receiver),
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+        OTEL_SERVICE_NAME: 'corkboard-edge',
+      },
       readyTimeoutMs: 90_000,
     });
     try {
@@ -333,7 +345,7 @@ describe('OTLP over http/protobuf', () => {
       // The trace id travels as its 16 raw bytes in the protobuf encoding.
       const id = Buffer.from(traceId, 'hex');
       const deadline = Date.now() + 60_000;
-      let carried: { path: string; contentType: string } | undefined;
+      let carried: { path: string; contentType: string; body: Buffer } | undefined;
       while (!carried && Date.now() < deadline) {
         carried = receiver.exports.find((e) => e.body.includes(id));
         if (!carried) await sleep(50);
@@ -342,6 +354,8 @@ describe('OTLP over http/protobuf', () => {
         path: '/v1/traces',
         contentType: 'application/x-protobuf',
       });
+      // The resource's service.name, a string in the same export.
+      expect(carried!.body.includes('corkboard-edge')).toBe(true);
     } finally {
       await server.kill();
       await receiver.close();

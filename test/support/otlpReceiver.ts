@@ -19,6 +19,8 @@ export interface ReceivedSpan {
   parentSpanId: string;
   attributes: Record<string, string | number | boolean>;
   links: { traceId: string; spanId: string }[];
+  /** The attributes of the resource that exported it (`service.name`, `host.name`...). */
+  resource: Record<string, string | number | boolean>;
 }
 
 /** One export request, as received. */
@@ -67,6 +69,7 @@ export class OtlpReceiver {
     if (!received.contentType.includes('json')) return;
     const payload = JSON.parse(received.body.toString('utf8')) as {
       resourceSpans?: {
+        resource?: { attributes?: { key: string; value: AnyValue }[] };
         scopeSpans?: {
           scope?: { name?: string };
           spans?: {
@@ -81,6 +84,7 @@ export class OtlpReceiver {
       }[];
     };
     for (const resource of payload.resourceSpans ?? []) {
+      const resourceAttributes = attributesOf(resource.resource?.attributes);
       for (const scoped of resource.scopeSpans ?? []) {
         for (const span of scoped.spans ?? []) {
           this.spans.push({
@@ -89,10 +93,9 @@ export class OtlpReceiver {
             traceId: span.traceId,
             spanId: span.spanId,
             parentSpanId: span.parentSpanId ?? '',
-            attributes: Object.fromEntries(
-              (span.attributes ?? []).map(({ key, value }) => [key, valueOf(value)]),
-            ),
+            attributes: attributesOf(span.attributes),
             links: (span.links ?? []).map(({ traceId, spanId }) => ({ traceId, spanId })),
+            resource: resourceAttributes,
           });
         }
       }
@@ -121,6 +124,12 @@ export class OtlpReceiver {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+function attributesOf(
+  attributes: { key: string; value: AnyValue }[] | undefined,
+): Record<string, string | number | boolean> {
+  return Object.fromEntries((attributes ?? []).map(({ key, value }) => [key, valueOf(value)]));
 }
 
 function valueOf(value: AnyValue): string | number | boolean {
