@@ -629,8 +629,12 @@ describe('MongoEventStore.append on the wire', () => {
       );
       const busy = results.filter((r) => r.status === 'rejected');
       expect(busy).toHaveLength(5);
-      for (const r of busy)
+      for (const r of busy) {
         expect(r.status === 'rejected' && r.reason).toBeInstanceOf(EventStoreBusy);
+        expect(r.status === 'rejected' && (r.reason as Error).message).toMatch(
+          /^append refused: .+ on this instance$/,
+        );
+      }
       const done = results.filter((r) => r.status === 'fulfilled');
       expect(done).toHaveLength(5);
       expect(wire.fake.commands.filter(isCommand('commitTransaction'))).toHaveLength(5);
@@ -950,6 +954,17 @@ describe('MongoEventStore.append on the wire, when the server refuses or time ru
       });
       expect(commands.filter(isCommand('find', 'commits'))).toHaveLength(1);
     }
+  });
+
+  it("answers EventStoreUnavailable naming the append when reading the key holder's result fails", async () => {
+    wire.fake.failNext(
+      isCommand('update', 'idempotency'),
+      duplicateKeyReply('wire.idempotency', 'key-1'),
+    );
+    wire.fake.failNext(isCommand('find', 'idempotency'), serverError(2, 'BadValue'), 10);
+    const error = await failure(store().append(twoStreams('key-1')));
+    expect(error).toBeInstanceOf(EventStoreUnavailable);
+    expect(error).toMatchObject({ message: 'append failed: BadValue (scripted)' });
   });
 
   it('names the last error when the attempts run out: aborted commits', async () => {
