@@ -4,14 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type Db } from 'mongodb';
-import { EventStoreUnavailable } from '../../src/eventstore/errors.js';
+import { EventStoreUnavailable, VersionConflict } from '../../src/eventstore/errors.js';
 import {
   CollectionName,
   type CommitDoc,
   type StreamHeadDoc,
 } from '../../src/eventstore/mongo/documents.js';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
-import { ANY, type FeedItem } from '../../src/eventstore/types.js';
+import { ANY, type AppendRequest, type FeedItem } from '../../src/eventstore/types.js';
 import { MongoSim } from './MongoSim.js';
 
 let sim: MongoSim;
@@ -154,5 +154,75 @@ describe('closing a mongo event store on the simulator', () => {
     const items: FeedItem[] = [];
     for await (const item of store.subscribe({ from: { position: 0 } })) items.push(item);
     expect(items).toEqual([]);
+  });
+});
+
+describe('appends on the simulator', () => {
+  it("records the commit's actor, operation, key and each event's schema version, with their defaults", async () => {
+    const { store } = await freshStore();
+    await store.append({
+      streams: [
+        {
+          stream: 's',
+          expected: 'NO_STREAM',
+          events: [
+            { type: 'E', data: {}, schemaVersion: 2 },
+            { type: 'E', data: {} },
+          ],
+        },
+      ],
+      metadata: { actor: 'alice', operation: 'renameCard' },
+      idempotencyKey: 'key-1',
+    });
+    await appendTo(store, 't', 1);
+    const [first, second] = await store.readAll();
+    expect(first).toMatchObject({
+      actor: 'alice',
+      operation: 'renameCard',
+      idempotencyKey: 'key-1',
+    });
+    expect(first?.events.map((e) => e.schemaVersion)).toEqual([2, 1]);
+    expect(second).toMatchObject({ actor: null, operation: null, idempotencyKey: null });
+  });
+
+  it('answers a replay within the key lifetime with the first result, and appends again once it expired', async () => {
+    const dbName = `store_reads_${++dbCount}`;
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const store = await MongoEventStore.create({
+      client,
+      dbName,
+      idempotencyTtlMs: 60_000,
+      now: () => new Date(now),
+    });
+    const request: AppendRequest = {
+      streams: [{ stream: 's', expected: ANY, events: [{ type: 'E', data: {} }] }],
+      idempotencyKey: 'key-1',
+    };
+    const first = await store.append(request);
+    now += 30_000;
+    expect(await store.append(request)).toEqual(first);
+    expect((await store.readAll()).map((c) => c.position)).toEqual([first.position]);
+    now += 60_000;
+    const again = await store.append(request);
+    expect(again.commitId).not.toBe(first.commitId);
+    expect((await store.readAll()).map((c) => c.commitId)).toEqual([
+      first.commitId,
+      again.commitId,
+    ]);
+    // The expired record was replaced: a replay now answers with the new result.
+    expect(await store.append(request)).toEqual(again);
+  });
+
+  it('refuses STREAM_EXISTS on a stream that has no events yet, writing nothing', async () => {
+    const { store } = await freshStore();
+    await expect(
+      store.append({
+        streams: [
+          { stream: 'missing', expected: 'STREAM_EXISTS', events: [{ type: 'E', data: {} }] },
+        ],
+      }),
+    ).rejects.toBeInstanceOf(VersionConflict);
+    expect(await store.readAll()).toEqual([]);
+    expect(await store.streamVersion('missing')).toBe(0);
   });
 });

@@ -8,12 +8,14 @@ import {
   MongoServerSelectionError,
 } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { VersionConflict } from '../../src/eventstore/errors.js';
+import { EventStoreUnavailable, VersionConflict } from '../../src/eventstore/errors.js';
 import { IndexName } from '../../src/eventstore/mongo/documents.js';
 import {
   AppendErrorAction,
   isResumeTokenRefused,
+  messageOf,
   translateError,
+  unavailableIfDriverError,
 } from '../../src/eventstore/mongo/translateError.js';
 
 const plain = { idempotent: false };
@@ -138,6 +140,15 @@ describe('translateError', () => {
     expect(translateError(error, idempotent)).toBe(AppendErrorAction.Unavailable);
   });
 
+  it('places a duplicate key by its collection when the message names no index and the error no key pattern', () => {
+    const error = new MongoServerError({
+      code: 11000,
+      codeName: 'DuplicateKey',
+      errmsg: 'E11000 duplicate key error collection: corkboard.idempotency dup key: { _id: "k" }',
+    });
+    expect(translateError(error, idempotent)).toBe(AppendErrorAction.DuplicateIdempotencyKey);
+  });
+
   it('reports other driver and server errors as unavailable', () => {
     expect(translateError(labelled(2, 'BadValue'), plain)).toBe(AppendErrorAction.Unavailable);
     expect(translateError(labelled(13, 'Unauthorized'), idempotent)).toBe(
@@ -163,5 +174,24 @@ describe('isResumeTokenRefused', () => {
     expect(isResumeTokenRefused(labelled(260, 'InvalidResumeToken'))).toBe(true);
     expect(isResumeTokenRefused(labelled(112, 'WriteConflict'))).toBe(false);
     expect(isResumeTokenRefused(new Error('286'))).toBe(false);
+    // Only the driver's errors: not anything else that carries such a code.
+    expect(isResumeTokenRefused(Object.assign(new Error('lost'), { code: 286 }))).toBe(false);
+  });
+});
+
+describe('unavailableIfDriverError and messageOf', () => {
+  it('wraps a driver error in EventStoreUnavailable naming the operation, and passes anything else', () => {
+    const cause = labelled(2, 'BadValue');
+    const wrapped = unavailableIfDriverError(cause, 'readAll');
+    expect(wrapped).toBeInstanceOf(EventStoreUnavailable);
+    expect(wrapped).toMatchObject({ message: 'readAll failed: BadValue', cause });
+    const ours = new VersionConflict('s', 1, 2);
+    expect(unavailableIfDriverError(ours, 'readAll')).toBe(ours);
+  });
+
+  it('gives an error its message, and anything else as text', () => {
+    expect(messageOf(new Error('boom'))).toBe('boom');
+    expect(messageOf('plain')).toBe('plain');
+    expect(messageOf(42)).toBe('42');
   });
 });
