@@ -181,7 +181,7 @@ export class WipLimitReachedError extends DomainError {
   ) {
     super(
       (formatId) =>
-        `Column ${formatId('Column', columnId)} already holds its limit of ${wipLimit} cards`,
+        `Column ${formatId('Column', columnId)} already holds its limit of ${wipLimit} card${wipLimit === 1 ? '' : 's'}`,
     );
   }
 }

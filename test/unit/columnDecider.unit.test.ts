@@ -109,6 +109,12 @@ describe('decideColumn', () => {
     );
     expect(error).toBeInstanceOf(WipLimitReachedError);
     expect(error).toMatchObject({ columnId: 'c1', wipLimit: 2 });
+    expect((error as WipLimitReachedError).message).toBe(
+      'Column c1 already holds its limit of 2 cards',
+    );
+    expect(new WipLimitReachedError('c1', 1).message).toBe(
+      'Column c1 already holds its limit of 1 card',
+    );
   });
 
   it('refuses every card when the WIP limit is zero', () => {
