@@ -108,6 +108,20 @@ describe('projector storage failures on the simulator', () => {
     await Promise.all([first.close(), second.close()]);
   });
 
+  it('closes its client on close only when it owns it', async () => {
+    const handed = await createMongoProjectorStorage({ client, dbName: freshDbName() });
+    await handed.close();
+    expect(await client.db('admin').command({ ping: 1 })).toMatchObject({ ok: 1 });
+    const own = await new MongoClient(sim.uri, { serverSelectionTimeoutMS: 10_000 }).connect();
+    const owning = await createMongoProjectorStorage({
+      client: own,
+      dbName: freshDbName(),
+      ownsClient: true,
+    });
+    await owning.close();
+    await expect(own.db('admin').command({ ping: 1 })).rejects.toThrow(/Client must be connected/);
+  });
+
   it('names the lease or checkpoint operation the server could not be reached for', async () => {
     const dbName = freshDbName();
     const storage = await createMongoProjectorStorage({ client, dbName });
