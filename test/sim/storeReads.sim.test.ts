@@ -11,6 +11,7 @@ import {
   type StreamHeadDoc,
 } from '../../src/eventstore/mongo/documents.js';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
+import { fingerprintOf } from '../../src/eventstore/idempotency.js';
 import { ANY, type AppendRequest, type FeedItem } from '../../src/eventstore/types.js';
 import { MongoSim } from './MongoSim.js';
 
@@ -200,9 +201,11 @@ describe('appends on the simulator', () => {
     };
     const first = await store.append(request);
     now += 30_000;
+    expect(await store.idempotentResult('key-1', fingerprintOf(request))).toEqual(first);
     expect(await store.append(request)).toEqual(first);
     expect((await store.readAll()).map((c) => c.position)).toEqual([first.position]);
     now += 60_000;
+    expect(await store.idempotentResult('key-1', fingerprintOf(request))).toBeUndefined();
     const again = await store.append(request);
     expect(again.commitId).not.toBe(first.commitId);
     expect((await store.readAll()).map((c) => c.commitId)).toEqual([
