@@ -73,13 +73,15 @@ describe('projector storage documents on the simulator', () => {
       at: new Date('2026-01-01T00:00:00Z'),
       invalidated: [],
     };
+    // A read document carries its own fields beside the _id the port knows of.
+    const card = { _id: 'card-1', title: 'T' };
     const entries: ChangeLogEntry[] = [
       { ...base, cursor: 1, commitId: 'c1' },
       {
         ...base,
         cursor: 2,
         commitId: 'c2',
-        changed: [{ collection: 'cards', doc: { _id: 'card-1', title: 'T' } }],
+        changed: [{ collection: 'cards', doc: card }],
         traceContext: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
       },
       { ...base, cursor: 3, commitId: 'c3', changed: [] },
