@@ -10,6 +10,7 @@
  *   npm run test:mutation:groups -- --list          # the groups, their files and tests
  *   npm run test:mutation:groups -- --only changeLog --without test/wire/projector.wire.test.ts
  *   npm run test:mutation:groups -- --guards        # the reviewed guards' mutants, and who killed them
+ *   npm run test:mutation:groups -- --only feed --alive   # only the mutants the last runs left alive
  *
  * Each group mutates a few source files and runs only the test files that reach them, with
  * per-test coverage: a mutant runs only the tests that executed its code. A first pass runs
@@ -24,7 +25,14 @@
  * library Stryker's own reports use) from the groups' incremental files.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { calculateMetrics } from 'mutation-testing-metrics';
 import { GUARDS } from './guardList.js';
@@ -210,18 +218,23 @@ function runGroup(
   contract: boolean,
   extra: string[],
   without: string[] = [],
+  alive = false,
 ): Promise<number> {
   const tests = (contract ? [...group.tests, ...group.contract] : group.tests).filter(
     (t) => !without.includes(t),
   );
+  // With `alive`, only the mutants the group's last runs left alive are mutated (by their
+  // locations), into a copy of its incremental file that is merged back at the end.
+  const incremental = alive ? `${REPORT_DIR}/${group.name}-alive.json` : incrementalFile(group);
+  if (alive) copyFileSync(incrementalFile(group), incremental);
   const args = [
     'stryker',
     'run',
     '--mutate',
-    expand(group.mutate).join(','),
+    alive ? aliveLocations(group).join(',') : expand(group.mutate).join(','),
     '--incremental',
     '--incrementalFile',
-    incrementalFile(group),
+    incremental,
     '--tempDirName',
     `.stryker-tmp-${group.name}`,
     '--reporters',
@@ -232,7 +245,9 @@ function runGroup(
   const load = loadavg()
     .map((l) => l.toFixed(1))
     .join(' ');
-  const what = contract ? 'with the contract suites' : 'without the contract suites';
+  const what =
+    (contract ? 'with the contract suites' : 'without the contract suites') +
+    (alive ? ', the mutants left alive only' : '');
   console.info(`[${group.name}] start ${new Date().toISOString()} load ${load}, ${what}`);
   return new Promise((resolve) => {
     const child = spawn('npx', args, {
@@ -249,6 +264,7 @@ function runGroup(
     child.stdout.on('data', (chunk: Buffer) => process.stdout.write(prefix(chunk)));
     child.stderr.on('data', (chunk: Buffer) => process.stderr.write(prefix(chunk)));
     child.on('close', (code) => {
+      if (alive && code === 0) mergeAlive(group, incremental);
       const minutes = ((Date.now() - started) / 60_000).toFixed(1);
       const endLoad = loadavg()
         .map((l) => l.toFixed(1))
@@ -257,6 +273,80 @@ function runGroup(
       resolve(code ?? 1);
     });
   });
+}
+
+type ReportMutant = ReportFiles[string]['mutants'][number];
+interface IncrementalReport {
+  files: ReportFiles;
+  testFiles?: Record<string, { tests: { id: string; name: string }[] }>;
+}
+
+const isAlive = (m: ReportMutant) => m.status === 'Survived' || m.status === 'NoCoverage';
+const locationOf = (m: ReportMutant) =>
+  `${m.location.start.line}:${m.location.start.column}-${m.location.end.line}:${m.location.end.column}`;
+
+/** `file:line:column-line:column` of every mutant the group's last runs left alive. */
+function aliveLocations(group: Group): string[] {
+  const report = JSON.parse(readFileSync(incrementalFile(group), 'utf8')) as IncrementalReport;
+  const locations = Object.entries(report.files)
+    .filter(([name]) => expand(group.mutate).includes(name))
+    .flatMap(([name, file]) => file.mutants.filter(isAlive).map((m) => `${name}:${locationOf(m)}`));
+  return [...new Set(locations)];
+}
+
+/**
+ * Merges a run on the alive mutants' locations into the group's incremental file: each
+ * mutant it tested takes the status it found, the others keep theirs. Test ids differ
+ * between runs, so tests are matched by file and name.
+ */
+function mergeAlive(group: Group, partial: string): void {
+  const target = JSON.parse(readFileSync(incrementalFile(group), 'utf8')) as IncrementalReport;
+  const part = JSON.parse(readFileSync(partial, 'utf8')) as IncrementalReport;
+  const testFiles = (target.testFiles ??= {});
+  const named = new Map<string, [string, string]>();
+  for (const [file, { tests }] of Object.entries(part.testFiles ?? {})) {
+    for (const test of tests) named.set(test.id, [file, test.name]);
+  }
+  const ids = new Map<string, string>();
+  let next = 0;
+  for (const [file, { tests }] of Object.entries(testFiles)) {
+    for (const test of tests) {
+      ids.set(`${file}\0${test.name}`, test.id);
+      next = Math.max(next, Number(test.id) + 1);
+    }
+  }
+  const translate = (from: string[] | undefined) =>
+    (from ?? []).map((id) => {
+      const [file, name] = named.get(id) ?? ['(unknown)', id];
+      const key = `${file}\0${name}`;
+      let found = ids.get(key);
+      if (found === undefined) {
+        found = String(next++);
+        ids.set(key, found);
+        (testFiles[file] ??= { tests: [] }).tests.push({ id: found, name });
+      }
+      return found;
+    });
+  const key = (m: ReportMutant) => `${locationOf(m)} ${m.mutatorName} ${m.replacement ?? ''}`;
+  for (const [name, file] of Object.entries(part.files)) {
+    const into = target.files[name];
+    if (!into || into.source !== file.source) {
+      throw new Error(`${name} changed since the group's last run: run the group in full`);
+    }
+    const byKey = new Map(into.mutants.map((m) => [key(m), m]));
+    for (const m of file.mutants) {
+      const old = byKey.get(key(m));
+      if (!old) continue;
+      Object.assign(old, {
+        status: m.status,
+        statusReason: m.statusReason,
+        testsCompleted: m.testsCompleted,
+        killedBy: translate(m.killedBy),
+        coveredBy: translate(m.coveredBy),
+      });
+    }
+  }
+  writeFileSync(incrementalFile(group), JSON.stringify(target));
 }
 
 const pct = (n: number) => (Number.isNaN(n) ? '   -  ' : `${n.toFixed(1).padStart(5)}%`);
@@ -461,7 +551,7 @@ async function main(): Promise<void> {
     await Promise.all(
       Array.from({ length: lanes }, async () => {
         for (let group = queue.shift(); group; group = queue.shift()) {
-          const code = await runGroup(group, flag('--contract'), extra, without);
+          const code = await runGroup(group, flag('--contract'), extra, without, flag('--alive'));
           if (code !== 0) failed.push(group.name);
         }
       }),
