@@ -67,9 +67,14 @@ type Call = CommandCall<unknown, any, unknown> & {
 };
 
 /** How one attempt ended: with the command's result, or lost to a concurrent append. */
-type Attempt<S extends AnyCommandSpec> =
-  | { kind: 'result'; result: ResultOf<S>; outcome: CommandOutcome }
-  | { kind: 'raced'; conflict: VersionConflict };
+type Attempt<S extends AnyCommandSpec> = Answered<S> | { kind: 'raced'; conflict: VersionConflict };
+
+/** An attempt that ends the command with its answer. */
+interface Answered<S extends AnyCommandSpec> {
+  kind: 'result';
+  result: ResultOf<S>;
+  outcome: CommandOutcome;
+}
 
 /**
  * Runs the command `spec` for `callerId` (null when anonymous; ignored when the spec is
@@ -219,7 +224,7 @@ async function succeedWith<S extends AnyCommandSpec>(
   call: Call,
   store: EventStore,
   commit: CommittedChange,
-): Promise<Attempt<S>> {
+): Promise<Answered<S>> {
   const outcome = commit.replayed
     ? CommandOutcome.Replayed
     : commit.merged
@@ -252,15 +257,13 @@ async function succeedWithLanded<S extends AnyCommandSpec>(
   store: EventStore,
   stoppedBy: ErrorCode,
 ): Promise<ResultOf<S>> {
-  const landed = await succeedWith(spec, call, store, call.landed.commit(stoppedBy));
-  if (landed.kind !== 'result') throw new Error('unreachable');
-  return landed.result;
+  return (await succeedWith(spec, call, store, call.landed.commit(stoppedBy))).result;
 }
 
 function result<S extends AnyCommandSpec>(
   value: { ok: true; value: unknown } | { ok: false; error: unknown },
   outcome: CommandOutcome,
-): Attempt<S> {
+): Answered<S> {
   return { kind: 'result', result: value as ResultOf<S>, outcome };
 }
 
