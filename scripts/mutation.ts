@@ -290,7 +290,15 @@ function aliveLocations(group: Group): string[] {
   const report = JSON.parse(readFileSync(incrementalFile(group), 'utf8')) as IncrementalReport;
   const locations = Object.entries(report.files)
     .filter(([name]) => expand(group.mutate).includes(name))
-    .flatMap(([name, file]) => file.mutants.filter(isAlive).map((m) => `${name}:${locationOf(m)}`));
+    .flatMap(([name, file]) =>
+      // Stryker's --mutate ranges count columns from 0, its reports from 1.
+      file.mutants
+        .filter(isAlive)
+        .map(
+          (m) =>
+            `${name}:${m.location.start.line}:${m.location.start.column - 1}-${m.location.end.line}:${m.location.end.column}`,
+        ),
+    );
   return [...new Set(locations)];
 }
 
