@@ -26,7 +26,12 @@ export const builder = new SchemaBuilder<{
     cursorType: 'String',
     nodesQueryOptions: false,
   },
+  // A field with errors returns its success type or one of them, as the union named
+  // after the field: `signOut` -> `SignOutResult`.
   errors: {
     directResult: true,
+    defaultUnionOptions: {
+      name: ({ fieldName }) => `${fieldName.charAt(0).toUpperCase()}${fieldName.slice(1)}Result`,
+    },
   },
 });

@@ -192,11 +192,7 @@ function commandMutation(spec: AnyCommandSpec, payload: PayloadOptions<object>):
       type: Success,
       // The errors plugin builds `<Name>Result` (success type and errors) and passes
       // returned errors through as union members.
-      errors: {
-        types: spec.errors as unknown as (new (...args: never[]) => Error)[],
-        directResult: true,
-        union: { name: `${name}Result` },
-      },
+      errors: { types: spec.errors as unknown as (new (...args: never[]) => Error)[] },
       args: { input: t.arg({ type: InputType, required: true }) },
       // An expected failure is returned as a value; the errors plugin resolves it as
       // its union member, so the success type is not all the resolver may return.

@@ -244,11 +244,7 @@ builder.mutationFields((t) => ({
     type: RebuildSuccess,
     description:
       'Admin only. Starts rebuilding every read model into a fresh generation, on any store, and returns at once; reads switch to it atomically when it is done, with no downtime. Follow it with the projectorStatus subscription.',
-    errors: {
-      types: [RebuildAlreadyRunningError, ForbiddenError, UnauthenticatedError],
-      directResult: true,
-      union: { name: 'RebuildReadModelsResult' },
-    },
+    errors: { types: [RebuildAlreadyRunningError, ForbiddenError, UnauthenticatedError] },
     resolve: (_root, _args, ctx) => {
       requireAdminForMutation(ctx);
       try {
@@ -264,11 +260,7 @@ builder.mutationFields((t) => ({
     type: CancelSuccess,
     description:
       'Admin only. Stops the running rebuild after its current batch and drops its partial generation; reads never used it.',
-    errors: {
-      types: [ForbiddenError, UnauthenticatedError],
-      directResult: true,
-      union: { name: 'CancelRebuildResult' },
-    },
+    errors: { types: [ForbiddenError, UnauthenticatedError] },
     resolve: async (_root, _args, ctx) => {
       requireAdminForMutation(ctx);
       const cancelled = ctx.services.projector.cancelRebuild();

@@ -106,11 +106,7 @@ builder.mutationField('signOut', (t) =>
     type: SignOutSuccess,
     description:
       'Ends the session this request was made with: its token stops working at once, on every transport.',
-    errors: {
-      types: [UnauthenticatedError, ExternalIdentityError],
-      directResult: true,
-      union: { name: 'SignOutResult' },
-    },
+    errors: { types: [UnauthenticatedError, ExternalIdentityError] },
     resolve: (_root, _args, ctx) => signOut(ctx) as Promise<SignedOut>,
   }),
 );
