@@ -15,6 +15,7 @@ import {
   VersionConflictError,
   WipLimitReachedError,
 } from '../boards/errors.js';
+import type { ObjectFieldsShape } from '@pothos/core';
 import { builder } from './builder.js';
 import { toGlobalId } from './globalIds.js';
 import { UserRef } from './refs.js';
@@ -56,19 +57,34 @@ const ConflictingChange = builder
     }),
   });
 
-const errorOptions = <T>(cls: abstract new (...args: never[]) => T, description: string) => ({
-  description,
-  interfaces: [ErrorInterface],
-  isTypeOf: (value: unknown) => value instanceof cls,
-});
+type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
 
-builder.objectType(VersionConflictError, {
-  name: 'VersionConflictError',
-  ...errorOptions(
-    VersionConflictError,
-    'The resource changed since `expectedVersion` in a way that touches this write. Reload, reapply, retry.',
-  ),
-  fields: (t) => ({
+/**
+ * Declares the GraphQL type of a domain error: named after its class, implementing
+ * `Error`, matched by `instanceof` when a resolver returns it, with `fields` of its own.
+ */
+function errorType<T extends DomainError>(
+  cls: new (...args: never[]) => T,
+  description: string,
+  fields: ObjectFieldsShape<BuilderTypes, T> = () => ({}),
+) {
+  // Pothos checks `interfaces` and `fields` against the class's instance type, which it
+  // cannot see through the type parameter: declare it on DomainError, whose fields the
+  // interface has; `fields` was checked against T by the caller.
+  const param: new () => DomainError = cls;
+  builder.objectType(param, {
+    name: cls.name,
+    description,
+    interfaces: [ErrorInterface],
+    isTypeOf: (value) => value instanceof cls,
+    fields: fields as unknown as ObjectFieldsShape<BuilderTypes, DomainError>,
+  });
+}
+
+errorType(
+  VersionConflictError,
+  'The resource changed since `expectedVersion` in a way that touches this write. Reload, reapply, retry.',
+  (t) => ({
     resourceId: t.id({
       description: 'Global ID of the resource whose version did not match.',
       resolve: (e) => toGlobalId(e.resourceType, e.resourceId),
@@ -81,108 +97,67 @@ builder.objectType(VersionConflictError, {
       resolve: (e) => [...e.conflicts],
     }),
   }),
-});
+);
 
-builder.objectType(WipLimitReachedError, {
-  name: 'WipLimitReachedError',
-  ...errorOptions(
-    WipLimitReachedError,
-    'The column already holds as many live cards as its WIP limit allows.',
-  ),
-  fields: (t) => ({
+errorType(
+  WipLimitReachedError,
+  'The column already holds as many live cards as its WIP limit allows.',
+  (t) => ({
     columnId: t.id({ resolve: (e) => toGlobalId('Column', e.columnId) }),
     wipLimit: t.exposeInt('wipLimit'),
   }),
-});
+);
 
-builder.objectType(BoardArchivedError, {
-  name: 'BoardArchivedError',
-  ...errorOptions(
-    BoardArchivedError,
-    'The board is archived, so read-only: its owner may restore it (restoreBoard).',
-  ),
-  fields: (t) => ({ boardId: t.id({ resolve: (e) => toGlobalId('Board', e.boardId) }) }),
-});
+errorType(
+  BoardArchivedError,
+  'The board is archived, so read-only: its owner may restore it (restoreBoard).',
+  (t) => ({ boardId: t.id({ resolve: (e) => toGlobalId('Board', e.boardId) }) }),
+);
 
-builder.objectType(LastOwnerError, {
-  name: 'LastOwnerError',
-  ...errorOptions(
-    LastOwnerError,
-    'The change would leave the board without an owner (removing or demoting its last one): make another member an owner first.',
-  ),
-  fields: (t) => ({ boardId: t.id({ resolve: (e) => toGlobalId('Board', e.boardId) }) }),
-});
+errorType(
+  LastOwnerError,
+  'The change would leave the board without an owner (removing or demoting its last one): make another member an owner first.',
+  (t) => ({ boardId: t.id({ resolve: (e) => toGlobalId('Board', e.boardId) }) }),
+);
 
-builder.objectType(ColumnNotEmptyError, {
-  name: 'ColumnNotEmptyError',
-  ...errorOptions(
-    ColumnNotEmptyError,
-    'archiveColumn: the column still holds live cards; archive or move them first.',
-  ),
-  fields: (t) => ({
+errorType(
+  ColumnNotEmptyError,
+  'archiveColumn: the column still holds live cards; archive or move them first.',
+  (t) => ({
     columnId: t.id({ resolve: (e) => toGlobalId('Column', e.columnId) }),
     cardCount: t.exposeInt('cardCount', { description: 'Live cards the column holds.' }),
   }),
-});
+);
 
-builder.objectType(UsernameTakenError, {
-  name: 'UsernameTakenError',
-  ...errorOptions(
-    UsernameTakenError,
-    'Another user holds this username (compared case-insensitively).',
-  ),
-  fields: (t) => ({ username: t.exposeString('username') }),
-});
+errorType(
+  UsernameTakenError,
+  'Another user holds this username (compared case-insensitively).',
+  (t) => ({ username: t.exposeString('username') }),
+);
 
-builder.objectType(NotFoundError, {
-  name: 'NotFoundError',
-  ...errorOptions(NotFoundError, 'No such resource, or not one the caller may see.'),
-  fields: (t) => ({ id: t.id({ resolve: (e) => toGlobalId(e.resourceType, e.id) }) }),
-});
+errorType(NotFoundError, 'No such resource, or not one the caller may see.', (t) => ({
+  id: t.id({ resolve: (e) => toGlobalId(e.resourceType, e.id) }),
+}));
 
-builder.objectType(ForbiddenError, {
-  name: 'ForbiddenError',
-  ...errorOptions(ForbiddenError, 'The caller may see the resource but not do this to it.'),
-  fields: () => ({}),
-});
+errorType(ForbiddenError, 'The caller may see the resource but not do this to it.');
 
-builder.objectType(ValidationError, {
-  name: 'ValidationError',
-  ...errorOptions(ValidationError, 'An input value breaks a rule; nothing was changed.'),
-  fields: (t) => ({
-    field: t.exposeString('field', { description: "Input field path, e.g. 'input.title'." }),
-  }),
-});
+errorType(ValidationError, 'An input value breaks a rule; nothing was changed.', (t) => ({
+  field: t.exposeString('field', { description: "Input field path, e.g. 'input.title'." }),
+}));
 
-builder.objectType(UnauthenticatedError, {
-  name: 'UnauthenticatedError',
-  ...errorOptions(
-    UnauthenticatedError,
-    'Send `Authorization: Bearer <token>` (from registerUser).',
-  ),
-  fields: () => ({}),
-});
+errorType(UnauthenticatedError, 'Send `Authorization: Bearer <token>` (from registerUser).');
 
-builder.objectType(ExternalIdentityError, {
-  name: 'ExternalIdentityError',
-  ...errorOptions(
-    ExternalIdentityError,
-    'Accounts belong to an identity provider (the server runs with AUTH_ISSUER): sign in there.',
-  ),
-  fields: (t) => ({ issuer: t.exposeString('issuer') }),
-});
+errorType(
+  ExternalIdentityError,
+  'Accounts belong to an identity provider (the server runs with AUTH_ISSUER): sign in there.',
+  (t) => ({ issuer: t.exposeString('issuer') }),
+);
 
-builder.objectType(InvalidCredentialsError, {
-  name: 'InvalidCredentialsError',
-  ...errorOptions(
-    InvalidCredentialsError,
-    'The username or password is wrong (the same answer for an unknown username).',
-  ),
-  fields: () => ({}),
-});
+errorType(
+  InvalidCredentialsError,
+  'The username or password is wrong (the same answer for an unknown username).',
+);
 
-builder.objectType(TooManyAttemptsError, {
-  name: 'TooManyAttemptsError',
-  ...errorOptions(TooManyAttemptsError, 'Too many sign-in attempts for this username for now.'),
-  fields: (t) => ({ retryAfterSeconds: t.exposeInt('retryAfterSeconds') }),
-});
+errorType(TooManyAttemptsError, 'Too many sign-in attempts for this username for now.', (t) => ({
+  retryAfterSeconds: t.exposeInt('retryAfterSeconds'),
+}));
