@@ -1,5 +1,5 @@
 import type { BoardDoc, CardDoc, ColumnDoc, UserDoc } from '../boards/readModel.js';
-import type { MaybePromise } from '../boards/reads.js';
+import { readableHolder, type MaybePromise } from '../boards/reads.js';
 import { builder } from './builder.js';
 import type { GraphQLContext } from './context.js';
 import { VersionedInterface } from './versioned.js';
@@ -57,5 +57,24 @@ export function boardResourceNode<T extends 'Board' | 'Column' | 'Card'>(type: T
     id: { resolve: (doc: NodeDocs[T]) => doc._id },
     loadMany: (ids: readonly string[], ctx: GraphQLContext) =>
       brandable(Promise.all(ids.map(async (id) => readNode[type](ctx, id)))),
+  };
+}
+
+const holderRefs = { Board: BoardRef, Column: ColumnRef } as const;
+
+/**
+ * A Column's or Card's field that names the board or column holding it (`idOf` reads its
+ * raw id from the document): read as the caller may see it, at once (no promise) when
+ * the request has read it already, as a board query has for everything it shows. Never
+ * null: whoever could read the document can read its holder, so an absent one is a bug.
+ */
+export function holderField<T extends keyof typeof holderRefs, D extends { _id: string }>(
+  type: T,
+  idOf: (doc: D) => string,
+) {
+  return {
+    type: holderRefs[type],
+    resolve: (doc: D, _args: object, ctx: GraphQLContext) =>
+      readableHolder(readNode[type](ctx, idOf(doc)), `${type} ${idOf(doc)} holding ${doc._id}`),
   };
 }

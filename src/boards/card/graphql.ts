@@ -1,38 +1,15 @@
 import { builder } from '../../graphql/builder.js';
 import { commandPayload } from '../../graphql/commandMutation.js';
-import {
-  BoardRef,
-  CardRef,
-  ColumnRef,
-  UserRef,
-  boardResourceNode,
-  readNode,
-} from '../../graphql/refs.js';
-import { readableHolder } from '../reads.js';
+import { CardRef, UserRef, boardResourceNode, holderField } from '../../graphql/refs.js';
+import type { CardDoc } from '../readModel.js';
 import { moveCard } from './commands.js';
 
 builder.node(CardRef, {
   description: 'A card on a board, in exactly one column.',
   ...boardResourceNode('Card'),
   fields: (t) => ({
-    // At once (no promise) when the request has read the board or column already, as a
-    // board query has for every card it shows.
-    board: t.field({
-      type: BoardRef,
-      resolve: (card, _args, ctx) =>
-        readableHolder(
-          readNode.Board(ctx, card.boardId),
-          `board ${card.boardId} of card ${card._id}`,
-        ),
-    }),
-    column: t.field({
-      type: ColumnRef,
-      resolve: (card, _args, ctx) =>
-        readableHolder(
-          readNode.Column(ctx, card.columnId),
-          `column ${card.columnId} of card ${card._id}`,
-        ),
-    }),
+    board: t.field(holderField('Board', (card: CardDoc) => card.boardId)),
+    column: t.field(holderField('Column', (card: CardDoc) => card.columnId)),
     title: t.exposeString('title'),
     description: t.exposeString('description'),
     assignee: t.field({

@@ -3,10 +3,9 @@ import { builder } from '../../graphql/builder.js';
 import { commandPayload } from '../../graphql/commandMutation.js';
 import { ErrorCodeEnum } from '../../graphql/errors.js';
 import { ErrorCode } from '../errors.js';
-import { BoardRef, CardRef, ColumnRef, boardResourceNode, readNode } from '../../graphql/refs.js';
-import type { CardDoc } from '../readModel.js';
+import { CardRef, ColumnRef, boardResourceNode, holderField } from '../../graphql/refs.js';
+import type { CardDoc, ColumnDoc } from '../readModel.js';
 import { ARCHIVED_CARDS_PAGE, cardReadModel } from '../card/readModel.js';
-import { readableHolder } from '../reads.js';
 import { archiveDoneCards } from './commands.js';
 
 /** Page size of `Column.cards` when `first`/`last` are omitted, and the most one page holds. */
@@ -54,14 +53,7 @@ builder.node(ColumnRef, {
   description: 'A column of a board: an ordered list of cards, with an optional WIP limit.',
   ...boardResourceNode('Column'),
   fields: (t) => ({
-    board: t.field({
-      type: BoardRef,
-      resolve: (column, _args, ctx) =>
-        readableHolder(
-          readNode.Board(ctx, column.boardId),
-          `board ${column.boardId} of column ${column._id}`,
-        ),
-    }),
+    board: t.field(holderField('Board', (column: ColumnDoc) => column.boardId)),
     name: t.exposeString('name'),
     wipLimit: t.exposeInt('wipLimit', { nullable: true, description: 'null = no limit.' }),
     archived: t.boolean({
