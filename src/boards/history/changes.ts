@@ -88,6 +88,11 @@ const placed = (type: 'Card' | 'Column', id: string, rank: string): HistoryField
 /** A member's role, given or changed: the previous one is in the earlier event. */
 const role = (userId: string, to: string): HistoryFieldChange =>
   created('role', { user: ref('User', userId), role: to });
+/** What `operation` changed, field by field. */
+const rendered = (operation: string, ...changes: HistoryFieldChange[]): RenderedEvent => ({
+  operation,
+  changes,
+});
 /** The resource was archived (`true`) or restored. */
 const archived = (to: boolean): HistoryFieldChange => ({ field: 'archived', from: !to, to });
 
@@ -105,27 +110,23 @@ function renderCard(event: CardEvent): RenderedEvent {
     case 'CardCreated': {
       const d = event.data;
       const card = { ...newCardDefaults, ...d };
-      return {
-        operation: event.type,
-        changes: [
-          created('board', ref('Board', d.boardId)),
-          created('column', ref('Column', d.columnId)),
-          ...cardChangeKeys.map((key) =>
-            created(cardChangeFields[key].field, cardValue(key, card)),
-          ),
-          created('archived', false),
-          created('rank', d.rank),
-        ],
-      };
+      return rendered(
+        event.type,
+        created('board', ref('Board', d.boardId)),
+        created('column', ref('Column', d.columnId)),
+        ...cardChangeKeys.map((key) => created(cardChangeFields[key].field, cardValue(key, card))),
+        created('archived', false),
+        created('rank', d.rank),
+      );
     }
     case 'CardEdited': {
       const { changes } = event.data;
-      return {
-        operation: event.type,
-        changes: givenChanges(changes).map((key) =>
+      return rendered(
+        event.type,
+        ...givenChanges(changes).map((key) =>
           set(cardChangeFields[key].field, cardValue(key, changes)),
         ),
-      };
+      );
     }
     case 'CardMoved': {
       const { fromColumnId, toColumnId, rank } = event.data;
@@ -138,16 +139,18 @@ function renderCard(event: CardEvent): RenderedEvent {
         });
       }
       changes.push(set('rank', rank));
-      return { operation: event.type, changes };
+      return rendered(event.type, ...changes);
     }
     case 'CardArchived':
-      return { operation: event.type, changes: [archived(true)] };
+      return rendered(event.type, archived(true));
     case 'CardRestored': {
       const { columnId, rank } = event.data;
-      return {
-        operation: event.type,
-        changes: [archived(false), set('column', ref('Column', columnId)), set('rank', rank)],
-      };
+      return rendered(
+        event.type,
+        archived(false),
+        set('column', ref('Column', columnId)),
+        set('rank', rank),
+      );
     }
     default:
       return unreachable(event);
@@ -158,48 +161,33 @@ function renderColumn(event: ColumnEvent): RenderedEvent {
   switch (event.type) {
     case 'ColumnCreated': {
       const d = event.data;
-      return {
-        operation: event.type,
-        changes: [
-          created('board', ref('Board', d.boardId)),
-          created('name', d.name),
-          created('wipLimit', d.wipLimit),
-        ],
-      };
+      return rendered(
+        event.type,
+        created('board', ref('Board', d.boardId)),
+        created('name', d.name),
+        created('wipLimit', d.wipLimit),
+      );
     }
     case 'WipLimitSet':
-      return { operation: event.type, changes: [set('wipLimit', event.data.wipLimit)] };
+      return rendered(event.type, set('wipLimit', event.data.wipLimit));
     case 'CardEntered':
-      return {
-        operation: 'CardAdded',
-        changes: [created('card', ref('Card', event.data.cardId))],
-      };
+      return rendered('CardAdded', created('card', ref('Card', event.data.cardId)));
     case 'CardLeft':
-      return {
-        operation: 'CardRemoved',
-        changes: [removed('card', ref('Card', event.data.cardId))],
-      };
+      return rendered('CardRemoved', removed('card', ref('Card', event.data.cardId)));
     case 'CardsArchived':
-      return {
-        operation: 'CardsArchived',
-        changes: event.data.cardIds.map((id) => ({
-          field: 'card',
-          from: ref('Card', id),
-          to: null,
-        })),
-      };
+      return rendered(
+        event.type,
+        ...event.data.cardIds.map((id) => removed('card', ref('Card', id))),
+      );
     case 'CardRepositioned':
-      return {
-        operation: event.type,
-        changes: [placed('Card', event.data.cardId, event.data.rank)],
-      };
+      return rendered(event.type, placed('Card', event.data.cardId, event.data.rank));
     case 'CardsRebalanced':
       // New ranks, the same order: nothing a reader of the column sees changed.
-      return { operation: event.type, changes: [] };
+      return rendered(event.type);
     case 'ColumnRenamed':
-      return { operation: event.type, changes: [set('name', event.data.name)] };
+      return rendered(event.type, set('name', event.data.name));
     case 'ColumnArchived':
-      return { operation: event.type, changes: [archived(true)] };
+      return rendered(event.type, archived(true));
     default:
       return unreachable(event);
   }
@@ -208,48 +196,35 @@ function renderColumn(event: ColumnEvent): RenderedEvent {
 function renderBoard(event: BoardEvent): RenderedEvent {
   switch (event.type) {
     case 'BoardCreated':
-      return {
-        operation: event.type,
-        changes: [
-          created('name', event.data.name),
-          created('owner', ref('User', event.data.ownerId)),
-          created('member', ref('User', event.data.ownerId)),
-        ],
-      };
+      return rendered(
+        event.type,
+        created('name', event.data.name),
+        created('owner', ref('User', event.data.ownerId)),
+        created('member', ref('User', event.data.ownerId)),
+      );
     case 'BoardRenamed':
-      return { operation: event.type, changes: [set('name', event.data.name)] };
+      return rendered(event.type, set('name', event.data.name));
     case 'MemberAdded':
-      return {
-        operation: event.type,
-        changes: [
-          created('member', ref('User', event.data.userId)),
-          role(event.data.userId, event.data.role),
-        ],
-      };
+      return rendered(
+        event.type,
+        created('member', ref('User', event.data.userId)),
+        role(event.data.userId, event.data.role),
+      );
     case 'MemberRoleChanged':
-      return { operation: event.type, changes: [role(event.data.userId, event.data.role)] };
+      return rendered(event.type, role(event.data.userId, event.data.role));
     case 'MemberRemoved':
-      return {
-        operation: event.type,
-        changes: [removed('member', ref('User', event.data.userId))],
-      };
+      return rendered(event.type, removed('member', ref('User', event.data.userId)));
     case 'ColumnPlaced':
-      return {
-        operation: event.type,
-        changes: [placed('Column', event.data.columnId, event.data.rank)],
-      };
+      return rendered(event.type, placed('Column', event.data.columnId, event.data.rank));
     case 'ColumnsRebalanced':
-      return { operation: event.type, changes: [] };
+      return rendered(event.type);
     case 'ColumnRemoved':
       // The column was archived: it leaves the board's columns.
-      return {
-        operation: event.type,
-        changes: [removed('column', ref('Column', event.data.columnId))],
-      };
+      return rendered(event.type, removed('column', ref('Column', event.data.columnId)));
     case 'BoardArchived':
-      return { operation: event.type, changes: [archived(true)] };
+      return rendered(event.type, archived(true));
     case 'BoardRestored':
-      return { operation: event.type, changes: [archived(false)] };
+      return rendered(event.type, archived(false));
     default:
       return unreachable(event);
   }
