@@ -273,6 +273,8 @@ interface Target {
   pid: number;
   seeded: Seeded;
   queries: readonly QueryName[];
+  /** What the server process wrote so far (shown when a cell fails). */
+  output: () => string;
 }
 
 interface Sample {
@@ -307,7 +309,8 @@ function cpuTimeMs(pid: number): number {
 async function load(target: Target, name: QueryName, seconds: number): Promise<Sample> {
   const call = callOf(name, target.seeded);
   const cpuBefore = cpuTimeMs(target.pid);
-  const result = await autocannon({
+  let firstError: Error | undefined;
+  const instance = autocannon({
     url: `${target.url}/graphql`,
     method: 'POST',
     connections: CONNECTIONS,
@@ -317,11 +320,19 @@ async function load(target: Target, name: QueryName, seconds: number): Promise<S
       ...(call.token ? { authorization: `Bearer ${call.token}` } : {}),
     },
     body: JSON.stringify({ query: call.query, variables: call.variables ?? {} }),
+    // Without a callback, autocannon's tracker is both the event emitter and a promise.
+  }) as unknown as autocannon.Instance & Promise<autocannon.Result>;
+  const events: NodeJS.EventEmitter = instance;
+  events.on('reqError', (error: Error) => {
+    firstError ??= error;
   });
+  const result = await instance;
   const failed = result.non2xx + result.errors + result.timeouts;
   if (failed > 0) {
     throw new Error(
-      `${target.label} ${name}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`,
+      `${target.label} ${name}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts` +
+        (firstError ? ` (first: ${String(firstError)})` : '') +
+        `; the server's last output:\n${target.output().slice(-2000)}`,
     );
   }
   const cpuMs = (cpuTimeMs(target.pid) - cpuBefore) / result.requests.total;
@@ -413,8 +424,22 @@ async function main() {
     );
 
     const targets: Target[] = [
-      { label: 'ours', url: ours.url, pid: ours.pid, seeded, queries: QUERY_NAMES },
-      { label: 'bare', url: bare.url, pid: bare.pid, seeded, queries: QUERY_NAMES },
+      {
+        label: 'ours',
+        url: ours.url,
+        pid: ours.pid,
+        seeded,
+        queries: QUERY_NAMES,
+        output: () => ours.output(),
+      },
+      {
+        label: 'bare',
+        url: bare.url,
+        pid: bare.pid,
+        seeded,
+        queries: QUERY_NAMES,
+        output: () => bare.output(),
+      },
       ...(big && seededBig
         ? [
             {
@@ -423,6 +448,7 @@ async function main() {
               pid: big.pid,
               seeded: seededBig,
               queries: ['board'],
+              output: () => big.output(),
             },
           ]
         : []),

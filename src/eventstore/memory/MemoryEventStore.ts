@@ -85,6 +85,15 @@ const FEED_BATCH = 500;
 const isGap = (entry: Commit | Gap): entry is Gap => 'gap' in entry;
 
 /**
+ * A random UUID held as one flat string. Node builds `randomUUID()`'s result by joining
+ * its pieces, and a joined string stays a tree of 14 strings until something reads it
+ * whole: kept as it is, each of the ids the log holds (a commit's and each of its
+ * events') costs ~450 bytes, and every major GC walks the 14 strings. `trim` reads the
+ * string whole, which flattens it (and returns it, having nothing to trim): ~80 bytes.
+ */
+const newId = (): string => randomUUID().trim();
+
+/**
  * The event store in one process: the same contract as the mongo adapter (atomic
  * multi-stream appends, version checks, idempotency, an asynchronous ordered feed),
  * nothing persisted. Every operation yields to the event loop first, so callers
@@ -180,7 +189,7 @@ export class MemoryEventStore implements EventStore {
       const actual = this.#data.streams.get(s.stream)?.length ?? 0;
       if (!satisfies(s.expected, actual)) throw new VersionConflict(s.stream, s.expected, actual);
     }
-    const commitId = randomUUID();
+    const commitId = newId();
     const position = this.#data.entries.length + 1;
     const occurredAt = this.#now();
     const actor = request.metadata?.actor ?? null;
@@ -194,7 +203,7 @@ export class MemoryEventStore implements EventStore {
           schemaVersion: e.schemaVersion ?? 1,
           stream: s.stream,
           version: stream.length + 1,
-          eventId: randomUUID(),
+          eventId: newId(),
           commitId,
           position,
           actor,

@@ -216,6 +216,8 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
   readonly #docs: IndexedDocs<T>;
   /** The fence of the last fenced write of each document. */
   readonly #fences = new Map<string, Fence>();
+  /** The fence kept last (see `#shared`). */
+  #lastFence: Fence | undefined;
   #examined = 0;
 
   /**
@@ -303,7 +305,24 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
       throw new StaleWrite(`read document ${doc._id} has applied newer versions`);
     }
     this.#docs.set(frozenCopy(doc));
-    if (fence) this.#fences.set(doc._id, fence);
+    if (fence) this.#fences.set(doc._id, this.#shared(fence));
+  }
+
+  /**
+   * The fence kept for a document: the one kept last when equal (a projector writes every
+   * document of its tenure under the same fence), so documents share one copy, not one each.
+   */
+  #shared(fence: Fence): Fence {
+    const last = this.#lastFence;
+    if (
+      last &&
+      last.lease === fence.lease &&
+      last.owner === fence.owner &&
+      last.epoch === fence.epoch
+    ) {
+      return last;
+    }
+    return (this.#lastFence = fence);
   }
 
   async putMany(docs: readonly T[]): Promise<void> {
