@@ -33,8 +33,8 @@
  * CPU per request (per change) at the default ratio over off (for HTTP, the geometric
  * mean over its queries), each with the control's `off/off` line; each also of the
  * servers' main threads alone (see `cpuUsOf`: V8's helper threads swing by a tenth of the
- * total from round to round). The load average is printed before and after: the machine
- * is shared.
+ * total from round to round). The live table also gives each server's resident set after
+ * the rounds. The load average is printed before and after: the machine is shared.
  */
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -375,6 +375,8 @@ async function main() {
           console.log(`live round ${round + 1}/${LIVE_ROUNDS} done, load average ${load()}`);
         }
         roundsWindow = [roundsFrom, hrtimeUs()];
+        /** Each server's resident set after the rounds, MB: what its start and work hold. */
+        const rssMb = new Map(targets.map((t) => [t, t.server.rss() / 2 ** 20]));
         const off = median(samples.get(live[0]!.name)!);
         /** Each of `setting`'s servers' median CPU per change over the rounds. */
         const perServer = (setting: string, figure = cpu) =>
@@ -390,6 +392,7 @@ async function main() {
             'on/off (servers: lowest-highest)',
             'main thread ms/change',
             'main thread on/off',
+            'rss MB, by server',
           ],
           live.map((s) => {
             const p50 = median(samples.get(s.name)!);
@@ -405,6 +408,10 @@ async function main() {
                 .map((c) => c.toFixed(2))
                 .join(' '),
               formatSpread(cpuRatio(s.name, main)),
+              targets
+                .filter((t) => t.setting.name === s.name)
+                .map((t) => rssMb.get(t)!.toFixed(0))
+                .join(' '),
             ];
           }),
           1,
