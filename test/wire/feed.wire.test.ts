@@ -1010,8 +1010,12 @@ describe('the commit feed on the wire, with positions settling out of order', ()
     const feed = store.subscribe()[Symbol.asyncIterator]();
     const seen: string[] = [];
     const done = settled(feed, 2, seen);
-    // Several quiet batches later, nothing is delivered; then 1 commits.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Several probes of the missing position later, nothing is delivered; then 1 commits.
+    const probesOfOne = () =>
+      wire.fake.commands
+        .filter(isCommand('find', 'commits'))
+        .filter((c) => (c.body.filter as Document).position === 1).length;
+    await until(() => probesOfOne() >= 3, 'three probes of position 1');
     expect(seen).toEqual([]);
     // While 1 is missing, each probe reads position 1 alone: the batch after it is read
     // once (the first catch-up), not again on every change and quiet batch.
