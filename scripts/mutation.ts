@@ -344,7 +344,9 @@ function mergeAlive(group: Group, partial: string): void {
     const byKey = new Map(into.mutants.map((m) => [key(m), m]));
     for (const m of file.mutants) {
       const old = byKey.get(key(m));
-      if (!old) continue;
+      // Only the mutants that were alive: one killed before stays killed (a run without the
+      // contract suites cannot undo a kill by them).
+      if (!old || !isAlive(old)) continue;
       Object.assign(old, {
         status: m.status,
         statusReason: m.statusReason,
