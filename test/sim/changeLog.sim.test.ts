@@ -8,21 +8,15 @@ import { createMongoProjectorStorage } from '../../src/projector/mongo/MongoProj
 import { SCOPE_INDEX } from '../../src/projector/mongo/MongoChangeLog.js';
 import { ProjectorCollection } from '../../src/projector/mongo/documents.js';
 import type { ChangeLogEntry, ChangeLogRead, ProjectorStorage } from '../../src/projector/types.js';
-import { MongoSim } from './MongoSim.js';
+import type { MongoSim } from './MongoSim.js';
+import { startSimAndClient, stopSimAndClient } from './simClient.js';
 
 let sim: MongoSim;
 let client: MongoClient;
 let dbCount = 0;
 
-beforeAll(async () => {
-  sim = await MongoSim.start();
-  client = await new MongoClient(sim.uri).connect();
-});
-
-afterAll(async () => {
-  await client.close();
-  await sim.close();
-});
+beforeAll(async () => ({ sim, client } = await startSimAndClient()));
+afterAll(() => stopSimAndClient({ sim, client }));
 
 const entry = (cursor: number, scope = 'board-1'): ChangeLogEntry => ({
   cursor,

@@ -10,8 +10,10 @@
  */
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MongoClient, MongoNetworkError } from 'mongodb';
-import { MongoSim } from './MongoSim.js';
+import type { MongoClient } from 'mongodb';
+import { MongoNetworkError } from 'mongodb';
+import type { MongoSim } from './MongoSim.js';
+import { startSimAndClient, stopSimAndClient } from './simClient.js';
 import { until } from '../support/until.js';
 
 /** The driver's internals this test reaches: one server's monitor connection. */
@@ -31,15 +33,10 @@ interface DriverMonitor {
 let sim: MongoSim;
 let client: MongoClient;
 
-beforeAll(async () => {
-  sim = await MongoSim.start();
-  client = await new MongoClient(sim.uri, { serverSelectionTimeoutMS: 2_000 }).connect();
-});
-
-afterAll(async () => {
-  await client.close();
-  await sim.close();
-});
+beforeAll(
+  async () => ({ sim, client } = await startSimAndClient({ serverSelectionTimeoutMS: 2_000 })),
+);
+afterAll(() => stopSimAndClient({ sim, client }));
 
 /** The server's monitor, once its connection is open and no heartbeat is running. */
 async function idleMonitor(): Promise<DriverMonitor> {

@@ -3,7 +3,8 @@
  * `commits` and the archive: what it closes, and what it must leave alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MongoClient, type Db } from 'mongodb';
+import type { MongoClient } from 'mongodb';
+import { type Db } from 'mongodb';
 import {
   CollectionName,
   POSITION_COUNTER_ID,
@@ -12,21 +13,15 @@ import {
 } from '../../src/eventstore/mongo/documents.js';
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
 import { NO_STREAM, type FeedItem } from '../../src/eventstore/types.js';
-import { MongoSim } from './MongoSim.js';
+import type { MongoSim } from './MongoSim.js';
+import { startSimAndClient, stopSimAndClient } from './simClient.js';
 
 let sim: MongoSim;
 let client: MongoClient;
 let dbCount = 0;
 
-beforeAll(async () => {
-  sim = await MongoSim.start();
-  client = await new MongoClient(sim.uri).connect();
-});
-
-afterAll(async () => {
-  await client.close();
-  await sim.close();
-});
+beforeAll(async () => ({ sim, client } = await startSimAndClient()));
+afterAll(() => stopSimAndClient({ sim, client }));
 
 const append = (store: MongoEventStore, stream: string) =>
   store.append({ streams: [{ stream, expected: NO_STREAM, events: [{ type: 'T', data: {} }] }] });

@@ -22,25 +22,22 @@ import {
   type ProjectorStorage,
   type ReadDoc,
 } from '../../src/projector/types.js';
-import { MongoSim } from './MongoSim.js';
+import type { MongoSim } from './MongoSim.js';
+import { startSimAndClient, stopSimAndClient } from './simClient.js';
 
 let sim: MongoSim;
 let client: MongoClient;
 let dbCount = 0;
 const freshDbName = () => `guards_${++dbCount}`;
 
-beforeAll(async () => {
-  sim = await MongoSim.start();
-  client = await new MongoClient(sim.uri, {
-    serverSelectionTimeoutMS: 10_000,
-    monitorCommands: true,
-  }).connect();
-});
-
-afterAll(async () => {
-  await client.close();
-  await sim.close();
-});
+beforeAll(
+  async () =>
+    ({ sim, client } = await startSimAndClient({
+      serverSelectionTimeoutMS: 10_000,
+      monitorCommands: true,
+    })),
+);
+afterAll(() => stopSimAndClient({ sim, client }));
 
 const fence = (epoch: number): Fence => ({ lease: 'projector', owner: `p${epoch}`, epoch });
 

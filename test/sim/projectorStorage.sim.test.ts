@@ -13,25 +13,23 @@ import {
   type Fence,
   type ProjectorStorage,
 } from '../../src/projector/types.js';
-import { MongoSim, type SimCommand } from './MongoSim.js';
+import type { MongoSim } from './MongoSim.js';
+import { type SimCommand } from './MongoSim.js';
+import { startSimAndClient, stopSimAndClient } from './simClient.js';
 
 let sim: MongoSim;
 let client: MongoClient;
 let dbCount = 0;
 const freshDbName = () => `projector_storage_${++dbCount}`;
 
-beforeAll(async () => {
-  sim = await MongoSim.start();
-  client = await new MongoClient(sim.uri, {
-    appName: 'storage',
-    serverSelectionTimeoutMS: 10_000,
-  }).connect();
-});
-
-afterAll(async () => {
-  await client.close();
-  await sim.close();
-});
+beforeAll(
+  async () =>
+    ({ sim, client } = await startSimAndClient({
+      appName: 'storage',
+      serverSelectionTimeoutMS: 10_000,
+    })),
+);
+afterAll(() => stopSimAndClient({ sim, client }));
 
 const fence = (epoch: number): Fence => ({ lease: 'projector', owner: `p${epoch}`, epoch });
 

@@ -3,7 +3,8 @@
  * (`commits` and the archive), and what closing a store ends.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MongoClient, type Db } from 'mongodb';
+import type { MongoClient } from 'mongodb';
+import { type Db } from 'mongodb';
 import { EventStoreUnavailable, VersionConflict } from '../../src/eventstore/errors.js';
 import {
   CollectionName,
@@ -13,21 +14,17 @@ import {
 import { MongoEventStore } from '../../src/eventstore/mongo/MongoEventStore.js';
 import { fingerprintOf } from '../../src/eventstore/idempotency.js';
 import { ANY, type AppendRequest, type FeedItem } from '../../src/eventstore/types.js';
-import { MongoSim } from './MongoSim.js';
+import type { MongoSim } from './MongoSim.js';
+import { startSimAndClient, stopSimAndClient } from './simClient.js';
 
 let sim: MongoSim;
 let client: MongoClient;
 let dbCount = 0;
 
-beforeAll(async () => {
-  sim = await MongoSim.start();
-  client = await new MongoClient(sim.uri, { serverSelectionTimeoutMS: 10_000 }).connect();
-});
-
-afterAll(async () => {
-  await client.close();
-  await sim.close();
-});
+beforeAll(
+  async () => ({ sim, client } = await startSimAndClient({ serverSelectionTimeoutMS: 10_000 })),
+);
+afterAll(() => stopSimAndClient({ sim, client }));
 
 async function freshStore(): Promise<{ db: Db; store: MongoEventStore }> {
   const dbName = `store_reads_${++dbCount}`;
