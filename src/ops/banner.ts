@@ -30,7 +30,8 @@ export function adminBanner(
     ? `  Metrics:  ${metricsUrl}`
     : `  Metrics:  ${url}${OPS_PATHS.metrics} (Authorization: Bearer <ADMIN_TOKEN>)`;
   const lines = [
-    `${metrics}   Ready: ${url}${OPS_PATHS.readyz}`,
+    metrics,
+    `  Ready:    ${url}${OPS_PATHS.readyz}`,
     admin.generated
       ? `  Admin:    ${url}${ADMIN_PATHS.page} (ADMIN_TOKEN unset: a random one, shown only on a terminal or, in development, on stderr)`
       : `  Admin:    ${url}${ADMIN_PATHS.page} (token: ADMIN_TOKEN)`,
