@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { QUERY_LIMIT_CODES } from '../../src/graphql/yoga.js';
 import { DEFAULT_LIVE_LIMITS, LiveErrorCode } from '../../src/live/limits.js';
 import { openSocket, until } from '../support/rawSocket.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -67,13 +68,13 @@ describe('websocket operation limits', () => {
       expect(rejected[0]!.error).toEqual([
         {
           message: expect.stringContaining('Query depth limit of 12 exceeded'),
-          extensions: { code: 'QUERY_TOO_DEEP' },
+          extensions: { code: QUERY_LIMIT_CODES.depth },
         },
       ]);
       expect(rejected[1]!.error).toEqual([
         {
           message: expect.stringContaining('Aliases limit of 30 exceeded'),
-          extensions: { code: 'TOO_MANY_ALIASES' },
+          extensions: { code: QUERY_LIMIT_CODES.aliases },
         },
       ]);
       expect(rejected[2]!.error).toMatchObject([
