@@ -64,6 +64,8 @@ type Call = CommandCall<unknown, any, unknown> & {
   signal: AbortSignal | undefined;
   /** The commits made so far, over every attempt (see `LandedCommits`). */
   landed: LandedCommits;
+  /** Current state from the store, for the spec's `succeed`. */
+  readState: ReadState;
 };
 
 /** How one attempt ended: with the command's result, or lost to a concurrent append. */
@@ -108,14 +110,16 @@ export async function handleCommand<S extends AnyCommandSpec>(
   const idempotencyKey = scopeIdempotencyKey(spec.name, actorId, input.idempotencyKey, scope);
   const requestFingerprint =
     idempotencyKey === undefined ? undefined : digestOf({ operation: spec.name, actorId, input });
-  const base: Omit<Call, 'prepared' | 'signal' | 'landed'> = {
+  const base: Omit<Call, 'prepared' | 'signal' | 'landed' | 'readState'> = {
     input,
     actorId,
     idempotencyKey,
     requestFingerprint,
   };
   const prepared: unknown = await spec.prepare?.(base, runtime);
-  const call = { ...base, prepared, signal: options.signal, landed: new LandedCommits() };
+  const { signal } = options;
+  const readState = stateReader(runtime.store, signal);
+  const call = { ...base, prepared, signal, landed: new LandedCommits(), readState };
   return retrying(runtime, spec, call, options.trace);
 }
 
@@ -145,7 +149,8 @@ async function retrying<S extends AnyCommandSpec>(
         if (attempt >= retry.maxAttempts) {
           span.setAttribute(Attr.CommandOutcome, CommandOutcome.Conflict);
           if (call.landed.any) {
-            return succeedWithLanded(spec, call, runtime.store, ErrorCode.VersionConflict);
+            const landed = call.landed.commit(ErrorCode.VersionConflict);
+            return (await succeedWith(spec, call, landed)).result;
           }
           return exhausted(runtime, spec, call, outcome.conflict);
         }
@@ -175,21 +180,20 @@ async function attemptOnce<S extends AnyCommandSpec>(
       call.signal,
     );
     if (first instanceof ValidationError) return result(failed(first), CommandOutcome.Rejected);
-    if (first)
-      return succeedWith(spec, call, store, await replayedCommit(store, first.position, signal));
+    if (first) return succeedWith(spec, call, await replayedCommit(store, first.position, signal));
   }
   const session = new LoadSession(store, signal, runtime.infrastructure);
   try {
     const loaded: unknown = await spec.load(session, call);
     const decided = decideSafely(spec, call, loaded, { now: runtime.now(), newId: runtime.newId });
-    if (!decided.ok) return stopped(spec, call, store, decided, CommandOutcome.Rejected);
+    if (!decided.ok) return stopped(spec, call, decided, CommandOutcome.Rejected);
     const checked = await checkVersion(spec, call, loaded);
     if (checked instanceof VersionConflictError) {
-      return stopped(spec, call, store, failed(checked), CommandOutcome.Conflict);
+      return stopped(spec, call, failed(checked), CommandOutcome.Conflict);
     }
     if (decided.value.length === 0) {
       // An earlier attempt's commits did what is left to do.
-      if (call.landed.any) return succeedWith(spec, call, store, call.landed.commit());
+      if (call.landed.any) return succeedWith(spec, call, call.landed.commit());
       if (!spec.nothingToWrite) throw new Error(`${spec.name} decided to write nothing`);
       return result(succeeded(spec.nothingToWrite(call, loaded)), CommandOutcome.NothingToWrite);
     }
@@ -211,9 +215,9 @@ async function attemptOnce<S extends AnyCommandSpec>(
     if (appended instanceof VersionConflict) return { kind: 'raced', conflict: appended };
     if (appended instanceof IdempotencyKeyReused) {
       const reused = failed(idempotencyKeyReusedError());
-      return stopped(spec, call, store, reused, CommandOutcome.Rejected);
+      return stopped(spec, call, reused, CommandOutcome.Rejected);
     }
-    return succeedWith(spec, call, store, call.landed.commit());
+    return succeedWith(spec, call, call.landed.commit());
   } finally {
     await session.release();
   }
@@ -222,7 +226,6 @@ async function attemptOnce<S extends AnyCommandSpec>(
 async function succeedWith<S extends AnyCommandSpec>(
   spec: S,
   call: Call,
-  store: EventStore,
   commit: CommittedChange,
 ): Promise<Answered<S>> {
   const outcome = commit.replayed
@@ -230,7 +233,7 @@ async function succeedWith<S extends AnyCommandSpec>(
     : commit.merged
       ? CommandOutcome.Merged
       : CommandOutcome.Committed;
-  return result(succeeded(await spec.succeed(commit, call, stateReader(store, call))), outcome);
+  return result(succeeded(await spec.succeed(commit, call, call.readState)), outcome);
 }
 
 /**
@@ -241,23 +244,12 @@ async function succeedWith<S extends AnyCommandSpec>(
 async function stopped<S extends AnyCommandSpec>(
   spec: S,
   call: Call,
-  store: EventStore,
   failure: { ok: false; error: unknown },
   outcome: CommandOutcome,
 ): Promise<Attempt<S>> {
   if (!call.landed.any) return result(failure, outcome);
   const { code } = failure.error as DomainError;
-  return succeedWith(spec, call, store, call.landed.commit(code));
-}
-
-/** The answer from the commits landed so far, stopped by `stoppedBy`. */
-async function succeedWithLanded<S extends AnyCommandSpec>(
-  spec: S,
-  call: Call,
-  store: EventStore,
-  stoppedBy: ErrorCode,
-): Promise<ResultOf<S>> {
-  return (await succeedWith(spec, call, store, call.landed.commit(stoppedBy))).result;
+  return succeedWith(spec, call, call.landed.commit(code));
 }
 
 function result<S extends AnyCommandSpec>(
@@ -303,9 +295,9 @@ async function checkVersion(
   return await checkExpectedVersion(stream, expectedVersion, sets);
 }
 
-function stateReader(store: EventStore, call: Call): ReadState {
+function stateReader(store: EventStore, signal: AbortSignal | undefined): ReadState {
   return async (kind, id) =>
-    foldEvents(kind, await store.readStream(toStreamName(kind, id), { signal: call.signal }));
+    foldEvents(kind, await store.readStream(toStreamName(kind, id), { signal }));
 }
 
 /**
