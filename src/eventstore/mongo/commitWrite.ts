@@ -33,20 +33,10 @@ export interface CommitWriterOptions {
 
 /** Writes one append inside its transaction (see `write`). */
 export class CommitWriter {
-  readonly #streams: Collection<StreamHeadDoc>;
-  readonly #commits: Collection<CommitDoc>;
-  readonly #idempotency: Collection<IdempotencyDoc>;
-  readonly #positions: MongoPositions;
-  readonly #now: () => Date;
-  readonly #idempotencyTtlMs: number;
+  readonly #options: CommitWriterOptions;
 
   constructor(options: CommitWriterOptions) {
-    this.#streams = options.streams;
-    this.#commits = options.commits;
-    this.#idempotency = options.idempotency;
-    this.#positions = options.positions;
-    this.#now = options.now;
-    this.#idempotencyTtlMs = options.idempotencyTtlMs;
+    this.#options = options;
   }
 
   /**
@@ -87,30 +77,35 @@ export class CommitWriter {
     // One command for the updates, one for the inserts (as one bulk write would send them),
     // the updates first so that a failed expectation stops the attempt before any insert.
     if (updates.length > 0) {
-      const updated = await this.#streams.bulkWrite(updates, { session, ordered: true });
+      const updated = await this.#options.streams.bulkWrite(updates, { session, ordered: true });
       if (updated.matchedCount !== updates.length) throw new ExpectationFailed();
     }
-    if (inserts.length > 0) await this.#streams.insertMany(inserts, { session, ordered: true });
+    if (inserts.length > 0)
+      await this.#options.streams.insertMany(inserts, { session, ordered: true });
 
-    const position = await this.#positions.reserve();
+    const position = await this.#options.positions.reserve();
     const commit = this.newCommit(request, position, from);
     draft.commit = commit;
     draft.heads = headsAfter(request, from);
-    await this.#positions.recordReservation(session, commit.position);
+    await this.#options.positions.recordReservation(session, commit.position);
     const write = { session, ...WRITE_BSON_OPTIONS };
-    await this.#commits.insertOne(commit, write);
+    await this.#options.commits.insertOne(commit, write);
     const key = request.idempotencyKey;
     if (key !== undefined) {
       const record: IdempotencyDoc = {
         _id: key,
         result: toAppendResult(commit, draft.heads),
         fingerprint: fingerprintOf(request),
-        expiresAt: new Date(commit.occurredAt.getTime() + this.#idempotencyTtlMs),
+        expiresAt: new Date(commit.occurredAt.getTime() + this.#options.idempotencyTtlMs),
       };
-      await this.#idempotency.replaceOne({ _id: key, expiresAt: { $lte: this.#now() } }, record, {
-        ...write,
-        upsert: true,
-      });
+      await this.#options.idempotency.replaceOne(
+        { _id: key, expiresAt: { $lte: this.#options.now() } },
+        record,
+        {
+          ...write,
+          upsert: true,
+        },
+      );
     }
   }
 
@@ -157,7 +152,7 @@ export class CommitWriter {
     return {
       _id: randomUUID(),
       position,
-      occurredAt: this.#now(),
+      occurredAt: this.#options.now(),
       actor: request.metadata?.actor ?? null,
       operation: request.metadata?.operation ?? null,
       metadata: request.metadata ?? {},
@@ -173,8 +168,8 @@ export class CommitWriter {
    * `IdempotencyKeyReused` when the key was recorded for another request.
    */
   async firstResult(key: string, fingerprint: string): Promise<AppendResult | undefined> {
-    const doc = await this.#idempotency.findOne({ _id: key }, { readConcern: MAJORITY });
-    if (!doc || doc.expiresAt <= this.#now()) return undefined;
+    const doc = await this.#options.idempotency.findOne({ _id: key }, { readConcern: MAJORITY });
+    if (!doc || doc.expiresAt <= this.#options.now()) return undefined;
     if (doc.fingerprint !== fingerprint) throw new IdempotencyKeyReused(key);
     return doc.result;
   }
@@ -190,7 +185,7 @@ export class CommitWriter {
     options: { session?: ClientSession } = {},
   ): Promise<{ actual: Map<string, number>; conflict: VersionConflict | undefined }> {
     const names = request.streams.map((s) => s.stream);
-    const heads = await this.#streams
+    const heads = await this.#options.streams
       .find(
         { _id: { $in: names } },
         options.session ? { session: options.session } : { readConcern: MAJORITY },

@@ -31,20 +31,10 @@ export interface MongoPositionsOptions {
 
 /** Reserves and closes commit positions (see the class doc of `MongoEventStore`). */
 export class MongoPositions {
-  readonly #client: MongoClient;
-  readonly #commits: Collection<CommitDoc>;
-  readonly #counters: Collection<CounterDoc>;
-  readonly #reservations: Collection<ReservationDoc>;
-  readonly #now: () => Date;
-  readonly #closeTimeoutMs: number;
+  readonly #options: MongoPositionsOptions;
 
   constructor(options: MongoPositionsOptions) {
-    this.#client = options.client;
-    this.#commits = options.commits;
-    this.#counters = options.counters;
-    this.#reservations = options.reservations;
-    this.#now = options.now;
-    this.#closeTimeoutMs = options.closeTimeoutMs;
+    this.#options = options;
   }
 
   /**
@@ -53,7 +43,7 @@ export class MongoPositions {
    * only after the increment, which precedes it in the oplog, is too).
    */
   async reserve(): Promise<number> {
-    const counter = await this.#counters.findOneAndUpdate(
+    const counter = await this.#options.counters.findOneAndUpdate(
       { _id: POSITION_COUNTER_ID },
       { $inc: { value: 1 } },
       // No session: the increment is not part of the transaction, and never held by it.
@@ -85,15 +75,15 @@ export class MongoPositions {
    */
   async close(position: number, commitId?: string): Promise<PositionOutcome> {
     try {
-      await this.#commits.insertOne(gapDoc(position, this.#now()), {
-        writeConcern: { w: 'majority', wtimeoutMS: this.#closeTimeoutMs },
-        maxTimeMS: this.#closeTimeoutMs,
+      await this.#options.commits.insertOne(gapDoc(position, this.#options.now()), {
+        writeConcern: { w: 'majority', wtimeoutMS: this.#options.closeTimeoutMs },
+        maxTimeMS: this.#options.closeTimeoutMs,
       });
       return 'closed';
     } catch (error) {
       if (!isDuplicateKey(error)) return 'unknown';
       try {
-        const holder = await this.#commits.findOne(
+        const holder = await this.#options.commits.findOne(
           { position },
           { projection: { _id: 1 }, readConcern: MAJORITY },
         );
@@ -116,8 +106,12 @@ export class MongoPositions {
   async recordReservation(session: ClientSession, position: number): Promise<void> {
     const lsid = session.id;
     if (!lsid) return;
-    await this.#reservations.insertOne(
-      { _id: position, lsid, expiresAt: new Date(this.#now().getTime() + RESERVATION_TTL_MS) },
+    await this.#options.reservations.insertOne(
+      {
+        _id: position,
+        lsid,
+        expiresAt: new Date(this.#options.now().getTime() + RESERVATION_TTL_MS),
+      },
       { writeConcern: { w: 1 } },
     );
   }
@@ -131,7 +125,7 @@ export class MongoPositions {
    */
   async closeAbandoned(positions: number[]): Promise<void> {
     try {
-      const reserved = await this.#reservations
+      const reserved = await this.#options.reservations
         .find({ _id: { $in: positions } }, { projection: { lsid: 1 } })
         .toArray();
       await this.killSessions(reserved.map((r) => r.lsid));
@@ -148,7 +142,7 @@ export class MongoPositions {
    */
   async killSessions(lsids: Document[]): Promise<void> {
     if (lsids.length === 0) return;
-    await this.#client
+    await this.#options.client
       .db('admin')
       .command({ killSessions: lsids })
       .catch(() => undefined);

@@ -35,16 +35,10 @@ export interface StoreReadsDeps {
 
 /** `MongoEventStore`'s read methods; the store delegates to one of these. */
 export class MongoStoreReads {
-  readonly #streams: Collection<StreamHeadDoc>;
-  readonly #commits: Collection<CommitDoc>;
-  readonly #archive: Collection<CommitDoc>;
-  readonly #upcasters: UpcasterRegistry;
+  readonly #deps: StoreReadsDeps;
 
   constructor(deps: StoreReadsDeps) {
-    this.#streams = deps.streams;
-    this.#commits = deps.commits;
-    this.#archive = deps.archive;
-    this.#upcasters = deps.upcasters;
+    this.#deps = deps;
   }
 
   /**
@@ -60,17 +54,18 @@ export class MongoStoreReads {
     const fromVersion = options.fromVersion ?? 1;
     const docs = await driverRead('readStream', () =>
       readStreamJoined(
-        this.#commits,
-        this.#archive,
+        this.#deps.commits,
+        this.#deps.archive,
         async () =>
-          (await this.#streams.findOne({ _id: stream }, { readConcern: MAJORITY }))?.version ?? 0,
+          (await this.#deps.streams.findOne({ _id: stream }, { readConcern: MAJORITY }))?.version ??
+          0,
         stream,
         fromVersion,
       ),
     );
     if (docs === undefined) throw movingStream('readStream', stream);
     signal?.throwIfAborted();
-    return docs.flatMap((d) => fromCommitDoc(d).events.map((e) => this.#upcasters.upcast(e)));
+    return docs.flatMap((d) => fromCommitDoc(d).events.map((e) => this.#deps.upcasters.upcast(e)));
   }
 
   /**
@@ -89,8 +84,8 @@ export class MongoStoreReads {
     signal?.throwIfAborted();
     const docs = await driverRead('readStreamBackward', () =>
       readVersionsJoined(
-        this.#commits,
-        this.#archive,
+        this.#deps.commits,
+        this.#deps.archive,
         streamRangePipeline(stream, from, to),
         () => this.streamVersion(stream),
         from,
@@ -102,13 +97,13 @@ export class MongoStoreReads {
     return docs
       .flatMap((d) => fromCommitDoc(d).events)
       .sort((a, b) => b.version - a.version)
-      .map((e) => this.#upcasters.upcast(e));
+      .map((e) => this.#deps.upcasters.upcast(e));
   }
 
   async streamVersion(stream: string, options: { signal?: AbortSignal } = {}): Promise<number> {
     options.signal?.throwIfAborted();
     const head = await driverRead('streamVersion', () =>
-      this.#streams.findOne({ _id: stream }, { readConcern: MAJORITY }),
+      this.#deps.streams.findOne({ _id: stream }, { readConcern: MAJORITY }),
     );
     options.signal?.throwIfAborted();
     return head?.version ?? 0;
@@ -128,8 +123,8 @@ export class MongoStoreReads {
     const after = options.after ?? 0;
     const commits = await driverRead('readAll', async () => {
       const found: Commit[] = [];
-      const hot = commitSource(this.#commits);
-      const { docs } = await readJoined(hot, commitSource(this.#archive), after, limit);
+      const hot = commitSource(this.#deps.commits);
+      const { docs } = await readJoined(hot, commitSource(this.#deps.archive), after, limit);
       let next = after + 1;
       for (const doc of docs) {
         if (doc.position !== next || found.length >= limit) break;
@@ -152,16 +147,16 @@ export class MongoStoreReads {
         .findOne({}, { sort: { position: -1 }, projection: { position: 1 }, readConcern: MAJORITY })
         .then((d) => d?.position ?? 0);
     return driverRead('headPosition', async () => {
-      const hot = await newest(this.#commits);
-      const archived = await newest(this.#archive);
-      return archived > hot ? Math.max(archived, await newest(this.#commits)) : hot;
+      const hot = await newest(this.#deps.commits);
+      const archived = await newest(this.#deps.archive);
+      return archived > hot ? Math.max(archived, await newest(this.#deps.commits)) : hot;
     });
   }
 
   /** A stored commit as the port's `Commit`, its events upcast. */
   toCommit(doc: CommitDoc): Commit {
     const commit = fromCommitDoc(doc);
-    return { ...commit, events: commit.events.map((e) => this.#upcasters.upcast(e)) };
+    return { ...commit, events: commit.events.map((e) => this.#deps.upcasters.upcast(e)) };
   }
 }
 
