@@ -3,7 +3,7 @@
  * mapping to the ports' types. Nothing here talks to the server.
  */
 import type { TraceContext } from '../../eventstore/types.js';
-import type { CarriedDoc, ChangeLogEntry, Invalidation } from '../types.js';
+import type { CarriedDoc, ChangeLogEntry } from '../types.js';
 
 /** Collection names, one database per deployment (shared with the event store). */
 export const ProjectorCollection = {
@@ -67,44 +67,20 @@ export interface LeaseDoc {
   handoverAt: Date | null;
 }
 
-/** One change log entry in `changelog`; `_id` is the cursor. */
-export interface ChangeLogDoc {
-  _id: number;
-  commitId: string;
-  scopes: string[];
-  operation: string | null;
-  actor: string | null;
-  at: Date;
-  invalidated: Invalidation[];
-  /** Absent when the commit carried no documents. */
-  changed?: CarriedDoc[];
-  traceContext?: TraceContext;
+/** One change log entry in `changelog`: the entry, with its cursor as `_id`. */
+export type ChangeLogDoc = Omit<ChangeLogEntry, 'cursor'> & { _id: number };
+
+/** The optional fields of an entry, left out when empty. */
+function optionals(changed: CarriedDoc[] | undefined, traceContext: TraceContext | undefined) {
+  return { ...(changed?.length ? { changed } : {}), ...(traceContext && { traceContext }) };
 }
 
 export function toChangeLogDoc(entry: ChangeLogEntry): ChangeLogDoc {
-  return {
-    _id: entry.cursor,
-    commitId: entry.commitId,
-    scopes: entry.scopes,
-    operation: entry.operation,
-    actor: entry.actor,
-    at: entry.at,
-    invalidated: entry.invalidated,
-    ...(entry.changed?.length ? { changed: entry.changed } : {}),
-    ...(entry.traceContext && { traceContext: entry.traceContext }),
-  };
+  const { cursor, changed, traceContext, ...required } = entry;
+  return { _id: cursor, ...required, ...optionals(changed, traceContext) };
 }
 
 export function fromChangeLogDoc(doc: ChangeLogDoc): ChangeLogEntry {
-  return {
-    cursor: doc._id,
-    commitId: doc.commitId,
-    scopes: doc.scopes,
-    operation: doc.operation,
-    actor: doc.actor,
-    at: doc.at,
-    invalidated: doc.invalidated,
-    ...(doc.changed?.length ? { changed: doc.changed } : {}),
-    ...(doc.traceContext && { traceContext: doc.traceContext }),
-  };
+  const { _id, changed, traceContext, ...required } = doc;
+  return { cursor: _id, ...required, ...optionals(changed, traceContext) };
 }
