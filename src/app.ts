@@ -4,6 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createBoardArchivePlan } from './boards/archive/plan.js';
 import { BoardAccessView } from './boards/board/accessView.js';
 import { createBoardCommands } from './boards/commands.js';
+import { BoardReads } from './boards/reads.js';
 import { projections } from './boards/readModel.js';
 import type { Config } from './config.js';
 import type { Services } from './graphql/context.js';
@@ -151,7 +152,15 @@ export async function createApp(config: Config, deps: AppDependencies = {}): Pro
           readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
           logger,
         })
-      : builtInAuthenticator({ sessionTtlMs: config.auth.sessionTtlMs, commands, logger }),
+      : builtInAuthenticator({
+          sessionTtlMs: config.auth.sessionTtlMs,
+          commands,
+          currentSession: async (tokenHash) => {
+            const view = await storage.projector.readModels.active({ fresh: true });
+            return new BoardReads(view, new AbortController().signal).sessionByTokenHash(tokenHash);
+          },
+          logger,
+        }),
     credentials,
     sessionTtlMs: config.auth.sessionTtlMs,
     readModels: storage.projector.readModels,

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import type { BoardCommands } from '../boards/commands.js';
 import { normalizeUsername } from '../boards/streams.js';
-import type { UserDoc } from '../boards/readModel.js';
+import type { SessionDoc, UserDoc } from '../boards/readModel.js';
 import type { BoardReads } from '../boards/reads.js';
 import { hashToken } from '../boards/user/token.js';
 import type { OidcConfig } from '../config.js';
@@ -73,6 +73,12 @@ export interface BuiltInAuthenticatorOptions {
   sessionTtlMs: number;
   /** Records a session's use (`refreshSession`), so its expiry slides. */
   commands: Pick<BoardCommands, 'refreshSession'>;
+  /**
+   * The session of a token hash as the newest read model has it, for subscriptions that
+   * outlive the request that authenticated them: at the expiry they were opened with,
+   * a session used since has a later one.
+   */
+  currentSession: (tokenHash: string) => Promise<SessionDoc | null>;
   logger: Logger;
   /** @default () => Date.now() */
   now?: () => number;
@@ -94,7 +100,7 @@ export const sessionRefreshIntervalMs = (sessionTtlMs: number): number =>
  * background.
  */
 export function builtInAuthenticator(options: BuiltInAuthenticatorOptions): Authenticator {
-  const { sessionTtlMs, commands, logger } = options;
+  const { sessionTtlMs, commands, currentSession, logger } = options;
   const now = options.now ?? Date.now;
   const refreshAfterMs = sessionRefreshIntervalMs(sessionTtlMs);
   const refreshing = new Set<string>();
@@ -135,9 +141,18 @@ export function builtInAuthenticator(options: BuiltInAuthenticatorOptions): Auth
       const user = await reads.users.load(session.userId);
       if (!user) throw invalidToken();
       if (at - lastActive >= refreshAfterMs) refresh(session._id);
+      const renew = async () => {
+        const current = await currentSession(hash);
+        if (current?._id !== session._id || current.endedAt !== null) return null;
+        return new Date(current.lastActiveAt.getTime() + sessionTtlMs);
+      };
       return {
         user,
-        credential: { expiresAt: new Date(lastActive + sessionTtlMs), sessionId: session._id },
+        credential: {
+          expiresAt: new Date(lastActive + sessionTtlMs),
+          sessionId: session._id,
+          renew,
+        },
       };
     },
   };

@@ -4,6 +4,13 @@ export interface Credential {
   expiresAt: Date | null;
   /** The built-in issuer's session it belongs to; null for a provider's JWT. */
   sessionId: string | null;
+  /**
+   * Its expiry as it stands now, asked when `expiresAt` is reached: a built-in session's
+   * slides forward with every use, so what was opened with it lasts as long as the
+   * session does. Null, or a time already past: it has ended. Absent: `expiresAt` is
+   * final (a JWT's `exp`).
+   */
+  renew?: () => Promise<Date | null>;
 }
 
 /** Longest delay `setTimeout` takes (about 24.8 days); longer waits are re-armed. */
@@ -19,13 +26,14 @@ export class CredentialWatch {
   readonly #bySession = new Map<string, Set<() => void>>();
 
   /**
-   * Calls `onEnd` once when `credential` expires or its session ends; returns the
-   * function that stops watching (call it when the operation ends first).
+   * Calls `onEnd` once when `credential` expires (asking its `renew` first, when it has
+   * one) or its session ends; returns the function that stops watching (call it when
+   * the operation ends first).
    */
   watch(credential: Credential, onEnd: () => void): () => void {
     let timer: NodeJS.Timeout | undefined;
     let done = false;
-    const { sessionId, expiresAt } = credential;
+    const { sessionId, expiresAt, renew } = credential;
     const stop = () => {
       if (done) return;
       done = true;
@@ -42,13 +50,25 @@ export class CredentialWatch {
       onEnd();
     };
     if (expiresAt !== null) {
-      const arm = () => {
-        const left = expiresAt.getTime() - Date.now();
-        if (left <= 0) return end();
-        timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
-        timer.unref();
+      const arm = (until: Date) => {
+        const left = until.getTime() - Date.now();
+        if (left > 0) {
+          timer = setTimeout(() => arm(until), Math.min(left, MAX_TIMER_MS));
+          timer.unref();
+          return;
+        }
+        if (!renew) return end();
+        // Used since it was opened? Then it lives on, until the expiry it has now.
+        renew().then(
+          (next) => {
+            if (done) return;
+            if (next === null || next.getTime() <= Date.now()) end();
+            else arm(next);
+          },
+          () => end(),
+        );
       };
-      arm();
+      arm(expiresAt);
       if (done) return stop;
     }
     if (sessionId !== null) {

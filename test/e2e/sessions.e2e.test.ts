@@ -272,3 +272,73 @@ describe('ending sessions', () => {
     expect(text).not.toContain('"operation"');
   });
 });
+
+describe('an open subscription and a session in use', () => {
+  it("stays open past the expiry it was opened with while the session is used, as the session's token does", async () => {
+    const ttlSeconds = 10; // the shortest SESSION_TTL the configuration takes
+    const short = await startTestServer({ env: { SESSION_TTL: String(ttlSeconds) } });
+    cleanups.push(() => short.close());
+    const { username, token } = await userWithPassword(short);
+    const opened = await signIn(short, username, PASSWORD);
+    const watcherToken = opened['token'] as string;
+    const created = await short.gql(CREATE_BOARD, { input: { name: 'Live' } }, token);
+    const boardId = created.data?.createBoard.board.id as string;
+    const expiryOf = async () => {
+      const listed = await short.gql(SESSIONS, {}, watcherToken);
+      const sessions = listed.data?.mySessions as { current: boolean; expiresAt: string }[];
+      return Date.parse(sessions.find((session) => session.current)!.expiresAt);
+    };
+
+    const operations: string[] = [];
+    let closedWith!: (code: number) => void;
+    const closed = new Promise<string>(
+      (resolve) => (closedWith = (code) => resolve(`closed ${code}`)),
+    );
+    let received!: () => void;
+    let nextChange = new Promise<void>((resolve) => (received = resolve));
+    let acknowledged!: () => void;
+    const connected = new Promise<void>((resolve) => (acknowledged = resolve));
+    const client = createClient({
+      url: short.wsUrl,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${watcherToken}` },
+      retryAttempts: 0,
+      on: {
+        connected: () => acknowledged(),
+        closed: (event) => closedWith((event as { code: number }).code),
+      },
+    });
+    cleanups.push(() => client.dispose());
+    client.subscribe<{ boardChanges: { operation: string } }>(
+      { query: CHANGES, variables: { b: boardId } },
+      {
+        next: ({ data }) => {
+          operations.push(data!.boardChanges.operation);
+          received();
+        },
+        error: () => undefined,
+        complete: () => undefined,
+      },
+    );
+    await connected;
+    const openedUntil = await expiryOf();
+
+    // The session is used again over HTTP until its use is recorded: it now expires later.
+    while ((await expiryOf()) <= openedUntil) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    // Past the expiry the subscription was opened with, the session still works...
+    await new Promise((resolve) => setTimeout(resolve, openedUntil - Date.now() + 500));
+    expect((await short.gql(ME, {}, watcherToken)).data?.me).toMatchObject({ username });
+    // ...and so does what was opened with it: the next change arrives on the same socket.
+    nextChange = new Promise<void>((resolve) => (received = resolve));
+    const renamed = await short.gql(
+      'mutation ($i: RenameBoardInput!) { renameBoard(input: $i) { __typename } }',
+      { i: { boardId, expectedVersion: 1, name: 'Still live' } },
+      watcherToken,
+    );
+    expect(renamed.data?.renameBoard).toEqual({ __typename: 'RenameBoardSuccess' });
+    expect(await Promise.race([nextChange.then(() => 'received'), closed])).toBe('received');
+    expect(operations).toEqual(['renameBoard']);
+  }, 30_000);
+});

@@ -43,11 +43,13 @@ function setup(session: Partial<SessionDoc> = {}) {
         return Promise.resolve({ ok: true, value: { position: null } });
       },
     },
+    currentSession: (hash: string) => Promise.resolve(hash === doc.tokenHash ? doc : null),
     logger: pino({ level: 'silent' }),
     now: () => now,
   });
   const signal = new AbortController().signal;
   return {
+    doc,
     refreshed,
     at: (ms: number) => (now = start + ms),
     authenticate: () => auth.authenticate(`Bearer ${TOKEN}`, reads, signal),
@@ -83,5 +85,18 @@ describe('built-in sessions', () => {
     await expect(s.authenticate()).rejects.toMatchObject({
       extensions: { code: 'UNAUTHENTICATED' },
     });
+  });
+
+  it("renews a credential to the session's expiry as it stands now: later once used, null once ended", async () => {
+    const s = setup();
+    const { credential } = (await s.authenticate())!;
+    expect(credential.renew).toBeDefined();
+    const renew = credential.renew!;
+    expect(await renew()).toEqual(new Date(start + TTL));
+    // Used since (recorded by another request): the session, and what it opened, last longer.
+    s.doc.lastActiveAt = new Date(start + TTL / 2);
+    expect(await renew()).toEqual(new Date(start + TTL / 2 + TTL));
+    s.doc.endedAt = new Date(start + TTL / 2 + 1);
+    expect(await renew()).toBeNull();
   });
 });
