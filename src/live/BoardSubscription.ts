@@ -13,7 +13,8 @@ import {
   type LiveConnection,
   type SubscriptionHost,
 } from './boardChanges.js';
-import { AccessRevokedError, AccessRevokedReason, SlowConsumerError } from './errors.js';
+import { AccessEndReason } from '../sdk/liveErrorCodes.js';
+import { AccessRevokedError, SlowConsumerError } from './errors.js';
 import { LiveCloseCode } from './limits.js';
 import { endTracedReplay, tracedReplayPage, tracedResync } from './liveTraces.js';
 
@@ -313,8 +314,8 @@ export class BoardSubscription implements BoardChangeStream {
         // The members change that cut the subscriber off was their own: they left.
         const reason =
           entry.actor !== null && entry.actor === this.#viewerId
-            ? AccessRevokedReason.Left
-            : AccessRevokedReason.Removed;
+            ? AccessEndReason.Left
+            : AccessEndReason.Removed;
         this.#fail(new AccessRevokedError(this.boardId, reason));
         return this.#end();
       }

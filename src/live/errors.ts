@@ -1,3 +1,5 @@
+import type { AccessEndReason } from '../sdk/liveErrorCodes.js';
+
 /** Why a board subscription ended before its client asked it to. */
 
 /** The subscription's client did not keep up with its messages (see `LiveLimits`). */
@@ -19,8 +21,7 @@ export class SlowConsumerError extends Error {
  * How a subscriber lost access, as the client is told it (`extensions.reason` beside
  * `NOT_FOUND`): an owner removed them, or they removed themself.
  */
-export const AccessRevokedReason = { Removed: 'REMOVED', Left: 'LEFT' } as const;
-export type AccessRevokedReason = (typeof AccessRevokedReason)[keyof typeof AccessRevokedReason];
+export type AccessRevokedReason = typeof AccessEndReason.Removed | typeof AccessEndReason.Left;
 
 /** A change to the board's members left the subscriber without access to it. */
 export class AccessRevokedError extends Error {

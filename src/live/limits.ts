@@ -27,23 +27,6 @@ export const LiveCloseCode = {
 } as const;
 export type LiveCloseCode = (typeof LiveCloseCode)[keyof typeof LiveCloseCode];
 
-/**
- * `extensions.code` of the GraphQL errors a live subscription can end with, besides
- * the domain's `UNAUTHENTICATED` and `NOT_FOUND`.
- */
-export const LiveErrorCode = {
-  /** The connection already carries `maxSubscriptionsPerConnection` subscriptions. */
-  TooManySubscriptions: 'TOO_MANY_SUBSCRIPTIONS',
-  /** The subscription's queue passed its bound (SSE; a websocket is closed with 4008). */
-  SlowConsumer: 'SLOW_CONSUMER',
-  /**
-   * A subscribe with `after` while `maxReplaysPerConnection` replays run on its
-   * connection or `maxConcurrentReplays` on the server: retry shortly (with backoff).
-   */
-  TooManyReplays: 'TOO_MANY_REPLAYS',
-} as const;
-export type LiveErrorCode = (typeof LiveErrorCode)[keyof typeof LiveErrorCode];
-
 /** Bounds of the live side. Each has a default; tests and operators may lower them. */
 export interface LiveLimits {
   /**

@@ -5,20 +5,7 @@
  */
 import type { GraphQLFormattedError } from 'graphql';
 import { CorkboardRequestError } from './CorkboardRequestError.js';
-
-/** Why the viewer can no longer see a board. */
-export const AccessEndReason = {
-  /** An owner removed the viewer from the board. */
-  Removed: 'REMOVED',
-  /** The viewer left the board (removed themself). */
-  Left: 'LEFT',
-  /**
-   * The server said only that the board is not found for the viewer: it never existed,
-   * the viewer was never a member, or the server did not say why access ended.
-   */
-  NotFound: 'NOT_FOUND',
-} as const;
-export type AccessEndReason = (typeof AccessEndReason)[keyof typeof AccessEndReason];
+import { AccessEndReason } from './liveErrorCodes.js';
 
 /** `extensions.code` of the server's refusal of a board the viewer cannot see. */
 export const NOT_FOUND_CODE = 'NOT_FOUND';

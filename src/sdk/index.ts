@@ -24,7 +24,8 @@ export {
   CorkboardRequestError,
   type CorkboardRequestErrorDetails,
 } from './CorkboardRequestError.js';
-export { AccessEndReason, BoardAccessEndedError, accessEndedOf } from './accessEnded.js';
+export { BoardAccessEndedError, accessEndedOf } from './accessEnded.js';
+export { AccessEndReason } from './liveErrorCodes.js';
 export { withConflictRetry, type ConflictRetryOptions } from './conflicts.js';
 export { embeddedTypes, nodeTypes, possibleTypes } from './cacheSchema.js';
 export type {

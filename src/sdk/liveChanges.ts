@@ -1,3 +1,4 @@
+import { LiveErrorCode } from './liveErrorCodes.js';
 import { accessEndedOf, type BoardAccessEndedError } from './accessEnded.js';
 import type { BoardChange, BoardChangesOptions } from './boardChanges.js';
 
@@ -161,12 +162,6 @@ function viewerOf(source: LiveBoardSource, onError: (error: unknown) => void) {
 }
 
 /**
- * `extensions.code` of a subscribe with `after` the server refused because too many
- * replays run at once (on the server or on the connection): retry shortly.
- */
-export const TOO_MANY_REPLAYS = 'TOO_MANY_REPLAYS';
-
-/**
  * Whether `error` is the server's refusal of a replay while too many run: a
  * `CorkboardRequestError`, Apollo's `CombinedGraphQLErrors`, urql's `CombinedError`
  * or a plain list of GraphQL errors, every one of them `TOO_MANY_REPLAYS`.
@@ -179,7 +174,8 @@ export function isReplayLimit(error: unknown): boolean {
     errors.length > 0 &&
     errors.every(
       (e) =>
-        (e as { extensions?: { code?: unknown } } | null)?.extensions?.code === TOO_MANY_REPLAYS,
+        (e as { extensions?: { code?: unknown } } | null)?.extensions?.code ===
+        LiveErrorCode.TooManyReplays,
     )
   );
 }

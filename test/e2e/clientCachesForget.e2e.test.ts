@@ -7,7 +7,8 @@
  */
 import { ApolloClient } from '@apollo/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccessEndReason, BoardAccessEndedError } from '../../src/sdk/accessEnded.js';
+import { BoardAccessEndedError } from '../../src/sdk/accessEnded.js';
+import { AccessEndReason } from '../../src/sdk/liveErrorCodes.js';
 import {
   createCorkboardClient,
   type CorkboardClient,

@@ -5,7 +5,8 @@
  */
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccessEndReason, BoardAccessEndedError } from '../../src/sdk/accessEnded.js';
+import { BoardAccessEndedError } from '../../src/sdk/accessEnded.js';
+import { AccessEndReason } from '../../src/sdk/liveErrorCodes.js';
 import type { BoardChange } from '../../src/sdk/boardChanges.js';
 import { CorkboardRequestError } from '../../src/sdk/CorkboardRequestError.js';
 import {

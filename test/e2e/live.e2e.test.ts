@@ -4,7 +4,8 @@ import { print } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { LiveCloseCode, LiveErrorCode } from '../../src/live/limits.js';
+import { LiveCloseCode } from '../../src/live/limits.js';
+import { LiveErrorCode } from '../../src/sdk/liveErrorCodes.js';
 import type { BoardChange } from '../../src/sdk/boardChanges.js';
 import { CorkboardRequestError } from '../../src/sdk/CorkboardRequestError.js';
 import {

@@ -12,7 +12,7 @@ import { cacheExchange } from '@urql/exchange-graphcache';
 import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import { Observable } from 'rxjs';
 import { WebSocket } from 'ws';
-import { LiveErrorCode } from '../../src/live/limits.js';
+import { LiveErrorCode } from '../../src/sdk/liveErrorCodes.js';
 import { corkboardCacheConfig, liveBoard as liveApolloBoard } from '../../src/sdk/apollo.js';
 import type { BoardChange, ReconnectOptions } from '../../src/sdk/boardChanges.js';
 import { createCorkboardClient } from '../../src/sdk/createCorkboardClient.js';

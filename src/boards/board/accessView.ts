@@ -3,7 +3,8 @@ import { StreamStateCache } from '../../eventstore/StreamStateCache.js';
 import type { AppendRequest, AppendResult, EventStore } from '../../eventstore/types.js';
 import type { ChangeLogEntry } from '../../projector/types.js';
 import { LoadSession } from '../commandHandling/loadSession.js';
-import { AccessRevokedReason } from '../../live/errors.js';
+import type { AccessRevokedReason } from '../../live/errors.js';
+import { AccessEndReason } from '../../sdk/liveErrorCodes.js';
 import { parseStreamName, StreamKind, toStreamName } from '../streams.js';
 import { boardOfMembership, membershipId, roleOf, type BoardRole } from './access.js';
 
@@ -110,7 +111,7 @@ export class BoardAccessView {
       ...(signal && { signal }),
     });
     if (last?.type !== 'MembershipEnded') return null;
-    return last.actor === userId ? AccessRevokedReason.Left : AccessRevokedReason.Removed;
+    return last.actor === userId ? AccessEndReason.Left : AccessEndReason.Removed;
   }
 
   /** Drops every answer cached for `boardId`: a change of its members committed. */
