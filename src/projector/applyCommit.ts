@@ -11,6 +11,7 @@ import {
   type ReadView,
 } from './types.js';
 import { isBuffered } from './WriteBehindView.js';
+import { mergeInvalidation } from '../sdk/invalidations.js';
 
 /** What applying one commit reported, for its change log entry. */
 export interface AppliedCommit {
@@ -74,19 +75,7 @@ export async function applyCommit(
     },
     invalidate: (scope, invalidation) => {
       if (scope !== null) scopes.add(scope);
-      if (!report) return;
-      const key = `${invalidation.typename}:${invalidation.id}`;
-      const seen = invalidations.get(key);
-      invalidations.set(
-        key,
-        seen
-          ? {
-              ...seen,
-              fields: [...new Set([...seen.fields, ...invalidation.fields])],
-              version: Math.max(seen.version, invalidation.version),
-            }
-          : { ...invalidation, fields: [...invalidation.fields] },
-      );
+      if (report) mergeInvalidation(invalidations, invalidation);
     },
   };
   for (const projection of projections) {

@@ -1,6 +1,7 @@
 import { LiveErrorCode } from './liveErrorCodes.js';
 import { accessEndedOf, type BoardAccessEndedError } from './accessEnded.js';
 import type { BoardChange, BoardChangesOptions } from './boardChanges.js';
+import { mergeInvalidation } from './invalidations.js';
 
 /** One resource a change made stale: `BoardChange.invalidated[number]`. */
 export type Invalidation = BoardChange['invalidated'][number];
@@ -113,20 +114,7 @@ export interface LiveBoard {
 export function mergeInvalidations(changes: readonly BoardChange[]): Invalidation[] {
   const merged = new Map<string, Invalidation>();
   for (const change of changes) {
-    for (const invalidation of change.invalidated) {
-      const key = `${invalidation.typename}:${invalidation.id}`;
-      const seen = merged.get(key);
-      merged.set(
-        key,
-        seen
-          ? {
-              ...seen,
-              fields: [...new Set([...seen.fields, ...invalidation.fields])],
-              version: Math.max(seen.version, invalidation.version),
-            }
-          : { ...invalidation, fields: [...invalidation.fields] },
-      );
-    }
+    for (const invalidation of change.invalidated) mergeInvalidation(merged, invalidation);
   }
   return [...merged.values()];
 }
