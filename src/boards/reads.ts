@@ -25,16 +25,6 @@ export const andThen = <T, R>(
 ): MaybePromise<R> => (value instanceof Promise ? value.then(next) : next(value));
 
 /**
- * The board or column that holds a document the viewer could read: readable too, so its
- * absence is a bug (`what` names it in the error), never an answer.
- */
-export const readableHolder = <T>(read: MaybePromise<T | null>, what: string): MaybePromise<T> =>
-  andThen(read, (holder) => {
-    if (!holder) throw new Error(`${what} not readable`);
-    return holder;
-  });
-
-/**
  * Documents of one collection by id, batched (a DataLoader), that answers at once, without
  * a promise, for the ids it has already read: a board's 200 cards all asking for one of
  * its 5 columns cost 200 promise chains otherwise. What it answers at once is exactly

@@ -66,7 +66,7 @@ async function readWritten(
     (await read(ctx, id)) ??
     (ctx.readModelBehind !== null
       ? await committedDoc(store, type, id, ctx.signal)
-      : await committedDoc(store, type, id, ctx.signal, version));
+      : await committedDoc(store, type, id, ctx.signal, { version }));
   // The command committed and its events hold no such resource: a bug.
   if (!doc) throw new Error(`${type} ${id} not readable after its write`);
   return doc;

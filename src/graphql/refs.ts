@@ -1,5 +1,6 @@
 import type { BoardDoc, CardDoc, ColumnDoc, UserDoc } from '../boards/readModel.js';
-import { readableHolder, type MaybePromise } from '../boards/reads.js';
+import { committedDoc, committedDocPosition } from '../boards/committedDocs.js';
+import { andThen, type MaybePromise } from '../boards/reads.js';
 import { builder } from './builder.js';
 import type { GraphQLContext } from './context.js';
 import { VersionedInterface } from './versioned.js';
@@ -66,7 +67,11 @@ const holderRefs = { Board: BoardRef, Column: ColumnRef } as const;
  * A Column's or Card's field that names the board or column holding it (`idOf` reads its
  * raw id from the document): read as the caller may see it, at once (no promise) when
  * the request has read it already, as a board query has for everything it shows. Never
- * null: whoever could read the document can read its holder, so an absent one is a bug.
+ * null: whoever could read the document can read its holder. The one document a caller
+ * may hold without reading its holder is a mutation's payload built from its committed
+ * events after its author lost access to the board (`committedDoc`): its holder is then
+ * built from the events too, as of the same commit (nothing newer reaches them). Any
+ * other absent holder is a bug.
  */
 export function holderField<T extends keyof typeof holderRefs, D extends { _id: string }>(
   type: T,
@@ -75,6 +80,40 @@ export function holderField<T extends keyof typeof holderRefs, D extends { _id: 
   return {
     type: holderRefs[type],
     resolve: (doc: D, _args: object, ctx: GraphQLContext) =>
-      readableHolder(readNode[type](ctx, idOf(doc)), `${type} ${idOf(doc)} holding ${doc._id}`),
+      andThen(
+        readNode[type](ctx, idOf(doc)),
+        (holder) => holder ?? committedHolder(ctx, type, idOf(doc), doc),
+      ),
   };
+}
+
+async function committedHolder<T extends keyof typeof holderRefs>(
+  ctx: GraphQLContext,
+  type: T,
+  id: string,
+  held: { _id: string },
+): Promise<NodeDocs[T]> {
+  const position = committedDocPosition(held);
+  const holder =
+    position === undefined
+      ? null
+      : await committedDoc(ctx.services.store, type, id, ctx.signal, { position });
+  if (!holder) throw new Error(`${type} ${id} holding ${held._id} not readable`);
+  return holder;
+}
+
+/**
+ * Whether `doc` was built from committed events (`committedDoc`) for a caller who cannot
+ * read its board now: a mutation's payload, or its replay, after its author lost access.
+ * What hangs off it (a column's cards, a board's columns, history) then shows nothing of
+ * the board as it is now, so nothing after their access ended reaches them. At once
+ * (false) for every document read from the read model.
+ */
+export function detachedFromBoard(
+  ctx: GraphQLContext,
+  doc: object,
+  boardId: string,
+): MaybePromise<boolean> {
+  if (committedDocPosition(doc) === undefined) return false;
+  return andThen(ctx.reads.board(boardId, viewerIdOf(ctx)), (board) => board === null);
 }

@@ -2,7 +2,14 @@ import { builder } from '../../graphql/builder.js';
 import { commandPayload } from '../../graphql/commandMutation.js';
 import { inputEnum } from '../../graphql/commandInputs.js';
 import { rawIdOf, toGlobalId } from '../../graphql/globalIds.js';
-import { ColumnRef, UserRef, BoardRef, boardResourceNode, viewerIdOf } from '../../graphql/refs.js';
+import {
+  ColumnRef,
+  UserRef,
+  BoardRef,
+  boardResourceNode,
+  detachedFromBoard,
+  viewerIdOf,
+} from '../../graphql/refs.js';
 import { VIEWER_DEPENDENT } from '../../graphql/sharedSubscriptions.js';
 import type { UserDoc } from '../readModel.js';
 import { boardRoles } from './access.js';
@@ -65,7 +72,8 @@ builder.node(BoardRef, {
     columns: t.field({
       type: [ColumnRef],
       description: 'In board order.',
-      resolve: (board, _args, ctx) => ctx.reads.columnsOf(board),
+      resolve: async (board, _args, ctx) =>
+        (await detachedFromBoard(ctx, board, board._id)) ? [] : ctx.reads.columnsOf(board),
     }),
     archived: t.boolean({
       description:

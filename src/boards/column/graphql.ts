@@ -3,7 +3,13 @@ import { builder } from '../../graphql/builder.js';
 import { commandPayload } from '../../graphql/commandMutation.js';
 import { ErrorCodeEnum } from '../../graphql/errors.js';
 import { ErrorCode } from '../errors.js';
-import { CardRef, ColumnRef, boardResourceNode, holderField } from '../../graphql/refs.js';
+import {
+  CardRef,
+  ColumnRef,
+  boardResourceNode,
+  detachedFromBoard,
+  holderField,
+} from '../../graphql/refs.js';
 import type { CardDoc, ColumnDoc } from '../readModel.js';
 import { ARCHIVED_CARDS_PAGE, cardReadModel } from '../card/readModel.js';
 import { archiveDoneCards } from './commands.js';
@@ -72,6 +78,7 @@ builder.node(ColumnRef, {
         if (args.first != null && args.first < 0) {
           throw badPageArgument('first', 'must not be negative');
         }
+        if (await detachedFromBoard(ctx, column, column.boardId)) return [];
         const { archivedOfColumn } = cardReadModel.queries;
         const cards = await ctx.reads.query(cardReadModel, archivedOfColumn, column._id);
         return cards.slice(
@@ -91,7 +98,9 @@ builder.node(ColumnRef, {
           }
           const after = cursorArgument('after', args.after);
           const before = cursorArgument('before', args.before);
-          const all = await ctx.reads.cardsOf(column);
+          const all = (await detachedFromBoard(ctx, column, column.boardId))
+            ? []
+            : await ctx.reads.cardsOf(column);
           let window = all.filter(
             (c) =>
               (!after || isAfter(c, after)) &&

@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { builder } from '../../graphql/builder.js';
 import { toGlobalId } from '../../graphql/globalIds.js';
-import { BoardRef, CardRef, ColumnRef, UserRef } from '../../graphql/refs.js';
+import { BoardRef, CardRef, ColumnRef, UserRef, detachedFromBoard } from '../../graphql/refs.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { CARD_PAGE } from '../column/graphql.js';
 import { ErrorCode } from '../errors.js';
@@ -93,6 +93,8 @@ async function resolveHistory(
   id: string,
   args: { first?: number | null; after?: string | null },
   ctx: GraphQLContext,
+  /** The newest version shown (a payload's resource for a caller who lost access). */
+  upToVersion?: number,
 ) {
   if (args.first != null && args.first < 0) throw badPageArgument('first', 'must not be negative');
   let beforeVersion: number | undefined;
@@ -105,7 +107,10 @@ async function resolveHistory(
   const page = await readHistory(ctx.services.store, spec, {
     id,
     first,
-    beforeVersion,
+    beforeVersion:
+      upToVersion === undefined
+        ? beforeVersion
+        : Math.min(beforeVersion ?? Infinity, upToVersion + 1),
     signal: ctx.signal,
   });
   const edges = page.entries.map((node) => ({ cursor: encodeHistoryCursor(node.version), node }));
@@ -137,8 +142,17 @@ for (const [ref, spec] of [
         }),
         after: t.arg.string({ description: "An entry's cursor: the entries older than it." }),
       },
-      resolve: (resource: { _id: string }, args, ctx) =>
-        resolveHistory(spec, resource._id, args, ctx),
+      resolve: async (resource: { _id: string; version: number; boardId?: string }, args, ctx) => {
+        // For a caller who lost access, a payload's resource as its write left it, no newer.
+        const detached = await detachedFromBoard(ctx, resource, resource.boardId ?? resource._id);
+        return resolveHistory(
+          spec,
+          resource._id,
+          args,
+          ctx,
+          detached ? resource.version : undefined,
+        );
+      },
     }),
   );
 }
