@@ -49,6 +49,8 @@ export type MessageWithIds = (formatId: ResourceIdFormat) => string;
 /** Base of every expected failure of the board domain. */
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
+  /** The error's class, e.g. `NotFoundError`. */
+  override readonly name: string = this.constructor.name;
   readonly #withIds: MessageWithIds | undefined;
 
   /**
@@ -73,7 +75,6 @@ export abstract class DomainError extends Error {
 /** An input value breaks a rule; `field` is its path, e.g. `input.title`. */
 export class ValidationError extends DomainError {
   readonly code = ErrorCode.Validation;
-  override readonly name = 'ValidationError';
   constructor(
     /** Path of the offending input value, e.g. `input.title` or `input.labels.3`. */
     readonly field: string,
@@ -89,7 +90,6 @@ export class ValidationError extends DomainError {
  */
 export class NotFoundError extends DomainError {
   readonly code = ErrorCode.NotFound;
-  override readonly name = 'NotFoundError';
   constructor(
     /** The raw id the caller asked for. */
     readonly id: string,
@@ -103,7 +103,6 @@ export class NotFoundError extends DomainError {
 /** The caller may see the resource but not do this to it (e.g. a member renaming a board). */
 export class ForbiddenError extends DomainError {
   readonly code = ErrorCode.Forbidden;
-  override readonly name = 'ForbiddenError';
   constructor(message = 'Only the board owner may do this') {
     super(message);
   }
@@ -112,7 +111,6 @@ export class ForbiddenError extends DomainError {
 /** The change would leave the board without an owner: every board keeps at least one. */
 export class LastOwnerError extends DomainError {
   readonly code = ErrorCode.LastOwner;
-  override readonly name = 'LastOwnerError';
   constructor(
     /** Raw id of the board. */
     readonly boardId: string,
@@ -127,7 +125,6 @@ export class LastOwnerError extends DomainError {
 /** The operation needs a signed-in caller (or the caller's user does not exist). */
 export class UnauthenticatedError extends DomainError {
   readonly code = ErrorCode.Unauthenticated;
-  override readonly name = 'UnauthenticatedError';
   constructor(message = 'Sign in to do this') {
     super(message);
   }
@@ -139,7 +136,6 @@ export class UnauthenticatedError extends DomainError {
  */
 export class ExternalIdentityError extends DomainError {
   readonly code = ErrorCode.ExternalIdentity;
-  override readonly name = 'ExternalIdentityError';
   constructor(
     /** The provider's issuer URL. */
     readonly issuer: string,
@@ -156,7 +152,6 @@ export class ExternalIdentityError extends DomainError {
  */
 export class InvalidCredentialsError extends DomainError {
   readonly code = ErrorCode.InvalidCredentials;
-  override readonly name = 'InvalidCredentialsError';
   constructor() {
     super('The username or password is wrong.');
   }
@@ -165,7 +160,6 @@ export class InvalidCredentialsError extends DomainError {
 /** Too many sign-in attempts for one username in the current window. */
 export class TooManyAttemptsError extends DomainError {
   readonly code = ErrorCode.TooManyAttempts;
-  override readonly name = 'TooManyAttemptsError';
   constructor(readonly retryAfterSeconds: number) {
     super(`Too many sign-in attempts; retry in ${retryAfterSeconds} s.`);
   }
@@ -174,7 +168,6 @@ export class TooManyAttemptsError extends DomainError {
 /** A card may not enter a column that already holds `wipLimit` live cards. */
 export class WipLimitReachedError extends DomainError {
   readonly code = ErrorCode.WipLimitReached;
-  override readonly name = 'WipLimitReachedError';
   constructor(
     readonly columnId: string,
     readonly wipLimit: number,
@@ -192,7 +185,6 @@ export class WipLimitReachedError extends DomainError {
  */
 export class BoardArchivedError extends DomainError {
   readonly code = ErrorCode.BoardArchived;
-  override readonly name = 'BoardArchivedError';
   constructor(
     /** The archived board's raw id. */
     readonly boardId: string,
@@ -210,7 +202,6 @@ export class BoardArchivedError extends DomainError {
  */
 export class ColumnNotEmptyError extends DomainError {
   readonly code = ErrorCode.ColumnNotEmpty;
-  override readonly name = 'ColumnNotEmptyError';
   constructor(
     readonly columnId: string,
     /** Live cards the column holds. */
@@ -226,7 +217,6 @@ export class ColumnNotEmptyError extends DomainError {
 /** Another user already holds this username (compared after NFKC and lowercasing). */
 export class UsernameTakenError extends DomainError {
   readonly code = ErrorCode.UsernameTaken;
-  override readonly name = 'UsernameTakenError';
   constructor(
     /** The username as the caller asked for it. */
     readonly username: string,
@@ -255,7 +245,6 @@ export interface ConflictingChange {
  */
 export class VersionConflictError extends DomainError {
   readonly code = ErrorCode.VersionConflict;
-  override readonly name = 'VersionConflictError';
   readonly resourceType: ResourceType;
   /** Raw id of the resource whose version did not match. */
   readonly resourceId: string;

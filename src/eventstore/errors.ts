@@ -12,6 +12,8 @@ export type EventStoreErrorCode = (typeof EventStoreErrorCode)[keyof typeof Even
 /** Base of the event store's typed errors. */
 export abstract class EventStoreError extends Error {
   abstract readonly code: EventStoreErrorCode;
+  /** The error's class, e.g. `VersionConflict`. */
+  override readonly name: string = this.constructor.name;
 }
 
 /**
@@ -20,7 +22,6 @@ export abstract class EventStoreError extends Error {
  */
 export class VersionConflict extends EventStoreError {
   readonly code = EventStoreErrorCode.VersionConflict;
-  override readonly name = 'VersionConflict';
   constructor(
     readonly stream: string,
     readonly expected: ExpectedVersion,
@@ -34,7 +35,6 @@ export class VersionConflict extends EventStoreError {
 /** The append request is malformed; nothing was written. */
 export class EventStoreValidationError extends EventStoreError {
   readonly code = EventStoreErrorCode.Validation;
-  override readonly name = 'EventStoreValidationError';
   constructor(
     /** Path of the offending input, e.g. `streams[1].events`. */
     readonly path: string,
@@ -51,7 +51,6 @@ export class EventStoreValidationError extends EventStoreError {
  */
 export class EventStoreUnavailable extends EventStoreError {
   readonly code = EventStoreErrorCode.Unavailable;
-  override readonly name: string = 'EventStoreUnavailable';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
@@ -61,9 +60,7 @@ export class EventStoreUnavailable extends EventStoreError {
  * Too many appends are already waiting on this instance: refused at once, nothing written.
  * Safe to retry later.
  */
-export class EventStoreBusy extends EventStoreUnavailable {
-  override readonly name = 'EventStoreBusy';
-}
+export class EventStoreBusy extends EventStoreUnavailable {}
 
 /**
  * The commit was sent but the store could not learn whether it applied (the server or the
@@ -71,9 +68,7 @@ export class EventStoreBusy extends EventStoreUnavailable {
  * settle it). It may be in the log. Retrying with the same idempotency key is safe and
  * returns the first result if it did commit; retrying without a key may append twice.
  */
-export class CommitOutcomeUnknown extends EventStoreUnavailable {
-  override readonly name = 'CommitOutcomeUnknown';
-}
+export class CommitOutcomeUnknown extends EventStoreUnavailable {}
 
 /**
  * An append carried an idempotency key that an earlier, unexpired commit recorded for a
@@ -82,7 +77,6 @@ export class CommitOutcomeUnknown extends EventStoreUnavailable {
  */
 export class IdempotencyKeyReused extends EventStoreError {
   readonly code = EventStoreErrorCode.IdempotencyKeyReused;
-  override readonly name = 'IdempotencyKeyReused';
   constructor(readonly idempotencyKey: string) {
     super('idempotency key already used for a different request');
   }
