@@ -235,6 +235,13 @@ export interface HttpLimits {
   shutdownDelayMs: number;
 }
 
+/** Variables whose values are secrets (a MongoDB URI may hold a password): never echoed. */
+export const SECRET_SETTINGS: ReadonlySet<string> = new Set([
+  'ADMIN_TOKEN',
+  'TOKEN_SECRET',
+  'MONGODB_URI',
+]);
+
 /** A configuration value is unusable; `message` is one line naming the variable. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -252,7 +259,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0]);
-    throw new ConfigError(`invalid ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
+    // A secret's value never reaches the output (a log collector keeps stderr).
+    const shown = SECRET_SETTINGS.has(name)
+      ? ' (value not shown)'
+      : `=${JSON.stringify(env[name])}`;
+    throw new ConfigError(`invalid ${name}${shown}: ${issue.message}`);
   }
   const e = parsed.data;
   if (e.STORE === StoreKind.Mongo && !e.MONGODB_URI) {

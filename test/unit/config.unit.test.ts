@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig, SECRET_SETTINGS } from '../../src/config.js';
 
 describe('loadConfig', () => {
   it('applies defaults when nothing is set', () => {
@@ -137,5 +137,26 @@ describe('loadConfig', () => {
       metricsListener: { host: '127.0.0.1', port: 9464 },
       trustedDocuments: 'allow',
     });
+  });
+
+  it('names a bad secret variable without echoing its value', () => {
+    const values: Record<string, string> = {
+      ADMIN_TOKEN: 'the admin token, pasted with spaces',
+      TOKEN_SECRET: 'a-short-token-secret',
+      MONGODB_URI: 'postgres://admin:hunter2-password@db.example.com/corkboard',
+    };
+    expect(Object.keys(values).sort()).toEqual([...SECRET_SETTINGS].sort());
+    for (const [name, value] of Object.entries(values)) {
+      let message = '';
+      try {
+        loadConfig({ [name]: value });
+      } catch (error) {
+        message = (error as ConfigError).message;
+      }
+      expect(message).toMatch(new RegExp(`^invalid ${name} \\(value not shown\\): `));
+      expect(message).not.toContain(value);
+    }
+    // Other values are shown, so that a typo is easy to see.
+    expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow('invalid LOG_LEVEL="loud"');
   });
 });
