@@ -18,6 +18,13 @@ async function main(): Promise<void> {
   }
   try {
     await assertPortAvailable(config.host, config.port);
+    const metrics = config.metricsListener;
+    if (metrics) {
+      await assertPortAvailable(metrics.host, metrics.port, {
+        host: 'METRICS_HOST',
+        port: 'METRICS_PORT',
+      });
+    }
   } catch (error) {
     if (error instanceof PortUnavailable) {
       console.error(`corkboard: ${error.message}`);

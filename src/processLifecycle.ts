@@ -7,8 +7,13 @@ export const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /**
  * Fails fast, with one line, when `port` on `host` cannot be listened on (another process
  * has it), before anything slow (an embedded mongod) starts. Port 0 always passes.
+ * `settings` names the variables that set them, for the message.
  */
-export async function assertPortAvailable(host: string, port: number): Promise<void> {
+export async function assertPortAvailable(
+  host: string,
+  port: number,
+  settings: { host: string; port: string } = { host: 'HOST', port: 'PORT' },
+): Promise<void> {
   if (port === 0) return;
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
@@ -16,8 +21,8 @@ export async function assertPortAvailable(host: string, port: number): Promise<v
       reject(
         new PortUnavailable(
           error.code === 'EADDRINUSE'
-            ? `port ${port} on ${host} is already in use; stop what holds it or set PORT`
-            : `cannot listen on ${host}:${port} (${error.code ?? error.message}); set HOST/PORT`,
+            ? `port ${port} on ${host} is already in use; stop what holds it or set ${settings.port}`
+            : `cannot listen on ${host}:${port} (${error.code ?? error.message}); set ${settings.host}/${settings.port}`,
         ),
       ),
     );

@@ -254,4 +254,33 @@ describe('stopping a server process', () => {
       holder.close();
     }
   });
+
+  it("fails fast with one line when the metrics listener's port is taken, naming METRICS_PORT", async () => {
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const holder = createServer();
+    await new Promise<void>((done) => holder.listen(metricsPort, '127.0.0.1', () => done()));
+    try {
+      const { spawnSync } = await import('node:child_process');
+      const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+        env: {
+          ...process.env,
+          STORE: 'memory',
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          METRICS_HOST: '127.0.0.1',
+          METRICS_PORT: String(metricsPort),
+        },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(run.status).toBe(1);
+      const lines = `${run.stdout}${run.stderr}`.trim().split('\n');
+      expect(lines).toEqual([
+        `corkboard: port ${metricsPort} on 127.0.0.1 is already in use; stop what holds it or set METRICS_PORT`,
+      ]);
+    } finally {
+      holder.close();
+    }
+  });
 });
