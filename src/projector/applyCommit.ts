@@ -10,6 +10,7 @@ import {
   type ReadDoc,
   type ReadView,
 } from './types.js';
+import { frozenWith, frozenWithout } from './frozen.js';
 import { isBuffered } from './WriteBehindView.js';
 import { mergeInvalidation } from '../sdk/invalidations.js';
 
@@ -54,11 +55,11 @@ export async function applyCommit(
   let carrying = false;
   const carry = (collection: string, id: string, doc: ReadDoc | null) => {
     if (!carrying || !doc || !report) return;
-    const { _applied: _, ...rest } = doc;
     const key = `${collection}:${id}`;
     // Re-inserted: a document's place is that of its last write.
     carried.delete(key);
-    carried.set(key, { collection, doc: rest });
+    // Frozen as the document is: the change log keeps it without copying it again.
+    carried.set(key, Object.freeze({ collection, doc: frozenWithout(doc, '_applied') }));
   };
   const context: ProjectionContext = {
     view,
@@ -88,11 +89,22 @@ export async function applyCommit(
       throw error;
     }
   }
+  // Frozen, as every part of it is made here: a change log entry made of them is kept as it
+  // is (as a memory store hands out what it keeps: frozen, though typed as the port's types).
   return {
-    scopes: [...scopes].sort(),
-    invalidated: [...invalidations.values()],
-    changed: withinBudget([...carried.values()]),
+    scopes: frozen([...scopes].sort()),
+    invalidated: frozen([...invalidations.values()].map(frozenInPlace)),
+    changed: frozen(withinBudget([...carried.values()])),
   };
+}
+
+/** `items`, frozen. */
+const frozen = <T>(items: T[]): T[] => Object.freeze(items) as T[];
+
+/** An invalidation `mergeInvalidation` made (a copy of its own), frozen in place. */
+function frozenInPlace(invalidation: Invalidation): Invalidation {
+  frozen(invalidation.fields);
+  return Object.freeze(invalidation);
 }
 
 /** The event types each projection handles, as a set. */
@@ -193,13 +205,10 @@ async function updateOnce<T extends ReadDoc>(
     // state, since commits are applied in order and later ones have not been yet.
     if ((current?._applied?.[event.stream] ?? 0) >= event.version) return current;
     const next = change(current);
-    const before = current?._applied;
-    const applied =
-      next._applied === undefined || next._applied === before
-        ? { ...before }
-        : { ...before, ...next._applied };
-    applied[event.stream] = event.version;
-    const written: T = { ...next, _id: id, _applied: applied };
+    const applied = appliedAfter(current?._applied, next._applied, event);
+    // Deeply frozen, sharing what it keeps of the document it was made from: a memory store
+    // and a write-behind cache keep it as it is, and the change log shares what it carries.
+    const written: T = frozenWith(next, { _id: id, _applied: applied });
     if (buffered) {
       buffered.keep(written);
       return written;
@@ -211,4 +220,22 @@ async function updateOnce<T extends ReadDoc>(
       if (!(error instanceof StaleWrite) || attempt >= MAX_STALE_RETRIES) throw error;
     }
   }
+}
+
+/**
+ * The stream versions a document has applied once `event` is: those it had, those its
+ * projection gave it, and the event's. A null-prototype object, which V8 keeps as a hash
+ * table: its keys are stream names, different in nearly every document, and a plain object
+ * would get a hidden class of its own per document, about 1 µs more per write.
+ */
+function appliedAfter(
+  before: Readonly<Record<string, number>> | undefined,
+  given: Readonly<Record<string, number>> | undefined,
+  event: { stream: string; version: number },
+): Readonly<Record<string, number>> {
+  const applied = Object.create(null) as Record<string, number>;
+  for (const stream in before) applied[stream] = before[stream]!;
+  if (given !== before) for (const stream in given) applied[stream] = given[stream]!;
+  applied[event.stream] = event.version;
+  return Object.freeze(applied);
 }

@@ -211,7 +211,7 @@ export class LiveApply {
 
   /** A projected commit's change log entry. */
   #entryOf(commit: Commit, applied: AppliedCommit): ChangeLogEntry {
-    return {
+    const entry: ChangeLogEntry = {
       cursor: commit.position,
       commitId: commit.commitId,
       scopes: applied.scopes,
@@ -219,8 +219,9 @@ export class LiveApply {
       actor: commit.actor,
       at: commit.occurredAt,
       invalidated: applied.invalidated,
-      ...(applied.changed.length > 0 ? { changed: applied.changed } : {}),
-      ...(commit.metadata.traceContext && { traceContext: commit.metadata.traceContext }),
     };
+    if (applied.changed.length > 0) entry.changed = applied.changed;
+    if (commit.metadata.traceContext) entry.traceContext = commit.metadata.traceContext;
+    return entry;
   }
 }

@@ -6,7 +6,7 @@ import {
   type ChangeLogRead,
   type ChangeLogTail,
 } from '../types.js';
-import { frozenCopy } from './MemoryReadModels.js';
+import { frozenCopy } from '../frozen.js';
 
 /** The cursors of one scope's entries, ascending; those before `start` were trimmed. */
 interface ScopeIndex {

@@ -13,6 +13,7 @@ import {
   type ReadModelStore,
   type ReadView,
 } from '../types.js';
+import { frozenCopy } from '../frozen.js';
 import { fencedOut } from './fencing.js';
 
 /** Whether `doc` passes `filter`; an array field matches when it contains the value. */
@@ -42,70 +43,6 @@ function compare(a: unknown, b: unknown): number {
   const x = a instanceof Date ? a.getTime() : (a as string | number);
   const y = b instanceof Date ? b.getTime() : (b as string | number);
   return x === y ? 0 : x < y ? -1 : 1;
-}
-
-/** Thrown by every setter of a stored document's dates. */
-function immutableDate(): never {
-  throw new TypeError('read documents handed out by the store are immutable: copy before changing');
-}
-
-/** A `Date` whose setters throw: the dates inside stored (frozen) read documents. */
-class StoredDate extends Date {}
-for (const name of Object.getOwnPropertyNames(Date.prototype)) {
-  if (name.startsWith('set')) {
-    Object.defineProperty(StoredDate.prototype, name, { value: immutableDate });
-  }
-}
-
-/**
- * The last two stored dates made: the documents one commit writes share its time, and a
- * document also holds the time it was created (`createdAt`, then `updatedAt`).
- */
-let lastStoredDate: StoredDate = Object.freeze(new StoredDate(0));
-let otherStoredDate: StoredDate = lastStoredDate;
-
-/** A stored date of `date`'s time (dates of equal times are interchangeable once frozen). */
-function storedDate(date: Date): StoredDate {
-  const time = date.getTime();
-  // NaN never equals itself: an invalid date gets a copy of its own, as any date would.
-  if (lastStoredDate.getTime() === time) return lastStoredDate;
-  const stored =
-    otherStoredDate.getTime() === time ? otherStoredDate : Object.freeze(new StoredDate(time));
-  otherStoredDate = lastStoredDate;
-  lastStoredDate = stored;
-  return stored;
-}
-
-/**
- * A deeply frozen copy of a read document's value: what the store keeps and hands out,
- * so readers share one copy and none can change it (writes throw in strict code) or see
- * a later write change it under them (a write stores a new copy). Stored dates (which
- * nothing can change) are shared, not copied again.
- */
-export function frozenCopy<T>(value: T): T {
-  if (value === null || typeof value !== 'object' || value instanceof StoredDate) return value;
-  if (value instanceof Date) return storedDate(value) as T;
-  if (Array.isArray(value)) {
-    const items: unknown[] = value.slice();
-    for (let i = 0; i < items.length; i += 1) {
-      const item = items[i];
-      if (item !== null && typeof item === 'object') items[i] = frozenCopy(item);
-    }
-    return Object.freeze(items) as T;
-  }
-  const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) return Object.freeze(structuredClone(value));
-  // A spread copies a plain object's own fields at once (a null prototype becomes
-  // Object's); only the fields holding objects are then replaced by their copies.
-  // (`for in` walks the copy's own keys without making an array of them; an inherited
-  // enumerable field, were `Object.prototype` ever given one, is not the document's.)
-  const fields: Record<string, unknown> = { ...(value as Record<string, unknown>) };
-  for (const key in fields) {
-    const field = fields[key];
-    if (field !== null && typeof field === 'object' && Object.hasOwn(fields, key))
-      fields[key] = frozenCopy(field);
-  }
-  return Object.freeze(fields) as T;
 }
 
 /**
