@@ -126,8 +126,15 @@ export function createOidcVerifier(
       } catch (error) {
         throw translateJoseError(error);
       }
+      // Present is not enough: an empty subject would make every such token one user.
+      if (!payload.sub) {
+        throw new InvalidTokenError(
+          InvalidTokenReason.Claims,
+          'The token\'s "sub" claim is not accepted (empty).',
+        );
+      }
       return {
-        subject: payload.sub!,
+        subject: payload.sub,
         expiresAt: new Date(payload.exp! * 1000),
         claims: payload,
       };

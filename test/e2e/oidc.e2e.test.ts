@@ -123,6 +123,12 @@ describe('OIDC mode: verifying tokens', () => {
     expect(accepted.data?.me).not.toBeNull();
   });
 
+  it('refuses a token with an empty sub, which would make every such token one user', async () => {
+    const token = await provider.sign({ sub: '' });
+    const result = await server.gql(ME, {}, token);
+    expect(codeOf(result)).toMatchObject({ code: ErrorCode.Unauthenticated, reason: 'claims' });
+  });
+
   it('refuses a token without exp', async () => {
     const token = await provider.sign({ sub: newSubject(), exp: undefined });
     const result = await server.gql(ME, {}, token);
