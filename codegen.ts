@@ -1,4 +1,23 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
+import { embedId } from './scripts/codegen/documentIds.js';
+
+/** How the typed documents are written: graphql.ts, and the manifest of their ids. */
+const operationsConfig = {
+  // Only what operations need: enums, inputs and scalars (no object types).
+  onlyOperationTypes: true,
+  useTypeImports: true,
+  enumsAsTypes: true,
+  strictScalars: true,
+  scalars: { Date: 'string', DateTime: 'string', Cursor: 'string' },
+  // __typename is typed only where a document selects it, as the server returns it.
+  skipTypename: true,
+  skipTypeNameForRoot: true,
+  // Nullable result fields are `T | null`, never absent. The same switch makes a
+  // nullable variable required unless it has a default: the operations give
+  // theirs `= null`.
+  avoidOptionals: { field: true, inputValue: false, object: true, defaultValue: false },
+  dedupeFragments: true,
+};
 
 /**
  * The typed SDK: TypedDocumentNodes plus result and variable types for every
@@ -31,39 +50,15 @@ const config: CodegenConfig = {
         'typescript-operations',
         'typed-document-node',
       ],
-      config: {
-        // Only what operations need: enums, inputs and scalars (no object types).
-        onlyOperationTypes: true,
-        useTypeImports: true,
-        enumsAsTypes: true,
-        strictScalars: true,
-        scalars: { Date: 'string', DateTime: 'string', Cursor: 'string' },
-        // __typename is typed only where a document selects it, as the server returns it.
-        skipTypename: true,
-        skipTypeNameForRoot: true,
-        // Nullable result fields are `T | null`, never absent. The same switch makes a
-        // nullable variable required unless it has a default: the operations give
-        // theirs `= null`.
-        avoidOptionals: { field: true, inputValue: false, object: true, defaultValue: false },
-        dedupeFragments: true,
-      },
+      config: { ...operationsConfig, unstable_onExecutableDocumentNode: embedId },
     },
-    // Trusted documents: the operations manifest (`persisted-documents.json`, sha256 of
-    // each normalized document -> its text, for gateways and CDNs) and the same documents
-    // with their hash embedded (`__meta__.hash`), which the server executes by id under
-    // TRUSTED_DOCUMENTS and the SDK sends by id. codegen's client preset computes both.
-    'src/sdk/generated/trusted/': {
-      preset: 'client',
-      presetConfig: {
-        fragmentMasking: false,
-        persistedDocuments: { mode: 'embedHashInDocument', hashAlgorithm: 'sha256' },
-      },
-      config: {
-        useTypeImports: true,
-        enumsAsTypes: true,
-        skipTypename: true,
-        importExtension: '.js',
-      },
+    // Trusted documents: the operations manifest (sha256 of each normalized document -> its
+    // text, for gateways and CDNs), from the same documents as graphql.ts, whose documents
+    // carry their id (`__meta__.hash`): the server executes them by id under
+    // TRUSTED_DOCUMENTS and the SDK sends them by id (scripts/codegen/documentIds.js).
+    'src/sdk/generated/trusted/persisted-documents.json': {
+      plugins: ['./scripts/codegen/documentIds.js'],
+      config: operationsConfig,
     },
     // The client's operations map: one method per query and mutation document.
     'src/sdk/generated/operations.ts': {

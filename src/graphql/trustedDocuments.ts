@@ -2,10 +2,10 @@ import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operation
 import { GraphQLError, Kind, type DocumentNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { TrustedDocuments } from '../config.js';
-import * as trusted from '../sdk/generated/trusted/graphql.js';
+import * as trusted from '../sdk/generated/graphql.js';
 import { isAdminAuthorization } from './auth.js';
 
-/** A document as codegen's client preset emits it: with its manifest id embedded. */
+/** A document as codegen writes it: with its manifest id embedded. */
 type HashedDocument = DocumentNode & { __meta__?: { hash?: unknown } };
 
 const isHashedDocument = (value: unknown): value is HashedDocument =>

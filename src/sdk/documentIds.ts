@@ -1,7 +1,7 @@
 import { print, type DocumentNode } from 'graphql';
-import * as trusted from './generated/trusted/graphql.js';
+import * as trusted from './generated/graphql.js';
 
-/** A document as codegen's client preset emits it, its manifest id embedded. */
+/** A document as codegen writes it, its manifest id embedded. */
 type HashedDocument = DocumentNode & { __meta__?: { hash?: unknown } };
 
 let idsByText: Map<string, string> | undefined;

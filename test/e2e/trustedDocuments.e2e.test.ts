@@ -8,7 +8,7 @@ import {
   type CorkboardClient,
 } from '../../src/sdk/createCorkboardClient.js';
 import { persistedQueryExtensions } from '../../src/sdk/documentIds.js';
-import { MeDocument } from '../../src/sdk/generated/trusted/graphql.js';
+import { MeDocument } from '../../src/sdk/generated/graphql.js';
 import { expectSuccess } from '../support/expectSuccess.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { openSocket, until } from '../support/rawSocket.js';
