@@ -47,55 +47,90 @@ export async function applyCommit(
   projections: readonly Projection[],
   options: ApplyCommitOptions = {},
 ): Promise<AppliedCommit> {
-  const { onProjectionError, report = true } = options;
-  const scopes = new Set<string>();
-  const invalidations = new Map<string, Invalidation>();
-  /** The last state this commit gave each document of a carrying projection. */
-  const carried = new Map<string, CarriedDoc>();
-  let carrying = false;
-  const carry = (collection: string, id: string, doc: ReadDoc | null) => {
-    if (!carrying || !doc || !report) return;
+  return new CommitApplier(view, projections, options).apply(commit);
+}
+
+/**
+ * `applyCommit` for a run of commits on one view (a batch, a rebuild): one projection
+ * context serves them all, one commit after the other, rather than a new context and its
+ * functions for each commit.
+ */
+export class CommitApplier {
+  readonly #projections: readonly Projection[];
+  readonly #onProjectionError: ApplyCommitOptions['onProjectionError'];
+  readonly #report: boolean;
+  readonly #scopes = new Set<string>();
+  readonly #invalidations = new Map<string, Invalidation>();
+  /** The last state the commit gave each document of a carrying projection. */
+  readonly #carried = new Map<string, CarriedDoc>();
+  #carrying = false;
+  /** The context every projection is given; `commit` is the one being applied. */
+  readonly #context: { -readonly [K in keyof ProjectionContext]: ProjectionContext[K] };
+
+  constructor(
+    view: ReadView,
+    projections: readonly Projection[],
+    options: ApplyCommitOptions = {},
+  ) {
+    this.#projections = projections;
+    this.#onProjectionError = options.onProjectionError;
+    this.#report = options.report ?? true;
+    const scopes = this.#scopes;
+    const invalidations = this.#invalidations;
+    const report = this.#report;
+    this.#context = {
+      view,
+      commit: undefined as unknown as Commit,
+      update: async (collection, id, event, change) => {
+        this.#carry(collection, id, await updateOnce(view, collection, id, event, change));
+      },
+      updateForCommit: async (collection, id, change) => {
+        const key = { stream: COMMIT_APPLIED_KEY, version: this.#context.commit.position };
+        this.#carry(collection, id, await updateOnce(view, collection, id, key, change));
+      },
+      get scopes() {
+        return [...scopes].sort();
+      },
+      invalidate: (scope, invalidation) => {
+        if (scope !== null) scopes.add(scope);
+        if (report) mergeInvalidation(invalidations, invalidation);
+      },
+    };
+  }
+
+  /** Applies `commit` (after the commits applied before it, never beside one). */
+  async apply(commit: Commit): Promise<AppliedCommit> {
+    this.#scopes.clear();
+    this.#invalidations.clear();
+    this.#carried.clear();
+    this.#context.commit = commit;
+    for (const projection of this.#projections) {
+      if (!handlesAny(projection, commit)) continue;
+      this.#carrying = projection.carriesDocuments === true;
+      try {
+        await projection.apply(this.#context);
+      } catch (error) {
+        this.#onProjectionError?.(projection, error);
+        throw error;
+      }
+    }
+    // Frozen, as every part of it is made here: a change log entry made of them is kept as
+    // it is (as a memory store hands out what it keeps: frozen, though typed as the port's).
+    return {
+      scopes: frozen([...this.#scopes].sort()),
+      invalidated: frozen([...this.#invalidations.values()].map(frozenInPlace)),
+      changed: frozen(withinBudget([...this.#carried.values()])),
+    };
+  }
+
+  #carry(collection: string, id: string, doc: ReadDoc | null): void {
+    if (!this.#carrying || !doc || !this.#report) return;
     const key = `${collection}:${id}`;
     // Re-inserted: a document's place is that of its last write.
-    carried.delete(key);
+    this.#carried.delete(key);
     // Frozen as the document is: the change log keeps it without copying it again.
-    carried.set(key, Object.freeze({ collection, doc: frozenWithout(doc, '_applied') }));
-  };
-  const context: ProjectionContext = {
-    view,
-    commit,
-    update: async (collection, id, event, change) => {
-      carry(collection, id, await updateOnce(view, collection, id, event, change));
-    },
-    updateForCommit: async (collection, id, change) => {
-      const key = { stream: COMMIT_APPLIED_KEY, version: commit.position };
-      carry(collection, id, await updateOnce(view, collection, id, key, change));
-    },
-    get scopes() {
-      return [...scopes].sort();
-    },
-    invalidate: (scope, invalidation) => {
-      if (scope !== null) scopes.add(scope);
-      if (report) mergeInvalidation(invalidations, invalidation);
-    },
-  };
-  for (const projection of projections) {
-    if (!handlesAny(projection, commit)) continue;
-    carrying = projection.carriesDocuments === true;
-    try {
-      await projection.apply(context);
-    } catch (error) {
-      onProjectionError?.(projection, error);
-      throw error;
-    }
+    this.#carried.set(key, Object.freeze({ collection, doc: frozenWithout(doc, '_applied') }));
   }
-  // Frozen, as every part of it is made here: a change log entry made of them is kept as it
-  // is (as a memory store hands out what it keeps: frozen, though typed as the port's types).
-  return {
-    scopes: frozen([...scopes].sort()),
-    invalidated: frozen([...invalidations.values()].map(frozenInPlace)),
-    changed: frozen(withinBudget([...carried.values()])),
-  };
 }
 
 /** `items`, frozen. */

@@ -5,7 +5,7 @@
  */
 import type { Commit, FeedItem } from '../eventstore/types.js';
 import { Attr, inSpan, linksTo, SpanName } from '../telemetry/spans.js';
-import { applyCommit, type AppliedCommit } from './applyCommit.js';
+import { applyCommit, CommitApplier, type AppliedCommit } from './applyCommit.js';
 import type { ProjectorHealth } from './projectorStatus.js';
 import {
   FencedOut,
@@ -161,11 +161,10 @@ export class LiveApply {
     const view =
       kept ?? new WriteBehindView(target, { write: 'put', keepUpTo: CATCH_UP_DOCUMENTS_KEPT });
     const applied: (AppliedCommit | null)[] = [];
+    const applier = new CommitApplier(view, this.#o.projections);
     try {
       for (const item of batch) {
-        applied.push(
-          item.kind === 'commit' ? await applyCommit(item.commit, view, this.#o.projections) : null,
-        );
+        applied.push(item.kind === 'commit' ? await applier.apply(item.commit) : null);
       }
       await view.flush();
     } catch (error) {

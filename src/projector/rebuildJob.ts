@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EventStore } from '../eventstore/types.js';
 import type { Logger } from '../logger.js';
-import { applyCommit } from './applyCommit.js';
+import { CommitApplier } from './applyCommit.js';
 import {
   describeError,
   RebuildCancelledError,
@@ -142,6 +142,7 @@ export class RebuildJob {
       // putMany per collection, when it outgrows that and at the end of each replay; a
       // document changed by many commits is written once.
       const buffered = new WriteBehindView(target, { keepUpTo: REBUILD_DOCUMENTS_KEPT });
+      const applier = new CommitApplier(buffered, projections, { report: false });
       let position = 0;
       let events = 0;
       const total = () => Math.max(this.#o.position(), position);
@@ -157,7 +158,7 @@ export class RebuildJob {
           const batch = read.filter((c) => c.position <= limit);
           if (batch.length === 0) return;
           for (const commit of batch) {
-            await applyCommit(commit, buffered, projections, { report: false });
+            await applier.apply(commit);
             events += commit.events.length;
           }
           if (buffered.pending >= REBUILD_DOCUMENTS_KEPT) await buffered.flush();
