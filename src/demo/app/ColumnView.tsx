@@ -1,4 +1,5 @@
 import { useDroppable } from '@dnd-kit/core';
+import type { ApolloClient, OperationVariables } from '@apollo/client';
 import { useApolloClient } from '@apollo/client/react';
 import { AddCardDocument, SetWipLimitDocument } from '@corkboard/client';
 import { useState, type FormEvent } from 'react';
@@ -54,26 +55,33 @@ export function ColumnView({
   const cards = liveCards(column);
   const full = column.wipLimit !== null && column.cardCount >= column.wipLimit;
 
-  const addCard = async (event: FormEvent) => {
+  /** Submits one of the column's forms: its mutation, reported on the column; cleared when it took. */
+  const submit = async <TData, TVariables extends OperationVariables>(
+    event: FormEvent,
+    options: ApolloClient.MutateOptions<TData, TVariables>,
+    resultOf: (data: TData) => { __typename: string },
+    clear: () => void,
+  ) => {
     event.preventDefault();
     onCloseAlert();
-    const added = await mutateOr(
-      apollo,
+    const data = await mutateOr(apollo, options, (error) => onFailure(error, column.id));
+    if (data && !onReport(resultOf(data), undefined, column.id)) clear();
+  };
+
+  const addCard = (event: FormEvent) =>
+    submit(
+      event,
       {
         mutation: AddCardDocument,
         variables: { input: { columnId: column.id, title, afterCardId: cards.at(-1)?.id ?? null } },
       },
-      (error) => onFailure(error, column.id),
+      (data) => data.addCard,
+      () => setTitle(''),
     );
-    const result = added?.addCard;
-    if (result && !onReport(result, undefined, column.id)) setTitle('');
-  };
 
-  const setWipLimit = async (event: FormEvent) => {
-    event.preventDefault();
-    onCloseAlert();
-    const set = await mutateOr(
-      apollo,
+  const setWipLimit = (event: FormEvent) =>
+    submit(
+      event,
       {
         mutation: SetWipLimitDocument,
         variables: {
@@ -84,11 +92,9 @@ export function ColumnView({
           },
         },
       },
-      (error) => onFailure(error, column.id),
+      (data) => data.setWipLimit,
+      () => setWip(''),
     );
-    const result = set?.setWipLimit;
-    if (result && !onReport(result, undefined, column.id)) setWip('');
-  };
 
   return (
     <section
