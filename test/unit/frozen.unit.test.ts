@@ -60,7 +60,7 @@ describe('frozenCopy', () => {
       unknown
     >;
     const copy = frozenCopy(source);
-    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(Object.prototype.isPrototypeOf(copy)).toBe(true);
     expect(Object.keys(copy)).toEqual(['__proto__', 'a']);
     expect((copy as { polluted?: boolean }).polluted).toBeUndefined();
 
@@ -79,6 +79,9 @@ describe('frozenWith and frozenWithout', () => {
       Object.entries({ ...source, _id: 'c1', _applied: { s: 1 } }),
     );
     expect(deeplyFrozen(written)).toBe(true);
+    // Reads, spreads and serialises as a plain object.
+    expect({ ...written }).toEqual({ _id: 'c1', title: 'a', labels: ['x'], _applied: { s: 1 } });
+    expect(JSON.parse(JSON.stringify(written))).toEqual(structuredClone(written));
     source.labels.push('y');
     expect(written.labels).toEqual(['x']);
 
