@@ -94,6 +94,8 @@ export class BoardReads {
 
   readonly #boardScope: string | null;
   readonly #access: BoardAccessSource | null;
+  /** Access decided by this request, by board and viewer: an answer, or its promise. */
+  readonly #roles = new Map<string, MaybePromise<BoardRole | null>>();
 
   /**
    * @param options.boardScope A board every reader of these reads is a member of (a
@@ -111,11 +113,26 @@ export class BoardReads {
     this.#access = options.access ?? null;
   }
 
-  /** `viewerId`'s role on the board (null for a non-member or nobody), as reads decide it. */
+  /**
+   * `viewerId`'s role on the board (null for a non-member or nobody), as reads decide it:
+   * decided once per request, so that a removal landing midway cannot make a request
+   * that found the board readable find its card's column or board unreadable.
+   */
   roleOf(boardId: string, viewerId: string | null): MaybePromise<BoardRole | null> {
     if (viewerId === null) return null;
+    const key = `${boardId} ${viewerId}`;
+    const decided = this.#roles.get(key);
+    if (decided !== undefined) return decided;
     const access = this.#access ?? rolesOfDocs(this.#boards);
-    return access.roleOf(boardId, viewerId, this.signal);
+    const role = access.roleOf(boardId, viewerId, this.signal);
+    this.#roles.set(key, role);
+    if (role instanceof Promise) {
+      role.then(
+        (answer) => this.#roles.set(key, answer),
+        () => this.#roles.delete(key),
+      );
+    }
+    return role;
   }
 
   /**

@@ -177,6 +177,28 @@ describe('BoardReads', () => {
   });
 });
 
+describe('access within one request', () => {
+  it('stays as the request first found it, so a removal landing midway leaves no card without its board', async () => {
+    const { store } = setup();
+    // Ada is an editor of b1 until the removal, which lands after the request's first read.
+    let removed = false;
+    const access = {
+      roleOf: (boardId: string, userId: string) =>
+        !removed && boardId === 'b1' && userId === 'ada' ? BoardRole.Editor : null,
+    };
+    const reads = new BoardReads(store.view, signal, { access });
+    expect(await reads.card('c1', 'ada')).toMatchObject({ _id: 'c1' });
+    removed = true;
+    // The same request reads the card's column and board: still readable, as it found them.
+    expect(await reads.column('b1-col', 'ada')).toMatchObject({ _id: 'b1-col' });
+    expect(await reads.board('b1', 'ada')).toMatchObject({ _id: 'b1' });
+    // The next request decides afresh: the removal holds.
+    const next = new BoardReads(store.view, signal, { access });
+    expect(await next.board('b1', 'ada')).toBeNull();
+    expect(await next.card('c1', 'ada')).toBeNull();
+  });
+});
+
 describe('fields of what a request has read', () => {
   const schema = buildSchema();
   const field = (type: string, name: string) =>
