@@ -97,7 +97,10 @@ export interface AttachedWebSocketServer {
 function headerIn(headers: unknown, name: string): string | undefined {
   if (typeof headers !== 'object' || headers === null) return undefined;
   for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() === name && typeof value === 'string') return value;
+    if (key.toLowerCase() !== name || value === null || value === undefined) continue;
+    // Sent but not a string (a number, an object): a malformed credential, refused as
+    // one, never taken for no credential at all.
+    return typeof value === 'string' ? value : JSON.stringify(value);
   }
   return undefined;
 }

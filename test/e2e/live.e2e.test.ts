@@ -583,6 +583,20 @@ describe('boardChanges over graphql-ws', () => {
     expect(feed.changes[0]).toMatchObject({ operation: 'renameBoard' });
   });
 
+  it('refuses an authorization that is not a string as a malformed token, not as anonymous', async () => {
+    for (const authorization of [12345, { token: alice.token }, [alice.token]]) {
+      const client = rawClient(s, { authorization });
+      const answer = await new Promise<unknown>((resolve) => {
+        client.subscribe(
+          { query: '{ me { id } }' },
+          { next: resolve, error: resolve, complete: () => undefined },
+        );
+      });
+      // Anonymous would answer `{ data: { me: null } }`.
+      expect(answer).toMatchObject([{ extensions: { code: 'UNAUTHENTICATED' } }]);
+    }
+  });
+
   it('still serves boardChanges over SSE', async () => {
     const board = (await commit(alice.client, 'createBoard', { name: 'SSE' })).board;
     const abort = new AbortController();
