@@ -83,9 +83,9 @@ export class WriteBehindView implements ReadView {
       return ids.map((id) => cache.get(id) ?? null);
     };
     const put = (doc: T) => {
-      if (!dirty.has(doc._id)) this.#pending += 1;
+      const before = dirty.size;
       cache.set(doc._id, doc);
-      dirty.add(doc._id);
+      if (dirty.add(doc._id).size > before) this.#pending += 1;
     };
     return {
       cached: (id) => cache.get(id),
