@@ -10,7 +10,7 @@ import {
   type ReadDoc,
   type ReadView,
 } from './types.js';
-import { frozenWith, frozenWithout } from './frozen.js';
+import { frozenCopy, frozenWith, frozenWithout } from './frozen.js';
 import { isBuffered } from './WriteBehindView.js';
 import { mergeInvalidation } from '../sdk/invalidations.js';
 
@@ -118,7 +118,7 @@ export class CommitApplier {
     // it is (as a memory store hands out what it keeps: frozen, though typed as the port's).
     return {
       scopes: frozen([...this.#scopes].sort()),
-      invalidated: frozen([...this.#invalidations.values()].map(frozenInPlace)),
+      invalidated: frozen([...this.#invalidations.values()].map(frozenCopy)),
       changed: frozen(withinBudget([...this.#carried.values()])),
     };
   }
@@ -129,18 +129,12 @@ export class CommitApplier {
     // Re-inserted: a document's place is that of its last write.
     this.#carried.delete(key);
     // Frozen as the document is: the change log keeps it without copying it again.
-    this.#carried.set(key, Object.freeze({ collection, doc: frozenWithout(doc, '_applied') }));
+    this.#carried.set(key, frozenCopy({ collection, doc: frozenWithout(doc, '_applied') }));
   }
 }
 
 /** `items`, frozen. */
 const frozen = <T>(items: T[]): T[] => Object.freeze(items) as T[];
-
-/** An invalidation `mergeInvalidation` made (a copy of its own), frozen in place. */
-function frozenInPlace(invalidation: Invalidation): Invalidation {
-  frozen(invalidation.fields);
-  return Object.freeze(invalidation);
-}
 
 /** The event types each projection handles, as a set. */
 const handledTypes = new WeakMap<Projection, ReadonlySet<string>>();
