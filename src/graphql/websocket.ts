@@ -19,7 +19,7 @@ import { DEFAULT_MAX_JSON_DEPTH } from '../http/requestBody.js';
 import type { GraphQLContext } from './context.js';
 import { WebSocketConnection } from './wsConnection.js';
 import { CountedSubscription, ENDED, SendingShared, isAsyncIterable } from './wsSubscriptions.js';
-import { jsonDepthRefusal } from './yoga.js';
+import { jsonDepthRefusal } from './queryLimits.js';
 import type { TrustedDocumentPolicy } from './trustedDocuments.js';
 
 type Yoga = YogaServerInstance<object, GraphQLContext>;

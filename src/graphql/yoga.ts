@@ -1,12 +1,8 @@
-import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
-import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
-import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
-import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { useEngine } from '@envelop/core';
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { execute, GraphQLError, subscribe, type ValidationContext } from 'graphql';
+import { execute, GraphQLError, subscribe } from 'graphql';
 import {
   createYoga,
   maskError,
@@ -30,12 +26,8 @@ import type { TrustedDocumentPolicy } from './trustedDocuments.js';
 import type { RateLimiter } from '../rateLimiter.js';
 import { Attr, inSpan, SpanName } from '../telemetry/spans.js';
 import { operationTraceOf } from '../telemetry/graphqlTracing.js';
-import {
-  DEFAULT_MAX_JSON_DEPTH,
-  JSON_TOO_DEEP_CODE,
-  jsonTooDeepMessage,
-  valueNestsDeeperThan,
-} from '../http/requestBody.js';
+import { DEFAULT_MAX_JSON_DEPTH } from '../http/requestBody.js';
+import { jsonDepthLimit, queryLimitPlugins } from './queryLimits.js';
 
 const logLine = (args: unknown[]) => boundedLogText(args.map(String).join(' '));
 
@@ -132,54 +124,6 @@ export interface GraphQLServerPosture {
 
 const SSE = 'text/event-stream';
 
-/**
- * The query limits of every operation, on every transport (HTTP GET and POST, multipart,
- * SSE, graphql-ws): enforced by graphql-armor's plugins in parse and validation, which
- * every transport runs through yoga's envelop.
- */
-export const QUERY_LIMITS = {
-  /** Deepest selection nesting. */
-  maxDepth: 12,
-  /** Aliases in one document. */
-  maxAliases: 30,
-  /** Tokens of one document. */
-  maxTokens: 5_000,
-  /** graphql-armor's cost of one document. */
-  maxCost: 50_000,
-} as const;
-
-/**
- * The refusal of an operation whose parameters (`variables`, `extensions`, within the
- * parameters object, as a JSON body nests them) nest deeper than `maxDepth`, or null. The transports call it before anything else of the operation runs:
- * HTTP (GET, POST, multipart, SSE) through `onParams`, graphql-ws in its `onSubscribe`;
- * a JSON or multipart body is refused even earlier, by a byte scan before parsing
- * (`checkGraphQLBody`), with the same message and code.
- */
-export function jsonDepthRefusal(
-  params: { variables?: unknown; extensions?: unknown },
-  maxDepth: number,
-): GraphQLError | null {
-  // Counted as the byte scan counts a JSON body: the parameters object is one level.
-  if (
-    !valueNestsDeeperThan({ variables: params.variables, extensions: params.extensions }, maxDepth)
-  ) {
-    return null;
-  }
-  return new GraphQLError(jsonTooDeepMessage(maxDepth), {
-    extensions: { code: JSON_TOO_DEEP_CODE, http: { status: 400 } },
-  });
-}
-
-/** `jsonDepthRefusal` on every HTTP request (GET's query string included). */
-function jsonDepthLimit(maxDepth: number): Plugin {
-  return {
-    onParams({ params }) {
-      const refusal = jsonDepthRefusal(params, maxDepth);
-      if (refusal) throw refusal;
-    },
-  };
-}
-
 /** Longest error message sent to a client; longer ones are cut (they may quote input). */
 export const MAX_ERROR_MESSAGE_LENGTH = 300;
 
@@ -243,27 +187,6 @@ function boundedParseAndValidationErrors(): Plugin {
         }
       };
     },
-  };
-}
-
-/** The `extensions.code` of each query limit's refusal (the token limit is a parse error). */
-export const QUERY_LIMIT_CODES = {
-  depth: 'QUERY_TOO_DEEP',
-  aliases: 'TOO_MANY_ALIASES',
-  cost: 'QUERY_TOO_COSTLY',
-} as const;
-
-/**
- * graphql-armor reports a limit as "Syntax Error: Query depth limit…" with no code; the
- * query is well-formed, so it is reported as the validation error it is, with its code
- * (and the cost, a weighted sum, to the unit).
- */
-function limitRefusal(code: string) {
-  return (context: ValidationContext | null, error: GraphQLError): void => {
-    const message = error.message
-      .replace(/^Syntax Error: /, '')
-      .replace(/found (\d+\.\d+)\.$/, (_, found: string) => `found ${Math.ceil(Number(found))}.`);
-    context?.reportError(new GraphQLError(message, { extensions: { code } }));
   };
 }
 
@@ -363,27 +286,7 @@ export function createGraphQLServer(
       // Before parsing: a manifest id becomes its document; refused text is never parsed.
       ...(posture.trustedDocuments ? [posture.trustedDocuments.plugin] : []),
       boundedParseAndValidationErrors(),
-      maxDepthPlugin({
-        n: QUERY_LIMITS.maxDepth,
-        propagateOnRejection: false,
-        onReject: [limitRefusal(QUERY_LIMIT_CODES.depth)],
-      }),
-      // Aliases of `__typename` are not counted (graphql-armor's default allow list): they
-      // cost nothing, and the token limit bounds them.
-      maxAliasesPlugin({
-        n: QUERY_LIMITS.maxAliases,
-        propagateOnRejection: false,
-        onReject: [limitRefusal(QUERY_LIMIT_CODES.aliases)],
-      }),
-      maxTokensPlugin({ n: QUERY_LIMITS.maxTokens }),
-      // Depth weighs less than graphql-armor's default (1.5) so a whole board in one query
-      // (board > columns > cards > fields) stays allowed; aliases and depth are capped above.
-      costLimitPlugin({
-        maxCost: QUERY_LIMITS.maxCost,
-        depthCostFactor: 1.2,
-        propagateOnRejection: false,
-        onReject: [limitRefusal(QUERY_LIMIT_CODES.cost)],
-      }),
+      ...queryLimitPlugins(),
       ...(posture.production ? [blockFieldSuggestionsPlugin()] : []),
       ...(posture.introspection === false ? [useDisableIntrospection()] : []),
       ...(posture.csrfPrevention

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { QUERY_LIMIT_CODES, QUERY_LIMITS } from '../../src/graphql/yoga.js';
+import { QUERY_LIMIT_CODES, QUERY_LIMITS } from '../../src/graphql/queryLimits.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import {
   ALL_TRANSPORTS,

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { QUERY_LIMIT_CODES } from '../../src/graphql/yoga.js';
+import { QUERY_LIMIT_CODES } from '../../src/graphql/queryLimits.js';
 import { DEFAULT_LIVE_LIMITS } from '../../src/live/limits.js';
 import { LiveErrorCode } from '../../src/sdk/liveErrorCodes.js';
 import { openSocket, until } from '../support/rawSocket.js';

@@ -12,7 +12,8 @@ import { loadConfig } from '../../src/config.js';
 import { DEFAULT_MAX_CACHED_EVENTS } from '../../src/eventstore/StreamStateCache.js';
 import { MAX_SNAPSHOT_STATE_BYTES } from '../../src/eventstore/snapshots/SnapshotStore.js';
 import { appendLimits } from '../../src/eventstore/validation.js';
-import { MAX_ERROR_MESSAGE_LENGTH, QUERY_LIMITS } from '../../src/graphql/yoga.js';
+import { QUERY_LIMITS } from '../../src/graphql/queryLimits.js';
+import { MAX_ERROR_MESSAGE_LENGTH } from '../../src/graphql/yoga.js';
 import { DEFAULT_LIVE_LIMITS } from '../../src/live/limits.js';
 import { MAX_LOGGED_STRING } from '../../src/logger.js';
 
