@@ -121,26 +121,29 @@ function frozenFields(
   >;
   for (const key in from) {
     if (key === omitted || !Object.hasOwn(from, key)) continue;
-    define(copy, key, frozenCopy(set && Object.hasOwn(set, key) ? set[key] : from[key]));
+    define(copy, key, set !== undefined && Object.hasOwn(set, key) ? set[key] : from[key]);
   }
   if (set)
     for (const key in set) {
-      if (Object.hasOwn(set, key) && !Object.hasOwn(copy, key))
-        define(copy, key, frozenCopy(set[key]));
+      if (Object.hasOwn(set, key) && !Object.hasOwn(copy, key)) define(copy, key, set[key]);
     }
   return Object.freeze(copy);
 }
 
-/** Sets `copy[key]` as a spread would: a field named `__proto__` is a field, not the prototype. */
+/**
+ * Sets `copy[key]` to `value`'s frozen copy as a spread would set it: a field named
+ * `__proto__` is a field, not the prototype. (Most fields hold primitives: they are set
+ * without a call.)
+ */
 function define(copy: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') {
-    Object.defineProperty(copy, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else {
-    copy[key] = value;
+  if (key !== '__proto__') {
+    copy[key] = value === null || typeof value !== 'object' ? value : frozenCopy(value);
+    return;
   }
+  Object.defineProperty(copy, key, {
+    value: frozenCopy(value),
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
 }
