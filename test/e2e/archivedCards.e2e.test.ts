@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { ARCHIVED_CARDS_PAGE } from '../../src/boards/card/readModel.js';
 import { loadConfig } from '../../src/config.js';
 import { openMongoStorage } from '../../src/mongoStorage.js';
@@ -10,6 +11,7 @@ import { ArchivedCardsDocument } from '../../src/sdk/generated/graphql.js';
 import { openMemoryStorage, type Storage } from '../../src/storage.js';
 import { fileScopedMongoUri, uniqueDatabaseName, useContractTimeout } from '../support/mongo.js';
 import { NO_CLIENT_LIMITS, startTestServer, type TestServer } from '../support/server.js';
+import { until } from '../support/until.js';
 
 const mongoUri = fileScopedMongoUri();
 useContractTimeout();
@@ -38,12 +40,13 @@ describe.each(adapters)('Column.archivedCards ($name)', (adapter) => {
   let storage: Storage;
   let alice: CorkboardClient;
   let stranger: CorkboardClient;
+  let boardId: string;
   let columns: { todo: string; doing: string };
   const cards: Record<string, { id: string; version: number }> = {};
 
   const client = async (username: string) => {
     const { token } = await s.register(`${username}${adapter.name}`);
-    return createCorkboardClient({ url: `${s.url}/graphql`, token });
+    return createCorkboardClient({ url: `${s.url}/graphql`, token, webSocketImpl: WebSocket });
   };
   const archived = async (api: CorkboardClient, columnId: string, first?: number) => {
     const { column } = await api.request(ArchivedCardsDocument, {
@@ -74,6 +77,7 @@ describe.each(adapters)('Column.archivedCards ($name)', (adapter) => {
     stranger = await client('stranger');
     const created = await alice.createBoard({ input: { name: 'Archive' } });
     if (created.__typename !== 'CreateBoardSuccess') throw new Error(created.__typename);
+    boardId = created.board.id;
     let version = created.board.version;
     const ids: string[] = [];
     for (const name of ['To do', 'Doing']) {
@@ -127,5 +131,74 @@ describe.each(adapters)('Column.archivedCards ($name)', (adapter) => {
     expect(
       column?.__typename === 'Column' && column.cards.edges.map((edge) => edge.node.title),
     ).toEqual(['A', 'B']);
+  });
+
+  /** Runs `write` while following the board; the invalidations of the change it made. */
+  async function invalidationsOf(write: () => Promise<void>) {
+    const abort = new AbortController();
+    const changes = alice.boardChanges(boardId, { signal: abort.signal })[Symbol.asyncIterator]();
+    try {
+      const first = changes.next();
+      await until(() => s.app.live.stats().subscribers >= 1, 10_000, 'the subscription');
+      await write();
+      const { value } = await first;
+      if (!value) throw new Error('the subscription ended');
+      return value.invalidated.map(({ typename, id, fields, version }) => ({
+        typename,
+        id,
+        fields: [...fields].sort(),
+        version,
+      }));
+    } finally {
+      abort.abort();
+      await changes.return?.();
+      await until(() => s.app.live.stats().subscribers === 0, 10_000, 'the unsubscribe');
+    }
+  }
+  const columnVersion = async (id: string) => {
+    const column = await alice.column({ id });
+    if (column?.__typename !== 'Column') throw new Error(`no column ${id}`);
+    return column.version;
+  };
+
+  it("names the column's archivedCards, at its new version, in the change of an archive and of a restore into another column", async () => {
+    const archivedB = await invalidationsOf(() => archive('B'));
+    expect(archivedB).toContainEqual({
+      typename: 'Column',
+      id: columns.todo,
+      fields: ['archivedCards', 'cardCount', 'cards'],
+      version: await columnVersion(columns.todo),
+    });
+
+    const restoredC = await invalidationsOf(async () => {
+      const restored = await alice.restoreCard({
+        input: {
+          cardId: cards['C']!.id,
+          toColumnId: columns.doing,
+          expectedVersion: cards['C']!.version,
+        },
+      });
+      if (restored.__typename !== 'RestoreCardSuccess') throw new Error(restored.__typename);
+      expect(restored.column.id).toBe(columns.doing);
+    });
+    // The column it left loses it from its archived cards; the one it entered gains a card.
+    expect(restoredC).toEqual(
+      expect.arrayContaining([
+        {
+          typename: 'Column',
+          id: columns.todo,
+          fields: ['archivedCards'],
+          version: await columnVersion(columns.todo),
+        },
+        {
+          typename: 'Column',
+          id: columns.doing,
+          fields: ['cardCount', 'cards'],
+          version: await columnVersion(columns.doing),
+        },
+      ]),
+    );
+    expect(await archived(alice, columns.todo)).toEqual(['B']);
+    expect(await archived(alice, columns.doing)).toEqual(['D']);
   });
 });

@@ -307,7 +307,15 @@ describe('boardChanges over graphql-ws', () => {
         { boardId: board.id, name, expectedVersion: board.version },
         (p) => [
           inv('Board', p.board, ['columns']),
-          inv('Column', p.column, ['board', 'name', 'wipLimit', 'cards', 'cardCount', 'archived']),
+          inv('Column', p.column, [
+            'board',
+            'name',
+            'wipLimit',
+            'cards',
+            'cardCount',
+            'archivedCards',
+            'archived',
+          ]),
         ],
       );
       board = p.board;
@@ -377,8 +385,12 @@ describe('boardChanges over graphql-ws', () => {
     const archived = await step(
       'archiveCard',
       { cardId: cards[0].id, expectedVersion: cards[0].version },
-      (p) => [inv('Card', p.card, ['archived']), inv('Column', p.column, ['cards', 'cardCount'])],
+      (p) => [
+        inv('Card', p.card, ['archived']),
+        inv('Column', p.column, ['cards', 'cardCount', 'archivedCards']),
+      ],
     );
+    cards[0] = archived.card;
     doing = archived.column;
     for (const i of [1, 2]) {
       cards[i] = (
@@ -391,11 +403,31 @@ describe('boardChanges over graphql-ws', () => {
     }
     // A commit outside the board (a registration) sends nothing to it.
     await signUp(s, 'carol');
-    await step('archiveDoneCards', { columnId: todo.id }, (p) => [
-      inv('Column', p.column, ['cards', 'cardCount']),
-      inv('Card', { id: cards[1]!.id, version: cards[1]!.version + 1 }, ['archived']),
-      inv('Card', { id: cards[2]!.id, version: cards[2]!.version + 1 }, ['archived']),
-    ]);
+    todo = (
+      await step('archiveDoneCards', { columnId: todo.id }, (p) => [
+        inv('Column', p.column, ['cards', 'cardCount', 'archivedCards']),
+        inv('Card', { id: cards[1]!.id, version: cards[1]!.version + 1 }, ['archived']),
+        inv('Card', { id: cards[2]!.id, version: cards[2]!.version + 1 }, ['archived']),
+      ])
+    ).column;
+    // Back into its own column: it leaves the column's archived cards and joins its cards.
+    doing = (
+      await step('restoreCard', { cardId: cards[0].id, expectedVersion: cards[0].version }, (p) => [
+        inv('Card', p.card, ['archived', 'column', 'rank']),
+        inv('Column', p.column, ['cards', 'cardCount', 'archivedCards']),
+      ])
+    ).column;
+    // Into another column: that one's cards, and the archived cards of the one it left,
+    // at that column's new version.
+    await step(
+      'restoreCard',
+      { cardId: cards[1].id, toColumnId: doing.id, expectedVersion: cards[1].version + 1 },
+      (p) => [
+        inv('Card', p.card, ['archived', 'column', 'rank']),
+        inv('Column', p.column, ['cards', 'cardCount']),
+        inv('Column', { id: todo.id, version: todo.version + 1 }, ['archivedCards']),
+      ],
+    );
 
     expect(feed.errors).toEqual([]);
     expect(feed.changes.map((c) => c.operation)).toEqual(expected.map((e) => e.operation));

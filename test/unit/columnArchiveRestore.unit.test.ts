@@ -4,6 +4,7 @@ import type { CardEvent } from '../../src/boards/card/events.js';
 import { decideColumn } from '../../src/boards/column/decide.js';
 import type { ColumnEvent } from '../../src/boards/column/events.js';
 import type { ColumnState } from '../../src/boards/column/state.js';
+import { historySpecs } from '../../src/boards/history/changes.js';
 import {
   ColumnNotEmptyError,
   ValidationError,
@@ -109,7 +110,11 @@ describe('restoring a card', () => {
       {
         aggregate: 'column',
         id: 'c1',
-        events: [{ type: 'CardEntered', data: { cardId: 'k1', rank: 'a0' } }],
+        events: [
+          { type: 'CardEntered', data: { cardId: 'k1', rank: 'a0' } },
+          // It leaves the column's archived cards: the change names `archivedCards`.
+          { type: 'ArchivedCardRestored', data: { cardId: 'k1', toColumnId: 'c1' } },
+        ],
       },
     ]);
     expect(
@@ -139,9 +144,41 @@ describe('restoring a card', () => {
     const error = thrown(() => restore({ c1: gone }));
     expect(error).toBeInstanceOf(ValidationError);
     expect(error).toMatchObject({ field: 'input.toColumnId' });
-    const decision = restore({ c2: given.column(...columnEvents('c2', null)) }, 'c2');
-    expect(eventsOf(decision, 'card')).toEqual([
-      { type: 'CardRestored', data: { columnId: 'c2', rank: 'a0' } },
+    const decision = restore({ c1: gone, c2: given.column(...columnEvents('c2', null)) }, 'c2');
+    // The target first (the success names it); the archived column it came from loses it
+    // from its archived cards in the same commit.
+    expect(decision).toEqual([
+      {
+        aggregate: 'card',
+        id: 'k1',
+        events: [{ type: 'CardRestored', data: { columnId: 'c2', rank: 'a0' } }],
+      },
+      {
+        aggregate: 'column',
+        id: 'c2',
+        events: [{ type: 'CardEntered', data: { cardId: 'k1', rank: 'a0' } }],
+      },
+      {
+        aggregate: 'column',
+        id: 'c1',
+        events: [{ type: 'ArchivedCardRestored', data: { cardId: 'k1', toColumnId: 'c2' } }],
+      },
+    ]);
+    const after = given.column(
+      ...columnEvents('c1', null),
+      columnArchived,
+      ...eventsOf(decision, 'column', 'c1'),
+    );
+    expect(after).toEqual(given.column(...columnEvents('c1', null), columnArchived));
+    // The column's history says which card left its archived cards, and where it went.
+    expect(eventsOf(decision, 'column', 'c1').map((e) => historySpecs.Column.render(e))).toEqual([
+      {
+        operation: 'ArchivedCardRestored',
+        changes: [
+          { field: 'archivedCard', from: { ref: 'Card', id: 'k1' }, to: null },
+          { field: 'restoredTo', from: null, to: { ref: 'Column', id: 'c2' } },
+        ],
+      },
     ]);
   });
 

@@ -178,7 +178,7 @@ export const archiveCard = defineCommand({
  * Restores an archived card to its column (or to `toColumnId`, another live column of
  * its board), at its rank when it was archived, or at the end when a live card holds
  * that rank now; in one commit over the card and the column (the column at the version
- * read). Entering a full column is refused (`WipLimitReachedError`). A card whose column
+ * read), and the column it was archived from, whose archived cards it leaves. Entering a full column is refused (`WipLimitReachedError`). A card whose column
  * is archived needs `toColumnId` (`ValidationError` on it otherwise). Sets `archived`,
  * `column` and `rank`.
  */

@@ -191,7 +191,10 @@ export function decideCard(
  * `RestoreCard`: the archived card back among the live cards of its column (or of
  * `toColumnId`, another live column of its board), at its rank when archived unless a
  * live card holds that rank now, else at the end -> `[card: CardRestored, column:
- * (CardsRebalanced,) CardEntered]`. `ValidationError` on `input.cardId` when the card is
+ * ArchivedCardRestored, (CardsRebalanced,) CardEntered]`; into another column -> `[card:
+ * CardRestored, to: (CardsRebalanced,) CardEntered, from: ArchivedCardRestored]` (the
+ * column it was archived from, archived or not, loses it from its archived cards).
+ * `ValidationError` on `input.cardId` when the card is
  * live, on `input.toColumnId` when the target column is archived (the card's own
  * included: then name another); `NotFoundError` for a target column that does not exist
  * or is on another board; `WipLimitReachedError` when the target is full.
@@ -226,12 +229,22 @@ function restoreCard(
     'input.toColumnId',
   );
   const placed = restoreInto(column, cardId, card.rank);
+  const left: ColumnEvent = {
+    type: 'ArchivedCardRestored',
+    data: { cardId, toColumnId: targetId },
+  };
+  const restored = {
+    aggregate: 'card',
+    id: cardId,
+    events: [{ type: 'CardRestored', data: { columnId: targetId, rank: placed.rank } }],
+  } as const;
+  if (targetId === card.columnId) {
+    return [restored, { aggregate: 'column', id: targetId, events: [...placed.events, left] }];
+  }
+  // The target first: the success names the first column of the commit.
   return [
-    {
-      aggregate: 'card',
-      id: cardId,
-      events: [{ type: 'CardRestored', data: { columnId: targetId, rank: placed.rank } }],
-    },
+    restored,
     { aggregate: 'column', id: targetId, events: placed.events },
+    { aggregate: 'column', id: card.columnId, events: [left] },
   ];
 }

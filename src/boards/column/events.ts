@@ -19,8 +19,16 @@ export type ColumnEvent =
   | { type: 'CardLeft'; data: { cardId: string } }
   /** A card moved within the column. */
   | { type: 'CardRepositioned'; data: { cardId: string; rank: string } }
-  /** These cards were archived and are no longer live. */
+  /** These cards were archived: no longer live, they join the column's archived cards. */
   | { type: 'CardsArchived'; data: { cardIds: readonly string[] } }
+  /**
+   * An archived card of this column was restored, into this column or into `toColumnId`:
+   * it leaves the column's archived cards. Written to the column the card was archived
+   * from (archived or not), in the commit of the card's `CardRestored`, so that the
+   * change names this column's `archivedCards` at its new version. Restores written
+   * before this event existed have none.
+   */
+  | { type: 'ArchivedCardRestored'; data: { cardId: string; toColumnId: string } }
   /** Every listed card gets a new, shorter rank; the order does not change. */
   | { type: 'CardsRebalanced'; data: { ranks: Record<string, string> } }
   | { type: 'ColumnRenamed'; data: { name: string } }
@@ -34,6 +42,7 @@ export const columnEventSchemaVersions: SchemaVersions<ColumnEvent> = {
   CardLeft: 1,
   CardRepositioned: 1,
   CardsArchived: 1,
+  ArchivedCardRestored: 1,
   CardsRebalanced: 1,
   ColumnRenamed: 1,
   ColumnArchived: 1,
@@ -43,19 +52,23 @@ export const columnEventSchemaVersions: SchemaVersions<ColumnEvent> = {
  * Fields of the GraphQL `Column` type that events can change. `version` changes
  * with every event and is not listed.
  */
-export type ColumnField = 'board' | 'name' | 'wipLimit' | 'cards' | 'cardCount' | 'archived';
+export type ColumnField =
+  'board' | 'name' | 'wipLimit' | 'cards' | 'cardCount' | 'archivedCards' | 'archived';
 
 /** The `Column` fields an event touches. */
 export function columnEventFields(event: ColumnEvent): readonly ColumnField[] {
   switch (event.type) {
     case 'ColumnCreated':
-      return ['board', 'name', 'wipLimit', 'cards', 'cardCount', 'archived'];
+      return ['board', 'name', 'wipLimit', 'cards', 'cardCount', 'archivedCards', 'archived'];
     case 'WipLimitSet':
       return ['wipLimit'];
     case 'CardEntered':
     case 'CardLeft':
-    case 'CardsArchived':
       return ['cards', 'cardCount'];
+    case 'CardsArchived':
+      return ['cards', 'cardCount', 'archivedCards'];
+    case 'ArchivedCardRestored':
+      return ['archivedCards'];
     case 'CardRepositioned':
     case 'CardsRebalanced':
       return ['cards'];

@@ -56,6 +56,7 @@ export function liveCardsDelta(event: ColumnEvent): number {
     case 'WipLimitSet':
     case 'CardRepositioned':
     case 'CardsRebalanced':
+    case 'ArchivedCardRestored':
     case 'ColumnRenamed':
     case 'ColumnArchived':
       return 0;

@@ -52,6 +52,11 @@ export function evolveColumn(state: ColumnState, event: ColumnEvent): ColumnStat
       return { ...state, cards: state.cards.without([event.data.cardId]) };
     case 'CardsArchived':
       return { ...state, cards: state.cards.without(event.data.cardIds) };
+    case 'ArchivedCardRestored':
+      // The state keeps no archived card (the card's stream does), so this changes
+      // nothing, and snapshots folded before the event existed stay right: the codec
+      // keeps its name.
+      return state;
     case 'CardsRebalanced':
       return { ...state, cards: state.cards.withRanks(event.data.ranks) };
     case 'ColumnRenamed':

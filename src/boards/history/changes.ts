@@ -179,6 +179,13 @@ function renderColumn(event: ColumnEvent): RenderedEvent {
         event.type,
         ...event.data.cardIds.map((id) => removed('card', ref('Card', id))),
       );
+    case 'ArchivedCardRestored':
+      // Restored into `toColumnId`, which shows it as `CardAdded` (this one, or another).
+      return rendered(
+        event.type,
+        removed('archivedCard', ref('Card', event.data.cardId)),
+        created('restoredTo', ref('Column', event.data.toColumnId)),
+      );
     case 'CardRepositioned':
       return rendered(event.type, placed('Card', event.data.cardId, event.data.rank));
     case 'CardsRebalanced':
