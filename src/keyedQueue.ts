@@ -17,6 +17,16 @@ export interface KeyedQueueOptions {
   maxPending?: number;
 }
 
+/** How one caller takes its place in line. */
+export interface AcquireOptions {
+  /**
+   * False: wait in line even past `maxPending` instead of being refused. For a caller
+   * whose refusal would do more harm than its wait (see `CommandOptions.mustNotRefuse`).
+   * @default true
+   */
+  bounded?: boolean;
+}
+
 /**
  * Runs async sections one at a time per key, in call order; sections on different keys
  * run concurrently. A section holding several keys (a command writing several streams)
@@ -51,11 +61,15 @@ export class KeyedQueue {
    * Runs `section` once it holds every key of `keys`, and releases them when it
    * settles (however it settles).
    *
-   * @throws KeyedQueueFull when a key already has `maxPending` sections waiting; then
-   *   nothing waits and nothing runs.
+   * @throws KeyedQueueFull when a key already has `maxPending` sections waiting (unless
+   *   `bounded: false`); then nothing waits and nothing runs.
    */
-  async run<T>(keys: readonly string[], section: () => Promise<T>): Promise<T> {
-    const release = await this.acquire(keys);
+  async run<T>(
+    keys: readonly string[],
+    section: () => Promise<T>,
+    options: AcquireOptions = {},
+  ): Promise<T> {
+    const release = await this.acquire(keys, options);
     try {
       return await section();
     } finally {
@@ -68,12 +82,12 @@ export class KeyedQueue {
    * releases them (call it exactly once, however the caller's work ends). The caller's
    * place in each key's line is taken at once, in call order.
    *
-   * @throws KeyedQueueFull when a key already has `maxPending` sections waiting; then
-   *   no place is taken.
+   * @throws KeyedQueueFull when a key already has `maxPending` sections waiting (unless
+   *   `bounded: false`); then no place is taken.
    */
-  async acquire(keys: readonly string[]): Promise<() => void> {
+  async acquire(keys: readonly string[], options: AcquireOptions = {}): Promise<() => void> {
     const sorted = [...new Set(keys)].sort();
-    for (const key of sorted) {
+    for (const key of options.bounded === false ? [] : sorted) {
       const pending = (this.#keys.get(key)?.count ?? 1) - 1;
       if (pending >= this.#maxPending) throw new KeyedQueueFull(key, pending);
     }

@@ -92,7 +92,7 @@ export interface PayloadOptions<S> {
 type RunCommand = (
   actorId: string | null,
   input: unknown,
-  options: { signal: AbortSignal; trace: Context | undefined },
+  options: { signal: AbortSignal; trace: Context | undefined; mustNotRefuse: boolean },
 ) => Promise<{ ok: true; value: { position: number | null } } | { ok: false; error: DomainError }>;
 
 /**
@@ -114,12 +114,16 @@ async function runCommand(
     result = await run(viewerIdOf(ctx), decoded.value, {
       signal: ctx.signal,
       trace: operationTraceOf(ctx),
+      // BUSY means nothing was written: once a field of this operation has written, a
+      // later one waits its turn rather than fail the answer that carries that write.
+      mustNotRefuse: ctx.wrote,
     });
   } catch (error) {
     if (error instanceof KeyedQueueFull) throw busyError(error);
     throw error;
   }
   if (!result.ok) return result.error;
+  ctx.wrote = true;
   if (result.value.position !== null) await ctx.settle(result.value.position);
   return result.value;
 }

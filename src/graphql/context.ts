@@ -61,6 +61,12 @@ export interface GraphQLContext {
    * projected in time. Reported to the client as `extensions.readModelBehind`.
    */
   readModelBehind: number | null;
+  /**
+   * Whether a command of this operation has succeeded (committed, or replayed a commit).
+   * Its later commands then wait on a busy stream instead of being refused with `BUSY`,
+   * which would fail the whole answer (`data: null`, HTTP 503), that write included.
+   */
+  wrote: boolean;
   /** The websocket an operation arrived on (absent over HTTP and SSE). */
   connection?: LiveConnection;
   /** The graphql-ws id of the operation, with `connection`. */

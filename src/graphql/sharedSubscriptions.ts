@@ -194,6 +194,7 @@ async function executionContext(
     signal,
     reads,
     readModelBehind: null,
+    wrote: false,
     settle: () => Promise.reject(new Error('a subscription does not write')),
   };
 }

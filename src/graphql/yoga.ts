@@ -57,6 +57,7 @@ export async function createContext(
     signal,
     reads,
     readModelBehind: null,
+    wrote: false,
     async settle(position) {
       await inSpan(
         SpanName.ReadYourWrites,

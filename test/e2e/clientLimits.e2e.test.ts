@@ -197,4 +197,117 @@ describe('per-client rate limits and the bounded command queue', () => {
     );
     expect(count.data!.node.cardCount).toBe(4);
   });
+
+  it('lets a later field of an operation that already wrote wait its turn on a busy column, not answer BUSY over the write', async () => {
+    const storage = openMemoryStorage({});
+    // Appends to the gated stream wait for the gate; each idempotency lookup tells the
+    // test once the store has answered it (the command takes its place in line next).
+    let gated: string | null = null;
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let appending: () => void = () => {};
+    const holderAppending = new Promise<void>((resolve) => (appending = resolve));
+    const append = storage.store.append.bind(storage.store);
+    storage.store.append = async (request, options) => {
+      if (gated !== null && request.streams.some((s) => s.stream.endsWith(gated!))) {
+        appending();
+        await gate;
+      }
+      return append(request, options);
+    };
+    const looked: (() => void)[] = [];
+    const nextLookup = () => new Promise<void>((resolve) => looked.push(resolve));
+    const idempotentResult = storage.store.idempotentResult.bind(storage.store);
+    storage.store.idempotentResult = async (...args) => {
+      const answer = await idempotentResult(...args);
+      looked.shift()?.();
+      return answer;
+    };
+    const afterPendingWork = () => new Promise((resolve) => setImmediate(resolve));
+    const s = await serve(
+      { MAX_QUEUED_COMMANDS_PER_STREAM: '1', MUTATIONS_PER_MINUTE: '0' },
+      storage,
+    );
+    const alice = await s.register('alice');
+    const board = await post(s, CREATE_BOARD, { name: 'Busy' }, alice.token);
+    const boardId = board.body.data.createBoard.board.id as string;
+    const column = await post(s, ADD_COLUMN, { b: boardId }, alice.token);
+    const hot = column.body.data.addColumn.column.id as string;
+    const other = await post(
+      s,
+      `mutation ($b: ID!) { addColumn(input: { boardId: $b, name: "Later", expectedVersion: 2 }) { ... on AddColumnSuccess { column { id } } } }`,
+      { b: boardId },
+      alice.token,
+    );
+    const cold = other.body.data.addColumn.column.id as string;
+    const card = await post(
+      s,
+      `mutation ($c: ID!) { addCard(input: { columnId: $c, title: "Draft" }) { ... on AddCardSuccess { card { id } } } }`,
+      { c: cold },
+      alice.token,
+    );
+    const cardId = card.body.data.addCard.card.id as string;
+    // Bob fills the line, so that Alice's own membership stream (which her commands
+    // hold while they decide) is free.
+    const bob = await s.register('bob');
+    await post(
+      s,
+      `mutation ($b: ID!) { addMember(input: { boardId: $b, username: "bob", expectedVersion: 3 }) { __typename } }`,
+      { b: boardId },
+      alice.token,
+    );
+
+    // The hot column's line is full: one command holds it (its append waits on the
+    // gate) and one waits behind it.
+    gated = Buffer.from(hot, 'base64').toString('utf8').split(':')[1]!;
+    const addKeyed = (key: string) =>
+      post(
+        s,
+        `mutation ($c: ID!, $k: String!) { addCard(input: { columnId: $c, title: $k, idempotencyKey: $k }) { __typename } }`,
+        { c: hot, k: key },
+        bob.token,
+      );
+    const holder = post(s, ADD_CARD, { c: hot, t: 'holder' }, bob.token);
+    await holderAppending;
+    const waiterLooked = nextLookup();
+    const waiter = addKeyed('waiter');
+    await waiterLooked;
+    await afterPendingWork();
+
+    // One operation: its first field writes the card (another stream), its second
+    // meets the full line.
+    const secondLooked = nextLookup();
+    const both = post(
+      s,
+      `mutation ($card: ID!, $c: ID!) {
+        edit: editCard(input: { cardId: $card, expectedVersion: 1, title: "Final" }) { __typename }
+        add: addCard(input: { columnId: $c, title: "second", idempotencyKey: "second" }) { __typename }
+      }`,
+      { card: cardId, c: hot },
+      alice.token,
+    );
+    await secondLooked;
+    await afterPendingWork();
+    release();
+
+    const answer = await both;
+    expect(answer.body.errors).toBeUndefined();
+    expect(answer.status).toBe(200);
+    expect(answer.body.data).toEqual({
+      edit: { __typename: 'EditCardSuccess' },
+      add: { __typename: 'AddCardSuccess' },
+    });
+    for (const other of await Promise.all([holder, waiter])) {
+      expect(other.body.data.addCard.__typename).toBe('AddCardSuccess');
+    }
+    const after = await s.gql<{ card: { title: string }; hot: { cardCount: number } }>(
+      `query ($card: ID!, $c: ID!) {
+        card: node(id: $card) { ... on Card { title } }
+        hot: node(id: $c) { ... on Column { cardCount } }
+      }`,
+      { card: cardId, c: hot },
+      alice.token,
+    );
+    expect(after.data).toEqual({ card: { title: 'Final' }, hot: { cardCount: 3 } });
+  });
 });

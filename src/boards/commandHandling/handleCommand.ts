@@ -62,6 +62,8 @@ export interface CommandRuntime {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Call = CommandCall<unknown, any, unknown> & {
   signal: AbortSignal | undefined;
+  /** Whether a full writers' line refuses this call (see `CommandOptions.mustNotRefuse`). */
+  bounded: boolean;
   /** The commits made so far, over every attempt (see `LandedCommits`). */
   landed: LandedCommits;
   /** Current state from the store, for the spec's `succeed`. */
@@ -110,7 +112,7 @@ export async function handleCommand<S extends AnyCommandSpec>(
   const idempotencyKey = scopeIdempotencyKey(spec.name, actorId, input.idempotencyKey, scope);
   const requestFingerprint =
     idempotencyKey === undefined ? undefined : digestOf({ operation: spec.name, actorId, input });
-  const base: Omit<Call, 'prepared' | 'signal' | 'landed' | 'readState'> = {
+  const base: Omit<Call, 'prepared' | 'signal' | 'bounded' | 'landed' | 'readState'> = {
     input,
     actorId,
     idempotencyKey,
@@ -119,7 +121,8 @@ export async function handleCommand<S extends AnyCommandSpec>(
   const prepared: unknown = await spec.prepare?.(base, runtime);
   const { signal } = options;
   const readState = stateReader(runtime.store, signal);
-  const call = { ...base, prepared, signal, landed: new LandedCommits(), readState };
+  const bounded = options.mustNotRefuse !== true;
+  const call = { ...base, prepared, signal, bounded, landed: new LandedCommits(), readState };
   return retrying(runtime, spec, call, options.trace);
 }
 
@@ -182,7 +185,9 @@ async function attemptOnce<S extends AnyCommandSpec>(
     if (first instanceof ValidationError) return result(failed(first), CommandOutcome.Rejected);
     if (first) return succeedWith(spec, call, await replayedCommit(store, first.position, signal));
   }
-  const session = new LoadSession(store, signal, runtime.infrastructure);
+  const session = new LoadSession(store, signal, runtime.infrastructure, {
+    bounded: call.bounded,
+  });
   try {
     const loaded: unknown = await spec.load(session, call);
     const decided = decideSafely(spec, call, loaded, { now: runtime.now(), newId: runtime.newId });

@@ -1,6 +1,6 @@
 import type { StreamStateCache } from '../../eventstore/StreamStateCache.js';
 import type { EventStore, RecordedEvent } from '../../eventstore/types.js';
-import type { KeyedQueue } from '../../keyedQueue.js';
+import type { AcquireOptions, KeyedQueue } from '../../keyedQueue.js';
 import { foldEvents, streamFold, type AggregateStates } from '../aggregates.js';
 import { isWellFormedId, toStreamName, type StreamKind } from '../streams.js';
 
@@ -43,6 +43,8 @@ export class LoadSession {
   readonly store: EventStore;
   readonly #signal: AbortSignal | undefined;
   readonly #infrastructure: LoadInfrastructure;
+  /** How this session takes its place in the writers' lines. */
+  readonly #acquire: AcquireOptions;
   readonly #loads = new Map<string, Promise<LoadedStream>>();
   readonly #versions = new Map<string, number>();
   readonly #asserted = new Set<string>();
@@ -55,10 +57,12 @@ export class LoadSession {
     store: EventStore,
     signal: AbortSignal | undefined,
     infrastructure: LoadInfrastructure = {},
+    acquire: AcquireOptions = {},
   ) {
     this.store = store;
     this.#signal = signal;
     this.#infrastructure = infrastructure;
+    this.#acquire = acquire;
   }
 
   /**
@@ -71,7 +75,7 @@ export class LoadSession {
     if (!load) {
       const { writers } = this.#infrastructure;
       if (writers && !this.#held) {
-        this.#held = writers.acquire([stream]);
+        this.#held = writers.acquire([stream], this.#acquire);
         this.#heldStream = stream;
       }
       const held = this.#held;
@@ -96,7 +100,7 @@ export class LoadSession {
     // and nothing waits while holding it, so no two sessions wait on each other.
     const { writers } = this.#infrastructure;
     if (writers && stream !== this.#heldStream) {
-      const hold = writers.acquire([stream]);
+      const hold = writers.acquire([stream], this.#acquire);
       this.#holds.push(hold);
       await hold;
     }

@@ -24,6 +24,13 @@ export interface CommandOptions {
   signal?: AbortSignal;
   /** The trace context the command's span is a child of (its operation's); else the active one. */
   trace?: Context | undefined;
+  /**
+   * Wait in line on a busy stream instead of being refused (`KeyedQueueFull`, answered
+   * `BUSY`): for a command of an operation that has already committed a write, whose
+   * refusal would make the whole answer a failure (`data: null`, HTTP 503) although
+   * that write stands. The line it may lengthen is bounded by the operation's fields.
+   */
+  mustNotRefuse?: boolean;
 }
 
 /** The commit a successful command made; wait for the projector to reach `position` to read it. */
