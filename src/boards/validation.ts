@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PASSWORD_LIMITS } from '../identity/passwords.js';
 import { ValidationError, type ResourceType } from './errors.js';
 import { textField } from './textRules.js';
 
@@ -88,6 +89,17 @@ export const username = z
   .min(inputLimits.usernameMin, `must be at least ${inputLimits.usernameMin} characters`)
   .max(inputLimits.usernameMax, `must be at most ${inputLimits.usernameMax} characters`)
   .regex(USERNAME_PATTERN, 'may only hold letters A-Z, a-z, digits and _ . -');
+
+/**
+ * A new password: `PASSWORD_LIMITS` long (UTF-16 code units), kept as typed (not
+ * trimmed: spaces inside and around it are part of it), but not whitespace alone (eight
+ * spaces are no secret). Only `setPassword` sets one; `signIn` compares whatever is sent.
+ */
+export const password = z
+  .string()
+  .min(PASSWORD_LIMITS.min, `must be at least ${PASSWORD_LIMITS.min} characters`)
+  .max(PASSWORD_LIMITS.max, `must be at most ${PASSWORD_LIMITS.max} characters`)
+  .refine((value) => /\S/u.test(value), 'must not be whitespace alone');
 
 /** A WIP limit, or null for none; omitted reads as null. */
 export const wipLimit = z

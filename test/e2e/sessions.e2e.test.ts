@@ -144,6 +144,22 @@ describe('passwords and sign-in', () => {
     expect(result.data?.setPassword).toMatchObject({ code: ErrorCode.Validation });
   });
 
+  it('refuses a password of whitespace alone with a ValidationError and writes nothing', async () => {
+    const { token } = await server.register(`blank${++users}`);
+    const head = await server.storage.store.headPosition();
+    for (const password of [' '.repeat(8), '\t \n \r   ', '\u00a0'.repeat(8), '\u3000'.repeat(8)]) {
+      const result = await server.gql(SET_PASSWORD, { input: { password } }, token);
+      expect(result.data?.setPassword).toMatchObject({
+        code: ErrorCode.Validation,
+        message: expect.stringContaining('whitespace'),
+      });
+    }
+    expect(await server.storage.store.headPosition()).toBe(head);
+    // Spaces around and inside a password are part of it.
+    const spaced = await server.gql(SET_PASSWORD, { input: { password: '  a b c d  ' } }, token);
+    expect(spaced.data?.setPassword).toEqual({ __typename: 'SetPasswordSuccess' });
+  });
+
   it('limits sign-in attempts per username, even with the right password', async () => {
     const limited = await startTestServer({ env: { SIGN_IN_RATE_LIMIT: '3' } });
     cleanups.push(() => limited.close());

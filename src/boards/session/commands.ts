@@ -12,14 +12,9 @@ import {
 import { normalizeUsername } from '../streams.js';
 import { decideUser } from '../user/decide.js';
 import { generateToken, hashToken } from '../user/token.js';
-import { idempotencyKey, inputLimits, resourceId } from '../validation.js';
+import { idempotencyKey, inputLimits, password, resourceId } from '../validation.js';
 import { decideSession } from './decide.js';
 import { SessionEndReason, SessionMethod } from './events.js';
-
-const password = z
-  .string()
-  .min(PASSWORD_LIMITS.min, `must be at least ${PASSWORD_LIMITS.min} characters`)
-  .max(PASSWORD_LIMITS.max, `must be at most ${PASSWORD_LIMITS.max} characters`);
 
 /**
  * Sets the caller's password (scrypt, see `hashPassword`), so `signIn` can open new
@@ -30,7 +25,7 @@ export const setPassword = defineCommand({
   name: 'setPassword',
   input: z.object({
     password: password.describe(
-      `${PASSWORD_LIMITS.min}-${PASSWORD_LIMITS.max} characters; any characters.`,
+      `${PASSWORD_LIMITS.min}-${PASSWORD_LIMITS.max} characters (UTF-16 code units), kept as typed; not whitespace alone.`,
     ),
     currentPassword: z
       .string()

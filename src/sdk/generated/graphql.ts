@@ -229,7 +229,7 @@ export type SetPasswordInput = {
   currentPassword?: InputMaybe<Scalars['String']['input']>;
   /** Retrying with the same key returns the first result and writes nothing. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
-  /** 8-256 characters; any characters. */
+  /** 8-256 characters (UTF-16 code units), kept as typed; not whitespace alone. */
   password: Scalars['String']['input'];
 };
 
