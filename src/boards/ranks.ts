@@ -103,9 +103,45 @@ export function assignRank(
   options: RankOptions = {},
 ): RankAssignment {
   const list = siblings instanceof RankedList ? siblings : RankedList.from(siblings);
-  const { itemId } = options;
   const threshold = options.threshold ?? RANK_REBALANCE_THRESHOLD;
   const maxRadius = options.maxRadius ?? RANK_REBALANCE_MAX_RADIUS;
+  const { low, high, next, previous } = placementGap(list, placement, fields, options.itemId);
+  const rank = generateKeyBetween(low?.rank ?? null, high?.rank ?? null);
+  if (rank.length <= threshold) return { rank, rebalanced: null };
+  return rebalanceAround(low, high, { next, previous, threshold, maxRadius });
+}
+
+/**
+ * Whether placing `itemId`, one of `list`, as `placement` says would leave it where it
+ * is: it already sits in the gap the placement names (right after `afterId`, right
+ * before `beforeId`, or last). Such a move changes nothing. Refuses a placement as
+ * {@link assignRank} does.
+ */
+export function keepsPlace(
+  list: RankedList,
+  placement: Placement,
+  fields: PlacementFields,
+  itemId: string,
+): boolean {
+  const rank = list.rankOf(itemId);
+  if (rank === undefined) return false;
+  const { low, high } = placementGap(list, placement, fields, itemId);
+  return (
+    (low === undefined || compareRanks(low.rank, rank) < 0) &&
+    (high === undefined || compareRanks(rank, high.rank) < 0)
+  );
+}
+
+/**
+ * The siblings the placed item goes between (`undefined`: the list's start or end), the
+ * item itself not counted as a sibling, and the walks that skip it.
+ */
+function placementGap(
+  list: RankedList,
+  placement: Placement,
+  fields: PlacementFields,
+  itemId: string | undefined,
+) {
   const require = (id: string, field: string): Ranked => {
     const rank = id === itemId ? undefined : list.rankOf(id);
     if (rank === undefined)
@@ -138,9 +174,7 @@ export function assignRank(
   } else {
     low = previous(undefined);
   }
-  const rank = generateKeyBetween(low?.rank ?? null, high?.rank ?? null);
-  if (rank.length <= threshold) return { rank, rebalanced: null };
-  return rebalanceAround(low, high, { next, previous, threshold, maxRadius });
+  return { low, high, next, previous };
 }
 
 /**

@@ -325,7 +325,7 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
       expect(moved.card).toEqual({ id: card!.id, version: 2 });
       expect(moved.from.id).toBe(from);
       expect(moved.to.id).toBe(to);
-      const [commit] = await store.readAll({ after: moved.position - 1, limit: 1 });
+      const [commit] = await store.readAll({ after: moved.position! - 1, limit: 1 });
       expect(commit?.commitId).toBe(moved.commitId);
       expect(commit?.operation).toBe('moveCard');
       expect(commit?.actor).toBe(member);

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { WebSocket } from 'ws';
+import { ChangeHeadDocument } from '../../src/sdk/generated/graphql.js';
 import { openMemoryStorage } from '../../src/storage.js';
 import type {
   ReadCollection,
@@ -104,6 +106,72 @@ describe('board API over HTTP (memory store)', () => {
     expect(column.cards.edges).toHaveLength(3);
   });
 
+  it('answers a move of a card to the place it holds with the card as it is, and writes and pushes nothing', async () => {
+    const carl = createCorkboardClient({
+      url: `${s.url}/graphql`,
+      token: (await s.register('carl')).token,
+      webSocketImpl: WebSocket,
+    });
+    const board = await createBoard(carl);
+    const todo = await addColumn(carl, board.id, 'Todo');
+    const first = await addCard(carl, todo.id, 'first');
+    const middle = await addCard(carl, todo.id, 'middle');
+    const last = await addCard(carl, todo.id, 'last');
+    const { changeHead } = await carl.request(ChangeHeadDocument);
+    const head = await s.storage.store.headPosition();
+    const columnBefore = expectMember(await carl.column({ id: todo.id }), 'Column');
+    const stays = [
+      { card: middle, afterCardId: first.id },
+      { card: middle, beforeCardId: last.id },
+      { card: middle, afterCardId: first.id, beforeCardId: last.id },
+      { card: first, beforeCardId: middle.id },
+      { card: last },
+    ];
+    for (const { card, ...place } of stays) {
+      const payload = expectMember(
+        await carl.moveCard({
+          input: { cardId: card.id, toColumnId: todo.id, expectedVersion: card.version, ...place },
+        }),
+        'MoveCardSuccess',
+      );
+      expect(payload.card).toMatchObject({ id: card.id, version: card.version });
+      expect(payload.from).toMatchObject({ id: todo.id, version: columnBefore.version });
+      expect(payload.to).toMatchObject({ id: todo.id, version: columnBefore.version });
+      expect(payload).toMatchObject({ merged: false, replayed: false });
+    }
+    expect(await s.storage.store.headPosition()).toBe(head);
+    const columnAfter = expectMember(await carl.column({ id: todo.id }), 'Column');
+    expect(columnAfter.version).toBe(columnBefore.version);
+    expect(columnAfter.cards.edges.map((e) => e.node.id)).toEqual([first.id, middle.id, last.id]);
+
+    // Then a real move: the first change after the head is that one, none before it.
+    const moved = expectMember(
+      await carl.moveCard({
+        input: {
+          cardId: last.id,
+          toColumnId: todo.id,
+          expectedVersion: last.version,
+          beforeCardId: first.id,
+        },
+      }),
+      'MoveCardSuccess',
+    );
+    expect(moved.card.version).toBe(last.version + 1);
+    const abort = new AbortController();
+    const changes = [];
+    for await (const change of carl.boardChanges(board.id, {
+      after: changeHead,
+      signal: abort.signal,
+    })) {
+      changes.push(change);
+      abort.abort();
+    }
+    expect(changes.map((c) => c.operation)).toEqual(['moveCard']);
+    expect(changes[0]!.invalidated).toContainEqual(
+      expect.objectContaining({ typename: 'Card', id: last.id }),
+    );
+  });
+
   it('lets exactly one of 50 concurrent title edits at one version win; the others get the exact conflict', async () => {
     const board = await createBoard(alice);
     const column = await addColumn(alice, board.id, 'Todo');
@@ -181,6 +249,7 @@ describe('board API over HTTP (memory store)', () => {
         to: columns[random(3)]!,
         place: random(3),
       }));
+      const movesFrom = await s.storage.store.headPosition();
       let moved = 0;
       await Promise.all(
         plan.map(async ({ card, to, place }) => {
@@ -227,9 +296,15 @@ describe('board API over HTTP (memory store)', () => {
         }
       }
       expect(seen.size).toBe(cards.length);
-      // Every successful move, and nothing else, bumped its card's version by one.
+      // Every move that wrote, and nothing else, bumped its card's version by one; a move
+      // to the place the card held (the end of its own column, say) succeeds and writes nothing.
+      const moveCommits = (
+        await s.storage.store.readAll({ after: movesFrom, limit: 100_000 })
+      ).filter((commit) => commit.operation === 'moveCard').length;
+      expect(moveCommits).toBeLessThanOrEqual(moved);
+      expect(moveCommits).toBeGreaterThan(100);
       const versions = before!.columns.flatMap((c) => c.cards.edges.map((e) => e.node.version - 1));
-      expect(versions.reduce((a, b) => a + b, 0)).toBe(moved);
+      expect(versions.reduce((a, b) => a + b, 0)).toBe(moveCommits);
 
       await s.app.projector.rebuild();
       const after = await readBoard(alice, board.id);

@@ -170,6 +170,51 @@ describe('decideCard: MoveCard', () => {
     expect(column.cards.toArray().map((c) => c.id)).toEqual(['k2', 'k1']);
   });
 
+  it('decides nothing for a move to the place the card holds, however the place is named', () => {
+    const three = columnEvents('c1', null, ['k1', 'a0'], ['k2', 'a1'], ['k3', 'a2']);
+    const stays: { cardId: string; afterCardId?: string; beforeCardId?: string }[] = [
+      { cardId: 'k2', afterCardId: 'k1' },
+      { cardId: 'k2', beforeCardId: 'k3' },
+      { cardId: 'k2', afterCardId: 'k1', beforeCardId: 'k3' },
+      { cardId: 'k1', beforeCardId: 'k2' },
+      { cardId: 'k3', afterCardId: 'k2' },
+      // Neither: at the end, where k3 is.
+      { cardId: 'k3' },
+    ];
+    const ranks: Record<string, string> = { k1: 'a0', k2: 'a1', k3: 'a2' };
+    for (const move of stays) {
+      const decision = decideCard(
+        { type: 'MoveCard', data: { actorId: member, toColumnId: 'c1', ...move } },
+        state(given.card(cardCreated(move.cardId, 'c1', ranks[move.cardId]!)), {
+          c1: given.column(...three),
+        }),
+        contextWithIds(),
+      );
+      expect(decision, JSON.stringify(move)).toEqual([]);
+    }
+    // One step away is a move; naming a card of another column is still refused.
+    const moved = decideCard(
+      {
+        type: 'MoveCard',
+        data: { actorId: member, cardId: 'k2', toColumnId: 'c1', afterCardId: 'k3' },
+      },
+      state(given.card(cardCreated('k2', 'c1', 'a1')), { c1: given.column(...three) }),
+      contextWithIds(),
+    );
+    expect(eventsOf(moved, 'column').map((e) => e.type)).toEqual(['CardRepositioned']);
+    const error = thrown(() =>
+      decideCard(
+        {
+          type: 'MoveCard',
+          data: { actorId: member, cardId: 'k2', toColumnId: 'c1', afterCardId: 'k9' },
+        },
+        state(given.card(cardCreated('k2', 'c1', 'a1')), { c1: given.column(...three) }),
+        contextWithIds(),
+      ),
+    );
+    expect(error).toMatchObject({ field: 'input.afterCardId' });
+  });
+
   it('does not let a card be placed relative to itself', () => {
     const error = thrown(() =>
       decideCard(

@@ -9,6 +9,7 @@ import {
   written,
 } from '../commandHandling/defineCommand.js';
 import type { LoadSession } from '../commandHandling/loadSession.js';
+import type { WrittenResource } from '../commandHandling/results.js';
 import { WipLimitReachedError } from '../errors.js';
 import {
   description,
@@ -40,7 +41,12 @@ async function loadCard(
 ) {
   const card = await session.load('card', cardId);
   if (card.state.status === 'absent') {
-    return { card, ...noAccess, columns: new Map<string, ColumnState>() };
+    return {
+      card,
+      ...noAccess,
+      columns: new Map<string, ColumnState>(),
+      columnVersions: new Map<string, number>(),
+    };
   }
   const live = columnIds && card.state.status === (options.archived === true ? 'archived' : 'live');
   const ids = live ? [card.state.columnId, ...columnIds] : [];
@@ -49,7 +55,8 @@ async function loadCard(
     ...ids.map((id) => session.load('column', id)),
   ]);
   const columnStates = new Map(columns.map((c) => [c.id, c.state]));
-  return { card, ...accessOf(access), columns: columnStates };
+  const columnVersions = new Map(columns.map((c) => [c.id, c.version]));
+  return { card, ...accessOf(access), columns: columnStates, columnVersions };
 }
 
 /**
@@ -114,6 +121,20 @@ export const editCard = defineCommand({
   succeed: written({ card: 'card' }),
 });
 
+/** What a card move did. */
+interface CardMove {
+  card: WrittenResource;
+  /** The column the card left; the same as `to` for a move within one column. */
+  from: WrittenResource;
+  to: WrittenResource;
+  merged: boolean;
+  /** Null when the card was moved to the place it holds: nothing was written. */
+  commitId: string | null;
+  /** Null when nothing was written. */
+  position: number | null;
+  replayed: boolean;
+}
+
 /**
  * Moves a card within its column or to another column of its board, in one
  * commit over the card and both columns. Entering a full column is refused
@@ -143,13 +164,27 @@ export const moveCard = defineCommand({
     );
   },
   expectedVersion: { of: ({ card }) => card, sets: ['column', 'rank'] satisfies CardField[] },
-  succeed: (commit) => {
+  // A move to the place the card holds: the card and its column as they are.
+  nothingToWrite: (_call, { card, columnVersions }): CardMove => {
+    if (card.state.status !== 'live') throw new Error('moveCard: only a live card stays put');
+    const { columnId } = card.state;
+    const column = { id: columnId, version: columnVersions.get(columnId) ?? 0 };
+    return {
+      commitId: null,
+      position: null,
+      replayed: false,
+      card: { id: card.id, version: card.version },
+      from: column,
+      to: column,
+      merged: false,
+    };
+  },
+  succeed: (commit): CardMove => {
     const [from, to] = headsOfKind(commit.heads, 'column');
     if (!from) throw new Error('moveCard commit has no column stream');
     return {
       ...commitRef(commit),
       card: headOfKind(commit.heads, 'card'),
-      /** The column the card left; the same as `to` for a move within one column. */
       from,
       to: to ?? from,
       merged: commit.merged,

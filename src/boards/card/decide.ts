@@ -1,9 +1,15 @@
 import { authorize, BoardAction, type BoardAccess } from '../board/access.js';
 import { memberOf, type ActiveBoard } from '../board/state.js';
 import type { ColumnEvent } from '../column/events.js';
-import { placeCardInColumn, requireEditableColumn, requireRoomFor } from '../column/decide.js';
+import {
+  cardPlacementFields,
+  placeCardInColumn,
+  requireEditableColumn,
+  requireRoomFor,
+} from '../column/decide.js';
 import type { ActiveColumn, ColumnState } from '../column/state.js';
 import type { DecideContext, Decision } from '../decision.js';
+import { keepsPlace } from '../ranks.js';
 import { unreachable } from '../unreachable.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { CardChanges } from './events.js';
@@ -109,8 +115,9 @@ function currentColumn(state: CardDecisionState, card: LiveCard): ActiveColumn {
  *   to: (CardsRebalanced,) CardEntered]`, refused with `WipLimitReachedError` when
  *   the target is full (`ValidationError` on `input.toColumnId` when it is archived);
  *   within its column -> `[card: CardMoved, column:
- *   (CardsRebalanced,) CardRepositioned]`, always allowed. A target column that does
- *   not exist or is on another board is `NotFoundError` for it.
+ *   (CardsRebalanced,) CardRepositioned]`, always allowed; to the place it holds
+ *   already (same column, same neighbours) -> `[]`, nothing to write. A target column
+ *   that does not exist or is on another board is `NotFoundError` for it.
  * - `ArchiveCard` -> `[card: CardArchived, column: CardsArchived]`.
  */
 export function decideCard(
@@ -148,6 +155,8 @@ export function decideCard(
       if (to.archived) throw new ValidationError('input.toColumnId', 'the column is archived');
       const placement = { afterId: afterCardId, beforeId: beforeCardId };
       const within = to.columnId === from.columnId;
+      // To its own place: nothing changes, so nothing is written (no version, no push).
+      if (within && keepsPlace(to.cards, placement, cardPlacementFields, cardId)) return [];
       const placed = placeCardInColumn(to, cardId, placement, within ? 'reposition' : 'enter');
       const moved = {
         aggregate: 'card',

@@ -84,7 +84,7 @@ function requireLimitHolds(column: ActiveColumn, wipLimit: number | null): void 
 /** How a card comes to its place: from outside the column, or from within it. */
 export type CardArrival = 'enter' | 'reposition';
 
-const cardPlacementFields = {
+export const cardPlacementFields = {
   afterField: 'input.afterCardId',
   beforeField: 'input.beforeCardId',
   siblingDescription: 'another live card of the target column',
