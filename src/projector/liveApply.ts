@@ -15,6 +15,7 @@ import {
   type ReadView,
 } from './types.js';
 import { WriteBehindView } from './WriteBehindView.js';
+import { frozenCopy, frozenRecord } from './frozen.js';
 
 /**
  * Read documents a catch-up keeps in memory from one batch to the next (see
@@ -163,7 +164,9 @@ export class LiveApply {
     const applied: (AppliedCommit | null)[] = [];
     const applier = new CommitApplier(view, this.#o.projections);
     try {
-      for (const item of batch) {
+      // Indexed loops (as in `CommitApplier.apply`): no iterator objects around the awaits.
+      for (let i = 0; i < batch.length; i += 1) {
+        const item = batch[i]!;
         applied.push(item.kind === 'commit' ? await applier.apply(item.commit) : null);
       }
       await view.flush();
@@ -183,7 +186,8 @@ export class LiveApply {
       recorded = last;
     };
     try {
-      for (const [i, item] of batch.entries()) {
+      for (let i = 0; i < batch.length; i += 1) {
+        const item = batch[i]!;
         let entry: ChangeLogEntry | undefined;
         if (item.kind === 'commit') {
           this.#o.health.noteGap(last?.checkpoint.position ?? this.#o.position(), item.commit);
@@ -208,7 +212,10 @@ export class LiveApply {
     await this.#o.changeLog.record(this.#entryOf(commit, applied));
   }
 
-  /** A projected commit's change log entry. */
+  /**
+   * A projected commit's change log entry, deeply frozen as what `applyCommit` reported is:
+   * a memory change log keeps it as it is.
+   */
   #entryOf(commit: Commit, applied: AppliedCommit): ChangeLogEntry {
     const entry: ChangeLogEntry = {
       cursor: commit.position,
@@ -216,11 +223,12 @@ export class LiveApply {
       scopes: applied.scopes,
       operation: commit.operation,
       actor: commit.actor,
-      at: commit.occurredAt,
+      at: frozenCopy(commit.occurredAt),
       invalidated: applied.invalidated,
     };
     if (applied.changed.length > 0) entry.changed = applied.changed;
-    if (commit.metadata.traceContext) entry.traceContext = commit.metadata.traceContext;
-    return entry;
+    const { traceContext } = commit.metadata;
+    if (traceContext) entry.traceContext = frozenCopy(traceContext);
+    return frozenRecord(entry);
   }
 }

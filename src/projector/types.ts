@@ -72,9 +72,17 @@ export interface ReadCollection<T extends ReadDoc> {
   delete(id: string): Promise<void>;
 }
 
-/** The last document given for each `_id` (in the order of their first appearance). */
-export function lastPerId<T extends ReadDoc>(docs: readonly T[]): T[] {
-  return [...new Map(docs.map((doc) => [doc._id, doc])).values()];
+/**
+ * The last document given for each `_id` (in the order of their first appearance): `docs`
+ * itself when no id repeats, as in a write-behind view's flush.
+ */
+export function lastPerId<T extends ReadDoc>(docs: readonly T[]): readonly T[] {
+  const ids = new Set<string>();
+  for (const doc of docs) {
+    if (ids.has(doc._id)) return [...new Map(docs.map((d) => [d._id, d])).values()];
+    ids.add(doc._id);
+  }
+  return docs;
 }
 
 /** The read documents of one generation. */

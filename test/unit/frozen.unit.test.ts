@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { frozenCopy, frozenWith, frozenWithout } from '../../src/projector/frozen.js';
+import { frozenCopy, frozenRecord, frozenWith, frozenWithout } from '../../src/projector/frozen.js';
 
 /** Whether nothing reachable from `value` can be changed. */
 function deeplyFrozen(value: unknown): boolean {
@@ -74,7 +74,10 @@ describe('frozenCopy', () => {
 describe('frozenWith and frozenWithout', () => {
   it('are frozen spreads: fields replaced in place, added at the end, or left out', () => {
     const source = { _id: 'old', title: 'a', labels: ['x'] };
-    const written = frozenWith(source, { _id: 'c1', _applied: { s: 1 } });
+    // The fields set are deeply frozen already (frozenWith's contract): set as they are.
+    const applied = Object.freeze({ s: 1 });
+    const written = frozenWith(source, { _id: 'c1', _applied: applied });
+    expect(written._applied).toBe(applied);
     expect(Object.entries(written)).toEqual(
       Object.entries({ ...source, _id: 'c1', _applied: { s: 1 } }),
     );
@@ -89,5 +92,22 @@ describe('frozenWith and frozenWithout', () => {
     expect(without).toEqual({ _id: 'c1', title: 'a', labels: ['x'] });
     expect(deeplyFrozen(without)).toBe(true);
     expect(without.labels).toBe(written.labels);
+  });
+});
+
+describe('frozenRecord', () => {
+  it('is kept as it is by frozenCopy, and reads as a plain object', () => {
+    const doc = frozenCopy({ title: 'a', labels: ['x'] });
+    const record = frozenRecord({ collection: 'cards', doc, tags: Object.freeze(['t']) });
+    expect(Object.isFrozen(record)).toBe(true);
+    expect(deeplyFrozen(record)).toBe(true);
+    expect(frozenCopy(record)).toBe(record);
+    expect({ ...record }).toEqual({
+      collection: 'cards',
+      doc: { title: 'a', labels: ['x'] },
+      tags: ['t'],
+    });
+    // A copy made from it shares its fields without a walk.
+    expect(frozenWithout(record, 'tags').doc).toBe(doc);
   });
 });

@@ -45,4 +45,16 @@ describe('MemoryChangeLog', () => {
     read.entries[0]!.scopes.push('changed too');
     expect(await log.read(0)).toEqual({ kind: 'entries', entries: [entry(1)] });
   });
+
+  it('lists an entry once in a scope it names twice, also once trimmed', async () => {
+    const log = new MemoryChangeLog(2);
+    await log.record({ ...entry(1), scopes: ['b', 'a', 'b'] });
+    expect(await cursorsOf(log, 0, 'b')).toEqual([1]);
+    expect(await cursorsOf(log, 0, 'a')).toEqual([1]);
+    await log.recordMany([entry(2), { ...entry(3), scopes: ['b'] }]);
+    // Entry 1 is trimmed: scope b's index drops it once, keeping entry 3.
+    expect(await cursorsOf(log, 1, 'b')).toEqual([3]);
+    await log.recordMany([entry(4), entry(5)]);
+    expect(await cursorsOf(log, 3, 'b')).toEqual([]);
+  });
 });

@@ -26,6 +26,17 @@ function firstAbove(cursors: number[], from: number, after: number): number {
   return low;
 }
 
+/**
+ * `scopes` without repeats: as they are when none repeats (an entry's scopes are sorted and
+ * distinct when the projector made them: no set per entry).
+ */
+function distinct(scopes: readonly string[]): readonly string[] {
+  for (let i = 1; i < scopes.length; i += 1) {
+    if (scopes.indexOf(scopes[i]!) < i) return [...new Set(scopes)];
+  }
+  return scopes;
+}
+
 /** The change log in one process: the memory adapter of `ChangeLog`. */
 export class MemoryChangeLog implements ChangeLog {
   /**
@@ -73,7 +84,7 @@ export class MemoryChangeLog implements ChangeLog {
     // A plain deep copy (see `frozenCopy`), much cheaper than `structuredClone` for these
     // small objects; reads hand out copies of it as before.
     this.#entries.push(frozenCopy(entry));
-    for (const scope of new Set(entry.scopes)) {
+    for (const scope of distinct(entry.scopes)) {
       let index = this.#byScope.get(scope);
       if (!index) this.#byScope.set(scope, (index = { cursors: [], start: 0 }));
       index.cursors.push(entry.cursor);
@@ -100,7 +111,7 @@ export class MemoryChangeLog implements ChangeLog {
 
   /** Drops a trimmed entry (the oldest of each of its scopes) from the scope index. */
   #unindex(entry: ChangeLogEntry): void {
-    for (const scope of new Set(entry.scopes)) {
+    for (const scope of distinct(entry.scopes)) {
       const index = this.#byScope.get(scope);
       if (!index) continue;
       index.start += 1;

@@ -56,9 +56,12 @@ function compare(a: unknown, b: unknown): number {
 class IndexedDocs<T extends ReadDoc> {
   readonly #docs = new Map<string, T>();
   readonly #indexes: Map<string, Map<unknown, Map<string, T>>>;
+  /** `#indexes` as a list, walked by index on every write (no iterator per write). */
+  readonly #indexList: { field: string; index: Map<unknown, Map<string, T>> }[];
 
   constructor(indexed: readonly string[]) {
     this.#indexes = new Map(indexed.map((field) => [field, new Map<unknown, Map<string, T>>()]));
+    this.#indexList = [...this.#indexes].map(([field, index]) => ({ field, index }));
   }
 
   get(id: string): T | undefined {
@@ -67,7 +70,8 @@ class IndexedDocs<T extends ReadDoc> {
 
   set(doc: T): void {
     const old = this.#docs.get(doc._id);
-    for (const [field, index] of this.#indexes) {
+    for (let i = 0; i < this.#indexList.length; i += 1) {
+      const { field, index } = this.#indexList[i]!;
       const value = (doc as unknown as Record<string, unknown>)[field];
       const was = old && (old as unknown as Record<string, unknown>)[field];
       if (!Array.isArray(value) && !Array.isArray(was)) {
