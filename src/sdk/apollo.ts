@@ -183,8 +183,9 @@ function linkSource(client: ApolloClient, document: DocumentNode): LiveBoardSour
  * In `data` mode (the default), per change:
  * - each resource of `changed` is written with `cache.writeFragment`, unless the cache
  *   holds it at a newer version; a card is spliced by rank into the cached `cards`
- *   pages of its column and out of the others the change names (`cache.modify`), all
- *   in one broadcast;
+ *   pages of its column and out of the others the change names (`cache.modify`), and
+ *   into or out of the cached `archivedCards` of the columns whose archived cards the
+ *   change names (see `updateArchivedList`), all in one broadcast;
  * - what it cannot update that way is refetched: a page the card leaves while it has a
  *   next page, a resource the change names but does not carry; on `resyncRequired`,
  *   every active query that reads the board, its columns or its cards.

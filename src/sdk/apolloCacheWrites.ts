@@ -12,6 +12,12 @@ import {
 } from 'graphql';
 import type { BoardChange } from './boardChanges.js';
 import { updateBoardList, type BoardListArguments, type CachedBoard } from './boardLists.js';
+import {
+  archivedListsNamed,
+  carriesArchivedCards,
+  updateArchivedList,
+  type CarriedCard,
+} from './archivedLists.js';
 import { splicePage, type CachedEdge, type PageArguments } from './cardPages.js';
 import { viewerRoleOf } from './viewerRole.js';
 
@@ -162,6 +168,60 @@ function updateBoardLists(
 }
 
 /**
+ * Brings every cached `Column.archivedCards` list of the columns whose `archivedCards`
+ * the change names in step with the change's cards (as the cache now holds them): see
+ * `updateArchivedList`.
+ */
+function updateArchivedLists(
+  cache: ApolloCache,
+  change: BoardChange,
+  refetch: Map<string, Set<string>>,
+): void {
+  const columns = archivedListsNamed(change);
+  if (columns.length === 0) return;
+  const complete = carriesArchivedCards(change);
+  const cards = change.changed.filter((node) => node.__typename === 'Card');
+  for (const columnId of columns) {
+    const columnRef = cache.identify({ __typename: 'Column', id: columnId });
+    if (!columnRef) continue;
+    cache.modify({
+      id: columnRef,
+      fields: {
+        archivedCards(value: unknown, { storeFieldName, readField, toReference }): unknown {
+          const args = argumentsOf<{ first?: number | null }>(storeFieldName, 'archivedCards');
+          if (!Array.isArray(value)) return value;
+          const carried = cards.flatMap((node): CarriedCard<Reference>[] => {
+            const ref = cache.identify(node);
+            const card = ref ? toReference(ref) : undefined;
+            if (!card) return [];
+            const archived = readField<boolean>('archived', card);
+            const column = readField<Reference>('column', card);
+            return [
+              {
+                id: node.id,
+                archived: typeof archived === 'boolean' ? archived : undefined,
+                columnId: column ? readField<string>('id', column) : undefined,
+                make: () => card,
+              },
+            ];
+          });
+          const entries = (value as Reference[]).map((ref) => ({
+            ref,
+            id: readField<string>('id', ref) ?? '',
+          }));
+          const update =
+            complete && args
+              ? updateArchivedList(entries, args, columnId, carried)
+              : { kind: 'refetch' as const };
+          if (update.kind === 'refetch') refetchLater(refetch, columnRef, storeFieldName);
+          return update.kind === 'updated' ? update.refs : value;
+        },
+      },
+    });
+  }
+}
+
+/**
  * Writes one change's data into Apollo's cache, in one broadcast: each carried node
  * (unless the cache holds it at a newer version), then each carried card spliced into
  * and out of the cached pages of the columns whose cards the change names. A carried
@@ -199,6 +259,7 @@ export function writeChange(
         placed.push({ id: node.id, ref: id, edge: edge && { cursor: edge.cursor } });
       }
       updateBoardLists(cache, change, refetch);
+      updateArchivedLists(cache, change, refetch);
       if (placed.length === 0) return;
       const columns = change.invalidated.filter(
         (i) => i.typename === 'Column' && i.fields.includes('cards'),

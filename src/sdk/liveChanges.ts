@@ -23,7 +23,8 @@ export interface LiveBoardSource {
  * What a live binding does with a change:
  * - `data`: writes the resources the change carries (`BoardChange.changed`, as the
  *   commit left them) into the cache and splices cards into and out of cached
- *   `Column.cards` pages by rank; refetches only what it cannot update that way;
+ *   `Column.cards` pages by rank and `Column.archivedCards` lists; refetches only what
+ *   it cannot update that way;
  * - `refetch`: invalidates what the change names and refetches the active queries
  *   that read it (one request per query per change), ignoring the carried data.
  */

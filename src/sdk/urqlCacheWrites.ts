@@ -6,6 +6,12 @@ import type { Cache } from '@urql/exchange-graphcache';
 import { parse } from 'graphql';
 import type { BoardChange } from './boardChanges.js';
 import { updateBoardList, type BoardListArguments, type CachedBoard } from './boardLists.js';
+import {
+  archivedListsNamed,
+  carriesArchivedCards,
+  updateArchivedList,
+  type CarriedCard,
+} from './archivedLists.js';
 import { splicePage, uncovered, type CachedEdge, type PageArguments } from './cardPages.js';
 import { isStale, type Invalidation } from './liveChanges.js';
 import { viewerRoleOf } from './viewerRole.js';
@@ -177,6 +183,53 @@ function spliceCards(cache: Cache, change: BoardChange): void {
 }
 
 /**
+ * Brings every cached `Column.archivedCards` list of the columns whose `archivedCards`
+ * the change names in step with the change's cards (as Graphcache now holds them): see
+ * `updateArchivedList`. A list it cannot update is invalidated, so Graphcache reads it
+ * again.
+ */
+function updateArchivedLists(cache: Cache, change: BoardChange): void {
+  const columns = archivedListsNamed(change);
+  if (columns.length === 0) return;
+  const complete = carriesArchivedCards(change);
+  const carried = change.changed
+    .filter((node) => node.__typename === 'Card')
+    .map((node): CarriedCard<string> => {
+      const key = cache.keyOfEntity({ __typename: 'Card', id: node.id }) ?? '';
+      const archived = cache.resolve(key, 'archived');
+      const column = cache.resolve(key, 'column');
+      const columnId = typeof column === 'string' ? cache.resolve(column, 'id') : undefined;
+      return {
+        id: node.id,
+        archived: typeof archived === 'boolean' ? archived : undefined,
+        columnId: typeof columnId === 'string' ? columnId : undefined,
+        make: () => key,
+      };
+    });
+  for (const columnId of columns) {
+    const entity = { __typename: 'Column', id: columnId };
+    for (const field of cache.inspectFields(entity)) {
+      if (field.fieldName !== 'archivedCards') continue;
+      // Without arguments, the field is keyed by its bare name: no `({})`.
+      const args = field.arguments ?? undefined;
+      const links = cache.resolve(entity, 'archivedCards', args);
+      if (!Array.isArray(links)) continue;
+      const entries = (links as string[]).map((ref) => ({
+        ref,
+        id: cache.resolve(ref, 'id') as string,
+      }));
+      const update = complete
+        ? updateArchivedList(entries, args ?? {}, columnId, carried)
+        : { kind: 'refetch' as const };
+      if (update.kind === 'refetch') cache.invalidate(entity, 'archivedCards', args);
+      else if (update.kind === 'updated' && args) {
+        cache.link(entity, 'archivedCards', args, update.refs);
+      } else if (update.kind === 'updated') cache.link(entity, 'archivedCards', update.refs);
+    }
+  }
+}
+
+/**
  * Brings every cached `Query.boards` list in step with the boards the change carries
  * (as Graphcache now holds them): an archived board leaves the lists that leave archived
  * boards out, a restored one comes back in its place. A list that cannot place it is
@@ -297,6 +350,7 @@ export function applyChange(
     return;
   }
   spliceCards(cache, change);
+  updateArchivedLists(cache, change);
   updateBoardLists(cache, change);
   writeViewerRoles(cache, change);
   onInvalidated?.(change, invalidateStale(cache, uncovered(change)));

@@ -15,12 +15,14 @@ import {
   ArchiveBoardDocument,
   ArchiveCardDocument,
   ArchiveColumnDocument,
+  ArchivedCardsDocument,
   BoardsDocument,
   RemoveMemberDocument,
   RenameColumnDocument,
   RestoreBoardDocument,
   RestoreCardDocument,
   SetMemberRoleDocument,
+  type ArchivedCardsQuery,
   type BoardsQuery,
 } from '../../src/sdk/generated/graphql.js';
 import { expectSuccess } from '../support/expectSuccess.js';
@@ -57,6 +59,29 @@ function watchBoards(client: LiveCacheClient) {
     ids: () => latest?.map((board) => board.id),
     stop,
   };
+}
+
+/** Watches a column's `archivedCards` through the client's cache. */
+function watchArchived(client: LiveCacheClient, columnId: string) {
+  let latest: string[] | undefined;
+  const take = (column: ArchivedCardsQuery['column'] | undefined) => {
+    if (column?.__typename === 'Column') latest = column.archivedCards.map((card) => card.id);
+  };
+  let stop: () => void;
+  if (client.client instanceof ApolloClient) {
+    const subscription = client.client
+      .watchQuery({ query: ArchivedCardsDocument, variables: { columnId } })
+      .subscribe((result) => {
+        if (result.dataState === 'complete') take(result.data.column);
+      });
+    stop = () => subscription.unsubscribe();
+  } else {
+    const subscription = client.client
+      .query(ArchivedCardsDocument, { columnId })
+      .subscribe((result) => take(result.data?.column));
+    stop = () => subscription.unsubscribe();
+  }
+  return { ids: () => latest, stop };
 }
 
 const columnNamed = (board: WatchedBoard, name: string) => {
@@ -234,23 +259,42 @@ describe.each<CacheLibrary>(['apollo', 'urql'])(
       expect(restored).toEqual([['RestoreCard'], [], []]);
     });
 
-    it('restores a card into another column, in rank order among its cards: no refetch', async () => {
+    it('restores a card into another column, in rank order among its cards, and out of the archived cards of its own: no refetch', async () => {
       const card = columnNamed(b.board()!, 'Doing').cards.edges[0]!.node;
-      const { archiveCard } = await a.mutate(ArchiveCardDocument, {
-        input: { cardId: card.id, expectedVersion: card.version },
-      });
-      const archivedVersion = expectSuccess(archiveCard, 'ArchiveCardSuccess').card.version;
-      await expectCurrent();
-      const requests = await observe(() =>
-        a.mutate(RestoreCardDocument, {
-          input: { cardId: card.id, toColumnId: spareId, expectedVersion: archivedVersion },
-        }),
-      );
-      for (const watcher of watchers()) {
-        expect(cardIds(watcher.board()!, 'Spare')).toEqual([card.id]);
-        expect(cardIds(watcher.board()!, 'Doing')).toEqual([cards[1]!.id, cards[2]!.id]);
+      // The watchers also show the archived cards of the card's column.
+      const archivedLists = watchers().map((watcher) => watchArchived(watcher, todoId));
+      const archivedIs = (ids: string[], what: string) =>
+        until(
+          () => archivedLists.every((list) => JSON.stringify(list.ids()) === JSON.stringify(ids)),
+          what,
+        );
+      try {
+        await archivedIs([], 'the empty archived cards in every watcher');
+        let archivedVersion = 0;
+        const archived = await observe(async () => {
+          const { archiveCard } = await a.mutate(ArchiveCardDocument, {
+            input: { cardId: card.id, expectedVersion: card.version },
+          });
+          archivedVersion = expectSuccess(archiveCard, 'ArchiveCardSuccess').card.version;
+        });
+        await archivedIs([card.id], 'the archived card in every watcher');
+        expect(archived).toEqual([['ArchiveCard'], [], []]);
+
+        const requests = await observe(() =>
+          a.mutate(RestoreCardDocument, {
+            input: { cardId: card.id, toColumnId: spareId, expectedVersion: archivedVersion },
+          }),
+        );
+        for (const watcher of watchers()) {
+          expect(cardIds(watcher.board()!, 'Spare')).toEqual([card.id]);
+          expect(cardIds(watcher.board()!, 'Doing')).toEqual([cards[1]!.id, cards[2]!.id]);
+        }
+        // The push names the archived cards of the column the card left: it leaves them.
+        await archivedIs([], 'the restored card to leave every archived list');
+        expect(requests).toEqual([['RestoreCard'], [], []]);
+      } finally {
+        archivedLists.forEach((list) => list.stop());
       }
-      expect(requests).toEqual([['RestoreCard'], [], []]);
     });
 
     it('takes an archived column out of the board: no refetch', async () => {
