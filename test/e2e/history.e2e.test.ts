@@ -232,6 +232,56 @@ describe.each(adapters)('history of cards, columns and boards ($name)', (adapter
     ]);
   });
 
+  it("shows a member's role change from the role they had, on every page size", async () => {
+    const { alice, bob, boardId } = await sharedBoard();
+    const boardVersion = async () =>
+      (
+        await s.gql<{ node: { version: number } }>(
+          'query ($id: ID!) { node(id: $id) { ... on Board { version } } }',
+          { id: boardId },
+          alice.token,
+        )
+      ).data!.node.version;
+    const setRole = async (token: string, userId: string, role: string) =>
+      ok(
+        token,
+        'setMemberRole',
+        { boardId, userId, role, expectedVersion: await boardVersion() },
+        '... on SetMemberRoleSuccess { board { version } }',
+      );
+    await setRole(alice.token, bob.id, 'VIEWER');
+    await setRole(alice.token, bob.id, 'OWNER');
+    // The creator's role came with the board.
+    await setRole(bob.token, alice.id, 'EDITOR');
+    const role = (user: string, name: string) => json({ user, role: name });
+    const expected = [
+      [{ field: 'role', from: role(alice.id, 'OWNER'), to: role(alice.id, 'EDITOR') }],
+      [{ field: 'role', from: role(bob.id, 'VIEWER'), to: role(bob.id, 'OWNER') }],
+      [{ field: 'role', from: role(bob.id, 'EDITOR'), to: role(bob.id, 'VIEWER') }],
+    ];
+    // One page, and pages of one entry (each looks back past itself for the role before).
+    const whole = (await history(alice.token, boardId)).data!.node!.history.edges;
+    expect(whole.slice(0, 3).map((e) => e.node.operation)).toEqual([
+      'MemberRoleChanged',
+      'MemberRoleChanged',
+      'MemberRoleChanged',
+    ]);
+    expect(whole.slice(0, 3).map((e) => e.node.changes)).toEqual(expected);
+    let after: string | undefined;
+    for (const changes of expected) {
+      const page = (await history(alice.token, boardId, 1, after)).data!.node!.history;
+      expect(page.edges.map((e) => e.node.changes)).toEqual([changes]);
+      after = page.pageInfo.endCursor!;
+    }
+    const created = whole.at(-1)!.node;
+    expect(created.operation).toBe('BoardCreated');
+    expect(created.changes).toContainEqual({
+      field: 'role',
+      from: null,
+      to: role(alice.id, 'OWNER'),
+    });
+  });
+
   it('is not visible to a non-member or an anonymous caller', async () => {
     const { alice, boardId, todo } = await sharedBoard();
     const card = await addCard(alice.token, todo, 'Secret');

@@ -3,9 +3,10 @@
  * one mapping per aggregate, an exhaustive switch over its event types, so a new event
  * type does not typecheck until it says what it changes.
  */
-import { parseBoardEvent, type BoardEvent } from '../board/events.js';
+import { boardEventSchemaVersions, parseBoardEvent, type BoardEvent } from '../board/events.js';
 import {
   cardChangeFields,
+  cardEventSchemaVersions,
   givenChanges,
   newCardDefaults,
   parseCardEvent,
@@ -13,7 +14,8 @@ import {
   type CardChanges,
   type CardEvent,
 } from '../card/events.js';
-import { parseColumnEvent, type ColumnEvent } from '../column/events.js';
+import { columnEventSchemaVersions, parseColumnEvent, type ColumnEvent } from '../column/events.js';
+import { BoardRole } from '../board/access.js';
 import type { ResourceType } from '../errors.js';
 import { StreamKind, toStreamName } from '../streams.js';
 import { unreachable } from '../unreachable.js';
@@ -43,7 +45,15 @@ export interface HistoryFieldChange {
   field: string;
   from: HistoryValue | typeof PREVIOUS;
   to: HistoryValue;
+  /**
+   * What `from: PREVIOUS` is looked up by, when the field holds one value per something
+   * (a board's `role` is one per member: `role:<userId>`). @default the field
+   */
+  key?: string;
 }
+
+/** What a change's `from: PREVIOUS` is looked up by. */
+export const previousKey = (change: HistoryFieldChange): string => change.key ?? change.field;
 
 /** See {@link HistoryFieldChange.from}. */
 export const PREVIOUS = Symbol('previous value of the field');
@@ -85,14 +95,46 @@ const placed = (type: 'Card' | 'Column', id: string, rank: string): HistoryField
   const field = type === 'Card' ? 'card' : 'column';
   return created(field, { [field]: ref(type, id), rank });
 };
-/** A member's role, given or changed: the previous one is in the earlier event. */
-const role = (userId: string, to: string): HistoryFieldChange =>
-  created('role', { user: ref('User', userId), role: to });
-/** What `operation` changed, field by field. */
-const rendered = (operation: string, ...changes: HistoryFieldChange[]): RenderedEvent => ({
-  operation,
-  changes,
+/**
+ * A member's role: given (a new member, or the board's creator) from none, or changed
+ * from the role the member's last earlier role event gave (each member's role is its
+ * own value, looked up by `role:<userId>`).
+ */
+const role = (userId: string, to: string, given: boolean): HistoryFieldChange => ({
+  field: 'role',
+  key: `role:${userId}`,
+  from: given ? null : PREVIOUS,
+  to: { user: ref('User', userId), role: to },
 });
+
+/** How a column's history names its events where they differ from the event type. */
+const columnOperationNames = { CardEntered: 'CardAdded', CardLeft: 'CardRemoved' } as const;
+type ColumnOperation<T extends ColumnEvent['type']> = T extends keyof typeof columnOperationNames
+  ? (typeof columnOperationNames)[T]
+  : T;
+const columnOperation = <T extends ColumnEvent['type']>(type: T): ColumnOperation<T> =>
+  ((columnOperationNames as Record<string, string>)[type] ?? type) as ColumnOperation<T>;
+
+/**
+ * Every `operation` a history entry can show, by the kind of resource: each kind's event
+ * types (a column's `CardEntered` and `CardLeft` as `CardAdded` and `CardRemoved`). The
+ * README lists these (a test checks it).
+ */
+export const historyOperations = {
+  Card: Object.keys(cardEventSchemaVersions),
+  Column: (Object.keys(columnEventSchemaVersions) as ColumnEvent['type'][]).map(columnOperation),
+  Board: Object.keys(boardEventSchemaVersions),
+} as const satisfies Record<HistorySpec['kind'], readonly string[]>;
+
+/** An operation of {@link historyOperations}. */
+type HistoryOperation =
+  CardEvent['type'] | BoardEvent['type'] | ColumnOperation<ColumnEvent['type']>;
+
+/** What `operation` changed, field by field. */
+const rendered = (
+  operation: HistoryOperation,
+  ...changes: HistoryFieldChange[]
+): RenderedEvent => ({ operation, changes });
 /** The resource was archived (`true`) or restored. */
 const archived = (to: boolean): HistoryFieldChange => ({ field: 'archived', from: !to, to });
 
@@ -171,9 +213,9 @@ function renderColumn(event: ColumnEvent): RenderedEvent {
     case 'WipLimitSet':
       return rendered(event.type, set('wipLimit', event.data.wipLimit));
     case 'CardEntered':
-      return rendered('CardAdded', created('card', ref('Card', event.data.cardId)));
+      return rendered(columnOperation(event.type), created('card', ref('Card', event.data.cardId)));
     case 'CardLeft':
-      return rendered('CardRemoved', removed('card', ref('Card', event.data.cardId)));
+      return rendered(columnOperation(event.type), removed('card', ref('Card', event.data.cardId)));
     case 'CardsArchived':
       return rendered(
         event.type,
@@ -208,6 +250,7 @@ function renderBoard(event: BoardEvent): RenderedEvent {
         created('name', event.data.name),
         created('owner', ref('User', event.data.ownerId)),
         created('member', ref('User', event.data.ownerId)),
+        role(event.data.ownerId, BoardRole.Owner, true),
       );
     case 'BoardRenamed':
       return rendered(event.type, set('name', event.data.name));
@@ -215,10 +258,10 @@ function renderBoard(event: BoardEvent): RenderedEvent {
       return rendered(
         event.type,
         created('member', ref('User', event.data.userId)),
-        role(event.data.userId, event.data.role),
+        role(event.data.userId, event.data.role, true),
       );
     case 'MemberRoleChanged':
-      return rendered(event.type, role(event.data.userId, event.data.role));
+      return rendered(event.type, role(event.data.userId, event.data.role, false));
     case 'MemberRemoved':
       return rendered(event.type, removed('member', ref('User', event.data.userId)));
     case 'ColumnPlaced':

@@ -12,7 +12,13 @@
  * length.
  */
 import type { EventStore, RecordedEvent } from '../../eventstore/types.js';
-import { PREVIOUS, type HistorySpec, type HistoryValue, type RenderedEvent } from './changes.js';
+import {
+  PREVIOUS,
+  previousKey,
+  type HistorySpec,
+  type HistoryValue,
+  type RenderedEvent,
+} from './changes.js';
 
 /** Most events one look-back step reads (one store read). */
 export const HISTORY_LOOKBACK_CHUNK = 100;
@@ -81,8 +87,9 @@ export async function readHistory(
       operation,
       version: event.version,
       changes: changes.map((change) => {
-        const from = change.from === PREVIOUS ? (known.get(change.field) ?? null) : change.from;
-        known.set(change.field, change.to);
+        const key = previousKey(change);
+        const from = change.from === PREVIOUS ? (known.get(key) ?? null) : change.from;
+        known.set(key, change.to);
         return { field: change.field, from, to: change.to };
       }),
     });
@@ -107,8 +114,9 @@ async function previousValues(
   const setInPage = new Set<string>();
   for (let i = page.length - 1; i >= 0; i -= 1) {
     for (const change of page[i]!.changes) {
-      if (change.from === PREVIOUS && !setInPage.has(change.field)) wanted.add(change.field);
-      setInPage.add(change.field);
+      const key = previousKey(change);
+      if (change.from === PREVIOUS && !setInPage.has(key)) wanted.add(key);
+      setInPage.add(key);
     }
   }
   let before = oldestVersion ?? 1;
@@ -121,9 +129,10 @@ async function previousValues(
     if (older.length === 0) break;
     for (const event of older) {
       for (const change of spec.render(event).changes) {
-        if (!wanted.has(change.field)) continue;
-        known.set(change.field, change.to);
-        wanted.delete(change.field);
+        const key = previousKey(change);
+        if (!wanted.has(key)) continue;
+        known.set(key, change.to);
+        wanted.delete(key);
       }
       if (wanted.size === 0) break;
     }
