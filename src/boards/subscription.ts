@@ -166,7 +166,9 @@ function clientErrorOf(services: Services) {
         return refusal('The client disconnected.', 'CLIENT_DISCONNECTED');
       }
       services.logger.error({ err: error, boardId }, 'board subscription failed');
-      return new GraphQLError('Unexpected error.');
+      return new GraphQLError('Unexpected error.', {
+        extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      });
     };
     clientErrors.set(services, toClientError);
   }

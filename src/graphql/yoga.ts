@@ -130,15 +130,22 @@ export const MAX_ERROR_MESSAGE_LENGTH = 300;
 
 /**
  * An error fit to send: its message bounded (graphql-js and plugins quote input values,
- * e.g. "Invalid global ID: <the whole id>"), and with a `code` when it had none.
+ * e.g. "Invalid global ID: <the whole id>"), and with a `code` when it had none. With
+ * `coded`, an error of the execution with no `path` and no code also gets one: it is the
+ * coercion of the request's variables, which graphql-js reports without a code, so the
+ * client's input: `BAD_USER_INPUT`. (Parse and validation errors get theirs from yoga,
+ * after this plugin's hooks.)
  */
-function boundedError(error: GraphQLError): GraphQLError {
+function boundedError(error: GraphQLError, coded = false): GraphQLError {
   const invalidId = error.message.startsWith('Invalid global ID');
   const long = error.message.length > MAX_ERROR_MESSAGE_LENGTH;
-  if (!invalidId && !long) return error;
+  const uncoded = coded && error.extensions.code === undefined && error.path === undefined;
+  if (!invalidId && !long && !uncoded) return error;
   const message = invalidId
     ? 'Invalid global ID.'
-    : `${error.message.slice(0, MAX_ERROR_MESSAGE_LENGTH)}… (cut)`;
+    : long
+      ? `${error.message.slice(0, MAX_ERROR_MESSAGE_LENGTH)}… (cut)`
+      : error.message;
   return new GraphQLError(message, {
     nodes: error.nodes ?? null,
     source: error.source ?? null,
@@ -235,7 +242,7 @@ export function createGraphQLServer(
     } else if (masked !== error) {
       services.logger.error({ err: error }, 'unexpected error in a GraphQL operation');
     }
-    return masked instanceof GraphQLError ? boundedError(masked) : masked;
+    return masked instanceof GraphQLError ? boundedError(masked, true) : masked;
   };
   return createYoga<object, GraphQLContext>({
     schema: buildSchema(),

@@ -109,3 +109,65 @@ describe('the 300-character cap on every error message', () => {
     }
   });
 });
+
+describe('a code on every error of a request', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  type Coded = { message: string; extensions?: { code?: string } };
+  const cases: [string, string, Record<string, unknown>, string][] = [
+    [
+      'a variable of the wrong type',
+      'query ($n: Boolean!) { boards(includeArchived: $n) { id } }',
+      { n: 'x' },
+      'BAD_USER_INPUT',
+    ],
+    [
+      'a required variable left out',
+      'query ($n: Boolean!) { boards(includeArchived: $n) { id } }',
+      {},
+      'BAD_USER_INPUT',
+    ],
+    [
+      'an input object missing its fields',
+      'mutation ($input: RenameBoardInput!) { renameBoard(input: $input) { __typename } }',
+      { input: { name: 3 } },
+      'BAD_USER_INPUT',
+    ],
+    ['an unknown field', '{ me { nope } }', {}, 'GRAPHQL_VALIDATION_FAILED'],
+    ['a syntax error', '{ me { ', {}, 'GRAPHQL_PARSE_FAILED'],
+  ];
+
+  it.each(cases)('codes %s over HTTP', async (_name, query, variables, code) => {
+    const result = await s.gql(query, variables);
+    const errors = (result.errors ?? []) as Coded[];
+    expect(errors.length).toBeGreaterThan(0);
+    for (const error of errors) expect(error.extensions?.code).toBe(code);
+  });
+
+  it.each(cases)('codes %s over the websocket', async (_name, query, variables, code) => {
+    const client = createClient({ url: s.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
+    try {
+      const errors = await new Promise<readonly Coded[]>((resolve, reject) => {
+        client.subscribe(
+          { query, variables },
+          {
+            next: (result) => resolve((result.errors ?? []) as Coded[]),
+            error: (error) =>
+              Array.isArray(error) ? resolve(error as Coded[]) : reject(error as Error),
+            complete: () => undefined,
+          },
+        );
+      });
+      expect(errors.length).toBeGreaterThan(0);
+      for (const error of errors) expect(error.extensions?.code).toBe(code);
+    } finally {
+      await client.dispose();
+    }
+  });
+});
