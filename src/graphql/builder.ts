@@ -1,3 +1,4 @@
+import { isObjectType } from 'graphql';
 import SchemaBuilder from '@pothos/core';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
 import ErrorsPlugin from '@pothos/plugin-errors';
@@ -25,6 +26,16 @@ export const builder = new SchemaBuilder<{
     clientMutationId: 'omit',
     cursorType: 'String',
     nodesQueryOptions: false,
+    nodeQueryOptions: {
+      // A well-formed ID whose type is no node (`Session:…`, `Query:…`, an unknown name)
+      // names nothing the caller can see: null, as any node they may not see, not the
+      // plugin's internal error ("Session does not support loading by id").
+      resolve: (_root, args, _context, info, resolveNode) => {
+        const type = info.schema.getType(args.id.typename);
+        const isNode = isObjectType(type) && type.getInterfaces().some((i) => i.name === 'Node');
+        return isNode ? resolveNode(args.id) : null;
+      },
+    },
   },
   // A field with errors returns its success type or one of them, as the union named
   // after the field: `signOut` -> `SignOutResult`.

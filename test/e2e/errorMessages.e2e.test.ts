@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeGlobalID } from '@pothos/plugin-relay';
+import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { toGlobalId } from '../../src/graphql/globalIds.js';
@@ -53,6 +53,29 @@ describe('error messages over HTTP', () => {
     });
     expect(JSON.stringify([stale, missing])).not.toContain(rawBoardId);
     expect(JSON.stringify(missing)).not.toContain('"Column no-such-column');
+  });
+
+  it('answers node(id:) null for a global ID of a type that is no node, not the schema library error', async () => {
+    const user = await s.gql<{ me: { id: string } }>(`{ me { id } }`, {}, token);
+    // Types of the schema that are no node, an interface, and names of nothing.
+    const ids = ['Session', 'Query', 'BoardChange', 'Node', 'Error', 'board', 'Membership'].map(
+      (typename) => encodeGlobalID(typename, decodeGlobalID(user.data!.me.id).id),
+    );
+    for (const id of ids) {
+      const answer = await s.gql<{ node: unknown }>(
+        `query ($id: ID!) { node(id: $id) { id } }`,
+        { id },
+        token,
+      );
+      expect(answer).toEqual({ data: { node: null } });
+    }
+    // A node's own ID still reads.
+    const me = await s.gql<{ node: { id: string } }>(
+      `query ($id: ID!) { node(id: $id) { id } }`,
+      { id: user.data!.me.id },
+      token,
+    );
+    expect(me.data?.node).toEqual({ id: user.data!.me.id });
   });
 });
 
