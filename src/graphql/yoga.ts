@@ -28,6 +28,7 @@ import { Attr, inSpan, SpanName } from '../telemetry/spans.js';
 import { operationTraceOf } from '../telemetry/graphqlTracing.js';
 import { DEFAULT_MAX_JSON_DEPTH } from '../http/requestBody.js';
 import { jsonDepthLimit, queryLimitPlugins } from './queryLimits.js';
+import { withoutVariableValue } from './variableErrors.js';
 
 const logLine = (args: unknown[]) => boundedLogText(args.map(String).join(' '));
 
@@ -133,19 +134,20 @@ export const MAX_ERROR_MESSAGE_LENGTH = 300;
  * e.g. "Invalid global ID: <the whole id>"), and with a `code` when it had none. With
  * `coded`, an error of the execution with no `path` and no code also gets one: it is the
  * coercion of the request's variables, which graphql-js reports without a code, so the
- * client's input: `BAD_USER_INPUT`. (Parse and validation errors get theirs from yoga,
+ * client's input: `BAD_USER_INPUT`, its message without the value it quoted. (Parse and validation errors get theirs from yoga,
  * after this plugin's hooks.)
  */
 function boundedError(error: GraphQLError, coded = false): GraphQLError {
   const invalidId = error.message.startsWith('Invalid global ID');
-  const long = error.message.length > MAX_ERROR_MESSAGE_LENGTH;
   const uncoded = coded && error.extensions.code === undefined && error.path === undefined;
+  const text = uncoded ? withoutVariableValue(error.message) : error.message;
+  const long = text.length > MAX_ERROR_MESSAGE_LENGTH;
   if (!invalidId && !long && !uncoded) return error;
   const message = invalidId
     ? 'Invalid global ID.'
     : long
-      ? `${error.message.slice(0, MAX_ERROR_MESSAGE_LENGTH)}… (cut)`
-      : error.message;
+      ? `${text.slice(0, MAX_ERROR_MESSAGE_LENGTH)}… (cut)`
+      : text;
   return new GraphQLError(message, {
     nodes: error.nodes ?? null,
     source: error.source ?? null,

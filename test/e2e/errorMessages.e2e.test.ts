@@ -166,6 +166,22 @@ describe('a code on every error of a request', () => {
     ['a syntax error', '{ me { ', {}, 'GRAPHQL_PARSE_FAILED'],
   ];
 
+  it('never quotes a variable back: a password in a mistyped input stays out of the answer', async () => {
+    const password = 'Hunter3-SECRET-PW';
+    const result = await s.gql(
+      'mutation ($input: SignInInput!) { signIn(input: $input) { __typename } }',
+      { input: { username: 'someone', password, extra: 1 } },
+    );
+    expect(result.errors).toEqual([
+      expect.objectContaining({
+        message:
+          'Variable "$input" got an invalid value; Field "extra" is not defined by type "SignInInput".',
+        extensions: { code: 'BAD_USER_INPUT' },
+      }),
+    ]);
+    expect(JSON.stringify(result)).not.toContain(password);
+  });
+
   it.each(cases)('codes %s over HTTP', async (_name, query, variables, code) => {
     const result = await s.gql(query, variables);
     const errors = (result.errors ?? []) as Coded[];
