@@ -6,7 +6,8 @@
  *   npx tsx scripts/bench/project.ts
  *   (BENCH_EVENTS=100000, BENCH_LAG_SECONDS=10, BENCH_RATE=200, BENCH_REPEATS=3 by default;
  *   BENCH_PROFILE=<dir>: a CPU profile of each timed phase, catch-up and every rebuild,
- *   written to <dir>/<adapter>-<phase>.cpuprofile, so a profile shows that phase alone)
+ *   written to <dir>/<adapter>-<phase>.cpuprofile, so a profile shows that phase alone;
+ *   BENCH_GC=1: each such phase's collections, by kind, with their time)
  *
  * Setup: users, boards, members and columns through the command layer
  * (`createBoardCommands`), then cards added, edited, moved within and across columns and
@@ -37,6 +38,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -91,9 +93,43 @@ const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 const logger = pino({ level: 'silent' });
 
+/** The kinds of `gc` performance entries, by their `detail.kind`. */
+const GC_KINDS: Record<number, string> = {
+  [perfConstants.NODE_PERFORMANCE_GC_MINOR]: 'scavenges',
+  [perfConstants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compacts',
+  [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental marking steps',
+  [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
+};
+
+/** Runs `phase` and, with BENCH_GC=1, prints the collections that ran during it. */
+async function gcCounted<T>(name: string, phase: () => Promise<T>): Promise<T> {
+  if (process.env.BENCH_GC !== '1') return phase();
+  const seen = new Map<string, { count: number; ms: number }>();
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const { kind } = (entry as PerformanceEntry & { detail: { kind: number } }).detail;
+      const kindName = GC_KINDS[kind] ?? `kind ${kind}`;
+      const counted = seen.get(kindName) ?? { count: 0, ms: 0 };
+      counted.count += 1;
+      counted.ms += entry.duration;
+      seen.set(kindName, counted);
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  try {
+    return await phase();
+  } finally {
+    // Entries are delivered on a later turn.
+    await sleep(20);
+    observer.disconnect();
+    const counts = [...seen].map(([k, c]) => `${c.count} ${k} (${c.ms.toFixed(0)} ms)`);
+    console.log(`collections during ${name}: ${counts.join(', ') || 'none'}`);
+  }
+}
+
 /** Runs `phase`, under the CPU profiler when BENCH_PROFILE names a folder. */
 async function profiled<T>(name: string, phase: () => Promise<T>): Promise<T> {
-  if (!PROFILE_DIR) return phase();
+  if (!PROFILE_DIR) return gcCounted(name, phase);
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
