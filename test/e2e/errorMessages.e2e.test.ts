@@ -11,6 +11,36 @@ interface ErrorResult {
   message: string;
 }
 
+/** An error as it reaches the client. */
+interface WireError {
+  message: string;
+  extensions?: { code?: string };
+}
+
+/** The errors of one operation sent over the websocket (graphql-ws). */
+async function errorsOverWebSocket(
+  s: TestServer,
+  query: string,
+  variables: Record<string, unknown>,
+): Promise<readonly WireError[]> {
+  const client = createClient({ url: s.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
+  try {
+    return await new Promise<readonly WireError[]>((resolve, reject) => {
+      client.subscribe(
+        { query, variables },
+        {
+          next: (result) => resolve((result.errors ?? []) as WireError[]),
+          error: (error) =>
+            Array.isArray(error) ? resolve(error as WireError[]) : reject(error as Error),
+          complete: () => undefined,
+        },
+      );
+    });
+  } finally {
+    await client.dispose();
+  }
+}
+
 describe('error messages over HTTP', () => {
   let s: TestServer;
   let token: string;
@@ -110,26 +140,9 @@ describe('the 300-character cap on every error message', () => {
   });
 
   it.each(cases)('cuts the message of %s over the websocket', async (_name, query, variables) => {
-    const client = createClient({ url: s.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
-    try {
-      const errors = await new Promise<readonly { message: string }[]>((resolve, reject) => {
-        client.subscribe(
-          { query, variables },
-          {
-            next: (result) => resolve(result.errors ?? []),
-            error: (error) =>
-              Array.isArray(error)
-                ? resolve(error as { message: string }[])
-                : reject(error as Error),
-            complete: () => undefined,
-          },
-        );
-      });
-      expect(errors.length).toBeGreaterThan(0);
-      for (const error of errors) expect(error.message.length).toBeLessThanOrEqual(limit);
-    } finally {
-      await client.dispose();
-    }
+    const errors = await errorsOverWebSocket(s, query, variables);
+    expect(errors.length).toBeGreaterThan(0);
+    for (const error of errors) expect(error.message.length).toBeLessThanOrEqual(limit);
   });
 });
 
@@ -142,7 +155,6 @@ describe('a code on every error of a request', () => {
     await s.close();
   });
 
-  type Coded = { message: string; extensions?: { code?: string } };
   const cases: [string, string, Record<string, unknown>, string][] = [
     [
       'a variable of the wrong type',
@@ -184,29 +196,14 @@ describe('a code on every error of a request', () => {
 
   it.each(cases)('codes %s over HTTP', async (_name, query, variables, code) => {
     const result = await s.gql(query, variables);
-    const errors = (result.errors ?? []) as Coded[];
+    const errors = (result.errors ?? []) as WireError[];
     expect(errors.length).toBeGreaterThan(0);
     for (const error of errors) expect(error.extensions?.code).toBe(code);
   });
 
   it.each(cases)('codes %s over the websocket', async (_name, query, variables, code) => {
-    const client = createClient({ url: s.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
-    try {
-      const errors = await new Promise<readonly Coded[]>((resolve, reject) => {
-        client.subscribe(
-          { query, variables },
-          {
-            next: (result) => resolve((result.errors ?? []) as Coded[]),
-            error: (error) =>
-              Array.isArray(error) ? resolve(error as Coded[]) : reject(error as Error),
-            complete: () => undefined,
-          },
-        );
-      });
-      expect(errors.length).toBeGreaterThan(0);
-      for (const error of errors) expect(error.extensions?.code).toBe(code);
-    } finally {
-      await client.dispose();
-    }
+    const errors = await errorsOverWebSocket(s, query, variables);
+    expect(errors.length).toBeGreaterThan(0);
+    for (const error of errors) expect(error.extensions?.code).toBe(code);
   });
 });
