@@ -138,8 +138,8 @@ export const MAX_ERROR_MESSAGE_LENGTH = 300;
  * after this plugin's hooks.)
  */
 function boundedError(error: GraphQLError, coded = false): GraphQLError {
-  const invalidId = error.message.startsWith('Invalid global ID');
-  const uncoded = coded && error.extensions.code === undefined && error.path === undefined;
+  const invalidId = isInvalidGlobalId(error);
+  const uncoded = coded && isVariableError(error);
   const text = uncoded ? withoutVariableValue(error.message) : error.message;
   const long = text.length > MAX_ERROR_MESSAGE_LENGTH;
   if (!invalidId && !long && !uncoded) return error;
@@ -156,6 +156,25 @@ function boundedError(error: GraphQLError, coded = false): GraphQLError {
     extensions: { ...error.extensions, code: error.extensions.code ?? 'BAD_USER_INPUT' },
   });
 }
+
+/** A malformed global ID (Pothos's message, which quotes it). */
+const isInvalidGlobalId = (error: Error) => error.message.startsWith('Invalid global ID');
+
+/** An error of the request with no code and no path: graphql-js's coercion of a variable. */
+const isVariableError = (error: GraphQLError) =>
+  error.extensions.code === undefined && error.path === undefined;
+
+/**
+ * Whether `error`, which yoga logs as an error once `maskError` has replaced it, is the
+ * client's mistake (a malformed global ID, a variable of the wrong type): logged at debug.
+ */
+function isClientMistake(error: unknown): boolean {
+  return error instanceof GraphQLError && (isInvalidGlobalId(error) || isVariableError(error));
+}
+
+/** A variable's error as its message, without the value it quotes; anything else as it is. */
+const withoutQuotedValue = (arg: unknown) =>
+  arg instanceof GraphQLError && isVariableError(arg) ? withoutVariableValue(arg.message) : arg;
 
 /**
  * Whether `error` is (or wraps) the abort of an operation whose client went away: the
@@ -287,7 +306,9 @@ export function createGraphQLServer(
       error: (...args) =>
         args.some(isClientAbort)
           ? services.logger.debug(`client went away: ${logLine(args)}`)
-          : services.logger.error(logLine(args)),
+          : args.some(isClientMistake)
+            ? services.logger.debug(`client error: ${logLine(args.map(withoutQuotedValue))}`)
+            : services.logger.error(logLine(args)),
     },
     plugins: [
       // Stops resolvers (and so store reads) once the client has gone away.

@@ -83,4 +83,20 @@ describe('what the server logs about its clients', () => {
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(line.length).toBeLessThan(4 * MAX_LOGGED_STRING);
   });
+
+  it("logs a client's mistakes at debug: a malformed global ID, a variable of the wrong type", async () => {
+    const { s, records } = await serveLogged();
+    servers.push(s);
+    const password = 'Hunter3-SECRET-PW';
+    const answers = [
+      await s.gql(`query ($id: ID!) { node(id: $id) { id } }`, { id: 'bogus' }),
+      await s.gql('mutation ($input: SignInInput!) { signIn(input: $input) { __typename } }', {
+        input: { username: 'someone', password, extra: 1 },
+      }),
+      await s.gql('query ($n: Boolean!) { boards(includeArchived: $n) { id } }', { n: 'yes' }),
+    ];
+    for (const answer of answers) expect(answer.errors?.length ?? 0).toBeGreaterThan(0);
+    expect(records().filter((r) => r.level >= ERROR_LEVEL)).toEqual([]);
+    expect(JSON.stringify(records())).not.toContain(password);
+  });
 });
