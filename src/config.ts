@@ -7,10 +7,20 @@ export type StoreKind = (typeof StoreKind)[keyof typeof StoreKind];
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+/**
+ * A whole number written in decimal digits (`z.coerce.number` would also take "0x10",
+ * "1e3" or " 7 "), as a number.
+ */
+const digits = z
+  .string()
+  .regex(/^\d+$/, 'must be a whole number in decimal digits')
+  .transform(Number);
+
+const positiveInt = (fallback: number) =>
+  digits.pipe(z.number().int().positive()).default(fallback);
 
 /** A whole number >= 0 where 0 turns the limit off. */
-const limitOrOff = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+const limitOrOff = (fallback: number) => digits.pipe(z.number().int().min(0)).default(fallback);
 
 /** Which documents the server executes: see README "Trusted documents". */
 export const TrustedDocuments = { Allow: 'allow', Only: 'only' } as const;
@@ -36,7 +46,7 @@ function durationMs(value: string): number {
 }
 
 const envSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65_535).default(4000),
+  PORT: digits.pipe(z.number().int().min(0).max(65_535)).default(4000),
   HOST: z.string().min(1).default('0.0.0.0'),
   STORE: z.enum([StoreKind.Auto, StoreKind.Memory, StoreKind.Mongo]).default(StoreKind.Auto),
   MONGODB_URI: z
@@ -82,12 +92,12 @@ const envSchema = z.object({
   KEEP_ALIVE_TIMEOUT_MS: positiveInt(5_000),
   DRAIN_TIMEOUT_MS: positiveInt(10_000),
   /** On SIGTERM, how long to go on serving (not ready) before no longer accepting. */
-  SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).optional(),
+  SHUTDOWN_DELAY_MS: digits.pipe(z.number().int().min(0)).optional(),
   GRAPHIQL: booleanFlag.optional(),
   INTROSPECTION: booleanFlag.optional(),
   CSRF_PREVENTION: booleanFlag.optional(),
   /** Serve /metrics, without the admin token, on this port too (0: any free port). */
-  METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  METRICS_PORT: digits.pipe(z.number().int().min(0).max(65_535)).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   TRUSTED_DOCUMENTS: z.enum([TrustedDocuments.Allow, TrustedDocuments.Only]).default('allow'),
   REGISTRATIONS_PER_MINUTE: limitOrOff(20),
@@ -101,18 +111,18 @@ const envSchema = z.object({
   AUTH_ISSUER: z.url('must be the issuer URL, e.g. https://id.example.com/realms/main').optional(),
   AUTH_JWKS_URL: z.url('must be a URL').optional(),
   AUTH_AUDIENCE: z.string().min(1).optional(),
-  AUTH_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+  AUTH_CLOCK_SKEW_SECONDS: digits.pipe(z.number().int().min(0).max(300)).default(30),
   AUTH_USERNAME_CLAIM: commaList
     .pipe(z.array(z.string()).min(1, 'must name at least one claim'))
     .optional(),
-  AUTH_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
+  AUTH_JWKS_COOLDOWN_MS: digits.pipe(z.number().int().min(0)).default(30_000),
   SESSION_TTL: z
     .string()
     .regex(/^\d+[smhd]?$/, 'must be a duration like 30d, 12h, 15m or 3600 (seconds)')
     .transform(durationMs)
     .pipe(z.number().min(10_000, 'must be at least 10 s'))
     .default(30 * DAY_MS),
-  SIGN_IN_RATE_LIMIT: z.coerce.number().int().min(0).default(10),
+  SIGN_IN_RATE_LIMIT: digits.pipe(z.number().int().min(0)).default(10),
   /**
    * Days an archived board stays in the hot store before its streams move to the archive
    * (README "Archiving old boards"); unset: never. Fractions allowed (0.5 = 12 h).

@@ -58,6 +58,10 @@ describe('loadConfig', () => {
   it.each([
     ['PORT', { PORT: 'eighty' }],
     ['PORT', { PORT: '70000' }],
+    ['PORT', { PORT: '0x10' }],
+    ['PORT', { PORT: '8e3' }],
+    ['PORT', { PORT: ' 80' }],
+    ['CHANGE_LOG_RETENTION', { CHANGE_LOG_RETENTION: '1.5' }],
     ['STORE', { STORE: 'postgres' }],
     ['MONGODB_URI', { MONGODB_URI: 'http://localhost' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
