@@ -132,10 +132,9 @@ export const MAX_ERROR_MESSAGE_LENGTH = 300;
 /**
  * An error fit to send: its message bounded (graphql-js and plugins quote input values,
  * e.g. "Invalid global ID: <the whole id>"), and with a `code` when it had none. With
- * `coded`, an error of the execution with no `path` and no code also gets one: it is the
- * coercion of the request's variables, which graphql-js reports without a code, so the
- * client's input: `BAD_USER_INPUT`, its message without the value it quoted. (Parse and validation errors get theirs from yoga,
- * after this plugin's hooks.)
+ * `coded`, a variable's error (graphql-js reports its coercion with no code) gets
+ * `BAD_USER_INPUT` and a message without the value it quoted. (Parse and validation
+ * errors get theirs from yoga, after this plugin's hooks.)
  */
 function boundedError(error: GraphQLError, coded = false): GraphQLError {
   const invalidId = isInvalidGlobalId(error);
@@ -160,9 +159,11 @@ function boundedError(error: GraphQLError, coded = false): GraphQLError {
 /** A malformed global ID (Pothos's message, which quotes it). */
 const isInvalidGlobalId = (error: Error) => error.message.startsWith('Invalid global ID');
 
-/** An error of the request with no code and no path: graphql-js's coercion of a variable. */
+/** graphql-js's coercion of a variable: an error of the request, with no code and no path. */
 const isVariableError = (error: GraphQLError) =>
-  error.extensions.code === undefined && error.path === undefined;
+  error.extensions.code === undefined &&
+  error.path === undefined &&
+  error.message.startsWith('Variable "$');
 
 /**
  * Whether `error`, which yoga logs as an error once `maskError` has replaced it, is the

@@ -1,4 +1,5 @@
 import type { ReadDoc } from '../../projector/types.js';
+import { ARCHIVED_CARDS_PAGE } from '../../sdk/archivedLists.js';
 import { defineReadModel, docType } from '../../projector/readModel.js';
 import { invalidationOf } from '../aggregates.js';
 import { parseColumnEvent } from '../column/events.js';
@@ -6,8 +7,12 @@ import { stampsAfter, type DocStamps } from '../docStamps.js';
 import { cardEventSchemaVersions, parseCardEvent } from './events.js';
 import { evolveCard, type CardData, type CardState } from './state.js';
 
-/** How many archived cards `Column.archivedCards` answers: by default, and at most. */
-export const ARCHIVED_CARDS_PAGE = { default: 50, max: 200 } as const;
+/**
+ * How many archived cards `Column.archivedCards` answers: by default, and at most. Declared
+ * once with the SDK's cache updates, which must cut their lists as the server does (that
+ * module imports no value, so the server imports it from the client's source).
+ */
+export { ARCHIVED_CARDS_PAGE };
 
 /**
  * A card as queries see it: its state's data (every field of `CardData` but its id, which
