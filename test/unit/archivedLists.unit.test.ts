@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ARCHIVED_CARDS_PAGE,
-  updateArchivedList,
-  type CarriedCard,
-} from '../../src/sdk/archivedLists.js';
+import { updateArchivedList, type CarriedCard } from '../../src/sdk/archivedLists.js';
 
 const list = (...ids: string[]) => ids.map((id) => ({ ref: `ref:${id}`, id }));
 const card = (id: string, archived: boolean | undefined, columnId: string | undefined) =>
