@@ -3,7 +3,6 @@
  * aliases, tokens and cost. Every transport runs them (HTTP GET and POST, multipart, SSE,
  * graphql-ws), through yoga's envelop or, for the parameters, before anything else.
  */
-import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
@@ -14,6 +13,7 @@ import {
   jsonTooDeepMessage,
   valueNestsDeeperThan,
 } from '../http/requestBody.js';
+import { pagedCostRule } from './queryCost.js';
 
 /**
  * The query limits of every operation, on every transport (HTTP GET and POST, multipart,
@@ -27,9 +27,20 @@ export const QUERY_LIMITS = {
   maxAliases: 30,
   /** Tokens of one document. */
   maxTokens: 5_000,
-  /** graphql-armor's cost of one document. */
-  maxCost: 50_000,
+  /**
+   * Cost of one operation: graphql-armor's weights, a page priced at what it may hold
+   * (`pagedCostRule`). The SDK's `MoveCard` at 500 cards per column (two columns' pages)
+   * costs about 154,000; two pages of 500 nested in each other cost millions.
+   */
+  maxCost: 200_000,
 } as const;
+
+/**
+ * Weights of a document's cost (`pagedCostRule`): graphql-armor's, but depth weighs less than
+ * its default (1.5) so a whole board in one query (board > columns > cards > fields) stays
+ * allowed; aliases and depth are capped above.
+ */
+export const COST_WEIGHTS = { objectCost: 2, scalarCost: 1, depthCostFactor: 1.2 } as const;
 
 /** The `extensions.code` of each query limit's refusal (the token limit is a parse error). */
 export const QUERY_LIMIT_CODES = {
@@ -68,14 +79,17 @@ export function queryLimitPlugins(): Plugin[] {
       onReject: [limitRefusal(QUERY_LIMIT_CODES.aliases)],
     }),
     maxTokensPlugin({ n: QUERY_LIMITS.maxTokens }),
-    // Depth weighs less than graphql-armor's default (1.5) so a whole board in one query
-    // (board > columns > cards > fields) stays allowed; aliases and depth are capped above.
-    costLimitPlugin({
-      maxCost: QUERY_LIMITS.maxCost,
-      depthCostFactor: 1.2,
-      propagateOnRejection: false,
-      onReject: [limitRefusal(QUERY_LIMIT_CODES.cost)],
-    }),
+    {
+      onValidate({ addValidationRule }) {
+        addValidationRule(
+          pagedCostRule({
+            ...COST_WEIGHTS,
+            maxCost: QUERY_LIMITS.maxCost,
+            code: QUERY_LIMIT_CODES.cost,
+          }),
+        );
+      },
+    },
   ];
 }
 

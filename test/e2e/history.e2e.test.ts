@@ -352,5 +352,19 @@ describe.each(adapters)('history of cards, columns and boards ($name)', (adapter
     const page = r.data!.node!.history;
     expect(page.edges).toHaveLength(HISTORY_PAGE.max);
     expect(page.pageInfo.hasNextPage).toBe(true);
+    // The same written in the document: served the same page, not refused as too costly.
+    for (const first of [HISTORY_PAGE.max + 1, 100_000]) {
+      const literal = await s.gql(
+        `query ($id: ID!) { node(id: $id) { ... on Card { history(first: ${first}) { edges { cursor } pageInfo { hasNextPage } } } } }`,
+        { id: card.id },
+        alice.token,
+      );
+      expect(literal.errors).toBeUndefined();
+      const literalPage = literal.data!.node!.history;
+      expect(literalPage.edges).toEqual(
+        page.edges.map(({ cursor }: { cursor: string }) => ({ cursor })),
+      );
+      expect(literalPage.pageInfo.hasNextPage).toBe(true);
+    }
   });
 });

@@ -127,9 +127,10 @@ describe('one set of query limits for every transport', () => {
   });
 
   it('refuses a document past the cost limit with its code and a whole-number cost on every transport', async () => {
-    // graphql-armor weighs a selection by its literal `first`: this one is far past the limit.
+    // A page is priced at what it may hold (its cap, through a variable too): a page of
+    // history inside a page of cards is far past the limit.
     const errors = await refusedEverywhere({
-      query: `query { boards { columns { cards(first: 100000) { edges { node { id title } } } } } }`,
+      query: `query ($n: Int) { boards { columns { cards(first: $n) { edges { node { id history(first: 500) { edges { node { version } } } } } } } } }`,
       variables: '{}',
     });
     expect(errors).toHaveLength(1);

@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { builder } from '../../graphql/builder.js';
 import { commandPayload } from '../../graphql/commandMutation.js';
+import { pageExtensions } from '../../graphql/queryCost.js';
 import { ErrorCodeEnum } from '../../graphql/errors.js';
 import { ErrorCode } from '../errors.js';
 import {
@@ -74,6 +75,7 @@ builder.node(ColumnRef, {
       type: [CardRef],
       description: `Archived cards of this column, the last archived first (default ${ARCHIVED_CARDS_PAGE.default}, at most ${ARCHIVED_CARDS_PAGE.max}): what restoreCard can bring back.`,
       args: { first: t.arg.int() },
+      ...pageExtensions(ARCHIVED_CARDS_PAGE),
       resolve: async (column, args, ctx) => {
         if (args.first != null && args.first < 0) {
           throw badPageArgument('first', 'must not be negative');
@@ -91,6 +93,7 @@ builder.node(ColumnRef, {
       {
         type: CardRef,
         description: `Live cards in column order (Relay connection; at most ${CARD_PAGE.max} per page).`,
+        ...pageExtensions(CARD_PAGE),
         resolve: async (column, args, ctx) => {
           for (const field of ['first', 'last'] as const) {
             const n = args[field];

@@ -3,6 +3,7 @@ import { builder } from '../../graphql/builder.js';
 import { toGlobalId } from '../../graphql/globalIds.js';
 import { BoardRef, CardRef, ColumnRef, UserRef, detachedFromBoard } from '../../graphql/refs.js';
 import type { GraphQLContext } from '../../graphql/context.js';
+import { pageExtensions } from '../../graphql/queryCost.js';
 import { CARD_PAGE } from '../column/graphql.js';
 import { ErrorCode } from '../errors.js';
 import { historySpecs, type HistoryRef, type HistorySpec, type HistoryValue } from './changes.js';
@@ -142,6 +143,7 @@ for (const [ref, spec] of [
         }),
         after: t.arg.string({ description: "An entry's cursor: the entries older than it." }),
       },
+      ...pageExtensions(HISTORY_PAGE),
       resolve: async (resource: { _id: string; version: number; boardId?: string }, args, ctx) => {
         // For a caller who lost access, a payload's resource as its write left it, no newer.
         const detached = await detachedFromBoard(ctx, resource, resource.boardId ?? resource._id);
