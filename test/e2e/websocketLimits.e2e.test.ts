@@ -12,9 +12,12 @@ import { startTestServer, type TestServer } from '../support/server.js';
 
 const CHANGES = `subscription ($boardId: ID!) { boardChanges(boardId: $boardId) { cursor operation } }`;
 
-/** A query nested deeper than the depth limit (12). */
-const TOO_DEEP = `query { boards { columns { cards { edges { node { column { board { columns {
-  cards { edges { node { column { board { id } } } } } } } } } } } } } }`;
+/**
+ * A query nested deeper than the depth limit (12), and within the cost limit: its pages
+ * hold one card (a page without `first` is priced at its default size, 100).
+ */
+const TOO_DEEP = `query { boards { columns { cards(first: 1) { edges { node { column { board { columns {
+  cards(first: 1) { edges { node { column { board { id } } } } } } } } } } } } } }`;
 
 describe('websocket operation limits', () => {
   let s: TestServer;
