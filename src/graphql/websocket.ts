@@ -18,7 +18,15 @@ import type { Logger } from '../logger.js';
 import { DEFAULT_MAX_JSON_DEPTH } from '../http/requestBody.js';
 import type { GraphQLContext } from './context.js';
 import { WebSocketConnection } from './wsConnection.js';
-import { CountedSubscription, ENDED, SendingShared, isAsyncIterable } from './wsSubscriptions.js';
+import {
+  CountedSubscription,
+  ENDED,
+  RefusedBeforeStart,
+  SendingShared,
+  isAsyncIterable,
+  refusalOf,
+  refusedStream,
+} from './wsSubscriptions.js';
 import { jsonDepthRefusal } from './queryLimits.js';
 import type { TrustedDocumentPolicy } from './trustedDocuments.js';
 
@@ -201,7 +209,10 @@ export function attachWebSocketServer(
         }
         if (!isAsyncIterable(result)) {
           slot.release();
-          return result;
+          // Refused before any event (by the subscribe resolver, or its variables): an
+          // `error` message, as every refusal in `onSubscribe` is, not `next` + `complete`.
+          const refusal = refusalOf(result);
+          return refusal ? refusedStream(refusal) : result;
         }
         const stream = new SendingShared(connectionOf(socket), id, result, slot);
         // Completed by the client meanwhile: end it before it delivers anything.
@@ -313,12 +324,16 @@ export function attachWebSocketServer(
       // Errors a stream throws reach graphql-ws directly, past yoga's result masking:
       // mask them the same way here.
       onError: (_ctx, _id, _payload, errors): GraphQLFormattedError[] =>
-        errors.map((error) => {
-          const masked = maskError(error, 'Unexpected error.');
-          if (masked === error) return formatted(error);
-          logger.error({ err: error }, 'unexpected error in a websocket operation');
-          return { message: masked.message };
-        }),
+        errors
+          .flatMap((e) =>
+            e.originalError instanceof RefusedBeforeStart ? e.originalError.errors : [e],
+          )
+          .map((error) => {
+            const masked = maskError(error, 'Unexpected error.');
+            if (masked === error) return formatted(error);
+            logger.error({ err: error }, 'unexpected error in a websocket operation');
+            return { message: masked.message };
+          }),
     },
     wss,
   );

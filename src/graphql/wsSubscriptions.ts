@@ -1,5 +1,5 @@
 /** A websocket's subscriptions: their count, and their streams writing shared frames. */
-import type { ExecutionResult } from 'graphql';
+import type { ExecutionResult, GraphQLError } from 'graphql';
 import { nextFrame } from '../live/frames.js';
 import { SERIALIZED_BYTES, type SharedResult } from '../live/SubscriptionGroups.js';
 import type { WebSocketConnection } from './wsConnection.js';
@@ -127,3 +127,38 @@ export const ENDED: AsyncIterableIterator<never> = Object.freeze({
     return this;
   },
 });
+
+/**
+ * What a `RefusedStream` throws: the errors of a subscription that failed before its
+ * stream started (refused by its subscribe resolver: not signed in, not a member, removed;
+ * or its variables did not fit), carried past graphql-ws's own wrapping to `onError`.
+ */
+export class RefusedBeforeStart extends Error {
+  override readonly name = 'RefusedBeforeStart';
+  constructor(readonly errors: readonly GraphQLError[]) {
+    super(errors[0]?.message ?? 'Refused');
+  }
+}
+
+/**
+ * The errors of a subscribe's result that has no stream and no data (graphql-js's answer
+ * when the source stream could not be made), else null.
+ */
+export function refusalOf(result: unknown): readonly GraphQLError[] | null {
+  const { data, errors } = (result ?? {}) as ExecutionResult;
+  return data == null && errors && errors.length > 0 ? errors : null;
+}
+
+/**
+ * A stream that fails at once with `errors`: graphql-ws then sends one `error` message for
+ * the subscription (as for a refusal in `onSubscribe`), never a `next` and a `complete`.
+ */
+export function refusedStream(errors: readonly GraphQLError[]): AsyncIterableIterator<never> {
+  return {
+    next: () => Promise.reject(new RefusedBeforeStart(errors)),
+    return: () => Promise.resolve({ done: true, value: undefined } as const),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}

@@ -27,8 +27,8 @@ export interface Received {
   complete: boolean;
 }
 
-/** One graphql-transport-ws socket carrying any number of subscriptions. */
-export async function openSocket(s: TestServer, token: string) {
+/** One graphql-transport-ws socket carrying any number of subscriptions (anonymous: `null`). */
+export async function openSocket(s: TestServer, token: string | null) {
   const socket = new WebSocket(s.wsUrl, 'graphql-transport-ws');
   closers.push(() => socket.terminate());
   const byId = new Map<string, Received>();
@@ -49,7 +49,10 @@ export async function openSocket(s: TestServer, token: string) {
   });
   await once(socket, 'open');
   socket.send(
-    JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }),
+    JSON.stringify({
+      type: 'connection_init',
+      payload: token === null ? {} : { authorization: `Bearer ${token}` },
+    }),
   );
   await until(() => frames.some((f) => f.includes('connection_ack')), 'the ack');
   return {
