@@ -29,6 +29,7 @@ import { operationTraceOf } from '../telemetry/graphqlTracing.js';
 import { DEFAULT_MAX_JSON_DEPTH } from '../http/requestBody.js';
 import { jsonDepthLimit, queryLimitPlugins } from './queryLimits.js';
 import { withoutVariableValue } from './variableErrors.js';
+import { usePageArgumentsBeforeWrites } from './pageArguments.js';
 
 const logLine = (args: unknown[]) => boundedLogText(args.map(String).join(' '));
 
@@ -330,6 +331,8 @@ export function createGraphQLServer(
         : []),
       ...(posture.clientLimits ? [useClientLimits(posture.clientLimits)] : []),
       readModelBehindPlugin(),
+      // A mutation's bad page argument is refused before any of its fields writes.
+      usePageArgumentsBeforeWrites(),
       // graphql-js executes: it builds each result object in selection order, as the
       // spec asks. The @graphql-tools/executor yoga ships (pinned for Node 20) builds
       // them in resolve order, so `{ id version name }` came back as version, name, id.

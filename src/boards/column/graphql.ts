@@ -1,9 +1,8 @@
-import { GraphQLError } from 'graphql';
 import { builder } from '../../graphql/builder.js';
 import { commandPayload } from '../../graphql/commandMutation.js';
 import { pageExtensions } from '../../graphql/queryCost.js';
 import { ErrorCodeEnum } from '../../graphql/errors.js';
-import { ErrorCode } from '../errors.js';
+import { badPageArgument, pageArgumentsCheck } from '../../graphql/pageArguments.js';
 import {
   CardRef,
   ColumnRef,
@@ -33,22 +32,26 @@ function decodeCardCursor(cursor: string): [rank: string, id: string] | null {
   }
 }
 
-/**
- * A bad page argument is the caller's mistake, reported as such (a `VALIDATION` error
- * naming the argument), never silently read as "from the start".
- */
-function badPageArgument(field: string, message: string): GraphQLError {
-  return new GraphQLError(`${field}: ${message}`, {
-    extensions: { code: ErrorCode.Validation, field },
-  });
-}
-
-function cursorArgument(field: 'after' | 'before', cursor: string | null | undefined) {
+function cursorArgument(field: 'after' | 'before', cursor: unknown) {
   if (cursor == null) return null;
-  const decoded = decodeCardCursor(cursor);
+  const decoded = typeof cursor === 'string' ? decodeCardCursor(cursor) : null;
   if (!decoded) throw badPageArgument(field, 'not a cursor of Column.cards');
   return decoded;
 }
+
+const checkCardsArguments = pageArgumentsCheck(['Column.cards'], (args) => {
+  for (const field of ['first', 'last'] as const) {
+    const n = args[field];
+    if (typeof n === 'number' && n < 0) throw badPageArgument(field, 'must not be negative');
+  }
+  cursorArgument('after', args['after']);
+  cursorArgument('before', args['before']);
+});
+
+const checkArchivedCardsArguments = pageArgumentsCheck(['Column.archivedCards'], (args) => {
+  const n = args['first'];
+  if (typeof n === 'number' && n < 0) throw badPageArgument('first', 'must not be negative');
+});
 
 const isAfter = (card: CardDoc, [rank, id]: [string, string]) =>
   card.rank > rank || (card.rank === rank && card._id > id);
@@ -77,9 +80,7 @@ builder.node(ColumnRef, {
       args: { first: t.arg.int() },
       ...pageExtensions(ARCHIVED_CARDS_PAGE),
       resolve: async (column, args, ctx) => {
-        if (args.first != null && args.first < 0) {
-          throw badPageArgument('first', 'must not be negative');
-        }
+        checkArchivedCardsArguments(args);
         if (await detachedFromBoard(ctx, column, column.boardId)) return [];
         const { archivedOfColumn } = cardReadModel.queries;
         const cards = await ctx.reads.query(cardReadModel, archivedOfColumn, column._id);
@@ -95,10 +96,7 @@ builder.node(ColumnRef, {
         description: `Live cards in column order (Relay connection; at most ${CARD_PAGE.max} per page).`,
         ...pageExtensions(CARD_PAGE),
         resolve: async (column, args, ctx) => {
-          for (const field of ['first', 'last'] as const) {
-            const n = args[field];
-            if (n != null && n < 0) throw badPageArgument(field, 'must not be negative');
-          }
+          checkCardsArguments(args);
           const after = cursorArgument('after', args.after);
           const before = cursorArgument('before', args.before);
           const all = (await detachedFromBoard(ctx, column, column.boardId))

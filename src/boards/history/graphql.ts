@@ -1,11 +1,10 @@
-import { GraphQLError } from 'graphql';
 import { builder } from '../../graphql/builder.js';
 import { toGlobalId } from '../../graphql/globalIds.js';
 import { BoardRef, CardRef, ColumnRef, UserRef, detachedFromBoard } from '../../graphql/refs.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { pageExtensions } from '../../graphql/queryCost.js';
 import { CARD_PAGE } from '../column/graphql.js';
-import { ErrorCode } from '../errors.js';
+import { badPageArgument, pageArgumentsCheck, type PageArgs } from '../../graphql/pageArguments.js';
 import { historySpecs, type HistoryRef, type HistorySpec, type HistoryValue } from './changes.js';
 import { readHistory, type HistoryEntryData } from './readHistory.js';
 
@@ -28,10 +27,19 @@ export function decodeHistoryCursor(cursor: string): number | null {
   return Number.isSafeInteger(version) && encodeHistoryCursor(version) === cursor ? version : null;
 }
 
-function badPageArgument(field: string, message: string): GraphQLError {
-  return new GraphQLError(`${field}: ${message}`, {
-    extensions: { code: ErrorCode.Validation, field },
-  });
+/** `first` not negative, `after` one of `history`'s cursors; its version, if any. */
+function historyPageArguments(kind: string, args: PageArgs): number | undefined {
+  const { first, after } = args;
+  if (typeof first === 'number' && first < 0)
+    throw badPageArgument('first', 'must not be negative');
+  if (after == null) return undefined;
+  const version = typeof after === 'string' ? decodeHistoryCursor(after) : null;
+  if (version === null) throw badPageArgument('after', `not a cursor of ${kind}.history`);
+  return version;
+}
+
+for (const kind of Object.keys(historySpecs)) {
+  pageArgumentsCheck([`${kind}.history`], (args) => historyPageArguments(kind, args));
 }
 
 const isRef = (value: unknown): value is HistoryRef =>
@@ -97,13 +105,7 @@ async function resolveHistory(
   /** The newest version shown (a payload's resource for a caller who lost access). */
   upToVersion?: number,
 ) {
-  if (args.first != null && args.first < 0) throw badPageArgument('first', 'must not be negative');
-  let beforeVersion: number | undefined;
-  if (args.after != null) {
-    const version = decodeHistoryCursor(args.after);
-    if (version === null) throw badPageArgument('after', `not a cursor of ${spec.kind}.history`);
-    beforeVersion = version;
-  }
+  const beforeVersion = historyPageArguments(spec.kind, args);
   const first = Math.min(args.first ?? HISTORY_PAGE.default, HISTORY_PAGE.max);
   const page = await readHistory(ctx.services.store, spec, {
     id,
