@@ -19,6 +19,32 @@ const digits = z
 const positiveInt = (fallback: number) =>
   digits.pipe(z.number().int().positive()).default(fallback);
 
+/**
+ * Longest delay Node's timers take (about 24.8 days): a longer `setTimeout` fires at once
+ * (after 1 ms), so every setting used as a delay stays at or under it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Shortest `PROJECTOR_LEASE_TTL_MS`: a replica set election (electionTimeoutMillis, 10 s)
+ * must not outlast the lease, or a failover hands the projector to another instance while
+ * its holder still runs (the holder renews every third of the ttl).
+ */
+export const MIN_PROJECTOR_LEASE_TTL_MS = 10_000;
+
+/** Longest `SESSION_TTL` and `IDEMPOTENCY_TTL_MS`: 10 years (dates past it stop making sense). */
+export const MAX_TTL_MS = 3_650 * 24 * 60 * 60_000;
+
+/** Milliseconds used as a timer's delay: from `min` to `MAX_TIMER_MS`. */
+const delayMs = (min: number, why = '') =>
+  digits.pipe(
+    z
+      .number()
+      .int()
+      .min(min, `must be at least ${min} ms${why}`)
+      .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer)`),
+  );
+
 /** A whole number >= 0 where 0 turns the limit off. */
 const limitOrOff = (fallback: number) => digits.pipe(z.number().int().min(0)).default(fallback);
 
@@ -59,7 +85,7 @@ const envSchema = z.object({
     .default('corkboard'),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   /** How long a mutation waits for its commit to be projected before answering. */
-  READ_YOUR_WRITES_TIMEOUT_MS: positiveInt(5_000),
+  READ_YOUR_WRITES_TIMEOUT_MS: delayMs(1).default(5_000),
   /** Change log entries kept for subscription replay. */
   CHANGE_LOG_RETENTION: positiveInt(100_000),
   /**
@@ -71,9 +97,12 @@ const envSchema = z.object({
    * How long the projector lease lasts without renewal: a projector that died is replaced
    * after it. Keep it above a replica set election (electionTimeoutMillis is 10 s).
    */
-  PROJECTOR_LEASE_TTL_MS: positiveInt(20_000),
+  PROJECTOR_LEASE_TTL_MS: delayMs(
+    MIN_PROJECTOR_LEASE_TTL_MS,
+    ' (above a replica set election, 10 s)',
+  ).default(20_000),
   /** How long the embedded MongoDB may take to start (it may download mongod first). */
-  EMBEDDED_MONGO_TIMEOUT_MS: positiveInt(60_000),
+  EMBEDDED_MONGO_TIMEOUT_MS: delayMs(1).default(60_000),
   /** Bearer token of the admin API and /admin; unset: a random one per process, printed at start. */
   ADMIN_TOKEN: z
     .string()
@@ -84,15 +113,23 @@ const envSchema = z.object({
   // Limits and production posture: README "Limits and security".
   /** Only `production` changes anything. */
   NODE_ENV: z.string().optional(),
-  IDEMPOTENCY_TTL_MS: positiveInt(24 * 60 * 60 * 1000),
+  IDEMPOTENCY_TTL_MS: digits
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(1_000, 'must be at least 1000 ms')
+        .max(MAX_TTL_MS, 'must be at most 10 years'),
+    )
+    .default(24 * 60 * 60 * 1000),
   MAX_BODY_BYTES: positiveInt(1024 * 1024),
   MAX_JSON_DEPTH: positiveInt(DEFAULT_MAX_JSON_DEPTH),
-  REQUEST_TIMEOUT_MS: positiveInt(30_000),
-  HEADERS_TIMEOUT_MS: positiveInt(10_000),
-  KEEP_ALIVE_TIMEOUT_MS: positiveInt(5_000),
-  DRAIN_TIMEOUT_MS: positiveInt(10_000),
+  REQUEST_TIMEOUT_MS: delayMs(1).default(30_000),
+  HEADERS_TIMEOUT_MS: delayMs(1).default(10_000),
+  KEEP_ALIVE_TIMEOUT_MS: delayMs(1).default(5_000),
+  DRAIN_TIMEOUT_MS: delayMs(1).default(10_000),
   /** On SIGTERM, how long to go on serving (not ready) before no longer accepting. */
-  SHUTDOWN_DELAY_MS: digits.pipe(z.number().int().min(0)).optional(),
+  SHUTDOWN_DELAY_MS: delayMs(0).optional(),
   GRAPHIQL: booleanFlag.optional(),
   INTROSPECTION: booleanFlag.optional(),
   CSRF_PREVENTION: booleanFlag.optional(),
@@ -115,12 +152,12 @@ const envSchema = z.object({
   AUTH_USERNAME_CLAIM: commaList
     .pipe(z.array(z.string()).min(1, 'must name at least one claim'))
     .optional(),
-  AUTH_JWKS_COOLDOWN_MS: digits.pipe(z.number().int().min(0)).default(30_000),
+  AUTH_JWKS_COOLDOWN_MS: delayMs(0).default(30_000),
   SESSION_TTL: z
     .string()
     .regex(/^\d+[smhd]?$/, 'must be a duration like 30d, 12h, 15m or 3600 (seconds)')
     .transform(durationMs)
-    .pipe(z.number().min(10_000, 'must be at least 10 s'))
+    .pipe(z.number().min(10_000, 'must be at least 10 s').max(MAX_TTL_MS, 'must be at most 3650d'))
     .default(30 * DAY_MS),
   SIGN_IN_RATE_LIMIT: digits.pipe(z.number().int().min(0)).default(10),
   /**

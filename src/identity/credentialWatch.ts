@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from '../config.js';
+
 /** What a caller authenticated with, as long-lived operations must honour it. */
 export interface Credential {
   /** When it stops being accepted (a JWT's `exp` plus the clock skew); null: never. */
@@ -12,9 +14,6 @@ export interface Credential {
    */
   renew?: () => Promise<Date | null>;
 }
-
-/** Longest delay `setTimeout` takes (about 24.8 days); longer waits are re-armed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Ends long-lived operations (subscriptions, the websockets carrying them) when the

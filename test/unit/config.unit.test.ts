@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, SECRET_SETTINGS } from '../../src/config.js';
+import {
+  ConfigError,
+  loadConfig,
+  MAX_TIMER_MS,
+  MAX_TTL_MS,
+  MIN_PROJECTOR_LEASE_TTL_MS,
+  SECRET_SETTINGS,
+} from '../../src/config.js';
 
 describe('loadConfig', () => {
   it('applies defaults when nothing is set', () => {
@@ -88,6 +95,73 @@ describe('loadConfig', () => {
     const message = (error as Error).message;
     expect(message).toContain(name);
     expect(message).not.toContain('\n');
+  });
+
+  /** The message `env` stops start-up with (fails when it starts). */
+  function refusal(env: Record<string, string>): string {
+    try {
+      loadConfig(env);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message;
+    }
+    throw new Error(`${JSON.stringify(env)} was accepted`);
+  }
+
+  it('refuses a projector lease shorter than a replica set election, naming the variable and the bound', () => {
+    for (const ttl of ['1', '0', String(MIN_PROJECTOR_LEASE_TTL_MS - 1)]) {
+      const message = refusal({ PROJECTOR_LEASE_TTL_MS: ttl });
+      expect(message).toContain(`PROJECTOR_LEASE_TTL_MS="${ttl}"`);
+      expect(message).toContain(`at least ${MIN_PROJECTOR_LEASE_TTL_MS} ms`);
+    }
+    expect(
+      loadConfig({ PROJECTOR_LEASE_TTL_MS: String(MIN_PROJECTOR_LEASE_TTL_MS) })
+        .projectorLeaseTtlMs,
+    ).toBe(MIN_PROJECTOR_LEASE_TTL_MS);
+    expect(loadConfig({}).projectorLeaseTtlMs).toBeGreaterThanOrEqual(MIN_PROJECTOR_LEASE_TTL_MS);
+  });
+
+  // Each is a timer's delay: past 2^31-1 ms Node fires it after 1 ms instead.
+  const timers = [
+    'READ_YOUR_WRITES_TIMEOUT_MS',
+    'PROJECTOR_LEASE_TTL_MS',
+    'EMBEDDED_MONGO_TIMEOUT_MS',
+    'REQUEST_TIMEOUT_MS',
+    'HEADERS_TIMEOUT_MS',
+    'KEEP_ALIVE_TIMEOUT_MS',
+    'DRAIN_TIMEOUT_MS',
+    'SHUTDOWN_DELAY_MS',
+    'AUTH_JWKS_COOLDOWN_MS',
+  ];
+  it.each(timers)('refuses %s past the longest timer, and takes the longest', (name) => {
+    const message = refusal({ [name]: String(MAX_TIMER_MS + 1) });
+    expect(message).toContain(name);
+    expect(message).toContain(`at most ${MAX_TIMER_MS} ms`);
+    expect(() => loadConfig({ [name]: String(MAX_TIMER_MS) })).not.toThrow();
+  });
+
+  it.each(timers.filter((name) => !['SHUTDOWN_DELAY_MS', 'AUTH_JWKS_COOLDOWN_MS'].includes(name)))(
+    'refuses %s=0, a timer that would fire at once',
+    (name) => {
+      expect(refusal({ [name]: '0' })).toContain(name);
+    },
+  );
+
+  it('keeps SHUTDOWN_DELAY_MS=0 and AUTH_JWKS_COOLDOWN_MS=0, where 0 means none', () => {
+    expect(loadConfig({ SHUTDOWN_DELAY_MS: '0' }).http.shutdownDelayMs).toBe(0);
+    const oidc = loadConfig({ AUTH_ISSUER: 'https://id.example.com', AUTH_JWKS_COOLDOWN_MS: '0' });
+    expect(oidc.auth.oidc?.jwksCooldownMs).toBe(0);
+  });
+
+  it('refuses lifetimes past ten years, whose expiry dates would stop being dates', () => {
+    expect(refusal({ IDEMPOTENCY_TTL_MS: String(MAX_TTL_MS + 1) })).toContain('IDEMPOTENCY_TTL_MS');
+    expect(refusal({ IDEMPOTENCY_TTL_MS: '999' })).toContain('IDEMPOTENCY_TTL_MS');
+    expect(loadConfig({ IDEMPOTENCY_TTL_MS: String(MAX_TTL_MS) }).idempotencyTtlMs).toBe(
+      MAX_TTL_MS,
+    );
+    expect(refusal({ SESSION_TTL: '3651d' })).toContain('SESSION_TTL');
+    expect(refusal({ SESSION_TTL: '99999999999d' })).toContain('SESSION_TTL');
+    expect(loadConfig({ SESSION_TTL: '3650d' }).auth.sessionTtlMs).toBe(MAX_TTL_MS);
   });
 
   it('turns GraphiQL and introspection off by default under TRUSTED_DOCUMENTS=only', () => {
