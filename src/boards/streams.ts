@@ -65,15 +65,15 @@ export interface ParsedStreamName {
   id: string;
 }
 
-// Longest prefix first: `username-` must win over `user-`.
-const kindsByPrefixLength: readonly StreamKind[] = Object.values(StreamKind).sort(
-  (a, b) => b.length - a.length,
-);
+// Longest prefix first: `username-` must win over `user-`. Each with its prefix, made once:
+// every projected event's stream is taken apart (its invalidation names the resource).
+const prefixesByLength: readonly { kind: StreamKind; prefix: string }[] = Object.values(StreamKind)
+  .sort((a, b) => b.length - a.length)
+  .map((kind) => ({ kind, prefix: `${kind}-` }));
 
 /** The kind and id of a board-domain stream, or null for any other stream name. */
 export function parseStreamName(stream: string): ParsedStreamName | null {
-  for (const kind of kindsByPrefixLength) {
-    const prefix = `${kind}-`;
+  for (const { kind, prefix } of prefixesByLength) {
     if (stream.startsWith(prefix) && stream.length > prefix.length) {
       return { kind, id: stream.slice(prefix.length) };
     }

@@ -143,25 +143,27 @@ export class CommitApplier {
     id: string,
     event: { stream: string; version: number },
     change: (current: T | null) => T,
-  ): Promise<void> {
+  ): Promise<T> {
     const documents = this.#view.collection<T>(collection);
     if (isBuffered(documents)) {
       const cached = documents.cached(id);
       if (cached !== undefined) {
-        this.#carry(collection, id, updated(cached, id, event, change, documents));
-        return DONE;
+        return Promise.resolve(
+          this.#carry(collection, id, updated(cached, id, event, change, documents)),
+        );
       }
     }
     return updateOnce(documents, id, event, change).then((doc) => this.#carry(collection, id, doc));
   }
 
-  /** Notes `doc` as the commit's last write of it, to be carried (without `_applied`). */
-  #carry(collection: string, id: string, doc: ReadDoc | null): void {
-    if (!this.#carrying || !doc || !this.#report) return;
+  /** Notes `doc` as the commit's last write of it, to be carried (without `_applied`); returns it. */
+  #carry<T extends ReadDoc>(collection: string, id: string, doc: T): T {
+    if (!this.#carrying || !this.#report) return doc;
     const key = `${collection}:${id}`;
     // Re-inserted: a document's place is that of its last write.
     this.#carried.delete(key);
     this.#carried.set(key, { collection, doc });
+    return doc;
   }
 }
 
@@ -248,9 +250,6 @@ export function jsonBytesAtMost(value: unknown): number {
 /** Re-reads after a `StaleWrite` at most this many times per update. */
 const MAX_STALE_RETRIES = 10;
 
-/** A settled promise, returned by updates that finished at once. */
-const DONE: Promise<void> = Promise.resolve();
-
 /**
  * Read, skip if already applied, change, write; returns the document as it now stands. The write is conditional (`put` never
  * regresses a document): when another writer applied something in between, it is refused
@@ -264,13 +263,13 @@ async function updateOnce<T extends ReadDoc>(
   id: string,
   event: { stream: string; version: number },
   change: (current: T | null) => T,
-): Promise<T | null> {
+): Promise<T> {
   const buffered = isBuffered(documents) ? documents : undefined;
   for (let attempt = 1; ; attempt += 1) {
     const current = await documents.get(id);
     if (buffered) return updated(current, id, event, change, buffered);
     const written = updated(current, id, event, change, undefined);
-    if (written === current || written === null) return current;
+    if (written === current) return current;
     try {
       await documents.put(written);
       return written;
@@ -293,8 +292,8 @@ function updated<T extends ReadDoc>(
   event: { stream: string; version: number },
   change: (current: T | null) => T,
   buffered: BufferedCollection<T> | undefined,
-): T | null {
-  if ((current?._applied?.[event.stream] ?? 0) >= event.version) return current;
+): T {
+  if (current && (current._applied?.[event.stream] ?? 0) >= event.version) return current;
   const next = change(current);
   const applied = appliedAfter(current?._applied, next._applied, event);
   const written: T = frozenWith(next, { _id: id, _applied: applied });

@@ -307,14 +307,16 @@ export interface ProjectionContext {
    * when the document already reflects `event.stream` at `event.version` or later,
    * `change` is not called. `change` returns the new document. There is no delete:
    * a deleted document would forget what it had applied, so removal is a field
-   * (a tombstone such as `archived: true`).
+   * (a tombstone such as `archived: true`). Resolves with the document as it now stands
+   * (`change`'s, or the one that had applied the event already), so a projection needs no
+   * read of its own to learn what it wrote.
    */
   update: <T extends ReadDoc>(
     collection: string,
     id: string,
     event: { stream: string; version: number },
     change: (current: T | null) => T,
-  ) => Promise<void>;
+  ) => Promise<T>;
   /**
    * `update` for a document that many streams shape (e.g. one per board fed by every card
    * of it): applied at most once per commit, keyed by the commit's position under
@@ -326,7 +328,7 @@ export interface ProjectionContext {
     collection: string,
     id: string,
     change: (current: T | null) => T,
-  ) => Promise<void>;
+  ) => Promise<T>;
   /** Reports a resource the commit made stale, for the change log. */
   invalidate: (scope: string | null, invalidation: Invalidation) => void;
   /**

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { boardReadModel, cardReadModel } from '../../src/boards/readModel.js';
 import { BoardReads } from '../../src/boards/reads.js';
+import { applyCommit } from '../../src/projector/applyCommit.js';
 import { defineReadModel, docType, projectionsOf } from '../../src/projector/readModel.js';
-import type { ReadDoc } from '../../src/projector/types.js';
+import type { ReadDoc, ReadView } from '../../src/projector/types.js';
+import { WriteBehindView } from '../../src/projector/WriteBehindView.js';
 import { given } from './projectionTestKit.js';
 
 interface CountDoc extends ReadDoc {
@@ -35,7 +37,55 @@ const created = (cardId: string) => ({
   data: { cardId, boardId: 'b1', columnId: 'col1', title: cardId, description: '', rank: 'a0' },
 });
 
+/**
+ * Counts each card's events in a document of its own, keeping what every `update` resolved
+ * with and how many times its change ran.
+ */
+function echoModel() {
+  const resolved: CountDoc[] = [];
+  let changes = 0;
+  const model = defineReadModel({
+    name: 'echo',
+    collection: 'echo',
+    doc: docType<CountDoc>(),
+    projection: {
+      handles: ['CardCreated', 'CardEdited'],
+      async apply({ commit, update }) {
+        for (const event of commit.events) {
+          const doc = await update<CountDoc>('echo', event.stream, event, (current) => {
+            changes += 1;
+            return { _id: event.stream, events: (current?.events ?? 0) + 1 };
+          });
+          resolved.push(doc);
+        }
+      },
+    },
+  });
+  return { model, resolved, changes: () => changes };
+}
+
 describe('read models', () => {
+  it.each([
+    ['the store', (view: ReadView) => view],
+    ['a write-behind view (catch-up, rebuild)', (view: ReadView) => new WriteBehindView(view)],
+  ])(
+    'resolves update with the document as it now stands, in %s, and on a replay with the one that applied the event, without changing it',
+    async (_, viewOf) => {
+      const echo = echoModel();
+      const { when } = await given([], [echo.model]);
+      await when(created('c1'));
+      const then = await when({ stream: 'card-c1', type: 'CardEdited', data: { changes: {} } });
+      const view = viewOf(then.view);
+      const stored = await echo.model.documents(then.view).get('card-c1');
+      expect(echo.resolved.at(-1)).toEqual(stored);
+      expect(stored).toMatchObject({ events: 2, _applied: { 'card-c1': 2 } });
+      // The replay's update resolves with the stored document; its change does not run.
+      await applyCommit(then.commit, view, [echo.model.projection]);
+      expect(echo.changes()).toBe(2);
+      expect(echo.resolved.at(-1)).toEqual(stored);
+    },
+  );
+
   it('refuses a projection listed before one it reads (after), naming both', () => {
     expect(() => projectionsOf([perBoard, cardReadModel])).toThrow(
       'projection cardEventsPerBoard reads cards, which must be applied before it',

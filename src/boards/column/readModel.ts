@@ -20,15 +20,25 @@ export type ColumnDoc = ReadDoc &
 /**
  * The column's read document: the one place a column's state becomes its document.
  * `cardCount` defaults to the state's live cards (a projection, which does not keep the
- * card list in the document, passes its own count).
+ * card list in the document, passes its own count). Every field is named, as in
+ * `toCardDoc` (the compiler checks the list): rest and spread copies cost ten times more.
  */
 export function toColumnDoc(
   state: ActiveColumn,
   stamps: DocStamps,
   cardCount = state.cards.size,
 ): ColumnDoc {
-  const { status: _s, columnId, cards: _c, ...data } = state;
-  return { _id: columnId, ...data, cardCount, ...stamps };
+  return {
+    _id: state.columnId,
+    boardId: state.boardId,
+    name: state.name,
+    wipLimit: state.wipLimit,
+    archived: state.archived,
+    cardCount,
+    version: stamps.version,
+    createdAt: stamps.createdAt,
+    updatedAt: stamps.updatedAt,
+  };
 }
 
 /**
@@ -37,10 +47,16 @@ export function toColumnDoc(
  */
 export function columnStateOf(doc: ColumnDoc | null): ColumnState {
   if (!doc) return { status: 'absent' };
-  const { _id, _applied, cardCount: _n, version: _v, createdAt: _ca, updatedAt: _u, ...data } = doc;
-  // Documents written before columns could be archived lack the field.
-  const archived = doc.archived === true;
-  return { status: 'active', columnId: _id, ...data, cards: RankedList.empty, archived };
+  return {
+    status: 'active',
+    columnId: doc._id,
+    boardId: doc.boardId,
+    name: doc.name,
+    wipLimit: doc.wipLimit,
+    cards: RankedList.empty,
+    // Documents written before columns could be archived lack the field.
+    archived: doc.archived === true,
+  };
 }
 
 /** How an event changes the number of live cards in its column. */
@@ -74,25 +90,27 @@ export const columnReadModel = defineReadModel({
     handles: Object.keys(columnEventSchemaVersions),
     // Members of the board may read all of it: subscribers get it with the change.
     carriesDocuments: true,
-    async apply({ commit, update, invalidate, view }) {
+    async apply({ commit, update, invalidate }) {
       for (const stored of commit.events) {
         if (!Object.hasOwn(columnEventSchemaVersions, stored.type)) continue;
         const event = parseColumnEvent(stored);
         const invalidation = invalidationOf(stored);
         const columnId = invalidation.id;
-        let boardId = event.type === 'ColumnCreated' ? event.data.boardId : null;
-        await update<ColumnDoc>(columnReadModel.collection, columnId, stored, (doc) => {
-          const column = evolveColumn(columnStateOf(doc), event);
-          if (column.status === 'absent') {
-            throw new Error(`column ${columnId}: ${event.type} before ColumnCreated`);
-          }
-          const cardCount = (doc?.cardCount ?? 0) + liveCardsDelta(event);
-          const stamps = stampsAfter(doc, stored.version, commit.occurredAt);
-          return toColumnDoc(column, stamps, cardCount);
-        });
-        // A column never changes boards, so its stored boardId is the one of this event.
-        boardId ??= (await columnReadModel.documents(view).get(columnId))?.boardId ?? null;
-        invalidate(boardId, invalidation);
+        const column = await update<ColumnDoc>(
+          columnReadModel.collection,
+          columnId,
+          stored,
+          (doc) => {
+            const state = evolveColumn(columnStateOf(doc), event);
+            if (state.status === 'absent') {
+              throw new Error(`column ${columnId}: ${event.type} before ColumnCreated`);
+            }
+            const cardCount = (doc?.cardCount ?? 0) + liveCardsDelta(event);
+            const stamps = stampsAfter(doc, stored.version, commit.occurredAt);
+            return toColumnDoc(state, stamps, cardCount);
+          },
+        );
+        invalidate(column.boardId, invalidation);
       }
     },
   },
