@@ -32,7 +32,9 @@ builder.scalarType('Cursor', {
   serialize: (value) => String(value),
   parseValue: (value) => {
     if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) {
-      throw new GraphQLError('Cursor must be a value received from boardChanges');
+      // Not a GraphQLError: graphql-js then names the type ('Expected type "Cursor".'),
+      // which is what a variable's error keeps once the value it quotes is dropped.
+      throw new TypeError('Cursor must be a value received from boardChanges');
     }
     return value;
   },

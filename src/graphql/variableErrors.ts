@@ -15,8 +15,13 @@ const VALUE_FREE_REASONS = [
   /Expected value of type "[^"]+", found null\.$/,
 ];
 
-/** A scalar or enum refusing the value: its type is named, the value left out. */
-const TYPE_REFUSAL = /; (?:(\w+) cannot represent|Value .* does not exist in "(\w+)" enum)/;
+/**
+ * A scalar or enum refusing the value: its type is named, the value left out. A custom
+ * scalar's refusal is `Expected type "<name>". ` and the scalar's own words, which may
+ * quote the value.
+ */
+const TYPE_REFUSAL =
+  /; (?:(\w+) cannot represent|Value .* does not exist in "(\w+)" enum|Expected type "(\w+)"\.)/;
 
 /** `message` without the variable value it quotes; any other message as it is. */
 export function withoutVariableValue(message: string): string {
@@ -31,6 +36,6 @@ export function withoutVariableValue(message: string): string {
     if (found) return `${where}; ${found[0]}`;
   }
   const refusal = TYPE_REFUSAL.exec(message);
-  if (refusal) return `${where}; not a value of type "${refusal[1] ?? refusal[2]}".`;
+  if (refusal) return `${where}; not a value of type "${refusal[1] ?? refusal[2] ?? refusal[3]}".`;
   return `${where}.`;
 }

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { getVariableValues, parse, type OperationDefinitionNode } from 'graphql';
+import { buildSchema } from '../../src/graphql/schema.js';
 import { withoutVariableValue } from '../../src/graphql/variableErrors.js';
 
 const secret = 'Hunter3-SECRET; at "input.x"; PW';
@@ -35,9 +37,29 @@ describe('withoutVariableValue', () => {
       `Variable "$after" got invalid value ${printed}; something a custom scalar said about ${printed}`,
       'Variable "$after" got an invalid value.',
     ],
+    [
+      // graphql-js's words for a custom scalar that throws: the type, then the scalar's.
+      `Variable "$after" got invalid value ${printed}; Expected type "Cursor". Not ${printed}`,
+      'Variable "$after" got an invalid value; not a value of type "Cursor".',
+    ],
   ])('drops the value from %s', (message, expected) => {
     expect(withoutVariableValue(message)).toBe(expected);
     expect(withoutVariableValue(message)).not.toContain('SECRET');
+  });
+
+  it('names the custom scalar that refused a value, as graphql-js reports it', () => {
+    const { errors } = getVariableValues(
+      buildSchema(),
+      (
+        parse(
+          'subscription ($b: ID!, $after: Cursor) { boardChanges(boardId: $b, after: $after) { cursor } }',
+        ).definitions[0] as OperationDefinitionNode
+      ).variableDefinitions!,
+      { b: 'x', after: secret },
+    );
+    expect(errors?.map((e) => withoutVariableValue(e.message))).toEqual([
+      'Variable "$after" got an invalid value; not a value of type "Cursor".',
+    ]);
   });
 
   it('leaves other messages as they are', () => {
