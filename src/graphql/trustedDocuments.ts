@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
 import { GraphQLError, Kind, type DocumentNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
@@ -43,6 +44,8 @@ export const TrustedDocumentCode = {
   NotInList: 'PERSISTED_QUERY_NOT_IN_LIST',
   /** Neither a document nor an id. */
   Missing: 'PERSISTED_QUERY_ID_REQUIRED',
+  /** A document and a known id, the document not the id's (its SHA-256 is another). */
+  Mismatch: 'PERSISTED_QUERY_ID_MISMATCH',
 } as const;
 export type TrustedDocumentCode = (typeof TrustedDocumentCode)[keyof typeof TrustedDocumentCode];
 
@@ -77,8 +80,36 @@ function refusal(code: TrustedDocumentCode): GraphQLError {
     [TrustedDocumentCode.NotInList]:
       "Unknown document id: it is not in this server's operations manifest.",
     [TrustedDocumentCode.Missing]: 'Must provide query string.',
+    [TrustedDocumentCode.Mismatch]:
+      'The document sent is not the one its id names (the id is the SHA-256 of the document): send the id alone, or the document alone.',
   };
   return new GraphQLError(message[code], { extensions: { code, http: { status: 400 } } });
+}
+
+/** `sha256:<hex>` of `text` (UTF-8): the manifest's id of a document of that text. */
+function sha256Id(text: string): string {
+  return `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
+}
+
+/**
+ * What an operation carrying a document id runs, under either setting: an id must be in
+ * the manifest (the GraphQL-over-HTTP persisted documents appendix: a document that
+ * cannot be retrieved is an error, whatever else the request carries), and a document
+ * sent with it must be that id's (its SHA-256, as the id is made). Then the manifest's
+ * document runs. Null: no id (the document's text alone decides).
+ */
+function byDocumentId(
+  manifest: ReadonlyMap<string, DocumentNode>,
+  id: string | null,
+  query: string,
+): DocumentNode | GraphQLError | null {
+  if (id === null) return null;
+  const document = manifest.get(id);
+  if (!document) return refusal(TrustedDocumentCode.NotInList);
+  if (query !== '' && query !== id && sha256Id(query) !== id) {
+    return refusal(TrustedDocumentCode.Mismatch);
+  }
+  return document;
 }
 
 /** Which documents a server executes (README "Trusted documents"). */
@@ -127,26 +158,42 @@ export function trustedDocumentPolicy(options: {
       }
     }
   };
+  const persisted = usePersistedOperations({
+    getPersistedOperation: (id) => manifest.get(id) ?? null,
+    extractPersistedOperationId: (params) => documentIdOf(params),
+    allowArbitraryOperations:
+      mode === TrustedDocuments.Allow ||
+      ((request) => textAllowed(request.headers.get('authorization'))),
+    customErrors: {
+      persistedQueryOnly: () => refusal(TrustedDocumentCode.Only),
+      notFound: () => refusal(TrustedDocumentCode.NotInList),
+      keyNotFound: () => refusal(TrustedDocumentCode.Missing),
+    },
+  });
   return {
     mode,
-    plugin: usePersistedOperations({
-      getPersistedOperation: (id) => manifest.get(id) ?? null,
-      extractPersistedOperationId: (params) => documentIdOf(params),
-      allowArbitraryOperations:
-        mode === TrustedDocuments.Allow ||
-        ((request) => textAllowed(request.headers.get('authorization'))),
-      customErrors: {
-        persistedQueryOnly: () => refusal(TrustedDocumentCode.Only),
-        notFound: () => refusal(TrustedDocumentCode.NotInList),
-        keyNotFound: () => refusal(TrustedDocumentCode.Missing),
+    plugin: {
+      ...persisted,
+      // An id with a document: checked here, then the document is dropped so the id runs
+      // (yoga's plugin would run the text and ignore the id).
+      onParams(payload) {
+        const { params, setParams } = payload;
+        const id = documentIdOf(params);
+        if (id !== null && params.query) {
+          const decided = byDocumentId(manifest, id, params.query);
+          if (decided instanceof GraphQLError) throw decided;
+          const { query: _text, ...rest } = params;
+          setParams(rest);
+          return persisted.onParams?.({ ...payload, params: rest });
+        }
+        return persisted.onParams?.(payload);
       },
-    }),
+    },
     resolve(params, authorization) {
       const query = params.query ?? '';
       const id = documentIdOf(params) ?? (manifest.has(query) ? query : null);
-      if (id !== null && (query === '' || query === id)) {
-        return manifest.get(id) ?? refusal(TrustedDocumentCode.NotInList);
-      }
+      const decided = byDocumentId(manifest, id, query);
+      if (decided !== null) return decided;
       if (query === '') return refusal(TrustedDocumentCode.Missing);
       return textAllowed(authorization) ? query : refusal(TrustedDocumentCode.Only);
     },

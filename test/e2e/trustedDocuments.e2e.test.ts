@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -22,6 +23,16 @@ import { ALL_TRANSPORTS, errorsOf, transports } from '../support/transports.js';
 const ME_ID = (MeDocument as unknown as { __meta__: { hash: string } }).__meta__.hash;
 const byId = (id: string) => ({ extensions: JSON.stringify(persistedQueryExtensions(id)) });
 const AD_HOC = { query: 'query { me { id username } }' };
+/** The text of manifest document `id`, as persisted-documents.json holds it (its SHA-256 is the id). */
+const manifestText = (id: string): string =>
+  (
+    JSON.parse(
+      readFileSync(
+        new URL('../../src/sdk/generated/trusted/persisted-documents.json', import.meta.url),
+        'utf8',
+      ),
+    ) as Record<string, string>
+  )[id]!;
 
 /** A client of `s` that sends the SDK's operations by id. */
 function sdkClient(s: TestServer, token?: string): CorkboardClient {
@@ -121,6 +132,21 @@ describe('TRUSTED_DOCUMENTS=only', () => {
     }
   });
 
+  it('runs a manifest id sent with its own document, and refuses it with another, on every transport', async () => {
+    for (const transport of ALL_TRANSPORTS) {
+      const same = await transports[transport](s, token, {
+        query: manifestText(ME_ID),
+        ...byId(ME_ID),
+      });
+      expect(same.body.errors, transport).toBeUndefined();
+      expect(same.body.data, transport).toMatchObject({ me: { username: 'trusted' } });
+      const other = await transports[transport](s, token, { ...AD_HOC, ...byId(ME_ID) });
+      expect(errorsOf(other)[0]?.extensions, transport).toEqual({
+        code: TrustedDocumentCode.Mismatch,
+      });
+    }
+  });
+
   it('works through the SDK sending ids: queries, mutations and a live subscription', async () => {
     const client = sdkClient(s, token);
     const board = expectSuccess(
@@ -203,6 +229,27 @@ describe('TRUSTED_DOCUMENTS=allow (the default)', () => {
         expect(answer.body.errors, transport).toBeUndefined();
         expect(answer.body.data, transport).toMatchObject({ me: { username: 'allowed' } });
       }
+    }
+  });
+
+  it("refuses an unknown id even with a document, and a document that is not its id's, on every transport", async () => {
+    const unknownId = `sha256:${'0'.repeat(64)}`;
+    const meText = manifestText(ME_ID);
+    for (const transport of ALL_TRANSPORTS) {
+      const unknown = await transports[transport](s, token, { ...AD_HOC, ...byId(unknownId) });
+      expect(unknown.body, transport).not.toHaveProperty('data');
+      expect(errorsOf(unknown)[0]?.extensions, transport).toEqual({
+        code: TrustedDocumentCode.NotInList,
+      });
+      const other = await transports[transport](s, token, { ...AD_HOC, ...byId(ME_ID) });
+      expect(other.body, transport).not.toHaveProperty('data');
+      expect(errorsOf(other)[0]?.extensions, transport).toEqual({
+        code: TrustedDocumentCode.Mismatch,
+      });
+      // The id's own document with it: the id runs.
+      const same = await transports[transport](s, token, { query: meText, ...byId(ME_ID) });
+      expect(same.body.errors, transport).toBeUndefined();
+      expect(same.body.data, transport).toMatchObject({ me: { username: 'allowed' } });
     }
   });
 
