@@ -97,8 +97,15 @@ export const username = z
  */
 export const password = z
   .string()
-  .min(PASSWORD_LIMITS.min, `must be at least ${PASSWORD_LIMITS.min} characters`)
-  .max(PASSWORD_LIMITS.max, `must be at most ${PASSWORD_LIMITS.max} characters`)
+  // zod's min/max count code points; the rule is UTF-16 code units (`length`).
+  .refine(
+    (value) => value.length >= PASSWORD_LIMITS.min,
+    `must be at least ${PASSWORD_LIMITS.min} characters`,
+  )
+  .refine(
+    (value) => value.length <= PASSWORD_LIMITS.max,
+    `must be at most ${PASSWORD_LIMITS.max} characters`,
+  )
   .refine((value) => /\S/u.test(value), 'must not be whitespace alone');
 
 /** A WIP limit, or null for none; omitted reads as null. */

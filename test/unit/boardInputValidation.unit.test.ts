@@ -4,6 +4,8 @@ import { addColumn } from '../../src/boards/board/commands.js';
 import { editCard } from '../../src/boards/card/commands.js';
 import { addCard, setWipLimit } from '../../src/boards/column/commands.js';
 import { registerUser } from '../../src/boards/user/commands.js';
+import { setPassword } from '../../src/boards/session/commands.js';
+import { PASSWORD_LIMITS } from '../../src/identity/passwords.js';
 import { parseInput as parseResult } from '../../src/boards/validation.js';
 import { validationField } from '../support/validationField.js';
 
@@ -104,6 +106,19 @@ describe('input validation', () => {
     ).toEqual({
       done: false,
     });
+  });
+
+  it('counts a password in UTF-16 code units, as the README says', () => {
+    const emoji = '\u{1F600}'; // two code units, one code point
+    const half = (n: number) => emoji.repeat(n / 2);
+    for (const password of [half(PASSWORD_LIMITS.min), half(PASSWORD_LIMITS.max)]) {
+      expect(parseInput(setPassword.input, { password }).password).toBe(password);
+    }
+    for (const password of [half(PASSWORD_LIMITS.min - 2), half(PASSWORD_LIMITS.max + 2)]) {
+      expect(validationField(() => parseInput(setPassword.input, { password }))).toBe(
+        'input.password',
+      );
+    }
   });
 
   it('rejects a negative or fractional expected version', () => {
