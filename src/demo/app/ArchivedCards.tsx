@@ -1,14 +1,13 @@
 import { useApolloClient, useQuery } from '@apollo/client/react';
 import { ArchivedCardsDocument, RestoreCardDocument } from '@corkboard/client';
-import { useEffect } from 'react';
 import type { Card, Column, Failure, Report } from './boardTypes.js';
 import { mutateOr } from './mutate.js';
 
 /**
  * A column's archived cards, the last archived first, each with a Restore button
  * (restoreCard puts it back where it was, within the column's WIP limit). Read from the
- * network when it opens and again whenever the column's version moves (a card archived
- * or restored there, by anyone).
+ * network when it opens; after that the live cache keeps it (a card archived or restored
+ * there, by anyone, comes with the board's push), with no read of its own.
  */
 export function ArchivedCards({
   column,
@@ -23,18 +22,12 @@ export function ArchivedCards({
   onFailure: Failure;
 }) {
   const apollo = useApolloClient();
-  const { data, loading, error, refetch } = useQuery(ArchivedCardsDocument, {
+  const { data, loading, error } = useQuery(ArchivedCardsDocument, {
     variables: { columnId: column.id },
     fetchPolicy: 'network-only',
     nextFetchPolicy: 'cache-first',
   });
-  useEffect(() => {
-    void refetch().catch(() => {});
-  }, [column.version, refetch]);
-  const cards =
-    data?.column?.__typename === 'Column'
-      ? data.column.archivedCards.filter((card) => card.archived)
-      : [];
+  const cards = data?.column?.__typename === 'Column' ? data.column.archivedCards : [];
 
   const restore = async (card: Card) => {
     const restored = await mutateOr(
