@@ -33,6 +33,11 @@ export const inputLimits = {
   labelMax: 30,
   /** @default 1_000 */
   wipLimitMax: 1_000,
+  /**
+   * Characters of a mutation's `idempotencyKey`. The store keeps a digest of it, so this
+   * bounds what a client sends, not what is stored. @default 200
+   */
+  idempotencyKeyMax: 200,
 } as const;
 
 /** Characters a username may hold (after NFKC). */
@@ -77,8 +82,12 @@ export const placement = (type: 'Card' | 'Column') => {
 /** Retrying with the same key returns the first result and appends nothing new. */
 export const idempotencyKey = z
   .string()
+  .max(inputLimits.idempotencyKeyMax, `must be at most ${inputLimits.idempotencyKeyMax} characters`)
   .nullish()
-  .transform((v) => v ?? undefined);
+  .transform((v) => v ?? undefined)
+  .describe(
+    `Retrying with the same key returns the first result and writes nothing new; at most ${inputLimits.idempotencyKeyMax} characters.`,
+  );
 
 /** The version of the resource the client based its write on. */
 export const expectedVersion = z.number().int('must be an integer').min(0, 'must not be negative');

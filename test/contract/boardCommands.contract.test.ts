@@ -19,6 +19,7 @@ import {
 } from '../../src/boards/errors.js';
 import { toStreamName, type StreamKind } from '../../src/boards/streams.js';
 import { hashToken } from '../../src/boards/user/token.js';
+import { inputLimits } from '../../src/boards/validation.js';
 import type { EventStore } from '../../src/eventstore/types.js';
 import { storeAdapters } from '../support/storeAdapters.js';
 
@@ -578,6 +579,27 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
       for (const result of reused) {
         expect(failure(result)).toMatchObject({ field: 'input.idempotencyKey' });
       }
+      expect((await activeColumn(columnId)).cards.size).toBe(1);
+    });
+
+    it(`refuses an idempotency key past ${inputLimits.idempotencyKeyMax} characters, writing nothing`, async () => {
+      const { member, columnIds } = await boardWithColumns(null);
+      const columnId = columnIds[0]!;
+      const head = await store.headPosition();
+      const idempotencyKey = 'k'.repeat(inputLimits.idempotencyKeyMax + 1);
+      const refused = failure(
+        await commands.addCard(member, { columnId, title: 'x', idempotencyKey }),
+      );
+      expect(refused).toBeInstanceOf(ValidationError);
+      expect(refused).toMatchObject({ field: 'input.idempotencyKey' });
+      expect(await store.headPosition()).toBe(head);
+      ok(
+        await commands.addCard(member, {
+          columnId,
+          title: 'x',
+          idempotencyKey: idempotencyKey.slice(1),
+        }),
+      );
       expect((await activeColumn(columnId)).cards.size).toBe(1);
     });
 

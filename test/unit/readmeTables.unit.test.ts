@@ -164,6 +164,10 @@ describe("README's limits tables", () => {
       ],
       setBy: 'inputLimits',
     },
+    'idempotency key length': {
+      default: [`${L.idempotencyKeyMax} characters`],
+      setBy: 'inputLimits',
+    },
     'error message length': {
       default: [`${MAX_ERROR_MESSAGE_LENGTH} characters`],
       setBy: 'MAX_ERROR_MESSAGE_LENGTH',
