@@ -80,3 +80,9 @@ export function parseStreamName(stream: string): ParsedStreamName | null {
   }
   return null;
 }
+
+/** The aggregate id of a board-domain stream, as a list of one (none for any other stream). */
+export function idOfStream(stream: string): string[] {
+  const parsed = parseStreamName(stream);
+  return parsed ? [parsed.id] : [];
+}

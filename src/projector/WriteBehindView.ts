@@ -28,6 +28,8 @@ export interface BufferedCollection<T extends ReadDoc> extends ReadCollection<T>
   cached(id: string): T | null | undefined;
   /** `put` at once: the view keeps the document, to be written back on `flush()`. */
   keep(doc: T): void;
+  /** Reads the documents of `ids` it does not hold, in one `getMany`, and holds them. */
+  preload(ids: readonly string[]): Promise<void>;
 }
 
 /** Whether `collection` is a {@link WriteBehindView}'s. */
@@ -90,6 +92,9 @@ export class WriteBehindView implements ReadView {
     return {
       cached: (id) => cache.get(id),
       keep: put,
+      preload: async (ids) => {
+        await load(ids);
+      },
       // A cached document is answered without a store call (the hot path of a replay).
       get: (id) =>
         cache.has(id)

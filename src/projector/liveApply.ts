@@ -164,6 +164,9 @@ export class LiveApply {
     const applied: (AppliedCommit | null)[] = [];
     const applier = new CommitApplier(view, this.#o.projections);
     try {
+      await applier.prefetch(
+        batch.flatMap((item) => (item.kind === 'commit' ? [item.commit] : [])),
+      );
       // Indexed loops (as in `CommitApplier.apply`): no iterator objects around the awaits.
       for (let i = 0; i < batch.length; i += 1) {
         const item = batch[i]!;

@@ -3,6 +3,7 @@
  * need, the queries themselves and the projection that writes it. Storage indexes, the
  * runtime's projection list and the index test are derived from these declarations.
  */
+import type { RecordedEvent } from '../eventstore/types.js';
 import type {
   FindOptions,
   Projection,
@@ -48,8 +49,13 @@ export interface ReadModelDefinition<D extends ReadDoc, C extends string, Q> {
   indexes?: readonly ReadIndex[];
   /** @default none */
   queries?: Q;
-  /** The projection, without its name (the read model's). */
-  projection: Omit<Projection, 'name'>;
+  /** The projection, without its name (the read model's) and its `documentIds`. */
+  projection: Omit<Projection, 'name' | 'documentIds'>;
+  /**
+   * The ids of its documents that the projection updates for an event, when the event
+   * tells them (see `Projection.documentIds`). @default none
+   */
+  documentIds?: (event: RecordedEvent) => readonly string[];
   /** Only here to fix `D`: pass `docType<CardDoc>()`. */
   doc: DocType<D>;
 }
@@ -81,7 +87,13 @@ export function defineReadModel<
     collection,
     indexes: definition.indexes ?? [],
     queries: definition.queries ?? ({} as Q),
-    projection: { name, ...definition.projection },
+    projection: {
+      name,
+      ...definition.projection,
+      ...(definition.documentIds && {
+        documentIds: { collection, of: definition.documentIds },
+      }),
+    },
     documents: (view) => view.collection<D>(collection),
   };
 }

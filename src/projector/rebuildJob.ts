@@ -157,6 +157,7 @@ export class RebuildJob {
           // applied those yet, and they are left to it.
           const batch = read.filter((c) => c.position <= limit);
           if (batch.length === 0) return;
+          await applier.prefetch(batch);
           for (const commit of batch) {
             await applier.apply(commit);
             events += commit.events.length;

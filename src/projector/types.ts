@@ -2,7 +2,7 @@
  * Ports of the read side. Domain-agnostic: projections bring the meaning, the
  * runtime brings delivery, idempotency, checkpoints, the change log and the lease.
  */
-import type { Commit, FeedPosition, TraceContext } from '../eventstore/types.js';
+import type { Commit, FeedPosition, RecordedEvent, TraceContext } from '../eventstore/types.js';
 
 /**
  * A read document. `_id` is its key; `_applied` maps each stream that shaped the
@@ -358,5 +358,16 @@ export interface Projection {
    * applied before it (checked where the list is made, `projectionsOf`). @default none
    */
   readonly after?: readonly string[];
+  /**
+   * The documents of `collection` that `apply` updates for an event, when it can tell from
+   * the event alone. A catch-up or a rebuild reads those of a whole batch of commits in one
+   * read per collection before applying it, rather than one read per document it has not
+   * seen yet (a round trip each on MongoDB). A hint: a document left out is read when it is
+   * updated. @default none
+   */
+  readonly documentIds?: {
+    readonly collection: string;
+    of(event: RecordedEvent): readonly string[];
+  };
   apply(context: ProjectionContext): Promise<void>;
 }

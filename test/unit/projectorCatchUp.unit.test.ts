@@ -129,6 +129,61 @@ describe('ProjectorRuntime catching up', () => {
   });
 });
 
+describe('LiveApply reading a batch', () => {
+  /** A batch of one deposit into each of `accounts` new accounts, applied by `projection`; the reads it made. */
+  async function readsOfBatch(projection: Projection, accounts: number): Promise<string[][]> {
+    const store = new MemoryEventStore();
+    const storage = createMemoryProjectorStorage();
+    const view = await storage.readModels.active();
+    const reads: string[][] = [];
+    const counted: ReadView = {
+      generation: view.generation,
+      collection: <T extends ReadDoc>(name: string) => {
+        const c = view.collection<T>(name);
+        return {
+          get: (id: string) => (reads.push([id]), c.get(id)),
+          getMany: (ids: readonly string[]) => (reads.push([...ids]), c.getMany(ids)),
+          find: c.find.bind(c),
+          count: c.count.bind(c),
+          put: c.put.bind(c),
+          putEach: c.putEach.bind(c),
+          putMany: c.putMany.bind(c),
+          delete: c.delete.bind(c),
+        };
+      },
+    };
+    const live = new LiveApply({
+      changeLog: storage.changeLog,
+      projections: [projection],
+      health: new ProjectorHealth([projection], logger, Date.now),
+      now: Date.now,
+      view: () => counted,
+      position: () => 0,
+    });
+    for (let i = 0; i < accounts; i++) await deposit(store, `acc-${i}`);
+    const items = (await store.readAll({ after: 0, limit: 10_000 })).map((commit): FeedItem => ({
+      kind: 'commit',
+      commit,
+      checkpoint: { position: commit.position },
+    }));
+    expect(await live.applyBatch(items, async () => {})).toBe(true);
+    const docs = await view.collection<Total>('totals').find({});
+    expect(docs).toHaveLength(accounts);
+    return reads;
+  }
+
+  it('reads the documents a batch updates in one read per collection when the projection names them, not one read each', async () => {
+    const named: Projection = {
+      ...totals,
+      documentIds: { collection: 'totals', of: (event) => [event.stream] },
+    };
+    const accounts = Array.from({ length: 6 }, (_, i) => `acc-${i}`);
+    expect(await readsOfBatch(named, accounts.length)).toEqual([accounts]);
+    // Unnamed, each document the batch had not seen costs a read of its own.
+    expect(await readsOfBatch(totals, accounts.length)).toEqual(accounts.map((a) => [a]));
+  });
+});
+
 describe('LiveApply batches in a row', () => {
   const feedItems = async (store: EventStore, after: number): Promise<FeedItem[]> =>
     (await store.readAll({ after, limit: 10_000 })).map((commit) => ({

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { boardReadModel, cardReadModel } from '../../src/boards/readModel.js';
+import { boardReadModel, cardReadModel, columnReadModel } from '../../src/boards/readModel.js';
 import { BoardReads } from '../../src/boards/reads.js';
-import { applyCommit } from '../../src/projector/applyCommit.js';
+import { applyCommit, CommitApplier } from '../../src/projector/applyCommit.js';
+import type { Commit } from '../../src/eventstore/types.js';
 import { defineReadModel, docType, projectionsOf } from '../../src/projector/readModel.js';
 import type { ReadDoc, ReadView } from '../../src/projector/types.js';
 import { WriteBehindView } from '../../src/projector/WriteBehindView.js';
+import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
 import { given } from './projectionTestKit.js';
 
 interface CountDoc extends ReadDoc {
@@ -133,5 +135,55 @@ describe('read models', () => {
     const reads = new BoardReads(then.view, new AbortController().signal);
     const cards = await reads.query(cardReadModel, cardReadModel.queries.liveOfBoard, 'b1');
     expect(cards.map((c) => c._id).sort()).toEqual(['c1', 'c2']);
+  });
+
+  it('names every card and column document its projections update, so a batch reads them all at once', async () => {
+    const { when } = await given([]);
+    const commits: Commit[] = [];
+    const record = async (...events: Parameters<typeof when>) =>
+      commits.push((await when(...events)).commit);
+    const column = (type: string, data: object) => ({ stream: 'column-col1', type, data });
+    await record(
+      column('ColumnCreated', { columnId: 'col1', boardId: 'b1', name: 'To do', wipLimit: null }),
+    );
+    await record(created('c1'), column('CardEntered', { cardId: 'c1', rank: 'a0' }));
+    await record(created('c2'), column('CardEntered', { cardId: 'c2', rank: 'a1' }));
+    await record(
+      { stream: 'card-c1', type: 'CardEdited', data: { changes: { title: 'new' } } },
+      { stream: 'card-c2', type: 'CardArchived', data: { rank: 'a1' } },
+      column('CardsArchived', { cardIds: ['c2'] }),
+    );
+    await record(column('CardsRebalanced', { ranks: { c1: 'a5' } }));
+    // The same commits again on a new generation, through a write-behind view that counts reads.
+    const storage = createMemoryProjectorStorage();
+    const view = await storage.readModels.active();
+    const reads: [string, string[]][] = [];
+    const counted: ReadView = {
+      generation: view.generation,
+      collection: <T extends ReadDoc>(name: string) => {
+        const c = view.collection<T>(name);
+        return {
+          ...c,
+          get: (id: string) => (reads.push([name, [id]]), c.get(id)),
+          getMany: (ids: readonly string[]) => (reads.push([name, [...ids]]), c.getMany(ids)),
+          find: c.find.bind(c),
+          count: c.count.bind(c),
+          put: c.put.bind(c),
+          putEach: c.putEach.bind(c),
+          putMany: c.putMany.bind(c),
+          delete: c.delete.bind(c),
+        };
+      },
+    };
+    const applier = new CommitApplier(new WriteBehindView(counted), [
+      columnReadModel.projection,
+      cardReadModel.projection,
+    ]);
+    await applier.prefetch(commits);
+    for (const commit of commits) await applier.apply(commit);
+    expect(reads).toEqual([
+      ['columns', ['col1']],
+      ['cards', ['c1', 'c2']],
+    ]);
   });
 });

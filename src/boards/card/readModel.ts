@@ -2,6 +2,7 @@ import type { ReadDoc } from '../../projector/types.js';
 import { ARCHIVED_CARDS_PAGE } from '../../sdk/archivedLists.js';
 import { defineReadModel, docType } from '../../projector/readModel.js';
 import { invalidationOf } from '../aggregates.js';
+import { idOfStream } from '../streams.js';
 import { parseColumnEvent } from '../column/events.js';
 import { stampsAfter, type DocStamps } from '../docStamps.js';
 import { cardEventSchemaVersions, parseCardEvent } from './events.js';
@@ -99,6 +100,13 @@ export const cardReadModel = defineReadModel({
       sort: ['updatedAt', -1],
       limit: ARCHIVED_CARDS_PAGE.max,
     },
+  },
+  // A card event's card, and the cards a rebalance ranks anew.
+  documentIds: (stored) => {
+    if (Object.hasOwn(cardEventSchemaVersions, stored.type)) return idOfStream(stored.stream);
+    if (stored.type !== 'CardsRebalanced') return [];
+    const event = parseColumnEvent(stored);
+    return event.type === 'CardsRebalanced' ? Object.keys(event.data.ranks) : [];
   },
   projection: {
     handles: [...Object.keys(cardEventSchemaVersions), 'CardsRebalanced'],

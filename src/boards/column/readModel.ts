@@ -3,6 +3,7 @@ import { RankedList } from '../rankedList.js';
 import { unreachable } from '../unreachable.js';
 import { defineReadModel, docType } from '../../projector/readModel.js';
 import { invalidationOf } from '../aggregates.js';
+import { idOfStream } from '../streams.js';
 import { stampsAfter, type DocStamps } from '../docStamps.js';
 import { columnEventSchemaVersions, parseColumnEvent, type ColumnEvent } from './events.js';
 import { evolveColumn, type ActiveColumn, type ColumnState } from './state.js';
@@ -86,6 +87,8 @@ export const columnReadModel = defineReadModel({
   name: 'columns',
   collection: 'columns',
   doc: docType<ColumnDoc>(),
+  documentIds: (stored) =>
+    Object.hasOwn(columnEventSchemaVersions, stored.type) ? idOfStream(stored.stream) : [],
   projection: {
     handles: Object.keys(columnEventSchemaVersions),
     // Members of the board may read all of it: subscribers get it with the change.
