@@ -18,6 +18,7 @@ import {
 import type { ObjectFieldsShape } from '@pothos/core';
 import { builder } from './builder.js';
 import { toGlobalId } from './globalIds.js';
+import { boundedMessage } from './messageLength.js';
 import { UserRef } from './refs.js';
 
 /** Expected failures are data: each mutation's result union includes these types. */
@@ -32,7 +33,8 @@ export const ErrorInterface = builder.interfaceRef<Error & { code: ErrorCode }>(
     code: t.field({ type: ErrorCodeEnum, resolve: (e) => e.code }),
     message: t.string({
       description: 'For people; resources are named by their global IDs.',
-      resolve: (e) => (e instanceof DomainError ? e.describe(toGlobalId) : e.message),
+      // Cut as every error's message: a NotFoundError names the ID it was sent, whatever its length.
+      resolve: (e) => boundedMessage(e instanceof DomainError ? e.describe(toGlobalId) : e.message),
     }),
   }),
 });

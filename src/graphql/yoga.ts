@@ -30,6 +30,7 @@ import { DEFAULT_MAX_JSON_DEPTH } from '../http/requestBody.js';
 import { jsonDepthLimit, queryLimitPlugins } from './queryLimits.js';
 import { withoutVariableValue } from './variableErrors.js';
 import { usePageArgumentsBeforeWrites } from './pageArguments.js';
+import { boundedMessage, MAX_ERROR_MESSAGE_LENGTH } from './messageLength.js';
 
 const logLine = (args: unknown[]) => boundedLogText(args.map(String).join(' '));
 
@@ -127,8 +128,7 @@ export interface GraphQLServerPosture {
 
 const SSE = 'text/event-stream';
 
-/** Longest error message sent to a client; longer ones are cut (they may quote input). */
-export const MAX_ERROR_MESSAGE_LENGTH = 300;
+export { MAX_ERROR_MESSAGE_LENGTH } from './messageLength.js';
 
 /**
  * An error fit to send: its message bounded (graphql-js and plugins quote input values,
@@ -143,11 +143,7 @@ function boundedError(error: GraphQLError, coded = false): GraphQLError {
   const text = uncoded ? withoutVariableValue(error.message) : error.message;
   const long = text.length > MAX_ERROR_MESSAGE_LENGTH;
   if (!invalidId && !long && !uncoded) return error;
-  const message = invalidId
-    ? 'Invalid global ID.'
-    : long
-      ? `${text.slice(0, MAX_ERROR_MESSAGE_LENGTH)}… (cut)`
-      : text;
+  const message = invalidId ? 'Invalid global ID.' : boundedMessage(text);
   return new GraphQLError(message, {
     nodes: error.nodes ?? null,
     source: error.source ?? null,

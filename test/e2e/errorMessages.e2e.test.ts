@@ -85,6 +85,25 @@ describe('error messages over HTTP', () => {
     expect(JSON.stringify(missing)).not.toContain('"Column no-such-column');
   });
 
+  it("cuts a typed error's message too: a NotFoundError names the ID it was sent, however long", async () => {
+    const limit = MAX_ERROR_MESSAGE_LENGTH + '… (cut)'.length;
+    const columnId = toGlobalId('Column', 'x'.repeat(5_000));
+    const missing = await s.gql<{ addCard: ErrorResult & { id: string } }>(
+      `mutation ($input: AddCardInput!) {
+        addCard(input: $input) { __typename ... on Error { message } ... on NotFoundError { id } }
+      }`,
+      { input: { columnId, title: 'x' } },
+      token,
+    );
+    const answer = missing.data!.addCard;
+    expect(answer.__typename).toBe('NotFoundError');
+    expect(answer.id).toBe(columnId);
+    expect(answer.message.length).toBeLessThanOrEqual(limit);
+    expect(answer.message).toBe(
+      `Column ${columnId}`.slice(0, MAX_ERROR_MESSAGE_LENGTH) + '… (cut)',
+    );
+  });
+
   it('answers node(id:) null for a global ID of a type that is no node, not the schema library error', async () => {
     const user = await s.gql<{ me: { id: string } }>(`{ me { id } }`, {}, token);
     // Types of the schema that are no node, an interface, and names of nothing.
