@@ -135,8 +135,12 @@ describe('per-client rate limits and the bounded command queue', () => {
             variables: { b: boardId },
           },
           {
-            next: (result) => void refusals.push(result.errors?.[0]?.extensions?.['code']),
-            error: (error) => void refusals.push(error),
+            next: (result) => void refusals.push(result),
+            // Refused before its stream starts: graphql-ws's `error` message, its errors.
+            error: (error) =>
+              void refusals.push(
+                (error as { extensions?: { code?: string } }[])[0]?.extensions?.code,
+              ),
             complete: () => undefined,
           },
         );
