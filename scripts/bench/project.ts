@@ -612,14 +612,17 @@ async function measureLag(
       });
       const appended = performance.now();
       if (!r.ok) return fail(r.error.message);
+      const { position } = r.value;
+      // Every edit sets a title the card never had: it always writes.
+      if (position === null) return fail('an edit wrote nothing');
       card.version = r.value.card.version;
-      await follower.waitFor(r.value.position, { timeoutMs: 30_000 });
+      await follower.waitFor(position, { timeoutMs: 30_000 });
       const shown = performance.now();
       summary.commits += 1;
       lastAppended = Math.max(lastAppended, appended);
       command.push(appended - started);
       visible.push(shown - appended);
-      const arrived = feedArrival.get(r.value.position);
+      const arrived = feedArrival.get(position);
       if (arrived !== undefined) feedOnly.push(arrived - appended);
     } catch (error) {
       fail(error instanceof Error ? error.message : String(error));

@@ -172,6 +172,68 @@ describe('board API over HTTP (memory store)', () => {
     );
   });
 
+  it('answers an edit giving fields the values they hold with the card as it is, writing and pushing nothing; a partly new edit writes and names only what changed', async () => {
+    const dora = createCorkboardClient({
+      url: `${s.url}/graphql`,
+      token: (await s.register('dora')).token,
+      webSocketImpl: WebSocket,
+    });
+    const board = await createBoard(dora);
+    const todo = await addColumn(dora, board.id, 'Todo');
+    const card = await addCard(dora, todo.id, 'title');
+    const labelled = expectMember(
+      await dora.editCard({
+        input: { cardId: card.id, expectedVersion: card.version, labels: ['a', 'b'] },
+      }),
+      'EditCardSuccess',
+    ).card;
+    const { changeHead } = await dora.request(ChangeHeadDocument);
+    const head = await s.storage.store.headPosition();
+    const same = [
+      { title: 'title' },
+      { labels: ['a', 'b'] },
+      { title: 'title', description: '', done: false, assigneeId: null, labels: ['a', 'b'] },
+    ];
+    for (const fields of same) {
+      const payload = expectMember(
+        await dora.editCard({
+          input: { cardId: card.id, expectedVersion: labelled.version, ...fields },
+        }),
+        'EditCardSuccess',
+      );
+      expect(payload.card).toMatchObject({ id: card.id, version: labelled.version });
+      expect(payload).toMatchObject({ merged: false, replayed: false });
+    }
+    expect(await s.storage.store.headPosition()).toBe(head);
+
+    // Labels in another order, and the same title: only the labels are written.
+    const edited = expectMember(
+      await dora.editCard({
+        input: {
+          cardId: card.id,
+          expectedVersion: labelled.version,
+          title: 'title',
+          labels: ['b', 'a'],
+        },
+      }),
+      'EditCardSuccess',
+    );
+    expect(edited.card).toMatchObject({ version: labelled.version + 1, labels: ['b', 'a'] });
+    const abort = new AbortController();
+    const changes = [];
+    for await (const change of dora.boardChanges(board.id, {
+      after: changeHead,
+      signal: abort.signal,
+    })) {
+      changes.push(change);
+      abort.abort();
+    }
+    expect(changes.map((c) => c.operation)).toEqual(['editCard']);
+    expect(changes[0]!.invalidated).toEqual([
+      expect.objectContaining({ typename: 'Card', id: card.id, fields: ['labels'] }),
+    ]);
+  });
+
   it('lets exactly one of 50 concurrent title edits at one version win; the others get the exact conflict', async () => {
     const board = await createBoard(alice);
     const column = await addColumn(alice, board.id, 'Todo');

@@ -86,8 +86,20 @@ const optionalChanges = Object.fromEntries(
   ]),
 ) as { [K in keyof CardChangeInputs]: z.ZodOptional<z.ZodNullable<CardChangeInputs[K]>> };
 
+/** What a card edit did. */
+interface CardEdit {
+  card: WrittenResource;
+  merged: boolean;
+  /** Null when every field given held its value already: nothing was written. */
+  commitId: string | null;
+  /** Null when nothing was written. */
+  position: number | null;
+  replayed: boolean;
+}
+
 /**
- * Changes the given fields of a card; merges over changes to other fields. null
+ * Changes the given fields of a card; merges over changes to other fields. Fields given
+ * the value they hold are left out of the event; when all are, nothing is written. null
  * means "not given", except for a field that can be empty (`assigneeId`), where null
  * clears it and omitted leaves it as is.
  */
@@ -118,7 +130,19 @@ export const editCard = defineCommand({
       context,
     ),
   expectedVersion: { of: ({ card }) => card, sets: ({ changes }) => cardFieldsOfChanges(changes) },
-  succeed: written({ card: 'card' }),
+  // An edit giving every field the value it holds: the card as it is.
+  nothingToWrite: (_call, { card }): CardEdit => ({
+    commitId: null,
+    position: null,
+    replayed: false,
+    merged: false,
+    card: { id: card.id, version: card.version },
+  }),
+  succeed: (commit): CardEdit => ({
+    ...commitRef(commit),
+    merged: commit.merged,
+    card: headOfKind(commit.heads, 'card'),
+  }),
 });
 
 /** What a card move did. */

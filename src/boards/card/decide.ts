@@ -103,14 +103,32 @@ function currentColumn(state: CardDecisionState, card: LiveCard): ActiveColumn {
   return column;
 }
 
+/** `changes` without the fields that already hold the value given (labels compared in order). */
+function changesTo(card: LiveCard, changes: CardChanges): CardChanges {
+  const differ = (key: keyof CardChanges): boolean => {
+    const value = changes[key];
+    if (value === undefined) return false;
+    const current = card[key];
+    if (Array.isArray(value) && Array.isArray(current)) {
+      return value.length !== current.length || value.some((label, i) => label !== current[i]);
+    }
+    return value !== current;
+  };
+  return Object.fromEntries(
+    (Object.keys(changes) as (keyof CardChanges)[])
+      .filter(differ)
+      .map((key) => [key, changes[key]]),
+  );
+}
+
 /**
  * Decides a card command. The card must exist and the actor be a member of its
  * board (else `NotFoundError` for the card), and the card must be live (else
  * `ValidationError` on `input.cardId`).
  *
- * - `EditCard` -> `[card: CardEdited]` with exactly the given changes;
- *   `ValidationError` on `input` when there is none, on `input.assigneeId` when the
- *   assignee is not a member of the board.
+ * - `EditCard` -> `[card: CardEdited]` with the given changes that differ from the card,
+ *   `[]` (nothing to write) when none does; `ValidationError` on `input` when none is
+ *   given, on `input.assigneeId` when the assignee is not a member of the board.
  * - `MoveCard` to another column -> `[card: CardMoved, from: CardLeft,
  *   to: (CardsRebalanced,) CardEntered]`, refused with `WipLimitReachedError` when
  *   the target is full (`ValidationError` on `input.toColumnId` when it is archived);
@@ -141,8 +159,16 @@ export function decideCard(
       ) {
         throw new ValidationError('input.assigneeId', 'the assignee must be a member of the board');
       }
+      // Only what differs from the card is written; an edit that changes nothing writes
+      // nothing (no version, no push), as a move to the card's own place.
+      const effective = changesTo(card, changes);
+      if (Object.keys(effective).length === 0) return [];
       return [
-        { aggregate: 'card', id: cardId, events: [{ type: 'CardEdited', data: { changes } }] },
+        {
+          aggregate: 'card',
+          id: cardId,
+          events: [{ type: 'CardEdited', data: { changes: effective } }],
+        },
       ];
     }
     case 'MoveCard': {

@@ -2,7 +2,7 @@ import { builder } from '../../graphql/builder.js';
 import { commandPayload } from '../../graphql/commandMutation.js';
 import { CardRef, UserRef, boardResourceNode, holderField } from '../../graphql/refs.js';
 import type { CardDoc } from '../readModel.js';
-import { moveCard } from './commands.js';
+import { editCard, moveCard } from './commands.js';
 
 builder.node(CardRef, {
   description: 'A card on a board, in exactly one column.',
@@ -27,3 +27,4 @@ builder.node(CardRef, {
 });
 
 commandPayload(moveCard, { resources: { card: 'card', from: 'column', to: 'column' } });
+commandPayload(editCard, { resources: { card: 'card' } });
