@@ -50,7 +50,8 @@ export function isBuffered<T extends ReadDoc>(
  */
 export class WriteBehindView implements ReadView {
   readonly #cache = new Map<string, Map<string, ReadDoc | null>>();
-  readonly #dirty = new Map<string, Set<string>>();
+  /** Per collection, the documents changed since the last flush, by id. */
+  readonly #dirty = new Map<string, Map<string, ReadDoc>>();
   readonly #collections = new Map<string, ReadCollection<ReadDoc>>();
   #pending = 0;
 
@@ -87,7 +88,7 @@ export class WriteBehindView implements ReadView {
     const put = (doc: T) => {
       const before = dirty.size;
       cache.set(doc._id, doc);
-      if (dirty.add(doc._id).size > before) this.#pending += 1;
+      if (dirty.set(doc._id, doc).size > before) this.#pending += 1;
     };
     return {
       cached: (id) => cache.get(id),
@@ -128,12 +129,11 @@ export class WriteBehindView implements ReadView {
 
   /** Writes every changed document back; keeps the cache while it fits `keepUpTo`. */
   async flush(): Promise<void> {
-    for (const [name, ids] of this.#dirty) {
-      if (ids.size === 0) continue;
-      const cache = this.#cacheOf(name);
-      const docs = [...ids].map((id) => cache.get(id)).filter((d): d is ReadDoc => d != null);
-      this.#pending -= ids.size;
-      ids.clear();
+    for (const [name, changed] of this.#dirty) {
+      if (changed.size === 0) continue;
+      const docs = [...changed.values()];
+      this.#pending -= changed.size;
+      changed.clear();
       const collection = this.inner.collection(name);
       if (this.options.write === 'put') {
         await collection.putEach(docs);
@@ -154,9 +154,9 @@ export class WriteBehindView implements ReadView {
     return cache;
   }
 
-  #dirtyOf(name: string): Set<string> {
+  #dirtyOf(name: string): Map<string, ReadDoc> {
     let dirty = this.#dirty.get(name);
-    if (!dirty) this.#dirty.set(name, (dirty = new Set<string>()));
+    if (!dirty) this.#dirty.set(name, (dirty = new Map<string, ReadDoc>()));
     return dirty;
   }
 }

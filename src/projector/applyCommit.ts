@@ -11,7 +11,7 @@ import {
   type ReadDoc,
   type ReadView,
 } from './types.js';
-import { frozenRecord, frozenWith, frozenWithout } from './frozen.js';
+import { frozenDoc, frozenRecord, frozenWithout } from './frozen.js';
 import { isBuffered, type BufferedCollection } from './WriteBehindView.js';
 import { mergeInvalidation } from '../sdk/invalidations.js';
 
@@ -320,7 +320,7 @@ function updated<T extends ReadDoc>(
   if (current && (current._applied?.[event.stream] ?? 0) >= event.version) return current;
   const next = change(current);
   const applied = appliedAfter(current?._applied, next._applied, event);
-  const written: T = frozenWith(next, { _id: id, _applied: applied });
+  const written: T = frozenDoc(next, id, applied);
   buffered?.keep(written);
   return written;
 }

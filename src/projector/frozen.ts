@@ -94,6 +94,37 @@ export function frozenWith<T extends object, F extends object>(source: T, fields
   return frozenFields(source, fields, undefined) as T & F;
 }
 
+/**
+ * `frozenWith(source, { _id: id, _applied: applied })` without making that object of
+ * fields and walking it: the document `update` writes, one per write of a catch-up or a
+ * rebuild. `applied` must be deeply frozen already.
+ */
+export function frozenDoc<T extends object>(
+  source: T,
+  id: string,
+  applied: Readonly<Record<string, number>>,
+): T & { _id: string; _applied: Readonly<Record<string, number>> } {
+  const from = source as Record<string, unknown>;
+  const proto = Object.getPrototypeOf(from) as unknown;
+  if ((proto !== Object.prototype && proto !== FROZEN_RECORD) || Object.hasOwn(from, '__proto__'))
+    return frozenWith(source, { _id: id, _applied: applied });
+  const copy = Object.assign(Object.create(FROZEN_RECORD) as Record<string, unknown>, from);
+  if (proto !== FROZEN_RECORD) freezeFieldsOf(copy);
+  copy._id = id;
+  copy._applied = applied;
+  return Object.freeze(copy) as T & { _id: string; _applied: Readonly<Record<string, number>> };
+}
+
+/** Replaces each field of `copy` (a copy this module is making) by its frozen copy. */
+function freezeFieldsOf(copy: Record<string, unknown>): void {
+  for (const key in copy) {
+    const value = copy[key];
+    if (value === null || typeof value !== 'object') continue;
+    const frozen = frozenCopy(value);
+    if (frozen !== value) copy[key] = frozen;
+  }
+}
+
 /** A deeply frozen copy of plain object `source` without its field `omitted`. */
 export function frozenWithout<T extends object, K extends keyof T & string>(
   source: T,
@@ -137,13 +168,7 @@ function frozenFields(
   const copy = Object.create(proto === null ? null : FROZEN_RECORD) as Record<string, unknown>;
   if (omitted === undefined && !Object.hasOwn(from, '__proto__')) {
     Object.assign(copy, from);
-    if (!madeHere)
-      for (const key in copy) {
-        const value = copy[key];
-        if (value === null || typeof value !== 'object') continue;
-        const frozen = frozenCopy(value);
-        if (frozen !== value) copy[key] = frozen;
-      }
+    if (!madeHere) freezeFieldsOf(copy);
   } else {
     for (const key in from) {
       if (key === omitted || !Object.hasOwn(from, key)) continue;

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { frozenCopy, frozenRecord, frozenWith, frozenWithout } from '../../src/projector/frozen.js';
+import {
+  frozenCopy,
+  frozenDoc,
+  frozenRecord,
+  frozenWith,
+  frozenWithout,
+} from '../../src/projector/frozen.js';
 
 /** Whether nothing reachable from `value` can be changed. */
 function deeplyFrozen(value: unknown): boolean {
@@ -92,6 +98,38 @@ describe('frozenWith and frozenWithout', () => {
     expect(without).toEqual({ _id: 'c1', title: 'a', labels: ['x'] });
     expect(deeplyFrozen(without)).toBe(true);
     expect(without.labels).toBe(written.labels);
+  });
+});
+
+describe('frozenDoc', () => {
+  it('is frozenWith of the id and applied versions, for plain objects, records made here and odd ones alike', () => {
+    const applied = Object.freeze({ s: 1 });
+    const proto = { _id: 'x', ['__proto__']: 'a field' };
+    const odd = Object.defineProperty({ _id: 'x' }, '__proto__', {
+      value: 'a field',
+      enumerable: true,
+    });
+    const sources = [
+      { title: 'a', labels: ['x'], at: new Date(0) },
+      frozenWith({ title: 'a', labels: ['x'] }, {}),
+      odd,
+      Object.assign(Object.create(null) as object, { title: 'a' }),
+      proto,
+    ];
+    for (const source of sources) {
+      const doc = frozenDoc(source, 'c1', applied);
+      const expected = frozenWith(source, { _id: 'c1', _applied: applied });
+      expect(Object.entries(doc)).toEqual(Object.entries(expected));
+      expect(Object.getPrototypeOf(doc)).toBe(Object.getPrototypeOf(expected));
+      expect(deeplyFrozen(doc)).toBe(true);
+      expect(doc._applied).toBe(applied);
+      // Kept as it is by the stores: nothing left to copy.
+      expect(frozenCopy(doc)).toBe(doc);
+    }
+    const mutable = { labels: ['x'] };
+    const doc = frozenDoc(mutable, 'c1', applied);
+    mutable.labels.push('y');
+    expect(doc.labels).toEqual(['x']);
   });
 });
 

@@ -68,8 +68,8 @@ class IndexedDocs<T extends ReadDoc> {
     return this.#docs.get(id);
   }
 
-  set(doc: T): void {
-    const old = this.#docs.get(doc._id);
+  /** Stores `doc` over `old`, the document of its id as stored (`get`), if any. */
+  set(doc: T, old: T | undefined = this.#docs.get(doc._id)): void {
     for (let i = 0; i < this.#indexList.length; i += 1) {
       const { field, index } = this.#indexList[i]!;
       const value = (doc as unknown as Record<string, unknown>)[field];
@@ -243,10 +243,11 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
     if (fencedOut(this.#fences.get(doc._id), fence)) {
       throw new FencedOut(`read document ${doc._id} was written under a newer lease epoch`);
     }
-    if (regresses(this.#docs.get(doc._id), doc)) {
+    const stored = this.#docs.get(doc._id);
+    if (regresses(stored, doc)) {
       throw new StaleWrite(`read document ${doc._id} has applied newer versions`);
     }
-    this.#docs.set(frozenCopy(doc));
+    this.#docs.set(frozenCopy(doc), stored);
     if (fence) this.#fences.set(doc._id, this.#shared(fence));
   }
 
