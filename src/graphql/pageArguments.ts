@@ -16,7 +16,9 @@ import {
   type ExecutionArgs,
   type FieldNode,
   type FragmentDefinitionNode,
+  type GraphQLField,
   type GraphQLSchema,
+  type OperationDefinitionNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode } from '../boards/errors.js';
@@ -75,6 +77,57 @@ const skipped = (node: FieldNode, variables: Record<string, unknown>) =>
   getDirectiveValues(GraphQLSkipDirective, node, variables)?.['if'] === true ||
   getDirectiveValues(GraphQLIncludeDirective, node, variables)?.['if'] === false;
 
+/** A paged field of a mutation's selection, with what checks its arguments. */
+interface PagedField {
+  node: FieldNode;
+  definition: GraphQLField<unknown, unknown>;
+  check: (args: PageArgs) => void;
+}
+
+/** Per schema and parsed document (yoga reuses both), per operation name: its paged fields. */
+const pagedFieldsCache = new WeakMap<
+  GraphQLSchema,
+  WeakMap<DocumentNode, Map<string, { operation: OperationDefinitionNode; fields: PagedField[] }>>
+>();
+
+/**
+ * The paged fields anywhere in `operation`'s selection, fragments included, in document
+ * order: found once per document, as they depend on the document alone (their arguments'
+ * values, on the variables too, are checked per request).
+ */
+function pagedFieldsOf(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+): PagedField[] {
+  let byDocument = pagedFieldsCache.get(schema);
+  if (!byDocument) pagedFieldsCache.set(schema, (byDocument = new WeakMap()));
+  let byName = byDocument.get(document);
+  if (!byName) byDocument.set(document, (byName = new Map()));
+  const name = operation.name?.value ?? '';
+  const cached = byName.get(name);
+  if (cached?.operation === operation) return cached.fields;
+  const typeInfo = new TypeInfo(schema);
+  const fields: PagedField[] = [];
+  for (const root of [operation, ...fragmentsUsed(document, operation)]) {
+    visit(
+      root,
+      visitWithTypeInfo(typeInfo, {
+        Field(node) {
+          const parent = typeInfo.getParentType();
+          const definition = typeInfo.getFieldDef();
+          if (!parent || !definition || !isObjectType(parent)) return undefined;
+          const check = checks.get(`${parent.name}.${node.name.value}`);
+          if (check) fields.push({ node, definition, check });
+          return undefined;
+        },
+      }),
+    );
+  }
+  byName.set(name, { operation, fields });
+  return fields;
+}
+
 /**
  * The first bad page argument anywhere in a mutation's selection (its payloads' `cards`,
  * `archivedCards` and `history`), or null. Variables that do not fit are left to
@@ -88,6 +141,8 @@ export function badPageArgumentOfMutation(
 ): GraphQLError | null {
   const operation = getOperationAST(document, operationName);
   if (operation?.operation !== OperationTypeNode.MUTATION) return null;
+  const fields = pagedFieldsOf(schema, document, operation);
+  if (fields.length === 0) return null;
   const coerced = getVariableValues(
     schema,
     operation.variableDefinitions ?? [],
@@ -95,31 +150,16 @@ export function badPageArgumentOfMutation(
   );
   if (coerced.errors) return null;
   const variables = coerced.coerced;
-  const typeInfo = new TypeInfo(schema);
-  let found: GraphQLError | null = null;
-  for (const root of [operation, ...fragmentsUsed(document, operation)]) {
-    visit(
-      root,
-      visitWithTypeInfo(typeInfo, {
-        Field(node) {
-          const parent = typeInfo.getParentType();
-          const definition = typeInfo.getFieldDef();
-          if (found || !parent || !definition || !isObjectType(parent)) return undefined;
-          const check = checks.get(`${parent.name}.${node.name.value}`);
-          if (!check || skipped(node, variables)) return undefined;
-          try {
-            check(getArgumentValues(definition, node, variables));
-          } catch (error) {
-            if (!(error instanceof GraphQLError)) throw error;
-            found = new GraphQLError(error.message, { nodes: node, extensions: error.extensions });
-          }
-          return undefined;
-        },
-      }),
-    );
-    if (found) return found;
+  for (const { node, definition, check } of fields) {
+    if (skipped(node, variables)) continue;
+    try {
+      check(getArgumentValues(definition, node, variables));
+    } catch (error) {
+      if (!(error instanceof GraphQLError)) throw error;
+      return new GraphQLError(error.message, { nodes: node, extensions: error.extensions });
+    }
   }
-  return found;
+  return null;
 }
 
 /**
