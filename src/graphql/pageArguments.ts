@@ -84,10 +84,16 @@ interface PagedField {
   check: (args: PageArgs) => void;
 }
 
+/** An operation and the paged fields of its selection. */
+interface OperationPages {
+  operation: OperationDefinitionNode;
+  fields: PagedField[];
+}
+
 /** Per schema and parsed document (yoga reuses both), per operation name: its paged fields. */
 const pagedFieldsCache = new WeakMap<
   GraphQLSchema,
-  WeakMap<DocumentNode, Map<string, { operation: OperationDefinitionNode; fields: PagedField[] }>>
+  WeakMap<DocumentNode, Map<string, OperationPages>>
 >();
 
 /**
@@ -101,9 +107,15 @@ function pagedFieldsOf(
   operation: OperationDefinitionNode,
 ): PagedField[] {
   let byDocument = pagedFieldsCache.get(schema);
-  if (!byDocument) pagedFieldsCache.set(schema, (byDocument = new WeakMap()));
+  if (!byDocument) {
+    byDocument = new WeakMap<DocumentNode, Map<string, OperationPages>>();
+    pagedFieldsCache.set(schema, byDocument);
+  }
   let byName = byDocument.get(document);
-  if (!byName) byDocument.set(document, (byName = new Map()));
+  if (!byName) {
+    byName = new Map<string, OperationPages>();
+    byDocument.set(document, byName);
+  }
   const name = operation.name?.value ?? '';
   const cached = byName.get(name);
   if (cached?.operation === operation) return cached.fields;
