@@ -56,6 +56,17 @@ async function addCard(c: CorkboardClient, columnId: string, title: string) {
   return expectMember(await c.addCard({ input: { columnId, title } }), 'AddCardSuccess').card;
 }
 
+/** The first change of board `boardId` after `cursor`, as a list (of one). */
+async function firstChangeAfter(c: CorkboardClient, boardId: string, cursor: string | null) {
+  const abort = new AbortController();
+  const changes = [];
+  for await (const change of c.boardChanges(boardId, { after: cursor, signal: abort.signal })) {
+    changes.push(change);
+    abort.abort();
+  }
+  return changes;
+}
+
 /** The whole board, every card of every column (at most 500 per column). */
 const readBoard = (c: CorkboardClient, id: string) => c.board({ id, cardsPerColumn: 500 });
 
@@ -157,15 +168,7 @@ describe('board API over HTTP (memory store)', () => {
       'MoveCardSuccess',
     );
     expect(moved.card.version).toBe(last.version + 1);
-    const abort = new AbortController();
-    const changes = [];
-    for await (const change of carl.boardChanges(board.id, {
-      after: changeHead,
-      signal: abort.signal,
-    })) {
-      changes.push(change);
-      abort.abort();
-    }
+    const changes = await firstChangeAfter(carl, board.id, changeHead);
     expect(changes.map((c) => c.operation)).toEqual(['moveCard']);
     expect(changes[0]!.invalidated).toContainEqual(
       expect.objectContaining({ typename: 'Card', id: last.id }),
@@ -219,15 +222,7 @@ describe('board API over HTTP (memory store)', () => {
       'EditCardSuccess',
     );
     expect(edited.card).toMatchObject({ version: labelled.version + 1, labels: ['b', 'a'] });
-    const abort = new AbortController();
-    const changes = [];
-    for await (const change of dora.boardChanges(board.id, {
-      after: changeHead,
-      signal: abort.signal,
-    })) {
-      changes.push(change);
-      abort.abort();
-    }
+    const changes = await firstChangeAfter(dora, board.id, changeHead);
     expect(changes.map((c) => c.operation)).toEqual(['editCard']);
     expect(changes[0]!.invalidated).toEqual([
       expect.objectContaining({ typename: 'Card', id: card.id, fields: ['labels'] }),

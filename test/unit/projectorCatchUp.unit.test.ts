@@ -15,6 +15,7 @@ import type {
   ReadView,
 } from '../../src/projector/types.js';
 import { until } from '../support/until.js';
+import { readCountingView } from './readCountingView.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -136,22 +137,7 @@ describe('LiveApply reading a batch', () => {
     const storage = createMemoryProjectorStorage();
     const view = await storage.readModels.active();
     const reads: string[][] = [];
-    const counted: ReadView = {
-      generation: view.generation,
-      collection: <T extends ReadDoc>(name: string) => {
-        const c = view.collection<T>(name);
-        return {
-          get: (id: string) => (reads.push([id]), c.get(id)),
-          getMany: (ids: readonly string[]) => (reads.push([...ids]), c.getMany(ids)),
-          find: c.find.bind(c),
-          count: c.count.bind(c),
-          put: c.put.bind(c),
-          putEach: c.putEach.bind(c),
-          putMany: c.putMany.bind(c),
-          delete: c.delete.bind(c),
-        };
-      },
-    };
+    const counted = readCountingView(view, (_, ids) => reads.push(ids));
     const live = new LiveApply({
       changeLog: storage.changeLog,
       projections: [projection],
@@ -197,23 +183,7 @@ describe('LiveApply batches in a row', () => {
     const storage = createMemoryProjectorStorage();
     const view = await storage.readModels.active();
     const reads: string[] = [];
-    const counted: ReadView = {
-      generation: view.generation,
-      collection: <T extends ReadDoc>(name: string) => {
-        const c = view.collection<T>(name);
-        return {
-          ...c,
-          get: (id: string) => (reads.push(id), c.get(id)),
-          getMany: (ids: readonly string[]) => (reads.push(...ids), c.getMany(ids)),
-          find: c.find.bind(c),
-          count: c.count.bind(c),
-          put: c.put.bind(c),
-          putEach: c.putEach.bind(c),
-          putMany: c.putMany.bind(c),
-          delete: c.delete.bind(c),
-        };
-      },
-    };
+    const counted = readCountingView(view, (_, ids) => reads.push(...ids));
     const live = new LiveApply({
       changeLog: storage.changeLog,
       projections: [totals],

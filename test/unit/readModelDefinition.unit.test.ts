@@ -8,6 +8,7 @@ import type { ReadDoc, ReadView } from '../../src/projector/types.js';
 import { WriteBehindView } from '../../src/projector/WriteBehindView.js';
 import { createMemoryProjectorStorage } from '../../src/projector/memory/MemoryProjectorStorage.js';
 import { given } from './projectionTestKit.js';
+import { readCountingView } from './readCountingView.js';
 
 interface CountDoc extends ReadDoc {
   events: number;
@@ -158,23 +159,7 @@ describe('read models', () => {
     const storage = createMemoryProjectorStorage();
     const view = await storage.readModels.active();
     const reads: [string, string[]][] = [];
-    const counted: ReadView = {
-      generation: view.generation,
-      collection: <T extends ReadDoc>(name: string) => {
-        const c = view.collection<T>(name);
-        return {
-          ...c,
-          get: (id: string) => (reads.push([name, [id]]), c.get(id)),
-          getMany: (ids: readonly string[]) => (reads.push([name, [...ids]]), c.getMany(ids)),
-          find: c.find.bind(c),
-          count: c.count.bind(c),
-          put: c.put.bind(c),
-          putEach: c.putEach.bind(c),
-          putMany: c.putMany.bind(c),
-          delete: c.delete.bind(c),
-        };
-      },
-    };
+    const counted = readCountingView(view, (collection, ids) => reads.push([collection, ids]));
     const applier = new CommitApplier(new WriteBehindView(counted), [
       columnReadModel.projection,
       cardReadModel.projection,
