@@ -82,11 +82,13 @@ export const placement = (type: 'Card' | 'Column') => {
 /** Retrying with the same key returns the first result and appends nothing new. */
 export const idempotencyKey = z
   .string()
+  // Empty, it would be one key for every request of its caller: a client's mistake.
+  .min(1, 'must not be empty (omit it for no key)')
   .max(inputLimits.idempotencyKeyMax, `must be at most ${inputLimits.idempotencyKeyMax} characters`)
   .nullish()
   .transform((v) => v ?? undefined)
   .describe(
-    `Retrying with the same key returns the first result and writes nothing new; at most ${inputLimits.idempotencyKeyMax} characters.`,
+    `Retrying with the same key returns the first result and writes nothing new; 1 to ${inputLimits.idempotencyKeyMax} characters.`,
   );
 
 /** The version of the resource the client based its write on. */

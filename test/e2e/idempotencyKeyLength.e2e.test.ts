@@ -1,7 +1,7 @@
 /**
  * A mutation's idempotencyKey has a length bound of its own (`inputLimits.idempotencyKeyMax`):
- * past it the mutation is a ValidationError on `input.idempotencyKey` over HTTP, and nothing
- * is written; a key of exactly the bound works, its retry included.
+ * past it, or empty, the mutation is a ValidationError on `input.idempotencyKey` over HTTP,
+ * and nothing is written; a key of exactly the bound works, its retry included.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inputLimits } from '../../src/boards/validation.js';
@@ -49,6 +49,21 @@ describe('the length of an idempotency key', () => {
     expect(await s.storage.store.headPosition()).toBe(head);
     const boards = await s.gql(`query { boards { id } }`, {}, token);
     expect(boards.data!.boards).toEqual([]);
+  });
+
+  it('refuses an empty key, writing nothing', async () => {
+    const head = await s.storage.store.headPosition();
+    const answer = await s.gql(
+      CREATE_BOARD,
+      { input: { name: 'Empty key', idempotencyKey: '' } },
+      token,
+    );
+    expect(answer.data!.createBoard).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'input.idempotencyKey',
+      message: expect.stringContaining('must not be empty') as string,
+    });
+    expect(await s.storage.store.headPosition()).toBe(head);
   });
 
   it('takes a key of exactly the bound, and replays it', async () => {

@@ -29,7 +29,7 @@ export type AddCardInput = {
   beforeCardId?: InputMaybe<Scalars['ID']['input']>;
   columnId: Scalars['ID']['input'];
   description?: InputMaybe<Scalars['String']['input']>;
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   title: Scalars['String']['input'];
 };
@@ -42,7 +42,7 @@ export type AddColumnInput = {
   boardId: Scalars['ID']['input'];
   /** The board's version. */
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   name: Scalars['String']['input'];
   /** null or omitted = no limit. */
@@ -52,7 +52,7 @@ export type AddColumnInput = {
 export type AddMemberInput = {
   boardId: Scalars['ID']['input'];
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   /** Omitted: EDITOR. */
   role?: InputMaybe<BoardRole>;
@@ -62,28 +62,28 @@ export type AddMemberInput = {
 export type ArchiveBoardInput = {
   boardId: Scalars['ID']['input'];
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
 };
 
 export type ArchiveCardInput = {
   cardId: Scalars['ID']['input'];
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
 };
 
 export type ArchiveColumnInput = {
   columnId: Scalars['ID']['input'];
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
 };
 
 /** Archive every done card of a column: atomically up to 500 cards, else in atomic commits of 500. */
 export type ArchiveDoneCardsInput = {
   columnId: Scalars['ID']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
 };
 
@@ -94,7 +94,7 @@ export type BoardRole =
   | 'VIEWER';
 
 export type CreateBoardInput = {
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   name: Scalars['String']['input'];
 };
@@ -107,7 +107,7 @@ export type EditCardInput = {
   description?: InputMaybe<Scalars['String']['input']>;
   done?: InputMaybe<Scalars['Boolean']['input']>;
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   labels?: InputMaybe<Array<Scalars['String']['input']>>;
   title?: InputMaybe<Scalars['String']['input']>;
@@ -149,7 +149,7 @@ export type MoveCardInput = {
   cardId: Scalars['ID']['input'];
   /** The card's version as the client saw it. */
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   toColumnId: Scalars['ID']['input'];
 };
@@ -162,7 +162,7 @@ export type MoveColumnInput = {
   columnId: Scalars['ID']['input'];
   /** The board's version: the board owns the column order. */
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
 };
 
@@ -186,7 +186,7 @@ export type RegisterUserInput = {
 export type RemoveMemberInput = {
   boardId: Scalars['ID']['input'];
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   /** The member to remove; your own id to leave the board. */
   userId: Scalars['ID']['input'];
@@ -195,7 +195,7 @@ export type RemoveMemberInput = {
 export type RenameBoardInput = {
   boardId: Scalars['ID']['input'];
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   name: Scalars['String']['input'];
 };
@@ -203,7 +203,7 @@ export type RenameBoardInput = {
 export type RenameColumnInput = {
   columnId: Scalars['ID']['input'];
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   name: Scalars['String']['input'];
 };
@@ -211,7 +211,7 @@ export type RenameColumnInput = {
 export type RestoreBoardInput = {
   boardId: Scalars['ID']['input'];
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
 };
 
@@ -219,7 +219,7 @@ export type RestoreCardInput = {
   cardId: Scalars['ID']['input'];
   /** The card's version as the client saw it. */
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   /** Restore into this live column of the card's board; omitted = the card's own column. */
   toColumnId?: InputMaybe<Scalars['ID']['input']>;
@@ -235,7 +235,7 @@ export type RevokeSessionInput = {
 export type SetMemberRoleInput = {
   boardId: Scalars['ID']['input'];
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   role: BoardRole;
   userId: Scalars['ID']['input'];
@@ -253,7 +253,7 @@ export type SetPasswordInput = {
 export type SetWipLimitInput = {
   columnId: Scalars['ID']['input'];
   expectedVersion: Scalars['Int']['input'];
-  /** Retrying with the same key returns the first result and writes nothing new; at most 200 characters. */
+  /** Retrying with the same key returns the first result and writes nothing new; 1 to 200 characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   /** null = no limit; otherwise at least the live cards the column holds (cardCount). */
   wipLimit?: InputMaybe<Scalars['Int']['input']>;
