@@ -84,16 +84,13 @@ interface PagedField {
   check: (args: PageArgs) => void;
 }
 
-/** An operation and the paged fields of its selection. */
-interface OperationPages {
-  operation: OperationDefinitionNode;
-  fields: PagedField[];
-}
-
-/** Per schema and parsed document (yoga reuses both), per operation name: its paged fields. */
+/**
+ * Per schema and parsed document (yoga reuses both), per operation name: the paged fields
+ * of that operation (a document and a name always give the same operation).
+ */
 const pagedFieldsCache = new WeakMap<
   GraphQLSchema,
-  WeakMap<DocumentNode, Map<string, OperationPages>>
+  WeakMap<DocumentNode, Map<string, PagedField[]>>
 >();
 
 /**
@@ -108,17 +105,17 @@ function pagedFieldsOf(
 ): PagedField[] {
   let byDocument = pagedFieldsCache.get(schema);
   if (!byDocument) {
-    byDocument = new WeakMap<DocumentNode, Map<string, OperationPages>>();
+    byDocument = new WeakMap<DocumentNode, Map<string, PagedField[]>>();
     pagedFieldsCache.set(schema, byDocument);
   }
   let byName = byDocument.get(document);
   if (!byName) {
-    byName = new Map<string, OperationPages>();
+    byName = new Map<string, PagedField[]>();
     byDocument.set(document, byName);
   }
   const name = operation.name?.value ?? '';
   const cached = byName.get(name);
-  if (cached?.operation === operation) return cached.fields;
+  if (cached) return cached;
   const typeInfo = new TypeInfo(schema);
   const fields: PagedField[] = [];
   for (const root of [operation, ...fragmentsUsed(document, operation)]) {
@@ -136,7 +133,7 @@ function pagedFieldsOf(
       }),
     );
   }
-  byName.set(name, { operation, fields });
+  byName.set(name, fields);
   return fields;
 }
 

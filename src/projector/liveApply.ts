@@ -143,7 +143,7 @@ export class LiveApply {
         },
       },
       async (span) => {
-        const applied = await this.#applyBatchUntraced(batch, saveCheckpoint);
+        const applied = await this.#applyBatchUntraced(batch, commits, saveCheckpoint);
         // Not applied: the commits are applied one at a time next, each in a span of its own.
         if (!applied) span.setAttribute(Attr.ProjectBatchApplied, false);
         return applied;
@@ -151,9 +151,10 @@ export class LiveApply {
     );
   }
 
-  /** `#applyBatch`'s work, in its span. */
+  /** `#applyBatch`'s work, in its span; `commits` are the batch's commits. */
   async #applyBatchUntraced(
     batch: readonly FeedItem[],
+    commits: readonly Commit[],
     saveCheckpoint: (done: FeedItem) => Promise<void>,
   ): Promise<boolean> {
     const target = this.#o.view();
@@ -164,9 +165,7 @@ export class LiveApply {
     const applied: (AppliedCommit | null)[] = [];
     const applier = new CommitApplier(view, this.#o.projections);
     try {
-      await applier.prefetch(
-        batch.flatMap((item) => (item.kind === 'commit' ? [item.commit] : [])),
-      );
+      await applier.prefetch(commits);
       // Indexed loops (as in `CommitApplier.apply`): no iterator objects around the awaits.
       for (let i = 0; i < batch.length; i += 1) {
         const item = batch[i]!;

@@ -130,6 +130,17 @@ describe('ProjectorRuntime catching up', () => {
   });
 });
 
+/** Batches of `projection` applied to `view`, recorded in `storage`'s change log. */
+const liveApplyOf = (storage: ProjectorStorage, projection: Projection, view: ReadView) =>
+  new LiveApply({
+    changeLog: storage.changeLog,
+    projections: [projection],
+    health: new ProjectorHealth([projection], logger, Date.now),
+    now: Date.now,
+    view: () => view,
+    position: () => 0,
+  });
+
 describe('LiveApply reading a batch', () => {
   /** A batch of one deposit into each of `accounts` new accounts, applied by `projection`; the reads it made. */
   async function readsOfBatch(projection: Projection, accounts: number): Promise<string[][]> {
@@ -138,14 +149,7 @@ describe('LiveApply reading a batch', () => {
     const view = await storage.readModels.active();
     const reads: string[][] = [];
     const counted = readCountingView(view, (_, ids) => reads.push(ids));
-    const live = new LiveApply({
-      changeLog: storage.changeLog,
-      projections: [projection],
-      health: new ProjectorHealth([projection], logger, Date.now),
-      now: Date.now,
-      view: () => counted,
-      position: () => 0,
-    });
+    const live = liveApplyOf(storage, projection, counted);
     for (let i = 0; i < accounts; i++) await deposit(store, `acc-${i}`);
     const items = (await store.readAll({ after: 0, limit: 10_000 })).map((commit): FeedItem => ({
       kind: 'commit',
@@ -184,14 +188,7 @@ describe('LiveApply batches in a row', () => {
     const view = await storage.readModels.active();
     const reads: string[] = [];
     const counted = readCountingView(view, (_, ids) => reads.push(...ids));
-    const live = new LiveApply({
-      changeLog: storage.changeLog,
-      projections: [totals],
-      health: new ProjectorHealth([totals], logger, Date.now),
-      now: Date.now,
-      view: () => counted,
-      position: () => 0,
-    });
+    const live = liveApplyOf(storage, totals, counted);
     const save = async () => {};
     for (let i = 0; i < 4; i++) await deposit(store, `acc-${i % 2}`);
     expect(await live.applyBatch(await feedItems(store, 0), save)).toBe(true);
