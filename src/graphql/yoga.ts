@@ -132,10 +132,12 @@ export { MAX_ERROR_MESSAGE_LENGTH } from './messageLength.js';
 
 /**
  * An error fit to send: its message bounded (graphql-js and plugins quote input values,
- * e.g. "Invalid global ID: <the whole id>"), and with a `code` when it had none. With
- * `coded`, a variable's error (graphql-js reports its coercion with no code) gets
- * `BAD_USER_INPUT` and a message without the value it quoted. (Parse and validation
- * errors get theirs from yoga, after this plugin's hooks.)
+ * e.g. "Invalid global ID: <the whole id>"). With `coded` (an execution error), it gets
+ * a `code` when it had none, and a variable's error (graphql-js reports its coercion with
+ * no code) gets `BAD_USER_INPUT` and a message without the value it quoted. Without it
+ * (parse and validation), the code is left as it is: yoga gives those theirs
+ * (`GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`) after this plugin's hooks, only
+ * to an error that has none.
  */
 function boundedError(error: GraphQLError, coded = false): GraphQLError {
   const invalidId = isInvalidGlobalId(error);
@@ -149,7 +151,9 @@ function boundedError(error: GraphQLError, coded = false): GraphQLError {
     source: error.source ?? null,
     positions: error.positions ?? null,
     path: error.path ?? null,
-    extensions: { ...error.extensions, code: error.extensions.code ?? 'BAD_USER_INPUT' },
+    extensions: coded
+      ? { ...error.extensions, code: error.extensions.code ?? 'BAD_USER_INPUT' }
+      : { ...error.extensions },
   });
 }
 

@@ -138,31 +138,51 @@ describe('the 300-character cap on every error message', () => {
   });
 
   const long = 'x'.repeat(20_000);
-  const cases: [string, string, Record<string, unknown>][] = [
-    ['an unknown field (validation)', `{ me { ${long} } }`, {}],
-    ['an unknown argument (validation)', `{ boards(${long}: 1) { id } }`, {}],
-    ['an unknown fragment (validation)', `{ me { ...${long} } }`, {}],
-    ['a syntax error quoting a token (parse)', `{ me { id } } "${long}`, {}],
+  // Each with the code it has when short: cutting the message keeps it.
+  const cases: [string, string, Record<string, unknown>, string][] = [
+    ['an unknown field (validation)', `{ me { ${long} } }`, {}, 'GRAPHQL_VALIDATION_FAILED'],
+    [
+      'an unknown argument (validation)',
+      `{ boards(${long}: 1) { id } }`,
+      {},
+      'GRAPHQL_VALIDATION_FAILED',
+    ],
+    ['an unknown fragment (validation)', `{ me { ...${long} } }`, {}, 'GRAPHQL_VALIDATION_FAILED'],
+    ['an unterminated string (parse)', `{ me { id } } "${long}`, {}, 'GRAPHQL_PARSE_FAILED'],
+    ['a syntax error quoting a token (parse)', `{ me { "${long}" } }`, {}, 'GRAPHQL_PARSE_FAILED'],
     [
       'a variable of the wrong type (execution)',
       `query ($id: ID!) { node(id: $id) { id } }`,
       { id: { [long]: 1 } },
+      'BAD_USER_INPUT',
     ],
   ];
   const limit = MAX_ERROR_MESSAGE_LENGTH + '… (cut)'.length;
 
-  it.each(cases)('cuts the message of %s over HTTP', async (_name, query, variables) => {
-    const result = await s.gql(query, variables);
-    expect(result.errors?.length).toBeGreaterThan(0);
-    for (const error of result.errors!) expect(error.message.length).toBeLessThanOrEqual(limit);
-    expect(JSON.stringify(result)).not.toContain('x'.repeat(400));
-  });
+  it.each(cases)(
+    'cuts the message of %s over HTTP, keeping its code',
+    async (_name, query, variables, code) => {
+      const result = await s.gql(query, variables);
+      expect(result.errors?.length).toBeGreaterThan(0);
+      for (const error of result.errors!) {
+        expect(error.message.length).toBeLessThanOrEqual(limit);
+        expect(error.extensions?.['code']).toBe(code);
+      }
+      expect(JSON.stringify(result)).not.toContain('x'.repeat(400));
+    },
+  );
 
-  it.each(cases)('cuts the message of %s over the websocket', async (_name, query, variables) => {
-    const errors = await errorsOverWebSocket(s, query, variables);
-    expect(errors.length).toBeGreaterThan(0);
-    for (const error of errors) expect(error.message.length).toBeLessThanOrEqual(limit);
-  });
+  it.each(cases)(
+    'cuts the message of %s over the websocket, keeping its code',
+    async (_name, query, variables, code) => {
+      const errors = await errorsOverWebSocket(s, query, variables);
+      expect(errors.length).toBeGreaterThan(0);
+      for (const error of errors) {
+        expect(error.message.length).toBeLessThanOrEqual(limit);
+        expect(error.extensions?.code).toBe(code);
+      }
+    },
+  );
 });
 
 describe('a code on every error of a request', () => {
