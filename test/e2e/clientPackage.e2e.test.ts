@@ -127,6 +127,7 @@ describe('the packed @corkboard/client', () => {
     // Pinned to what this repository installed, so npm's cache serves them.
     const dependencies = [
       'ws',
+      '@types/ws',
       '@apollo/client',
       'rxjs',
       '@urql/core',
@@ -228,6 +229,35 @@ describe('the packed @corkboard/client', () => {
     );
     const tsc = join(repo, 'node_modules/typescript/bin/tsc');
     const checked = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir }).then(
+      () => 'ok',
+      (error: { stdout: string }) => error.stdout,
+    );
+    expect(checked).toBe('ok');
+  }, 120_000);
+
+  it("type-checks its README's Apollo and urql examples as written, imports included", async () => {
+    const readme = readFileSync(join(dir, 'node_modules/@corkboard/client/README.md'), 'utf8');
+    const exampleUnder = (heading: string) => {
+      const section = readme.slice(readme.indexOf(`\n## ${heading}\n`));
+      const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+      if (!example) throw new Error(`no example under ${heading}`);
+      // What the examples take as given: the token from registerUser and a board's ID.
+      return `declare const token: string;\ndeclare const boardId: string;\n${example}export {};\n`;
+    };
+    writeFileSync(join(dir, 'readme-apollo.ts'), exampleUnder('Apollo Client'));
+    writeFileSync(join(dir, 'readme-urql.ts'), exampleUnder('urql (Graphcache)'));
+    writeFileSync(
+      join(dir, 'tsconfig.readme.json'),
+      JSON.stringify({
+        extends: './tsconfig.json',
+        compilerOptions: { types: ['ws'] },
+        files: ['readme-apollo.ts', 'readme-urql.ts'],
+      }),
+    );
+    const tsc = join(repo, 'node_modules/typescript/bin/tsc');
+    const checked = await run(process.execPath, [tsc, '-p', 'tsconfig.readme.json'], {
+      cwd: dir,
+    }).then(
       () => 'ok',
       (error: { stdout: string }) => error.stdout,
     );
