@@ -321,6 +321,28 @@ describe.each(adapters)('history of cards, columns and boards ($name)', (adapter
     expect(titles).toEqual(Array.from({ length: 13 }, (_, i) => json(`t${12 - i}`)));
   });
 
+  it("reads a cursor past a resource's newest entry (another card's) as any cursor: the entries older than it", async () => {
+    const { alice, todo } = await sharedBoard();
+    const busy = await addCard(alice.token, todo, 'b0');
+    for (let i = 1; i <= 12; i += 1) await editCard(alice.token, busy.id, { title: `b${i}` });
+    const quiet = await addCard(alice.token, todo, 'q0');
+    await editCard(alice.token, quiet.id, { title: 'q1' });
+    const whole = (await history(alice.token, quiet.id)).data!.node!.history;
+    expect(whole.edges.map((e) => e.node.version)).toEqual([2, 1]);
+    // The busy card's newest cursor (version 13) and older ones of its, on the quiet card.
+    const busyPage = (await history(alice.token, busy.id, 12)).data!.node!.history;
+    for (const { cursor } of busyPage.edges.slice(0, 10)) {
+      for (const first of [1, 2, 5, undefined]) {
+        const r = await history(alice.token, quiet.id, first, cursor);
+        expect(r.errors).toBeUndefined();
+        const page = r.data!.node!.history;
+        const expected = whole.edges.slice(0, first ?? whole.edges.length);
+        expect(page.edges.map((e) => e.node)).toEqual(expected.map((e) => e.node));
+        expect(page.pageInfo.hasNextPage).toBe(expected.length < whole.edges.length);
+      }
+    }
+  });
+
   it('refuses a bad cursor or a negative first with a VALIDATION error and writes nothing', async () => {
     const { alice, todo } = await sharedBoard();
     const card = await addCard(alice.token, todo, 'x');

@@ -69,11 +69,26 @@ export async function readHistory(
     const head = beforeVersion ?? (await store.streamVersion(stream, { signal })) + 1;
     return { entries: [], hasNextPage: head > 1 };
   }
-  const events = await store.readStreamBackward(stream, {
+  let events = await store.readStreamBackward(stream, {
     before: beforeVersion,
     limit: first,
     signal,
   });
+  // A cursor past the stream's head (another resource's, or one handed out before a memory
+  // store restarted) means what any cursor does: the entries older than it. The store reads
+  // the versions [before - limit, before - 1] as they are, which past the head is a short
+  // page or none at all (hasNextPage false, on a history that has entries); so when the
+  // newest event read is not the one just below the cursor, the page is read from the head.
+  if (
+    beforeVersion !== undefined &&
+    beforeVersion > 1 &&
+    events[0]?.version !== beforeVersion - 1
+  ) {
+    const head = await store.streamVersion(stream, { signal });
+    if (head + 1 < beforeVersion) {
+      events = await store.readStreamBackward(stream, { before: head + 1, limit: first, signal });
+    }
+  }
   const rendered = events.map((event) => ({ event, ...spec.render(event) }));
   const oldest = events.at(-1);
   const known = await previousValues(store, spec, stream, rendered, oldest?.version, signal);
