@@ -6,19 +6,22 @@ import {
   GraphQLError,
   GraphQLIncludeDirective,
   GraphQLSkipDirective,
+  getNamedType,
+  isInterfaceType,
   isObjectType,
   Kind,
   OperationTypeNode,
-  TypeInfo,
-  visit,
-  visitWithTypeInfo,
   type DocumentNode,
   type ExecutionArgs,
   type FieldNode,
   type FragmentDefinitionNode,
+  type FragmentSpreadNode,
   type GraphQLField,
+  type GraphQLNamedType,
   type GraphQLSchema,
+  type InlineFragmentNode,
   type OperationDefinitionNode,
+  type SelectionSetNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode } from '../boards/errors.js';
@@ -51,37 +54,75 @@ export function pageArgumentsCheck<A extends PageArgs>(
   return check;
 }
 
-/** The fragments `operation`'s selection reaches, directly or through another fragment. */
-function fragmentsUsed(document: DocumentNode, root: DocumentNode['definitions'][number]) {
-  const all = new Map<string, FragmentDefinitionNode>();
-  for (const d of document.definitions) {
-    if (d.kind === Kind.FRAGMENT_DEFINITION) all.set(d.name.value, d);
-  }
-  const used = new Map<string, FragmentDefinitionNode>();
-  const pending = [root];
-  while (pending.length > 0) {
-    visit(pending.pop()!, {
-      FragmentSpread(node) {
-        const fragment = all.get(node.name.value);
-        if (fragment && !used.has(node.name.value)) {
-          used.set(node.name.value, fragment);
-          pending.push(fragment);
-        }
-      },
-    });
-  }
-  return [...used.values()];
-}
+/** A selection whose `@skip`/`@include` may leave out what it holds. */
+type Guard = FieldNode | InlineFragmentNode | FragmentSpreadNode;
 
-const skipped = (node: FieldNode, variables: Record<string, unknown>) =>
+/** Whether `@skip`/`@include` on `node` leave it out, for these variables. */
+const skipped = (node: Guard, variables: Record<string, unknown>) =>
   getDirectiveValues(GraphQLSkipDirective, node, variables)?.['if'] === true ||
   getDirectiveValues(GraphQLIncludeDirective, node, variables)?.['if'] === false;
+
+/** Whether none of `guards` leaves out what they hold, for these variables. */
+const kept = (guards: readonly Guard[], variables: Record<string, unknown>) =>
+  !guards.some((guard) => skipped(guard, variables));
 
 /** A paged field of a mutation's selection, with what checks its arguments. */
 interface PagedField {
   node: FieldNode;
   definition: GraphQLField<unknown, unknown>;
   check: (args: PageArgs) => void;
+  /** The field and the selections holding it (within its scope) that carry directives. */
+  guards: readonly Guard[];
+}
+
+/**
+ * The operation's selection, or a fragment's: its paged fields and the fragments it spreads,
+ * each with the selections within it that may leave them out.
+ */
+interface Scope {
+  fields: PagedField[];
+  spreads: { name: string; guards: readonly Guard[] }[];
+}
+
+/** An operation's scope and those of the fragments it reaches, by name. */
+interface PagedFields {
+  operation: Scope;
+  fragments: ReadonlyMap<string, Scope>;
+  /** Whether any scope holds a paged field. */
+  any: boolean;
+}
+
+/** The scope of `selectionSet`, a selection on `type`. */
+function scopeOf(
+  schema: GraphQLSchema,
+  selectionSet: SelectionSetNode,
+  type: GraphQLNamedType | undefined,
+): Scope {
+  const scope: Scope = { fields: [], spreads: [] };
+  const walk = (set: SelectionSetNode, parent: GraphQLNamedType | undefined, guards: Guard[]) => {
+    for (const selection of set.selections) {
+      const inner = selection.directives?.length ? [...guards, selection] : guards;
+      if (selection.kind === Kind.FRAGMENT_SPREAD) {
+        scope.spreads.push({ name: selection.name.value, guards: inner });
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        const condition = selection.typeCondition?.name.value;
+        walk(selection.selectionSet, condition ? schema.getType(condition) : parent, inner);
+      } else {
+        const fields = parent && (isObjectType(parent) || isInterfaceType(parent));
+        const definition = fields ? parent.getFields()[selection.name.value] : undefined;
+        if (!definition) continue;
+        const check = isObjectType(parent)
+          ? checks.get(`${parent.name}.${selection.name.value}`)
+          : undefined;
+        if (check) scope.fields.push({ node: selection, definition, check, guards: inner });
+        if (selection.selectionSet) {
+          walk(selection.selectionSet, getNamedType(definition.type), inner);
+        }
+      }
+    }
+  };
+  walk(selectionSet, type, []);
+  return scope;
 }
 
 /**
@@ -90,57 +131,91 @@ interface PagedField {
  */
 const pagedFieldsCache = new WeakMap<
   GraphQLSchema,
-  WeakMap<DocumentNode, Map<string, PagedField[]>>
+  WeakMap<DocumentNode, Map<string, PagedFields>>
 >();
 
 /**
- * The paged fields anywhere in `operation`'s selection, fragments included, in document
- * order: found once per document, as they depend on the document alone (their arguments'
- * values, on the variables too, are checked per request).
+ * The paged fields of `operation`'s selection and of the fragments it reaches: found once
+ * per document, as they depend on the document alone (which of them run, and their
+ * arguments' values, depend on the variables too: decided per request).
  */
 function pagedFieldsOf(
   schema: GraphQLSchema,
   document: DocumentNode,
   operation: OperationDefinitionNode,
-): PagedField[] {
+): PagedFields {
   let byDocument = pagedFieldsCache.get(schema);
   if (!byDocument) {
-    byDocument = new WeakMap<DocumentNode, Map<string, PagedField[]>>();
+    byDocument = new WeakMap<DocumentNode, Map<string, PagedFields>>();
     pagedFieldsCache.set(schema, byDocument);
   }
   let byName = byDocument.get(document);
   if (!byName) {
-    byName = new Map<string, PagedField[]>();
+    byName = new Map<string, PagedFields>();
     byDocument.set(document, byName);
   }
   const name = operation.name?.value ?? '';
   const cached = byName.get(name);
   if (cached) return cached;
-  const typeInfo = new TypeInfo(schema);
-  const fields: PagedField[] = [];
-  for (const root of [operation, ...fragmentsUsed(document, operation)]) {
-    visit(
-      root,
-      visitWithTypeInfo(typeInfo, {
-        Field(node) {
-          const parent = typeInfo.getParentType();
-          const definition = typeInfo.getFieldDef();
-          if (!parent || !definition || !isObjectType(parent)) return undefined;
-          const check = checks.get(`${parent.name}.${node.name.value}`);
-          if (check) fields.push({ node, definition, check });
-          return undefined;
-        },
-      }),
-    );
+  const definitions = new Map<string, FragmentDefinitionNode>();
+  for (const d of document.definitions) {
+    if (d.kind === Kind.FRAGMENT_DEFINITION) definitions.set(d.name.value, d);
   }
-  byName.set(name, fields);
-  return fields;
+  const root = scopeOf(
+    schema,
+    operation.selectionSet,
+    schema.getRootType(operation.operation) ?? undefined,
+  );
+  const fragments = new Map<string, Scope>();
+  const pending = [root];
+  let any = false;
+  for (let scope = pending.pop(); scope; scope = pending.pop()) {
+    any ||= scope.fields.length > 0;
+    for (const { name: spread } of scope.spreads) {
+      const fragment = definitions.get(spread);
+      if (!fragment || fragments.has(spread)) continue;
+      const inner = scopeOf(
+        schema,
+        fragment.selectionSet,
+        schema.getType(fragment.typeCondition.name.value),
+      );
+      fragments.set(spread, inner);
+      pending.push(inner);
+    }
+  }
+  const found: PagedFields = { operation: root, fragments, any };
+  byName.set(name, found);
+  return found;
+}
+
+/**
+ * The paged fields that run for these variables, operation first: a field runs when no
+ * selection holding it is left out by `@skip`/`@include`, within the operation or within a
+ * fragment that some spread left in reaches (as graphql-js collects fields).
+ */
+function pagedFieldsRun(found: PagedFields, variables: Record<string, unknown>): PagedField[] {
+  const run: PagedField[] = [];
+  const reached = new Set<string>();
+  const scopes = [found.operation];
+  for (let i = 0; i < scopes.length; i += 1) {
+    const scope = scopes[i]!;
+    for (const field of scope.fields) if (kept(field.guards, variables)) run.push(field);
+    for (const spread of scope.spreads) {
+      const fragment = found.fragments.get(spread.name);
+      if (!fragment || reached.has(spread.name) || !kept(spread.guards, variables)) continue;
+      reached.add(spread.name);
+      scopes.push(fragment);
+    }
+  }
+  return run;
 }
 
 /**
  * The first bad page argument anywhere in a mutation's selection (its payloads' `cards`,
- * `archivedCards` and `history`), or null. Variables that do not fit are left to
- * graphql-js, which refuses them before any field runs.
+ * `archivedCards` and `history`) that runs, or null: a field that `@skip`/`@include` leave
+ * out, on it or on a selection or fragment spread holding it, does not run, so its
+ * arguments refuse nothing (as its resolver would not have). Variables that do not fit are
+ * left to graphql-js, which refuses them before any field runs.
  */
 export function badPageArgumentOfMutation(
   schema: GraphQLSchema,
@@ -150,8 +225,8 @@ export function badPageArgumentOfMutation(
 ): GraphQLError | null {
   const operation = getOperationAST(document, operationName);
   if (operation?.operation !== OperationTypeNode.MUTATION) return null;
-  const fields = pagedFieldsOf(schema, document, operation);
-  if (fields.length === 0) return null;
+  const found = pagedFieldsOf(schema, document, operation);
+  if (!found.any) return null;
   const coerced = getVariableValues(
     schema,
     operation.variableDefinitions ?? [],
@@ -159,8 +234,7 @@ export function badPageArgumentOfMutation(
   );
   if (coerced.errors) return null;
   const variables = coerced.coerced;
-  for (const { node, definition, check } of fields) {
-    if (skipped(node, variables)) continue;
+  for (const { node, definition, check } of pagedFieldsRun(found, variables)) {
     try {
       check(getArgumentValues(definition, node, variables));
     } catch (error) {
