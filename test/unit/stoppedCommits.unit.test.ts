@@ -170,6 +170,55 @@ describe('a decision spanning commits, stopped part way', () => {
   });
 });
 
+/** Adds `count` cards to column `columnId`, each then marked done. */
+async function addDoneCards(
+  commands: ReturnType<typeof createBoardCommands>,
+  owner: string,
+  columnId: string,
+  count: number,
+): Promise<void> {
+  for (let i = 0; i < count; i += 1) {
+    const card = ok(await commands.addCard(owner, { columnId, title: `Card ${i}` })).card;
+    ok(
+      await commands.editCard(owner, {
+        cardId: card.id,
+        expectedVersion: card.version,
+        done: true,
+      }),
+    );
+  }
+}
+
+describe('archiveDoneCards retried with its idempotency key after a run of several commits', () => {
+  it('answers the whole run again, replayed, and writes nothing', async () => {
+    const store = new MemoryEventStore();
+    stores.push(store);
+    const commands = createBoardCommands({ store, now: () => new Date(), newId: randomUUID });
+    const owner = ok(await commands.registerUser(null, { username: 'owner', displayName: 'O' }))
+      .user.id;
+    const created = ok(await commands.createBoard(owner, { name: 'Big' }));
+    const { column } = ok(
+      await commands.addColumn(owner, {
+        boardId: created.board.id,
+        name: 'Done',
+        wipLimit: null,
+        expectedVersion: created.board.version,
+      }),
+    );
+    const done = ARCHIVE_DONE_CARDS_PER_COMMIT + 10;
+    await addDoneCards(commands, owner, column.id, done);
+    const request = { columnId: column.id, idempotencyKey: 'archive-done-once' };
+
+    const first = ok(await commands.archiveDoneCards(owner, request));
+    const head = await store.headPosition();
+    const again = ok(await commands.archiveDoneCards(owner, request));
+
+    expect(first).toMatchObject({ archivedCount: done, complete: true, replayed: false });
+    expect(again).toEqual({ ...first, replayed: true });
+    expect(await store.headPosition()).toBe(head);
+  });
+});
+
 describe('archiveDoneCards stopped by archiveBoard between its commits', () => {
   it('answers the cards it archived, not complete, stopped by BOARD_ARCHIVED', async () => {
     const memory = new MemoryEventStore();
@@ -203,17 +252,7 @@ describe('archiveDoneCards stopped by archiveBoard between its commits', () => {
     );
     Object.assign(board, { id: created.board.id, version: added.board.version, owner });
     const columnId = added.column.id;
-    const done = ARCHIVE_DONE_CARDS_PER_COMMIT + 10;
-    for (let i = 0; i < done; i += 1) {
-      const card = ok(await commands.addCard(owner, { columnId, title: `Card ${i}` })).card;
-      ok(
-        await commands.editCard(owner, {
-          cardId: card.id,
-          expectedVersion: card.version,
-          done: true,
-        }),
-      );
-    }
+    await addDoneCards(commands, owner, columnId, ARCHIVE_DONE_CARDS_PER_COMMIT + 10);
 
     const answer = ok(await commands.archiveDoneCards(owner, { columnId }));
 

@@ -72,6 +72,7 @@ export function toAppendRequest(
   session: LoadSession,
   decision: Decision,
   merged: boolean,
+  earlierCommits: readonly number[] = [],
 ): AppendRequest {
   const streams = decision.map((change): StreamAppend => {
     const stream = toStreamName(change.aggregate, change.id);
@@ -99,9 +100,21 @@ export function toAppendRequest(
   return {
     streams,
     ...(idempotencyKey !== undefined && { idempotencyKey, requestFingerprint }),
-    metadata: { actor, operation, ...(merged && { merged: true }) },
+    metadata: {
+      actor,
+      operation,
+      ...(merged && { merged: true }),
+      ...(earlierCommits.length > 0 && { [EARLIER_COMMITS]: [...earlierCommits] }),
+    },
   };
 }
+
+/**
+ * The metadata field of the commit holding a command's idempotency key that lists the
+ * positions of the commits the command made before it (a decision spanning commits), so
+ * that a replay answers the whole run, as the first answer did, not its last commit alone.
+ */
+export const EARLIER_COMMITS = 'earlierCommits';
 
 /**
  * Whether `heads` are what appending `request` would produce (else the store replayed a
@@ -153,6 +166,7 @@ export async function appendCommits(
       session,
       part,
       merged,
+      key === undefined ? [] : landed.positions,
     );
     const appended = await appendOnce(session.store, request, signal);
     if (appended instanceof VersionConflict || appended instanceof IdempotencyKeyReused) {
@@ -184,16 +198,23 @@ export async function appendCommits(
  */
 export class LandedCommits {
   readonly #heads = new Map<string, number>();
+  readonly #positions: number[] = [];
   #last: CommittedChange | undefined;
 
   add(commit: CommittedChange): void {
     for (const head of commit.heads) this.#heads.set(head.stream, head.version);
+    this.#positions.push(commit.position);
     this.#last = commit;
   }
 
   /** Whether any commit landed. */
   get any(): boolean {
     return this.#last !== undefined;
+  }
+
+  /** The positions of the commits landed so far, in the order they landed. */
+  get positions(): readonly number[] {
+    return this.#positions;
   }
 
   /**
@@ -208,16 +229,28 @@ export class LandedCommits {
   }
 }
 
-/** The commit at `position`, which carried the command's idempotency key. */
+/**
+ * The commit at `position`, which carried the command's idempotency key, with the heads
+ * of every stream its run wrote (it and the commits it lists in `EARLIER_COMMITS`).
+ */
 export async function replayedCommit(
   store: EventStore,
   position: number,
   signal: AbortSignal | undefined,
 ): Promise<CommittedChange> {
-  const [commit] = await store.readAll({ after: position - 1, limit: 1, signal });
-  if (!commit) throw new Error(`commit at position ${position} not found`);
+  const read = async (at: number) => {
+    const [found] = await store.readAll({ after: at - 1, limit: 1, signal });
+    if (!found) throw new Error(`commit at position ${at} not found`);
+    return found;
+  };
+  const commit = await read(position);
+  // The commits of the same run before this one, then this one: the heads they left.
+  const earlier = commit.metadata[EARLIER_COMMITS];
+  const run = Array.isArray(earlier)
+    ? [...(await Promise.all(earlier.map((at) => read(Number(at))))), commit]
+    : [commit];
   const heads = new Map<string, number>();
-  for (const event of commit.events) {
+  for (const event of run.flatMap((c) => c.events)) {
     heads.set(event.stream, Math.max(heads.get(event.stream) ?? 0, event.version));
   }
   return {
