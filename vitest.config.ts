@@ -8,7 +8,9 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
+    // Concurrency tests (many requests in flight, several store instances) take up to
+    // 30 s on a loaded 2-core machine; a bound is a guard against a hang, not a timing.
+    testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
   },

@@ -392,7 +392,7 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     expect(await side.storage.leases.holder('projector')).toBe('first');
 
     await first.stop();
-    await until(() => second.active, 5_000);
+    await until(() => second.active, 20_000);
     await commitDeposits(side.store, 100);
     await until(() => caughtUp(side));
     expect(await readAccounts(side.storage)).toEqual(await foldAccounts(side.store));
@@ -454,7 +454,7 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     await until(() => gate.held > 0); // a stale write is computed and waiting
     const second = runtime(side, accountProjection(), 'second');
     second.start();
-    await until(() => second.active, 5_000);
+    await until(() => second.active, 20_000);
     await commitDeposits(side.store, 60, 3);
     await until(() => caughtUp(side));
     const newest = await readAccounts(side.storage);
@@ -597,7 +597,7 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     expect(report.commits).toBe(300);
     await rebuilder.stop();
 
-    await until(() => server.active, 5_000);
+    await until(() => server.active, 20_000);
     await commitDeposits(side.store, 50);
     await until(() => caughtUp(side));
     expect((await side.storage.readModels.active()).generation).toBe(report.to);
@@ -646,7 +646,7 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     expect(report.from).toBe(before);
     expect(report.commits).toBe(50);
     await rebuilder.stop();
-    await until(() => holder.active, 5_000);
+    await until(() => holder.active, 20_000);
     await commitDeposits(side.store, 10);
     await until(() => caughtUp(side));
     expect((await side.storage.readModels.active()).generation).toBe(report.to);
@@ -680,7 +680,7 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
       ],
     });
     let resolved = false;
-    const waiting = follower.waitFor(position, { timeoutMs: 5_000 }).then(() => (resolved = true));
+    const waiting = follower.waitFor(position, { timeoutMs: 20_000 }).then(() => (resolved = true));
     await sleep(100);
     expect(resolved).toBe(false);
     release();
@@ -702,7 +702,7 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
           },
         ],
       });
-      await follower.waitFor(r.position, { timeoutMs: 5_000 });
+      await follower.waitFor(r.position, { timeoutMs: 20_000 });
       const seen = await (
         await side.storage.readModels.active()
       )
@@ -732,9 +732,9 @@ describe.each(projectorAdapters())('projector runtime contract ($name)', (adapte
     expect(lag.secondsBehind).toBeGreaterThanOrEqual(0);
 
     projector.start();
-    await follower.waitFor(30, { timeoutMs: 5_000 });
+    await follower.waitFor(30, { timeoutMs: 20_000 });
     // The checkpoint is written after the commits' change log entries, so wait for that write.
-    await expect.poll(async () => (await projector.lag()).checkpoint, { timeout: 5_000 }).toBe(30);
+    await expect.poll(async () => (await projector.lag()).checkpoint, { timeout: 20_000 }).toBe(30);
     expect(await projector.lag()).toMatchObject({
       checkpoint: 30,
       commitsBehind: 0,

@@ -78,73 +78,77 @@ describe.each(storeAdapters())('event store scale-out contract ($name)', (adapte
     instances = [];
   });
 
-  it(`${INSTANCES} instances x ${WRITERS_PER_INSTANCE} writers on disjoint streams and ${SHARED_WRITERS} on a shared stream: one total order, every commit once, exact resume`, async () => {
-    instances = await adapter.createInstances(INSTANCES);
-    const total = (INSTANCES * WRITERS_PER_INSTANCE + SHARED_WRITERS) * APPENDS_PER_WRITER;
-    // Consumers on every instance follow live, while the writers run.
-    const live = instances.map((store) => follow(store, { position: 0 }, total));
+  it(
+    `${INSTANCES} instances x ${WRITERS_PER_INSTANCE} writers on disjoint streams and ${SHARED_WRITERS} on a shared stream: one total order, every commit once, exact resume`,
+    { timeout: 120_000 },
+    async () => {
+      instances = await adapter.createInstances(INSTANCES);
+      const total = (INSTANCES * WRITERS_PER_INSTANCE + SHARED_WRITERS) * APPENDS_PER_WRITER;
+      // Consumers on every instance follow live, while the writers run.
+      const live = instances.map((store) => follow(store, { position: 0 }, total));
 
-    const writers = [
-      ...instances.flatMap((store, i) =>
-        Array.from({ length: WRITERS_PER_INSTANCE }, (_, w) =>
-          write(store, `own-${i}-${w}`, APPENDS_PER_WRITER),
+      const writers = [
+        ...instances.flatMap((store, i) =>
+          Array.from({ length: WRITERS_PER_INSTANCE }, (_, w) =>
+            write(store, `own-${i}-${w}`, APPENDS_PER_WRITER),
+          ),
         ),
-      ),
-      ...Array.from({ length: SHARED_WRITERS }, (_, w) =>
-        write(instances[w % INSTANCES]!, 'shared', APPENDS_PER_WRITER),
-      ),
-    ];
-    const written = await Promise.all(writers);
-    const results = written.flatMap((w) => w.results);
-    expect(results).toHaveLength(total);
+        ...Array.from({ length: SHARED_WRITERS }, (_, w) =>
+          write(instances[w % INSTANCES]!, 'shared', APPENDS_PER_WRITER),
+        ),
+      ];
+      const written = await Promise.all(writers);
+      const results = written.flatMap((w) => w.results);
+      expect(results).toHaveLength(total);
 
-    const sequences = await Promise.all(live);
-    // Every consumer saw the same sequence: commits and gaps, position by position.
-    const reference = sequences[0]!;
-    for (const other of sequences.slice(1)) {
-      expect(other.map((s) => `${s.position} ${s.what}`)).toEqual(
-        reference.map((s) => `${s.position} ${s.what}`),
+      const sequences = await Promise.all(live);
+      // Every consumer saw the same sequence: commits and gaps, position by position.
+      const reference = sequences[0]!;
+      for (const other of sequences.slice(1)) {
+        expect(other.map((s) => `${s.position} ${s.what}`)).toEqual(
+          reference.map((s) => `${s.position} ${s.what}`),
+        );
+      }
+      // Positions are dense: every one is a commit or an explicit gap, none skipped.
+      expect(reference.map((s) => s.position)).toEqual(reference.map((_, i) => i + 1));
+      // Every acknowledged commit appears exactly once, at the position it was given.
+      const commits = reference.filter((s) => s.what.startsWith('commit '));
+      expect(commits).toHaveLength(total);
+      const byId = new Map(commits.map((s) => [s.what.slice('commit '.length), s.position]));
+      expect(byId.size).toBe(total);
+      for (const r of results) expect(byId.get(r.commitId)).toBe(r.position);
+      // Per stream, position order is version order.
+      const shared = results
+        .filter((r) => r.streams[0]!.stream === 'shared')
+        .sort((a, b) => a.position - b.position);
+      expect(shared.map((r) => r.streams[0]!.version)).toEqual(
+        Array.from({ length: SHARED_WRITERS * APPENDS_PER_WRITER }, (_, i) => i + 1),
       );
-    }
-    // Positions are dense: every one is a commit or an explicit gap, none skipped.
-    expect(reference.map((s) => s.position)).toEqual(reference.map((_, i) => i + 1));
-    // Every acknowledged commit appears exactly once, at the position it was given.
-    const commits = reference.filter((s) => s.what.startsWith('commit '));
-    expect(commits).toHaveLength(total);
-    const byId = new Map(commits.map((s) => [s.what.slice('commit '.length), s.position]));
-    expect(byId.size).toBe(total);
-    for (const r of results) expect(byId.get(r.commitId)).toBe(r.position);
-    // Per stream, position order is version order.
-    const shared = results
-      .filter((r) => r.streams[0]!.stream === 'shared')
-      .sort((a, b) => a.position - b.position);
-    expect(shared.map((r) => r.streams[0]!.version)).toEqual(
-      Array.from({ length: SHARED_WRITERS * APPENDS_PER_WRITER }, (_, i) => i + 1),
-    );
 
-    // Resuming from any cursor, on any instance, yields exactly what followed it.
-    for (const cut of [1, Math.floor(reference.length / 3), reference.length - 5]) {
-      const from = reference[cut - 1]!.checkpoint;
-      const rest = reference.slice(cut);
-      const commitsAfter = rest.filter((s) => s.what !== 'gap').length;
-      const resumed = await follow(instances[cut % INSTANCES]!, from, commitsAfter);
-      expect(resumed.map((s) => `${s.position} ${s.what}`)).toEqual(
-        rest.slice(0, resumed.length).map((s) => `${s.position} ${s.what}`),
+      // Resuming from any cursor, on any instance, yields exactly what followed it.
+      for (const cut of [1, Math.floor(reference.length / 3), reference.length - 5]) {
+        const from = reference[cut - 1]!.checkpoint;
+        const rest = reference.slice(cut);
+        const commitsAfter = rest.filter((s) => s.what !== 'gap').length;
+        const resumed = await follow(instances[cut % INSTANCES]!, from, commitsAfter);
+        expect(resumed.map((s) => `${s.position} ${s.what}`)).toEqual(
+          rest.slice(0, resumed.length).map((s) => `${s.position} ${s.what}`),
+        );
+        expect(resumed.filter((s) => s.what !== 'gap')).toHaveLength(commitsAfter);
+      }
+      // readAll agrees with the feeds (gaps skipped).
+      const all = [];
+      for (let after = 0; ;) {
+        const page = await instances[1]!.readAll({ after, limit: 97 });
+        if (page.length === 0) break;
+        all.push(...page);
+        after = page.at(-1)!.position;
+      }
+      expect(all.map((c) => `${c.position} commit ${c.commitId}`)).toEqual(
+        commits.map((s) => `${s.position} ${s.what}`),
       );
-      expect(resumed.filter((s) => s.what !== 'gap')).toHaveLength(commitsAfter);
-    }
-    // readAll agrees with the feeds (gaps skipped).
-    const all = [];
-    for (let after = 0; ;) {
-      const page = await instances[1]!.readAll({ after, limit: 97 });
-      if (page.length === 0) break;
-      all.push(...page);
-      after = page.at(-1)!.position;
-    }
-    expect(all.map((c) => `${c.position} commit ${c.commitId}`)).toEqual(
-      commits.map((s) => `${s.position} ${s.what}`),
-    );
-  });
+    },
+  );
 });
 
 /**

@@ -64,7 +64,7 @@ describe('ChangeLogFollower', () => {
     await follower.start();
 
     for (let cursor = 1; cursor <= 20; cursor += 1) await changeLog.record(entry(cursor));
-    await follower.waitFor(20, { timeoutMs: 5_000 });
+    await follower.waitFor(20, { timeoutMs: 20_000 });
 
     expect(delivered).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     const status = follower.status();
@@ -82,7 +82,7 @@ describe('ChangeLogFollower', () => {
     });
     followers.push(follower);
     await follower.start();
-    const waiting = follower.waitFor(1, { timeoutMs: 5_000 });
+    const waiting = follower.waitFor(1, { timeoutMs: 20_000 });
     await changeLog.record(entry(1));
     await expect(waiting).resolves.toBeUndefined();
     expect(follower.seen).toBe(1);

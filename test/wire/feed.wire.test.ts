@@ -579,7 +579,7 @@ describe('the change log follower on the wire', () => {
       expect(follower.status().lastError?.message).toMatch(/selection|connect|closed/i);
       head = 1;
       wire.fake.unavailable = false;
-      await follower.waitFor(1, { timeoutMs: 5_000 });
+      await follower.waitFor(1, { timeoutMs: 20_000 });
       expect(follower.seen).toBe(1);
     } finally {
       await follower.stop();

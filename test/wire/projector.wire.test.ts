@@ -309,7 +309,7 @@ describe('the mongo projector on the wire', () => {
     await until(() => checkpointEpochs().includes(1));
     const epochChanged = wire.fake.commands.length;
     database.setEpoch(2);
-    await until(() => checkpointEpochs().includes(2), 5_000);
+    await until(() => checkpointEpochs().includes(2), 20_000);
     // The round under epoch 1 ended: the new one reloaded the checkpoint and re-read the
     // commit before writing, and nothing was written under epoch 1 after epoch 2's first write.
     const after = wire.fake.commands.slice(epochChanged);
