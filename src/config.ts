@@ -45,6 +45,9 @@ const delayMs = (min: number, why = '') =>
       .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer)`),
   );
 
+/** A TCP port; 0 asks the system for any free one. */
+const port = () => digits.pipe(z.number().int().min(0).max(65_535));
+
 /** A whole number >= 0 where 0 turns the limit off. */
 const limitOrOff = (fallback: number) => digits.pipe(z.number().int().min(0)).default(fallback);
 
@@ -72,7 +75,7 @@ function durationMs(value: string): number {
 }
 
 const envSchema = z.object({
-  PORT: digits.pipe(z.number().int().min(0).max(65_535)).default(4000),
+  PORT: port().default(4000),
   HOST: z.string().min(1).default('0.0.0.0'),
   STORE: z.enum([StoreKind.Auto, StoreKind.Memory, StoreKind.Mongo]).default(StoreKind.Auto),
   MONGODB_URI: z
@@ -134,7 +137,7 @@ const envSchema = z.object({
   INTROSPECTION: booleanFlag.optional(),
   CSRF_PREVENTION: booleanFlag.optional(),
   /** Serve /metrics, without the admin token, on this port too (0: any free port). */
-  METRICS_PORT: digits.pipe(z.number().int().min(0).max(65_535)).optional(),
+  METRICS_PORT: port().optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   TRUSTED_DOCUMENTS: z.enum([TrustedDocuments.Allow, TrustedDocuments.Only]).default('allow'),
   REGISTRATIONS_PER_MINUTE: limitOrOff(20),
