@@ -22,6 +22,7 @@ import { hashToken } from '../../src/boards/user/token.js';
 import { inputLimits } from '../../src/boards/validation.js';
 import type { EventStore } from '../../src/eventstore/types.js';
 import { storeAdapters } from '../support/storeAdapters.js';
+import { withOverrides } from '../support/storeOverrides.js';
 
 const adapters = storeAdapters();
 
@@ -565,6 +566,54 @@ describe.each(adapters)('board commands on the $name store', (adapter) => {
       const theirs = ok(await commands.addCard(owner, input));
       expect(theirs.card.id).not.toBe(first.card.id);
       expect((await activeColumn(columnId)).cards.size).toBe(2);
+    });
+
+    it('answers a duplicate that found the key free but read the state its first left with the first result, replayed', async () => {
+      const { member, columnIds } = await boardWithColumns(null, null);
+      const [from, to] = columnIds as [string, string];
+      const card = ok(await commands.addCard(member, { columnId: from, title: 'Racing' })).card;
+      // The duplicate looks the key up before the first commits, and reads after it did.
+      let lookups = 0;
+      let duplicateLookedUp!: () => void;
+      const lookedUp = new Promise<void>((resolve) => (duplicateLookedUp = resolve));
+      let firstCommitted!: () => void;
+      const committed = new Promise<void>((resolve) => (firstCommitted = resolve));
+      const racing = withOverrides(store, {
+        idempotentResult: async (key, fingerprint, options) => {
+          const found = await store.idempotentResult(key, fingerprint, options);
+          lookups += 1;
+          if (lookups === 2) {
+            duplicateLookedUp();
+            await committed;
+          }
+          return found;
+        },
+        append: async (request, options) => {
+          if (request.idempotencyKey !== undefined) await lookedUp;
+          const appended = await store.append(request, options);
+          if (request.idempotencyKey !== undefined) firstCommitted();
+          return appended;
+        },
+      });
+      const racingCommands = createBoardCommands({
+        store: racing,
+        now: () => new Date(),
+        newId: randomUUID,
+      });
+      const input = {
+        cardId: card.id,
+        toColumnId: to,
+        expectedVersion: card.version,
+        idempotencyKey: 'move-once',
+      };
+      const [first, duplicate] = await Promise.all([
+        racingCommands.moveCard(member, input),
+        racingCommands.moveCard(member, input),
+      ]);
+      expect(ok(first).replayed).toBe(false);
+      expect(ok(duplicate)).toEqual({ ...ok(first), replayed: true });
+      // Moved once.
+      expect((await store.readStream(toStreamName('card', card.id))).length).toBe(2);
     });
 
     it('refuses an addCard that reuses its idempotency key with another title, writing nothing', async () => {

@@ -174,31 +174,36 @@ async function attemptOnce<S extends AnyCommandSpec>(
 ): Promise<Attempt<S>> {
   const { store } = runtime;
   const { idempotencyKey, signal } = call;
-  if (idempotencyKey !== undefined) {
-    // A replay only if the key still stands for this very request (same actor, same input).
-    const first = await firstResultOf(
-      store,
-      call.idempotencyKey as string,
-      call.requestFingerprint as string,
-      call.signal,
-    );
-    if (first instanceof ValidationError) return result(failed(first), CommandOutcome.Rejected);
-    if (first) return succeedWith(spec, call, await replayedCommit(store, first.position, signal));
-  }
+  const recorded = await resultOfKey(runtime, spec, call);
+  if (recorded) return recorded;
   const session = new LoadSession(store, signal, runtime.infrastructure, {
     bounded: call.bounded,
   });
   try {
     const loaded: unknown = await spec.load(session, call);
     const decided = decideSafely(spec, call, loaded, { now: runtime.now(), newId: runtime.newId });
-    if (!decided.ok) return stopped(spec, call, decided, CommandOutcome.Rejected);
+    // A duplicate racing the request that recorded its key found the key free, then read
+    // the state that request's commit left: what it would answer (a refusal, a conflict
+    // with the version both were sent, nothing to write) is that commit's doing, so it
+    // answers that request's result, replayed.
+    if (!decided.ok) {
+      return (
+        (await resultOfKey(runtime, spec, call)) ??
+        stopped(spec, call, decided, CommandOutcome.Rejected)
+      );
+    }
     const checked = await checkVersion(spec, call, loaded);
     if (checked instanceof VersionConflictError) {
-      return stopped(spec, call, failed(checked), CommandOutcome.Conflict);
+      return (
+        (await resultOfKey(runtime, spec, call)) ??
+        stopped(spec, call, failed(checked), CommandOutcome.Conflict)
+      );
     }
     if (decided.value.length === 0) {
       // An earlier attempt's commits did what is left to do.
       if (call.landed.any) return succeedWith(spec, call, call.landed.commit());
+      const replayed = await resultOfKey(runtime, spec, call);
+      if (replayed) return replayed;
       if (!spec.nothingToWrite) throw new Error(`${spec.name} decided to write nothing`);
       return result(succeeded(spec.nothingToWrite(call, loaded)), CommandOutcome.NothingToWrite);
     }
@@ -226,6 +231,30 @@ async function attemptOnce<S extends AnyCommandSpec>(
   } finally {
     await session.release();
   }
+}
+
+/**
+ * What the call's idempotency key already answers: the first result of this very request
+ * (same actor, same input), replayed, or the `ValidationError` of a key that stands for
+ * another request; undefined without a key, when the key is free, and once this command
+ * has commits of its own (they answer it).
+ */
+async function resultOfKey<S extends AnyCommandSpec>(
+  runtime: CommandRuntime,
+  spec: S,
+  call: Call,
+): Promise<Answered<S> | undefined> {
+  if (call.idempotencyKey === undefined || call.landed.any) return undefined;
+  const { store } = runtime;
+  const first = await firstResultOf(
+    store,
+    call.idempotencyKey,
+    call.requestFingerprint as string,
+    call.signal,
+  );
+  if (first instanceof ValidationError) return result(failed(first), CommandOutcome.Rejected);
+  if (!first) return undefined;
+  return succeedWith(spec, call, await replayedCommit(store, first.position, call.signal));
 }
 
 async function succeedWith<S extends AnyCommandSpec>(
