@@ -280,6 +280,55 @@ export function liveBoard(
     return { stale, refetched };
   };
 
+  /**
+   * The newest version of each column the pushes wrote, watched in the cache. The
+   * viewer's own mutation answer travels on another connection and carries its columns
+   * (first cards, count, version) as read when it answered: landing after a newer push
+   * of another member's change, it writes that older column over it. Seen (the cached
+   * version falls below the pushed one), the column is refetched.
+   */
+  const pushedColumns = new Map<string, { version: number; stop: () => void }>();
+  function watchColumns(changes: BoardChange[]) {
+    for (const node of changes.flatMap((change) => change.changed ?? [])) {
+      const version = (node as { version?: unknown }).version;
+      if (node.__typename !== 'Column' || typeof version !== 'number') continue;
+      const id = client.cache.identify({ __typename: 'Column', id: node.id });
+      if (!id) continue;
+      const known = pushedColumns.get(id);
+      if (known) {
+        known.version = Math.max(known.version, version);
+        continue;
+      }
+      const entry = { version, stop: () => {}, repairing: false };
+      const behind = () => {
+        const cached = client.cache.readFragment<{ version?: unknown }>({
+          id,
+          fragment: versionFragment('Column'),
+        })?.version;
+        return typeof cached === 'number' && cached < entry.version;
+      };
+      const repair = async () => {
+        // A refetch already in flight (read before the newer push) may answer the same
+        // older column: read again until the cache holds what was pushed, a few times.
+        for (let attempt = 0; attempt < 3 && behind(); attempt++) {
+          await refetch((cache) => {
+            cache.modify({ id, fields: (_value, { INVALIDATE }) => INVALIDATE });
+          });
+        }
+      };
+      const watch = client
+        .watchFragment({ fragment: versionFragment('Column'), from: id })
+        .subscribe(() => {
+          if (entry.repairing || !behind()) return;
+          entry.repairing = true;
+          repair()
+            .catch((error: unknown) => options.onError?.(error))
+            .finally(() => (entry.repairing = false));
+        });
+      entry.stop = () => watch.unsubscribe();
+    }
+  }
+
   async function apply(changes: BoardChange[]): Promise<Omit<AppliedChanges, 'changes'>> {
     if (changes.some((change) => change.resyncRequired)) {
       const entities = boardEntities(client, boardId);
@@ -303,6 +352,8 @@ export function liveBoard(
         pages.set(id, all);
       }
     }
+    // Once written: the cache holds the pushed versions from here on.
+    watchColumns(changes);
     const { stale, refetched } = await invalidateStale(
       mergeInvalidations(changes.map((change) => ({ ...change, invalidated: uncovered(change) }))),
     );
@@ -321,7 +372,7 @@ export function liveBoard(
     return { stale, refetched: refetched + pageRefetches, resynced: false };
   }
 
-  return startLiveBoard(
+  const live = startLiveBoard(
     source,
     boardId,
     options,
@@ -337,4 +388,6 @@ export function liveBoard(
       : undefined,
     () => forgetBoard(client, boardId),
   );
+  void live.done.catch(() => {}).finally(() => pushedColumns.forEach((column) => column.stop()));
+  return live;
 }

@@ -101,6 +101,11 @@ export interface LiveCacheClientOptions {
    * does while too many replays run (`TOO_MANY_REPLAYS`), then lets them through.
    */
   refuseReplays?: number;
+  /**
+   * Awaited after an HTTP answer arrived and before the library gets it, with the
+   * operation's name: a test holds an answer back this way while pushes go on.
+   */
+  holdAnswer?: (operationName: string) => Promise<void>;
 }
 
 /** The server's refusal of a replay while too many run, as a subscription result. */
@@ -145,8 +150,11 @@ function refusing(n: number): ApolloLink {
 }
 
 /** A `fetch` that records each GraphQL operation's name (POST body or GET query string). */
-function recordingFetch(requests: string[]): typeof fetch {
-  return (input, init) => {
+function recordingFetch(
+  requests: string[],
+  holdAnswer?: (operationName: string) => Promise<void>,
+): typeof fetch {
+  return async (input, init) => {
     const body =
       typeof init?.body === 'string' ? (JSON.parse(init.body) as Record<string, unknown>) : {};
     const url = new URL(
@@ -154,7 +162,9 @@ function recordingFetch(requests: string[]): typeof fetch {
     );
     const name = body['operationName'] ?? url.searchParams.get('operationName');
     requests.push(typeof name === 'string' ? name : '?');
-    return fetch(input, init);
+    const answer = await fetch(input, init);
+    await holdAnswer?.(typeof name === 'string' ? name : '?');
+    return answer;
   };
 }
 
@@ -214,7 +224,7 @@ export async function openApolloClient(options: LiveCacheClientOptions): Promise
       new HttpLink({
         uri: options.graphqlUrl,
         headers: { authorization: `Bearer ${options.token}` },
-        fetch: recordingFetch(requests),
+        fetch: recordingFetch(requests, options.holdAnswer),
       }),
     ),
     cache: new InMemoryCache(corkboardCacheConfig),
@@ -280,7 +290,7 @@ export async function openUrqlClient(options: LiveCacheClientOptions): Promise<L
   let refused = 0;
   const client = new Client({
     url: options.graphqlUrl,
-    fetch: recordingFetch(requests),
+    fetch: recordingFetch(requests, options.holdAnswer),
     fetchOptions: { headers: { authorization: `Bearer ${options.token}` } },
     preferGetMethod: false,
     exchanges: [
