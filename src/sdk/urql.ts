@@ -14,7 +14,7 @@ import {
   type Exchange,
   type Operation,
 } from '@urql/core';
-import type { CacheExchangeOpts, KeyingConfig } from '@urql/exchange-graphcache';
+import type { CacheExchangeOpts, KeyingConfig, UpdatesConfig } from '@urql/exchange-graphcache';
 import { visit, type DocumentNode } from 'graphql';
 import type { BoardChange } from './boardChanges.js';
 import { embeddedTypes } from './cacheSchema.js';
@@ -37,7 +37,14 @@ import {
   type LiveMode,
 } from './liveChanges.js';
 import { applyChange, dropOlderVersions, forgetBoard } from './urqlCacheWrites.js';
+import { PushedVersions } from './urqlPushedVersions.js';
 import { accessEndedOf, type BoardAccessEndedError } from './accessEnded.js';
+
+/** The fields of the schema's root `type`. */
+function rootFields(type: 'Query' | 'Mutation'): string[] {
+  const root = graphcacheSchema.__schema.types.find((t) => t.name === type);
+  return root && 'fields' in root ? root.fields.map((f) => f.name) : [];
+}
 
 /** What `corkboardGraphcache` adds to Graphcache's own options. */
 export interface CorkboardGraphcacheOptions extends CacheExchangeOpts {
@@ -56,7 +63,10 @@ export interface CorkboardGraphcacheOptions extends CacheExchangeOpts {
  *   whose cached `version` is lower than the invalidation's, invalidates exactly the
  *   named fields (`cache.invalidate`), so Graphcache refetches the active queries
  *   that read them; skips resources already at that version (the viewer's own
- *   mutation); on `resyncRequired`, invalidates the board and its columns and cards.
+ *   mutation); on `resyncRequired`, invalidates the board and its columns and cards;
+ * - an updater on every field of `Query` and `Mutation` that invalidates what a result
+ *   written after a newer push set back (`PushedVersions`: the viewer's own mutation
+ *   answer, landing after another member's newer change to its column was pushed).
  */
 export function corkboardGraphcache(options: CorkboardGraphcacheOptions = {}): CacheExchangeOpts {
   const { onInvalidated, ...graphcache } = options;
@@ -67,6 +77,20 @@ export function corkboardGraphcache(options: CorkboardGraphcacheOptions = {}): C
   const ownInvalidated = graphcache.updates?.BoardChange?.['invalidated'];
   /** The last change applied per board: one sent again (a resubscribe) is skipped. */
   const applied = new Map<string, bigint>();
+  const pushed = new PushedVersions();
+  /** `updaters` with one on every field of `type` that first repairs what its result set back. */
+  const repairing = (type: 'Query' | 'Mutation', given: UpdatesConfig[string]) => {
+    const updaters = given ?? {};
+    const all: NonNullable<UpdatesConfig[string]> = { ...updaters };
+    for (const field of rootFields(type)) {
+      const own = updaters[field];
+      all[field] = (result, args, cache, info) => {
+        pushed.repair(cache, result[info.fieldName]);
+        own?.(result, args, cache, info);
+      };
+    }
+    return all;
+  };
   return {
     schema: graphcacheSchema,
     ...graphcache,
@@ -80,18 +104,21 @@ export function corkboardGraphcache(options: CorkboardGraphcacheOptions = {}): C
           ownInvalidated?.(parent, args, cache, info);
         },
       },
+      Mutation: repairing('Mutation', graphcache.updates?.Mutation),
       Query: {
-        ...graphcache.updates?.Query,
+        ...repairing('Query', graphcache.updates?.Query),
         // The server answers null for a board the viewer cannot see (any more): forget it.
         board(result, args, cache, info) {
           if ((result as { board?: unknown }).board === null && typeof args['id'] === 'string') {
             forgetBoard(cache, args['id']);
           }
+          pushed.repair(cache, result[info.fieldName]);
           graphcache.updates?.Query?.['board']?.(result, args, cache, info);
         },
         node(result, args, cache, info) {
           const node = (result as Record<string, unknown>)[info.fieldName];
           if (node === null && typeof args['id'] === 'string') forgetBoard(cache, args['id']);
+          pushed.repair(cache, node);
           graphcache.updates?.Query?.['node']?.(result, args, cache, info);
         },
       },
@@ -105,6 +132,7 @@ export function corkboardGraphcache(options: CorkboardGraphcacheOptions = {}): C
             if (change.resyncRequired || cursor === null || last === undefined || cursor > last) {
               if (cursor !== null) applied.set(change.boardId, cursor);
               applyChange(cache, change, onInvalidated);
+              pushed.note(cache, change);
             }
           }
           own?.(result, args, cache, info);
