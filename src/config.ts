@@ -45,6 +45,9 @@ const delayMs = (min: number, why = '') =>
       .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer)`),
   );
 
+/** Characters a `TOKEN_SECRET` has at least, whitespace not counted (32 spaces sign nothing). */
+export const TOKEN_SECRET_MIN = 32;
+
 /** A TCP port; 0 asks the system for any free one. */
 const port = () => digits.pipe(z.number().int().min(0).max(65_535));
 
@@ -95,7 +98,13 @@ const envSchema = z.object({
    * Secret from which the tokens of registrations carrying an idempotency key are
    * derived, so a retried registration returns the same token on any instance.
    */
-  TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  TOKEN_SECRET: z
+    .string()
+    .refine(
+      (secret) => secret.replace(/\s/g, '').length >= TOKEN_SECRET_MIN,
+      `must have at least ${TOKEN_SECRET_MIN} characters, spaces not counted`,
+    )
+    .optional(),
   /**
    * How long the projector lease lasts without renewal: a projector that died is replaced
    * after it. Keep it above a replica set election (electionTimeoutMillis is 10 s).

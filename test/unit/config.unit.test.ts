@@ -6,6 +6,7 @@ import {
   MAX_TTL_MS,
   MIN_PROJECTOR_LEASE_TTL_MS,
   SECRET_SETTINGS,
+  TOKEN_SECRET_MIN,
 } from '../../src/config.js';
 
 describe('loadConfig', () => {
@@ -84,6 +85,9 @@ describe('loadConfig', () => {
     ['TRUSTED_DOCUMENTS', { TRUSTED_DOCUMENTS: 'some' }],
     ['MUTATIONS_PER_MINUTE', { MUTATIONS_PER_MINUTE: '-1' }],
     ['METRICS_PORT', { METRICS_PORT: '70000' }],
+    ['TOKEN_SECRET', { TOKEN_SECRET: ' '.repeat(TOKEN_SECRET_MIN) }],
+    ['TOKEN_SECRET', { TOKEN_SECRET: `${'x '.repeat(TOKEN_SECRET_MIN - 2)}x` }],
+    ['TOKEN_SECRET', { TOKEN_SECRET: 'x'.repeat(TOKEN_SECRET_MIN - 1) }],
   ])('stops with a one-line message naming %s when it is bad', (name, env) => {
     let error: unknown;
     try {
