@@ -40,11 +40,11 @@ import { applyChange, dropOlderVersions, forgetBoard } from './urqlCacheWrites.j
 import { PushedVersions } from './urqlPushedVersions.js';
 import { accessEndedOf, type BoardAccessEndedError } from './accessEnded.js';
 
-/** The fields of the schema's root `type`. */
-function rootFields(type: 'Query' | 'Mutation'): string[] {
-  const root = graphcacheSchema.__schema.types.find((t) => t.name === type);
+/** The fields of the schema's `Mutation` type. */
+const MUTATION_FIELDS: readonly string[] = (() => {
+  const root = graphcacheSchema.__schema.types.find((t) => t.name === 'Mutation');
   return root && 'fields' in root ? root.fields.map((f) => f.name) : [];
-}
+})();
 
 /** What `corkboardGraphcache` adds to Graphcache's own options. */
 export interface CorkboardGraphcacheOptions extends CacheExchangeOpts {
@@ -64,9 +64,9 @@ export interface CorkboardGraphcacheOptions extends CacheExchangeOpts {
  *   named fields (`cache.invalidate`), so Graphcache refetches the active queries
  *   that read them; skips resources already at that version (the viewer's own
  *   mutation); on `resyncRequired`, invalidates the board and its columns and cards;
- * - an updater on every field of `Query` and `Mutation` that invalidates what a result
- *   written after a newer push set back (`PushedVersions`: the viewer's own mutation
- *   answer, landing after another member's newer change to its column was pushed).
+ * - an updater on every field of `Mutation` that invalidates what its result, written
+ *   after a newer push, set back (`PushedVersions`: the viewer's own mutation answer,
+ *   landing after another member's newer change to its column was pushed).
  */
 export function corkboardGraphcache(options: CorkboardGraphcacheOptions = {}): CacheExchangeOpts {
   const { onInvalidated, ...graphcache } = options;
@@ -78,19 +78,15 @@ export function corkboardGraphcache(options: CorkboardGraphcacheOptions = {}): C
   /** The last change applied per board: one sent again (a resubscribe) is skipped. */
   const applied = new Map<string, bigint>();
   const pushed = new PushedVersions();
-  /** `updaters` with one on every field of `type` that first repairs what its result set back. */
-  const repairing = (type: 'Query' | 'Mutation', given: UpdatesConfig[string]) => {
-    const updaters = given ?? {};
-    const all: NonNullable<UpdatesConfig[string]> = { ...updaters };
-    for (const field of rootFields(type)) {
-      const own = updaters[field];
-      all[field] = (result, args, cache, info) => {
-        pushed.repair(cache, result[info.fieldName]);
-        own?.(result, args, cache, info);
-      };
-    }
-    return all;
-  };
+  /** The app's mutation updaters, each field's preceded by the repair of what its result set back. */
+  const mutationUpdaters: NonNullable<UpdatesConfig[string]> = { ...graphcache.updates?.Mutation };
+  for (const field of MUTATION_FIELDS) {
+    const own = graphcache.updates?.Mutation?.[field];
+    mutationUpdaters[field] = (result, args, cache, info) => {
+      pushed.repair(cache, result[info.fieldName]);
+      own?.(result, args, cache, info);
+    };
+  }
   return {
     schema: graphcacheSchema,
     ...graphcache,
@@ -104,21 +100,19 @@ export function corkboardGraphcache(options: CorkboardGraphcacheOptions = {}): C
           ownInvalidated?.(parent, args, cache, info);
         },
       },
-      Mutation: repairing('Mutation', graphcache.updates?.Mutation),
+      Mutation: mutationUpdaters,
       Query: {
-        ...repairing('Query', graphcache.updates?.Query),
+        ...graphcache.updates?.Query,
         // The server answers null for a board the viewer cannot see (any more): forget it.
         board(result, args, cache, info) {
           if ((result as { board?: unknown }).board === null && typeof args['id'] === 'string') {
             forgetBoard(cache, args['id']);
           }
-          pushed.repair(cache, result[info.fieldName]);
           graphcache.updates?.Query?.['board']?.(result, args, cache, info);
         },
         node(result, args, cache, info) {
           const node = (result as Record<string, unknown>)[info.fieldName];
           if (node === null && typeof args['id'] === 'string') forgetBoard(cache, args['id']);
-          pushed.repair(cache, node);
           graphcache.updates?.Query?.['node']?.(result, args, cache, info);
         },
       },

@@ -18,9 +18,8 @@ const MAX_KEPT = 10_000;
  * The viewer's own mutation answer travels over HTTP, the pushes over the websocket. An
  * answer carries its columns (their first cards, `cardCount`, `version`) and cards as the
  * server read them when it answered: landing after a newer push of another member's
- * change to one of them, Graphcache writes that older state over the newer one. So does a
- * query sent before a push and answered after it. Each such result is checked once
- * written: an entity it left below the version a push named is invalidated, and
+ * change to one of them, Graphcache writes that older state over the newer one. Each
+ * mutation result is checked once written: an entity it left below the version a push named is invalidated, and
  * Graphcache reexecutes the queries that read it (one request, only when this happens).
  */
 export class PushedVersions {
